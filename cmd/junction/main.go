@@ -1,0 +1,58 @@
+// Command junction runs the Junction gateway and talks to a running one.
+//
+//	junction [serve] [--config FILE] [--listen ADDR] [--data-dir DIR] [--log-format json|pretty] [--log-level LEVEL]
+//	junction version
+//
+// It parses flags, loads the configuration, builds the gateway and maps the
+// outcome to an exit code; everything else lives in the packages.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
+}
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1 // the gateway failed at run time
+	exitUsage  = 2 // bad command line or configuration
+)
+
+// run dispatches a command line; it is main without the process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, stderr, lookupEnv)
+	case "version":
+		fmt.Fprintln(stdout, "junction", version())
+		return exitOK
+	case "help":
+		usage(stdout)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "junction: unknown command %q\n\n", cmd)
+		usage(stderr)
+		return exitUsage
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage:
+  junction [serve] [flags]   run the gateway (the default command)
+  junction version           print the version
+  junction help              show this help
+
+Run "junction serve --help" for the serve flags.
+`)
+}

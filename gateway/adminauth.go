@@ -1,0 +1,39 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/junctionhq/junction/policy"
+)
+
+// adminAuth lets a request through only with the admin key as a bearer token.
+func adminAuth(auth *policy.AdminAuth) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			token, ok := bearerToken(r)
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="junction-admin"`)
+				writeError(w, r, errUnauthorized("missing admin key: send it as Authorization: Bearer <key>"))
+				return
+			}
+			if !auth.Verify(token) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="junction-admin", error="invalid_token"`)
+				writeError(w, r, errUnauthorized("invalid admin key"))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// bearerToken returns the token of an "Authorization: Bearer <token>" header.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}

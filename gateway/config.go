@@ -1,0 +1,233 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/junctionhq/junction/store"
+	"github.com/junctionhq/junction/telemetry"
+)
+
+// Config is the whole gateway configuration: the YAML file's shape. Every
+// field documents its default; the zero value of Config, after
+// ApplyDefaults, runs Junction on SQLite with no upstreams.
+type Config struct {
+	// Listen is the address the HTTP server binds. Default 127.0.0.1:8080.
+	Listen string `yaml:"listen,omitempty"`
+	// DataDir holds the SQLite database and generated secrets. Default ./data.
+	DataDir string `yaml:"data_dir,omitempty"`
+	// AdminKey authenticates the admin API (/admin/v1). When empty (and
+	// JUNCTION_ADMIN_KEY is unset) the first start generates one, prints it
+	// once and stores only its hash.
+	AdminKey string `yaml:"admin_key,omitempty"`
+	// Log selects the log format and level.
+	Log telemetry.LogConfig `yaml:"log,omitempty"`
+	// HTTP tunes the server: body limit and timeouts.
+	HTTP HTTPConfig `yaml:"http,omitempty"`
+	// Store selects the database: SQLite under DataDir by default, or Postgres.
+	Store store.Config `yaml:"store,omitempty"`
+}
+
+// HTTPConfig tunes the HTTP server. None of its timeouts bounds the length
+// of a response, so long streams are never cut by the server.
+type HTTPConfig struct {
+	// MaxBodyBytes caps a request body; larger bodies get 413. Accepts a
+	// number of bytes or a size such as "10MiB". Default 10MiB.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes,omitempty"`
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout,omitempty"`
+	// BodyReadTimeout bounds reading a request body, measured from the end
+	// of the headers. It is lifted once the body has been read, so it never
+	// cuts a long response. Default 2m.
+	BodyReadTimeout time.Duration `yaml:"body_read_timeout,omitempty"`
+	// IdleTimeout closes keep-alive connections idle this long. Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout,omitempty"`
+	// ShutdownTimeout bounds the drain of in-flight requests and streams on
+	// SIGINT/SIGTERM; what is still running then is cut. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout,omitempty"`
+}
+
+// Defaults, in one place.
+const (
+	DefaultListen            = "127.0.0.1:8080"
+	DefaultDataDir           = "./data"
+	DefaultMaxBodyBytes      = 10 << 20
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultBodyReadTimeout   = 2 * time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultShutdownTimeout   = 30 * time.Second
+)
+
+// ApplyDefaults fills every unset field with its default.
+func (c *Config) ApplyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	h := &c.HTTP
+	if h.MaxBodyBytes == 0 {
+		h.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if h.ReadHeaderTimeout == 0 {
+		h.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if h.BodyReadTimeout == 0 {
+		h.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if h.IdleTimeout == 0 {
+		h.IdleTimeout = DefaultIdleTimeout
+	}
+	if h.ShutdownTimeout == 0 {
+		h.ShutdownTimeout = DefaultShutdownTimeout
+	}
+}
+
+// Validate returns every problem in c, each naming its YAML path.
+func (c *Config) Validate() []error {
+	var errs []error
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %q is not host:port: %v", c.Listen, err))
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		errs = append(errs, fmt.Errorf("listen: port %q is not a number from 0 to 65535", port))
+	}
+	if c.AdminKey != "" && len(c.AdminKey) < 16 {
+		errs = append(errs, errors.New("admin_key: must be at least 16 characters"))
+	}
+	errs = append(errs, c.Log.Validate("log")...)
+	errs = append(errs, c.HTTP.validate("http")...)
+	errs = append(errs, c.Store.Validate("store")...)
+	return errs
+}
+
+func (h HTTPConfig) validate(path string) []error {
+	var errs []error
+	if h.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("%s.max_body_bytes: must not be negative", path))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"read_header_timeout", h.ReadHeaderTimeout},
+		{"body_read_timeout", h.BodyReadTimeout},
+		{"idle_timeout", h.IdleTimeout},
+		{"shutdown_timeout", h.ShutdownTimeout},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, d.name))
+		}
+	}
+	return errs
+}
+
+// LoadConfig reads the YAML file at path (none when path is empty), expands
+// ${VAR} and ${VAR:-default} through lookup (os.LookupEnv when nil), applies
+// defaults and validates. Any problem, in decoding or validation, is returned
+// as one *ConfigError listing them all.
+func LoadConfig(path string, lookup func(string) (string, bool)) (*Config, error) {
+	var doc []byte
+	if path != "" {
+		b, err := readConfigFile(path)
+		if err != nil {
+			return nil, err
+		}
+		doc = b
+	}
+	return ParseConfig(path, doc, lookup)
+}
+
+// ParseConfig is LoadConfig on an in-memory document; name labels errors.
+func ParseConfig(name string, doc []byte, lookup func(string) (string, bool)) (*Config, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	var c Config
+	problems, lines := decodeYAML(doc, &c, lookup)
+	c.ApplyDefaults()
+	// Validate even when decoding failed, so one run reports everything;
+	// skip validation problems on paths decoding already reported.
+	reported := make(map[string]bool, len(problems))
+	for _, p := range problems {
+		path, _, _ := strings.Cut(p, ": ")
+		reported[path] = true
+	}
+	for _, err := range c.Validate() {
+		path, _, _ := strings.Cut(err.Error(), ": ")
+		if reported[path] {
+			continue
+		}
+		msg := err.Error()
+		if line := lineOf(lines, path); line > 0 {
+			msg = fmt.Sprintf("%s (line %d)", msg, line)
+		}
+		problems = append(problems, msg)
+	}
+	if len(problems) > 0 {
+		return nil, &ConfigError{File: name, Problems: problems}
+	}
+	return &c, nil
+}
+
+// Check validates c and folds the problems into one *ConfigError (nil when
+// valid). Callers that change a loaded config (command-line flags) call it
+// again.
+func (c *Config) Check() error {
+	errs := c.Validate()
+	if len(errs) == 0 {
+		return nil
+	}
+	ce := &ConfigError{}
+	for _, e := range errs {
+		ce.Problems = append(ce.Problems, e.Error())
+	}
+	return ce
+}
+
+// ByteSize is a size in bytes, written in YAML as a number or with a unit:
+// 512KiB, 10MiB, 1GiB (also KB, MB, GB as powers of 1000).
+type ByteSize int64
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (b *ByteSize) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	n, err := ParseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*b = n
+	return nil
+}
+
+// ParseByteSize parses "1048576", "512KiB", "10MiB", "1GB" and the like.
+func ParseByteSize(s string) (ByteSize, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1},
+	}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size such as 1048576 or 10MiB", s)
+	}
+	return ByteSize(n * mult), nil
+}

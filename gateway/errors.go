@@ -1,0 +1,125 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/rs/zerolog"
+)
+
+// Error is an error with an HTTP status and a message that is safe to show
+// the caller. Internal detail goes in Err, which is logged and never sent.
+// It renders in OpenAI's error shape, used by /v1 and /admin alike:
+// {"error": {"message", "type", "code"}}.
+type Error struct {
+	Status  int    // HTTP status code
+	Type    string // error family, e.g. "invalid_request_error"
+	Code    string // machine-readable code, e.g. "request_too_large"
+	Message string // shown to the caller
+	Err     error  // internal cause; logged, never sent
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %s: %v", e.Status, e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Error constructors for the families the gateway itself produces.
+func errBadRequest(code, msg string) *Error {
+	return &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: code, Message: msg}
+}
+
+func errUnauthorized(msg string) *Error {
+	return &Error{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_api_key", Message: msg}
+}
+
+func errNotFound(msg string) *Error {
+	return &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Message: msg}
+}
+
+func errTooLarge(limit int64) *Error {
+	return &Error{
+		Status:  http.StatusRequestEntityTooLarge,
+		Type:    "invalid_request_error",
+		Code:    "request_too_large",
+		Message: fmt.Sprintf("request body exceeds the limit of %d bytes", limit),
+	}
+}
+
+func errInternal(cause error) *Error {
+	return &Error{
+		Status:  http.StatusInternalServerError,
+		Type:    "server_error",
+		Code:    "internal_error",
+		Message: "internal server error; the request id identifies it in the gateway's log",
+		Err:     cause,
+	}
+}
+
+// writeError renders err as a JSON error response. Any error that is not an
+// *Error becomes a 500 whose detail stays in the log.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			e = errTooLarge(mbe.Limit)
+		} else {
+			e = errInternal(err)
+		}
+	}
+	if e.Status >= 500 {
+		zerolog.Ctx(r.Context()).Error().Err(e).Msg("request failed")
+	}
+	writeJSON(w, e.Status, errorBody{Error: errorDetail{Message: e.Message, Type: e.Type, Code: e.Code}})
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Message string `json:"message"`
+	Type    string `json:"type"`
+	Code    string `json:"code,omitempty"`
+}
+
+// writeJSON writes v with status. Encoding errors can only come from the
+// connection at this point and are left to the access log's byte count.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// handlerFunc is an HTTP handler that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (f handlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := f(w, r); err != nil {
+		writeError(w, r, err)
+	}
+}
+
+// decodeJSON reads a JSON request body into v. A body over the size limit
+// becomes a 413, malformed JSON a 400 naming the problem.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errTooLarge(mbe.Limit)
+		}
+		return errBadRequest("invalid_json", "request body is not valid JSON: "+err.Error())
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/store"
+	"github.com/junctionhq/junction/telemetry"
+)
+
+// Options carries what the gateway takes from its host process rather than
+// from the configuration file.
+type Options struct {
+	// Logger receives every log line. Default: discard.
+	Logger zerolog.Logger
+	// Version is reported by the admin API and /readyz.
+	Version string
+	// Terminal receives the one-time notice of a generated admin key.
+	// Default os.Stderr.
+	Terminal io.Writer
+}
+
+// Gateway is a configured, running-ready Junction instance. Build it with New,
+// serve it with Serve or Run, stop it with Shutdown.
+type Gateway struct {
+	cfg     Config
+	log     zerolog.Logger
+	version string
+	started time.Time
+
+	store   *store.Store
+	metrics *telemetry.Metrics
+	admin   *policy.AdminAuth
+	router  chi.Router
+	server  *http.Server
+
+	// flushers run during shutdown after the HTTP server has drained and
+	// before the store closes, in registration order; later capabilities
+	// register their buffered writers (usage, request logs) here.
+	flushers []func(context.Context) error
+
+	// streamCtx is the parent of every request context; cancelling it tells
+	// long streams still running at the shutdown deadline to finish.
+	streamCtx    context.Context
+	cancelStream context.CancelFunc
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New opens the store (running migrations), loads the admin key and builds
+// the router. cfg must be validated; LoadConfig does that.
+func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
+	cfg.ApplyDefaults()
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	if opts.Terminal == nil {
+		opts.Terminal = os.Stderr
+	}
+	st, err := store.Open(ctx, cfg.Store, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: open store: %w", err)
+	}
+	admin, generated, err := policy.LoadAdminKey(ctx, st, cfg.AdminKey)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if generated != "" {
+		printAdminKey(opts.Terminal, generated)
+	}
+	g := &Gateway{
+		cfg:     cfg,
+		log:     opts.Logger,
+		version: opts.Version,
+		started: time.Now(),
+		store:   st,
+		metrics: telemetry.NewMetrics(),
+		admin:   admin,
+	}
+	g.streamCtx, g.cancelStream = context.WithCancel(context.Background())
+	g.router = g.routes()
+	g.server = &http.Server{
+		Handler:           g.router,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		// No ReadTimeout or WriteTimeout: both would cut long streams. The
+		// body read deadline is set per request by the bodyLimit middleware.
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       newServerErrorLog(opts.Logger),
+		BaseContext:    func(net.Listener) context.Context { return g.streamCtx },
+	}
+	g.log.Info().Str("store", st.Driver()).Str("data_dir", cfg.DataDir).Msg("gateway ready")
+	return g, nil
+}
+
+// printAdminKey shows a generated admin key once, outside the structured log
+// so it does not end up in log collectors.
+func printAdminKey(w io.Writer, key string) {
+	fmt.Fprintf(w, "\n"+
+		"  Junction generated an admin key. It is shown only this once; only its hash is stored.\n"+
+		"  Save it now (for example as JUNCTION_ADMIN_KEY):\n\n"+
+		"      %s\n\n", key)
+}
+
+// Handler is the gateway's HTTP handler, for tests and embedding.
+func (g *Gateway) Handler() http.Handler { return g.router }
+
+// Metrics is the gateway's Prometheus registry owner.
+func (g *Gateway) Metrics() *telemetry.Metrics { return g.metrics }
+
+// Store is the gateway's store.
+func (g *Gateway) Store() *store.Store { return g.store }
+
+// OnShutdown registers fn to flush buffered writes during shutdown: after the
+// HTTP server has drained, before the store closes.
+func (g *Gateway) OnShutdown(fn func(context.Context) error) {
+	g.flushers = append(g.flushers, fn)
+}
+
+// Serve accepts connections on ln until Shutdown. It returns nil after a
+// graceful shutdown.
+func (g *Gateway) Serve(ln net.Listener) error {
+	g.log.Info().Str("listen", ln.Addr().String()).Str("version", g.version).Msg("serving")
+	if err := g.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("gateway: serve: %w", err)
+	}
+	return nil
+}
+
+// Run listens on the configured address and serves until ctx is cancelled
+// (SIGINT/SIGTERM in the CLI), then shuts down gracefully.
+func (g *Gateway) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		_ = g.Shutdown(context.Background())
+		return fmt.Errorf("gateway: listen: %w", err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- g.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		_ = g.Shutdown(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	g.log.Info().Dur("deadline", g.cfg.HTTP.ShutdownTimeout).Msg("shutting down: draining in-flight requests")
+	sdCtx, cancel := context.WithTimeout(context.Background(), g.cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	err = g.Shutdown(sdCtx)
+	if serr := <-serveErr; err == nil {
+		err = serr
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, waits for in-flight requests and
+// streams until ctx is done, then cancels what still runs, flushes buffered
+// writes and closes the store. It is idempotent; later calls return the
+// first result.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.shutdownOnce.Do(func() { g.shutdownErr = g.shutdown(ctx) })
+	return g.shutdownErr
+}
+
+func (g *Gateway) shutdown(ctx context.Context) error {
+	var errs []error
+	if err := g.server.Shutdown(ctx); err != nil {
+		// The deadline passed with requests still running: tell them to stop,
+		// then close their connections.
+		g.log.Warn().Err(err).Msg("shutdown deadline reached; cancelling remaining requests")
+		g.cancelStream()
+		if err := g.server.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("gateway: close server: %w", err))
+		}
+	}
+	g.cancelStream()
+	// Buffered writes get their own short budget even if the drain used all of
+	// ctx's: losing usage records is worse than a slightly late exit.
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, flush := range g.flushers {
+		if err := flush(flushCtx); err != nil {
+			errs = append(errs, fmt.Errorf("gateway: flush: %w", err))
+		}
+	}
+	if err := g.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("gateway: close store: %w", err))
+	}
+	if len(errs) == 0 {
+		g.log.Info().Msg("shutdown complete")
+	}
+	return errors.Join(errs...)
+}
