@@ -428,9 +428,9 @@ func TestShutdownDrainsStreamsThenFlushesThenClosesStore(t *testing.T) {
 	if err := g.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	mu.Unlock()
 	body := <-got
+	mu.Lock()
+	defer mu.Unlock()
 	if !strings.HasSuffix(body, "data: [DONE]\n\n") {
 		t.Fatalf("stream cut by shutdown: %q", body)
 	}
