@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/telemetry"
 )
@@ -31,6 +32,22 @@ type Config struct {
 	HTTP HTTPConfig `yaml:"http,omitempty"`
 	// Store selects the database: SQLite under DataDir by default, or Postgres.
 	Store store.Config `yaml:"store,omitempty"`
+	// Counters selects where rate-limit and budget counters live: in memory
+	// (default) or in Redis, shared by every replica.
+	Counters policy.CountersConfig `yaml:"counters,omitempty"`
+	// Teams, Keys, Policies and Prices declared here are file-managed: seeded
+	// into the store at start-up and read-only through the admin API.
+	Teams    []policy.TeamConfig `yaml:"teams,omitempty"`
+	Keys     []policy.KeyConfig  `yaml:"keys,omitempty"`
+	Policies []policy.PolicyLine `yaml:"policies,omitempty"`
+	Prices   []policy.Price      `yaml:"prices,omitempty"`
+	// Meter tunes usage estimates, tool-call costs and the usage writer.
+	Meter policy.MeterConfig `yaml:"meter,omitempty"`
+}
+
+// Policy is the governance part of the configuration.
+func (c *Config) Policy() policy.Config {
+	return policy.Config{Teams: c.Teams, Keys: c.Keys, Policies: c.Policies, Prices: c.Prices, Meter: c.Meter}
 }
 
 // HTTPConfig tunes the HTTP server. None of its timeouts bounds the length
@@ -103,6 +120,8 @@ func (c *Config) Validate() []error {
 	errs = append(errs, c.Log.Validate("log")...)
 	errs = append(errs, c.HTTP.validate("http")...)
 	errs = append(errs, c.Store.Validate("store")...)
+	errs = append(errs, c.Counters.Validate("counters")...)
+	errs = append(errs, c.Policy().Validate()...)
 	return errs
 }
 

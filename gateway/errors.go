@@ -19,6 +19,9 @@ type Error struct {
 	Code    string // machine-readable code, e.g. "request_too_large"
 	Message string // shown to the caller
 	Err     error  // internal cause; logged, never sent
+	// Header holds response headers that go with the error (retry-after,
+	// x-ratelimit-*).
+	Header map[string]string
 }
 
 func (e *Error) Error() string {
@@ -77,6 +80,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status >= 500 {
 		zerolog.Ctx(r.Context()).Error().Err(e).Msg("request failed")
 	}
+	for k, v := range e.Header {
+		w.Header().Set(k, v)
+	}
 	writeJSON(w, e.Status, errorBody{Error: errorDetail{Message: e.Message, Type: e.Type, Code: e.Code}})
 }
 
@@ -115,11 +121,17 @@ func decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errTooLarge(mbe.Limit)
-		}
-		return errBadRequest("invalid_json", "request body is not valid JSON: "+err.Error())
+		return decodeErr(err)
 	}
 	return nil
+}
+
+// decodeErr turns a body read or decode error into the caller's error: 413
+// over the size limit, 400 otherwise.
+func decodeErr(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errTooLarge(mbe.Limit)
+	}
+	return errBadRequest("invalid_json", "request body is not valid JSON: "+err.Error())
 }

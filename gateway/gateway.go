@@ -42,6 +42,7 @@ type Gateway struct {
 	store   *store.Store
 	metrics *telemetry.Metrics
 	admin   *policy.AdminAuth
+	policy  *policy.Engine
 	router  chi.Router
 	server  *http.Server
 
@@ -78,6 +79,23 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	ctrs, ctrsKind, err := newCounters(ctx, cfg.Counters)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	engine, err := policy.New(ctx, policy.Options{Store: st, Counters: ctrs, Admin: admin, Meter: cfg.Meter, Logger: opts.Logger})
+	if err == nil {
+		err = engine.SyncConfig(ctx, cfg.Policy())
+		if err != nil {
+			_ = engine.Close(ctx)
+		}
+	}
+	if err != nil {
+		_ = ctrs.Close()
+		_ = st.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	if generated != "" {
 		printAdminKey(opts.Terminal, generated)
 	}
@@ -89,7 +107,13 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		store:   st,
 		metrics: telemetry.NewMetrics(),
 		admin:   admin,
+		policy:  engine,
 	}
+	registerPolicyMetrics(g.metrics.Registry(), engine)
+	// Usage records are flushed after the HTTP server has drained, then the
+	// counters close; the store closes last.
+	g.OnShutdown(engine.Close)
+	g.OnShutdown(func(context.Context) error { return ctrs.Close() })
 	g.streamCtx, g.cancelStream = context.WithCancel(context.Background())
 	g.router = g.routes()
 	g.server = &http.Server{
@@ -102,7 +126,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		ErrorLog:       newServerErrorLog(opts.Logger),
 		BaseContext:    func(net.Listener) context.Context { return g.streamCtx },
 	}
-	g.log.Info().Str("store", st.Driver()).Str("data_dir", cfg.DataDir).Msg("gateway ready")
+	g.log.Info().Str("store", st.Driver()).Str("counters", ctrsKind).Str("data_dir", cfg.DataDir).Msg("gateway ready")
 	return g, nil
 }
 
@@ -120,6 +144,9 @@ func (g *Gateway) Handler() http.Handler { return g.router }
 
 // Metrics is the gateway's Prometheus registry owner.
 func (g *Gateway) Metrics() *telemetry.Metrics { return g.metrics }
+
+// Policy is the gateway's governance layer.
+func (g *Gateway) Policy() *policy.Engine { return g.policy }
 
 // Store is the gateway's store.
 func (g *Gateway) Store() *store.Store { return g.store }

@@ -30,9 +30,41 @@ func (g *Gateway) routes() chi.Router {
 	r.Get("/readyz", handlerFunc(g.readyz).ServeHTTP)
 	r.Method(http.MethodGet, "/metrics", g.metrics.Handler())
 
+	// Caller routes authenticate with a virtual key; the LLM and MCP
+	// endpoints mount here.
+	r.Route("/v1", func(r chi.Router) {
+		r.Use(authenticate(g.policy, rejectOpenAI))
+		r.Get("/key", handlerFunc(g.callerKey).ServeHTTP)
+	})
+
 	r.Route("/admin/v1", func(r chi.Router) {
 		r.Use(adminAuth(g.admin))
 		r.Get("/status", handlerFunc(g.adminStatus).ServeHTTP)
+
+		r.Get("/teams", handlerFunc(g.listTeams).ServeHTTP)
+		r.Post("/teams", handlerFunc(g.createTeam).ServeHTTP)
+		r.Get("/teams/{name}", handlerFunc(g.getTeam).ServeHTTP)
+		r.Patch("/teams/{name}", handlerFunc(g.patchTeam).ServeHTTP)
+		r.Delete("/teams/{name}", handlerFunc(g.deleteTeam).ServeHTTP)
+
+		r.Get("/keys", handlerFunc(g.listKeys).ServeHTTP)
+		r.Post("/keys", handlerFunc(g.createKey).ServeHTTP)
+		r.Get("/keys/{id}", handlerFunc(g.getKey).ServeHTTP)
+		r.Patch("/keys/{id}", handlerFunc(g.patchKey).ServeHTTP)
+		r.Delete("/keys/{id}", handlerFunc(g.deleteKey).ServeHTTP)
+		r.Get("/keys/{id}/state", handlerFunc(g.keyState).ServeHTTP)
+
+		r.Get("/policies", handlerFunc(g.listPolicies).ServeHTTP)
+		r.Post("/policies", handlerFunc(g.addPolicy).ServeHTTP)
+		r.Delete("/policies", handlerFunc(g.removePolicy).ServeHTTP)
+		r.Post("/policies/check", handlerFunc(g.checkPolicy).ServeHTTP)
+
+		r.Get("/prices", handlerFunc(g.listPrices).ServeHTTP)
+		r.Post("/prices", handlerFunc(g.setPrice).ServeHTTP)
+		r.Get("/prices/*", handlerFunc(g.getPrice).ServeHTTP)
+		r.Delete("/prices/*", handlerFunc(g.deletePrice).ServeHTTP)
+
+		r.Get("/usage", handlerFunc(g.usage).ServeHTTP)
 	})
 	return r
 }

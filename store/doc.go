@@ -26,6 +26,8 @@
 // in memory and use the store to load, persist and share it. It must not import
 // any other Junction package, log, start background goroutines, or know about
 // HTTP, MCP or LLM concepts; it stores facts and reports errors, wrapped with
-// "store:" context. Shared counters (memory or Redis) are a separate concern
+// "store:" context. The one goroutine it runs is a change-feed subscription's
+// Postgres listener (see [Store.Subscribe]), owned by the subscriber's context
+// and stopped by Close. Shared counters (memory or Redis) are a separate concern
 // and do not live in this SQL layer.
 package store

@@ -3,6 +3,10 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ErrNotFound reports that the row an operation needed does not exist.
@@ -34,3 +38,31 @@ func (e *SchemaTooNewError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrSchemaTooNew) true.
 func (e *SchemaTooNewError) Unwrap() error { return ErrSchemaTooNew }
+
+// ErrConflict reports that a write would duplicate a unique id or name (or,
+// for policy rules, an identical rule) that already exists. Test for it with
+// errors.Is.
+var ErrConflict = errors.New("store: conflict")
+
+// ErrReadOnly reports an attempt to change an entry managed by the
+// configuration file (source [SourceFile]) where the store itself enforces
+// that such entries are read-only ([Store.RemovePolicyRule]).
+var ErrReadOnly = errors.New("store: file-managed entry is read-only")
+
+// isUniqueViolation reports whether err is a database's refusal of a
+// duplicate primary key or unique value.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == pgUniqueViolation
+	}
+	var sqliteErr *sqlite.Error
+	if errors.As(err, &sqliteErr) {
+		code := sqliteErr.Code()
+		return code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// pgUniqueViolation is Postgres' SQLSTATE unique_violation.
+const pgUniqueViolation = "23505"

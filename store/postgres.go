@@ -11,8 +11,10 @@ import (
 // Postgres goes through pgx's database/sql adapter (pgx/v5/stdlib) rather than
 // pgxpool: the store then has one *sql.DB code path for both drivers — the
 // same queries, transactions and scanning — and the pgx features pgxpool adds
-// (batches, COPY, LISTEN) are not needed yet. If they are, stdlib.OpenDBFromPool
-// or sql.Conn.Raw reach the pgx connection without changing this type.
+// (batches, COPY) are not needed yet. If they are, stdlib.OpenDBFromPool or
+// sql.Conn.Raw reach the pgx connection without changing this type. LISTEN
+// does not go through the pool at all: each change-feed subscription opens its
+// own pgx connection from the same parsed configuration (see changes.go).
 //
 // Pool limits beyond max_conns are fixed here: idle connections are dropped
 // after postgresConnMaxIdle, and every connection is replaced after
@@ -48,5 +50,5 @@ func openPostgres(ctx context.Context, cfg PostgresConfig) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: postgres: connect to %s:%d/%s: %w", connCfg.Host, connCfg.Port, connCfg.Database, err)
 	}
-	return &Store{dialect: dialectPostgres, writer: db, reader: db, now: time.Now}, nil
+	return &Store{dialect: dialectPostgres, writer: db, reader: db, pgConfig: connCfg, now: time.Now}, nil
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Store is Junction's persistent state in SQLite or Postgres. It is safe for
@@ -22,6 +24,12 @@ type Store struct {
 	// query_only connections that never wait for the writer (WAL mode); with
 	// Postgres it is the same pool as writer.
 	reader *sql.DB
+	// pgConfig is the parsed Postgres connection configuration, kept so that
+	// each change-feed subscription can open its own LISTEN connection; nil
+	// with SQLite.
+	pgConfig *pgx.ConnConfig
+	// changes fans configuration changes out to subscribers (see changes.go).
+	changes changeFeed
 
 	// now is the clock for timestamps the store writes.
 	now func() time.Time
@@ -114,13 +122,16 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	return v, nil
 }
 
-// Close waits for queries in flight, checkpoints the SQLite write-ahead log
-// into the database file and closes every connection. It is safe to call more
-// than once and from several goroutines; every call returns the result of the
-// first. Every other method returns ErrClosed once Close has begun.
+// Close ends every change-feed subscription (closing its channel and its
+// listener connection), waits for queries in flight, checkpoints the SQLite
+// write-ahead log into the database file and closes every connection. It is
+// safe to call more than once and from several goroutines; every call returns
+// the result of the first. Every other method returns ErrClosed once Close has
+// begun.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.changes.close()
 		s.closeErr = s.closeDBs()
 	})
 	return s.closeErr

@@ -32,6 +32,7 @@ func Run(t *testing.T, newDB NewDatabase) {
 		{"CanceledContext", testCanceledContext},
 		{"Close", testClose},
 	}
+	tests = append(tests, governanceTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,261 @@
+package policy
+
+import (
+	"fmt"
+	"time"
+)
+
+// The governance parts of the configuration file. The gateway's Config holds
+// them under the top-level keys counters, teams, keys, policies, prices and
+// meter; entries declared here are file-managed: seeded into the store at
+// start-up and read-only through the admin API.
+
+// CountersConfig selects where rate-limit and budget counters live: in this
+// process (the default) or in Redis, shared by every replica.
+type CountersConfig struct {
+	// Memory keeps counters in this process. It is the default.
+	Memory *struct{} `yaml:"memory,omitempty"`
+	// Redis shares counters between replicas through one Redis server.
+	Redis *RedisCountersConfig `yaml:"redis,omitempty"`
+}
+
+// RedisCountersConfig points at the Redis server holding shared counters.
+type RedisCountersConfig struct {
+	// URL is redis://[user:password@]host:port/db (rediss:// for TLS). Required.
+	URL string `yaml:"url"`
+	// Prefix starts every counter key. Default "junction:".
+	Prefix string `yaml:"prefix,omitempty"`
+}
+
+// Validate reports problems under path.
+func (c CountersConfig) Validate(path string) []error {
+	var errs []error
+	if c.Memory != nil && c.Redis != nil {
+		errs = append(errs, fmt.Errorf("%s: set memory or redis, not both", path))
+	}
+	if c.Redis != nil && c.Redis.URL == "" {
+		errs = append(errs, fmt.Errorf("%s.redis.url: required", path))
+	}
+	return errs
+}
+
+// TeamConfig declares a team in the configuration file.
+type TeamConfig struct {
+	Name     string            `yaml:"name"`
+	Budget   *Budget           `yaml:"budget,omitempty"`
+	Limits   Limits            `yaml:"limits,omitempty"`
+	Metadata map[string]string `yaml:"metadata,omitempty"`
+}
+
+// KeyConfig declares a virtual key in the configuration file. Its secret
+// comes from the file (typically "${ENV_VAR}"); only its hash is stored.
+type KeyConfig struct {
+	Name string `yaml:"name"`
+	// Value is the key's secret; it must start with "jk-" and be at least 24
+	// characters long.
+	Value    string   `yaml:"value"`
+	Team     string   `yaml:"team,omitempty"`
+	Customer string   `yaml:"customer,omitempty"`
+	Roles    []string `yaml:"roles,omitempty"`
+	// Models and Tools default to ["*"].
+	Models    []string          `yaml:"models,omitempty"`
+	Tools     []string          `yaml:"tools,omitempty"`
+	Budget    *Budget           `yaml:"budget,omitempty"`
+	Limits    Limits            `yaml:"limits,omitempty"`
+	ExpiresAt *time.Time        `yaml:"expires_at,omitempty"`
+	Disabled  bool              `yaml:"disabled,omitempty"`
+	Metadata  map[string]string `yaml:"metadata,omitempty"`
+}
+
+// minKeyValue is the shortest secret accepted for a declared key.
+const minKeyValue = 24
+
+// MeterConfig tunes how work is estimated and how usage is recorded.
+type MeterConfig struct {
+	// DefaultMaxTokens estimates the completion of an LLM request that sets
+	// no max_tokens. Default 4096.
+	DefaultMaxTokens int64 `yaml:"default_max_tokens,omitempty"`
+	// ToolCosts prices tool calls; the first entry whose pattern matches
+	// "server/tool" wins. Tools with no match cost nothing.
+	ToolCosts []ToolCost `yaml:"tool_costs,omitempty"`
+	// UsageQueue bounds the usage records waiting to be written. When it is
+	// full, records are dropped and counted, never blocking a request.
+	// Default 10000.
+	UsageQueue int `yaml:"usage_queue,omitempty"`
+	// UsageBatch is how many records one write takes. Default 500.
+	UsageBatch int `yaml:"usage_batch,omitempty"`
+	// UsageFlushInterval is the longest a record waits before being written.
+	// Default 1s.
+	UsageFlushInterval time.Duration `yaml:"usage_flush_interval,omitempty"`
+	// ReloadInterval re-reads keys, teams, policies and prices from the store
+	// even without a change notification, as a safety net. Default 30s.
+	ReloadInterval time.Duration `yaml:"reload_interval,omitempty"`
+}
+
+// ToolCost is the price of calls to the tools matching a pattern.
+type ToolCost struct {
+	// Tool is a "server/tool" pattern; * matches any run of characters.
+	Tool string `yaml:"tool"`
+	// USD is charged per call.
+	USD float64 `yaml:"usd"`
+}
+
+// Meter defaults.
+const (
+	DefaultMaxTokens          = 4096
+	DefaultUsageQueue         = 10000
+	DefaultUsageBatch         = 500
+	DefaultUsageFlushInterval = time.Second
+	DefaultReloadInterval     = 30 * time.Second
+)
+
+func (m *MeterConfig) applyDefaults() {
+	if m.DefaultMaxTokens == 0 {
+		m.DefaultMaxTokens = DefaultMaxTokens
+	}
+	if m.UsageQueue == 0 {
+		m.UsageQueue = DefaultUsageQueue
+	}
+	if m.UsageBatch == 0 {
+		m.UsageBatch = DefaultUsageBatch
+	}
+	if m.UsageFlushInterval == 0 {
+		m.UsageFlushInterval = DefaultUsageFlushInterval
+	}
+	if m.ReloadInterval == 0 {
+		m.ReloadInterval = DefaultReloadInterval
+	}
+}
+
+// Validate reports problems under path.
+func (m MeterConfig) Validate(path string) []error {
+	var errs []error
+	if m.DefaultMaxTokens < 0 {
+		errs = append(errs, fmt.Errorf("%s.default_max_tokens: must not be negative", path))
+	}
+	if m.UsageQueue < 0 || m.UsageBatch < 0 {
+		errs = append(errs, fmt.Errorf("%s: usage_queue and usage_batch must not be negative", path))
+	}
+	if m.UsageFlushInterval < 0 || m.ReloadInterval < 0 {
+		errs = append(errs, fmt.Errorf("%s: intervals must not be negative", path))
+	}
+	for i, tc := range m.ToolCosts {
+		p := fmt.Sprintf("%s.tool_costs[%d]", path, i)
+		if tc.Tool == "" {
+			errs = append(errs, fmt.Errorf("%s.tool: required", p))
+		}
+		if tc.USD < 0 || tc.USD > 1e6 {
+			errs = append(errs, fmt.Errorf("%s.usd: must be from 0 to 1000000", p))
+		}
+	}
+	return errs
+}
+
+// Config is everything the governance layer takes from the configuration file.
+type Config struct {
+	Teams    []TeamConfig
+	Keys     []KeyConfig
+	Policies []PolicyLine
+	Prices   []Price
+	Meter    MeterConfig
+}
+
+// Validate reports every problem, naming each entry by its YAML path.
+func (c Config) Validate() []error {
+	var errs []error
+	teams := map[string]bool{}
+	for i, t := range c.Teams {
+		p := fmt.Sprintf("teams[%d]", i)
+		errs = append(errs, validateTeam(p, t.Name, t.Budget, t.Limits)...)
+		if teams[t.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: team %q is declared twice", p, t.Name))
+		}
+		teams[t.Name] = true
+	}
+	names, values := map[string]bool{}, map[string]bool{}
+	for i, k := range c.Keys {
+		p := fmt.Sprintf("keys[%d]", i)
+		errs = append(errs, validateKey(p, keyFields{k.Name, k.Team, k.Roles, k.Models, k.Tools, k.Budget, k.Limits})...)
+		if names[k.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: key %q is declared twice", p, k.Name))
+		}
+		names[k.Name] = true
+		switch {
+		case len(k.Value) < minKeyValue || k.Value[:len(KeyPrefix)] != KeyPrefix:
+			errs = append(errs, fmt.Errorf("%s.value: must start with %q and be at least %d characters (is the environment variable set?)", p, KeyPrefix, minKeyValue))
+		case values[k.Value]:
+			errs = append(errs, fmt.Errorf("%s.value: the same secret is used by another key", p))
+		}
+		values[k.Value] = true
+		if k.Team != "" && !teams[k.Team] {
+			errs = append(errs, fmt.Errorf("%s.team: team %q is not declared under teams", p, k.Team))
+		}
+	}
+	for i, l := range c.Policies {
+		errs = append(errs, l.Validate(fmt.Sprintf("policies[%d]", i))...)
+	}
+	models := map[string]bool{}
+	for i, pr := range c.Prices {
+		p := fmt.Sprintf("prices[%d]", i)
+		errs = append(errs, pr.Validate(p)...)
+		if models[pr.Model] {
+			errs = append(errs, fmt.Errorf("%s.model: %q is priced twice", p, pr.Model))
+		}
+		models[pr.Model] = true
+	}
+	errs = append(errs, c.Meter.Validate("meter")...)
+	return errs
+}
+
+func validateTeam(path, name string, b *Budget, l Limits) []error {
+	var errs []error
+	if err := checkName(path+".name", name); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, b.Validate(path+".budget")...)
+	errs = append(errs, l.Validate(path+".limits")...)
+	return errs
+}
+
+type keyFields struct {
+	name, team            string
+	roles, models, tools []string
+	budget                *Budget
+	limits                Limits
+}
+
+func validateKey(path string, k keyFields) []error {
+	var errs []error
+	if err := checkName(path+".name", k.name); err != nil {
+		errs = append(errs, err)
+	}
+	if k.team != "" {
+		if err := checkName(path+".team", k.team); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i, r := range k.roles {
+		if err := checkName(fmt.Sprintf("%s.roles[%d]", path, i), r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, list := range []struct {
+		name     string
+		patterns []string
+	}{{"models", k.models}, {"tools", k.tools}} {
+		for i, p := range list.patterns {
+			if p == "" || len(p) > 256 {
+				errs = append(errs, fmt.Errorf("%s.%s[%d]: must be a pattern of 1-256 characters", path, list.name, i))
+			}
+			for _, c := range p {
+				if c == ',' || c == '"' || c == '\n' || c == ' ' {
+					errs = append(errs, fmt.Errorf("%s.%s[%d]: %q must not contain commas, quotes or spaces", path, list.name, i, p))
+					break
+				}
+			}
+		}
+	}
+	errs = append(errs, k.budget.Validate(path+".budget")...)
+	errs = append(errs, k.limits.Validate(path+".limits")...)
+	return errs
+}

@@ -1,0 +1,161 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The request paths render these errors in their own protocol (OpenAI or
+// Anthropic error JSON on /v1, JSON-RPC or tool errors on /mcp). Each says
+// why, in words safe to show the caller; none carries a secret.
+
+// AuthError rejects a caller that presented no key, an unknown key, or a key
+// that may not be used now. It maps to HTTP 401.
+type AuthError struct {
+	Reason AuthReason
+}
+
+// AuthReason says why authentication failed.
+type AuthReason string
+
+// The reasons authentication fails.
+const (
+	AuthMissing  AuthReason = "missing_api_key"
+	AuthInvalid  AuthReason = "invalid_api_key"
+	AuthExpired  AuthReason = "expired_api_key"
+	AuthDisabled AuthReason = "disabled_api_key"
+)
+
+func (e *AuthError) Error() string {
+	switch e.Reason {
+	case AuthMissing:
+		return "missing API key: send a Junction virtual key as Authorization: Bearer, x-api-key or api-key"
+	case AuthExpired:
+		return "API key has expired"
+	case AuthDisabled:
+		return "API key is disabled"
+	}
+	return "invalid API key"
+}
+
+// Code is the machine-readable code for the error body.
+func (e *AuthError) Code() string { return string(e.Reason) }
+
+// AccessError rejects an action the caller's policies do not allow (or
+// explicitly deny). It maps to HTTP 403.
+type AccessError struct {
+	Object string // e.g. "model:openai/gpt-4o"
+	Action string // use, list or call
+}
+
+func (e *AccessError) Error() string {
+	return fmt.Sprintf("not allowed: this key may not %s %s", e.Action, e.Object)
+}
+
+// Code is the machine-readable code for the error body.
+func (e *AccessError) Code() string { return "access_denied" }
+
+// Scope says whose limit or budget was hit.
+type Scope string
+
+// The scopes limits and budgets apply at.
+const (
+	ScopeKey  Scope = "key"
+	ScopeTeam Scope = "team"
+)
+
+// Dimension names a rate-limited quantity, as used in x-ratelimit-* headers.
+type Dimension string
+
+// The rate-limited quantities.
+const (
+	DimRequests  Dimension = "requests"
+	DimTokens    Dimension = "tokens"
+	DimToolCalls Dimension = "tool-calls"
+)
+
+// RateLimitError rejects a request over a per-minute limit. It maps to HTTP
+// 429 with retry-after and the x-ratelimit-* headers built from its fields.
+type RateLimitError struct {
+	Scope     Scope
+	Dimension Dimension
+	Limit     int64
+	Remaining int64
+	// Reset is when the current window ends and the limit refills.
+	Reset time.Time
+	// RetryAfter is how long to wait before trying again.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("rate limit reached: %s limit of %d %s per minute; retry in %s",
+		e.Scope, e.Limit, e.Dimension, e.RetryAfter.Round(time.Second))
+}
+
+// Code is the machine-readable code for the error body.
+func (e *RateLimitError) Code() string { return "rate_limit_exceeded" }
+
+// BudgetError rejects work the remaining budget cannot cover. It maps to
+// HTTP 402 with the code budget_exceeded.
+type BudgetError struct {
+	Scope Scope
+	// LimitUSD is the budget, SpentUSD what is spent or reserved in the
+	// current period, CostUSD what this request would have reserved.
+	LimitUSD, SpentUSD, CostUSD float64
+	Period                      Period
+	// Reset is when the period ends (zero for budgets that never reset).
+	Reset time.Time
+}
+
+func (e *BudgetError) Error() string {
+	msg := fmt.Sprintf("budget exceeded: the %s budget of $%.2f", e.Scope, e.LimitUSD)
+	if e.Period != PeriodNone {
+		msg += " per " + string(e.Period)
+	}
+	msg += fmt.Sprintf(" has $%.6f left and this request may cost up to $%.6f", max(0, e.LimitUSD-e.SpentUSD), e.CostUSD)
+	if !e.Reset.IsZero() {
+		msg += "; it resets at " + e.Reset.UTC().Format(time.RFC3339)
+	}
+	return msg
+}
+
+// Code is the machine-readable code for the error body.
+func (e *BudgetError) Code() string { return "budget_exceeded" }
+
+// ErrUnavailable wraps failures of the counters or the policy snapshot: the
+// meter could not decide, so it denied (fail closed). It maps to HTTP 503.
+var ErrUnavailable = errors.New("policy: governance unavailable")
+
+// ErrReadOnly is returned when an API change targets an entry that the
+// configuration file manages.
+var ErrReadOnly = errors.New("policy: entry is managed by the configuration file and is read-only through the API")
+
+// ErrNotFound is returned for an unknown key, team, policy or price.
+var ErrNotFound = errors.New("policy: not found")
+
+// ErrConflict is returned when a name is already taken or an entry is still in use.
+var ErrConflict = errors.New("policy: conflict")
+
+// InvalidError reports bad input to an admin operation, naming the field.
+type InvalidError struct {
+	Problems []string
+}
+
+func (e *InvalidError) Error() string {
+	if len(e.Problems) == 1 {
+		return e.Problems[0]
+	}
+	return fmt.Sprintf("%d problems: %v", len(e.Problems), e.Problems)
+}
+
+func invalid(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	e := &InvalidError{}
+	for _, err := range errs {
+		e.Problems = append(e.Problems, err.Error())
+	}
+	return e
+}

@@ -1,0 +1,102 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"time"
+)
+
+// Identity is who is calling: a virtual key (with its team) or the admin.
+// Identities are built once per snapshot of the keys and shared by every
+// request that presents the same key; treat them as read-only.
+type Identity struct {
+	// Key is the virtual key; nil for the admin.
+	Key *Key
+	// Team is the key's team; nil when it has none.
+	Team *Team
+	// Admin is set for the admin key, which may use everything and has no
+	// budget or limits.
+	Admin bool
+
+	subject, domain string
+	expires         time.Time // zero when the key never expires
+	hash            [sha256.Size]byte
+	// counter keys, built once so that admitting allocates no strings
+	keyCounters, teamCounters counterNames
+}
+
+// counterNames are the counter keys of one key or team.
+type counterNames struct {
+	rpm, tpm, toolCalls, usd string
+}
+
+func newCounterNames(prefix string, b *Budget) counterNames {
+	n := counterNames{rpm: prefix + ":rpm", tpm: prefix + ":tpm", toolCalls: prefix + ":tcpm"}
+	if b != nil {
+		n.usd = prefix + ":usd:" + string(b.Period)
+		if b.Period == PeriodNone {
+			n.usd = prefix + ":usd:none"
+		}
+	}
+	return n
+}
+
+// adminIdentity is the identity of the admin key.
+var adminIdentity = &Identity{Admin: true, subject: "admin", domain: noTeamDomain}
+
+func newIdentity(k *Key, t *Team, hash [sha256.Size]byte) *Identity {
+	id := &Identity{Key: k, Team: t, subject: k.Subject(), domain: keyDomain(k), hash: hash}
+	if k.ExpiresAt != nil {
+		id.expires = *k.ExpiresAt
+	}
+	id.keyCounters = newCounterNames("k:"+k.ID, k.Budget)
+	if t != nil {
+		id.teamCounters = newCounterNames("t:"+t.Name, t.Budget)
+	}
+	return id
+}
+
+// KeyID is the key's id ("" for the admin).
+func (id *Identity) KeyID() string {
+	if id.Key == nil {
+		return ""
+	}
+	return id.Key.ID
+}
+
+// Name is the key's name, or "admin".
+func (id *Identity) Name() string {
+	if id.Key == nil {
+		return "admin"
+	}
+	return id.Key.Name
+}
+
+// TeamName is the key's team ("" when none).
+func (id *Identity) TeamName() string {
+	if id.Team == nil {
+		return ""
+	}
+	return id.Team.Name
+}
+
+// Customer is the key's customer tag.
+func (id *Identity) Customer() string {
+	if id.Key == nil {
+		return ""
+	}
+	return id.Key.Customer
+}
+
+type identityKey struct{}
+
+// WithIdentity returns ctx carrying id.
+func WithIdentity(ctx context.Context, id *Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// IdentityFrom returns the identity in ctx, or nil.
+func IdentityFrom(ctx context.Context) *Identity {
+	id, _ := ctx.Value(identityKey{}).(*Identity)
+	return id
+}

@@ -1,0 +1,334 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/junctionhq/junction/store"
+	"github.com/junctionhq/junction/store/counters"
+)
+
+// Kind is the sort of work the meter admits.
+type Kind string
+
+// The kinds of work.
+const (
+	KindLLM  Kind = "llm"  // a model call: chat, messages or embeddings
+	KindTool Kind = "tool" // an MCP tool call
+)
+
+// Work describes what a caller is about to do, for Admit.
+type Work struct {
+	Kind Kind
+	// Model is the model as requested (provider/model or an alias); Admit
+	// checks "model:<Model>" with action use unless SkipAccess is set.
+	Model string
+	// PriceModel prices the estimate when it differs from Model (an alias
+	// resolved to a target). Default Model.
+	PriceModel string
+	// Server and Tool name a tool call; Admit checks "tool:<Server>/<Tool>"
+	// with action call unless SkipAccess is set.
+	Server, Tool string
+	// PromptTokens estimates the prompt; MaxTokens caps the completion
+	// (0: the meter's default_max_tokens).
+	PromptTokens, MaxTokens int64
+	// SkipAccess is set by callers that already checked access.
+	SkipAccess bool
+	// RequestID links the usage record to the request's logs.
+	RequestID string
+}
+
+// dimension of one counter a reservation holds.
+type bucketRole uint8
+
+const (
+	roleRequests bucketRole = iota
+	roleTokens
+	roleToolCalls
+	roleBudget
+)
+
+// maxBuckets is the most counters one admission touches: requests or tool
+// calls, tokens and budget, at key and team level.
+const maxBuckets = 6
+
+// rateWindow is the length of a rate-limit window.
+const rateWindow = time.Minute
+
+// Reservation is admitted work in progress. Settle it exactly once when the
+// work is done (also when it failed), so that unused tokens and money return
+// to the limits and the usage is recorded.
+type Reservation struct {
+	e     *Engine
+	id    *Identity
+	work  Work
+	start time.Time
+
+	n       int
+	buckets [maxBuckets]counters.Bucket
+	roles   [maxBuckets]bucketRole
+	scopes  [maxBuckets]Scope
+	values  [maxBuckets]int64
+	resets  [maxBuckets]time.Time
+
+	estTokens int64
+	estMicros int64
+	settled   atomic.Bool
+}
+
+// Identity is who the reservation is for.
+func (r *Reservation) Identity() *Identity { return r.id }
+
+// EstimatedCostUSD is the money the reservation holds.
+func (r *Reservation) EstimatedCostUSD() float64 { return float64(r.estMicros) / 1e6 }
+
+// LimitStatus is the state of one rate limit after an admission, for the
+// x-ratelimit-* response headers.
+type LimitStatus struct {
+	Scope     Scope
+	Dimension Dimension
+	Limit     int64
+	Remaining int64
+	Reset     time.Time
+}
+
+// RateLimits returns the state of the rate limits the admission counted
+// against, tightest first per dimension.
+func (r *Reservation) RateLimits() []LimitStatus {
+	var out []LimitStatus
+	for i := 0; i < r.n; i++ {
+		if r.roles[i] == roleBudget {
+			continue
+		}
+		out = append(out, LimitStatus{
+			Scope: r.scopes[i], Dimension: r.roles[i].dimension(), Limit: r.buckets[i].Limit,
+			Remaining: max(0, r.buckets[i].Limit-r.values[i]), Reset: r.resets[i],
+		})
+	}
+	return out
+}
+
+func (b bucketRole) dimension() Dimension {
+	switch b {
+	case roleTokens:
+		return DimTokens
+	case roleToolCalls:
+		return DimToolCalls
+	}
+	return DimRequests
+}
+
+// Admit checks access, rate limits and budgets for w and reserves what w
+// may use: one request (or tool call), its estimated tokens, and its
+// estimated cost. It returns a typed rejection (*AccessError,
+// *RateLimitError, *BudgetError) when the work may not go ahead, and an
+// error wrapping ErrUnavailable when the counters cannot be reached (fail
+// closed).
+func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation, error) {
+	if id == nil {
+		return nil, &AuthError{Reason: AuthMissing}
+	}
+	if !w.SkipAccess {
+		var ok bool
+		if w.Kind == KindTool {
+			ok = e.AllowedTool(id, w.Server, w.Tool, ActionCall)
+		} else {
+			ok = e.AllowedModel(id, w.Model, ActionUse)
+		}
+		if !ok {
+			obj, act := w.object()
+			return nil, &AccessError{Object: obj, Action: act}
+		}
+	}
+	now := e.now()
+	r := &Reservation{e: e, id: id, work: w, start: now}
+	switch w.Kind {
+	case KindTool:
+		r.estMicros = e.toolCostMicros(w.Server, w.Tool)
+	default:
+		maxTokens := w.MaxTokens
+		if maxTokens <= 0 {
+			maxTokens = e.meter.DefaultMaxTokens
+		}
+		r.estTokens = max(0, w.PromptTokens) + maxTokens
+		model := w.PriceModel
+		if model == "" {
+			model = w.Model
+		}
+		if p, ok := e.snap.Load().prices.Lookup(model); ok {
+			r.estMicros = int64(math.Ceil(p.costMicros(TokenUsage{PromptTokens: w.PromptTokens, CompletionTokens: maxTokens})))
+		}
+	}
+	if id.Admin {
+		return r, nil
+	}
+	r.addBuckets(ScopeKey, id.keyCounters, id.Key.Limits, id.Key.Budget, now)
+	if id.Team != nil {
+		r.addBuckets(ScopeTeam, id.teamCounters, id.Team.Limits, id.Team.Budget, now)
+	}
+	if r.n == 0 {
+		return r, nil
+	}
+	rejected, err := e.counters.Reserve(ctx, r.buckets[:r.n], r.values[:r.n])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if rejected >= 0 {
+		return nil, r.rejection(rejected, now)
+	}
+	return r, nil
+}
+
+func (w Work) object() (obj, act string) {
+	if w.Kind == KindTool {
+		return "tool:" + w.Server + "/" + w.Tool, ActionCall
+	}
+	return "model:" + w.Model, ActionUse
+}
+
+// addBuckets adds the counters of one scope that have a limit.
+func (r *Reservation) addBuckets(scope Scope, names counterNames, l Limits, b *Budget, now time.Time) {
+	minute := now.Truncate(rateWindow)
+	reset := minute.Add(rateWindow)
+	add := func(role bucketRole, bk counters.Bucket, reset time.Time) {
+		r.buckets[r.n], r.roles[r.n], r.scopes[r.n], r.resets[r.n] = bk, role, scope, reset
+		r.n++
+	}
+	rate := func(name string, limit, amount int64, role bucketRole) {
+		if limit > 0 {
+			add(role, counters.Bucket{Key: name, Window: minute.Unix(), TTL: 2 * rateWindow, Limit: limit, Amount: amount}, reset)
+		}
+	}
+	if r.work.Kind == KindTool {
+		rate(names.toolCalls, l.ToolCallsPerMin, 1, roleToolCalls)
+	} else {
+		rate(names.rpm, l.RPM, 1, roleRequests)
+		rate(names.tpm, l.TPM, r.estTokens, roleTokens)
+	}
+	if b != nil && (r.work.Kind != KindTool || r.estMicros > 0) {
+		start, end := b.Period.Window(now)
+		bk := counters.Bucket{Key: names.usd, Limit: b.Micros(), Amount: max(1, r.estMicros)}
+		if !start.IsZero() {
+			bk.Window, bk.TTL = start.Unix(), end.Sub(now)+time.Hour
+		}
+		add(roleBudget, bk, end)
+	}
+}
+
+// rejection builds the typed error for the bucket that was over its limit.
+func (r *Reservation) rejection(i int, now time.Time) error {
+	b := r.buckets[i]
+	if r.roles[i] == roleBudget {
+		var limit *Budget
+		if r.scopes[i] == ScopeTeam {
+			limit = r.id.Team.Budget
+		} else {
+			limit = r.id.Key.Budget
+		}
+		return &BudgetError{Scope: r.scopes[i], LimitUSD: float64(b.Limit) / 1e6, SpentUSD: float64(r.values[i]) / 1e6,
+			CostUSD: float64(r.estMicros) / 1e6, Period: limit.Period, Reset: r.resets[i]}
+	}
+	retry := r.resets[i].Sub(now)
+	if b.Amount > b.Limit { // can never fit in one window: waiting does not help, but say when it resets
+		retry = max(retry, time.Second)
+	}
+	return &RateLimitError{Scope: r.scopes[i], Dimension: r.roles[i].dimension(), Limit: b.Limit,
+		Remaining: max(0, b.Limit-r.values[i]), Reset: r.resets[i], RetryAfter: max(retry, time.Second)}
+}
+
+func (e *Engine) toolCostMicros(server, tool string) int64 {
+	name := server + "/" + tool
+	for _, tc := range e.meter.ToolCosts {
+		if globMatch(name, tc.Tool) {
+			return usdToMicros(tc.USD)
+		}
+	}
+	return 0
+}
+
+// Outcome is what admitted work actually used, for Settle.
+type Outcome struct {
+	// Model is the model that answered (provider/model), for pricing.
+	// Default: the Work's PriceModel or Model.
+	Model string
+	// Usage is the tokens the model reported.
+	Usage TokenUsage
+	// CostUSD, when set, is the cost to record instead of pricing Usage
+	// (for example a cache hit's nominal cost).
+	CostUSD *float64
+	// Status is "ok", "error", "cancelled" or another short word. Default "ok".
+	Status string
+}
+
+// Settle records what the work used: it returns unused tokens and money to
+// the counters (or takes the excess when the work used more than
+// estimated), queues the usage record, and returns the cost in USD. Only
+// the first call counts; later calls return 0.
+func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
+	if r == nil || !r.settled.CompareAndSwap(false, true) {
+		return 0
+	}
+	e := r.e
+	model := o.Model
+	if model == "" {
+		model = r.work.PriceModel
+	}
+	if model == "" {
+		model = r.work.Model
+	}
+	var micros int64
+	switch {
+	case o.CostUSD != nil:
+		micros = usdToMicros(*o.CostUSD)
+	case r.work.Kind == KindTool:
+		micros = r.estMicros
+	default:
+		if p, ok := e.snap.Load().prices.Lookup(model); ok {
+			micros = int64(math.Round(p.costMicros(o.Usage)))
+		}
+	}
+	tokens := o.Usage.PromptTokens + o.Usage.CompletionTokens
+	var adjust [maxBuckets]counters.Bucket
+	n := 0
+	for i := 0; i < r.n; i++ {
+		var delta int64
+		switch r.roles[i] {
+		case roleTokens:
+			delta = tokens - r.buckets[i].Amount
+		case roleBudget:
+			delta = micros - r.buckets[i].Amount
+		default:
+			continue // a request or tool call stays counted
+		}
+		if delta != 0 {
+			adjust[n] = r.buckets[i]
+			adjust[n].Amount = delta
+			n++
+		}
+	}
+	if n > 0 {
+		if err := e.counters.Adjust(context.WithoutCancel(ctx), adjust[:n]); err != nil {
+			e.log.Error().Err(err).Str("key", r.id.Name()).Msg("policy: settling counters failed; the reservation stays held until its window ends")
+		}
+	}
+	status := o.Status
+	if status == "" {
+		status = "ok"
+	}
+	rec := store.UsageRecord{
+		Time: r.start, RequestID: r.work.RequestID, KeyID: r.id.KeyID(), KeyName: r.id.Name(),
+		Team: r.id.TeamName(), Customer: r.id.Customer(), Kind: string(r.work.Kind),
+		Server: r.work.Server, Tool: r.work.Tool,
+		PromptTokens: o.Usage.PromptTokens, CompletionTokens: o.Usage.CompletionTokens,
+		CachedTokens: o.Usage.CachedTokens, CostMicros: micros, Status: status,
+		Duration: e.now().Sub(r.start),
+	}
+	if r.work.Kind != KindTool {
+		rec.Model = model
+	}
+	e.usage.enqueue(rec)
+	return float64(micros) / 1e6
+}

@@ -1,0 +1,142 @@
+package counters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Bucket is one counter an admission touches: a fixed-window counter
+// identified by Key and Window.
+type Bucket struct {
+	// Key is the counter's stable identity, e.g. "key:3f2a:rpm"; the caller
+	// builds it. It must not be empty, and one call must not list a Key twice.
+	Key string
+	// Window is the id of the current window (the caller passes e.g. the
+	// window's start in unix seconds). A different Window means a fresh counter
+	// starting at 0; use 0 for a counter that never resets. The Windows of one
+	// Key are expected to grow over time.
+	Window int64
+	// TTL is how long after its creation the window's counter may be forgotten
+	// (window length + slack); 0 means it never expires. Negative is invalid.
+	// A TTL is set when a counter is created (or first given one) and is not
+	// extended by later calls.
+	TTL time.Duration
+	// Limit bounds the value: Reserve admits only if value+Amount <= Limit. A
+	// negative Limit means unlimited (just count).
+	Limit int64
+	// Amount is how much to add: >= 0 for Reserve, any sign for Adjust.
+	Amount int64
+}
+
+// Counters is the atomic counter store. Implementations are safe for
+// concurrent use.
+type Counters interface {
+	// Reserve atomically checks every bucket and, only if all stay within their
+	// limit, adds each Amount. values (len(values) must be >= len(bs),
+	// caller-provided to avoid allocation) receives each bucket's value after
+	// the operation (or the current value when rejected). It returns
+	// rejected = -1 when admitted, else the index of the first bucket over its
+	// limit (nothing was changed). An empty bs is admitted and changes nothing.
+	//
+	// On error rejected is -1 and must be ignored: the caller denies (fail
+	// closed). With Redis a lost reply leaves it unknown whether the amounts
+	// were added.
+	Reserve(ctx context.Context, bs []Bucket, values []int64) (rejected int, err error)
+	// Adjust adds each Amount (possibly negative) without limit checks, for
+	// settling a reservation: it only touches a bucket whose window still
+	// exists (a window that rolled over or expired is left alone, never
+	// recreated); values never go below 0. Limit and TTL are ignored.
+	Adjust(ctx context.Context, bs []Bucket) error
+	// Get reads current values (0 for absent/expired windows) into values,
+	// which must have len(values) >= len(bs). Amount, Limit and TTL are
+	// ignored.
+	Get(ctx context.Context, bs []Bucket, values []int64) error
+	// Close releases the back-end. It is idempotent; every other method called
+	// after it returns [ErrClosed].
+	Close() error
+}
+
+// Both back-ends implement Counters.
+var (
+	_ Counters = (*Memory)(nil)
+	_ Counters = (*Redis)(nil)
+)
+
+// ErrClosed is returned by every method called after Close.
+var ErrClosed = errors.New("counters: closed")
+
+// ErrInvalidInput matches (with errors.Is) every error about a malformed call:
+// values shorter than bs, an empty or repeated Key, a negative Amount in
+// Reserve, a negative TTL. Such calls change nothing. It is always returned
+// wrapped with the operation and the offending bucket.
+var ErrInvalidInput = errors.New("invalid input")
+
+// unlimited is the effective limit of a bucket with a negative Limit: values
+// are int64, so an unlimited counter still stops at the largest one.
+const unlimited = math.MaxInt64
+
+// limitOf returns the limit Reserve enforces for b.
+func limitOf(b *Bucket) int64 {
+	if b.Limit < 0 {
+		return unlimited
+	}
+	return b.Limit
+}
+
+// checkReserve reports what is wrong with the arguments of a Reserve call.
+func checkReserve(bs []Bucket, values []int64) error {
+	if len(values) < len(bs) {
+		return shortValues(bs, values)
+	}
+	for i := range bs {
+		b := &bs[i]
+		switch {
+		case b.Amount < 0:
+			return fmt.Errorf("%w: bucket %d (%q): Amount %d is negative", ErrInvalidInput, i, b.Key, b.Amount)
+		case b.TTL < 0:
+			return fmt.Errorf("%w: bucket %d (%q): TTL %s is negative", ErrInvalidInput, i, b.Key, b.TTL)
+		}
+	}
+	return checkKeys(bs, true)
+}
+
+// checkAdjust reports what is wrong with the arguments of an Adjust call.
+func checkAdjust(bs []Bucket) error {
+	return checkKeys(bs, true)
+}
+
+// checkGet reports what is wrong with the arguments of a Get call.
+func checkGet(bs []Bucket, values []int64) error {
+	if len(values) < len(bs) {
+		return shortValues(bs, values)
+	}
+	return checkKeys(bs, false)
+}
+
+// shortValues is the error for a values slice too short for bs.
+func shortValues(bs []Bucket, values []int64) error {
+	return fmt.Errorf("%w: values has %d elements for %d buckets", ErrInvalidInput, len(values), len(bs))
+}
+
+// checkKeys reports an empty Key and, when unique is set, a Key listed twice.
+// The quadratic scan is cheaper than a set for the handful of buckets a call
+// carries and allocates nothing.
+func checkKeys(bs []Bucket, unique bool) error {
+	for i := range bs {
+		if bs[i].Key == "" {
+			return fmt.Errorf("%w: bucket %d: Key is empty", ErrInvalidInput, i)
+		}
+		if !unique {
+			continue
+		}
+		for j := range i {
+			if bs[j].Key == bs[i].Key {
+				return fmt.Errorf("%w: buckets %d and %d both have Key %q", ErrInvalidInput, j, i, bs[i].Key)
+			}
+		}
+	}
+	return nil
+}

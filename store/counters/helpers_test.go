@@ -1,0 +1,182 @@
+package counters
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisEnv names the environment variable holding the URL of a Redis server
+// the tests may write keys to (each test under its own random prefix).
+const redisEnv = "JUNCTION_TEST_REDIS"
+
+// backend makes fresh, empty counter stores of one kind.
+type backend struct {
+	name string
+	// open returns a new empty store, closed when t ends.
+	open func(t *testing.T) Counters
+	// replicas returns n stores sharing one set of counters, all closed when
+	// t ends. For Memory they are the same store: its replicas share a process.
+	replicas func(t *testing.T, n int) []Counters
+}
+
+// backends returns Memory and Redis; the Redis one skips the test when
+// JUNCTION_TEST_REDIS is not set.
+func backends() []backend {
+	return []backend{
+		{
+			name: "memory",
+			open: func(t *testing.T) Counters { return openMemory(t, nil) },
+			replicas: func(t *testing.T, n int) []Counters {
+				m := openMemory(t, nil)
+				cs := make([]Counters, n)
+				for i := range cs {
+					cs[i] = m
+				}
+				return cs
+			},
+		},
+		{
+			name: "redis",
+			open: func(t *testing.T) Counters { return openRedis(t, redisURL(t), testPrefix(t)) },
+			replicas: func(t *testing.T, n int) []Counters {
+				url, prefix := redisURL(t), testPrefix(t)
+				cs := make([]Counters, n)
+				for i := range cs {
+					cs[i] = openRedis(t, url, prefix)
+				}
+				return cs
+			},
+		},
+	}
+}
+
+// forEachBackend runs test once per back-end as a subtest.
+func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) { test(t, be) })
+	}
+}
+
+// openMemory returns a new Memory on clock now (nil for time.Now), closed when
+// t ends.
+func openMemory(t testing.TB, now func() time.Time) *Memory {
+	t.Helper()
+	m := NewMemory(MemoryOptions{Now: now})
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("Memory.Close: %v", err)
+		}
+	})
+	return m
+}
+
+// redisURL returns $JUNCTION_TEST_REDIS, or skips t when it is not set.
+func redisURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv(redisEnv)
+	if u == "" {
+		t.Skip(redisEnv + " not set: set it to a Redis URL, e.g. redis://127.0.0.1:6379/0, to run the Redis tests")
+	}
+	return u
+}
+
+// testPrefix returns a random key prefix for t and deletes every key under it
+// when t ends.
+func testPrefix(t testing.TB) string {
+	t.Helper()
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
+	prefix := "junction-test-" + hex.EncodeToString(b[:]) + ":"
+	url := redisURL(t)
+	t.Cleanup(func() { deleteKeys(t, url, keyPrefix(prefix)) })
+	return prefix
+}
+
+// deleteKeys removes every key starting with keyPrefix from the Redis at url.
+func deleteKeys(t testing.TB, url, keyPrefix string) {
+	t.Helper()
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		t.Errorf("cleanup: parse %s: %v", redisEnv, err)
+		return
+	}
+	c := redis.NewClient(o)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	iter := c.Scan(ctx, 0, keyPrefix+"*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Errorf("cleanup: scan %s*: %v", keyPrefix, err)
+		return
+	}
+	if len(keys) > 0 {
+		if err := c.Del(ctx, keys...).Err(); err != nil {
+			t.Errorf("cleanup: delete %d keys under %s: %v", len(keys), keyPrefix, err)
+		}
+	}
+}
+
+// openRedis returns a new Redis store on url with prefix, closed when t ends.
+func openRedis(t testing.TB, url, prefix string) *Redis {
+	t.Helper()
+	r, err := NewRedis(context.Background(), RedisOptions{URL: url, Prefix: prefix})
+	if err != nil {
+		t.Fatalf("NewRedis: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("Redis.Close: %v", err)
+		}
+	})
+	return r
+}
+
+// rawRedis returns a plain client on $JUNCTION_TEST_REDIS for inspecting keys,
+// closed when t ends.
+func rawRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	o, err := redis.ParseURL(redisURL(t))
+	if err != nil {
+		t.Fatalf("parse %s: %v", redisEnv, err)
+	}
+	c := redis.NewClient(o)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// fakeClock is a settable clock for Memory's TTL tests. It is safe for
+// concurrent use.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// newFakeClock returns a clock standing at a fixed instant.
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+// Now returns the clock's time.
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}

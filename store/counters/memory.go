@@ -1,0 +1,236 @@
+package counters
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// Sweep pacing. Expired entries are removed by the writes themselves, never by
+// a goroutine: every new Key makes the write that inserted it examine
+// sweepPerInsert entries, and every trickleEvery-th write examines
+// trickleBatch more, so a map that stops growing is still emptied of its dead
+// entries. Sampling 4 entries per insertion bounds the dead share of the map at
+// about a quarter in the steady state (it settles where 4·dead/total = 1).
+const (
+	sweepPerInsert = 4
+	trickleEvery   = 64
+	trickleBatch   = 16
+)
+
+// MemoryOptions configures [NewMemory]. The zero value is ready to use.
+type MemoryOptions struct {
+	// Now is the clock used for TTL expiry; nil means time.Now. Tests inject a
+	// fake one.
+	Now func() time.Time
+}
+
+// Memory is the in-process back-end: one mutex over a map from Key to the
+// counter of its current window. Every call holds the mutex for its whole
+// duration, which is what makes a multi-bucket Reserve atomic; the critical
+// section is one map lookup per bucket, and nothing in Reserve, Adjust
+// or Get allocates once a Key's entry exists (a rolled-over window reuses it).
+//
+// Memory keeps only the newest window of each Key. A Reserve carrying an older
+// Window than the stored one (a request that raced a rollover) is checked and
+// counted in the newer window, so it can neither reset that counter nor escape
+// every limit; Get and Adjust with an older Window see a forgotten window (0,
+// left alone). Expired entries read as absent and are deleted by a bounded
+// sweep amortised over writes; Memory starts no goroutine.
+//
+// Use [NewMemory]; the zero value is not usable.
+type Memory struct {
+	now func() time.Time
+
+	// mu guards entries, found, writes and closed, and is held for the whole
+	// of each call.
+	mu sync.Mutex
+	// entries maps Key to its newest window's counter; nil once closed.
+	// Entries are pointers so that a call updates them in place, hashing each
+	// Key once.
+	entries map[string]*entry
+	// found is Reserve's scratch space for the entries of one call, kept to
+	// avoid allocating it per call; it holds no pointers between calls.
+	found []*entry
+	// writes counts Reserve and Adjust calls, pacing the trickle sweep.
+	writes uint64
+	// closed is set by Close.
+	closed bool
+}
+
+// entry is the counter of one Key's current window.
+type entry struct {
+	window  int64 // Bucket.Window it counts
+	value   int64 // never negative
+	expires int64 // unix nanoseconds at which it is forgotten; 0 = never
+}
+
+// live reports whether e has not expired at now (unix nanoseconds).
+func (e *entry) live(now int64) bool { return e.expires == 0 || now < e.expires }
+
+// expiry returns when a counter created at now with ttl expires (0 = never).
+func expiry(now int64, ttl time.Duration) int64 {
+	if ttl <= 0 {
+		return 0
+	}
+	if now > math.MaxInt64-int64(ttl) {
+		return math.MaxInt64
+	}
+	return now + int64(ttl)
+}
+
+// NewMemory returns an empty in-process counter store.
+func NewMemory(opts MemoryOptions) *Memory {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Memory{now: now, entries: make(map[string]*entry)}
+}
+
+// Reserve implements [Counters.Reserve]. It never blocks beyond the mutex, so
+// ctx is not consulted.
+func (m *Memory) Reserve(_ context.Context, bs []Bucket, values []int64) (int, error) {
+	if err := checkReserve(bs, values); err != nil {
+		return -1, fmt.Errorf("counters: memory reserve: %w", err)
+	}
+	now := m.now().UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return -1, ErrClosed
+	}
+	// Check every bucket before touching any, remembering the entries found
+	// so that each Key is looked up once.
+	found := m.found[:0]
+	rejected := -1
+	for i := range bs {
+		b := &bs[i]
+		e := m.entries[b.Key]
+		found = append(found, e)
+		var v int64
+		if e != nil && e.live(now) && e.window >= b.Window {
+			v = e.value // also for an older Window: see [Memory]
+		}
+		values[i] = v
+		if rejected < 0 && b.Amount > limitOf(b)-v {
+			rejected = i
+		}
+	}
+	m.found = found
+	defer clear(found) // drop the pointers: found lives on in m.found
+	if rejected >= 0 {
+		return rejected, nil
+	}
+	inserted := 0
+	for i := range bs {
+		b, e := &bs[i], found[i]
+		switch {
+		case e == nil:
+			inserted++
+			e = &entry{window: b.Window, expires: expiry(now, b.TTL)}
+			m.entries[b.Key] = e
+		case !e.live(now) || b.Window > e.window:
+			*e = entry{window: b.Window, expires: expiry(now, b.TTL)}
+		case e.expires == 0 && b.TTL > 0:
+			e.expires = expiry(now, b.TTL)
+		}
+		e.value += b.Amount // cannot overflow: the check above bounds it by limitOf(b)
+		values[i] = e.value
+	}
+	m.maintain(now, inserted)
+	return -1, nil
+}
+
+// Adjust implements [Counters.Adjust]. Values saturate at math.MaxInt64.
+func (m *Memory) Adjust(_ context.Context, bs []Bucket) error {
+	if err := checkAdjust(bs); err != nil {
+		return fmt.Errorf("counters: memory adjust: %w", err)
+	}
+	now := m.now().UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for i := range bs {
+		b := &bs[i]
+		if b.Amount == 0 {
+			continue
+		}
+		e := m.entries[b.Key]
+		if e == nil || e.window != b.Window || !e.live(now) {
+			continue // rolled over, expired or never created: leave it alone
+		}
+		switch {
+		case b.Amount > 0 && e.value > math.MaxInt64-b.Amount:
+			e.value = math.MaxInt64
+		case e.value+b.Amount < 0: // e.value >= 0, so this cannot underflow
+			e.value = 0
+		default:
+			e.value += b.Amount
+		}
+	}
+	m.maintain(now, 0)
+	return nil
+}
+
+// Get implements [Counters.Get].
+func (m *Memory) Get(_ context.Context, bs []Bucket, values []int64) error {
+	if err := checkGet(bs, values); err != nil {
+		return fmt.Errorf("counters: memory get: %w", err)
+	}
+	now := m.now().UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for i := range bs {
+		b := &bs[i]
+		values[i] = 0
+		if e := m.entries[b.Key]; e != nil && e.window == b.Window && e.live(now) {
+			values[i] = e.value
+		}
+	}
+	return nil
+}
+
+// Close drops every counter. It is idempotent and returns nil; later calls of
+// the other methods return [ErrClosed].
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.entries, m.found = nil, nil
+	return nil
+}
+
+// maintain runs the amortised sweep after a write that inserted inserted new
+// Keys. m.mu must be held.
+func (m *Memory) maintain(now int64, inserted int) {
+	m.writes++
+	n := inserted * sweepPerInsert
+	if m.writes%trickleEvery == 0 {
+		n += trickleBatch
+	}
+	if n > 0 {
+		m.sweep(now, n)
+	}
+}
+
+// sweep examines up to n entries, starting wherever Go's randomised map
+// iteration starts, and deletes those expired at now. m.mu must be held.
+func (m *Memory) sweep(now int64, n int) {
+	for k, e := range m.entries {
+		if !e.live(now) {
+			delete(m.entries, k)
+		}
+		n--
+		if n == 0 {
+			return
+		}
+	}
+}

@@ -1,0 +1,366 @@
+package counters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultPrefix is the key prefix used when [RedisOptions.Prefix] is empty.
+const DefaultPrefix = "junction:"
+
+// RedisOptions configures [NewRedis]. Set exactly one of URL and Client.
+type RedisOptions struct {
+	// URL is a redis://, rediss:// or unix:// URL as accepted by go-redis
+	// ParseURL, e.g. redis://:password@10.0.0.5:6379/0?dial_timeout=2s. The
+	// client built from it honours context deadlines and is closed by Close.
+	URL string
+	// Prefix starts every key; empty means [DefaultPrefix]. Unless it already
+	// holds a Redis Cluster hash tag ("{...}"), it is made into one: "junction:"
+	// becomes "{junction}:". Replicas that must share counters use the same
+	// Prefix.
+	Prefix string
+	// Client, instead of URL, is a ready client (single node, cluster or
+	// sentinel-backed). The caller owns it: Close does not close it.
+	Client redis.UniversalClient
+}
+
+// Redis is the shared back-end: counters live in one Redis (server, sentinel
+// group or cluster) that any number of gateway replicas use at once, so they
+// enforce one rate limit and one budget exactly.
+//
+// Each bucket is the string key <prefix><Key>:<Window>, e.g.
+// "{junction}:key:3f2a:rpm:1767225600". Reserve and Adjust are one Lua script
+// each (EVALSHA, one round trip; the scripts are loaded by NewRedis, and EVAL
+// is the fallback after a SCRIPT FLUSH or failover), Get is one MGET. A window's
+// key gets its TTL (PEXPIRE, in whole milliseconds rounded up) when it is
+// created, so old windows disappear by themselves.
+//
+// Keys and hash tags: a script may only touch keys of one cluster slot, and
+// one admission combines unrelated Keys (a virtual key's rate limit, its
+// team's budget), so the whole prefix is the hash tag and every counter lives
+// in one slot. That makes every Reserve possible on Redis Cluster, at the cost
+// of sharding: all counters of one Prefix are held and served by one primary
+// (with its replicas for failover). Counters are small and a Redis primary
+// runs these scripts at well over 10^4/s; deployments that outgrow one node
+// can split traffic over several Prefixes.
+//
+// Adjust needs SET ... KEEPTTL, so Redis 6.0 or newer (or Valkey).
+type Redis struct {
+	client redis.UniversalClient
+	owned  bool   // client was built from URL, so Close closes it
+	prefix string // full key prefix including the hash tag, e.g. "{junction}:"
+	closed atomic.Bool
+}
+
+// NewRedis connects to Redis, checks it with PING and loads the scripts, so a
+// wrong address, password or a server without scripting fails here with a
+// clear error rather than on the first request.
+func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
+	r := &Redis{prefix: keyPrefix(opts.Prefix)}
+	where := "server"
+	switch {
+	case opts.URL != "" && opts.Client != nil:
+		return nil, errors.New("counters: redis: set either URL or Client, not both")
+	case opts.Client != nil:
+		r.client = opts.Client
+	case opts.URL != "":
+		o, err := redis.ParseURL(opts.URL)
+		if err != nil {
+			// url.Error repeats the whole URL, password included: keep only the cause.
+			if ue, ok := errors.AsType[*url.Error](err); ok {
+				err = ue.Err
+			}
+			return nil, fmt.Errorf("counters: redis: parse URL: %w", err)
+		}
+		o.ContextTimeoutEnabled = true
+		where = o.Addr
+		r.client, r.owned = redis.NewClient(o), true
+	default:
+		return nil, errors.New("counters: redis: URL or Client is required")
+	}
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		r.closeOwned()
+		return nil, fmt.Errorf("counters: redis: ping %s: %w", where, err)
+	}
+	for _, s := range []*redis.Script{reserveScript, adjustScript} {
+		if err := s.Load(ctx, r.client).Err(); err != nil {
+			r.closeOwned()
+			return nil, fmt.Errorf("counters: redis: load scripts on %s: %w", where, err)
+		}
+	}
+	return r, nil
+}
+
+// keyPrefix returns the key prefix for Prefix p: p itself when it holds a
+// hash tag, else p made into one ("junction:" → "{junction}:").
+func keyPrefix(p string) string {
+	if p == "" {
+		p = DefaultPrefix
+	}
+	if open := strings.IndexByte(p, '{'); open >= 0 && strings.IndexByte(p[open+1:], '}') > 0 {
+		return p
+	}
+	tag := strings.TrimSuffix(p, ":")
+	if tag == "" {
+		tag = p
+	}
+	return "{" + tag + "}:"
+}
+
+// key returns the Redis key of b's window.
+func (r *Redis) key(b *Bucket) string {
+	var digits [20]byte
+	w := strconv.AppendInt(digits[:0], b.Window, 10)
+	var sb strings.Builder
+	sb.Grow(len(r.prefix) + len(b.Key) + 1 + len(w))
+	sb.WriteString(r.prefix)
+	sb.WriteString(b.Key)
+	sb.WriteByte(':')
+	sb.Write(w)
+	return sb.String()
+}
+
+// ttlMillis returns ttl in whole milliseconds, rounded up so that a positive
+// TTL never becomes "no expiry".
+func ttlMillis(ttl time.Duration) int64 {
+	if ttl <= 0 {
+		return 0
+	}
+	return int64((ttl + time.Millisecond - 1) / time.Millisecond)
+}
+
+// luaExact holds the helpers both scripts use to compare non-negative int64
+// values exactly: Lua numbers are doubles, exact only up to 2^53, while
+// budgets in micro-dollars may go beyond. Each decimal string is split into
+// hi*10^9 + lo, two parts a double holds exactly.
+const luaExact = `
+local MAX = '9223372036854775807'
+local function split(s)
+  local n = #s
+  if n <= 9 then return 0, tonumber(s) end
+  return tonumber(string.sub(s, 1, n - 9)), tonumber(string.sub(s, n - 8))
+end
+-- over reports whether v + a > l for non-negative integers written in decimal.
+local function over(v, a, l)
+  local vh, vl = split(v)
+  local ah, al = split(a)
+  local lh, ll = split(l)
+  local sh, sl = vh + ah, vl + al
+  if sl >= 1e9 then sh, sl = sh + 1, sl - 1e9 end
+  return sh > lh or (sh == lh and sl > ll)
+end
+-- current returns the value of counter KEYS[i] given its GET/MGET reply.
+local function current(i, v)
+  if not v then return '0' end
+  if not string.find(v, '^%d+$') then
+    error('counter ' .. KEYS[i] .. ' holds "' .. v .. '", not a non-negative integer')
+  end
+  return v
+end
+`
+
+// reserveScript checks every counter and, only if all stay within their
+// limit, increments them all.
+//
+// KEYS[i] is bucket i's key; ARGV[3i-2], ARGV[3i-1] and ARGV[3i] are its
+// Amount (>= 0), Limit (>= 0; unlimited is sent as MaxInt64) and TTL in
+// milliseconds (0 = none). It returns {rejected, v1, ..., vn}: rejected is -1
+// when all were incremented, else the 0-based index of the first bucket over
+// its limit (then nothing was written); vi is bucket i's value before the call,
+// as a decimal string, which the caller adds Amount to. PEXPIRE is set on keys
+// that have no TTL yet. Everything is validated before the first write, so an
+// error leaves the counters untouched.
+var reserveScript = redis.NewScript(luaExact + `
+local cur = redis.call('MGET', unpack(KEYS))
+local out = {-1}
+for i = 1, #KEYS do
+  local v = current(i, cur[i])
+  out[i + 1] = v
+  if out[1] == -1 and over(v, ARGV[3*i-2], ARGV[3*i-1]) then out[1] = i - 1 end
+end
+if out[1] ~= -1 then return out end
+for i = 1, #KEYS do
+  local k, ttl = KEYS[i], ARGV[3*i]
+  redis.call('INCRBY', k, ARGV[3*i-2])
+  if ttl ~= '0' and (not cur[i] or redis.call('PTTL', k) == -1) then
+    redis.call('PEXPIRE', k, ttl)
+  end
+end
+return out
+`)
+
+// adjustScript adds ARGV[i] (any sign) to KEYS[i] where that key exists,
+// flooring at 0 and saturating at MaxInt64, keeping each key's TTL. Missing
+// keys are not created. It returns 0.
+var adjustScript = redis.NewScript(luaExact + `
+local cur = redis.call('MGET', unpack(KEYS))
+for i = 1, #KEYS do
+  if cur[i] then current(i, cur[i]) end
+end
+for i = 1, #KEYS do
+  if cur[i] then
+    local k, a = KEYS[i], ARGV[i]
+    if string.sub(a, 1, 1) ~= '-' and over(cur[i], a, MAX) then
+      redis.call('SET', k, MAX, 'KEEPTTL')
+    elseif redis.call('INCRBY', k, a) < 0 then
+      redis.call('SET', k, '0', 'KEEPTTL')
+    end
+  end
+end
+return 0
+`)
+
+// Reserve implements [Counters.Reserve] in one round trip.
+func (r *Redis) Reserve(ctx context.Context, bs []Bucket, values []int64) (int, error) {
+	if err := checkReserve(bs, values); err != nil {
+		return -1, fmt.Errorf("counters: redis reserve: %w", err)
+	}
+	if r.closed.Load() {
+		return -1, ErrClosed
+	}
+	if len(bs) == 0 {
+		return -1, nil
+	}
+	keys := make([]string, len(bs))
+	args := make([]any, 0, 3*len(bs))
+	for i := range bs {
+		b := &bs[i]
+		keys[i] = r.key(b)
+		args = append(args, b.Amount, limitOf(b), ttlMillis(b.TTL))
+	}
+	reply, err := reserveScript.Run(ctx, r.client, keys, args...).Slice()
+	if err != nil {
+		return -1, fmt.Errorf("counters: redis reserve: %w", err)
+	}
+	if len(reply) != 1+len(bs) {
+		return -1, fmt.Errorf("counters: redis reserve: script replied with %d elements, want %d", len(reply), 1+len(bs))
+	}
+	rejected, ok := reply[0].(int64)
+	if !ok || rejected < -1 || rejected >= int64(len(bs)) {
+		return -1, fmt.Errorf("counters: redis reserve: script replied with rejected index %v", reply[0])
+	}
+	for i := range bs {
+		v, err := parseValue(reply[1+i])
+		if err != nil {
+			return -1, fmt.Errorf("counters: redis reserve: %s: %w", keys[i], err)
+		}
+		if rejected < 0 {
+			v += bs[i].Amount // the script checked it does not overflow
+		}
+		values[i] = v
+	}
+	return int(rejected), nil
+}
+
+// Adjust implements [Counters.Adjust] in one round trip (none when every
+// Amount is 0).
+func (r *Redis) Adjust(ctx context.Context, bs []Bucket) error {
+	if err := checkAdjust(bs); err != nil {
+		return fmt.Errorf("counters: redis adjust: %w", err)
+	}
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	var keys []string
+	var args []any
+	for i := range bs {
+		b := &bs[i]
+		if b.Amount == 0 {
+			continue
+		}
+		if keys == nil {
+			keys = make([]string, 0, len(bs)-i)
+			args = make([]any, 0, len(bs)-i)
+		}
+		keys = append(keys, r.key(b))
+		args = append(args, b.Amount)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := adjustScript.Run(ctx, r.client, keys, args...).Err(); err != nil {
+		return fmt.Errorf("counters: redis adjust: %w", err)
+	}
+	return nil
+}
+
+// Get implements [Counters.Get] with one MGET.
+func (r *Redis) Get(ctx context.Context, bs []Bucket, values []int64) error {
+	if err := checkGet(bs, values); err != nil {
+		return fmt.Errorf("counters: redis get: %w", err)
+	}
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if len(bs) == 0 {
+		return nil
+	}
+	keys := make([]string, len(bs))
+	for i := range bs {
+		keys[i] = r.key(&bs[i])
+	}
+	reply, err := r.client.MGet(ctx, keys...).Result()
+	if err != nil {
+		return fmt.Errorf("counters: redis get: %w", err)
+	}
+	if len(reply) != len(bs) {
+		return fmt.Errorf("counters: redis get: MGET replied with %d elements, want %d", len(reply), len(bs))
+	}
+	for i := range bs {
+		v, err := parseValue(reply[i])
+		if err != nil {
+			return fmt.Errorf("counters: redis get: %s: %w", keys[i], err)
+		}
+		values[i] = v
+	}
+	return nil
+}
+
+// Close closes the client when NewRedis built it from URL (a Client passed
+// in stays open). It is idempotent.
+func (r *Redis) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	if err := r.closeOwned(); err != nil {
+		return fmt.Errorf("counters: redis close: %w", err)
+	}
+	return nil
+}
+
+// closeOwned closes the client if r built it.
+func (r *Redis) closeOwned() error {
+	if !r.owned {
+		return nil
+	}
+	return r.client.Close()
+}
+
+// parseValue converts one counter as replied by Redis (nil for a missing key,
+// else a decimal string) to its value.
+func parseValue(v any) (int64, error) {
+	switch v := v.(type) {
+	case nil:
+		return 0, nil
+	case string:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("counter holds %q, not a non-negative integer", v)
+		}
+		return n, nil
+	case int64:
+		if v < 0 {
+			return 0, fmt.Errorf("counter holds %d, a negative value", v)
+		}
+		return v, nil
+	}
+	return 0, fmt.Errorf("unexpected reply type %T", v)
+}
