@@ -457,3 +457,52 @@ func TestSyncConfig(t *testing.T) {
 		t.Error("a file key shadowing an API key was accepted")
 	}
 }
+
+// TestRequestPathNeverReadsTheStore closes the database under a loaded
+// engine: authentication, access decisions, admission and settlement keep
+// working from memory.
+func TestRequestPathNeverReadsTheStore(t *testing.T) {
+	clk := newClock(t0)
+	st := storetestStoreNoCleanup(t)
+	e, err := New(context.Background(), Options{Store: st, Now: clk.Now, Meter: MeterConfig{UsageFlushInterval: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	mustTeam(t, e, TeamInput{Name: "team", Budget: &Budget{USD: 10, Period: PeriodDay}, Limits: Limits{RPM: 100}})
+	_, secret, err := e.CreateKey(ctx, KeyInput{Name: "k", Team: "team", Models: []string{"openai/*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		id, err := e.Authenticate(secret)
+		if err != nil {
+			t.Fatalf("authenticate with the store closed: %v", err)
+		}
+		if e.Allowed(id, "model:anthropic/x", "use") {
+			t.Fatal("wrong decision")
+		}
+		r, err := e.Admit(ctx, id, Work{Kind: KindLLM, Model: "openai/gpt-4o", PromptTokens: 10, MaxTokens: 10})
+		if err != nil {
+			t.Fatalf("admit %d with the store closed: %v", i, err)
+		}
+		r.Settle(ctx, Outcome{Usage: TokenUsage{PromptTokens: 10, CompletionTokens: 5}})
+	}
+	// The queued records cannot be written now; they are counted as dropped.
+	_ = e.Close(ctx)
+	if s := e.Stats(); s.UsageDropped != 10 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func storetestStoreNoCleanup(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}

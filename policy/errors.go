@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"strings"
 	"fmt"
 	"time"
 )
@@ -129,13 +130,13 @@ var ErrUnavailable = errors.New("policy: governance unavailable")
 
 // ErrReadOnly is returned when an API change targets an entry that the
 // configuration file manages.
-var ErrReadOnly = errors.New("policy: entry is managed by the configuration file and is read-only through the API")
+var ErrReadOnly = errors.New("this entry is managed by the configuration file and is read-only through the API")
 
 // ErrNotFound is returned for an unknown key, team, policy or price.
-var ErrNotFound = errors.New("policy: not found")
+var ErrNotFound = errors.New("not found")
 
 // ErrConflict is returned when a name is already taken or an entry is still in use.
-var ErrConflict = errors.New("policy: conflict")
+var ErrConflict = errors.New("conflict")
 
 // InvalidError reports bad input to an admin operation, naming the field.
 type InvalidError struct {
@@ -146,7 +147,7 @@ func (e *InvalidError) Error() string {
 	if len(e.Problems) == 1 {
 		return e.Problems[0]
 	}
-	return fmt.Sprintf("%d problems: %v", len(e.Problems), e.Problems)
+	return fmt.Sprintf("%d problems: %s", len(e.Problems), strings.Join(e.Problems, "; "))
 }
 
 func invalid(errs []error) error {

@@ -2,9 +2,13 @@
 //
 //	junction [serve] [--config FILE] [--listen ADDR] [--data-dir DIR] [--log-format json|pretty] [--log-level LEVEL]
 //	junction version
+//	junction keys create|list|revoke|show [flags]
+//	junction teams create|list [flags]
+//	junction usage [flags]
 //
 // It parses flags, loads the configuration, builds the gateway and maps the
-// outcome to an exit code; everything else lives in the packages.
+// outcome to an exit code; everything else lives in the packages. The admin
+// subcommands are thin clients of a running gateway's admin API.
 package main
 
 import (
@@ -21,7 +25,7 @@ func main() {
 // Exit codes.
 const (
 	exitOK     = 0
-	exitFailed = 1 // the gateway failed at run time
+	exitFailed = 1 // the gateway failed at run time, or an admin request failed
 	exitUsage  = 2 // bad command line or configuration
 )
 
@@ -34,6 +38,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	switch cmd {
 	case "serve":
 		return serve(ctx, args, stderr, lookupEnv)
+	case "keys":
+		return runAdminGroup(ctx, "keys", keysCommands, args, stdout, stderr, lookupEnv)
+	case "teams":
+		return runAdminGroup(ctx, "teams", teamsCommands, args, stdout, stderr, lookupEnv)
+	case "usage":
+		return runAdmin(ctx, "usage", usageCommand, args, stdout, stderr, lookupEnv)
 	case "version":
 		fmt.Fprintln(stdout, "junction", version())
 		return exitOK
@@ -49,10 +59,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
-  junction [serve] [flags]   run the gateway (the default command)
-  junction version           print the version
-  junction help              show this help
+  junction [serve] [flags]               run the gateway (the default command)
+  junction version                       print the version
+  junction keys create|list|revoke|show  manage the virtual keys of a running gateway
+  junction teams create|list             manage the teams of a running gateway
+  junction usage [flags]                 report the usage a running gateway recorded
+  junction help                          show this help
 
-Run "junction serve --help" for the serve flags.
+The admin commands (keys, teams, usage) take --url (default `+defaultAdminURL+`),
+--admin-key (default $JUNCTION_ADMIN_KEY) and --json (print the raw JSON response).
+Run "junction <command> --help" for a command's flags.
 `)
 }
