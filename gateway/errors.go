@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 
 	"github.com/rs/zerolog"
 )
@@ -129,9 +131,16 @@ func decodeJSON(r *http.Request, v any) error {
 // decodeErr turns a body read or decode error into the caller's error: 413
 // over the size limit, 400 otherwise.
 func decodeErr(err error) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	var (
+		mbe    *http.MaxBytesError
+		syntax *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &mbe):
 		return errTooLarge(mbe.Limit)
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return errBadRequest("invalid_json", "request body is not valid JSON: "+err.Error())
 	}
-	return errBadRequest("invalid_json", "request body is not valid JSON: "+err.Error())
+	// Valid JSON that does not fit: an unknown field, a wrong type, a bad value.
+	return errBadRequest("invalid_request", "invalid request body: "+strings.TrimPrefix(err.Error(), "json: "))
 }

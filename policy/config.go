@@ -218,10 +218,10 @@ func validateTeam(path, name string, b *Budget, l Limits) []error {
 }
 
 type keyFields struct {
-	name, team            string
+	name, team           string
 	roles, models, tools []string
-	budget                *Budget
-	limits                Limits
+	budget               *Budget
+	limits               Limits
 }
 
 func validateKey(path string, k keyFields) []error {
