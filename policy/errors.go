@@ -2,8 +2,8 @@ package policy
 
 import (
 	"errors"
-	"strings"
 	"fmt"
+	"strings"
 	"time"
 )
 
