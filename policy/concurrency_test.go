@@ -169,13 +169,24 @@ func TestConcurrentAdmissionsHoldTheBudget(t *testing.T) {
 // access decision: the request path's whole governance cost.
 // The usage records go to a discarding writer, so the number is the request
 // path alone; BenchmarkUsageWrite measures the batched writes behind it.
+//
+// The worst case: a key and its team both with a budget and request and
+// token limits (six counters per admission).
 func benchAdmitSettle(b *testing.B, c counters.Counters) {
+	benchAdmitSettleFor(b, c, true)
+}
+
+func benchAdmitSettleFor(b *testing.B, c counters.Counters, withTeam bool) {
 	clk := newClock(t0)
 	st := newTestStore(b)
 	e := engineOn(b, st, c, clk)
 	e.usage.insert = func(context.Context, []store.UsageRecord) error { return nil }
-	mustTeam(b, e, TeamInput{Name: "team", Budget: &Budget{USD: 1e9, Period: PeriodMonth}, Limits: Limits{RPM: 1 << 40, TPM: 1 << 50}})
-	id := mustKey(b, e, KeyInput{Name: "k", Team: "team", Budget: &Budget{USD: 1e9, Period: PeriodDay}, Limits: Limits{RPM: 1 << 40, TPM: 1 << 50}})
+	key := KeyInput{Name: "k", Budget: &Budget{USD: 1e9, Period: PeriodDay}, Limits: Limits{RPM: 1 << 40}}
+	if withTeam {
+		mustTeam(b, e, TeamInput{Name: "team", Budget: &Budget{USD: 1e9, Period: PeriodMonth}, Limits: Limits{RPM: 1 << 40, TPM: 1 << 50}})
+		key.Team, key.Limits.TPM = "team", 1<<50
+	}
+	id := mustKey(b, e, key)
 	w := Work{Kind: KindLLM, Model: "openai/gpt-4o-mini", PromptTokens: 500, MaxTokens: 200}
 	out := Outcome{Usage: TokenUsage{PromptTokens: 500, CompletionTokens: 120}}
 	ctx := context.Background()
@@ -192,6 +203,12 @@ func benchAdmitSettle(b *testing.B, c counters.Counters) {
 
 func BenchmarkAdmitSettleMemory(b *testing.B) {
 	benchAdmitSettle(b, counters.NewMemory(counters.MemoryOptions{}))
+}
+
+// BenchmarkAdmitSettleMemoryKeyOnly is the common case: a key with a budget
+// and a request limit, no team (two counters).
+func BenchmarkAdmitSettleMemoryKeyOnly(b *testing.B) {
+	benchAdmitSettleFor(b, counters.NewMemory(counters.MemoryOptions{}), false)
 }
 
 func BenchmarkAdmitSettleRedis(b *testing.B) {

@@ -57,6 +57,7 @@ type Engine struct {
 	log      zerolog.Logger
 
 	snap    atomic.Pointer[snapshot]
+	windows windowCache
 	usage   *usageLog
 	reloads atomic.Int64
 
@@ -387,7 +388,7 @@ func (e *Engine) Stats() Stats {
 	s := e.snap.Load()
 	return Stats{
 		Reloads:      e.reloads.Load(),
-		UsageQueued:  int64(len(e.usage.ch)),
+		UsageQueued:  int64(e.usage.queued()),
 		UsageWritten: e.usage.written.Load(),
 		UsageDropped: e.usage.dropped.Load(),
 		Keys:         len(s.keys),

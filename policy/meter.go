@@ -70,9 +70,13 @@ type Reservation struct {
 	n       int
 	buckets [maxBuckets]counters.Bucket
 	roles   [maxBuckets]bucketRole
-	scopes  [maxBuckets]Scope
+	team    [maxBuckets]bool // the bucket is the team's (else the key's)
 	values  [maxBuckets]int64
-	resets  [maxBuckets]time.Time
+	resets  [maxBuckets]int64 // unix seconds when the bucket's window ends; 0 never
+
+	// adjust is Settle's scratch space, here so that it is not a separate
+	// allocation (the counters interface makes a local array escape).
+	adjust [maxBuckets]counters.Bucket
 
 	estTokens int64
 	estMicros int64
@@ -104,8 +108,8 @@ func (r *Reservation) RateLimits() []LimitStatus {
 			continue
 		}
 		out = append(out, LimitStatus{
-			Scope: r.scopes[i], Dimension: r.roles[i].dimension(), Limit: r.buckets[i].Limit,
-			Remaining: max(0, r.buckets[i].Limit-r.values[i]), Reset: r.resets[i],
+			Scope: r.scope(i), Dimension: r.roles[i].dimension(), Limit: r.buckets[i].Limit,
+			Remaining: max(0, r.buckets[i].Limit-r.values[i]), Reset: r.reset(i),
 		})
 	}
 	return out
@@ -194,7 +198,10 @@ func (r *Reservation) addBuckets(scope Scope, names counterNames, l Limits, b *B
 	minute := now.Truncate(rateWindow)
 	reset := minute.Add(rateWindow)
 	add := func(role bucketRole, bk counters.Bucket, reset time.Time) {
-		r.buckets[r.n], r.roles[r.n], r.scopes[r.n], r.resets[r.n] = bk, role, scope, reset
+		r.buckets[r.n], r.roles[r.n], r.team[r.n] = bk, role, scope == ScopeTeam
+		if !reset.IsZero() {
+			r.resets[r.n] = reset.Unix()
+		}
 		r.n++
 	}
 	rate := func(name string, limit, amount int64, role bucketRole) {
@@ -209,7 +216,7 @@ func (r *Reservation) addBuckets(scope Scope, names counterNames, l Limits, b *B
 		rate(names.tpm, l.TPM, r.estTokens, roleTokens)
 	}
 	if b != nil && (r.work.Kind != KindTool || r.estMicros > 0) {
-		start, end := b.Period.Window(now)
+		start, end := r.e.windows.get(b.Period, now)
 		bk := counters.Bucket{Key: names.usd, Limit: b.Micros(), Amount: max(1, r.estMicros)}
 		if !start.IsZero() {
 			bk.Window, bk.TTL = start.Unix(), end.Sub(now)+time.Hour
@@ -223,20 +230,34 @@ func (r *Reservation) rejection(i int, now time.Time) error {
 	b := r.buckets[i]
 	if r.roles[i] == roleBudget {
 		var limit *Budget
-		if r.scopes[i] == ScopeTeam {
+		if r.team[i] {
 			limit = r.id.Team.Budget
 		} else {
 			limit = r.id.Key.Budget
 		}
-		return &BudgetError{Scope: r.scopes[i], LimitUSD: float64(b.Limit) / 1e6, SpentUSD: float64(r.values[i]) / 1e6,
-			CostUSD: float64(r.estMicros) / 1e6, Period: limit.Period, Reset: r.resets[i]}
+		return &BudgetError{Scope: r.scope(i), LimitUSD: float64(b.Limit) / 1e6, SpentUSD: float64(r.values[i]) / 1e6,
+			CostUSD: float64(r.estMicros) / 1e6, Period: limit.Period, Reset: r.reset(i)}
 	}
-	retry := r.resets[i].Sub(now)
+	retry := r.reset(i).Sub(now)
 	if b.Amount > b.Limit { // can never fit in one window: waiting does not help, but say when it resets
 		retry = max(retry, time.Second)
 	}
-	return &RateLimitError{Scope: r.scopes[i], Dimension: r.roles[i].dimension(), Limit: b.Limit,
-		Remaining: max(0, b.Limit-r.values[i]), Reset: r.resets[i], RetryAfter: max(retry, time.Second)}
+	return &RateLimitError{Scope: r.scope(i), Dimension: r.roles[i].dimension(), Limit: b.Limit,
+		Remaining: max(0, b.Limit-r.values[i]), Reset: r.reset(i), RetryAfter: max(retry, time.Second)}
+}
+
+func (r *Reservation) scope(i int) Scope {
+	if r.team[i] {
+		return ScopeTeam
+	}
+	return ScopeKey
+}
+
+func (r *Reservation) reset(i int) time.Time {
+	if r.resets[i] == 0 {
+		return time.Time{}
+	}
+	return time.Unix(r.resets[i], 0).UTC()
 }
 
 func (e *Engine) toolCostMicros(server, tool string) int64 {
@@ -291,7 +312,7 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 		}
 	}
 	tokens := o.Usage.PromptTokens + o.Usage.CompletionTokens
-	var adjust [maxBuckets]counters.Bucket
+	adjust := &r.adjust
 	n := 0
 	for i := 0; i < r.n; i++ {
 		var delta int64
@@ -310,6 +331,7 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 		}
 	}
 	if n > 0 {
+		// Settling happens even when the caller's request was cancelled.
 		if err := e.counters.Adjust(context.WithoutCancel(ctx), adjust[:n]); err != nil {
 			e.log.Error().Err(err).Str("key", r.id.Name()).Msg("policy: settling counters failed; the reservation stays held until its window ends")
 		}
@@ -331,4 +353,40 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 	}
 	e.usage.enqueue(rec)
 	return float64(micros) / 1e6
+}
+
+// windowCache remembers the budget windows of the current minute, so that
+// admitting does not redo calendar arithmetic on every request. Every window
+// boundary falls on a minute, so the windows of a minute never change.
+type windowCache struct {
+	cur atomic.Pointer[minuteWindows]
+}
+
+type minuteWindows struct {
+	minute int64 // unix seconds of the minute's start
+	start  [4]time.Time
+	end    [4]time.Time
+}
+
+var cachedPeriods = [4]Period{PeriodHour, PeriodDay, PeriodWeek, PeriodMonth}
+
+func (c *windowCache) get(p Period, now time.Time) (start, end time.Time) {
+	if p == PeriodNone {
+		return time.Time{}, time.Time{}
+	}
+	minute := now.Unix() / 60 * 60
+	w := c.cur.Load()
+	if w == nil || w.minute != minute {
+		w = &minuteWindows{minute: minute}
+		for i, cp := range cachedPeriods {
+			w.start[i], w.end[i] = cp.Window(now)
+		}
+		c.cur.Store(w)
+	}
+	for i, cp := range cachedPeriods {
+		if cp == p {
+			return w.start[i], w.end[i]
+		}
+	}
+	return p.Window(now)
 }

@@ -13,12 +13,14 @@ import (
 )
 
 // usageLog writes usage records to the store in batches, off the request
-// path. enqueue never blocks: when the queue is full the record is dropped
-// and counted. close drains the queue into the store.
+// path. enqueue never blocks and never wakes the writer for a single
+// record: it appends under a mutex, and the writer wakes on its interval or
+// when a batch is full. When the buffer holds its capacity, new records are
+// dropped and counted. close writes what is left.
 type usageLog struct {
 	// insert writes one batch; the store's InsertUsage.
 	insert   func(context.Context, []store.UsageRecord) error
-	ch       chan store.UsageRecord
+	capacity int
 	batch    int
 	interval time.Duration
 	log      zerolog.Logger
@@ -26,114 +28,114 @@ type usageLog struct {
 	written atomic.Int64
 	dropped atomic.Int64
 
-	// mu guards closed, so that no enqueue sends on a closed channel.
-	mu     sync.RWMutex
+	mu     sync.Mutex // guards buf and closed
+	buf    []store.UsageRecord
 	closed bool
-	done   chan struct{}
-	// flushReq asks run to write what it holds now; run closes the reply.
+
+	// kick wakes the writer early (a full batch); buffered, never blocks.
+	kick chan struct{}
+	// flushReq asks the writer to write what it holds now; it closes the reply.
 	flushReq chan chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 func newUsageLog(st *store.Store, m MeterConfig, log zerolog.Logger) *usageLog {
 	u := &usageLog{
-		insert: st.InsertUsage, ch: make(chan store.UsageRecord, m.UsageQueue), batch: m.UsageBatch,
-		interval: m.UsageFlushInterval, log: log, done: make(chan struct{}),
-		flushReq: make(chan chan struct{}),
+		insert: st.InsertUsage, capacity: m.UsageQueue, batch: m.UsageBatch, interval: m.UsageFlushInterval,
+		log: log, buf: make([]store.UsageRecord, 0, m.UsageBatch),
+		kick: make(chan struct{}, 1), flushReq: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go u.run()
 	return u
 }
 
 func (u *usageLog) enqueue(rec store.UsageRecord) {
-	u.mu.RLock()
-	defer u.mu.RUnlock()
-	if u.closed {
+	u.mu.Lock()
+	if u.closed || len(u.buf) >= u.capacity {
+		u.mu.Unlock()
 		u.dropped.Add(1)
 		return
 	}
-	select {
-	case u.ch <- rec:
-	default:
-		u.dropped.Add(1)
+	u.buf = append(u.buf, rec)
+	full := len(u.buf) == u.batch
+	u.mu.Unlock()
+	if full {
+		select {
+		case u.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// run collects records into batches and writes each when it is full or
-// when the oldest record has waited the flush interval.
+// queued is the number of records waiting.
+func (u *usageLog) queued() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.buf)
+}
+
+// take swaps the buffer for spare and returns what it held.
+func (u *usageLog) take(spare []store.UsageRecord) []store.UsageRecord {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	got := u.buf
+	u.buf = spare[:0]
+	return got
+}
+
+// run writes the buffer every interval, when a batch is full, on a flush
+// request, and a last time on close.
 func (u *usageLog) run() {
 	defer close(u.done)
-	buf := make([]store.UsageRecord, 0, u.batch)
-	timer := time.NewTimer(u.interval)
-	timer.Stop()
+	tick := time.NewTicker(u.interval)
+	defer tick.Stop()
+	spare := make([]store.UsageRecord, 0, u.batch)
+	writeAll := func() {
+		got := u.take(spare)
+		for len(got) > 0 {
+			n := min(len(got), u.batch)
+			u.write(got[:n])
+			got = got[n:]
+		}
+		spare = got[:0]
+	}
 	for {
 		select {
-		case rec, ok := <-u.ch:
-			if !ok {
-				u.write(buf)
-				return
-			}
-			if len(buf) == 0 {
-				timer.Reset(u.interval)
-			}
-			buf = append(buf, rec)
-			if len(buf) >= u.batch {
-				timer.Stop()
-				u.write(buf)
-				buf = buf[:0]
-			}
-		case <-timer.C:
-			u.write(buf)
-			buf = buf[:0]
+		case <-tick.C:
+			writeAll()
+		case <-u.kick:
+			writeAll()
 		case reply := <-u.flushReq:
-			// Take what is queued now too, write it all, then answer.
-			closed := false
-		drain:
-			for {
-				select {
-				case rec, ok := <-u.ch:
-					if !ok {
-						closed = true
-						break drain
-					}
-					buf = append(buf, rec)
-				default:
-					break drain
-				}
-			}
-			timer.Stop()
-			u.write(buf)
-			buf = buf[:0]
+			writeAll()
 			close(reply)
-			if closed {
-				return
-			}
+		case <-u.stop:
+			writeAll()
+			return
 		}
 	}
 }
 
 // write stores one batch, retrying briefly; a batch the store keeps
 // refusing is dropped and counted rather than held forever.
-func (u *usageLog) write(buf []store.UsageRecord) {
-	if len(buf) == 0 {
-		return
-	}
+func (u *usageLog) write(batch []store.UsageRecord) {
 	var err error
 	for attempt := range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = u.insert(ctx, buf)
+		err = u.insert(ctx, batch)
 		cancel()
 		if err == nil {
-			u.written.Add(int64(len(buf)))
+			u.written.Add(int64(len(batch)))
 			return
 		}
 		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
 	}
-	u.dropped.Add(int64(len(buf)))
-	u.log.Error().Err(err).Int("records", len(buf)).Msg("policy: writing usage records failed; dropped them")
+	u.dropped.Add(int64(len(batch)))
+	u.log.Error().Err(err).Int("records", len(batch)).Msg("policy: writing usage records failed; dropped them")
 }
 
-// flush writes every record queued before the call (those batched but not
-// yet written included), waiting at most until ctx is done.
+// flush writes every record queued before the call, waiting at most until
+// ctx is done.
 func (u *usageLog) flush(ctx context.Context) error {
 	reply := make(chan struct{})
 	select {
@@ -152,19 +154,20 @@ func (u *usageLog) flush(ctx context.Context) error {
 	return nil
 }
 
-// close stops accepting records and waits until every queued record is
-// written or ctx is done.
+// close stops accepting records and waits until the writer has written
+// what was queued, or ctx is done.
 func (u *usageLog) close(ctx context.Context) error {
 	u.mu.Lock()
-	if !u.closed {
-		u.closed = true
-		close(u.ch)
-	}
+	already := u.closed
+	u.closed = true
 	u.mu.Unlock()
+	if !already {
+		close(u.stop)
+	}
 	select {
 	case <-u.done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("policy: flushing usage records: %w (%d still queued)", ctx.Err(), len(u.ch))
+		return fmt.Errorf("policy: flushing usage records: %w (%d still queued)", ctx.Err(), u.queued())
 	}
 }
