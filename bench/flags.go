@@ -52,7 +52,7 @@ func parseFlags(argv []string) (config, error) {
 		bodyFile     = fs.String("body", "", "JSON request body `file` (default: a small built-in chat completion)")
 		stream       = fs.Bool("stream", false, "set \"stream\": true in the body; latency is then time to the last SSE byte")
 		path         = fs.String("path", harness.ChatCompletionsPath, "request path on every target")
-		apiKey       = fs.String("key", "jk-bench", "API key sent as \"Authorization: Bearer <key>\"")
+		apiKey       = fs.String("key", "jk-bench-load-generator-key-0001", "API key sent as \"Authorization: Bearer <key>\"")
 		mockLatency  = fs.Duration("mock-latency", 0, "mock provider latency (passed as --latency)")
 		mockBin      = fs.String("mock-bin", "", "prebuilt mock provider binary (default: build ./examples/mockprovider)")
 		baselineBin  = fs.String("baseline-bin", "", "prebuilt baseline proxy binary (default: build ./bench/baseline)")

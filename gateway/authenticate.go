@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -42,4 +43,14 @@ func presentedKey(r *http.Request) string {
 func rejectOpenAI(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="junction"`)
 	writeError(w, r, policyError(err))
+}
+
+// rejectForPath renders authentication failures in the protocol of the
+// route: Anthropic's error shape on /v1/messages, OpenAI's elsewhere.
+func rejectForPath(w http.ResponseWriter, r *http.Request, err error) {
+	if r.URL.Path == "/v1/messages" {
+		llm.WriteAnthropicError(w, r, err)
+		return
+	}
+	rejectOpenAI(w, r, err)
 }

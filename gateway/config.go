@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/telemetry"
@@ -43,6 +44,17 @@ type Config struct {
 	Prices   []policy.Price      `yaml:"prices,omitempty"`
 	// Meter tunes usage estimates, tool-call costs and the usage writer.
 	Meter policy.MeterConfig `yaml:"meter,omitempty"`
+	// Providers, Models and Routing configure the LLM path: where models are
+	// served, aliases over weighted targets with fallbacks, and retries,
+	// breakers and timeouts.
+	Providers []llm.ProviderConfig `yaml:"providers,omitempty"`
+	Models    []llm.ModelConfig    `yaml:"models,omitempty"`
+	Routing   llm.RoutingConfig    `yaml:"routing,omitempty"`
+}
+
+// LLM is the LLM part of the configuration.
+func (c *Config) LLM() llm.Config {
+	return llm.Config{Providers: c.Providers, Models: c.Models, Routing: c.Routing}
 }
 
 // Policy is the governance part of the configuration.
@@ -122,6 +134,8 @@ func (c *Config) Validate() []error {
 	errs = append(errs, c.Store.Validate("store")...)
 	errs = append(errs, c.Counters.Validate("counters")...)
 	errs = append(errs, c.Policy().Validate()...)
+	lc := c.LLM()
+	errs = append(errs, lc.Validate()...)
 	return errs
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/telemetry"
@@ -43,6 +44,7 @@ type Gateway struct {
 	metrics *telemetry.Metrics
 	admin   *policy.AdminAuth
 	policy  *policy.Engine
+	llm     *llm.Service
 	router  chi.Router
 	server  *http.Server
 
@@ -110,6 +112,13 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		policy:  engine,
 	}
 	registerPolicyMetrics(g.metrics.Registry(), engine)
+	g.llm, err = llm.New(llm.Options{Config: cfg.LLM(), Policy: engine, Registerer: g.metrics.Registry(), Logger: opts.Logger})
+	if err != nil {
+		_ = engine.Close(ctx)
+		_ = ctrs.Close()
+		_ = st.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	// Usage records are flushed after the HTTP server has drained, then the
 	// counters close; the store closes last.
 	g.OnShutdown(engine.Close)

@@ -33,8 +33,13 @@ func (g *Gateway) routes() chi.Router {
 	// Caller routes authenticate with a virtual key; the LLM and MCP
 	// endpoints mount here.
 	r.Route("/v1", func(r chi.Router) {
-		r.Use(authenticate(g.policy, rejectOpenAI))
+		r.Use(authenticate(g.policy, rejectForPath))
 		r.Get("/key", handlerFunc(g.callerKey).ServeHTTP)
+		llmRoutes := g.llm.Handler()
+		r.Method(http.MethodPost, "/chat/completions", llmRoutes)
+		r.Method(http.MethodPost, "/messages", llmRoutes)
+		r.Method(http.MethodPost, "/embeddings", llmRoutes)
+		r.Method(http.MethodGet, "/models", llmRoutes)
 	})
 
 	r.Route("/admin/v1", func(r chi.Router) {

@@ -33,7 +33,8 @@ type Work struct {
 	// with action call unless SkipAccess is set.
 	Server, Tool string
 	// PromptTokens estimates the prompt; MaxTokens caps the completion
-	// (0: the meter's default_max_tokens).
+	// (0: the meter's default_max_tokens; negative: no completion, as for
+	// embeddings).
 	PromptTokens, MaxTokens int64
 	// SkipAccess is set by callers that already checked access.
 	SkipAccess bool
@@ -154,7 +155,10 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 		r.estMicros = e.toolCostMicros(w.Server, w.Tool)
 	default:
 		maxTokens := w.MaxTokens
-		if maxTokens <= 0 {
+		switch {
+		case maxTokens < 0: // no completion at all (embeddings)
+			maxTokens = 0
+		case maxTokens == 0:
 			maxTokens = e.meter.DefaultMaxTokens
 		}
 		r.estTokens = max(0, w.PromptTokens) + maxTokens

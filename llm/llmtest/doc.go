@@ -9,6 +9,13 @@
 //   - Anthropic: POST /v1/messages (JSON and named-event SSE streams, tool_use
 //     blocks) and GET /v1/models when an anthropic-version header is present,
 //     authenticated with "x-api-key", errors shaped {"type":"error","error":{...}}.
+//   - Gemini: POST /v1beta/models/{model}:generateContent and :streamGenerateContent
+//     (SSE "data:" chunks with alt=sse and no terminator, a streamed JSON array
+//     without it; functionCall parts), :embedContent and :batchEmbedContents, and GET
+//     /v1beta/models, authenticated with "x-goog-api-key" or the "key" query
+//     parameter, errors shaped {"error":{"code","message","status","details"}} (429s
+//     carry a RetryInfo retryDelay). As Google does, a missing key gets 403 and an
+//     unknown one 400 API_KEY_INVALID, and unknown request fields are rejected.
 //
 // # Use
 //
@@ -18,7 +25,8 @@
 //	srv := llmtest.NewServer(llmtest.WithSeed(7))
 //	t.Cleanup(srv.Close)
 //	err := srv.SetBehavior("sk-slow", llmtest.Behavior{Latency: 50 * time.Millisecond})
-//	// point the code under test at srv.URL + "/v1"
+//	// point the code under test at srv.URL + "/v1" (OpenAI), srv.URL (Anthropic)
+//	// or srv.URL + "/v1beta" (Gemini)
 //
 // # Behaviour
 //
@@ -47,13 +55,13 @@
 // # Layout and limits
 //
 // Each wire format lives in its own files (openai.go, openai_chat.go,
-// openai_embeddings.go, anthropic.go): it implements the small wire interface (how
+// openai_embeddings.go, anthropic.go, gemini.go): it implements the small wire interface (how
 // keys are presented, how errors look), turns requests into a format-neutral prompt
 // and renders the reply. What the formats share lives once: routing, authentication,
 // counting and recording in mock.go and observe.go; admission (throttling, hangs,
 // latency, failures) in exchange.go; reply planning and token counting in reply.go and
-// tokens.go; SSE pacing and cut-offs in stream.go. Gemini or Azure OpenAI can be
-// added as further files.
+// tokens.go; SSE pacing and cut-offs in stream.go. Paths with parameters (Gemini's
+// models/{model}:method) are matched in route after the exact paths.
 //
 // Not modelled: n > 1 (one choice is returned), logprobs, response_format and other
 // sampling options (accepted and ignored), token-array embedding inputs (rejected with

@@ -164,9 +164,10 @@ func (x *exchange) rateLimit(retryAfter time.Duration) {
 	ms := int64((retryAfter + time.Millisecond - 1) / time.Millisecond)
 	h["Retry-After-Ms"] = []string{strconv.FormatInt(max(ms, 1), 10)}
 	x.fail(&apiError{
-		status:  http.StatusTooManyRequests,
-		message: "Rate limit reached for requests (llmtest). Please try again in " + retryAfterValue(retryAfter) + "s.",
-		code:    "rate_limit_exceeded",
+		status:     http.StatusTooManyRequests,
+		message:    "Rate limit reached for requests (llmtest). Please try again in " + retryAfterValue(retryAfter) + "s.",
+		code:       "rate_limit_exceeded",
+		retryAfter: retryAfter,
 	})
 }
 

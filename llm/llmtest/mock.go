@@ -321,6 +321,12 @@ func (m *Mock) route(path string) *endpoint {
 	if ep := m.routes[path]; ep != nil {
 		return ep
 	}
+	if ep := routeGemini(path); ep != nil {
+		return ep
+	}
+	if ep := azureRoute(path); ep != nil {
+		return ep
+	}
 	return unknownEndpoint
 }
 

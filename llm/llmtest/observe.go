@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// Endpoint names an API endpoint of the mock; it is the request path.
+// Endpoint names an API endpoint of the mock; it is the request path, with
+// {placeholders} for the parameters of parameterised paths (Gemini's).
 type Endpoint string
 
 // The endpoints the mock serves. EndpointUnknown counts requests to any other path.
@@ -17,6 +18,12 @@ const (
 	EndpointModels          Endpoint = "/v1/models"
 	EndpointMessages        Endpoint = "/v1/messages"
 	EndpointUnknown         Endpoint = "unknown"
+
+	EndpointGenerateContent       Endpoint = "/v1beta/models/{model}:generateContent"
+	EndpointStreamGenerateContent Endpoint = "/v1beta/models/{model}:streamGenerateContent"
+	EndpointEmbedContent          Endpoint = "/v1beta/models/{model}:embedContent"
+	EndpointBatchEmbedContents    Endpoint = "/v1beta/models/{model}:batchEmbedContents"
+	EndpointGeminiModels          Endpoint = "/v1beta/models"
 )
 
 // endpointIndex gives each Endpoint a slot in the counters array.
@@ -28,6 +35,11 @@ const (
 	indexEmbeddings
 	indexModels
 	indexMessages
+	indexGenerateContent
+	indexStreamGenerateContent
+	indexEmbedContent
+	indexBatchEmbedContents
+	indexGeminiModels
 	numEndpoints
 )
 
@@ -37,6 +49,12 @@ var endpointNames = [numEndpoints]Endpoint{
 	indexEmbeddings:      EndpointEmbeddings,
 	indexModels:          EndpointModels,
 	indexMessages:        EndpointMessages,
+
+	indexGenerateContent:       EndpointGenerateContent,
+	indexStreamGenerateContent: EndpointStreamGenerateContent,
+	indexEmbedContent:          EndpointEmbedContent,
+	indexBatchEmbedContents:    EndpointBatchEmbedContents,
+	indexGeminiModels:          EndpointGeminiModels,
 }
 
 // Stats is a snapshot of what the mock has received and answered.

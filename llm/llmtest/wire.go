@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // wire is what differs between provider wire formats in the shared parts of a
@@ -31,6 +32,9 @@ type apiError struct {
 	message string
 	param   string // "" is written as null
 	code    string // "" is written as null
+	// retryAfter is the delay a 429 advertises; formats that also carry it in the
+	// body (Gemini's RetryInfo) read it here.
+	retryAfter time.Duration
 }
 
 func newAPIError(status int, format string, args ...any) *apiError {

@@ -1,0 +1,173 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/provider/anthropic"
+	"github.com/junctionhq/junction/llm/provider/openai"
+	"github.com/junctionhq/junction/policy"
+)
+
+// apiError is an error as a client sees it: status, type, code and a
+// message safe to show. Internal detail stays in Err, for the log.
+type apiError struct {
+	Status  int
+	Type    string
+	Code    string
+	Param   string
+	Message string
+	Header  map[string]string
+	Err     error
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+func badRequest(param, msg string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_request", Param: param, Message: msg}
+}
+
+// classify maps any error of the LLM path to what the client sees.
+func classify(err error) *apiError {
+	var (
+		ae     *apiError
+		auth   *policy.AuthError
+		access *policy.AccessError
+		rate   *policy.RateLimitError
+		budget *policy.BudgetError
+		unk    *UnknownModelError
+		exh    *ExhaustedError
+		up     *chat.UpstreamError
+		oreq   *openai.RequestError
+		areq   *anthropic.RequestError
+		mbe    *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &mbe):
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
+			Message: fmt.Sprintf("request body exceeds the limit of %d bytes", mbe.Limit)}
+	case errors.As(err, &auth):
+		return &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: auth.Code(), Message: auth.Error()}
+	case errors.As(err, &access):
+		return &apiError{Status: http.StatusForbidden, Type: "permission_error", Code: access.Code(), Message: access.Error()}
+	case errors.As(err, &rate):
+		return &apiError{Status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: rate.Code(), Message: rate.Error(),
+			Header: rateLimitErrorHeaders(rate)}
+	case errors.As(err, &budget):
+		return &apiError{Status: http.StatusPaymentRequired, Type: "insufficient_quota", Code: budget.Code(), Message: budget.Error()}
+	case errors.Is(err, policy.ErrUnavailable):
+		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "governance_unavailable",
+			Message: "the gateway cannot check limits and budgets right now; try again", Err: err}
+	case errors.As(err, &oreq):
+		return badRequest(oreq.Param, oreq.Error())
+	case errors.As(err, &areq):
+		return badRequest("", areq.Error())
+	case errors.As(err, &unk):
+		return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "model_not_found", Param: "model",
+			Message: fmt.Sprintf("model %q does not exist or is not configured", unk.Model)}
+	case errors.As(err, &exh):
+		status := http.StatusBadGateway
+		var last *chat.UpstreamError
+		if errors.As(exh.Last, &last) && (last.Status == http.StatusServiceUnavailable || last.Status == 529 || last.Status == http.StatusTooManyRequests) {
+			status = http.StatusServiceUnavailable
+		}
+		if errors.Is(exh.Last, context.DeadlineExceeded) {
+			status = http.StatusGatewayTimeout
+		}
+		return &apiError{Status: status, Type: "server_error", Code: "upstream_unavailable", Message: exh.Error(), Err: err}
+	case errors.As(err, &up):
+		if up.Status >= 400 && up.Status < 500 {
+			// The request itself was refused upstream: say what the upstream said.
+			typ := up.Type
+			if typ == "" {
+				typ = "invalid_request_error"
+			}
+			return &apiError{Status: up.Status, Type: typ, Code: up.Code, Message: up.Provider + ": " + up.Message, Err: err}
+		}
+		return &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_error", Message: up.Error(), Err: err}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apiError{Status: http.StatusGatewayTimeout, Type: "server_error", Code: "timeout", Message: "the upstream did not answer in time", Err: err}
+	case errors.Is(err, context.Canceled):
+		return &apiError{Status: 499, Type: "server_error", Code: "cancelled", Message: "request cancelled", Err: err}
+	}
+	return &apiError{Status: http.StatusInternalServerError, Type: "server_error", Code: "internal_error",
+		Message: "internal error; the request id identifies it in the gateway's log", Err: err}
+}
+
+// WriteOpenAIError renders err in OpenAI's error shape.
+func WriteOpenAIError(w http.ResponseWriter, r *http.Request, err error) {
+	e := classify(err)
+	logError(r, e)
+	h := w.Header()
+	for k, v := range e.Header {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(openai.AppendError(nil, e.Status, e.Type, e.Code, e.Param, e.Message))
+}
+
+// WriteAnthropicError renders err in Anthropic's error shape (for /v1/messages).
+func WriteAnthropicError(w http.ResponseWriter, r *http.Request, err error) {
+	e := classify(err)
+	logError(r, e)
+	h := w.Header()
+	for k, v := range e.Header {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(anthropic.AppendError(nil, anthropic.ErrorType(e.Status), e.Message))
+}
+
+func logError(r *http.Request, e *apiError) {
+	if e.Status >= 500 && e.Status != 499 {
+		zerolog.Ctx(r.Context()).Warn().Err(e.Err).Int("status", e.Status).Str("code", e.Code).Msg("llm: request failed")
+	}
+}
+
+func rateLimitErrorHeaders(e *policy.RateLimitError) map[string]string {
+	secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
+	dim := string(e.Dimension)
+	return map[string]string{
+		"Retry-After":                  strconv.FormatInt(secs, 10),
+		"X-Ratelimit-Limit-" + dim:     strconv.FormatInt(e.Limit, 10),
+		"X-Ratelimit-Remaining-" + dim: strconv.FormatInt(e.Remaining, 10),
+		"X-Ratelimit-Reset-" + dim:     strconv.FormatInt(secs, 10) + "s",
+	}
+}
+
+// setRateLimitHeaders reports the tightest limit per dimension on a
+// successful response, as OpenAI does.
+func setRateLimitHeaders(h http.Header, ls []policy.LimitStatus, now time.Time) {
+	var seen [3]bool
+	for _, l := range ls {
+		i := 0
+		switch l.Dimension {
+		case policy.DimTokens:
+			i = 1
+		case policy.DimToolCalls:
+			i = 2
+		}
+		key := "X-Ratelimit-Remaining-" + string(l.Dimension)
+		if seen[i] {
+			if cur, _ := strconv.ParseInt(h.Get(key), 10, 64); cur <= l.Remaining {
+				continue
+			}
+		}
+		seen[i] = true
+		dim := string(l.Dimension)
+		h.Set("X-Ratelimit-Limit-"+dim, strconv.FormatInt(l.Limit, 10))
+		h.Set(key, strconv.FormatInt(l.Remaining, 10))
+		h.Set("X-Ratelimit-Reset-"+dim, strconv.FormatInt(int64(max(0, l.Reset.Sub(now).Seconds())), 10)+"s")
+	}
+}

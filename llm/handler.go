@@ -1,0 +1,385 @@
+package llm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/telemetry"
+)
+
+// chatHead is all the handler reads of a chat request to route and admit
+// it; the rest of the body is decoded only when the target speaks another
+// wire format than the client.
+type chatHead struct {
+	Model               string `json:"model"`
+	Stream              bool   `json:"stream"`
+	MaxTokens           int64  `json:"max_tokens"`
+	MaxCompletionTokens int64  `json:"max_completion_tokens"`
+	StreamOptions       *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	// Fallbacks is Junction's extension: models to try after the model's own
+	// chain. It is not sent upstream.
+	Fallbacks []string `json:"fallbacks"`
+}
+
+// decodeHead reads the routing fields, with errors that name the field.
+func decodeHead(body []byte, h *chatHead) error {
+	if err := json.Unmarshal(body, h); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return badRequest(te.Field, fmt.Sprintf("%s: must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value))
+		}
+		return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_json",
+			Message: "request body is not valid JSON: " + err.Error()}
+	}
+	if h.Model == "" {
+		return badRequest("model", "model: required")
+	}
+	if h.MaxTokens < 0 || h.MaxCompletionTokens < 0 {
+		return badRequest("max_tokens", "max_tokens: must not be negative")
+	}
+	return nil
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "int64", "int", "float64":
+		return "a number"
+	case "slice":
+		return "an array"
+	case "ptr", "struct":
+		return "an object"
+	}
+	return k
+}
+
+// chatCall is one client request on its way through the router. Attempts
+// run one after another, so its fields need no lock.
+type chatCall struct {
+	s      *Service
+	format clientFormat
+	body   []byte
+	head   chatHead
+	start  time.Time
+	// team and key label the metrics.
+	team, key string
+
+	req       *chat.Request // decoded on first need
+	decodeErr error
+
+	// The answering attempt.
+	cand        *Candidate
+	passthrough bool
+	response    []byte // non-streamed: the body for the client
+	usage       chat.Usage
+	gotUsage    bool
+	// Streams: the open upstream and its first event.
+	events     *sseReader
+	upBody     io.Closer
+	stream     chat.Stream
+	firstChunk *chat.Chunk
+	firstEvent []byte
+	upCancel   context.CancelFunc
+	ttft       time.Duration
+}
+
+func (s *Service) chatCompletions(w http.ResponseWriter, r *http.Request) {
+	s.serveChat(w, r, openAIFormat{})
+}
+
+func (s *Service) messages(w http.ResponseWriter, r *http.Request) {
+	s.serveChat(w, r, anthropicFormat{})
+}
+
+func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientFormat) {
+	start := time.Now()
+	ctx := r.Context()
+	id := policy.IdentityFrom(ctx)
+	if id == nil {
+		f.writeError(w, r, &policy.AuthError{Reason: policy.AuthMissing})
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		f.writeError(w, r, err)
+		return
+	}
+	c := &chatCall{s: s, format: f, body: body, start: start, team: id.TeamName(), key: id.Name()}
+	if err := decodeHead(body, &c.head); err != nil {
+		f.writeError(w, r, err)
+		return
+	}
+	if f.name() == chat.FormatAnthropic && c.head.MaxTokens == 0 {
+		f.writeError(w, r, badRequest("max_tokens", "max_tokens: required"))
+		return
+	}
+	route, ok := s.resolve(c.head.Model)
+	if !ok {
+		s.metrics.request(c.head.Model, "", http.StatusNotFound)
+		f.writeError(w, r, &UnknownModelError{Model: c.head.Model})
+		return
+	}
+	maxTokens := c.head.MaxTokens
+	if c.head.MaxCompletionTokens > 0 {
+		maxTokens = c.head.MaxCompletionTokens
+	}
+	firstTarget := route.Targets[0].Target
+	res, err := s.policy.Admit(ctx, id, policy.Work{
+		Kind: policy.KindLLM, Model: c.head.Model, PriceModel: firstTarget.Provider + "/" + firstTarget.Model,
+		PromptTokens: estimateTokens(len(body)), MaxTokens: maxTokens, RequestID: telemetry.RequestID(ctx),
+	})
+	if err != nil {
+		s.metrics.request(c.head.Model, "", classify(err).Status)
+		f.writeError(w, r, err)
+		return
+	}
+	result, err := s.router.Do(ctx, c.head.Model, c.head.Fallbacks, c.attempt)
+	if err != nil {
+		e := classify(err)
+		status := "error"
+		if errors.Is(err, context.Canceled) {
+			status = "cancelled"
+		}
+		res.Settle(ctx, policy.Outcome{Status: status})
+		s.metrics.request(c.head.Model, "", e.Status)
+		f.writeError(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("X-Junction-Target", c.cand.Target.Provider+"/"+c.cand.Target.Model)
+	h.Set("X-Junction-Attempts", strconv.Itoa(result.Attempts))
+	overhead := time.Since(start) - result.UpstreamTime
+	h.Set("X-Junction-Overhead-Ms", strconv.FormatFloat(float64(overhead.Microseconds())/1000, 'f', 3, 64))
+	setRateLimitHeaders(h, res.RateLimits(), s.now())
+	status := "ok"
+	if c.head.Stream {
+		status = c.relay(w, r)
+	} else {
+		h.Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(c.response)
+	}
+	model := c.cand.Target.Provider + "/" + c.cand.Target.Model
+	cost := res.Settle(ctx, policy.Outcome{Model: model, Usage: policyUsage(c.usage), Status: status})
+	s.metrics.completed(c, result, cost)
+}
+
+// estimateTokens guesses the prompt tokens of a body of n bytes, for the
+// admission estimate only (the real count settles it).
+func estimateTokens(n int) int64 { return int64(n/4 + 1) }
+
+func policyUsage(u chat.Usage) policy.TokenUsage {
+	return policy.TokenUsage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
+		CachedTokens: u.CachedTokens, CacheWriteTokens: u.CacheWriteTokens}
+}
+
+// canonical decodes the client's body once.
+func (c *chatCall) canonical() (*chat.Request, error) {
+	if c.req == nil && c.decodeErr == nil {
+		c.req, c.decodeErr = c.format.decode(c.body)
+		if c.req != nil {
+			delete(c.req.Extra, "fallbacks")
+		}
+	}
+	return c.req, c.decodeErr
+}
+
+// requestError makes a decode failure final: the router does not retry it.
+func requestError(err error) error {
+	return &chat.UpstreamError{Provider: "junction", Status: http.StatusBadRequest, Message: err.Error(), Err: err}
+}
+
+// attempt is one try on one candidate: pass-through when the candidate
+// takes the client's format, otherwise through the canonical types.
+func (c *chatCall) attempt(ctx context.Context, cand *Candidate) (time.Duration, error) {
+	up := c.s.upstreamOf(cand)
+	tm := up.cfg.Timeouts
+	if fwd, ok := cand.Provider.(chat.Forwarder); ok && up.format == c.format.name() && c.head.Fallbacks == nil {
+		return c.forward(ctx, cand, fwd, tm)
+	}
+	req, err := c.canonical()
+	if err != nil {
+		return 0, requestError(err)
+	}
+	t0 := time.Now()
+	if !c.head.Stream {
+		actx, cancel := context.WithTimeout(ctx, tm.FirstByte)
+		defer cancel()
+		resp, err := cand.Provider.Chat(actx, cand.Target, req)
+		if err != nil {
+			return time.Since(t0), err
+		}
+		c.cand, c.passthrough, c.usage, c.gotUsage = cand, false, resp.Usage, true
+		c.response = c.format.appendResponse(nil, resp, c.head.Model)
+		return time.Since(t0), nil
+	}
+	streamer, ok := cand.Provider.(chat.Streamer)
+	if !ok {
+		return 0, &chat.UpstreamError{Provider: cand.Target.Provider, Status: http.StatusBadRequest,
+			Message: "this provider cannot stream", Err: errors.ErrUnsupported}
+	}
+	actx, acancel := detached(ctx)
+	var st chat.Stream
+	var first *chat.Chunk
+	err = firstByte(ctx, tm.FirstByte, acancel, func() error {
+		var err error
+		if st, err = streamer.ChatStream(actx, cand.Target, req); err != nil {
+			return err
+		}
+		first, err = st.Recv()
+		if errors.Is(err, io.EOF) {
+			err = &chat.UpstreamError{Provider: cand.Target.Provider, Message: "stream ended before its first event", Err: io.ErrUnexpectedEOF}
+		}
+		return err
+	})
+	if err != nil {
+		if st != nil {
+			_ = st.Close()
+		}
+		acancel()
+		return time.Since(t0), err
+	}
+	c.cand, c.passthrough, c.stream, c.firstChunk, c.upCancel = cand, false, st, first, acancel
+	c.ttft = time.Since(c.start)
+	return time.Since(t0), nil
+}
+
+// forward is the pass-through: the client's bytes with the model replaced.
+func (c *chatCall) forward(ctx context.Context, cand *Candidate, fwd chat.Forwarder, tm TimeoutsConfig) (time.Duration, error) {
+	body, err := c.format.prepare(c.body, cand.Target.Model, c.head.Stream)
+	if err != nil {
+		return 0, requestError(badRequest("", "request body: "+err.Error()))
+	}
+	t0 := time.Now()
+	if !c.head.Stream {
+		actx, cancel := context.WithTimeout(ctx, tm.FirstByte)
+		defer cancel()
+		resp, err := fwd.Forward(actx, cand.Target, c.format.name(), chat.EndpointChat, body, false)
+		if err != nil {
+			return time.Since(t0), err
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		_ = resp.Body.Close()
+		if err != nil {
+			return time.Since(t0), &chat.UpstreamError{Provider: cand.Target.Provider, Message: "reading the response", Err: err}
+		}
+		c.cand, c.passthrough, c.response = cand, true, data
+		c.usage, c.gotUsage = c.format.responseUsage(data), true
+		return time.Since(t0), nil
+	}
+	actx, acancel := detached(ctx)
+	var resp *http.Response
+	var events *sseReader
+	var first []byte
+	err = firstByte(ctx, tm.FirstByte, acancel, func() error {
+		var err error
+		if resp, err = fwd.Forward(actx, cand.Target, c.format.name(), chat.EndpointChat, body, true); err != nil {
+			return err
+		}
+		events = newSSEReader(resp.Body)
+		for {
+			ev, err := events.next()
+			if err != nil {
+				return &chat.UpstreamError{Provider: cand.Target.Provider, Message: "stream ended before its first event", Err: err}
+			}
+			if isComment(ev) {
+				continue
+			}
+			if e := inBandError(cand.Target.Provider, ev); e != nil {
+				return e
+			}
+			first = append([]byte(nil), ev...)
+			return nil
+		}
+	})
+	if err != nil {
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		acancel()
+		return time.Since(t0), err
+	}
+	c.cand, c.passthrough, c.events, c.upBody, c.firstEvent, c.upCancel = cand, true, events, resp.Body, first, acancel
+	c.ttft = time.Since(c.start)
+	return time.Since(t0), nil
+}
+
+// detached is a context for an upstream stream: not cancelled when the
+// client goes away (the stream is drained to meter its usage), cancelled
+// by the returned function.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.WithoutCancel(ctx))
+}
+
+// errFirstByteTimeout reports a stream whose first event did not come in time.
+var errFirstByteTimeout = errors.New("llm: no first event from the upstream within the first-byte timeout")
+
+// firstByte runs fn, cancelling it (through cancel) when clientCtx ends or
+// the timeout passes first.
+func firstByte(clientCtx context.Context, timeout time.Duration, cancel context.CancelFunc, fn func() error) error {
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(timeout, func() { timedOut.Store(true); cancel() })
+	stop := context.AfterFunc(clientCtx, cancel)
+	err := fn()
+	timer.Stop()
+	stop()
+	switch {
+	case err == nil:
+		return nil
+	case timedOut.Load():
+		return &chat.UpstreamError{Message: "first-byte timeout", Err: errFirstByteTimeout}
+	case clientCtx.Err() != nil:
+		return clientCtx.Err()
+	}
+	return err
+}
+
+// inBandError recognises an error event at the start of a stream
+// (OpenAI's data: {"error": ...}, Anthropic's event: error).
+func inBandError(provider string, ev []byte) error {
+	data := sseData(ev)
+	if string(eventName(ev)) != "error" && !jsonHasKey(data, "error") {
+		return nil
+	}
+	var v struct {
+		Error struct {
+			Message string `json:"message"`
+			Type    string `json:"type"`
+			Code    any    `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(data, &v)
+	status := http.StatusBadGateway
+	if v.Error.Type == "overloaded_error" {
+		status = 529
+	}
+	return &chat.UpstreamError{Provider: provider, Status: status, Type: v.Error.Type, Message: v.Error.Message, Body: data}
+}
+
+// jsonHasKey reports whether the JSON object data has the top-level key.
+func jsonHasKey(data []byte, key string) bool {
+	var m map[string]json.RawMessage
+	if len(data) == 0 || data[0] != '{' || !bytes.Contains(data, []byte(`"`+key+`"`)) {
+		return false
+	}
+	if json.Unmarshal(data, &m) != nil {
+		return false
+	}
+	_, ok := m[key]
+	return ok
+}

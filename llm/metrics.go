@@ -1,0 +1,143 @@
+package llm
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the LLM path's Prometheus series. Labels are bounded: model
+// is a configured route (aliases and on-demand provider/model routes, at
+// most maxDynamicRoutes of those), provider and key name come from the
+// configuration, and team and virtual-key labels are capped at maxLabelValues
+// distinct values each (the rest count as "other").
+type metrics struct {
+	requests  *prometheus.CounterVec   // route, provider, status
+	upstream  *prometheus.HistogramVec // provider
+	ttft      *prometheus.HistogramVec // provider
+	tokens    *prometheus.CounterVec   // provider, model, team, key, direction
+	cost      *prometheus.CounterVec   // provider, model, team, key
+	attempts  *prometheus.CounterVec   // route: retries beyond the first attempt
+	fallbacks *prometheus.CounterVec   // route
+	teams     boundedLabel
+	keys      boundedLabel
+}
+
+// maxLabelValues caps the distinct team and key label values.
+const maxLabelValues = 200
+
+type boundedLabel struct {
+	mu   sync.Mutex // guards seen
+	seen map[string]bool
+}
+
+func (b *boundedLabel) value(v string) string {
+	if v == "" {
+		return "none"
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seen == nil {
+		b.seen = map[string]bool{}
+	}
+	if b.seen[v] {
+		return v
+	}
+	if len(b.seen) >= maxLabelValues {
+		return "other"
+	}
+	b.seen[v] = true
+	return v
+}
+
+var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
+
+func newMetrics(reg prometheus.Registerer, router *Router) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "junction", Subsystem: "llm", Name: "requests_total",
+			Help: "LLM requests by model (route), the provider that answered, and status."}, []string{"model", "provider", "status"}),
+		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "junction", Subsystem: "llm", Name: "upstream_seconds",
+			Help: "Time spent in upstream calls per request, retries included.", Buckets: latencyBuckets}, []string{"provider"}),
+		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "junction", Subsystem: "llm", Name: "time_to_first_token_seconds",
+			Help: "Streams: time from the request to the first upstream event.", Buckets: latencyBuckets}, []string{"provider"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "junction", Subsystem: "llm", Name: "tokens_total",
+			Help: "Tokens by direction (prompt, completion)."}, []string{"provider", "model", "team", "key", "direction"}),
+		cost: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "junction", Subsystem: "llm", Name: "cost_usd_total",
+			Help: "Cost in USD from the price table."}, []string{"provider", "model", "team", "key"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "junction", Subsystem: "llm", Name: "retries_total",
+			Help: "Upstream attempts beyond the first, by model."}, []string{"model"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "junction", Subsystem: "llm", Name: "fallbacks_total",
+			Help: "Requests answered by a fallback model, by requested model."}, []string{"model"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.upstream, m.ttft, m.tokens, m.cost, m.attempts, m.fallbacks, &breakerCollector{router: router})
+	}
+	return m
+}
+
+func (m *metrics) request(model, provider string, status int) {
+	m.requests.WithLabelValues(model, provider, strconv.Itoa(status)).Inc()
+}
+
+// completed records a request that an upstream answered.
+func (m *metrics) completed(c *chatCall, r Result, cost float64) {
+	prov := c.cand.Target.Provider
+	model := c.cand.Target.Provider + "/" + c.cand.Target.Model
+	m.request(c.head.Model, prov, 200)
+	m.upstream.WithLabelValues(prov).Observe(r.UpstreamTime.Seconds())
+	if c.ttft > 0 {
+		m.ttft.WithLabelValues(prov).Observe(c.ttft.Seconds())
+	}
+	if r.Attempts > 1 {
+		m.attempts.WithLabelValues(c.head.Model).Add(float64(r.Attempts - 1))
+	}
+	if r.Fallbacks > 0 {
+		m.fallbacks.WithLabelValues(c.head.Model).Inc()
+	}
+	team, key := m.teams.value(c.team), m.keys.value(c.key)
+	m.tokens.WithLabelValues(prov, model, team, key, "prompt").Add(float64(c.usage.PromptTokens))
+	m.tokens.WithLabelValues(prov, model, team, key, "completion").Add(float64(c.usage.CompletionTokens))
+	if cost > 0 {
+		m.cost.WithLabelValues(prov, model, team, key).Add(cost)
+	}
+}
+
+// breakerCollector exports each target's breaker state and health.
+type breakerCollector struct{ router *Router }
+
+var (
+	breakerDesc = prometheus.NewDesc("junction_llm_breaker_open", "1 when a target's circuit breaker is open, 0.5 half-open, 0 closed.",
+		[]string{"provider", "model", "key"}, nil)
+	latencyDesc = prometheus.NewDesc("junction_llm_target_latency_ewma_seconds", "A target's recent latency (EWMA) as the router sees it.",
+		[]string{"provider", "model", "key"}, nil)
+	errorDesc = prometheus.NewDesc("junction_llm_target_error_rate", "A target's recent error rate (EWMA) as the router sees it.",
+		[]string{"provider", "model", "key"}, nil)
+)
+
+func (b *breakerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- breakerDesc
+	ch <- latencyDesc
+	ch <- errorDesc
+}
+
+func (b *breakerCollector) Collect(ch chan<- prometheus.Metric) {
+	seen := map[[3]string]bool{}
+	for _, t := range b.router.TargetStates() {
+		k := [3]string{t.Provider, t.Model, t.KeyName}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		v := 0.0
+		switch t.Breaker {
+		case "open":
+			v = 1
+		case "half-open":
+			v = 0.5
+		}
+		ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, v, k[:]...)
+		ch <- prometheus.MustNewConstMetric(latencyDesc, prometheus.GaugeValue, t.LatencyEWMA.Seconds(), k[:]...)
+		ch <- prometheus.MustNewConstMetric(errorDesc, prometheus.GaugeValue, t.ErrorRate, k[:]...)
+	}
+}

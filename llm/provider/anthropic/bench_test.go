@@ -1,0 +1,125 @@
+package anthropic
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/junctionhq/junction/llm/chat"
+)
+
+// benchRequest is a Claude Code-like request, decoded.
+func benchRequest(b *testing.B) (*chat.Request, []byte) {
+	b.Helper()
+	raw, err := os.ReadFile("testdata/decode/claude_code.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, err := DecodeMessagesRequest(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return req, raw
+}
+
+func BenchmarkAppendRequest(b *testing.B) {
+	req, _ := benchRequest(b)
+	req.Extra = nil // one pass-through field would cost the sort's key slice
+	buf := appendRequest(nil, "claude-sonnet-4-5", req, true, 4096)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendRequest(buf[:0], "claude-sonnet-4-5", req, true, 4096)
+	}
+}
+
+func BenchmarkAppendRequestExtra(b *testing.B) {
+	req, _ := benchRequest(b)
+	buf := appendRequest(nil, "claude-sonnet-4-5", req, true, 4096)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendRequest(buf[:0], "claude-sonnet-4-5", req, true, 4096)
+	}
+}
+
+func BenchmarkDecodeMessagesRequest(b *testing.B) {
+	_, raw := benchRequest(b)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeMessagesRequest(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAppendMessagesResponse(b *testing.B) {
+	resp := &chat.Response{
+		ID: "msg_01XYZ", Model: "gpt-4o", FinishReason: chat.FinishToolCalls,
+		Message: chat.Message{Role: chat.RoleAssistant, Content: []chat.Part{{Type: chat.PartText, Text: strings.Repeat("Some reply text, \"quoted\".\n", 40)}},
+			ToolCalls: []chat.ToolCall{{ID: "call_1", Name: "Read", Arguments: `{"file_path":"/repo/main.go","limit":200}`}}},
+		Usage: chat.Usage{PromptTokens: 12000, CompletionTokens: 300, CachedTokens: 10000},
+	}
+	buf := AppendMessagesResponse(nil, resp, "claude-sonnet-4-5")
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendMessagesResponse(buf[:0], resp, "claude-sonnet-4-5")
+	}
+}
+
+// BenchmarkStreamEncoder encodes a 100-chunk text stream and a tool call; the
+// buffer is reused per event, as a handler flushing each event does.
+func BenchmarkStreamEncoder(b *testing.B) {
+	chunks := make([]chat.Chunk, 0, 110)
+	chunks = append(chunks, chat.Chunk{ID: "chatcmpl-1", Role: chat.RoleAssistant})
+	for range 100 {
+		chunks = append(chunks, chat.Chunk{ID: "chatcmpl-1", Content: " word"})
+	}
+	chunks = append(chunks, parallelToolChunks()[3:]...)
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		enc := NewStreamEncoder("claude-sonnet-4-5")
+		for i := range chunks {
+			buf = enc.Append(buf[:0], &chunks[i])
+		}
+		buf = enc.Finish(buf[:0], nil)
+	}
+}
+
+// BenchmarkStreamParse parses an upstream stream of 100 text deltas.
+func BenchmarkStreamParse(b *testing.B) {
+	events := []string{evStart, evTextStart}
+	for range 100 {
+		events = append(events, evText)
+	}
+	events = append(events, `message_delta {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":100}}`, evStop)
+	raw := []byte(sse(events...))
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s := newStream("b", io.NopCloser(bytes.NewReader(raw)), 0)
+		for {
+			if _, err := s.Recv(); err != nil {
+				if err != io.EOF {
+					b.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+}
+
+func BenchmarkAppendString(b *testing.B) {
+	s := strings.Repeat(`func main() { fmt.Println("héllo\tworld") }`+"\n", 50)
+	buf := appendString(nil, s)
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendString(buf[:0], s)
+	}
+}

@@ -1,0 +1,245 @@
+package anthropic
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/junctionhq/junction/llm/chat"
+)
+
+// Golden files: each testdata/<dir>/<case>.<ext> input has its expected
+// translation next to it as <case>.golden.<ext>. Run with -update to rewrite
+// them after a deliberate change, and review the diff.
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// goldenCases returns the input files of testdata/dir with extension ext.
+func goldenCases(t *testing.T, dir, ext string) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*"+ext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs []string
+	for _, p := range paths {
+		if !strings.Contains(filepath.Base(p), ".golden.") {
+			inputs = append(inputs, p)
+		}
+	}
+	if len(inputs) == 0 {
+		t.Fatalf("no inputs in testdata/%s", dir)
+	}
+	return inputs
+}
+
+// goldenPath is the golden file of input, with extension ext.
+func goldenPath(input, ext string) string {
+	return strings.TrimSuffix(input, filepath.Ext(input)) + ".golden" + ext
+}
+
+// checkGolden compares got with the golden file at path (or rewrites it).
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (run go test -update to accept)\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// indent pretty-prints JSON for golden files; it fails the test when b is
+// not valid JSON.
+func indent(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		t.Fatalf("invalid JSON: %v\n%s", err, b)
+	}
+	out.WriteByte('\n')
+	return out.Bytes()
+}
+
+// marshal encodes a canonical value for a golden file.
+func marshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func unmarshalFile(t *testing.T, path string, v any) {
+	t.Helper()
+	if err := json.Unmarshal(readFile(t, path), v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// TestGoldenDecodeRequest: Anthropic request → canonical request, and that
+// canonical request encoded back towards Anthropic (the client → Junction →
+// Anthropic path).
+func TestGoldenDecodeRequest(t *testing.T) {
+	for _, in := range goldenCases(t, "decode", ".json") {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			req, err := DecodeMessagesRequest(readFile(t, in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, goldenPath(in, ".json"), marshal(t, req))
+			body := appendRequest(nil, "claude-upstream", req, req.Stream, DefaultMaxTokens)
+			checkGolden(t, goldenPath(in, ".upstream.json"), indent(t, body))
+		})
+	}
+}
+
+// TestGoldenEncodeRequest: canonical request → Anthropic request.
+func TestGoldenEncodeRequest(t *testing.T) {
+	for _, in := range goldenCases(t, "encode", ".json") {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			var req chat.Request
+			unmarshalFile(t, in, &req)
+			body := appendRequest(nil, "claude-sonnet-4-5", &req, false, 2048)
+			checkGolden(t, goldenPath(in, ".json"), indent(t, body))
+		})
+	}
+}
+
+// TestGoldenEncodeResponse: canonical response → Anthropic message.
+func TestGoldenEncodeResponse(t *testing.T) {
+	for _, in := range goldenCases(t, "response_encode", ".json") {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			var resp chat.Response
+			unmarshalFile(t, in, &resp)
+			body := AppendMessagesResponse(nil, &resp, "client-model")
+			checkGolden(t, goldenPath(in, ".json"), indent(t, body))
+		})
+	}
+}
+
+// TestGoldenDecodeResponse: Anthropic message → canonical response.
+func TestGoldenDecodeResponse(t *testing.T) {
+	for _, in := range goldenCases(t, "response_decode", ".json") {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			resp, err := decodeResponse(readFile(t, in), 1700000000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, goldenPath(in, ".json"), marshal(t, resp))
+		})
+	}
+}
+
+// streamEncodeCase is the input of a stream_encode golden case.
+type streamEncodeCase struct {
+	Model       string
+	Chunks      []chat.Chunk
+	FinishUsage *chat.Usage
+}
+
+// TestGoldenStreamEncode: canonical chunks → Anthropic events.
+func TestGoldenStreamEncode(t *testing.T) {
+	for _, in := range goldenCases(t, "stream_encode", ".json") {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			var c streamEncodeCase
+			unmarshalFile(t, in, &c)
+			enc := NewStreamEncoder(c.Model)
+			var out []byte
+			for i := range c.Chunks {
+				out = enc.Append(out, &c.Chunks[i])
+			}
+			out = enc.Finish(out, c.FinishUsage)
+			checkEventsJSON(t, out)
+			checkGolden(t, goldenPath(in, ".sse"), out)
+		})
+	}
+}
+
+// streamDecodeResult is the golden output of a stream_decode case.
+type streamDecodeResult struct {
+	Chunks []*chat.Chunk
+	// End is the error that ended the stream; absent when it ended with
+	// message_stop (io.EOF).
+	End *streamEnd `json:",omitempty"`
+}
+
+// streamEnd is the part of a *chat.UpstreamError a golden file checks.
+type streamEnd struct {
+	Status        int
+	Type, Message string
+	Err           string `json:",omitempty"`
+}
+
+// TestGoldenStreamDecode: Anthropic events → canonical chunks.
+func TestGoldenStreamDecode(t *testing.T) {
+	for _, in := range goldenCases(t, "stream_decode", ".sse") {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			s := newStream("anthropic", io.NopCloser(bytes.NewReader(readFile(t, in))), 1700000000)
+			var res streamDecodeResult
+			for {
+				c, err := s.Recv()
+				if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+					break
+				}
+				if err != nil {
+					var ue *chat.UpstreamError
+					if !errors.As(err, &ue) {
+						t.Fatalf("error %T %v, want *chat.UpstreamError", err, err)
+					}
+					res.End = &streamEnd{Status: ue.Status, Type: ue.Type, Message: ue.Message}
+					if ue.Err != nil {
+						res.End.Err = ue.Err.Error()
+					}
+					break
+				}
+				res.Chunks = append(res.Chunks, c)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, goldenPath(in, ".json"), marshal(t, res))
+		})
+	}
+}
+
+// checkEventsJSON checks that every event of an encoded stream is well formed:
+// "event: X" then "data: <JSON with type X>" then a blank line.
+func checkEventsJSON(t *testing.T, out []byte) {
+	t.Helper()
+	for _, ev := range strings.Split(strings.TrimSuffix(string(out), "\n\n"), "\n\n") {
+		name, data, ok := strings.Cut(ev, "\n")
+		if !ok || !strings.HasPrefix(name, "event: ") || !strings.HasPrefix(data, "data: ") {
+			t.Fatalf("malformed event %q", ev)
+		}
+		var v struct{ Type string }
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(data, "data: ")), &v); err != nil {
+			t.Fatalf("event %q: %v", ev, err)
+		}
+		if v.Type != strings.TrimPrefix(name, "event: ") {
+			t.Fatalf("event %q: type %q", ev, v.Type)
+		}
+	}
+}

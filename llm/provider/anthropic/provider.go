@@ -1,0 +1,273 @@
+package anthropic
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/junctionhq/junction/llm/chat"
+)
+
+// Config configures a Provider. The zero value talks to api.anthropic.com.
+type Config struct {
+	// Name is the provider's configured name, reported in errors. Default
+	// "anthropic".
+	Name string
+	// BaseURL is the API's root; /v1/messages and /v1/models are appended (a
+	// trailing /v1 is tolerated). Default https://api.anthropic.com.
+	BaseURL string
+	// HTTPClient makes the upstream calls. Default: a client on
+	// chat.NewTransport with no overall timeout (the router's contexts bound
+	// calls).
+	HTTPClient *http.Client
+	// Version is the anthropic-version header. Default "2023-06-01".
+	Version string
+	// Headers are added to every upstream request (anthropic-beta, a proxy's
+	// own authentication, ...).
+	Headers map[string]string
+	// DefaultMaxTokens is the max_tokens sent when a request sets none, as
+	// Anthropic requires one. Default 4096.
+	DefaultMaxTokens int64
+}
+
+// Defaults of Config.
+const (
+	DefaultBaseURL   = "https://api.anthropic.com"
+	DefaultVersion   = "2023-06-01"
+	DefaultMaxTokens = 4096
+)
+
+// maxResponseBytes bounds a non-streamed response body.
+const maxResponseBytes = 64 << 20
+
+// Provider calls Anthropic's Messages API. It is safe for concurrent use.
+type Provider struct {
+	name        string
+	messagesURL string
+	modelsURL   string
+	client      *http.Client
+	version     string
+	headers     http.Header // canonical keys, from Config.Headers
+	maxTokens   int64
+	now         func() time.Time
+}
+
+var (
+	_ chat.Provider    = (*Provider)(nil)
+	_ chat.Streamer    = (*Provider)(nil)
+	_ chat.ModelLister = (*Provider)(nil)
+	_ chat.Forwarder   = (*Provider)(nil)
+)
+
+// New returns a Provider for cfg, with defaults filled in. It fails when the
+// base URL is not an absolute http(s) URL or DefaultMaxTokens is negative.
+func New(cfg Config) (*Provider, error) {
+	var errs []error
+	base := cfg.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	base = strings.TrimSuffix(strings.TrimRight(base, "/"), "/v1")
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("base_url: %q is not an absolute http(s) URL", cfg.BaseURL))
+	}
+	if cfg.DefaultMaxTokens < 0 {
+		errs = append(errs, fmt.Errorf("default_max_tokens: must not be negative, got %d", cfg.DefaultMaxTokens))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("anthropic: %w", err)
+	}
+	p := &Provider{
+		name:        cfg.Name,
+		messagesURL: base + "/v1/messages",
+		modelsURL:   base + "/v1/models",
+		client:      cfg.HTTPClient,
+		version:     cfg.Version,
+		headers:     make(http.Header, len(cfg.Headers)),
+		maxTokens:   cfg.DefaultMaxTokens,
+		now:         time.Now,
+	}
+	if p.name == "" {
+		p.name = "anthropic"
+	}
+	if p.client == nil {
+		p.client = &http.Client{Transport: chat.NewTransport(chat.TransportOptions{})}
+	}
+	if p.version == "" {
+		p.version = DefaultVersion
+	}
+	if p.maxTokens == 0 {
+		p.maxTokens = DefaultMaxTokens
+	}
+	for k, v := range cfg.Headers {
+		p.headers.Set(k, v)
+	}
+	return p, nil
+}
+
+// Chat sends req as a Messages request to t.Model and returns the decoded
+// message. Failures are *chat.UpstreamError.
+func (p *Provider) Chat(ctx context.Context, t chat.Target, req *chat.Request) (*chat.Response, error) {
+	body := appendRequest(make([]byte, 0, requestSizeHint(req)), t.Model, req, false, p.maxTokens)
+	resp, err := p.post(ctx, t, body, false)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return nil, &chat.UpstreamError{Provider: p.name, Message: "reading the response failed", Err: err}
+	}
+	out, err := decodeResponse(raw, p.now().Unix())
+	if err != nil {
+		return nil, &chat.UpstreamError{Provider: p.name, Status: resp.StatusCode, Message: "malformed response", Body: bounded(raw), Header: resp.Header, Err: err}
+	}
+	return out, nil
+}
+
+// ChatStream sends req as a streamed Messages request and returns once the
+// response headers have arrived; no event is read yet. Failures before the
+// stream starts are *chat.UpstreamError.
+func (p *Provider) ChatStream(ctx context.Context, t chat.Target, req *chat.Request) (chat.Stream, error) {
+	body := appendRequest(make([]byte, 0, requestSizeHint(req)), t.Model, req, true, p.maxTokens)
+	resp, err := p.post(ctx, t, body, true)
+	if err != nil {
+		return nil, err
+	}
+	return newStream(p.name, resp.Body, p.now().Unix()), nil
+}
+
+// Forward posts a client's Messages body as it is (the pass-through path for
+// Anthropic clients) and returns the response unread when it is 2xx.
+func (p *Provider) Forward(ctx context.Context, t chat.Target, format, endpoint string, body []byte, stream bool) (*http.Response, error) {
+	if format != chat.FormatAnthropic || endpoint != chat.EndpointChat {
+		return nil, fmt.Errorf("anthropic: forward %s %s: %w", format, endpoint, errors.ErrUnsupported)
+	}
+	return p.post(ctx, t, body, stream)
+}
+
+// ListModels returns the ids of the models the key may use, following
+// pagination.
+func (p *Provider) ListModels(ctx context.Context, t chat.Target) ([]string, error) {
+	var ids []string
+	after := ""
+	for page := 0; page < 100; page++ {
+		u := p.modelsURL + "?limit=1000"
+		if after != "" {
+			u += "&after_id=" + url.QueryEscape(after)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, fmt.Errorf("anthropic: list models: %w", err)
+		}
+		p.setHeaders(req, t)
+		resp, err := p.do(req)
+		if err != nil {
+			return nil, err
+		}
+		var list struct {
+			Data []struct {
+				ID string `json:"id"`
+			} `json:"data"`
+			HasMore bool   `json:"has_more"`
+			LastID  string `json:"last_id"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, maxResponseBytes)).Decode(&list)
+		_ = resp.Body.Close() // fully decoded or failed; nothing to recover
+		if err != nil {
+			return nil, &chat.UpstreamError{Provider: p.name, Status: resp.StatusCode, Message: "malformed model list", Header: resp.Header, Err: err}
+		}
+		for _, m := range list.Data {
+			ids = append(ids, m.ID)
+		}
+		if !list.HasMore || list.LastID == "" || list.LastID == after {
+			break
+		}
+		after = list.LastID
+	}
+	return ids, nil
+}
+
+// post sends a Messages body and returns a 2xx response unread.
+func (p *Provider) post(ctx context.Context, t chat.Target, body []byte, stream bool) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.messagesURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("anthropic: build request: %w", err)
+	}
+	p.setHeaders(req, t)
+	req.Header["Content-Type"] = jsonContentType
+	if stream {
+		req.Header["Accept"] = sseAccept
+	} else {
+		req.Header["Accept"] = jsonContentType
+	}
+	return p.do(req)
+}
+
+var (
+	jsonContentType = []string{"application/json"}
+	sseAccept       = []string{"text/event-stream"}
+)
+
+// setHeaders sets authentication, the API version and the configured headers.
+func (p *Provider) setHeaders(req *http.Request, t chat.Target) {
+	h := req.Header
+	for k, v := range p.headers {
+		h[k] = v
+	}
+	if t.APIKey != "" {
+		h["X-Api-Key"] = []string{t.APIKey}
+	}
+	h["Anthropic-Version"] = []string{p.version}
+}
+
+// do sends req; a network failure or a non-2xx answer is a
+// *chat.UpstreamError (Status 0 for the former).
+func (p *Provider) do(req *http.Request) (*http.Response, error) {
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, &chat.UpstreamError{Provider: p.name, Message: "request failed", Err: err}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, upstreamError(p.name, resp, p.now())
+	}
+	return resp, nil
+}
+
+// requestSizeHint estimates the encoded size of req, to allocate the body
+// once.
+func requestSizeHint(req *chat.Request) int {
+	n := 256
+	for i := range req.Messages {
+		m := &req.Messages[i]
+		n += 64
+		for j := range m.Content {
+			n += len(m.Content[j].Text) + len(m.Content[j].ImageURL) + 48
+		}
+		for j := range m.ToolCalls {
+			n += len(m.ToolCalls[j].Arguments) + len(m.ToolCalls[j].Name) + 96
+		}
+	}
+	for i := range req.Tools {
+		n += len(req.Tools[i].Parameters) + len(req.Tools[i].Description) + 64
+	}
+	for _, v := range req.Extra {
+		n += len(v) + 24
+	}
+	return n + n/8 // escapes
+}
+
+// bounded returns at most 64 KiB of b, for UpstreamError.Body.
+func bounded(b []byte) []byte {
+	if len(b) > 64<<10 {
+		return b[:64<<10]
+	}
+	return b
+}

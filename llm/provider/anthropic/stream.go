@@ -1,0 +1,217 @@
+package anthropic
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/junctionhq/junction/llm/chat"
+)
+
+// stream is a chat.Stream over an Anthropic event stream. Recv is not safe
+// for concurrent use; Close may be called at any time, from any goroutine.
+type stream struct {
+	provider string
+	body     io.ReadCloser
+	sse      *sseReader
+	created  int64
+
+	id, model string
+	usage     usageCounts
+	sawUsage  bool
+	blocks    []toolBlock // Anthropic block index → tool-call ordinal
+	calls     int         // tool calls started so far
+	ev        wireEvent   // reused for decoding
+	err       error       // sticky: io.EOF after message_stop, or the failure
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ chat.Stream = (*stream)(nil)
+
+func newStream(provider string, body io.ReadCloser, created int64) *stream {
+	return &stream{provider: provider, body: body, sse: newSSEReader(body), created: created}
+}
+
+// wireEvent is the union of the stream's event payloads. Its parts are
+// values, not pointers, so that decoding an event allocates only its strings.
+type wireEvent struct {
+	Message struct {
+		ID    string    `json:"id"`
+		Model string    `json:"model"`
+		Usage wireUsage `json:"usage"`
+	} `json:"message"`
+	Index        int `json:"index"`
+	ContentBlock struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Name string `json:"name"`
+		Text string `json:"text"`
+	} `json:"content_block"`
+	Delta struct {
+		Type        string `json:"type"`
+		Text        string `json:"text"`
+		PartialJSON string `json:"partial_json"`
+		StopReason  string `json:"stop_reason"`
+	} `json:"delta"`
+	Usage wireUsage `json:"usage"`
+	Error struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// Recv returns the next chunk: a role chunk for message_start, content and
+// tool-call pieces for content blocks, the finish reason from message_delta
+// and, on message_stop, a final chunk with the usage; then io.EOF. An error
+// event, a malformed event or a stream cut before message_stop is a
+// *chat.UpstreamError (Status 0 for the latter two).
+func (s *stream) Recv() (*chat.Chunk, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	for {
+		name, data, err := s.sse.next()
+		if err != nil {
+			return nil, s.fail(err)
+		}
+		c, err := s.handle(name, data)
+		if err != nil {
+			s.err = err
+			return nil, err
+		}
+		if c != nil {
+			return c, nil
+		}
+	}
+}
+
+// fail records a read failure: the stream ended before message_stop.
+func (s *stream) fail(err error) error {
+	msg := "stream interrupted before message_stop"
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+		msg = "stream ended before message_stop"
+	}
+	s.err = &chat.UpstreamError{Provider: s.provider, Message: msg, Err: err}
+	return s.err
+}
+
+// chunk returns a chunk carrying the message's id and model.
+func (s *stream) chunk() *chat.Chunk {
+	return &chat.Chunk{ID: s.id, Model: s.model, Created: s.created}
+}
+
+// handle turns one event into a chunk, or nil when it yields none.
+func (s *stream) handle(name, data []byte) (*chat.Chunk, error) {
+	kind := string(name)
+	if kind == "" {
+		// No event field: fall back to the payload's type, which Anthropic
+		// always sends as well.
+		var t struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(data, &t) // not JSON: ignored like an unknown event
+		kind = t.Type
+	}
+	switch kind {
+	case "message_start", "content_block_start", "content_block_delta", "message_delta", "error":
+	case "message_stop":
+		s.err = io.EOF
+		if !s.sawUsage {
+			return nil, io.EOF
+		}
+		c := s.chunk()
+		u := s.usage.canonical()
+		c.Usage = &u
+		return c, nil
+	default:
+		return nil, nil // ping, content_block_stop and events added later
+	}
+	s.ev = wireEvent{}
+	if err := json.Unmarshal(data, &s.ev); err != nil {
+		return nil, &chat.UpstreamError{Provider: s.provider, Message: "malformed " + kind + " event", Body: bounded(append([]byte(nil), data...)), Err: err}
+	}
+	ev := &s.ev
+	switch kind {
+	case "message_start":
+		s.id, s.model = ev.Message.ID, ev.Message.Model
+		s.usage.set(&ev.Message.Usage)
+		s.sawUsage = true
+		c := s.chunk()
+		c.Role = chat.RoleAssistant
+		return c, nil
+	case "content_block_start":
+		b := &ev.ContentBlock
+		switch {
+		case b.Type == "tool_use":
+			call := s.calls
+			s.calls++
+			s.blocks = append(s.blocks, toolBlock{call: call, block: ev.Index})
+			c := s.chunk()
+			c.ToolCalls = []chat.ToolCallDelta{{Index: call, ID: b.ID, Name: b.Name}}
+			return c, nil
+		case b.Type == "text" && b.Text != "":
+			c := s.chunk()
+			c.Content = b.Text
+			return c, nil
+		}
+		return nil, nil // thinking, server tools, empty text
+	case "content_block_delta":
+		d := &ev.Delta
+		switch {
+		case d.Type == "text_delta" && d.Text != "":
+			c := s.chunk()
+			c.Content = d.Text
+			return c, nil
+		case d.Type == "input_json_delta" && d.PartialJSON != "":
+			call, ok := s.toolCall(ev.Index)
+			if !ok {
+				return nil, nil
+			}
+			c := s.chunk()
+			c.ToolCalls = []chat.ToolCallDelta{{Index: call, Arguments: d.PartialJSON}}
+			return c, nil
+		}
+		return nil, nil // thinking_delta, signature_delta, citations_delta
+	case "message_delta":
+		if ev.Usage.present() {
+			s.usage.set(&ev.Usage) // cumulative: replaces, never adds
+			s.sawUsage = true
+		}
+		if ev.Delta.StopReason == "" {
+			return nil, nil
+		}
+		c := s.chunk()
+		c.FinishReason = finishReason(ev.Delta.StopReason)
+		return c, nil
+	}
+	// error
+	e := &chat.UpstreamError{Provider: s.provider, Status: statusOf(ev.Error.Type), Type: ev.Error.Type,
+		Message: ev.Error.Message, Body: bounded(append([]byte(nil), data...))}
+	if e.Message == "" {
+		e.Message = "stream error"
+	}
+	return nil, e
+}
+
+// toolCall returns the tool-call ordinal of an Anthropic block index.
+func (s *stream) toolCall(block int) (int, bool) {
+	for _, b := range s.blocks {
+		if b.block == block {
+			return b.call, true
+		}
+	}
+	return 0, false
+}
+
+// Close releases the connection. It is idempotent.
+func (s *stream) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.body.Close() })
+	if errors.Is(s.closeErr, io.EOF) {
+		return nil
+	}
+	return s.closeErr
+}

@@ -1,0 +1,251 @@
+package gemini
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/junctionhq/junction/llm/chat"
+)
+
+// ChatStream sends req to streamGenerateContent?alt=sse. It returns once the
+// response headers are in, without reading the first event, so that the
+// caller can peek at it before committing to this upstream; a non-2xx answer
+// is an *chat.UpstreamError with the body read.
+func (p *Provider) ChatStream(ctx context.Context, t chat.Target, req *chat.Request) (chat.Stream, error) {
+	body, err := encodeRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	hreq, err := p.newRequest(ctx, http.MethodPost, p.modelURL(t.Model, "streamGenerateContent")+"?alt=sse", t, body)
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Accept", "text/event-stream")
+	resp, err := p.do(hreq)
+	if err != nil {
+		return nil, err
+	}
+	return newStream(p.name, resp.Body, t.Model, p.now().Unix()), nil
+}
+
+// maxEventBytes bounds one event's data.
+const maxEventBytes = 16 << 20
+
+// stream turns Gemini's server-sent events, each a GenerateContentResponse,
+// into chunks: one per event that carries text, function calls or the finish
+// reason (the first with the assistant role), then, after the last event, a
+// usage chunk with the last usageMetadata seen (Gemini's counts are
+// cumulative). Each functionCall part becomes one complete ToolCallDelta
+// (Gemini does not split calls), indexed across the stream. The stream has no
+// terminator: it ends at EOF, and an EOF before any finish reason is a cut.
+type stream struct {
+	provider string
+	body     io.ReadCloser
+	r        *bufio.Reader
+	id       string // the first event's responseId
+	model    string // the first event's modelVersion, else the requested model
+	created  int64
+
+	closeOnce sync.Once
+
+	decoded  bool        // an event was decoded (id and model are set)
+	started  bool        // the role was sent
+	finished bool        // a finish reason was seen
+	calls    int         // function calls so far
+	usage    *chat.Usage // the last usageMetadata, sent at the end
+	err      error       // sticky: returned by every later Recv
+	data     []byte      // the current event's data
+	line     []byte      // the current line, when longer than the buffer
+}
+
+func newStream(provider string, body io.ReadCloser, model string, created int64) *stream {
+	return &stream{provider: provider, body: body, r: bufio.NewReaderSize(body, 32<<10), model: model, created: created}
+}
+
+// Close releases the connection; it is safe to call at any time and more
+// than once.
+func (s *stream) Close() error {
+	s.closeOnce.Do(func() { _ = s.body.Close() })
+	return nil
+}
+
+// Recv returns the next chunk, io.EOF after the usage chunk, or an
+// *chat.UpstreamError: status 0 when the stream broke off or was malformed,
+// the error's code when Gemini sent an error event.
+func (s *stream) Recv() (*chat.Chunk, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	for {
+		data, err := s.nextEvent()
+		if err != nil {
+			return s.end(err)
+		}
+		c, err := s.decode(data)
+		if err != nil {
+			s.err = err
+			return nil, err
+		}
+		if c != nil {
+			return c, nil
+		}
+	}
+}
+
+// end finishes the stream on a read error (io.EOF at a clean end). After the
+// finish reason the answer is complete, so a connection that breaks off
+// rather than closing loses nothing.
+func (s *stream) end(err error) (*chat.Chunk, error) {
+	if !s.finished {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		s.err = &chat.UpstreamError{Provider: s.provider, Message: "stream ended before the finish reason", Err: err}
+		return nil, s.err
+	}
+	s.err = io.EOF
+	if s.usage == nil {
+		return nil, io.EOF
+	}
+	return &chat.Chunk{ID: s.id, Model: s.model, Created: s.created, Usage: s.usage}, nil
+}
+
+// decode turns one event into a chunk; nil when it carries nothing to send
+// (only usage, or an empty text).
+func (s *stream) decode(data []byte) (*chat.Chunk, error) {
+	if string(data) == "[DONE]" { // not Gemini's, but some proxies add it
+		return nil, nil
+	}
+	var r generateResponse
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, &chat.UpstreamError{Provider: s.provider, Message: "decode stream event", Err: err,
+			Body: bytes.Clone(data[:min(len(data), 64<<10)])}
+	}
+	if e := r.Error; e != nil {
+		msg := e.Message
+		if msg == "" {
+			msg = "error event"
+		}
+		return nil, &chat.UpstreamError{Provider: s.provider, Status: e.Code, Type: e.Status, Message: msg,
+			Body: bytes.Clone(data[:min(len(data), 64<<10)])}
+	}
+	if !s.decoded { // every chunk carries the first event's id and model
+		s.decoded = true
+		s.id = r.ResponseID
+		if r.ModelVersion != "" {
+			s.model = r.ModelVersion
+		}
+	}
+	if r.UsageMetadata != nil {
+		u := r.UsageMetadata.usage()
+		s.usage = &u
+	}
+	c := &chat.Chunk{ID: s.id, Model: s.model, Created: s.created}
+	reason := ""
+	if len(r.Candidates) > 0 {
+		cand := &r.Candidates[0]
+		var text strings.Builder
+		for _, p := range cand.Content.Parts {
+			switch {
+			case p.Thought:
+			case p.FunctionCall != nil:
+				id := p.FunctionCall.ID
+				if id == "" {
+					id = callID(s.calls)
+				}
+				c.ToolCalls = append(c.ToolCalls, chat.ToolCallDelta{
+					Index: s.calls, ID: id, Name: p.FunctionCall.Name, Arguments: compactArgs(p.FunctionCall.Args),
+				})
+				s.calls++
+			default:
+				text.WriteString(p.Text)
+			}
+		}
+		c.Content = text.String()
+		reason = cand.FinishReason
+	} else if r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" {
+		reason = "SAFETY" // the prompt was blocked: no candidate will come
+	}
+	c.FinishReason = finishReason(reason, s.calls > 0)
+	if c.Content == "" && len(c.ToolCalls) == 0 && c.FinishReason == "" {
+		return nil, nil
+	}
+	if c.FinishReason != "" {
+		s.finished = true
+	}
+	if !s.started {
+		s.started = true
+		c.Role = chat.RoleAssistant
+	}
+	return c, nil
+}
+
+// nextEvent returns the data of the next event ("data:" lines joined by
+// newlines, up to a blank line); comments and other fields are skipped. At
+// EOF a last event without its blank line is still returned.
+func (s *stream) nextEvent() ([]byte, error) {
+	s.data = s.data[:0]
+	hasData := false
+	for {
+		line, err := s.readLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) && hasData {
+				return s.data, nil
+			}
+			return nil, err
+		}
+		if len(line) == 0 {
+			if hasData {
+				return s.data, nil
+			}
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte{':'})
+		if len(field) == 0 { // ": comment"
+			continue
+		}
+		if string(field) != "data" { // event, id, retry: unused by Gemini
+			continue
+		}
+		value = bytes.TrimPrefix(value, []byte{' '})
+		if hasData {
+			s.data = append(s.data, '\n')
+		}
+		if len(s.data)+len(value) > maxEventBytes {
+			return nil, fmt.Errorf("event larger than %d bytes", maxEventBytes)
+		}
+		s.data = append(s.data, value...)
+		hasData = true
+	}
+}
+
+// readLine returns the next line without its LF or CRLF. A last line without
+// one is returned before io.EOF.
+func (s *stream) readLine() ([]byte, error) {
+	line, err := s.r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		s.line = append(s.line[:0], line...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			line, err = s.r.ReadSlice('\n')
+			s.line = append(s.line, line...)
+			if len(s.line) > maxEventBytes {
+				return nil, fmt.Errorf("line larger than %d bytes", maxEventBytes)
+			}
+		}
+		line = s.line
+	}
+	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
+		return nil, err
+	}
+	line = bytes.TrimSuffix(line, []byte{'\n'})
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	return line, nil
+}

@@ -1,0 +1,291 @@
+package openai
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/junctionhq/junction/llm/chat"
+)
+
+// Embedding encoding formats.
+const (
+	EncodingFloat  = "float"
+	EncodingBase64 = "base64"
+)
+
+// DecodeEmbeddingRequest decodes an OpenAI embeddings request: input is a
+// string or an array of non-empty strings (token arrays are not supported);
+// fields Junction does not model are kept in Extra. The result does not
+// alias body. Errors are *RequestError.
+func DecodeEmbeddingRequest(body []byte) (*chat.EmbeddingRequest, error) {
+	it, err := openObject(body)
+	if err != nil {
+		return nil, err
+	}
+	var arena rawArena
+	req := &chat.EmbeddingRequest{}
+	var sawInput bool
+	for it.next() {
+		v := it.value()
+		var err error
+		switch string(it.key) {
+		case "model":
+			req.Model, err = nullableString(v, "model")
+		case "input":
+			sawInput = !isNull(v)
+			req.Input, err = decodeEmbeddingInput(v)
+		case "dimensions":
+			if !isNull(v) {
+				n, ok := decodeInt(v)
+				switch {
+				case !ok:
+					err = requestError("dimensions", "must be an integer, got "+jsonKind(v))
+				case n < 1 || n > math.MaxInt32:
+					err = requestError("dimensions", "must be at least 1, got "+string(v))
+				default:
+					req.Dimensions = int(n)
+				}
+			}
+		case "encoding_format":
+			req.EncodingFormat, err = nullableString(v, "encoding_format")
+			if err == nil && req.EncodingFormat != "" && req.EncodingFormat != EncodingFloat && req.EncodingFormat != EncodingBase64 {
+				err = requestError("encoding_format", strconv.Quote(req.EncodingFormat)+` is not supported; expected "float" or "base64"`)
+			}
+		case "user":
+			req.User, err = nullableString(v, "user")
+		default:
+			if req.Extra == nil {
+				req.Extra = make(map[string]json.RawMessage)
+			}
+			req.Extra[string(it.key)] = arena.copy(v)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := closeObject(&it, body); err != nil {
+		return nil, err
+	}
+	if req.Model == "" {
+		return nil, requestError("model", "missing required parameter")
+	}
+	if !sawInput {
+		return nil, requestError("input", "missing required parameter")
+	}
+	return req, nil
+}
+
+const tokenArrayMessage = "token-array input is not supported; send a string or an array of strings"
+
+func decodeEmbeddingInput(v []byte) ([]string, error) {
+	const param = "input"
+	switch {
+	case isNull(v):
+		return nil, nil
+	case v[0] == '"':
+		s, _ := decodeString(v)
+		if s == "" {
+			return nil, requestError(param, "must not be empty")
+		}
+		return []string{s}, nil
+	case v[0] != '[':
+		return nil, requestError(param, "must be a string or an array of strings, got "+jsonKind(v))
+	}
+	it, _ := iterArray(v, 0, 1)
+	var inputs []string
+	for it.next() {
+		ev := it.value()
+		switch ev[0] {
+		case '"':
+		case '[', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			return nil, requestError(param, tokenArrayMessage)
+		default:
+			return nil, requestError(indexed(param, it.n-1, ""), "must be a string, got "+jsonKind(ev))
+		}
+		s, _ := decodeString(ev)
+		if s == "" {
+			return nil, requestError(indexed(param, it.n-1, ""), "must not be empty")
+		}
+		inputs = append(inputs, s)
+	}
+	if len(inputs) == 0 {
+		return nil, requestError(param, "must not be empty")
+	}
+	return inputs, nil
+}
+
+// AppendEmbeddingResponse appends resp as an OpenAI embeddings list. model
+// is the name to report (resp.Model when empty); encodingFormat "base64"
+// writes each vector as the base64 of its little-endian float32s, anything
+// else as an array of numbers.
+func AppendEmbeddingResponse(dst []byte, resp *chat.EmbeddingResponse, model, encodingFormat string) []byte {
+	if model == "" {
+		model = resp.Model
+	}
+	dst = append(dst, `{"object":"list","data":[`...)
+	for i, v := range resp.Vectors {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"object":"embedding","index":`...)
+		dst = appendInt(dst, int64(i))
+		dst = append(dst, `,"embedding":`...)
+		if encodingFormat == EncodingBase64 {
+			dst = appendBase64Vector(dst, v)
+		} else {
+			dst = appendFloatVector(dst, v)
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `],"model":`...)
+	dst = appendString(dst, model)
+	dst = append(dst, `,"usage":{"prompt_tokens":`...)
+	dst = appendInt(dst, resp.Usage.PromptTokens)
+	dst = append(dst, `,"total_tokens":`...)
+	dst = appendInt(dst, resp.Usage.TotalTokens())
+	return append(dst, "}}"...)
+}
+
+// embeddingFields are the embedding request fields the encoder writes.
+var embeddingFields = map[string]bool{
+	"model": true, "input": true, "dimensions": true, "encoding_format": true, "user": true,
+}
+
+// appendEmbeddingRequest appends req as an OpenAI embeddings body for model.
+// The encoding format is the client's (none when unset: floats).
+func appendEmbeddingRequest(dst []byte, req *chat.EmbeddingRequest, model string) []byte {
+	dst = append(dst, `{"model":`...)
+	dst = appendString(dst, model)
+	dst = append(dst, `,"input":[`...)
+	for i, in := range req.Input {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, in)
+	}
+	dst = append(dst, ']')
+	if req.Dimensions > 0 {
+		dst = append(dst, `,"dimensions":`...)
+		dst = appendInt(dst, int64(req.Dimensions))
+	}
+	if req.EncodingFormat != "" {
+		dst = append(dst, `,"encoding_format":`...)
+		dst = appendString(dst, req.EncodingFormat)
+	}
+	if req.User != "" {
+		dst = append(dst, `,"user":`...)
+		dst = appendString(dst, req.User)
+	}
+	dst = appendExtra(dst, req.Extra, embeddingFields)
+	return append(dst, '}')
+}
+
+var errEmbeddingCount = errors.New("the number of embeddings does not match the inputs")
+
+// decodeEmbeddingResponse decodes an embeddings list, with vectors as
+// arrays of numbers or base64 strings, placed by their index. want is the
+// number of inputs.
+func decodeEmbeddingResponse(body []byte, want int) (*chat.EmbeddingResponse, error) {
+	start := skipSpace(body, 0)
+	it, err := iterObject(body, start, 0)
+	if err != nil {
+		return nil, err
+	}
+	resp := &chat.EmbeddingResponse{Vectors: make([][]float32, want)}
+	var scratch []byte
+	hint := 0
+	for it.next() {
+		v := it.value()
+		switch string(it.key) {
+		case "model":
+			resp.Model, _ = decodeString(v)
+		case "usage":
+			decodeUsage(v, &resp.Usage)
+		case "data":
+			if v[0] != '[' {
+				return nil, errors.New("data is not an array")
+			}
+			dit, _ := iterArray(v, 0, 1)
+			for dit.next() {
+				item := dit.value()
+				if item[0] != '{' {
+					return nil, fmt.Errorf("data[%d] is not an object", dit.n-1)
+				}
+				index := dit.n - 1 // an item without an index is placed by its position
+				var vec []float32
+				iit, _ := iterObject(item, 0, 2)
+				for iit.next() {
+					fv := iit.value()
+					switch string(iit.key) {
+					case "index":
+						n, ok := decodeInt(fv)
+						if !ok || n < 0 || n >= int64(want) {
+							return nil, errEmbeddingCount
+						}
+						index = int(n)
+					case "embedding":
+						vec, scratch, err = decodeVector(fv, scratch, hint)
+						if err != nil {
+							return nil, err
+						}
+					}
+				}
+				if index >= want || resp.Vectors[index] != nil {
+					return nil, errEmbeddingCount
+				}
+				resp.Vectors[index] = vec
+				hint = len(vec)
+			}
+		}
+	}
+	if it.err != nil {
+		return nil, it.err
+	}
+	for _, v := range resp.Vectors {
+		if v == nil {
+			return nil, errEmbeddingCount
+		}
+	}
+	return resp, nil
+}
+
+// decodeVector decodes an embedding: an array of numbers or a base64
+// string of little-endian float32s. scratch is reused for base64.
+func decodeVector(v, scratch []byte, hint int) ([]float32, []byte, error) {
+	switch v[0] {
+	case '[':
+		vec := make([]float32, 0, hint)
+		it, _ := iterArray(v, 0, 3)
+		for it.next() {
+			ev := it.value()
+			f, err := strconv.ParseFloat(string(ev), 32)
+			if err != nil {
+				return nil, scratch, fmt.Errorf("embedding element %d is not a number", it.n-1)
+			}
+			vec = append(vec, float32(f))
+		}
+		return vec, scratch, nil
+	case '"':
+		inner := v[1 : len(v)-1]
+		if hasBackslash(inner) { // "\/" from some encoders
+			s, _ := decodeString(v)
+			inner = []byte(s)
+		}
+		var err error
+		scratch, err = base64.StdEncoding.AppendDecode(scratch[:0], inner)
+		if err != nil || len(scratch)%4 != 0 {
+			return nil, scratch, errors.New("embedding is not the base64 of float32 values")
+		}
+		vec := make([]float32, len(scratch)/4)
+		for i := range vec {
+			vec[i] = math.Float32frombits(binary.LittleEndian.Uint32(scratch[4*i:]))
+		}
+		return vec, scratch, nil
+	}
+	return nil, scratch, errors.New("embedding is neither an array nor a base64 string")
+}

@@ -1,0 +1,176 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/junctionhq/junction/llm/chat"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// checkGolden compares got with testdata/path (rewriting it with -update).
+// JSON is stored indented for reading; json.Indent changes only whitespace
+// between tokens, so key order, escapes and numbers are still checked byte
+// for byte.
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if strings.HasSuffix(path, ".json") {
+		var b bytes.Buffer
+		if err := json.Indent(&b, got, "", "  "); err != nil {
+			t.Fatalf("%s: output is not valid JSON: %v\n%s", path, err, got)
+		}
+		b.WriteByte('\n')
+		got = b.Bytes()
+	}
+	path = filepath.Join("testdata", path)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func readTestdata(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestGoldenRequestTranslation decodes client bodies and encodes them as
+// upstream requests for "upstream-model".
+func TestGoldenRequestTranslation(t *testing.T) {
+	files, _ := filepath.Glob("testdata/request/*.json")
+	for _, f := range files {
+		name := filepath.Base(f)
+		if strings.HasSuffix(name, ".golden.json") {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			req, err := DecodeChatRequest(readTestdata(t, "request/"+name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := appendRequest(nil, req, "upstream-model", req.Stream)
+			checkGolden(t, "request/"+strings.TrimSuffix(name, ".json")+".golden.json", out)
+		})
+	}
+}
+
+// TestGoldenCanonicalRequest encodes a canonical request of the kind the
+// Anthropic decoder produces: system blocks, cache control, tool results.
+func TestGoldenCanonicalRequest(t *testing.T) {
+	req := &chat.Request{
+		Model: "claude-alias",
+		Messages: []chat.Message{
+			{Role: chat.RoleSystem, Content: []chat.Part{
+				{Type: chat.PartText, Text: "You are Claude Code."},
+				{Type: chat.PartText, Text: "Project rules:\n- be brief", CacheControl: json.RawMessage(`{"type":"ephemeral"}`)},
+			}},
+			chat.TextMessage(chat.RoleUser, "List files."),
+			{Role: chat.RoleAssistant, Content: []chat.Part{{Type: chat.PartText, Text: "Listing."}},
+				ToolCalls: []chat.ToolCall{{ID: "toolu_1", Name: "ls", Arguments: `{"path":"."}`}, {ID: "toolu_2", Name: "pwd"}}},
+			{Role: chat.RoleTool, ToolCallID: "toolu_1", Content: []chat.Part{{Type: chat.PartText, Text: "a.go\nb.go"}}},
+			{Role: chat.RoleTool, ToolCallID: "toolu_2", IsError: true, Content: []chat.Part{{Type: chat.PartText, Text: "denied"}}},
+		},
+		Tools: []chat.Tool{{Name: "ls", Description: "List a directory.", Parameters: json.RawMessage(`{"type":"object","properties":{"path":{"type":"string"}}}`),
+			CacheControl: json.RawMessage(`{"type":"ephemeral"}`)}},
+		ToolChoice:  &chat.ToolChoice{Mode: chat.ToolChoiceRequired},
+		MaxTokens:   4096,
+		Temperature: ptr(1.0),
+		Stop:        []string{"</done>"},
+		Stream:      true,
+	}
+	checkGolden(t, "request/canonical_anthropic.golden.json", appendRequest(nil, req, "gpt-4.1", true))
+}
+
+// TestGoldenResponseTranslation decodes upstream completions and encodes
+// them for a client that asked for "my-alias".
+func TestGoldenResponseTranslation(t *testing.T) {
+	files, _ := filepath.Glob("testdata/response/*.json")
+	for _, f := range files {
+		name := filepath.Base(f)
+		if strings.HasSuffix(name, ".golden.json") {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			resp, _, err := decodeResponse(readTestdata(t, "response/"+name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, "response/"+strings.TrimSuffix(name, ".json")+".golden.json", AppendChatResponse(nil, resp, "my-alias"))
+		})
+	}
+}
+
+// TestGoldenStreamTranslation parses upstream event streams and re-encodes
+// every chunk for a client that asked for "my-alias".
+func TestGoldenStreamTranslation(t *testing.T) {
+	files, _ := filepath.Glob("testdata/stream/*.sse")
+	for _, f := range files {
+		name := filepath.Base(f)
+		if strings.HasSuffix(name, ".golden.sse") {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			s := streamOf(readTestdata(t, "stream/"+name))
+			var out []byte
+			for {
+				c, err := s.Recv()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("Recv: %v", err)
+				}
+				out = AppendChunk(out, c, "my-alias")
+			}
+			out = AppendDone(out)
+			checkGolden(t, "stream/"+strings.TrimSuffix(name, ".sse")+".golden.sse", out)
+		})
+	}
+}
+
+func TestGoldenEncoders(t *testing.T) {
+	emb := &chat.EmbeddingResponse{
+		Model:   "text-embedding-3-small",
+		Vectors: [][]float32{{0.1, -0.25, 1e-8, 3}, {0, 1, -1, 0.333333}},
+		Usage:   chat.Usage{PromptTokens: 7},
+	}
+	checkGolden(t, "embeddings_float.golden.json", AppendEmbeddingResponse(nil, emb, "embed-alias", "float"))
+	checkGolden(t, "embeddings_base64.golden.json", AppendEmbeddingResponse(nil, emb, "embed-alias", "base64"))
+	checkGolden(t, "models.golden.json", AppendModels(nil, []string{"openai/gpt-4o", "anthropic/claude-sonnet-4-5", "fast"}, 1741570000))
+	var errs []byte
+	errs = append(AppendError(errs, http.StatusBadRequest, "", "", "messages[2].content", "messages[2].content: must be a string"), '\n')
+	errs = append(AppendError(errs, http.StatusTooManyRequests, "", "rate_limit_exceeded", "", "Budget exhausted for team \"search\"."), '\n')
+	errs = append(AppendError(errs, http.StatusBadGateway, "upstream_error", "", "", "all providers failed"), '\n')
+	errs = append(AppendError(errs, http.StatusUnauthorized, "", "invalid_api_key", "", "bad key"), '\n')
+	checkGolden(t, "errors.golden.jsonl", errs)
+}
+
+// streamOf returns a stream reading an SSE body.
+func streamOf(body []byte) *stream {
+	return newStream("test", &http.Response{
+		Header: http.Header{"Content-Type": {"text/event-stream"}},
+		Body:   io.NopCloser(bytes.NewReader(body)),
+	})
+}

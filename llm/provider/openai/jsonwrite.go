@@ -1,0 +1,152 @@
+package openai
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The encoders append JSON to a caller's buffer instead of going through
+// encoding/json: the shapes are fixed, and appending into a reused buffer
+// keeps the hot path at a handful of allocations per request.
+
+const hexDigits = "0123456789abcdef"
+
+// jsonSafe reports the ASCII bytes that appear unescaped in a JSON string.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// appendString appends s as a JSON string literal: quotes, backslashes and
+// control characters are escaped, invalid UTF-8 becomes U+FFFD, and U+2028
+// and U+2029 are escaped (valid JSON, but they break JavaScript consumers),
+// as encoding/json does. Unlike encoding/json it leaves <, > and & alone.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = appendStringContent(dst, s)
+	return append(dst, '"')
+}
+
+// appendStringContent appends s escaped, without the quotes, so that several
+// strings can form one JSON string.
+func appendStringContent(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, s[start:]...)
+}
+
+// appendNullableString appends s as a JSON string, or null when s is empty.
+func appendNullableString(dst []byte, s string) []byte {
+	if s == "" {
+		return append(dst, "null"...)
+	}
+	return appendString(dst, s)
+}
+
+// appendInt appends n in decimal.
+func appendInt(dst []byte, n int64) []byte { return strconv.AppendInt(dst, n, 10) }
+
+// appendBool appends true or false.
+func appendBool(dst []byte, b bool) []byte { return strconv.AppendBool(dst, b) }
+
+// appendFloat appends f as a JSON number; NaN and infinities, which JSON
+// cannot express, are written as 0.
+func appendFloat(dst []byte, f float64, bits int) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, '0')
+	}
+	return strconv.AppendFloat(dst, f, 'g', -1, bits)
+}
+
+// appendRaw appends raw JSON byte for byte. Empty or invalid raw JSON (which
+// the decoders here never produce) is written as null, so that one bad value
+// cannot make the whole body invalid.
+func appendRaw(dst []byte, raw json.RawMessage) []byte {
+	if len(raw) == 0 {
+		return append(dst, "null"...)
+	}
+	if end, err := valueEnd(raw, skipSpace(raw, 0), 0); err != nil || skipSpace(raw, end) != len(raw) {
+		return append(dst, "null"...)
+	}
+	return append(dst, raw...)
+}
+
+// appendFloatVector appends v as a JSON array of float32 numbers.
+func appendFloatVector(dst []byte, v []float32) []byte {
+	dst = append(dst, '[')
+	for i, f := range v {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendFloat(dst, float64(f), 32)
+	}
+	return append(dst, ']')
+}
+
+// appendBase64Vector appends v as a JSON string holding the base64 of its
+// little-endian float32s, as OpenAI's encoding_format "base64" does. It
+// encodes through a small stack buffer whose size is a multiple of 3 bytes, so
+// the pieces concatenate into one base64 text without padding in between.
+func appendBase64Vector(dst []byte, v []float32) []byte {
+	dst = append(dst, '"')
+	var buf [4 * 12]byte // 12 floats, 48 bytes: a multiple of 3
+	for len(v) > 0 {
+		n := min(len(v), 12)
+		for j, f := range v[:n] {
+			binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(f))
+		}
+		dst = base64.StdEncoding.AppendEncode(dst, buf[:4*n])
+		v = v[n:]
+	}
+	return append(dst, '"')
+}

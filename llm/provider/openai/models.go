@@ -1,0 +1,62 @@
+package openai
+
+import (
+	"strings"
+)
+
+// AppendModels appends the /v1/models list,
+// {"object":"list","data":[{"id","object":"model","created","owned_by"}]}.
+// owned_by is the provider part of a "provider/model" id, "junction" for
+// an alias.
+func AppendModels(dst []byte, ids []string, created int64) []byte {
+	dst = append(dst, `{"object":"list","data":[`...)
+	for i, id := range ids {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"id":`...)
+		dst = appendString(dst, id)
+		dst = append(dst, `,"object":"model","created":`...)
+		dst = appendInt(dst, created)
+		dst = append(dst, `,"owned_by":`...)
+		owner := "junction"
+		if p, _, ok := strings.Cut(id, "/"); ok && p != "" {
+			owner = p
+		}
+		dst = appendString(dst, owner)
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}"...)
+}
+
+// decodeModels returns the ids of an upstream model list, {"data":[{"id"}]}.
+func decodeModels(body []byte) ([]string, error) {
+	start := skipSpace(body, 0)
+	it, err := iterObject(body, start, 0)
+	if err != nil {
+		return nil, err
+	}
+	ids := []string{}
+	for it.next() {
+		v := it.value()
+		if string(it.key) != "data" || v[0] != '[' {
+			continue
+		}
+		dit, _ := iterArray(v, 0, 1)
+		for dit.next() {
+			mv := dit.value()
+			if mv[0] != '{' {
+				continue
+			}
+			mit, _ := iterObject(mv, 0, 2)
+			for mit.next() {
+				if string(mit.key) == "id" {
+					if id, ok := decodeString(mit.value()); ok && id != "" {
+						ids = append(ids, id)
+					}
+				}
+			}
+		}
+	}
+	return ids, it.err
+}

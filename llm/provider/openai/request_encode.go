@@ -1,0 +1,227 @@
+package openai
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/junctionhq/junction/llm/chat"
+)
+
+// modeledFields are the request fields the encoder writes itself; an Extra
+// member of the same name is dropped rather than written twice.
+var modeledFields = map[string]bool{
+	"model": true, "messages": true, "tools": true, "tool_choice": true, "parallel_tool_calls": true,
+	"max_tokens": true, "max_completion_tokens": true, "temperature": true, "top_p": true, "stop": true,
+	"stream": true, "stream_options": true, "user": true, "response_format": true,
+	"functions": true, "function_call": true,
+}
+
+// appendRequest appends req as an OpenAI chat completions body asking for
+// model. A streamed request always asks for the usage chunk. Extra members
+// follow the modeled fields in key order, so the output is deterministic.
+//
+// The completion cap is sent as max_completion_tokens, the name current
+// OpenAI models require (reasoning models reject max_tokens).
+func appendRequest(dst []byte, req *chat.Request, model string, stream bool) []byte {
+	dst = append(dst, `{"model":`...)
+	dst = appendString(dst, model)
+	dst = append(dst, `,"messages":[`...)
+	for i := range req.Messages {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendMessage(dst, &req.Messages[i])
+	}
+	dst = append(dst, ']')
+	if len(req.Tools) > 0 {
+		dst = append(dst, `,"tools":[`...)
+		for i := range req.Tools {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendTool(dst, &req.Tools[i])
+		}
+		dst = append(dst, ']')
+	}
+	if tc := req.ToolChoice; tc != nil {
+		dst = append(dst, `,"tool_choice":`...)
+		if tc.Mode == chat.ToolChoiceFunction {
+			dst = append(dst, `{"type":"function","function":{"name":`...)
+			dst = appendString(dst, tc.Name)
+			dst = append(dst, "}}"...)
+		} else {
+			dst = appendString(dst, tc.Mode)
+		}
+	}
+	if req.ParallelToolCalls != nil {
+		dst = append(dst, `,"parallel_tool_calls":`...)
+		dst = appendBool(dst, *req.ParallelToolCalls)
+	}
+	if req.MaxTokens > 0 {
+		dst = append(dst, `,"max_completion_tokens":`...)
+		dst = appendInt(dst, req.MaxTokens)
+	}
+	if req.Temperature != nil {
+		dst = append(dst, `,"temperature":`...)
+		dst = appendFloat(dst, *req.Temperature, 64)
+	}
+	if req.TopP != nil {
+		dst = append(dst, `,"top_p":`...)
+		dst = appendFloat(dst, *req.TopP, 64)
+	}
+	if len(req.Stop) > 0 {
+		dst = append(dst, `,"stop":[`...)
+		for i, s := range req.Stop {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, s)
+		}
+		dst = append(dst, ']')
+	}
+	if stream {
+		dst = append(dst, `,"stream":true,"stream_options":{"include_usage":true}`...)
+	}
+	if req.User != "" {
+		dst = append(dst, `,"user":`...)
+		dst = appendString(dst, req.User)
+	}
+	if len(req.ResponseFormat) > 0 {
+		dst = append(dst, `,"response_format":`...)
+		dst = appendRaw(dst, req.ResponseFormat)
+	}
+	dst = appendExtra(dst, req.Extra, modeledFields)
+	return append(dst, '}')
+}
+
+// appendExtra appends the members of extra not in skip, in key order, each
+// preceded by a comma.
+func appendExtra(dst []byte, extra map[string]json.RawMessage, skip map[string]bool) []byte {
+	if len(extra) == 0 {
+		return dst
+	}
+	var stack [16]string
+	keys := stack[:0]
+	for k := range extra {
+		if !skip[k] {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		dst = append(dst, ',')
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		dst = appendRaw(dst, extra[k])
+	}
+	return dst
+}
+
+// appendMessage appends one message. Content with a single text part is a
+// string; system and developer messages made only of text are joined into
+// one string (several OpenAI-compatible servers accept nothing else there);
+// other content is an array of parts. An assistant message with tool calls
+// and no content has "content":null.
+func appendMessage(dst []byte, m *chat.Message) []byte {
+	dst = append(dst, `{"role":`...)
+	dst = appendString(dst, m.Role)
+	dst = append(dst, `,"content":`...)
+	dst = appendContent(dst, m)
+	if m.Name != "" {
+		dst = append(dst, `,"name":`...)
+		dst = appendString(dst, m.Name)
+	}
+	if len(m.ToolCalls) > 0 {
+		dst = append(dst, `,"tool_calls":[`...)
+		for i := range m.ToolCalls {
+			c := &m.ToolCalls[i]
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"id":`...)
+			dst = appendString(dst, c.ID)
+			dst = append(dst, `,"type":"function","function":{"name":`...)
+			dst = appendString(dst, c.Name)
+			dst = append(dst, `,"arguments":`...)
+			if c.Arguments == "" {
+				dst = append(dst, `"{}"`...)
+			} else {
+				dst = appendString(dst, c.Arguments)
+			}
+			dst = append(dst, "}}"...)
+		}
+		dst = append(dst, ']')
+	}
+	if m.ToolCallID != "" {
+		dst = append(dst, `,"tool_call_id":`...)
+		dst = appendString(dst, m.ToolCallID)
+	}
+	return append(dst, '}')
+}
+
+func appendContent(dst []byte, m *chat.Message) []byte {
+	parts := m.Content
+	textOnly := true
+	for i := range parts {
+		if parts[i].Type != chat.PartText {
+			textOnly = false
+			break
+		}
+	}
+	switch {
+	case len(parts) == 0 && m.Role == chat.RoleAssistant && len(m.ToolCalls) > 0:
+		return append(dst, "null"...)
+	case len(parts) == 0:
+		return append(dst, `""`...)
+	case len(parts) == 1 && textOnly:
+		return appendString(dst, parts[0].Text)
+	case textOnly && (m.Role == chat.RoleSystem || m.Role == chat.RoleDeveloper):
+		dst = append(dst, '"')
+		for i := range parts {
+			if i > 0 {
+				dst = append(dst, `\n`...)
+			}
+			dst = appendStringContent(dst, parts[i].Text)
+		}
+		return append(dst, '"')
+	}
+	dst = append(dst, '[')
+	for i := range parts {
+		p := &parts[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if p.Type == chat.PartImage {
+			dst = append(dst, `{"type":"image_url","image_url":{"url":`...)
+			dst = appendString(dst, p.ImageURL)
+			if p.Detail != "" {
+				dst = append(dst, `,"detail":`...)
+				dst = appendString(dst, p.Detail)
+			}
+			dst = append(dst, "}}"...)
+			continue
+		}
+		dst = append(dst, `{"type":"text","text":`...)
+		dst = appendString(dst, p.Text)
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
+}
+
+func appendTool(dst []byte, t *chat.Tool) []byte {
+	dst = append(dst, `{"type":"function","function":{"name":`...)
+	dst = appendString(dst, t.Name)
+	if t.Description != "" {
+		dst = append(dst, `,"description":`...)
+		dst = appendString(dst, t.Description)
+	}
+	if len(t.Parameters) > 0 {
+		dst = append(dst, `,"parameters":`...)
+		dst = appendRaw(dst, t.Parameters)
+	}
+	if t.Strict != nil {
+		dst = append(dst, `,"strict":`...)
+		dst = appendBool(dst, *t.Strict)
+	}
+	return append(dst, "}}"...)
+}

@@ -1,0 +1,355 @@
+package openai
+
+import (
+	"errors"
+
+	"github.com/junctionhq/junction/llm/chat"
+)
+
+// AppendChatResponse appends resp as an OpenAI chat.completion object.
+// model is the name to report, the one the client asked for (resp.Model
+// when empty). The message content is a string, or null when the reply is
+// only tool calls; an empty finish reason is reported as "stop".
+func AppendChatResponse(dst []byte, resp *chat.Response, model string) []byte {
+	if model == "" {
+		model = resp.Model
+	}
+	dst = append(dst, `{"id":`...)
+	dst = appendString(dst, resp.ID)
+	dst = append(dst, `,"object":"chat.completion","created":`...)
+	dst = appendInt(dst, resp.Created)
+	dst = append(dst, `,"model":`...)
+	dst = appendString(dst, model)
+	dst = append(dst, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
+	msg := &resp.Message
+	if len(msg.ToolCalls) > 0 && !hasText(msg) {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '"')
+		for i := range msg.Content {
+			if msg.Content[i].Type == chat.PartText {
+				dst = appendStringContent(dst, msg.Content[i].Text)
+			}
+		}
+		dst = append(dst, '"')
+	}
+	if len(msg.ToolCalls) > 0 {
+		dst = append(dst, `,"tool_calls":[`...)
+		for i := range msg.ToolCalls {
+			c := &msg.ToolCalls[i]
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"id":`...)
+			dst = appendString(dst, c.ID)
+			dst = append(dst, `,"type":"function","function":{"name":`...)
+			dst = appendString(dst, c.Name)
+			dst = append(dst, `,"arguments":`...)
+			dst = appendString(dst, c.Arguments)
+			dst = append(dst, "}}"...)
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, `},"logprobs":null,"finish_reason":`...)
+	finish := resp.FinishReason
+	if finish == "" {
+		finish = chat.FinishStop
+	}
+	dst = appendString(dst, finish)
+	dst = append(dst, `}],"usage":`...)
+	dst = appendUsage(dst, &resp.Usage)
+	if resp.SystemFingerprint != "" {
+		dst = append(dst, `,"system_fingerprint":`...)
+		dst = appendString(dst, resp.SystemFingerprint)
+	}
+	return append(dst, '}')
+}
+
+// hasText reports whether m has non-empty text.
+func hasText(m *chat.Message) bool {
+	for i := range m.Content {
+		if m.Content[i].Type == chat.PartText && m.Content[i].Text != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// appendUsage appends OpenAI's usage object.
+func appendUsage(dst []byte, u *chat.Usage) []byte {
+	dst = append(dst, `{"prompt_tokens":`...)
+	dst = appendInt(dst, u.PromptTokens)
+	dst = append(dst, `,"completion_tokens":`...)
+	dst = appendInt(dst, u.CompletionTokens)
+	dst = append(dst, `,"total_tokens":`...)
+	dst = appendInt(dst, u.TotalTokens())
+	dst = append(dst, `,"prompt_tokens_details":{"cached_tokens":`...)
+	dst = appendInt(dst, u.CachedTokens)
+	dst = append(dst, `},"completion_tokens_details":{"reasoning_tokens":`...)
+	dst = appendInt(dst, u.ReasoningTokens)
+	return append(dst, "}}"...)
+}
+
+// errNoChoices reports a completion without any choice.
+var errNoChoices = errors.New("the response has no choices")
+
+// decodeResponse decodes an upstream chat.completion. A body that is an
+// error object (some OpenAI-compatible servers answer errors with 200)
+// returns errInBody with the error's member in errValue.
+func decodeResponse(body []byte) (resp *chat.Response, errValue []byte, err error) {
+	start := skipSpace(body, 0)
+	it, err := iterObject(body, start, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp = &chat.Response{}
+	var choice []byte
+	var sawChoices bool
+	for it.next() {
+		v := it.value()
+		switch string(it.key) {
+		case "id":
+			resp.ID, _ = decodeString(v)
+		case "model":
+			resp.Model, _ = decodeString(v)
+		case "created":
+			resp.Created, _ = decodeInt(v)
+		case "system_fingerprint":
+			resp.SystemFingerprint, _ = decodeString(v)
+		case "usage":
+			decodeUsage(v, &resp.Usage)
+		case "error":
+			if !isNull(v) {
+				errValue = v
+			}
+		case "choices":
+			sawChoices = true
+			choice = firstChoice(v)
+		}
+	}
+	if it.err != nil {
+		return nil, nil, it.err
+	}
+	if i := skipSpace(body, it.end); i != len(body) {
+		return nil, nil, errAt(i, "unexpected %s after the object", describe(body, i))
+	}
+	if errValue != nil && !sawChoices {
+		return nil, errValue, errInBody
+	}
+	if choice == nil {
+		return nil, nil, errNoChoices
+	}
+	cit, _ := iterObject(choice, 0, 2)
+	for cit.next() {
+		v := cit.value()
+		switch string(cit.key) {
+		case "message":
+			decodeMessage(v, &resp.Message)
+		case "finish_reason":
+			f, _ := decodeString(v)
+			resp.FinishReason = finishReason(f)
+		}
+	}
+	if resp.FinishReason == "" {
+		resp.FinishReason = chat.FinishStop
+		if len(resp.Message.ToolCalls) > 0 {
+			resp.FinishReason = chat.FinishToolCalls
+		}
+	}
+	return resp, nil, nil
+}
+
+// errInBody reports an error object in a body that should hold a result.
+var errInBody = errors.New("the upstream answered with an error object")
+
+// firstChoice returns the choice with index 0 (or else the first) of a
+// choices array; nil when there is none.
+func firstChoice(v []byte) []byte {
+	if len(v) == 0 || v[0] != '[' {
+		return nil
+	}
+	it, _ := iterArray(v, 0, 1)
+	var first []byte
+	for it.next() {
+		c := it.value()
+		if c[0] != '{' {
+			continue
+		}
+		if first == nil {
+			first = c
+		}
+		cit, _ := iterObject(c, 0, 2)
+		for cit.next() {
+			if string(cit.key) == "index" {
+				if n, ok := decodeInt(cit.value()); ok && n == 0 {
+					return c
+				}
+			}
+		}
+	}
+	return first
+}
+
+// decodeMessage decodes a response message: content as a string, null or
+// an array of text parts; a refusal stands in for absent content.
+func decodeMessage(v []byte, m *chat.Message) {
+	if v[0] != '{' {
+		return
+	}
+	m.Role = chat.RoleAssistant
+	var text, refusal string
+	it, _ := iterObject(v, 0, 3)
+	for it.next() {
+		fv := it.value()
+		switch string(it.key) {
+		case "content":
+			switch fv[0] {
+			case '"':
+				text, _ = decodeString(fv)
+			case '[':
+				text = joinTextParts(fv)
+			}
+		case "refusal":
+			refusal, _ = decodeString(fv)
+		case "tool_calls":
+			if fv[0] != '[' {
+				continue
+			}
+			tit, _ := iterArray(fv, 0, 4)
+			for tit.next() {
+				var c chat.ToolCall
+				decodeResponseToolCall(tit.value(), &c)
+				m.ToolCalls = append(m.ToolCalls, c)
+			}
+		}
+	}
+	if text == "" {
+		text = refusal
+	}
+	if text != "" {
+		m.Content = []chat.Part{{Type: chat.PartText, Text: text}}
+	}
+}
+
+// joinTextParts concatenates the text of an array of content parts.
+func joinTextParts(v []byte) string {
+	var b []byte
+	it, _ := iterArray(v, 0, 4)
+	for it.next() {
+		pv := it.value()
+		if pv[0] != '{' {
+			continue
+		}
+		pit, _ := iterObject(pv, 0, 5)
+		for pit.next() {
+			if string(pit.key) == "text" {
+				if s, ok := decodeString(pit.value()); ok {
+					b = append(b, s...)
+				}
+			}
+		}
+	}
+	return string(b)
+}
+
+func decodeResponseToolCall(v []byte, c *chat.ToolCall) {
+	if v[0] != '{' {
+		return
+	}
+	it, _ := iterObject(v, 0, 5)
+	for it.next() {
+		switch string(it.key) {
+		case "id":
+			c.ID, _ = decodeString(it.value())
+		case "function":
+			fv := it.value()
+			if fv[0] != '{' {
+				continue
+			}
+			fit, _ := iterObject(fv, 0, 6)
+			for fit.next() {
+				switch string(fit.key) {
+				case "name":
+					c.Name, _ = decodeString(fit.value())
+				case "arguments":
+					c.Arguments = decodeArguments(fit.value())
+				}
+			}
+		}
+	}
+}
+
+// decodeArguments returns a tool call's arguments: a JSON text in a string,
+// or an object some servers send as is.
+func decodeArguments(v []byte) string {
+	switch v[0] {
+	case '"':
+		s, _ := decodeString(v)
+		return s
+	case '{', '[':
+		return string(v)
+	}
+	return ""
+}
+
+// decodeUsage decodes OpenAI's usage object into u. DeepSeek's
+// prompt_cache_hit_tokens count as cached tokens when prompt_tokens_details
+// is absent.
+func decodeUsage(v []byte, u *chat.Usage) bool {
+	if len(v) == 0 || v[0] != '{' {
+		return false
+	}
+	var cacheHit int64
+	var sawDetails bool
+	it, _ := iterObject(v, 0, 1)
+	for it.next() {
+		fv := it.value()
+		switch string(it.key) {
+		case "prompt_tokens":
+			u.PromptTokens, _ = decodeInt(fv)
+		case "completion_tokens":
+			u.CompletionTokens, _ = decodeInt(fv)
+		case "prompt_cache_hit_tokens":
+			cacheHit, _ = decodeInt(fv)
+		case "prompt_tokens_details":
+			if fv[0] == '{' {
+				dit, _ := iterObject(fv, 0, 2)
+				for dit.next() {
+					if string(dit.key) == "cached_tokens" {
+						u.CachedTokens, _ = decodeInt(dit.value())
+						sawDetails = true
+					}
+				}
+			}
+		case "completion_tokens_details":
+			if fv[0] == '{' {
+				dit, _ := iterObject(fv, 0, 2)
+				for dit.next() {
+					if string(dit.key) == "reasoning_tokens" {
+						u.ReasoningTokens, _ = decodeInt(dit.value())
+					}
+				}
+			}
+		}
+	}
+	if !sawDetails {
+		u.CachedTokens = cacheHit
+	}
+	return true
+}
+
+// finishReason maps an upstream finish reason to the canonical ones.
+func finishReason(f string) string {
+	switch f {
+	case "":
+		return ""
+	case chat.FinishStop, chat.FinishLength, chat.FinishToolCalls, chat.FinishContentFilter:
+		return f
+	case "function_call":
+		return chat.FinishToolCalls
+	case "max_tokens":
+		return chat.FinishLength
+	default:
+		return chat.FinishStop
+	}
+}

@@ -1,0 +1,684 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/junctionhq/junction/llm/chat"
+)
+
+// Candidate is one target of a route with the provider that serves it.
+type Candidate struct {
+	// Route is the route (alias or provider/model) it belongs to; NewRouter
+	// fills it in when empty.
+	Route string
+	// Target is where the request goes. Its (Provider, Model, KeyName)
+	// identifies it for health: the same key of the same model in two
+	// routes shares one latency estimate and one breaker.
+	Target chat.Target
+	// Provider serves Target.
+	Provider chat.Provider
+	// Weight is the target's share of traffic, > 0.
+	Weight float64
+}
+
+// Route is an alias (or a direct provider/model) with its targets.
+type Route struct {
+	// Name is what clients put in "model".
+	Name string
+	// Targets are the candidates, at most 64, each target at most once.
+	Targets []Candidate
+	// Fallbacks are route names tried in order when every target of this
+	// one failed (and, breadth-first, their own fallbacks).
+	Fallbacks []string
+	// Strategy is "adaptive" (default) or "weighted"; see balancer.go.
+	Strategy string
+}
+
+// RouterOptions configure a Router. Zero values mean the defaults.
+type RouterOptions struct {
+	// Routes are the routes, each name once.
+	Routes []Route
+	// MaxAttempts bounds the attempts on one route before moving to the
+	// next fallback. Default 3.
+	MaxAttempts int
+	// MaxTotalAttempts bounds the attempts across the whole chain. Default 6.
+	MaxTotalAttempts int
+	// BackoffBase and BackoffMax shape the jittered exponential backoff
+	// between attempts. Defaults 100ms and 2s.
+	BackoffBase, BackoffMax time.Duration
+	// MaxRetryAfter is the longest upstream retry-after the router waits;
+	// a longer one means: do not wait, try another target, and cool that
+	// one down for the retry-after. Default 5s.
+	MaxRetryAfter time.Duration
+	// BreakerFailures consecutive retryable failures open a target's
+	// breaker. Default 5.
+	BreakerFailures int
+	// BreakerOpen is how long a breaker stays open before it admits one
+	// half-open probe. Default 30s.
+	BreakerOpen time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Sleep waits between attempts; it returns early with ctx.Err() when
+	// ctx is done. Default a timer honouring ctx.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Rand draws targets and jitter, under a lock. By default the router
+	// uses math/rand/v2's global generator, which the runtime seeds from
+	// the operating system's entropy and which needs no lock. Set it for
+	// reproducible tests.
+	Rand *rand.Rand
+}
+
+// Attempt performs one call on c and returns nil, or the error: a
+// *chat.UpstreamError (possibly wrapped), or any other error, which means a
+// network failure or a timeout and is retryable unless ctx is done. ttfb is
+// how long until the upstream answered (for latency tracking); 0 if
+// unknown, and the router uses the duration of the call.
+type Attempt func(ctx context.Context, c *Candidate) (ttfb time.Duration, err error)
+
+// Result describes how Do served a request.
+type Result struct {
+	// Candidate is the target that answered; on error, the last one tried
+	// (nil when none was).
+	Candidate *Candidate
+	// Attempts is the number of attempt calls made.
+	Attempts int
+	// Fallbacks is the number of routes after the requested one that were
+	// tried.
+	Fallbacks int
+	// UpstreamTime is the total time spent inside attempt calls.
+	UpstreamTime time.Duration
+}
+
+// UnknownModelError is returned by Do for a model (or request fallback)
+// that names no route.
+type UnknownModelError struct {
+	Model string
+}
+
+// Error names the model.
+func (e *UnknownModelError) Error() string {
+	return fmt.Sprintf("llm: unknown model %q", e.Model)
+}
+
+// ExhaustedError is returned by Do when no target of the model's chain
+// succeeded within the attempt limits. It unwraps to the last failure.
+type ExhaustedError struct {
+	// Model is the requested model (alias or provider/model).
+	Model string
+	// Attempts is the number of attempts made.
+	Attempts int
+	// Last is the last upstream failure. When no attempt was made because
+	// every target cools down, it is the *chat.UpstreamError that started
+	// the cool-down ending first, with RetryAfter set to the time left.
+	Last error
+}
+
+// Error names the model and the last upstream failure.
+func (e *ExhaustedError) Error() string {
+	switch {
+	case e.Last == nil:
+		return fmt.Sprintf("llm: no target of %q is available", e.Model)
+	case e.Attempts == 0:
+		return fmt.Sprintf("llm: no target of %q is available; last: %v", e.Model, e.Last)
+	}
+	return fmt.Sprintf("llm: every target of %q failed (%d attempts); last: %v", e.Model, e.Attempts, e.Last)
+}
+
+// Unwrap returns Last.
+func (e *ExhaustedError) Unwrap() error { return e.Last }
+
+// TargetState is a snapshot of one target of one route, for metrics.
+type TargetState struct {
+	Route, Provider, Model, KeyName string
+	// Breaker is BreakerStateClosed, BreakerStateOpen or
+	// BreakerStateHalfOpen (open, and admitting its probe).
+	Breaker string
+	// LatencyEWMA is the latency estimate as last observed (not decayed).
+	LatencyEWMA time.Duration
+	// ErrorRate is the error-rate estimate (0 to 1) as last observed.
+	ErrorRate float64
+	// InFlight is the number of requests on the target now.
+	InFlight int
+}
+
+// Router picks targets for requests, retries and fails over. It is safe
+// for concurrent use; its routes are fixed at construction (build a new
+// Router when the configuration changes).
+type Router struct {
+	opts    RouterOptions // with defaults
+	tab     atomic.Pointer[routeTable]
+	epoch   time.Time
+	openFor int64 // opts.BreakerOpen in ns
+
+	// addMu serialises AddRoute and guards backends, the health state of
+	// every target by identity, shared by the routes that name it.
+	addMu    sync.Mutex
+	backends map[targetKey]*backend
+
+	randMu sync.Mutex // guards opts.Rand when set
+}
+
+// routeTable is the router's routes; replaced whole (copy on write) when a
+// route is added, so that readers need no lock.
+type routeTable struct {
+	routes map[string]*routeEntry
+	names  []string // sorted
+}
+
+// routeEntry is a route as the router holds it.
+type routeEntry struct {
+	pub      Route
+	backends []*backend // parallel to pub.Targets
+	weights  []float64  // parallel to pub.Targets
+	weighted bool
+	// chain is this route then its fallbacks, breadth-first, each once.
+	chain []*routeEntry
+}
+
+// NewRouter validates opts and builds a router. It reports every problem
+// at once: duplicate or empty route names, routes without targets or with
+// more than 64, targets without a provider, model or positive weight,
+// duplicate targets in a route, unknown fallbacks and strategies, negative
+// limits. Fallback cycles are fine: a request tries each route at most
+// once.
+func NewRouter(opts RouterOptions) (*Router, error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("llm: router: "+format, args...)) }
+	setDefault := func(name string, v *int, d int) {
+		switch {
+		case *v < 0:
+			bad("%s: %d is negative", name, *v)
+		case *v == 0:
+			*v = d
+		}
+	}
+	setDefaultDuration := func(name string, v *time.Duration, d time.Duration) {
+		switch {
+		case *v < 0:
+			bad("%s: %v is negative", name, *v)
+		case *v == 0:
+			*v = d
+		}
+	}
+	setDefault("max_attempts", &opts.MaxAttempts, 3)
+	setDefault("max_total_attempts", &opts.MaxTotalAttempts, 6)
+	setDefault("breaker_failures", &opts.BreakerFailures, 5)
+	setDefaultDuration("backoff_base", &opts.BackoffBase, 100*time.Millisecond)
+	setDefaultDuration("backoff_max", &opts.BackoffMax, 2*time.Second)
+	setDefaultDuration("max_retry_after", &opts.MaxRetryAfter, 5*time.Second)
+	setDefaultDuration("breaker_open", &opts.BreakerOpen, 30*time.Second)
+	if opts.BackoffMax < opts.BackoffBase {
+		opts.BackoffMax = opts.BackoffBase
+	}
+	if opts.BreakerFailures > math.MaxInt32 {
+		opts.BreakerFailures = math.MaxInt32
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleepContext
+	}
+
+	r := &Router{
+		epoch:    opts.Now(),
+		openFor:  int64(opts.BreakerOpen),
+		backends: make(map[targetKey]*backend),
+	}
+	tab := &routeTable{routes: make(map[string]*routeEntry, len(opts.Routes))}
+	backends := r.backends
+	for ri := range opts.Routes {
+		src := &opts.Routes[ri]
+		path := fmt.Sprintf("routes[%d]", ri)
+		if src.Name != "" {
+			path = fmt.Sprintf("routes[%d] (%s)", ri, src.Name)
+		}
+		switch {
+		case src.Name == "":
+			bad("%s: no name", path)
+		case tab.routes[src.Name] != nil:
+			bad("%s: duplicate route name", path)
+		}
+		var weighted bool
+		switch src.Strategy {
+		case "", "adaptive":
+		case "weighted":
+			weighted = true
+		default:
+			bad("%s: strategy %q is not adaptive or weighted", path, src.Strategy)
+		}
+		switch {
+		case len(src.Targets) == 0:
+			bad("%s: no targets", path)
+		case len(src.Targets) > maxTargets:
+			bad("%s: %d targets, at most %d", path, len(src.Targets), maxTargets)
+		}
+		e := &routeEntry{
+			pub: Route{
+				Name:      src.Name,
+				Targets:   slices.Clone(src.Targets),
+				Fallbacks: slices.Clone(src.Fallbacks),
+				Strategy:  src.Strategy,
+			},
+			weighted: weighted,
+		}
+		if e.pub.Strategy == "" {
+			e.pub.Strategy = "adaptive"
+		}
+		for ti := range e.pub.Targets {
+			c := &e.pub.Targets[ti]
+			tpath := fmt.Sprintf("%s.targets[%d]", path, ti)
+			if c.Route == "" {
+				c.Route = src.Name
+			} else if c.Route != src.Name {
+				bad("%s: belongs to route %q", tpath, c.Route)
+			}
+			if c.Provider == nil {
+				bad("%s: no provider", tpath)
+			}
+			if c.Target.Provider == "" || c.Target.Model == "" {
+				bad("%s: target needs a provider name and a model", tpath)
+			}
+			if !(c.Weight > 0) || math.IsInf(c.Weight, 1) {
+				bad("%s: weight %v is not positive", tpath, c.Weight)
+			}
+			key := targetKey{c.Target.Provider, c.Target.Model, c.Target.KeyName}
+			b := backends[key]
+			if b == nil {
+				b = &backend{key: key}
+				backends[key] = b
+			}
+			if slices.Contains(e.backends, b) {
+				bad("%s: %s/%s with key %q is already a target of the route", tpath, key.provider, key.model, key.keyName)
+			}
+			e.backends = append(e.backends, b)
+			e.weights = append(e.weights, c.Weight)
+		}
+		if src.Name != "" && tab.routes[src.Name] == nil {
+			tab.routes[src.Name] = e
+			tab.names = append(tab.names, src.Name)
+		}
+	}
+	for ri := range opts.Routes {
+		for fi, f := range opts.Routes[ri].Fallbacks {
+			if tab.routes[f] == nil {
+				bad("routes[%d] (%s).fallbacks[%d]: unknown route %q", ri, opts.Routes[ri].Name, fi, f)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for _, e := range tab.routes {
+		e.chain = tab.chainOf(e)
+	}
+	slices.Sort(tab.names)
+	r.opts = opts
+	r.tab.Store(tab)
+	return r, nil
+}
+
+// chainOf lists e and its fallbacks, breadth-first, each route once.
+func (tab *routeTable) chainOf(e *routeEntry) []*routeEntry {
+	chain := []*routeEntry{e}
+	for i := 0; i < len(chain); i++ {
+		for _, f := range chain[i].pub.Fallbacks {
+			if next := tab.routes[f]; !slices.Contains(chain, next) {
+				chain = append(chain, next)
+			}
+		}
+	}
+	return slices.Clip(chain)
+}
+
+// AddRoute adds a route after construction (the LLM path makes
+// provider/model routes on demand). Its targets share health with the same
+// targets of other routes; its fallbacks must name existing routes. Readers
+// never wait: the route table is replaced whole.
+func (r *Router) AddRoute(src Route) error {
+	r.addMu.Lock()
+	defer r.addMu.Unlock()
+	old := r.tab.Load()
+	switch {
+	case src.Name == "":
+		return errors.New("llm: router: route without a name")
+	case old.routes[src.Name] != nil:
+		return fmt.Errorf("llm: router: route %q exists", src.Name)
+	case len(src.Targets) == 0 || len(src.Targets) > maxTargets:
+		return fmt.Errorf("llm: router: route %q: %d targets, want 1 to %d", src.Name, len(src.Targets), maxTargets)
+	}
+	for _, f := range src.Fallbacks {
+		if old.routes[f] == nil {
+			return fmt.Errorf("llm: router: route %q: unknown fallback %q", src.Name, f)
+		}
+	}
+	e := &routeEntry{pub: Route{Name: src.Name, Targets: slices.Clone(src.Targets), Fallbacks: slices.Clone(src.Fallbacks),
+		Strategy: src.Strategy}, weighted: src.Strategy == "weighted"}
+	if e.pub.Strategy == "" {
+		e.pub.Strategy = "adaptive"
+	}
+	for ti := range e.pub.Targets {
+		c := &e.pub.Targets[ti]
+		c.Route = src.Name
+		if c.Provider == nil || c.Target.Provider == "" || c.Target.Model == "" || !(c.Weight > 0) || math.IsInf(c.Weight, 1) {
+			return fmt.Errorf("llm: router: route %q: target %d needs a provider, a model and a positive weight", src.Name, ti)
+		}
+		key := targetKey{c.Target.Provider, c.Target.Model, c.Target.KeyName}
+		b := r.backends[key]
+		if b == nil {
+			b = &backend{key: key}
+			r.backends[key] = b
+		}
+		if slices.Contains(e.backends, b) {
+			return fmt.Errorf("llm: router: route %q: duplicate target %s/%s", src.Name, key.provider, key.model)
+		}
+		e.backends = append(e.backends, b)
+		e.weights = append(e.weights, c.Weight)
+	}
+	tab := &routeTable{routes: make(map[string]*routeEntry, len(old.routes)+1), names: make([]string, 0, len(old.names)+1)}
+	for k, v := range old.routes {
+		tab.routes[k] = v
+	}
+	tab.routes[src.Name] = e
+	tab.names = append(append(tab.names, old.names...), src.Name)
+	slices.Sort(tab.names)
+	e.chain = tab.chainOf(e)
+	r.tab.Store(tab)
+	return nil
+}
+
+// Route returns the route named name. The Route is the router's own,
+// shared by every caller: read it, do not modify it.
+func (r *Router) Route(name string) (*Route, bool) {
+	e, ok := r.tab.Load().routes[name]
+	if !ok {
+		return nil, false
+	}
+	return &e.pub, true
+}
+
+// Routes returns the route names, sorted.
+func (r *Router) Routes() []string { return slices.Clone(r.tab.Load().names) }
+
+// TargetStates returns the state of every target of every route, by route
+// name, then in the route's order. A target shared by routes appears in
+// each, with the same state.
+func (r *Router) TargetStates() []TargetState {
+	now := r.stamp(r.opts.Now())
+	var out []TargetState
+	for _, name := range r.tab.Load().names {
+		e := r.tab.Load().routes[name]
+		for i, b := range e.backends {
+			out = append(out, TargetState{
+				Route:       name,
+				Provider:    e.pub.Targets[i].Target.Provider,
+				Model:       e.pub.Targets[i].Target.Model,
+				KeyName:     e.pub.Targets[i].Target.KeyName,
+				Breaker:     b.breaker.describe(now, r.openFor),
+				LatencyEWMA: time.Duration(b.latency.Load()),
+				ErrorRate:   math.Float64frombits(b.errRate.Load()),
+				InFlight:    int(b.inFlight.Load()),
+			})
+		}
+	}
+	return out
+}
+
+// Do runs attempt on the best candidate of route model, retrying and
+// failing over (the route's fallbacks, breadth-first, then the routes in
+// extra, the request's own fallbacks, with theirs; each route at most once)
+// until one succeeds, an error is not retryable (returned as is, at once,
+// e.g. a 400), the attempts are spent (an *ExhaustedError), or ctx is done
+// (ctx.Err()). An unknown model or extra route is an *UnknownModelError.
+//
+// Between attempts it waits a jittered exponential backoff, or the
+// upstream's retry-after when that is at most MaxRetryAfter; a longer
+// retry-after or an exhausted quota cools the target down instead, and the
+// next attempt goes elsewhere at once. A retry prefers a target of the
+// route not tried yet by this request.
+//
+// Targets whose breaker is open are skipped, and a route with every
+// target open gives way to its fallbacks. When nothing in the whole chain
+// admits traffic, Do tries the target whose breaker opened least recently
+// anyway rather than failing without trying; when every target is cooling
+// down, it fails at once (see ExhaustedError.Last).
+func (r *Router) Do(ctx context.Context, model string, extra []string, attempt Attempt) (Result, error) {
+	primary := r.tab.Load().routes[model]
+	if primary == nil {
+		return Result{}, &UnknownModelError{Model: model}
+	}
+	for _, name := range extra {
+		if r.tab.Load().routes[name] == nil {
+			return Result{}, &UnknownModelError{Model: name}
+		}
+	}
+	d := dispatch{r: r, ctx: ctx, attempt: attempt, primary: primary}
+	if err := ctx.Err(); err != nil {
+		return d.res, err
+	}
+	for _, e := range primary.chain {
+		if done, err := d.route(e); done {
+			return d.res, err
+		}
+	}
+	for i, name := range extra {
+		for _, e := range r.tab.Load().routes[name].chain {
+			if r.visited(e, primary, extra[:i]) {
+				continue
+			}
+			if done, err := d.route(e); done {
+				return d.res, err
+			}
+		}
+	}
+	if d.res.Attempts == 0 {
+		if done, err := d.lastResort(extra); done {
+			return d.res, err
+		}
+	}
+	return d.res, &ExhaustedError{Model: model, Attempts: d.res.Attempts, Last: d.last}
+}
+
+// visited reports whether e was in the chain of primary or of a route in
+// before.
+func (r *Router) visited(e, primary *routeEntry, before []string) bool {
+	if slices.Contains(primary.chain, e) {
+		return true
+	}
+	for _, name := range before {
+		if slices.Contains(r.tab.Load().routes[name].chain, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// dispatch is the state of one Do call. It lives on Do's stack.
+type dispatch struct {
+	r       *Router
+	ctx     context.Context
+	attempt Attempt
+	primary *routeEntry
+	res     Result
+	last    error         // the last failure
+	wait    time.Duration // to wait before the next attempt
+	retries int           // backoffs so far, the exponent of the next
+}
+
+// route makes attempts on e's targets; done says Do must return err.
+func (d *dispatch) route(e *routeEntry) (done bool, err error) {
+	r := d.r
+	var tried uint64 // targets of e this request tried
+	for n := 0; n < r.opts.MaxAttempts && d.res.Attempts < r.opts.MaxTotalAttempts; n++ {
+		if d.wait > 0 {
+			if err := r.opts.Sleep(d.ctx, d.wait); err != nil {
+				return true, err
+			}
+			d.wait = 0
+		}
+		if err := d.ctx.Err(); err != nil {
+			return true, err
+		}
+		start := r.opts.Now()
+		i, mode := r.pick(e, r.stamp(start), tried)
+		if i < 0 {
+			return false, nil // nothing of e admits traffic: next route
+		}
+		if n == 0 && e != d.primary {
+			d.res.Fallbacks++
+		}
+		tried |= 1 << i
+		if done, err := d.try(e, i, mode, start); done {
+			return true, err
+		}
+	}
+	return false, nil
+}
+
+// lastResort is for when nothing in the chain admits traffic and no
+// attempt was made. Rather than failing without trying, it tries the
+// target whose breaker opened least recently (the first to half-open),
+// bypassing the breaker; if it answers, its breaker closes. Targets cooling
+// down are not tried: their upstream said when to come back, or that the
+// key's quota is spent. When every target cools down, Do fails at once
+// with the failure that started the cool-down ending first, its
+// RetryAfter set to the time left.
+func (d *dispatch) lastResort(extra []string) (done bool, err error) {
+	r := d.r
+	if err := d.ctx.Err(); err != nil {
+		return true, err
+	}
+	start := r.opts.Now()
+	now := r.stamp(start)
+	var best, cooling *backend
+	var bestRoute *routeEntry
+	bestIdx, bestAt, coolingUntil := -1, int64(math.MaxInt64), int64(math.MaxInt64)
+	consider := func(e *routeEntry) {
+		for i, b := range e.backends {
+			if until := b.coolUntil.Load(); until > now {
+				if until < coolingUntil {
+					cooling, coolingUntil = b, until
+				}
+				continue
+			}
+			if at := b.breaker.reopensAt(now, r.openFor); at < bestAt {
+				best, bestRoute, bestIdx, bestAt = b, e, i, at
+			}
+		}
+	}
+	for _, e := range d.primary.chain {
+		consider(e)
+	}
+	for _, name := range extra {
+		for _, e := range r.tab.Load().routes[name].chain {
+			consider(e)
+		}
+	}
+	if best == nil {
+		if cooling != nil {
+			d.last = cooling.coolError(now)
+		}
+		return false, nil
+	}
+	if bestRoute != d.primary {
+		d.res.Fallbacks++
+	}
+	return d.try(bestRoute, bestIdx, modeForced, start)
+}
+
+// try makes one attempt on target i of e, picked at start, and settles
+// its outcome; done says Do must return err (nil: success).
+func (d *dispatch) try(e *routeEntry, i int, mode attemptMode, start time.Time) (done bool, err error) {
+	r := d.r
+	c := &e.pub.Targets[i]
+	b := e.backends[i]
+	d.res.Attempts++
+	d.res.Candidate = c
+	ttfb, elapsed, end, err := r.call(d.ctx, c, b, mode, d.attempt, start)
+	d.res.UpstreamTime += elapsed
+	now := r.stamp(end)
+	lat := ttfb
+	if lat <= 0 {
+		lat = elapsed
+	}
+	if err == nil {
+		b.observe(now, lat, false)
+		b.breaker.succeeded(mode)
+		return true, nil
+	}
+	if cerr := d.ctx.Err(); cerr != nil {
+		b.breaker.released(mode)
+		return true, cerr
+	}
+	f := r.classify(err)
+	switch f.kind {
+	case failFatal:
+		// The upstream answered; the request is at fault, not the target.
+		b.observe(now, lat, false)
+		b.breaker.succeeded(mode)
+		return true, err
+	case failQuota:
+		b.coolDown(now, f.cool, f.upstream)
+		b.observe(now, 0, true)
+		b.breaker.released(mode)
+	case failSkip:
+		b.coolDown(now, f.cool, f.upstream)
+		b.observe(now, lat, true)
+		b.breaker.failed(now, int32(r.opts.BreakerFailures), mode)
+	default:
+		b.observe(now, lat, true)
+		b.breaker.failed(now, int32(r.opts.BreakerFailures), mode)
+		if f.retryAfter > 0 {
+			d.wait = f.retryAfter
+		} else {
+			d.wait = r.backoff(d.retries)
+			d.retries++
+		}
+	}
+	d.last = err
+	return false, nil
+}
+
+// call runs attempt on c, counting it in flight on b, and times it from
+// start (a clock reading just before; one fewer on the hot path) to end,
+// when it returned. If attempt panics, the half-open probe it may hold is
+// given back so that the target is not shut out for good.
+func (r *Router) call(ctx context.Context, c *Candidate, b *backend, mode attemptMode, attempt Attempt, start time.Time) (ttfb, elapsed time.Duration, end time.Time, err error) {
+	b.inFlight.Add(1)
+	finished := false
+	defer func() {
+		b.inFlight.Add(-1)
+		if !finished {
+			b.breaker.released(mode)
+		}
+	}()
+	ttfb, err = attempt(ctx, c)
+	end = r.opts.Now()
+	finished = true
+	return ttfb, end.Sub(start), end, err
+}
+
+// stamp converts t to nanoseconds since the router's epoch (monotonic
+// when the clock is).
+func (r *Router) stamp(t time.Time) int64 { return int64(t.Sub(r.epoch)) }
+
+// float64 draws from [0, 1): from opts.Rand under randMu, or else from
+// math/rand/v2's global generator, which the runtime seeds from the
+// operating system's entropy and which needs no lock.
+func (r *Router) float64() float64 {
+	if r.opts.Rand == nil {
+		return rand.Float64()
+	}
+	r.randMu.Lock()
+	f := r.opts.Rand.Float64()
+	r.randMu.Unlock()
+	return f
+}

@@ -1,0 +1,226 @@
+package llm
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/policy"
+)
+
+// Options configures a Service.
+type Options struct {
+	// Config is the providers, aliases and routing defaults.
+	Config Config
+	// Policy authenticates nothing here (the gateway does) but admits and
+	// settles every request. Required.
+	Policy *policy.Engine
+	// Registerer receives the LLM metrics. Optional.
+	Registerer prometheus.Registerer
+	// Logger receives upstream failures. Default: discard.
+	Logger zerolog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Sleep waits between retries. Default: a timer honouring ctx.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Providers overrides the providers built from Config, by name (tests).
+	Providers map[string]chat.Provider
+}
+
+// Service is Junction's LLM path: the /v1 handlers, the providers and the
+// router between them.
+type Service struct {
+	cfg       Config
+	policy    *policy.Engine
+	log       zerolog.Logger
+	now       func() time.Time
+	providers map[string]*upstream // by provider name
+	router    *Router
+	metrics   *metrics
+
+	// mu guards the routes built on demand for provider/model names that
+	// are not aliases.
+	mu      sync.Mutex
+	dynamic map[string]bool
+}
+
+// upstream is a configured provider with its keys.
+type upstream struct {
+	cfg      ProviderConfig
+	provider chat.Provider
+	format   string // the client format it can take as is (chat.FormatOpenAI...), "" for none
+}
+
+// maxDynamicRoutes bounds the provider/model routes made on demand, and with
+// them the label values of the metrics.
+const maxDynamicRoutes = 1024
+
+// New builds the providers and the router.
+func New(opts Options) (*Service, error) {
+	cfg := opts.Config
+	cfg.ApplyDefaults()
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("llm: invalid configuration: %v", errs)
+	}
+	if opts.Policy == nil {
+		return nil, fmt.Errorf("llm: Options.Policy is required")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Service{cfg: cfg, policy: opts.Policy, log: opts.Logger, now: opts.Now,
+		providers: map[string]*upstream{}, dynamic: map[string]bool{}}
+	for _, pc := range cfg.Providers {
+		p, format, err := buildProvider(pc)
+		if err != nil {
+			return nil, err
+		}
+		if override, ok := opts.Providers[pc.Name]; ok {
+			p, format = override, formatOf(override, pc.Type)
+		}
+		s.providers[pc.Name] = &upstream{cfg: pc, provider: p, format: format}
+	}
+	var routes []Route
+	for _, m := range cfg.Models {
+		r := Route{Name: m.Name, Fallbacks: m.Fallbacks, Strategy: m.Strategy}
+		for _, t := range m.Targets {
+			r.Targets = append(r.Targets, s.candidates(m.Name, t.Model, t.Weight)...)
+		}
+		if len(r.Targets) == 0 {
+			return nil, fmt.Errorf("llm: model %q: no provider key serves any of its targets", m.Name)
+		}
+		routes = append(routes, r)
+	}
+	// Direct provider/model fallbacks named by aliases need their routes too.
+	for _, m := range cfg.Models {
+		for _, f := range m.Fallbacks {
+			if s.isDirect(f) && !hasRoute(routes, f) {
+				if r, ok := s.directRoute(f); ok {
+					routes = append(routes, r)
+					s.dynamic[f] = true
+				}
+			}
+		}
+	}
+	rc := cfg.Routing
+	router, err := NewRouter(RouterOptions{Routes: routes, MaxAttempts: rc.MaxAttempts, BackoffBase: rc.BackoffBase,
+		BackoffMax: rc.BackoffMax, BreakerFailures: rc.BreakerFailures, BreakerOpen: rc.BreakerOpen,
+		Now: opts.Now, Sleep: opts.Sleep})
+	if err != nil {
+		return nil, fmt.Errorf("llm: %w", err)
+	}
+	s.router = router
+	s.metrics = newMetrics(opts.Registerer, router)
+	return s, nil
+}
+
+func hasRoute(routes []Route, name string) bool {
+	for _, r := range routes {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// candidates are the targets serving provider/model: one per API key of the
+// provider whose model patterns match, weighted by target × key weight.
+func (s *Service) candidates(route, target string, weight float64) []Candidate {
+	prov, model, _ := strings.Cut(target, "/")
+	up := s.providers[prov]
+	if up == nil {
+		return nil
+	}
+	var out []Candidate
+	for _, k := range up.cfg.Keys {
+		if !policy.MatchAny(model, k.Models) {
+			continue
+		}
+		out = append(out, Candidate{Route: route, Provider: up.provider, Weight: weight * k.Weight,
+			Target: chat.Target{Provider: prov, Model: model, APIKey: k.Value, KeyName: k.Name}})
+	}
+	return out
+}
+
+func (s *Service) isDirect(model string) bool {
+	prov, m, ok := strings.Cut(model, "/")
+	return ok && m != "" && s.providers[prov] != nil
+}
+
+func (s *Service) directRoute(model string) (Route, bool) {
+	r := Route{Name: model, Targets: s.candidates(model, model, 1)}
+	return r, len(r.Targets) > 0
+}
+
+// resolve makes sure model has a route: an alias, or a provider/model of a
+// configured provider (made on demand, up to maxDynamicRoutes).
+func (s *Service) resolve(model string) (*Route, bool) {
+	if r, ok := s.router.Route(model); ok {
+		return r, true
+	}
+	if !s.isDirect(model) {
+		return nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.router.Route(model); ok {
+		return r, true
+	}
+	if len(s.dynamic) >= maxDynamicRoutes {
+		return nil, false
+	}
+	r, ok := s.directRoute(model)
+	if !ok {
+		return nil, false
+	}
+	if err := s.router.AddRoute(r); err != nil {
+		return nil, false
+	}
+	s.dynamic[model] = true
+	return s.router.Route(model)
+}
+
+// upstreamOf returns the configured provider of a candidate.
+func (s *Service) upstreamOf(c *Candidate) *upstream { return s.providers[c.Target.Provider] }
+
+// Models lists the model names a caller may use: aliases and the models
+// declared by providers, filtered by access policy.
+func (s *Service) Models(id *policy.Identity) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(name string) {
+		if !seen[name] && s.policy.AllowedModel(id, name, policy.ActionList) {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	for _, m := range s.cfg.Models {
+		add(m.Name)
+	}
+	for _, p := range s.cfg.Providers {
+		for _, m := range p.Models {
+			add(p.Name + "/" + m)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Handler routes the /v1 endpoints. Mount it under /v1 behind the gateway's
+// authentication (which puts a policy.Identity in the context).
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", s.chatCompletions)
+	mux.HandleFunc("POST /v1/messages", s.messages)
+	mux.HandleFunc("POST /v1/embeddings", s.embeddings)
+	mux.HandleFunc("GET /v1/models", s.listModels)
+	return mux
+}
