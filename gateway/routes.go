@@ -35,11 +35,10 @@ func (g *Gateway) routes() chi.Router {
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(authenticate(g.policy, rejectForPath))
 		r.Get("/key", handlerFunc(g.callerKey).ServeHTTP)
-		llmRoutes := g.llm.Handler()
-		r.Method(http.MethodPost, "/chat/completions", llmRoutes)
-		r.Method(http.MethodPost, "/messages", llmRoutes)
-		r.Method(http.MethodPost, "/embeddings", llmRoutes)
-		r.Method(http.MethodGet, "/models", llmRoutes)
+		r.Post("/chat/completions", g.llm.ChatCompletions)
+		r.Post("/messages", g.llm.Messages)
+		r.Post("/embeddings", g.llm.Embeddings)
+		r.Get("/models", g.llm.ListModels)
 	})
 
 	r.Route("/admin/v1", func(r chi.Router) {

@@ -82,6 +82,14 @@ func (u *openAIUsage) canonical() chat.Usage {
 }
 
 func (openAIFormat) responseUsage(body []byte) chat.Usage {
+	// The usage object comes last in OpenAI's responses: decode just it
+	// rather than the whole body.
+	if obj := lastObjectAfter(body, `"usage"`); obj != nil {
+		var u openAIUsage
+		if json.Unmarshal(obj, &u) == nil {
+			return u.canonical()
+		}
+	}
 	var v struct {
 		Usage *openAIUsage `json:"usage"`
 	}
@@ -89,6 +97,42 @@ func (openAIFormat) responseUsage(body []byte) chat.Usage {
 		return chat.Usage{}
 	}
 	return v.Usage.canonical()
+}
+
+// lastObjectAfter finds the last occurrence of key in body followed by a
+// colon and a JSON object, and returns that object's bytes (nil when there
+// is none; the caller then decodes the whole body).
+func lastObjectAfter(body []byte, key string) []byte {
+	i := bytes.LastIndex(body, []byte(key))
+	if i < 0 {
+		return nil
+	}
+	j := i + len(key)
+	for j < len(body) && (body[j] == ' ' || body[j] == ':' || body[j] == '\n' || body[j] == '\t' || body[j] == '\r') {
+		j++
+	}
+	if j >= len(body) || body[j] != '{' {
+		return nil
+	}
+	depth := 0
+	for k := j; k < len(body); k++ {
+		switch body[k] {
+		case '"':
+			for k++; k < len(body) && body[k] != '"'; k++ {
+				if body[k] == '\\' {
+					k++
+				}
+			}
+		case '{':
+			depth++
+		case '}':
+			depth--
+			if depth == 0 {
+				return body[j : k+1]
+			}
+		}
+	}
+	return nil
 }
 
 var usageObject = []byte(`"usage":{`)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -35,13 +34,11 @@ type chatHead struct {
 
 // decodeHead reads the routing fields, with errors that name the field.
 func decodeHead(body []byte, h *chatHead) error {
-	if err := json.Unmarshal(body, h); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return badRequest(te.Field, fmt.Sprintf("%s: must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value))
+	if err := scanHead(body, h); err != nil {
+		if errors.Is(err, errNotObject) {
+			return badRequest("", err.Error())
 		}
-		return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_json",
-			Message: "request body is not valid JSON: " + err.Error()}
+		return err
 	}
 	if h.Model == "" {
 		return badRequest("model", "model: required")
@@ -81,6 +78,7 @@ type chatCall struct {
 
 	req       *chat.Request // decoded on first need
 	decodeErr error
+	foreign   *chat.Request // req without Extra, for providers of another format
 
 	// The answering attempt.
 	cand        *Candidate
@@ -96,14 +94,6 @@ type chatCall struct {
 	firstEvent []byte
 	upCancel   context.CancelFunc
 	ttft       time.Duration
-}
-
-func (s *Service) chatCompletions(w http.ResponseWriter, r *http.Request) {
-	s.serveChat(w, r, openAIFormat{})
-}
-
-func (s *Service) messages(w http.ResponseWriter, r *http.Request) {
-	s.serveChat(w, r, anthropicFormat{})
 }
 
 func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientFormat) {
@@ -199,6 +189,18 @@ func (c *chatCall) canonical() (*chat.Request, error) {
 	return c.req, c.decodeErr
 }
 
+// translated is the request for a provider of another wire format: fields
+// Junction does not model (Extra) belong to the client's format and would be
+// refused there, so they stay behind.
+func (c *chatCall) translated(req *chat.Request) *chat.Request {
+	if c.foreign == nil {
+		cp := *req
+		cp.Extra = nil
+		c.foreign = &cp
+	}
+	return c.foreign
+}
+
 // requestError makes a decode failure final: the router does not retry it.
 func requestError(err error) error {
 	return &chat.UpstreamError{Provider: "junction", Status: http.StatusBadRequest, Message: err.Error(), Err: err}
@@ -215,6 +217,9 @@ func (c *chatCall) attempt(ctx context.Context, cand *Candidate) (time.Duration,
 	req, err := c.canonical()
 	if err != nil {
 		return 0, requestError(err)
+	}
+	if up.format != c.format.name() {
+		req = c.translated(req)
 	}
 	t0 := time.Now()
 	if !c.head.Stream {

@@ -214,13 +214,17 @@ func (s *Service) Models(id *policy.Identity) []string {
 	return out
 }
 
-// Handler routes the /v1 endpoints. Mount it under /v1 behind the gateway's
-// authentication (which puts a policy.Identity in the context).
-func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/chat/completions", s.chatCompletions)
-	mux.HandleFunc("POST /v1/messages", s.messages)
-	mux.HandleFunc("POST /v1/embeddings", s.embeddings)
-	mux.HandleFunc("GET /v1/models", s.listModels)
-	return mux
-}
+// The /v1 endpoints. Mount them behind the gateway's authentication, which
+// puts a policy.Identity in the request context.
+
+// ChatCompletions serves POST /v1/chat/completions (OpenAI's format).
+func (s *Service) ChatCompletions(w http.ResponseWriter, r *http.Request) { s.serveChat(w, r, openAIFormat{}) }
+
+// Messages serves POST /v1/messages (Anthropic's format), routable to any provider.
+func (s *Service) Messages(w http.ResponseWriter, r *http.Request) { s.serveChat(w, r, anthropicFormat{}) }
+
+// Embeddings serves POST /v1/embeddings.
+func (s *Service) Embeddings(w http.ResponseWriter, r *http.Request) { s.embeddings(w, r) }
+
+// ListModels serves GET /v1/models: the models the caller may use.
+func (s *Service) ListModels(w http.ResponseWriter, r *http.Request) { s.listModels(w, r) }

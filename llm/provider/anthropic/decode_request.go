@@ -32,7 +32,8 @@ func requestErrorf(format string, args ...any) *RequestError {
 // blocks become the assistant message's ToolCalls with the input object's JSON
 // text as Arguments; thinking blocks of earlier turns are dropped; fields that
 // have no canonical counterpart (thinking, top_k, service_tier, ...) are kept
-// in Extra as raw JSON. Errors are *RequestError.
+// in Extra as raw JSON. A streamed request also sets IncludeUsage, since
+// Anthropic streams always carry usage. Errors are *RequestError.
 func DecodeMessagesRequest(body []byte) (*chat.Request, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {

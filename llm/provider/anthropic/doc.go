@@ -35,10 +35,11 @@
 //
 // What the canonical types cannot hold is dropped on decode: thinking and
 // redacted_thinking blocks of earlier assistant turns, and cache_control on
-// tool_use and tool_result blocks other than through their content parts.
-// Blocks that carry content Junction cannot translate (documents, server
-// tools, file sources) are rejected with a [RequestError] naming the field,
-// never silently lost.
+// tool_use blocks (a tool_result's cache_control moves to its last content
+// part). Content Junction cannot translate (documents, search results, file
+// image sources, server tools) is rejected with a [RequestError] naming the
+// field, never silently lost. Clients that need those reach Anthropic through
+// [Provider.Forward], which passes their bodies through untouched.
 //
 // The package knows nothing of HTTP handlers, routing or policy; it imports
 // only llm/chat of Junction's packages.

@@ -59,19 +59,19 @@ func AppendMessagesResponse(dst []byte, resp *chat.Response, model string) []byt
 	return append(dst, '}')
 }
 
-// stopReason maps a canonical finish reason to Anthropic's stop_reason; an
-// unknown or missing reason is tool_use when the message calls tools, else
+// stopReason maps a canonical finish reason to Anthropic's stop_reason. A
+// message that calls tools ends with tool_use unless it was cut short
+// (length, content_filter): Anthropic clients run tools on tool_use, and some
+// upstreams report a plain stop with calls. A missing or unknown reason is
 // end_turn.
 func stopReason(finish string, toolCalls bool) string {
 	switch finish {
-	case chat.FinishStop:
-		return "end_turn"
 	case chat.FinishLength:
 		return "max_tokens"
-	case chat.FinishToolCalls:
-		return "tool_use"
 	case chat.FinishContentFilter:
 		return "refusal"
+	case chat.FinishToolCalls:
+		return "tool_use"
 	}
 	if toolCalls {
 		return "tool_use"

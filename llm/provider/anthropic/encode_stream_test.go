@@ -247,3 +247,14 @@ func TestAppendStreamError(t *testing.T) {
 		t.Errorf("parsed back %v", err)
 	}
 }
+
+func TestStopReasonWithToolCalls(t *testing.T) {
+	resp := &chat.Response{FinishReason: chat.FinishStop, Message: chat.Message{ToolCalls: []chat.ToolCall{{ID: "c", Name: "f", Arguments: "{}"}}}}
+	if out := AppendMessagesResponse(nil, resp, "m"); !bytes.Contains(out, []byte(`"stop_reason":"tool_use"`)) {
+		t.Errorf("stop with tool calls: %s", out)
+	}
+	resp.FinishReason = chat.FinishLength
+	if out := AppendMessagesResponse(nil, resp, "m"); !bytes.Contains(out, []byte(`"stop_reason":"max_tokens"`)) {
+		t.Errorf("length with tool calls: %s", out)
+	}
+}

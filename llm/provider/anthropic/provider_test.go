@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -371,5 +374,40 @@ func TestNew(t *testing.T) {
 	_, err = New(Config{BaseURL: "ftp://x", DefaultMaxTokens: -1})
 	if err == nil || !strings.Contains(err.Error(), "base_url") || !strings.Contains(err.Error(), "default_max_tokens") {
 		t.Errorf("error %v, want both problems", err)
+	}
+}
+
+// TestProviderStreamReusesConnection: a stream read to message_stop and
+// closed leaves its connection reusable.
+func TestProviderStreamReusesConnection(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, sse(evStart, evTextStart, evText))
+		w.(http.Flusher).Flush()
+		_, _ = io.WriteString(w, sse(evStop))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	p, err := New(Config{BaseURL: srv.URL, HTTPClient: testHTTPClient(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		s, err := p.ChatStream(t.Context(), target, chatRequest("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := collect(t, s); c.err != nil || c.text != "hi" {
+			t.Fatalf("stream %+v", c)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for 3 sequential streams, want 1", n)
 	}
 }

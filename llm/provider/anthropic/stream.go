@@ -207,7 +207,11 @@ func (s *stream) toolCall(block int) (int, bool) {
 	return 0, false
 }
 
-// Close releases the connection. It is idempotent.
+// Close releases the connection. It does not drain the body: that could
+// block on an upstream that keeps the response open after message_stop.
+// (HTTP/2 connections survive an early close; HTTP/1 ones are reused when the
+// end of the body was read with the last event, the usual case.) It is
+// idempotent.
 func (s *stream) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.body.Close() })
 	if errors.Is(s.closeErr, io.EOF) {

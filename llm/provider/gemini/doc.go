@@ -27,7 +27,8 @@
 //
 // The package translates and talks HTTP to the upstream, nothing else: it
 // knows nothing of handlers, routing, retries or policy, and imports nothing
-// of Junction's but llm/chat. Where it cannot say a thing in Gemini's terms it
-// leaves it out and says so in encodeRequest's documentation, rather than fail
-// the request.
+// of Junction's but llm/chat. Request fields with no Gemini counterpart are
+// left out (encodeRequest lists them); only a request that cannot be said at
+// all (an unknown role, a malformed image URL or parameters schema) fails,
+// with a plain error and before any call.
 package gemini

@@ -278,11 +278,11 @@ func (it *objectIter) next() bool {
 		return it.fail(err)
 	}
 	it.keyStart = i
-	if escaped {
+	if key := d[i+1 : keyEnd-1]; !escaped && utf8.Valid(key) {
+		it.key = key
+	} else { // resolve escapes; invalid UTF-8 becomes U+FFFD, as in string values
 		it.scratch = unquoteBytes(it.scratch[:0], d[i:keyEnd])
 		it.key = it.scratch
-	} else {
-		it.key = d[i+1 : keyEnd-1]
 	}
 	i = skipSpace(d, keyEnd)
 	if i >= len(d) || d[i] != ':' {

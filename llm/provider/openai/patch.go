@@ -98,8 +98,8 @@ func PatchModel(body []byte, model string) ([]byte, error) {
 // (inserted, or replacing another value) unless it already is. A body that
 // does not stream, or already asks for usage, is returned as is; otherwise
 // the result is a new slice in which only the edited bytes differ. body must
-// be a valid JSON object; a stream_options that is neither an object nor
-// null is a *RequestError.
+// be a valid JSON object; in a streaming body, a stream_options that is
+// neither an object nor null is a *RequestError.
 func EnsureStreamUsage(body []byte) ([]byte, error) {
 	it, err := topLevel(body)
 	if err != nil {
@@ -109,6 +109,7 @@ func EnsureStreamUsage(body []byte) ([]byte, error) {
 	var stack [4]edit
 	edits := stack[:0]
 	sawOptions := false
+	var badOptions []byte
 	for it.next() {
 		v := it.value()
 		switch string(it.key) {
@@ -122,7 +123,7 @@ func EnsureStreamUsage(body []byte) ([]byte, error) {
 			case v[0] == '{':
 				edits = includeUsageEdits(edits, v, it.valStart)
 			default:
-				return nil, requestError("stream_options", "must be an object, got "+jsonKind(v))
+				badOptions = v
 			}
 		}
 	}
@@ -131,6 +132,9 @@ func EnsureStreamUsage(body []byte) ([]byte, error) {
 	}
 	if !stream {
 		return body, nil
+	}
+	if badOptions != nil {
+		return nil, requestError("stream_options", "must be an object, got "+jsonKind(badOptions))
 	}
 	if !sawOptions {
 		open := skipSpace(body, 0) + 1

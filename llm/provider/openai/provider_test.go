@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"strings"
@@ -40,6 +41,27 @@ func newMock(t *testing.T, opts ...llmtest.Option) *llmtest.Server {
 	srv := llmtest.NewServer(opts...)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// startHTTP serves h on a loopback test server and returns its URL.
+func startHTTP(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// providerFor returns a provider for baseURL with its own transport, closed
+// at the end of the test.
+func providerFor(t *testing.T, baseURL string, azure *AzureConfig) *Provider {
+	t.Helper()
+	transport := chat.NewTransport(chat.TransportOptions{})
+	t.Cleanup(transport.CloseIdleConnections)
+	p, err := New(Config{BaseURL: baseURL, Azure: azure, HTTPClient: &http.Client{Transport: transport}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // newProvider returns a provider for srv whose idle connections are closed
@@ -375,7 +397,7 @@ func TestUpstreamErrors(t *testing.T) {
 		}
 	}
 	t.Run("embeddings and models", func(t *testing.T) {
-		bad := chat.Target{Model: "text-embedding-3-small", APIKey: "sk-broken-0000000"}
+		bad := chat.Target{Model: "gpt-4o-mini", APIKey: "sk-broken-0000000"}
 		_, err := p.Embed(t.Context(), bad, &chat.EmbeddingRequest{Input: []string{"x"}})
 		var ue *chat.UpstreamError
 		if !errors.As(err, &ue) || ue.Status != 500 {
@@ -456,11 +478,8 @@ func TestNetworkError(t *testing.T) {
 	srv := llmtest.NewServer()
 	url := srv.URL
 	srv.Close()
-	p, err := New(Config{BaseURL: url + "/v1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = p.Chat(t.Context(), target, userRequest("x"))
+	p := providerFor(t, url+"/v1", nil)
+	_, err := p.Chat(t.Context(), target, userRequest("x"))
 	var ue *chat.UpstreamError
 	if !errors.As(err, &ue) || ue.Status != 0 || ue.Err == nil || !ue.Retryable() {
 		t.Errorf("error %v", err)
@@ -567,11 +586,7 @@ func TestJSONAnswerToAStream(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		_, _ = w.Write(readTestdata(t, "response/text.json"))
 	})
-	srv := startHTTP(t, up)
-	p, err := New(Config{BaseURL: srv + "/v1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := providerFor(t, startHTTP(t, up)+"/v1", nil)
 	req := userRequest("x")
 	req.Stream = true
 	s, err := p.ChatStream(t.Context(), target, req)
@@ -598,12 +613,8 @@ func TestErrorInA200(t *testing.T) {
 	up.HandleFunc("/v1/embeddings", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"data":`))
 	})
-	srv := startHTTP(t, up)
-	p, err := New(Config{BaseURL: srv + "/v1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = p.Chat(t.Context(), target, userRequest("x"))
+	p := providerFor(t, startHTTP(t, up)+"/v1", nil)
+	_, err := p.Chat(t.Context(), target, userRequest("x"))
 	var ue *chat.UpstreamError
 	if !errors.As(err, &ue) || ue.Status != 503 || ue.Message != "upstream overloaded" || !ue.Retryable() {
 		t.Errorf("error %v", err)
