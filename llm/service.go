@@ -218,10 +218,14 @@ func (s *Service) Models(id *policy.Identity) []string {
 // puts a policy.Identity in the request context.
 
 // ChatCompletions serves POST /v1/chat/completions (OpenAI's format).
-func (s *Service) ChatCompletions(w http.ResponseWriter, r *http.Request) { s.serveChat(w, r, openAIFormat{}) }
+func (s *Service) ChatCompletions(w http.ResponseWriter, r *http.Request) {
+	s.serveChat(w, r, openAIFormat{})
+}
 
 // Messages serves POST /v1/messages (Anthropic's format), routable to any provider.
-func (s *Service) Messages(w http.ResponseWriter, r *http.Request) { s.serveChat(w, r, anthropicFormat{}) }
+func (s *Service) Messages(w http.ResponseWriter, r *http.Request) {
+	s.serveChat(w, r, anthropicFormat{})
+}
 
 // Embeddings serves POST /v1/embeddings.
 func (s *Service) Embeddings(w http.ResponseWriter, r *http.Request) { s.embeddings(w, r) }
