@@ -483,3 +483,25 @@ func TestEmbeddingsAndModels(t *testing.T) {
 		t.Errorf("denied model: %d %s", resp.StatusCode, raw)
 	}
 }
+
+func TestLLMMetrics(t *testing.T) {
+	s := startLLM(t, nil)
+	if resp, raw := s.post(t, "/v1/chat/completions", helloBody); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, raw)
+	}
+	if resp, raw := s.post(t, "/v1/chat/completions", strings.Replace(helloBody, `"fast"`, `"mock/gpt-4o"`, 1)); resp.StatusCode != 200 {
+		t.Fatalf("direct provider/model: %d %s", resp.StatusCode, raw)
+	}
+	_, body := get(t, s.gw.URL+"/metrics")
+	for _, want := range []string{
+		`junction_llm_requests_total{model="fast",provider="mock",status="200"} 1`,
+		`junction_llm_requests_total{model="mock/gpt-4o",provider="mock",status="200"} 1`,
+		`junction_llm_tokens_total{direction="completion",key="caller",model="mock/gpt-4o-mini",provider="mock",team="none"}`,
+		`junction_llm_breaker_open{key="main",model="gpt-4o-mini",provider="mock"} 0`,
+		`junction_llm_upstream_seconds_count{provider="mock"} 2`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

@@ -183,7 +183,7 @@ func (p *Provider) decodeError(raw []byte, h http.Header, err error) error {
 func (p *Provider) Chat(ctx context.Context, t chat.Target, req *chat.Request) (*chat.Response, error) {
 	body, err := encodeRequest(req)
 	if err != nil {
-		return nil, err
+		return nil, p.requestError(err)
 	}
 	hreq, err := p.newRequest(ctx, http.MethodPost, p.modelURL(t.Model, "generateContent"), t, body)
 	if err != nil {
@@ -245,4 +245,12 @@ func (p *Provider) ListModels(ctx context.Context, t chat.Target) ([]string, err
 		token = page.NextPageToken
 	}
 	return ids, nil
+}
+
+// requestError reports a request Gemini cannot be sent (an unknown role, a
+// bad image URL, an unusable schema) as a 400: the router returns it at
+// once instead of retrying it as if the network had failed.
+func (p *Provider) requestError(err error) error {
+	return &chat.UpstreamError{Provider: p.name, Status: http.StatusBadRequest, Type: "invalid_request_error",
+		Message: err.Error(), Err: err}
 }

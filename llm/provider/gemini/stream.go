@@ -22,7 +22,7 @@ import (
 func (p *Provider) ChatStream(ctx context.Context, t chat.Target, req *chat.Request) (chat.Stream, error) {
 	body, err := encodeRequest(req)
 	if err != nil {
-		return nil, err
+		return nil, p.requestError(err)
 	}
 	hreq, err := p.newRequest(ctx, http.MethodPost, p.modelURL(t.Model, "streamGenerateContent")+"?alt=sse", t, body)
 	if err != nil {
