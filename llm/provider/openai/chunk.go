@@ -105,11 +105,15 @@ type upstreamChunk struct {
 	badIndex bool
 	// errValue is the "error" member of an error event.
 	errValue []byte
+	// lastID and lastModel are the previous chunk's, reused while they do
+	// not change (they never do within a stream) to save two allocations per
+	// chunk.
+	lastID, lastModel string
 }
 
 // decodeChunk decodes one chunk event's JSON into u (which it resets).
 func decodeChunk(data []byte, u *upstreamChunk) error {
-	*u = upstreamChunk{missingIndex: u.missingIndex[:0]}
+	*u = upstreamChunk{missingIndex: u.missingIndex[:0], lastID: u.lastID, lastModel: u.lastModel}
 	start := skipSpace(data, 0)
 	it, err := iterObject(data, start, 0)
 	if err != nil {
@@ -120,15 +124,15 @@ func decodeChunk(data []byte, u *upstreamChunk) error {
 		v := it.value()
 		switch string(it.key) {
 		case "id":
-			c.ID, _ = decodeString(v)
+			c.ID = reuseString(v, &u.lastID)
 		case "model":
-			c.Model, _ = decodeString(v)
+			c.Model = reuseString(v, &u.lastModel)
 		case "created":
 			c.Created, _ = decodeInt(v)
 		case "usage":
-			var usage chat.Usage
-			if decodeUsage(v, &usage) {
-				u.usage = &usage
+			if v[0] == '{' {
+				u.usage = new(chat.Usage)
+				decodeUsage(v, u.usage)
 			}
 		case "error":
 			if !isNull(v) {
@@ -151,7 +155,7 @@ func decodeChunk(data []byte, u *upstreamChunk) error {
 
 func decodeChunkChoice(v []byte, u *upstreamChunk) {
 	c := &u.chunk
-	it, _ := iterObject(v, 0, 2)
+	it := walkObject(v)
 	for it.next() {
 		fv := it.value()
 		switch string(it.key) {
@@ -162,7 +166,7 @@ func decodeChunkChoice(v []byte, u *upstreamChunk) {
 			if fv[0] != '{' {
 				continue
 			}
-			dit, _ := iterObject(fv, 0, 3)
+			dit := walkObject(fv)
 			for dit.next() {
 				dv := dit.value()
 				switch string(dit.key) {
@@ -183,7 +187,7 @@ func decodeToolCallDeltas(v []byte, u *upstreamChunk) {
 	if v[0] != '[' {
 		return
 	}
-	it, _ := iterArray(v, 0, 4)
+	it := walkArray(v)
 	for it.next() {
 		tv := it.value()
 		if tv[0] != '{' {
@@ -191,7 +195,7 @@ func decodeToolCallDeltas(v []byte, u *upstreamChunk) {
 		}
 		var d chat.ToolCallDelta
 		hasIndex := false
-		tit, _ := iterObject(tv, 0, 5)
+		tit := walkObject(tv)
 		for tit.next() {
 			fv := tit.value()
 			switch string(tit.key) {
@@ -208,7 +212,7 @@ func decodeToolCallDeltas(v []byte, u *upstreamChunk) {
 				if fv[0] != '{' {
 					continue
 				}
-				fit, _ := iterObject(fv, 0, 6)
+				fit := walkObject(fv)
 				for fit.next() {
 					switch string(fit.key) {
 					case "name":
@@ -222,4 +226,19 @@ func decodeToolCallDeltas(v []byte, u *upstreamChunk) {
 		u.chunk.ToolCalls = append(u.chunk.ToolCalls, d)
 		u.missingIndex = append(u.missingIndex, !hasIndex)
 	}
+}
+
+// reuseString returns the string value v, as *last when it is the same
+// (without allocating), else as a new string that becomes *last.
+func reuseString(v []byte, last *string) string {
+	b, ok := stringBytes(v)
+	if !ok {
+		return ""
+	}
+	if string(b) == *last {
+		return *last
+	}
+	s, _ := decodeString(v)
+	*last = s
+	return s
 }

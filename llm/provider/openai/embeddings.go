@@ -35,7 +35,7 @@ func DecodeEmbeddingRequest(body []byte) (*chat.EmbeddingRequest, error) {
 		var err error
 		switch string(it.key) {
 		case "model":
-			req.Model, err = nullableString(v, "model")
+			req.Model, err = nullableString(v)
 		case "input":
 			sawInput = !isNull(v)
 			req.Input, err = decodeEmbeddingInput(v)
@@ -44,20 +44,20 @@ func DecodeEmbeddingRequest(body []byte) (*chat.EmbeddingRequest, error) {
 				n, ok := decodeInt(v)
 				switch {
 				case !ok:
-					err = requestError("dimensions", "must be an integer, got "+jsonKind(v))
+					err = requestError("", "must be an integer, got "+jsonKind(v))
 				case n < 1 || n > math.MaxInt32:
-					err = requestError("dimensions", "must be at least 1, got "+string(v))
+					err = requestError("", "must be at least 1, got "+string(v))
 				default:
 					req.Dimensions = int(n)
 				}
 			}
 		case "encoding_format":
-			req.EncodingFormat, err = nullableString(v, "encoding_format")
+			req.EncodingFormat, err = nullableString(v)
 			if err == nil && req.EncodingFormat != "" && req.EncodingFormat != EncodingFloat && req.EncodingFormat != EncodingBase64 {
-				err = requestError("encoding_format", strconv.Quote(req.EncodingFormat)+` is not supported; expected "float" or "base64"`)
+				err = requestError("", strconv.Quote(req.EncodingFormat)+` is not supported; expected "float" or "base64"`)
 			}
 		case "user":
-			req.User, err = nullableString(v, "user")
+			req.User, err = nullableString(v)
 		default:
 			if req.Extra == nil {
 				req.Extra = make(map[string]json.RawMessage)
@@ -65,7 +65,7 @@ func DecodeEmbeddingRequest(body []byte) (*chat.EmbeddingRequest, error) {
 			req.Extra[string(it.key)] = arena.copy(v)
 		}
 		if err != nil {
-			return nil, err
+			return nil, under(err, string(it.key))
 		}
 	}
 	if err := closeObject(&it, body); err != nil {
@@ -83,38 +83,37 @@ func DecodeEmbeddingRequest(body []byte) (*chat.EmbeddingRequest, error) {
 const tokenArrayMessage = "token-array input is not supported; send a string or an array of strings"
 
 func decodeEmbeddingInput(v []byte) ([]string, error) {
-	const param = "input"
 	switch {
 	case isNull(v):
 		return nil, nil
 	case v[0] == '"':
 		s, _ := decodeString(v)
 		if s == "" {
-			return nil, requestError(param, "must not be empty")
+			return nil, requestError("", "must not be empty")
 		}
 		return []string{s}, nil
 	case v[0] != '[':
-		return nil, requestError(param, "must be a string or an array of strings, got "+jsonKind(v))
+		return nil, requestError("", "must be a string or an array of strings, got "+jsonKind(v))
 	}
-	it, _ := iterArray(v, 0, 1)
+	it := walkArray(v)
 	var inputs []string
 	for it.next() {
 		ev := it.value()
 		switch ev[0] {
 		case '"':
 		case '[', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-			return nil, requestError(param, tokenArrayMessage)
+			return nil, requestError("", tokenArrayMessage)
 		default:
-			return nil, requestError(indexed(param, it.n-1, ""), "must be a string, got "+jsonKind(ev))
+			return nil, underIndex(requestError("", "must be a string, got "+jsonKind(ev)), it.n-1)
 		}
 		s, _ := decodeString(ev)
 		if s == "" {
-			return nil, requestError(indexed(param, it.n-1, ""), "must not be empty")
+			return nil, underIndex(requestError("", "must not be empty"), it.n-1)
 		}
 		inputs = append(inputs, s)
 	}
 	if len(inputs) == 0 {
-		return nil, requestError(param, "must not be empty")
+		return nil, requestError("", "must not be empty")
 	}
 	return inputs, nil
 }
@@ -210,7 +209,7 @@ func decodeEmbeddingResponse(body []byte, want int) (*chat.EmbeddingResponse, er
 			if v[0] != '[' {
 				return nil, errors.New("data is not an array")
 			}
-			dit, _ := iterArray(v, 0, 1)
+			dit := walkArray(v)
 			for dit.next() {
 				item := dit.value()
 				if item[0] != '{' {
@@ -218,7 +217,7 @@ func decodeEmbeddingResponse(body []byte, want int) (*chat.EmbeddingResponse, er
 				}
 				index := dit.n - 1 // an item without an index is placed by its position
 				var vec []float32
-				iit, _ := iterObject(item, 0, 2)
+				iit := walkObject(item)
 				for iit.next() {
 					fv := iit.value()
 					switch string(iit.key) {
@@ -260,7 +259,7 @@ func decodeVector(v, scratch []byte, hint int) ([]float32, []byte, error) {
 	switch v[0] {
 	case '[':
 		vec := make([]float32, 0, hint)
-		it, _ := iterArray(v, 0, 3)
+		it := walkArray(v)
 		for it.next() {
 			ev := it.value()
 			f, err := strconv.ParseFloat(string(ev), 32)

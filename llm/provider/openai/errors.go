@@ -115,7 +115,7 @@ func fillError(e *chat.UpstreamError, body []byte) {
 		e.Message = shortText(body)
 		return
 	}
-	it, _ := iterObject(body[start:end], 0, 0)
+	it := walkObject(body[start:end])
 	var topMessage string
 	for it.next() {
 		v := it.value()
@@ -152,7 +152,7 @@ func fillError(e *chat.UpstreamError, body []byte) {
 // fillErrorObject reads {"message","type","code"} (code a string or a
 // number).
 func fillErrorObject(e *chat.UpstreamError, v []byte) {
-	it, _ := iterObject(v, 0, 1)
+	it := walkObject(v)
 	for it.next() {
 		fv := it.value()
 		switch string(it.key) {

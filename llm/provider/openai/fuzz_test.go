@@ -35,6 +35,8 @@ var requestSeeds = []string{
 	`{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c","content":"r"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"},"strict":true}}],"tool_choice":{"type":"function","function":{"name":"f"}}}`,
 	`{"model":"m","messages":[{"role":"system","content":[{"type":"text","text":"a"},{"type":"text","text":""}]}],"stop":["x"],"temperature":-0,"top_p":1e-400,"max_tokens":1e3,"seed":1,"\u00ff":"\xff"}`,
 	`{"model":"m","messages":[{"role":"user","content":"\ud800"}],"x":{"model":[1,{"y":"\\"}]}}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}}`,
+	`{"model":"m","messages":[{"role":"assistant","content":[{"type":"text","text":""}],"tool_calls":[]},{"role":"user","content":[{"type":"refusal","refusal":"r"}]}]}`,
 	`{"model":"m","messages":[]}`, `{"model":"m"}`, `{}`, `[]`, `null`, `{`, ``, `{"model":1}`, `{"messages":{}}`,
 }
 
@@ -241,41 +243,56 @@ func FuzzStream(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	f.Add([]byte(sse(`{"error":{"message":"x","code":429}}`)))
-	f.Add([]byte("data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"function\":{\"arguments\":\"{\"}}]}}]}\n\ndata: [DONE]"))
+	for _, event := range []string{
+		`{"error":{"message":"x","code":429}}`,
+		`{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{"}}]}}]}`,
+		`{"choices":[{"index":0,"delta":{"role":"assistant","content":"a","tool_calls":[{"index":2,"id":"c","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":1}}}`,
+		`{"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"name":"f"}},{"id":"b"},{"function":{"arguments":"x"}}]}}]}`,
+		`{"id":"x","created":1,"model":"m","choices":[],"usage":null}`,
+		`[DONE]`,
+	} {
+		f.Add([]byte(event))
+	}
 	f.Add([]byte(": only a comment\n\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		s := streamOf(body)
-		defer s.Close()
-		opened := map[int]bool{}
-		for range 10000 {
-			c, err := s.Recv()
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			if err != nil {
-				var ue *chat.UpstreamError
-				if !errors.As(err, &ue) || ue.Message == "" || (ue.Status == 0 && ue.Err == nil) {
-					t.Fatalf("error %v (%T)", err, err)
-				}
-				return
-			}
-			if c == nil {
-				t.Fatal("nil chunk without an error")
-			}
-			if c.Usage != nil && (c.Role != "" || c.Content != "" || len(c.ToolCalls) > 0 || c.FinishReason != "") {
-				t.Fatalf("usage chunk with a delta: %+v", c)
-			}
-			for _, d := range c.ToolCalls {
-				if d.Index < 0 || d.Index >= maxToolCalls {
-					t.Fatalf("tool call index %d", d.Index)
-				}
-				if opened[d.Index] && (d.ID != "" || d.Name != "") {
-					t.Fatalf("tool call %d: id or name after its first piece", d.Index)
-				}
-				opened[d.Index] = true
-			}
-		}
-		t.Fatal("the stream did not end")
+		// As a whole stream, and as the data of one event followed by [DONE].
+		checkFuzzedStream(t, streamOf(body))
+		checkFuzzedStream(t, streamOf([]byte(sse(string(body), "[DONE]"))))
 	})
+}
+
+// checkFuzzedStream reads s to its end and checks what it yields.
+func checkFuzzedStream(t *testing.T, s *stream) {
+	t.Helper()
+	defer s.Close()
+	opened := map[int]bool{}
+	for range 10000 {
+		c, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			var ue *chat.UpstreamError
+			if !errors.As(err, &ue) || ue.Message == "" || (ue.Status == 0 && ue.Err == nil) {
+				t.Fatalf("error %v (%T)", err, err)
+			}
+			return
+		}
+		if c == nil {
+			t.Fatal("nil chunk without an error")
+		}
+		if c.Usage != nil && (c.Role != "" || c.Content != "" || len(c.ToolCalls) > 0 || c.FinishReason != "") {
+			t.Fatalf("usage chunk with a delta: %+v", c)
+		}
+		for _, d := range c.ToolCalls {
+			if d.Index < 0 || d.Index >= maxToolCalls {
+				t.Fatalf("tool call index %d", d.Index)
+			}
+			if opened[d.Index] && (d.ID != "" || d.Name != "") {
+				t.Fatalf("tool call %d: id or name after its first piece", d.Index)
+			}
+			opened[d.Index] = true
+		}
+	}
+	t.Fatal("the stream did not end")
 }

@@ -138,3 +138,38 @@ func TestAppendFloatNonFinite(t *testing.T) {
 		t.Errorf("%s is not valid JSON", got)
 	}
 }
+
+var skipCases = []string{
+	`""`, `"a\\"`, `"\\\""`, `"\\\\"`, `"x\"y"`, `"}]"`, `{"a":"}","b":[1,"]",{"c":"\\"}]}`, `[[],{},[{}]]`,
+	`-1.5e+10`, `true`, `null`, `{"k\"":"v\\\\\""}`, `[1 , 2 ,"\u0022"]`,
+}
+
+// skipValue (for validated values) ends where valueEnd does.
+func TestSkipValueMatchesValueEnd(t *testing.T) {
+	for _, c := range skipCases {
+		checkSkip(t, []byte(c))
+	}
+}
+
+func FuzzSkipValue(f *testing.F) {
+	for _, c := range skipCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if json.Valid(data) {
+			checkSkip(t, data)
+		}
+	})
+}
+
+func checkSkip(t *testing.T, data []byte) {
+	t.Helper()
+	start := skipSpace(data, 0)
+	want, err := valueEnd(data, start, 0)
+	if err != nil {
+		t.Fatalf("%s: %v", data, err)
+	}
+	if got := skipValue(data, start); got != want {
+		t.Fatalf("skipValue(%s) = %d, want %d", data, got, want)
+	}
+}

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -144,6 +145,12 @@ func numberEnd(data []byte, i int) (int, error) {
 func stringEnd(data []byte, i int) (end int, escaped bool, err error) {
 	j := i + 1
 	for j < len(data) {
+		for j < len(data) && plainStringByte[data[j]] {
+			j++
+		}
+		if j >= len(data) {
+			break
+		}
 		c := data[j]
 		switch {
 		case c == '"':
@@ -176,6 +183,25 @@ func stringEnd(data []byte, i int) (end int, escaped bool, err error) {
 		}
 	}
 	return j, escaped, errAt(j, "unterminated string starting at offset %d", i)
+}
+
+// plainStringByte reports the bytes a string scan passes over without a
+// second look: all but the quote, the backslash and control characters.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// validUTF8 is utf8.Valid with a cheaper path for short ASCII text (keys).
+func validUTF8(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return utf8.Valid(b)
+		}
+	}
+	return true
 }
 
 func hexValue(c byte) rune {
@@ -216,13 +242,14 @@ func arrayEnd(data []byte, i, depth int) (int, error) {
 //	for it.next() { use it.key, it.value() }
 //	if it.err != nil { ... }
 type objectIter struct {
-	data  []byte
-	pos   int // next byte to look at
-	depth int // nesting of the object itself
-	n     int // members seen
-	done  bool
-	err   error
-	end   int // offset after the closing brace, once done
+	data    []byte
+	pos     int  // next byte to look at
+	depth   int  // nesting of the object itself
+	trusted bool // the object has been validated: skip values without checking
+	n       int  // members seen
+	done    bool
+	err     error
+	end     int // offset after the closing brace, once done
 
 	// The current member.
 	key              []byte // unescaped; valid until the next call to next
@@ -278,7 +305,7 @@ func (it *objectIter) next() bool {
 		return it.fail(err)
 	}
 	it.keyStart = i
-	if key := d[i+1 : keyEnd-1]; !escaped && utf8.Valid(key) {
+	if key := d[i+1 : keyEnd-1]; !escaped && validUTF8(key) {
 		it.key = key
 	} else { // resolve escapes; invalid UTF-8 becomes U+FFFD, as in string values
 		it.scratch = unquoteBytes(it.scratch[:0], d[i:keyEnd])
@@ -289,8 +316,10 @@ func (it *objectIter) next() bool {
 		return it.fail(errAt(i, "unexpected %s after an object key, expected ':'", describe(d, i)))
 	}
 	i = skipSpace(d, i+1)
-	end, err := valueEnd(d, i, it.depth)
-	if err != nil {
+	var end int
+	if it.trusted {
+		end = skipValue(d, i)
+	} else if end, err = valueEnd(d, i, it.depth); err != nil {
 		return it.fail(err)
 	}
 	it.valStart, it.valEnd = i, end
@@ -304,13 +333,14 @@ func (it *objectIter) value() []byte { return it.data[it.valStart:it.valEnd] }
 
 // arrayIter walks the elements of a JSON array, validating as it goes.
 type arrayIter struct {
-	data  []byte
-	pos   int
-	depth int
-	n     int // elements seen; the current one is n-1
-	done  bool
-	err   error
-	end   int
+	data    []byte
+	pos     int
+	depth   int
+	trusted bool
+	n       int // elements seen; the current one is n-1
+	done    bool
+	err     error
+	end     int
 
 	valStart, valEnd int
 }
@@ -348,10 +378,15 @@ func (it *arrayIter) next() bool {
 			return false
 		}
 	}
-	end, err := valueEnd(d, i, it.depth)
-	if err != nil {
-		it.err = err
-		return false
+	var end int
+	if it.trusted {
+		end = skipValue(d, i)
+	} else {
+		var err error
+		if end, err = valueEnd(d, i, it.depth); err != nil {
+			it.err = err
+			return false
+		}
 	}
 	it.valStart, it.valEnd = i, end
 	it.pos = end
@@ -360,6 +395,72 @@ func (it *arrayIter) next() bool {
 }
 
 func (it *arrayIter) value() []byte { return it.data[it.valStart:it.valEnd] }
+
+// walkObject walks the members of obj, a value the iterators have already
+// validated (it starts with '{'), without validating it again.
+func walkObject(obj []byte) objectIter {
+	return objectIter{data: obj, pos: 1, trusted: true}
+}
+
+// walkArray walks the elements of arr, an already validated array.
+func walkArray(arr []byte) arrayIter {
+	return arrayIter{data: arr, pos: 1, trusted: true}
+}
+
+// skipValue returns the offset after the valid JSON value at data[i].
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for i < len(data) {
+			switch data[i] {
+			case '"':
+				i = skipString(data, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	default: // a number or a literal
+		for i < len(data) {
+			switch data[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}
+
+// skipString returns the offset after the valid string literal at data[i].
+func skipString(data []byte, i int) int {
+	j := i + 1
+	for {
+		k := bytes.IndexByte(data[j:], '"')
+		if k < 0 {
+			return len(data)
+		}
+		q := j + k
+		n := 0 // backslashes before the quote
+		for q-n-1 > i && data[q-n-1] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1
+		}
+		j = q + 1
+	}
+}
 
 // The decoders below take one value scanned by the iterators (valid JSON,
 // no surrounding space).
@@ -379,14 +480,21 @@ func decodeString(v []byte) (s string, ok bool) {
 	return string(unquoteBytes(make([]byte, 0, len(inner)), v)), true
 }
 
-func hasBackslash(b []byte) bool {
-	for _, c := range b {
-		if c == '\\' {
-			return true
-		}
+// stringBytes returns the content of the string value v without copying
+// when it has no escapes (the result then aliases v); ok is false when v is
+// not a string. For values that are only compared.
+func stringBytes(v []byte) (b []byte, ok bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return nil, false
 	}
-	return false
+	inner := v[1 : len(v)-1]
+	if !hasBackslash(inner) {
+		return inner, true
+	}
+	return unquoteBytes(nil, v), true
 }
+
+func hasBackslash(b []byte) bool { return bytes.IndexByte(b, '\\') >= 0 }
 
 // unquoteBytes appends the content of the valid string literal lit to dst,
 // resolving escapes. Lone surrogates and invalid UTF-8 become U+FFFD, as in

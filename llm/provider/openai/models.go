@@ -42,13 +42,13 @@ func decodeModels(body []byte) ([]string, error) {
 		if string(it.key) != "data" || v[0] != '[' {
 			continue
 		}
-		dit, _ := iterArray(v, 0, 1)
+		dit := walkArray(v)
 		for dit.next() {
 			mv := dit.value()
 			if mv[0] != '{' {
 				continue
 			}
-			mit, _ := iterObject(mv, 0, 2)
+			mit := walkObject(mv)
 			for mit.next() {
 				if string(mit.key) == "id" {
 					if id, ok := decodeString(mit.value()); ok && id != "" {

@@ -12,7 +12,7 @@ import (
 // edit replaces body[start:end] with text (an insertion when start == end).
 type edit struct {
 	start, end int
-	text       string
+	text       []byte
 }
 
 // applyEdits returns body with the edits (in increasing, non-overlapping
@@ -33,6 +33,14 @@ func applyEdits(body []byte, edits []edit) []byte {
 }
 
 var errNotObject = errors.New("the body is not a JSON object")
+
+// The texts EnsureStreamUsage inserts; edits only read them.
+var (
+	usageObject        = []byte(`{"include_usage":true}`)
+	usageMember        = []byte(`"stream_options":{"include_usage":true},`)
+	includeUsageMember = []byte(`"include_usage":true,`)
+	jsonTrue           = []byte("true")
+)
 
 // topLevel starts walking body, which must be one JSON object.
 func topLevel(body []byte) (objectIter, error) {
@@ -68,29 +76,39 @@ func PatchModel(body []byte, model string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stack [2]edit
-	edits := stack[:0]
-	quoted := ""
+	type span struct{ start, end int }
+	var stack [2]span
+	spans := stack[:0]
+	replaced := 0
 	for it.next() {
 		if string(it.key) == "model" {
-			if quoted == "" {
-				quoted = string(appendString(make([]byte, 0, len(model)+2), model))
-			}
-			edits = append(edits, edit{start: it.valStart, end: it.valEnd, text: quoted})
+			spans = append(spans, span{it.valStart, it.valEnd})
+			replaced += it.valEnd - it.valStart
 		}
 	}
 	if err := finish(&it, body); err != nil {
 		return nil, err
 	}
-	if len(edits) == 0 {
+	quotedSize := len(model) + len(model)/8 + 16 // room for a few escapes; append grows if not
+	if len(spans) == 0 {
 		open := skipSpace(body, 0) + 1
-		text := `"model":` + string(appendString(nil, model))
+		out := make([]byte, 0, len(body)+len(`"model":,`)+quotedSize)
+		out = append(out, body[:open]...)
+		out = append(out, `"model":`...)
+		out = appendString(out, model)
 		if it.n > 0 {
-			text += ","
+			out = append(out, ',')
 		}
-		edits = append(edits, edit{start: open, end: open, text: text})
+		return append(out, body[open:]...), nil
 	}
-	return applyEdits(body, edits), nil
+	out := make([]byte, 0, len(body)-replaced+len(spans)*quotedSize)
+	prev := 0
+	for _, sp := range spans {
+		out = append(out, body[prev:sp.start]...)
+		out = appendString(out, model)
+		prev = sp.end
+	}
+	return append(out, body[prev:]...), nil
 }
 
 // EnsureStreamUsage makes a streaming body ask for the usage chunk: when the
@@ -119,7 +137,7 @@ func EnsureStreamUsage(body []byte) ([]byte, error) {
 			sawOptions = true
 			switch {
 			case isNull(v):
-				edits = append(edits, edit{start: it.valStart, end: it.valEnd, text: `{"include_usage":true}`})
+				edits = append(edits, edit{start: it.valStart, end: it.valEnd, text: usageObject})
 			case v[0] == '{':
 				edits = includeUsageEdits(edits, v, it.valStart)
 			default:
@@ -138,7 +156,7 @@ func EnsureStreamUsage(body []byte) ([]byte, error) {
 	}
 	if !sawOptions {
 		open := skipSpace(body, 0) + 1
-		edits = append(edits, edit{start: open, end: open, text: `"stream_options":{"include_usage":true},`})
+		edits = append(edits, edit{start: open, end: open, text: usageMember})
 	}
 	if len(edits) == 0 {
 		return body, nil
@@ -149,7 +167,7 @@ func EnsureStreamUsage(body []byte) ([]byte, error) {
 // includeUsageEdits appends the edits that make the stream_options object
 // opts (at offset base in the body) hold "include_usage":true.
 func includeUsageEdits(edits []edit, opts []byte, base int) []edit {
-	it, _ := iterObject(opts, 0, 1)
+	it := walkObject(opts)
 	found := false
 	for it.next() {
 		if string(it.key) != "include_usage" {
@@ -157,13 +175,13 @@ func includeUsageEdits(edits []edit, opts []byte, base int) []edit {
 		}
 		found = true
 		if string(it.value()) != "true" {
-			edits = append(edits, edit{start: base + it.valStart, end: base + it.valEnd, text: "true"})
+			edits = append(edits, edit{start: base + it.valStart, end: base + it.valEnd, text: jsonTrue})
 		}
 	}
 	if !found {
-		text := `"include_usage":true`
-		if it.n > 0 {
-			text += ","
+		text := includeUsageMember // with a comma before other members
+		if it.n == 0 {
+			text = text[:len(text)-1]
 		}
 		edits = append(edits, edit{start: base + 1, end: base + 1, text: text})
 	}

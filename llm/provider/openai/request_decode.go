@@ -27,13 +27,31 @@ func requestError(param, message string) *RequestError {
 	return &RequestError{Param: param, Message: message}
 }
 
-// indexed formats "messages[2]" or "messages[2].content".
-func indexed(list string, i int, field string) string {
-	p := list + "[" + strconv.Itoa(i) + "]"
-	if field != "" {
-		p += "." + field
+// Inside the decoder, errors name the field relative to the value being
+// decoded ("content[0].type" inside a message); each level prefixes its own
+// part on the way out, so that the path is only built when there is an
+// error.
+
+// under prefixes a relative error's Param with field ("messages", "[2]").
+func under(err error, field string) error {
+	re, ok := err.(*RequestError)
+	if !ok {
+		return err
 	}
-	return p
+	switch {
+	case re.Param == "":
+		re.Param = field
+	case re.Param[0] == '[':
+		re.Param = field + re.Param
+	default:
+		re.Param = field + "." + re.Param
+	}
+	return re
+}
+
+// underIndex prefixes a relative error's Param with "[i]".
+func underIndex(err error, i int) error {
+	return under(err, "["+strconv.Itoa(i)+"]")
 }
 
 // rawArena copies raw values out of the request body in a few allocations,
@@ -88,7 +106,8 @@ func closeObject(it *objectIter, body []byte) error {
 // content parts other than text and image_url (refusal parts are dropped),
 // and tools or tool choices of types other than function. Message fields
 // other than role, content, name, tool_calls and tool_call_id are ignored,
-// as are stream_options other than include_usage.
+// as are stream_options other than include_usage (IncludeUsage is set only
+// for streams).
 func DecodeChatRequest(body []byte) (*chat.Request, error) {
 	it, err := openObject(body)
 	if err != nil {
@@ -102,7 +121,7 @@ func DecodeChatRequest(body []byte) (*chat.Request, error) {
 		var err error
 		switch string(it.key) {
 		case "model":
-			req.Model, err = nullableString(v, "model")
+			req.Model, err = nullableString(v)
 		case "messages":
 			req.Messages, err = d.messages(v)
 		case "tools":
@@ -110,37 +129,37 @@ func DecodeChatRequest(body []byte) (*chat.Request, error) {
 		case "tool_choice":
 			req.ToolChoice, err = decodeToolChoice(v)
 		case "parallel_tool_calls":
-			req.ParallelToolCalls, err = nullableBool(v, "parallel_tool_calls")
+			req.ParallelToolCalls, err = nullableBool(v)
 		case "max_tokens":
-			maxTokens, err = tokenLimit(v, "max_tokens")
+			maxTokens, err = tokenLimit(v)
 		case "max_completion_tokens":
-			maxCompletionTokens, err = tokenLimit(v, "max_completion_tokens")
+			maxCompletionTokens, err = tokenLimit(v)
 		case "temperature":
-			req.Temperature, err = nullableFloat(v, "temperature")
+			req.Temperature, err = nullableFloat(v)
 		case "top_p":
-			req.TopP, err = nullableFloat(v, "top_p")
+			req.TopP, err = nullableFloat(v)
 		case "stop":
 			req.Stop, err = decodeStop(v)
 		case "stream":
 			var b *bool
-			b, err = nullableBool(v, "stream")
+			b, err = nullableBool(v)
 			req.Stream = b != nil && *b
 		case "stream_options":
 			req.IncludeUsage, err = decodeStreamOptions(v)
 		case "user":
-			req.User, err = nullableString(v, "user")
+			req.User, err = nullableString(v)
 		case "response_format":
 			switch {
 			case isNull(v):
 			case v[0] != '{':
-				err = requestError("response_format", "must be an object, got "+jsonKind(v))
+				err = requestError("", "must be an object, got "+jsonKind(v))
 			default:
 				req.ResponseFormat = d.raw.copy(v)
 			}
 		case "functions":
-			err = requestError("functions", `the deprecated "functions" parameter is not supported; use "tools"`)
+			err = requestError("", `the deprecated "functions" parameter is not supported; use "tools"`)
 		case "function_call":
-			err = requestError("function_call", `the deprecated "function_call" parameter is not supported; use "tool_choice"`)
+			err = requestError("", `the deprecated "function_call" parameter is not supported; use "tool_choice"`)
 		default:
 			if req.Extra == nil {
 				req.Extra = make(map[string]json.RawMessage)
@@ -148,7 +167,7 @@ func DecodeChatRequest(body []byte) (*chat.Request, error) {
 			req.Extra[string(it.key)] = d.raw.copy(v)
 		}
 		if err != nil {
-			return nil, err
+			return nil, under(err, string(it.key))
 		}
 	}
 	if err := closeObject(&it, body); err != nil {
@@ -160,6 +179,7 @@ func DecodeChatRequest(body []byte) (*chat.Request, error) {
 	if req.Messages == nil {
 		return nil, requestError("messages", "missing required parameter")
 	}
+	req.IncludeUsage = req.IncludeUsage && req.Stream // usage chunks exist only in streams
 	req.MaxTokens = maxTokens
 	if maxCompletionTokens > 0 {
 		req.MaxTokens = maxCompletionTokens
@@ -172,57 +192,69 @@ type requestDecoder struct {
 	raw rawArena
 }
 
-func nullableString(v []byte, param string) (string, error) {
+func nullableString(v []byte) (string, error) {
 	if isNull(v) {
 		return "", nil
 	}
 	s, ok := decodeString(v)
 	if !ok {
-		return "", requestError(param, "must be a string, got "+jsonKind(v))
+		return "", requestError("", "must be a string, got "+jsonKind(v))
 	}
 	return s, nil
 }
 
-func nullableBool(v []byte, param string) (*bool, error) {
+// nullableKeyword is nullableString for values that are one of a few words
+// (types, roles): it returns the bytes without copying when it can.
+func nullableKeyword(v []byte) ([]byte, error) {
+	if isNull(v) {
+		return nil, nil
+	}
+	b, ok := stringBytes(v)
+	if !ok {
+		return nil, requestError("", "must be a string, got "+jsonKind(v))
+	}
+	return b, nil
+}
+
+func nullableBool(v []byte) (*bool, error) {
 	if isNull(v) {
 		return nil, nil
 	}
 	b, ok := decodeBool(v)
 	if !ok {
-		return nil, requestError(param, "must be a boolean, got "+jsonKind(v))
+		return nil, requestError("", "must be a boolean, got "+jsonKind(v))
 	}
 	return &b, nil
 }
 
-func nullableFloat(v []byte, param string) (*float64, error) {
+func nullableFloat(v []byte) (*float64, error) {
 	if isNull(v) {
 		return nil, nil
 	}
 	f, ok := decodeFloat(v)
 	if !ok {
-		return nil, requestError(param, "must be a number, got "+jsonKind(v))
+		return nil, requestError("", "must be a number, got "+jsonKind(v))
 	}
 	return &f, nil
 }
 
 // tokenLimit decodes max_tokens or max_completion_tokens: null or an
 // integer of at least 1.
-func tokenLimit(v []byte, param string) (int64, error) {
+func tokenLimit(v []byte) (int64, error) {
 	if isNull(v) {
 		return 0, nil
 	}
 	n, ok := decodeInt(v)
 	if !ok {
-		return 0, requestError(param, "must be an integer, got "+jsonKind(v))
+		return 0, requestError("", "must be an integer, got "+jsonKind(v))
 	}
 	if n < 1 {
-		return 0, requestError(param, "must be at least 1, got "+strconv.FormatInt(n, 10))
+		return 0, requestError("", "must be at least 1, got "+strconv.FormatInt(n, 10))
 	}
 	return n, nil
 }
 
 func decodeStop(v []byte) ([]string, error) {
-	const param = "stop"
 	switch {
 	case isNull(v):
 		return nil, nil
@@ -230,14 +262,14 @@ func decodeStop(v []byte) ([]string, error) {
 		s, _ := decodeString(v)
 		return []string{s}, nil
 	case v[0] != '[':
-		return nil, requestError(param, "must be a string or an array of strings, got "+jsonKind(v))
+		return nil, requestError("", "must be a string or an array of strings, got "+jsonKind(v))
 	}
-	it, _ := iterArray(v, 0, 1)
+	it := walkArray(v)
 	var stop []string
 	for it.next() {
 		s, ok := decodeString(it.value())
 		if !ok {
-			return nil, requestError(indexed(param, it.n-1, ""), "must be a string, got "+jsonKind(it.value()))
+			return nil, underIndex(requestError("", "must be a string, got "+jsonKind(it.value())), it.n-1)
 		}
 		stop = append(stop, s)
 	}
@@ -245,19 +277,18 @@ func decodeStop(v []byte) ([]string, error) {
 }
 
 func decodeStreamOptions(v []byte) (includeUsage bool, err error) {
-	const param = "stream_options"
 	if isNull(v) {
 		return false, nil
 	}
 	if v[0] != '{' {
-		return false, requestError(param, "must be an object, got "+jsonKind(v))
+		return false, requestError("", "must be an object, got "+jsonKind(v))
 	}
-	it, _ := iterObject(v, 0, 1)
+	it := walkObject(v)
 	for it.next() {
 		if string(it.key) == "include_usage" {
-			b, err := nullableBool(it.value(), param+".include_usage")
+			b, err := nullableBool(it.value())
 			if err != nil {
-				return false, err
+				return false, under(err, "include_usage")
 			}
 			includeUsage = b != nil && *b
 		}
@@ -266,212 +297,240 @@ func decodeStreamOptions(v []byte) (includeUsage bool, err error) {
 }
 
 func decodeToolChoice(v []byte) (*chat.ToolChoice, error) {
-	const param = "tool_choice"
 	switch {
 	case isNull(v):
 		return nil, nil
 	case v[0] == '"':
-		s, _ := decodeString(v)
-		switch s {
-		case chat.ToolChoiceAuto, chat.ToolChoiceNone, chat.ToolChoiceRequired:
-			return &chat.ToolChoice{Mode: s}, nil
+		s, _ := stringBytes(v)
+		switch string(s) {
+		case chat.ToolChoiceAuto:
+			return &chat.ToolChoice{Mode: chat.ToolChoiceAuto}, nil
+		case chat.ToolChoiceNone:
+			return &chat.ToolChoice{Mode: chat.ToolChoiceNone}, nil
+		case chat.ToolChoiceRequired:
+			return &chat.ToolChoice{Mode: chat.ToolChoiceRequired}, nil
 		}
-		return nil, requestError(param, strconv.Quote(s)+` is not a tool choice; expected "auto", "none", "required" or {"type":"function","function":{"name":...}}`)
+		return nil, requestError("", strconv.Quote(string(s))+
+			` is not a tool choice; expected "auto", "none", "required" or {"type":"function","function":{"name":...}}`)
 	case v[0] != '{':
-		return nil, requestError(param, "must be a string or an object, got "+jsonKind(v))
+		return nil, requestError("", "must be a string or an object, got "+jsonKind(v))
 	}
-	var typ, name string
+	var typ []byte
+	var name string
 	var hasFunction bool
-	it, _ := iterObject(v, 0, 1)
+	it := walkObject(v)
 	for it.next() {
 		var err error
 		switch string(it.key) {
 		case "type":
-			typ, err = nullableString(it.value(), param+".type")
+			typ, err = nullableKeyword(it.value())
 		case "function":
 			fv := it.value()
 			if fv[0] != '{' {
-				return nil, requestError(param+".function", "must be an object, got "+jsonKind(fv))
+				return nil, under(requestError("", "must be an object, got "+jsonKind(fv)), "function")
 			}
 			hasFunction = true
-			fit, _ := iterObject(fv, 0, 2)
+			fit := walkObject(fv)
 			for fit.next() {
 				if string(fit.key) == "name" {
-					name, err = nullableString(fit.value(), param+".function.name")
+					if name, err = nullableString(fit.value()); err != nil {
+						err = under(err, "name")
+					}
 				}
 			}
 		}
 		if err != nil {
-			return nil, err
+			return nil, under(err, string(it.key))
 		}
 	}
-	if typ != "function" && (typ != "" || !hasFunction) {
-		return nil, requestError(param+".type", `unsupported tool choice type `+strconv.Quote(typ)+`; expected "function"`)
+	if string(typ) != "function" && (typ != nil || !hasFunction) {
+		return nil, requestError("type", "unsupported tool choice type "+strconv.Quote(string(typ))+`; expected "function"`)
 	}
 	if name == "" {
-		return nil, requestError(param+".function.name", "missing required parameter")
+		return nil, requestError("function.name", "missing required parameter")
 	}
 	return &chat.ToolChoice{Mode: chat.ToolChoiceFunction, Name: name}, nil
 }
 
 func (d *requestDecoder) tools(v []byte) ([]chat.Tool, error) {
-	const param = "tools"
 	if isNull(v) {
 		return nil, nil
 	}
 	if v[0] != '[' {
-		return nil, requestError(param, "must be an array of tools, got "+jsonKind(v))
+		return nil, requestError("", "must be an array of tools, got "+jsonKind(v))
 	}
-	it, _ := iterArray(v, 0, 1)
+	it := walkArray(v)
 	tools := make([]chat.Tool, 0, 4)
 	for it.next() {
-		i := it.n - 1
-		tv := it.value()
-		if tv[0] != '{' {
-			return nil, requestError(indexed(param, i, ""), "must be an object, got "+jsonKind(tv))
+		tools = append(tools, chat.Tool{})
+		if err := d.tool(it.value(), &tools[len(tools)-1]); err != nil {
+			return nil, underIndex(err, it.n-1)
 		}
-		var t chat.Tool
-		var typ string
-		var hasFunction bool
-		tit, _ := iterObject(tv, 0, 2)
-		for tit.next() {
-			var err error
-			switch string(tit.key) {
-			case "type":
-				typ, err = nullableString(tit.value(), indexed(param, i, "type"))
-			case "function":
-				hasFunction = true
-				err = d.function(tit.value(), &t, i)
-			case "cache_control":
-				if !isNull(tit.value()) {
-					t.CacheControl = d.raw.copy(tit.value())
-				}
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
-		if typ != "" && typ != "function" {
-			return nil, requestError(indexed(param, i, "type"), "unsupported tool type "+strconv.Quote(typ)+`; only "function" tools are supported`)
-		}
-		if !hasFunction {
-			return nil, requestError(indexed(param, i, "function"), "missing required parameter")
-		}
-		tools = append(tools, t)
 	}
 	return tools, nil
 }
 
-// function decodes tools[i].function into t.
-func (d *requestDecoder) function(v []byte, t *chat.Tool, i int) error {
-	prefix := func(field string) string { return indexed("tools", i, "function."+field) }
+func (d *requestDecoder) tool(v []byte, t *chat.Tool) error {
 	if v[0] != '{' {
-		return requestError(indexed("tools", i, "function"), "must be an object, got "+jsonKind(v))
+		return requestError("", "must be an object, got "+jsonKind(v))
 	}
-	it, _ := iterObject(v, 0, 3)
+	var typ []byte
+	var hasFunction bool
+	it := walkObject(v)
+	for it.next() {
+		var err error
+		switch string(it.key) {
+		case "type":
+			typ, err = nullableKeyword(it.value())
+		case "function":
+			hasFunction = true
+			err = d.function(it.value(), t)
+		case "cache_control":
+			if !isNull(it.value()) {
+				t.CacheControl = d.raw.copy(it.value())
+			}
+		}
+		if err != nil {
+			return under(err, string(it.key))
+		}
+	}
+	if typ != nil && string(typ) != "function" {
+		return requestError("type", "unsupported tool type "+strconv.Quote(string(typ))+`; only "function" tools are supported`)
+	}
+	if !hasFunction {
+		return requestError("function", "missing required parameter")
+	}
+	return nil
+}
+
+// function decodes a tool's function into t.
+func (d *requestDecoder) function(v []byte, t *chat.Tool) error {
+	if v[0] != '{' {
+		return requestError("", "must be an object, got "+jsonKind(v))
+	}
+	it := walkObject(v)
 	for it.next() {
 		fv := it.value()
 		var err error
 		switch string(it.key) {
 		case "name":
-			t.Name, err = nullableString(fv, prefix("name"))
+			t.Name, err = nullableString(fv)
 		case "description":
-			t.Description, err = nullableString(fv, prefix("description"))
+			t.Description, err = nullableString(fv)
 		case "parameters":
 			if !isNull(fv) {
 				t.Parameters = d.raw.copy(fv)
 			}
 		case "strict":
-			t.Strict, err = nullableBool(fv, prefix("strict"))
+			t.Strict, err = nullableBool(fv)
 		}
 		if err != nil {
-			return err
+			return under(err, string(it.key))
 		}
 	}
 	if t.Name == "" {
-		return requestError(prefix("name"), "missing required parameter")
+		return requestError("name", "missing required parameter")
 	}
 	return nil
 }
 
 func (d *requestDecoder) messages(v []byte) ([]chat.Message, error) {
-	const param = "messages"
 	if isNull(v) {
 		return nil, nil
 	}
 	if v[0] != '[' {
-		return nil, requestError(param, "must be an array of messages, got "+jsonKind(v))
+		return nil, requestError("", "must be an array of messages, got "+jsonKind(v))
 	}
-	it, _ := iterArray(v, 0, 1)
+	it := walkArray(v)
 	var msgs []chat.Message
 	for it.next() {
 		if msgs == nil {
 			msgs = make([]chat.Message, 0, 8)
 		}
 		msgs = append(msgs, chat.Message{})
-		if err := d.message(it.value(), &msgs[len(msgs)-1], it.n-1); err != nil {
-			return nil, err
+		if err := d.message(it.value(), &msgs[len(msgs)-1]); err != nil {
+			return nil, underIndex(err, it.n-1)
 		}
 	}
 	if len(msgs) == 0 {
-		return nil, requestError(param, "must not be empty")
+		return nil, requestError("", "must not be empty")
 	}
 	return msgs, nil
 }
 
-func (d *requestDecoder) message(v []byte, m *chat.Message, i int) error {
-	at := func(field string) string { return indexed("messages", i, field) }
+// roleOf returns the canonical role constant for b, so that the common
+// roles cost no allocation.
+func roleOf(b []byte) string {
+	switch string(b) {
+	case chat.RoleSystem:
+		return chat.RoleSystem
+	case chat.RoleDeveloper:
+		return chat.RoleDeveloper
+	case chat.RoleUser:
+		return chat.RoleUser
+	case chat.RoleAssistant:
+		return chat.RoleAssistant
+	case chat.RoleTool:
+		return chat.RoleTool
+	}
+	return string(b)
+}
+
+func (d *requestDecoder) message(v []byte, m *chat.Message) error {
 	if v[0] != '{' {
-		return requestError(at(""), "must be an object, got "+jsonKind(v))
+		return requestError("", "must be an object, got "+jsonKind(v))
 	}
 	var content []byte
-	it, _ := iterObject(v, 0, 2)
+	it := walkObject(v)
 	for it.next() {
 		fv := it.value()
 		var err error
 		switch string(it.key) {
 		case "role":
-			m.Role, err = nullableString(fv, at("role"))
+			var b []byte
+			b, err = nullableKeyword(fv)
+			m.Role = roleOf(b)
 		case "content":
 			content = fv
 		case "name":
-			m.Name, err = nullableString(fv, at("name"))
+			m.Name, err = nullableString(fv)
 		case "tool_call_id":
-			m.ToolCallID, err = nullableString(fv, at("tool_call_id"))
+			m.ToolCallID, err = nullableString(fv)
 		case "tool_calls":
-			m.ToolCalls, err = decodeToolCalls(fv, i)
+			m.ToolCalls, err = decodeToolCalls(fv)
 		case "function_call":
 			if !isNull(fv) {
-				err = requestError(at("function_call"), `the deprecated "function_call" field is not supported; use "tool_calls"`)
+				err = requestError("", `the deprecated "function_call" field is not supported; use "tool_calls"`)
 			}
 		}
 		if err != nil {
-			return err
+			return under(err, string(it.key))
 		}
 	}
 	switch m.Role {
 	case chat.RoleSystem, chat.RoleDeveloper, chat.RoleUser, chat.RoleAssistant:
 	case chat.RoleTool:
 		if m.ToolCallID == "" {
-			return requestError(at("tool_call_id"), "missing required parameter for a tool message")
+			return requestError("tool_call_id", "missing required parameter for a tool message")
 		}
 	case "":
-		return requestError(at("role"), "missing required parameter")
+		return requestError("role", "missing required parameter")
 	case "function":
-		return requestError(at("role"), `the deprecated "function" role is not supported; use "tool"`)
+		return requestError("role", `the deprecated "function" role is not supported; use "tool"`)
 	default:
-		return requestError(at("role"), "unknown role "+strconv.Quote(m.Role)+
+		return requestError("role", "unknown role "+strconv.Quote(m.Role)+
 			"; expected system, developer, user, assistant or tool")
 	}
 	var err error
-	m.Content, err = d.content(content, m.Role, i)
-	return err
+	if m.Content, err = d.content(content, m.Role); err != nil {
+		return under(err, "content")
+	}
+	return nil
 }
 
 // content decodes a message's content: a string, an array of parts, or (for
 // assistant messages) null or absent.
-func (d *requestDecoder) content(v []byte, role string, i int) ([]chat.Part, error) {
-	param := indexed("messages", i, "content")
+func (d *requestDecoder) content(v []byte, role string) ([]chat.Part, error) {
 	switch {
 	case v == nil || isNull(v):
 		if role == chat.RoleAssistant {
@@ -481,7 +540,7 @@ func (d *requestDecoder) content(v []byte, role string, i int) ([]chat.Part, err
 		if v == nil {
 			got = "nothing"
 		}
-		return nil, requestError(param, "must be a string or an array of content parts, got "+got)
+		return nil, requestError("", "must be a string or an array of content parts, got "+got)
 	case v[0] == '"':
 		s, _ := decodeString(v)
 		if s == "" {
@@ -489,159 +548,165 @@ func (d *requestDecoder) content(v []byte, role string, i int) ([]chat.Part, err
 		}
 		return []chat.Part{{Type: chat.PartText, Text: s}}, nil
 	case v[0] != '[':
-		return nil, requestError(param, "must be a string or an array of content parts, got "+jsonKind(v))
+		return nil, requestError("", "must be a string or an array of content parts, got "+jsonKind(v))
 	}
-	it, _ := iterArray(v, 0, 3)
+	it := walkArray(v)
 	var parts []chat.Part
 	for it.next() {
-		j := it.n - 1
-		pv := it.value()
-		at := func(field string) string { return indexed(param, j, field) }
-		if pv[0] != '{' {
-			return nil, requestError(at(""), "must be an object, got "+jsonKind(pv))
+		p, keep, err := d.part(it.value())
+		if err != nil {
+			return nil, underIndex(err, it.n-1)
 		}
-		var p chat.Part
-		var typ string
-		var text, imageURL []byte
-		pit, _ := iterObject(pv, 0, 4)
-		for pit.next() {
-			var err error
-			switch string(pit.key) {
-			case "type":
-				typ, err = nullableString(pit.value(), at("type"))
-			case "text":
-				text = pit.value()
-			case "image_url":
-				imageURL = pit.value()
-			case "cache_control":
-				if !isNull(pit.value()) {
-					p.CacheControl = d.raw.copy(pit.value())
-				}
-			}
-			if err != nil {
-				return nil, err
-			}
+		if keep {
+			parts = append(parts, p)
 		}
-		switch typ {
-		case "text":
-			s, ok := decodeString(text)
-			if !ok {
-				return nil, requestError(at("text"), "must be a string, got "+jsonKind(text))
-			}
-			p.Type, p.Text = chat.PartText, s
-		case "image_url":
-			if err := decodeImageURL(imageURL, &p, at("image_url")); err != nil {
-				return nil, err
-			}
-		case "refusal":
-			continue
-		case "":
-			return nil, requestError(at("type"), "missing required parameter")
-		default:
-			return nil, requestError(at("type"), "unsupported content part type "+strconv.Quote(typ)+
-				`; expected "text" or "image_url"`)
-		}
-		parts = append(parts, p)
 	}
 	return parts, nil
 }
 
+// part decodes one content part; keep is false for parts that are dropped.
+func (d *requestDecoder) part(v []byte) (p chat.Part, keep bool, err error) {
+	if v[0] != '{' {
+		return p, false, requestError("", "must be an object, got "+jsonKind(v))
+	}
+	var typ, text, imageURL []byte
+	it := walkObject(v)
+	for it.next() {
+		switch string(it.key) {
+		case "type":
+			if typ, err = nullableKeyword(it.value()); err != nil {
+				return p, false, under(err, "type")
+			}
+		case "text":
+			text = it.value()
+		case "image_url":
+			imageURL = it.value()
+		case "cache_control":
+			if !isNull(it.value()) {
+				p.CacheControl = d.raw.copy(it.value())
+			}
+		}
+	}
+	switch string(typ) {
+	case "text":
+		s, ok := decodeString(text)
+		if !ok {
+			return p, false, requestError("text", "must be a string, got "+jsonKind(text))
+		}
+		p.Type, p.Text = chat.PartText, s
+	case "image_url":
+		if err := decodeImageURL(imageURL, &p); err != nil {
+			return p, false, under(err, "image_url")
+		}
+	case "refusal":
+		return p, false, nil
+	case "":
+		return p, false, requestError("type", "missing required parameter")
+	default:
+		return p, false, requestError("type", "unsupported content part type "+strconv.Quote(string(typ))+
+			`; expected "text" or "image_url"`)
+	}
+	return p, true, nil
+}
+
 // decodeImageURL decodes an image_url part's {"url","detail"} (or, as some
 // clients send it, a bare URL string).
-func decodeImageURL(v []byte, p *chat.Part, param string) error {
+func decodeImageURL(v []byte, p *chat.Part) error {
 	p.Type = chat.PartImage
 	switch {
 	case v == nil || isNull(v):
-		return requestError(param, "missing required parameter")
+		return requestError("", "missing required parameter")
 	case v[0] == '"':
 		p.ImageURL, _ = decodeString(v)
 	case v[0] == '{':
-		it, _ := iterObject(v, 0, 5)
+		it := walkObject(v)
 		for it.next() {
 			var err error
 			switch string(it.key) {
 			case "url":
-				p.ImageURL, err = nullableString(it.value(), param+".url")
+				p.ImageURL, err = nullableString(it.value())
 			case "detail":
-				p.Detail, err = nullableString(it.value(), param+".detail")
+				p.Detail, err = nullableString(it.value())
 			}
 			if err != nil {
-				return err
+				return under(err, string(it.key))
 			}
 		}
 	default:
-		return requestError(param, "must be an object, got "+jsonKind(v))
+		return requestError("", "must be an object, got "+jsonKind(v))
 	}
 	if p.ImageURL == "" {
-		return requestError(param+".url", "missing required parameter")
+		return requestError("url", "missing required parameter")
 	}
 	return nil
 }
 
-// decodeToolCalls decodes messages[i].tool_calls.
-func decodeToolCalls(v []byte, i int) ([]chat.ToolCall, error) {
-	param := indexed("messages", i, "tool_calls")
+// decodeToolCalls decodes a message's tool_calls.
+func decodeToolCalls(v []byte) ([]chat.ToolCall, error) {
 	if isNull(v) {
 		return nil, nil
 	}
 	if v[0] != '[' {
-		return nil, requestError(param, "must be an array of tool calls, got "+jsonKind(v))
+		return nil, requestError("", "must be an array of tool calls, got "+jsonKind(v))
 	}
 	var calls []chat.ToolCall
-	it, _ := iterArray(v, 0, 3)
+	it := walkArray(v)
 	for it.next() {
-		j := it.n - 1
-		at := func(field string) string { return indexed(param, j, field) }
-		cv := it.value()
-		if cv[0] != '{' {
-			return nil, requestError(at(""), "must be an object, got "+jsonKind(cv))
+		calls = append(calls, chat.ToolCall{})
+		if err := decodeToolCall(it.value(), &calls[len(calls)-1]); err != nil {
+			return nil, underIndex(err, it.n-1)
 		}
-		var c chat.ToolCall
-		var typ string
-		cit, _ := iterObject(cv, 0, 4)
-		for cit.next() {
-			var err error
-			switch string(cit.key) {
-			case "id":
-				c.ID, err = nullableString(cit.value(), at("id"))
-			case "type":
-				typ, err = nullableString(cit.value(), at("type"))
-			case "function":
-				err = decodeCallFunction(cit.value(), &c, at("function"))
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
-		if typ != "" && typ != "function" {
-			return nil, requestError(at("type"), "unsupported tool call type "+strconv.Quote(typ)+`; expected "function"`)
-		}
-		if c.ID == "" {
-			return nil, requestError(at("id"), "missing required parameter")
-		}
-		if c.Name == "" {
-			return nil, requestError(at("function.name"), "missing required parameter")
-		}
-		calls = append(calls, c)
 	}
 	return calls, nil
+}
+
+func decodeToolCall(v []byte, c *chat.ToolCall) error {
+	if v[0] != '{' {
+		return requestError("", "must be an object, got "+jsonKind(v))
+	}
+	var typ []byte
+	it := walkObject(v)
+	for it.next() {
+		var err error
+		switch string(it.key) {
+		case "id":
+			c.ID, err = nullableString(it.value())
+		case "type":
+			typ, err = nullableKeyword(it.value())
+		case "function":
+			err = decodeCallFunction(it.value(), c)
+		}
+		if err != nil {
+			return under(err, string(it.key))
+		}
+	}
+	if typ != nil && string(typ) != "function" {
+		return requestError("type", "unsupported tool call type "+strconv.Quote(string(typ))+`; expected "function"`)
+	}
+	if c.ID == "" {
+		return requestError("id", "missing required parameter")
+	}
+	if c.Name == "" {
+		return requestError("function.name", "missing required parameter")
+	}
+	return nil
 }
 
 // decodeCallFunction decodes a tool call's {"name","arguments"}. Arguments
 // are a JSON text in a string; an object sent as is (some clients do) is
 // kept as its text.
-func decodeCallFunction(v []byte, c *chat.ToolCall, param string) error {
+func decodeCallFunction(v []byte, c *chat.ToolCall) error {
 	if v[0] != '{' {
-		return requestError(param, "must be an object, got "+jsonKind(v))
+		return requestError("", "must be an object, got "+jsonKind(v))
 	}
-	it, _ := iterObject(v, 0, 5)
+	it := walkObject(v)
 	for it.next() {
 		fv := it.value()
 		switch string(it.key) {
 		case "name":
 			var err error
-			if c.Name, err = nullableString(fv, param+".name"); err != nil {
-				return err
+			if c.Name, err = nullableString(fv); err != nil {
+				return under(err, "name")
 			}
 		case "arguments":
 			switch fv[0] {
@@ -651,7 +716,7 @@ func decodeCallFunction(v []byte, c *chat.ToolCall, param string) error {
 				c.Arguments = string(fv)
 			case 'n':
 			default:
-				return requestError(param+".arguments", "must be a string, got "+jsonKind(fv))
+				return requestError("arguments", "must be a string, got "+jsonKind(fv))
 			}
 		}
 	}

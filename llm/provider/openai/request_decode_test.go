@@ -141,6 +141,16 @@ func TestDecodeChatRequestFields(t *testing.T) {
 			want: chat.Request{Model: "m", Messages: userMessages, Stream: true, IncludeUsage: true},
 		},
 		{
+			name: "usage is for streams only",
+			body: `{"model":"m",` + user + `,"stream_options":{"include_usage":true}}`,
+			want: chat.Request{Model: "m", Messages: userMessages},
+		},
+		{
+			name: "stream after stream_options",
+			body: `{"model":"m",` + user + `,"stream_options":{"include_usage":true},"stream":true}`,
+			want: chat.Request{Model: "m", Messages: userMessages, Stream: true, IncludeUsage: true},
+		},
+		{
 			name: "stream without usage",
 			body: `{"model":"m",` + user + `,"stream":true,"stream_options":{"include_usage":false}}`,
 			want: chat.Request{Model: "m", Messages: userMessages, Stream: true},

@@ -139,7 +139,7 @@ func decodeResponse(body []byte) (resp *chat.Response, errValue []byte, err erro
 	if choice == nil {
 		return nil, nil, errNoChoices
 	}
-	cit, _ := iterObject(choice, 0, 2)
+	cit := walkObject(choice)
 	for cit.next() {
 		v := cit.value()
 		switch string(cit.key) {
@@ -168,7 +168,7 @@ func firstChoice(v []byte) []byte {
 	if len(v) == 0 || v[0] != '[' {
 		return nil
 	}
-	it, _ := iterArray(v, 0, 1)
+	it := walkArray(v)
 	var first []byte
 	for it.next() {
 		c := it.value()
@@ -178,7 +178,7 @@ func firstChoice(v []byte) []byte {
 		if first == nil {
 			first = c
 		}
-		cit, _ := iterObject(c, 0, 2)
+		cit := walkObject(c)
 		for cit.next() {
 			if string(cit.key) == "index" {
 				if n, ok := decodeInt(cit.value()); ok && n == 0 {
@@ -198,7 +198,7 @@ func decodeMessage(v []byte, m *chat.Message) {
 	}
 	m.Role = chat.RoleAssistant
 	var text, refusal string
-	it, _ := iterObject(v, 0, 3)
+	it := walkObject(v)
 	for it.next() {
 		fv := it.value()
 		switch string(it.key) {
@@ -215,7 +215,7 @@ func decodeMessage(v []byte, m *chat.Message) {
 			if fv[0] != '[' {
 				continue
 			}
-			tit, _ := iterArray(fv, 0, 4)
+			tit := walkArray(fv)
 			for tit.next() {
 				var c chat.ToolCall
 				decodeResponseToolCall(tit.value(), &c)
@@ -234,13 +234,13 @@ func decodeMessage(v []byte, m *chat.Message) {
 // joinTextParts concatenates the text of an array of content parts.
 func joinTextParts(v []byte) string {
 	var b []byte
-	it, _ := iterArray(v, 0, 4)
+	it := walkArray(v)
 	for it.next() {
 		pv := it.value()
 		if pv[0] != '{' {
 			continue
 		}
-		pit, _ := iterObject(pv, 0, 5)
+		pit := walkObject(pv)
 		for pit.next() {
 			if string(pit.key) == "text" {
 				if s, ok := decodeString(pit.value()); ok {
@@ -256,7 +256,7 @@ func decodeResponseToolCall(v []byte, c *chat.ToolCall) {
 	if v[0] != '{' {
 		return
 	}
-	it, _ := iterObject(v, 0, 5)
+	it := walkObject(v)
 	for it.next() {
 		switch string(it.key) {
 		case "id":
@@ -266,7 +266,7 @@ func decodeResponseToolCall(v []byte, c *chat.ToolCall) {
 			if fv[0] != '{' {
 				continue
 			}
-			fit, _ := iterObject(fv, 0, 6)
+			fit := walkObject(fv)
 			for fit.next() {
 				switch string(fit.key) {
 				case "name":
@@ -301,7 +301,7 @@ func decodeUsage(v []byte, u *chat.Usage) bool {
 	}
 	var cacheHit int64
 	var sawDetails bool
-	it, _ := iterObject(v, 0, 1)
+	it := walkObject(v)
 	for it.next() {
 		fv := it.value()
 		switch string(it.key) {
@@ -313,7 +313,7 @@ func decodeUsage(v []byte, u *chat.Usage) bool {
 			cacheHit, _ = decodeInt(fv)
 		case "prompt_tokens_details":
 			if fv[0] == '{' {
-				dit, _ := iterObject(fv, 0, 2)
+				dit := walkObject(fv)
 				for dit.next() {
 					if string(dit.key) == "cached_tokens" {
 						u.CachedTokens, _ = decodeInt(dit.value())
@@ -323,7 +323,7 @@ func decodeUsage(v []byte, u *chat.Usage) bool {
 			}
 		case "completion_tokens_details":
 			if fv[0] == '{' {
-				dit, _ := iterObject(fv, 0, 2)
+				dit := walkObject(fv)
 				for dit.next() {
 					if string(dit.key) == "reasoning_tokens" {
 						u.ReasoningTokens, _ = decodeInt(dit.value())
