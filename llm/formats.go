@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/provider/anthropic"
@@ -21,7 +22,7 @@ type clientFormat interface {
 	writeError(w http.ResponseWriter, r *http.Request, err error)
 	// prepare turns the client's body into the upstream body for a
 	// pass-through: the model replaced, usage requested in streams.
-	prepare(body []byte, model string, stream bool) ([]byte, error)
+	prepare(body []byte, h *chatHead, model string) ([]byte, error)
 	// responseUsage reads the usage of a passed-through JSON response.
 	responseUsage(body []byte) chat.Usage
 	// eventUsage inspects one passed-through SSE event: it updates u when the
@@ -50,12 +51,14 @@ func (openAIFormat) newEncoder(model string, includeUsage bool) streamEncoder {
 func (openAIFormat) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	WriteOpenAIError(w, r, err)
 }
-func (openAIFormat) prepare(body []byte, model string, stream bool) ([]byte, error) {
-	out, err := openai.PatchModel(body, model)
-	if err != nil || !stream {
+func (openAIFormat) prepare(body []byte, h *chatHead, model string) ([]byte, error) {
+	out, err := h.patchModel(body, model)
+	if err != nil || !h.Stream {
 		return out, err
 	}
-	return openai.EnsureStreamUsage(out)
+	// The model splice moved the offsets, so rescan only when the edit
+	// cannot be done at the front.
+	return h.ensureStreamUsage(out)
 }
 
 // openAIUsage is the usage object of OpenAI's responses and chunks.
@@ -85,6 +88,9 @@ func (openAIFormat) responseUsage(body []byte) chat.Usage {
 	// The usage object comes last in OpenAI's responses: decode just it
 	// rather than the whole body.
 	if obj := lastObjectAfter(body, `"usage"`); obj != nil {
+		if u, ok := scanOpenAIUsage(obj); ok {
+			return u
+		}
 		var u openAIUsage
 		if json.Unmarshal(obj, &u) == nil {
 			return u.canonical()
@@ -97,6 +103,43 @@ func (openAIFormat) responseUsage(body []byte) chat.Usage {
 		return chat.Usage{}
 	}
 	return v.Usage.canonical()
+}
+
+// scanOpenAIUsage reads the counts of a usage object without reflection:
+// the key names are unique within it, so each is found by a plain search.
+func scanOpenAIUsage(obj []byte) (chat.Usage, bool) {
+	var u chat.Usage
+	var ok bool
+	if u.PromptTokens, ok = intAfter(obj, `"prompt_tokens"`); !ok {
+		return u, false
+	}
+	if u.CompletionTokens, ok = intAfter(obj, `"completion_tokens"`); !ok {
+		return u, false
+	}
+	u.CachedTokens, _ = intAfter(obj, `"cached_tokens"`)
+	u.ReasoningTokens, _ = intAfter(obj, `"reasoning_tokens"`)
+	return u, true
+}
+
+// intAfter reads the integer value of key in obj.
+func intAfter(obj []byte, key string) (int64, bool) {
+	i := bytes.Index(obj, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	j := i + len(key)
+	for j < len(obj) && (obj[j] == ' ' || obj[j] == ':' || obj[j] == '\n' || obj[j] == '\t' || obj[j] == '\r') {
+		j++
+	}
+	start := j
+	for j < len(obj) && obj[j] >= '0' && obj[j] <= '9' {
+		j++
+	}
+	if j == start || j-start > 18 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(obj[start:j]), 10, 64)
+	return n, err == nil
 }
 
 // lastObjectAfter finds the last occurrence of key in body followed by a
@@ -195,8 +238,8 @@ func (anthropicFormat) newEncoder(model string, _ bool) streamEncoder {
 func (anthropicFormat) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	WriteAnthropicError(w, r, err)
 }
-func (anthropicFormat) prepare(body []byte, model string, _ bool) ([]byte, error) {
-	return openai.PatchModel(body, model) // a top-level JSON edit, format-neutral
+func (anthropicFormat) prepare(body []byte, h *chatHead, model string) ([]byte, error) {
+	return h.patchModel(body, model)
 }
 
 // anthropicUsage is the usage object of Anthropic's messages and events.

@@ -30,6 +30,10 @@ type chatHead struct {
 	// Fallbacks is Junction's extension: models to try after the model's own
 	// chain. It is not sent upstream.
 	Fallbacks []string `json:"fallbacks"`
+
+	// Where the scan found the model value, and how many model fields.
+	modelAt, modelEnd, models int
+	sawStreamOptions          bool
 }
 
 // decodeHead reads the routing fields, with errors that name the field.
@@ -266,7 +270,7 @@ func (c *chatCall) attempt(ctx context.Context, cand *Candidate) (time.Duration,
 
 // forward is the pass-through: the client's bytes with the model replaced.
 func (c *chatCall) forward(ctx context.Context, cand *Candidate, fwd chat.Forwarder, tm TimeoutsConfig) (time.Duration, error) {
-	body, err := c.format.prepare(c.body, cand.Target.Model, c.head.Stream)
+	body, err := c.format.prepare(c.body, &c.head, cand.Target.Model)
 	if err != nil {
 		return 0, requestError(badRequest("", "request body: "+err.Error()))
 	}

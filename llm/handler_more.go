@@ -55,7 +55,7 @@ func (s *Service) embeddings(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		t0 := time.Now()
 		if fwd, ok := c.Provider.(chat.Forwarder); ok && up.format == chat.FormatOpenAI && head.Fallbacks == nil {
-			patched, err := openai.PatchModel(body, c.Target.Model)
+			patched, err := head.patchModel(body, c.Target.Model)
 			if err != nil {
 				return 0, requestError(badRequest("", "request body: "+err.Error()))
 			}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+
+	"github.com/junctionhq/junction/llm/provider/openai"
 )
 
 // The request head is read with a single pass over the top-level object
@@ -44,6 +47,10 @@ func scanHead(body []byte, h *chatHead) error {
 		if err != nil {
 			return err
 		}
+		if string(key) == "model" {
+			h.modelAt, h.modelEnd = i, end
+			h.models++
+		}
 		if err := h.field(string(key), body[i:end]); err != nil {
 			return err
 		}
@@ -62,9 +69,35 @@ func scanHead(body []byte, h *chatHead) error {
 	}
 }
 
-// field decodes one routing field; others are ignored.
+// field decodes one routing field; others are ignored. The common shapes
+// (a plain string, a literal, an integer) are read directly.
 func (h *chatHead) field(key string, v []byte) error {
 	var target any
+	switch key {
+	case "model":
+		if plainString(v) {
+			h.Model = string(v[1 : len(v)-1])
+			return nil
+		}
+	case "stream":
+		switch string(v) {
+		case "true":
+			h.Stream = true
+			return nil
+		case "false":
+			h.Stream = false
+			return nil
+		}
+	case "max_tokens", "max_completion_tokens":
+		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			if key == "max_tokens" {
+				h.MaxTokens = n
+			} else {
+				h.MaxCompletionTokens = n
+			}
+			return nil
+		}
+	}
 	switch key {
 	case "model":
 		target = &h.Model
@@ -75,6 +108,7 @@ func (h *chatHead) field(key string, v []byte) error {
 	case "max_completion_tokens":
 		target = &h.MaxCompletionTokens
 	case "stream_options":
+		h.sawStreamOptions = true
 		target = &h.StreamOptions
 	case "fallbacks":
 		target = &h.Fallbacks
@@ -88,6 +122,68 @@ func (h *chatHead) field(key string, v []byte) error {
 		return badRequest(key, fmt.Sprintf("%s: %s", key, typeProblem(err)))
 	}
 	return nil
+}
+
+// plainString reports an ASCII JSON string with no escapes.
+func plainString(v []byte) bool {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return false
+	}
+	for _, c := range v[1 : len(v)-1] {
+		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// patchModel returns body with the model replaced, splicing at the offsets
+// the head scan recorded; bodies with the model field twice, or none, go
+// through the full JSON edit.
+func (h *chatHead) patchModel(body []byte, model string) ([]byte, error) {
+	if h.models != 1 || !safeModel(model) {
+		return openai.PatchModel(body, model)
+	}
+	out := make([]byte, 0, len(body)+len(model))
+	out = append(out, body[:h.modelAt]...)
+	out = append(out, '"')
+	out = append(out, model...)
+	out = append(out, '"')
+	return append(out, body[h.modelEnd:]...), nil
+}
+
+// safeModel reports a model name that needs no JSON escaping.
+func safeModel(m string) bool {
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// ensureStreamUsage asks for the usage chunk: inserted at the front when the
+// client sent no stream_options, left alone when it asked for usage, and
+// edited in place otherwise.
+func (h *chatHead) ensureStreamUsage(body []byte) ([]byte, error) {
+	switch {
+	case h.StreamOptions != nil && h.StreamOptions.IncludeUsage:
+		return body, nil
+	case h.StreamOptions == nil && !h.sawStreamOptions:
+		i := skipWS(body, 0) + 1 // just after '{'
+		const field = `"stream_options":{"include_usage":true},`
+		rest := skipWS(body, i)
+		out := make([]byte, 0, len(body)+len(field))
+		out = append(out, body[:i]...)
+		if rest < len(body) && body[rest] == '}' {
+			out = append(out, field[:len(field)-1]...)
+		} else {
+			out = append(out, field...)
+		}
+		return append(out, body[i:]...), nil
+	}
+	return openai.EnsureStreamUsage(body)
 }
 
 func typeProblem(err error) string {
