@@ -234,3 +234,71 @@ func TestClientDisconnectStillMetersTheStream(t *testing.T) {
 		return len(rows) == 1 && rows[0].Requests == 1 && rows[0].CompletionTokens >= 40
 	})
 }
+
+// TestStreamCutBeforeFirstEventFailsOver: an upstream that answers 200 and
+// hangs up before its first event is failed over, and the client sees only
+// the backup's stream.
+func TestStreamCutBeforeFirstEventFailsOver(t *testing.T) {
+	cutter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	}))
+	t.Cleanup(cutter.Close)
+	s := startLLM(t, func(c *Config, mock *llmtest.Server) {
+		c.Providers = []llm.ProviderConfig{
+			{Name: "primary", BaseURL: cutter.URL + "/v1", Keys: []llm.ProviderKeyConfig{{Value: "sk-primary"}}},
+			{Name: "backup", BaseURL: mock.URL + "/v1", Keys: []llm.ProviderKeyConfig{{Value: "sk-backup"}}},
+		}
+		c.Models = []llm.ModelConfig{{Name: "fast", Targets: []llm.TargetConfig{{Model: "primary/gpt-4o-mini"}},
+			Fallbacks: []string{"backup/gpt-4o-mini"}}}
+		c.Routing = llm.RoutingConfig{MaxAttempts: 1, BackoffBase: time.Millisecond}
+	})
+	resp, raw := s.post(t, "/v1/chat/completions", strings.Replace(helloBody, `"messages"`, `"stream":true,"messages"`, 1))
+	_, data := sseEvents(t, raw)
+	content, _, _, done := reassemble(t, data)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Junction-Target") != "backup/gpt-4o-mini" || !done || !strings.Contains(content, "hello") {
+		t.Errorf("%d %s\n%s", resp.StatusCode, resp.Header.Get("X-Junction-Target"), raw)
+	}
+}
+
+// TestRequestFallbacks: the request's own "fallbacks" field is tried after
+// the model's chain, and is not sent upstream.
+func TestRequestFallbacks(t *testing.T) {
+	s := startFailover(t, llm.TimeoutsConfig{})
+	_ = s.mock.SetBehavior("sk-primary", llmtest.Behavior{FailPercent: 100, FailStatus: 500})
+	// primary/gpt-4o-mini has no fallbacks of its own; the request names one.
+	body := `{"model":"primary/gpt-4o-mini","fallbacks":["backup/gpt-4o"],"messages":[{"role":"user","content":"hi there"}]}`
+	resp, raw := s.post(t, "/v1/chat/completions", body)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Junction-Target") != "backup/gpt-4o" {
+		t.Fatalf("%d %s %s", resp.StatusCode, resp.Header.Get("X-Junction-Target"), raw)
+	}
+	last, _ := s.mock.LastRequest()
+	if strings.Contains(string(last.Body), "fallbacks") {
+		t.Errorf("fallbacks reached the upstream: %s", last.Body)
+	}
+	// Without it, the same request fails.
+	resp, raw = s.post(t, "/v1/chat/completions", strings.Replace(body, `"fallbacks":["backup/gpt-4o"],`, "", 1))
+	if resp.StatusCode < 500 {
+		t.Errorf("without fallbacks: %d %s", resp.StatusCode, raw)
+	}
+}
+
+// TestStreamIdleTimeout: a stream that goes quiet longer than stream_idle
+// ends with an in-band error instead of hanging the client.
+func TestStreamIdleTimeout(t *testing.T) {
+	s := startLLM(t, func(c *Config, _ *llmtest.Server) {
+		c.Providers[0].Timeouts.StreamIdle = 200 * time.Millisecond
+	})
+	_ = s.mock.SetDefault(llmtest.Behavior{ReplyTokens: 5, ChunkDelay: 2 * time.Second})
+	start := time.Now()
+	resp, raw := s.post(t, "/v1/chat/completions", strings.Replace(helloBody, `"messages"`, `"stream":true,"messages"`, 1))
+	_, data := sseEvents(t, raw)
+	if resp.StatusCode != 200 || len(data) == 0 || !strings.Contains(data[len(data)-1], "error") || time.Since(start) > 1500*time.Millisecond {
+		t.Errorf("%d after %v:\n%s", resp.StatusCode, time.Since(start), raw)
+	}
+}

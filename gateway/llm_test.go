@@ -222,11 +222,10 @@ func TestChatCompletionsPassThrough(t *testing.T) {
 		t.Errorf("upstream key %q", last.Key)
 	}
 	// The usage is metered and recorded.
-	rows, err := s.gw.Policy().Usage(context.Background(), store.UsageQuery{KeyID: s.keyID, GroupBy: "model"})
 	if err := s.gw.Policy().FlushUsage(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rows, err = s.gw.Policy().Usage(context.Background(), store.UsageQuery{KeyID: s.keyID, GroupBy: "model"})
+	rows, err := s.gw.Policy().Usage(context.Background(), store.UsageQuery{KeyID: s.keyID, GroupBy: "model"})
 	if err != nil || len(rows) != 1 || rows[0].Group != "mock/gpt-4o-mini" || rows[0].PromptTokens != c.Usage.PromptTokens ||
 		rows[0].CompletionTokens != c.Usage.CompletionTokens {
 		t.Errorf("usage rows %+v %v (response usage %+v)", rows, err, c.Usage)
@@ -252,8 +251,8 @@ func TestChatStreaming(t *testing.T) {
 		if (usage != nil) != includeUsage {
 			t.Errorf("include_usage=%v: usage chunk present = %v", includeUsage, usage != nil)
 		}
-		if includeUsage && data[len(data)-2] != mustJSONString(t, data[len(data)-2]) {
-			t.Error("usage chunk is not last before [DONE]")
+		if includeUsage && !strings.Contains(data[len(data)-2], `"usage":{`) {
+			t.Errorf("usage chunk is not last before [DONE]: %s", data[len(data)-2])
 		}
 		// Usage is always asked of the upstream.
 		last, _ := s.mock.LastRequest()
@@ -268,8 +267,6 @@ func TestChatStreaming(t *testing.T) {
 		t.Errorf("usage %+v", rows)
 	}
 }
-
-func mustJSONString(t *testing.T, s string) string { return s }
 
 func TestToolCallDeltasReassembled(t *testing.T) {
 	for _, target := range []string{"mock/gpt-4o-mini", "claude/claude-sonnet-4-5", "gem/gemini-2.5-flash"} {

@@ -128,6 +128,13 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 		f.writeError(w, r, &UnknownModelError{Model: c.head.Model})
 		return
 	}
+	for _, fb := range c.head.Fallbacks {
+		if _, ok := s.resolve(fb); !ok {
+			s.metrics.request(c.head.Model, "", http.StatusNotFound)
+			f.writeError(w, r, &UnknownModelError{Model: fb})
+			return
+		}
+	}
 	maxTokens := c.head.MaxTokens
 	if c.head.MaxCompletionTokens > 0 {
 		maxTokens = c.head.MaxCompletionTokens

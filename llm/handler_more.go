@@ -33,9 +33,11 @@ func (s *Service) embeddings(w http.ResponseWriter, r *http.Request) {
 		WriteOpenAIError(w, r, err)
 		return
 	}
-	if _, ok := s.resolve(head.Model); !ok {
-		WriteOpenAIError(w, r, &UnknownModelError{Model: head.Model})
-		return
+	for _, m := range append([]string{head.Model}, head.Fallbacks...) {
+		if _, ok := s.resolve(m); !ok {
+			WriteOpenAIError(w, r, &UnknownModelError{Model: m})
+			return
+		}
 	}
 	var req *chat.EmbeddingRequest
 	res, err := s.policy.Admit(ctx, id, policy.Work{Kind: policy.KindLLM, Model: head.Model,
