@@ -1,0 +1,96 @@
+package registry
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The catalog types are what the registry tells the hub (package mcp): each
+// ready upstream's tools, resources, resource templates and prompts, as the
+// upstream declared them. Raw holds the upstream's JSON object byte for
+// byte (schemas included); the other fields are read from it for indexing.
+
+// Tool is one upstream tool.
+type Tool struct {
+	// Server is the upstream's registered name.
+	Server string
+	// Name is the upstream's own tool name (what a call must use).
+	Name        string
+	Description string
+	// Raw is the tool object exactly as the upstream listed it.
+	Raw json.RawMessage
+}
+
+// Resource is one upstream resource.
+type Resource struct {
+	Server, URI, Name string
+	Raw               json.RawMessage
+}
+
+// ResourceTemplate is one upstream resource template.
+type ResourceTemplate struct {
+	Server, URITemplate, Name string
+	Raw                       json.RawMessage
+}
+
+// Prompt is one upstream prompt.
+type Prompt struct {
+	Server, Name string
+	Raw          json.RawMessage
+}
+
+// ServerCatalog is what one ready upstream offers, after its include and
+// exclude patterns.
+type ServerCatalog struct {
+	Name string
+	// Prefix starts the public names of this server's tools and prompts;
+	// by default the server name.
+	Prefix string
+	// ProtocolVersion is the revision negotiated with the upstream.
+	ProtocolVersion string
+	Tools           []Tool // ordered by Name
+	Resources       []Resource
+	Templates       []ResourceTemplate
+	Prompts         []Prompt
+}
+
+// Catalog is an immutable snapshot of every ready upstream's catalog,
+// ordered by server name. A failed or disconnected upstream is absent.
+type Catalog struct {
+	Servers []ServerCatalog
+	// Version increases with every change, for cheap change detection.
+	Version uint64
+}
+
+// CallOptions carry what a call forwards besides its arguments.
+type CallOptions struct {
+	// ProgressToken, when set, asks the upstream for progress notifications,
+	// which are passed to OnProgress.
+	ProgressToken any
+	OnProgress    func(progress, total float64, message string)
+	// OnLog receives the upstream's log messages sent during the call.
+	OnLog func(level string, logger string, data any)
+	// Timeout bounds the call; 0 means the server's configured timeout.
+	Timeout time.Duration
+}
+
+// Connection states of an upstream.
+const (
+	StateConnecting = "connecting"
+	StateReady      = "ready"
+	StateFailed     = "failed" // waiting to reconnect
+	StateDisabled   = "disabled"
+)
+
+// Status is the live state of one upstream.
+type Status struct {
+	Name            string    `json:"name"`
+	Transport       string    `json:"transport"`
+	State           string    `json:"state"`
+	Error           string    `json:"error,omitempty"`
+	Since           time.Time `json:"since"`
+	ProtocolVersion string    `json:"protocol_version,omitempty"`
+	Tools           int       `json:"tools"`
+	Restarts        int       `json:"restarts"`
+	Source          string    `json:"source"`
+}
