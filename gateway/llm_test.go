@@ -396,6 +396,13 @@ func TestAnthropicMessages(t *testing.T) {
 			t.Errorf("%s stream text %q", model, text.String())
 		}
 	}
+	// Beta headers of Anthropic clients reach an Anthropic upstream.
+	if resp, raw := s.post(t, "/v1/messages", body("sonnet", false), "anthropic-beta", "interleaved-thinking-2025-05-14"); resp.StatusCode != 200 {
+		t.Fatalf("beta: %d %s", resp.StatusCode, raw)
+	}
+	if last, _ := s.mock.LastRequest(); last.Header.Get("Anthropic-Beta") != "interleaved-thinking-2025-05-14" || last.Key != "sk-ant" {
+		t.Errorf("upstream headers %v", last.Header)
+	}
 	// tool_use round trip through an OpenAI-compatible upstream.
 	if err := s.mock.SetDefault(llmtest.Behavior{Script: []llmtest.Turn{llmtest.ToolTurn(llmtest.Call("read_file", map[string]any{"path": "/tmp/x"}))}}); err != nil {
 		t.Fatal(err)

@@ -149,6 +149,9 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 		f.writeError(w, r, err)
 		return
 	}
+	if f.name() == chat.FormatAnthropic {
+		ctx = chat.WithClientHeaders(ctx, r.Header)
+	}
 	result, err := s.router.Do(ctx, c.head.Model, c.head.Fallbacks, c.attempt)
 	if err != nil {
 		e := classify(err)

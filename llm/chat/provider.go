@@ -142,3 +142,20 @@ func ReadErrorBody(r io.Reader) []byte {
 	b, _ := io.ReadAll(io.LimitReader(r, 64<<10))
 	return b
 }
+
+// clientHeadersKey carries the client headers a provider may pass on.
+type clientHeadersKey struct{}
+
+// WithClientHeaders returns ctx carrying the client request's headers that
+// upstreams of the client's own format understand (Anthropic's
+// anthropic-beta, for example). Providers pass on only the headers they
+// know; credentials are never among them.
+func WithClientHeaders(ctx context.Context, h http.Header) context.Context {
+	return context.WithValue(ctx, clientHeadersKey{}, h)
+}
+
+// ClientHeaders returns the headers WithClientHeaders stored, or nil.
+func ClientHeaders(ctx context.Context) http.Header {
+	h, _ := ctx.Value(clientHeadersKey{}).(http.Header)
+	return h
+}

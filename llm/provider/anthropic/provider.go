@@ -202,6 +202,11 @@ func (p *Provider) post(ctx context.Context, t chat.Target, body []byte, stream 
 		return nil, fmt.Errorf("anthropic: build request: %w", err)
 	}
 	p.setHeaders(req, t)
+	// Beta features a client opted into (Claude Code sends several) reach
+	// the upstream with the request.
+	if beta := chat.ClientHeaders(ctx).Values("Anthropic-Beta"); len(beta) > 0 {
+		req.Header["Anthropic-Beta"] = beta
+	}
 	req.Header["Content-Type"] = jsonContentType
 	if stream {
 		req.Header["Accept"] = sseAccept
