@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/llm"
+	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/telemetry"
 )
@@ -50,6 +52,21 @@ type Config struct {
 	Providers []llm.ProviderConfig `yaml:"providers,omitempty"`
 	Models    []llm.ModelConfig    `yaml:"models,omitempty"`
 	Routing   llm.RoutingConfig    `yaml:"routing,omitempty"`
+	// Servers are the upstream MCP tool servers declared in the file
+	// (file-managed; more are added through the admin API).
+	Servers []registry.ServerConfig `yaml:"servers,omitempty"`
+	// Toolsets are named subsets of the federated tools, served at
+	// /mcp/{toolset}.
+	Toolsets []mcp.ToolsetConfig `yaml:"toolsets,omitempty"`
+	// MCP tunes the downstream MCP endpoint.
+	MCP MCPConfig `yaml:"mcp,omitempty"`
+}
+
+// MCPConfig tunes /mcp, /mcp/{toolset} and /sse.
+type MCPConfig struct {
+	// AllowedOrigins are the browser origins allowed to call /mcp besides
+	// localhost ones (DNS-rebinding protection). Default: none.
+	AllowedOrigins []string `yaml:"allowed_origins,omitempty"`
 }
 
 // LLM is the LLM part of the configuration.
@@ -136,6 +153,15 @@ func (c *Config) Validate() []error {
 	errs = append(errs, c.Policy().Validate()...)
 	lc := c.LLM()
 	errs = append(errs, lc.Validate()...)
+	names := map[string]bool{}
+	for i, sc := range c.Servers {
+		path := fmt.Sprintf("servers[%d]", i)
+		errs = append(errs, sc.Validate(path)...)
+		if names[sc.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: server %q is declared twice", path, sc.Name))
+		}
+		names[sc.Name] = true
+	}
 	return errs
 }
 

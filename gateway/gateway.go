@@ -15,7 +15,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/junctionhq/junction/llm"
+	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/telemetry"
 )
@@ -45,6 +47,8 @@ type Gateway struct {
 	admin   *policy.AdminAuth
 	policy  *policy.Engine
 	llm     *llm.Service
+	servers *registry.Registry
+	hub     *mcp.Hub
 	router  chi.Router
 	server  *http.Server
 
@@ -112,15 +116,42 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		policy:  engine,
 	}
 	registerPolicyMetrics(g.metrics.Registry(), engine)
-	g.llm, err = llm.New(llm.Options{Config: cfg.LLM(), Policy: engine, Registerer: g.metrics.Registry(), Logger: opts.Logger})
-	if err != nil {
+	fail := func(err error) (*Gateway, error) {
+		if g.hub != nil {
+			g.hub.Close()
+		}
+		if g.servers != nil {
+			_ = g.servers.Close(ctx)
+		}
 		_ = engine.Close(ctx)
 		_ = ctrs.Close()
 		_ = st.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	// Usage records are flushed after the HTTP server has drained, then the
-	// counters close; the store closes last.
+	g.llm, err = llm.New(llm.Options{Config: cfg.LLM(), Policy: engine, Registerer: g.metrics.Registry(), Logger: opts.Logger})
+	if err != nil {
+		return fail(err)
+	}
+	secret, err := registry.LoadSecretKey(cfg.DataDir, os.Getenv(registry.SecretKeyEnv))
+	if err != nil {
+		return fail(err)
+	}
+	if g.servers, err = registry.New(ctx, registry.Options{Store: st, SecretKey: secret, Logger: opts.Logger}); err != nil {
+		return fail(err)
+	}
+	if err := g.servers.SyncConfig(ctx, cfg.Servers); err != nil {
+		return fail(err)
+	}
+	g.hub, err = mcp.New(mcp.Options{Upstreams: g.servers, Policy: engine, Logger: opts.Logger, Toolsets: cfg.Toolsets,
+		Registerer: g.metrics.Registry(), ServerName: "junction", Version: opts.Version, AllowedOrigins: cfg.MCP.AllowedOrigins})
+	if err != nil {
+		return fail(err)
+	}
+	// After the HTTP server has drained: MCP sessions end, upstream
+	// connections close (stdio process trees are killed), usage records are
+	// flushed, then the counters close; the store closes last.
+	g.OnShutdown(func(context.Context) error { g.hub.Close(); return nil })
+	g.OnShutdown(func(ctx context.Context) error { return g.servers.Close(ctx) })
 	g.OnShutdown(engine.Close)
 	g.OnShutdown(func(context.Context) error { return ctrs.Close() })
 	g.streamCtx, g.cancelStream = context.WithCancel(context.Background())

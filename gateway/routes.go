@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/junctionhq/junction/mcp"
 )
 
 // routes builds the router. Middleware order matters: the request id comes
@@ -41,6 +43,18 @@ func (g *Gateway) routes() chi.Router {
 		r.Get("/models", g.llm.ListModels)
 	})
 
+	// The federated MCP endpoint: both protocol eras on /mcp, named toolsets
+	// on /mcp/{toolset}, and the legacy SSE transport.
+	r.Group(func(r chi.Router) {
+		r.Use(authenticate(g.policy, rejectOpenAI))
+		r.Handle("/mcp", g.hub.Handler(""))
+		r.Handle("/mcp/{toolset}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			g.hub.Handler(chi.URLParam(r, "toolset")).ServeHTTP(w, r)
+		}))
+		r.Handle(mcp.SSEPath, g.hub.SSEHandler())
+		r.Handle(mcp.SSEMessagePath, g.hub.SSEHandler())
+	})
+
 	r.Route("/admin/v1", func(r chi.Router) {
 		r.Use(adminAuth(g.admin))
 		r.Get("/status", handlerFunc(g.adminStatus).ServeHTTP)
@@ -69,6 +83,16 @@ func (g *Gateway) routes() chi.Router {
 		r.Delete("/prices/*", handlerFunc(g.deletePrice).ServeHTTP)
 
 		r.Get("/usage", handlerFunc(g.usage).ServeHTTP)
+
+		r.Get("/servers", handlerFunc(g.listServers).ServeHTTP)
+		r.Post("/servers", handlerFunc(g.createServer).ServeHTTP)
+		r.Get("/servers/{name}", handlerFunc(g.getServer).ServeHTTP)
+		r.Patch("/servers/{name}", handlerFunc(g.patchServer).ServeHTTP)
+		r.Delete("/servers/{name}", handlerFunc(g.deleteServer).ServeHTTP)
+		r.Get("/servers/{name}/tools", handlerFunc(g.serverTools).ServeHTTP)
+		r.Post("/servers/{name}/refresh", handlerFunc(g.refreshServer).ServeHTTP)
+		r.Get("/tools", handlerFunc(g.listTools).ServeHTTP)
+		r.Post("/tools/call", handlerFunc(g.callTool).ServeHTTP)
 	})
 	return r
 }

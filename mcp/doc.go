@@ -4,5 +4,22 @@
 // notifications, and serves both protocol eras on /mcp, /mcp/{toolset} and
 // /sse. Every list and call is filtered and metered by policy.
 //
+// [Hub.CallTool] is the one tool-call chain (authenticate → policy → meter →
+// call → settle → audit); the /mcp handlers and the agent loop both use it.
+//
+// Mounting (in gateway, behind its authentication, which must put the
+// caller's policy.Identity in the request context):
+//
+//	r.Handle("/mcp", hub.Handler(""))
+//	r.Handle("/mcp/{toolset}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+//		hub.Handler(chi.URLParam(r, "toolset")).ServeHTTP(w, r) // unknown toolset: 404
+//	}))
+//	r.Handle(mcp.SSEPath, hub.SSEHandler())        // GET  /sse
+//	r.Handle(mcp.SSEMessagePath, hub.SSEHandler()) // POST /sse/message?sessionId=...
+//
+// Streamable HTTP needs POST, GET and DELETE routed; its handlers must not be
+// wrapped in anything that buffers responses or sets write timeouts shorter
+// than a tool call (responses are SSE streams).
+//
 // It never imports llm; the agent loop calls into the hub, not the reverse.
 package mcp

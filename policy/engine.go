@@ -396,3 +396,18 @@ func (e *Engine) Stats() Stats {
 		Rules:        len(s.rules),
 	}
 }
+
+// IdentityOf returns the identity of the key with the given id or name, for
+// admin views ("what may this key see?").
+func (e *Engine) IdentityOf(idOrName string) (*Identity, error) {
+	k, err := e.Key(idOrName)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range e.snap.Load().byHash {
+		if id.Key.ID == k.ID {
+			return id, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: key %q", ErrNotFound, idOrName)
+}

@@ -100,3 +100,7 @@ func IdentityFrom(ctx context.Context) *Identity {
 	id, _ := ctx.Value(identityKey{}).(*Identity)
 	return id
 }
+
+// AdminIdentity is the identity of the admin key, for admin-API actions that
+// go through the request paths' chains (calling a federated tool).
+func AdminIdentity() *Identity { return adminIdentity }

@@ -5,4 +5,35 @@
 //
 // A dead or slow upstream is isolated here; it never blocks start-up or the
 // other upstreams.
+//
+// Definitions are store resources of kind "server". [Registry.SyncConfig]
+// makes the file-managed ones those of the configuration file; the admin
+// operations ([Registry.CreateServer], [Registry.UpdateServer],
+// [Registry.DeleteServer]) manage the others and refuse file-managed ones
+// with [ErrReadOnly]. Every change is followed on every replica through the
+// store's change feed. Credentials (bearer, header and env values) are
+// encrypted with AES-256-GCM before they reach the store (see
+// [LoadSecretKey]) and are never logged or shown by the admin API.
+//
+// Each enabled server has an owner goroutine that connects (letting mcp-go
+// negotiate the protocol revision), lists the tools, resources, templates
+// and prompts (every page), and then watches: list_changed re-lists,
+// a periodic health check (ping, or server/discover on the stateless
+// protocol) detects dead upstreams, and a lost connection drops the
+// server's catalog and reconnects with jittered exponential backoff (1s to
+// 60s). Stdio servers run in their own process group, which is killed on
+// disconnect; their stderr goes to the log and crashes count as restarts.
+//
+// [Registry.Catalog] is an immutable snapshot of the ready servers' catalogs,
+// with each item's JSON kept byte for byte as the upstream sent it;
+// [Registry.Subscribe] signals its changes. [Registry.CallTool],
+// [Registry.ReadResource] and [Registry.GetPrompt] return the upstream's
+// result JSON untouched, forward progress, log messages and cancellation,
+// and fail at once with an [*UnavailableError] for a server that is not
+// ready.
+//
+// The package must not import the hub (mcp), the LLM layer or the gateway,
+// must not apply access policy (the hub does), and must never send a
+// caller's credentials upstream: only each server's own configured headers
+// and bearer are sent.
 package registry

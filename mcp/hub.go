@@ -1,0 +1,288 @@
+package mcp
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/junctionhq/junction/policy"
+)
+
+// ToolsetConfig names a subset of the federated tools, served on
+// /mcp/{name}.
+type ToolsetConfig struct {
+	// Name is the toolset's path segment. Required, unique.
+	Name string `yaml:"name"`
+	// Tools are "server/tool" patterns (upstream names; '*' matches any
+	// run of characters), for example "files/read_*" or "search/*".
+	Tools []string `yaml:"tools"`
+}
+
+// matches reports whether the upstream tool server/tool is in the toolset.
+func (t *ToolsetConfig) matches(server, tool string) bool {
+	name := server + "/" + tool
+	for _, p := range t.Tools {
+		if globMatch(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate reports every problem with the toolsets, each naming its entry.
+func validateToolsets(ts []ToolsetConfig) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, t := range ts {
+		path := fmt.Sprintf("toolsets[%d]", i)
+		switch {
+		case t.Name == "":
+			errs = append(errs, fmt.Errorf("%s.name: required", path))
+		case strings.ContainsAny(t.Name, "/?#"):
+			errs = append(errs, fmt.Errorf("%s.name: %q may not contain '/', '?' or '#'", path, t.Name))
+		case seen[t.Name]:
+			errs = append(errs, fmt.Errorf("%s.name: %q is used twice", path, t.Name))
+		}
+		seen[t.Name] = true
+		if len(t.Tools) == 0 {
+			errs = append(errs, fmt.Errorf("%s.tools: at least one \"server/tool\" pattern is required", path))
+		}
+		for j, p := range t.Tools {
+			if !strings.Contains(p, "/") {
+				errs = append(errs, fmt.Errorf("%s.tools[%d]: %q is not a \"server/tool\" pattern", path, j, p))
+			}
+		}
+	}
+	return errs
+}
+
+// Options configures a Hub.
+type Options struct {
+	// Upstreams is the registry of upstream tool servers. Required.
+	Upstreams Upstreams
+	// Policy decides access and meters calls. Required.
+	Policy *policy.Engine
+	// Logger receives the audit line of every tool call and catalog
+	// problems. Default: discard.
+	Logger zerolog.Logger
+	// Toolsets are the named subsets served on /mcp/{toolset}.
+	Toolsets []ToolsetConfig
+	// Registerer, when set, receives the hub's metrics.
+	Registerer prometheus.Registerer
+	// ServerName and Version are what the hub tells MCP clients about
+	// itself. Default "junction" and "dev".
+	ServerName, Version string
+	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed
+	// to call the MCP endpoints; localhost origins are always allowed and
+	// requests without an Origin header are not browser requests. "*"
+	// allows every origin.
+	AllowedOrigins []string
+}
+
+// Hub is the federation hub: it merges every upstream's catalog under stable
+// public names, serves it over MCP to each caller filtered by policy, and is
+// the one entry point for tool calls (CallTool), used by /mcp and by the
+// agent loop alike.
+type Hub struct {
+	up       Upstreams
+	pol      *policy.Engine
+	log      zerolog.Logger
+	metrics  *metrics
+	toolsets map[string]*ToolsetConfig
+	name     string
+	version  string
+	origins  originPolicy
+
+	cur atomic.Pointer[merged]
+
+	// mu guards endpoints, sse and closed.
+	mu        sync.Mutex
+	endpoints map[string]*endpoint // by toolset name; "" is the whole catalog
+	sse       http.Handler
+	closed    bool
+
+	// refreshMu serialises catalog refreshes, so endpoints see catalogs in
+	// order.
+	refreshMu sync.Mutex
+
+	unsubscribe func()
+	stop        chan struct{}
+	done        chan struct{}
+	closeOnce   sync.Once
+}
+
+// New builds a hub on the upstreams' current catalog and starts following
+// their changes. Close it to stop.
+func New(opts Options) (*Hub, error) {
+	var errs []error
+	if opts.Upstreams == nil {
+		errs = append(errs, errors.New("mcp: Options.Upstreams is required"))
+	}
+	if opts.Policy == nil {
+		errs = append(errs, errors.New("mcp: Options.Policy is required"))
+	}
+	errs = append(errs, validateToolsets(opts.Toolsets)...)
+	origins, oerrs := newOriginPolicy(opts.AllowedOrigins)
+	errs = append(errs, oerrs...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{
+		up:        opts.Upstreams,
+		pol:       opts.Policy,
+		log:       opts.Logger,
+		metrics:   m,
+		toolsets:  map[string]*ToolsetConfig{},
+		name:      opts.ServerName,
+		version:   opts.Version,
+		origins:   origins,
+		endpoints: map[string]*endpoint{},
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	if h.name == "" {
+		h.name = "junction"
+	}
+	if h.version == "" {
+		h.version = "dev"
+	}
+	for i := range opts.Toolsets {
+		t := opts.Toolsets[i]
+		t.Tools = append([]string(nil), t.Tools...)
+		h.toolsets[t.Name] = &t
+	}
+	// Subscribe before the first build, so that no change falls between.
+	changes, unsubscribe := h.up.Subscribe()
+	h.unsubscribe = unsubscribe
+	h.refresh()
+	go h.follow(changes)
+	return h, nil
+}
+
+// Close stops following catalog changes and closes the MCP sessions the hub
+// serves. It is idempotent and waits for the hub's goroutine.
+func (h *Hub) Close() {
+	h.closeOnce.Do(func() {
+		close(h.stop)
+		h.unsubscribe()
+		<-h.done
+		h.mu.Lock()
+		h.closed = true
+		eps := make([]*endpoint, 0, len(h.endpoints))
+		for _, e := range h.endpoints {
+			eps = append(eps, e)
+		}
+		h.mu.Unlock()
+		for _, e := range eps {
+			e.close()
+		}
+	})
+}
+
+func (h *Hub) follow(changes <-chan struct{}) {
+	defer close(h.done)
+	for {
+		select {
+		case <-h.stop:
+			return
+		case _, ok := <-changes:
+			if !ok {
+				return
+			}
+			h.refresh()
+		}
+	}
+}
+
+// refresh rebuilds the merged catalog and brings every endpoint up to date;
+// endpoints notify their clients of what changed.
+func (h *Hub) refresh() {
+	h.refreshMu.Lock()
+	defer h.refreshMu.Unlock()
+	m := buildMerged(h.up.Catalog(), h.log)
+	h.cur.Store(m)
+	h.metrics.catalogTools.Set(float64(len(m.tools)))
+	h.mu.Lock()
+	eps := make([]*endpoint, 0, len(h.endpoints))
+	for _, e := range h.endpoints {
+		eps = append(eps, e)
+	}
+	h.mu.Unlock()
+	for _, e := range eps {
+		e.sync(m)
+	}
+}
+
+// ToolInfo describes one federated tool, for the agent loop.
+type ToolInfo struct {
+	// Name is the public name, which CallTool takes.
+	Name string
+	// Server and Tool are the upstream and its own name for the tool.
+	Server, Tool string
+	Description  string
+	// InputSchema and OutputSchema (nil when none) are the upstream's JSON
+	// Schemas, byte for byte. Do not modify them.
+	InputSchema, OutputSchema json.RawMessage
+}
+
+// Tools lists the tools id may call, in public-name order, restricted to
+// toolset unless it is "". An unknown toolset lists nothing.
+func (h *Hub) Tools(id *policy.Identity, toolset string) []ToolInfo {
+	var ts *ToolsetConfig
+	if toolset != "" {
+		if ts = h.toolsets[toolset]; ts == nil {
+			return nil
+		}
+	}
+	m := h.cur.Load()
+	out := make([]ToolInfo, 0, len(m.tools))
+	for _, e := range m.tools {
+		if ts != nil && !ts.matches(e.tool.Server, e.tool.Name) {
+			continue
+		}
+		if !h.pol.AllowedTool(id, e.tool.Server, e.tool.Name, policy.ActionCall) {
+			continue
+		}
+		out = append(out, ToolInfo{Name: e.public, Server: e.tool.Server, Tool: e.tool.Name,
+			Description: e.served.Description, InputSchema: e.inputSchema, OutputSchema: e.outputSchema})
+	}
+	return out
+}
+
+// globMatch reports whether s matches pattern, where '*' matches any run of
+// characters (as in policy patterns).
+func globMatch(s, pattern string) bool {
+	si, pi := 0, 0
+	star, mark := -1, 0
+	for si < len(s) {
+		switch {
+		case pi < len(pattern) && pattern[pi] == '*':
+			star, mark = pi, si
+			pi++
+		case pi < len(pattern) && pattern[pi] == s[si]:
+			si++
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			si = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(pattern) && pattern[pi] == '*' {
+		pi++
+	}
+	return pi == len(pattern)
+}

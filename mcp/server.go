@@ -1,0 +1,475 @@
+package mcp
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/registry"
+)
+
+// Paths the legacy SSE transport serves; SSEHandler answers both, so the
+// gateway must route both to it.
+const (
+	// SSEPath is where a legacy client opens its event stream (GET).
+	SSEPath = "/sse"
+	// SSEMessagePath is where it posts its messages
+	// (POST /sse/message?sessionId=...), as the stream's endpoint event says.
+	SSEMessagePath = "/sse/message"
+)
+
+// Handler serves MCP over streamable HTTP for toolset ("" for the whole
+// catalog), in both protocol eras: 2025-11-25 clients initialize and carry
+// Mcp-Session-Id; 2026-07-28 clients are stateless and may call
+// server/discover. Mount it at /mcp (toolset "") and /mcp/{toolset}; it
+// serves whatever path it is mounted at. An unknown toolset gets a handler
+// that answers 404, so a router may call Handler per request with the path
+// parameter. The caller's identity must be in the request context
+// (policy.WithIdentity), put there by the gateway's authentication.
+//
+// Session ids are minted without server-side state (mcp-go's
+// StatelessGeneratingSessionIdManager), so any replica accepts a session
+// that another replica started: a plain round-robin balancer works.
+func (h *Hub) Handler(toolset string) http.Handler {
+	if toolset != "" && h.toolsets[toolset] == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, fmt.Sprintf("unknown toolset %q", toolset), http.StatusNotFound)
+		})
+	}
+	return h.endpoint(toolset).handler
+}
+
+// SSEHandler serves the legacy HTTP+SSE transport for the whole catalog:
+// GET SSEPath opens the stream and POST SSEMessagePath?sessionId=... carries
+// the client's messages. The gateway must route both paths to it. A session
+// may only be used by the key that opened it. An SSE stream lives on one
+// replica, so this transport needs sticky routing across replicas.
+func (h *Hub) SSEHandler() http.Handler {
+	e := h.endpoint("")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sse == nil {
+		e.sse = server.NewSSEServer(e.srv,
+			server.WithSSEEndpoint(SSEPath),
+			server.WithMessageEndpoint(SSEMessagePath),
+			server.WithKeepAlive(true),
+			server.WithKeepAliveInterval(25*time.Second),
+			// The Origin check below replaces mcp-go's loopback Host check,
+			// which would reject a reverse proxy on the same host.
+			server.WithSSEDisableLocalhostProtection(true),
+			server.WithSessionIDGenerator(e.newSSESession),
+		)
+		h.sse = h.origins.wrap(e.sseOwnerCheck(e.sse))
+	}
+	return h.sse
+}
+
+// endpoint returns the MCP server of toolset, building it on first use.
+func (h *Hub) endpoint(toolset string) *endpoint {
+	// refreshMu first, so that a new endpoint starts from the newest catalog
+	// and no refresh runs while it is added.
+	h.refreshMu.Lock()
+	defer h.refreshMu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e := h.endpoints[toolset]; e != nil {
+		return e
+	}
+	e := newEndpoint(h, h.toolsets[toolset])
+	e.sync(h.cur.Load())
+	h.endpoints[toolset] = e
+	return e
+}
+
+// endpoint is one mcp-go server: the whole catalog or one toolset. Its
+// tools, prompts and resources are the merged catalog's; which of them a
+// caller sees is decided per request by policy.
+type endpoint struct {
+	h       *Hub
+	toolset *ToolsetConfig // nil: every tool
+	srv     *server.MCPServer
+	http    *server.StreamableHTTPServer
+	handler http.Handler
+	sse     *server.SSEServer // nil until SSEHandler; only on the "" endpoint
+
+	// mu guards the fingerprints of what srv serves, so that srv is told
+	// (and its clients notified) only of real changes.
+	mu                                   sync.Mutex
+	tools, prompts, resources, templates string
+
+	// ownersMu guards owners: the identity that opened each SSE session.
+	ownersMu sync.Mutex
+	owners   map[string]string
+}
+
+func newEndpoint(h *Hub, ts *ToolsetConfig) *endpoint {
+	e := &endpoint{h: h, toolset: ts, owners: map[string]string{}}
+	hooks := &server.Hooks{}
+	// Lists are filtered per caller after mcp-go builds them; they are never
+	// cached across callers (and say so to 2026-07-28 clients: private).
+	hooks.AddAfterListTools(func(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
+		if res != nil {
+			res.Tools = e.visibleTools(ctx, res.Tools)
+		}
+	})
+	hooks.AddAfterListPrompts(func(ctx context.Context, _ any, _ *mcp.ListPromptsRequest, res *mcp.ListPromptsResult) {
+		if res != nil {
+			res.Prompts = e.visiblePrompts(ctx, res.Prompts)
+		}
+	})
+	hooks.AddAfterListResources(func(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
+		if res != nil {
+			res.Resources = e.visibleResources(ctx, res.Resources)
+		}
+	})
+	hooks.AddAfterListResourceTemplates(func(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
+		if res != nil {
+			res.ResourceTemplates = e.visibleTemplates(ctx, res.ResourceTemplates)
+		}
+	})
+	hooks.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) {
+		e.ownersMu.Lock()
+		delete(e.owners, s.SessionID())
+		e.ownersMu.Unlock()
+	})
+	e.srv = server.NewMCPServer(h.name, h.version,
+		server.WithToolCapabilities(true),
+		server.WithPromptCapabilities(true),
+		server.WithResourceCapabilities(false, true),
+		server.WithLogging(),
+		server.WithRecovery(),
+		server.WithResourceRecovery(),
+		server.WithCacheHints(0, mcp.CacheScopePrivate),
+		server.WithHooks(hooks),
+		server.WithLogger(e.slog()),
+	)
+	opts := []server.StreamableHTTPOption{
+		server.WithSessionIdManager(&server.StatelessGeneratingSessionIdManager{}),
+		server.WithDisableLocalhostProtection(true), // the Origin check replaces it
+		server.WithStreamableHTTPLogger(e.slog()),
+	}
+	if len(h.origins.allowed) > 0 || h.origins.any {
+		var list []string
+		if h.origins.any {
+			list = []string{"*"}
+		}
+		for o := range h.origins.allowed {
+			list = append(list, o)
+		}
+		opts = append(opts, server.WithStreamableHTTPCORS(server.WithCORSAllowedOrigins(list...)))
+	}
+	e.http = server.NewStreamableHTTPServer(e.srv, opts...)
+	e.handler = h.origins.wrap(e.http)
+	return e
+}
+
+// slog adapts the hub's logger for mcp-go's transport messages (warnings
+// and worse only).
+func (e *endpoint) slog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(e.h.log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// close ends the endpoint's sessions.
+func (e *endpoint) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = e.http.Shutdown(ctx)
+	if e.sse != nil {
+		_ = e.sse.Shutdown(ctx)
+	}
+}
+
+// inToolset reports whether the endpoint serves the upstream tool.
+func (e *endpoint) inToolset(server, tool string) bool {
+	return e.toolset == nil || e.toolset.matches(server, tool)
+}
+
+// sync makes the mcp-go server serve m. mcp-go notifies connected clients
+// (notifications/tools/list_changed, prompts/..., resources/...) of each
+// list that changed.
+func (e *endpoint) sync(m *merged) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+
+	fp := sha256.New()
+	var tools []server.ServerTool
+	for _, t := range m.tools {
+		if !e.inToolset(t.tool.Server, t.tool.Name) {
+			continue
+		}
+		tools = append(tools, server.ServerTool{Tool: t.served, Handler: e.callTool(t.public)})
+		fingerprint(fp, t.public, t.tool.Server, t.tool.Name, t.tool.Description, string(t.tool.Raw))
+	}
+	if sum := hex.EncodeToString(fp.Sum(nil)); sum != e.tools {
+		e.tools = sum
+		e.srv.SetTools(tools...)
+	}
+	// Toolset endpoints serve tools only.
+	if e.toolset != nil {
+		return
+	}
+
+	fp.Reset()
+	prompts := make([]server.ServerPrompt, 0, len(m.prompts))
+	for _, p := range m.prompts {
+		prompts = append(prompts, server.ServerPrompt{Prompt: p.served, Handler: e.getPrompt(p.public)})
+		fingerprint(fp, p.public, p.prompt.Server, p.prompt.Name, string(p.prompt.Raw))
+	}
+	if sum := hex.EncodeToString(fp.Sum(nil)); sum != e.prompts {
+		e.prompts = sum
+		e.srv.SetPrompts(prompts...)
+	}
+
+	fp.Reset()
+	resources := make([]server.ServerResource, 0, len(m.resources))
+	for _, r := range m.resources {
+		resources = append(resources, server.ServerResource{Resource: r.served, Handler: e.readResource(r.server)})
+		raw, _ := json.Marshal(r.served)
+		fingerprint(fp, r.server, string(raw))
+	}
+	if sum := hex.EncodeToString(fp.Sum(nil)); sum != e.resources {
+		e.resources = sum
+		e.srv.SetResources(resources...)
+	}
+
+	fp.Reset()
+	templates := make([]server.ServerResourceTemplate, 0, len(m.templates))
+	for _, t := range m.templates {
+		templates = append(templates, server.ServerResourceTemplate{Template: t.served, Handler: server.ResourceTemplateHandlerFunc(e.readResource(t.server))})
+		raw, _ := json.Marshal(t.served)
+		fingerprint(fp, t.server, string(raw))
+	}
+	if sum := hex.EncodeToString(fp.Sum(nil)); sum != e.templates {
+		e.templates = sum
+		e.srv.SetResourceTemplates(templates...)
+	}
+}
+
+func fingerprint(h hash.Hash, fields ...string) {
+	for _, f := range fields {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
+	h.Write([]byte{1})
+}
+
+// visibleTools keeps the tools the caller may call: what is listed can be
+// called.
+func (e *endpoint) visibleTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+	out := make([]mcp.Tool, 0, len(tools))
+	id := policy.IdentityFrom(ctx)
+	if id == nil {
+		return out
+	}
+	m := e.h.cur.Load()
+	for _, t := range tools {
+		en := m.toolsByName[t.Name]
+		if en != nil && e.h.pol.AllowedTool(id, en.tool.Server, en.tool.Name, policy.ActionCall) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// serverVisible reports whether id may see server's prompts and resources:
+// "server:<name>" with action list.
+func (e *endpoint) serverVisible(id *policy.Identity, server string) bool {
+	return id != nil && e.h.pol.Allowed(id, "server:"+server, policy.ActionList)
+}
+
+func (e *endpoint) visiblePrompts(ctx context.Context, prompts []mcp.Prompt) []mcp.Prompt {
+	out := make([]mcp.Prompt, 0, len(prompts))
+	id := policy.IdentityFrom(ctx)
+	m := e.h.cur.Load()
+	for _, p := range prompts {
+		if en := m.promptsByName[p.Name]; en != nil && e.serverVisible(id, en.prompt.Server) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (e *endpoint) visibleResources(ctx context.Context, resources []mcp.Resource) []mcp.Resource {
+	out := make([]mcp.Resource, 0, len(resources))
+	id := policy.IdentityFrom(ctx)
+	m := e.h.cur.Load()
+	for _, r := range resources {
+		if en := m.resourcesByURI[r.URI]; en != nil && e.serverVisible(id, en.server) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (e *endpoint) visibleTemplates(ctx context.Context, templates []mcp.ResourceTemplate) []mcp.ResourceTemplate {
+	out := make([]mcp.ResourceTemplate, 0, len(templates))
+	id := policy.IdentityFrom(ctx)
+	m := e.h.cur.Load()
+	for _, t := range templates {
+		if t.URITemplate == nil {
+			continue
+		}
+		if en := m.templatesByURI[t.URITemplate.Raw()]; en != nil && e.serverVisible(id, en.server) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// callTool is the tools/call handler of one public name: it forwards the
+// caller's progress token and log level, runs Hub.CallTool, and turns every
+// refusal or failure into a tool result with isError set, which a model can
+// read (not a protocol error).
+func (e *endpoint) callTool(public string) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		args := req.Params.RawArguments
+		if len(args) == 0 && req.Params.Arguments != nil {
+			var err error
+			if args, err = json.Marshal(req.Params.Arguments); err != nil {
+				return mcp.NewToolResultError("invalid tool arguments: " + err.Error()), nil
+			}
+		}
+		srv := server.ServerFromContext(ctx)
+		var opts registry.CallOptions
+		if req.Params.Meta != nil && req.Params.Meta.ProgressToken != nil && srv != nil {
+			token := req.Params.Meta.ProgressToken
+			opts.ProgressToken = token
+			opts.OnProgress = func(progress, total float64, message string) {
+				params := map[string]any{"progressToken": token, "progress": progress}
+				if total > 0 {
+					params["total"] = total
+				}
+				if message != "" {
+					params["message"] = message
+				}
+				_ = srv.SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress), params)
+			}
+		}
+		if srv != nil {
+			opts.OnLog = func(level, logger string, data any) {
+				_ = srv.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(mcp.LoggingLevel(level), logger, data))
+			}
+		}
+		out, err := e.h.CallTool(ctx, policy.IdentityFrom(ctx), public, args, opts)
+		if err != nil {
+			return mcp.NewToolResultError(toolErrorMessage(err)), nil
+		}
+		res, err := mcp.ParseCallToolResult(&out)
+		if err != nil {
+			server := ""
+			if en := e.h.cur.Load().toolsByName[public]; en != nil {
+				server = en.tool.Server
+			}
+			e.h.log.Warn().Err(err).Str("server", server).Str("tool", public).Msg("mcp: upstream returned an invalid tool result")
+			return mcp.NewToolResultError(fmt.Sprintf("upstream server %q returned an invalid tool result", server)), nil
+		}
+		return res, nil
+	}
+}
+
+// toolErrorMessage is what a caller is told about a failed call.
+func toolErrorMessage(err error) string {
+	var ue *UpstreamError
+	if errors.As(err, &ue) {
+		return ue.Message()
+	}
+	if errors.Is(err, policy.ErrUnavailable) {
+		return "the gateway could not check this call's limits right now; try again"
+	}
+	return err.Error() // typed policy errors and UnknownToolError are written for callers
+}
+
+// getPrompt is the prompts/get handler of one public prompt name.
+func (e *endpoint) getPrompt(public string) server.PromptHandlerFunc {
+	return func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		en := e.h.cur.Load().promptsByName[public]
+		if en == nil {
+			return nil, fmt.Errorf("unknown prompt %q", public)
+		}
+		id := policy.IdentityFrom(ctx)
+		if !e.serverVisible(id, en.prompt.Server) {
+			return nil, &policy.AccessError{Object: "server:" + en.prompt.Server, Action: policy.ActionList}
+		}
+		raw, err := e.h.up.GetPrompt(ctx, en.prompt.Server, en.prompt.Name, req.Params.Arguments)
+		if err != nil {
+			e.h.log.Warn().Err(err).Str("server", en.prompt.Server).Str("prompt", en.prompt.Name).Msg("mcp: prompt failed")
+			return nil, fmt.Errorf("prompt %q on upstream server %q failed", en.prompt.Name, en.prompt.Server)
+		}
+		return mcp.ParseGetPromptResult(&raw)
+	}
+}
+
+// readResource is the resources/read handler of server's resources and
+// templates.
+func (e *endpoint) readResource(upstream string) server.ResourceHandlerFunc {
+	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		id := policy.IdentityFrom(ctx)
+		if !e.serverVisible(id, upstream) {
+			return nil, &policy.AccessError{Object: "server:" + upstream, Action: policy.ActionList}
+		}
+		raw, err := e.h.up.ReadResource(ctx, upstream, req.Params.URI)
+		if err != nil {
+			e.h.log.Warn().Err(err).Str("server", upstream).Str("uri", req.Params.URI).Msg("mcp: resource read failed")
+			return nil, fmt.Errorf("reading %q from upstream server %q failed", req.Params.URI, upstream)
+		}
+		res, err := mcp.ParseReadResourceResult(&raw)
+		if err != nil {
+			return nil, fmt.Errorf("upstream server %q returned an invalid resource: %w", upstream, err)
+		}
+		return res.Contents, nil
+	}
+}
+
+// owner names who a session belongs to.
+func owner(id *policy.Identity) string {
+	switch {
+	case id == nil:
+		return ""
+	case id.Admin:
+		return "admin"
+	}
+	return "key:" + id.KeyID()
+}
+
+// newSSESession mints an SSE session id and remembers whose it is.
+func (e *endpoint) newSSESession(ctx context.Context, r *http.Request) (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	sid := hex.EncodeToString(b[:])
+	e.ownersMu.Lock()
+	e.owners[sid] = owner(policy.IdentityFrom(r.Context()))
+	e.ownersMu.Unlock()
+	return sid, nil
+}
+
+// sseOwnerCheck refuses messages posted to another caller's SSE session.
+func (e *endpoint) sseOwnerCheck(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == SSEMessagePath {
+			sid := r.URL.Query().Get("sessionId")
+			e.ownersMu.Lock()
+			o, ok := e.owners[sid]
+			e.ownersMu.Unlock()
+			if ok && o != owner(policy.IdentityFrom(r.Context())) {
+				http.Error(w, "this SSE session belongs to another key", http.StatusForbidden)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

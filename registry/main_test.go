@@ -1,0 +1,142 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/junctionhq/junction/store"
+	"github.com/junctionhq/junction/store/storetest"
+)
+
+// binaryDir holds the example toolserver built for the stdio tests.
+var binaryDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "registry-toolserver-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binaryDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+var buildToolserver = sync.OnceValues(func() (string, error) {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	bin := filepath.Join(binaryDir, "toolserver")
+	build := exec.Command("go", "build", "-o", bin, "./examples/toolserver")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./examples/toolserver: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func toolserver(t *testing.T) string {
+	t.Helper()
+	bin, err := buildToolserver()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// newRegistry starts a Registry on st with fast reconnects and health
+// checks, closed when the test ends.
+func newRegistry(t *testing.T, st *store.Store) *Registry {
+	t.Helper()
+	r, err := New(context.Background(), Options{
+		Store: st, SecretKey: testKey, HealthInterval: 300 * time.Millisecond,
+		backoffMin: 100 * time.Millisecond, backoffMax: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := r.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return r
+}
+
+func newStore(t *testing.T) *store.Store { return storetest.NewStore(t) }
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func status(r *Registry, name string) Status {
+	for _, s := range r.Statuses() {
+		if s.Name == name {
+			return s
+		}
+	}
+	return Status{}
+}
+
+func waitReady(t *testing.T, r *Registry, name string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for status(r, name).State != StateReady {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s to be ready: %s", name, fmtStatus(r, name))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func serverCatalog(r *Registry, name string) *ServerCatalog {
+	for _, s := range r.Catalog().Servers {
+		if s.Name == name {
+			return &s
+		}
+	}
+	return nil
+}
+
+func mustCreate(t *testing.T, r *Registry, cfg ServerConfig) ServerInfo {
+	t.Helper()
+	info, err := r.CreateServer(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("create %s: %v", cfg.Name, err)
+	}
+	return info
+}
+
+func fmtStatus(r *Registry, name string) string {
+	return fmt.Sprintf("%+v", status(r, name))
+}

@@ -1,0 +1,762 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/rs/zerolog"
+)
+
+// clientInfo is how the registry introduces itself to upstreams.
+var clientInfo = mcp.Implementation{Name: "junction", Version: "1"}
+
+// stableAfter is how long a connection must stay ready for the reconnect
+// backoff to start again from its minimum.
+const stableAfter = 30 * time.Second
+
+// stopGrace is how long a stdio server gets to exit after its stdin is
+// closed before its process group is killed.
+const stopGrace = 2 * time.Second
+
+// maxListPages bounds the pages followed for one list.
+const maxListPages = 1000
+
+// upstream is one registered server and the goroutine that owns its
+// connection: it connects, lists the catalog, watches the connection and
+// reconnects with backoff, until its context is cancelled.
+type upstream struct {
+	r   *Registry
+	def definition
+	log zerolog.Logger
+
+	cancel context.CancelFunc
+	// done is closed when the owner goroutine has returned (at once for a
+	// disabled server, which has none).
+	done chan struct{}
+	// refresh asks the owner to re-list the catalog now; each request
+	// carries the channel that receives the outcome.
+	refresh chan chan error
+
+	// mu guards status, conn and cat.
+	mu     sync.Mutex
+	status Status
+	conn   *connection
+	cat    *ServerCatalog
+
+	// legacyHTTP remembers that a streamable HTTP upstream speaks only the
+	// legacy protocol, so later connections open the standalone GET stream
+	// that carries its notifications. Only the owner goroutine uses it.
+	legacyHTTP bool
+}
+
+func newUpstream(r *Registry, def definition) *upstream {
+	u := &upstream{
+		r:       r,
+		def:     def,
+		log:     r.log.With().Str("server", def.cfg.Name).Logger(),
+		done:    make(chan struct{}),
+		refresh: make(chan chan error),
+		status: Status{
+			Name:      def.cfg.Name,
+			Transport: def.cfg.Transport,
+			State:     StateConnecting,
+			Since:     r.now(),
+			Source:    def.source,
+		},
+	}
+	switch {
+	case def.cfg.Disabled:
+		u.status.State = StateDisabled
+	case def.err != nil:
+		u.status.State = StateFailed
+		u.status.Error = def.err.Error()
+	}
+	return u
+}
+
+// start launches the owner goroutine, unless the server is disabled or its
+// definition is unusable.
+func (u *upstream) start(parent context.Context) {
+	if u.status.State != StateConnecting {
+		u.cancel = func() {}
+		close(u.done)
+		return
+	}
+	ctx, cancel := context.WithCancel(parent)
+	u.cancel = cancel
+	u.r.wg.Add(1)
+	go func() {
+		defer u.r.wg.Done()
+		defer close(u.done)
+		u.run(ctx)
+	}()
+}
+
+// stop cancels the owner and waits for it to disconnect.
+func (u *upstream) stop() {
+	u.cancel()
+	<-u.done
+}
+
+// snapshot returns the status and catalog.
+func (u *upstream) snapshot() (Status, *ServerCatalog) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.status, u.cat
+}
+
+// ready returns the live connection, or the reason there is none.
+func (u *upstream) ready() (*connection, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.conn == nil {
+		return nil, &UnavailableError{Server: u.status.Name, State: u.status.State, Reason: u.status.Error}
+	}
+	return u.conn, nil
+}
+
+func (u *upstream) setState(state string, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.status.State != state {
+		u.status.Since = u.r.now()
+	}
+	u.status.State = state
+	u.status.Error = ""
+	if err != nil {
+		u.status.Error = err.Error()
+	}
+}
+
+// publish makes conn and cat live (or, with nil, takes them down) and
+// rebuilds the registry's catalog.
+func (u *upstream) publish(conn *connection, cat *ServerCatalog, state string, err error) {
+	u.mu.Lock()
+	u.conn, u.cat = conn, cat
+	if u.status.State != state {
+		u.status.Since = u.r.now()
+	}
+	u.status.State = state
+	u.status.Error = ""
+	if err != nil {
+		u.status.Error = err.Error()
+	}
+	u.status.ProtocolVersion = ""
+	u.status.Tools = 0
+	if cat != nil {
+		u.status.ProtocolVersion = cat.ProtocolVersion
+		u.status.Tools = len(cat.Tools)
+	}
+	u.mu.Unlock()
+	u.r.rebuildCatalog()
+}
+
+// run is the owner goroutine's loop.
+func (u *upstream) run(ctx context.Context) {
+	attempt := 0
+	for {
+		conn, cat, err := u.connect(ctx)
+		if ctx.Err() != nil {
+			if conn != nil {
+				conn.close()
+			}
+			return
+		}
+		if err != nil {
+			attempt++
+			u.log.Warn().Err(err).Int("attempt", attempt).Msg("registry: upstream connect failed")
+			u.setState(StateFailed, err)
+			if !u.sleep(ctx, u.r.backoff(attempt)) {
+				return
+			}
+			continue
+		}
+		u.publish(conn, cat, StateReady, nil)
+		u.log.Info().Str("protocol", cat.ProtocolVersion).Int("tools", len(cat.Tools)).Msg("registry: upstream ready")
+		readyAt := u.r.now()
+		err = u.watch(ctx, conn)
+		u.publish(nil, nil, StateFailed, err)
+		conn.close()
+		if ctx.Err() != nil {
+			return
+		}
+		u.mu.Lock()
+		u.status.Restarts++
+		u.mu.Unlock()
+		if u.r.now().Sub(readyAt) >= stableAfter {
+			attempt = 0
+		}
+		attempt++
+		u.log.Warn().Err(err).Msg("registry: upstream connection lost; reconnecting")
+		if !u.sleep(ctx, u.r.backoff(attempt)) {
+			return
+		}
+	}
+}
+
+// sleep waits d, answering refresh requests with "not ready"; it reports
+// false if ctx ended first.
+func (u *upstream) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case reply := <-u.refresh:
+			_, err := u.ready()
+			reply <- err
+		}
+	}
+}
+
+// watch serves a ready connection until it fails or ctx ends: it re-lists
+// the catalog on list_changed and on request, and checks health
+// periodically.
+func (u *upstream) watch(ctx context.Context, conn *connection) error {
+	tick := time.NewTicker(u.r.health)
+	defer tick.Stop()
+	relist := func() error {
+		cat, err := conn.list(ctx, u.def.cfg)
+		if err != nil {
+			return fmt.Errorf("re-list catalog: %w", err)
+		}
+		u.publish(conn, cat, StateReady, nil)
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-conn.lost:
+			return conn.lostErr()
+		case <-conn.listChanged:
+			if err := relist(); err != nil {
+				return err
+			}
+		case reply := <-u.refresh:
+			err := relist()
+			reply <- err
+			if err != nil {
+				return err
+			}
+		case <-conn.listenEnded:
+			// The subscriptions/listen stream ended: if the upstream is
+			// still alive, open it again (once per health interval at most).
+			if err := conn.ping(ctx, u.def.cfg.connectTimeout()); err != nil {
+				return fmt.Errorf("notification stream ended and health check failed: %w", err)
+			}
+			conn.relisten(ctx, u.r.health)
+		case <-tick.C:
+			if err := conn.ping(ctx, u.def.cfg.connectTimeout()); err != nil {
+				return fmt.Errorf("health check: %w", err)
+			}
+		}
+	}
+}
+
+// connect opens a connection and lists the catalog, within the connect
+// timeout.
+func (u *upstream) connect(ctx context.Context) (*connection, *ServerCatalog, error) {
+	u.setState(StateConnecting, nil)
+	cfg := u.def.cfg
+	cctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout())
+	defer cancel()
+	conn, err := u.dial(ctx, cctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Transport == TransportStreamableHTTP && !u.legacyHTTP && !mcp.IsModernProtocol(conn.protocol) {
+		// A legacy upstream sends notifications on the standalone GET
+		// stream, which must be asked for when the transport is built.
+		u.legacyHTTP = true
+		conn.close()
+		if conn, err = u.dial(ctx, cctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	cat, err := conn.list(cctx, cfg)
+	if err != nil {
+		conn.close()
+		return nil, nil, fmt.Errorf("list catalog: %w", err)
+	}
+	conn.listen(ctx)
+	return conn, cat, nil
+}
+
+// dial builds the transport and client and runs the handshake under cctx;
+// the connection itself lives until ctx ends or it is closed.
+func (u *upstream) dial(ctx, cctx context.Context) (*connection, error) {
+	cfg := u.def.cfg
+	lctx, cancel := context.WithCancel(ctx)
+	conn := &connection{
+		server:      cfg.Name,
+		log:         u.log,
+		cancel:      cancel,
+		lost:        make(chan struct{}),
+		listChanged: make(chan struct{}, 1),
+		listenEnded: make(chan struct{}, 1),
+		calls:       make(map[string]*callState),
+	}
+	var (
+		tr   transport.Interface
+		opts []client.ClientOption
+	)
+	switch cfg.Transport {
+	case TransportStdio:
+		proc, err := startProcess(cfg, u.log)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		conn.proc = proc
+		conn.watchProcess()
+		tr = &rawTransport{inner: proc.transport()}
+	case TransportSSE:
+		hc, headers := httpParts(cfg)
+		conn.httpClient = hc
+		t, err := transport.NewSSE(cfg.URL, transport.WithHTTPClient(hc), transport.WithHeaders(headers), transport.WithSSELogger(quietSlog))
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		tr = &rawHTTPTransport{rawTransport{inner: t}}
+		// The SSE transport predates the stateless protocol.
+		opts = append(opts, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+	case TransportStreamableHTTP:
+		hc, headers := httpParts(cfg)
+		conn.httpClient = hc
+		topts := []transport.StreamableHTTPCOption{
+			transport.WithHTTPBasicClient(hc), transport.WithHTTPHeaders(headers), transport.WithHTTPLogger(quietSlog),
+		}
+		if u.legacyHTTP {
+			//lint:ignore SA1019 legacy upstreams send notifications on the standalone GET stream.
+			topts = append(topts, transport.WithContinuousListening())
+			opts = append(opts, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+		}
+		t, err := transport.NewStreamableHTTP(cfg.URL, topts...)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		tr = &rawHTTPTransport{rawTransport{inner: t}}
+	default:
+		cancel()
+		return nil, fmt.Errorf("unknown transport %q", cfg.Transport)
+	}
+	conn.client = client.NewClient(tr, opts...)
+	conn.client.OnNotification(conn.onNotification)
+	conn.client.OnConnectionLost(func(err error) { conn.markLost(fmt.Errorf("connection lost: %w", err)) })
+	if err := conn.client.Start(lctx); err != nil {
+		conn.close()
+		return nil, fmt.Errorf("start transport: %w", err)
+	}
+	res, err := conn.client.Initialize(cctx, mcp.InitializeRequest{Params: mcp.InitializeParams{ClientInfo: clientInfo}})
+	if err != nil {
+		conn.close()
+		if conn.isLost() {
+			return nil, fmt.Errorf("initialize: %w (%v)", err, conn.lostErr())
+		}
+		return nil, fmt.Errorf("initialize: %w", err)
+	}
+	conn.protocol = res.ProtocolVersion
+	if conn.protocol == "" {
+		conn.protocol = conn.client.ProtocolVersion()
+	}
+	return conn, nil
+}
+
+// connection is one live mcp-go client to an upstream.
+type connection struct {
+	server     string
+	log        zerolog.Logger
+	client     *client.Client
+	protocol   string
+	proc       *stdioProcess // stdio only
+	httpClient *http.Client  // HTTP only
+	cancel     context.CancelFunc
+
+	// lost is closed (once, by markLost) when the connection is known dead.
+	lost      chan struct{}
+	lostOnce  sync.Once
+	lostMu    sync.Mutex // guards lostCause
+	lostCause error
+
+	listChanged chan struct{} // coalescing: a list changed
+	listenEnded chan struct{} // coalescing: the listen stream ended
+
+	// listenMu guards stopListen.
+	listenMu   sync.Mutex
+	stopListen func()
+
+	// callsMu guards calls, keyed by the progress token sent upstream.
+	callsMu sync.Mutex
+	calls   map[string]*callState
+	tokens  atomic.Uint64
+
+	closeOnce sync.Once
+}
+
+// callState is what a call in flight wants from the connection's
+// notifications.
+type callState struct {
+	opts CallOptions
+}
+
+func (c *connection) markLost(err error) {
+	c.lostOnce.Do(func() {
+		c.lostMu.Lock()
+		c.lostCause = err
+		c.lostMu.Unlock()
+		close(c.lost)
+	})
+}
+
+func (c *connection) isLost() bool {
+	select {
+	case <-c.lost:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *connection) lostErr() error {
+	c.lostMu.Lock()
+	defer c.lostMu.Unlock()
+	if c.lostCause == nil {
+		return errors.New("connection lost")
+	}
+	return c.lostCause
+}
+
+// watchProcess marks the connection lost when the child exits.
+func (c *connection) watchProcess() {
+	p := c.proc
+	go func() {
+		select {
+		case <-p.exited:
+			c.markLost(p.exitError())
+		case <-c.lost:
+		}
+	}()
+}
+
+// close disconnects: the listen stream, the client, the child process
+// group, idle HTTP connections. It is idempotent.
+func (c *connection) close() {
+	c.closeOnce.Do(func() {
+		c.listenMu.Lock()
+		stop := c.stopListen
+		c.stopListen = nil
+		c.listenMu.Unlock()
+		if stop != nil {
+			stop()
+		}
+		c.markLost(errors.New("connection closed"))
+		if c.client != nil {
+			_ = c.client.Close()
+		}
+		c.cancel()
+		if c.proc != nil {
+			c.proc.stop(stopGrace)
+		}
+		if c.httpClient != nil {
+			c.httpClient.CloseIdleConnections()
+		}
+	})
+}
+
+// ping checks that the upstream answers: ping on the legacy protocol,
+// server/discover on the stateless one (which has no ping).
+func (c *connection) ping(ctx context.Context, timeout time.Duration) error {
+	if c.isLost() {
+		return c.lostErr()
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if mcp.IsModernProtocol(c.protocol) {
+		_, err := c.client.Discover(ctx, mcp.DiscoverRequest{})
+		return err
+	}
+	//lint:ignore SA1019 ping is the legacy protocol's health check; modern connections use server/discover above.
+	return c.client.Ping(ctx)
+}
+
+// listen opens the subscriptions/listen stream on the stateless protocol
+// (legacy upstreams send list_changed without being asked).
+func (c *connection) listen(ctx context.Context) {
+	if !mcp.IsModernProtocol(c.protocol) {
+		return
+	}
+	caps := c.client.GetServerCapabilities()
+	filter := mcp.SubscriptionFilter{
+		ToolsListChanged:     caps.Tools != nil && caps.Tools.ListChanged,
+		PromptsListChanged:   caps.Prompts != nil && caps.Prompts.ListChanged,
+		ResourcesListChanged: caps.Resources != nil && caps.Resources.ListChanged,
+	}
+	if filter.IsEmpty() {
+		return
+	}
+	stop, err := c.client.ListenAsync(ctx, filter, func(err error) {
+		c.log.Debug().Err(err).Msg("registry: upstream notification stream ended")
+		signal(c.listenEnded)
+	})
+	if err != nil {
+		c.log.Warn().Err(err).Msg("registry: cannot open the upstream notification stream")
+		return
+	}
+	c.listenMu.Lock()
+	c.stopListen = stop
+	c.listenMu.Unlock()
+}
+
+// relisten reopens the listen stream after a pause.
+func (c *connection) relisten(ctx context.Context, pause time.Duration) {
+	c.listenMu.Lock()
+	stop := c.stopListen
+	c.stopListen = nil
+	c.listenMu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	t := time.NewTimer(min(pause, time.Second))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-c.lost:
+		return
+	case <-t.C:
+	}
+	c.listen(ctx)
+}
+
+// signal does a non-blocking send on a coalescing channel.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// onNotification handles what the upstream sends outside responses.
+func (c *connection) onNotification(n mcp.JSONRPCNotification) {
+	switch n.Method {
+	case string(mcp.MethodNotificationToolsListChanged),
+		string(mcp.MethodNotificationResourcesListChanged),
+		string(mcp.MethodNotificationPromptsListChanged):
+		signal(c.listChanged)
+	case string(mcp.MethodNotificationProgress):
+		f := n.Params.AdditionalFields
+		token := tokenKey(f["progressToken"])
+		c.callsMu.Lock()
+		cs := c.calls[token]
+		c.callsMu.Unlock()
+		if cs == nil || cs.opts.OnProgress == nil {
+			return
+		}
+		progress, _ := f["progress"].(float64)
+		total, _ := f["total"].(float64)
+		message, _ := f["message"].(string)
+		cs.opts.OnProgress(progress, total, message)
+	case "notifications/message":
+		f := n.Params.AdditionalFields
+		level, _ := f["level"].(string)
+		logger, _ := f["logger"].(string)
+		c.log.Debug().Str("level", level).Str("logger", logger).Msg("registry: upstream log message")
+		// Log messages are not tied to a request: they go to the call in
+		// flight only when there is exactly one, never to another caller.
+		c.callsMu.Lock()
+		var only *callState
+		if len(c.calls) == 1 {
+			for _, cs := range c.calls {
+				only = cs
+			}
+		}
+		c.callsMu.Unlock()
+		if only != nil && only.opts.OnLog != nil {
+			only.opts.OnLog(level, logger, f["data"])
+		}
+	}
+}
+
+// tokenKey normalises a progress token (a string or a number) to a map key.
+func tokenKey(v any) string {
+	switch t := v.(type) {
+	case string:
+		return "s:" + t
+	case float64:
+		return "n:" + strconv.FormatFloat(t, 'f', -1, 64)
+	case json.Number:
+		return "n:" + t.String()
+	case int:
+		return "n:" + strconv.Itoa(t)
+	case int64:
+		return "n:" + strconv.FormatInt(t, 10)
+	}
+	return fmt.Sprintf("?:%v", v)
+}
+
+// register records a call in flight and returns the progress token to send
+// upstream: a fresh one per call, so that callers using the same token never
+// see each other's progress.
+func (c *connection) register(opts CallOptions) (token string, done func()) {
+	token = fmt.Sprintf("junction-%d", c.tokens.Add(1))
+	key := tokenKey(token)
+	c.callsMu.Lock()
+	c.calls[key] = &callState{opts: opts}
+	c.callsMu.Unlock()
+	return token, func() {
+		c.callsMu.Lock()
+		delete(c.calls, key)
+		c.callsMu.Unlock()
+	}
+}
+
+// list reads the whole catalog (every page), keeping each item's JSON as
+// the upstream sent it.
+func (c *connection) list(ctx context.Context, cfg ServerConfig) (*ServerCatalog, error) {
+	caps := c.client.GetServerCapabilities()
+	cat := &ServerCatalog{Name: cfg.Name, Prefix: cfg.prefix(), ProtocolVersion: c.protocol}
+	if caps.Tools != nil {
+		items, err := listRaw(ctx, "tools", func(ctx context.Context, cursor mcp.Cursor) error {
+			_, err := c.client.ListToolsByPage(ctx, mcp.ListToolsRequest{PaginatedRequest: mcp.PaginatedRequest{Params: mcp.PaginatedParams{Cursor: cursor}}})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("tools/list: %w", err)
+		}
+		seen := map[string]bool{}
+		for _, raw := range items {
+			var t struct {
+				Name        string `json:"name"`
+				Description string `json:"description"`
+			}
+			if json.Unmarshal(raw, &t) != nil || t.Name == "" || seen[t.Name] || !cfg.keepTool(t.Name) {
+				continue
+			}
+			seen[t.Name] = true
+			cat.Tools = append(cat.Tools, Tool{Server: cfg.Name, Name: t.Name, Description: t.Description, Raw: raw})
+		}
+		slices.SortFunc(cat.Tools, func(a, b Tool) int { return strings.Compare(a.Name, b.Name) })
+	}
+	if caps.Resources != nil {
+		items, err := listRaw(ctx, "resources", func(ctx context.Context, cursor mcp.Cursor) error {
+			_, err := c.client.ListResourcesByPage(ctx, mcp.ListResourcesRequest{PaginatedRequest: mcp.PaginatedRequest{Params: mcp.PaginatedParams{Cursor: cursor}}})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("resources/list: %w", err)
+		}
+		for _, raw := range items {
+			var r struct{ URI, Name string }
+			if json.Unmarshal(raw, &r) == nil && r.URI != "" {
+				cat.Resources = append(cat.Resources, Resource{Server: cfg.Name, URI: r.URI, Name: r.Name, Raw: raw})
+			}
+		}
+		items, err = listRaw(ctx, "resourceTemplates", func(ctx context.Context, cursor mcp.Cursor) error {
+			_, err := c.client.ListResourceTemplatesByPage(ctx, mcp.ListResourceTemplatesRequest{PaginatedRequest: mcp.PaginatedRequest{Params: mcp.PaginatedParams{Cursor: cursor}}})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("resources/templates/list: %w", err)
+		}
+		for _, raw := range items {
+			var r struct {
+				URITemplate string `json:"uriTemplate"`
+				Name        string `json:"name"`
+			}
+			if json.Unmarshal(raw, &r) == nil && r.URITemplate != "" {
+				cat.Templates = append(cat.Templates, ResourceTemplate{Server: cfg.Name, URITemplate: r.URITemplate, Name: r.Name, Raw: raw})
+			}
+		}
+	}
+	if caps.Prompts != nil {
+		items, err := listRaw(ctx, "prompts", func(ctx context.Context, cursor mcp.Cursor) error {
+			_, err := c.client.ListPromptsByPage(ctx, mcp.ListPromptsRequest{PaginatedRequest: mcp.PaginatedRequest{Params: mcp.PaginatedParams{Cursor: cursor}}})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("prompts/list: %w", err)
+		}
+		for _, raw := range items {
+			var p struct{ Name string }
+			if json.Unmarshal(raw, &p) == nil && p.Name != "" {
+				cat.Prompts = append(cat.Prompts, Prompt{Server: cfg.Name, Name: p.Name, Raw: raw})
+			}
+		}
+		slices.SortFunc(cat.Prompts, func(a, b Prompt) int { return strings.Compare(a.Name, b.Name) })
+	}
+	return cat, nil
+}
+
+// listRaw follows a paginated list, sending each page request through call
+// and collecting the raw items under key from each page's raw result.
+func listRaw(ctx context.Context, key string, call func(ctx context.Context, cursor mcp.Cursor) error) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	seen := map[mcp.Cursor]bool{}
+	var cursor mcp.Cursor
+	for range maxListPages {
+		rctx, slot := withRawSlot(ctx)
+		if err := call(rctx, cursor); err != nil {
+			return nil, err
+		}
+		raw := slot.get()
+		if raw == nil {
+			return nil, errors.New("no result")
+		}
+		var page map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &page); err != nil {
+			return nil, fmt.Errorf("result is not an object: %w", err)
+		}
+		var items []json.RawMessage
+		if v, ok := page[key]; ok && string(v) != "null" {
+			if err := json.Unmarshal(v, &items); err != nil {
+				return nil, fmt.Errorf("%s is not an array: %w", key, err)
+			}
+		}
+		out = append(out, items...)
+		var next mcp.Cursor
+		if v, ok := page["nextCursor"]; ok {
+			_ = json.Unmarshal(v, &next)
+		}
+		if next == "" {
+			return out, nil
+		}
+		if seen[next] {
+			return nil, fmt.Errorf("cursor %q repeated", next)
+		}
+		seen[next] = true
+		cursor = next
+	}
+	return nil, fmt.Errorf("more than %d pages", maxListPages)
+}
+
+// backoff returns the jittered wait before reconnect attempt n (1-based):
+// doubling from the minimum to the maximum, each wait drawn from its upper
+// half.
+func (r *Registry) backoff(n int) time.Duration {
+	d := r.backoffMin
+	for i := 1; i < n && d < r.backoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, r.backoffMax)
+	half := d / 2
+	return half + rand.N(half+1)
+}
