@@ -1,0 +1,311 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/junctionhq/junction/mcp"
+	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
+	"github.com/junctionhq/junction/store"
+)
+
+// The two MCP protocol eras Junction serves on /mcp.
+var mcpEras = []string{"2025-11-25", "2026-07-28"}
+
+var buildToolserver = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "junction-toolserver-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "toolserver")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/junctionhq/junction/examples/toolserver")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build toolserver: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func toolserverBin(t *testing.T) string {
+	t.Helper()
+	bin, err := buildToolserver()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+type mcpSetup struct {
+	gw      *testGateway
+	web     *mcptest.HTTPServer
+	bin     string
+	all     string // a key that may use every tool
+	limited string // a key that may use web/* only
+}
+
+// startMCP is a gateway federating a stdio upstream (the example tool
+// server), a streamable-HTTP one (mcptest in-process), one with a very long
+// name, and one that is down.
+func startMCP(t *testing.T) *mcpSetup {
+	t.Helper()
+	bin := toolserverBin(t)
+	web := mcptest.StartHTTP(t, mcptest.WithName("web"))
+	long := mcptest.StartHTTP(t, mcptest.WithName("long"), mcptest.WithToolPrefix(strings.Repeat("very_long_tool_name_", 3)))
+	webTimeout := registry.Duration(700 * time.Millisecond)
+	start := time.Now()
+	gw := startGateway(t, func(c *Config) {
+		c.Servers = []registry.ServerConfig{
+			{Name: "local", Transport: registry.TransportStdio, Command: bin, Args: []string{"--stdio"}},
+			{Name: "web", Transport: registry.TransportStreamableHTTP, URL: web.URL, Timeout: webTimeout},
+			{Name: strings.Repeat("a-very-long-server-name-", 2), Transport: registry.TransportStreamableHTTP, URL: long.URL},
+			{Name: "dead", Transport: registry.TransportStreamableHTTP, URL: "http://127.0.0.1:9/mcp"},
+		}
+		c.Toolsets = []mcp.ToolsetConfig{{Name: "readonly", Tools: []string{"web/echo"}}}
+	})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("start-up took %v: it waited on an upstream", d)
+	}
+	_, all, err := gw.Policy().CreateKey(context.Background(), policy.KeyInput{Name: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, limited, err := gw.Policy().CreateKey(context.Background(), policy.KeyInput{Name: "limited", Tools: []string{"web/*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &mcpSetup{gw: gw, web: web, bin: bin, all: all, limited: limited}
+}
+
+func mcpConnect(t *testing.T, url, key, era string) *client.Client {
+	t.Helper()
+	tr, err := transport.NewStreamableHTTP(url, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr, client.WithProtocolVersion(era))
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := mcpgo.InitializeRequest{}
+	req.Params.ClientInfo = mcpgo.Implementation{Name: "gateway-test", Version: "1"}
+	if _, err := c.Initialize(ctx, req); err != nil {
+		t.Fatalf("initialize (%s): %v", era, err)
+	}
+	return c
+}
+
+func mcpTools(t *testing.T, c *client.Client) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.ListTools(ctx, mcpgo.ListToolsRequest{})
+	if err != nil {
+		t.Fatalf("tools/list: %v", err)
+	}
+	var names []string
+	for _, tl := range res.Tools {
+		names = append(names, tl.Name)
+	}
+	return names
+}
+
+func mcpCall(t *testing.T, c *client.Client, name string, args map[string]any) *mcpgo.CallToolResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req := mcpgo.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = name, args
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		t.Fatalf("tools/call %s: %v", name, err)
+	}
+	return res
+}
+
+func text(r *mcpgo.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range r.Content {
+		if tc, ok := c.(mcpgo.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
+}
+
+func has(names []string, want string) bool {
+	for _, n := range names {
+		if n == want {
+			return true
+		}
+	}
+	return false
+}
+
+func hasPrefix(names []string, prefix string) bool {
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestMCPFederationBothEras(t *testing.T) {
+	s := startMCP(t)
+	for _, era := range mcpEras {
+		t.Run(era, func(t *testing.T) {
+			c := mcpConnect(t, s.gw.URL+"/mcp", s.all, era)
+			waitFor(t, 15*time.Second, "both upstreams' tools", func() bool {
+				names := mcpTools(t, c)
+				return has(names, "local__add") && has(names, "web__echo")
+			})
+			names := mcpTools(t, c)
+			for _, n := range names {
+				if len(n) > mcp.MaxNameLen || strings.Trim(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
+					t.Errorf("public name %q is not within 64 characters of [A-Za-z0-9_.-]", n)
+				}
+				if strings.HasPrefix(n, "dead") {
+					t.Errorf("the dead upstream lists %q", n)
+				}
+			}
+			if !hasPrefix(names, "a-very-long-server-name-") {
+				t.Errorf("long-named server's tools missing: %v", names)
+			}
+			if r := mcpCall(t, c, "web__echo", map[string]any{"message": "hi through junction"}); r.IsError || text(r) != "hi through junction" {
+				t.Errorf("web__echo: %+v", r)
+			}
+			if r := mcpCall(t, c, "local__add", map[string]any{"a": 2, "b": 40}); r.IsError || !strings.Contains(text(r), "42") {
+				t.Errorf("local__add: %+v", r)
+			}
+			// The limited key sees and may call only web's tools.
+			lc := mcpConnect(t, s.gw.URL+"/mcp", s.limited, era)
+			lnames := mcpTools(t, lc)
+			if !has(lnames, "web__echo") || hasPrefix(lnames, "local__") {
+				t.Errorf("limited key lists %v", lnames)
+			}
+			if r := mcpCall(t, lc, "local__add", map[string]any{"a": 1, "b": 1}); !r.IsError {
+				t.Errorf("a denied call succeeded: %+v", r)
+			}
+			// The toolset endpoint shows its subset only.
+			tc := mcpConnect(t, s.gw.URL+"/mcp/readonly", s.all, era)
+			if got := mcpTools(t, tc); len(got) != 1 || got[0] != "web__echo" {
+				t.Errorf("toolset lists %v", got)
+			}
+		})
+	}
+	// Every call is recorded.
+	_ = s.gw.Policy().FlushUsage(context.Background())
+	k, _ := s.gw.Policy().Key("all")
+	rows, _ := s.gw.Policy().Usage(context.Background(), storeUsageByTool(k.ID))
+	if len(rows) == 0 {
+		t.Error("no tool-call usage recorded")
+	}
+}
+
+func TestMCPHangingUpstreamTimesOut(t *testing.T) {
+	s := startMCP(t)
+	c := mcpConnect(t, s.gw.URL+"/mcp", s.all, mcpEras[0])
+	waitFor(t, 15*time.Second, "web's tools", func() bool { return has(mcpTools(t, c), "web__sleep") })
+	start := time.Now()
+	r := mcpCall(t, c, "web__sleep", map[string]any{"ms": 60000})
+	if !r.IsError || time.Since(start) > 5*time.Second {
+		t.Fatalf("after %v: %+v", time.Since(start), r)
+	}
+	// The upstream still works.
+	if r := mcpCall(t, c, "web__echo", map[string]any{"message": "still here"}); r.IsError || text(r) != "still here" {
+		t.Errorf("after the timeout: %+v", r)
+	}
+}
+
+func TestMCPStdioUpstreamKilled(t *testing.T) {
+	s := startMCP(t)
+	c := mcpConnect(t, s.gw.URL+"/mcp", s.all, mcpEras[0])
+	changed := make(chan struct{}, 16)
+	c.OnNotification(func(n mcpgo.JSONRPCNotification) {
+		if n.Method == "notifications/tools/list_changed" {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	})
+	waitFor(t, 15*time.Second, "local's tools", func() bool { return has(mcpTools(t, c), "local__add") })
+	pid := findProcess(t, s.bin)
+	drain(changed)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "local's tools to vanish", func() bool { return !has(mcpTools(t, c), "local__add") })
+	// The others keep working meanwhile.
+	if r := mcpCall(t, c, "web__echo", map[string]any{"message": "unaffected"}); r.IsError {
+		t.Errorf("web while local is down: %+v", r)
+	}
+	waitFor(t, 20*time.Second, "local to be restarted", func() bool { return has(mcpTools(t, c), "local__add") })
+	if findProcess(t, s.bin) == pid {
+		t.Error("the same process is still there")
+	}
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Error("no tools/list_changed reached the client")
+	}
+	if r := mcpCall(t, c, "local__add", map[string]any{"a": 1, "b": 2}); r.IsError || !strings.Contains(text(r), "3") {
+		t.Errorf("local after restart: %+v", r)
+	}
+}
+
+func drain(ch chan struct{}) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
+
+// findProcess returns the pid of the running process whose command is bin.
+func findProcess(t *testing.T, bin string) int {
+	t.Helper()
+	var pid int
+	waitFor(t, 10*time.Second, "the stdio upstream's process", func() bool {
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			var n int
+			if _, err := fmt.Sscanf(e.Name(), "%d", &n); err != nil {
+				continue
+			}
+			cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err != nil || !strings.HasPrefix(string(cmd), bin+"\x00") {
+				continue
+			}
+			if stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && strings.Contains(string(stat), ") Z ") {
+				continue // a zombie not reaped yet
+			}
+			pid = n
+			return true
+		}
+		return false
+	})
+	return pid
+}
+
+func storeUsageByTool(keyID string) store.UsageQuery {
+	return store.UsageQuery{KeyID: keyID, Kind: "tool", GroupBy: "tool"}
+}
