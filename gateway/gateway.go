@@ -142,6 +142,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	if err := g.servers.SyncConfig(ctx, cfg.Servers); err != nil {
 		return fail(err)
 	}
+	g.metrics.Registry().MustRegister(upstreamCollector{g.servers})
 	g.hub, err = mcp.New(mcp.Options{Upstreams: g.servers, Policy: engine, Logger: opts.Logger, Toolsets: cfg.Toolsets,
 		Registerer: g.metrics.Registry(), ServerName: "junction", Version: opts.Version, AllowedOrigins: cfg.MCP.AllowedOrigins})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/store/counters"
 )
 
@@ -48,4 +49,36 @@ func registerPolicyMetrics(reg prometheus.Registerer, e *policy.Engine) {
 		stat("rules", "Stored access rules in the current snapshot.", false,
 			func(s policy.Stats) float64 { return float64(s.Rules) }),
 	)
+}
+
+// upstreamCollector exports each MCP upstream's connection state.
+type upstreamCollector struct{ r *registry.Registry }
+
+var (
+	upstreamStateDesc = prometheus.NewDesc("junction_mcp_upstream_state",
+		"1 for the state each registered MCP upstream is in (connecting, ready, failed, disabled).", []string{"server", "state"}, nil)
+	upstreamToolsDesc = prometheus.NewDesc("junction_mcp_upstream_tools",
+		"Tools each ready MCP upstream offers.", []string{"server"}, nil)
+	upstreamRestartsDesc = prometheus.NewDesc("junction_mcp_upstream_restarts",
+		"Reconnects and stdio restarts of each MCP upstream since start-up.", []string{"server"}, nil)
+)
+
+func (c upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- upstreamStateDesc
+	ch <- upstreamToolsDesc
+	ch <- upstreamRestartsDesc
+}
+
+func (c upstreamCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.r.Statuses() {
+		for _, state := range []string{registry.StateConnecting, registry.StateReady, registry.StateFailed, registry.StateDisabled} {
+			v := 0.0
+			if s.State == state {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(upstreamStateDesc, prometheus.GaugeValue, v, s.Name, state)
+		}
+		ch <- prometheus.MustNewConstMetric(upstreamToolsDesc, prometheus.GaugeValue, float64(s.Tools), s.Name)
+		ch <- prometheus.MustNewConstMetric(upstreamRestartsDesc, prometheus.CounterValue, float64(s.Restarts), s.Name)
+	}
 }

@@ -209,6 +209,13 @@ func TestMCPFederationBothEras(t *testing.T) {
 			}
 		})
 	}
+	_, m := get(t, s.gw.URL+"/metrics")
+	for _, want := range []string{`junction_mcp_upstream_state{server="web",state="ready"} 1`, `junction_mcp_upstream_state{server="dead",state="ready"} 0`,
+		`junction_mcp_tool_calls_total{outcome="ok",server="web",tool="echo"}`} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	// Every call is recorded.
 	_ = s.gw.Policy().FlushUsage(context.Background())
 	k, _ := s.gw.Policy().Key("all")
