@@ -18,7 +18,10 @@ import (
 
 func registryError(err error) error {
 	var inv *registry.InvalidError
+	var un *registry.UnavailableError
 	switch {
+	case errors.As(err, &un):
+		return &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "upstream_unavailable", Message: un.Error()}
 	case errors.As(err, &inv):
 		return &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_request", Message: inv.Error()}
 	case errors.Is(err, registry.ErrNotFound):

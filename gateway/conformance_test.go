@@ -28,8 +28,14 @@ const (
 	conformanceCLI      = "@modelcontextprotocol/conformance"
 	// conformanceRetries is how often a known-intermittent scenario (listed
 	// in mcp-go's baseline) that failed through Junction is run again alone
-	// before it counts as a regression.
-	conformanceRetries = 3
+	// before it counts as a regression. mcp-go's streamable HTTP server can
+	// drop the notification sent just before a result (mcp-go #969): the
+	// fixture loses the last progress notification in about half of the
+	// calls, and through Junction the race is run twice (fixture to Junction,
+	// Junction to client; both mcp-go), so a call keeps all three only about
+	// one time in five. One pass shows Junction relays every notification; a
+	// Junction that never did would fail every try.
+	conformanceRetries = 20
 )
 
 // scenarioResult is one scenario's outcome in a conformance run.
@@ -90,15 +96,27 @@ func TestConformanceThroughJunction(t *testing.T) {
 	for _, s := range names {
 		d := direct.results[s]
 		v, ok := via.results[s]
-		// A known-intermittent scenario gets a few more chances alone.
-		for try := 1; ok && d.passed && !v.passed && slices.Contains(intermittent, s) && try <= conformanceRetries; try++ {
-			t.Logf("%s (intermittent in mcp-go's baseline) failed through Junction: %s; retry %d", s, strings.Join(v.failures, "; "), try)
-			again := runConformance(t, ctx, n, cli, front.URL+"/mcp", filepath.Join(dir, fmt.Sprintf("retry-%s-%d", s, try)), s)
-			if r, found := again.results[s]; found {
-				v = r
+		// A known-intermittent scenario gets more chances, alone.
+		retries := 0
+		if ok && d.passed && !v.passed && slices.Contains(intermittent, s) {
+			t.Logf("%s (intermittent in mcp-go's baseline) failed through Junction: %s; retrying up to %d times",
+				s, strings.Join(v.failures, "; "), conformanceRetries)
+			for retries < conformanceRetries && !v.passed {
+				retries++
+				again := runConformance(t, ctx, n, cli, front.URL+"/mcp", filepath.Join(dir, fmt.Sprintf("retry-%s-%d", s, retries)), s)
+				if r, found := again.results[s]; found {
+					v = r
+				}
 			}
 		}
-		fmt.Fprintf(report, "%-36s %-8s %s\n", s, passFail(d.passed, true), passFail(v.passed, ok))
+		if ok {
+			via.results[s] = v
+		}
+		viaCell := passFail(v.passed, ok)
+		if retries > 0 {
+			viaCell += fmt.Sprintf(" (%d retries)", retries)
+		}
+		fmt.Fprintf(report, "%-36s %-8s %s\n", s, passFail(d.passed, true), viaCell)
 		switch {
 		case !d.passed:
 			ignored = append(ignored, s)
@@ -119,7 +137,7 @@ func TestConformanceThroughJunction(t *testing.T) {
 			fmt.Fprintf(report, "%-36s %-8s %s\n", s, "-", passFail(v.passed, true))
 		}
 	}
-	t.Logf("conformance (%s %s):\n%s", conformanceCLI, "via "+cli, report)
+	t.Logf("conformance scenarios (%s, %s):\n%s", cli, fixture, report)
 	t.Logf("passed directly (%d/%d): %s", len(passedDirect), len(direct.results), strings.Join(passedDirect, ", "))
 	t.Logf("passed through Junction (%d/%d): %s", len(passedVia), len(via.results), strings.Join(passedVia, ", "))
 	if len(ignored) > 0 {
@@ -292,7 +310,9 @@ func runConformance(t *testing.T, ctx context.Context, n npmTools, cli, url, out
 			t.Errorf("conformance CLI against %s announced %s scenarios but started %d", url, m[1], len(started))
 		}
 	}
-	t.Logf("conformance CLI against %s: %d scenarios in %v", url, len(run.results), time.Since(start).Round(time.Millisecond))
+	if scenario == "" {
+		t.Logf("conformance CLI against %s: %d scenarios in %v", url, len(run.results), time.Since(start).Round(time.Millisecond))
+	}
 	return run
 }
 

@@ -227,13 +227,15 @@ func (h *Hub) refresh() {
 // ToolInfo describes one federated tool, for the agent loop.
 type ToolInfo struct {
 	// Name is the public name, which CallTool takes.
-	Name string
+	Name string `json:"name"`
 	// Server and Tool are the upstream and its own name for the tool.
-	Server, Tool string
-	Description  string
+	Server      string `json:"server"`
+	Tool        string `json:"tool"`
+	Description string `json:"description,omitempty"`
 	// InputSchema and OutputSchema (nil when none) are the upstream's JSON
 	// Schemas, byte for byte. Do not modify them.
-	InputSchema, OutputSchema json.RawMessage
+	InputSchema  json.RawMessage `json:"input_schema,omitempty"`
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
 }
 
 // Tools lists the tools id may call, in public-name order, restricted to

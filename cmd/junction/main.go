@@ -4,6 +4,8 @@
 //	junction version
 //	junction keys create|list|revoke|show [flags]
 //	junction teams create|list [flags]
+//	junction servers add|list|show|rm|refresh [flags]
+//	junction tools list|call [flags]
 //	junction usage [flags]
 //
 // It parses flags, loads the configuration, builds the gateway and maps the
@@ -42,6 +44,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		return runAdminGroup(ctx, "keys", keysCommands, args, stdout, stderr, lookupEnv)
 	case "teams":
 		return runAdminGroup(ctx, "teams", teamsCommands, args, stdout, stderr, lookupEnv)
+	case "servers":
+		return runAdminGroup(ctx, "servers", serversCommands, args, stdout, stderr, lookupEnv)
+	case "tools":
+		return runAdminGroup(ctx, "tools", toolsCommands, args, stdout, stderr, lookupEnv)
 	case "usage":
 		return runAdmin(ctx, "usage", usageCommand, args, stdout, stderr, lookupEnv)
 	case "version":
@@ -59,14 +65,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
-  junction [serve] [flags]               run the gateway (the default command)
-  junction version                       print the version
-  junction keys create|list|revoke|show  manage the virtual keys of a running gateway
-  junction teams create|list             manage the teams of a running gateway
-  junction usage [flags]                 report the usage a running gateway recorded
-  junction help                          show this help
+  junction [serve] [flags]                         run the gateway (the default command)
+  junction version                                 print the version
+  junction keys create|list|revoke|show            manage the virtual keys of a running gateway
+  junction teams create|list                       manage the teams of a running gateway
+  junction servers add|list|show|rm|refresh        manage the upstream MCP servers of a running gateway
+  junction tools list|call                         list and call the federated tools of a running gateway
+  junction usage [flags]                           report the usage a running gateway recorded
+  junction help                                    show this help
 
-The admin commands (keys, teams, usage) take --url (default `+defaultAdminURL+`),
+The admin commands (keys, teams, servers, tools, usage) take --url (default `+defaultAdminURL+`),
 --admin-key (default $JUNCTION_ADMIN_KEY) and --json (print the raw JSON response).
 Run "junction <command> --help" for a command's flags.
 `)
