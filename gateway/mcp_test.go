@@ -316,3 +316,49 @@ func findProcess(t *testing.T, bin string) int {
 func storeUsageByTool(keyID string) store.UsageQuery {
 	return store.UsageQuery{KeyID: keyID, Kind: "tool", GroupBy: "tool"}
 }
+
+// TestMCPProgressAndCancellation: the upstream's progress reaches the caller
+// under the caller's own token, and a cancelled call stops upstream.
+func TestMCPProgressAndCancellation(t *testing.T) {
+	s := startMCP(t)
+	c := mcpConnect(t, s.gw.URL+"/mcp", s.all, mcpEras[0])
+	waitFor(t, 15*time.Second, "local's tools", func() bool { return has(mcpTools(t, c), "local__sleep") })
+	progress := make(chan mcpgo.JSONRPCNotification, 64)
+	c.OnNotification(func(n mcpgo.JSONRPCNotification) {
+		if n.Method == "notifications/progress" {
+			select {
+			case progress <- n:
+			default:
+			}
+		}
+	})
+	req := mcpgo.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = "local__sleep", map[string]any{"ms": 300}
+	req.Params.Meta = &mcpgo.Meta{ProgressToken: "caller-token-7"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r, err := c.CallTool(ctx, req); err != nil || r.IsError {
+		t.Fatalf("sleep: %v %+v", err, r)
+	}
+	select {
+	case n := <-progress:
+		if tok := fmt.Sprint(n.Params.AdditionalFields["progressToken"]); tok != "caller-token-7" {
+			t.Errorf("progress token %q", tok)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no progress notification reached the caller")
+	}
+	// Cancellation: the client gives up on a long call; the call ends promptly
+	// and the upstream keeps serving.
+	cctx, ccancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer ccancel()
+	req.Params.Arguments = map[string]any{"ms": 60000}
+	start := time.Now()
+	_, err := c.CallTool(cctx, req)
+	if err == nil || time.Since(start) > 3*time.Second {
+		t.Errorf("cancelled call: %v after %v", err, time.Since(start))
+	}
+	if r := mcpCall(t, c, "local__add", map[string]any{"a": 1, "b": 1}); r.IsError {
+		t.Errorf("after cancellation: %+v", r)
+	}
+}
