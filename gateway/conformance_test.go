@@ -90,7 +90,8 @@ func TestConformanceThroughJunction(t *testing.T) {
 		names = append(names, s)
 	}
 	slices.Sort(names)
-	var passedDirect, passedVia, ignored, regressed []string
+	var passedDirect, passedVia, ignored, regressed, knownFailing, fixedGaps []string
+	gaps := knownGaps(t)
 	report := &strings.Builder{}
 	fmt.Fprintf(report, "%-36s %-8s %s\n", "scenario", "direct", "junction")
 	for _, s := range names {
@@ -120,6 +121,10 @@ func TestConformanceThroughJunction(t *testing.T) {
 		switch {
 		case !d.passed:
 			ignored = append(ignored, s)
+		case slices.Contains(gaps, s) && ok && v.passed:
+			fixedGaps = append(fixedGaps, s)
+		case slices.Contains(gaps, s):
+			knownFailing = append(knownFailing, s)
 		case !ok:
 			regressed = append(regressed, s+": no result through Junction")
 		case !v.passed:
@@ -146,10 +151,33 @@ func TestConformanceThroughJunction(t *testing.T) {
 	if len(passedDirect) == 0 {
 		t.Fatalf("no scenario passed against the fixture directly; CLI output:\n%s", tail(direct.output, 4000))
 	}
+	if len(knownFailing) > 0 {
+		t.Logf("KNOWN GAPS (testdata/conformance-known-gaps.txt), failing through Junction: %s", strings.Join(knownFailing, ", "))
+	}
+	if len(fixedGaps) > 0 {
+		t.Errorf("these known gaps pass now; remove them from testdata/conformance-known-gaps.txt: %s", strings.Join(fixedGaps, ", "))
+	}
 	if len(regressed) > 0 {
 		t.Errorf("%d scenarios pass against the fixture directly but fail through Junction:\n  %s\nCLI output through Junction:\n%s\ngateway log:\n%s",
 			len(regressed), strings.Join(regressed, "\n  "), tail(via.output, 4000), tail(g.Logs.String(), 4000))
 	}
+}
+
+// knownGaps reads testdata/conformance-known-gaps.txt: the scenarios not
+// passing through Junction yet, each a missing feature, not a flake.
+func knownGaps(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "conformance-known-gaps.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 func passFail(passed, present bool) string {
