@@ -363,6 +363,10 @@ func (e *endpoint) callTool(public string) server.ToolHandlerFunc {
 				_ = srv.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(mcp.LoggingLevel(level), logger, data))
 			}
 		}
+		// Always set: an upstream's sampling or elicitation request during
+		// this call is answered by this caller, or refused for it.
+		opts.OnSampling = e.relaySampling(ctx, srv)
+		opts.OnElicitation = e.relayElicitation(ctx, srv)
 		out, err := e.h.CallTool(ctx, policy.IdentityFrom(ctx), public, args, opts)
 		if err != nil {
 			return mcp.NewToolResultError(toolErrorMessage(err)), nil

@@ -56,7 +56,9 @@ func (r *Registry) conn(server string) (*connection, ServerConfig, error) {
 // CallTool calls tool (the upstream's own name) on server with args (a JSON
 // object; empty means {}) and returns the upstream's CallToolResult JSON
 // exactly as it was sent, isError results included. Progress notifications
-// for the call go to opts.OnProgress and log messages to opts.OnLog. When
+// for the call go to opts.OnProgress, log messages to opts.OnLog, and the
+// upstream's sampling and elicitation requests to opts.OnSampling and
+// opts.OnElicitation (see relay.go for how they are matched to the call). When
 // ctx ends the call is cancelled upstream; when the timeout (opts.Timeout,
 // else the server's) passes first, the call is cancelled upstream and the
 // error matches ErrTimeout. A server that is not ready fails at once with an
@@ -72,7 +74,7 @@ func (r *Registry) CallTool(ctx context.Context, server, tool string, args json.
 		return nil, fmt.Errorf("registry: call %s/%s: arguments are not valid JSON", server, tool)
 	}
 	req := mcp.CallToolRequest{Params: mcp.CallToolParams{Name: tool, Arguments: args}}
-	token, done := c.register(opts)
+	token, ctx, done := c.register(ctx, opts)
 	defer done()
 	if opts.ProgressToken != nil || opts.OnProgress != nil {
 		req.Params.Meta = &mcp.Meta{ProgressToken: token}
@@ -91,6 +93,10 @@ func (r *Registry) ReadResource(ctx context.Context, server, uri string) (json.R
 		return nil, err
 	}
 	req := mcp.ReadResourceRequest{Params: mcp.ReadResourceParams{URI: uri}}
+	// In flight without hooks: what the upstream sends meanwhile cannot be
+	// taken for a tool call's.
+	_, ctx, done := c.register(ctx, CallOptions{})
+	defer done()
 	return r.roundTrip(ctx, c, cfg, 0, "read "+server+" "+uri, func(ctx context.Context) error {
 		_, err := c.client.ReadResource(ctx, req)
 		return err
@@ -105,6 +111,8 @@ func (r *Registry) GetPrompt(ctx context.Context, server, name string, args map[
 		return nil, err
 	}
 	req := mcp.GetPromptRequest{Params: mcp.GetPromptParams{Name: name, Arguments: args}}
+	_, ctx, done := c.register(ctx, CallOptions{})
+	defer done()
 	return r.roundTrip(ctx, c, cfg, 0, "get prompt "+server+"/"+name, func(ctx context.Context) error {
 		_, err := c.client.GetPrompt(ctx, req)
 		return err

@@ -1,8 +1,11 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // The catalog types are what the registry tells the hub (package mcp): each
@@ -70,6 +73,13 @@ type CallOptions struct {
 	OnProgress    func(progress, total float64, message string)
 	// OnLog receives the upstream's log messages sent during the call.
 	OnLog func(level string, logger string, data any)
+	// OnSampling answers the upstream's sampling/createMessage requests sent
+	// during the call, and OnElicitation its elicitation/create requests;
+	// their error is sent to the upstream as a JSON-RPC error. Without a
+	// hook the upstream's request is refused. The hook's context ends when
+	// the call does.
+	OnSampling    func(ctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error)
+	OnElicitation func(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error)
 	// Timeout bounds the call; 0 means the server's configured timeout.
 	Timeout time.Duration
 }

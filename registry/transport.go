@@ -81,7 +81,7 @@ func (t *rawTransport) SetNotificationHandler(h func(mcp.JSONRPCNotification)) {
 
 func (t *rawTransport) SetRequestHandler(h transport.RequestHandler) {
 	if b, ok := t.inner.(transport.BidirectionalInterface); ok {
-		b.SetRequestHandler(h)
+		b.SetRequestHandler(relayErrors(h))
 	}
 }
 

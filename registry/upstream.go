@@ -359,6 +359,9 @@ func (u *upstream) dial(ctx, cctx context.Context) (*connection, error) {
 		cancel()
 		return nil, fmt.Errorf("unknown transport %q", cfg.Transport)
 	}
+	// Upstreams may ask for sampling and elicitation during a tool call;
+	// the requests are relayed to the call's caller (relay.go).
+	opts = append(opts, client.WithSamplingHandler(samplingRelay{conn}), client.WithElicitationHandler(elicitationRelay{conn}))
 	conn.client = client.NewClient(tr, opts...)
 	conn.client.OnNotification(conn.onNotification)
 	conn.client.OnConnectionLost(func(err error) { conn.markLost(fmt.Errorf("connection lost: %w", err)) })
@@ -412,10 +415,14 @@ type connection struct {
 	closeOnce sync.Once
 }
 
-// callState is what a call in flight wants from the connection's
-// notifications.
+// callState is what a request in flight wants from the connection's
+// notifications and requests.
 type callState struct {
 	opts CallOptions
+	// key is the call's entry in connection.calls.
+	key string
+	// ctx ends when the call does.
+	ctx context.Context
 }
 
 func (c *connection) markLost(err error) {
@@ -613,19 +620,25 @@ func tokenKey(v any) string {
 	return fmt.Sprintf("?:%v", v)
 }
 
-// register records a call in flight and returns the progress token to send
-// upstream: a fresh one per call, so that callers using the same token never
-// see each other's progress.
-func (c *connection) register(opts CallOptions) (token string, done func()) {
+// register records a request in flight and returns the progress token to
+// send upstream (a fresh one per call, so that callers using the same token
+// never see each other's progress) and the context to send it with, which
+// names the call to the handlers of the upstream's requests. done ends the
+// call's context too.
+func (c *connection) register(ctx context.Context, opts CallOptions) (token string, cctx context.Context, done func()) {
 	token = fmt.Sprintf("junction-%d", c.tokens.Add(1))
 	key := tokenKey(token)
+	cctx, cancel := context.WithCancel(ctx)
+	cs := &callState{opts: opts, key: key, ctx: cctx}
+	cctx = context.WithValue(cctx, callKey{}, cs)
 	c.callsMu.Lock()
-	c.calls[key] = &callState{opts: opts}
+	c.calls[key] = cs
 	c.callsMu.Unlock()
-	return token, func() {
+	return token, cctx, func() {
 		c.callsMu.Lock()
 		delete(c.calls, key)
 		c.callsMu.Unlock()
+		cancel()
 	}
 }
 

@@ -175,7 +175,14 @@ func (x *exchange) rateLimit(retryAfter time.Duration) {
 func (x *exchange) hang() {
 	select {
 	case <-x.ctx.Done():
-		x.abandon()
+		// Closing the mock also ends the request's context; when both have
+		// happened, the mock's close is the cause.
+		select {
+		case <-x.m.done:
+			x.cut()
+		default:
+			x.abandon()
+		}
 	case <-x.m.done:
 		x.cut()
 	}
