@@ -34,7 +34,12 @@ func TestAdminServersAndTools(t *testing.T) {
 		_, body := adminDo(t, http.MethodGet, gw.URL+"/admin/v1/servers/web", nil)
 		var info registry.ServerInfo
 		_ = json.Unmarshal(body, &info)
-		return info.Status.State == registry.StateReady && info.Bearer && info.Status.Tools > 0
+		if info.Status.State != registry.StateReady || !info.Bearer || info.Status.Tools == 0 {
+			return false
+		}
+		// The hub merges the new catalog asynchronously.
+		_, tools := adminDo(t, http.MethodGet, gw.URL+"/admin/v1/tools", nil)
+		return strings.Contains(string(tools), "web__echo")
 	})
 	resp, body = adminDo(t, http.MethodGet, gw.URL+"/admin/v1/servers/web/tools", nil)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"public_name":"web__echo"`) {
