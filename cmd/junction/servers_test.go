@@ -21,6 +21,14 @@ func addUpstream(t *testing.T, u, name string, extra ...string) *mcptest.HTTPSer
 		t.Fatalf("servers add output: %q", out)
 	}
 	waitState(t, u, name, "ready")
+	// The hub merges the new server's catalog asynchronously.
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(mustCLI(t, "tools", "list", u), name+"__") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tools of %s never reached the federated catalog", name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	return up
 }
 
