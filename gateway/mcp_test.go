@@ -362,3 +362,26 @@ func TestMCPProgressAndCancellation(t *testing.T) {
 		t.Errorf("after cancellation: %+v", r)
 	}
 }
+
+// TestMCPStandardHeadersMustMatchTheBody: a 2026-07-28 request whose
+// Mcp-Method header disagrees with its body is refused.
+func TestMCPStandardHeadersMustMatchTheBody(t *testing.T) {
+	s := startMCP(t)
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"}}}}`
+	send := func(method string) int {
+		req := mustRequest(t, "POST", s.gw.URL+"/mcp", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+s.all)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("MCP-Protocol-Version", "2026-07-28")
+		req.Header.Set("Mcp-Method", method)
+		resp, _ := do(t, req)
+		return resp.StatusCode
+	}
+	if got := send("tools/list"); got != 200 {
+		t.Fatalf("matching headers: %d", got)
+	}
+	if got := send("tools/call"); got != 400 {
+		t.Errorf("Mcp-Method tools/call on a tools/list body: %d, want 400", got)
+	}
+}
