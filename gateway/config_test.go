@@ -193,3 +193,10 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestExampleConfigIsValid keeps examples/config/junction.yaml loadable.
+func TestExampleConfigIsValid(t *testing.T) {
+	if _, err := LoadConfig("../examples/config/junction.yaml", func(string) (string, bool) { return "", false }); err != nil {
+		t.Fatal(err)
+	}
+}
