@@ -1,0 +1,101 @@
+package mcp
+
+import (
+	"context"
+	"errors"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// Sampling (sampling/createMessage) and elicitation (elicitation/create)
+// requests that an upstream sends during a tool call are relayed to the
+// client that made the call (the registry matches them to the call, see
+// registry.CallOptions), when that client can answer them:
+//
+//   - a 2025-11-25 (session) client that declared the capability at
+//     initialize gets the request as a server-initiated request on its
+//     session (on the tools/call response stream), and its answer goes back
+//     to the upstream;
+//   - any other client (no capability, a transport whose sessions cannot
+//     carry server requests such as legacy SSE, or a 2026-07-28 client) gets
+//     nothing, and the upstream gets an error saying the client does not
+//     support it.
+//
+// Not implemented: for 2026-07-28 clients the relay would have to end the
+// tools/call with an input_required result carrying the upstream's request
+// and a protected (MAC'd) requestState naming the parked upstream call, and
+// resume it when the client retries with inputResponses (see WIRE.md). Until
+// then those clients are told the feature is unsupported.
+
+// errNoSampling and errNoElicitation are what the upstream is told when
+// the caller cannot answer.
+var (
+	errNoSampling    = errors.New("the client does not support sampling")
+	errNoElicitation = errors.New("the client does not support elicitation")
+)
+
+// sessionCaps returns the capabilities that the caller of the request in
+// ctx declared at initialize, or nil for a 2026-07-28 request (relaying to
+// those clients needs the input_required flow, which is not implemented)
+// or when they are unknown.
+func sessionCaps(ctx context.Context) *mcp.ClientCapabilities {
+	if server.IsModernRequest(ctx) {
+		return nil
+	}
+	info, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo)
+	if !ok {
+		return nil
+	}
+	caps := info.GetClientCapabilities()
+	return &caps
+}
+
+// relayContext is the caller's request context dctx (which names the
+// caller's session), also ended when the registry's hook context ends.
+func relayContext(dctx, hctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(dctx)
+	stop := context.AfterFunc(hctx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// relaySampling returns the OnSampling hook of a tools/call whose request
+// context is dctx, on srv.
+func (e *endpoint) relaySampling(dctx context.Context, srv *server.MCPServer) func(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+	return func(hctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+		caps := sessionCaps(dctx)
+		if _, ok := server.ClientSessionFromContext(dctx).(server.SessionWithSampling); srv == nil || caps == nil || caps.Sampling == nil || !ok {
+			return nil, errNoSampling
+		}
+		if (len(req.Tools) > 0 || req.ToolChoice != nil) && caps.Sampling.Tools == nil {
+			return nil, errors.New("the client does not support sampling with tools")
+		}
+		ctx, cancel := relayContext(dctx, hctx)
+		defer cancel()
+		e.h.log.Debug().Msg("mcp: relaying an upstream's sampling request to the caller")
+		//lint:ignore SA1019 server-initiated sampling is how 2025-11-25 clients are asked; 2026-07-28 ones are refused above.
+		return srv.RequestSampling(ctx, req)
+	}
+}
+
+// relayElicitation returns the OnElicitation hook of a tools/call whose
+// request context is dctx, on srv.
+func (e *endpoint) relayElicitation(dctx context.Context, srv *server.MCPServer) func(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	return func(hctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+		caps := sessionCaps(dctx)
+		if _, ok := server.ClientSessionFromContext(dctx).(server.SessionWithElicitation); srv == nil || caps == nil || caps.Elicitation == nil || !ok {
+			return nil, errNoElicitation
+		}
+		// An empty elicitation capability means form mode only.
+		if req.Params.Mode == mcp.ElicitationModeURL && caps.Elicitation.URL == nil {
+			return nil, errors.New("the client does not support URL elicitation")
+		}
+		ctx, cancel := relayContext(dctx, hctx)
+		defer cancel()
+		e.h.log.Debug().Msg("mcp: relaying an upstream's elicitation request to the caller")
+		return srv.RequestElicitation(ctx, req)
+	}
+}

@@ -1,0 +1,225 @@
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/store/storetest"
+)
+
+// caller answers sampling and elicitation like a downstream client would.
+type caller struct {
+	samples, elicits atomic.Int32
+}
+
+func (c *caller) CreateMessage(_ context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+	c.samples.Add(1)
+	text := ""
+	if len(req.Messages) > 0 {
+		if tc, ok := req.Messages[0].Content.(mcp.TextContent); ok {
+			text = tc.Text
+		}
+	}
+	return &mcp.CreateMessageResult{
+		SamplingMessage: mcp.SamplingMessage{Role: mcp.RoleAssistant, Content: mcp.NewTextContent("caller answers " + text)},
+		Model:           "caller-model",
+	}, nil
+}
+
+func (c *caller) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	c.elicits.Add(1)
+	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{
+		Action: mcp.ElicitationResponseActionAccept, Content: map[string]any{"name": "Ada"}}}, nil
+}
+
+// connectWith starts an initialized client of era on url with key and
+// client options (handlers).
+func connectWith(t *testing.T, url, key, era string, opts ...client.ClientOption) *client.Client {
+	t.Helper()
+	topts := []transport.StreamableHTTPCOption{transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key})}
+	if era == legacyEra {
+		// Legacy clients open the standalone GET stream, as real ones do:
+		// mcp-go sends sampling requests there (elicitation goes on the
+		// tools/call POST stream).
+		//lint:ignore SA1019 the standalone GET stream is how legacy clients receive server requests.
+		topts = append(topts, transport.WithContinuousListening())
+	}
+	tr, err := transport.NewStreamableHTTP(url, topts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr, append([]client.ClientOption{client.WithProtocolVersion(era)}, opts...)...)
+	startClient(t, c)
+	if got := c.ProtocolVersion(); got != era {
+		t.Fatalf("negotiated %q, want %q", got, era)
+	}
+	return c
+}
+
+var samplingParams = mcp.CreateMessageParams{
+	Messages:  []mcp.SamplingMessage{{Role: mcp.RoleUser, Content: mcp.NewTextContent("2+2?")}},
+	MaxTokens: 5,
+}
+
+var elicitationParams = mcp.ElicitationParams{
+	Message:         "name?",
+	RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}},
+}
+
+func TestRelaySamplingAndElicitationFake(t *testing.T) {
+	f := newFixture(t, Options{})
+	// files/read_file samples, files/write_file elicits, through the hooks
+	// the hub set.
+	f.fake.Handle("files", "read_file", func(ctx context.Context, _ json.RawMessage, opts registry.CallOptions) (json.RawMessage, error) {
+		if opts.OnSampling == nil {
+			return textResult("no sampling hook"), nil
+		}
+		res, err := opts.OnSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: samplingParams})
+		if err != nil {
+			return textResult("sampling error: " + err.Error()), nil
+		}
+		b, _ := json.Marshal(res)
+		return textResult("sampled " + string(b)), nil
+	})
+	f.fake.Handle("files", "write_file", func(ctx context.Context, _ json.RawMessage, opts registry.CallOptions) (json.RawMessage, error) {
+		if opts.OnElicitation == nil {
+			return textResult("no elicitation hook"), nil
+		}
+		res, err := opts.OnElicitation(ctx, mcp.ElicitationRequest{Params: elicitationParams})
+		if err != nil {
+			return textResult("elicitation error: " + err.Error()), nil
+		}
+		b, _ := json.Marshal(res)
+		return textResult("elicited " + string(b)), nil
+	})
+
+	t.Run("legacy client with both capabilities", func(t *testing.T) {
+		h := &caller{}
+		c := connectWith(t, f.url+"/mcp", f.all, legacyEra, client.WithSamplingHandler(h), client.WithElicitationHandler(h))
+		if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "caller answers 2+2?") || !strings.Contains(got, "caller-model") {
+			t.Errorf("sampling: %q", got)
+		}
+		if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, `"Ada"`) || !strings.Contains(got, `"accept"`) {
+			t.Errorf("elicitation: %q", got)
+		}
+		if h.samples.Load() != 1 || h.elicits.Load() != 1 {
+			t.Errorf("the client was asked %d/%d times", h.samples.Load(), h.elicits.Load())
+		}
+	})
+
+	t.Run("legacy client with sampling only", func(t *testing.T) {
+		h := &caller{}
+		c := connectWith(t, f.url+"/mcp", f.all, legacyEra, client.WithSamplingHandler(h))
+		if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, "elicitation error: the client does not support elicitation") {
+			t.Errorf("elicitation: %q", got)
+		}
+		if h.elicits.Load() != 0 {
+			t.Error("a client without the capability was asked")
+		}
+	})
+
+	t.Run("legacy client without capabilities", func(t *testing.T) {
+		c := connect(t, f.url+"/mcp", f.all, legacyEra)
+		if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "sampling error: the client does not support sampling") {
+			t.Errorf("sampling: %q", got)
+		}
+	})
+
+	// 2026-07-28 clients would need the input_required flow, which is not
+	// implemented: the upstream is told they cannot sample, even when they
+	// declare the capability.
+	t.Run("modern client", func(t *testing.T) {
+		h := &caller{}
+		c := connectWith(t, f.url+"/mcp", f.all, modernEra, client.WithSamplingHandler(h), client.WithElicitationHandler(h))
+		if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "sampling error: the client does not support sampling") {
+			t.Errorf("sampling: %q", got)
+		}
+		if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, "elicitation error: the client does not support elicitation") {
+			t.Errorf("elicitation: %q", got)
+		}
+		if h.samples.Load() != 0 || h.elicits.Load() != 0 {
+			t.Error("a modern client got a server-initiated request")
+		}
+	})
+}
+
+// TestRelayThroughRegistry runs the whole path: a downstream client with a
+// sampling handler calls a federated tool; the (real) registry's upstream
+// asks for sampling with server.RequestSampling; the client's answer reaches
+// the upstream tool's result.
+func TestRelayThroughRegistry(t *testing.T) {
+	up := server.NewMCPServer("asker", "1", server.WithToolCapabilities(false))
+	up.AddTool(mcp.NewTool("ask", mcp.WithDescription("asks the caller")), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		//lint:ignore SA1019 the legacy protocol's server-initiated sampling is what is tested.
+		res, err := up.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: samplingParams})
+		if err != nil {
+			return mcp.NewToolResultError("sampling failed: " + err.Error()), nil
+		}
+		b, _ := json.Marshal(res)
+		return mcp.NewToolResultText("upstream got " + string(b)), nil
+	})
+	uh := server.NewStreamableHTTPServer(up, server.WithStreamableHTTPProtocolVersions(legacyEra))
+	us := httptest.NewServer(uh)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = uh.Shutdown(ctx)
+		us.Close()
+	})
+
+	reg, err := registry.New(context.Background(), registry.Options{Store: storetest.NewStore(t), SecretKey: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = reg.Close(ctx)
+	})
+	if _, err := reg.CreateServer(context.Background(), registry.ServerConfig{Name: "asker", Transport: registry.TransportStreamableHTTP, URL: us.URL}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		for _, s := range reg.Catalog().Servers {
+			if s.Name == "asker" && len(s.Tools) == 1 {
+				return true
+			}
+		}
+		return false
+	})
+
+	pol := testPolicy(t)
+	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
+	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
+	url := serveHub(t, hub, pol).URL
+	waitFor(t, func() bool { return hub.cur.Load().toolsByName["asker__ask"] != nil })
+
+	h := &caller{}
+	c := connectWith(t, url+"/mcp", key, legacyEra, client.WithSamplingHandler(h))
+	res := call(t, c, "asker__ask", nil)
+	if got := resultText(res); res.IsError || !strings.Contains(got, "upstream got") || !strings.Contains(got, "caller answers 2+2?") {
+		t.Errorf("result %q (isError %v)", got, res.IsError)
+	}
+	if h.samples.Load() != 1 {
+		t.Errorf("the client was asked %d times", h.samples.Load())
+	}
+
+	// A client that cannot sample: the upstream is told so, and says so.
+	c2 := connect(t, url+"/mcp", key, legacyEra)
+	res = call(t, c2, "asker__ask", nil)
+	if got := resultText(res); !res.IsError || !strings.Contains(got, "the client does not support sampling") {
+		t.Errorf("result %q (isError %v)", got, res.IsError)
+	}
+}

@@ -1,0 +1,154 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// An upstream may ask its client (the registry) for sampling
+// (sampling/createMessage) or elicitation (elicitation/create) while it
+// serves a tool call. The registry advertises both capabilities and relays
+// each such request to the hook (CallOptions.OnSampling, OnElicitation) of
+// the call it belongs to:
+//
+//   - when the request reached the registry in the context of one call (a
+//     streamable HTTP upstream sends it on the call's own response stream; a
+//     2026-07-28 upstream asks for it in an input_required result, which
+//     mcp-go fulfils within the call), to that call;
+//   - otherwise (stdio, the standalone HTTP stream) by the same rule as log
+//     messages: to the only request in flight on the connection, never to
+//     another caller.
+//
+// A request that cannot be routed, or whose call set no hook, is refused
+// with a JSON-RPC error; a hook's own error is passed on as the error
+// message.
+
+// callKey is the context key of the *callState of the call a request is
+// sent for.
+type callKey struct{}
+
+// relayError refuses an upstream's request to its client with a JSON-RPC
+// error.
+type relayError struct {
+	code    int
+	message string
+}
+
+func (e *relayError) Error() string { return e.message }
+
+// route finds the call in flight that an upstream's request of method
+// belongs to, and its context (which ends when the call does).
+func (c *connection) route(ctx context.Context, method string) (*callState, error) {
+	if cs, ok := ctx.Value(callKey{}).(*callState); ok {
+		c.callsMu.Lock()
+		live := c.calls[cs.key] == cs
+		c.callsMu.Unlock()
+		if !live {
+			return nil, &relayError{code: mcp.INVALID_REQUEST, message: fmt.Sprintf("junction: %s refused: the tool call it belongs to has ended", method)}
+		}
+		return cs, nil
+	}
+	c.callsMu.Lock()
+	n := len(c.calls)
+	var only *callState
+	if n == 1 {
+		for _, cs := range c.calls {
+			only = cs
+		}
+	}
+	c.callsMu.Unlock()
+	switch {
+	case n == 0:
+		return nil, &relayError{code: mcp.INVALID_REQUEST, message: fmt.Sprintf("junction: %s refused: it is only relayed to the caller of a tool call in progress, and none is", method)}
+	case n > 1:
+		return nil, &relayError{code: mcp.INVALID_REQUEST, message: fmt.Sprintf("junction: %s refused: %d requests are in progress on this connection, so the caller it is meant for is ambiguous", method, n)}
+	}
+	return only, nil
+}
+
+// hookContext is ctx (the transport's context for the request), also ended
+// when the call cs ends.
+func hookContext(ctx context.Context, cs *callState) (context.Context, context.CancelFunc) {
+	hctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(cs.ctx, cancel)
+	return hctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// samplingRelay is the mcp-go sampling handler of a connection.
+type samplingRelay struct{ c *connection }
+
+func (s samplingRelay) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+	method := string(mcp.MethodSamplingCreateMessage)
+	cs, err := s.c.route(ctx, method)
+	if err != nil {
+		s.c.log.Debug().Err(err).Msg("registry: upstream sampling request refused")
+		return nil, err
+	}
+	if cs.opts.OnSampling == nil {
+		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the caller of this tool call does not relay sampling", method)}
+	}
+	// mcp-go leaves the content of input_required sampling requests
+	// (2026-07-28) as decoded JSON; give the hook typed content either way.
+	req.Messages = slices.Clone(req.Messages)
+	for i := range req.Messages {
+		content, err := mcp.ParseSamplingContent(req.Messages[i].Content)
+		if err != nil {
+			return nil, &relayError{code: mcp.INVALID_PARAMS, message: fmt.Sprintf("junction: %s: message %d: %v", method, i, err)}
+		}
+		req.Messages[i].Content = content
+	}
+	hctx, cancel := hookContext(ctx, cs)
+	defer cancel()
+	res, err := cs.opts.OnSampling(hctx, req)
+	if err == nil && res == nil {
+		err = errors.New("junction: the caller sent no sampling result")
+	}
+	return res, err
+}
+
+// elicitationRelay is the mcp-go elicitation handler of a connection.
+type elicitationRelay struct{ c *connection }
+
+func (e elicitationRelay) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	method := string(mcp.MethodElicitationCreate)
+	cs, err := e.c.route(ctx, method)
+	if err != nil {
+		e.c.log.Debug().Err(err).Msg("registry: upstream elicitation request refused")
+		return nil, err
+	}
+	if cs.opts.OnElicitation == nil {
+		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the caller of this tool call does not relay elicitation", method)}
+	}
+	hctx, cancel := hookContext(ctx, cs)
+	defer cancel()
+	res, err := cs.opts.OnElicitation(hctx, req)
+	if err == nil && res == nil {
+		err = errors.New("junction: the caller sent no elicitation result")
+	}
+	return res, err
+}
+
+// relayErrors wraps mcp-go's handler of the upstream's requests so that a
+// *relayError becomes a JSON-RPC error with its own code (mcp-go would send
+// every error as an internal error).
+func relayErrors(h transport.RequestHandler) transport.RequestHandler {
+	if h == nil {
+		return nil
+	}
+	return func(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+		resp, err := h(ctx, req)
+		var re *relayError
+		if errors.As(err, &re) {
+			return transport.NewJSONRPCErrorResponse(req.ID, re.code, re.message, nil), nil
+		}
+		return resp, err
+	}
+}

@@ -1,0 +1,251 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/rs/zerolog"
+)
+
+// relayUpstream is an in-process mcp-go upstream whose tools ask their
+// client for sampling and elicitation: "ask" and "elicit" with
+// server-initiated requests (legacy protocol), "ask_mrtr" with an
+// input_required result (2026-07-28).
+func relayUpstream(t *testing.T, versions ...string) string {
+	t.Helper()
+	srv := server.NewMCPServer("relay", "1", server.WithToolCapabilities(false))
+	fail := func(what string, err error) *mcp.CallToolResult {
+		return mcp.NewToolResultError(what + " failed: " + err.Error())
+	}
+	sampling := mcp.CreateMessageParams{
+		Messages:  []mcp.SamplingMessage{{Role: mcp.RoleUser, Content: mcp.NewTextContent("what is 2+2?")}},
+		MaxTokens: 10,
+	}
+	srv.AddTool(mcp.NewTool("ask"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		//lint:ignore SA1019 the legacy protocol's server-initiated sampling is what is tested.
+		res, err := srv.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: sampling})
+		if err != nil {
+			return fail("sampling", err), nil
+		}
+		b, _ := json.Marshal(res)
+		return mcp.NewToolResultText("sampled: " + string(b)), nil
+	})
+	srv.AddTool(mcp.NewTool("elicit"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res, err := srv.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
+			Message:         "your name?",
+			RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}},
+		}})
+		if err != nil {
+			return fail("elicitation", err), nil
+		}
+		b, _ := json.Marshal(res)
+		return mcp.NewToolResultText("elicited: " + string(b)), nil
+	})
+	srv.AddTool(mcp.NewTool("ask_mrtr"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if res := server.SamplingResponse(req.Params.InputResponses, "q"); res != nil {
+			b, _ := json.Marshal(res)
+			return mcp.NewToolResultText("sampled: " + string(b)), nil
+		}
+		return server.NewInputRequestBuilder("state-1").Sample("q", sampling).ToolResult(), nil
+	})
+	h := server.NewStreamableHTTPServer(srv, server.WithStreamableHTTPProtocolVersions(versions...), server.WithStreamableHTTPLogger(quietSlog))
+	ts := httptest.NewServer(h)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+		ts.Close()
+	})
+	return ts.URL
+}
+
+func resultText(t *testing.T, raw json.RawMessage) (string, bool) {
+	t.Helper()
+	res, err := mcp.ParseCallToolResult(&raw)
+	if err != nil {
+		t.Fatalf("parse result %s: %v", raw, err)
+	}
+	var sb strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			sb.WriteString(tc.Text)
+		}
+	}
+	return sb.String(), res.IsError
+}
+
+func sampleAnswer(seen *mcp.CreateMessageRequest) func(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+	return func(_ context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+		*seen = req
+		return &mcp.CreateMessageResult{
+			SamplingMessage: mcp.SamplingMessage{Role: mcp.RoleAssistant, Content: mcp.NewTextContent("four, from the caller")},
+			Model:           "caller-model",
+			StopReason:      "endTurn",
+		}, nil
+	}
+}
+
+func TestRelaySamplingAndElicitation(t *testing.T) {
+	legacy := relayUpstream(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
+	modern := relayUpstream(t)
+	r := newRegistry(t, newStore(t))
+	mustCreate(t, r, ServerConfig{Name: "legacy", Transport: TransportStreamableHTTP, URL: legacy})
+	mustCreate(t, r, ServerConfig{Name: "modern", Transport: TransportStreamableHTTP, URL: modern})
+	waitReady(t, r, "legacy")
+	waitReady(t, r, "modern")
+	if p := status(r, "legacy").ProtocolVersion; p != mcp.LATEST_LEGACY_PROTOCOL_VERSION {
+		t.Fatalf("legacy upstream negotiated %q", p)
+	}
+	ctx := context.Background()
+
+	for _, tc := range []struct{ server, tool string }{{"legacy", "ask"}, {"modern", "ask_mrtr"}} {
+		t.Run(tc.server+"/"+tc.tool, func(t *testing.T) {
+			var seen mcp.CreateMessageRequest
+			raw, err := r.CallTool(ctx, tc.server, tc.tool, nil, CallOptions{OnSampling: sampleAnswer(&seen)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			text, isErr := resultText(t, raw)
+			if isErr || !strings.Contains(text, "four, from the caller") || !strings.Contains(text, "caller-model") {
+				t.Errorf("result %q (isError %v)", text, isErr)
+			}
+			if len(seen.Messages) != 1 || seen.MaxTokens != 10 {
+				t.Errorf("the hook got %+v", seen.CreateMessageParams)
+			}
+			if tc, ok := seen.Messages[0].Content.(mcp.TextContent); !ok || tc.Text != "what is 2+2?" {
+				t.Errorf("the hook got message %#v", seen.Messages[0].Content)
+			}
+		})
+	}
+
+	t.Run("elicitation", func(t *testing.T) {
+		raw, err := r.CallTool(ctx, "legacy", "elicit", nil, CallOptions{
+			OnElicitation: func(_ context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+				if req.Params.Message != "your name?" {
+					t.Errorf("elicitation message %q", req.Params.Message)
+				}
+				return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{
+					Action: mcp.ElicitationResponseActionAccept, Content: map[string]any{"name": "Ada"}}}, nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text, isErr := resultText(t, raw); isErr || !strings.Contains(text, `"Ada"`) || !strings.Contains(text, `"accept"`) {
+			t.Errorf("result %q (isError %v)", text, isErr)
+		}
+	})
+
+	t.Run("hook error", func(t *testing.T) {
+		raw, err := r.CallTool(ctx, "legacy", "ask", nil, CallOptions{
+			OnSampling: func(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+				return nil, errors.New("the client does not support sampling")
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text, isErr := resultText(t, raw); !isErr || !strings.Contains(text, "the client does not support sampling") {
+			t.Errorf("result %q (isError %v)", text, isErr)
+		}
+	})
+
+	t.Run("no hook", func(t *testing.T) {
+		for _, tool := range []string{"ask", "elicit"} {
+			raw, err := r.CallTool(ctx, "legacy", tool, nil, CallOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if text, isErr := resultText(t, raw); !isErr || !strings.Contains(text, "does not relay") {
+				t.Errorf("%s: result %q (isError %v)", tool, text, isErr)
+			}
+		}
+	})
+}
+
+// TestRelayRouting checks the rule for requests that do not arrive in a
+// call's context (stdio, the standalone HTTP stream): only the one request
+// in flight gets them.
+func TestRelayRouting(t *testing.T) {
+	c := &connection{log: zerolog.Nop(), calls: map[string]*callState{}}
+	relay := samplingRelay{c}
+	ask := func() (*mcp.CreateMessageResult, error) {
+		return relay.CreateMessage(context.Background(), mcp.CreateMessageRequest{})
+	}
+	code := func(err error) int {
+		var re *relayError
+		if !errors.As(err, &re) {
+			return 0
+		}
+		return re.code
+	}
+
+	if _, err := ask(); code(err) != mcp.INVALID_REQUEST || !strings.Contains(err.Error(), "none is") {
+		t.Errorf("no call in flight: %v", err)
+	}
+
+	hookDone := make(chan error, 1)
+	_, _, done := c.register(context.Background(), CallOptions{
+		OnSampling: func(ctx context.Context, _ mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Model: "only"}, nil
+		},
+	})
+	if res, err := ask(); err != nil || res.Model != "only" {
+		t.Errorf("one call in flight: %+v %v", res, err)
+	}
+
+	// A second request in flight (even one without hooks, such as a prompt
+	// being rendered) makes the target ambiguous: refused, not guessed.
+	_, _, done2 := c.register(context.Background(), CallOptions{})
+	if _, err := ask(); code(err) != mcp.INVALID_REQUEST || !strings.Contains(err.Error(), "2 requests") {
+		t.Errorf("two calls in flight: %v", err)
+	}
+	done()
+	if _, err := ask(); code(err) != mcp.METHOD_NOT_FOUND {
+		t.Errorf("the only call has no hook: %v", err)
+	}
+	done2()
+
+	// The hook's context ends with the call; a request carrying an ended
+	// call's context is refused.
+	entered := make(chan struct{})
+	_, cctx, done3 := c.register(context.Background(), CallOptions{
+		OnSampling: func(ctx context.Context, _ mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			close(entered)
+			<-ctx.Done()
+			hookDone <- ctx.Err()
+			return nil, ctx.Err()
+		},
+	})
+	go func() { _, _ = relay.CreateMessage(context.Background(), mcp.CreateMessageRequest{}) }()
+	<-entered
+	done3()
+	select {
+	case err := <-hookDone:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("hook context: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hook's context did not end with the call")
+	}
+	if _, err := relay.CreateMessage(cctx, mcp.CreateMessageRequest{}); code(err) != mcp.INVALID_REQUEST || !strings.Contains(err.Error(), "has ended") {
+		t.Errorf("ended call: %v", err)
+	}
+
+	// relayErrors turns a refusal into a JSON-RPC error with its code.
+	h := relayErrors(func(context.Context, transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+		return nil, &relayError{code: mcp.INVALID_REQUEST, message: "refused"}
+	})
+	resp, err := h(context.Background(), transport.JSONRPCRequest{ID: mcp.NewRequestId(int64(7)), Method: "sampling/createMessage"})
+	if err != nil || resp == nil || resp.Error == nil || resp.Error.Code != mcp.INVALID_REQUEST || resp.Error.Message != "refused" {
+		t.Errorf("relayErrors: %+v %v", resp, err)
+	}
+}
