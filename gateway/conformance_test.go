@@ -67,8 +67,11 @@ func TestConformanceThroughJunction(t *testing.T) {
 
 	empty := ""
 	g := startGateway(t, func(c *Config) {
+		// The CLI is a 2025-11-25 client and the fixture's tools make that
+		// era's server-initiated requests (sampling, elicitation), so the
+		// upstream is pinned to the same era.
 		c.Servers = []registry.ServerConfig{{Name: "conformance", Transport: registry.TransportStreamableHTTP,
-			URL: fixture + "/mcp", Prefix: &empty}}
+			URL: fixture + "/mcp", Prefix: &empty, ProtocolVersion: "2025-11-25"}}
 	})
 	key := callerKey(t, g)
 	// The CLI cannot send headers: a front server adds the virtual key to
@@ -125,6 +128,9 @@ func TestConformanceThroughJunction(t *testing.T) {
 			fixedGaps = append(fixedGaps, s)
 		case slices.Contains(gaps, s):
 			knownFailing = append(knownFailing, s)
+			if ok {
+				t.Logf("known gap %s: %s", s, strings.Join(v.failures, "; "))
+			}
 		case !ok:
 			regressed = append(regressed, s+": no result through Junction")
 		case !v.passed:

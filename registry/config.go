@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"gopkg.in/yaml.v3"
 )
@@ -87,6 +90,11 @@ type ServerConfig struct {
 	// Prefix overrides the start of the public names of this server's
 	// tools and prompts: nil means the server name, "" means no prefix.
 	Prefix *string `yaml:"prefix,omitempty" json:"prefix,omitempty"`
+	// ProtocolVersion pins the MCP revision Junction asks of this upstream.
+	// Empty (the default) negotiates the newest one both support; set
+	// "2025-11-25" for an upstream whose tools rely on that era's
+	// server-initiated requests (sampling, elicitation).
+	ProtocolVersion string `yaml:"protocol_version,omitempty" json:"protocol_version,omitempty"`
 }
 
 // Validate returns every problem with c, each naming its field under path
@@ -101,6 +109,9 @@ func (c ServerConfig) Validate(path string) []error {
 		bad("name", "required")
 	case len(c.Name) > maxNameLen || !namePattern.MatchString(c.Name):
 		bad("name", "%q must be 1 to %d characters from A-Z, a-z, 0-9, '_', '.' and '-'", c.Name, maxNameLen)
+	}
+	if c.ProtocolVersion != "" && !slices.Contains(mcp.ValidProtocolVersions, c.ProtocolVersion) {
+		bad("protocol_version", "%q is not a protocol revision this gateway speaks (%s)", c.ProtocolVersion, strings.Join(mcp.ValidProtocolVersions, ", "))
 	}
 	switch c.Transport {
 	case TransportStdio:

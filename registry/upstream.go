@@ -327,6 +327,9 @@ func (u *upstream) dial(ctx, cctx context.Context) (*connection, error) {
 		conn.proc = proc
 		conn.watchProcess()
 		tr = &rawTransport{inner: proc.transport()}
+		if cfg.ProtocolVersion != "" {
+			opts = append(opts, client.WithProtocolVersion(cfg.ProtocolVersion))
+		}
 	case TransportSSE:
 		hc, headers := httpParts(cfg)
 		conn.httpClient = hc
@@ -344,10 +347,14 @@ func (u *upstream) dial(ctx, cctx context.Context) (*connection, error) {
 		topts := []transport.StreamableHTTPCOption{
 			transport.WithHTTPBasicClient(hc), transport.WithHTTPHeaders(headers), transport.WithHTTPLogger(quietSlog),
 		}
-		if u.legacyHTTP {
+		pinnedLegacy := cfg.ProtocolVersion != "" && !mcp.IsModernProtocol(cfg.ProtocolVersion)
+		if u.legacyHTTP || pinnedLegacy {
 			//lint:ignore SA1019 legacy upstreams send notifications on the standalone GET stream.
 			topts = append(topts, transport.WithContinuousListening())
 			opts = append(opts, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+		}
+		if cfg.ProtocolVersion != "" {
+			opts = append(opts, client.WithProtocolVersion(cfg.ProtocolVersion))
 		}
 		t, err := transport.NewStreamableHTTP(cfg.URL, topts...)
 		if err != nil {
