@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/store/storetest"
@@ -108,6 +110,10 @@ func (f *fakeUpstreams) ReadResource(ctx context.Context, server, uri string) (j
 
 func (f *fakeUpstreams) GetPrompt(ctx context.Context, server, name string, args map[string]string) (json.RawMessage, error) {
 	return json.RawMessage(fmt.Sprintf(`{"description":"d","messages":[{"role":"user","content":{"type":"text","text":"%s/%s %s"}}]}`, server, name, args["who"])), nil
+}
+
+func (f *fakeUpstreams) Complete(ctx context.Context, server string, req mcpgo.CompleteRequest) (json.RawMessage, error) {
+	return json.RawMessage(fmt.Sprintf(`{"completion":{"values":["%s:%s"],"total":1}}`, server, req.Params.Argument.Value)), nil
 }
 
 func textResult(s string) json.RawMessage {

@@ -149,6 +149,9 @@ func newEndpoint(h *Hub, ts *ToolsetConfig) *endpoint {
 		server.WithToolCapabilities(true),
 		server.WithPromptCapabilities(true),
 		server.WithResourceCapabilities(false, true),
+		server.WithCompletions(),
+		server.WithPromptCompletionProvider(completer{e}),
+		server.WithResourceCompletionProvider(completer{e}),
 		server.WithLogging(),
 		server.WithRecovery(),
 		server.WithResourceRecovery(),
@@ -394,6 +397,51 @@ func toolErrorMessage(err error) string {
 		return "the gateway could not check this call's limits right now; try again"
 	}
 	return err.Error() // typed policy errors and UnknownToolError are written for callers
+}
+
+// completer forwards completion/complete to the upstream that owns the
+// prompt or resource template, under the same visibility rule as listing.
+type completer struct{ e *endpoint }
+
+// CompletePromptArgument implements server.PromptCompletionProvider.
+func (c completer) CompletePromptArgument(ctx context.Context, promptName string, arg mcp.CompleteArgument, cc mcp.CompleteContext) (*mcp.Completion, error) {
+	en := c.e.h.cur.Load().promptsByName[promptName]
+	if en == nil {
+		return nil, fmt.Errorf("unknown prompt %q", promptName)
+	}
+	ref := mcp.PromptReference{Type: "ref/prompt", Name: en.prompt.Name}
+	return c.complete(ctx, en.prompt.Server, ref, arg, cc)
+}
+
+// CompleteResourceArgument implements server.ResourceCompletionProvider.
+func (c completer) CompleteResourceArgument(ctx context.Context, uri string, arg mcp.CompleteArgument, cc mcp.CompleteContext) (*mcp.Completion, error) {
+	m := c.e.h.cur.Load()
+	server := ""
+	if t := m.templatesByURI[uri]; t != nil {
+		server = t.server
+	} else if r := m.resourcesByURI[uri]; r != nil {
+		server = r.server
+	}
+	if server == "" {
+		return nil, fmt.Errorf("unknown resource or template %q", uri)
+	}
+	return c.complete(ctx, server, mcp.ResourceReference{Type: "ref/resource", URI: uri}, arg, cc)
+}
+
+func (c completer) complete(ctx context.Context, upstream string, ref any, arg mcp.CompleteArgument, cc mcp.CompleteContext) (*mcp.Completion, error) {
+	if !c.e.serverVisible(policy.IdentityFrom(ctx), upstream) {
+		return nil, &policy.AccessError{Object: "server:" + upstream, Action: policy.ActionList}
+	}
+	raw, err := c.e.h.up.Complete(ctx, upstream, mcp.CompleteRequest{Params: mcp.CompleteParams{Ref: ref, Argument: arg, Context: cc}})
+	if err != nil {
+		c.e.h.log.Warn().Err(err).Str("server", upstream).Msg("mcp: completion failed")
+		return nil, fmt.Errorf("completion on upstream server %q failed", upstream)
+	}
+	var res mcp.CompleteResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, fmt.Errorf("completion on upstream server %q: malformed result", upstream)
+	}
+	return &res.Completion, nil
 }
 
 // getPrompt is the prompts/get handler of one public prompt name.

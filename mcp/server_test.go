@@ -710,3 +710,24 @@ func metricValue(m prometheus.Metric) float64 {
 	}
 	return d.Gauge.GetValue()
 }
+
+func TestCompletionForwarded(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := connect(t, f.url+"/mcp", f.all, legacyEra)
+	req := mcp.CompleteRequest{}
+	req.Params.Ref = mcp.PromptReference{Type: "ref/prompt", Name: "files__greet"}
+	req.Params.Argument = mcp.CompleteArgument{Name: "who", Value: "wor"}
+	res, err := c.Complete(context.Background(), req)
+	if err != nil || len(res.Completion.Values) != 1 || res.Completion.Values[0] != "files:wor" {
+		t.Fatalf("prompt completion: %+v %v", res, err)
+	}
+	req.Params.Ref = mcp.ResourceReference{Type: "ref/resource", URI: "search://{q}"}
+	if res, err := c.Complete(context.Background(), req); err != nil || res.Completion.Values[0] != "search:wor" {
+		t.Fatalf("template completion: %+v %v", res, err)
+	}
+	// A key that may not see the server gets no completions from it.
+	r := connect(t, f.url+"/mcp", f.read, legacyEra)
+	if _, err := r.Complete(context.Background(), req); err == nil {
+		t.Error("completion on a hidden server succeeded")
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/junctionhq/junction/registry"
 )
 
@@ -27,6 +29,9 @@ type Upstreams interface {
 	// GetPrompt gets prompt name (the upstream's own name) on server and
 	// returns the upstream's GetPromptResult.
 	GetPrompt(ctx context.Context, server, name string, args map[string]string) (json.RawMessage, error)
+	// Complete asks an upstream for argument completions (completion/complete)
+	// and returns its CompleteResult JSON as sent.
+	Complete(ctx context.Context, server string, req mcp.CompleteRequest) (json.RawMessage, error)
 }
 
 var _ Upstreams = (*registry.Registry)(nil)

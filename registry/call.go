@@ -145,3 +145,19 @@ func (r *Registry) roundTrip(ctx context.Context, c *connection, cfg ServerConfi
 	}
 	return nil, fmt.Errorf("registry: %s: %w", what, err)
 }
+
+// Complete asks server for completions of a prompt or resource-template
+// argument (completion/complete) and returns the upstream's CompleteResult
+// JSON as sent. Errors are as for CallTool.
+func (r *Registry) Complete(ctx context.Context, server string, req mcp.CompleteRequest) (json.RawMessage, error) {
+	c, cfg, err := r.conn(server)
+	if err != nil {
+		return nil, err
+	}
+	_, ctx, done := c.register(ctx, CallOptions{})
+	defer done()
+	return r.roundTrip(ctx, c, cfg, 0, "complete on "+server, func(ctx context.Context) error {
+		_, err := c.client.Complete(ctx, req)
+		return err
+	})
+}
