@@ -29,7 +29,7 @@ type ToolsetConfig struct {
 func (t *ToolsetConfig) matches(server, tool string) bool {
 	name := server + "/" + tool
 	for _, p := range t.Tools {
-		if globMatch(name, p) {
+		if policy.Match(name, p) {
 			return true
 		}
 	}
@@ -260,31 +260,4 @@ func (h *Hub) Tools(id *policy.Identity, toolset string) []ToolInfo {
 			Description: e.served.Description, InputSchema: e.inputSchema, OutputSchema: e.outputSchema})
 	}
 	return out
-}
-
-// globMatch reports whether s matches pattern, where '*' matches any run of
-// characters (as in policy patterns).
-func globMatch(s, pattern string) bool {
-	si, pi := 0, 0
-	star, mark := -1, 0
-	for si < len(s) {
-		switch {
-		case pi < len(pattern) && pattern[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case pi < len(pattern) && pattern[pi] == s[si]:
-			si++
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(pattern) && pattern[pi] == '*' {
-		pi++
-	}
-	return pi == len(pattern)
 }

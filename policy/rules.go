@@ -170,6 +170,11 @@ func globMatch(s, pattern string) bool {
 	return pi == len(pattern)
 }
 
+// Match reports whether s matches the glob pattern, where * matches any run
+// of characters: the one pattern language of policies, key model and tool
+// lists, and toolsets.
+func Match(s, pattern string) bool { return globMatch(s, pattern) }
+
 // MatchAny reports whether s matches any of the glob patterns.
 func MatchAny(s string, patterns []string) bool {
 	for _, p := range patterns {
