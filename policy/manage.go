@@ -591,45 +591,14 @@ func applyPatch(cur any, patch json.RawMessage, next any, immutable ...string) e
 			return &InvalidError{Problems: []string{fmt.Sprintf("%s cannot be changed", f)}}
 		}
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(mustJSON(cur), &doc); err != nil {
-		return err
+	merged, err := store.MergePatch(mustJSON(cur), patch)
+	if err != nil {
+		return &InvalidError{Problems: []string{"patch: " + err.Error()}}
 	}
-	for k, raw := range p {
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return &InvalidError{Problems: []string{fmt.Sprintf("%s: %v", k, err)}}
-		}
-		doc[k] = mergePatch(doc[k], v)
-		if v == nil {
-			delete(doc, k)
-		}
-	}
-	b, _ := json.Marshal(doc)
-	dec := json.NewDecoder(bytes.NewReader(b))
+	dec := json.NewDecoder(bytes.NewReader(merged))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(next); err != nil {
 		return &InvalidError{Problems: []string{"patch: " + err.Error()}}
 	}
 	return nil
-}
-
-// mergePatch is RFC 7396 applied to one value.
-func mergePatch(cur, patch any) any {
-	pm, ok := patch.(map[string]any)
-	if !ok {
-		return patch
-	}
-	cm, ok := cur.(map[string]any)
-	if !ok {
-		cm = map[string]any{}
-	}
-	for k, v := range pm {
-		if v == nil {
-			delete(cm, k)
-			continue
-		}
-		cm[k] = mergePatch(cm[k], v)
-	}
-	return cm
 }

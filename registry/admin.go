@@ -325,24 +325,13 @@ func storeErr(err error, name string) error {
 
 // applyPatch applies a JSON merge patch to cur.
 func applyPatch(cur ServerConfig, patch json.RawMessage) (ServerConfig, error) {
-	var p any
-	if err := json.Unmarshal(patch, &p); err != nil {
-		return ServerConfig{}, &InvalidError{Problems: []string{"patch must be a JSON object: " + err.Error()}}
-	}
-	if _, ok := p.(map[string]any); !ok {
-		return ServerConfig{}, &InvalidError{Problems: []string{"patch must be a JSON object"}}
-	}
 	b, err := json.Marshal(cur)
 	if err != nil {
 		return ServerConfig{}, err
 	}
-	var doc any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return ServerConfig{}, err
-	}
-	merged, err := json.Marshal(mergePatch(doc, p))
+	merged, err := store.MergePatch(b, patch)
 	if err != nil {
-		return ServerConfig{}, err
+		return ServerConfig{}, &InvalidError{Problems: []string{"patch must be a JSON object: " + err.Error()}}
 	}
 	dec := json.NewDecoder(bytes.NewReader(merged))
 	dec.DisallowUnknownFields()
@@ -351,24 +340,4 @@ func applyPatch(cur ServerConfig, patch json.RawMessage) (ServerConfig, error) {
 		return ServerConfig{}, &InvalidError{Problems: []string{"patch: " + err.Error()}}
 	}
 	return next, nil
-}
-
-// mergePatch implements RFC 7396.
-func mergePatch(target, patch any) any {
-	p, ok := patch.(map[string]any)
-	if !ok {
-		return patch
-	}
-	t, ok := target.(map[string]any)
-	if !ok {
-		t = map[string]any{}
-	}
-	for k, v := range p {
-		if v == nil {
-			delete(t, k)
-			continue
-		}
-		t[k] = mergePatch(t[k], v)
-	}
-	return t
 }
