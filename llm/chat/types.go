@@ -213,3 +213,26 @@ type EmbeddingResponse struct {
 	Vectors [][]float32
 	Usage   Usage
 }
+
+// SizeHint estimates the encoded size of r in any provider's wire format,
+// so that an encoder can allocate its body once.
+func (r *Request) SizeHint() int {
+	n := 256
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		n += 64
+		for j := range m.Content {
+			n += len(m.Content[j].Text) + len(m.Content[j].ImageURL) + 48
+		}
+		for j := range m.ToolCalls {
+			n += len(m.ToolCalls[j].Arguments) + len(m.ToolCalls[j].Name) + 96
+		}
+	}
+	for i := range r.Tools {
+		n += len(r.Tools[i].Parameters) + len(r.Tools[i].Description) + 96
+	}
+	for _, v := range r.Extra {
+		n += len(v) + 32
+	}
+	return n + n/8 // escapes
+}

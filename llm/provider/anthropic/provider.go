@@ -115,7 +115,7 @@ func New(cfg Config) (*Provider, error) {
 // Chat sends req as a Messages request to t.Model and returns the decoded
 // message. Failures are *chat.UpstreamError.
 func (p *Provider) Chat(ctx context.Context, t chat.Target, req *chat.Request) (*chat.Response, error) {
-	body := appendRequest(make([]byte, 0, requestSizeHint(req)), t.Model, req, false, p.maxTokens)
+	body := appendRequest(make([]byte, 0, req.SizeHint()), t.Model, req, false, p.maxTokens)
 	resp, err := p.post(ctx, t, body, false)
 	if err != nil {
 		return nil, err
@@ -136,7 +136,7 @@ func (p *Provider) Chat(ctx context.Context, t chat.Target, req *chat.Request) (
 // response headers have arrived; no event is read yet. Failures before the
 // stream starts are *chat.UpstreamError.
 func (p *Provider) ChatStream(ctx context.Context, t chat.Target, req *chat.Request) (chat.Stream, error) {
-	body := appendRequest(make([]byte, 0, requestSizeHint(req)), t.Model, req, true, p.maxTokens)
+	body := appendRequest(make([]byte, 0, req.SizeHint()), t.Model, req, true, p.maxTokens)
 	resp, err := p.post(ctx, t, body, true)
 	if err != nil {
 		return nil, err
@@ -244,29 +244,6 @@ func (p *Provider) do(req *http.Request) (*http.Response, error) {
 		return nil, upstreamError(p.name, resp, p.now())
 	}
 	return resp, nil
-}
-
-// requestSizeHint estimates the encoded size of req, to allocate the body
-// once.
-func requestSizeHint(req *chat.Request) int {
-	n := 256
-	for i := range req.Messages {
-		m := &req.Messages[i]
-		n += 64
-		for j := range m.Content {
-			n += len(m.Content[j].Text) + len(m.Content[j].ImageURL) + 48
-		}
-		for j := range m.ToolCalls {
-			n += len(m.ToolCalls[j].Arguments) + len(m.ToolCalls[j].Name) + 96
-		}
-	}
-	for i := range req.Tools {
-		n += len(req.Tools[i].Parameters) + len(req.Tools[i].Description) + 64
-	}
-	for _, v := range req.Extra {
-		n += len(v) + 24
-	}
-	return n + n/8 // escapes
 }
 
 // bounded returns at most 64 KiB of b, for UpstreamError.Body.

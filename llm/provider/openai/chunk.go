@@ -209,18 +209,7 @@ func decodeToolCallDeltas(v []byte, u *upstreamChunk) {
 			case "id":
 				d.ID, _ = decodeString(fv)
 			case "function":
-				if fv[0] != '{' {
-					continue
-				}
-				fit := walkObject(fv)
-				for fit.next() {
-					switch string(fit.key) {
-					case "name":
-						d.Name, _ = decodeString(fit.value())
-					case "arguments":
-						d.Arguments = decodeArguments(fit.value())
-					}
-				}
+				d.Name, d.Arguments = decodeFunction(fv, d.Name, d.Arguments)
 			}
 		}
 		u.chunk.ToolCalls = append(u.chunk.ToolCalls, d)

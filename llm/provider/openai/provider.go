@@ -247,7 +247,7 @@ func (p *Provider) errorInBody(resp *http.Response, body []byte) *chat.UpstreamE
 
 // Chat sends req to the upstream's chat completions endpoint as target t.
 func (p *Provider) Chat(ctx context.Context, t chat.Target, req *chat.Request) (*chat.Response, error) {
-	body := appendRequest(make([]byte, 0, requestSizeHint(req)), req, t.Model, false)
+	body := appendRequest(make([]byte, 0, req.SizeHint()), req, t.Model, false)
 	resp, err := p.do(ctx, t, http.MethodPost, p.endpointURL(t, chat.EndpointChat), body, false)
 	if err != nil {
 		return nil, err
@@ -277,7 +277,7 @@ func (p *Provider) decodeChat(resp *http.Response) (*chat.Response, error) {
 // that ignores "stream" and answers one JSON completion is served as a
 // stream of that completion.
 func (p *Provider) ChatStream(ctx context.Context, t chat.Target, req *chat.Request) (chat.Stream, error) {
-	body := appendRequest(make([]byte, 0, requestSizeHint(req)), req, t.Model, true)
+	body := appendRequest(make([]byte, 0, req.SizeHint()), req, t.Model, true)
 	resp, err := p.do(ctx, t, http.MethodPost, p.endpointURL(t, chat.EndpointChat), body, true)
 	if err != nil {
 		return nil, err
@@ -290,28 +290,6 @@ func (p *Provider) ChatStream(ctx context.Context, t chat.Target, req *chat.Requ
 		return jsonStream(r), nil
 	}
 	return newStream(p.name, resp), nil
-}
-
-// requestSizeHint estimates the encoded size of req, to allocate once.
-func requestSizeHint(req *chat.Request) int {
-	n := 256
-	for i := range req.Messages {
-		m := &req.Messages[i]
-		n += 64
-		for j := range m.Content {
-			n += len(m.Content[j].Text) + len(m.Content[j].ImageURL) + 32
-		}
-		for j := range m.ToolCalls {
-			n += len(m.ToolCalls[j].Arguments) + len(m.ToolCalls[j].Name) + 96
-		}
-	}
-	for i := range req.Tools {
-		n += len(req.Tools[i].Description) + len(req.Tools[i].Parameters) + 96
-	}
-	for _, v := range req.Extra {
-		n += len(v) + 32
-	}
-	return n + n/8 // escapes
 }
 
 // Embed computes embeddings of req.Input as target t.

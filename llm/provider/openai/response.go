@@ -252,6 +252,24 @@ func joinTextParts(v []byte) string {
 	return string(b)
 }
 
+// decodeFunction reads the {"name", "arguments"} object of a tool call (whole
+// or a streamed piece); name and args are kept where the object lacks them.
+func decodeFunction(v []byte, name, args string) (string, string) {
+	if v[0] != '{' {
+		return name, args
+	}
+	it := walkObject(v)
+	for it.next() {
+		switch string(it.key) {
+		case "name":
+			name, _ = decodeString(it.value())
+		case "arguments":
+			args = decodeArguments(it.value())
+		}
+	}
+	return name, args
+}
+
 func decodeResponseToolCall(v []byte, c *chat.ToolCall) {
 	if v[0] != '{' {
 		return
@@ -262,19 +280,7 @@ func decodeResponseToolCall(v []byte, c *chat.ToolCall) {
 		case "id":
 			c.ID, _ = decodeString(it.value())
 		case "function":
-			fv := it.value()
-			if fv[0] != '{' {
-				continue
-			}
-			fit := walkObject(fv)
-			for fit.next() {
-				switch string(fit.key) {
-				case "name":
-					c.Name, _ = decodeString(fit.value())
-				case "arguments":
-					c.Arguments = decodeArguments(fit.value())
-				}
-			}
+			c.Name, c.Arguments = decodeFunction(it.value(), c.Name, c.Arguments)
 		}
 	}
 }
