@@ -3,8 +3,6 @@ package gateway
 import (
 	"errors"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/junctionhq/junction/policy"
 )
@@ -26,7 +24,7 @@ func policyError(err error) error {
 		return &Error{Status: http.StatusForbidden, Type: "permission_error", Code: access.Code(), Message: access.Error()}
 	case errors.As(err, &rate):
 		return &Error{Status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: rate.Code(), Message: rate.Error(),
-			Header: RateLimitHeaders(rate)}
+			Header: rate.Headers()}
 	case errors.As(err, &budget):
 		return &Error{Status: http.StatusPaymentRequired, Type: "insufficient_quota", Code: budget.Code(), Message: budget.Error()}
 	case errors.As(err, &inv):
@@ -42,19 +40,4 @@ func policyError(err error) error {
 			Message: "the gateway cannot check limits and budgets right now; try again", Err: err}
 	}
 	return err
-}
-
-// RateLimitHeaders are the retry-after and x-ratelimit-* headers of a rate
-// limit rejection, in OpenAI's naming (limit-requests, remaining-tokens,
-// reset-requests...).
-func RateLimitHeaders(e *policy.RateLimitError) map[string]string {
-	secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
-	dim := string(e.Dimension)
-	return map[string]string{
-		"Retry-After":                  strconv.FormatInt(secs, 10),
-		"X-Ratelimit-Limit-" + dim:     strconv.FormatInt(e.Limit, 10),
-		"X-Ratelimit-Remaining-" + dim: strconv.FormatInt(e.Remaining, 10),
-		"X-Ratelimit-Reset-" + dim:     strconv.FormatInt(secs, 10) + "s",
-		"X-Junction-Ratelimit-Scope":   string(e.Scope),
-	}
 }

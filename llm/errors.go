@@ -61,7 +61,7 @@ func classify(err error) *apiError {
 		return &apiError{Status: http.StatusForbidden, Type: "permission_error", Code: access.Code(), Message: access.Error()}
 	case errors.As(err, &rate):
 		return &apiError{Status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: rate.Code(), Message: rate.Error(),
-			Header: rateLimitErrorHeaders(rate)}
+			Header: rate.Headers()}
 	case errors.As(err, &budget):
 		return &apiError{Status: http.StatusPaymentRequired, Type: "insufficient_quota", Code: budget.Code(), Message: budget.Error()}
 	case errors.Is(err, policy.ErrUnavailable):
@@ -132,17 +132,6 @@ func WriteAnthropicError(w http.ResponseWriter, r *http.Request, err error) {
 func logError(r *http.Request, e *apiError) {
 	if e.Status >= 500 && e.Status != 499 {
 		zerolog.Ctx(r.Context()).Warn().Err(e.Err).Int("status", e.Status).Str("code", e.Code).Msg("llm: request failed")
-	}
-}
-
-func rateLimitErrorHeaders(e *policy.RateLimitError) map[string]string {
-	secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
-	dim := string(e.Dimension)
-	return map[string]string{
-		"Retry-After":                  strconv.FormatInt(secs, 10),
-		"X-Ratelimit-Limit-" + dim:     strconv.FormatInt(e.Limit, 10),
-		"X-Ratelimit-Remaining-" + dim: strconv.FormatInt(e.Remaining, 10),
-		"X-Ratelimit-Reset-" + dim:     strconv.FormatInt(secs, 10) + "s",
 	}
 }
 

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -96,6 +97,21 @@ func (e *RateLimitError) Error() string {
 
 // Code is the machine-readable code for the error body.
 func (e *RateLimitError) Code() string { return "rate_limit_exceeded" }
+
+// Headers are the HTTP response headers of the rejection, in OpenAI's
+// naming: retry-after (whole seconds, rounded up) and
+// x-ratelimit-{limit,remaining,reset}-<dimension>, plus the scope that was hit.
+func (e *RateLimitError) Headers() map[string]string {
+	secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
+	dim := string(e.Dimension)
+	return map[string]string{
+		"Retry-After":                  strconv.FormatInt(secs, 10),
+		"X-Ratelimit-Limit-" + dim:     strconv.FormatInt(e.Limit, 10),
+		"X-Ratelimit-Remaining-" + dim: strconv.FormatInt(e.Remaining, 10),
+		"X-Ratelimit-Reset-" + dim:     strconv.FormatInt(secs, 10) + "s",
+		"X-Junction-Ratelimit-Scope":   string(e.Scope),
+	}
+}
 
 // BudgetError rejects work the remaining budget cannot cover. It maps to
 // HTTP 402 with the code budget_exceeded.
