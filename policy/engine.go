@@ -73,6 +73,7 @@ type Engine struct {
 // snapshot is an immutable view of the governance state.
 type snapshot struct {
 	byHash   map[[sha256.Size]byte]*Identity
+	byKeyID  map[string]*Identity
 	keys     map[string]*Key // by id
 	keyNames map[string]*Key // by name
 	teams    map[string]*Team
@@ -206,6 +207,7 @@ func (e *Engine) load(ctx context.Context) (*snapshot, error) {
 	}
 	s := &snapshot{
 		byHash:   make(map[[sha256.Size]byte]*Identity, len(keyRows)),
+		byKeyID:  make(map[string]*Identity, len(keyRows)),
 		keys:     make(map[string]*Key, len(keyRows)),
 		keyNames: make(map[string]*Key, len(keyRows)),
 		teams:    make(map[string]*Team, len(teamRows)),
@@ -228,7 +230,9 @@ func (e *Engine) load(ctx context.Context) (*snapshot, error) {
 		}
 		s.keys[k.ID] = k
 		s.keyNames[k.Name] = k
-		s.byHash[hash] = newIdentity(k, s.teams[k.Team], hash)
+		id := newIdentity(k, s.teams[k.Team], hash)
+		s.byHash[hash] = id
+		s.byKeyID[k.ID] = id
 		derived = append(derived, derivedLines(k)...)
 	}
 	builtin, err := loadBuiltinPrices()
@@ -404,10 +408,8 @@ func (e *Engine) IdentityOf(idOrName string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range e.snap.Load().byHash {
-		if id.Key.ID == k.ID {
-			return id, nil
-		}
+	if id, ok := e.snap.Load().byKeyID[k.ID]; ok {
+		return id, nil
 	}
 	return nil, fmt.Errorf("%w: key %q", ErrNotFound, idOrName)
 }

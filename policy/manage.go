@@ -399,13 +399,7 @@ func (e *Engine) State(ctx context.Context, idOrName string) (KeyState, error) {
 		return KeyState{}, err
 	}
 	s := e.snap.Load()
-	var id *Identity
-	for _, cand := range s.byHash {
-		if cand.Key.ID == k.ID {
-			id = cand
-			break
-		}
-	}
+	id := s.byKeyID[k.ID]
 	if id == nil {
 		return KeyState{}, fmt.Errorf("%w: key %q", ErrNotFound, idOrName)
 	}
