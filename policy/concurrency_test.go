@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/counters"
@@ -165,54 +166,125 @@ func TestConcurrentAdmissionsHoldTheBudget(t *testing.T) {
 	}
 }
 
-// benchAdmitSettle measures one admission and its settlement with a cached
-// access decision: the request path's whole governance cost.
-// The usage records go to a discarding writer, so the number is the request
-// path alone; BenchmarkUsageWrite measures the batched writes behind it.
-//
-// The worst case: a key and its team both with a budget and request and
-// token limits (six counters per admission).
-func benchAdmitSettle(b *testing.B, c counters.Counters) {
-	benchAdmitSettleFor(b, c, true)
+// admitSettleCases are the shapes of governed identity the admission
+// benchmarks cover, from the cheapest to the worst case.
+var admitSettleCases = []struct {
+	name string
+	// team, when set, is the key's team.
+	team *TeamInput
+	key  KeyInput
+	work Work
+}{
+	// One counter: a key with only a request limit.
+	{name: "1-counter", key: KeyInput{Name: "k", Limits: Limits{RPM: 1 << 40}},
+		work: Work{Kind: KindLLM, Model: "openai/gpt-4o-mini", PromptTokens: 500, MaxTokens: 200}},
+	// The common case: a key with a daily budget and a request limit.
+	{name: "key-budget-rpm", key: KeyInput{Name: "k", Budget: &Budget{USD: 1e9, Period: PeriodDay}, Limits: Limits{RPM: 1 << 40}},
+		work: Work{Kind: KindLLM, Model: "openai/gpt-4o-mini", PromptTokens: 500, MaxTokens: 200}},
+	// The worst case: a key and its team, each with a budget and request
+	// and token limits (six counters).
+	{name: "6-counters",
+		team: &TeamInput{Name: "team", Budget: &Budget{USD: 1e9, Period: PeriodMonth}, Limits: Limits{RPM: 1 << 40, TPM: 1 << 50}},
+		key:  KeyInput{Name: "k", Team: "team", Budget: &Budget{USD: 1e9, Period: PeriodDay}, Limits: Limits{RPM: 1 << 40, TPM: 1 << 50}},
+		work: Work{Kind: KindLLM, Model: "openai/gpt-4o-mini", PromptTokens: 500, MaxTokens: 200}},
+	// A priced tool call against a key's tool-call limit and budget.
+	{name: "tool-call", key: KeyInput{Name: "k", Budget: &Budget{USD: 1e9, Period: PeriodDay}, Limits: Limits{ToolCallsPerMin: 1 << 40}},
+		work: Work{Kind: KindTool, Server: "paid", Tool: "search"}},
 }
 
-func benchAdmitSettleFor(b *testing.B, c counters.Counters, withTeam bool) {
-	clk := newClock(t0)
-	st := newTestStore(b)
-	e := engineOn(b, st, c, clk)
-	e.usage.insert = func(context.Context, []store.UsageRecord) error { return nil }
-	key := KeyInput{Name: "k", Budget: &Budget{USD: 1e9, Period: PeriodDay}, Limits: Limits{RPM: 1 << 40}}
-	if withTeam {
-		mustTeam(b, e, TeamInput{Name: "team", Budget: &Budget{USD: 1e9, Period: PeriodMonth}, Limits: Limits{RPM: 1 << 40, TPM: 1 << 50}})
-		key.Team, key.Limits.TPM = "team", 1<<50
+// BenchmarkAdmitSettle measures one admission and its settlement with a
+// cached access decision: the request path's whole governance cost. It runs
+// as a gateway does, on the real clock. The usage records go to a
+// discarding writer, so the number is the request path alone;
+// BenchmarkUsageWrite measures the batched writes behind it. The redis
+// cases skip without JUNCTION_TEST_REDIS.
+func BenchmarkAdmitSettle(b *testing.B) {
+	backends := []struct {
+		name string
+		open func(b *testing.B) counters.Counters
+	}{
+		{"memory", func(*testing.B) counters.Counters { return counters.NewMemory(counters.MemoryOptions{}) }},
+		{"redis", func(b *testing.B) counters.Counters { return redisCounters(b, randomPrefix()) }},
 	}
-	id := mustKey(b, e, key)
-	w := Work{Kind: KindLLM, Model: "openai/gpt-4o-mini", PromptTokens: 500, MaxTokens: 200}
-	out := Outcome{Usage: TokenUsage{PromptTokens: 500, CompletionTokens: 120}}
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		r, err := e.Admit(ctx, id, w)
-		if err != nil {
-			b.Fatal(err)
+	for _, be := range backends {
+		for _, c := range admitSettleCases {
+			b.Run(be.name+"/"+c.name, func(b *testing.B) {
+				e := benchEngine(b, be.open(b))
+				if c.team != nil {
+					mustTeam(b, e, *c.team)
+				}
+				id := mustKey(b, e, c.key)
+				out := Outcome{Usage: TokenUsage{PromptTokens: 500, CompletionTokens: 120}}
+				ctx := context.Background()
+				if r, err := e.Admit(ctx, id, c.work); err != nil {
+					b.Fatal(err) // and the access decision is now cached
+				} else {
+					r.Settle(ctx, out)
+				}
+				b.ReportAllocs()
+				cpu := processCPU()
+				for b.Loop() {
+					r, err := e.Admit(ctx, id, c.work)
+					if err != nil {
+						b.Fatal(err)
+					}
+					r.Settle(ctx, out)
+				}
+				reportCPU(b, cpu)
+			})
 		}
-		r.Settle(ctx, out)
 	}
 }
 
-func BenchmarkAdmitSettleMemory(b *testing.B) {
-	benchAdmitSettle(b, counters.NewMemory(counters.MemoryOptions{}))
+// BenchmarkAdmitSettleParallel is the six-counter case admitted from every
+// core at once against the same key and team, so every admission contends
+// for the same counters.
+func BenchmarkAdmitSettleParallel(b *testing.B) {
+	c := admitSettleCases[2]
+	e := benchEngine(b, counters.NewMemory(counters.MemoryOptions{}))
+	mustTeam(b, e, *c.team)
+	id := mustKey(b, e, c.key)
+	out := Outcome{Usage: TokenUsage{PromptTokens: 500, CompletionTokens: 120}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			r, err := e.Admit(ctx, id, c.work)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			r.Settle(ctx, out)
+		}
+	})
 }
 
-// BenchmarkAdmitSettleMemoryKeyOnly is the common case: a key with a budget
-// and a request limit, no team (two counters).
-func BenchmarkAdmitSettleMemoryKeyOnly(b *testing.B) {
-	benchAdmitSettleFor(b, counters.NewMemory(counters.MemoryOptions{}), false)
+// reportCPU reports the CPU time that every thread of the process (the GC
+// and the usage writer included) spent per op since start (a processCPU
+// reading): unlike ns/op, which is wall time, it does not grow when other
+// processes compete for the cores.
+func reportCPU(b *testing.B, start time.Duration) {
+	if start > 0 && b.N > 0 {
+		b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
+	}
 }
 
-func BenchmarkAdmitSettleRedis(b *testing.B) {
-	benchAdmitSettle(b, redisCounters(b, randomPrefix()))
+// benchEngine is an engine on the real clock over c whose usage records
+// are discarded, with a priced tool server "paid".
+func benchEngine(b *testing.B, c counters.Counters) *Engine {
+	b.Helper()
+	e, err := New(context.Background(), Options{Store: newTestStore(b), Counters: c,
+		Meter: MeterConfig{ToolCosts: []ToolCost{{Tool: "paid/*", USD: 0.001}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := e.Close(context.Background()); err != nil {
+			b.Errorf("Close: %v", err)
+		}
+	})
+	e.usage.insert = func(context.Context, []store.UsageRecord) error { return nil }
+	return e
 }
 
 // BenchmarkUsageWrite is the store's cost per usage record when written in

@@ -54,7 +54,10 @@ type Engine struct {
 	admin    *AdminAuth
 	meter    MeterConfig
 	now      func() time.Time
-	log      zerolog.Logger
+	// since is the time elapsed since a time now returned: time.Since (one
+	// monotonic clock read) on the real clock.
+	since func(time.Time) time.Duration
+	log   zerolog.Logger
 
 	snap    atomic.Pointer[snapshot]
 	windows windowCache
@@ -92,8 +95,12 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Counters == nil {
 		opts.Counters = counters.NewMemory(counters.MemoryOptions{Now: opts.Now})
 	}
+	since := time.Since
 	if opts.Now == nil {
 		opts.Now = time.Now
+	} else {
+		now := opts.Now
+		since = func(t time.Time) time.Duration { return now().Sub(t) }
 	}
 	opts.Meter.applyDefaults()
 	e := &Engine{
@@ -102,6 +109,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		admin:    opts.Admin,
 		meter:    opts.Meter,
 		now:      opts.Now,
+		since:    since,
 		log:      opts.Logger,
 		done:     make(chan struct{}),
 	}

@@ -42,7 +42,7 @@ type Work struct {
 	RequestID string
 }
 
-// dimension of one counter a reservation holds.
+// bucketRole is the dimension of one counter a reservation holds.
 type bucketRole uint8
 
 const (
@@ -62,27 +62,53 @@ const rateWindow = time.Minute
 // Reservation is admitted work in progress. Settle it exactly once when the
 // work is done (also when it failed), so that unused tokens and money return
 // to the limits and the usage is recorded.
+//
+// A Reservation is the one allocation of an admission, so it holds only what
+// Settle, RateLimits and a rejection need.
 type Reservation struct {
-	e     *Engine
-	id    *Identity
-	work  Work
-	start time.Time
-
-	n       int
-	buckets [maxBuckets]counters.Bucket
-	roles   [maxBuckets]bucketRole
-	team    [maxBuckets]bool // the bucket is the team's (else the key's)
-	values  [maxBuckets]int64
-	resets  [maxBuckets]int64 // unix seconds when the bucket's window ends; 0 never
-
-	// adjust is Settle's scratch space, here so that it is not a separate
-	// allocation (the counters interface makes a local array escape).
-	adjust [maxBuckets]counters.Bucket
+	e  *Engine
+	id *Identity
+	// prices is the table the estimate was priced from and price its entry
+	// for model (nil when the model has none), so that Settle prices the
+	// outcome without a second lookup when neither changed.
+	prices *PriceTable
+	price  *Price
+	kind   Kind
+	// model is what the estimate was priced as: Work.PriceModel, else
+	// Work.Model.
+	model                   string
+	server, tool, requestID string
+	start                   time.Time
 
 	estTokens int64
 	estMicros int64
-	settled   atomic.Bool
+
+	n       int
+	settled atomic.Bool
+	// settleCtx carries Settle's context to the counters without its
+	// cancellation; it is a field so that detaching allocates nothing.
+	settleCtx detachedContext
+
+	// buckets are the counters the admission reserved; Settle overwrites
+	// each Amount with that bucket's correction.
+	buckets [maxBuckets]counters.Bucket
+	values  [maxBuckets]int64 // each bucket's value after the admission
+	roles   [maxBuckets]bucketRole
+	team    [maxBuckets]bool // the bucket is the team's (else the key's)
 }
+
+// detachedContext is its parent's values without its deadline and
+// cancellation, like context.WithoutCancel, as a value that lives inside a
+// Reservation: settling must happen even when the caller's request was
+// cancelled.
+type detachedContext struct{ parent context.Context }
+
+var _ context.Context = (*detachedContext)(nil)
+
+func (*detachedContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*detachedContext) Done() <-chan struct{}       { return nil }
+func (*detachedContext) Err() error                  { return nil }
+func (c *detachedContext) Value(key any) any         { return c.parent.Value(key) }
 
 // Identity is who the reservation is for.
 func (r *Reservation) Identity() *Identity { return r.id }
@@ -101,7 +127,7 @@ type LimitStatus struct {
 }
 
 // RateLimits returns the state of the rate limits the admission counted
-// against, tightest first per dimension.
+// against, key before team.
 func (r *Reservation) RateLimits() []LimitStatus {
 	var out []LimitStatus
 	for i := 0; i < r.n; i++ {
@@ -148,8 +174,12 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 			return nil, &AccessError{Object: obj, Action: act}
 		}
 	}
-	now := e.now()
-	r := &Reservation{e: e, id: id, work: w, start: now}
+	now := e.now() // the admission's only clock read
+	r := &Reservation{e: e, id: id, kind: w.Kind, model: w.PriceModel, server: w.Server, tool: w.Tool,
+		requestID: w.RequestID, start: now}
+	if r.model == "" {
+		r.model = w.Model
+	}
 	switch w.Kind {
 	case KindTool:
 		r.estMicros = e.toolCostMicros(w.Server, w.Tool)
@@ -162,20 +192,19 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 			maxTokens = e.meter.DefaultMaxTokens
 		}
 		r.estTokens = max(0, w.PromptTokens) + maxTokens
-		model := w.PriceModel
-		if model == "" {
-			model = w.Model
-		}
-		if p, ok := e.snap.Load().prices.Lookup(model); ok {
+		r.prices = e.snap.Load().prices
+		if p, ok := r.prices.Lookup(r.model); ok {
+			r.price = p
 			r.estMicros = int64(math.Ceil(p.costMicros(TokenUsage{PromptTokens: w.PromptTokens, CompletionTokens: maxTokens})))
 		}
 	}
 	if id.Admin {
 		return r, nil
 	}
-	r.addBuckets(ScopeKey, id.keyCounters, id.Key.Limits, id.Key.Budget, now)
+	minute := now.Unix() / 60 * 60
+	r.addBuckets(false, &id.keyCounters, &id.Key.Limits, id.Key.Budget, now, minute)
 	if id.Team != nil {
-		r.addBuckets(ScopeTeam, id.teamCounters, id.Team.Limits, id.Team.Budget, now)
+		r.addBuckets(true, &id.teamCounters, &id.Team.Limits, id.Team.Budget, now, minute)
 	}
 	if r.n == 0 {
 		return r, nil
@@ -197,35 +226,31 @@ func (w Work) object() (obj, act string) {
 	return "model:" + w.Model, ActionUse
 }
 
-// addBuckets adds the counters of one scope that have a limit.
-func (r *Reservation) addBuckets(scope Scope, names counterNames, l Limits, b *Budget, now time.Time) {
-	minute := now.Truncate(rateWindow)
-	reset := minute.Add(rateWindow)
-	add := func(role bucketRole, bk counters.Bucket, reset time.Time) {
-		r.buckets[r.n], r.roles[r.n], r.team[r.n] = bk, role, scope == ScopeTeam
-		if !reset.IsZero() {
-			r.resets[r.n] = reset.Unix()
-		}
+// addBuckets adds the counters of one scope (the team's when team is set)
+// that have a limit. minute is the start of now's minute in unix seconds.
+func (r *Reservation) addBuckets(team bool, names *counterNames, l *Limits, b *Budget, now time.Time, minute int64) {
+	add := func(role bucketRole, bk counters.Bucket) {
+		r.buckets[r.n], r.roles[r.n], r.team[r.n] = bk, role, team
 		r.n++
 	}
 	rate := func(name string, limit, amount int64, role bucketRole) {
 		if limit > 0 {
-			add(role, counters.Bucket{Key: name, Window: minute.Unix(), TTL: 2 * rateWindow, Limit: limit, Amount: amount}, reset)
+			add(role, counters.Bucket{Key: name, Window: minute, TTL: 2 * rateWindow, Limit: limit, Amount: amount})
 		}
 	}
-	if r.work.Kind == KindTool {
+	if r.kind == KindTool {
 		rate(names.toolCalls, l.ToolCallsPerMin, 1, roleToolCalls)
 	} else {
 		rate(names.rpm, l.RPM, 1, roleRequests)
 		rate(names.tpm, l.TPM, r.estTokens, roleTokens)
 	}
-	if b != nil && (r.work.Kind != KindTool || r.estMicros > 0) {
+	if b != nil && (r.kind != KindTool || r.estMicros > 0) {
 		start, end := r.e.windows.get(b.Period, now)
 		bk := counters.Bucket{Key: names.usd, Limit: b.Micros(), Amount: max(1, r.estMicros)}
 		if !start.IsZero() {
 			bk.Window, bk.TTL = start.Unix(), end.Sub(now)+time.Hour
 		}
-		add(roleBudget, bk, end)
+		add(roleBudget, bk)
 	}
 }
 
@@ -233,12 +258,7 @@ func (r *Reservation) addBuckets(scope Scope, names counterNames, l Limits, b *B
 func (r *Reservation) rejection(i int, now time.Time) error {
 	b := r.buckets[i]
 	if r.roles[i] == roleBudget {
-		var limit *Budget
-		if r.team[i] {
-			limit = r.id.Team.Budget
-		} else {
-			limit = r.id.Key.Budget
-		}
+		limit := r.budget(i)
 		return &BudgetError{Scope: r.scope(i), LimitUSD: float64(b.Limit) / 1e6, SpentUSD: float64(r.values[i]) / 1e6,
 			CostUSD: float64(r.estMicros) / 1e6, Period: limit.Period, Reset: r.reset(i)}
 	}
@@ -257,14 +277,29 @@ func (r *Reservation) scope(i int) Scope {
 	return ScopeKey
 }
 
-func (r *Reservation) reset(i int) time.Time {
-	if r.resets[i] == 0 {
-		return time.Time{}
+// budget is the budget behind budget bucket i.
+func (r *Reservation) budget(i int) *Budget {
+	if r.team[i] {
+		return r.id.Team.Budget
 	}
-	return time.Unix(r.resets[i], 0).UTC()
+	return r.id.Key.Budget
+}
+
+// reset is when bucket i's window ends (zero for a budget that never
+// resets): a rate window a minute after its start, a budget at its period's
+// end.
+func (r *Reservation) reset(i int) time.Time {
+	if r.roles[i] != roleBudget {
+		return time.Unix(r.buckets[i].Window, 0).Add(rateWindow).UTC()
+	}
+	_, end := r.budget(i).Period.Window(r.start)
+	return end
 }
 
 func (e *Engine) toolCostMicros(server, tool string) int64 {
+	if len(e.meter.ToolCosts) == 0 {
+		return 0
+	}
 	name := server + "/" + tool
 	for _, tc := range e.meter.ToolCosts {
 		if globMatch(name, tc.Tool) {
@@ -299,44 +334,46 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 	e := r.e
 	model := o.Model
 	if model == "" {
-		model = r.work.PriceModel
-	}
-	if model == "" {
-		model = r.work.Model
+		model = r.model
 	}
 	var micros int64
 	switch {
 	case o.CostUSD != nil:
 		micros = usdToMicros(*o.CostUSD)
-	case r.work.Kind == KindTool:
+	case r.kind == KindTool:
 		micros = r.estMicros
 	default:
-		if p, ok := e.snap.Load().prices.Lookup(model); ok {
+		// The estimate's price still holds unless another model answered or
+		// the price table was replaced since.
+		p, ok := r.price, r.price != nil
+		if prices := e.snap.Load().prices; model != r.model || prices != r.prices {
+			p, ok = prices.Lookup(model)
+		}
+		if ok {
 			micros = int64(math.Round(p.costMicros(o.Usage)))
 		}
 	}
 	tokens := o.Usage.PromptTokens + o.Usage.CompletionTokens
-	adjust := &r.adjust
-	n := 0
+	// Each bucket's Amount becomes its correction, in place: the reserved
+	// amounts are not needed after this.
+	adjust := false
 	for i := 0; i < r.n; i++ {
-		var delta int64
+		b := &r.buckets[i]
 		switch r.roles[i] {
 		case roleTokens:
-			delta = tokens - r.buckets[i].Amount
+			b.Amount = tokens - b.Amount
 		case roleBudget:
-			delta = micros - r.buckets[i].Amount
+			b.Amount = micros - b.Amount
 		default:
-			continue // a request or tool call stays counted
+			b.Amount = 0 // a request or tool call stays counted
 		}
-		if delta != 0 {
-			adjust[n] = r.buckets[i]
-			adjust[n].Amount = delta
-			n++
-		}
+		adjust = adjust || b.Amount != 0
 	}
-	if n > 0 {
-		// Settling happens even when the caller's request was cancelled.
-		if err := e.counters.Adjust(context.WithoutCancel(ctx), adjust[:n]); err != nil {
+	if adjust {
+		r.settleCtx.parent = ctx
+		err := e.counters.Adjust(&r.settleCtx, r.buckets[:r.n])
+		r.settleCtx.parent = nil
+		if err != nil {
 			e.log.Error().Err(err).Str("key", r.id.Name()).Msg("policy: settling counters failed; the reservation stays held until its window ends")
 		}
 	}
@@ -345,17 +382,17 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 		status = "ok"
 	}
 	rec := store.UsageRecord{
-		Time: r.start, RequestID: r.work.RequestID, KeyID: r.id.KeyID(), KeyName: r.id.Name(),
-		Team: r.id.TeamName(), Customer: r.id.Customer(), Kind: string(r.work.Kind),
-		Server: r.work.Server, Tool: r.work.Tool,
+		Time: r.start, RequestID: r.requestID, KeyID: r.id.KeyID(), KeyName: r.id.Name(),
+		Team: r.id.TeamName(), Customer: r.id.Customer(), Kind: string(r.kind),
+		Server: r.server, Tool: r.tool,
 		PromptTokens: o.Usage.PromptTokens, CompletionTokens: o.Usage.CompletionTokens,
 		CachedTokens: o.Usage.CachedTokens, CostMicros: micros, Status: status,
-		Duration: e.now().Sub(r.start),
+		Duration: e.since(r.start),
 	}
-	if r.work.Kind != KindTool {
+	if r.kind != KindTool {
 		rec.Model = model
 	}
-	e.usage.enqueue(rec)
+	e.usage.enqueue(&rec)
 	return float64(micros) / 1e6
 }
 

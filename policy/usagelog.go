@@ -13,24 +13,35 @@ import (
 )
 
 // usageLog writes usage records to the store in batches, off the request
-// path. enqueue never blocks and never wakes the writer for a single
-// record: it appends under a mutex, and the writer wakes on its interval or
-// when a batch is full. When the buffer holds its capacity, new records are
-// dropped and counted. close writes what is left.
+// path. enqueue never blocks, never allocates in the steady state and never
+// wakes the writer for a single record: it appends to the batch being filled
+// under a mutex, and the writer wakes on its interval or when a batch is
+// full. Batches have a fixed capacity and are reused once written, so a
+// record is copied once, into its batch, and the buffer never grows by
+// reallocation. When capacity records are waiting, new ones are dropped and
+// counted. close writes what is left.
 type usageLog struct {
 	// insert writes one batch; the store's InsertUsage.
 	insert   func(context.Context, []store.UsageRecord) error
 	capacity int
-	batch    int
+	batch    int // records per batch: min(UsageBatch, UsageQueue)
 	interval time.Duration
 	log      zerolog.Logger
 
 	written atomic.Int64
 	dropped atomic.Int64
 
-	mu     sync.Mutex // guards buf and closed
-	buf    []store.UsageRecord
-	closed bool
+	mu sync.Mutex // guards cur, full, free, waiting and closed
+	// cur is the batch being filled (nil until the first record after a
+	// take); its capacity is batch.
+	cur []store.UsageRecord
+	// full holds filled batches the writer has not taken yet.
+	full [][]store.UsageRecord
+	// free holds written, cleared batches for reuse (at most maxFreeBatches).
+	free [][]store.UsageRecord
+	// waiting counts the records in cur and full.
+	waiting int
+	closed  bool
 
 	// kick wakes the writer early (a full batch); buffered, never blocks.
 	kick chan struct{}
@@ -40,25 +51,45 @@ type usageLog struct {
 	done     chan struct{}
 }
 
+// maxFreeBatches bounds the written batches kept for reuse; more than two
+// are only needed after a burst, and are then left to the GC.
+const maxFreeBatches = 4
+
 func newUsageLog(st *store.Store, m MeterConfig, log zerolog.Logger) *usageLog {
 	u := &usageLog{
-		insert: st.InsertUsage, capacity: m.UsageQueue, batch: m.UsageBatch, interval: m.UsageFlushInterval,
-		log: log, buf: make([]store.UsageRecord, 0, m.UsageBatch),
+		insert: st.InsertUsage, capacity: m.UsageQueue, batch: max(1, min(m.UsageBatch, m.UsageQueue)),
+		interval: m.UsageFlushInterval, log: log,
 		kick: make(chan struct{}, 1), flushReq: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go u.run()
 	return u
 }
 
-func (u *usageLog) enqueue(rec store.UsageRecord) {
+// enqueue queues rec, or drops and counts it when the queue is full or
+// closed. It takes rec by pointer so that the record is copied once, into
+// its batch.
+func (u *usageLog) enqueue(rec *store.UsageRecord) {
 	u.mu.Lock()
-	if u.closed || len(u.buf) >= u.capacity {
+	if u.closed || u.waiting >= u.capacity {
 		u.mu.Unlock()
 		u.dropped.Add(1)
 		return
 	}
-	u.buf = append(u.buf, rec)
-	full := len(u.buf) == u.batch
+	if u.cur == nil {
+		if n := len(u.free); n > 0 {
+			u.cur, u.free[n-1] = u.free[n-1], nil
+			u.free = u.free[:n-1]
+		} else {
+			u.cur = make([]store.UsageRecord, 0, u.batch)
+		}
+	}
+	u.cur = append(u.cur, *rec)
+	u.waiting++
+	full := len(u.cur) == u.batch
+	if full {
+		u.full = append(u.full, u.cur)
+		u.cur = nil
+	}
 	u.mu.Unlock()
 	if full {
 		select {
@@ -72,33 +103,50 @@ func (u *usageLog) enqueue(rec store.UsageRecord) {
 func (u *usageLog) queued() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.buf)
+	return u.waiting
 }
 
-// take swaps the buffer for spare and returns what it held.
-func (u *usageLog) take(spare []store.UsageRecord) []store.UsageRecord {
+// take moves every waiting batch, the partly filled one last, into into
+// and returns it.
+func (u *usageLog) take(into [][]store.UsageRecord) [][]store.UsageRecord {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	got := u.buf
-	u.buf = spare[:0]
-	return got
+	into = append(into, u.full...)
+	clear(u.full)
+	u.full = u.full[:0]
+	if len(u.cur) > 0 {
+		into = append(into, u.cur)
+		u.cur = nil
+	}
+	u.waiting = 0
+	return into
 }
 
-// run writes the buffer every interval, when a batch is full, on a flush
-// request, and a last time on close.
+// recycle returns a written batch for reuse, cleared so that it holds no
+// strings alive.
+func (u *usageLog) recycle(b []store.UsageRecord) {
+	clear(b)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.free) < maxFreeBatches {
+		u.free = append(u.free, b[:0])
+	}
+}
+
+// run writes the waiting batches every interval, when a batch is full, on a
+// flush request, and a last time on close.
 func (u *usageLog) run() {
 	defer close(u.done)
 	tick := time.NewTicker(u.interval)
 	defer tick.Stop()
-	spare := make([]store.UsageRecord, 0, u.batch)
+	var taken [][]store.UsageRecord
 	writeAll := func() {
-		got := u.take(spare)
-		for len(got) > 0 {
-			n := min(len(got), u.batch)
-			u.write(got[:n])
-			got = got[n:]
+		taken = u.take(taken[:0])
+		for i, b := range taken {
+			u.write(b)
+			u.recycle(b)
+			taken[i] = nil
 		}
-		spare = got[:0]
 	}
 	for {
 		select {
