@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"time"
+
+	"github.com/junctionhq/junction/store/counters"
 )
 
 // Identity is who is calling: a virtual key (with its team) or the admin.
@@ -23,6 +25,8 @@ type Identity struct {
 	hash            [sha256.Size]byte
 	// counter keys, built once so that admitting allocates no strings
 	keyCounters, teamCounters counterNames
+	// plan is the counters each kind of work counts against.
+	plan admissionPlan
 }
 
 // counterNames are the counter keys of one key or team.
@@ -41,6 +45,50 @@ func newCounterNames(prefix string, b *Budget) counterNames {
 	return n
 }
 
+// plannedBucket is one counter that admitting a kind of work counts
+// against, resolved once per identity so that an admission only fills in
+// the window and the amount.
+type plannedBucket struct {
+	key    string
+	slot   *counters.Slot // shared by every admission of the identity
+	limit  int64          // requests, tokens or micro-dollars
+	role   bucketRole
+	team   bool   // the team's counter (else the key's)
+	period Period // a budget's period
+}
+
+// admissionPlan lists the counters of LLM calls and of tool calls, the
+// key's before the team's: a rate limit in use, then the budget.
+type admissionPlan struct {
+	llm, tool []plannedBucket
+}
+
+// of returns the plan for work of kind k.
+func (p *admissionPlan) of(k Kind) []plannedBucket {
+	if k == KindTool {
+		return p.tool
+	}
+	return p.llm
+}
+
+// add appends the counters of one scope (the team's when team is set).
+func (p *admissionPlan) add(team bool, names counterNames, l Limits, b *Budget) {
+	rate := func(plan []plannedBucket, key string, slot *counters.Slot, limit int64, role bucketRole) []plannedBucket {
+		if limit <= 0 {
+			return plan
+		}
+		return append(plan, plannedBucket{key: key, slot: slot, limit: limit, role: role, team: team})
+	}
+	p.llm = rate(p.llm, names.rpm, counters.NewSlot(names.rpm), l.RPM, roleRequests)
+	p.llm = rate(p.llm, names.tpm, counters.NewSlot(names.tpm), l.TPM, roleTokens)
+	p.tool = rate(p.tool, names.toolCalls, counters.NewSlot(names.toolCalls), l.ToolCallsPerMin, roleToolCalls)
+	if b != nil {
+		usd := plannedBucket{key: names.usd, slot: counters.NewSlot(names.usd), limit: b.Micros(), role: roleBudget,
+			team: team, period: b.Period}
+		p.llm, p.tool = append(p.llm, usd), append(p.tool, usd)
+	}
+}
+
 // adminIdentity is the identity of the admin key.
 var adminIdentity = &Identity{Admin: true, subject: "admin", domain: noTeamDomain}
 
@@ -50,8 +98,10 @@ func newIdentity(k *Key, t *Team, hash [sha256.Size]byte) *Identity {
 		id.expires = *k.ExpiresAt
 	}
 	id.keyCounters = newCounterNames("k:"+k.ID, k.Budget)
+	id.plan.add(false, id.keyCounters, k.Limits, k.Budget)
 	if t != nil {
 		id.teamCounters = newCounterNames("t:"+t.Name, t.Budget)
+		id.plan.add(true, id.teamCounters, t.Limits, t.Budget)
 	}
 	return id
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,7 +65,8 @@ const rateWindow = time.Minute
 // to the limits and the usage is recorded.
 //
 // A Reservation is the one allocation of an admission, so it holds only what
-// Settle, RateLimits and a rejection need.
+// Settle, RateLimits and a rejection need: per counter, the index of its
+// entry in the identity's plan and the numbers of this admission.
 type Reservation struct {
 	e  *Engine
 	id *Identity
@@ -83,19 +85,28 @@ type Reservation struct {
 	estTokens int64
 	estMicros int64
 
-	n       int
 	settled atomic.Bool
 	// settleCtx carries Settle's context to the counters without its
 	// cancellation; it is a field so that detaching allocates nothing.
 	settleCtx detachedContext
 
-	// buckets are the counters the admission reserved; Settle overwrites
-	// each Amount with that bucket's correction.
-	buckets [maxBuckets]counters.Bucket
-	values  [maxBuckets]int64 // each bucket's value after the admission
-	roles   [maxBuckets]bucketRole
-	team    [maxBuckets]bool // the bucket is the team's (else the key's)
+	// The n counters reserved: bucket i is plan[idx[i]] of the identity's
+	// plan for kind, counted in window[i] by amount[i], with values[i] after
+	// the admission.
+	n      int
+	idx    [maxBuckets]uint8
+	window [maxBuckets]int64
+	amount [maxBuckets]int64
+	values [maxBuckets]int64
 }
+
+// bucketScratch holds *[maxBuckets]counters.Bucket arrays for building the
+// buckets of one Reserve or Adjust call: the call goes through an interface,
+// so a local array would escape and cost an allocation each time.
+var bucketScratch = sync.Pool{New: func() any { return new([maxBuckets]counters.Bucket) }}
+
+// planned is the plan entry of bucket i.
+func (r *Reservation) planned(i int) *plannedBucket { return &r.id.plan.of(r.kind)[r.idx[i]] }
 
 // detachedContext is its parent's values without its deadline and
 // cancellation, like context.WithoutCancel, as a value that lives inside a
@@ -131,12 +142,13 @@ type LimitStatus struct {
 func (r *Reservation) RateLimits() []LimitStatus {
 	var out []LimitStatus
 	for i := 0; i < r.n; i++ {
-		if r.roles[i] == roleBudget {
+		p := r.planned(i)
+		if p.role == roleBudget {
 			continue
 		}
 		out = append(out, LimitStatus{
-			Scope: r.scope(i), Dimension: r.roles[i].dimension(), Limit: r.buckets[i].Limit,
-			Remaining: max(0, r.buckets[i].Limit-r.values[i]), Reset: r.reset(i),
+			Scope: p.scope(), Dimension: p.role.dimension(), Limit: p.limit,
+			Remaining: max(0, p.limit-r.values[i]), Reset: r.reset(i),
 		})
 	}
 	return out
@@ -201,15 +213,35 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 	if id.Admin {
 		return r, nil
 	}
-	minute := now.Unix() / 60 * 60
-	r.addBuckets(false, &id.keyCounters, &id.Key.Limits, id.Key.Budget, now, minute)
-	if id.Team != nil {
-		r.addBuckets(true, &id.teamCounters, &id.Team.Limits, id.Team.Budget, now, minute)
-	}
-	if r.n == 0 {
+	plan := id.plan.of(w.Kind)
+	if len(plan) == 0 {
 		return r, nil
 	}
-	rejected, err := e.counters.Reserve(ctx, r.buckets[:r.n], r.values[:r.n])
+	bs := bucketScratch.Get().(*[maxBuckets]counters.Bucket)
+	defer bucketScratch.Put(bs)
+	minute := now.Unix() / 60 * 60
+	for j := range plan {
+		p := &plan[j]
+		b := counters.Bucket{Key: p.key, Slot: p.slot, Limit: p.limit}
+		switch p.role {
+		case roleRequests, roleToolCalls:
+			b.Window, b.TTL, b.Amount = minute, 2*rateWindow, 1
+		case roleTokens:
+			b.Window, b.TTL, b.Amount = minute, 2*rateWindow, r.estTokens
+		case roleBudget:
+			if w.Kind == KindTool && r.estMicros <= 0 {
+				continue // a free tool call spends nothing
+			}
+			b.Amount = max(1, r.estMicros)
+			if start, end := e.windows.get(p.period, now); !start.IsZero() {
+				b.Window, b.TTL = start.Unix(), end.Sub(now)+time.Hour
+			}
+		}
+		bs[r.n] = b
+		r.idx[r.n], r.window[r.n], r.amount[r.n] = uint8(j), b.Window, b.Amount
+		r.n++
+	}
+	rejected, err := e.counters.Reserve(ctx, bs[:r.n], r.values[:r.n])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -226,73 +258,37 @@ func (w Work) object() (obj, act string) {
 	return "model:" + w.Model, ActionUse
 }
 
-// addBuckets adds the counters of one scope (the team's when team is set)
-// that have a limit. minute is the start of now's minute in unix seconds.
-func (r *Reservation) addBuckets(team bool, names *counterNames, l *Limits, b *Budget, now time.Time, minute int64) {
-	add := func(role bucketRole, bk counters.Bucket) {
-		r.buckets[r.n], r.roles[r.n], r.team[r.n] = bk, role, team
-		r.n++
-	}
-	rate := func(name string, limit, amount int64, role bucketRole) {
-		if limit > 0 {
-			add(role, counters.Bucket{Key: name, Window: minute, TTL: 2 * rateWindow, Limit: limit, Amount: amount})
-		}
-	}
-	if r.kind == KindTool {
-		rate(names.toolCalls, l.ToolCallsPerMin, 1, roleToolCalls)
-	} else {
-		rate(names.rpm, l.RPM, 1, roleRequests)
-		rate(names.tpm, l.TPM, r.estTokens, roleTokens)
-	}
-	if b != nil && (r.kind != KindTool || r.estMicros > 0) {
-		start, end := r.e.windows.get(b.Period, now)
-		bk := counters.Bucket{Key: names.usd, Limit: b.Micros(), Amount: max(1, r.estMicros)}
-		if !start.IsZero() {
-			bk.Window, bk.TTL = start.Unix(), end.Sub(now)+time.Hour
-		}
-		add(roleBudget, bk)
-	}
-}
-
 // rejection builds the typed error for the bucket that was over its limit.
 func (r *Reservation) rejection(i int, now time.Time) error {
-	b := r.buckets[i]
-	if r.roles[i] == roleBudget {
-		limit := r.budget(i)
-		return &BudgetError{Scope: r.scope(i), LimitUSD: float64(b.Limit) / 1e6, SpentUSD: float64(r.values[i]) / 1e6,
-			CostUSD: float64(r.estMicros) / 1e6, Period: limit.Period, Reset: r.reset(i)}
+	p := r.planned(i)
+	if p.role == roleBudget {
+		return &BudgetError{Scope: p.scope(), LimitUSD: float64(p.limit) / 1e6, SpentUSD: float64(r.values[i]) / 1e6,
+			CostUSD: float64(r.estMicros) / 1e6, Period: p.period, Reset: r.reset(i)}
 	}
 	retry := r.reset(i).Sub(now)
-	if b.Amount > b.Limit { // can never fit in one window: waiting does not help, but say when it resets
+	if r.amount[i] > p.limit { // can never fit in one window: waiting does not help, but say when it resets
 		retry = max(retry, time.Second)
 	}
-	return &RateLimitError{Scope: r.scope(i), Dimension: r.roles[i].dimension(), Limit: b.Limit,
-		Remaining: max(0, b.Limit-r.values[i]), Reset: r.reset(i), RetryAfter: max(retry, time.Second)}
+	return &RateLimitError{Scope: p.scope(), Dimension: p.role.dimension(), Limit: p.limit,
+		Remaining: max(0, p.limit-r.values[i]), Reset: r.reset(i), RetryAfter: max(retry, time.Second)}
 }
 
-func (r *Reservation) scope(i int) Scope {
-	if r.team[i] {
+func (p *plannedBucket) scope() Scope {
+	if p.team {
 		return ScopeTeam
 	}
 	return ScopeKey
-}
-
-// budget is the budget behind budget bucket i.
-func (r *Reservation) budget(i int) *Budget {
-	if r.team[i] {
-		return r.id.Team.Budget
-	}
-	return r.id.Key.Budget
 }
 
 // reset is when bucket i's window ends (zero for a budget that never
 // resets): a rate window a minute after its start, a budget at its period's
 // end.
 func (r *Reservation) reset(i int) time.Time {
-	if r.roles[i] != roleBudget {
-		return time.Unix(r.buckets[i].Window, 0).Add(rateWindow).UTC()
+	p := r.planned(i)
+	if p.role != roleBudget {
+		return time.Unix(r.window[i], 0).Add(rateWindow).UTC()
 	}
-	_, end := r.budget(i).Period.Window(r.start)
+	_, end := p.period.Window(r.start)
 	return end
 }
 
@@ -354,28 +350,8 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 		}
 	}
 	tokens := o.Usage.PromptTokens + o.Usage.CompletionTokens
-	// Each bucket's Amount becomes its correction, in place: the reserved
-	// amounts are not needed after this.
-	adjust := false
-	for i := 0; i < r.n; i++ {
-		b := &r.buckets[i]
-		switch r.roles[i] {
-		case roleTokens:
-			b.Amount = tokens - b.Amount
-		case roleBudget:
-			b.Amount = micros - b.Amount
-		default:
-			b.Amount = 0 // a request or tool call stays counted
-		}
-		adjust = adjust || b.Amount != 0
-	}
-	if adjust {
-		r.settleCtx.parent = ctx
-		err := e.counters.Adjust(&r.settleCtx, r.buckets[:r.n])
-		r.settleCtx.parent = nil
-		if err != nil {
-			e.log.Error().Err(err).Str("key", r.id.Name()).Msg("policy: settling counters failed; the reservation stays held until its window ends")
-		}
+	if r.n > 0 {
+		r.adjust(ctx, tokens, micros)
 	}
 	status := o.Status
 	if status == "" {
@@ -394,6 +370,37 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 	}
 	e.usage.enqueue(&rec)
 	return float64(micros) / 1e6
+}
+
+// adjust corrects the reserved tokens and money by what was used: one
+// Adjust of every token and budget counter whose amount was off.
+func (r *Reservation) adjust(ctx context.Context, tokens, micros int64) {
+	bs := bucketScratch.Get().(*[maxBuckets]counters.Bucket)
+	defer bucketScratch.Put(bs)
+	plan, n := r.id.plan.of(r.kind), 0
+	for i := 0; i < r.n; i++ {
+		p := &plan[r.idx[i]]
+		var delta int64
+		switch p.role {
+		case roleTokens:
+			delta = tokens - r.amount[i]
+		case roleBudget:
+			delta = micros - r.amount[i]
+		}
+		if delta != 0 { // a request or tool call stays counted
+			bs[n] = counters.Bucket{Key: p.key, Slot: p.slot, Window: r.window[i], Amount: delta}
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	r.settleCtx.parent = ctx
+	err := r.e.counters.Adjust(&r.settleCtx, bs[:n])
+	r.settleCtx.parent = nil
+	if err != nil {
+		r.e.log.Error().Err(err).Str("key", r.id.Name()).Msg("policy: settling counters failed; the reservation stays held until its window ends")
+	}
 }
 
 // windowCache remembers the budget windows of the current minute, so that

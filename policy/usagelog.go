@@ -37,7 +37,8 @@ type usageLog struct {
 	cur []store.UsageRecord
 	// full holds filled batches the writer has not taken yet.
 	full [][]store.UsageRecord
-	// free holds written, cleared batches for reuse (at most maxFreeBatches).
+	// free holds written, cleared batches for reuse, as many as the queue
+	// can fill: after a burst, the memory of a full queue stays allocated.
 	free [][]store.UsageRecord
 	// waiting counts the records in cur and full.
 	waiting int
@@ -50,10 +51,6 @@ type usageLog struct {
 	stop     chan struct{}
 	done     chan struct{}
 }
-
-// maxFreeBatches bounds the written batches kept for reuse; more than two
-// are only needed after a burst, and are then left to the GC.
-const maxFreeBatches = 4
 
 func newUsageLog(st *store.Store, m MeterConfig, log zerolog.Logger) *usageLog {
 	u := &usageLog{
@@ -128,7 +125,7 @@ func (u *usageLog) recycle(b []store.UsageRecord) {
 	clear(b)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if len(u.free) < maxFreeBatches {
+	if len(u.free)*u.batch < u.capacity {
 		u.free = append(u.free, b[:0])
 	}
 }

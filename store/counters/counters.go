@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,7 +30,30 @@ type Bucket struct {
 	Limit int64
 	// Amount is how much to add: >= 0 for Reserve, any sign for Adjust.
 	Amount int64
+	// Slot optionally remembers where Key's counter is held, for back-ends
+	// that keep counters in process ([Memory]): a call whose buckets carry
+	// Slots finds their counters without hashing the Keys. Make one Slot per
+	// Key with [NewSlot] and pass it with every call for that Key; a Slot
+	// made for another Key is ignored. nil is always fine, and [Redis]
+	// ignores Slots.
+	Slot *Slot
 }
+
+// A Slot caches a back-end's lookup of one Key; see [Bucket.Slot]. It holds
+// no counter value of its own, so a stale Slot (its counter was forgotten,
+// or it was last used with another back-end) costs one lookup and is then
+// refreshed. It is safe for concurrent use by any number of calls and
+// back-ends.
+type Slot struct {
+	key   string
+	entry atomic.Pointer[entry] // the Memory entry of key last found
+}
+
+// NewSlot returns a Slot for Key key.
+func NewSlot(key string) *Slot { return &Slot{key: key} }
+
+// Key is the Key the Slot was made for.
+func (s *Slot) Key() string { return s.key }
 
 // Counters is the atomic counter store. Implementations are safe for
 // concurrent use.

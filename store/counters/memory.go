@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,8 +33,9 @@ type MemoryOptions struct {
 // Memory is the in-process back-end: one mutex over a map from Key to the
 // counter of its current window. Every call holds the mutex for its whole
 // duration, which is what makes a multi-bucket Reserve atomic; the critical
-// section is one map lookup per bucket, and nothing in Reserve, Adjust
-// or Get allocates once a Key's entry exists (a rolled-over window reuses it).
+// section is one map lookup per bucket (none for a bucket whose [Slot]
+// already holds its entry), and nothing in Reserve, Adjust or Get allocates
+// once a Key's entry exists (a rolled-over window reuses it).
 //
 // Memory keeps only the newest window of each Key. A Reserve carrying an older
 // Window than the stored one (a request that raced a rollover) is checked and
@@ -45,6 +47,7 @@ type MemoryOptions struct {
 // Use [NewMemory]; the zero value is not usable.
 type Memory struct {
 	now func() int64 // unix nanoseconds
+	id  uint64       // tells this Memory's entries from other ones' in a Slot
 
 	// mu guards entries, found, writes and closed, and is held for the whole
 	// of each call.
@@ -67,6 +70,32 @@ type entry struct {
 	window  int64 // Bucket.Window it counts
 	value   int64 // never negative
 	expires int64 // unix nanoseconds at which it is forgotten; 0 = never
+	// owner is the id of the Memory whose map holds the entry, 0 once it
+	// was deleted from it: a Slot's entry is that Key's only while owner is
+	// the Memory's id. Stored under that Memory's mutex; atomic because a
+	// Slot used with two Memories reads it under the other one's.
+	owner atomic.Uint64
+}
+
+// memoryIDs numbers Memories, from 1.
+var memoryIDs atomic.Uint64
+
+// lookup returns b's entry (nil when the Key has none), through b.Slot when
+// it holds the entry, else by hashing the Key and remembering the result in
+// b.Slot. m.mu must be held.
+func (m *Memory) lookup(b *Bucket) *entry {
+	s := b.Slot
+	if s == nil || s.key != b.Key {
+		return m.entries[b.Key]
+	}
+	if e := s.entry.Load(); e != nil && e.owner.Load() == m.id {
+		return e
+	}
+	e := m.entries[b.Key]
+	if e != nil {
+		s.entry.Store(e)
+	}
+	return e
 }
 
 // live reports whether e has not expired at now (unix nanoseconds).
@@ -93,7 +122,7 @@ func NewMemory(opts MemoryOptions) *Memory {
 		startNano := start.UnixNano()
 		now = func() int64 { return startNano + int64(time.Since(start)) }
 	}
-	return &Memory{now: now, entries: make(map[string]*entry)}
+	return &Memory{now: now, id: memoryIDs.Add(1), entries: make(map[string]*entry)}
 }
 
 // Reserve implements [Counters.Reserve]. It never blocks beyond the mutex, so
@@ -114,7 +143,7 @@ func (m *Memory) Reserve(_ context.Context, bs []Bucket, values []int64) (int, e
 	rejected := -1
 	for i := range bs {
 		b := &bs[i]
-		e := m.entries[b.Key]
+		e := m.lookup(b)
 		found = append(found, e)
 		var v int64
 		if e != nil && e.live(now) && e.window >= b.Window {
@@ -137,9 +166,13 @@ func (m *Memory) Reserve(_ context.Context, bs []Bucket, values []int64) (int, e
 		case e == nil:
 			inserted++
 			e = &entry{window: b.Window, expires: expiry(now, b.TTL)}
+			e.owner.Store(m.id)
 			m.entries[b.Key] = e
+			if b.Slot != nil && b.Slot.key == b.Key {
+				b.Slot.entry.Store(e)
+			}
 		case !e.live(now) || b.Window > e.window:
-			*e = entry{window: b.Window, expires: expiry(now, b.TTL)}
+			e.window, e.value, e.expires = b.Window, 0, expiry(now, b.TTL)
 		case e.expires == 0 && b.TTL > 0:
 			e.expires = expiry(now, b.TTL)
 		}
@@ -170,7 +203,7 @@ func (m *Memory) Adjust(_ context.Context, bs []Bucket) error {
 		if b.Amount == 0 {
 			continue
 		}
-		e := m.entries[b.Key]
+		e := m.lookup(b)
 		if e == nil || e.window != b.Window {
 			continue // rolled over or never created: leave it alone
 		}
@@ -204,7 +237,7 @@ func (m *Memory) Get(_ context.Context, bs []Bucket, values []int64) error {
 	for i := range bs {
 		b := &bs[i]
 		values[i] = 0
-		if e := m.entries[b.Key]; e != nil && e.window == b.Window && e.live(now) {
+		if e := m.lookup(b); e != nil && e.window == b.Window && e.live(now) {
 			values[i] = e.value
 		}
 	}
@@ -217,6 +250,9 @@ func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
+	for _, e := range m.entries {
+		e.owner.Store(0)
+	}
 	m.entries, m.found = nil, nil
 	return nil
 }
@@ -240,6 +276,7 @@ func (m *Memory) sweep(now int64, n int) {
 	for k, e := range m.entries {
 		if !e.live(now) {
 			delete(m.entries, k)
+			e.owner.Store(0) // a Slot holding e must look k up again
 		}
 		n--
 		if n == 0 {
