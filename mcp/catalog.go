@@ -31,6 +31,26 @@ type merged struct {
 
 	templates      []*templateEntry // sorted by URI template
 	templatesByURI map[string]*templateEntry
+
+	// subscribable holds the servers that offer resource subscriptions,
+	// subscribableServers the same in name order.
+	subscribable        map[string]bool
+	subscribableServers []string
+}
+
+// resourceServer returns the server that serves uri: the one listing it,
+// else the one of the first resource template (in URI template order) that
+// matches it.
+func (m *merged) resourceServer(uri string) (string, bool) {
+	if r := m.resourcesByURI[uri]; r != nil {
+		return r.server, true
+	}
+	for _, t := range m.templates {
+		if t.served.URITemplate != nil && t.served.URITemplate.Template != nil && t.served.URITemplate.Regexp().MatchString(uri) {
+			return t.server, true
+		}
+	}
+	return "", false
 }
 
 // toolEntry is one federated tool.
@@ -74,6 +94,7 @@ func buildMerged(cat *registry.Catalog, log zerolog.Logger) *merged {
 		promptsByName:  map[string]*promptEntry{},
 		resourcesByURI: map[string]*resourceEntry{},
 		templatesByURI: map[string]*templateEntry{},
+		subscribable:   map[string]bool{},
 	}
 	if cat == nil {
 		return m
@@ -95,6 +116,10 @@ func buildMerged(cat *registry.Catalog, log zerolog.Logger) *merged {
 	promptPublic := assignNames(promptNames)
 
 	for _, sc := range servers {
+		if sc.ResourceSubscribe && !m.subscribable[sc.Name] {
+			m.subscribable[sc.Name] = true
+			m.subscribableServers = append(m.subscribableServers, sc.Name)
+		}
 		for _, t := range sc.Tools {
 			if t.Server == "" {
 				t.Server = sc.Name

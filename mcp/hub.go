@@ -102,6 +102,10 @@ type Hub struct {
 
 	cur atomic.Pointer[merged]
 
+	// subs records resource subscriptions; nil when the upstreams cannot be
+	// subscribed to (subscriptions.go).
+	subs *resourceSubs
+
 	// mu guards endpoints, sse and closed.
 	mu        sync.Mutex
 	endpoints map[string]*endpoint // by toolset name; "" is the whole catalog
@@ -162,6 +166,9 @@ func New(opts Options) (*Hub, error) {
 		t.Tools = append([]string(nil), t.Tools...)
 		h.toolsets[t.Name] = &t
 	}
+	if rs, ok := h.up.(resourceSubscriber); ok {
+		h.subs = newResourceSubs(h, rs)
+	}
 	// Subscribe before the first build, so that no change falls between.
 	changes, unsubscribe := h.up.Subscribe()
 	h.unsubscribe = unsubscribe
@@ -186,6 +193,9 @@ func (h *Hub) Close() {
 		h.mu.Unlock()
 		for _, e := range eps {
 			e.close()
+		}
+		if h.subs != nil {
+			h.subs.close()
 		}
 	})
 }

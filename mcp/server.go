@@ -72,7 +72,11 @@ func (h *Hub) SSEHandler() http.Handler {
 			server.WithSSEDisableLocalhostProtection(true),
 			server.WithSessionIDGenerator(e.newSSESession),
 		)
-		h.sse = h.origins.wrap(e.sseOwnerCheck(e.sse))
+		var sse http.Handler = e.sse
+		if h.subs != nil {
+			sse = e.subscribeCheck(sse, true)
+		}
+		h.sse = h.origins.wrap(e.sseOwnerCheck(sse))
 	}
 	return h.sse
 }
@@ -145,10 +149,13 @@ func newEndpoint(h *Hub, ts *ToolsetConfig) *endpoint {
 		delete(e.owners, s.SessionID())
 		e.ownersMu.Unlock()
 	})
+	if h.subs != nil {
+		e.subscriptionHooks(hooks, h.subs)
+	}
 	e.srv = server.NewMCPServer(h.name, h.version,
 		server.WithToolCapabilities(true),
 		server.WithPromptCapabilities(true),
-		server.WithResourceCapabilities(false, true),
+		server.WithResourceCapabilities(h.subs != nil, true),
 		server.WithCompletions(),
 		server.WithPromptCompletionProvider(completer{e}),
 		server.WithResourceCompletionProvider(completer{e}),
@@ -175,7 +182,11 @@ func newEndpoint(h *Hub, ts *ToolsetConfig) *endpoint {
 		opts = append(opts, server.WithStreamableHTTPCORS(server.WithCORSAllowedOrigins(list...)))
 	}
 	e.http = server.NewStreamableHTTPServer(e.srv, opts...)
-	e.handler = h.origins.wrap(e.http)
+	e.handler = http.Handler(e.http)
+	if h.subs != nil {
+		e.handler = e.subscribeCheck(e.handler, false)
+	}
+	e.handler = h.origins.wrap(e.handler)
 	return e
 }
 

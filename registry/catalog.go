@@ -51,6 +51,10 @@ type ServerCatalog struct {
 	Prefix string
 	// ProtocolVersion is the revision negotiated with the upstream.
 	ProtocolVersion string
+	// ResourceSubscribe is set when the upstream offers resource
+	// subscriptions (the resources.subscribe capability), so that
+	// Registry.SubscribeResource can reach it.
+	ResourceSubscribe bool
 	Tools           []Tool // ordered by Name
 	Resources       []Resource
 	Templates       []ResourceTemplate

@@ -90,6 +90,9 @@ type Registry struct {
 	subMu sync.Mutex
 	subs  map[chan struct{}]struct{}
 
+	// resSubs counts resource subscriptions (subscriptions.go).
+	resSubs subscriptions
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -139,6 +142,7 @@ func New(ctx context.Context, opts Options) (*Registry, error) {
 		backoffMax: max(opts.backoffMin, opts.backoffMax),
 		ups:        make(map[string]*upstream),
 		subs:       make(map[chan struct{}]struct{}),
+		resSubs:    subscriptions{counts: map[string]map[string]int{}},
 	}
 	r.catalog.Store(&Catalog{})
 	r.runCtx, r.stop = context.WithCancel(context.WithoutCancel(ctx))

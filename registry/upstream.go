@@ -186,6 +186,10 @@ func (u *upstream) run(ctx context.Context) {
 		}
 		u.publish(conn, cat, StateReady, nil)
 		u.log.Info().Str("protocol", cat.ProtocolVersion).Int("tools", len(cat.Tools)).Msg("registry: upstream ready")
+		// After publish: a subscription recorded before it is in the
+		// snapshot, and one recorded after it reaches this connection itself
+		// (subscriptions.go).
+		u.r.applySubscriptions(ctx, u, conn, cat)
 		readyAt := u.r.now()
 		err = u.watch(ctx, conn)
 		u.publish(nil, nil, StateFailed, err)
@@ -295,7 +299,7 @@ func (u *upstream) connect(ctx context.Context) (*connection, *ServerCatalog, er
 		conn.close()
 		return nil, nil, fmt.Errorf("list catalog: %w", err)
 	}
-	conn.listen(ctx)
+	conn.listen()
 	return conn, cat, nil
 }
 
@@ -307,7 +311,10 @@ func (u *upstream) dial(ctx, cctx context.Context) (*connection, error) {
 	conn := &connection{
 		server:      cfg.Name,
 		log:         u.log,
+		life:        lctx,
 		cancel:      cancel,
+		wanted:      func() []string { return u.r.wantedResources(cfg.Name) },
+		updated:     func(uri string) { u.r.resourceUpdated(cfg.Name, uri) },
 		lost:        make(chan struct{}),
 		listChanged: make(chan struct{}, 1),
 		listenEnded: make(chan struct{}, 1),
@@ -399,7 +406,14 @@ type connection struct {
 	protocol   string
 	proc       *stdioProcess // stdio only
 	httpClient *http.Client  // HTTP only
-	cancel     context.CancelFunc
+	// life ends when the connection is closed; the listen stream runs
+	// under it.
+	life   context.Context
+	cancel context.CancelFunc
+	// wanted returns the resource URIs subscribed to on this server;
+	// updated receives the upstream's notifications/resources/updated.
+	wanted  func() []string
+	updated func(uri string)
 
 	// lost is closed (once, by markLost) when the connection is known dead.
 	lost      chan struct{}
@@ -410,7 +424,8 @@ type connection struct {
 	listChanged chan struct{} // coalescing: a list changed
 	listenEnded chan struct{} // coalescing: the listen stream ended
 
-	// listenMu guards stopListen.
+	// listenMu guards stopListen and serialises (re)opening the listen
+	// stream.
 	listenMu   sync.Mutex
 	stopListen func()
 
@@ -512,10 +527,22 @@ func (c *connection) ping(ctx context.Context, timeout time.Duration) error {
 	return c.client.Ping(ctx)
 }
 
-// listen opens the subscriptions/listen stream on the stateless protocol
-// (legacy upstreams send list_changed without being asked).
-func (c *connection) listen(ctx context.Context) {
+// listen opens (or reopens, closing the current one) the
+// subscriptions/listen stream on the stateless protocol, asking for the
+// list_changed notifications the upstream offers and for updates of the
+// subscribed resources. Legacy upstreams send list_changed without being
+// asked, and take resource subscriptions one by one (subscriptions.go).
+func (c *connection) listen() {
 	if !mcp.IsModernProtocol(c.protocol) {
+		return
+	}
+	c.listenMu.Lock()
+	defer c.listenMu.Unlock()
+	if c.stopListen != nil {
+		c.stopListen()
+		c.stopListen = nil
+	}
+	if c.isLost() {
 		return
 	}
 	caps := c.client.GetServerCapabilities()
@@ -524,10 +551,13 @@ func (c *connection) listen(ctx context.Context) {
 		PromptsListChanged:   caps.Prompts != nil && caps.Prompts.ListChanged,
 		ResourcesListChanged: caps.Resources != nil && caps.Resources.ListChanged,
 	}
+	if caps.Resources != nil && caps.Resources.Subscribe {
+		filter.ResourceSubscriptions = c.wanted()
+	}
 	if filter.IsEmpty() {
 		return
 	}
-	stop, err := c.client.ListenAsync(ctx, filter, func(err error) {
+	stop, err := c.client.ListenAsync(c.life, filter, func(err error) {
 		c.log.Debug().Err(err).Msg("registry: upstream notification stream ended")
 		signal(c.listenEnded)
 	})
@@ -535,20 +565,11 @@ func (c *connection) listen(ctx context.Context) {
 		c.log.Warn().Err(err).Msg("registry: cannot open the upstream notification stream")
 		return
 	}
-	c.listenMu.Lock()
 	c.stopListen = stop
-	c.listenMu.Unlock()
 }
 
 // relisten reopens the listen stream after a pause.
 func (c *connection) relisten(ctx context.Context, pause time.Duration) {
-	c.listenMu.Lock()
-	stop := c.stopListen
-	c.stopListen = nil
-	c.listenMu.Unlock()
-	if stop != nil {
-		stop()
-	}
 	t := time.NewTimer(min(pause, time.Second))
 	defer t.Stop()
 	select {
@@ -558,7 +579,7 @@ func (c *connection) relisten(ctx context.Context, pause time.Duration) {
 		return
 	case <-t.C:
 	}
-	c.listen(ctx)
+	c.listen()
 }
 
 // signal does a non-blocking send on a coalescing channel.
@@ -576,6 +597,10 @@ func (c *connection) onNotification(n mcp.JSONRPCNotification) {
 		string(mcp.MethodNotificationResourcesListChanged),
 		string(mcp.MethodNotificationPromptsListChanged):
 		signal(c.listChanged)
+	case mcp.MethodNotificationResourceUpdated:
+		if uri, _ := n.Params.AdditionalFields["uri"].(string); uri != "" {
+			c.updated(uri)
+		}
 	case string(mcp.MethodNotificationProgress):
 		f := n.Params.AdditionalFields
 		token := tokenKey(f["progressToken"])
@@ -653,7 +678,8 @@ func (c *connection) register(ctx context.Context, opts CallOptions) (token stri
 // the upstream sent it.
 func (c *connection) list(ctx context.Context, cfg ServerConfig) (*ServerCatalog, error) {
 	caps := c.client.GetServerCapabilities()
-	cat := &ServerCatalog{Name: cfg.Name, Prefix: cfg.prefix(), ProtocolVersion: c.protocol}
+	cat := &ServerCatalog{Name: cfg.Name, Prefix: cfg.prefix(), ProtocolVersion: c.protocol,
+		ResourceSubscribe: caps.Resources != nil && caps.Resources.Subscribe}
 	if caps.Tools != nil {
 		items, err := listRaw(ctx, "tools", func(ctx context.Context, cursor mcp.Cursor) error {
 			_, err := c.client.ListToolsByPage(ctx, mcp.ListToolsRequest{PaginatedRequest: mcp.PaginatedRequest{Params: mcp.PaginatedParams{Cursor: cursor}}})

@@ -43,6 +43,7 @@ type config struct {
 	extra     []server.ServerTool
 	pageSize  int
 	control   bool
+	subscribe bool
 	logger    *slog.Logger
 }
 

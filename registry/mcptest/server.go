@@ -43,6 +43,12 @@ type Server struct {
 	// idle is closed while no call is in flight; a new channel replaces it
 	// when a call starts on an idle server.
 	idle chan struct{}
+
+	// subs records resource subscriptions (WithResourceSubscriptions).
+	subs subscribers
+	// textMu guards texts, the resources added by SetText.
+	textMu sync.Mutex
+	texts  map[string]string
 }
 
 // CallStats counts the tool calls a Server has handled.
@@ -76,7 +82,7 @@ func NewServer(opts ...Option) (*Server, error) {
 
 	serverOpts := []server.ServerOption{
 		server.WithToolCapabilities(true),
-		server.WithResourceCapabilities(false, false),
+		server.WithResourceCapabilities(cfg.subscribe, cfg.subscribe),
 		server.WithPromptCapabilities(false),
 		server.WithInstructions("Example upstream MCP server for Junction's tests and examples; " +
 			"read " + ReadmeURI + " for what it offers."),
@@ -86,6 +92,9 @@ func NewServer(opts ...Option) (*Server, error) {
 		server.WithToolHandlerMiddleware(s.countCalls),
 		// The built-in structured tools must honour their own contracts.
 		server.WithOutputSchemaValidation(),
+	}
+	if cfg.subscribe {
+		serverOpts = append(serverOpts, server.WithHooks(s.subscriptionHooks()))
 	}
 	if cfg.pageSize > 0 {
 		serverOpts = append(serverOpts, server.WithPaginationLimit(cfg.pageSize))
