@@ -55,10 +55,10 @@ type ServerCatalog struct {
 	// subscriptions (the resources.subscribe capability), so that
 	// Registry.SubscribeResource can reach it.
 	ResourceSubscribe bool
-	Tools           []Tool // ordered by Name
-	Resources       []Resource
-	Templates       []ResourceTemplate
-	Prompts         []Prompt
+	Tools             []Tool // ordered by Name
+	Resources         []Resource
+	Templates         []ResourceTemplate
+	Prompts           []Prompt
 }
 
 // Catalog is an immutable snapshot of every ready upstream's catalog,
