@@ -60,6 +60,10 @@ type Config struct {
 	Toolsets []mcp.ToolsetConfig `yaml:"toolsets,omitempty"`
 	// MCP tunes the downstream MCP endpoint.
 	MCP MCPConfig `yaml:"mcp,omitempty"`
+	// Agent tunes the agent loop that runs MCP tools for /v1 requests
+	// naming them: max_iterations (default 10), timeout (5m), tool_timeout
+	// (60s), max_tools (40).
+	Agent llm.AgentConfig `yaml:"agent,omitempty"`
 }
 
 // MCPConfig tunes /mcp, /mcp/{toolset} and /sse.
@@ -133,6 +137,7 @@ func (c *Config) ApplyDefaults() {
 	if h.ShutdownTimeout == 0 {
 		h.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	c.Agent.ApplyDefaults()
 }
 
 // Validate returns every problem in c, each naming its YAML path.
@@ -153,6 +158,7 @@ func (c *Config) Validate() []error {
 	errs = append(errs, c.Policy().Validate()...)
 	lc := c.LLM()
 	errs = append(errs, lc.Validate()...)
+	errs = append(errs, c.Agent.Validate("agent")...)
 	names := map[string]bool{}
 	for i, sc := range c.Servers {
 		path := fmt.Sprintf("servers[%d]", i)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -128,7 +129,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g.llm, err = llm.New(llm.Options{Config: cfg.LLM(), Policy: engine, Registerer: g.metrics.Registry(), Logger: opts.Logger})
+	g.llm, err = llm.New(llm.Options{Config: cfg.LLM(), Agent: cfg.Agent, Policy: engine, Registerer: g.metrics.Registry(), Logger: opts.Logger})
 	if err != nil {
 		return fail(err)
 	}
@@ -148,6 +149,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return fail(err)
 	}
+	g.llm.SetToolHub(agentTools{g.hub})
 	// After the HTTP server has drained: MCP sessions end, upstream
 	// connections close (stdio process trees are killed), usage records are
 	// flushed, then the counters close; the store closes last.
@@ -169,6 +171,15 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	}
 	g.log.Info().Str("store", st.Driver()).Str("counters", ctrsKind).Str("data_dir", cfg.DataDir).Msg("gateway ready")
 	return g, nil
+}
+
+// agentTools hands the hub to the agent loop, which calls tools with the
+// upstreams' own timeouts under its context's deadline (llm may not import
+// registry for the call options).
+type agentTools struct{ *mcp.Hub }
+
+func (t agentTools) CallTool(ctx context.Context, id *policy.Identity, name string, args json.RawMessage) (json.RawMessage, error) {
+	return t.Hub.CallTool(ctx, id, name, args, registry.CallOptions{})
 }
 
 // printAdminKey shows a generated admin key once, outside the structured log

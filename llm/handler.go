@@ -122,6 +122,11 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 		f.writeError(w, r, badRequest("max_tokens", "max_tokens: required"))
 		return
 	}
+	// Requests naming MCP tools run the agent loop (llm/agent_loop.go),
+	// which never uses the response cache.
+	if wantsAgent(r, body) && s.serveAgent(w, r, c) {
+		return
+	}
 	route, ok := s.resolve(c.head.Model)
 	if !ok {
 		s.metrics.request(c.head.Model, "", http.StatusNotFound)

@@ -33,6 +33,11 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Providers overrides the providers built from Config, by name (tests).
 	Providers map[string]chat.Provider
+	// Agent tunes the agent loop (the agent: section).
+	Agent AgentConfig
+	// Tools are the MCP tools the agent loop calls; also settable later
+	// with SetToolHub. Without them requests naming MCP tools are refused.
+	Tools ToolHub
 }
 
 // Service is Junction's LLM path: the /v1 handlers, the providers and the
@@ -45,6 +50,9 @@ type Service struct {
 	providers map[string]*upstream // by provider name
 	router    *Router
 	metrics   *metrics
+
+	// agentState is the agent loop's configuration and tool hub (llm/agent.go).
+	agentState
 
 	// mu guards the routes built on demand for provider/model names that
 	// are not aliases.
@@ -76,8 +84,14 @@ func New(opts Options) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.Agent.ApplyDefaults()
+	if errs := opts.Agent.Validate("agent"); len(errs) > 0 {
+		return nil, fmt.Errorf("llm: invalid configuration: %v", errs)
+	}
 	s := &Service{cfg: cfg, policy: opts.Policy, log: opts.Logger, now: opts.Now,
 		providers: map[string]*upstream{}, dynamic: map[string]bool{}}
+	s.agent, s.picker = opts.Agent, firstToolsPicker{}
+	s.SetToolHub(opts.Tools)
 	for _, pc := range cfg.Providers {
 		p, format, err := buildProvider(pc)
 		if err != nil {

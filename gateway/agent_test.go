@@ -1,0 +1,675 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/junctionhq/junction/llm"
+	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
+	"github.com/junctionhq/junction/store"
+)
+
+// agentSetup is a gateway with the llmtest mock behind an OpenAI-type and an
+// Anthropic-type provider, and one MCP upstream "web" (mcptest's tools plus
+// a rendezvous tool that only answers once two calls are inside it).
+type agentSetup struct {
+	*llmSetup
+	web  *mcptest.HTTPServer
+	meet *rendezvous
+}
+
+// rendezvous lets a call through only when n calls are waiting, so two calls
+// that return "met" ran concurrently.
+type rendezvous struct {
+	mu      sync.Mutex // guards arrived and all
+	n       int
+	arrived int
+	all     chan struct{}
+}
+
+func newRendezvous(n int) *rendezvous { return &rendezvous{n: n, all: make(chan struct{})} }
+
+func (r *rendezvous) tool() server.ServerTool {
+	return server.ServerTool{
+		Tool: mcpgo.Tool{Name: "rendezvous", Description: "Waits for its twin call.",
+			RawInputSchema: json.RawMessage(`{"type":"object","properties":{"who":{"type":"string"}},"additionalProperties":false}`)},
+		Handler: func(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
+			r.mu.Lock()
+			r.arrived++
+			if r.arrived == r.n {
+				close(r.all)
+			}
+			r.mu.Unlock()
+			select {
+			case <-r.all:
+				return mcpgo.NewToolResultText("met"), nil
+			case <-time.After(3 * time.Second):
+				return mcpgo.NewToolResultError("alone: the other call never arrived"), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		},
+	}
+}
+
+func startAgent(t *testing.T, mutate func(*Config)) *agentSetup {
+	t.Helper()
+	meet := newRendezvous(2)
+	web := mcptest.StartHTTP(t, mcptest.WithName("web"), mcptest.WithExtraTools(meet.tool()))
+	s := startLLM(t, func(c *Config, _ *llmtest.Server) {
+		c.Servers = []registry.ServerConfig{{Name: "web", Transport: registry.TransportStreamableHTTP, URL: web.URL}}
+		c.Prices = []policy.Price{{Model: "mock/gpt-4o-mini", Input: 1000, Output: 2000}, {Model: "claude/claude-sonnet-4-5", Input: 1000, Output: 2000}}
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	id, err := s.gw.Policy().Authenticate(s.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "web's tools in the catalog", func() bool { return len(s.gw.hub.Tools(id, "")) >= 8 })
+	return &agentSetup{llmSetup: s, web: web, meet: meet}
+}
+
+// script makes the mock answer every request with the turns, by tool-result rounds.
+func (s *agentSetup) script(t *testing.T, turns ...llmtest.Turn) {
+	t.Helper()
+	if err := s.mock.SetDefault(llmtest.Behavior{Script: turns, ScriptMode: llmtest.ScriptByToolResults}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// agentResponse is an OpenAI completion with Junction's extension.
+type agentResponse struct {
+	Choices []struct {
+		Message struct {
+			Content   *string `json:"content"`
+			ToolCalls []struct {
+				ID       string `json:"id"`
+				Function struct {
+					Name      string `json:"name"`
+					Arguments string `json:"arguments"`
+				} `json:"function"`
+			} `json:"tool_calls"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage struct {
+		PromptTokens     int64 `json:"prompt_tokens"`
+		CompletionTokens int64 `json:"completion_tokens"`
+	} `json:"usage"`
+	Junction struct {
+		Iterations int     `json:"iterations"`
+		StopReason string  `json:"stop_reason"`
+		CostUSD    float64 `json:"cost_usd"`
+		ToolCalls  []struct {
+			Iteration int    `json:"iteration"`
+			Name      string `json:"name"`
+			Status    string `json:"status"`
+			IsError   bool   `json:"is_error"`
+		} `json:"tool_calls"`
+	} `json:"junction"`
+}
+
+func decodeAgent(t *testing.T, resp *http.Response, body []byte) agentResponse {
+	t.Helper()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	var out agentResponse
+	if err := json.Unmarshal(body, &out); err != nil || len(out.Choices) != 1 {
+		t.Fatalf("not a completion (%v): %s", err, body)
+	}
+	return out
+}
+
+func (r agentResponse) text() string {
+	if c := r.Choices[0].Message.Content; c != nil {
+		return *c
+	}
+	return ""
+}
+
+// modelRequests are the bodies the mock received, decoded.
+func (s *agentSetup) modelRequests(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, rr := range s.mock.Requests() {
+		if !strings.Contains(rr.Path, "chat/completions") && !strings.Contains(rr.Path, "messages") {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(rr.Body, &m); err != nil {
+			t.Fatalf("mock request: %v", err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func toolNames(req map[string]any) []string {
+	var names []string
+	tools, _ := req["tools"].([]any)
+	for _, t := range tools {
+		m := t.(map[string]any)
+		if f, ok := m["function"].(map[string]any); ok {
+			names = append(names, f["name"].(string))
+		} else {
+			names = append(names, m["name"].(string))
+		}
+	}
+	return names
+}
+
+// usageTotals flushes the usage writer and sums the key's records.
+func (s *agentSetup) usageTotals(t *testing.T, keyID string) store.UsageRow {
+	t.Helper()
+	if err := s.gw.Policy().FlushUsage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.gw.Policy().Usage(context.Background(), store.UsageQuery{KeyID: keyID})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("usage: %v %+v", err, rows)
+	}
+	return rows[0]
+}
+
+const agentUser = `"messages":[{"role":"user","content":"What is 2 + 3?"}]`
+
+func TestAgentTwoStepLoop(t *testing.T) {
+	s := startAgent(t, nil)
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})), llmtest.TextTurn("The sum is 5."))
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,
+		"tools":[{"type":"mcp","server_label":"web","allowed_tools":["add","echo"],"require_approval":"never"}]}`)
+	out := decodeAgent(t, resp, body)
+	if out.text() != "The sum is 5." || out.Choices[0].FinishReason != "stop" {
+		t.Fatalf("answer %q, finish %q", out.text(), out.Choices[0].FinishReason)
+	}
+	if resp.Header.Get(llm.IterationsHeader) != "2" || resp.Header.Get(llm.StopReasonHeader) != "final" || out.Junction.Iterations != 2 {
+		t.Errorf("iterations header %q stop %q, junction %+v", resp.Header.Get(llm.IterationsHeader), resp.Header.Get(llm.StopReasonHeader), out.Junction)
+	}
+	if n := s.web.Server.Calls("add"); n != 1 {
+		t.Errorf("upstream add called %d times", n)
+	}
+	reqs := s.modelRequests(t)
+	if len(reqs) != 2 {
+		t.Fatalf("%d model calls", len(reqs))
+	}
+	if got := toolNames(reqs[0]); strings.Join(got, ",") != "web__add,web__echo" {
+		t.Errorf("offered tools %v", got)
+	}
+	// The upstream's schema reaches the model byte for byte.
+	add, _ := s.web.Server.Tool("add")
+	if !bytes.Contains(s.mock.Requests()[0].Body, add.RawInputSchema) {
+		t.Errorf("schema not forwarded faithfully: %s not in %s", add.RawInputSchema, s.mock.Requests()[0].Body)
+	}
+	msgs := reqs[1]["messages"].([]any)
+	last := msgs[len(msgs)-1].(map[string]any)
+	if last["role"] != "tool" || !strings.Contains(fmt.Sprint(last["content"]), "5") {
+		t.Errorf("tool result message %v", last)
+	}
+	// usage is the sum of both model calls, and every step is billed.
+	u := s.usageTotals(t, s.keyID)
+	if u.Requests != 3 || u.PromptTokens != out.Usage.PromptTokens || u.CompletionTokens != out.Usage.CompletionTokens {
+		t.Errorf("usage records %+v, response usage %+v", u, out.Usage)
+	}
+	if math.Abs(float64(u.CostMicros)/1e6-out.Junction.CostUSD) > 1e-6 || out.Junction.CostUSD <= 0 {
+		t.Errorf("billed %d µ$, reported %v", u.CostMicros, out.Junction.CostUSD)
+	}
+	// The request id links the steps in the logs.
+	rid := resp.Header.Get(RequestIDHeader)
+	if n := strings.Count(s.gw.Logs.String(), `"request_id":"`+rid+`"`); n < 3 {
+		t.Errorf("request id %s in %d log lines, want the model calls and the tool call", rid, n)
+	}
+}
+
+func TestAgentParallelToolCalls(t *testing.T) {
+	s := startAgent(t, nil)
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__rendezvous", map[string]any{"who": "a"}), llmtest.Call("web__rendezvous", map[string]any{"who": "b"})),
+		llmtest.TextTurn("Both met."))
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"*"}]}`)
+	out := decodeAgent(t, resp, body)
+	if len(out.Junction.ToolCalls) != 2 {
+		t.Fatalf("tool calls %+v", out.Junction.ToolCalls)
+	}
+	for _, c := range out.Junction.ToolCalls {
+		if c.IsError || c.Status != "ok" {
+			t.Errorf("call %+v: the two calls did not run at the same time", c)
+		}
+	}
+	msgs := s.modelRequests(t)[1]["messages"].([]any)
+	for _, m := range msgs[len(msgs)-2:] {
+		if c := m.(map[string]any)["content"]; c != "met" {
+			t.Errorf("tool result %v", c)
+		}
+	}
+}
+
+func TestAgentToolErrorFedBack(t *testing.T) {
+	s := startAgent(t, nil)
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__fail", map[string]any{"message": "disk on fire"})), llmtest.TextTurn("The tool failed."))
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`)
+	out := decodeAgent(t, resp, body)
+	if out.text() != "The tool failed." || out.Junction.ToolCalls[0].Status != "error" || !out.Junction.ToolCalls[0].IsError {
+		t.Fatalf("%q %+v", out.text(), out.Junction)
+	}
+	msgs := s.modelRequests(t)[1]["messages"].([]any)
+	if c := fmt.Sprint(msgs[len(msgs)-1].(map[string]any)["content"]); !strings.Contains(c, "disk on fire") {
+		t.Errorf("the error did not reach the model: %s", c)
+	}
+}
+
+func TestAgentDeniedToolIsReportedNotRun(t *testing.T) {
+	s := startAgent(t, nil)
+	k, limited, err := s.gw.Policy().CreateKey(context.Background(), policy.KeyInput{Name: "echo-only", Tools: []string{"web/echo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__add", map[string]any{"a": 1, "b": 1})), llmtest.TextTurn("I may not add."))
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`,
+		"Authorization", "Bearer "+limited)
+	out := decodeAgent(t, resp, body)
+	if out.text() != "I may not add." || out.Junction.ToolCalls[0].Status != "denied" {
+		t.Fatalf("%q %+v", out.text(), out.Junction)
+	}
+	if n := s.web.Server.Calls("add"); n != 0 {
+		t.Errorf("denied tool ran %d times", n)
+	}
+	reqs := s.modelRequests(t)
+	if got := toolNames(reqs[0]); strings.Join(got, ",") != "web__echo" {
+		t.Errorf("offered %v to a key that may call web/echo only", got)
+	}
+	msgs := reqs[1]["messages"].([]any)
+	if c := fmt.Sprint(msgs[len(msgs)-1].(map[string]any)["content"]); !strings.Contains(c, "denied") {
+		t.Errorf("the denial did not reach the model: %s", c)
+	}
+	_ = k
+}
+
+func TestAgentMaxIterations(t *testing.T) {
+	s := startAgent(t, func(c *Config) { c.Agent.MaxIterations = 3 })
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "again"})))
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`)
+	out := decodeAgent(t, resp, body)
+	if out.Choices[0].FinishReason != "length" || resp.Header.Get(llm.StopReasonHeader) != "max_iterations" ||
+		out.Junction.StopReason != "max_iterations" || out.Junction.Iterations != 3 {
+		t.Fatalf("finish %q, stop %q, %+v", out.Choices[0].FinishReason, resp.Header.Get(llm.StopReasonHeader), out.Junction)
+	}
+	if !strings.Contains(out.text(), "iteration limit") || len(out.Choices[0].Message.ToolCalls) != 0 {
+		t.Errorf("final message %q %+v", out.text(), out.Choices[0].Message.ToolCalls)
+	}
+	if n := s.web.Server.Calls("echo"); n != 2 {
+		t.Errorf("echo ran %d times, want 2 (the third call's tools are not run)", n)
+	}
+	// A request may lower the limit.
+	resp, body = s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`,
+		llm.MaxIterationsHeader, "1")
+	if out := decodeAgent(t, resp, body); out.Junction.Iterations != 1 || out.Junction.StopReason != "max_iterations" {
+		t.Errorf("with the header: %+v", out.Junction)
+	}
+}
+
+func TestAgentBudgetExhaustedMidLoop(t *testing.T) {
+	s := startAgent(t, nil)
+	body := `{"model":"fast","max_tokens":1000,` + agentUser + `,"tools":[{"type":"mcp","server_label":"web","allowed_tools":["echo"]}]}`
+	// The budget covers the first call's estimate (prompt ≈ body/4 tokens,
+	// completion max_tokens, at $1000/$2000 per Mtok) and not one more.
+	firstEstimate := float64(len(body)/4+1)*1000/1e6 + 1000*2000/1e6
+	k, secret, err := s.gw.Policy().CreateKey(context.Background(), policy.KeyInput{Name: "thrifty",
+		Budget: &policy.Budget{USD: firstEstimate + 0.000002, Period: policy.PeriodDay}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "hi"})), llmtest.TextTurn("done"))
+	resp, raw := s.post(t, "/v1/chat/completions", body, "Authorization", "Bearer "+secret)
+	out := decodeAgent(t, resp, raw)
+	if out.Junction.StopReason != "budget" || out.Choices[0].FinishReason != "length" || out.Junction.Iterations != 1 {
+		t.Fatalf("%s", raw)
+	}
+	if !strings.Contains(out.text(), "budget") {
+		t.Errorf("final text %q", out.text())
+	}
+	u := s.usageTotals(t, k.ID)
+	if u.Requests != 2 || u.PromptTokens != out.Usage.PromptTokens || u.CompletionTokens != out.Usage.CompletionTokens {
+		t.Errorf("usage records %+v, response %+v", u, out.Usage)
+	}
+	if float64(u.CostMicros) != math.Round(out.Junction.CostUSD*1e6) {
+		t.Errorf("billed %d µ$, reported %v", u.CostMicros, out.Junction.CostUSD)
+	}
+	// The key's budget is not left reserved: what is spent is what was billed.
+	resp, raw = s.post(t, "/v1/chat/completions", body, "Authorization", "Bearer "+secret)
+	if resp.StatusCode != http.StatusPaymentRequired {
+		t.Errorf("next request: %d %s", resp.StatusCode, raw)
+	}
+}
+
+func TestAgentRequireApproval(t *testing.T) {
+	s := startAgent(t, nil)
+	s.script(t, llmtest.ToolTurn(llmtest.ToolCall{ID: "call_ok1", Name: "web__echo", Arguments: `{"message":"approved"}`}), llmtest.TextTurn("It said approved."))
+	tools := `"tools":[{"type":"mcp","server_label":"web","require_approval":"always"}]`
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,`+tools+`}`)
+	out := decodeAgent(t, resp, body)
+	calls := out.Choices[0].Message.ToolCalls
+	if out.Choices[0].FinishReason != "tool_calls" || out.Junction.StopReason != "approval" || len(calls) != 1 || calls[0].Function.Name != "web__echo" {
+		t.Fatalf("%s", body)
+	}
+	if n := s.web.Server.Calls("echo"); n != 0 {
+		t.Fatalf("ran %d times before approval", n)
+	}
+	// Sending the call back without a result approves it: Junction runs it
+	// and goes on.
+	resp, body = s.post(t, "/v1/chat/completions", `{"model":"fast",`+tools+`,"messages":[{"role":"user","content":"What is 2 + 3?"},
+		{"role":"assistant","content":null,"tool_calls":[{"id":"call_ok1","type":"function","function":{"name":"web__echo","arguments":"{\"message\":\"approved\"}"}}]}]}`)
+	out = decodeAgent(t, resp, body)
+	if out.text() != "It said approved." || s.web.Server.Calls("echo") != 1 || out.Junction.ToolCalls[0].Status != "ok" {
+		t.Fatalf("after approval: %s", body)
+	}
+}
+
+func TestAgentFunctionToolsMixed(t *testing.T) {
+	s := startAgent(t, nil)
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "x"})),
+		llmtest.ToolTurn(llmtest.Call("get_weather", map[string]any{"city": "Paris"})), llmtest.TextTurn("Sunny."))
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[
+		{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}},
+		{"type":"mcp","server_label":"web","allowed_tools":["echo"]}]}`)
+	out := decodeAgent(t, resp, body)
+	calls := out.Choices[0].Message.ToolCalls
+	if out.Choices[0].FinishReason != "tool_calls" || out.Junction.StopReason != "client_tools" || len(calls) != 1 ||
+		calls[0].Function.Name != "get_weather" || out.Junction.Iterations != 2 {
+		t.Fatalf("%s", body)
+	}
+	if got := toolNames(s.modelRequests(t)[0]); strings.Join(got, ",") != "get_weather,web__echo" {
+		t.Errorf("offered %v", got)
+	}
+	// A plain request with function tools only is not a loop.
+	s.mock.ResetStats()
+	resp, body = s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[
+		{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]}`)
+	if resp.StatusCode != 200 || resp.Header.Get(llm.IterationsHeader) != "" {
+		t.Errorf("plain request: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+}
+
+func TestAgentToolsHeader(t *testing.T) {
+	s := startAgent(t, nil)
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "via header"})), llmtest.TextTurn("ok"))
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`}`, llm.ToolsHeader, "web:echo|add")
+	out := decodeAgent(t, resp, body)
+	if out.text() != "ok" || out.Junction.Iterations != 2 || s.web.Server.Calls("echo") != 1 {
+		t.Fatalf("%s", body)
+	}
+	if got := toolNames(s.modelRequests(t)[0]); strings.Join(got, ",") != "web__add,web__echo" {
+		t.Errorf("offered %v", got)
+	}
+	resp, body = s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`}`, llm.ToolsHeader, "web:")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad header: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestAgentRejectsServerURLs(t *testing.T) {
+	s := startAgent(t, nil)
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"x","server_url":"https://example.com/mcp"}]}`)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "server_url") {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+}
+
+// parseOpenAIStream reads a stream the way the OpenAI SDKs do: events split
+// on blank lines, comment lines dropped, every event's data a JSON chunk
+// until [DONE]. A named event is an error here, as it would reach the SDK
+// user as an item that is not a chunk.
+func parseOpenAIStream(t *testing.T, body []byte) (chunks []oaiChunk, comments []string) {
+	t.Helper()
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	var event string
+	var data []string
+	done := false
+	flush := func() {
+		defer func() { event, data = "", nil }()
+		if len(data) == 0 && event == "" {
+			return
+		}
+		if event != "" {
+			t.Errorf("named event %q: SDKs would hand it to the caller as a chunk", event)
+		}
+		d := strings.Join(data, "\n")
+		if strings.HasPrefix(d, "[DONE]") {
+			done = true
+			return
+		}
+		if done {
+			t.Errorf("data after [DONE]: %s", d)
+		}
+		var c oaiChunk
+		if err := json.Unmarshal([]byte(d), &c); err != nil {
+			t.Errorf("not JSON: %s", d)
+		}
+		var probe map[string]any
+		_ = json.Unmarshal([]byte(d), &probe)
+		if probe["error"] != nil {
+			t.Errorf("error in stream: %s", d)
+		}
+		chunks = append(chunks, c)
+	}
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			flush()
+		case strings.HasPrefix(line, ":"):
+			comments = append(comments, strings.TrimSpace(strings.TrimPrefix(line, ":")))
+		case strings.HasPrefix(line, "event:"):
+			event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+		case strings.HasPrefix(line, "data:"):
+			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
+		}
+	}
+	flush()
+	if !done {
+		t.Error("no [DONE]")
+	}
+	return chunks, comments
+}
+
+func TestAgentStreamOpenAI(t *testing.T) {
+	s := startAgent(t, nil)
+	final := "The sum of two and three is five, as the tool reported."
+	s.script(t, llmtest.Turn{Text: "Let me add.", ToolCalls: []llmtest.ToolCall{llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})}},
+		llmtest.TextTurn(final))
+	req, _ := http.NewRequest(http.MethodPost, s.gw.URL+"/v1/chat/completions", strings.NewReader(`{"model":"fast","stream":true,
+		"stream_options":{"include_usage":true},`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`))
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	chunks, comments := parseOpenAIStream(t, body)
+	var text strings.Builder
+	var finishes []string
+	var calls []string
+	textChunks, roles := 0, 0
+	var usage int64
+	for _, c := range chunks {
+		if c.Usage != nil {
+			usage = c.Usage.PromptTokens + c.Usage.CompletionTokens
+		}
+		for _, ch := range c.Choices {
+			if ch.Delta.Role != "" {
+				roles++
+			}
+			if ch.Delta.Content != "" {
+				text.WriteString(ch.Delta.Content)
+				textChunks++
+			}
+			for _, tc := range ch.Delta.ToolCalls {
+				if tc.Function.Name != "" {
+					calls = append(calls, fmt.Sprintf("%d:%s", tc.Index, tc.Function.Name))
+				}
+			}
+			if ch.FinishReason != nil {
+				finishes = append(finishes, *ch.FinishReason)
+			}
+		}
+	}
+	if !strings.HasSuffix(text.String(), final) || !strings.HasPrefix(text.String(), "Let me add.") {
+		t.Errorf("text %q", text.String())
+	}
+	if textChunks < 4 {
+		t.Errorf("final text in %d chunks: not streamed", textChunks)
+	}
+	if strings.Join(finishes, ",") != "stop" || roles != 1 || strings.Join(calls, ",") != "0:web__add" || usage == 0 {
+		t.Errorf("finishes %v, roles %d, calls %v, usage %d", finishes, roles, calls, usage)
+	}
+	var results, dones int
+	for _, c := range comments {
+		name, data, _ := strings.Cut(c, " ")
+		var v map[string]any
+		if err := json.Unmarshal([]byte(data), &v); err != nil {
+			t.Errorf("comment %q: %v", c, err)
+		}
+		switch name {
+		case "junction.tool_result":
+			results++
+			if v["name"] != "web__add" || !strings.Contains(fmt.Sprint(v["content"]), "5") {
+				t.Errorf("tool result event %v", v)
+			}
+		case "junction.done":
+			dones++
+			if v["iterations"] != float64(2) || v["stop_reason"] != "final" {
+				t.Errorf("done event %v", v)
+			}
+		}
+	}
+	if results != 1 || dones != 1 {
+		t.Errorf("%d tool results, %d done events: %q", results, dones, comments)
+	}
+	if resp.Trailer.Get(llm.IterationsHeader) != "2" {
+		t.Errorf("trailer %v", resp.Trailer)
+	}
+}
+
+// agentAnthropicMessage is a /v1/messages response with Junction's extension.
+type agentAnthropicMessage struct {
+	Content []struct {
+		Type  string          `json:"type"`
+		Text  string          `json:"text"`
+		ID    string          `json:"id"`
+		Name  string          `json:"name"`
+		Input json.RawMessage `json:"input"`
+	} `json:"content"`
+	StopReason string `json:"stop_reason"`
+	Usage      struct {
+		InputTokens  int64 `json:"input_tokens"`
+		OutputTokens int64 `json:"output_tokens"`
+	} `json:"usage"`
+	Junction struct {
+		Iterations int    `json:"iterations"`
+		StopReason string `json:"stop_reason"`
+	} `json:"junction"`
+}
+
+func TestAgentMessages(t *testing.T) {
+	for _, model := range []string{"claude/claude-sonnet-4-5", "fast"} { // Anthropic upstream, and an OpenAI one
+		t.Run(model, func(t *testing.T) {
+			s := startAgent(t, func(c *Config) { c.Agent.MaxIterations = 3 })
+			s.script(t, llmtest.ToolTurn(llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})), llmtest.TextTurn("Five."))
+			for _, tools := range []string{
+				`"tools":[{"type":"mcp","server_label":"web","allowed_tools":["add"]}]`,
+				`"mcp_servers":[{"type":"url","name":"web","tool_configuration":{"allowed_tools":["add"]}}]`,
+			} {
+				resp, body := s.post(t, "/v1/messages", `{"model":"`+model+`","max_tokens":200,`+tools+`,"messages":[{"role":"user","content":"What is 2 + 3?"}]}`)
+				if resp.StatusCode != 200 {
+					t.Fatalf("%d %s", resp.StatusCode, body)
+				}
+				var m agentAnthropicMessage
+				if err := json.Unmarshal(body, &m); err != nil {
+					t.Fatal(err)
+				}
+				if len(m.Content) != 1 || m.Content[0].Text != "Five." || m.StopReason != "end_turn" || m.Junction.Iterations != 2 || m.Usage.OutputTokens == 0 {
+					t.Errorf("%s", body)
+				}
+			}
+			if n := s.web.Server.Calls("add"); n != 2 {
+				t.Errorf("add ran %d times", n)
+			}
+			// The tool results went back in the upstream's own shape.
+			last := s.mock.Requests()[len(s.mock.Requests())-1].Body
+			if model == "claude/claude-sonnet-4-5" && !bytes.Contains(last, []byte(`"tool_result"`)) {
+				t.Errorf("no tool_result block in %s", last)
+			}
+			// Max iterations: Anthropic's pause_turn.
+			s.script(t, llmtest.ToolTurn(llmtest.Call("web__add", map[string]any{"a": 1, "b": 1})))
+			resp, body := s.post(t, "/v1/messages", `{"model":"`+model+`","max_tokens":200,"tools":[{"type":"mcp","server_label":"web"}],"messages":[{"role":"user","content":"loop"}]}`)
+			var m agentAnthropicMessage
+			_ = json.Unmarshal(body, &m)
+			if resp.StatusCode != 200 || m.StopReason != "pause_turn" || m.Junction.StopReason != "max_iterations" {
+				t.Errorf("max iterations: %s", body)
+			}
+		})
+	}
+}
+
+func TestAgentStreamAnthropic(t *testing.T) {
+	s := startAgent(t, nil)
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})), llmtest.TextTurn("The sum is five, as computed."))
+	resp, body := s.post(t, "/v1/messages", `{"model":"claude/claude-sonnet-4-5","max_tokens":200,"stream":true,
+		"tools":[{"type":"mcp","server_label":"web"}],"messages":[{"role":"user","content":"What is 2 + 3?"}]}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	names, data := sseEvents(t, body)
+	var text strings.Builder
+	var blocks []string
+	counts := map[string]int{}
+	stop := ""
+	for i, n := range names {
+		counts[n]++
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(data[i]), &ev); err != nil {
+			t.Fatalf("event %s: %s", n, data[i])
+		}
+		switch n {
+		case "content_block_start":
+			blocks = append(blocks, ev["content_block"].(map[string]any)["type"].(string))
+		case "content_block_delta":
+			if d := ev["delta"].(map[string]any); d["type"] == "text_delta" {
+				text.WriteString(d["text"].(string))
+			}
+		case "message_delta":
+			stop = ev["delta"].(map[string]any)["stop_reason"].(string)
+		}
+	}
+	if names[0] != "message_start" || names[len(names)-1] != "message_stop" || counts["message_start"] != 1 || counts["message_stop"] != 1 {
+		t.Errorf("events %v", names)
+	}
+	if strings.Join(blocks, ",") != "tool_use,text" || text.String() != "The sum is five, as computed." || stop != "end_turn" {
+		t.Errorf("blocks %v text %q stop %q", blocks, text.String(), stop)
+	}
+	if counts["junction.tool_result"] != 1 || counts["content_block_start"] != counts["content_block_stop"] || counts["content_block_delta"] < 4 {
+		t.Errorf("counts %v", counts)
+	}
+}

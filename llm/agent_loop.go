@@ -1,0 +1,743 @@
+package llm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/mcp"
+	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/telemetry"
+)
+
+// Why a loop ended: the X-Junction-Stop-Reason header and the stop_reason
+// of the response's junction object.
+const (
+	stopFinal         = "final"          // the model answered
+	stopClientTools   = "client_tools"   // the model called a function tool of the client's
+	stopApproval      = "approval"       // an MCP call needs the client's approval
+	stopMaxIterations = "max_iterations" // agent.max_iterations model calls made
+	stopTimeout       = "timeout"        // agent.timeout passed
+	stopBudget        = "budget"         // the next model call's budget reservation was refused
+	stopRateLimit     = "rate_limit"     // the next model call was rate limited
+	stopUnavailable   = "unavailable"    // the next model call could not be admitted (counters down)
+	stopCancelled     = "cancelled"      // the client went away
+)
+
+// Response headers of the loop.
+const (
+	IterationsHeader = "X-Junction-Iterations"
+	StopReasonHeader = "X-Junction-Stop-Reason"
+	ToolCallsHeader  = "X-Junction-Tool-Calls"
+)
+
+// agentRun is one request through the agent loop. Its fields are used by
+// the request's goroutine only, except where noted.
+type agentRun struct {
+	s         *Service
+	c         *chatCall // the client's head, body and labels
+	f         clientFormat
+	id        *policy.Identity
+	hub       ToolHub
+	picker    toolPicker
+	req       *chat.Request // the conversation so far
+	sels      []mcpSelection
+	maxIter   int
+	maxTokens int64
+	price     string // the first target, pricing the estimates
+
+	clientTools map[string]bool
+	baseTools   []chat.Tool // the client's function tools
+	tools       []*agentTool
+	byName      map[string]*agentTool
+	catalog     []mcp.ToolInfo // permitted, in list order, for search
+	offered     map[string]bool
+	withSearch  bool
+	// callable are the public names of every tool the key may call, named
+	// by the request or not.
+	callable map[string]bool
+
+	iterations int
+	usage      chat.Usage
+	cost       float64
+	calls      []agentToolRecord
+	last       *chat.Response // the last model answer
+	cand       *Candidate
+	firstRes   *policy.Reservation
+	stop       string
+}
+
+// agentToolRecord is one tool call of the loop, in the response's junction
+// object and in the stream's tool-result events.
+type agentToolRecord struct {
+	Iteration  int     `json:"iteration"`
+	ID         string  `json:"tool_call_id"`
+	Name       string  `json:"name"`
+	Status     string  `json:"status"`
+	IsError    bool    `json:"is_error"`
+	DurationMs float64 `json:"duration_ms"`
+}
+
+// agentSummary is Junction's extension object: "junction" in a
+// non-streamed response, the junction.done event of a stream.
+type agentSummary struct {
+	Iterations int               `json:"iterations"`
+	StopReason string            `json:"stop_reason"`
+	CostUSD    float64           `json:"cost_usd"`
+	ToolCalls  []agentToolRecord `json:"tool_calls"`
+}
+
+func (a *agentRun) summary() agentSummary {
+	calls := a.calls
+	if calls == nil {
+		calls = []agentToolRecord{}
+	}
+	return agentSummary{Iterations: a.iterations, StopReason: a.stop, CostUSD: a.cost, ToolCalls: calls}
+}
+
+// serveAgent answers a chat request that names MCP tools by running the
+// tool-call loop, and reports false (having written nothing) when the
+// request names none after all, for the plain path to serve it. It never
+// consults the response cache: every model call of a loop goes to a
+// provider.
+func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall) bool {
+	f := c.format
+	ctx := r.Context()
+	id := policy.IdentityFrom(ctx)
+	hub := s.toolHub()
+	if hub == nil {
+		f.writeError(w, r, &apiError{Status: http.StatusNotImplemented, Type: "invalid_request_error", Code: "agent_unavailable",
+			Message: "this gateway has no MCP tool hub, so it cannot run tool loops; remove the MCP tools from the request"})
+		return true
+	}
+	sels, body, err := splitAgentRequest(c.body)
+	if err != nil {
+		f.writeError(w, r, err)
+		return true
+	}
+	if hv := r.Header.Get(ToolsHeader); hv != "" {
+		hs, err := parseToolsHeader(hv)
+		if err != nil {
+			f.writeError(w, r, err)
+			return true
+		}
+		sels = append(sels, hs...)
+	}
+	if len(sels) == 0 {
+		return false // "mcp appears in the body, but not as a tool entry
+	}
+	if body == nil {
+		body = c.body
+	}
+	req, err := f.decode(body)
+	if err != nil {
+		f.writeError(w, r, err)
+		return true
+	}
+	delete(req.Extra, "fallbacks")
+	route, ok := s.resolve(c.head.Model)
+	if !ok {
+		s.metrics.request(c.head.Model, "", http.StatusNotFound)
+		f.writeError(w, r, &UnknownModelError{Model: c.head.Model})
+		return true
+	}
+	for _, fb := range c.head.Fallbacks {
+		if _, ok := s.resolve(fb); !ok {
+			f.writeError(w, r, &UnknownModelError{Model: fb})
+			return true
+		}
+	}
+	a := &agentRun{s: s, c: c, f: f, id: id, hub: hub, picker: s.picker, req: req, maxIter: s.agent.MaxIterations,
+		sels: sels, maxTokens: c.head.MaxTokens, offered: map[string]bool{}, clientTools: map[string]bool{}}
+	if c.head.MaxCompletionTokens > 0 {
+		a.maxTokens = c.head.MaxCompletionTokens
+	}
+	if v := r.Header.Get(MaxIterationsHeader); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			f.writeError(w, r, badRequest("", MaxIterationsHeader+": must be a positive integer"))
+			return true
+		}
+		a.maxIter = min(a.maxIter, n)
+	}
+	first := route.Targets[0].Target
+	a.price = first.Provider + "/" + first.Model
+	if err := a.prepareTools(); err != nil {
+		f.writeError(w, r, err)
+		return true
+	}
+	if f.name() == chat.FormatAnthropic {
+		ctx = chat.WithClientHeaders(ctx, r.Header)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.agent.Timeout)
+	defer cancel()
+	if c.head.Stream {
+		a.serveStream(ctx, w, r)
+	} else {
+		a.serveComplete(ctx, w, r)
+	}
+	return true
+}
+
+// prepareTools resolves the permitted MCP tools and checks that they do
+// not clash with the client's own function tools.
+func (a *agentRun) prepareTools() error {
+	a.baseTools = a.req.Tools
+	for _, t := range a.baseTools {
+		a.clientTools[t.Name] = true
+	}
+	a.tools, a.byName = permittedTools(a.hub, a.id, a.sels)
+	a.callable = map[string]bool{}
+	for _, t := range a.hub.Tools(a.id, "") {
+		a.callable[t.Name] = true
+	}
+	for _, t := range a.tools {
+		if a.clientTools[t.info.Name] {
+			return badRequest("tools", fmt.Sprintf("tools: the function tool %q has the name of an MCP tool the request names; rename it", t.info.Name))
+		}
+		a.catalog = append(a.catalog, t.info)
+	}
+	if a.clientTools[agentSearchToolName] && len(a.catalog) > a.s.agent.MaxTools {
+		return badRequest("tools", fmt.Sprintf("tools: the function tool name %q is reserved when more than %d MCP tools are named", agentSearchToolName, a.s.agent.MaxTools))
+	}
+	return nil
+}
+
+// offerTools sets the request's tools for the next model call: the client's
+// function tools, then the offered MCP tools (all of them, or the picker's
+// choice plus the search tool), then the tools found by search and called
+// since.
+func (a *agentRun) offerTools(ctx context.Context) {
+	tools := append([]chat.Tool(nil), a.baseTools...)
+	if a.iterations == 0 {
+		offered, withSearch, err := a.picker.Select(ctx, a.catalog, conversationText(a.req), a.s.agent.MaxTools)
+		if err != nil {
+			a.s.log.Warn().Err(err).Str("request_id", telemetry.RequestID(ctx)).Msg("llm: agent tool selection failed; offering the first tools")
+			offered, withSearch, _ = firstToolsPicker{}.Select(ctx, a.catalog, "", a.s.agent.MaxTools)
+		}
+		for _, t := range offered {
+			a.offered[t.Name] = true
+		}
+		a.withSearch = withSearch
+	}
+	for _, t := range a.tools {
+		if a.offered[t.info.Name] {
+			tools = append(tools, chat.Tool{Name: t.info.Name, Description: t.info.Description, Parameters: schemaOrEmpty(t.info.InputSchema)})
+		}
+	}
+	if a.withSearch {
+		tools = append(tools, agentSearchTool())
+	}
+	a.req.Tools = tools
+}
+
+func schemaOrEmpty(s json.RawMessage) json.RawMessage {
+	if len(s) == 0 {
+		return json.RawMessage(`{"type":"object","properties":{}}`)
+	}
+	return s
+}
+
+// conversationText is what the picker ranks tools against: the system and
+// user texts, latest last, bounded.
+func conversationText(req *chat.Request) string {
+	var b strings.Builder
+	for i := range req.Messages {
+		m := &req.Messages[i]
+		if m.Role == chat.RoleUser || m.Role == chat.RoleSystem || m.Role == chat.RoleDeveloper {
+			b.WriteString(m.Text())
+			b.WriteByte('\n')
+		}
+	}
+	s := b.String()
+	if len(s) > 8<<10 {
+		s = s[len(s)-8<<10:]
+	}
+	return s
+}
+
+// admit reserves the next model call: the first with the client's body
+// size, later ones with the conversation's.
+func (a *agentRun) admit(ctx context.Context) (*policy.Reservation, error) {
+	size := len(a.c.body)
+	if a.iterations > 0 {
+		size = a.req.SizeHint()
+	}
+	return a.s.policy.Admit(ctx, a.id, policy.Work{Kind: policy.KindLLM, Model: a.c.head.Model, PriceModel: a.price,
+		PromptTokens: estimateTokens(size), MaxTokens: a.maxTokens, RequestID: telemetry.RequestID(ctx)})
+}
+
+// stopFor maps a refused admission after the first to the loop's stop.
+func stopFor(err error) string {
+	var (
+		be *policy.BudgetError
+		re *policy.RateLimitError
+	)
+	switch {
+	case errors.As(err, &be):
+		return stopBudget
+	case errors.As(err, &re):
+		return stopRateLimit
+	}
+	return stopUnavailable
+}
+
+// forProvider is req as a candidate of another wire format takes it:
+// without the client format's unmodelled fields.
+func (a *agentRun) forProvider(c *Candidate) *chat.Request {
+	if a.s.upstreamOf(c).format == a.f.name() || len(a.req.Extra) == 0 {
+		return a.req
+	}
+	cp := *a.req
+	cp.Extra = nil
+	return &cp
+}
+
+// chatOnce is one non-streamed model call through the router.
+func (a *agentRun) chatOnce(ctx context.Context) (*chat.Response, *Candidate, Result, error) {
+	a.req.Stream, a.req.IncludeUsage = false, false
+	var (
+		resp *chat.Response
+		cand *Candidate
+	)
+	result, err := a.s.router.Do(ctx, a.c.head.Model, a.c.head.Fallbacks, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+		actx, cancel := context.WithTimeout(ctx, a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
+		defer cancel()
+		t0 := time.Now()
+		out, err := c.Provider.Chat(actx, c.Target, a.forProvider(c))
+		if err != nil {
+			return time.Since(t0), err
+		}
+		resp, cand = out, c
+		return time.Since(t0), nil
+	})
+	return resp, cand, result, err
+}
+
+// settle records one model call: its usage record, the loop's sums, the
+// metrics and a log line with the request id that links the steps.
+func (a *agentRun) settle(ctx context.Context, res *policy.Reservation, cand *Candidate, result Result, u chat.Usage, status string, ttft time.Duration) {
+	model := cand.Target.Provider + "/" + cand.Target.Model
+	cost := res.Settle(ctx, policy.Outcome{Model: model, Usage: policyUsage(u), Status: status})
+	a.usage.PromptTokens += u.PromptTokens
+	a.usage.CompletionTokens += u.CompletionTokens
+	a.usage.CachedTokens += u.CachedTokens
+	a.usage.CacheWriteTokens += u.CacheWriteTokens
+	a.usage.ReasoningTokens += u.ReasoningTokens
+	a.cost += cost
+	a.cand = cand
+	a.s.metrics.completed(&chatCall{cand: cand, head: a.c.head, team: a.c.team, key: a.c.key, usage: u, ttft: ttft}, result, cost)
+	a.s.log.Info().Str("request_id", telemetry.RequestID(ctx)).Int("iteration", a.iterations).Str("target", model).
+		Int64("prompt_tokens", u.PromptTokens).Int64("completion_tokens", u.CompletionTokens).Float64("cost_usd", cost).
+		Str("status", status).Msg("llm: agent model call")
+}
+
+// Tool calls.
+
+// callKind is what the loop does with one tool call of the model.
+type callKind int
+
+const (
+	callMCP      callKind = iota // run it through the hub
+	callSearch                   // answer it with the picker
+	callClient                   // a function tool of the client's: the loop ends
+	callApproval                 // an MCP tool that needs approval: the loop ends
+	callUnknown                  // a tool the request did not name: an error result
+	callOutside                  // a tool the key may not call, or none at all: the hub refuses it
+)
+
+func (a *agentRun) kindOf(call *chat.ToolCall) callKind {
+	if call.Name == agentSearchToolName && a.withSearch && !a.clientTools[call.Name] {
+		return callSearch
+	}
+	if t := a.byName[call.Name]; t != nil {
+		if t.approval {
+			return callApproval
+		}
+		return callMCP
+	}
+	if a.clientTools[call.Name] {
+		return callClient
+	}
+	if a.callable[call.Name] {
+		return callUnknown
+	}
+	return callOutside
+}
+
+// clientStop says whether calls must go back to the client, and why.
+func (a *agentRun) clientStop(calls []chat.ToolCall) string {
+	stop := ""
+	for i := range calls {
+		switch a.kindOf(&calls[i]) {
+		case callClient:
+			return stopClientTools
+		case callApproval:
+			stop = stopApproval
+		}
+	}
+	return stop
+}
+
+// toolOutcome is the result of one tool call, as fed back to the model.
+type toolOutcome struct {
+	record agentToolRecord
+	text   string
+}
+
+// runTools runs the calls of one turn concurrently, each with its own
+// timeout, and returns the outcomes in call order. Calls that must not run
+// here (approval, client) are not passed in. Tools found by search and
+// called are offered from the next model call on.
+func (a *agentRun) runTools(ctx context.Context, calls []chat.ToolCall, approved bool) []toolOutcome {
+	out := make([]toolOutcome, len(calls))
+	var wg sync.WaitGroup
+	for i := range calls {
+		kind := a.kindOf(&calls[i])
+		if approved && kind == callApproval {
+			kind = callMCP
+		}
+		wg.Add(1)
+		go func(i int, kind callKind) {
+			defer wg.Done()
+			out[i] = a.runTool(ctx, &calls[i], kind)
+		}(i, kind)
+	}
+	wg.Wait()
+	for i := range calls {
+		if a.byName[calls[i].Name] != nil {
+			a.offered[calls[i].Name] = true
+		}
+		a.calls = append(a.calls, out[i].record)
+	}
+	return out
+}
+
+// runTool runs one call. It may run on its own goroutine: it reads the
+// run's fields but writes none.
+func (a *agentRun) runTool(ctx context.Context, call *chat.ToolCall, kind callKind) toolOutcome {
+	start := time.Now()
+	o := toolOutcome{record: agentToolRecord{Iteration: a.iterations, ID: call.ID, Name: call.Name, Status: "ok"}}
+	fail := func(status, text string) {
+		o.record.Status, o.record.IsError, o.text = status, true, text
+	}
+	args := json.RawMessage(strings.TrimSpace(call.Arguments))
+	if len(args) == 0 {
+		args = json.RawMessage(`{}`)
+	}
+	switch {
+	case kind == callUnknown:
+		fail("not_offered", fmt.Sprintf("Error: the tool %q is not among the tools of this request; call one of the tools offered to you.", call.Name))
+	case !json.Valid(args):
+		fail("invalid_arguments", fmt.Sprintf("Error: the arguments of the call to %q are not valid JSON; call it again with a JSON object.", call.Name))
+	case kind == callSearch:
+		var q struct {
+			Query string `json:"query"`
+		}
+		_ = json.Unmarshal(args, &q)
+		text, err := a.picker.Search(ctx, a.catalog, q.Query, agentSearchResults)
+		if err != nil {
+			fail("error", "Error: the tool search failed: "+err.Error())
+		} else {
+			o.text = text
+		}
+	default:
+		tctx, cancel := context.WithTimeout(ctx, a.s.agent.ToolTimeout)
+		res, err := a.hub.CallTool(tctx, a.id, call.Name, args)
+		cancel()
+		if err != nil {
+			status, text := toolErrorText(call.Name, err)
+			fail(status, text)
+		} else {
+			text, isError := toolResultText(res)
+			o.text = text
+			if isError {
+				o.record.Status, o.record.IsError = "error", true
+			}
+		}
+	}
+	o.record.DurationMs = float64(time.Since(start).Microseconds()) / 1000
+	return o
+}
+
+// toolErrorText is what the model is told about a call that did not
+// produce a result, and the status recorded for it.
+func toolErrorText(name string, err error) (status, text string) {
+	var (
+		access *policy.AccessError
+		rate   *policy.RateLimitError
+		budget *policy.BudgetError
+		unk    *mcp.UnknownToolError
+		up     *mcp.UpstreamError
+	)
+	switch {
+	case errors.As(err, &access):
+		return "denied", fmt.Sprintf("Error: calling %q was denied by the gateway's access policy; do not call it again.", name)
+	case errors.As(err, &rate):
+		return "rate_limited", fmt.Sprintf("Error: calling %q was refused: the tool-call rate limit is reached (retry after %s).", name, rate.RetryAfter.Round(time.Second))
+	case errors.As(err, &budget):
+		return "budget_exceeded", fmt.Sprintf("Error: calling %q was refused: the budget is spent.", name)
+	case errors.As(err, &unk):
+		return "unknown_tool", "Error: " + unk.Error()
+	case errors.As(err, &up):
+		return up.Outcome, "Error: " + up.Message()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout", fmt.Sprintf("Error: the call to %q timed out.", name)
+	}
+	return "error", fmt.Sprintf("Error: the call to %q failed.", name)
+}
+
+// toolResultText turns an MCP CallToolResult into the text of a tool
+// message: the text contents, one per line (resource texts included);
+// structuredContent as JSON when there is no text; a note for content the
+// model cannot read as text.
+func toolResultText(raw json.RawMessage) (string, bool) {
+	var res struct {
+		Content []struct {
+			Type     string `json:"type"`
+			Text     string `json:"text"`
+			MimeType string `json:"mimeType"`
+			URI      string `json:"uri"`
+			Resource *struct {
+				URI  string `json:"uri"`
+				Text string `json:"text"`
+			} `json:"resource"`
+		} `json:"content"`
+		StructuredContent json.RawMessage `json:"structuredContent"`
+		IsError           bool            `json:"isError"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return string(raw), false
+	}
+	var parts []string
+	for _, c := range res.Content {
+		switch {
+		case c.Type == "text":
+			parts = append(parts, c.Text)
+		case c.Type == "resource" && c.Resource != nil && c.Resource.Text != "":
+			parts = append(parts, c.Resource.Text)
+		case c.Type == "resource_link":
+			parts = append(parts, "[resource link: "+c.URI+"]")
+		case c.Type != "":
+			kind := c.Type
+			if c.MimeType != "" {
+				kind += " " + c.MimeType
+			}
+			parts = append(parts, "["+kind+" content not shown]")
+		}
+	}
+	hasText := false
+	for _, c := range res.Content {
+		if c.Type == "text" || c.Type == "resource" {
+			hasText = true
+		}
+	}
+	if !hasText && !isNull(res.StructuredContent) {
+		parts = append([]string{string(res.StructuredContent)}, parts...)
+	}
+	if len(parts) == 0 {
+		return "(the tool returned no content)", res.IsError
+	}
+	return strings.Join(parts, "\n"), res.IsError
+}
+
+// appendResults adds the assistant turn and its tool results to the
+// conversation.
+func (a *agentRun) appendTurn(msg chat.Message, calls []chat.ToolCall, outs []toolOutcome) {
+	msg.Role = chat.RoleAssistant
+	a.req.Messages = append(a.req.Messages, msg)
+	a.appendResults(calls, outs)
+}
+
+func (a *agentRun) appendResults(calls []chat.ToolCall, outs []toolOutcome) {
+	for i := range calls {
+		m := chat.TextMessage(chat.RoleTool, outs[i].text)
+		m.ToolCallID, m.IsError = calls[i].ID, outs[i].record.IsError
+		a.req.Messages = append(a.req.Messages, m)
+	}
+}
+
+// pendingCalls are the MCP calls of the conversation's last assistant
+// message that the client sent back without results: approved calls (or
+// calls left for Junction next to the client's own function calls). They
+// run before the first model call.
+func (a *agentRun) pendingCalls() []chat.ToolCall {
+	msgs := a.req.Messages
+	i := len(msgs) - 1
+	for i >= 0 && msgs[i].Role == chat.RoleTool {
+		i--
+	}
+	if i < 0 || msgs[i].Role != chat.RoleAssistant || len(msgs[i].ToolCalls) == 0 {
+		return nil
+	}
+	answered := map[string]bool{}
+	for _, m := range msgs[i+1:] {
+		answered[m.ToolCallID] = true
+	}
+	var out []chat.ToolCall
+	for _, call := range msgs[i].ToolCalls {
+		if !answered[call.ID] && a.byName[call.Name] != nil {
+			out = append(out, call)
+		}
+	}
+	return out
+}
+
+// stopNote is the final text when the loop ended before the model's answer.
+func (a *agentRun) stopNote() string {
+	switch a.stop {
+	case stopMaxIterations:
+		return fmt.Sprintf("[Junction stopped the tool loop after %d model calls (the iteration limit) before the model gave a final answer.]", a.iterations)
+	case stopTimeout:
+		return "[Junction stopped the tool loop: its time limit passed before the model gave a final answer.]"
+	case stopBudget:
+		return "[Junction stopped the tool loop: the budget does not cover another model call.]"
+	case stopRateLimit:
+		return "[Junction stopped the tool loop: the rate limit does not allow another model call now.]"
+	}
+	return "[Junction stopped the tool loop before the model gave a final answer.]"
+}
+
+// limited reports a stop that ends the loop before the model's answer.
+func limitedStop(stop string) bool {
+	switch stop {
+	case stopFinal, stopClientTools, stopApproval:
+		return false
+	}
+	return true
+}
+
+// setHeaders writes the loop's response headers.
+func (a *agentRun) setHeaders(h http.Header) {
+	h.Set(IterationsHeader, strconv.Itoa(a.iterations))
+	h.Set(StopReasonHeader, a.stop)
+	h.Set(ToolCallsHeader, strconv.Itoa(len(a.calls)))
+	if a.cand != nil {
+		h.Set("X-Junction-Target", a.cand.Target.Provider+"/"+a.cand.Target.Model)
+	}
+}
+
+// runPending runs the calls the client sent back unanswered; they count as
+// approved.
+func (a *agentRun) runPending(ctx context.Context) []toolOutcome {
+	calls := a.pendingCalls()
+	if len(calls) == 0 {
+		return nil
+	}
+	outs := a.runTools(ctx, calls, true)
+	a.appendResults(calls, outs)
+	return outs
+}
+
+// serveComplete runs the loop for a non-streamed request.
+func (a *agentRun) serveComplete(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	f := a.f
+	a.runPending(ctx)
+	for {
+		a.offerTools(ctx)
+		res, err := a.admit(ctx)
+		if err != nil {
+			if a.iterations == 0 {
+				f.writeError(w, r, err)
+				return
+			}
+			a.stop = stopFor(err)
+			break
+		}
+		if a.firstRes == nil {
+			a.firstRes = res
+		}
+		resp, cand, result, err := a.chatOnce(ctx)
+		if err != nil {
+			res.Settle(ctx, policy.Outcome{Status: "error"})
+			if a.iterations > 0 && ctx.Err() != nil && r.Context().Err() == nil {
+				a.stop = stopTimeout
+				break
+			}
+			a.s.metrics.request(a.c.head.Model, "", classify(err).Status)
+			f.writeError(w, r, err)
+			return
+		}
+		a.iterations++
+		a.settle(ctx, res, cand, result, resp.Usage, "ok", 0)
+		a.last = resp
+		calls := resp.Message.ToolCalls
+		if len(calls) == 0 {
+			a.stop = stopFinal
+			break
+		}
+		if stop := a.clientStop(calls); stop != "" {
+			a.stop = stop
+			break
+		}
+		if a.iterations >= a.maxIter {
+			a.stop = stopMaxIterations
+			break
+		}
+		outs := a.runTools(ctx, calls, false)
+		a.appendTurn(resp.Message, calls, outs)
+		if ctx.Err() != nil {
+			a.stop = stopTimeout
+			if r.Context().Err() != nil {
+				a.stop = stopCancelled
+			}
+			break
+		}
+	}
+	final := *a.last
+	final.Usage = a.usage
+	if limitedStop(a.stop) {
+		text := a.last.Message.Text()
+		if text != "" {
+			text += "\n\n"
+		}
+		final.Message = chat.TextMessage(chat.RoleAssistant, text+a.stopNote())
+		final.FinishReason = chat.FinishLength
+	}
+	body := f.appendResponse(nil, &final, a.c.head.Model)
+	if limitedStop(a.stop) && f.name() == chat.FormatAnthropic {
+		body = pauseTurn(body)
+	}
+	body = appendJunction(body, a.summary())
+	h := w.Header()
+	a.setHeaders(h)
+	if a.firstRes != nil {
+		setRateLimitHeaders(h, a.firstRes.RateLimits(), a.s.now())
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// pauseTurn gives an Anthropic response that the loop cut short the stop
+// reason pause_turn ("the turn was paused; send it back to go on"), which
+// Anthropic uses when its own server-side tool loop reaches its limit.
+func pauseTurn(body []byte) []byte {
+	return []byte(strings.Replace(string(body), `"stop_reason":"max_tokens"`, `"stop_reason":"pause_turn"`, 1))
+}
+
+// appendJunction adds Junction's extension object as the last field of a
+// JSON response object.
+func appendJunction(body []byte, sum agentSummary) []byte {
+	i := len(body) - 1
+	for i >= 0 && body[i] != '}' {
+		i--
+	}
+	if i < 0 {
+		return body
+	}
+	ext, _ := json.Marshal(sum)
+	out := make([]byte, 0, len(body)+len(ext)+16)
+	out = append(out, body[:i]...)
+	out = append(out, `,"junction":`...)
+	out = append(out, ext...)
+	out = append(out, '}')
+	return append(out, body[i+1:]...)
+}

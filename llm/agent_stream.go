@@ -1,0 +1,483 @@
+package llm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/provider/openai"
+	"github.com/junctionhq/junction/policy"
+)
+
+// A streamed loop is one stream in the client's format, built so that the
+// official SDKs parse it as one ordinary completion:
+//
+//   - OpenAI: every turn's text and tool-call deltas are standard chunks
+//     (tool-call indices continue across turns, one id, one role chunk);
+//     only the last turn's finish_reason is sent, then the usage chunk
+//     (when asked for), then "data: [DONE]". Junction's progress events
+//     are SSE comment lines, ": junction.tool_result {json}" per tool
+//     result and ": junction.done {json}" before [DONE]: the SDKs' SSE
+//     decoders drop comment lines, whereas they hand named events to the
+//     caller as items (openai-python casts them to chunks, openai-node
+//     yields {event, data}), which would break chunk handling.
+//   - Anthropic: one message (message_start ... message_stop) whose
+//     content blocks are every turn's text and tool_use blocks, indices
+//     continuing; "event: junction.tool_result" after each tool result
+//     and "event: junction.done" before message_stop, which the Anthropic
+//     SDKs ignore as unknown events.
+
+// agentStreamWriter renders the loop's stream in one client format.
+type agentStreamWriter interface {
+	// delta writes a piece of a turn: text or tool-call pieces (indices
+	// across the whole loop), the role on the first.
+	delta(dst []byte, c *chat.Chunk) []byte
+	// toolResult writes Junction's event for one tool result.
+	toolResult(dst []byte, ev *agentToolEvent) []byte
+	// finish ends the stream.
+	finish(dst []byte, reason string, limited bool, u chat.Usage, sum agentSummary) []byte
+	// fail ends the stream with an in-band error.
+	fail(dst []byte, e *apiError) []byte
+}
+
+// agentToolEvent is the data of a junction.tool_result event.
+type agentToolEvent struct {
+	agentToolRecord
+	Content string `json:"content"`
+}
+
+func newAgentStreamWriter(f clientFormat, model string, includeUsage bool) agentStreamWriter {
+	if f.name() == chat.FormatAnthropic {
+		return &anthropicAgentStream{f: f, model: model, open: -1, blocks: map[int]int{}}
+	}
+	return &openAIAgentStream{f: f, model: model, includeUsage: includeUsage}
+}
+
+type openAIAgentStream struct {
+	f            clientFormat
+	model        string
+	includeUsage bool
+	id           string
+	created      int64
+}
+
+func (s *openAIAgentStream) delta(dst []byte, c *chat.Chunk) []byte {
+	if s.id == "" {
+		s.id, s.created = c.ID, c.Created
+		if s.id == "" {
+			s.id = "chatcmpl-junction"
+		}
+	}
+	c.ID, c.Created = s.id, s.created
+	return openai.AppendChunk(dst, c, s.model)
+}
+
+func appendComment(dst []byte, name string, v any) []byte {
+	b, _ := json.Marshal(v)
+	dst = append(dst, ": "...)
+	dst = append(dst, name...)
+	dst = append(dst, ' ')
+	dst = append(dst, b...)
+	return append(dst, "\n\n"...)
+}
+
+func (s *openAIAgentStream) toolResult(dst []byte, ev *agentToolEvent) []byte {
+	return appendComment(dst, "junction.tool_result", ev)
+}
+
+func (s *openAIAgentStream) finish(dst []byte, reason string, _ bool, u chat.Usage, sum agentSummary) []byte {
+	dst = openai.AppendChunk(dst, &chat.Chunk{ID: s.id, Created: s.created, FinishReason: reason}, s.model)
+	if s.includeUsage {
+		dst = openai.AppendChunk(dst, &chat.Chunk{ID: s.id, Created: s.created, Usage: &u}, s.model)
+	}
+	dst = appendComment(dst, "junction.done", sum)
+	return openai.AppendDone(dst)
+}
+
+func (s *openAIAgentStream) fail(dst []byte, e *apiError) []byte {
+	return s.f.appendStreamError(dst, e)
+}
+
+// anthropicAgentStream writes Anthropic's named events.
+type anthropicAgentStream struct {
+	f        clientFormat
+	model    string
+	started  bool
+	open     int         // the open block's index, -1 when none
+	openText bool        // the open block is text
+	next     int         // the next block's index
+	blocks   map[int]int // tool-call index → block index
+}
+
+func appendEvent(dst []byte, name string, v any) []byte {
+	b, _ := json.Marshal(v)
+	dst = append(dst, "event: "...)
+	dst = append(dst, name...)
+	dst = append(dst, "\ndata: "...)
+	dst = append(dst, b...)
+	return append(dst, "\n\n"...)
+}
+
+type anthropicUsageOut struct {
+	InputTokens              int64 `json:"input_tokens"`
+	OutputTokens             int64 `json:"output_tokens"`
+	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
+	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
+}
+
+func anthropicUsageOf(u chat.Usage) anthropicUsageOut {
+	return anthropicUsageOut{InputTokens: u.PromptTokens - u.CachedTokens - u.CacheWriteTokens, OutputTokens: u.CompletionTokens,
+		CacheReadInputTokens: u.CachedTokens, CacheCreationInputTokens: u.CacheWriteTokens}
+}
+
+func (s *anthropicAgentStream) start(dst []byte, id string) []byte {
+	s.started = true
+	if id == "" {
+		id = "msg_junction"
+	}
+	return appendEvent(dst, "message_start", map[string]any{"type": "message_start", "message": map[string]any{
+		"id": id, "type": "message", "role": "assistant", "model": s.model, "content": []any{},
+		"stop_reason": nil, "stop_sequence": nil, "usage": anthropicUsageOf(chat.Usage{})}})
+}
+
+func (s *anthropicAgentStream) stopBlock(dst []byte) []byte {
+	if s.open < 0 {
+		return dst
+	}
+	dst = appendEvent(dst, "content_block_stop", map[string]any{"type": "content_block_stop", "index": s.open})
+	s.open = -1
+	return dst
+}
+
+func (s *anthropicAgentStream) startBlock(dst []byte, block any) []byte {
+	dst = s.stopBlock(dst)
+	s.open = s.next
+	s.next++
+	return appendEvent(dst, "content_block_start", map[string]any{"type": "content_block_start", "index": s.open, "content_block": block})
+}
+
+func (s *anthropicAgentStream) delta(dst []byte, c *chat.Chunk) []byte {
+	if !s.started {
+		dst = s.start(dst, c.ID)
+	}
+	if c.Content != "" {
+		if s.open < 0 || !s.openText {
+			dst = s.startBlock(dst, map[string]any{"type": "text", "text": ""})
+			s.openText = true
+		}
+		dst = appendEvent(dst, "content_block_delta", map[string]any{"type": "content_block_delta", "index": s.open,
+			"delta": map[string]any{"type": "text_delta", "text": c.Content}})
+	}
+	for _, d := range c.ToolCalls {
+		block, ok := s.blocks[d.Index]
+		if !ok {
+			dst = s.startBlock(dst, map[string]any{"type": "tool_use", "id": d.ID, "name": d.Name, "input": map[string]any{}})
+			s.openText = false
+			block = s.open
+			s.blocks[d.Index] = block
+		}
+		if d.Arguments != "" {
+			dst = appendEvent(dst, "content_block_delta", map[string]any{"type": "content_block_delta", "index": block,
+				"delta": map[string]any{"type": "input_json_delta", "partial_json": d.Arguments}})
+		}
+	}
+	return dst
+}
+
+func (s *anthropicAgentStream) toolResult(dst []byte, ev *agentToolEvent) []byte {
+	if !s.started {
+		dst = s.start(dst, "")
+	}
+	dst = s.stopBlock(dst)
+	return appendEvent(dst, "junction.tool_result", ev)
+}
+
+func (s *anthropicAgentStream) finish(dst []byte, reason string, limited bool, u chat.Usage, sum agentSummary) []byte {
+	if !s.started {
+		dst = s.start(dst, "")
+	}
+	dst = s.stopBlock(dst)
+	stop := "end_turn"
+	switch reason {
+	case chat.FinishToolCalls:
+		stop = "tool_use"
+	case chat.FinishLength:
+		stop = "max_tokens"
+		if limited {
+			stop = "pause_turn"
+		}
+	case chat.FinishContentFilter:
+		stop = "refusal"
+	}
+	dst = appendEvent(dst, "message_delta", map[string]any{"type": "message_delta",
+		"delta": map[string]any{"stop_reason": stop, "stop_sequence": nil}, "usage": anthropicUsageOf(u)})
+	dst = appendEvent(dst, "junction.done", sum)
+	return append(dst, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
+}
+
+func (s *anthropicAgentStream) fail(dst []byte, e *apiError) []byte {
+	return s.f.appendStreamError(dst, e)
+}
+
+// streamTurn is one streamed model call, open.
+type streamTurn struct {
+	st     chat.Stream
+	first  *chat.Chunk
+	cand   *Candidate
+	cancel context.CancelFunc
+	result Result
+	ttft   time.Duration
+}
+
+// openStream starts a streamed model call through the router: the first
+// event decides success, so a failing target can still be retried or
+// failed over.
+func (a *agentRun) openStream(ctx context.Context) (*streamTurn, error) {
+	a.req.Stream, a.req.IncludeUsage = true, true
+	t := &streamTurn{}
+	start := time.Now()
+	result, err := a.s.router.Do(ctx, a.c.head.Model, a.c.head.Fallbacks, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+		streamer, ok := c.Provider.(chat.Streamer)
+		if !ok {
+			return 0, &chat.UpstreamError{Provider: c.Target.Provider, Status: http.StatusBadRequest,
+				Message: "this provider cannot stream", Err: errors.ErrUnsupported}
+		}
+		actx, acancel := detached(ctx)
+		var st chat.Stream
+		var first *chat.Chunk
+		t0 := time.Now()
+		err := firstByte(ctx, a.s.upstreamOf(c).cfg.Timeouts.FirstByte, acancel, func() error {
+			var err error
+			if st, err = streamer.ChatStream(actx, c.Target, a.forProvider(c)); err != nil {
+				return err
+			}
+			first, err = st.Recv()
+			if errors.Is(err, io.EOF) {
+				err = &chat.UpstreamError{Provider: c.Target.Provider, Message: "stream ended before its first event", Err: io.ErrUnexpectedEOF}
+			}
+			return err
+		})
+		if err != nil {
+			if st != nil {
+				_ = st.Close()
+			}
+			acancel()
+			return time.Since(t0), err
+		}
+		t.st, t.first, t.cand, t.cancel = st, first, c, acancel
+		return time.Since(t0), nil
+	})
+	t.result, t.ttft = result, time.Since(start)
+	return t, err
+}
+
+// turnOutput is what one streamed turn produced.
+type turnOutput struct {
+	msg    chat.Message
+	finish string
+	usage  chat.Usage
+	events int64
+}
+
+// pump relays one open turn to the client and collects it. base is the
+// index the turn's first tool call takes in the client's stream.
+func (a *agentRun) pump(clientCtx context.Context, t *streamTurn, sw agentStreamWriter, cw *clientWriter, base int, roleSent *bool) (turnOutput, error) {
+	up := a.s.upstreamOf(t.cand)
+	wd := newWatchdog(clientCtx, up.cfg.Timeouts.StreamIdle, a.s.cfg.Routing.DrainTimeout, t.cancel)
+	defer wd.close()
+	defer func() { _ = t.st.Close() }()
+	var (
+		out   turnOutput
+		text  strings.Builder
+		pos   = map[int]int{} // the upstream's call index → position in out.msg.ToolCalls
+		buf   []byte
+		chunk = t.first
+	)
+	for {
+		if chunk.Usage != nil {
+			out.usage = *chunk.Usage
+		}
+		if chunk.FinishReason != "" {
+			out.finish = chunk.FinishReason
+		}
+		d := chat.Chunk{ID: chunk.ID, Created: chunk.Created, Content: chunk.Content}
+		if !*roleSent {
+			d.Role, *roleSent = chat.RoleAssistant, true
+		}
+		text.WriteString(chunk.Content)
+		for _, td := range chunk.ToolCalls {
+			p, ok := pos[td.Index]
+			if !ok {
+				p = len(out.msg.ToolCalls)
+				pos[td.Index] = p
+				out.msg.ToolCalls = append(out.msg.ToolCalls, chat.ToolCall{ID: td.ID, Name: td.Name})
+			}
+			call := &out.msg.ToolCalls[p]
+			if call.ID == "" {
+				call.ID = td.ID
+			}
+			if call.Name == "" {
+				call.Name = td.Name
+			}
+			call.Arguments += td.Arguments
+			d.ToolCalls = append(d.ToolCalls, chat.ToolCallDelta{Index: base + p, ID: td.ID, Name: td.Name, Arguments: td.Arguments})
+		}
+		if chunk.Content != "" || len(chunk.ToolCalls) > 0 {
+			out.events++
+		}
+		if d.Role != "" || d.Content != "" || len(d.ToolCalls) > 0 {
+			buf = sw.delta(buf[:0], &d)
+			cw.write(buf)
+		}
+		next, err := t.st.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			out.msg = chat.TextMessage(chat.RoleAssistant, text.String())
+			return out, err
+		}
+		wd.kick()
+		chunk = next
+	}
+	calls := out.msg.ToolCalls
+	out.msg = chat.TextMessage(chat.RoleAssistant, text.String())
+	if text.Len() == 0 {
+		out.msg.Content = nil
+	}
+	out.msg.ToolCalls = calls
+	return out, nil
+}
+
+// serveStream runs the loop for a streamed request.
+func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	f := a.f
+	includeUsage := a.c.head.StreamOptions != nil && a.c.head.StreamOptions.IncludeUsage
+	sw := newAgentStreamWriter(f, a.c.head.Model, includeUsage)
+	var cw *clientWriter
+	var buf []byte
+	begin := func() {
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		h.Set("Trailer", IterationsHeader+", "+StopReasonHeader+", "+ToolCallsHeader)
+		if a.firstRes != nil {
+			setRateLimitHeaders(h, a.firstRes.RateLimits(), a.s.now())
+		}
+		w.WriteHeader(http.StatusOK)
+		cw = &clientWriter{w: w, rc: http.NewResponseController(w)}
+	}
+	emit := func(outs []toolOutcome) {
+		for i := range outs {
+			buf = sw.toolResult(buf[:0], &agentToolEvent{agentToolRecord: outs[i].record, Content: outs[i].text})
+			cw.write(buf)
+		}
+	}
+	pending := a.runPending(ctx)
+	base, roleSent := 0, false
+	finish := ""
+	for {
+		a.offerTools(ctx)
+		res, err := a.admit(ctx)
+		if err != nil {
+			if cw == nil {
+				f.writeError(w, r, err)
+				return
+			}
+			a.stop = stopFor(err)
+			break
+		}
+		if a.firstRes == nil {
+			a.firstRes = res
+		}
+		t, err := a.openStream(ctx)
+		if err != nil {
+			res.Settle(ctx, policy.Outcome{Status: "error"})
+			if cw == nil {
+				a.s.metrics.request(a.c.head.Model, "", classify(err).Status)
+				f.writeError(w, r, err)
+				return
+			}
+			if ctx.Err() != nil && r.Context().Err() == nil {
+				a.stop = stopTimeout
+				break
+			}
+			a.stop = "error"
+			cw.write(sw.fail(nil, classify(err)))
+			return
+		}
+		if cw == nil {
+			begin()
+			emit(pending)
+		}
+		out, err := a.pump(r.Context(), t, sw, cw, base, &roleSent)
+		a.iterations++
+		base += len(out.msg.ToolCalls)
+		if err != nil {
+			u := out.usage
+			if u == (chat.Usage{}) {
+				u = chat.Usage{PromptTokens: estimateTokens(a.req.SizeHint()), CompletionTokens: out.events}
+			}
+			a.settle(ctx, res, t.cand, t.result, u, "error", t.ttft)
+			a.stop = "error"
+			cw.write(sw.fail(nil, classify(err)))
+			return
+		}
+		status := "ok"
+		if cw.gone {
+			status = "cancelled"
+		}
+		a.settle(ctx, res, t.cand, t.result, out.usage, status, t.ttft)
+		finish = out.finish
+		calls := out.msg.ToolCalls
+		if len(calls) == 0 {
+			a.stop = stopFinal
+			break
+		}
+		if stop := a.clientStop(calls); stop != "" {
+			a.stop = stop
+			finish = chat.FinishToolCalls
+			break
+		}
+		if a.iterations >= a.maxIter {
+			a.stop = stopMaxIterations
+			break
+		}
+		if cw.gone || r.Context().Err() != nil {
+			a.stop = stopCancelled
+			return
+		}
+		outs := a.runTools(ctx, calls, false)
+		a.appendTurn(out.msg, calls, outs)
+		emit(outs)
+		if ctx.Err() != nil {
+			a.stop = stopTimeout
+			if r.Context().Err() != nil {
+				a.stop = stopCancelled
+				return
+			}
+			break
+		}
+	}
+	limited := limitedStop(a.stop)
+	if limited {
+		finish = chat.FinishLength
+		buf = sw.delta(buf[:0], &chat.Chunk{Content: "\n\n" + a.stopNote()})
+		cw.write(buf)
+	}
+	if finish == "" {
+		finish = chat.FinishStop
+	}
+	cw.write(sw.finish(nil, finish, limited, a.usage, a.summary()))
+	h := w.Header()
+	h.Set(IterationsHeader, strconv.Itoa(a.iterations))
+	h.Set(StopReasonHeader, a.stop)
+	h.Set(ToolCallsHeader, strconv.Itoa(len(a.calls)))
+}
