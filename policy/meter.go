@@ -222,23 +222,25 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 	minute := now.Unix() / 60 * 60
 	for j := range plan {
 		p := &plan[j]
-		b := counters.Bucket{Key: p.key, Slot: p.slot, Limit: p.limit}
+		var window, amount int64
+		var ttl time.Duration
 		switch p.role {
 		case roleRequests, roleToolCalls:
-			b.Window, b.TTL, b.Amount = minute, 2*rateWindow, 1
+			window, ttl, amount = minute, 2*rateWindow, 1
 		case roleTokens:
-			b.Window, b.TTL, b.Amount = minute, 2*rateWindow, r.estTokens
+			window, ttl, amount = minute, 2*rateWindow, r.estTokens
 		case roleBudget:
 			if w.Kind == KindTool && r.estMicros <= 0 {
 				continue // a free tool call spends nothing
 			}
-			b.Amount = max(1, r.estMicros)
-			if start, end := e.windows.get(p.period, now); !start.IsZero() {
-				b.Window, b.TTL = start.Unix(), end.Sub(now)+time.Hour
-			}
+			amount = max(1, r.estMicros)
+			window, ttl = e.windows.get(p.period, now)
 		}
-		bs[r.n] = b
-		r.idx[r.n], r.window[r.n], r.amount[r.n] = uint8(j), b.Window, b.Amount
+		// Fill the scratch bucket field by field: copying a whole Bucket
+		// into the heap costs a bulk write barrier while the GC runs.
+		b := &bs[r.n]
+		b.Key, b.Slot, b.Window, b.TTL, b.Limit, b.Amount = p.key, p.slot, window, ttl, p.limit, amount
+		r.idx[r.n], r.window[r.n], r.amount[r.n] = uint8(j), window, amount
 		r.n++
 	}
 	rejected, err := e.counters.Reserve(ctx, bs[:r.n], r.values[:r.n])
@@ -388,7 +390,8 @@ func (r *Reservation) adjust(ctx context.Context, tokens, micros int64) {
 			delta = micros - r.amount[i]
 		}
 		if delta != 0 { // a request or tool call stays counted
-			bs[n] = counters.Bucket{Key: p.key, Slot: p.slot, Window: r.window[i], Amount: delta}
+			b := &bs[n]
+			b.Key, b.Slot, b.Window, b.TTL, b.Limit, b.Amount = p.key, p.slot, r.window[i], 0, 0, delta
 			n++
 		}
 	}
@@ -411,30 +414,36 @@ type windowCache struct {
 }
 
 type minuteWindows struct {
-	minute int64 // unix seconds of the minute's start
-	start  [4]time.Time
-	end    [4]time.Time
+	minute int64    // unix seconds of the minute's start
+	start  [4]int64 // unix seconds
+	end    [4]int64 // unix nanoseconds
 }
 
 var cachedPeriods = [4]Period{PeriodHour, PeriodDay, PeriodWeek, PeriodMonth}
 
-func (c *windowCache) get(p Period, now time.Time) (start, end time.Time) {
+// get returns the counter window of a budget of period p at now: the
+// period window's start in unix seconds, and the TTL that keeps its counter
+// until an hour after the window ends. Both are 0 for PeriodNone.
+func (c *windowCache) get(p Period, now time.Time) (window int64, ttl time.Duration) {
 	if p == PeriodNone {
-		return time.Time{}, time.Time{}
+		return 0, 0
 	}
-	minute := now.Unix() / 60 * 60
+	sec := now.Unix()
+	minute := sec / 60 * 60
 	w := c.cur.Load()
 	if w == nil || w.minute != minute {
 		w = &minuteWindows{minute: minute}
 		for i, cp := range cachedPeriods {
-			w.start[i], w.end[i] = cp.Window(now)
+			start, end := cp.Window(now)
+			w.start[i], w.end[i] = start.Unix(), end.UnixNano()
 		}
 		c.cur.Store(w)
 	}
 	for i, cp := range cachedPeriods {
 		if cp == p {
-			return w.start[i], w.end[i]
+			return w.start[i], time.Duration(w.end[i]-now.UnixNano()) + time.Hour
 		}
 	}
-	return p.Window(now)
+	start, end := p.Window(now)
+	return start.Unix(), end.Sub(now) + time.Hour
 }

@@ -110,8 +110,10 @@ func limitOf(b *Bucket) int64 {
 	return b.Limit
 }
 
-// checkReserve reports what is wrong with the arguments of a Reserve call.
-func checkReserve(bs []Bucket, values []int64) error {
+// checkReserve reports what is wrong with the arguments of a Reserve call;
+// a Key listed twice only when unique is set (Memory finds those itself, by
+// comparing the counters the Keys lead to).
+func checkReserve(bs []Bucket, values []int64, unique bool) error {
 	if len(values) < len(bs) {
 		return shortValues(bs, values)
 	}
@@ -124,7 +126,7 @@ func checkReserve(bs []Bucket, values []int64) error {
 			return fmt.Errorf("%w: bucket %d (%q): TTL %s is negative", ErrInvalidInput, i, b.Key, b.TTL)
 		}
 	}
-	return checkKeys(bs, true)
+	return checkKeys(bs, unique)
 }
 
 // checkAdjust reports what is wrong with the arguments of an Adjust call.
@@ -158,9 +160,14 @@ func checkKeys(bs []Bucket, unique bool) error {
 		}
 		for j := range i {
 			if bs[j].Key == bs[i].Key {
-				return fmt.Errorf("%w: buckets %d and %d both have Key %q", ErrInvalidInput, j, i, bs[i].Key)
+				return repeatedKey(bs, j, i)
 			}
 		}
 	}
 	return nil
+}
+
+// repeatedKey is the error for buckets j and i sharing a Key.
+func repeatedKey(bs []Bucket, j, i int) error {
+	return fmt.Errorf("%w: buckets %d and %d both have Key %q", ErrInvalidInput, j, i, bs[i].Key)
 }

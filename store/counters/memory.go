@@ -56,8 +56,9 @@ type Memory struct {
 	// Entries are pointers so that a call updates them in place, hashing each
 	// Key once.
 	entries map[string]*entry
-	// found is Reserve's scratch space for the entries of one call, kept to
-	// avoid allocating it per call; it holds no pointers between calls.
+	// found is Reserve's scratch space for the entries of a call with many
+	// buckets, kept to avoid allocating it per call; it holds no pointers
+	// between calls.
 	found []*entry
 	// writes counts Reserve and Adjust calls, pacing the trickle sweep.
 	writes uint64
@@ -128,7 +129,7 @@ func NewMemory(opts MemoryOptions) *Memory {
 // Reserve implements [Counters.Reserve]. It never blocks beyond the mutex, so
 // ctx is not consulted.
 func (m *Memory) Reserve(_ context.Context, bs []Bucket, values []int64) (int, error) {
-	if err := checkReserve(bs, values); err != nil {
+	if err := checkReserve(bs, values, false); err != nil {
 		return -1, fmt.Errorf("counters: memory reserve: %w", err)
 	}
 	now := m.now()
@@ -138,13 +139,25 @@ func (m *Memory) Reserve(_ context.Context, bs []Bucket, values []int64) (int, e
 		return -1, ErrClosed
 	}
 	// Check every bucket before touching any, remembering the entries found
-	// so that each Key is looked up once.
-	found := m.found[:0]
+	// so that each Key is looked up once: on the stack for the few buckets
+	// of a usual call (no write barriers, nothing to clear), else in m.found.
+	var local [8]*entry
+	var found []*entry
+	if len(bs) <= len(local) {
+		found = local[:len(bs)]
+	} else {
+		found = m.scratch(len(bs))
+		defer clear(found) // drop the pointers: found lives on in m.found
+	}
+	for i := range bs {
+		found[i] = m.lookup(&bs[i])
+	}
+	if j, i := repeated(bs, found); i >= 0 {
+		return -1, fmt.Errorf("counters: memory reserve: %w", repeatedKey(bs, j, i))
+	}
 	rejected := -1
 	for i := range bs {
-		b := &bs[i]
-		e := m.lookup(b)
-		found = append(found, e)
+		b, e := &bs[i], found[i]
 		var v int64
 		if e != nil && e.live(now) && e.window >= b.Window {
 			v = e.value // also for an older Window: see [Memory]
@@ -154,8 +167,6 @@ func (m *Memory) Reserve(_ context.Context, bs []Bucket, values []int64) (int, e
 			rejected = i
 		}
 	}
-	m.found = found
-	defer clear(found) // drop the pointers: found lives on in m.found
 	if rejected >= 0 {
 		return rejected, nil
 	}
@@ -181,6 +192,30 @@ func (m *Memory) Reserve(_ context.Context, bs []Bucket, values []int64) (int, e
 	}
 	m.maintain(now, inserted)
 	return -1, nil
+}
+
+// scratch returns m.found resliced (or regrown) to n entries. m.mu must be
+// held.
+func (m *Memory) scratch(n int) []*entry {
+	if cap(m.found) < n {
+		m.found = make([]*entry, n)
+	}
+	return m.found[:n]
+}
+
+// repeated returns the indexes j < i of two buckets with the same Key, or
+// -1s, given the entry each bucket's Key leads to (nil for none): two Keys
+// with entries are the same exactly when their entries are, so only Keys
+// without one are compared as strings.
+func repeated(bs []Bucket, found []*entry) (j, i int) {
+	for i := 1; i < len(bs); i++ {
+		for j := range i {
+			if found[i] == found[j] && (found[i] != nil || bs[i].Key == bs[j].Key) {
+				return j, i
+			}
+		}
+	}
+	return -1, -1
 }
 
 // Adjust implements [Counters.Adjust]. Values saturate at math.MaxInt64.

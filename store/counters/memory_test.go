@@ -2,6 +2,7 @@ package counters
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -246,5 +247,158 @@ func TestMemoryAllocs(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(1000, rollover); allocs != 0 {
 		t.Errorf("with a window rollover every call: %v allocations per call, want 0", allocs)
+	}
+	for i := range res {
+		res[i].Slot = NewSlot(res[i].Key)
+		settle[i].Slot = res[i].Slot
+	}
+	if allocs := testing.AllocsPerRun(1000, cycle); allocs != 0 {
+		t.Errorf("with Slots: %v allocations per call, want 0", allocs)
+	}
+}
+
+// withSlots returns the behaviour scenarios with every bucket carrying the
+// Slot of its Key, one Slot per Key shared by all steps of a scenario, the
+// way the governance layer passes them.
+func withSlots(steps []step) []step {
+	slots := map[string]*Slot{}
+	out := make([]step, len(steps))
+	for i, s := range steps {
+		s.bs = slices.Clone(s.bs)
+		for j := range s.bs {
+			k := s.bs[j].Key
+			if slots[k] == nil {
+				slots[k] = NewSlot(k)
+			}
+			s.bs[j].Slot = slots[k]
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// TestMemoryBehaviourWithSlots runs every behaviour scenario with Slots: a
+// Slot only saves the lookup, it never changes a result.
+func TestMemoryBehaviourWithSlots(t *testing.T) {
+	for _, tc := range behaviour {
+		t.Run(tc.name, func(t *testing.T) {
+			m := openMemory(t, nil)
+			for i, s := range withSlots(tc.steps) {
+				runStep(t, m, i, s)
+			}
+		})
+	}
+	t.Run("TTL scenarios", func(t *testing.T) {
+		clock := newFakeClock()
+		m := openMemory(t, clock.Now)
+		steps := []memStep{
+			at(0, admit(vals(1), ttlBucket("a", time.Minute, 1, 1))),
+			at(time.Minute, get(vals(0), ttlBucket("a", time.Minute, 1, 0))),
+			at(0, admit(vals(1), ttlBucket("a", time.Minute, 1, 1))),
+		}
+		plain := make([]step, len(steps))
+		for i, s := range steps {
+			plain[i] = s.step
+		}
+		for i, s := range withSlots(plain) {
+			clock.Advance(steps[i].wait)
+			runStep(t, m, i, s)
+		}
+	})
+}
+
+// TestMemorySlotAfterSweep checks that a Slot whose counter expired and was
+// swept away does not keep a counter of its own: the next call through the
+// Slot and the next call without it see the same fresh counter.
+func TestMemorySlotAfterSweep(t *testing.T) {
+	clock := newFakeClock()
+	m := openMemory(t, clock.Now)
+	slot := NewSlot("a")
+	withSlot := []Bucket{{Key: "a", TTL: time.Second, Limit: -1, Amount: 5, Slot: slot}}
+	runStep(t, m, 0, admit(vals(5), withSlot...))
+	clock.Advance(2 * time.Second)
+	for i := 0; m.entries["a"] != nil; i++ {
+		if i == 100_000 {
+			t.Fatal("the expired counter of a was never swept")
+		}
+		fill(t, m, fmt.Sprintf("filler%d-", i), 1, time.Hour)
+	}
+	withSlot[0].Amount = 1
+	runStep(t, m, 1, admit(vals(1), withSlot...))
+	runStep(t, m, 2, admit(vals(2), Bucket{Key: "a", TTL: time.Second, Limit: -1, Amount: 1}))
+	runStep(t, m, 3, admit(vals(3), withSlot...))
+	if got := slot.entry.Load(); got != m.entries["a"] {
+		t.Errorf("the Slot holds %p, the map %p: they must be the same counter", got, m.entries["a"])
+	}
+}
+
+// TestMemorySlotMisuse checks that a Slot made for another Key, or one used
+// with two Memories, never mixes counters up.
+func TestMemorySlotMisuse(t *testing.T) {
+	t.Run("a Slot of another Key is ignored", func(t *testing.T) {
+		m := openMemory(t, nil)
+		slotB := NewSlot("b")
+		runStep(t, m, 0, admit(vals(2), Bucket{Key: "b", Limit: -1, Amount: 2, Slot: slotB}))
+		runStep(t, m, 1, admit(vals(1), Bucket{Key: "a", Limit: -1, Amount: 1, Slot: slotB}))
+		runStep(t, m, 2, admit(vals(2, 3), Bucket{Key: "a", Limit: -1, Amount: 1}, Bucket{Key: "b", Limit: -1, Amount: 1, Slot: slotB}))
+	})
+	t.Run("one Slot with two Memories", func(t *testing.T) {
+		m1, m2 := openMemory(t, nil), openMemory(t, nil)
+		slot := NewSlot("a")
+		for i := range 3 {
+			b := Bucket{Key: "a", Limit: -1, Amount: 1, Slot: slot}
+			runStep(t, m1, 2*i, admit(vals(int64(i+1)), b))
+			runStep(t, m2, 2*i+1, admit(vals(int64(i+1)), b))
+		}
+	})
+	t.Run("a Key listed twice is found through Slots too", func(t *testing.T) {
+		m := openMemory(t, nil)
+		slot := NewSlot("a")
+		a := Bucket{Key: "a", Limit: -1, Amount: 1, Slot: slot}
+		plain := Bucket{Key: "a", Limit: -1, Amount: 1}
+		values := make([]int64, 3)
+		for _, bs := range [][]Bucket{
+			{a, {Key: "b", Limit: -1, Amount: 1}, plain}, // a has no counter yet
+			{a, a},
+		} {
+			if _, err := m.Reserve(t.Context(), bs, values); !errors.Is(err, ErrInvalidInput) {
+				t.Fatalf("Reserve(%v): err = %v, want ErrInvalidInput", bs, err)
+			}
+		}
+		runStep(t, m, 0, get(vals(0, 0), a, Bucket{Key: "b"}))
+		runStep(t, m, 1, admit(vals(1), a))
+		for _, bs := range [][]Bucket{{a, a}, {plain, a}, {a, {Key: "b", Limit: -1, Amount: 1}, plain}} {
+			if _, err := m.Reserve(t.Context(), bs, values); !errors.Is(err, ErrInvalidInput) {
+				t.Fatalf("Reserve(%v) with a counted: err = %v, want ErrInvalidInput", bs, err)
+			}
+		}
+		runStep(t, m, 2, get(vals(1, 0), a, Bucket{Key: "b"}))
+	})
+	t.Run("many buckets in one call", func(t *testing.T) {
+		m := openMemory(t, nil)
+		var bs []Bucket
+		var want []int64
+		for i := range 20 {
+			k := fmt.Sprintf("k%d", i)
+			bs = append(bs, Bucket{Key: k, Limit: -1, Amount: int64(i), Slot: NewSlot(k)})
+			want = append(want, int64(i))
+		}
+		runStep(t, m, 0, admit(want, bs...))
+		bs = append(bs, bs[7])
+		if _, err := m.Reserve(t.Context(), bs, make([]int64, len(bs))); !errors.Is(err, ErrInvalidInput) {
+			t.Fatalf("21 buckets with one Key twice: err = %v, want ErrInvalidInput", err)
+		}
+	})
+}
+
+// TestMemoryDefaultClock checks that the default clock (the wall clock at
+// NewMemory advanced by the monotonic clock) tells the time.
+func TestMemoryDefaultClock(t *testing.T) {
+	m := openMemory(t, nil)
+	before := time.Now().UnixNano()
+	got := m.now()
+	after := time.Now().UnixNano()
+	if got < before-int64(time.Millisecond) || got > after+int64(time.Millisecond) {
+		t.Errorf("now = %d, want between %d and %d", got, before, after)
 	}
 }

@@ -220,7 +220,7 @@ return 0
 
 // Reserve implements [Counters.Reserve] in one round trip.
 func (r *Redis) Reserve(ctx context.Context, bs []Bucket, values []int64) (int, error) {
-	if err := checkReserve(bs, values); err != nil {
+	if err := checkReserve(bs, values, true); err != nil {
 		return -1, fmt.Errorf("counters: redis reserve: %w", err)
 	}
 	if r.closed.Load() {
