@@ -1,0 +1,370 @@
+package cache
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+)
+
+// HNSW parameters (Malkov & Yashunin): M links per node on the upper layers,
+// 2M on layer 0, and the candidate list sizes for building and searching.
+const (
+	hnswM              = 16
+	hnswM0             = 2 * hnswM
+	hnswEfConstruction = 64
+	hnswEfSearch       = 48
+)
+
+var hnswLevelMult = 1 / math.Log(hnswM)
+
+// hnswGraph is a hierarchical navigable small world graph over unit vectors
+// (similarity = dot product). Edges are directed, as in the paper; every node
+// also records its in-edges so that a delete can unlink and repair the nodes
+// pointing at it, and its slot can be reused. A graph is not safe for
+// concurrent use: the owner (memIndex) locks around writes and lets searches
+// run concurrently under a read lock.
+type hnswGraph struct {
+	dims  int
+	nodes []hnode
+	free  []int32
+	entry int32 // -1 when empty
+	top   int   // level of entry
+	live  int
+	rng   *rand.Rand
+}
+
+type hnode struct {
+	vec []float32 // nil for a free slot
+	out [][]int32 // out[l]: links on layer l
+	in  [][]int32 // in[l]: nodes linking here on layer l
+	rec *memRecord
+}
+
+type cand struct {
+	id  int32
+	sim float32
+}
+
+func newHNSWGraph(dims int, seed uint64) *hnswGraph {
+	return &hnswGraph{dims: dims, entry: -1, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+}
+
+func maxLinks(level int) int {
+	if level == 0 {
+		return hnswM0
+	}
+	return hnswM
+}
+
+// insert adds unit vector vec and returns its slot.
+func (g *hnswGraph) insert(vec []float32, rec *memRecord, vs *visitSet) int32 {
+	level := int(-math.Log(1-g.rng.Float64()) * hnswLevelMult)
+	if level > 16 {
+		level = 16
+	}
+	id := g.alloc(vec, rec, level)
+	g.live++
+	if g.entry < 0 {
+		g.entry, g.top = id, level
+		return id
+	}
+	ep := cand{g.entry, dot(vec, g.nodes[g.entry].vec)}
+	for l := g.top; l > level; l-- {
+		ep = g.greedy(vec, ep, l)
+	}
+	for l := min(level, g.top); l >= 0; l-- {
+		cands := g.searchLayer(vec, ep, hnswEfConstruction, l, vs)
+		neigh := g.selectNeighbors(vec, cands, hnswM)
+		for _, n := range neigh {
+			g.link(id, n.id, l)
+			g.link(n.id, id, l)
+			if len(g.nodes[n.id].out[l]) > maxLinks(l) {
+				g.shrink(n.id, l)
+			}
+		}
+		ep = cands[0]
+	}
+	if level > g.top {
+		g.entry, g.top = id, level
+	}
+	return id
+}
+
+func (g *hnswGraph) alloc(vec []float32, rec *memRecord, level int) int32 {
+	var id int32
+	if n := len(g.free); n > 0 {
+		id = g.free[n-1]
+		g.free = g.free[:n-1]
+	} else {
+		id = int32(len(g.nodes))
+		g.nodes = append(g.nodes, hnode{})
+	}
+	nd := &g.nodes[id]
+	nd.vec, nd.rec = vec, rec
+	nd.out = make([][]int32, level+1)
+	nd.in = make([][]int32, level+1)
+	return id
+}
+
+// link adds the edge from→to on layer l.
+func (g *hnswGraph) link(from, to int32, l int) {
+	g.nodes[from].out[l] = append(g.nodes[from].out[l], to)
+	g.nodes[to].in[l] = append(g.nodes[to].in[l], from)
+}
+
+func removeID(s []int32, id int32) []int32 {
+	if i := slices.Index(s, id); i >= 0 {
+		s[i] = s[len(s)-1]
+		return s[:len(s)-1]
+	}
+	return s
+}
+
+// shrink re-selects the links of node id on layer l with the heuristic once
+// they exceed the bound.
+func (g *hnswGraph) shrink(id int32, l int) {
+	nd := &g.nodes[id]
+	cands := make([]cand, 0, len(nd.out[l]))
+	for _, o := range nd.out[l] {
+		cands = append(cands, cand{o, dot(nd.vec, g.nodes[o].vec)})
+	}
+	sortCands(cands)
+	keep := g.selectNeighbors(nd.vec, cands, maxLinks(l))
+	g.setLinks(id, l, keep)
+}
+
+// setLinks replaces the out-links of id on layer l with keep.
+func (g *hnswGraph) setLinks(id int32, l int, keep []cand) {
+	old := g.nodes[id].out[l]
+	for _, o := range old {
+		if !slices.ContainsFunc(keep, func(c cand) bool { return c.id == o }) {
+			g.nodes[o].in[l] = removeID(g.nodes[o].in[l], id)
+		}
+	}
+	out := make([]int32, 0, len(keep))
+	for _, c := range keep {
+		if !slices.Contains(old, c.id) {
+			g.nodes[c.id].in[l] = append(g.nodes[c.id].in[l], id)
+		}
+		out = append(out, c.id)
+	}
+	g.nodes[id].out[l] = out
+}
+
+// selectNeighbors is the paper's heuristic: walk the candidates best first and
+// keep one only when it is closer to the query than to every one kept, so the
+// links spread in different directions. cands must be sorted best first.
+func (g *hnswGraph) selectNeighbors(q []float32, cands []cand, m int) []cand {
+	if len(cands) <= m {
+		return slices.Clone(cands)
+	}
+	kept := make([]cand, 0, m)
+	for _, c := range cands {
+		good := true
+		for _, k := range kept {
+			if dot(g.nodes[c.id].vec, g.nodes[k.id].vec) > c.sim {
+				good = false
+				break
+			}
+		}
+		if good {
+			kept = append(kept, c)
+			if len(kept) == m {
+				break
+			}
+		}
+	}
+	return kept
+}
+
+// remove deletes the node in slot id, repairing the nodes that linked to it
+// with its own links, and frees the slot.
+func (g *hnswGraph) remove(id int32) {
+	nd := &g.nodes[id]
+	for l := range nd.out {
+		// Unlink id from its targets' in-lists.
+		for _, o := range nd.out[l] {
+			g.nodes[o].in[l] = removeID(g.nodes[o].in[l], id)
+		}
+		// Repair every node that linked to id: it takes, in place of id, the
+		// most similar of id's own links that it does not link to yet. (A full
+		// re-selection would cost a heuristic run per in-link.)
+		for _, u := range nd.in[l] {
+			un := &g.nodes[u]
+			un.out[l] = removeID(un.out[l], id)
+			best, bestSim := int32(-1), float32(-2)
+			for _, o := range nd.out[l] {
+				if o == u || slices.Contains(un.out[l], o) {
+					continue
+				}
+				if s := dot(un.vec, g.nodes[o].vec); s > bestSim {
+					best, bestSim = o, s
+				}
+			}
+			if best >= 0 {
+				g.link(u, best, l)
+			}
+		}
+	}
+	*nd = hnode{}
+	g.free = append(g.free, id)
+	g.live--
+	if g.entry == id {
+		g.entry, g.top = -1, 0
+		for i := range g.nodes {
+			if n := &g.nodes[i]; n.vec != nil && (g.entry < 0 || len(n.out)-1 > g.top) {
+				g.entry, g.top = int32(i), len(n.out)-1
+			}
+		}
+	}
+}
+
+// greedy walks layer l from ep to the node most similar to q.
+func (g *hnswGraph) greedy(q []float32, ep cand, l int) cand {
+	for changed := true; changed; {
+		changed = false
+		for _, o := range g.nodes[ep.id].out[l] {
+			if s := dot(q, g.nodes[o].vec); s > ep.sim {
+				ep, changed = cand{o, s}, true
+			}
+		}
+	}
+	return ep
+}
+
+// searchLayer returns up to ef nodes of layer l most similar to q, best first.
+func (g *hnswGraph) searchLayer(q []float32, ep cand, ef, l int, vs *visitSet) []cand {
+	vs.reset(len(g.nodes))
+	vs.visit(ep.id)
+	frontier := candHeap{max: true}
+	results := candHeap{}
+	frontier.push(ep)
+	results.push(ep)
+	for frontier.len() > 0 {
+		c := frontier.pop()
+		if results.len() >= ef && c.sim < results.peek().sim {
+			break
+		}
+		for _, o := range g.nodes[c.id].out[l] {
+			if !vs.visit(o) {
+				continue
+			}
+			s := dot(q, g.nodes[o].vec)
+			if results.len() < ef || s > results.peek().sim {
+				frontier.push(cand{o, s})
+				results.push(cand{o, s})
+				if results.len() > ef {
+					results.pop()
+				}
+			}
+		}
+	}
+	out := results.items
+	sortCands(out)
+	return out
+}
+
+// search returns up to ef candidates most similar to q, best first.
+func (g *hnswGraph) search(q []float32, ef int, vs *visitSet) []cand {
+	if g.entry < 0 {
+		return nil
+	}
+	ep := cand{g.entry, dot(q, g.nodes[g.entry].vec)}
+	for l := g.top; l > 0; l-- {
+		ep = g.greedy(q, ep, l)
+	}
+	return g.searchLayer(q, ep, ef, 0, vs)
+}
+
+func sortCands(c []cand) {
+	slices.SortFunc(c, func(a, b cand) int {
+		switch {
+		case a.sim > b.sim:
+			return -1
+		case a.sim < b.sim:
+			return 1
+		}
+		return int(a.id - b.id)
+	})
+}
+
+// candHeap is a binary heap of candidates: the most similar on top when max,
+// else the least similar.
+type candHeap struct {
+	items []cand
+	max   bool
+}
+
+func (h *candHeap) len() int   { return len(h.items) }
+func (h *candHeap) peek() cand { return h.items[0] }
+func (h *candHeap) less(i, j int) bool {
+	if h.max {
+		return h.items[i].sim > h.items[j].sim
+	}
+	return h.items[i].sim < h.items[j].sim
+}
+
+func (h *candHeap) push(c cand) {
+	h.items = append(h.items, c)
+	for i := len(h.items) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			break
+		}
+		h.items[i], h.items[p] = h.items[p], h.items[i]
+		i = p
+	}
+}
+
+func (h *candHeap) pop() cand {
+	top := h.items[0]
+	n := len(h.items) - 1
+	h.items[0] = h.items[n]
+	h.items = h.items[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && h.less(l, m) {
+			m = l
+		}
+		if r < n && h.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h.items[i], h.items[m] = h.items[m], h.items[i]
+		i = m
+	}
+	return top
+}
+
+// visitSet marks visited slots with a generation number, so resetting it is
+// free. Searches take one from visitPool.
+type visitSet struct {
+	marks []uint32
+	gen   uint32
+}
+
+var visitPool = sync.Pool{New: func() any { return new(visitSet) }}
+
+func (v *visitSet) reset(n int) {
+	if len(v.marks) < n {
+		v.marks = make([]uint32, n+n/4)
+		v.gen = 0
+	}
+	v.gen++
+	if v.gen == 0 {
+		clear(v.marks)
+		v.gen = 1
+	}
+}
+
+// visit marks id and reports whether it was unvisited.
+func (v *visitSet) visit(id int32) bool {
+	if v.marks[id] == v.gen {
+		return false
+	}
+	v.marks[id] = v.gen
+	return true
+}

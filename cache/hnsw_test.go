@@ -1,0 +1,131 @@
+package cache
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+func randomUnit(r *rand.Rand, dims int) []float32 {
+	v := make([]float32, dims)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	normalize(v)
+	return v
+}
+
+// checkGraph verifies that every out-link has its in-link and back, that no
+// link points at a free slot, and that the link bounds hold.
+func checkGraph(t *testing.T, g *hnswGraph) {
+	t.Helper()
+	live := 0
+	for id := range g.nodes {
+		n := &g.nodes[id]
+		if n.vec == nil {
+			if len(n.out) != 0 || len(n.in) != 0 {
+				t.Fatalf("free slot %d has links", id)
+			}
+			continue
+		}
+		live++
+		for l := range n.out {
+			if len(n.out[l]) > maxLinks(l) {
+				t.Fatalf("node %d layer %d has %d links", id, l, len(n.out[l]))
+			}
+			for _, o := range n.out[l] {
+				if g.nodes[o].vec == nil {
+					t.Fatalf("node %d links to free slot %d", id, o)
+				}
+				if !slices.Contains(g.nodes[o].in[l], int32(id)) {
+					t.Fatalf("edge %d->%d on layer %d has no in-link", id, o, l)
+				}
+			}
+			for _, u := range n.in[l] {
+				if !slices.Contains(g.nodes[u].out[l], int32(id)) {
+					t.Fatalf("in-link %d<-%d on layer %d has no edge", id, u, l)
+				}
+			}
+		}
+	}
+	if live != g.live {
+		t.Fatalf("live = %d, counted %d", g.live, live)
+	}
+	if live > 0 && (g.entry < 0 || g.nodes[g.entry].vec == nil) {
+		t.Fatalf("entry %d is not a live node", g.entry)
+	}
+}
+
+func bruteBest(g *hnswGraph, q []float32) int32 {
+	best, bestSim := int32(-1), float32(-2)
+	for id := range g.nodes {
+		if v := g.nodes[id].vec; v != nil {
+			if s := dot(q, v); s > bestSim {
+				best, bestSim = int32(id), s
+			}
+		}
+	}
+	return best
+}
+
+// TestHNSWRecallAfterDeletes builds a graph, deletes half of it (with slot
+// reuse by later inserts) and checks that the nearest neighbour is still found
+// for almost every query, and that the graph stays consistent.
+func TestHNSWRecallAfterDeletes(t *testing.T) {
+	const n, dims = 4000, 32
+	r := rand.New(rand.NewPCG(1, 2))
+	g := newHNSWGraph(dims, 7)
+	vs := new(visitSet)
+	var ids []int32
+	for range n {
+		ids = append(ids, g.insert(randomUnit(r, dims), nil, vs))
+	}
+	checkGraph(t, g)
+	r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	for _, id := range ids[:n/2] {
+		g.remove(id)
+	}
+	checkGraph(t, g)
+	for range n / 4 {
+		g.insert(randomUnit(r, dims), nil, vs)
+	}
+	checkGraph(t, g)
+	found := 0
+	const queries = 500
+	for range queries {
+		q := randomUnit(r, dims)
+		res := g.search(q, hnswEfSearch, vs)
+		if len(res) > 0 && res[0].id == bruteBest(g, q) {
+			found++
+		}
+	}
+	if recall := float64(found) / queries; recall < 0.9 {
+		t.Fatalf("recall@1 = %.3f, want >= 0.9", recall)
+	}
+	for _, id := range slices.Clone(ids[n/2:]) {
+		g.remove(id)
+	}
+	checkGraph(t, g)
+}
+
+func TestHNSWRemoveAll(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	g := newHNSWGraph(8, 1)
+	vs := new(visitSet)
+	var ids []int32
+	for range 300 {
+		ids = append(ids, g.insert(randomUnit(r, 8), nil, vs))
+	}
+	for _, id := range ids {
+		g.remove(id)
+		checkGraph(t, g)
+	}
+	if g.entry != -1 || g.live != 0 {
+		t.Fatalf("entry %d live %d after removing everything", g.entry, g.live)
+	}
+	if res := g.search(randomUnit(r, 8), 10, vs); len(res) != 0 {
+		t.Fatalf("search of an empty graph returned %v", res)
+	}
+	g.insert(randomUnit(r, 8), nil, vs)
+	checkGraph(t, g)
+}
