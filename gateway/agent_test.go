@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/registry/mcptest"
@@ -672,4 +674,58 @@ func TestAgentStreamAnthropic(t *testing.T) {
 	if counts["junction.tool_result"] != 1 || counts["content_block_start"] != counts["content_block_stop"] || counts["content_block_delta"] < 4 {
 		t.Errorf("counts %v", counts)
 	}
+}
+
+func TestAgentManyTools(t *testing.T) {
+	forecast := server.ServerTool{
+		Tool: mcpgo.Tool{Name: "weather_forecast", Description: "Returns the weather forecast for a city: temperature, rain and wind.",
+			RawInputSchema: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`)},
+		Handler: func(context.Context, mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
+			return mcpgo.NewToolResultText("sunny"), nil
+		},
+	}
+	many := mcptest.StartHTTP(t, mcptest.WithName("many"), mcptest.WithTools(), mcptest.WithGeneratedTools(300), mcptest.WithExtraTools(forecast))
+	s := startAgent(t, func(c *Config) {
+		c.Servers = append(c.Servers, registry.ServerConfig{Name: "many", Transport: registry.TransportStreamableHTTP, URL: many.URL})
+	})
+	id, _ := s.gw.Policy().Authenticate(s.key)
+	waitFor(t, 15*time.Second, "the 301 tools", func() bool { return countServer(s.gw.hub.Tools(id, ""), "many") == 301 })
+	s.script(t,
+		llmtest.ToolTurn(llmtest.Call("search_tools", map[string]any{"query": "generated tool number 250"})),
+		llmtest.ToolTurn(llmtest.Call("many__gen_00250", map[string]any{"message": "found"})),
+		llmtest.TextTurn("Done."))
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"What is the weather forecast for Paris?"}],
+		"tools":[{"type":"mcp","server_label":"many"}]}`)
+	out := decodeAgent(t, resp, body)
+	if out.text() != "Done." || out.Junction.Iterations != 3 {
+		t.Fatalf("%s", body)
+	}
+	reqs := s.modelRequests(t)
+	first := toolNames(reqs[0])
+	if len(first) > llm.DefaultAgentMaxTools || !slices.Contains(first, "many__weather_forecast") || !slices.Contains(first, "search_tools") {
+		t.Errorf("offered %d tools: %v", len(first), first)
+	}
+	if slices.Contains(first, "many__gen_00250") {
+		t.Fatalf("gen_00250 was offered at first; the test needs a tool that only search finds")
+	}
+	msgs := reqs[1]["messages"].([]any)
+	if c := fmt.Sprint(msgs[len(msgs)-1].(map[string]any)["content"]); !strings.Contains(c, "many__gen_00250") {
+		t.Errorf("search result does not list gen_00250: %.300s", c)
+	}
+	if !slices.Contains(toolNames(reqs[2]), "many__gen_00250") {
+		t.Errorf("the tool found by search is not offered next")
+	}
+	if n := many.Server.Calls("gen_00250"); n != 1 {
+		t.Errorf("gen_00250 ran %d times", n)
+	}
+}
+
+func countServer(tools []mcp.ToolInfo, server string) int {
+	n := 0
+	for _, t := range tools {
+		if t.Server == server {
+			n++
+		}
+	}
+	return n
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -118,9 +119,24 @@ func (s *Service) toolHub() ToolHub {
 
 // agentState is the Service's part for the loop, embedded in Service.
 type agentState struct {
-	agent  AgentConfig
-	tools  atomic.Pointer[toolHubBox]
-	picker toolPicker
+	agent AgentConfig
+	tools atomic.Pointer[toolHubBox]
+	// selector picks the tools offered from large catalogs; built on first
+	// use, with the cache's embedder when one is configured.
+	selectorOnce sync.Once
+	selector     *toolSelector
+}
+
+// initAgent sets the loop's configuration and tools, from New.
+func (s *Service) initAgent(opts Options) {
+	s.agent = opts.Agent
+	s.SetToolHub(opts.Tools)
+}
+
+// toolSelector returns the service's tool selector.
+func (s *Service) toolSelector() *toolSelector {
+	s.selectorOnce.Do(func() { s.selector = newToolSelector(nil) })
+	return s.selector
 }
 
 // Request side.

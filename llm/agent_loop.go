@@ -46,7 +46,7 @@ type agentRun struct {
 	f         clientFormat
 	id        *policy.Identity
 	hub       ToolHub
-	picker    toolPicker
+	picker    *toolSelector
 	req       *chat.Request // the conversation so far
 	sels      []mcpSelection
 	maxIter   int
@@ -60,6 +60,7 @@ type agentRun struct {
 	catalog     []mcp.ToolInfo // permitted, in list order, for search
 	offered     map[string]bool
 	withSearch  bool
+	searchName  string // the search tool's name when withSearch
 	// callable are the public names of every tool the key may call, named
 	// by the request or not.
 	callable map[string]bool
@@ -154,7 +155,7 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 			return true
 		}
 	}
-	a := &agentRun{s: s, c: c, f: f, id: id, hub: hub, picker: s.picker, req: req, maxIter: s.agent.MaxIterations,
+	a := &agentRun{s: s, c: c, f: f, id: id, hub: hub, picker: s.toolSelector(), req: req, maxIter: s.agent.MaxIterations,
 		sels: sels, maxTokens: c.head.MaxTokens, offered: map[string]bool{}, clientTools: map[string]bool{}}
 	if c.head.MaxCompletionTokens > 0 {
 		a.maxTokens = c.head.MaxCompletionTokens
@@ -204,8 +205,11 @@ func (a *agentRun) prepareTools() error {
 		}
 		a.catalog = append(a.catalog, t.info)
 	}
-	if a.clientTools[agentSearchToolName] && len(a.catalog) > a.s.agent.MaxTools {
-		return badRequest("tools", fmt.Sprintf("tools: the function tool name %q is reserved when more than %d MCP tools are named", agentSearchToolName, a.s.agent.MaxTools))
+	if len(a.catalog) > a.s.agent.MaxTools {
+		a.searchName = a.picker.searchName(a.catalog)
+		if a.clientTools[a.searchName] {
+			return badRequest("tools", fmt.Sprintf("tools: the function tool name %q is reserved when more than %d MCP tools are named", a.searchName, a.s.agent.MaxTools))
+		}
 	}
 	return nil
 }
@@ -218,9 +222,8 @@ func (a *agentRun) offerTools(ctx context.Context) {
 	tools := append([]chat.Tool(nil), a.baseTools...)
 	if a.iterations == 0 {
 		offered, withSearch, err := a.picker.Select(ctx, a.catalog, conversationText(a.req), a.s.agent.MaxTools)
-		if err != nil {
-			a.s.log.Warn().Err(err).Str("request_id", telemetry.RequestID(ctx)).Msg("llm: agent tool selection failed; offering the first tools")
-			offered, withSearch, _ = firstToolsPicker{}.Select(ctx, a.catalog, "", a.s.agent.MaxTools)
+		if err != nil { // only when ctx is done: the model call fails next
+			offered, withSearch = a.catalog[:max(0, a.s.agent.MaxTools-1)], true
 		}
 		for _, t := range offered {
 			a.offered[t.Name] = true
@@ -233,7 +236,9 @@ func (a *agentRun) offerTools(ctx context.Context) {
 		}
 	}
 	if a.withSearch {
-		tools = append(tools, agentSearchTool())
+		search := searchToolsTool()
+		search.Name = a.searchName
+		tools = append(tools, search)
 	}
 	a.req.Tools = tools
 }
@@ -354,7 +359,7 @@ const (
 )
 
 func (a *agentRun) kindOf(call *chat.ToolCall) callKind {
-	if call.Name == agentSearchToolName && a.withSearch && !a.clientTools[call.Name] {
+	if a.withSearch && call.Name == a.searchName {
 		return callSearch
 	}
 	if t := a.byName[call.Name]; t != nil {
@@ -438,11 +443,12 @@ func (a *agentRun) runTool(ctx context.Context, call *chat.ToolCall, kind callKi
 	case !json.Valid(args):
 		fail("invalid_arguments", fmt.Sprintf("Error: the arguments of the call to %q are not valid JSON; call it again with a JSON object.", call.Name))
 	case kind == callSearch:
-		var q struct {
-			Query string `json:"query"`
+		query, limit, err := parseSearchToolsArgs(call.Arguments)
+		if err != nil {
+			fail("invalid_arguments", "Error: "+err.Error())
+			break
 		}
-		_ = json.Unmarshal(args, &q)
-		text, err := a.picker.Search(ctx, a.catalog, q.Query, agentSearchResults)
+		text, err := a.picker.Search(ctx, a.catalog, query, limit)
 		if err != nil {
 			fail("error", "Error: the tool search failed: "+err.Error())
 		} else {

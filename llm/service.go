@@ -90,8 +90,7 @@ func New(opts Options) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, policy: opts.Policy, log: opts.Logger, now: opts.Now,
 		providers: map[string]*upstream{}, dynamic: map[string]bool{}}
-	s.agent, s.picker = opts.Agent, firstToolsPicker{}
-	s.SetToolHub(opts.Tools)
+	s.initAgent(opts)
 	for _, pc := range cfg.Providers {
 		p, format, err := buildProvider(pc)
 		if err != nil {

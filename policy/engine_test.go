@@ -506,3 +506,83 @@ func storetestStoreNoCleanup(t *testing.T) *store.Store {
 	}
 	return st
 }
+
+// TestSettleAfterRollover settles work admitted just before a minute and a
+// day ended: the correction goes to the windows it was reserved in, never
+// to the new ones.
+func TestSettleAfterRollover(t *testing.T) {
+	clk := newClock(time.Date(2026, 12, 1, 23, 59, 30, 0, time.UTC))
+	e, _ := testEngine(t, clk)
+	ctx := context.Background()
+	if _, err := e.SetPrice(ctx, Price{Model: "mock/m", Input: 1, Output: 1}); err != nil { // 1 µ$ a token
+		t.Fatal(err)
+	}
+	id := mustKey(t, e, KeyInput{Name: "k", Limits: Limits{TPM: 1000}, Budget: &Budget{USD: 1, Period: PeriodDay}})
+	w := Work{Kind: KindLLM, Model: "mock/m", PromptTokens: 100, MaxTokens: 300} // reserves 400 tokens, 400 µ$
+	before, err := e.Admit(ctx, id, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute) // 00:00:30: a new minute and a new day
+	after, err := e.Admit(ctx, id, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if usd := before.Settle(ctx, Outcome{Usage: TokenUsage{PromptTokens: 100, CompletionTokens: 50}}); abs(usd-0.00015) > 1e-12 {
+		t.Errorf("cost = %v, want 0.00015", usd)
+	}
+	st, err := e.State(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Limits) != 1 || st.Limits[0].Used != 400 {
+		t.Errorf("tokens in the new minute = %+v, want 400 (the unsettled admission only)", st.Limits)
+	}
+	if len(st.Budgets) != 1 || abs(st.Budgets[0].SpentUSD-0.0004) > 1e-12 {
+		t.Errorf("spent in the new day = %+v, want $0.0004", st.Budgets)
+	}
+	after.Settle(ctx, Outcome{Usage: TokenUsage{PromptTokens: 100, CompletionTokens: 50}})
+	if st, _ := e.State(ctx, "k"); st.Limits[0].Used != 150 || abs(st.Budgets[0].SpentUSD-0.00015) > 1e-12 {
+		t.Errorf("after settling both: %+v %+v, want 150 tokens and $0.00015", st.Limits, st.Budgets)
+	}
+}
+
+// TestSettlePricesTheOutcome checks that Settle prices what answered at the
+// price in force when it settles: another model than the estimate's, or a
+// price changed while the work ran.
+func TestSettlePricesTheOutcome(t *testing.T) {
+	e, _ := testEngine(t, newClock(t0))
+	ctx := context.Background()
+	for _, p := range []Price{{Model: "mock/cheap", Input: 1, Output: 1}, {Model: "mock/dear", Input: 10, Output: 10}} {
+		if _, err := e.SetPrice(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := mustKey(t, e, KeyInput{Name: "k", Budget: &Budget{USD: 1, Period: PeriodDay}})
+	w := Work{Kind: KindLLM, Model: "mock/cheap", PromptTokens: 100, MaxTokens: 100}
+	used := TokenUsage{PromptTokens: 100, CompletionTokens: 100}
+	tests := []struct {
+		name    string
+		between func()
+		model   string
+		want    float64
+	}{
+		{"the estimate's model and price", func() {}, "", 0.0002},
+		{"another model answered", func() {}, "mock/dear", 0.002},
+		{"the price changed meanwhile", func() {
+			if _, err := e.SetPrice(ctx, Price{Model: "mock/cheap", Input: 2, Output: 2}); err != nil {
+				t.Fatal(err)
+			}
+		}, "", 0.0004},
+	}
+	for _, tc := range tests {
+		r, err := e.Admit(ctx, id, w)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		tc.between()
+		if usd := r.Settle(ctx, Outcome{Model: tc.model, Usage: used}); abs(usd-tc.want) > 1e-12 {
+			t.Errorf("%s: cost = %v, want %v", tc.name, usd, tc.want)
+		}
+	}
+}

@@ -91,12 +91,10 @@ type Reservation struct {
 	settleCtx detachedContext
 
 	// The n counters reserved: bucket i is plan[idx[i]] of the identity's
-	// plan for kind, counted in window[i] by amount[i], with values[i] after
-	// the admission.
+	// plan for kind, with values[i] after the admission. Its window and
+	// amount follow from start and the estimates (see window and reserved).
 	n      int
 	idx    [maxBuckets]uint8
-	window [maxBuckets]int64
-	amount [maxBuckets]int64
 	values [maxBuckets]int64
 }
 
@@ -219,28 +217,17 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 	}
 	bs := bucketScratch.Get().(*[maxBuckets]counters.Bucket)
 	defer bucketScratch.Put(bs)
-	minute := now.Unix() / 60 * 60
 	for j := range plan {
 		p := &plan[j]
-		var window, amount int64
-		var ttl time.Duration
-		switch p.role {
-		case roleRequests, roleToolCalls:
-			window, ttl, amount = minute, 2*rateWindow, 1
-		case roleTokens:
-			window, ttl, amount = minute, 2*rateWindow, r.estTokens
-		case roleBudget:
-			if w.Kind == KindTool && r.estMicros <= 0 {
-				continue // a free tool call spends nothing
-			}
-			amount = max(1, r.estMicros)
-			window, ttl = e.windows.get(p.period, now)
+		if p.role == roleBudget && w.Kind == KindTool && r.estMicros <= 0 {
+			continue // a free tool call spends nothing
 		}
+		window, ttl := r.window(p)
 		// Fill the scratch bucket field by field: copying a whole Bucket
 		// into the heap costs a bulk write barrier while the GC runs.
 		b := &bs[r.n]
-		b.Key, b.Slot, b.Window, b.TTL, b.Limit, b.Amount = p.key, p.slot, window, ttl, p.limit, amount
-		r.idx[r.n], r.window[r.n], r.amount[r.n] = uint8(j), window, amount
+		b.Key, b.Slot, b.Window, b.TTL, b.Limit, b.Amount = p.key, p.slot, window, ttl, p.limit, r.reserved(p)
+		r.idx[r.n] = uint8(j)
 		r.n++
 	}
 	rejected, err := e.counters.Reserve(ctx, bs[:r.n], r.values[:r.n])
@@ -268,7 +255,7 @@ func (r *Reservation) rejection(i int, now time.Time) error {
 			CostUSD: float64(r.estMicros) / 1e6, Period: p.period, Reset: r.reset(i)}
 	}
 	retry := r.reset(i).Sub(now)
-	if r.amount[i] > p.limit { // can never fit in one window: waiting does not help, but say when it resets
+	if r.reserved(p) > p.limit { // can never fit in one window: waiting does not help, but say when it resets
 		retry = max(retry, time.Second)
 	}
 	return &RateLimitError{Scope: p.scope(), Dimension: p.role.dimension(), Limit: p.limit,
@@ -288,10 +275,34 @@ func (p *plannedBucket) scope() Scope {
 func (r *Reservation) reset(i int) time.Time {
 	p := r.planned(i)
 	if p.role != roleBudget {
-		return time.Unix(r.window[i], 0).Add(rateWindow).UTC()
+		window, _ := r.window(p)
+		return time.Unix(window, 0).Add(rateWindow).UTC()
 	}
 	_, end := p.period.Window(r.start)
 	return end
+}
+
+// window returns the window counter p counts in for this admission and the
+// TTL its counter is created with: the minute of start for a rate limit,
+// the period window holding start for a budget.
+func (r *Reservation) window(p *plannedBucket) (int64, time.Duration) {
+	if p.role == roleBudget {
+		return r.e.windows.get(p.period, r.start)
+	}
+	return r.start.Unix() / 60 * 60, 2 * rateWindow
+}
+
+// reserved is what the admission reserves on counter p: one request or
+// tool call, the estimated tokens, or the estimated cost (at least one
+// micro-dollar, so that an exhausted budget stops even unpriced work).
+func (r *Reservation) reserved(p *plannedBucket) int64 {
+	switch p.role {
+	case roleTokens:
+		return r.estTokens
+	case roleBudget:
+		return max(1, r.estMicros)
+	}
+	return 1
 }
 
 func (e *Engine) toolCostMicros(server, tool string) int64 {
@@ -385,13 +396,14 @@ func (r *Reservation) adjust(ctx context.Context, tokens, micros int64) {
 		var delta int64
 		switch p.role {
 		case roleTokens:
-			delta = tokens - r.amount[i]
+			delta = tokens - r.reserved(p)
 		case roleBudget:
-			delta = micros - r.amount[i]
+			delta = micros - r.reserved(p)
 		}
 		if delta != 0 { // a request or tool call stays counted
+			window, _ := r.window(p)
 			b := &bs[n]
-			b.Key, b.Slot, b.Window, b.TTL, b.Limit, b.Amount = p.key, p.slot, r.window[i], 0, 0, delta
+			b.Key, b.Slot, b.Window, b.TTL, b.Limit, b.Amount = p.key, p.slot, window, 0, 0, delta
 			n++
 		}
 	}
@@ -428,16 +440,20 @@ func (c *windowCache) get(p Period, now time.Time) (window int64, ttl time.Durat
 	if p == PeriodNone {
 		return 0, 0
 	}
-	sec := now.Unix()
-	minute := sec / 60 * 60
+	minute := now.Unix() / 60 * 60
 	w := c.cur.Load()
 	if w == nil || w.minute != minute {
-		w = &minuteWindows{minute: minute}
+		nw := &minuteWindows{minute: minute}
 		for i, cp := range cachedPeriods {
 			start, end := cp.Window(now)
-			w.start[i], w.end[i] = start.Unix(), end.UnixNano()
+			nw.start[i], nw.end[i] = start.Unix(), end.UnixNano()
 		}
-		c.cur.Store(w)
+		// An earlier minute (settling work admitted before a rollover)
+		// is computed but not cached over the current one.
+		if w == nil || w.minute < minute {
+			c.cur.Store(nw)
+		}
+		w = nw
 	}
 	for i, cp := range cachedPeriods {
 		if cp == p {
