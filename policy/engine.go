@@ -51,9 +51,12 @@ type Options struct {
 type Engine struct {
 	store    *store.Store
 	counters counters.Counters
-	admin    *AdminAuth
-	meter    MeterConfig
-	now      func() time.Time
+	// memory is counters when it is the in-process back-end, called
+	// directly so that the buckets of a call can stay on the stack.
+	memory *counters.Memory
+	admin  *AdminAuth
+	meter  MeterConfig
+	now    func() time.Time
 	// since is the time elapsed since a time now returned: time.Since (one
 	// monotonic clock read) on the real clock.
 	since func(time.Time) time.Duration
@@ -113,6 +116,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		log:      opts.Logger,
 		done:     make(chan struct{}),
 	}
+	e.memory, _ = opts.Counters.(*counters.Memory)
 	// Subscribe before the first load, so no change falls between them. The
 	// subscription lives until Close, not until ctx (which bounds start-up).
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -98,10 +97,29 @@ type Reservation struct {
 	values [maxBuckets]int64
 }
 
-// bucketScratch holds *[maxBuckets]counters.Bucket arrays for building the
-// buckets of one Reserve or Adjust call: the call goes through an interface,
-// so a local array would escape and cost an allocation each time.
-var bucketScratch = sync.Pool{New: func() any { return new([maxBuckets]counters.Bucket) }}
+// buckets holds the buckets of one Reserve or Adjust call. Admit and Settle
+// keep it on the stack and hand it to the in-process back-end directly (see
+// Engine.reserve); only a remote back-end, whose round trip dwarfs the
+// cost, gets a heap copy.
+type buckets [maxBuckets]counters.Bucket
+
+// reserve runs the counters' Reserve on bs[:n].
+func (e *Engine) reserve(ctx context.Context, bs *buckets, n int, values []int64) (int, error) {
+	if e.memory != nil {
+		return e.memory.Reserve(ctx, bs[:n], values)
+	}
+	heap := *bs
+	return e.counters.Reserve(ctx, heap[:n], values)
+}
+
+// adjust runs the counters' Adjust on bs[:n].
+func (e *Engine) adjust(ctx context.Context, bs *buckets, n int) error {
+	if e.memory != nil {
+		return e.memory.Adjust(ctx, bs[:n])
+	}
+	heap := *bs
+	return e.counters.Adjust(ctx, heap[:n])
+}
 
 // planned is the plan entry of bucket i.
 func (r *Reservation) planned(i int) *plannedBucket { return &r.id.plan.of(r.kind)[r.idx[i]] }
@@ -215,22 +233,18 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 	if len(plan) == 0 {
 		return r, nil
 	}
-	bs := bucketScratch.Get().(*[maxBuckets]counters.Bucket)
-	defer bucketScratch.Put(bs)
+	var bs buckets
 	for j := range plan {
 		p := &plan[j]
 		if p.role == roleBudget && w.Kind == KindTool && r.estMicros <= 0 {
 			continue // a free tool call spends nothing
 		}
 		window, ttl := r.window(p)
-		// Fill the scratch bucket field by field: copying a whole Bucket
-		// into the heap costs a bulk write barrier while the GC runs.
-		b := &bs[r.n]
-		b.Key, b.Slot, b.Window, b.TTL, b.Limit, b.Amount = p.key, p.slot, window, ttl, p.limit, r.reserved(p)
+		bs[r.n] = counters.Bucket{Key: p.key, Slot: p.slot, Window: window, TTL: ttl, Limit: p.limit, Amount: r.reserved(p)}
 		r.idx[r.n] = uint8(j)
 		r.n++
 	}
-	rejected, err := e.counters.Reserve(ctx, bs[:r.n], r.values[:r.n])
+	rejected, err := e.reserve(ctx, &bs, r.n, r.values[:r.n])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -388,8 +402,7 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 // adjust corrects the reserved tokens and money by what was used: one
 // Adjust of every token and budget counter whose amount was off.
 func (r *Reservation) adjust(ctx context.Context, tokens, micros int64) {
-	bs := bucketScratch.Get().(*[maxBuckets]counters.Bucket)
-	defer bucketScratch.Put(bs)
+	var bs buckets
 	plan, n := r.id.plan.of(r.kind), 0
 	for i := 0; i < r.n; i++ {
 		p := &plan[r.idx[i]]
@@ -402,8 +415,7 @@ func (r *Reservation) adjust(ctx context.Context, tokens, micros int64) {
 		}
 		if delta != 0 { // a request or tool call stays counted
 			window, _ := r.window(p)
-			b := &bs[n]
-			b.Key, b.Slot, b.Window, b.TTL, b.Limit, b.Amount = p.key, p.slot, window, 0, 0, delta
+			bs[n] = counters.Bucket{Key: p.key, Slot: p.slot, Window: window, Amount: delta}
 			n++
 		}
 	}
@@ -411,7 +423,7 @@ func (r *Reservation) adjust(ctx context.Context, tokens, micros int64) {
 		return
 	}
 	r.settleCtx.parent = ctx
-	err := r.e.counters.Adjust(&r.settleCtx, bs[:n])
+	err := r.e.adjust(&r.settleCtx, &bs, n)
 	r.settleCtx.parent = nil
 	if err != nil {
 		r.e.log.Error().Err(err).Str("key", r.id.Name()).Msg("policy: settling counters failed; the reservation stays held until its window ends")
