@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/counters"
 )
 
@@ -384,16 +383,14 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 	if status == "" {
 		status = "ok"
 	}
-	rec := store.UsageRecord{
-		Time: r.start, RequestID: r.requestID, KeyID: r.id.KeyID(), KeyName: r.id.Name(),
-		Team: r.id.TeamName(), Customer: r.id.Customer(), Kind: string(r.kind),
-		Server: r.server, Tool: r.tool,
-		PromptTokens: o.Usage.PromptTokens, CompletionTokens: o.Usage.CompletionTokens,
-		CachedTokens: o.Usage.CachedTokens, CostMicros: micros, Status: status,
-		Duration: e.since(r.start),
+	rec := usageEntry{
+		id: r.id, time: r.start, duration: e.since(r.start), kind: r.kind, requestID: r.requestID,
+		server: r.server, tool: r.tool, status: status,
+		usage:  [3]int64{o.Usage.PromptTokens, o.Usage.CompletionTokens, o.Usage.CachedTokens},
+		micros: micros,
 	}
 	if r.kind != KindTool {
-		rec.Model = model
+		rec.model = model
 	}
 	e.usage.enqueue(&rec)
 	return float64(micros) / 1e6
