@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
@@ -64,6 +65,9 @@ type Config struct {
 	// naming them: max_iterations (default 10), timeout (5m), tool_timeout
 	// (60s), max_tools (40).
 	Agent llm.AgentConfig `yaml:"agent,omitempty"`
+	// Cache is the response cache of the chat endpoints: exact and semantic
+	// tiers, off by default (see cache.Config for every key and default).
+	Cache cache.Config `yaml:"cache,omitempty"`
 }
 
 // MCPConfig tunes /mcp, /mcp/{toolset} and /sse.
@@ -138,6 +142,7 @@ func (c *Config) ApplyDefaults() {
 		h.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	c.Agent.ApplyDefaults()
+	c.Cache.ApplyDefaults()
 }
 
 // Validate returns every problem in c, each naming its YAML path.
@@ -159,6 +164,7 @@ func (c *Config) Validate() []error {
 	lc := c.LLM()
 	errs = append(errs, lc.Validate()...)
 	errs = append(errs, c.Agent.Validate("agent")...)
+	errs = append(errs, c.Cache.Validate()...)
 	names := map[string]bool{}
 	for i, sc := range c.Servers {
 		path := fmt.Sprintf("servers[%d]", i)

@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
@@ -48,6 +49,7 @@ type Gateway struct {
 	admin   *policy.AdminAuth
 	policy  *policy.Engine
 	llm     *llm.Service
+	cache   *cache.Cache
 	servers *registry.Registry
 	hub     *mcp.Hub
 	router  chi.Router
@@ -118,6 +120,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	}
 	registerPolicyMetrics(g.metrics.Registry(), engine)
 	fail := func(err error) (*Gateway, error) {
+		if g.cache != nil {
+			_ = g.cache.Close()
+		}
 		if g.hub != nil {
 			g.hub.Close()
 		}
@@ -129,8 +134,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g.llm, err = llm.New(llm.Options{Config: cfg.LLM(), Agent: cfg.Agent, Policy: engine, Registerer: g.metrics.Registry(), Logger: opts.Logger})
+	g.llm, err = llm.New(llm.Options{Config: cfg.LLM(), Agent: cfg.Agent, Policy: engine, Registerer: g.metrics.Registry(), Logger: opts.Logger,
+		Cache: cfg.Cache})
 	if err != nil {
+		return fail(err)
+	}
+	if err := g.startCache(ctx); err != nil {
 		return fail(err)
 	}
 	secret, err := registry.LoadSecretKey(cfg.DataDir, os.Getenv(registry.SecretKeyEnv))
@@ -154,6 +163,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	// connections close (stdio process trees are killed), usage records are
 	// flushed, then the counters close; the store closes last.
 	g.OnShutdown(func(context.Context) error { g.hub.Close(); return nil })
+	g.OnShutdown(g.closeCache)
 	g.OnShutdown(func(ctx context.Context) error { return g.servers.Close(ctx) })
 	g.OnShutdown(engine.Close)
 	g.OnShutdown(func(context.Context) error { return ctrs.Close() })

@@ -83,6 +83,7 @@ func (g *Gateway) routes() chi.Router {
 		r.Delete("/prices/*", handlerFunc(g.deletePrice).ServeHTTP)
 
 		r.Get("/usage", handlerFunc(g.usage).ServeHTTP)
+		g.mountCache(r)
 
 		r.Get("/servers", handlerFunc(g.listServers).ServeHTTP)
 		r.Post("/servers", handlerFunc(g.createServer).ServeHTTP)

@@ -98,6 +98,9 @@ type chatCall struct {
 	firstEvent []byte
 	upCancel   context.CancelFunc
 	ttft       time.Duration
+
+	// cache is the call's use of the response cache (llm/cache.go).
+	cache callCache
 }
 
 func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientFormat) {
@@ -140,6 +143,10 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 			return
 		}
 	}
+	if err := c.prepareCache(r, id); err != nil {
+		f.writeError(w, r, err)
+		return
+	}
 	maxTokens := c.head.MaxTokens
 	if c.head.MaxCompletionTokens > 0 {
 		maxTokens = c.head.MaxCompletionTokens
@@ -152,6 +159,9 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 	if err != nil {
 		s.metrics.request(c.head.Model, "", classify(err).Status)
 		f.writeError(w, r, err)
+		return
+	}
+	if c.serveFromCache(ctx, w, res) {
 		return
 	}
 	if f.name() == chat.FormatAnthropic {
@@ -186,6 +196,7 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 	model := c.cand.Target.Provider + "/" + c.cand.Target.Model
 	cost := res.Settle(ctx, policy.Outcome{Model: model, Usage: policyUsage(c.usage), Status: status})
 	s.metrics.completed(c, result, cost)
+	c.storeInCache(status, cost)
 }
 
 // estimateTokens guesses the prompt tokens of a body of n bytes, for the

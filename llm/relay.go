@@ -98,6 +98,7 @@ func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) string {
 	produced := int64(0)
 	ev := c.firstEvent
 	for {
+		c.recordEvent(ev)
 		if c.format.eventUsage(ev, &c.usage, includeUsage) {
 			cw.write(ev)
 		}
@@ -132,6 +133,7 @@ func (c *chatCall) relayChunks(cw *clientWriter, wd *watchdog) string {
 	produced := int64(0)
 	chunk := c.firstChunk
 	for {
+		c.recordChunk(chunk)
 		if chunk.Usage != nil {
 			c.usage = *chunk.Usage
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/policy"
 )
@@ -33,6 +34,9 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Providers overrides the providers built from Config, by name (tests).
 	Providers map[string]chat.Provider
+	// Cache is the response cache's configuration (the cache: section); the
+	// cache itself is handed over with SetCache (llm/cache.go).
+	Cache cache.Config
 	// Agent tunes the agent loop (the agent: section).
 	Agent AgentConfig
 	// Tools are the MCP tools the agent loop calls; also settable later
@@ -50,6 +54,11 @@ type Service struct {
 	providers map[string]*upstream // by provider name
 	router    *Router
 	metrics   *metrics
+	// cache is the response cache on the chat path (llm/cache.go).
+	cache serviceCache
+	// embedder embeds through the router with the cache's embedding model;
+	// nil when none is configured (use cache.NewLexical then).
+	embedder cache.Embedder
 
 	// agentState is the agent loop's configuration and tool hub (llm/agent.go).
 	agentState
@@ -132,6 +141,9 @@ func New(opts Options) (*Service, error) {
 	}
 	s.router = router
 	s.metrics = newMetrics(opts.Registerer, router)
+	if err := s.initCache(opts); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
