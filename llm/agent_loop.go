@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -67,7 +68,7 @@ type agentRun struct {
 
 	iterations int
 	usage      chat.Usage
-	cost       float64
+	costMicros int64 // the model calls' cost, in µ$ as the usage records hold it
 	calls      []agentToolRecord
 	last       *chat.Response // the last model answer
 	cand       *Candidate
@@ -100,7 +101,7 @@ func (a *agentRun) summary() agentSummary {
 	if calls == nil {
 		calls = []agentToolRecord{}
 	}
-	return agentSummary{Iterations: a.iterations, StopReason: a.stop, CostUSD: a.cost, ToolCalls: calls}
+	return agentSummary{Iterations: a.iterations, StopReason: a.stop, CostUSD: float64(a.costMicros) / 1e6, ToolCalls: calls}
 }
 
 // serveAgent answers a chat request that names MCP tools by running the
@@ -336,7 +337,7 @@ func (a *agentRun) settle(ctx context.Context, res *policy.Reservation, cand *Ca
 	a.usage.CachedTokens += u.CachedTokens
 	a.usage.CacheWriteTokens += u.CacheWriteTokens
 	a.usage.ReasoningTokens += u.ReasoningTokens
-	a.cost += cost
+	a.costMicros += int64(math.Round(cost * 1e6))
 	a.cand = cand
 	a.s.metrics.completed(&chatCall{cand: cand, head: a.c.head, team: a.c.team, key: a.c.key, usage: u, ttft: ttft}, result, cost)
 	a.s.log.Info().Str("request_id", telemetry.RequestID(ctx)).Int("iteration", a.iterations).Str("target", model).
