@@ -139,9 +139,15 @@ func newEnforcer(a *adapter) (*casbin.SyncedEnforcer, error) {
 	return e, nil
 }
 
-// decisionKey identifies one access decision. The object is kept in parts
-// (kind "tool:", a server, b tool) so a cached lookup needs no string built.
-type decisionKey struct{ sub, dom, kind, a, b, act string }
+// decisionKey identifies one access decision. The identity stands for its
+// subject and domain (an identity of an older snapshot just makes entries of
+// its own, with the same answers), and the object is kept in parts (kind
+// "tool:", a server, b tool), so a cached lookup hashes little and needs no
+// string built.
+type decisionKey struct {
+	id              *Identity
+	kind, a, b, act string
+}
 
 // maxDecisions bounds the decision cache; past it the cache starts over.
 const maxDecisions = 1 << 16

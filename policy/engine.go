@@ -360,7 +360,7 @@ func (e *Engine) allowed(id *Identity, kind, a, b, action string) bool {
 		return true
 	}
 	s := e.snap.Load()
-	k := decisionKey{sub: id.subject, dom: id.domain, kind: kind, a: a, b: b, act: action}
+	k := decisionKey{id: id, kind: kind, a: a, b: b, act: action}
 	if allowed, ok := s.cache.get(k); ok {
 		return allowed
 	}
@@ -368,7 +368,7 @@ func (e *Engine) allowed(id *Identity, kind, a, b, action string) bool {
 	if b != "" {
 		object += "/" + b
 	}
-	allowed, err := s.enforcer.Enforce(k.sub, k.dom, object, k.act)
+	allowed, err := s.enforcer.Enforce(id.subject, id.domain, object, action)
 	if err != nil {
 		e.log.Error().Err(err).Str("object", object).Msg("policy: access decision failed; denying")
 		return false
