@@ -3,15 +3,18 @@ package mcp
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
-// Sampling (sampling/createMessage) and elicitation (elicitation/create)
-// requests that an upstream sends during a tool call are relayed to the
-// client that made the call (the registry matches them to the call, see
-// registry.CallOptions), when that client can answer them:
+// Sampling (sampling/createMessage), elicitation (elicitation/create) and
+// roots (roots/list) requests that an upstream sends during a tool call are
+// relayed to the client that made the call (the registry matches them to
+// the call, see registry.CallOptions), when that client can answer them:
 //
 //   - a 2025-11-25 (session) client that declared the capability at
 //     initialize gets the request as a server-initiated request on its
@@ -33,6 +36,7 @@ import (
 var (
 	errNoSampling    = errors.New("the client does not support sampling")
 	errNoElicitation = errors.New("the client does not support elicitation")
+	errNoRoots       = errors.New("the client does not support roots")
 )
 
 // sessionCaps returns the capabilities that the caller of the request in
@@ -97,5 +101,93 @@ func (e *endpoint) relayElicitation(dctx context.Context, srv *server.MCPServer)
 		defer cancel()
 		e.h.log.Debug().Msg("mcp: relaying an upstream's elicitation request to the caller")
 		return srv.RequestElicitation(ctx, req)
+	}
+}
+
+// relayRoots returns the OnRoots hook of a tools/call whose request context
+// is dctx, on srv.
+func (e *endpoint) relayRoots(dctx context.Context, srv *server.MCPServer) func(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	return func(hctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+		caps := sessionCaps(dctx)
+		if _, ok := server.ClientSessionFromContext(dctx).(server.SessionWithRoots); srv == nil || caps == nil || caps.Roots == nil || !ok {
+			return nil, errNoRoots
+		}
+		ctx, cancel := relayContext(dctx, hctx)
+		defer cancel()
+		e.h.log.Debug().Msg("mcp: relaying an upstream's roots request to the caller")
+		return srv.RequestRoots(ctx, req)
+	}
+}
+
+// rootsNotifier is what the hub needs from the upstreams to pass a
+// client's notifications/roots/list_changed on; *registry.Registry
+// implements it.
+type rootsNotifier interface {
+	NotifyRootsListChanged(ctx context.Context, server string) error
+}
+
+// rootsNotifyTimeout bounds passing one roots list_changed on.
+const rootsNotifyTimeout = 5 * time.Second
+
+// rootsUsers remembers, per 2025-11-25 session that declared roots with
+// listChanged, the upstreams it has called tools on, so that its
+// notifications/roots/list_changed reach the upstreams it uses (and no
+// other).
+type rootsUsers struct {
+	// mu guards servers.
+	mu      sync.Mutex
+	servers map[string]map[string]bool // session ID → upstream servers
+}
+
+// used records that the caller in ctx called a tool on upstream.
+func (r *rootsUsers) used(ctx context.Context, upstream string) {
+	caps := sessionCaps(ctx)
+	sess := server.ClientSessionFromContext(ctx)
+	if caps == nil || caps.Roots == nil || !caps.Roots.ListChanged || sess == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	set := r.servers[sess.SessionID()]
+	if set == nil {
+		set = map[string]bool{}
+		r.servers[sess.SessionID()] = set
+	}
+	set[upstream] = true
+}
+
+// of returns the upstreams the session used, sorted.
+func (r *rootsUsers) of(session string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.servers[session]))
+	for s := range r.servers[session] {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// forget drops a session that went away.
+func (r *rootsUsers) forget(session string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.servers, session)
+}
+
+// rootsChanged passes a client's notifications/roots/list_changed on to the
+// upstreams its session has called tools on.
+func (e *endpoint) rootsChanged(ctx context.Context, _ mcp.JSONRPCNotification) {
+	rn, ok := e.h.up.(rootsNotifier)
+	sess := server.ClientSessionFromContext(ctx)
+	if !ok || sess == nil {
+		return
+	}
+	for _, upstream := range e.roots.of(sess.SessionID()) {
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rootsNotifyTimeout)
+		if err := rn.NotifyRootsListChanged(nctx, upstream); err != nil {
+			e.h.log.Debug().Err(err).Str("server", upstream).Msg("mcp: roots list_changed not passed on")
+		}
+		cancel()
 	}
 }

@@ -117,10 +117,13 @@ type endpoint struct {
 	// ownersMu guards owners: the identity that opened each SSE session.
 	ownersMu sync.Mutex
 	owners   map[string]string
+
+	// roots remembers which upstreams each session uses (relay.go).
+	roots rootsUsers
 }
 
 func newEndpoint(h *Hub, ts *ToolsetConfig) *endpoint {
-	e := &endpoint{h: h, toolset: ts, owners: map[string]string{}}
+	e := &endpoint{h: h, toolset: ts, owners: map[string]string{}, roots: rootsUsers{servers: map[string]map[string]bool{}}}
 	hooks := &server.Hooks{}
 	// Lists are filtered per caller after mcp-go builds them; they are never
 	// cached across callers (and say so to 2026-07-28 clients: private).
@@ -148,6 +151,7 @@ func newEndpoint(h *Hub, ts *ToolsetConfig) *endpoint {
 		e.ownersMu.Lock()
 		delete(e.owners, s.SessionID())
 		e.ownersMu.Unlock()
+		e.roots.forget(s.SessionID())
 	})
 	if h.subs != nil {
 		e.subscriptionHooks(hooks, h.subs)
@@ -166,6 +170,7 @@ func newEndpoint(h *Hub, ts *ToolsetConfig) *endpoint {
 		server.WithHooks(hooks),
 		server.WithLogger(e.slog()),
 	)
+	e.srv.AddNotificationHandler(mcp.MethodNotificationRootsListChanged, e.rootsChanged)
 	opts := []server.StreamableHTTPOption{
 		server.WithSessionIdManager(&server.StatelessGeneratingSessionIdManager{}),
 		server.WithDisableLocalhostProtection(true), // the Origin check replaces it
@@ -381,6 +386,10 @@ func (e *endpoint) callTool(public string) server.ToolHandlerFunc {
 		// this call is answered by this caller, or refused for it.
 		opts.OnSampling = e.relaySampling(ctx, srv)
 		opts.OnElicitation = e.relayElicitation(ctx, srv)
+		opts.OnRoots = e.relayRoots(ctx, srv)
+		if en := e.h.cur.Load().toolsByName[public]; en != nil {
+			e.roots.used(ctx, en.tool.Server)
+		}
 		out, err := e.h.CallTool(ctx, policy.IdentityFrom(ctx), public, args, opts)
 		if err != nil {
 			return mcp.NewToolResultError(toolErrorMessage(err)), nil

@@ -84,6 +84,9 @@ type CallOptions struct {
 	// the call does.
 	OnSampling    func(ctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error)
 	OnElicitation func(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error)
+	// OnRoots answers the upstream's roots/list requests sent during the
+	// call, like OnSampling.
+	OnRoots func(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error)
 	// Timeout bounds the call; 0 means the server's configured timeout.
 	Timeout time.Duration
 }

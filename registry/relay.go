@@ -11,10 +11,11 @@ import (
 )
 
 // An upstream may ask its client (the registry) for sampling
-// (sampling/createMessage) or elicitation (elicitation/create) while it
-// serves a tool call. The registry advertises both capabilities and relays
-// each such request to the hook (CallOptions.OnSampling, OnElicitation) of
-// the call it belongs to:
+// (sampling/createMessage), elicitation (elicitation/create) or the roots
+// (roots/list) while it serves a tool call. The registry advertises the
+// three capabilities and relays each such request to the hook
+// (CallOptions.OnSampling, OnElicitation, OnRoots) of the call it belongs
+// to:
 //
 //   - when the request reached the registry in the context of one call (a
 //     streamable HTTP upstream sends it on the call's own response stream; a
@@ -134,6 +135,52 @@ func (e elicitationRelay) Elicit(ctx context.Context, req mcp.ElicitationRequest
 		err = errors.New("junction: the caller sent no elicitation result")
 	}
 	return res, err
+}
+
+// rootsRelay is the mcp-go roots handler of a connection. The connection
+// is shared by every caller, so roots are only ever the roots of the call
+// in progress: a roots/list outside a call (many upstreams ask right after
+// initialize) is refused, and the upstream keeps its own configuration.
+type rootsRelay struct{ c *connection }
+
+func (r rootsRelay) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	method := string(mcp.MethodListRoots)
+	cs, err := r.c.route(ctx, method)
+	if err != nil {
+		r.c.log.Debug().Err(err).Msg("registry: upstream roots request refused")
+		return nil, err
+	}
+	if cs.opts.OnRoots == nil {
+		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the caller of this tool call does not relay roots", method)}
+	}
+	hctx, cancel := hookContext(ctx, cs)
+	defer cancel()
+	res, err := cs.opts.OnRoots(hctx, req)
+	if err == nil && res == nil {
+		err = errors.New("junction: the caller sent no roots")
+	}
+	return res, err
+}
+
+// NotifyRootsListChanged sends notifications/roots/list_changed to server,
+// on behalf of a caller whose roots changed. The upstream's roots/list that
+// usually follows is answered only during a call, as above.
+func (r *Registry) NotifyRootsListChanged(ctx context.Context, server string) error {
+	c, cfg, err := r.conn(server)
+	if err != nil {
+		return err
+	}
+	if mcp.IsModernProtocol(c.protocol) {
+		// The stateless protocol keeps no roots between requests: there is
+		// nothing to invalidate.
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout())
+	defer cancel()
+	if err := c.client.RootListChanges(ctx); err != nil {
+		return fmt.Errorf("registry: notify %s of changed roots: %w", server, err)
+	}
+	return nil
 }
 
 // relayErrors wraps mcp-go's handler of the upstream's requests so that a

@@ -56,6 +56,21 @@ func relayUpstream(t *testing.T, versions ...string) string {
 		}
 		return server.NewInputRequestBuilder("state-1").Sample("q", sampling).ToolResult(), nil
 	})
+	srv.AddTool(mcp.NewTool("roots"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res, err := srv.RequestRoots(ctx, mcp.ListRootsRequest{})
+		if err != nil {
+			return fail("roots", err), nil
+		}
+		b, _ := json.Marshal(res)
+		return mcp.NewToolResultText("roots: " + string(b)), nil
+	})
+	srv.AddTool(mcp.NewTool("roots_mrtr"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if res := server.RootsResponse(req.Params.InputResponses, "r"); res != nil {
+			b, _ := json.Marshal(res)
+			return mcp.NewToolResultText("roots: " + string(b)), nil
+		}
+		return server.NewInputRequestBuilder("state-r").Roots("r").ToolResult(), nil
+	})
 	h := server.NewStreamableHTTPServer(srv, server.WithStreamableHTTPProtocolVersions(versions...), server.WithStreamableHTTPLogger(quietSlog))
 	ts := httptest.NewServer(h)
 	t.Cleanup(func() {
@@ -248,4 +263,59 @@ func TestRelayRouting(t *testing.T) {
 	if err != nil || resp == nil || resp.Error == nil || resp.Error.Code != mcp.INVALID_REQUEST || resp.Error.Message != "refused" {
 		t.Errorf("relayErrors: %+v %v", resp, err)
 	}
+}
+
+// TestRelayRoots: an upstream's roots/list during a call (a server-initiated
+// request on the legacy protocol, an input_required result on 2026-07-28)
+// is answered by the call's OnRoots hook; a call without one is refused,
+// and so is a roots/list outside any call.
+func TestRelayRoots(t *testing.T) {
+	legacy := relayUpstream(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
+	modern := relayUpstream(t)
+	r := newRegistry(t, newStore(t))
+	mustCreate(t, r, ServerConfig{Name: "legacy", Transport: TransportStreamableHTTP, URL: legacy})
+	mustCreate(t, r, ServerConfig{Name: "modern", Transport: TransportStreamableHTTP, URL: modern})
+	waitReady(t, r, "legacy")
+	waitReady(t, r, "modern")
+	ctx := context.Background()
+	roots := func(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+		return &mcp.ListRootsResult{Roots: []mcp.Root{{URI: "file:///work/project", Name: "project"}}}, nil
+	}
+	for _, tc := range []struct{ server, tool string }{{"legacy", "roots"}, {"modern", "roots_mrtr"}} {
+		t.Run(tc.server, func(t *testing.T) {
+			raw, err := r.CallTool(ctx, tc.server, tc.tool, nil, CallOptions{OnRoots: roots})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if text, isErr := resultText(t, raw); isErr || !strings.Contains(text, "file:///work/project") {
+				t.Errorf("result %q (isError %v)", text, isErr)
+			}
+			raw, err = r.CallTool(ctx, tc.server, tc.tool, nil, CallOptions{})
+			if err == nil {
+				if text, isErr := resultText(t, raw); !isErr && strings.Contains(text, "file:///") {
+					t.Errorf("roots without a hook: %q", text)
+				}
+			}
+		})
+	}
+	// Outside a call nobody answers: the connection is shared by callers.
+	cs, err := (rootsRelay{c: mustConn(t, r, "legacy")}).ListRoots(ctx, mcp.ListRootsRequest{})
+	if err == nil {
+		t.Errorf("roots/list outside a call was answered: %+v", cs)
+	}
+	if err := r.NotifyRootsListChanged(ctx, "legacy"); err != nil {
+		t.Errorf("notify legacy: %v", err)
+	}
+	if err := r.NotifyRootsListChanged(ctx, "modern"); err != nil {
+		t.Errorf("notify modern: %v", err)
+	}
+}
+
+func mustConn(t *testing.T, r *Registry, server string) *connection {
+	t.Helper()
+	c, _, err := r.conn(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

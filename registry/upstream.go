@@ -373,9 +373,10 @@ func (u *upstream) dial(ctx, cctx context.Context) (*connection, error) {
 		cancel()
 		return nil, fmt.Errorf("unknown transport %q", cfg.Transport)
 	}
-	// Upstreams may ask for sampling and elicitation during a tool call;
-	// the requests are relayed to the call's caller (relay.go).
-	opts = append(opts, client.WithSamplingHandler(samplingRelay{conn}), client.WithElicitationHandler(elicitationRelay{conn}))
+	// Upstreams may ask for sampling, elicitation and roots during a tool
+	// call; the requests are relayed to the call's caller (relay.go).
+	opts = append(opts, client.WithSamplingHandler(samplingRelay{conn}), client.WithElicitationHandler(elicitationRelay{conn}),
+		client.WithRootsHandler(rootsRelay{conn}))
 	conn.client = client.NewClient(tr, opts...)
 	conn.client.OnNotification(conn.onNotification)
 	conn.client.OnConnectionLost(func(err error) { conn.markLost(fmt.Errorf("connection lost: %w", err)) })

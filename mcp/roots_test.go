@@ -1,0 +1,106 @@
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/store/storetest"
+)
+
+// rootsCaller answers roots/list like a downstream client would.
+type rootsCaller struct{ asked atomic.Int32 }
+
+func (r *rootsCaller) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	r.asked.Add(1)
+	return &mcp.ListRootsResult{Roots: []mcp.Root{{URI: "file:///home/ada/project", Name: "project"}}}, nil
+}
+
+// TestRelayRootsThroughRegistry: an upstream's roots/list during a tool
+// call reaches the 2025-11-25 client that made the call and declared roots;
+// a client without the capability is not asked; a client's
+// notifications/roots/list_changed reaches the upstreams that client has
+// called, and not the others.
+func TestRelayRootsThroughRegistry(t *testing.T) {
+	var changed atomic.Int32
+	up := server.NewMCPServer("files", "1", server.WithToolCapabilities(false))
+	up.AddTool(mcp.NewTool("where", mcp.WithDescription("lists the caller's roots")), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res, err := up.RequestRoots(ctx, mcp.ListRootsRequest{})
+		if err != nil {
+			return mcp.NewToolResultError("roots failed: " + err.Error()), nil
+		}
+		b, _ := json.Marshal(res)
+		return mcp.NewToolResultText("roots " + string(b)), nil
+	})
+	up.AddNotificationHandler(mcp.MethodNotificationRootsListChanged, func(context.Context, mcp.JSONRPCNotification) { changed.Add(1) })
+	uh := server.NewStreamableHTTPServer(up, server.WithStreamableHTTPProtocolVersions(legacyEra))
+	us := httptest.NewServer(uh)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = uh.Shutdown(ctx)
+		us.Close()
+	})
+
+	reg, err := registry.New(context.Background(), registry.Options{Store: storetest.NewStore(t), SecretKey: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = reg.Close(ctx)
+	})
+	if _, err := reg.CreateServer(context.Background(), registry.ServerConfig{Name: "files", Transport: registry.TransportStreamableHTTP, URL: us.URL}); err != nil {
+		t.Fatal(err)
+	}
+	pol := testPolicy(t)
+	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
+	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
+	url := serveHub(t, hub, pol).URL
+	waitFor(t, func() bool { return hub.cur.Load().toolsByName["files__where"] != nil })
+
+	h := &rootsCaller{}
+	c := connectWith(t, url+"/mcp", key, legacyEra, client.WithRootsHandler(h))
+	res := call(t, c, "files__where", nil)
+	if got := resultText(res); res.IsError || !strings.Contains(got, "file:///home/ada/project") {
+		t.Errorf("result %q (isError %v)", got, res.IsError)
+	}
+	if h.asked.Load() != 1 {
+		t.Errorf("the client was asked %d times", h.asked.Load())
+	}
+
+	// Without the capability the upstream is told the client has none.
+	plain := connect(t, url+"/mcp", key, legacyEra)
+	res = call(t, plain, "files__where", nil)
+	if got := resultText(res); !res.IsError || !strings.Contains(got, "the client does not support roots") {
+		t.Errorf("result %q (isError %v)", got, res.IsError)
+	}
+
+	// list_changed from a client that never called files: not passed on.
+	idle := connectWith(t, url+"/mcp", key, legacyEra, client.WithRootsHandler(&rootsCaller{}))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := idle.RootListChanges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := changed.Load(); n != 0 {
+		t.Fatalf("a client that never used the upstream notified it (%d)", n)
+	}
+	// From the client that called it: passed on.
+	if err := c.RootListChanges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return changed.Load() == 1 })
+}
