@@ -717,3 +717,18 @@ func TestCacheConfigErrors(t *testing.T) {
 		t.Errorf("config problems: %v", err)
 	}
 }
+
+// TestExampleConfigCache checks the cache section of the example
+// configuration (TestExampleConfigIsValid checks that it loads).
+func TestExampleConfigCache(t *testing.T) {
+	c, err := LoadConfig("../examples/config/junction.yaml", func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := c.Cache
+	if !cc.Enabled || cc.Scope != "team" || cc.TTL != time.Hour || cc.Exact.Backend != cache.BackendMemory ||
+		cc.Semantic.EmbeddingModel != "mock/text-embedding-3-small" || cc.Semantic.Dimensions != 256 ||
+		cc.Semantic.Threshold != 0.92 || !cc.SemanticEnabled() || cc.Semantic.MaxEntries != cache.DefaultMaxEntries {
+		t.Errorf("cache section %+v", cc)
+	}
+}

@@ -107,7 +107,9 @@ func (s *Service) initCache(opts Options) error {
 			return fmt.Errorf("llm: register cache metrics: %w", err)
 		}
 	}
-	if m := cfg.Semantic.EmbeddingModel; cfg.Enabled && cfg.SemanticEnabled() && m != "" {
+	// The embedder exists whenever a model is configured, so that the agent
+	// loop can rank tools with it even when the cache is off.
+	if m := cfg.Semantic.EmbeddingModel; m != "" {
 		if _, ok := s.resolve(m); !ok {
 			return fmt.Errorf("llm: cache.semantic.embedding_model: model %q is not configured", m)
 		}

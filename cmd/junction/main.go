@@ -7,6 +7,7 @@
 //	junction servers add|list|show|rm|refresh [flags]
 //	junction tools list|call [flags]
 //	junction usage [flags]
+//	junction cache stats|purge [flags]
 //
 // It parses flags, loads the configuration, builds the gateway and maps the
 // outcome to an exit code; everything else lives in the packages. The admin
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		return runAdminGroup(ctx, "tools", toolsCommands, args, stdout, stderr, lookupEnv)
 	case "usage":
 		return runAdmin(ctx, "usage", usageCommand, args, stdout, stderr, lookupEnv)
+	case "cache":
+		return runAdminGroup(ctx, "cache", cacheCommands, args, stdout, stderr, lookupEnv)
 	case "version":
 		fmt.Fprintln(stdout, "junction", version())
 		return exitOK
@@ -72,9 +75,10 @@ func usage(w io.Writer) {
   junction servers add|list|show|rm|refresh        manage the upstream MCP servers of a running gateway
   junction tools list|call                         list and call the federated tools of a running gateway
   junction usage [flags]                           report the usage a running gateway recorded
+  junction cache stats|purge                       inspect or empty the response cache of a running gateway
   junction help                                    show this help
 
-The admin commands (keys, teams, servers, tools, usage) take --url (default `+defaultAdminURL+`),
+The admin commands (keys, teams, servers, tools, usage, cache) take --url (default `+defaultAdminURL+`),
 --admin-key (default $JUNCTION_ADMIN_KEY) and --json (print the raw JSON response).
 Run "junction <command> --help" for a command's flags.
 `)
