@@ -84,14 +84,11 @@ type Reservation struct {
 	estMicros int64
 
 	settled atomic.Bool
-	// settleCtx carries Settle's context to the counters without its
-	// cancellation; it is a field so that detaching allocates nothing.
-	settleCtx detachedContext
 
 	// The n counters reserved: bucket i is plan[idx[i]] of the identity's
 	// plan for kind, with values[i] after the admission. Its window and
 	// amount follow from start and the estimates (see window and reserved).
-	n      int
+	n      uint8
 	idx    [maxBuckets]uint8
 	values [maxBuckets]int64
 }
@@ -111,30 +108,18 @@ func (e *Engine) reserve(ctx context.Context, bs *buckets, n int, values []int64
 	return e.counters.Reserve(ctx, heap[:n], values)
 }
 
-// adjust runs the counters' Adjust on bs[:n].
+// adjust runs the counters' Adjust on bs[:n], also when ctx was cancelled:
+// settling must happen whatever became of the caller's request.
 func (e *Engine) adjust(ctx context.Context, bs *buckets, n int) error {
 	if e.memory != nil {
-		return e.memory.Adjust(ctx, bs[:n])
+		return e.memory.Adjust(ctx, bs[:n]) // never blocks, ignores ctx
 	}
 	heap := *bs
-	return e.counters.Adjust(ctx, heap[:n])
+	return e.counters.Adjust(context.WithoutCancel(ctx), heap[:n])
 }
 
 // planned is the plan entry of bucket i.
 func (r *Reservation) planned(i int) *plannedBucket { return &r.id.plan.of(r.kind)[r.idx[i]] }
-
-// detachedContext is its parent's values without its deadline and
-// cancellation, like context.WithoutCancel, as a value that lives inside a
-// Reservation: settling must happen even when the caller's request was
-// cancelled.
-type detachedContext struct{ parent context.Context }
-
-var _ context.Context = (*detachedContext)(nil)
-
-func (*detachedContext) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (*detachedContext) Done() <-chan struct{}       { return nil }
-func (*detachedContext) Err() error                  { return nil }
-func (c *detachedContext) Value(key any) any         { return c.parent.Value(key) }
 
 // Identity is who the reservation is for.
 func (r *Reservation) Identity() *Identity { return r.id }
@@ -156,7 +141,7 @@ type LimitStatus struct {
 // against, key before team.
 func (r *Reservation) RateLimits() []LimitStatus {
 	var out []LimitStatus
-	for i := 0; i < r.n; i++ {
+	for i := range int(r.n) {
 		p := r.planned(i)
 		if p.role == roleBudget {
 			continue
@@ -243,7 +228,7 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 		r.idx[r.n] = uint8(j)
 		r.n++
 	}
-	rejected, err := e.reserve(ctx, &bs, r.n, r.values[:r.n])
+	rejected, err := e.reserve(ctx, &bs, int(r.n), r.values[:r.n])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -401,7 +386,7 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 func (r *Reservation) adjust(ctx context.Context, tokens, micros int64) {
 	var bs buckets
 	plan, n := r.id.plan.of(r.kind), 0
-	for i := 0; i < r.n; i++ {
+	for i := range int(r.n) {
 		p := &plan[r.idx[i]]
 		var delta int64
 		switch p.role {
@@ -419,10 +404,7 @@ func (r *Reservation) adjust(ctx context.Context, tokens, micros int64) {
 	if n == 0 {
 		return
 	}
-	r.settleCtx.parent = ctx
-	err := r.e.adjust(&r.settleCtx, &bs, n)
-	r.settleCtx.parent = nil
-	if err != nil {
+	if err := r.e.adjust(ctx, &bs, n); err != nil {
 		r.e.log.Error().Err(err).Str("key", r.id.Name()).Msg("policy: settling counters failed; the reservation stays held until its window ends")
 	}
 }
