@@ -40,6 +40,28 @@ func BenchmarkMemoryReserveAdjust(b *testing.B) {
 	benchReserveAdjust(b, openMemory(b, nil))
 }
 
+// BenchmarkMemoryReserveAdjustSlots is the same admission with a Slot on
+// every bucket, as the governance layer calls it: no Key is hashed.
+func BenchmarkMemoryReserveAdjustSlots(b *testing.B) {
+	m := openMemory(b, nil)
+	ctx := context.Background()
+	reserve, settle := admission()
+	for i := range reserve {
+		reserve[i].Slot = NewSlot(reserve[i].Key)
+		settle[i].Slot = reserve[i].Slot
+	}
+	values := make([]int64, len(reserve))
+	b.ReportAllocs()
+	for b.Loop() {
+		if rejected, err := m.Reserve(ctx, reserve, values); err != nil || rejected != -1 {
+			b.Fatalf("Reserve = %d, %v", rejected, err)
+		}
+		if err := m.Adjust(ctx, settle); err != nil {
+			b.Fatalf("Adjust: %v", err)
+		}
+	}
+}
+
 // BenchmarkMemoryReserveAdjustParallel shows the cost under contention: every
 // goroutine admits against the same two counters, behind the one mutex.
 func BenchmarkMemoryReserveAdjustParallel(b *testing.B) {
