@@ -600,10 +600,12 @@ func TestAgentMessages(t *testing.T) {
 			s := startAgent(t, func(c *Config) { c.Agent.MaxIterations = 3 })
 			s.script(t, llmtest.ToolTurn(llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})), llmtest.TextTurn("Five."))
 			for _, tools := range []string{
-				`"tools":[{"type":"mcp","server_label":"web","allowed_tools":["add"]}]`,
-				`"mcp_servers":[{"type":"url","name":"web","tool_configuration":{"allowed_tools":["add"]}}]`,
+				`"tools":[{"type":"mcp","server_label":"web","allowed_tools":["add"]}],`,
+				`"mcp_servers":[{"type":"url","name":"web","tool_configuration":{"allowed_tools":["add"]}}],`,
+				"", // the header
 			} {
-				resp, body := s.post(t, "/v1/messages", `{"model":"`+model+`","max_tokens":200,`+tools+`,"messages":[{"role":"user","content":"What is 2 + 3?"}]}`)
+				resp, body := s.post(t, "/v1/messages", `{"model":"`+model+`","max_tokens":200,`+tools+`"messages":[{"role":"user","content":"What is 2 + 3?"}]}`,
+					llm.ToolsHeader, map[bool]string{true: "web:add"}[tools == ""])
 				if resp.StatusCode != 200 {
 					t.Fatalf("%d %s", resp.StatusCode, body)
 				}
@@ -615,7 +617,7 @@ func TestAgentMessages(t *testing.T) {
 					t.Errorf("%s", body)
 				}
 			}
-			if n := s.web.Server.Calls("add"); n != 2 {
+			if n := s.web.Server.Calls("add"); n != 3 {
 				t.Errorf("add ran %d times", n)
 			}
 			// The tool results went back in the upstream's own shape.
@@ -728,4 +730,86 @@ func countServer(tools []mcp.ToolInfo, server string) int {
 		}
 	}
 	return n
+}
+
+func TestAgentTimeouts(t *testing.T) {
+	s := startAgent(t, func(c *Config) {
+		c.Agent.Timeout = 1500 * time.Millisecond
+		c.Agent.ToolTimeout = 300 * time.Millisecond
+	})
+	// Each tool call outlives the tool timeout: its timeout is fed back and
+	// the loop goes on until the total time limit.
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__sleep", map[string]any{"ms": 1000})))
+	start := time.Now()
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`)
+	took := time.Since(start)
+	out := decodeAgent(t, resp, body)
+	if out.Junction.StopReason != "timeout" || out.Choices[0].FinishReason != "length" || !strings.Contains(out.text(), "time limit") {
+		t.Fatalf("%s", body)
+	}
+	if took > 3*time.Second {
+		t.Errorf("took %v with a 1.5s limit", took)
+	}
+	if len(out.Junction.ToolCalls) < 2 || out.Junction.ToolCalls[0].Status != "timeout" {
+		t.Errorf("tool calls %+v", out.Junction.ToolCalls)
+	}
+	msgs := s.modelRequests(t)[1]["messages"].([]any)
+	if c := fmt.Sprint(msgs[len(msgs)-1].(map[string]any)["content"]); !strings.Contains(c, "timed out") {
+		t.Errorf("the timeout did not reach the model: %s", c)
+	}
+}
+
+// A client that kept a streamed loop's accumulated message (text and the
+// tool calls Junction ran) sends it back with a new question: the old calls
+// are not run again, and the conversation stays valid.
+func TestAgentHistoryWithRanCalls(t *testing.T) {
+	s := startAgent(t, nil)
+	s.script(t, llmtest.TextTurn("Anything else?"))
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast","tools":[{"type":"mcp","server_label":"web"}],"messages":[
+		{"role":"user","content":"What is 2 + 3?"},
+		{"role":"assistant","content":"Let me add. The sum is 5.","tool_calls":[{"id":"call_old","type":"function","function":{"name":"web__add","arguments":"{\"a\":2,\"b\":3}"}}]},
+		{"role":"user","content":"Thanks."}]}`)
+	out := decodeAgent(t, resp, body)
+	if out.text() != "Anything else?" || s.web.Server.Calls("add") != 0 {
+		t.Fatalf("%s (add ran %d times)", body, s.web.Server.Calls("add"))
+	}
+	msgs := s.modelRequests(t)[0]["messages"].([]any)
+	if len(msgs) != 4 || msgs[2].(map[string]any)["role"] != "tool" || msgs[2].(map[string]any)["tool_call_id"] != "call_old" {
+		t.Errorf("messages sent upstream: %v", msgs)
+	}
+}
+
+func TestAgentStreamReturnsApprovalCalls(t *testing.T) {
+	s := startAgent(t, nil)
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "need approval"})))
+	req, _ := http.NewRequest(http.MethodPost, s.gw.URL+"/v1/chat/completions", strings.NewReader(`{"model":"fast","stream":true,`+agentUser+`,
+		"tools":[{"type":"mcp","server_label":"web","require_approval":{"always":{"tool_names":["echo"]}}}]}`))
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	chunks, _ := parseOpenAIStream(t, body)
+	var finish []string
+	var names []string
+	for _, c := range chunks {
+		for _, ch := range c.Choices {
+			if ch.FinishReason != nil {
+				finish = append(finish, *ch.FinishReason)
+			}
+			for _, tc := range ch.Delta.ToolCalls {
+				if tc.Function.Name != "" {
+					names = append(names, tc.Function.Name)
+				}
+			}
+		}
+	}
+	if strings.Join(finish, ",") != "tool_calls" || strings.Join(names, ",") != "web__echo" || s.web.Server.Calls("echo") != 0 {
+		t.Errorf("finish %v, calls %v, ran %d", finish, names, s.web.Server.Calls("echo"))
+	}
+	if resp.Trailer.Get(llm.StopReasonHeader) != "approval" {
+		t.Errorf("trailer %v", resp.Trailer)
+	}
 }

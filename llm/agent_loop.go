@@ -597,6 +597,42 @@ func (a *agentRun) pendingCalls() []chat.ToolCall {
 	return out
 }
 
+// fillDropped gives the MCP calls of earlier assistant turns that the
+// client sent back without results (a client that accumulated a streamed
+// loop into one message keeps its tool calls but not Junction's results) a
+// placeholder result, so that the conversation stays valid for providers.
+// The calls are not run again.
+func (a *agentRun) fillDropped() {
+	msgs := a.req.Messages
+	var out []chat.Message
+	for i := 0; i < len(msgs); i++ {
+		out = append(out, msgs[i])
+		if msgs[i].Role != chat.RoleAssistant || len(msgs[i].ToolCalls) == 0 {
+			continue
+		}
+		j := i + 1
+		answered := map[string]bool{}
+		for ; j < len(msgs) && msgs[j].Role == chat.RoleTool; j++ {
+			answered[msgs[j].ToolCallID] = true
+		}
+		if j == len(msgs) {
+			continue // the last turn: pendingCalls deals with it
+		}
+		out = append(out, msgs[i+1:j]...)
+		for _, call := range msgs[i].ToolCalls {
+			if !answered[call.ID] && (a.byName[call.Name] != nil || a.callable[call.Name]) {
+				m := chat.TextMessage(chat.RoleTool, "(Junction ran this call earlier; its result is not part of the conversation sent back.)")
+				m.ToolCallID = call.ID
+				out = append(out, m)
+			}
+		}
+		i = j - 1
+	}
+	if len(out) != len(msgs) {
+		a.req.Messages = out
+	}
+}
+
 // stopNote is the final text when the loop ended before the model's answer.
 func (a *agentRun) stopNote() string {
 	switch a.stop {
@@ -634,6 +670,7 @@ func (a *agentRun) setHeaders(h http.Header) {
 // runPending runs the calls the client sent back unanswered; they count as
 // approved.
 func (a *agentRun) runPending(ctx context.Context) []toolOutcome {
+	a.fillDropped()
 	calls := a.pendingCalls()
 	if len(calls) == 0 {
 		return nil
