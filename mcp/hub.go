@@ -105,6 +105,9 @@ type Hub struct {
 	// subs records resource subscriptions; nil when the upstreams cannot be
 	// subscribed to (subscriptions.go).
 	subs *resourceSubs
+	// pending holds the 2026-07-28 calls waiting for the client's input
+	// (inputrequired.go).
+	pending *pendingCalls
 
 	// mu guards endpoints, sse and closed.
 	mu        sync.Mutex
@@ -166,6 +169,7 @@ func New(opts Options) (*Hub, error) {
 		t.Tools = append([]string(nil), t.Tools...)
 		h.toolsets[t.Name] = &t
 	}
+	h.pending = newPendingCalls(h.up)
 	if rs, ok := h.up.(resourceSubscriber); ok {
 		h.subs = newResourceSubs(h, rs)
 	}
@@ -194,6 +198,7 @@ func (h *Hub) Close() {
 		for _, e := range eps {
 			e.close()
 		}
+		h.pending.close()
 		if h.subs != nil {
 			h.subs.close()
 		}

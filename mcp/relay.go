@@ -20,16 +20,12 @@ import (
 //     initialize gets the request as a server-initiated request on its
 //     session (on the tools/call response stream), and its answer goes back
 //     to the upstream;
-//   - any other client (no capability, a transport whose sessions cannot
-//     carry server requests such as legacy SSE, or a 2026-07-28 client) gets
-//     nothing, and the upstream gets an error saying the client does not
-//     support it.
-//
-// Not implemented: for 2026-07-28 clients the relay would have to end the
-// tools/call with an input_required result carrying the upstream's request
-// and a protected (MAC'd) requestState naming the parked upstream call, and
-// resume it when the client retries with inputResponses (see WIRE.md). Until
-// then those clients are told the feature is unsupported.
+//   - a 2026-07-28 client that declared the capability in the request's
+//     _meta gets an input_required result, and the call goes on when the
+//     client retries with the answers (inputrequired.go);
+//   - any other client (no capability, or a transport whose sessions cannot
+//     carry server requests such as legacy SSE) gets nothing, and the
+//     upstream gets an error saying the client does not support it.
 
 // errNoSampling and errNoElicitation are what the upstream is told when
 // the caller cannot answer.
@@ -40,9 +36,8 @@ var (
 )
 
 // sessionCaps returns the capabilities that the caller of the request in
-// ctx declared at initialize, or nil for a 2026-07-28 request (relaying to
-// those clients needs the input_required flow, which is not implemented)
-// or when they are unknown.
+// ctx declared at initialize, or nil for a 2026-07-28 request (those take
+// the input_required flow instead) or when they are unknown.
 func sessionCaps(ctx context.Context) *mcp.ClientCapabilities {
 	if server.IsModernRequest(ctx) {
 		return nil

@@ -28,8 +28,12 @@ func (c *caller) CreateMessage(_ context.Context, req mcp.CreateMessageRequest) 
 	c.samples.Add(1)
 	text := ""
 	if len(req.Messages) > 0 {
-		if tc, ok := req.Messages[0].Content.(mcp.TextContent); ok {
-			text = tc.Text
+		// mcp-go's client hands input_required (2026-07-28) sampling
+		// content over as decoded JSON.
+		if content, err := mcp.ParseSamplingContent(req.Messages[0].Content); err == nil {
+			if tc, ok := content.(mcp.TextContent); ok {
+				text = tc.Text
+			}
 		}
 	}
 	return &mcp.CreateMessageResult{
@@ -137,20 +141,35 @@ func TestRelaySamplingAndElicitationFake(t *testing.T) {
 		}
 	})
 
-	// 2026-07-28 clients would need the input_required flow, which is not
-	// implemented: the upstream is told they cannot sample, even when they
-	// declare the capability.
+	// 2026-07-28 clients that declared the capabilities get input_required
+	// rounds (mcp-go's client answers them and retries by itself); those
+	// that did not are refused.
 	t.Run("modern client", func(t *testing.T) {
 		h := &caller{}
 		c := connectWith(t, f.url+"/mcp", f.all, modernEra, client.WithSamplingHandler(h), client.WithElicitationHandler(h))
+		if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "caller answers 2+2?") || !strings.Contains(got, "caller-model") {
+			t.Errorf("sampling: %q", got)
+		}
+		if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, `"Ada"`) || !strings.Contains(got, `"accept"`) {
+			t.Errorf("elicitation: %q", got)
+		}
+		if h.samples.Load() != 1 || h.elicits.Load() != 1 {
+			t.Errorf("the client was asked %d/%d times", h.samples.Load(), h.elicits.Load())
+		}
+	})
+
+	t.Run("modern client without capabilities", func(t *testing.T) {
+		c := connect(t, f.url+"/mcp", f.all, modernEra)
 		if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "sampling error: the client does not support sampling") {
 			t.Errorf("sampling: %q", got)
 		}
+	})
+
+	t.Run("modern client with sampling only", func(t *testing.T) {
+		h := &caller{}
+		c := connectWith(t, f.url+"/mcp", f.all, modernEra, client.WithSamplingHandler(h))
 		if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, "elicitation error: the client does not support elicitation") {
 			t.Errorf("elicitation: %q", got)
-		}
-		if h.samples.Load() != 0 || h.elicits.Load() != 0 {
-			t.Error("a modern client got a server-initiated request")
 		}
 	})
 }

@@ -382,29 +382,40 @@ func (e *endpoint) callTool(public string) server.ToolHandlerFunc {
 				_ = srv.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(mcp.LoggingLevel(level), logger, data))
 			}
 		}
-		// Always set: an upstream's sampling or elicitation request during
-		// this call is answered by this caller, or refused for it.
+		// Always set: an upstream's sampling, elicitation or roots request
+		// during this call is answered by this caller, or refused for it.
 		opts.OnSampling = e.relaySampling(ctx, srv)
 		opts.OnElicitation = e.relayElicitation(ctx, srv)
 		opts.OnRoots = e.relayRoots(ctx, srv)
+		if caps := modernCaps(ctx); wantsInput(caps) || (caps != nil && req.Params.RequestState != "") {
+			// A 2026-07-28 client answers with input_required rounds
+			// (inputrequired.go).
+			return e.callWithInput(ctx, public, req, args, opts, caps), nil
+		}
 		if en := e.h.cur.Load().toolsByName[public]; en != nil {
 			e.roots.used(ctx, en.tool.Server)
 		}
 		out, err := e.h.CallTool(ctx, policy.IdentityFrom(ctx), public, args, opts)
-		if err != nil {
-			return mcp.NewToolResultError(toolErrorMessage(err)), nil
-		}
-		res, err := mcp.ParseCallToolResult(&out)
-		if err != nil {
-			server := ""
-			if en := e.h.cur.Load().toolsByName[public]; en != nil {
-				server = en.tool.Server
-			}
-			e.h.log.Warn().Err(err).Str("server", server).Str("tool", public).Msg("mcp: upstream returned an invalid tool result")
-			return mcp.NewToolResultError(fmt.Sprintf("upstream server %q returned an invalid tool result", server)), nil
-		}
-		return res, nil
+		return e.toolResult(public, out, err), nil
 	}
+}
+
+// toolResult turns Hub.CallTool's outcome into the tools/call result: a
+// failure is a tool result with isError set.
+func (e *endpoint) toolResult(public string, out json.RawMessage, err error) *mcp.CallToolResult {
+	if err != nil {
+		return mcp.NewToolResultError(toolErrorMessage(err))
+	}
+	res, err := mcp.ParseCallToolResult(&out)
+	if err != nil {
+		server := ""
+		if en := e.h.cur.Load().toolsByName[public]; en != nil {
+			server = en.tool.Server
+		}
+		e.h.log.Warn().Err(err).Str("server", server).Str("tool", public).Msg("mcp: upstream returned an invalid tool result")
+		return mcp.NewToolResultError(fmt.Sprintf("upstream server %q returned an invalid tool result", server))
+	}
+	return res
 }
 
 // toolErrorMessage is what a caller is told about a failed call.

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,6 +62,7 @@ type Options struct {
 type Registry struct {
 	store  *store.Store
 	sealer *sealer
+	secret []byte // the secret key, for DeriveKey
 	log    zerolog.Logger
 	now    func() time.Time
 	health time.Duration
@@ -135,6 +137,7 @@ func New(ctx context.Context, opts Options) (*Registry, error) {
 	r := &Registry{
 		store:      opts.Store,
 		sealer:     s,
+		secret:     bytes.Clone(opts.SecretKey),
 		log:        opts.Logger,
 		now:        opts.Now,
 		health:     opts.HealthInterval,

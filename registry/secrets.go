@@ -3,7 +3,9 @@ package registry
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -198,4 +200,15 @@ func sealMap(m map[string]string, f func(k, v string) string) map[string]string 
 		out[k] = f(k, v)
 	}
 	return out
+}
+
+// DeriveKey returns a 32-byte key for purpose, derived from the secret key
+// (HMAC-SHA256 of the purpose under it), so that other parts of the gateway
+// can protect what they hand out (for example the hub's MAC'd request
+// states) with a key that every replica shares and that is not the
+// encryption key itself.
+func (r *Registry) DeriveKey(purpose string) []byte {
+	m := hmac.New(sha256.New, r.secret)
+	m.Write([]byte("junction/derive/" + purpose))
+	return m.Sum(nil)
 }
