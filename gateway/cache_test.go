@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,23 +27,52 @@ import (
 // The response cache end to end: a gateway with the cache on, in front of
 // the llmtest mock, whose deterministic embeddings make paraphrases similar.
 
-// cacheBackends are the semantic back-ends the suite runs against.
-var cacheBackends = []string{cache.BackendMemory, cache.BackendQdrant}
+// cacheBackend is one configuration of the tiers' back-ends.
+type cacheBackend struct {
+	name            string
+	exact, semantic string
+}
+
+// cacheBackends are the back-end combinations the suite runs against:
+// in-process tiers, Qdrant (cache/qdranttest) for the semantic tier, and
+// Redis for the exact tier (when JUNCTION_TEST_REDIS is set).
+var cacheBackends = []cacheBackend{
+	{"memory", cache.BackendMemory, cache.BackendMemory},
+	{"qdrant", cache.BackendMemory, cache.BackendQdrant},
+	{"redis", cache.BackendRedis, cache.BackendMemory},
+}
 
 // cacheEmbeddingModel is the semantic tier's model, served by the mock.
 const cacheEmbeddingModel = "mock/text-embedding-3-small"
 
-// startCached is startLLM with the cache enabled on backend, embedding
-// through the mock.
-func startCached(t *testing.T, backend string, mutate func(*Config, *llmtest.Server)) *llmSetup {
+// cacheRedisDB is the Redis database the suite uses, apart from the other
+// packages' tests, since it empties it.
+const cacheRedisDB = "/11"
+
+// startCached is startLLM with the cache enabled on the back-ends b,
+// embedding through the mock.
+func startCached(t *testing.T, b cacheBackend, mutate func(*Config, *llmtest.Server)) *llmSetup {
 	t.Helper()
 	var qd *qdranttest.Server
-	if backend == cache.BackendQdrant {
+	if b.semantic == cache.BackendQdrant {
 		qd = qdranttest.NewServer(t)
 	}
-	return startLLM(t, func(c *Config, m *llmtest.Server) {
-		c.Cache = cache.Config{Enabled: true, Semantic: cache.SemanticConfig{Backend: backend,
-			EmbeddingModel: cacheEmbeddingModel, Dimensions: 256}}
+	redisURL := ""
+	if b.exact == cache.BackendRedis {
+		env := os.Getenv("JUNCTION_TEST_REDIS")
+		if env == "" {
+			t.Skip("JUNCTION_TEST_REDIS is not set (e.g. redis://127.0.0.1:6379/0)")
+		}
+		u, err := url.Parse(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = cacheRedisDB
+		redisURL = u.String()
+	}
+	s := startLLM(t, func(c *Config, m *llmtest.Server) {
+		c.Cache = cache.Config{Enabled: true, Exact: cache.ExactConfig{Backend: b.exact, RedisURL: redisURL},
+			Semantic: cache.SemanticConfig{Backend: b.semantic, EmbeddingModel: cacheEmbeddingModel, Dimensions: 256}}
 		if qd != nil {
 			c.Cache.Semantic.Qdrant.URL = qd.Addr()
 			c.Cache.Semantic.Qdrant.Timeout = 2 * time.Second
@@ -50,6 +81,13 @@ func startCached(t *testing.T, backend string, mutate func(*Config, *llmtest.Ser
 			mutate(c, m)
 		}
 	})
+	if redisURL != "" {
+		// Entries of earlier runs would hit.
+		if _, err := s.gw.cache.Purge(context.Background(), cache.Filter{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
 }
 
 // settle waits until the answers being stored in the background are stored.
@@ -121,56 +159,60 @@ func wantCache(t *testing.T, resp *http.Response, want string) {
 }
 
 func TestCacheExactHit(t *testing.T) {
-	s := startCached(t, cache.BackendMemory, nil)
-	resp, first := s.ask(t, s.key, "What is the capital of France?")
-	wantCache(t, resp, llm.CacheMiss)
-	s.settle(t)
-	calls := s.chatCalls()
+	for _, backend := range cacheBackends {
+		t.Run(backend.name, func(t *testing.T) {
+			s := startCached(t, backend, nil)
+			resp, first := s.ask(t, s.key, "What is the capital of France?")
+			wantCache(t, resp, llm.CacheMiss)
+			s.settle(t)
+			calls := s.chatCalls()
 
-	resp, again := s.ask(t, s.key, "What is the capital of France?")
-	wantCache(t, resp, llm.CacheHitExact)
-	if again != first {
-		t.Errorf("hit content %q, want %q", again, first)
-	}
-	if s.chatCalls() != calls {
-		t.Errorf("a hit reached the upstream: %d calls, want %d", s.chatCalls(), calls)
-	}
-	if resp.Header.Get(llm.HeaderCacheSimilarity) != "" {
-		t.Error("similarity header on an exact hit")
-	}
+			resp, again := s.ask(t, s.key, "What is the capital of France?")
+			wantCache(t, resp, llm.CacheHitExact)
+			if again != first {
+				t.Errorf("hit content %q, want %q", again, first)
+			}
+			if s.chatCalls() != calls {
+				t.Errorf("a hit reached the upstream: %d calls, want %d", s.chatCalls(), calls)
+			}
+			if resp.Header.Get(llm.HeaderCacheSimilarity) != "" {
+				t.Error("similarity header on an exact hit")
+			}
 
-	// Key order and whitespace do not matter; excluded fields neither.
-	body := `{ "messages": [ {"content": "be brief", "role": "system"}, {"role": "user", "content": "What is the capital of France?"} ],
-		"user": "someone", "max_tokens": 64, "model": "fast" }`
-	resp, raw := s.post(t, "/v1/chat/completions", body)
-	wantCache(t, resp, llm.CacheHitExact)
-	if c := decode[oaiCompletion](t, raw); c.Usage.PromptTokens != 0 || c.Usage.CompletionTokens != 0 {
-		t.Errorf("a hit reports usage %+v", c.Usage)
-	}
+			// Key order and whitespace do not matter; excluded fields neither.
+			body := `{ "messages": [ {"content": "be brief", "role": "system"}, {"role": "user", "content": "What is the capital of France?"} ],
+			"user": "someone", "max_tokens": 64, "model": "fast" }`
+			resp, raw := s.post(t, "/v1/chat/completions", body)
+			wantCache(t, resp, llm.CacheHitExact)
+			if c := decode[oaiCompletion](t, raw); c.Usage.PromptTokens != 0 || c.Usage.CompletionTokens != 0 {
+				t.Errorf("a hit reports usage %+v", c.Usage)
+			}
 
-	// The same canonical request through /v1/messages hits too (see
-	// llm/cachekey.go), rendered as an Anthropic message.
-	resp, raw = s.post(t, "/v1/messages", `{"model":"fast","max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"What is the capital of France?"}]}`)
-	wantCache(t, resp, llm.CacheHitExact)
-	var m struct {
-		Type    string `json:"type"`
-		Content []struct {
-			Type, Text string
-		} `json:"content"`
-		StopReason string `json:"stop_reason"`
-	}
-	if err := json.Unmarshal(raw, &m); err != nil || m.Type != "message" || len(m.Content) != 1 || m.Content[0].Text != first ||
-		m.StopReason != "end_turn" {
-		t.Errorf("anthropic rendering of a hit: %v %s", err, raw)
-	}
-	if s.chatCalls() != calls {
-		t.Errorf("hits reached the upstream: %d calls, want %d", s.chatCalls(), calls)
+			// The same canonical request through /v1/messages hits too (see
+			// llm/cachekey.go), rendered as an Anthropic message.
+			resp, raw = s.post(t, "/v1/messages", `{"model":"fast","max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"What is the capital of France?"}]}`)
+			wantCache(t, resp, llm.CacheHitExact)
+			var m struct {
+				Type    string `json:"type"`
+				Content []struct {
+					Type, Text string
+				} `json:"content"`
+				StopReason string `json:"stop_reason"`
+			}
+			if err := json.Unmarshal(raw, &m); err != nil || m.Type != "message" || len(m.Content) != 1 || m.Content[0].Text != first ||
+				m.StopReason != "end_turn" {
+				t.Errorf("anthropic rendering of a hit: %v %s", err, raw)
+			}
+			if s.chatCalls() != calls {
+				t.Errorf("hits reached the upstream: %d calls, want %d", s.chatCalls(), calls)
+			}
+		})
 	}
 }
 
 func TestCacheSemantic(t *testing.T) {
 	for _, backend := range cacheBackends {
-		t.Run(backend, func(t *testing.T) {
+		t.Run(backend.name, func(t *testing.T) {
 			s := startCached(t, backend, nil)
 			_, first := s.ask(t, s.key, "What is the capital of France?")
 			s.settle(t)
@@ -221,7 +263,7 @@ func TestCacheSemantic(t *testing.T) {
 }
 
 func TestCacheBadHeaders(t *testing.T) {
-	s := startCached(t, cache.BackendMemory, nil)
+	s := startCached(t, cacheBackends[0], nil)
 	calls := s.chatCalls()
 	body := `{"model":"fast","messages":[{"role":"user","content":"hi"}]}`
 	for _, h := range [][2]string{{llm.HeaderCacheTTL, "soon"}, {llm.HeaderCacheTTL, "-3"}, {llm.HeaderCacheThreshold, "1.2"}, {llm.HeaderCacheThreshold, "x"}} {
@@ -249,7 +291,7 @@ func TestCacheBadHeaders(t *testing.T) {
 
 func TestCacheTenantsIsolated(t *testing.T) {
 	for _, backend := range cacheBackends {
-		t.Run(backend, func(t *testing.T) {
+		t.Run(backend.name, func(t *testing.T) {
 			s := startCached(t, backend, nil)
 			_, a1 := s.newKey(t, "a1", "alpha", policy.Limits{})
 			_, a2 := s.newKey(t, "a2", "alpha", policy.Limits{})
@@ -276,7 +318,7 @@ func TestCacheTenantsIsolated(t *testing.T) {
 }
 
 func TestCacheKeyScope(t *testing.T) {
-	s := startCached(t, cache.BackendMemory, func(c *Config, _ *llmtest.Server) { c.Cache.Scope = "key" })
+	s := startCached(t, cacheBackends[0], func(c *Config, _ *llmtest.Server) { c.Cache.Scope = "key" })
 	_, a1 := s.newKey(t, "a1", "alpha", policy.Limits{})
 	_, a2 := s.newKey(t, "a2", "alpha", policy.Limits{})
 	s.ask(t, a1, "What is the capital of France?")
@@ -315,7 +357,7 @@ func (s *llmSetup) withClock(t *testing.T, clock *fakeClock) {
 }
 
 func TestCacheTTL(t *testing.T) {
-	s := startCached(t, cache.BackendMemory, nil)
+	s := startCached(t, cacheBackends[0], nil)
 	clock := &fakeClock{now: time.Now()}
 	s.withClock(t, clock)
 	s.ask(t, s.key, "short lived", llm.HeaderCacheTTL, "30")
@@ -340,7 +382,7 @@ func TestCacheTTL(t *testing.T) {
 }
 
 func TestCacheNoCacheNoStore(t *testing.T) {
-	s := startCached(t, cache.BackendMemory, nil)
+	s := startCached(t, cacheBackends[0], nil)
 	resp, _ := s.ask(t, s.key, "keep this out", "Cache-Control", "no-store")
 	wantCache(t, resp, llm.CacheMiss)
 	s.settle(t)
@@ -413,7 +455,7 @@ func TestCacheStreamedOpenAI(t *testing.T) {
 	// canonical chunks. Both record the streamed miss for the cache.
 	for _, model := range []string{"fast", "claude/claude-haiku-4-5"} {
 		t.Run(model, func(t *testing.T) {
-			s := startCached(t, cache.BackendMemory, nil)
+			s := startCached(t, cacheBackends[0], nil)
 			body := `{"model":"` + model + `","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"stream me an answer"}]}`
 			resp, raw := s.post(t, "/v1/chat/completions", body)
 			wantCache(t, resp, llm.CacheMiss)
@@ -455,7 +497,7 @@ func TestCacheStreamedOpenAI(t *testing.T) {
 }
 
 func TestCacheStreamCutNotStored(t *testing.T) {
-	s := startCached(t, cache.BackendMemory, nil)
+	s := startCached(t, cacheBackends[0], nil)
 	if err := s.mock.SetDefault(llmtest.Behavior{ReplyTokens: 40, CloseAfterChunks: 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +540,7 @@ func anthropicStream(t *testing.T, body []byte) (text string, events []string) {
 func TestCacheStreamedAnthropic(t *testing.T) {
 	for _, model := range []string{"claude/claude-haiku-4-5", "fast"} {
 		t.Run(model, func(t *testing.T) {
-			s := startCached(t, cache.BackendMemory, nil)
+			s := startCached(t, cacheBackends[0], nil)
 			body := `{"model":"` + model + `","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"an anthropic stream"}]}`
 			resp, raw := s.post(t, "/v1/messages", body)
 			wantCache(t, resp, llm.CacheMiss)
@@ -526,7 +568,7 @@ func TestCacheStreamedAnthropic(t *testing.T) {
 }
 
 func TestCacheHitCostAndRateLimit(t *testing.T) {
-	s := startCached(t, cache.BackendMemory, func(c *Config, _ *llmtest.Server) {
+	s := startCached(t, cacheBackends[0], func(c *Config, _ *llmtest.Server) {
 		c.Prices = []policy.Price{{Model: "mock/gpt-4o-mini", Input: 1000, Output: 1000}}
 		c.Cache.NominalCost = 0.0001
 	})
@@ -574,7 +616,7 @@ func TestCacheToolCalls(t *testing.T) {
 	script := llmtest.Behavior{Script: []llmtest.Turn{llmtest.ToolTurn(llmtest.Call("get_weather", map[string]any{"city": "Paris"}))}}
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprint("cache_tool_calls=", allow), func(t *testing.T) {
-			s := startCached(t, cache.BackendMemory, func(c *Config, _ *llmtest.Server) { c.Cache.CacheToolCalls = allow })
+			s := startCached(t, cacheBackends[0], func(c *Config, _ *llmtest.Server) { c.Cache.CacheToolCalls = allow })
 			if err := s.mock.SetDefault(script); err != nil {
 				t.Fatal(err)
 			}
@@ -612,7 +654,7 @@ func TestCacheToolCalls(t *testing.T) {
 
 func TestCacheAdminAPI(t *testing.T) {
 	for _, backend := range cacheBackends {
-		t.Run(backend, func(t *testing.T) {
+		t.Run(backend.name, func(t *testing.T) {
 			s := startCached(t, backend, nil)
 			_, a := s.newKey(t, "a", "alpha", policy.Limits{})
 			_, b := s.newKey(t, "b", "beta", policy.Limits{})
@@ -626,7 +668,7 @@ func TestCacheAdminAPI(t *testing.T) {
 			if resp.StatusCode != 200 || json.Unmarshal(raw, &st) != nil {
 				t.Fatalf("stats: %d %s", resp.StatusCode, raw)
 			}
-			if !st.Enabled || st.Exact.Entries != 2 || st.Exact.Hits != 1 || st.Semantic.Backend != backend || st.Semantic.Entries != 2 {
+			if !st.Enabled || st.Exact.Entries != 2 || st.Exact.Hits != 1 || st.Semantic.Backend != backend.semantic || st.Exact.Backend != backend.exact || st.Semantic.Entries != 2 {
 				t.Errorf("stats %s", raw)
 			}
 			if resp, _ := adminDo(t, http.MethodGet, s.gw.URL+"/admin/v1/cache/stats", nil); resp.StatusCode != 200 {
