@@ -1,0 +1,279 @@
+package mcp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/store/storetest"
+)
+
+// inputUpstreams starts a 2025-11-25 upstream whose tools ask their client
+// with server-initiated requests ("ask" samples, "twice" samples then
+// elicits, "where" lists roots) and a 2026-07-28 one whose "ask" returns
+// input_required, registers both, and returns the registry.
+func inputUpstreams(t *testing.T) *registry.Registry {
+	t.Helper()
+	legacy := server.NewMCPServer("legacy", "1", server.WithToolCapabilities(false))
+	legacy.AddTool(mcp.NewTool("ask"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		//lint:ignore SA1019 the legacy protocol's server-initiated sampling is what is relayed.
+		res, err := legacy.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: samplingParams})
+		if err != nil {
+			return mcp.NewToolResultError("sampling failed: " + err.Error()), nil
+		}
+		b, _ := json.Marshal(res)
+		return mcp.NewToolResultText("sampled " + string(b)), nil
+	})
+	legacy.AddTool(mcp.NewTool("twice"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		//lint:ignore SA1019 the legacy protocol's server-initiated sampling is what is relayed.
+		s, err := legacy.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: samplingParams})
+		if err != nil {
+			return mcp.NewToolResultError("sampling failed: " + err.Error()), nil
+		}
+		el, err := legacy.RequestElicitation(ctx, mcp.ElicitationRequest{Params: elicitationParams})
+		if err != nil {
+			return mcp.NewToolResultError("elicitation failed: " + err.Error()), nil
+		}
+		b1, _ := json.Marshal(s)
+		b2, _ := json.Marshal(el)
+		return mcp.NewToolResultText("sampled " + string(b1) + " elicited " + string(b2)), nil
+	})
+	legacy.AddTool(mcp.NewTool("where"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res, err := legacy.RequestRoots(ctx, mcp.ListRootsRequest{})
+		if err != nil {
+			return mcp.NewToolResultError("roots failed: " + err.Error()), nil
+		}
+		b, _ := json.Marshal(res)
+		return mcp.NewToolResultText("roots " + string(b)), nil
+	})
+	modern := server.NewMCPServer("modern", "1", server.WithToolCapabilities(false))
+	modern.AddTool(mcp.NewTool("ask"), func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if res := server.SamplingResponse(req.Params.InputResponses, "q"); res != nil {
+			b, _ := json.Marshal(res)
+			return mcp.NewToolResultText("sampled " + string(b)), nil
+		}
+		return server.NewInputRequestBuilder("upstream-state").Sample("q", samplingParams).ToolResult(), nil
+	})
+	urls := map[string]string{}
+	for name, srv := range map[string]*server.MCPServer{"legacy": legacy, "modern": modern} {
+		var opts []server.StreamableHTTPOption
+		if name == "legacy" {
+			opts = append(opts, server.WithStreamableHTTPProtocolVersions(legacyEra))
+		}
+		h := server.NewStreamableHTTPServer(srv, opts...)
+		ts := httptest.NewServer(h)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = h.Shutdown(ctx)
+			ts.Close()
+		})
+		urls[name] = ts.URL
+	}
+	reg, err := registry.New(context.Background(), registry.Options{Store: storetest.NewStore(t), SecretKey: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = reg.Close(ctx)
+	})
+	for name, url := range urls {
+		if _, err := reg.CreateServer(context.Background(), registry.ServerConfig{Name: name, Transport: registry.TransportStreamableHTTP, URL: url}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return len(reg.Catalog().Servers) == 2 })
+	return reg
+}
+
+// rootsAnswer lists one root.
+type rootsAnswer struct{}
+
+func (rootsAnswer) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	return &mcp.ListRootsResult{Roots: []mcp.Root{{URI: "file:///home/ada/project"}}}, nil
+}
+
+// TestInputRequiredRounds: a 2026-07-28 client (mcp-go's, which answers
+// input_required results and retries by itself) gets its answers to both
+// eras' upstreams, over one or several rounds.
+func TestInputRequiredRounds(t *testing.T) {
+	reg := inputUpstreams(t)
+	pol := testPolicy(t)
+	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
+	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
+	url := serveHub(t, hub, pol).URL + "/mcp"
+	waitFor(t, func() bool { return hub.cur.Load().toolsByName["modern__ask"] != nil && hub.cur.Load().toolsByName["legacy__where"] != nil })
+
+	h := &caller{}
+	c := connectWith(t, url, key, modernEra, client.WithSamplingHandler(h), client.WithElicitationHandler(h), client.WithRootsHandler(rootsAnswer{}))
+	for _, tc := range []struct{ tool, want string }{
+		{"legacy__ask", "caller answers 2+2?"},
+		{"modern__ask", "caller answers 2+2?"},
+		{"legacy__where", "file:///home/ada/project"},
+	} {
+		if got := call(t, c, tc.tool, nil); got.IsError || !strings.Contains(resultText(got), tc.want) {
+			t.Errorf("%s: %q (isError %v)", tc.tool, resultText(got), got.IsError)
+		}
+	}
+	before := h.samples.Load()
+	got := call(t, c, "legacy__twice", nil)
+	if text := resultText(got); got.IsError || !strings.Contains(text, "caller answers 2+2?") || !strings.Contains(text, `"Ada"`) {
+		t.Errorf("two rounds: %q (isError %v)", text, got.IsError)
+	}
+	if h.samples.Load() != before+1 || h.elicits.Load() != 1 {
+		t.Errorf("the client was asked %d/%d times", h.samples.Load()-before, h.elicits.Load())
+	}
+	if n := len(hub.pending.calls); n != 0 {
+		t.Errorf("%d calls still parked", n)
+	}
+}
+
+// rawModern sends one 2026-07-28 tools/call of tool to url with key and
+// the extra params, and returns the result object.
+func rawModern(t *testing.T, url, key, tool string, extra map[string]any) map[string]json.RawMessage {
+	t.Helper()
+	params := map[string]any{
+		"name": tool, "arguments": map[string]any{},
+		"_meta": map[string]any{
+			mcp.MetaKeyProtocolVersion:    modernEra,
+			mcp.MetaKeyClientCapabilities: map[string]any{"sampling": map[string]any{}},
+			mcp.MetaKeyClientInfo:         map[string]any{"name": "raw", "version": "1"},
+		},
+	}
+	for k, v := range extra {
+		params[k] = v
+	}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params})
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set(mcp.HeaderProtocolVersion, modernEra)
+	req.Header.Set(mcp.HeaderMethod, "tools/call")
+	req.Header.Set(mcp.HeaderName, tool)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var msgs [][]byte
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				msgs = append(msgs, []byte(data))
+			}
+		}
+	} else {
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		msgs = append(msgs, b.Bytes())
+	}
+	for _, m := range msgs {
+		var env struct {
+			ID     json.RawMessage            `json:"id"`
+			Result map[string]json.RawMessage `json:"result"`
+			Error  json.RawMessage            `json:"error"`
+		}
+		if json.Unmarshal(m, &env) == nil && string(env.ID) == "7" {
+			if env.Error != nil {
+				t.Fatalf("tools/call %s: error %s", tool, env.Error)
+			}
+			return env.Result
+		}
+	}
+	t.Fatalf("tools/call %s: no response (status %d): %q", tool, resp.StatusCode, msgs)
+	return nil
+}
+
+func rawText(res map[string]json.RawMessage) (string, bool) {
+	var content []struct{ Text string }
+	_ = json.Unmarshal(res["content"], &content)
+	var isErr bool
+	_ = json.Unmarshal(res["isError"], &isErr)
+	var b strings.Builder
+	for _, c := range content {
+		b.WriteString(c.Text)
+	}
+	return b.String(), isErr
+}
+
+// TestInputRequiredState drives the exchange by hand: the requestState is
+// checked (altered, another caller's, another replica's, replayed) before
+// the parked call gets the answers, and the right retry completes it.
+func TestInputRequiredState(t *testing.T) {
+	reg := inputUpstreams(t)
+	pol := testPolicy(t)
+	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
+	other, _ := testKey(t, pol, policy.KeyInput{Name: "other"})
+	hubA := testHub(t, Options{Upstreams: reg, Policy: pol})
+	hubB := testHub(t, Options{Upstreams: reg, Policy: pol}) // another replica, same key
+	urlA := serveHub(t, hubA, pol).URL + "/mcp"
+	urlB := serveHub(t, hubB, pol).URL + "/mcp"
+	waitFor(t, func() bool {
+		return hubA.cur.Load().toolsByName["legacy__ask"] != nil && hubB.cur.Load().toolsByName["legacy__ask"] != nil
+	})
+
+	first := rawModern(t, urlA, key, "legacy__ask", nil)
+	var rt string
+	_ = json.Unmarshal(first["resultType"], &rt)
+	var state string
+	_ = json.Unmarshal(first["requestState"], &state)
+	var requests map[string]struct {
+		Method string `json:"method"`
+	}
+	_ = json.Unmarshal(first["inputRequests"], &requests)
+	if rt != string(mcp.ResultTypeInputRequired) || state == "" || len(requests) != 1 {
+		t.Fatalf("first result: %v", first)
+	}
+	var id string
+	for k, r := range requests {
+		id = k
+		if r.Method != string(mcp.MethodSamplingCreateMessage) {
+			t.Fatalf("input request %q is %q", k, r.Method)
+		}
+	}
+	answer := map[string]any{id: map[string]any{"role": "assistant", "content": map[string]any{"type": "text", "text": "four"}, "model": "raw-model"}}
+	retry := func(url, key, tool, state string) (string, bool) {
+		return rawText(rawModern(t, url, key, tool, map[string]any{"requestState": state, "inputResponses": answer}))
+	}
+
+	altered := []byte(state)
+	altered[3] ^= 1
+	for _, tc := range []struct {
+		name, url, key, tool, state, want string
+	}{
+		{"altered", urlA, key, "legacy__ask", string(altered), "invalid requestState"},
+		{"forged", urlA, key, "legacy__ask", "eyJ2IjoxfQ.AAAA", "invalid requestState"},
+		{"another caller", urlA, other, "legacy__ask", state, "another caller"},
+		{"another tool", urlA, key, "legacy__twice", state, "issued for tool"},
+		{"another replica", urlB, key, "legacy__ask", state, "another Junction replica"},
+	} {
+		if text, isErr := retry(tc.url, tc.key, tc.tool, tc.state); !isErr || !strings.Contains(text, tc.want) {
+			t.Errorf("%s: %q (isError %v)", tc.name, text, isErr)
+		}
+	}
+	text, isErr := retry(urlA, key, "legacy__ask", state)
+	if isErr || !strings.Contains(text, "four") || !strings.Contains(text, "raw-model") {
+		t.Fatalf("the right retry: %q (isError %v)", text, isErr)
+	}
+	// The call is over: its state is spent.
+	if text, isErr := retry(urlA, key, "legacy__ask", state); !isErr || !strings.Contains(text, "has ended") {
+		t.Errorf("replayed: %q (isError %v)", text, isErr)
+	}
+}
