@@ -116,7 +116,9 @@ func TestInputRequiredRounds(t *testing.T) {
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
 	url := serveHub(t, hub, pol).URL + "/mcp"
-	waitFor(t, func() bool { return hub.cur.Load().toolsByName["modern__ask"] != nil && hub.cur.Load().toolsByName["legacy__where"] != nil })
+	waitFor(t, func() bool {
+		return hub.cur.Load().toolsByName["modern__ask"] != nil && hub.cur.Load().toolsByName["legacy__where"] != nil
+	})
 
 	h := &caller{}
 	c := connectWith(t, url, key, modernEra, client.WithSamplingHandler(h), client.WithElicitationHandler(h), client.WithRootsHandler(rootsAnswer{}))
