@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -261,6 +262,11 @@ func cacheHeaders(h http.Header) (ttl time.Duration, threshold float64, err erro
 		threshold, err = strconv.ParseFloat(v, 64)
 		if err != nil || threshold < 0 || threshold > 1 || threshold != threshold {
 			return 0, 0, badRequest("", HeaderCacheThreshold+": "+strconv.Quote(v)+" is not a number from 0 to 1")
+		}
+		if threshold == 0 {
+			// cache.Request.Threshold 0 means "the configured one"; the
+			// caller asked for any non-negative similarity.
+			threshold = math.SmallestNonzeroFloat64
 		}
 	}
 	return ttl, threshold, nil

@@ -2,7 +2,9 @@ package llm
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -25,7 +27,7 @@ func TestCacheHeaders(t *testing.T) {
 		{"90", "", 90 * time.Second, 0, false},
 		{"10m", "0.8", 10 * time.Minute, 0.8, false},
 		{" 1h30m ", "1", 90 * time.Minute, 1, false},
-		{"", "0", 0, 0, false},
+		{"", "0", 0, math.SmallestNonzeroFloat64, false},
 		{"0", "", 0, 0, true},
 		{"-5", "", 0, 0, true},
 		{"soon", "", 0, 0, true},
@@ -272,5 +274,43 @@ func TestDecodeClientResponseRefuses(t *testing.T) {
 	got, err = decodeClientResponse(chat.FormatAnthropic, []byte(`{"type":"message","model":"m","content":[{"type":"tool_use","id":"toolu_1","name":"f","input":{"a":1}}],"stop_reason":"tool_use","usage":{"input_tokens":4,"output_tokens":2,"cache_read_input_tokens":1}}`))
 	if err != nil || !reflect.DeepEqual(got.Message.ToolCalls, want) || got.FinishReason != chat.FinishToolCalls || got.Usage.PromptTokens != 5 {
 		t.Errorf("anthropic tool use: %+v %v", got, err)
+	}
+}
+
+// The agent loop's steps bypass the cache: with WithoutCache on the
+// context, or with the call's bypass field.
+func TestCacheBypass(t *testing.T) {
+	c, err := cache.New(context.Background(), cache.Options{Config: cache.Config{Enabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := &Service{}
+	s.cache.cfg.ApplyDefaults()
+	s.SetCache(c)
+	id := &policy.Identity{Key: &policy.Key{ID: "k"}}
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"q"}]}`)
+	prepared := func(ctx context.Context, bypass bool) *chatCall {
+		call := &chatCall{s: s, format: openAIFormat{}, body: body, head: chatHead{Model: "m"}}
+		call.cache.bypass = bypass
+		r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body)).WithContext(ctx)
+		if err := call.prepareCache(r, id); err != nil {
+			t.Fatal(err)
+		}
+		return call
+	}
+	if call := prepared(context.Background(), false); !call.cache.active() || call.cache.req.Exact == "" ||
+		call.cache.req.Scope.Tenant != "key:k" || call.cache.req.Prompt != "q" {
+		t.Errorf("a plain call does not use the cache: %+v", call.cache)
+	}
+	if prepared(WithoutCache(context.Background()), false).cache.active() {
+		t.Error("WithoutCache did not bypass the cache")
+	}
+	if prepared(context.Background(), true).cache.active() {
+		t.Error("bypass did not bypass the cache")
+	}
+	s.SetCache(nil)
+	if prepared(context.Background(), false).cache.active() {
+		t.Error("no cache, yet active")
 	}
 }
