@@ -36,6 +36,9 @@ type merged struct {
 	// subscribableServers the same in name order.
 	subscribable        map[string]bool
 	subscribableServers []string
+
+	// modern holds the servers that speak the 2026-07-28 protocol.
+	modern map[string]bool
 }
 
 // resourceServer returns the server that serves uri: the one listing it,
@@ -95,6 +98,7 @@ func buildMerged(cat *registry.Catalog, log zerolog.Logger) *merged {
 		resourcesByURI: map[string]*resourceEntry{},
 		templatesByURI: map[string]*templateEntry{},
 		subscribable:   map[string]bool{},
+		modern:         map[string]bool{},
 	}
 	if cat == nil {
 		return m
@@ -116,6 +120,9 @@ func buildMerged(cat *registry.Catalog, log zerolog.Logger) *merged {
 	promptPublic := assignNames(promptNames)
 
 	for _, sc := range servers {
+		if mcp.IsModernProtocol(sc.ProtocolVersion) {
+			m.modern[sc.Name] = true
+		}
 		if sc.ResourceSubscribe && !m.subscribable[sc.Name] {
 			m.subscribable[sc.Name] = true
 			m.subscribableServers = append(m.subscribableServers, sc.Name)

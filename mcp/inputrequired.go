@@ -43,6 +43,13 @@ import (
 // or comes after the call ended or the state expired, gets a tool error
 // saying so. Only clients that declared the capability (in the request's
 // _meta) are asked; the others are refused as before.
+//
+// A 2026-07-28 upstream needs no parking: its own input_required result is
+// handed on (registry.CallOptions.PassInputRequired) with its requestState
+// wrapped in Junction's MAC'd one, and the retry, on any replica, sends the
+// answers and the upstream's state back (registry.CallOptions.Resume). Each
+// round is then a tools/call of its own upstream, and is checked, metered
+// and logged as one.
 
 // keyDeriver is implemented by upstreams that can derive keys from the
 // gateway's secret (*registry.Registry); without one the hub uses a random
@@ -64,15 +71,24 @@ const (
 	stateVersion = 1
 )
 
+// Kinds of requestState.
+const (
+	stateParked  = "park" // names a parked call on one replica
+	stateWrapped = "wrap" // wraps a 2026-07-28 upstream's own state
+)
+
 // requestState is what the MAC'd requestState says.
 type requestState struct {
 	V       int    `json:"v"`
-	Replica string `json:"r"`
-	Pending string `json:"p"`
-	Owner   string `json:"o"`
-	Tool    string `json:"t"`
-	Round   int    `json:"n"`
-	Expires int64  `json:"e"` // Unix seconds
+	Kind    string `json:"k"`
+	Replica string `json:"r,omitempty"`
+	Pending string `json:"p,omitempty"`
+	// Upstream is the wrapped upstream requestState.
+	Upstream string `json:"u,omitempty"`
+	Owner    string `json:"o"`
+	Tool     string `json:"t"`
+	Round    int    `json:"n"`
+	Expires  int64  `json:"e"` // Unix seconds
 }
 
 // stateSealer MACs request states.
@@ -272,7 +288,10 @@ func wantsInput(caps *mcp.ClientCapabilities) bool {
 func (e *endpoint) callWithInput(ctx context.Context, public string, req mcp.CallToolRequest, args json.RawMessage, opts registry.CallOptions, caps *mcp.ClientCapabilities) *mcp.CallToolResult {
 	p := e.h.pending
 	if req.Params.RequestState != "" {
-		return e.resume(ctx, public, req)
+		return e.resume(ctx, public, req, args, opts, caps)
+	}
+	if en := e.h.cur.Load().toolsByName[public]; en != nil && e.h.cur.Load().modern[en.tool.Server] {
+		return e.callStateless(ctx, public, args, opts, caps, nil)
 	}
 	pc := &pendingCall{id: randomID(), owner: owner(policy.IdentityFrom(ctx)), tool: public, events: make(chan callEvent, 64)}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -388,7 +407,7 @@ gather:
 		}
 		return e.await(ctx, pc)
 	}
-	state := p.sealer.seal(requestState{V: stateVersion, Replica: p.replica, Pending: pc.id, Owner: pc.owner,
+	state := p.sealer.seal(requestState{V: stateVersion, Kind: stateParked, Replica: p.replica, Pending: pc.id, Owner: pc.owner,
 		Tool: pc.tool, Round: round, Expires: time.Now().Add(pendingTTL).Unix()})
 	e.h.log.Debug().Str("tool", pc.tool).Int("round", round).Int("requests", len(requests)).Msg("mcp: tool call waits for the client's input")
 	return &mcp.CallToolResult{
@@ -397,9 +416,43 @@ gather:
 	}
 }
 
-// resume takes a client's retry with answers to the call its requestState
-// names.
-func (e *endpoint) resume(ctx context.Context, public string, req mcp.CallToolRequest) *mcp.CallToolResult {
+// callStateless runs one round of a 2026-07-28 client's call to a
+// 2026-07-28 upstream: an input_required result goes to the client with the
+// upstream's requestState wrapped.
+func (e *endpoint) callStateless(ctx context.Context, public string, args json.RawMessage, opts registry.CallOptions, caps *mcp.ClientCapabilities, resume *mcp.MultiRoundTripParams) *mcp.CallToolResult {
+	opts.PassInputRequired, opts.Resume = true, resume
+	out, err := e.h.CallTool(ctx, policy.IdentityFrom(ctx), public, args, opts)
+	res := e.toolResult(public, out, err)
+	if res.ResultType != mcp.ResultTypeInputRequired {
+		return res
+	}
+	for id, r := range res.InputRequests {
+		if !canAnswer(caps, r.Method) {
+			return mcp.NewToolResultError(fmt.Sprintf("the upstream asks the client for %s (input request %q), which the client does not support", r.Method, id))
+		}
+	}
+	res.RequestState = e.h.pending.sealer.seal(requestState{V: stateVersion, Kind: stateWrapped, Upstream: res.RequestState,
+		Owner: owner(policy.IdentityFrom(ctx)), Tool: public, Expires: time.Now().Add(pendingTTL).Unix()})
+	return res
+}
+
+// canAnswer reports whether a client with caps can answer an input request
+// of method.
+func canAnswer(caps *mcp.ClientCapabilities, method mcp.MCPMethod) bool {
+	switch method {
+	case mcp.MethodSamplingCreateMessage:
+		return caps.Sampling != nil
+	case mcp.MethodElicitationCreate:
+		return caps.Elicitation != nil
+	case mcp.MethodListRoots:
+		return caps.Roots != nil
+	}
+	return false
+}
+
+// resume takes a client's retry with answers: to the call its requestState
+// names, or to the wrapped upstream state.
+func (e *endpoint) resume(ctx context.Context, public string, req mcp.CallToolRequest, args json.RawMessage, opts registry.CallOptions, caps *mcp.ClientCapabilities) *mcp.CallToolResult {
 	p := e.h.pending
 	st, err := p.sealer.open(req.Params.RequestState)
 	switch {
@@ -411,6 +464,11 @@ func (e *endpoint) resume(ctx context.Context, public string, req mcp.CallToolRe
 		return mcp.NewToolResultError("invalid requestState: it was issued to another caller")
 	case time.Now().Unix() > st.Expires:
 		return mcp.NewToolResultError("the tool call waiting for this input has expired; call the tool again")
+	case st.Kind == stateWrapped:
+		return e.callStateless(ctx, public, args, opts, caps,
+			&mcp.MultiRoundTripParams{InputResponses: req.Params.InputResponses, RequestState: st.Upstream})
+	case st.Kind != stateParked:
+		return mcp.NewToolResultError("invalid requestState: " + errBadState.Error())
 	case st.Replica != p.replica:
 		return mcp.NewToolResultError("the tool call waiting for this input runs on another Junction replica, which the retry did not reach; " +
 			"route retries to the same replica (sticky sessions) or call the tool again")

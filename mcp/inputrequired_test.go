@@ -279,3 +279,48 @@ func TestInputRequiredState(t *testing.T) {
 		t.Errorf("replayed: %q (isError %v)", text, isErr)
 	}
 }
+
+// TestInputRequiredStateless: a 2026-07-28 upstream's input_required result
+// reaches the client with the upstream's requestState wrapped, nothing is
+// parked, and the retry completes on another replica.
+func TestInputRequiredStateless(t *testing.T) {
+	reg := inputUpstreams(t)
+	pol := testPolicy(t)
+	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
+	hubA := testHub(t, Options{Upstreams: reg, Policy: pol})
+	hubB := testHub(t, Options{Upstreams: reg, Policy: pol})
+	urlA := serveHub(t, hubA, pol).URL + "/mcp"
+	urlB := serveHub(t, hubB, pol).URL + "/mcp"
+	waitFor(t, func() bool {
+		return hubA.cur.Load().toolsByName["modern__ask"] != nil && hubB.cur.Load().toolsByName["modern__ask"] != nil
+	})
+
+	first := rawModern(t, urlA, key, "modern__ask", nil)
+	var state string
+	_ = json.Unmarshal(first["requestState"], &state)
+	var requests map[string]json.RawMessage
+	_ = json.Unmarshal(first["inputRequests"], &requests)
+	if state == "" || requests["q"] == nil {
+		t.Fatalf("first result: %v", first)
+	}
+	if strings.Contains(state, "upstream-state") {
+		t.Errorf("the upstream's requestState is passed on as is: %q", state)
+	}
+	if n := len(hubA.pending.calls); n != 0 {
+		t.Errorf("%d calls parked for a stateless upstream", n)
+	}
+	st, err := hubA.pending.sealer.open(state)
+	if err != nil || st.Kind != stateWrapped || st.Upstream != "upstream-state" {
+		t.Fatalf("state %+v (%v)", st, err)
+	}
+	answer := map[string]any{"q": map[string]any{"role": "assistant", "content": map[string]any{"type": "text", "text": "four"}, "model": "raw-model"}}
+	altered := []byte(state)
+	altered[5] ^= 1
+	if text, isErr := rawText(rawModern(t, urlB, key, "modern__ask", map[string]any{"requestState": string(altered), "inputResponses": answer})); !isErr || !strings.Contains(text, "invalid requestState") {
+		t.Errorf("altered: %q (isError %v)", text, isErr)
+	}
+	text, isErr := rawText(rawModern(t, urlB, key, "modern__ask", map[string]any{"requestState": state, "inputResponses": answer}))
+	if isErr || !strings.Contains(text, "four") {
+		t.Errorf("retry on the other replica: %q (isError %v)", text, isErr)
+	}
+}

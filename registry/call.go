@@ -79,8 +79,15 @@ func (r *Registry) CallTool(ctx context.Context, server, tool string, args json.
 	if opts.ProgressToken != nil || opts.OnProgress != nil {
 		req.Params.Meta = &mcp.Meta{ProgressToken: token}
 	}
+	if opts.Resume != nil && mcp.IsModernProtocol(c.protocol) {
+		ctx = context.WithValue(ctx, resumeKey{}, &resumeOnce{params: *opts.Resume})
+	}
 	return r.roundTrip(ctx, c, cfg, opts.Timeout, "call "+server+"/"+tool, func(ctx context.Context) error {
 		_, err := c.client.CallTool(ctx, req)
+		if errors.Is(err, errPassInput) {
+			// The raw slot holds the input_required result.
+			return nil
+		}
 		return err
 	})
 }

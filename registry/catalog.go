@@ -89,6 +89,15 @@ type CallOptions struct {
 	OnRoots func(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error)
 	// Timeout bounds the call; 0 means the server's configured timeout.
 	Timeout time.Duration
+	// PassInputRequired, on a 2026-07-28 upstream, returns its
+	// input_required result (requests and requestState) as the call's
+	// result instead of answering it through the hooks, so that the
+	// caller can hand it on to its own client (the hub's stateless
+	// relay). Other upstreams ignore it.
+	PassInputRequired bool
+	// Resume, when set, is sent with the tools/call: the answers to the
+	// upstream's earlier input_required result and its requestState.
+	Resume *mcp.MultiRoundTripParams
 }
 
 // Connection states of an upstream.

@@ -33,6 +33,18 @@ import (
 // sent for.
 type callKey struct{}
 
+// errPassInput stops mcp-go's answering of a 2026-07-28 upstream's
+// input_required result, for a call with CallOptions.PassInputRequired:
+// CallTool returns that result instead.
+var errPassInput = errors.New("junction: the input_required result is passed to the caller")
+
+// passInput reports whether the upstream's request belongs to a call that
+// takes input_required results itself.
+func (c *connection) passInput(ctx context.Context) bool {
+	cs, ok := ctx.Value(callKey{}).(*callState)
+	return ok && cs.opts.PassInputRequired && mcp.IsModernProtocol(c.protocol)
+}
+
 // relayError refuses an upstream's request to its client with a JSON-RPC
 // error.
 type relayError struct {
@@ -87,6 +99,9 @@ func hookContext(ctx context.Context, cs *callState) (context.Context, context.C
 type samplingRelay struct{ c *connection }
 
 func (s samplingRelay) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+	if s.c.passInput(ctx) {
+		return nil, errPassInput
+	}
 	method := string(mcp.MethodSamplingCreateMessage)
 	cs, err := s.c.route(ctx, method)
 	if err != nil {
@@ -119,6 +134,9 @@ func (s samplingRelay) CreateMessage(ctx context.Context, req mcp.CreateMessageR
 type elicitationRelay struct{ c *connection }
 
 func (e elicitationRelay) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	if e.c.passInput(ctx) {
+		return nil, errPassInput
+	}
 	method := string(mcp.MethodElicitationCreate)
 	cs, err := e.c.route(ctx, method)
 	if err != nil {
@@ -144,6 +162,9 @@ func (e elicitationRelay) Elicit(ctx context.Context, req mcp.ElicitationRequest
 type rootsRelay struct{ c *connection }
 
 func (r rootsRelay) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	if r.c.passInput(ctx) {
+		return nil, errPassInput
+	}
 	method := string(mcp.MethodListRoots)
 	cs, err := r.c.route(ctx, method)
 	if err != nil {

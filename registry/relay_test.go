@@ -319,3 +319,45 @@ func mustConn(t *testing.T, r *Registry, server string) *connection {
 	}
 	return c
 }
+
+// TestPassInputRequired: with PassInputRequired, a 2026-07-28 upstream's
+// input_required result is the call's result (no hook is asked), and a
+// call with Resume carries the answers and the upstream's requestState
+// back, which completes it. A legacy upstream ignores the option.
+func TestPassInputRequired(t *testing.T) {
+	modern := relayUpstream(t)
+	r := newRegistry(t, newStore(t))
+	mustCreate(t, r, ServerConfig{Name: "modern", Transport: TransportStreamableHTTP, URL: modern})
+	waitReady(t, r, "modern")
+	ctx := context.Background()
+	asked := false
+	hook := func(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+		asked = true
+		return nil, errors.New("not asked")
+	}
+	raw, err := r.CallTool(ctx, "modern", "ask_mrtr", nil, CallOptions{PassInputRequired: true, OnSampling: hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		ResultType    string                     `json:"resultType"`
+		RequestState  string                     `json:"requestState"`
+		InputRequests map[string]json.RawMessage `json:"inputRequests"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil || res.ResultType != string(mcp.ResultTypeInputRequired) || res.RequestState != "state-1" || res.InputRequests["q"] == nil {
+		t.Fatalf("result %s (%v)", raw, err)
+	}
+	if asked {
+		t.Error("the hook was asked")
+	}
+	answer := mcp.InputResponses{"q": mcp.InputResponse{Sampling: &mcp.CreateMessageResult{
+		SamplingMessage: mcp.SamplingMessage{Role: mcp.RoleAssistant, Content: mcp.NewTextContent("four, resumed")}, Model: "m"}}}
+	raw, err = r.CallTool(ctx, "modern", "ask_mrtr", nil, CallOptions{PassInputRequired: true,
+		Resume: &mcp.MultiRoundTripParams{InputResponses: answer, RequestState: res.RequestState}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, isErr := resultText(t, raw); isErr || !strings.Contains(text, "four, resumed") {
+		t.Errorf("resumed: %q (isError %v)", text, isErr)
+	}
+}

@@ -59,7 +59,50 @@ var (
 
 func (t *rawTransport) Start(ctx context.Context) error { return t.inner.Start(ctx) }
 
+// resumeKey is the context key of the *resumeOnce of a tools/call that
+// resumes an upstream's input_required exchange.
+type resumeKey struct{}
+
+// resumeOnce carries the answers and requestState for the first tools/call
+// sent with its context (mcp-go's client starts every call without them).
+type resumeOnce struct {
+	mu     sync.Mutex
+	params mcp.MultiRoundTripParams
+	used   bool
+}
+
+// apply adds the answers to the first tools/call request only.
+func (r *resumeOnce) apply(req *transport.JSONRPCRequest) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.used || req.Method != string(mcp.MethodToolsCall) {
+		return nil
+	}
+	r.used = true
+	raw, err := json.Marshal(req.Params)
+	if err != nil {
+		return err
+	}
+	var params map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &params); err != nil {
+		return fmt.Errorf("tools/call params are not an object: %w", err)
+	}
+	if params["inputResponses"], err = json.Marshal(r.params.InputResponses); err != nil {
+		return err
+	}
+	if params["requestState"], err = json.Marshal(r.params.RequestState); err != nil {
+		return err
+	}
+	req.Params = params
+	return nil
+}
+
 func (t *rawTransport) SendRequest(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+	if r, ok := ctx.Value(resumeKey{}).(*resumeOnce); ok {
+		if err := r.apply(&req); err != nil {
+			return nil, fmt.Errorf("resume input_required exchange: %w", err)
+		}
+	}
 	resp, err := t.inner.SendRequest(ctx, req)
 	if err == nil && resp != nil && resp.Error == nil {
 		if slot, ok := ctx.Value(rawSlotKey{}).(*rawSlot); ok {
