@@ -453,7 +453,7 @@ func readOpenAIStream(t *testing.T, body []byte) (content string, finish string,
 func TestCacheStreamedOpenAI(t *testing.T) {
 	// mock/... passes the stream through; claude/... goes through the
 	// canonical chunks. Both record the streamed miss for the cache.
-	for _, model := range []string{"fast", "claude/claude-haiku-4-5"} {
+	for _, model := range []string{"fast", "claude/claude-haiku-4-5", "gem/gemini-2.5-flash"} {
 		t.Run(model, func(t *testing.T) {
 			s := startCached(t, cacheBackends[0], nil)
 			body := `{"model":"` + model + `","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"stream me an answer"}]}`
@@ -733,6 +733,31 @@ func TestCacheFailsOpen(t *testing.T) {
 	}
 	resp, _ := s.ask(t, s.key, "another question entirely")
 	wantCache(t, resp, llm.CacheMiss)
+}
+
+// A Qdrant that stops answering in time makes semantic lookups miss within
+// the configured timeout; requests are still served.
+func TestCacheQdrantTimeoutFailsOpen(t *testing.T) {
+	qd := qdranttest.NewServer(t)
+	s := startLLM(t, func(c *Config, _ *llmtest.Server) {
+		c.Cache = cache.Config{Enabled: true, Semantic: cache.SemanticConfig{Backend: cache.BackendQdrant,
+			EmbeddingModel: cacheEmbeddingModel, Dimensions: 256, Qdrant: cache.QdrantConfig{URL: qd.Addr(), Timeout: 100 * time.Millisecond}}}
+	})
+	s.ask(t, s.key, "What is the capital of France?")
+	s.settle(t)
+	resp, _ := s.ask(t, s.key, "What's the capital of France?")
+	wantCache(t, resp, llm.CacheHitSemantic)
+	qd.SetDelay(2 * time.Second)
+	start := time.Now()
+	resp, got := s.ask(t, s.key, "What's the capital of France, again?")
+	wantCache(t, resp, llm.CacheMiss)
+	if got == "" || time.Since(start) > time.Second {
+		t.Errorf("served %q after %v", got, time.Since(start))
+	}
+	resp, _ = s.ask(t, s.key, "What is the capital of France?") // the exact tier still answers
+	wantCache(t, resp, llm.CacheHitExact)
+	qd.SetDelay(0)
+	s.settle(t)
 }
 
 func TestCacheDisabledByDefault(t *testing.T) {
