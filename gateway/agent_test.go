@@ -9,6 +9,9 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -822,5 +825,59 @@ func TestAgentStreamReturnsApprovalCalls(t *testing.T) {
 	}
 	if resp.Trailer.Get(llm.StopReasonHeader) != "approval" {
 		t.Errorf("trailer %v", resp.Trailer)
+	}
+}
+
+// sdkEnv names a directory whose node_modules hold the official "openai"
+// and "@anthropic-ai/sdk" packages (npm install openai @anthropic-ai/sdk).
+const sdkEnv = "JUNCTION_TEST_SDK_DIR"
+
+// sdkCheck drives a loop through the official SDKs' stream parsers and
+// accumulators; it exits non-zero on the first surprise.
+const sdkCheck = `
+import OpenAI from "openai";
+import Anthropic from "@anthropic-ai/sdk";
+const [base, key] = process.argv.slice(2);
+const fail = (m) => { console.error(m); process.exit(1); };
+const tools = [{ type: "mcp", server_label: "web", allowed_tools: ["add"] }];
+const messages = [{ role: "user", content: "What is 2 + 3?" }];
+const oa = new OpenAI({ apiKey: key, baseURL: base + "/v1", maxRetries: 0 });
+let text = "";
+for await (const chunk of await oa.chat.completions.create({ model: "fast", messages, tools, stream: true, stream_options: { include_usage: true } })) {
+  if (!Array.isArray(chunk.choices)) fail("an item without choices: " + JSON.stringify(chunk));
+  text += chunk.choices[0]?.delta?.content ?? "";
+}
+if (!text.endsWith("The sum is 5.")) fail("openai iterate: " + JSON.stringify(text));
+const final = await oa.chat.completions.stream({ model: "fast", messages, tools }).finalChatCompletion();
+if (final.choices[0].finish_reason !== "stop" || !final.choices[0].message.content.endsWith("The sum is 5.")) fail("openai helper: " + JSON.stringify(final));
+const an = new Anthropic({ apiKey: key, baseURL: base, maxRetries: 0 });
+const raw = [];
+for await (const ev of await an.messages.create({ model: "fast", max_tokens: 100, messages, tools, stream: true })) raw.push(ev.type);
+if (!raw.includes("junction.tool_result") || raw.at(-1) !== "message_stop") fail("anthropic raw: " + raw.join(","));
+const msg = await an.messages.stream({ model: "fast", max_tokens: 100, messages, tools }).finalMessage();
+const shape = msg.content.map((b) => b.type).join(",");
+if (shape !== "tool_use,text" || msg.stop_reason !== "end_turn" || msg.content[1].text !== "The sum is 5.") fail("anthropic helper: " + JSON.stringify(msg));
+console.log("ok");
+`
+
+// TestAgentOfficialSDKs reads loops with openai-node and the Anthropic
+// TypeScript SDK, when they are installed (see sdkEnv).
+func TestAgentOfficialSDKs(t *testing.T) {
+	dir := os.Getenv(sdkEnv)
+	if dir == "" {
+		t.Skipf("%s is not set: point it at a directory where `npm install openai @anthropic-ai/sdk` ran", sdkEnv)
+	}
+	s := startAgent(t, nil)
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})), llmtest.TextTurn("The sum is 5."))
+	script := filepath.Join(dir, "junction-agent-sdk-check.mjs")
+	if err := os.WriteFile(script, []byte(sdkCheck), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(script) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "node", script, s.gw.URL, s.key).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("node: %v\n%s", err, out)
 	}
 }

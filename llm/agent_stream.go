@@ -30,8 +30,9 @@ import (
 //   - Anthropic: one message (message_start ... message_stop) whose
 //     content blocks are every turn's text and tool_use blocks, indices
 //     continuing; "event: junction.tool_result" after each tool result
-//     and "event: junction.done" before message_stop, which the Anthropic
-//     SDKs ignore as unknown events.
+//     and "event: junction.done" before message_stop, their data typed
+//     like Anthropic's own events ({"type": "junction.tool_result", ...}).
+//     The SDKs' message accumulators ignore events of unknown types.
 
 // agentStreamWriter renders the loop's stream in one client format.
 type agentStreamWriter interface {
@@ -46,10 +47,20 @@ type agentStreamWriter interface {
 	fail(dst []byte, e *apiError) []byte
 }
 
-// agentToolEvent is the data of a junction.tool_result event.
+// agentToolEvent is the data of a junction.tool_result event. Type names
+// the event inside its data too, as Anthropic's events do: the Anthropic
+// TypeScript SDK hands unknown named events to raw stream iterators as
+// items, which can then be told apart by type.
 type agentToolEvent struct {
+	Type string `json:"type"` // "junction.tool_result"
 	agentToolRecord
 	Content string `json:"content"`
+}
+
+// agentDoneEvent is the data of a junction.done event.
+type agentDoneEvent struct {
+	Type string `json:"type"` // "junction.done"
+	agentSummary
 }
 
 func newAgentStreamWriter(f clientFormat, model string, includeUsage bool) agentStreamWriter {
@@ -96,7 +107,7 @@ func (s *openAIAgentStream) finish(dst []byte, reason string, _ bool, u chat.Usa
 	if s.includeUsage {
 		dst = openai.AppendChunk(dst, &chat.Chunk{ID: s.id, Created: s.created, Usage: &u}, s.model)
 	}
-	dst = appendComment(dst, "junction.done", sum)
+	dst = appendComment(dst, "junction.done", agentDoneEvent{Type: "junction.done", agentSummary: sum})
 	return openai.AppendDone(dst)
 }
 
@@ -217,7 +228,7 @@ func (s *anthropicAgentStream) finish(dst []byte, reason string, limited bool, u
 	}
 	dst = appendEvent(dst, "message_delta", map[string]any{"type": "message_delta",
 		"delta": map[string]any{"stop_reason": stop, "stop_sequence": nil}, "usage": anthropicUsageOf(u)})
-	dst = appendEvent(dst, "junction.done", sum)
+	dst = appendEvent(dst, "junction.done", agentDoneEvent{Type: "junction.done", agentSummary: sum})
 	return append(dst, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
 }
 
@@ -376,7 +387,7 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 	}
 	emit := func(outs []toolOutcome) {
 		for i := range outs {
-			buf = sw.toolResult(buf[:0], &agentToolEvent{agentToolRecord: outs[i].record, Content: outs[i].text})
+			buf = sw.toolResult(buf[:0], &agentToolEvent{Type: "junction.tool_result", agentToolRecord: outs[i].record, Content: outs[i].text})
 			cw.write(buf)
 		}
 	}
