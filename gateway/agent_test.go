@@ -881,3 +881,24 @@ func TestAgentOfficialSDKs(t *testing.T) {
 		t.Fatalf("node: %v\n%s", err, out)
 	}
 }
+
+// With the response cache on, a loop's model calls still all reach the
+// provider, and a plain request that follows is not answered from a loop's
+// step.
+func TestAgentBypassesTheCache(t *testing.T) {
+	s := startAgent(t, func(c *Config) {
+		c.Cache.Enabled = true
+		c.Cache.CacheToolCalls = true
+	})
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "x"})), llmtest.TextTurn("Done."))
+	body := `{"model":"fast",` + agentUser + `,"tools":[{"type":"mcp","server_label":"web","allowed_tools":["echo"]}]}`
+	for i := range 2 {
+		resp, raw := s.post(t, "/v1/chat/completions", body)
+		if out := decodeAgent(t, resp, raw); out.text() != "Done." || resp.Header.Get("X-Junction-Cache") != "" {
+			t.Fatalf("run %d: %v %s", i, resp.Header, raw)
+		}
+	}
+	if n := len(s.modelRequests(t)); n != 4 {
+		t.Errorf("%d model calls for two loops of two steps", n)
+	}
+}

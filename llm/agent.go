@@ -133,9 +133,12 @@ func (s *Service) initAgent(opts Options) {
 	s.SetToolHub(opts.Tools)
 }
 
-// toolSelector returns the service's tool selector.
+// toolSelector returns the service's tool selector: it ranks tools with the
+// cache's embedding model when one is configured (cache.semantic), else
+// with the built-in lexical embedder. Built on first use, after New has set
+// the embedder up.
 func (s *Service) toolSelector() *toolSelector {
-	s.selectorOnce.Do(func() { s.selector = newToolSelector(nil) })
+	s.selectorOnce.Do(func() { s.selector = newToolSelector(s.embedder) })
 	return s.selector
 }
 
