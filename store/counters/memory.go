@@ -56,7 +56,7 @@ type Memory struct {
 	// Entries are pointers so that a call updates them in place, hashing each
 	// Key once.
 	entries map[string]*entry
-	// found is Reserve's scratch space for the entries of a call with many
+	// found is the scratch space for the entries of a call with many
 	// buckets, kept to avoid allocating it per call; it holds no pointers
 	// between calls.
 	found []*entry
@@ -139,21 +139,14 @@ func (m *Memory) Reserve(_ context.Context, bs []Bucket, values []int64) (int, e
 		return -1, ErrClosed
 	}
 	// Check every bucket before touching any, remembering the entries found
-	// so that each Key is looked up once: on the stack for the few buckets
-	// of a usual call (no write barriers, nothing to clear), else in m.found.
+	// so that each Key is looked up once.
 	var local [8]*entry
-	var found []*entry
-	if len(bs) <= len(local) {
-		found = local[:len(bs)]
-	} else {
-		found = m.scratch(len(bs))
+	found := m.entryScratch(&local, len(bs))
+	if len(bs) > len(local) {
 		defer clear(found) // drop the pointers: found lives on in m.found
 	}
-	for i := range bs {
-		found[i] = m.lookup(&bs[i])
-	}
-	if j, i := repeated(bs, found); i >= 0 {
-		return -1, fmt.Errorf("counters: memory reserve: %w", repeatedKey(bs, j, i))
+	if err := m.lookupAll(bs, found); err != nil {
+		return -1, fmt.Errorf("counters: memory reserve: %w", err)
 	}
 	rejected := -1
 	for i := range bs {
@@ -194,13 +187,30 @@ func (m *Memory) Reserve(_ context.Context, bs []Bucket, values []int64) (int, e
 	return -1, nil
 }
 
-// scratch returns m.found resliced (or regrown) to n entries. m.mu must be
-// held.
-func (m *Memory) scratch(n int) []*entry {
+// entryScratch returns room for the entries of a call with n buckets: local
+// (the caller's array on its stack: no write barriers, nothing to clear)
+// for the few buckets of a usual call, else m.found resliced or regrown,
+// which the caller clears when done. m.mu must be held.
+func (m *Memory) entryScratch(local *[8]*entry, n int) []*entry {
+	if n <= len(local) {
+		return local[:n]
+	}
 	if cap(m.found) < n {
 		m.found = make([]*entry, n)
 	}
 	return m.found[:n]
+}
+
+// lookupAll puts the entry of each bucket's Key (nil for none) into found,
+// and reports a Key listed twice. m.mu must be held.
+func (m *Memory) lookupAll(bs []Bucket, found []*entry) error {
+	for i := range bs {
+		found[i] = m.lookup(&bs[i])
+	}
+	if j, i := repeated(bs, found); i >= 0 {
+		return repeatedKey(bs, j, i)
+	}
+	return nil
 }
 
 // repeated returns the indexes j < i of two buckets with the same Key, or
@@ -225,7 +235,7 @@ func repeated(bs []Bucket, found []*entry) (j, i int) {
 // which nobody can observe, since an expired entry reads as absent, is
 // started afresh by the next Reserve and is deleted by the sweep.
 func (m *Memory) Adjust(_ context.Context, bs []Bucket) error {
-	if err := checkAdjust(bs); err != nil {
+	if err := checkKeys(bs, false); err != nil {
 		return fmt.Errorf("counters: memory adjust: %w", err)
 	}
 	m.mu.Lock()
@@ -233,14 +243,18 @@ func (m *Memory) Adjust(_ context.Context, bs []Bucket) error {
 	if m.closed {
 		return ErrClosed
 	}
+	var local [8]*entry
+	found := m.entryScratch(&local, len(bs))
+	if len(bs) > len(local) {
+		defer clear(found) // drop the pointers: found lives on in m.found
+	}
+	if err := m.lookupAll(bs, found); err != nil {
+		return fmt.Errorf("counters: memory adjust: %w", err)
+	}
 	for i := range bs {
-		b := &bs[i]
-		if b.Amount == 0 {
-			continue
-		}
-		e := m.lookup(b)
-		if e == nil || e.window != b.Window {
-			continue // rolled over or never created: leave it alone
+		b, e := &bs[i], found[i]
+		if b.Amount == 0 || e == nil || e.window != b.Window {
+			continue // nothing to add, or rolled over or never created: leave it alone
 		}
 		switch {
 		case b.Amount > 0 && e.value > math.MaxInt64-b.Amount:

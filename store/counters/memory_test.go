@@ -372,6 +372,11 @@ func TestMemorySlotMisuse(t *testing.T) {
 				t.Fatalf("Reserve(%v) with a counted: err = %v, want ErrInvalidInput", bs, err)
 			}
 		}
+		for _, bs := range [][]Bucket{{a, a}, {plain, a}, {a, {Key: "b", Amount: 1}, plain}} {
+			if err := m.Adjust(t.Context(), bs); !errors.Is(err, ErrInvalidInput) {
+				t.Fatalf("Adjust(%v): err = %v, want ErrInvalidInput", bs, err)
+			}
+		}
 		runStep(t, m, 2, get(vals(1, 0), a, Bucket{Key: "b"}))
 	})
 	t.Run("many buckets in one call", func(t *testing.T) {
