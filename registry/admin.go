@@ -76,6 +76,8 @@ type ServerInfo struct {
 	Headers []string `json:"headers,omitempty"`
 	// Bearer says whether a bearer token is configured.
 	Bearer bool `json:"bearer"`
+	// Auth is the OAuth configuration, without the client secret.
+	Auth *AuthInfo `json:"auth,omitempty"`
 	// Timeout and ConnectTimeout are the effective values (defaults applied).
 	Timeout        Duration `json:"timeout"`
 	ConnectTimeout Duration `json:"connect_timeout"`
@@ -100,7 +102,27 @@ func (u *upstream) info() ServerInfo {
 		Timeout: Duration(c.timeout()), ConnectTimeout: Duration(c.connectTimeout()), Disabled: c.Disabled,
 		IncludeTools: c.IncludeTools, ExcludeTools: c.ExcludeTools, Prefix: c.prefix(),
 		Source: u.def.source, CreatedAt: u.def.createdAt, UpdatedAt: u.def.updatedAt, Status: st,
+		Auth: authInfo(c.Auth),
 	}
+}
+
+// AuthInfo is an AuthConfig as the admin API shows it.
+type AuthInfo struct {
+	Type       string   `json:"type"`
+	TokenURL   string   `json:"token_url"`
+	ClientID   string   `json:"client_id"`
+	Scopes     []string `json:"scopes,omitempty"`
+	ClientAuth string   `json:"client_auth,omitempty"`
+	// ClientSecret says whether a client secret is configured.
+	ClientSecret bool `json:"client_secret"`
+}
+
+func authInfo(a *AuthConfig) *AuthInfo {
+	if a == nil {
+		return nil
+	}
+	return &AuthInfo{Type: a.Type, TokenURL: a.TokenURL, ClientID: a.ClientID, Scopes: a.Scopes,
+		ClientAuth: a.ClientAuth, ClientSecret: a.ClientSecret != ""}
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -70,6 +70,12 @@ type ServerConfig struct {
 	// stored encrypted and never shown by the admin API. The caller's own
 	// token is never sent to an upstream.
 	Bearer string `yaml:"bearer,omitempty" json:"bearer,omitempty"`
+	// Auth, when set, obtains the credentials from an authorization server
+	// (OAuth 2.0 client credentials): the token is sent as a bearer token,
+	// cached, replaced before it expires, and replaced once more when the
+	// upstream answers 401. Not together with Bearer or an Authorization
+	// header.
+	Auth *AuthConfig `yaml:"auth,omitempty" json:"auth,omitempty"`
 
 	// Timeout bounds one call (tools/call, resources/read, prompts/get).
 	// Default DefaultTimeout.
@@ -127,6 +133,9 @@ func (c ServerConfig) Validate(path string) []error {
 		if c.Bearer != "" {
 			bad("bearer", "not used by transport stdio")
 		}
+		if c.Auth != nil {
+			bad("auth", "not used by transport stdio")
+		}
 		for k := range c.Env {
 			if k == "" || strings.ContainsAny(k, "=\x00") {
 				bad("env", "invalid variable name %q", k)
@@ -157,6 +166,12 @@ func (c ServerConfig) Validate(path string) []error {
 		}
 		if c.Bearer != "" && hasHeader(c.Headers, "Authorization") {
 			bad("bearer", "set bearer or an Authorization header, not both")
+		}
+		if c.Auth != nil {
+			c.Auth.validate(bad)
+			if c.Bearer != "" || hasHeader(c.Headers, "Authorization") {
+				bad("auth", "set auth, bearer or an Authorization header, only one")
+			}
 		}
 	case "":
 		bad("transport", "required (stdio, sse or streamable-http)")

@@ -299,6 +299,11 @@ func (r *Registry) decode(row store.Resource) definition {
 		sealed.Bearer = ""
 		sealed.Headers = sealMap(sealed.Headers, func(string, string) string { return "" })
 		sealed.Env = sealMap(sealed.Env, func(string, string) string { return "" })
+		if sealed.Auth != nil {
+			a := *sealed.Auth
+			a.ClientSecret = ""
+			sealed.Auth = &a
+		}
 		def.cfg = sealed
 		def.err = err
 		return def

@@ -152,8 +152,8 @@ func aad(server, field string) []byte {
 	return []byte("junction.registry.server:" + server + ":" + field)
 }
 
-// sealConfig returns c with its credentials (bearer, header values and env
-// values) encrypted, for the store.
+// sealConfig returns c with its credentials (bearer, header values, env
+// values and the OAuth client secret) encrypted, for the store.
 func (s *sealer) sealConfig(c ServerConfig) ServerConfig {
 	out := c
 	if c.Bearer != "" {
@@ -161,6 +161,13 @@ func (s *sealer) sealConfig(c ServerConfig) ServerConfig {
 	}
 	out.Headers = sealMap(c.Headers, func(k, v string) string { return s.seal(c.Name, "headers."+k, v) })
 	out.Env = sealMap(c.Env, func(k, v string) string { return s.seal(c.Name, "env."+k, v) })
+	if c.Auth != nil {
+		a := *c.Auth
+		if a.ClientSecret != "" {
+			a.ClientSecret = s.seal(c.Name, "auth.client_secret", a.ClientSecret)
+		}
+		out.Auth = &a
+	}
 	return out
 }
 
@@ -185,6 +192,13 @@ func (s *sealer) openConfig(c ServerConfig) (ServerConfig, error) {
 	}
 	out.Headers = sealMap(c.Headers, open("headers."))
 	out.Env = sealMap(c.Env, open("env."))
+	if c.Auth != nil {
+		a := *c.Auth
+		if a.ClientSecret != "" {
+			a.ClientSecret = open("auth.")("client_secret", a.ClientSecret)
+		}
+		out.Auth = &a
+	}
 	if firstErr != nil {
 		return ServerConfig{}, firstErr
 	}

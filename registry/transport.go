@@ -160,8 +160,9 @@ func (t *rawHTTPTransport) SetConnectionLostHandler(h func(error)) {
 var quietSlog = slog.New(slog.DiscardHandler)
 
 // httpParts builds the HTTP client and headers for an HTTP upstream. Only
-// the server's own configured headers and bearer are sent.
-func httpParts(cfg ServerConfig) (*http.Client, map[string]string) {
+// the server's own configured headers and bearer, or the tokens of its
+// OAuth configuration (tokens), are sent.
+func httpParts(cfg ServerConfig, tokens *tokenSource) (*http.Client, map[string]string) {
 	headers := make(map[string]string, len(cfg.Headers)+1)
 	for k, v := range cfg.Headers {
 		headers[k] = v
@@ -171,7 +172,11 @@ func httpParts(cfg ServerConfig) (*http.Client, map[string]string) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ResponseHeaderTimeout = 0
-	return &http.Client{Transport: tr}, headers
+	hc := &http.Client{Transport: tr}
+	if tokens != nil {
+		hc.Transport = &oauthTransport{src: tokens, next: tr}
+	}
+	return hc, headers
 }
 
 // stdioProcess is a stdio upstream's child process. The registry starts and

@@ -56,6 +56,10 @@ type upstream struct {
 	conn   *connection
 	cat    *ServerCatalog
 
+	// tokens obtains the OAuth tokens of an HTTP upstream with auth (nil
+	// otherwise); it outlives connections, so a token survives reconnects.
+	tokens *tokenSource
+
 	// legacyHTTP remembers that a streamable HTTP upstream speaks only the
 	// legacy protocol, so later connections open the standalone GET stream
 	// that carries its notifications. Only the owner goroutine uses it.
@@ -76,6 +80,9 @@ func newUpstream(r *Registry, def definition) *upstream {
 			Since:     r.now(),
 			Source:    def.source,
 		},
+	}
+	if a := def.cfg.Auth; a != nil && def.cfg.Transport != TransportStdio {
+		u.tokens = newTokenSource(*a, r.now)
 	}
 	switch {
 	case def.cfg.Disabled:
@@ -338,7 +345,7 @@ func (u *upstream) dial(ctx, cctx context.Context) (*connection, error) {
 			opts = append(opts, client.WithProtocolVersion(cfg.ProtocolVersion))
 		}
 	case TransportSSE:
-		hc, headers := httpParts(cfg)
+		hc, headers := httpParts(cfg, u.tokens)
 		conn.httpClient = hc
 		t, err := transport.NewSSE(cfg.URL, transport.WithHTTPClient(hc), transport.WithHeaders(headers), transport.WithSSELogger(quietSlog))
 		if err != nil {
@@ -349,7 +356,7 @@ func (u *upstream) dial(ctx, cctx context.Context) (*connection, error) {
 		// The SSE transport predates the stateless protocol.
 		opts = append(opts, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
 	case TransportStreamableHTTP:
-		hc, headers := httpParts(cfg)
+		hc, headers := httpParts(cfg, u.tokens)
 		conn.httpClient = hc
 		topts := []transport.StreamableHTTPCOption{
 			transport.WithHTTPBasicClient(hc), transport.WithHTTPHeaders(headers), transport.WithHTTPLogger(quietSlog),
