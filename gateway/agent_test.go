@@ -239,8 +239,15 @@ func TestAgentTwoStepLoop(t *testing.T) {
 	}
 	// The request id links the steps in the logs.
 	rid := resp.Header.Get(RequestIDHeader)
-	if n := strings.Count(s.gw.Logs.String(), `"request_id":"`+rid+`"`); n < 3 {
-		t.Errorf("request id %s in %d log lines, want the model calls and the tool call", rid, n)
+	logs := s.gw.Logs.String()
+	if n := strings.Count(logs, `"request_id":"`+rid+`"`); n < 4 {
+		t.Errorf("request id %s in %d log lines, want the two model calls, the tool call and the loop", rid, n)
+	}
+	if !strings.Contains(logs, `"iterations":2,"stop_reason":"final","tool_calls":1`) {
+		t.Errorf("no summary line for the loop in the log")
+	}
+	if resp.Header.Get("X-Junction-Overhead-Ms") == "" || resp.Header.Get("X-Junction-Target") != "mock/gpt-4o-mini" {
+		t.Errorf("headers %v", resp.Header)
 	}
 }
 
@@ -583,7 +590,7 @@ func TestAgentStreamOpenAI(t *testing.T) {
 	if results != 1 || dones != 1 {
 		t.Errorf("%d tool results, %d done events: %q", results, dones, comments)
 	}
-	if resp.Trailer.Get(llm.IterationsHeader) != "2" {
+	if resp.Trailer.Get(llm.IterationsHeader) != "2" || resp.Trailer.Get("X-Junction-Overhead-Ms") == "" {
 		t.Errorf("trailer %v", resp.Trailer)
 	}
 }

@@ -73,6 +73,9 @@ type agentRun struct {
 	cand       *Candidate
 	firstRes   *policy.Reservation
 	stop       string
+	// upstream is the time spent waiting for models and tools, for the
+	// overhead header.
+	upstream time.Duration
 }
 
 // agentToolRecord is one tool call of the loop, in the response's junction
@@ -183,6 +186,12 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 		a.serveStream(ctx, w, r)
 	} else {
 		a.serveComplete(ctx, w, r)
+	}
+	if a.iterations > 0 {
+		s.log.Info().Str("request_id", telemetry.RequestID(ctx)).Str("model", c.head.Model).Int("iterations", a.iterations).
+			Str("stop_reason", a.stop).Int("tool_calls", len(a.calls)).Float64("cost_usd", float64(a.costMicros)/1e6).
+			Int64("prompt_tokens", a.usage.PromptTokens).Int64("completion_tokens", a.usage.CompletionTokens).
+			Dur("duration", time.Since(c.start)).Msg("llm: agent loop")
 	}
 	return true
 }
@@ -337,6 +346,7 @@ func (a *agentRun) settle(ctx context.Context, res *policy.Reservation, cand *Ca
 	a.usage.CacheWriteTokens += u.CacheWriteTokens
 	a.usage.ReasoningTokens += u.ReasoningTokens
 	a.costMicros += int64(math.Round(cost * 1e6))
+	a.upstream += result.UpstreamTime
 	a.cand = cand
 	a.s.metrics.completed(&chatCall{cand: cand, head: a.c.head, team: a.c.team, key: a.c.key, usage: u, ttft: ttft}, result, cost)
 	a.s.log.Info().Str("request_id", telemetry.RequestID(ctx)).Int("iteration", a.iterations).Str("target", model).
@@ -454,6 +464,7 @@ func (a *agentRun) setHeaders(h http.Header) {
 	if a.cand != nil {
 		h.Set("X-Junction-Target", a.cand.Target.Provider+"/"+a.cand.Target.Model)
 	}
+	h.Set("X-Junction-Overhead-Ms", strconv.FormatFloat(float64((time.Since(a.c.start)-a.upstream).Microseconds())/1000, 'f', 3, 64))
 }
 
 // runPending runs the calls the client sent back unanswered; they count as

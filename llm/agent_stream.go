@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -378,7 +377,7 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 		h.Set("Content-Type", "text/event-stream")
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Accel-Buffering", "no")
-		h.Set("Trailer", IterationsHeader+", "+StopReasonHeader+", "+ToolCallsHeader)
+		h.Set("Trailer", IterationsHeader+", "+StopReasonHeader+", "+ToolCallsHeader+", X-Junction-Target, X-Junction-Overhead-Ms")
 		if a.firstRes != nil {
 			setRateLimitHeaders(h, a.firstRes.RateLimits(), a.s.now())
 		}
@@ -428,7 +427,9 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 			begin()
 			emit(pending)
 		}
+		pumped := time.Now()
 		out, err := a.pump(r.Context(), t, sw, cw, base, &roleSent)
+		a.upstream += time.Since(pumped)
 		a.iterations++
 		base += len(out.msg.ToolCalls)
 		if err != nil {
@@ -487,8 +488,5 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 		finish = chat.FinishStop
 	}
 	cw.write(sw.finish(nil, finish, limited, a.usage, a.summary()))
-	h := w.Header()
-	h.Set(IterationsHeader, strconv.Itoa(a.iterations))
-	h.Set(StopReasonHeader, a.stop)
-	h.Set(ToolCallsHeader, strconv.Itoa(len(a.calls)))
+	a.setHeaders(w.Header()) // the trailers
 }

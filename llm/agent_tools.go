@@ -74,6 +74,8 @@ type toolOutcome struct {
 // called are offered from the next model call on.
 func (a *agentRun) runTools(ctx context.Context, calls []chat.ToolCall, approved bool) []toolOutcome {
 	out := make([]toolOutcome, len(calls))
+	start := time.Now()
+	defer func() { a.upstream += time.Since(start) }()
 	var wg sync.WaitGroup
 	for i := range calls {
 		kind := a.kindOf(&calls[i])
