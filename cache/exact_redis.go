@@ -40,6 +40,8 @@ func newRedisExact(rawURL string, timeout time.Duration) (*redisExact, error) {
 	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 4*timeout, timeout, timeout
 	opt.PoolTimeout = timeout
+	// One retry at most: a lookup must stay within the timeout, not back off.
+	opt.MaxRetries = 1
 	return newRedisExactClient(redis.NewClient(opt), timeout, time.Now), nil
 }
 

@@ -35,8 +35,10 @@ type hnswGraph struct {
 }
 
 type hnode struct {
-	vec []float32 // nil for a free slot
-	out [][]int32 // out[l]: links on layer l
+	vec  hvec
+	used bool // false for a free slot
+	out [][]int32   // out[l]: links on layer l
+	sim [][]float32 // sim[l][i]: similarity of out[l][i] to this node
 	in  [][]int32 // in[l]: nodes linking here on layer l
 	rec *memRecord
 }
@@ -69,18 +71,18 @@ func (g *hnswGraph) insert(vec []float32, rec *memRecord, vs *visitSet) int32 {
 		g.entry, g.top = id, level
 		return id
 	}
-	ep := cand{g.entry, dot(vec, g.nodes[g.entry].vec)}
+	ep := cand{g.entry, g.nodes[g.entry].vec.dotQ(vec)}
 	for l := g.top; l > level; l-- {
 		ep = g.greedy(vec, ep, l)
 	}
 	for l := min(level, g.top); l >= 0; l-- {
 		cands := g.searchLayer(vec, ep, hnswEfConstruction, l, vs)
-		neigh := g.selectNeighbors(vec, cands, hnswM)
+		neigh := g.selectNeighbors(cands, hnswM)
 		for _, n := range neigh {
-			g.link(id, n.id, l)
-			g.link(n.id, id, l)
+			g.link(id, n.id, n.sim, l)
+			g.link(n.id, id, n.sim, l)
 			if len(g.nodes[n.id].out[l]) > maxLinks(l) {
-				g.shrink(n.id, l)
+				g.dropFarthest(n.id, l)
 			}
 		}
 		ep = cands[0]
@@ -101,16 +103,45 @@ func (g *hnswGraph) alloc(vec []float32, rec *memRecord, level int) int32 {
 		g.nodes = append(g.nodes, hnode{})
 	}
 	nd := &g.nodes[id]
-	nd.vec, nd.rec = vec, rec
+	nd.vec, nd.rec, nd.used = makeHvec(vec), rec, true
 	nd.out = make([][]int32, level+1)
+	nd.sim = make([][]float32, level+1)
 	nd.in = make([][]int32, level+1)
 	return id
 }
 
-// link adds the edge from→to on layer l.
-func (g *hnswGraph) link(from, to int32, l int) {
-	g.nodes[from].out[l] = append(g.nodes[from].out[l], to)
+// link adds the edge from→to of similarity sim on layer l.
+func (g *hnswGraph) link(from, to int32, sim float32, l int) {
+	f := &g.nodes[from]
+	f.out[l] = append(f.out[l], to)
+	f.sim[l] = append(f.sim[l], sim)
 	g.nodes[to].in[l] = append(g.nodes[to].in[l], from)
+}
+
+// removeOut drops the link from→to on layer l (not the in-link).
+func (g *hnswGraph) removeOut(from, to int32, l int) {
+	f := &g.nodes[from]
+	if i := slices.Index(f.out[l], to); i >= 0 {
+		last := len(f.out[l]) - 1
+		f.out[l][i], f.sim[l][i] = f.out[l][last], f.sim[l][last]
+		f.out[l], f.sim[l] = f.out[l][:last], f.sim[l][:last]
+	}
+}
+
+// dropFarthest removes the least similar link of node id on layer l, once
+// the links exceed the bound. (A heuristic re-selection here would cost a dot
+// product per pair of links on every insert.)
+func (g *hnswGraph) dropFarthest(id int32, l int) {
+	nd := &g.nodes[id]
+	worst := 0
+	for i, s := range nd.sim[l] {
+		if s < nd.sim[l][worst] {
+			worst = i
+		}
+	}
+	o := nd.out[l][worst]
+	g.removeOut(id, o, l)
+	g.nodes[o].in[l] = removeID(g.nodes[o].in[l], id)
 }
 
 func removeID(s []int32, id int32) []int32 {
@@ -121,41 +152,10 @@ func removeID(s []int32, id int32) []int32 {
 	return s
 }
 
-// shrink re-selects the links of node id on layer l with the heuristic once
-// they exceed the bound.
-func (g *hnswGraph) shrink(id int32, l int) {
-	nd := &g.nodes[id]
-	cands := make([]cand, 0, len(nd.out[l]))
-	for _, o := range nd.out[l] {
-		cands = append(cands, cand{o, dot(nd.vec, g.nodes[o].vec)})
-	}
-	sortCands(cands)
-	keep := g.selectNeighbors(nd.vec, cands, maxLinks(l))
-	g.setLinks(id, l, keep)
-}
-
-// setLinks replaces the out-links of id on layer l with keep.
-func (g *hnswGraph) setLinks(id int32, l int, keep []cand) {
-	old := g.nodes[id].out[l]
-	for _, o := range old {
-		if !slices.ContainsFunc(keep, func(c cand) bool { return c.id == o }) {
-			g.nodes[o].in[l] = removeID(g.nodes[o].in[l], id)
-		}
-	}
-	out := make([]int32, 0, len(keep))
-	for _, c := range keep {
-		if !slices.Contains(old, c.id) {
-			g.nodes[c.id].in[l] = append(g.nodes[c.id].in[l], id)
-		}
-		out = append(out, c.id)
-	}
-	g.nodes[id].out[l] = out
-}
-
 // selectNeighbors is the paper's heuristic: walk the candidates best first and
 // keep one only when it is closer to the query than to every one kept, so the
 // links spread in different directions. cands must be sorted best first.
-func (g *hnswGraph) selectNeighbors(q []float32, cands []cand, m int) []cand {
+func (g *hnswGraph) selectNeighbors(cands []cand, m int) []cand {
 	if len(cands) <= m {
 		return slices.Clone(cands)
 	}
@@ -163,7 +163,7 @@ func (g *hnswGraph) selectNeighbors(q []float32, cands []cand, m int) []cand {
 	for _, c := range cands {
 		good := true
 		for _, k := range kept {
-			if dot(g.nodes[c.id].vec, g.nodes[k.id].vec) > c.sim {
+			if dotH(&g.nodes[c.id].vec, &g.nodes[k.id].vec) > c.sim {
 				good = false
 				break
 			}
@@ -192,18 +192,18 @@ func (g *hnswGraph) remove(id int32) {
 		// re-selection would cost a heuristic run per in-link.)
 		for _, u := range nd.in[l] {
 			un := &g.nodes[u]
-			un.out[l] = removeID(un.out[l], id)
+			g.removeOut(u, id, l)
 			best, bestSim := int32(-1), float32(-2)
 			for _, o := range nd.out[l] {
 				if o == u || slices.Contains(un.out[l], o) {
 					continue
 				}
-				if s := dot(un.vec, g.nodes[o].vec); s > bestSim {
+				if s := dotH(&un.vec, &g.nodes[o].vec); s > bestSim {
 					best, bestSim = o, s
 				}
 			}
 			if best >= 0 {
-				g.link(u, best, l)
+				g.link(u, best, bestSim, l)
 			}
 		}
 	}
@@ -213,7 +213,7 @@ func (g *hnswGraph) remove(id int32) {
 	if g.entry == id {
 		g.entry, g.top = -1, 0
 		for i := range g.nodes {
-			if n := &g.nodes[i]; n.vec != nil && (g.entry < 0 || len(n.out)-1 > g.top) {
+			if n := &g.nodes[i]; n.used && (g.entry < 0 || len(n.out)-1 > g.top) {
 				g.entry, g.top = int32(i), len(n.out)-1
 			}
 		}
@@ -225,7 +225,7 @@ func (g *hnswGraph) greedy(q []float32, ep cand, l int) cand {
 	for changed := true; changed; {
 		changed = false
 		for _, o := range g.nodes[ep.id].out[l] {
-			if s := dot(q, g.nodes[o].vec); s > ep.sim {
+			if s := g.nodes[o].vec.dotQ(q); s > ep.sim {
 				ep, changed = cand{o, s}, true
 			}
 		}
@@ -250,7 +250,7 @@ func (g *hnswGraph) searchLayer(q []float32, ep cand, ef, l int, vs *visitSet) [
 			if !vs.visit(o) {
 				continue
 			}
-			s := dot(q, g.nodes[o].vec)
+			s := g.nodes[o].vec.dotQ(q)
 			if results.len() < ef || s > results.peek().sim {
 				frontier.push(cand{o, s})
 				results.push(cand{o, s})
@@ -270,7 +270,7 @@ func (g *hnswGraph) search(q []float32, ef int, vs *visitSet) []cand {
 	if g.entry < 0 {
 		return nil
 	}
-	ep := cand{g.entry, dot(q, g.nodes[g.entry].vec)}
+	ep := cand{g.entry, g.nodes[g.entry].vec.dotQ(q)}
 	for l := g.top; l > 0; l-- {
 		ep = g.greedy(q, ep, l)
 	}

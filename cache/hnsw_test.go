@@ -22,7 +22,7 @@ func checkGraph(t *testing.T, g *hnswGraph) {
 	live := 0
 	for id := range g.nodes {
 		n := &g.nodes[id]
-		if n.vec == nil {
+		if !n.used {
 			if len(n.out) != 0 || len(n.in) != 0 {
 				t.Fatalf("free slot %d has links", id)
 			}
@@ -34,7 +34,7 @@ func checkGraph(t *testing.T, g *hnswGraph) {
 				t.Fatalf("node %d layer %d has %d links", id, l, len(n.out[l]))
 			}
 			for _, o := range n.out[l] {
-				if g.nodes[o].vec == nil {
+				if !g.nodes[o].used {
 					t.Fatalf("node %d links to free slot %d", id, o)
 				}
 				if !slices.Contains(g.nodes[o].in[l], int32(id)) {
@@ -51,7 +51,7 @@ func checkGraph(t *testing.T, g *hnswGraph) {
 	if live != g.live {
 		t.Fatalf("live = %d, counted %d", g.live, live)
 	}
-	if live > 0 && (g.entry < 0 || g.nodes[g.entry].vec == nil) {
+	if live > 0 && (g.entry < 0 || !g.nodes[g.entry].used) {
 		t.Fatalf("entry %d is not a live node", g.entry)
 	}
 }
@@ -59,8 +59,8 @@ func checkGraph(t *testing.T, g *hnswGraph) {
 func bruteBest(g *hnswGraph, q []float32) int32 {
 	best, bestSim := int32(-1), float32(-2)
 	for id := range g.nodes {
-		if v := g.nodes[id].vec; v != nil {
-			if s := dot(q, v); s > bestSim {
+		if n := &g.nodes[id]; n.used {
+			if s := n.vec.dotQ(q); s > bestSim {
 				best, bestSim = int32(id), s
 			}
 		}

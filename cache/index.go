@@ -56,7 +56,8 @@ type Index interface {
 	// Search returns up to k points matching f with Score >= minScore, best
 	// first, skipping expired ones.
 	Search(ctx context.Context, vector []float32, f IndexFilter, k int, minScore float64) ([]Match, error)
-	// Delete removes the points matching f and returns how many.
+	// Delete removes the points matching f, expired or not, and returns how
+	// many live ones it removed.
 	Delete(ctx context.Context, f IndexFilter) (int64, error)
 	// Len returns how many live points the index holds.
 	Len(ctx context.Context) (int64, error)

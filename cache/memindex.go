@@ -47,7 +47,7 @@ type partKey struct {
 
 // memRecord is one point: its data, and where it lives in the graphs.
 type memRecord struct {
-	p    Point // p.Vector is the unit-normalised copy the graph holds
+	p    Point // without Vector: the graph holds it
 	part *hnswGraph
 	slot int32
 	elem *list.Element
@@ -112,7 +112,7 @@ func (m *memIndex) Upsert(ctx context.Context, p Point) error {
 		g = newHNSWGraph(len(vec), maphash.String(m.seed, p.ID))
 		m.parts[key] = g
 	}
-	p.Vector = vec
+	p.Vector = nil
 	p.Payload = append([]byte(nil), p.Payload...)
 	r := &memRecord{p: p, part: g}
 	vs := visitPool.Get().(*visitSet)
@@ -176,11 +176,13 @@ func (m *memIndex) Search(ctx context.Context, vector []float32, f IndexFilter, 
 			if float64(c.sim) < minScore {
 				break
 			}
-			r := g.nodes[c.id].rec
-			if expired(r.p.ExpiresAt, now) {
+			nd := &g.nodes[c.id]
+			if expired(nd.rec.p.ExpiresAt, now) {
 				continue
 			}
-			out = append(out, Match{Point: r.p, Score: min(float64(c.sim), 1)})
+			m := Match{Point: nd.rec.p, Score: min(float64(c.sim), 1)}
+			m.Vector = nd.vec.toDense()
+			out = append(out, m)
 		}
 		return nil
 	}
@@ -210,7 +212,16 @@ func (m *memIndex) Delete(ctx context.Context, f IndexFilter) (int64, error) {
 	if m.closed {
 		return 0, ErrClosed
 	}
-	return m.deleteWhere(func(r *memRecord) bool { return f.matches(r.p.Scope, r.p.Context) }), nil
+	now := m.now()
+	var live int64
+	m.deleteWhere(func(r *memRecord) bool {
+		ok := f.matches(r.p.Scope, r.p.Context)
+		if ok && !expired(r.p.ExpiresAt, now) {
+			live++
+		}
+		return ok
+	})
+	return live, nil
 }
 
 func (m *memIndex) Len(ctx context.Context) (int64, error) {
@@ -230,7 +241,8 @@ func (m *memIndex) bytes() int64 {
 	defer m.mu.RUnlock()
 	var n int64
 	for _, r := range m.byID {
-		n += int64(4*len(r.p.Vector)+len(r.p.Payload)+len(r.p.ID)) + 4*2*hnswM0 + 128
+		v := &r.part.nodes[r.slot].vec
+		n += int64(4*len(v.dense)+8*len(v.idx)+len(r.p.Payload)+len(r.p.ID)+8*2*hnswM0) + 160
 	}
 	return n
 }

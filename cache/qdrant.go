@@ -370,13 +370,16 @@ func (q *qdrantIndex) ourCollections(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// Delete removes the points matching f in every collection of the embedder.
-// It counts them first, so the number is exact unless writes race it.
+// Delete removes the points matching f in every collection of the embedder,
+// expired or not, and returns how many live ones it removed (counted first, so
+// exact unless writes race it).
 func (q *qdrantIndex) Delete(ctx context.Context, f IndexFilter) (int64, error) {
-	return q.deleteWhere(ctx, q.filter(f, false), "delete")
+	return q.deleteWhere(ctx, q.filter(f, false), q.filter(f, true), "delete")
 }
 
-func (q *qdrantIndex) deleteWhere(ctx context.Context, filter *qdrant.Filter, op string) (int64, error) {
+// deleteWhere deletes the points matching filter and returns how many match
+// count.
+func (q *qdrantIndex) deleteWhere(ctx context.Context, filter, count *qdrant.Filter, op string) (int64, error) {
 	cctx, cancel := q.call(ctx)
 	defer cancel()
 	names, err := q.ourCollections(cctx)
@@ -386,12 +389,9 @@ func (q *qdrantIndex) deleteWhere(ctx context.Context, filter *qdrant.Filter, op
 	var total int64
 	exact, wait := true, true
 	for _, name := range names {
-		c, err := q.points.Count(cctx, &qdrant.CountPoints{CollectionName: name, Filter: filter, Exact: &exact})
+		c, err := q.points.Count(cctx, &qdrant.CountPoints{CollectionName: name, Filter: count, Exact: &exact})
 		if err != nil {
 			return total, q.wrap(op, err)
-		}
-		if c.GetResult().GetCount() == 0 {
-			continue
 		}
 		if _, err := q.points.Delete(cctx, &qdrant.DeletePoints{
 			CollectionName: name, Wait: &wait, Points: qdrant.NewPointsSelectorFilter(filter),
@@ -426,7 +426,8 @@ func (q *qdrantIndex) Len(ctx context.Context) (int64, error) {
 // Sweep deletes the expired points now and returns how many.
 func (q *qdrantIndex) Sweep(ctx context.Context) (int64, error) {
 	now := float64(q.now().Unix())
-	return q.deleteWhere(ctx, &qdrant.Filter{Must: []*qdrant.Condition{qdrant.NewRange(qfExpiresAt, &qdrant.Range{Lte: &now})}}, "sweep")
+	expired := &qdrant.Filter{Must: []*qdrant.Condition{qdrant.NewRange(qfExpiresAt, &qdrant.Range{Lte: &now})}}
+	return q.deleteWhere(ctx, expired, expired, "sweep")
 }
 
 func (q *qdrantIndex) sweepLoop(every time.Duration) {
