@@ -36,11 +36,11 @@ type hnswGraph struct {
 
 type hnode struct {
 	vec  hvec
-	used bool // false for a free slot
-	out [][]int32   // out[l]: links on layer l
-	sim [][]float32 // sim[l][i]: similarity of out[l][i] to this node
-	in  [][]int32 // in[l]: nodes linking here on layer l
-	rec *memRecord
+	used bool        // false for a free slot
+	out  [][]int32   // out[l]: links on layer l
+	sim  [][]float32 // sim[l][i]: similarity of out[l][i] to this node
+	in   [][]int32   // in[l]: nodes linking here on layer l
+	rec  *memRecord
 }
 
 type cand struct {
