@@ -436,11 +436,28 @@ func TestAgentToolsHeader(t *testing.T) {
 	}
 }
 
-func TestAgentRejectsServerURLs(t *testing.T) {
+func TestAgentBadToolNames(t *testing.T) {
 	s := startAgent(t, nil)
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"x","server_url":"https://example.com/mcp"}]}`)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "server_url") {
 		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+	resp, body = s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"wbe"}]}`)
+	if resp.StatusCode != http.StatusBadRequest || errorJSON(t, body).Code != "no_mcp_tools" || !strings.Contains(string(body), "wbe") {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+	resp, body = s.post(t, "/v1/messages", `{"model":"fast","max_tokens":10,"messages":[{"role":"user","content":"x"}]}`, llm.ToolsHeader, "web:nope")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"type":"error"`) {
+		t.Errorf("messages: %d %s", resp.StatusCode, body)
+	}
+	// A body that merely mentions "mcp is a plain request.
+	s.script(t, llmtest.TextTurn("plain"))
+	resp, body = s.post(t, "/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"\"mcp\" servers?"}]}`)
+	if resp.StatusCode != 200 || resp.Header.Get(llm.IterationsHeader) != "" {
+		t.Errorf("plain: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if s.modelRequests(t)[0]["tools"] != nil {
+		t.Errorf("tools offered to a plain request")
 	}
 }
 

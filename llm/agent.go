@@ -388,8 +388,9 @@ type agentTool struct {
 // permittedTools resolves the selections against what id may call: "*" is
 // every tool, a toolset name its tools, any other label the tools of the
 // server of that name. A tool named by several entries needs approval if
-// any of them says so.
-func permittedTools(hub ToolHub, id *policy.Identity, sels []mcpSelection) (list []*agentTool, byName map[string]*agentTool) {
+// any of them says so. unmatched are the labels of the selections that
+// matched no tool.
+func permittedTools(hub ToolHub, id *policy.Identity, sels []mcpSelection) (list []*agentTool, byName map[string]*agentTool, unmatched []string) {
 	byName = map[string]*agentTool{}
 	var all []mcp.ToolInfo
 	allLoaded := false
@@ -415,11 +416,13 @@ func permittedTools(hub ToolHub, id *policy.Identity, sels []mcpSelection) (list
 				}
 			}
 		}
+		matched := false
 		for j := range candidates {
 			t := &candidates[j]
 			if !sel.admits(t) {
 				continue
 			}
+			matched = true
 			at := byName[t.Name]
 			if at == nil {
 				at = &agentTool{info: *t}
@@ -430,6 +433,9 @@ func permittedTools(hub ToolHub, id *policy.Identity, sels []mcpSelection) (list
 				at.approval = true
 			}
 		}
+		if !matched {
+			unmatched = append(unmatched, sel.label)
+		}
 	}
-	return list, byName
+	return list, byName, unmatched
 }

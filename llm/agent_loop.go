@@ -115,12 +115,6 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 	f := c.format
 	ctx := r.Context()
 	id := policy.IdentityFrom(ctx)
-	hub := s.toolHub()
-	if hub == nil {
-		f.writeError(w, r, &apiError{Status: http.StatusNotImplemented, Type: "invalid_request_error", Code: "agent_unavailable",
-			Message: "this gateway has no MCP tool hub, so it cannot run tool loops; remove the MCP tools from the request"})
-		return true
-	}
 	sels, body, err := splitAgentRequest(c.body)
 	if err != nil {
 		f.writeError(w, r, err)
@@ -136,6 +130,12 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 	}
 	if len(sels) == 0 {
 		return false // "mcp appears in the body, but not as a tool entry
+	}
+	hub := s.toolHub()
+	if hub == nil {
+		f.writeError(w, r, &apiError{Status: http.StatusNotImplemented, Type: "invalid_request_error", Code: "agent_unavailable",
+			Message: "this gateway has no MCP tool hub, so it cannot run tool loops; remove the MCP tools from the request"})
+		return true
 	}
 	if body == nil {
 		body = c.body
@@ -203,7 +203,12 @@ func (a *agentRun) prepareTools() error {
 	for _, t := range a.baseTools {
 		a.clientTools[t.Name] = true
 	}
-	a.tools, a.byName = permittedTools(a.hub, a.id, a.sels)
+	var unmatched []string
+	a.tools, a.byName, unmatched = permittedTools(a.hub, a.id, a.sels)
+	if len(unmatched) > 0 {
+		return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "no_mcp_tools", Param: "tools",
+			Message: fmt.Sprintf("MCP tools %q: no server or toolset of that name has tools this key may call (check the name, the allowed tools and the key's tool access; a server that is down lists no tools)", unmatched)}
+	}
 	a.callable = map[string]bool{}
 	for _, t := range a.hub.Tools(a.id, "") {
 		a.callable[t.Name] = true

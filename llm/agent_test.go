@@ -174,19 +174,25 @@ func TestPermittedTools(t *testing.T) {
 		{[]mcpSelection{{label: "gh"}}, "gh__issue,gh__pr"},
 		{[]mcpSelection{{label: "readonly"}}, "fs__read"},
 		{[]mcpSelection{{label: "fs", allowed: []string{"write", "gh__pr"}}}, "fs__write"},
-		{[]mcpSelection{{label: "nothing"}}, ""},
 		// A tool named twice needs approval if either entry says so.
 		{[]mcpSelection{{label: "fs"}, {label: "*", approve: []string{"fs__write"}}}, "fs__read,fs__write!,gh__issue,gh__pr"},
 		{[]mcpSelection{{label: "gh", always: true, noApprove: []string{"pr"}}}, "gh__issue!,gh__pr"},
 	}
 	for _, c := range cases {
-		list, byName := permittedTools(hub, nil, c.sels)
+		list, byName, unmatched := permittedTools(hub, nil, c.sels)
+		if unmatched != nil {
+			t.Errorf("%+v: unmatched %v", c.sels, unmatched)
+		}
 		if got := names(list); got != c.want {
 			t.Errorf("%+v: %s, want %s", c.sels, got, c.want)
 		}
 		if len(byName) != len(list) {
 			t.Errorf("%+v: index of %d for %d tools", c.sels, len(byName), len(list))
 		}
+	}
+	_, _, unmatched := permittedTools(hub, nil, []mcpSelection{{label: "gh"}, {label: "nothing"}, {label: "fs", allowed: []string{"nope"}}})
+	if !reflect.DeepEqual(unmatched, []string{"nothing", "fs"}) {
+		t.Errorf("unmatched %v", unmatched)
 	}
 }
 
