@@ -17,6 +17,12 @@
 //	r.Handle(mcp.SSEPath, hub.SSEHandler())        // GET  /sse
 //	r.Handle(mcp.SSEMessagePath, hub.SSEHandler()) // POST /sse/message?sessionId=...
 //
+// Besides the catalog and calls, the hub relays resource subscriptions
+// (subscriptions.go) and the upstreams' sampling, elicitation and roots
+// requests: to 2025-11-25 clients as server-initiated requests (relay.go),
+// to 2026-07-28 clients as input_required rounds with a MAC'd requestState
+// (inputrequired.go).
+//
 // Streamable HTTP needs POST, GET and DELETE routed; its handlers must not be
 // wrapped in anything that buffers responses or sets write timeouts shorter
 // than a tool call (responses are SSE streams).

@@ -414,7 +414,13 @@ func (e *endpoint) subscribeCheck(next http.Handler, sse bool) http.Handler {
 			return
 		}
 		head, err := io.ReadAll(io.LimitReader(r.Body, maxSubscribePeek))
-		r.Body = readCloser{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+		if err == nil && len(head) < maxSubscribePeek {
+			// All of it: mcp-go reads the copy.
+			_ = r.Body.Close()
+			r.Body = io.NopCloser(bytes.NewReader(head))
+		} else {
+			r.Body = readCloser{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+		}
 		if err != nil || !bytes.Contains(head, subscribePattern) {
 			next.ServeHTTP(w, r)
 			return

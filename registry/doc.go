@@ -32,6 +32,17 @@
 // and fail at once with an [*UnavailableError] for a server that is not
 // ready.
 //
+// Beyond calls: [Registry.SubscribeResource] and
+// [Registry.UnsubscribeResource] keep upstream resource subscriptions,
+// counted per (server, URI), across reconnects, and
+// [Registry.OnResourceUpdated] receives their updates (subscriptions.go);
+// an upstream's sampling, elicitation and roots requests during a call go
+// to the call's hooks (relay.go), or, with CallOptions.PassInputRequired, a
+// 2026-07-28 upstream's input_required result is returned as the call's
+// result and CallOptions.Resume answers it; servers with an auth block get
+// OAuth 2.0 client-credentials tokens (oauth.go); [Registry.DeriveKey]
+// derives keys from the secret key for other packages.
+//
 // The package must not import the hub (mcp), the LLM layer or the gateway,
 // must not apply access policy (the hub does), and must never send a
 // caller's credentials upstream: only each server's own configured headers
