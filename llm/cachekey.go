@@ -1,12 +1,14 @@
 package llm
 
 import (
-	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"sort"
+	"math"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/junctionhq/junction/llm/chat"
 )
@@ -16,7 +18,9 @@ import (
 // client's bytes, so that key order, JSON whitespace and the wire format do
 // not matter:
 //
-//   - Exact is the SHA-256 (hex) of a canonical encoding of everything that
+//   - Exact is the SHA-256 (hex) of a canonical encoding (length-prefixed
+//     fields, written without reflection; JSON values with sorted object
+//     keys and no whitespace) of everything that
 //     can change the answer: model, messages (role, name, text and image
 //     parts, tool calls with canonical arguments, tool results), tools,
 //     tool_choice, parallel_tool_calls, temperature, top_p, stop,
@@ -44,7 +48,7 @@ import (
 
 // cacheKeyVersion starts every hashed encoding; bump it when the encoding
 // changes so that old entries stop matching.
-const cacheKeyVersion = "junction-cache-key-v1\n"
+const cacheKeyVersion = "junction-cache-key-v2\n"
 
 // ignoredExtra are Extra fields that do not change the answer.
 var ignoredExtra = map[string]bool{
@@ -59,100 +63,53 @@ type cacheKeys struct {
 	Context string
 }
 
-// canonicalMessage is one turn in the canonical encoding.
-type canonicalMessage struct {
-	Role       string              `json:"role"`
-	Name       string              `json:"name,omitempty"`
-	Content    []canonicalPart     `json:"content,omitempty"`
-	ToolCalls  []canonicalToolCall `json:"tool_calls,omitempty"`
-	ToolCallID string              `json:"tool_call_id,omitempty"`
-	IsError    bool                `json:"is_error,omitempty"`
-}
-
-type canonicalPart struct {
-	Type     string `json:"type"`
-	Text     string `json:"text,omitempty"`
-	ImageURL string `json:"image_url,omitempty"`
-	Detail   string `json:"detail,omitempty"`
-}
-
-type canonicalToolCall struct {
-	ID        string          `json:"id"`
-	Name      string          `json:"name"`
-	Arguments json.RawMessage `json:"arguments"`
-}
-
-type canonicalTool struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	Parameters  json.RawMessage `json:"parameters,omitempty"`
-	Strict      *bool           `json:"strict,omitempty"`
-}
-
-// canonicalShape is what, besides the turns, shapes an answer.
-type canonicalShape struct {
-	ToolChoice        *chat.ToolChoice           `json:"tool_choice,omitempty"`
-	ParallelToolCalls *bool                      `json:"parallel_tool_calls,omitempty"`
-	MaxTokens         int64                      `json:"max_tokens,omitempty"`
-	Stop              []string                   `json:"stop,omitempty"`
-	ResponseFormat    json.RawMessage            `json:"response_format,omitempty"`
-	Extra             map[string]json.RawMessage `json:"extra,omitempty"`
-}
-
-// canonicalRequest is the exact tier's encoding.
-type canonicalRequest struct {
-	Model       string             `json:"model"`
-	Messages    []canonicalMessage `json:"messages"`
-	Tools       string             `json:"tools,omitempty"`
-	Temperature *float64           `json:"temperature,omitempty"`
-	TopP        *float64           `json:"top_p,omitempty"`
-	Shape       canonicalShape     `json:"shape"`
-}
-
-// canonicalContext is the semantic tier's context encoding.
-type canonicalContext struct {
-	Earlier []canonicalMessage `json:"earlier"`
-	Shape   canonicalShape     `json:"shape"`
-}
-
-// requestCacheKeys computes the cache keys of req. It never fails: values
-// that are not valid JSON (which the decoders do not let through) are
-// hashed as their trimmed bytes.
+// requestCacheKeys computes the cache keys of req. It never fails: JSON
+// values that do not parse (which the decoders do not let through) are
+// hashed as their bytes.
 func requestCacheKeys(req *chat.Request) cacheKeys {
-	msgs := make([]canonicalMessage, len(req.Messages))
+	var e keyEncoder
+	e.b = make([]byte, 0, req.SizeHint())
+	// The turns, the last one apart: Context hashes the earlier ones.
+	lastStart := 0
 	for i := range req.Messages {
-		msgs[i] = canonicalMsg(&req.Messages[i])
+		lastStart = len(e.b)
+		e.message(&req.Messages[i])
 	}
-	shape := canonicalShape{
-		ParallelToolCalls: req.ParallelToolCalls,
-		MaxTokens:         req.MaxTokens,
-		Stop:              req.Stop,
-		ResponseFormat:    canonicalJSON(req.ResponseFormat),
-	}
-	if req.ToolChoice != nil {
-		tc := chat.ToolChoice{Mode: normalise(req.ToolChoice.Mode), Name: req.ToolChoice.Name}
-		shape.ToolChoice = &tc
-	}
-	for k, v := range req.Extra {
-		if ignoredExtra[k] {
-			continue
-		}
-		if shape.Extra == nil {
-			shape.Extra = make(map[string]json.RawMessage, len(req.Extra))
-		}
-		shape.Extra[k] = canonicalJSON(v)
-	}
+	msgsEnd := len(e.b)
+	e.shape(req)
+	shape := e.b[msgsEnd:]
+
 	keys := cacheKeys{Tools: toolsHash(req.Tools)}
-	keys.Exact = hashJSON(canonicalRequest{Model: strings.TrimSpace(req.Model), Messages: msgs, Tools: keys.Tools,
-		Temperature: req.Temperature, TopP: req.TopP, Shape: shape})
+	var tail keyEncoder
+	tail.str(strings.TrimSpace(req.Model))
+	tail.int(int64(len(req.Messages)))
+	tail.str(keys.Tools)
+	tail.float(req.Temperature)
+	tail.float(req.TopP)
+	keys.Exact = hashParts("exact", tail.b, e.b[:msgsEnd], shape)
 	if n := len(req.Messages); n > 0 {
 		last := &req.Messages[n-1]
 		if normalise(last.Role) == chat.RoleUser && textOnly(last) {
 			keys.Prompt = last.Text()
-			keys.Context = hashJSON(canonicalContext{Earlier: msgs[:n-1], Shape: shape})
+			var count keyEncoder
+			count.int(int64(n - 1))
+			keys.Context = hashParts("context", count.b, e.b[:lastStart], shape)
 		}
 	}
 	return keys
+}
+
+// hashParts is the hex SHA-256 of the version, a domain and the parts.
+func hashParts(domain string, parts ...[]byte) string {
+	h := sha256.New()
+	h.Write([]byte(cacheKeyVersion))
+	h.Write([]byte(domain))
+	h.Write([]byte{0})
+	for _, p := range parts {
+		h.Write(p)
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 // toolsHash is the hash of the tool definitions, in name order; "" when
@@ -161,34 +118,316 @@ func toolsHash(tools []chat.Tool) string {
 	if len(tools) == 0 {
 		return ""
 	}
-	out := make([]canonicalTool, len(tools))
-	for i := range tools {
-		t := &tools[i]
-		out[i] = canonicalTool{Name: t.Name, Description: t.Description, Parameters: canonicalJSON(t.Parameters), Strict: t.Strict}
+	order := make([]int, len(tools))
+	for i := range order {
+		order[i] = i
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return hashJSON(out)
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(tools[a].Name, tools[b].Name) })
+	var e keyEncoder
+	e.int(int64(len(tools)))
+	for _, i := range order {
+		t := &tools[i]
+		e.str(t.Name)
+		e.str(t.Description)
+		e.json(t.Parameters)
+		e.boolPtr(t.Strict)
+	}
+	return hashParts("tools", e.b)
 }
 
-func canonicalMsg(m *chat.Message) canonicalMessage {
-	out := canonicalMessage{Role: normalise(m.Role), Name: strings.TrimSpace(m.Name), ToolCallID: m.ToolCallID, IsError: m.IsError}
-	// The developer role is the system role under another name.
-	if out.Role == chat.RoleDeveloper {
-		out.Role = chat.RoleSystem
+// keyEncoder appends an unambiguous binary encoding: every variable-length
+// field is length-prefixed, every optional field has a presence byte.
+type keyEncoder struct{ b []byte }
+
+func (e *keyEncoder) str(s string) {
+	e.b = binary.AppendUvarint(e.b, uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+
+func (e *keyEncoder) bytes(s []byte) {
+	e.b = binary.AppendUvarint(e.b, uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+
+func (e *keyEncoder) int(n int64) { e.b = binary.AppendVarint(e.b, n) }
+
+func (e *keyEncoder) float(f *float64) {
+	if f == nil {
+		e.b = append(e.b, 0)
+		return
 	}
-	for _, p := range m.Content {
-		cp := canonicalPart{Type: normalise(p.Type), Text: p.Text, ImageURL: p.ImageURL, Detail: normalise(p.Detail)}
-		// Consecutive text parts are one text: "a" + "b" equals "ab".
-		if n := len(out.Content); n > 0 && cp.Type == chat.PartText && out.Content[n-1].Type == chat.PartText {
-			out.Content[n-1].Text += cp.Text
+	e.b = append(e.b, 1)
+	e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(*f))
+}
+
+func (e *keyEncoder) boolPtr(v *bool) {
+	switch {
+	case v == nil:
+		e.b = append(e.b, 0)
+	case *v:
+		e.b = append(e.b, 2)
+	default:
+		e.b = append(e.b, 1)
+	}
+}
+
+// message encodes one turn: the role (normalised; developer is system
+// under another name), name, parts (consecutive text parts joined), tool
+// calls with canonical arguments, the tool result link and error flag.
+func (e *keyEncoder) message(m *chat.Message) {
+	role := normalise(m.Role)
+	if role == chat.RoleDeveloper {
+		role = chat.RoleSystem
+	}
+	e.str(role)
+	e.str(strings.TrimSpace(m.Name))
+	// Count the parts after joining text runs.
+	parts := 0
+	for i := range m.Content {
+		if i == 0 || m.Content[i].Type != chat.PartText || m.Content[i-1].Type != chat.PartText {
+			parts++
+		}
+	}
+	e.int(int64(parts))
+	for i := 0; i < len(m.Content); {
+		p := &m.Content[i]
+		if p.Type == chat.PartText {
+			j, n := i, 0
+			for ; j < len(m.Content) && m.Content[j].Type == chat.PartText; j++ {
+				n += len(m.Content[j].Text)
+			}
+			e.str(chat.PartText)
+			e.b = binary.AppendUvarint(e.b, uint64(n))
+			for ; i < j; i++ {
+				e.b = append(e.b, m.Content[i].Text...)
+			}
 			continue
 		}
-		out.Content = append(out.Content, cp)
+		e.str(normalise(p.Type))
+		e.str(p.Text)
+		e.str(p.ImageURL)
+		e.str(normalise(p.Detail))
+		i++
 	}
-	for _, tc := range m.ToolCalls {
-		out.ToolCalls = append(out.ToolCalls, canonicalToolCall{ID: tc.ID, Name: tc.Name, Arguments: canonicalArguments(tc.Arguments)})
+	e.int(int64(len(m.ToolCalls)))
+	for i := range m.ToolCalls {
+		tc := &m.ToolCalls[i]
+		e.str(tc.ID)
+		e.str(tc.Name)
+		e.json([]byte(tc.Arguments))
 	}
-	return out
+	e.str(m.ToolCallID)
+	if m.IsError {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
+// shape encodes what, besides the turns and the sampling parameters,
+// shapes an answer: tool_choice, parallel_tool_calls, max_tokens, stop,
+// response_format and the Extra fields that matter, in key order.
+func (e *keyEncoder) shape(req *chat.Request) {
+	if tc := req.ToolChoice; tc != nil {
+		e.b = append(e.b, 1)
+		e.str(normalise(tc.Mode))
+		e.str(tc.Name)
+	} else {
+		e.b = append(e.b, 0)
+	}
+	e.boolPtr(req.ParallelToolCalls)
+	e.int(req.MaxTokens)
+	e.int(int64(len(req.Stop)))
+	for _, s := range req.Stop {
+		e.str(s)
+	}
+	e.json(req.ResponseFormat)
+	keys := make([]string, 0, len(req.Extra))
+	for k := range req.Extra {
+		if !ignoredExtra[k] {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	e.int(int64(len(keys)))
+	for _, k := range keys {
+		e.str(k)
+		e.json(req.Extra[k])
+	}
+}
+
+// json encodes a JSON value canonically: objects with their members in key
+// order, strings unescaped, numbers as written, whitespace dropped. An
+// absent value and null are the same; a value that does not parse is
+// encoded as its bytes, marked as such.
+func (e *keyEncoder) json(raw []byte) {
+	i := skipWS(raw, 0)
+	if i == len(raw) || isNullValue(raw, i) {
+		e.b = append(e.b, 'z')
+		return
+	}
+	mark := len(e.b)
+	if end, ok := e.value(raw, i, 0); ok && skipWS(raw, end) == len(raw) {
+		return
+	}
+	e.b = append(e.b[:mark], 'r')
+	e.bytes(raw)
+}
+
+func isNullValue(raw []byte, i int) bool {
+	return len(raw)-i >= 4 && string(raw[i:i+4]) == "null" && skipWS(raw, i+4) == len(raw)
+}
+
+// maxJSONDepth bounds the nesting keyEncoder.value follows.
+const maxJSONDepth = 200
+
+// value encodes the JSON value starting at b[i] and returns where it ends.
+func (e *keyEncoder) value(b []byte, i, depth int) (int, bool) {
+	if depth > maxJSONDepth || i >= len(b) {
+		return 0, false
+	}
+	switch c := b[i]; {
+	case c == '{':
+		return e.object(b, i, depth)
+	case c == '[':
+		e.b = append(e.b, 'a')
+		i = skipWS(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			e.int(0)
+			return i + 1, true
+		}
+		// The count comes after the elements: mark the list's end instead.
+		for {
+			e.b = append(e.b, ',')
+			end, ok := e.value(b, skipWS(b, i), depth+1)
+			if !ok {
+				return 0, false
+			}
+			i = skipWS(b, end)
+			if i >= len(b) {
+				return 0, false
+			}
+			if b[i] == ']' {
+				e.b = append(e.b, ']')
+				return i + 1, true
+			}
+			if b[i] != ',' {
+				return 0, false
+			}
+			i++
+		}
+	case c == '"':
+		s, end, ok := jsonString(b, i)
+		if !ok {
+			return 0, false
+		}
+		e.b = append(e.b, 's')
+		e.str(s)
+		return end, true
+	case c == 't' || c == 'f' || c == 'n':
+		for _, lit := range [...]struct {
+			text string
+			code byte
+		}{{"true", 't'}, {"false", 'f'}, {"null", 'z'}} {
+			if len(b)-i >= len(lit.text) && string(b[i:i+len(lit.text)]) == lit.text {
+				e.b = append(e.b, lit.code)
+				return i + len(lit.text), true
+			}
+		}
+		return 0, false
+	case c == '-' || (c >= '0' && c <= '9'):
+		j := i + 1
+		for j < len(b) && (b[j] == '.' || b[j] == 'e' || b[j] == 'E' || b[j] == '+' || b[j] == '-' || (b[j] >= '0' && b[j] <= '9')) {
+			j++
+		}
+		e.b = append(e.b, 'n')
+		e.bytes(b[i:j])
+		return j, true
+	}
+	return 0, false
+}
+
+// object encodes an object with its members sorted by key (stable, so
+// repeated keys keep their order).
+func (e *keyEncoder) object(b []byte, i, depth int) (int, bool) {
+	type member struct {
+		key        string
+		start, end int // of the encoded value in e.b
+	}
+	var members []member
+	base := len(e.b)
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		e.b = append(e.b, 'o')
+		e.int(0)
+		return i + 1, true
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return 0, false
+		}
+		key, end, ok := jsonString(b, i)
+		if !ok {
+			return 0, false
+		}
+		i = skipWS(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return 0, false
+		}
+		start := len(e.b)
+		end, ok = e.value(b, skipWS(b, i+1), depth+1)
+		if !ok {
+			return 0, false
+		}
+		members = append(members, member{key, start, len(e.b)})
+		i = skipWS(b, end)
+		if i >= len(b) {
+			return 0, false
+		}
+		if b[i] == '}' {
+			i++
+			break
+		}
+		if b[i] != ',' {
+			return 0, false
+		}
+		i = skipWS(b, i+1)
+	}
+	values := append([]byte(nil), e.b[base:]...)
+	e.b = append(e.b[:base], 'o')
+	e.int(int64(len(members)))
+	slices.SortStableFunc(members, func(x, y member) int { return strings.Compare(x.key, y.key) })
+	for _, m := range members {
+		e.str(m.key)
+		e.b = append(e.b, values[m.start-base:m.end-base]...)
+	}
+	return i, true
+}
+
+// jsonString decodes the JSON string starting at b[i] (a quote) and returns
+// it and where it ends. Strings with escapes are decoded by encoding/json.
+func jsonString(b []byte, i int) (string, int, bool) {
+	escaped := false
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			if !escaped {
+				if !utf8.Valid(b[i+1 : j]) {
+					return "", 0, false
+				}
+				return string(b[i+1 : j]), j + 1, true
+			}
+			var s string
+			if err := json.Unmarshal(b[i:j+1], &s); err != nil {
+				return "", 0, false
+			}
+			return s, j + 1, true
+		}
+	}
+	return "", 0, false
 }
 
 // textOnly reports whether m has text and no other parts.
@@ -205,50 +444,3 @@ func textOnly(m *chat.Message) bool {
 }
 
 func normalise(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
-
-// canonicalArguments is a tool call's argument text as canonical JSON, or
-// as a JSON string when it is not JSON.
-func canonicalArguments(args string) json.RawMessage {
-	if c := canonicalJSON(json.RawMessage(args)); c != nil && json.Valid(c) {
-		return c
-	}
-	b, _ := json.Marshal(args)
-	return b
-}
-
-// canonicalJSON re-encodes raw with sorted object keys, no insignificant
-// whitespace and numbers as written. nil and empty stay nil; text that is
-// not JSON is returned trimmed, as a JSON string.
-func canonicalJSON(raw json.RawMessage) json.RawMessage {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return nil
-	}
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil || d.More() {
-		b, _ := json.Marshal(string(raw))
-		return b
-	}
-	// encoding/json writes map keys sorted and json.Number as written.
-	b, err := json.Marshal(v)
-	if err != nil {
-		b, _ = json.Marshal(string(raw))
-	}
-	return b
-}
-
-// hashJSON is the hex SHA-256 of the versioned JSON encoding of v.
-func hashJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Only invalid RawMessage values can fail, and canonicalJSON never
-		// produces those; hash the error so the key is still deterministic.
-		b = []byte(err.Error())
-	}
-	h := sha256.New()
-	h.Write([]byte(cacheKeyVersion))
-	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil))
-}

@@ -240,3 +240,30 @@ func hasDuplicateKeys(body []byte) bool {
 		}
 	}
 }
+
+// BenchmarkCacheKey is the cost the cache adds to every cached request
+// before the lookup: decoding the body and hashing the canonical request.
+func BenchmarkCacheKey(b *testing.B) {
+	body := []byte(keyBase)
+	b.ReportAllocs()
+	for b.Loop() {
+		req, err := openai.DecodeChatRequest(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = requestCacheKeys(req)
+	}
+}
+
+// BenchmarkCacheKeyNoTools is BenchmarkCacheKey for a plain conversation.
+func BenchmarkCacheKeyNoTools(b *testing.B) {
+	body := []byte(`{"model":"fast","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"hi"},{"role":"assistant","content":"Hello! How can I help?"},{"role":"user","content":"What is the capital of France?"}],"temperature":0.2,"max_tokens":64}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		req, err := openai.DecodeChatRequest(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = requestCacheKeys(req)
+	}
+}
