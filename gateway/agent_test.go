@@ -926,3 +926,16 @@ func TestAgentBypassesTheCache(t *testing.T) {
 		t.Errorf("%d model calls for two loops of two steps", n)
 	}
 }
+
+func TestAgentForcedToolChoiceHoldsOnce(t *testing.T) {
+	s := startAgent(t, nil)
+	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "x"})), llmtest.TextTurn("Done."))
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tool_choice":"required","tools":[{"type":"mcp","server_label":"web"}]}`)
+	if out := decodeAgent(t, resp, body); out.text() != "Done." {
+		t.Fatalf("%s", body)
+	}
+	reqs := s.modelRequests(t)
+	if reqs[0]["tool_choice"] != "required" || reqs[1]["tool_choice"] != "auto" {
+		t.Errorf("tool_choice %v then %v", reqs[0]["tool_choice"], reqs[1]["tool_choice"])
+	}
+}

@@ -234,10 +234,15 @@ func (a *agentRun) prepareTools() error {
 // since.
 func (a *agentRun) offerTools(ctx context.Context) {
 	tools := append([]chat.Tool(nil), a.baseTools...)
+	// A tool_choice that forces a call holds for the first model call only,
+	// or every turn would call a tool until max_iterations.
+	if tc := a.req.ToolChoice; a.iterations > 0 && tc != nil && (tc.Mode == chat.ToolChoiceRequired || tc.Mode == chat.ToolChoiceFunction) {
+		a.req.ToolChoice = &chat.ToolChoice{Mode: chat.ToolChoiceAuto}
+	}
 	if a.iterations == 0 {
 		offered, withSearch, err := a.picker.Select(ctx, a.catalog, conversationText(a.req), a.s.agent.MaxTools)
 		if err != nil { // only when ctx is done: the model call fails next
-			offered, withSearch = a.catalog[:max(0, a.s.agent.MaxTools-1)], true
+			offered, withSearch = a.catalog[:min(len(a.catalog), max(0, a.s.agent.MaxTools-1))], true
 		}
 		for _, t := range offered {
 			a.offered[t.Name] = true
