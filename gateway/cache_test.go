@@ -567,6 +567,30 @@ func TestCacheStreamedAnthropic(t *testing.T) {
 	}
 }
 
+// An answer stored from an OpenAI request serves a paraphrase asked
+// through /v1/messages as an Anthropic stream, and the other way round.
+func TestCacheSemanticAcrossFormats(t *testing.T) {
+	s := startCached(t, cacheBackends[0], nil)
+	_, first := s.ask(t, s.key, "What is the capital of France?")
+	s.settle(t)
+	resp, raw := s.post(t, "/v1/messages", `{"model":"fast","max_tokens":64,"stream":true,"system":"be brief","messages":[{"role":"user","content":"What's the capital of France?"}]}`)
+	wantCache(t, resp, llm.CacheHitSemantic)
+	if got, events := anthropicStream(t, raw); got != first || events[len(events)-1] != "message_stop" {
+		t.Errorf("anthropic stream of an OpenAI answer: %q %v", got, events)
+	}
+	resp, raw = s.post(t, "/v1/messages", `{"model":"fast","max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"Which river flows through Paris?"}]}`)
+	wantCache(t, resp, llm.CacheMiss)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, raw)
+	}
+	s.settle(t)
+	resp, got := s.ask(t, s.key, "Which river flows through Paris")
+	wantCache(t, resp, llm.CacheHitSemantic)
+	if !strings.Contains(got, "river") {
+		t.Errorf("OpenAI rendering of an Anthropic answer: %q", got)
+	}
+}
+
 func TestCacheHitCostAndRateLimit(t *testing.T) {
 	s := startCached(t, cacheBackends[0], func(c *Config, _ *llmtest.Server) {
 		c.Prices = []policy.Price{{Model: "mock/gpt-4o-mini", Input: 1000, Output: 1000}}
