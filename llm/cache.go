@@ -315,7 +315,7 @@ func (c *chatCall) serveFromCache(ctx context.Context, w http.ResponseWriter, re
 		return false
 	}
 	if len(resp.Message.ToolCalls) > 0 && !c.s.cache.cfg.CacheToolCalls {
-		return false // stored while tool calls were cacheable; not served now
+		return false // stored by a replica that caches tool calls; this one does not
 	}
 	h := w.Header()
 	if hit.Tier == cache.TierSemantic {
