@@ -247,6 +247,56 @@ func TestMCPResourceSubscriptions(t *testing.T) {
 		}
 	}
 
+	// The legacy SSE transport: the session's event stream carries the
+	// updates, and its end ends the subscription.
+	t.Run("sse", func(t *testing.T) {
+		h := upstreams["oldweb"]
+		uri := "mcptest://oldweb/doc"
+		c, err := client.NewSSEMCPClient(g.URL+"/sse", transport.WithHeaders(map[string]string{"Authorization": "Bearer " + key}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		updates := make(chan string, 4)
+		c.OnNotification(func(n mcpgo.JSONRPCNotification) {
+			if n.Method == mcpgo.MethodNotificationResourceUpdated {
+				u, _ := n.Params.AdditionalFields["uri"].(string)
+				updates <- u
+			}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		init := mcpgo.InitializeRequest{}
+		init.Params.ProtocolVersion = "2025-11-25"
+		init.Params.ClientInfo = mcpgo.Implementation{Name: "sse-test", Version: "1"}
+		if _, err := c.Initialize(ctx, init); err != nil {
+			t.Fatal(err)
+		}
+		//lint:ignore SA1019 resources/subscribe is the 2025-11-25 way, under test.
+		if err := c.Subscribe(ctx, mcpgo.SubscribeRequest{Params: mcpgo.SubscribeParams{URI: uri}}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, "upstream subscribed", func() bool { return h.Server.Subscribers(uri) == 1 })
+		h.Server.SetText(uri, "sse")
+		select {
+		case got := <-updates:
+			if got != uri {
+				t.Errorf("update of %q", got)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no update on the SSE stream")
+		}
+		// A refused subscription fails the request.
+		//lint:ignore SA1019 resources/subscribe is the 2025-11-25 way, under test.
+		if err := c.Subscribe(ctx, mcpgo.SubscribeRequest{Params: mcpgo.SubscribeParams{URI: ""}}); err == nil {
+			t.Error("subscribing to an empty URI succeeded")
+		}
+		_ = c.Close()
+		waitFor(t, 5*time.Second, "upstream unsubscribed after the SSE stream ended", func() bool { return h.Server.Subscribers(uri) == 0 })
+	})
+
 	t.Run("denied", func(t *testing.T) {
 		c := mcpConnect(t, url, limited, mcpEras[0])
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
