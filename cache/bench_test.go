@@ -13,18 +13,27 @@ import (
 	"time"
 )
 
-// The lookup benchmarks run against one memory cache holding benchEntries
-// entries in one scope (the worst case: one HNSW graph of them all), with the
-// lexical embedder at 512 dimensions. It is built once per process.
+// The lookup benchmarks run against a memory cache holding benchEntries
+// entries with the lexical embedder at 512 dimensions, either in one scope
+// (the worst case: one HNSW graph of them all) or spread over 100 tenants
+// (one graph of 1,000 per tenant). Each is built once per process.
 const benchEntries = 100_000
 
+type benchEnv struct {
+	c       *Cache
+	prompts []string
+	scopes  int
+	build   time.Duration
+}
+
 var (
-	benchOnce    sync.Once
-	benchC       *Cache
-	benchPrompts []string
-	benchScope   = Scope{Tenant: "team:bench", Model: "gpt-bench"}
-	benchBuild   time.Duration
+	benchMu   sync.Mutex
+	benchEnvs = map[int]*benchEnv{}
 )
+
+func benchScope(i, scopes int) Scope {
+	return Scope{Tenant: "team:bench" + strconv.Itoa(i%scopes), Model: "gpt-bench"}
+}
 
 // benchVocabulary makes n pronounceable, distinct words.
 func benchVocabulary(r *rand.Rand, n int) []string {
@@ -56,54 +65,62 @@ func benchPrompt(r *rand.Rand, vocab []string) string {
 	return fmt.Sprintf(t, w(), w(), w(), w())
 }
 
-func benchCache(tb testing.TB) *Cache {
-	benchOnce.Do(func() {
-		start := time.Now()
-		c, err := New(context.Background(), Options{Config: Config{Enabled: true,
-			Exact:    ExactConfig{MaxBytes: 1 << 30},
-			Semantic: SemanticConfig{MaxEntries: benchEntries},
-		}})
-		if err != nil {
+func benchCache(scopes int) *benchEnv {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if e := benchEnvs[scopes]; e != nil {
+		return e
+	}
+	start := time.Now()
+	c, err := New(context.Background(), Options{Config: Config{Enabled: true,
+		Exact:    ExactConfig{MaxBytes: 1 << 30},
+		Semantic: SemanticConfig{MaxEntries: benchEntries},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	e := &benchEnv{c: c, scopes: scopes}
+	r := rand.New(rand.NewPCG(1, 1))
+	vocab := benchVocabulary(r, 5000)
+	seen := map[string]bool{}
+	for len(e.prompts) < benchEntries {
+		p := benchPrompt(r, vocab)
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		i := len(e.prompts)
+		e.prompts = append(e.prompts, p)
+		req := Request{Scope: benchScope(i, scopes), Exact: "e" + strconv.Itoa(i), Prompt: p}
+		if err := c.Store(context.Background(), req, Entry{Value: []byte("an answer of some length, like a short chat completion")}, 0); err != nil {
 			panic(err)
 		}
-		r := rand.New(rand.NewPCG(1, 1))
-		vocab := benchVocabulary(r, 5000)
-		seen := map[string]bool{}
-		for len(benchPrompts) < benchEntries {
-			p := benchPrompt(r, vocab)
-			if seen[p] {
-				continue
-			}
-			seen[p] = true
-			benchPrompts = append(benchPrompts, p)
-			req := Request{Scope: benchScope, Exact: "e" + strconv.Itoa(len(benchPrompts)), Prompt: p}
-			if err := c.Store(context.Background(), req, Entry{Value: []byte("an answer of some length, like a short chat completion")}, 0); err != nil {
-				panic(err)
-			}
-		}
-		benchC, benchBuild = c, time.Since(start)
-	})
-	return benchC
+	}
+	e.build = time.Since(start)
+	benchEnvs[scopes] = e
+	return e
 }
 
 // benchRequests returns n requests of one kind: exact-hit, exact-miss,
 // semantic-hit (a stored prompt re-cased, with "please": similarity ~0.99)
 // and semantic-miss (a new prompt from the same vocabulary).
-func benchRequests(kind string, n int) []Request {
+func (e *benchEnv) requests(kind string, n int) []Request {
 	r := rand.New(rand.NewPCG(2, uint64(len(kind))))
 	vocab := benchVocabulary(rand.New(rand.NewPCG(1, 1)), 5000)
 	out := make([]Request, n)
 	for i := range out {
-		j := r.IntN(len(benchPrompts))
+		j := r.IntN(len(e.prompts))
+		s := benchScope(j, e.scopes)
 		switch kind {
 		case "exact-hit":
-			out[i] = Request{Scope: benchScope, Exact: "e" + strconv.Itoa(j+1)}
+			out[i] = Request{Scope: s, Exact: "e" + strconv.Itoa(j)}
 		case "exact-miss":
-			out[i] = Request{Scope: benchScope, Exact: "x" + strconv.Itoa(j)}
+			out[i] = Request{Scope: s, Exact: "x" + strconv.Itoa(j)}
 		case "semantic-hit":
-			out[i] = Request{Scope: benchScope, Prompt: strings.ToUpper(benchPrompts[j][:1]) + strings.ToLower(benchPrompts[j][1:]) + " please"}
+			p := e.prompts[j]
+			out[i] = Request{Scope: s, Prompt: strings.ToUpper(p[:1]) + strings.ToLower(p[1:]) + " please"}
 		case "semantic-miss":
-			out[i] = Request{Scope: benchScope, Prompt: benchPrompt(r, vocab) + " today"}
+			out[i] = Request{Scope: s, Prompt: benchPrompt(r, vocab) + " today"}
 		}
 	}
 	return out
@@ -112,43 +129,45 @@ func benchRequests(kind string, n int) []Request {
 var benchKinds = []string{"exact-hit", "exact-miss", "semantic-hit", "semantic-miss"}
 
 func BenchmarkLookup(b *testing.B) {
-	c := benchCache(b)
-	for _, kind := range benchKinds {
-		b.Run(kind, func(b *testing.B) {
-			reqs := benchRequests(kind, 4096)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				_, _ = c.Lookup(context.Background(), reqs[i%len(reqs)])
-				i++
-			}
-		})
+	for _, scopes := range []int{1, 100} {
+		e := benchCache(scopes)
+		for _, kind := range benchKinds {
+			b.Run(fmt.Sprintf("scopes=%d/%s", scopes, kind), func(b *testing.B) {
+				reqs := e.requests(kind, 4096)
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					_, _ = e.c.Lookup(context.Background(), reqs[i%len(reqs)])
+					i++
+				}
+			})
+		}
 	}
 }
 
-// BenchmarkSemanticParts splits a semantic lookup into embedding the prompt
-// and searching the index.
+// BenchmarkSemanticParts splits a semantic lookup (one scope) into embedding
+// the prompt and searching the index.
 func BenchmarkSemanticParts(b *testing.B) {
-	c := benchCache(b)
-	reqs := benchRequests("semantic-miss", 4096)
+	e := benchCache(1)
+	reqs := e.requests("semantic-miss", 4096)
 	b.Run("embed", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			_, _ = c.embedder.Embed(context.Background(), []string{reqs[i%len(reqs)].Prompt})
+			_, _ = e.c.embedder.Embed(context.Background(), []string{reqs[i%len(reqs)].Prompt})
 			i++
 		}
 	})
 	vecs := make([][]float32, len(reqs))
 	for i, r := range reqs {
-		v, _ := c.embedder.Embed(context.Background(), []string{r.Prompt})
+		v, _ := e.c.embedder.Embed(context.Background(), []string{r.Prompt})
 		vecs[i] = v[0]
 	}
 	b.Run("search", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			_, _ = c.index.Search(context.Background(), vecs[i%len(vecs)], ExactFilter(benchScope, ""), 1, DefaultLexicalThreshold)
+			_, _ = e.c.index.Search(context.Background(), vecs[i%len(vecs)], ExactFilter(reqs[i%len(reqs)].Scope, ""), 1, DefaultLexicalThreshold)
 			i++
 		}
 	})
@@ -161,52 +180,56 @@ func percentiles(d []time.Duration) (p50, p99 time.Duration) {
 
 // TestLookupLatency reports p50/p99 of 10,000 lookups of each kind against
 // 100,000 entries, and the embedder and index search parts separately. It
-// takes a minute or two, so it runs only with JUNCTION_CACHE_BENCH=1:
+// takes several minutes (building the one-scope graph of 100,000 is most of
+// it), so it runs only with JUNCTION_CACHE_BENCH=1:
 //
 //	JUNCTION_CACHE_BENCH=1 go test -run TestLookupLatency -v ./cache/
 func TestLookupLatency(t *testing.T) {
 	if os.Getenv("JUNCTION_CACHE_BENCH") == "" {
 		t.Skip("set JUNCTION_CACHE_BENCH=1 to measure lookup latency with 100,000 entries")
 	}
-	c := benchCache(t)
-	t.Logf("built %d entries in %v", benchEntries, benchBuild.Round(time.Millisecond))
 	const n = 10_000
-	for _, kind := range benchKinds {
-		reqs := benchRequests(kind, n)
-		d := make([]time.Duration, n)
-		hits := 0
-		for i, r := range reqs {
-			start := time.Now()
-			h, err := c.Lookup(context.Background(), r)
-			d[i] = time.Since(start)
-			if err != nil {
-				t.Fatal(err)
+	for _, scopes := range []int{1, 100} {
+		e := benchCache(scopes)
+		t.Logf("scopes=%d: built %d entries in %v", scopes, benchEntries, e.build.Round(time.Millisecond))
+		for _, kind := range benchKinds {
+			reqs := e.requests(kind, n)
+			d := make([]time.Duration, n)
+			hits := 0
+			for i, r := range reqs {
+				start := time.Now()
+				h, err := e.c.Lookup(context.Background(), r)
+				d[i] = time.Since(start)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h != nil {
+					hits++
+				}
 			}
-			if h != nil {
-				hits++
+			p50, p99 := percentiles(d)
+			t.Logf("scopes=%-3d %-14s p50 %8v  p99 %8v  hits %5d/%d", scopes, kind, p50.Round(100*time.Nanosecond), p99.Round(100*time.Nanosecond), hits, n)
+			// Exact hits are certain; semantic ones are as good as the HNSW
+			// search's recall (reported above); misses must miss.
+			switch {
+			case kind == "exact-hit" && hits != n, kind == "semantic-hit" && hits < n*9/10, strings.HasSuffix(kind, "-miss") && hits != 0:
+				t.Errorf("%s: %d hits of %d", kind, hits, n)
 			}
-		}
-		p50, p99 := percentiles(d)
-		t.Logf("%-14s p50 %8v  p99 %8v  hits %5d/%d", kind, p50.Round(100*time.Nanosecond), p99.Round(100*time.Nanosecond), hits, n)
-		// Exact hits are certain; semantic ones are as good as the HNSW
-		// search's recall (reported above); misses must miss.
-		switch {
-		case kind == "exact-hit" && hits != n, kind == "semantic-hit" && hits < n*9/10, strings.HasSuffix(kind, "-miss") && hits != 0:
-			t.Errorf("%s: %d hits of %d", kind, hits, n)
 		}
 	}
-	reqs := benchRequests("semantic-miss", n)
+	e := benchCache(1)
+	reqs := e.requests("semantic-miss", n)
 	embed, search := make([]time.Duration, n), make([]time.Duration, n)
 	for i, r := range reqs {
 		start := time.Now()
-		v, _ := c.embedder.Embed(context.Background(), []string{r.Prompt})
+		v, _ := e.c.embedder.Embed(context.Background(), []string{r.Prompt})
 		embed[i] = time.Since(start)
 		start = time.Now()
-		_, _ = c.index.Search(context.Background(), v[0], ExactFilter(benchScope, ""), 1, DefaultLexicalThreshold)
+		_, _ = e.c.index.Search(context.Background(), v[0], ExactFilter(r.Scope, ""), 1, DefaultLexicalThreshold)
 		search[i] = time.Since(start)
 	}
 	p50, p99 := percentiles(embed)
-	t.Logf("%-14s p50 %8v  p99 %8v", "embed", p50.Round(100*time.Nanosecond), p99.Round(100*time.Nanosecond))
+	t.Logf("%-14s p50 %8v  p99 %8v", "scopes=1 embed", p50.Round(100*time.Nanosecond), p99.Round(100*time.Nanosecond))
 	p50, p99 = percentiles(search)
-	t.Logf("%-14s p50 %8v  p99 %8v", "index search", p50.Round(100*time.Nanosecond), p99.Round(100*time.Nanosecond))
+	t.Logf("%-14s p50 %8v  p99 %8v", "scopes=1 index search", p50.Round(100*time.Nanosecond), p99.Round(100*time.Nanosecond))
 }

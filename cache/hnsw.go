@@ -32,15 +32,19 @@ type hnswGraph struct {
 	top   int   // level of entry
 	live  int
 	rng   *rand.Rand
+	// serials numbers the nodes ever allocated.
+	serials uint64
 }
 
 type hnode struct {
 	vec  hvec
-	used bool        // false for a free slot
-	out  [][]int32   // out[l]: links on layer l
-	sim  [][]float32 // sim[l][i]: similarity of out[l][i] to this node
-	in   [][]int32   // in[l]: nodes linking here on layer l
-	rec  *memRecord
+	used bool // false for a free slot
+	// serial tells a reused slot from the node that held it before.
+	serial uint64
+	out    [][]int32   // out[l]: links on layer l
+	sim    [][]float32 // sim[l][i]: similarity of out[l][i] to this node
+	in     [][]int32   // in[l]: nodes linking here on layer l
+	rec    *memRecord
 }
 
 type cand struct {
@@ -59,11 +63,57 @@ func maxLinks(level int) int {
 	return hnswM
 }
 
-// insert adds unit vector vec and returns its slot.
-func (g *hnswGraph) insert(vec []float32, rec *memRecord, vs *visitSet) int32 {
+// insertPlan is the expensive part of an insert, the layer-0 candidate
+// search, done beforehand under a read lock (concurrently with searches);
+// insert then only links, once it has checked that the candidates still exist.
+type insertPlan struct {
+	cands   []cand // best first
+	serials []uint64
+}
+
+// plan searches the layer-0 neighbours of vec. It only reads the graph.
+func (g *hnswGraph) plan(vec []float32, vs *visitSet) *insertPlan {
+	if g.entry < 0 {
+		return nil
+	}
+	ep := cand{g.entry, g.nodes[g.entry].vec.dotQ(vec)}
+	for l := g.top; l > 0; l-- {
+		ep = g.greedy(vec, ep, l)
+	}
+	p := &insertPlan{cands: g.searchLayer(vec, ep, hnswEfConstruction, 0, vs)}
+	p.serials = make([]uint64, len(p.cands))
+	for i, c := range p.cands {
+		p.serials[i] = g.nodes[c.id].serial
+	}
+	return p
+}
+
+// valid returns the planned candidates that are still the nodes planned.
+func (g *hnswGraph) valid(p *insertPlan) []cand {
+	out := p.cands[:0:0]
+	for i, c := range p.cands {
+		if int(c.id) < len(g.nodes) && g.nodes[c.id].used && g.nodes[c.id].serial == p.serials[i] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// insert adds unit vector vec and returns its slot. With a plan (made by
+// plan on this graph, possibly before other changes) a layer-0 node is linked
+// to the planned candidates that still exist.
+func (g *hnswGraph) insert(vec []float32, rec *memRecord, vs *visitSet, p *insertPlan) int32 {
 	level := int(-math.Log(1-g.rng.Float64()) * hnswLevelMult)
 	if level > 16 {
 		level = 16
+	}
+	if p != nil && level == 0 && g.entry >= 0 {
+		if cands := g.valid(p); len(cands) > 0 {
+			id := g.alloc(vec, rec, 0)
+			g.live++
+			g.connect(id, cands, 0)
+			return id
+		}
 	}
 	id := g.alloc(vec, rec, level)
 	g.live++
@@ -77,20 +127,25 @@ func (g *hnswGraph) insert(vec []float32, rec *memRecord, vs *visitSet) int32 {
 	}
 	for l := min(level, g.top); l >= 0; l-- {
 		cands := g.searchLayer(vec, ep, hnswEfConstruction, l, vs)
-		neigh := g.selectNeighbors(cands, hnswM)
-		for _, n := range neigh {
-			g.link(id, n.id, n.sim, l)
-			g.link(n.id, id, n.sim, l)
-			if len(g.nodes[n.id].out[l]) > maxLinks(l) {
-				g.dropFarthest(n.id, l)
-			}
-		}
+		g.connect(id, cands, l)
 		ep = cands[0]
 	}
 	if level > g.top {
 		g.entry, g.top = id, level
 	}
 	return id
+}
+
+// connect links node id both ways with the neighbours the heuristic selects
+// from cands (best first) on layer l.
+func (g *hnswGraph) connect(id int32, cands []cand, l int) {
+	for _, n := range g.selectNeighbors(cands, hnswM) {
+		g.link(id, n.id, n.sim, l)
+		g.link(n.id, id, n.sim, l)
+		if len(g.nodes[n.id].out[l]) > maxLinks(l) {
+			g.dropFarthest(n.id, l)
+		}
+	}
 }
 
 func (g *hnswGraph) alloc(vec []float32, rec *memRecord, level int) int32 {
@@ -103,7 +158,8 @@ func (g *hnswGraph) alloc(vec []float32, rec *memRecord, level int) int32 {
 		g.nodes = append(g.nodes, hnode{})
 	}
 	nd := &g.nodes[id]
-	nd.vec, nd.rec, nd.used = makeHvec(vec), rec, true
+	g.serials++
+	nd.vec, nd.rec, nd.used, nd.serial = makeHvec(vec), rec, true, g.serials
 	nd.out = make([][]int32, level+1)
 	nd.sim = make([][]float32, level+1)
 	nd.in = make([][]int32, level+1)

@@ -78,7 +78,7 @@ func TestHNSWRecallAfterDeletes(t *testing.T) {
 	vs := new(visitSet)
 	var ids []int32
 	for range n {
-		ids = append(ids, g.insert(randomUnit(r, dims), nil, vs))
+		ids = append(ids, g.insert(randomUnit(r, dims), nil, vs, nil))
 	}
 	checkGraph(t, g)
 	r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
@@ -87,7 +87,7 @@ func TestHNSWRecallAfterDeletes(t *testing.T) {
 	}
 	checkGraph(t, g)
 	for range n / 4 {
-		g.insert(randomUnit(r, dims), nil, vs)
+		g.insert(randomUnit(r, dims), nil, vs, nil)
 	}
 	checkGraph(t, g)
 	found := 0
@@ -114,7 +114,7 @@ func TestHNSWRemoveAll(t *testing.T) {
 	vs := new(visitSet)
 	var ids []int32
 	for range 300 {
-		ids = append(ids, g.insert(randomUnit(r, 8), nil, vs))
+		ids = append(ids, g.insert(randomUnit(r, 8), nil, vs, nil))
 	}
 	for _, id := range ids {
 		g.remove(id)
@@ -126,6 +126,41 @@ func TestHNSWRemoveAll(t *testing.T) {
 	if res := g.search(randomUnit(r, 8), 10, vs); len(res) != 0 {
 		t.Fatalf("search of an empty graph returned %v", res)
 	}
-	g.insert(randomUnit(r, 8), nil, vs)
+	g.insert(randomUnit(r, 8), nil, vs, nil)
 	checkGraph(t, g)
+}
+
+// TestHNSWStalePlan: an insert planned before other inserts and deletes
+// links only to candidates that still exist, and the graph stays consistent.
+func TestHNSWStalePlan(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	g := newHNSWGraph(16, 3)
+	vs := new(visitSet)
+	var ids []int32
+	for range 500 {
+		ids = append(ids, g.insert(randomUnit(r, 16), nil, vs, nil))
+	}
+	for range 200 {
+		v := randomUnit(r, 16)
+		p := g.plan(v, vs)
+		// The planned candidates go away (their slots are reused) before
+		// the insert.
+		for _, c := range p.cands[:len(p.cands)/2] {
+			g.remove(c.id)
+			ids = slices.DeleteFunc(ids, func(id int32) bool { return id == c.id })
+			ids = append(ids, g.insert(randomUnit(r, 16), nil, vs, nil))
+		}
+		ids = append(ids, g.insert(v, nil, vs, p))
+	}
+	checkGraph(t, g)
+	found := 0
+	for range 200 {
+		q := randomUnit(r, 16)
+		if res := g.search(q, hnswEfSearch, vs); len(res) > 0 && res[0].id == bruteBest(g, q) {
+			found++
+		}
+	}
+	if found < 180 {
+		t.Fatalf("recall@1 %d/200 after planned inserts", found)
+	}
 }

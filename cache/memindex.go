@@ -84,6 +84,17 @@ func (m *memIndex) Upsert(ctx context.Context, p Point) error {
 		return ErrZeroVector
 	}
 	key := partKey{p.Scope, p.Context}
+	vs := visitPool.Get().(*visitSet)
+	defer visitPool.Put(vs)
+	// Search the new node's neighbours under the read lock, concurrently
+	// with lookups; the write lock below then only links.
+	m.mu.RLock()
+	planned := m.parts[key]
+	var plan *insertPlan
+	if planned != nil && planned.dims == len(vec) {
+		plan = planned.plan(vec, vs)
+	}
+	m.mu.RUnlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -115,9 +126,10 @@ func (m *memIndex) Upsert(ctx context.Context, p Point) error {
 	p.Vector = nil
 	p.Payload = append([]byte(nil), p.Payload...)
 	r := &memRecord{p: p, part: g}
-	vs := visitPool.Get().(*visitSet)
-	r.slot = g.insert(vec, r, vs)
-	visitPool.Put(vs)
+	if g != planned {
+		plan = nil
+	}
+	r.slot = g.insert(vec, r, vs, plan)
 	r.elem = m.order.PushBack(r)
 	m.byID[p.ID] = r
 	return nil
