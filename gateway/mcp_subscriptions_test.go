@@ -217,6 +217,9 @@ func TestMCPResourceSubscriptions(t *testing.T) {
 				b := subConnect(t, url, key, era)
 				a.subscribe(t, uri)
 				waitFor(t, 5*time.Second, "upstream subscribed", func() bool { return subscribers() == 1 })
+				if _, m := get(t, g.URL+"/metrics"); !strings.Contains(string(m), "junction_mcp_resource_subscriptions 1") {
+					t.Error("metrics do not count the subscription")
+				}
 				h.Server.SetText(uri, "v2")
 				a.expectUpdate(t, uri)
 				b.expectNone(t)

@@ -169,7 +169,7 @@ func New(opts Options) (*Hub, error) {
 		t.Tools = append([]string(nil), t.Tools...)
 		h.toolsets[t.Name] = &t
 	}
-	h.pending = newPendingCalls(h.up)
+	h.pending = newPendingCalls(h.up, m.waiting)
 	if rs, ok := h.up.(resourceSubscriber); ok {
 		h.subs = newResourceSubs(h, rs)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
@@ -166,6 +167,7 @@ type pendingCall struct {
 type pendingCalls struct {
 	replica string
 	sealer  stateSealer
+	waiting prometheus.Gauge
 
 	// mu guards calls and closed.
 	mu     sync.Mutex
@@ -175,7 +177,7 @@ type pendingCalls struct {
 	wg sync.WaitGroup
 }
 
-func newPendingCalls(up Upstreams) *pendingCalls {
+func newPendingCalls(up Upstreams, waiting prometheus.Gauge) *pendingCalls {
 	var key []byte
 	if kd, ok := up.(keyDeriver); ok {
 		key = kd.DeriveKey("mcp-request-state")
@@ -183,7 +185,7 @@ func newPendingCalls(up Upstreams) *pendingCalls {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
 	}
-	return &pendingCalls{replica: randomID(), sealer: stateSealer{key: key}, calls: map[string]*pendingCall{}}
+	return &pendingCalls{replica: randomID(), sealer: stateSealer{key: key}, waiting: waiting, calls: map[string]*pendingCall{}}
 }
 
 func randomID() string {
@@ -218,6 +220,7 @@ func (p *pendingCalls) park(pc *pendingCall) error {
 		return fmt.Errorf("%d tool calls are already waiting for input on this replica", maxPending)
 	}
 	p.calls[pc.id] = pc
+	p.waiting.Set(float64(len(p.calls)))
 	pc.mu.Lock()
 	if pc.timer != nil {
 		pc.timer.Stop()
@@ -233,6 +236,7 @@ func (p *pendingCalls) end(pc *pendingCall) {
 	if p.calls[pc.id] == pc {
 		delete(p.calls, pc.id)
 	}
+	p.waiting.Set(float64(len(p.calls)))
 	p.mu.Unlock()
 	pc.mu.Lock()
 	if pc.timer != nil {

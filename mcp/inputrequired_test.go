@@ -243,6 +243,9 @@ func TestInputRequiredState(t *testing.T) {
 	if rt != string(mcp.ResultTypeInputRequired) || state == "" || len(requests) != 1 {
 		t.Fatalf("first result: %v", first)
 	}
+	if n := metricValue(hubA.metrics.waiting); n != 1 {
+		t.Errorf("input_waiting_calls %v, want 1", n)
+	}
 	var id string
 	for k, r := range requests {
 		id = k
@@ -277,6 +280,9 @@ func TestInputRequiredState(t *testing.T) {
 	// The call is over: its state is spent.
 	if text, isErr := retry(urlA, key, "legacy__ask", state); !isErr || !strings.Contains(text, "has ended") {
 		t.Errorf("replayed: %q (isError %v)", text, isErr)
+	}
+	if n := metricValue(hubA.metrics.waiting); n != 0 {
+		t.Errorf("input_waiting_calls %v after the call, want 0", n)
 	}
 }
 

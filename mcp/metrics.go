@@ -12,6 +12,10 @@ type metrics struct {
 	calls        *prometheus.CounterVec
 	seconds      *prometheus.HistogramVec
 	catalogTools prometheus.Gauge
+	// subscriptions counts (downstream subscriber, resource) pairs;
+	// waiting counts the calls parked for a client's input.
+	subscriptions prometheus.Gauge
+	waiting       prometheus.Gauge
 }
 
 // Outcomes of a tool call, as recorded in usage, logs and metrics.
@@ -47,12 +51,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "junction", Subsystem: "mcp", Name: "catalog_tools",
 			Help: "Tools in the merged catalog.",
 		}),
+		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "junction", Subsystem: "mcp", Name: "resource_subscriptions",
+			Help: "Resource subscriptions of downstream clients (one per subscriber and resource).",
+		}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "junction", Subsystem: "mcp", Name: "input_waiting_calls",
+			Help: "Tool calls of 2026-07-28 clients parked on this replica, waiting for the client's input.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.calls, m.seconds, m.catalogTools} {
+	for _, c := range []prometheus.Collector{m.calls, m.seconds, m.catalogTools, m.subscriptions, m.waiting} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}

@@ -184,6 +184,7 @@ func (s *resourceSubs) subscribe(ctx context.Context, sub *subscriber, id *polic
 		s.byKey[key] = map[*subscriber]*policy.Identity{}
 	}
 	s.byKey[key][sub] = id
+	s.h.metrics.subscriptions.Inc()
 	return nil
 }
 
@@ -214,6 +215,7 @@ func (s *resourceSubs) forget(sub *subscriber, key resourceKey) bool {
 	if len(s.byKey[key]) == 0 {
 		delete(s.byKey, key)
 	}
+	s.h.metrics.subscriptions.Dec()
 	return true
 }
 
