@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -155,12 +156,27 @@ type pendingCall struct {
 	tool   string
 	events chan callEvent
 	cancel context.CancelFunc
+	// notify forwards the call's progress and log messages to the request
+	// that waits on it now (nil between rounds).
+	notify atomic.Pointer[roundNotify]
 
 	// mu guards round, asks and timer.
 	mu    sync.Mutex
 	round int
 	asks  map[string]*inputAsk // the requests of the round sent to the client
 	timer *time.Timer
+}
+
+// roundNotify are the progress and log hooks of the client request of one
+// round.
+type roundNotify struct {
+	progress func(progress, total float64, message string)
+	log      func(level, logger string, data any)
+}
+
+// setNotify makes opts' progress and log hooks those of the current round.
+func (pc *pendingCall) setNotify(opts registry.CallOptions) {
+	pc.notify.Store(&roundNotify{progress: opts.OnProgress, log: opts.OnLog})
 }
 
 // pendingCalls are the calls of this replica that wait for input.
@@ -300,6 +316,20 @@ func (e *endpoint) callWithInput(ctx context.Context, public string, req mcp.Cal
 	pc := &pendingCall{id: randomID(), owner: owner(policy.IdentityFrom(ctx)), tool: public, events: make(chan callEvent, 64)}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	pc.cancel = cancel
+	// Progress and log messages go to whichever request of the client waits
+	// on the call (each round is a request of its own).
+	pc.setNotify(opts)
+	opts.ProgressToken = nil
+	opts.OnProgress = func(progress, total float64, message string) {
+		if n := pc.notify.Load(); n != nil && n.progress != nil {
+			n.progress(progress, total, message)
+		}
+	}
+	opts.OnLog = func(level, logger string, data any) {
+		if n := pc.notify.Load(); n != nil && n.log != nil {
+			n.log(level, logger, data)
+		}
+	}
 	// A request of a kind the client did not declare keeps the refusing
 	// hook it came with.
 	if caps.Sampling != nil {
@@ -394,6 +424,7 @@ gather:
 	}
 	grace.Stop()
 
+	pc.notify.Store(nil) // the round's request ends here
 	pc.mu.Lock()
 	pc.round++
 	round := pc.round
@@ -489,6 +520,7 @@ func (e *endpoint) resume(ctx context.Context, public string, req mcp.CallToolRe
 	}
 	pc.asks = nil
 	pc.mu.Unlock()
+	pc.setNotify(opts)
 
 	requests := make(mcp.InputRequests, len(asks))
 	for id, a := range asks {

@@ -58,6 +58,23 @@ func inputUpstreams(t *testing.T) *registry.Registry {
 		b, _ := json.Marshal(res)
 		return mcp.NewToolResultText("roots " + string(b)), nil
 	})
+	legacy.AddTool(mcp.NewTool("progress"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
+			return mcp.NewToolResultError("no progress token"), nil
+		}
+		progress := func(n float64) {
+			_ = legacy.SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress),
+				map[string]any{"progressToken": req.Params.Meta.ProgressToken, "progress": n, "total": 2})
+			time.Sleep(50 * time.Millisecond) // past mcp-go's notification-before-result race
+		}
+		progress(1)
+		//lint:ignore SA1019 the legacy protocol's server-initiated sampling is what is relayed.
+		if _, err := legacy.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: samplingParams}); err != nil {
+			return mcp.NewToolResultError("sampling failed: " + err.Error()), nil
+		}
+		progress(2)
+		return mcp.NewToolResultText("done"), nil
+	})
 	modern := server.NewMCPServer("modern", "1", server.WithToolCapabilities(false))
 	modern.AddTool(mcp.NewTool("ask"), func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if res := server.SamplingResponse(req.Params.InputResponses, "q"); res != nil {
@@ -328,5 +345,32 @@ func TestInputRequiredStateless(t *testing.T) {
 	text, isErr := rawText(rawModern(t, urlB, key, "modern__ask", map[string]any{"requestState": state, "inputResponses": answer}))
 	if isErr || !strings.Contains(text, "four") {
 		t.Errorf("retry on the other replica: %q (isError %v)", text, isErr)
+	}
+}
+
+// TestInputRequiredProgress: progress the upstream reports before and after
+// an input round reaches the client's request of each round.
+func TestInputRequiredProgress(t *testing.T) {
+	reg := inputUpstreams(t)
+	pol := testPolicy(t)
+	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
+	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
+	url := serveHub(t, hub, pol).URL + "/mcp"
+	waitFor(t, func() bool { return hub.cur.Load().toolsByName["legacy__progress"] != nil })
+
+	c := connectWith(t, url, key, modernEra, client.WithSamplingHandler(&caller{}))
+	notes := collect(c)
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "legacy__progress"
+	req.Params.Meta = &mcp.Meta{ProgressToken: "p-1"}
+	res, err := c.CallTool(context.Background(), req)
+	if err != nil || res.IsError || resultText(res) != "done" {
+		t.Fatalf("call: %+v %v", res, err)
+	}
+	for _, want := range []float64{1, 2} {
+		n := waitNotification(t, notes, string(mcp.MethodNotificationProgress))
+		if got, _ := n.Params.AdditionalFields["progress"].(float64); got != want || n.Params.AdditionalFields["progressToken"] != "p-1" {
+			t.Errorf("progress %v, want %v (token %v)", got, want, n.Params.AdditionalFields["progressToken"])
+		}
 	}
 }
