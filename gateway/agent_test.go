@@ -939,3 +939,38 @@ func TestAgentForcedToolChoiceHoldsOnce(t *testing.T) {
 		t.Errorf("tool_choice %v then %v", reqs[0]["tool_choice"], reqs[1]["tool_choice"])
 	}
 }
+
+// A client that hangs up mid-loop stops it: the turn in flight is drained
+// and billed, no tool runs after, and no further model call is made.
+func TestAgentStreamClientGone(t *testing.T) {
+	s := startAgent(t, nil)
+	if err := s.mock.SetDefault(llmtest.Behavior{ChunkDelay: 30 * time.Millisecond, ScriptMode: llmtest.ScriptByToolResults,
+		Script: []llmtest.Turn{{Text: "thinking about it for a while before calling", ToolCalls: []llmtest.ToolCall{llmtest.Call("web__add", map[string]any{"a": 1, "b": 2})}},
+			llmtest.TextTurn("never sent")}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.gw.URL+"/v1/chat/completions", strings.NewReader(`{"model":"fast","stream":true,`+agentUser+`,
+		"tools":[{"type":"mcp","server_label":"web"}]}`))
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_, _ = resp.Body.Read(buf) // the first event, then hang up
+	cancel()
+	resp.Body.Close()
+	waitFor(t, 5*time.Second, "the first turn's usage record", func() bool {
+		_ = s.gw.Policy().FlushUsage(context.Background())
+		rows, _ := s.gw.Policy().Usage(context.Background(), store.UsageQuery{KeyID: s.keyID})
+		return len(rows) == 1 && rows[0].Requests >= 1 && rows[0].CompletionTokens > 0
+	})
+	time.Sleep(300 * time.Millisecond)
+	if n := len(s.modelRequests(t)); n != 1 {
+		t.Errorf("%d model calls after the client left", n)
+	}
+	if n := s.web.Server.Calls("add"); n != 0 {
+		t.Errorf("the tool ran %d times after the client left", n)
+	}
+}
