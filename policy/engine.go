@@ -353,13 +353,17 @@ func (e *Engine) AllowedModel(id *Identity, model, action string) bool {
 
 // allowed decides for the object kind+a (+"/"+b when b is set).
 func (e *Engine) allowed(id *Identity, kind, a, b, action string) bool {
+	return e.allowedIn(e.snap.Load(), id, kind, a, b, action)
+}
+
+// allowedIn is allowed as of snapshot s.
+func (e *Engine) allowedIn(s *snapshot, id *Identity, kind, a, b, action string) bool {
 	if id == nil {
 		return false
 	}
 	if id.Admin {
 		return true
 	}
-	s := e.snap.Load()
 	k := decisionKey{id: id, kind: kind, a: a, b: b, act: action}
 	if allowed, ok := s.cache.get(k); ok {
 		return allowed

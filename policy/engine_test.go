@@ -586,3 +586,61 @@ func TestSettlePricesTheOutcome(t *testing.T) {
 		}
 	}
 }
+
+// TestAdmitFollowsChanges checks that what an identity remembers of its
+// model (the access decision and the price) never outlives a change: a
+// deny rule or a new price takes effect on the next admission, for the
+// identity authenticated before the change and for a fresh one alike.
+func TestAdmitFollowsChanges(t *testing.T) {
+	e, _ := testEngine(t, newClock(t0))
+	ctx := context.Background()
+	if _, err := e.SetPrice(ctx, Price{Model: "mock/m", Input: 1, Output: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := e.CreateKey(ctx, KeyInput{Name: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := e.Authenticate(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := Work{Kind: KindLLM, Model: "mock/m", PromptTokens: 100, MaxTokens: 100}
+	estimate := func(id *Identity) (float64, error) {
+		r, err := e.Admit(ctx, id, w)
+		if err != nil {
+			return 0, err
+		}
+		r.Settle(ctx, Outcome{})
+		return r.EstimatedCostUSD(), nil
+	}
+	for range 2 { // the second admission is answered from the memo
+		if usd, err := estimate(before); err != nil || abs(usd-0.0002) > 1e-12 {
+			t.Fatalf("estimate = %v, %v; want 0.0002", usd, err)
+		}
+	}
+	if _, err := e.SetPrice(ctx, Price{Model: "mock/m", Input: 3, Output: 3}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := e.Authenticate(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []*Identity{before, fresh, before} {
+		if usd, err := estimate(id); err != nil || abs(usd-0.0006) > 1e-12 {
+			t.Fatalf("after the price change: estimate = %v, %v; want 0.0006", usd, err)
+		}
+	}
+	mustRule(t, e, "key:k", "*", "model:mock/m", "use", "deny")
+	for _, id := range []*Identity{before, fresh} {
+		var ae *AccessError
+		if _, err := estimate(id); !errors.As(err, &ae) {
+			t.Fatalf("after the deny rule: err = %v, want an AccessError", err)
+		}
+	}
+	// SkipAccess still prices from the current table.
+	w.SkipAccess = true
+	if usd, err := estimate(before); err != nil || abs(usd-0.0006) > 1e-12 {
+		t.Fatalf("with SkipAccess: estimate = %v, %v; want 0.0006", usd, err)
+	}
+}

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"crypto/sha256"
+	"sync/atomic"
 	"time"
 
 	"github.com/junctionhq/junction/store/counters"
@@ -10,7 +11,8 @@ import (
 
 // Identity is who is calling: a virtual key (with its team) or the admin.
 // Identities are built once per snapshot of the keys and shared by every
-// request that presents the same key; treat them as read-only.
+// request that presents the same key; treat them as read-only (the engine
+// only remembers a model decision on them, atomically).
 type Identity struct {
 	// Key is the virtual key; nil for the admin.
 	Key *Key
@@ -27,6 +29,8 @@ type Identity struct {
 	keyCounters, teamCounters counterNames
 	// plan is the counters each kind of work counts against.
 	plan admissionPlan
+	// memo is the memo of an LLM admission's decision and price.
+	memo atomic.Pointer[modelMemo]
 }
 
 // counterNames are the counter keys of one key or team.

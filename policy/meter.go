@@ -174,24 +174,28 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 	if id == nil {
 		return nil, &AuthError{Reason: AuthMissing}
 	}
-	if !w.SkipAccess {
-		var ok bool
-		if w.Kind == KindTool {
-			ok = e.AllowedTool(id, w.Server, w.Tool, ActionCall)
-		} else {
-			ok = e.AllowedModel(id, w.Model, ActionUse)
+	priceModel := w.PriceModel
+	if priceModel == "" {
+		priceModel = w.Model
+	}
+	s := e.snap.Load()
+	var price *Price
+	if w.Kind == KindTool {
+		if !w.SkipAccess && !e.AllowedTool(id, w.Server, w.Tool, ActionCall) {
+			obj, act := w.object()
+			return nil, &AccessError{Object: obj, Action: act}
 		}
-		if !ok {
+	} else {
+		var allowed bool
+		allowed, price = e.modelFacts(s, id, w.Model, priceModel, !w.SkipAccess)
+		if !w.SkipAccess && !allowed {
 			obj, act := w.object()
 			return nil, &AccessError{Object: obj, Action: act}
 		}
 	}
 	now := e.now() // the admission's only clock read
-	r := &Reservation{e: e, id: id, kind: w.Kind, model: w.PriceModel, server: w.Server, tool: w.Tool,
+	r := &Reservation{e: e, id: id, kind: w.Kind, model: priceModel, server: w.Server, tool: w.Tool,
 		requestID: w.RequestID, start: now}
-	if r.model == "" {
-		r.model = w.Model
-	}
 	switch w.Kind {
 	case KindTool:
 		r.estMicros = e.toolCostMicros(w.Server, w.Tool)
@@ -204,10 +208,9 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 			maxTokens = e.meter.DefaultMaxTokens
 		}
 		r.estTokens = max(0, w.PromptTokens) + maxTokens
-		r.prices = e.snap.Load().prices
-		if p, ok := r.prices.Lookup(r.model); ok {
-			r.price = p
-			r.estMicros = int64(math.Ceil(p.costMicros(TokenUsage{PromptTokens: w.PromptTokens, CompletionTokens: maxTokens})))
+		r.prices, r.price = s.prices, price
+		if price != nil {
+			r.estMicros = int64(math.Ceil(price.costMicros(TokenUsage{PromptTokens: w.PromptTokens, CompletionTokens: maxTokens})))
 		}
 	}
 	if id.Admin {
@@ -236,6 +239,40 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 		return nil, r.rejection(rejected, now)
 	}
 	return r, nil
+}
+
+// modelMemo is what an LLM admission looks up for its model, the access
+// decision (action use) and the price, remembered on the identity together
+// with the snapshot they came from. Any change to keys, policies or prices
+// makes a new snapshot and so a stale memo: it answers exactly what the
+// decision cache and the price table would. An identity remembers only the
+// first model it is admitted for in a snapshot, so a key that alternates
+// models never allocates for it.
+type modelMemo struct {
+	snap       *snapshot
+	model      string // Work.Model, the object of the decision
+	priceModel string // what the estimate is priced as
+	allowed    bool
+	price      *Price // nil when priceModel has none
+}
+
+// modelFacts returns whether id may use model (when access is set; else
+// allowed is meaningless) and the price of priceModel (nil for none), as of
+// snapshot s.
+func (e *Engine) modelFacts(s *snapshot, id *Identity, model, priceModel string, access bool) (allowed bool, price *Price) {
+	old := id.memo.Load()
+	if old != nil && old.snap == s && old.model == model && old.priceModel == priceModel {
+		return old.allowed, old.price
+	}
+	price, _ = s.prices.Lookup(priceModel)
+	if !access {
+		return false, price
+	}
+	allowed = e.allowedIn(s, id, "model:", model, "", ActionUse)
+	if !id.Admin && (old == nil || old.snap != s) {
+		id.memo.Store(&modelMemo{snap: s, model: model, priceModel: priceModel, allowed: allowed, price: price})
+	}
+	return allowed, price
 }
 
 func (w Work) object() (obj, act string) {
