@@ -249,6 +249,13 @@ func TestAgentTwoStepLoop(t *testing.T) {
 	if resp.Header.Get("X-Junction-Overhead-Ms") == "" || resp.Header.Get("X-Junction-Target") != "mock/gpt-4o-mini" {
 		t.Errorf("headers %v", resp.Header)
 	}
+	_, metrics := get(t, s.gw.URL+"/metrics")
+	for _, want := range []string{`junction_llm_agent_loops_total{stop_reason="final"} 1`, "junction_llm_agent_iterations_sum 2",
+		`junction_mcp_tool_calls_total{outcome="ok",server="web",tool="add"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
 
 func TestAgentParallelToolCalls(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 )
@@ -125,12 +127,30 @@ type agentState struct {
 	// use, with the cache's embedder when one is configured.
 	selectorOnce sync.Once
 	selector     *toolSelector
+	agentMetrics agentMetrics
 }
 
-// initAgent sets the loop's configuration and tools, from New.
+// agentMetrics count loops; their model and tool calls are counted by the
+// LLM and MCP metrics like any other.
+type agentMetrics struct {
+	loops      *prometheus.CounterVec // stop_reason
+	iterations prometheus.Histogram
+}
+
+// initAgent sets the loop's configuration, tools and metrics, from New.
 func (s *Service) initAgent(opts Options) {
 	s.agent = opts.Agent
 	s.SetToolHub(opts.Tools)
+	s.agentMetrics = agentMetrics{
+		loops: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "junction", Subsystem: "llm", Name: "agent_loops_total",
+			Help: "Agent-loop requests by why the loop ended (final, client_tools, approval, max_iterations, timeout, budget, ...)."},
+			[]string{"stop_reason"}),
+		iterations: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "junction", Subsystem: "llm", Name: "agent_iterations",
+			Help: "Model calls per agent-loop request.", Buckets: []float64{1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50}}),
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(s.agentMetrics.loops, s.agentMetrics.iterations)
+	}
 }
 
 // toolSelector returns the service's tool selector: it ranks tools with the

@@ -188,6 +188,8 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 		a.serveComplete(ctx, w, r)
 	}
 	if a.iterations > 0 {
+		s.agentMetrics.loops.WithLabelValues(a.stop).Inc()
+		s.agentMetrics.iterations.Observe(float64(a.iterations))
 		s.log.Info().Str("request_id", telemetry.RequestID(ctx)).Str("model", c.head.Model).Int("iterations", a.iterations).
 			Str("stop_reason", a.stop).Int("tool_calls", len(a.calls)).Float64("cost_usd", float64(a.costMicros)/1e6).
 			Int64("prompt_tokens", a.usage.PromptTokens).Int64("completion_tokens", a.usage.CompletionTokens).
