@@ -647,6 +647,7 @@ func TestAgentMessages(t *testing.T) {
 			for _, tools := range []string{
 				`"tools":[{"type":"mcp","server_label":"web","allowed_tools":["add"]}],`,
 				`"mcp_servers":[{"type":"url","name":"web","tool_configuration":{"allowed_tools":["add"]}}],`,
+				`"mcp_servers":[{"type":"url","name":"web"}],"tools":[{"type":"mcp_toolset","mcp_server_name":"web","default_config":{"enabled":false},"configs":{"add":{"enabled":true}}}],`,
 				"", // the header
 			} {
 				resp, body := s.post(t, "/v1/messages", `{"model":"`+model+`","max_tokens":200,`+tools+`"messages":[{"role":"user","content":"What is 2 + 3?"}]}`,
@@ -662,7 +663,7 @@ func TestAgentMessages(t *testing.T) {
 					t.Errorf("%s", body)
 				}
 			}
-			if n := s.web.Server.Calls("add"); n != 3 {
+			if n := s.web.Server.Calls("add"); n != 4 {
 				t.Errorf("add ran %d times", n)
 			}
 			// The tool results went back in the upstream's own shape.

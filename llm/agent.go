@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -178,6 +179,7 @@ const MaxIterationsHeader = "X-Junction-Max-Iterations"
 type mcpSelection struct {
 	label   string
 	allowed []string // upstream or public tool names; nil: every tool
+	denied  []string // tools left out even when allowed
 	// approval: every tool needs approval (always), or only those listed
 	// in approve; tools in noApprove never need it.
 	always    bool
@@ -186,7 +188,7 @@ type mcpSelection struct {
 }
 
 func (m *mcpSelection) admits(t *mcp.ToolInfo) bool {
-	return m.allowed == nil || nameIn(t, m.allowed)
+	return (m.allowed == nil || nameIn(t, m.allowed)) && !nameIn(t, m.denied)
 }
 
 func (m *mcpSelection) needsApproval(t *mcp.ToolInfo) bool {
@@ -223,6 +225,47 @@ type rawToolEntry struct {
 	RequireApproval json.RawMessage `json:"require_approval"`
 }
 
+// rawMCPToolset is Anthropic's {"type": "mcp_toolset"} tools entry (MCP
+// connector, mcp-client-2025-11-20): which tools of an mcp_servers entry
+// to enable; configs override default_config per tool.
+type rawMCPToolset struct {
+	Type          string `json:"type"`
+	MCPServerName string `json:"mcp_server_name"`
+	DefaultConfig *struct {
+		Enabled *bool `json:"enabled"`
+	} `json:"default_config"`
+	Configs map[string]struct {
+		Enabled *bool `json:"enabled"`
+	} `json:"configs"`
+}
+
+// mcpToolsetEntry reads an mcp_toolset entry.
+func mcpToolsetEntry(path string, e *rawMCPToolset) (mcpSelection, error) {
+	if e.MCPServerName == "" {
+		return mcpSelection{}, badRequest(path+".mcp_server_name", path+".mcp_server_name: required (a server or toolset registered with Junction, or \"*\")")
+	}
+	sel := mcpSelection{label: e.MCPServerName}
+	byDefault := e.DefaultConfig == nil || e.DefaultConfig.Enabled == nil || *e.DefaultConfig.Enabled
+	if !byDefault {
+		sel.allowed = []string{}
+	}
+	names := make([]string, 0, len(e.Configs))
+	for name := range e.Configs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		switch on := e.Configs[name].Enabled; {
+		case on == nil:
+		case *on && !byDefault:
+			sel.allowed = append(sel.allowed, name)
+		case !*on:
+			sel.denied = append(sel.denied, name)
+		}
+	}
+	return sel, nil
+}
+
 // rawMCPServer is an Anthropic-style mcp_servers entry.
 type rawMCPServer struct {
 	Type              string `json:"type"`
@@ -243,6 +286,7 @@ func splitAgentRequest(body []byte) (sels []mcpSelection, rest []byte, err error
 		return nil, nil, badRequest("", "request body: "+err.Error())
 	}
 	changed := false
+	toolsets := map[string]bool{} // servers named by mcp_toolset entries
 	if raw, ok := top["tools"]; ok && !isNull(raw) {
 		var entries []json.RawMessage
 		if err := json.Unmarshal(raw, &entries); err != nil {
@@ -251,11 +295,26 @@ func splitAgentRequest(body []byte) (sels []mcpSelection, rest []byte, err error
 		kept := entries[:0]
 		for i, e := range entries {
 			var head rawToolEntry
-			if err := json.Unmarshal(e, &head); err != nil || head.Type != "mcp" {
+			if err := json.Unmarshal(e, &head); err != nil || (head.Type != "mcp" && head.Type != "mcp_toolset") {
 				kept = append(kept, e)
 				continue
 			}
-			sel, err := mcpToolEntry(fmt.Sprintf("tools[%d]", i), &head)
+			path := fmt.Sprintf("tools[%d]", i)
+			if head.Type == "mcp_toolset" {
+				var ts rawMCPToolset
+				if err := json.Unmarshal(e, &ts); err != nil {
+					return nil, nil, badRequest(path, path+": "+err.Error())
+				}
+				sel, err := mcpToolsetEntry(path, &ts)
+				if err != nil {
+					return nil, nil, err
+				}
+				toolsets[ts.MCPServerName] = true
+				sels = append(sels, sel)
+				changed = true
+				continue
+			}
+			sel, err := mcpToolEntry(path, &head)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -283,6 +342,8 @@ func splitAgentRequest(body []byte) (sels []mcpSelection, rest []byte, err error
 				return nil, nil, badRequest(path+".url", path+".url: Junction calls only the MCP servers registered with it; name one (or a toolset, or \"*\") and leave url out")
 			case sv.Name == "":
 				return nil, nil, badRequest(path+".name", path+".name: required (a server or toolset registered with Junction, or \"*\")")
+			case toolsets[sv.Name]:
+				continue // its mcp_toolset entry says which tools
 			}
 			sel := mcpSelection{label: sv.Name}
 			if tc := sv.ToolConfiguration; tc != nil {

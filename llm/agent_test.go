@@ -84,6 +84,20 @@ func TestSplitAgentRequest(t *testing.T) {
 		t.Errorf("the rest does not decode: %v", err)
 	}
 
+	// Anthropic's current connector shape: mcp_toolset entries, with the
+	// mcp_servers entry they name (which adds no selection of its own).
+	sels, _, err = splitAgentRequest([]byte(`{"mcp_servers":[{"type":"url","name":"gh"},{"type":"url","name":"fs"}],"tools":[
+		{"type":"mcp_toolset","mcp_server_name":"gh","configs":{"delete":{"enabled":false}}},
+		{"type":"mcp_toolset","mcp_server_name":"web","default_config":{"enabled":false},"configs":{"search":{"enabled":true},"fetch":{"enabled":true},"x":{}}}]}`))
+	want = []mcpSelection{
+		{label: "gh", denied: []string{"delete"}},
+		{label: "web", allowed: []string{"fetch", "search"}},
+		{label: "fs"},
+	}
+	if err != nil || !reflect.DeepEqual(sels, want) {
+		t.Errorf("mcp_toolset: %+v %v", sels, err)
+	}
+
 	// No MCP entry: nothing taken.
 	sels, rest, err = splitAgentRequest([]byte(`{"model":"m","messages":[{"role":"user","content":"about mcp"}]}`))
 	if err != nil || sels != nil || rest != nil {
@@ -97,6 +111,7 @@ func TestSplitAgentRequest(t *testing.T) {
 		{`{"tools":[{"type":"mcp","server_label":"x","allowed_tools":7}]}`, "allowed_tools"},
 		{`{"mcp_servers":[{"type":"url","url":"https://e.com","name":"x"}]}`, "url"},
 		{`{"mcp_servers":[{}]}`, "name: required"},
+		{`{"tools":[{"type":"mcp_toolset"}]}`, "mcp_server_name: required"},
 		{`{"mcp_servers":{}}`, "mcp_servers"},
 		{`{"tools":{}}`, "tools: must be an array"},
 		{`[1]`, "request body"},
@@ -177,6 +192,7 @@ func TestPermittedTools(t *testing.T) {
 		// A tool named twice needs approval if either entry says so.
 		{[]mcpSelection{{label: "fs"}, {label: "*", approve: []string{"fs__write"}}}, "fs__read,fs__write!,gh__issue,gh__pr"},
 		{[]mcpSelection{{label: "gh", always: true, noApprove: []string{"pr"}}}, "gh__issue!,gh__pr"},
+		{[]mcpSelection{{label: "*", denied: []string{"write", "gh__pr"}}}, "fs__read,gh__issue"},
 	}
 	for _, c := range cases {
 		list, byName, unmatched := permittedTools(hub, nil, c.sels)
