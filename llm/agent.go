@@ -221,6 +221,9 @@ type rawToolEntry struct {
 	Type            string          `json:"type"`
 	ServerLabel     string          `json:"server_label"`
 	ServerURL       string          `json:"server_url"`
+	ConnectorID     string          `json:"connector_id"`
+	Authorization   string          `json:"authorization"`
+	Headers         json.RawMessage `json:"headers"`
 	AllowedTools    json.RawMessage `json:"allowed_tools"`
 	RequireApproval json.RawMessage `json:"require_approval"`
 }
@@ -268,10 +271,11 @@ func mcpToolsetEntry(path string, e *rawMCPToolset) (mcpSelection, error) {
 
 // rawMCPServer is an Anthropic-style mcp_servers entry.
 type rawMCPServer struct {
-	Type              string `json:"type"`
-	Name              string `json:"name"`
-	URL               string `json:"url"`
-	ToolConfiguration *struct {
+	Type               string `json:"type"`
+	Name               string `json:"name"`
+	URL                string `json:"url"`
+	AuthorizationToken string `json:"authorization_token"`
+	ToolConfiguration  *struct {
 		Enabled      *bool    `json:"enabled"`
 		AllowedTools []string `json:"allowed_tools"`
 	} `json:"tool_configuration"`
@@ -340,6 +344,8 @@ func splitAgentRequest(body []byte) (sels []mcpSelection, rest []byte, err error
 			switch {
 			case sv.URL != "":
 				return nil, nil, badRequest(path+".url", path+".url: Junction calls only the MCP servers registered with it; name one (or a toolset, or \"*\") and leave url out")
+			case sv.AuthorizationToken != "":
+				return nil, nil, badRequest(path+".authorization_token", path+".authorization_token: "+noClientCredentials)
 			case sv.Name == "":
 				return nil, nil, badRequest(path+".name", path+".name: required (a server or toolset registered with Junction, or \"*\")")
 			case toolsets[sv.Name]:
@@ -371,10 +377,22 @@ func splitAgentRequest(body []byte) (sels []mcpSelection, rest []byte, err error
 
 func isNull(raw json.RawMessage) bool { return len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" }
 
+// noClientCredentials refuses credentials for upstreams in a request: each
+// upstream has its own, configured with the server.
+const noClientCredentials = "Junction calls each MCP server with the credentials configured for it and never passes a client's; leave this out"
+
 // mcpToolEntry reads an OpenAI-style {"type": "mcp"} tools entry.
 func mcpToolEntry(path string, e *rawToolEntry) (mcpSelection, error) {
 	if e.ServerURL != "" {
 		return mcpSelection{}, badRequest(path+".server_url", path+".server_url: Junction calls only the MCP servers registered with it; name one in server_label and leave server_url out")
+	}
+	switch {
+	case e.ConnectorID != "":
+		return mcpSelection{}, badRequest(path+".connector_id", path+".connector_id: Junction calls only the MCP servers registered with it; name one in server_label")
+	case e.Authorization != "":
+		return mcpSelection{}, badRequest(path+".authorization", path+".authorization: "+noClientCredentials)
+	case !isNull(e.Headers):
+		return mcpSelection{}, badRequest(path+".headers", path+".headers: "+noClientCredentials)
 	}
 	if e.ServerLabel == "" {
 		return mcpSelection{}, badRequest(path+".server_label", path+".server_label: required (a server or toolset registered with Junction, or \"*\")")
