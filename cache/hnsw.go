@@ -80,7 +80,7 @@ func (g *hnswGraph) plan(vec []float32, vs *visitSet) *insertPlan {
 	for l := g.top; l > 0; l-- {
 		ep = g.greedy(vec, ep, l)
 	}
-	p := &insertPlan{cands: g.searchLayer(vec, ep, hnswEfConstruction, 0, vs)}
+	p := &insertPlan{cands: slices.Clone(g.searchLayer(vec, ep, hnswEfConstruction, 0, vs))}
 	p.serials = make([]uint64, len(p.cands))
 	for i, c := range p.cands {
 		p.serials[i] = g.nodes[c.id].serial
@@ -293,8 +293,8 @@ func (g *hnswGraph) greedy(q []float32, ep cand, l int) cand {
 func (g *hnswGraph) searchLayer(q []float32, ep cand, ef, l int, vs *visitSet) []cand {
 	vs.reset(len(g.nodes))
 	vs.visit(ep.id)
-	frontier := candHeap{max: true}
-	results := candHeap{}
+	frontier := candHeap{items: vs.frontier[:0], max: true}
+	results := candHeap{items: vs.results[:0]}
 	frontier.push(ep)
 	results.push(ep)
 	for frontier.len() > 0 {
@@ -316,6 +316,9 @@ func (g *hnswGraph) searchLayer(q []float32, ep cand, ef, l int, vs *visitSet) [
 			}
 		}
 	}
+	// Keep the grown buffers for the next search; the result aliases
+	// vs.results until then.
+	vs.frontier, vs.results = frontier.items, results.items
 	out := results.items
 	sortCands(out)
 	return out
@@ -396,10 +399,12 @@ func (h *candHeap) pop() cand {
 }
 
 // visitSet marks visited slots with a generation number, so resetting it is
-// free. Searches take one from visitPool.
+// free, and keeps the search heaps' buffers. Searches take one from
+// visitPool; what searchLayer returns is valid until the next search with it.
 type visitSet struct {
-	marks []uint32
-	gen   uint32
+	marks             []uint32
+	gen               uint32
+	frontier, results []cand
 }
 
 var visitPool = sync.Pool{New: func() any { return new(visitSet) }}

@@ -158,15 +158,25 @@ func (m *memIndex) deleteWhere(match func(*memRecord) bool) int64 {
 	return n
 }
 
+// isUnit reports whether v is unit length already (as embedders' vectors
+// usually are), so a search need not copy it.
+func isUnit(v []float32) bool {
+	n := dot(v, v)
+	return n > 0.9999 && n < 1.0001
+}
+
 func expired(at, now time.Time) bool { return !at.IsZero() && !now.Before(at) }
 
 func (m *memIndex) Search(ctx context.Context, vector []float32, f IndexFilter, k int, minScore float64) ([]Match, error) {
 	if k <= 0 {
 		return nil, nil
 	}
-	q := append([]float32(nil), vector...)
-	if !normalize(q) {
-		return nil, nil
+	q := vector
+	if !isUnit(q) {
+		q = append([]float32(nil), vector...)
+		if !normalize(q) {
+			return nil, nil
+		}
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
