@@ -29,6 +29,7 @@ const (
 	stopRateLimit     = "rate_limit"     // the next model call was rate limited
 	stopUnavailable   = "unavailable"    // the next model call could not be admitted (counters down)
 	stopCancelled     = "cancelled"      // the client went away
+	stopError         = "error"          // a model call failed after the stream started
 )
 
 // Response headers of the loop.

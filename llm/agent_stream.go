@@ -419,7 +419,7 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 				a.stop = stopTimeout
 				break
 			}
-			a.stop = "error"
+			a.stop = stopError
 			cw.write(sw.fail(nil, classify(err)))
 			return
 		}
@@ -438,7 +438,7 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 				u = chat.Usage{PromptTokens: estimateTokens(a.req.SizeHint()), CompletionTokens: out.events}
 			}
 			a.settle(ctx, res, t.cand, t.result, u, "error", t.ttft)
-			a.stop = "error"
+			a.stop = stopError
 			cw.write(sw.fail(nil, classify(err)))
 			return
 		}
