@@ -605,6 +605,10 @@ func (c *connection) onNotification(n mcp.JSONRPCNotification) {
 		string(mcp.MethodNotificationResourcesListChanged),
 		string(mcp.MethodNotificationPromptsListChanged):
 		signal(c.listChanged)
+	case mcp.MethodNotificationSubscriptionsAcknowledged:
+		// A (re)opened listen stream is live: re-list once, so that a change
+		// made between the last list and the stream's start is not missed.
+		signal(c.listChanged)
 	case mcp.MethodNotificationResourceUpdated:
 		if uri, _ := n.Params.AdditionalFields["uri"].(string); uri != "" {
 			c.updated(uri)
