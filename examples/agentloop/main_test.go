@@ -38,7 +38,7 @@ func TestAgentLoopExample(t *testing.T) {
 		"answer: 2 + 3 = 5, and the echo tool said: computed by Junction's agent loop.",
 		"finish_reason: stop, iterations: 2 (stop: final)",
 		"<call tools__add>",
-		`[junction.tool_result {"iteration":1`,
+		`[junction.tool_result {"type":"junction.tool_result","iteration":1`,
 		`"content":"5"`,
 		"[junction.done",
 		"<finish_reason stop>",
