@@ -10,7 +10,19 @@ import (
 // zero value; ApplyDefaults fills the defaults and Validate reports every
 // problem at once.
 type Config struct {
-	// Enabled turns the cache on. Default false.
+	// Mode is the short form of the documented configuration: "off"
+	// (default), "exact" (the exact tier only) or "semantic" (both tiers).
+	// A mode other than off turns the cache on.
+	Mode string `yaml:"mode"`
+	// Backend, Threshold and EmbeddingModel are the short forms of
+	// Semantic.Backend, Semantic.Threshold and Semantic.EmbeddingModel; a
+	// short form and its long form must not disagree.
+	Backend        string  `yaml:"backend"`
+	Threshold      float64 `yaml:"threshold"`
+	EmbeddingModel string  `yaml:"embedding_model"`
+
+	// Enabled turns the cache on (both tiers unless Semantic.Enabled says
+	// otherwise). Default false.
 	Enabled bool `yaml:"enabled"`
 	// Scope says whose answers an entry may serve: "team" (default; keys
 	// without a team are scoped to themselves) or "key". The caller builds
@@ -96,6 +108,13 @@ const (
 	DefaultRedisTimeout = 100 * time.Millisecond
 )
 
+// Modes of the short form.
+const (
+	ModeOff      = "off"
+	ModeExact    = "exact"
+	ModeSemantic = "semantic"
+)
+
 // Backend names.
 const (
 	BackendMemory = "memory"
@@ -105,6 +124,7 @@ const (
 
 // ApplyDefaults fills the zero fields with their defaults.
 func (c *Config) ApplyDefaults() {
+	c.expandShortForm()
 	if c.Scope == "" {
 		c.Scope = "team"
 	}
@@ -150,6 +170,31 @@ func (c *Config) ApplyDefaults() {
 	}
 }
 
+// expandShortForm copies the short form into the long one where the long
+// one is unset; Validate reports where they disagree.
+func (c *Config) expandShortForm() {
+	switch c.Mode {
+	case ModeExact:
+		c.Enabled = true
+		if c.Semantic.Enabled == nil {
+			off := false
+			c.Semantic.Enabled = &off
+		}
+	case ModeSemantic:
+		c.Enabled = true
+	}
+	s := &c.Semantic
+	if s.Backend == "" {
+		s.Backend = c.Backend
+	}
+	if s.Threshold == 0 {
+		s.Threshold = c.Threshold
+	}
+	if s.EmbeddingModel == "" {
+		s.EmbeddingModel = c.EmbeddingModel
+	}
+}
+
 // SemanticEnabled reports whether the semantic tier is on (after defaults:
 // Semantic.Enabled nil counts as true).
 func (c Config) SemanticEnabled() bool {
@@ -160,6 +205,31 @@ func (c Config) SemanticEnabled() bool {
 func (c Config) Validate() []error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	switch c.Mode {
+	case "", ModeOff:
+		if c.Mode == ModeOff && c.Enabled {
+			add("cache.mode: off contradicts cache.enabled: true")
+		}
+	case ModeExact:
+		if c.Semantic.Enabled != nil && *c.Semantic.Enabled {
+			add("cache.mode: exact contradicts cache.semantic.enabled: true")
+		}
+	case ModeSemantic:
+		if c.Semantic.Enabled != nil && !*c.Semantic.Enabled {
+			add("cache.mode: semantic contradicts cache.semantic.enabled: false")
+		}
+	default:
+		add("cache.mode: %q is not off, exact or semantic", c.Mode)
+	}
+	if c.Backend != "" && c.Semantic.Backend != "" && c.Backend != c.Semantic.Backend {
+		add("cache.backend: %q disagrees with cache.semantic.backend %q", c.Backend, c.Semantic.Backend)
+	}
+	if c.Threshold != 0 && c.Semantic.Threshold != 0 && c.Threshold != c.Semantic.Threshold {
+		add("cache.threshold: %v disagrees with cache.semantic.threshold %v", c.Threshold, c.Semantic.Threshold)
+	}
+	if c.EmbeddingModel != "" && c.Semantic.EmbeddingModel != "" && c.EmbeddingModel != c.Semantic.EmbeddingModel {
+		add("cache.embedding_model: %q disagrees with cache.semantic.embedding_model %q", c.EmbeddingModel, c.Semantic.EmbeddingModel)
+	}
 	switch c.Scope {
 	case "", "team", "key":
 	default:
