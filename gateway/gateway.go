@@ -51,9 +51,11 @@ type Gateway struct {
 	llm     *llm.Service
 	cache   *cache.Cache
 	servers *registry.Registry
-	hub     *mcp.Hub
-	router  chi.Router
-	server  *http.Server
+	// providers are the LLM providers of the admin API (adminproviders.go).
+	providers *providerAdmin
+	hub       *mcp.Hub
+	router    chi.Router
+	server    *http.Server
 
 	// flushers run during shutdown after the HTTP server has drained and
 	// before the store closes, in registration order; later capabilities
@@ -126,6 +128,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		if g.hub != nil {
 			g.hub.Close()
 		}
+		if g.providers != nil {
+			_ = g.providers.Close(ctx)
+		}
 		if g.servers != nil {
 			_ = g.servers.Close(ctx)
 		}
@@ -152,6 +157,10 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	if err := g.servers.SyncConfig(ctx, cfg.Servers); err != nil {
 		return fail(err)
 	}
+	g.providers, err = newProviderAdmin(ctx, st, g.llm, g.servers.DeriveKey("llm-provider-secrets"), cfg.Providers, opts.Logger)
+	if err != nil {
+		return fail(err)
+	}
 	g.metrics.Registry().MustRegister(upstreamCollector{g.servers})
 	g.hub, err = mcp.New(mcp.Options{Upstreams: g.servers, Policy: engine, Logger: opts.Logger, Toolsets: cfg.Toolsets,
 		Registerer: g.metrics.Registry(), ServerName: "junction", Version: opts.Version, AllowedOrigins: cfg.MCP.AllowedOrigins})
@@ -165,6 +174,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	g.OnShutdown(func(context.Context) error { g.hub.Close(); return nil })
 	g.OnShutdown(g.closeCache)
 	g.OnShutdown(func(ctx context.Context) error { return g.servers.Close(ctx) })
+	g.OnShutdown(g.providers.Close)
 	g.OnShutdown(engine.Close)
 	g.OnShutdown(func(context.Context) error { return ctrs.Close() })
 	g.streamCtx, g.cancelStream = context.WithCancel(context.Background())

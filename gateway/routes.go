@@ -85,6 +85,11 @@ func (g *Gateway) routes() chi.Router {
 		r.Get("/usage", handlerFunc(g.usage).ServeHTTP)
 		g.mountCache(r)
 
+		r.Get("/providers", handlerFunc(g.listProviders).ServeHTTP)
+		r.Post("/providers", handlerFunc(g.createProvider).ServeHTTP)
+		r.Get("/providers/{name}", handlerFunc(g.getProvider).ServeHTTP)
+		r.Patch("/providers/{name}", handlerFunc(g.patchProvider).ServeHTTP)
+		r.Delete("/providers/{name}", handlerFunc(g.deleteProvider).ServeHTTP)
 		r.Get("/servers", handlerFunc(g.listServers).ServeHTTP)
 		r.Post("/servers", handlerFunc(g.createServer).ServeHTTP)
 		r.Get("/servers/{name}", handlerFunc(g.getServer).ServeHTTP)

@@ -27,6 +27,10 @@ type Candidate struct {
 	Provider chat.Provider
 	// Weight is the target's share of traffic, > 0.
 	Weight float64
+
+	// up is the Service's provider entry the candidate was made from (nil
+	// for routers built directly).
+	up *upstream
 }
 
 // Route is an alias (or a direct provider/model) with its targets.

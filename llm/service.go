@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,11 +47,15 @@ type Options struct {
 // Service is Junction's LLM path: the /v1 handlers, the providers and the
 // router between them.
 type Service struct {
-	cfg       Config
-	policy    *policy.Engine
-	log       zerolog.Logger
-	now       func() time.Time
-	providers map[string]*upstream // by provider name
+	cfg    Config
+	policy *policy.Engine
+	log    zerolog.Logger
+	now    func() time.Time
+	// provs is the provider set in force, swapped whole by SetProviders;
+	// the request path reads it without locks.
+	provs atomic.Pointer[providerSet]
+	// overrides replace built providers by name (Options.Providers, tests).
+	overrides map[string]chat.Provider
 	router    *Router
 	metrics   *metrics
 	// cache is the response cache on the chat path (llm/cache.go).
@@ -64,7 +68,7 @@ type Service struct {
 	agentState
 
 	// mu guards the routes built on demand for provider/model names that
-	// are not aliases.
+	// are not aliases, and serialises SetProviders.
 	mu      sync.Mutex
 	dynamic map[string]bool
 }
@@ -98,40 +102,18 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("llm: invalid configuration: %v", errs)
 	}
 	s := &Service{cfg: cfg, policy: opts.Policy, log: opts.Logger, now: opts.Now,
-		providers: map[string]*upstream{}, dynamic: map[string]bool{}}
+		overrides: opts.Providers, dynamic: map[string]bool{}}
 	s.initAgent(opts)
-	for _, pc := range cfg.Providers {
-		p, format, err := buildProvider(pc)
-		if err != nil {
-			return nil, err
-		}
-		if override, ok := opts.Providers[pc.Name]; ok {
-			p, format = override, formatOf(override, pc.Type)
-		}
-		s.providers[pc.Name] = &upstream{cfg: pc, provider: p, format: format}
+	ps, err := s.buildProviderSet(cfg.Providers, nil)
+	if err != nil {
+		return nil, err
 	}
-	var routes []Route
-	for _, m := range cfg.Models {
-		r := Route{Name: m.Name, Fallbacks: m.Fallbacks, Strategy: m.Strategy}
-		for _, t := range m.Targets {
-			r.Targets = append(r.Targets, s.candidates(m.Name, t.Model, t.Weight)...)
-		}
-		if len(r.Targets) == 0 {
-			return nil, fmt.Errorf("llm: model %q: no provider key serves any of its targets", m.Name)
-		}
-		routes = append(routes, r)
+	s.provs.Store(ps)
+	routes, dynamic, err := s.buildRoutes(ps, true)
+	if err != nil {
+		return nil, err
 	}
-	// Direct provider/model fallbacks named by aliases need their routes too.
-	for _, m := range cfg.Models {
-		for _, f := range m.Fallbacks {
-			if s.isDirect(f) && !hasRoute(routes, f) {
-				if r, ok := s.directRoute(f); ok {
-					routes = append(routes, r)
-					s.dynamic[f] = true
-				}
-			}
-		}
-	}
+	s.dynamic = dynamic
 	rc := cfg.Routing
 	router, err := NewRouter(RouterOptions{Routes: routes, MaxAttempts: rc.MaxAttempts, BackoffBase: rc.BackoffBase,
 		BackoffMax: rc.BackoffMax, BreakerFailures: rc.BreakerFailures, BreakerOpen: rc.BreakerOpen,
@@ -156,34 +138,7 @@ func hasRoute(routes []Route, name string) bool {
 	return false
 }
 
-// candidates are the targets serving provider/model: one per API key of the
-// provider whose model patterns match, weighted by target × key weight.
-func (s *Service) candidates(route, target string, weight float64) []Candidate {
-	prov, model, _ := strings.Cut(target, "/")
-	up := s.providers[prov]
-	if up == nil {
-		return nil
-	}
-	var out []Candidate
-	for _, k := range up.cfg.Keys {
-		if !policy.MatchAny(model, k.Models) {
-			continue
-		}
-		out = append(out, Candidate{Route: route, Provider: up.provider, Weight: weight * k.Weight,
-			Target: chat.Target{Provider: prov, Model: model, APIKey: k.Value, KeyName: k.Name}})
-	}
-	return out
-}
-
-func (s *Service) isDirect(model string) bool {
-	prov, m, ok := strings.Cut(model, "/")
-	return ok && m != "" && s.providers[prov] != nil
-}
-
-func (s *Service) directRoute(model string) (Route, bool) {
-	r := Route{Name: model, Targets: s.candidates(model, model, 1)}
-	return r, len(r.Targets) > 0
-}
+func (s *Service) isDirect(model string) bool { return s.provs.Load().isDirect(model) }
 
 // resolve makes sure model has a route: an alias, or a provider/model of a
 // configured provider (made on demand, up to maxDynamicRoutes).
@@ -202,7 +157,7 @@ func (s *Service) resolve(model string) (*Route, bool) {
 	if len(s.dynamic) >= maxDynamicRoutes {
 		return nil, false
 	}
-	r, ok := s.directRoute(model)
+	r, ok := s.provs.Load().directRoute(model)
 	if !ok {
 		return nil, false
 	}
@@ -213,8 +168,15 @@ func (s *Service) resolve(model string) (*Route, bool) {
 	return s.router.Route(model)
 }
 
-// upstreamOf returns the configured provider of a candidate.
-func (s *Service) upstreamOf(c *Candidate) *upstream { return s.providers[c.Target.Provider] }
+// upstreamOf returns the configured provider of a candidate: the one its
+// route was built with, so a request in flight during SetProviders keeps
+// the provider (and timeouts) it started with.
+func (s *Service) upstreamOf(c *Candidate) *upstream {
+	if c.up != nil {
+		return c.up
+	}
+	return s.provs.Load().byName[c.Target.Provider]
+}
 
 // Models lists the model names a caller may use: aliases and the models
 // declared by providers, filtered by access policy.
@@ -230,7 +192,7 @@ func (s *Service) Models(id *policy.Identity) []string {
 	for _, m := range s.cfg.Models {
 		add(m.Name)
 	}
-	for _, p := range s.cfg.Providers {
+	for _, p := range s.provs.Load().list {
 		for _, m := range p.Models {
 			add(p.Name + "/" + m)
 		}

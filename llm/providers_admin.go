@@ -1,0 +1,266 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/policy"
+)
+
+// Providers can change while the gateway runs (the admin API adds, updates
+// and removes them): SetProviders swaps the provider set and the router's
+// route table, each as one atomic pointer, so the request path reads both
+// without locks and a request in flight finishes with what it started on.
+
+// providerSet is the providers in force, never modified once published.
+type providerSet struct {
+	byName map[string]*upstream
+	list   []ProviderConfig // in the order given, defaults applied
+}
+
+// buildProviderSet makes the providers of list (defaults applied), reusing
+// the entries of prev whose configuration did not change, so their
+// connections survive.
+func (s *Service) buildProviderSet(list []ProviderConfig, prev *providerSet) (*providerSet, error) {
+	ps := &providerSet{byName: make(map[string]*upstream, len(list)), list: list}
+	for _, pc := range list {
+		if prev != nil {
+			if old := prev.byName[pc.Name]; old != nil && reflect.DeepEqual(old.cfg, pc) {
+				ps.byName[pc.Name] = old
+				continue
+			}
+		}
+		p, format, err := buildProvider(pc)
+		if err != nil {
+			return nil, err
+		}
+		if override, ok := s.overrides[pc.Name]; ok {
+			p, format = override, formatOf(override, pc.Type)
+		}
+		ps.byName[pc.Name] = &upstream{cfg: pc, provider: p, format: format}
+	}
+	return ps, nil
+}
+
+// candidates are the targets serving provider/model: one per API key of the
+// provider whose model patterns match, weighted by target × key weight.
+func (ps *providerSet) candidates(route, target string, weight float64) []Candidate {
+	prov, model, _ := strings.Cut(target, "/")
+	up := ps.byName[prov]
+	if up == nil {
+		return nil
+	}
+	var out []Candidate
+	for _, k := range up.cfg.Keys {
+		if !policy.MatchAny(model, k.Models) {
+			continue
+		}
+		out = append(out, Candidate{Route: route, Provider: up.provider, Weight: weight * k.Weight, up: up,
+			Target: chat.Target{Provider: prov, Model: model, APIKey: k.Value, KeyName: k.Name}})
+	}
+	return out
+}
+
+func (ps *providerSet) isDirect(model string) bool {
+	prov, m, ok := strings.Cut(model, "/")
+	return ok && m != "" && ps.byName[prov] != nil
+}
+
+func (ps *providerSet) directRoute(model string) (Route, bool) {
+	r := Route{Name: model, Targets: ps.candidates(model, model, 1)}
+	return r, len(r.Targets) > 0
+}
+
+// buildRoutes makes the alias routes of the configuration over ps, and the
+// direct provider/model routes the aliases fall back to. With strict, an
+// alias no provider key serves is an error (start-up); without, it is left
+// out, and so are fallbacks to routes that do not exist (a provider was
+// removed at run time).
+func (s *Service) buildRoutes(ps *providerSet, strict bool) ([]Route, map[string]bool, error) {
+	var routes []Route
+	for _, m := range s.cfg.Models {
+		r := Route{Name: m.Name, Fallbacks: m.Fallbacks, Strategy: m.Strategy}
+		for _, t := range m.Targets {
+			r.Targets = append(r.Targets, ps.candidates(m.Name, t.Model, t.Weight)...)
+		}
+		if len(r.Targets) == 0 {
+			if strict {
+				return nil, nil, fmt.Errorf("llm: model %q: no provider key serves any of its targets", m.Name)
+			}
+			continue
+		}
+		routes = append(routes, r)
+	}
+	dynamic := map[string]bool{}
+	// Direct provider/model fallbacks named by aliases need their routes too.
+	for _, m := range s.cfg.Models {
+		for _, f := range m.Fallbacks {
+			if ps.isDirect(f) && !hasRoute(routes, f) {
+				if r, ok := ps.directRoute(f); ok {
+					routes = append(routes, r)
+					dynamic[f] = true
+				}
+			}
+		}
+	}
+	if !strict {
+		for i := range routes {
+			routes[i].Fallbacks = slices.DeleteFunc(slices.Clone(routes[i].Fallbacks), func(f string) bool { return !hasRoute(routes, f) })
+		}
+	}
+	return routes, dynamic, nil
+}
+
+// ErrInvalidProvider matches (with errors.Is) every *InvalidProviderError.
+var ErrInvalidProvider = errors.New("llm: invalid provider")
+
+// InvalidProviderError lists every problem of a provider definition, each
+// naming its field.
+type InvalidProviderError struct {
+	Problems []string
+}
+
+// Error lists the problems.
+func (e *InvalidProviderError) Error() string {
+	if len(e.Problems) == 1 {
+		return e.Problems[0]
+	}
+	return fmt.Sprintf("%d problems: %s", len(e.Problems), strings.Join(e.Problems, "; "))
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidProvider) true.
+func (e *InvalidProviderError) Unwrap() error { return ErrInvalidProvider }
+
+// ValidateProvider checks one provider definition with the configuration
+// file's rules (field paths without the providers[N] prefix), and that its
+// name does not hide a model alias. It returns nil or an
+// *InvalidProviderError.
+func (s *Service) ValidateProvider(pc ProviderConfig) error {
+	c := Config{Providers: []ProviderConfig{pc}}
+	var problems []string
+	for _, err := range c.Validate() {
+		problems = append(problems, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "providers[0]"), "."))
+	}
+	for _, m := range s.cfg.Models {
+		if prov, _, ok := strings.Cut(m.Name, "/"); ok && prov == pc.Name && pc.Name != "" {
+			problems = append(problems, fmt.Sprintf("name: %q would hide the model alias %q", pc.Name, m.Name))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return &InvalidProviderError{Problems: problems}
+}
+
+// WithDefaults returns pc with the configuration's defaults filled in
+// (type, key names, weights and models, timeouts), as SetProviders holds it.
+func (s *Service) WithDefaults(pc ProviderConfig) ProviderConfig {
+	c := Config{Providers: cloneProviders([]ProviderConfig{pc}), Routing: s.cfg.Routing}
+	c.ApplyDefaults()
+	return c.Providers[0]
+}
+
+// Providers returns the providers in force, defaults applied. The result
+// is shared: do not modify it.
+func (s *Service) Providers() []ProviderConfig { return s.provs.Load().list }
+
+// SetProviders replaces the whole provider set (the file's and the API's)
+// and rebuilds the routes over it: the model aliases of the configuration
+// (an alias whose targets are all gone is removed until a provider serves
+// it again), their direct fallbacks and the provider/model routes made on
+// demand so far, as far as the new providers still serve them. Providers whose definition did not change keep
+// their connections, and targets that remain keep their health. It checks
+// every provider first and changes nothing when one is invalid (an
+// *InvalidProviderError) or two share a name.
+func (s *Service) SetProviders(ctx context.Context, providers []ProviderConfig) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := Config{Providers: cloneProviders(providers), Routing: s.cfg.Routing}
+	c.ApplyDefaults()
+	if errs := c.Validate(); len(errs) > 0 {
+		e := &InvalidProviderError{}
+		for _, err := range errs {
+			e.Problems = append(e.Problems, err.Error())
+		}
+		return e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps, err := s.buildProviderSet(c.Providers, s.provs.Load())
+	if err != nil {
+		return err
+	}
+	routes, dynamic, err := s.buildRoutes(ps, false)
+	if err != nil {
+		return err
+	}
+	// Keep the provider/model routes made on demand that the new set still
+	// serves: a request resolves its route and then looks it up again by
+	// name, so a reload that changes nothing must not drop it in between.
+	for name := range s.dynamic {
+		if dynamic[name] || len(dynamic) >= maxDynamicRoutes {
+			continue
+		}
+		if r, ok := ps.directRoute(name); ok && !hasRoute(routes, name) {
+			routes = append(routes, r)
+			dynamic[name] = true
+		}
+	}
+	// Publish the providers first: a request that finds a route of the old
+	// table still carries its own provider entries (Candidate.up).
+	s.provs.Store(ps)
+	if err := s.router.replaceRoutes(routes); err != nil {
+		return fmt.Errorf("llm: set providers: %w", err)
+	}
+	s.dynamic = dynamic
+	return nil
+}
+
+// replaceRoutes swaps the whole route table for routes (validated as
+// NewRouter does). Targets that remain keep their health and breaker
+// state; the state of targets that are gone is dropped.
+func (r *Router) replaceRoutes(routes []Route) error {
+	opts := r.opts
+	opts.Routes = routes
+	built, err := NewRouter(opts)
+	if err != nil {
+		return err
+	}
+	tab := built.tab.Load()
+	r.addMu.Lock()
+	defer r.addMu.Unlock()
+	keep := make(map[targetKey]*backend, len(built.backends))
+	for k, b := range built.backends {
+		if old := r.backends[k]; old != nil {
+			b = old
+		}
+		keep[k] = b
+	}
+	for _, e := range tab.routes {
+		for i, b := range e.backends {
+			e.backends[i] = keep[b.key]
+		}
+	}
+	r.backends = keep
+	r.tab.Store(tab)
+	return nil
+}
+
+// cloneProviders copies list deeply enough for ApplyDefaults not to write
+// into the caller's slices.
+func cloneProviders(list []ProviderConfig) []ProviderConfig {
+	out := slices.Clone(list)
+	for i := range out {
+		out[i].Keys = slices.Clone(out[i].Keys)
+		for j := range out[i].Keys {
+			out[i].Keys[j].Models = slices.Clone(out[i].Keys[j].Models)
+		}
+	}
+	return out
+}
