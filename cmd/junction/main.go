@@ -5,6 +5,7 @@
 //	junction keys create|list|revoke|show [flags]
 //	junction teams create|list [flags]
 //	junction servers add|list|show|rm|refresh [flags]
+//	junction providers add|list|rm [flags]
 //	junction tools list|call [flags]
 //	junction usage [flags]
 //	junction cache stats|purge [flags]
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		return runAdminGroup(ctx, "teams", teamsCommands, args, stdout, stderr, lookupEnv)
 	case "servers":
 		return runAdminGroup(ctx, "servers", serversCommands, args, stdout, stderr, lookupEnv)
+	case "providers":
+		return runAdminGroup(ctx, "providers", providersCommands, args, stdout, stderr, lookupEnv)
 	case "tools":
 		return runAdminGroup(ctx, "tools", toolsCommands, args, stdout, stderr, lookupEnv)
 	case "usage":
@@ -73,12 +76,13 @@ func usage(w io.Writer) {
   junction keys create|list|revoke|show            manage the virtual keys of a running gateway
   junction teams create|list                       manage the teams of a running gateway
   junction servers add|list|show|rm|refresh        manage the upstream MCP servers of a running gateway
+  junction providers add|list|rm                   manage the LLM providers of a running gateway
   junction tools list|call                         list and call the federated tools of a running gateway
   junction usage [flags]                           report the usage a running gateway recorded
   junction cache stats|purge                       inspect or empty the response cache of a running gateway
   junction help                                    show this help
 
-The admin commands (keys, teams, servers, tools, usage, cache) take --url (default `+defaultAdminURL+`),
+The admin commands (keys, teams, servers, providers, tools, usage, cache) take --url (default `+defaultAdminURL+`),
 --admin-key (default $JUNCTION_ADMIN_KEY) and --json (print the raw JSON response).
 Run "junction <command> --help" for a command's flags.
 `)

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// junction providers add|list|rm
+
+var providersCommands = map[string]adminCommand{
+	"add": {synopsis: "--name N --key VALUE [flags]",
+		summary: "add an LLM provider; its models are routable as <name>/<model> at once, on every replica", setup: providersAdd},
+	"list": {synopsis: "", summary: "list the LLM providers (the configuration file's and the API's) without key values", setup: providersList},
+	"rm":   {synopsis: "NAME", summary: "remove a provider added through the API: its models stop being routable at once", nargs: 1, setup: providersRm},
+}
+
+// providerRequest is the body of POST /admin/v1/providers.
+type providerRequest struct {
+	Name       string               `json:"name"`
+	Type       string               `json:"type,omitempty"`
+	BaseURL    string               `json:"base_url,omitempty"`
+	APIVersion string               `json:"api_version,omitempty"`
+	Headers    map[string]string    `json:"headers,omitempty"`
+	Keys       []providerKeyRequest `json:"keys"`
+	Models     []string             `json:"models,omitempty"`
+	Timeouts   map[string]string    `json:"timeouts,omitempty"`
+}
+
+type providerKeyRequest struct {
+	Value string `json:"value"`
+}
+
+// providerView is a provider as the admin API shows it (never a key value).
+type providerView struct {
+	Name    string   `json:"name"`
+	Type    string   `json:"type"`
+	BaseURL string   `json:"base_url"`
+	Headers []string `json:"headers"`
+	Keys    []struct {
+		Name     string   `json:"name"`
+		Weight   float64  `json:"weight"`
+		Models   []string `json:"models"`
+		ValueSet bool     `json:"value_set"`
+	} `json:"keys"`
+	Models []string `json:"models"`
+	Source string   `json:"source"`
+}
+
+func providersAdd(fs *flag.FlagSet) adminAction {
+	var req providerRequest
+	var keys repeatedFlag
+	var models stringList
+	headers := kvFlag{}
+	fs.StringVar(&req.Name, "name", "", "name of the provider; its models are addressed as <name>/<model> (required)")
+	fs.StringVar(&req.Type, "type", "", "wire format: openai (default; also every OpenAI-compatible server), azure, anthropic, gemini")
+	fs.StringVar(&req.BaseURL, "base-url", "", "API root, e.g. https://api.openai.com/v1 (default the provider's public endpoint; required for azure)")
+	fs.StringVar(&req.APIVersion, "api-version", "", "Azure's api-version (default 2024-10-21)")
+	fs.Var(&keys, "key", "an API key value (repeatable: traffic is balanced over the keys; stored encrypted, never shown again)")
+	fs.Var(&models, "model", "a model name listed by /v1/models (repeatable or comma-separated)")
+	fs.Var(headers, "header", "K=V header sent on every upstream request (repeatable; stored encrypted)")
+	connect := fs.Duration("connect-timeout", 0, "bound on dialling and TLS (default 10s)")
+	firstByte := fs.Duration("first-byte-timeout", 0, "bound on the wait for the response or the first streamed event (default 120s)")
+	streamIdle := fs.Duration("stream-idle-timeout", 0, "bound on the gap between two streamed events (default 60s)")
+	return func(ctx context.Context, a *admin, _ []string) error {
+		if req.Name == "" {
+			return usageErrorf("--name is required")
+		}
+		if len(keys) == 0 {
+			return usageErrorf("--key is required (any text for local servers that ignore it)")
+		}
+		for _, k := range keys {
+			req.Keys = append(req.Keys, providerKeyRequest{Value: k})
+		}
+		req.Models = models
+		if len(headers) > 0 {
+			req.Headers = headers
+		}
+		for name, d := range map[string]time.Duration{"connect": *connect, "first_byte": *firstByte, "stream_idle": *streamIdle} {
+			if d != 0 {
+				if req.Timeouts == nil {
+					req.Timeouts = map[string]string{}
+				}
+				req.Timeouts[name] = d.String()
+			}
+		}
+		raw, err := a.do(ctx, http.MethodPost, "/admin/v1/providers", nil, req)
+		if err != nil {
+			return err
+		}
+		return respond(a, raw, func(w io.Writer, p providerView) error {
+			_, err := fmt.Fprintf(w, "Added provider %q (%s) with %d key(s). Its models are routable as %s/<model>.\n",
+				p.Name, p.Type, len(p.Keys), p.Name)
+			return err
+		})
+	}
+}
+
+func providersList(fs *flag.FlagSet) adminAction {
+	return func(ctx context.Context, a *admin, _ []string) error {
+		raw, err := a.do(ctx, http.MethodGet, "/admin/v1/providers", nil, nil)
+		if err != nil {
+			return err
+		}
+		return respond(a, raw, func(w io.Writer, l listResponse[providerView]) error {
+			if len(l.Data) == 0 {
+				_, err := fmt.Fprintln(w, "No providers. Add one with `junction providers add` or under providers: in the configuration file.")
+				return err
+			}
+			t := newTable(w, "NAME", "TYPE", "BASE_URL", "KEYS", "MODELS", "SOURCE")
+			for _, p := range l.Data {
+				keys := make([]string, 0, len(p.Keys))
+				for _, k := range p.Keys {
+					keys = append(keys, fmt.Sprintf("%s(w=%g)", k.Name, k.Weight))
+				}
+				t.row(p.Name, orDash(p.Type), orDash(p.BaseURL), formatList(keys), formatList(p.Models), orDash(p.Source))
+			}
+			return t.flush()
+		})
+	}
+}
+
+func providersRm(fs *flag.FlagSet) adminAction {
+	return func(ctx context.Context, a *admin, args []string) error {
+		if _, err := a.do(ctx, http.MethodDelete, "/admin/v1/providers/"+url.PathEscape(args[0]), nil, nil); err != nil {
+			return err
+		}
+		if !a.json { // the response is 204, with no JSON to print
+			fmt.Fprintf(a.out, "Removed provider %s.\n", args[0])
+		}
+		return nil
+	}
+}
