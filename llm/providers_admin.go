@@ -152,6 +152,12 @@ func (s *Service) ValidateProvider(pc ProviderConfig) error {
 		}
 	}
 	if len(problems) == 0 {
+		// What SetProviders would build must build (it holds no resources).
+		if _, _, err := buildProvider(s.WithDefaults(pc)); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if len(problems) == 0 {
 		return nil
 	}
 	return &InvalidProviderError{Problems: problems}
@@ -173,10 +179,11 @@ func (s *Service) Providers() []ProviderConfig { return s.provs.Load().list }
 // and rebuilds the routes over it: the model aliases of the configuration
 // (an alias whose targets are all gone is removed until a provider serves
 // it again), their direct fallbacks and the provider/model routes made on
-// demand so far, as far as the new providers still serve them. Providers whose definition did not change keep
-// their connections, and targets that remain keep their health. It checks
-// every provider first and changes nothing when one is invalid (an
-// *InvalidProviderError) or two share a name.
+// demand so far, as far as the new providers still serve them. Providers
+// whose definition did not change keep their connections and the health
+// and breaker state of their targets; a changed provider starts afresh.
+// It checks every provider first and changes nothing when one is invalid
+// (an *InvalidProviderError) or two share a name.
 func (s *Service) SetProviders(ctx context.Context, providers []ProviderConfig) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -212,10 +219,12 @@ func (s *Service) SetProviders(ctx context.Context, providers []ProviderConfig) 
 			dynamic[name] = true
 		}
 	}
+	prev := s.provs.Load()
+	changed := func(provider string) bool { return ps.byName[provider] != prev.byName[provider] }
 	// Publish the providers first: a request that finds a route of the old
 	// table still carries its own provider entries (Candidate.up).
 	s.provs.Store(ps)
-	if err := s.router.replaceRoutes(routes); err != nil {
+	if err := s.router.replaceRoutes(routes, changed); err != nil {
 		return fmt.Errorf("llm: set providers: %w", err)
 	}
 	s.dynamic = dynamic
@@ -224,8 +233,10 @@ func (s *Service) SetProviders(ctx context.Context, providers []ProviderConfig) 
 
 // replaceRoutes swaps the whole route table for routes (validated as
 // NewRouter does). Targets that remain keep their health and breaker
-// state; the state of targets that are gone is dropped.
-func (r *Router) replaceRoutes(routes []Route) error {
+// state, unless fresh says their provider's definition changed (a new key
+// value must not inherit the breaker the old one opened); the state of
+// targets that are gone is dropped.
+func (r *Router) replaceRoutes(routes []Route, fresh func(provider string) bool) error {
 	opts := r.opts
 	opts.Routes = routes
 	built, err := NewRouter(opts)
@@ -237,7 +248,7 @@ func (r *Router) replaceRoutes(routes []Route) error {
 	defer r.addMu.Unlock()
 	keep := make(map[targetKey]*backend, len(built.backends))
 	for k, b := range built.backends {
-		if old := r.backends[k]; old != nil {
+		if old := r.backends[k]; old != nil && !fresh(k.provider) {
 			b = old
 		}
 		keep[k] = b

@@ -132,6 +132,20 @@ func TestSetProvidersChangesRoutes(t *testing.T) {
 	if _, ok := s.router.Route("c/anything"); !ok {
 		t.Error("the on-demand route c/anything was dropped by a reload that kept c")
 	}
+	// A changed key starts with fresh health: it must not inherit a
+	// breaker the old value opened.
+	kept := s.router.backends[aKey]
+	rotated := providerAt("a", up.URL)
+	rotated.Keys[0].Value = "sk-rotated"
+	if err := s.SetProviders(ctx, []ProviderConfig{rotated, providerAt("b", up.URL), providerAt("c", up.URL)}); err != nil {
+		t.Fatal(err)
+	}
+	if fresh := s.router.backends[aKey]; fresh == kept || fresh == nil {
+		t.Error("a rotated key kept the old key's health state")
+	}
+	if r, _ := s.router.Route("mix"); r.Targets[0].Target.APIKey != "sk-rotated" && r.Targets[1].Target.APIKey != "sk-rotated" {
+		t.Errorf("mix does not use the rotated key: %+v", r.Targets)
+	}
 }
 
 func TestSetProvidersRefusesInvalid(t *testing.T) {
