@@ -65,7 +65,9 @@ func benchPrompt(r *rand.Rand, vocab []string) string {
 	return fmt.Sprintf(t, w(), w(), w(), w())
 }
 
-func benchCache(scopes int) *benchEnv {
+func benchCache(scopes int) *benchEnv { return benchCacheN(scopes, benchEntries) }
+
+func benchCacheN(scopes, entries int) *benchEnv {
 	benchMu.Lock()
 	defer benchMu.Unlock()
 	if e := benchEnvs[scopes]; e != nil {
@@ -83,7 +85,7 @@ func benchCache(scopes int) *benchEnv {
 	r := rand.New(rand.NewPCG(1, 1))
 	vocab := benchVocabulary(r, 5000)
 	seen := map[string]bool{}
-	for len(e.prompts) < benchEntries {
+	for len(e.prompts) < entries {
 		p := benchPrompt(r, vocab)
 		if seen[p] {
 			continue
