@@ -264,7 +264,7 @@ func (m *memIndex) bytes() int64 {
 	var n int64
 	for _, r := range m.byID {
 		v := &r.part.nodes[r.slot].vec
-		n += int64(4*len(v.dense)+8*len(v.idx)+len(r.p.Payload)+len(r.p.ID)+8*2*hnswM0) + 160
+		n += int64(v.size()+len(r.p.Payload)+len(r.p.ID)+8*2*hnswM0) + 160
 	}
 	return n
 }
