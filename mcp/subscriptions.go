@@ -98,8 +98,13 @@ type resourceSubs struct {
 	up     resourceSubscriber
 	remove func()
 
-	// mu guards sessions, byKey and keysOf; it is never held across I/O.
-	mu       sync.Mutex
+	// mu guards live, sessions, byKey and keysOf; it is never held across
+	// I/O.
+	mu sync.Mutex
+	// live holds the registered 2025-11-25 sessions: only they are ever
+	// unregistered (which gives their subscriptions back) and can receive
+	// updates, so only they may subscribe.
+	live     map[sessionKey]bool
 	sessions map[sessionKey]*subscriber
 	byKey    map[resourceKey]map[*subscriber]*policy.Identity
 	keysOf   map[*subscriber]map[resourceKey]bool
@@ -107,6 +112,7 @@ type resourceSubs struct {
 
 func newResourceSubs(h *Hub, up resourceSubscriber) *resourceSubs {
 	s := &resourceSubs{h: h, up: up,
+		live:     map[sessionKey]bool{},
 		sessions: map[sessionKey]*subscriber{},
 		byKey:    map[resourceKey]map[*subscriber]*policy.Identity{},
 		keysOf:   map[*subscriber]map[resourceKey]bool{},
@@ -129,11 +135,22 @@ func (s *resourceSubs) close() {
 	}
 }
 
-// session returns the subscriber of a 2025-11-25 session, creating it.
+// registered records that a 2025-11-25 session was registered.
+func (s *resourceSubs) registered(e *endpoint, id string) {
+	s.mu.Lock()
+	s.live[sessionKey{e, id}] = true
+	s.mu.Unlock()
+}
+
+// session returns the subscriber of a registered 2025-11-25 session,
+// creating it, or nil for a session that is not (or no longer) registered.
 func (s *resourceSubs) session(e *endpoint, id string) *subscriber {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := sessionKey{e, id}
+	if !s.live[k] {
+		return nil
+	}
 	sub := s.sessions[k]
 	if sub == nil {
 		sub = &subscriber{e: e, session: id}
@@ -148,6 +165,7 @@ func (s *resourceSubs) endSession(e *endpoint, id string) {
 	k := sessionKey{e, id}
 	sub := s.sessions[k]
 	delete(s.sessions, k)
+	delete(s.live, k)
 	s.mu.Unlock()
 	if sub != nil {
 		s.drop(sub)
@@ -334,7 +352,14 @@ func (e *endpoint) subscriptionHooks(hooks *server.Hooks, subs *resourceSubs) {
 			e.h.log.Debug().Err(err).Str("uri", req.Params.URI).Msg("mcp: resource subscription refused")
 			return
 		}
-		if err := subs.subscribeAll(ctx, subs.session(e, sess.SessionID()), policy.IdentityFrom(ctx), keys); err != nil {
+		sub := subs.session(e, sess.SessionID())
+		if sub == nil {
+			// A session ID of the right form that was never initialized
+			// here (or has ended): nothing would give it back.
+			e.h.log.Debug().Str("uri", req.Params.URI).Msg("mcp: resource subscription of an unregistered session ignored")
+			return
+		}
+		if err := subs.subscribeAll(ctx, sub, policy.IdentityFrom(ctx), keys); err != nil {
 			e.h.log.Warn().Err(err).Str("uri", req.Params.URI).Msg("mcp: subscribing to an upstream resource failed")
 		}
 	})
@@ -354,6 +379,9 @@ func (e *endpoint) subscriptionHooks(hooks *server.Hooks, subs *resourceSubs) {
 		for _, key := range keys {
 			subs.unsubscribe(ctx, sub, key)
 		}
+	})
+	hooks.AddOnRegisterSession(func(_ context.Context, sess server.ClientSession) {
+		subs.registered(e, sess.SessionID())
 	})
 	hooks.AddOnUnregisterSession(func(_ context.Context, sess server.ClientSession) {
 		subs.endSession(e, sess.SessionID())

@@ -1,0 +1,111 @@
+package mcp
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/registry"
+)
+
+// subscribingUpstreams are fake upstreams that can be subscribed to and
+// count the subscriptions they hold.
+type subscribingUpstreams struct {
+	*fakeUpstreams
+
+	mu     sync.Mutex
+	counts map[string]int // server + " " + uri → subscriptions held
+}
+
+func (s *subscribingUpstreams) SubscribeResource(_ context.Context, server, uri string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counts[server+" "+uri]++
+	return nil
+}
+
+func (s *subscribingUpstreams) UnsubscribeResource(_ context.Context, server, uri string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counts[server+" "+uri]--
+	return nil
+}
+
+func (s *subscribingUpstreams) OnResourceUpdated(func(server, uri string)) func() { return func() {} }
+
+func (s *subscribingUpstreams) held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.counts {
+		n += c
+	}
+	return n
+}
+
+// newSubscribingFixture serves a hub over upstreams whose "files" server
+// offers resource subscriptions.
+func newSubscribingFixture(t *testing.T) (*subscribingUpstreams, *Hub, string, string) {
+	t.Helper()
+	servers := standardServers()
+	servers[0].ResourceSubscribe = true
+	up := &subscribingUpstreams{fakeUpstreams: newFake(servers...), counts: map[string]int{}}
+	pol := testPolicy(t)
+	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
+	h := testHub(t, Options{Upstreams: up, Policy: pol, Registerer: prometheus.NewRegistry()})
+	if h.subs == nil {
+		t.Fatal("the hub offers no resource subscriptions over a resourceSubscriber")
+	}
+	return up, h, serveHub(t, h, pol).URL + "/mcp", key
+}
+
+// A resources/subscribe naming a session that was never initialized (or
+// none) must not hold an upstream subscription: such a session is never
+// unregistered, so nothing would ever give the subscription back, and
+// updates could not reach it anyway.
+func TestSubscribeUnregisteredSessionHoldsNothing(t *testing.T) {
+	up, h, url, key := newSubscribingFixture(t)
+	for i, session := range []string{"mcp-session-0b6a6c0e-0c1b-4a52-9b53-7f0a2a9f6d11", "mcp-session-5f3e2d1c-4b5a-4c6d-8e7f-9a0b1c2d3e4f"} {
+		body := `{"jsonrpc":"2.0","id":` + string(rune('1'+i)) + `,"method":"resources/subscribe","params":{"uri":"file:///readme"}}`
+		rawPost(t, url, key, session, body)
+	}
+	if n := up.held(); n != 0 {
+		t.Errorf("%d upstream subscriptions held for sessions that do not exist", n)
+	}
+	h.subs.mu.Lock()
+	sessions := len(h.subs.sessions)
+	h.subs.mu.Unlock()
+	if sessions != 0 {
+		t.Errorf("%d subscriber records kept for sessions that do not exist", sessions)
+	}
+}
+
+var _ registry.CallOptions // the fixture's upstreams are registry-shaped
+
+// An initialized session's subscription is held until the session ends.
+func TestSubscribeRegisteredSessionUntilDelete(t *testing.T) {
+	up, _, url, key := newSubscribingFixture(t)
+	_, hdr := rawPost(t, url, key, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	sid := hdr.Get("Mcp-Session-Id")
+	if sid == "" {
+		t.Fatal("no session ID")
+	}
+	rawPost(t, url, key, sid, `{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"file:///readme"}}`)
+	if n := up.held(); n != 1 {
+		t.Fatalf("%d upstream subscriptions held, want 1", n)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, url, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("MCP-Protocol-Version", legacyEra)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitFor(t, func() bool { return up.held() == 0 })
+}
