@@ -298,13 +298,13 @@ func splitAgentRequest(body []byte) (sels []mcpSelection, rest []byte, err error
 		}
 		kept := entries[:0]
 		for i, e := range entries {
-			var head rawToolEntry
-			if err := json.Unmarshal(e, &head); err != nil || (head.Type != "mcp" && head.Type != "mcp_toolset") {
+			typ := toolEntryType(e)
+			if typ != "mcp" && typ != "mcp_toolset" {
 				kept = append(kept, e)
 				continue
 			}
 			path := fmt.Sprintf("tools[%d]", i)
-			if head.Type == "mcp_toolset" {
+			if typ == "mcp_toolset" {
 				var ts rawMCPToolset
 				if err := json.Unmarshal(e, &ts); err != nil {
 					return nil, nil, badRequest(path, path+": "+err.Error())
@@ -317,6 +317,12 @@ func splitAgentRequest(body []byte) (sels []mcpSelection, rest []byte, err error
 				sels = append(sels, sel)
 				changed = true
 				continue
+			}
+			var head rawToolEntry
+			if err := json.Unmarshal(e, &head); err != nil {
+				// An MCP entry that does not decode is refused, never
+				// handed on to the provider.
+				return nil, nil, badRequest(path, path+": "+err.Error())
 			}
 			sel, err := mcpToolEntry(path, &head)
 			if err != nil {
@@ -373,6 +379,18 @@ func splitAgentRequest(body []byte) (sels []mcpSelection, rest []byte, err error
 		return nil, nil, badRequest("", "request body: "+err.Error())
 	}
 	return sels, rest, nil
+}
+
+// toolEntryType is the "type" of a tools entry as a format decoder reads it
+// (the last key spelled exactly "type", which must be a string), "" when
+// it has none.
+func toolEntryType(e json.RawMessage) string {
+	var head map[string]json.RawMessage
+	var typ string
+	if json.Unmarshal(e, &head) != nil || json.Unmarshal(head["type"], &typ) != nil {
+		return ""
+	}
+	return typ
 }
 
 func isNull(raw json.RawMessage) bool { return len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" }
