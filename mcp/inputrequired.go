@@ -89,8 +89,11 @@ type requestState struct {
 	Upstream string `json:"u,omitempty"`
 	Owner    string `json:"o"`
 	Tool     string `json:"t"`
-	Round    int    `json:"n"`
-	Expires  int64  `json:"e"` // Unix seconds
+	// Server is the upstream server the tool was served by: a wrapped
+	// state goes back to that server only.
+	Server  string `json:"s,omitempty"`
+	Round   int    `json:"n"`
+	Expires int64  `json:"e"` // Unix seconds
 }
 
 // stateSealer MACs request states.
@@ -112,8 +115,10 @@ func (s stateSealer) open(token string) (requestState, error) {
 	if !ok {
 		return requestState{}, errBadState
 	}
-	payload, err1 := base64.RawURLEncoding.DecodeString(p)
-	mac, err2 := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: a token re-encoded with other unused bits is not one this
+	// gateway issued.
+	payload, err1 := base64.RawURLEncoding.Strict().DecodeString(p)
+	mac, err2 := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err1 != nil || err2 != nil {
 		return requestState{}, errBadState
 	}
@@ -467,8 +472,17 @@ func (e *endpoint) callStateless(ctx context.Context, public string, args json.R
 		}
 	}
 	res.RequestState = e.h.pending.sealer.seal(requestState{V: stateVersion, Kind: stateWrapped, Upstream: res.RequestState,
-		Owner: owner(policy.IdentityFrom(ctx)), Tool: public, Expires: time.Now().Add(pendingTTL).Unix()})
+		Owner: owner(policy.IdentityFrom(ctx)), Tool: public, Server: e.toolServer(public), Expires: time.Now().Add(pendingTTL).Unix()})
 	return res
+}
+
+// toolServer returns the upstream server of the tool named public now, or
+// "".
+func (e *endpoint) toolServer(public string) string {
+	if en := e.h.cur.Load().toolsByName[public]; en != nil {
+		return en.tool.Server
+	}
+	return ""
 }
 
 // canAnswer reports whether a client with caps can answer an input request
@@ -499,6 +513,8 @@ func (e *endpoint) resume(ctx context.Context, public string, req mcp.CallToolRe
 		return mcp.NewToolResultError("invalid requestState: it was issued to another caller")
 	case time.Now().Unix() > st.Expires:
 		return mcp.NewToolResultError("the tool call waiting for this input has expired; call the tool again")
+	case st.Kind == stateWrapped && st.Server != e.toolServer(public):
+		return mcp.NewToolResultError(fmt.Sprintf("invalid requestState: it was issued for tool %q of another upstream server; call the tool again", public))
 	case st.Kind == stateWrapped:
 		return e.callStateless(ctx, public, args, opts, caps,
 			&mcp.MultiRoundTripParams{InputResponses: req.Params.InputResponses, RequestState: st.Upstream})
