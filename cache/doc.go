@@ -62,7 +62,10 @@
 // to search) per scope and context, with real deletion (the nodes linking to a
 // deleted node take over its links), expiry by the injected clock, and
 // Semantic.MaxEntries as the bound, oldest evicted first. Vectors that are
-// mostly zeros (the lexical ones) are stored sparse.
+// mostly zeros (the lexical ones) are stored sparse, as 4-byte (index, value)
+// pairs, so their similarities are accurate to about 1e-4. A Store searches
+// its neighbours under the index's read lock and takes the write lock only to
+// link.
 //
 // Qdrant semantic tier: a collection per embedder and vector length
 // (CollectionPrefix + "_" + sanitized embedder name + "_" + dims, created on
