@@ -111,8 +111,11 @@ type tokenSource struct {
 	hc  *http.Client
 	now func() time.Time
 
-	// mu guards tok and refreshAt, and is held across a fetch so that
-	// concurrent requests wait for one token request.
+	// fetching is held (a token sent) across a fetch so that concurrent
+	// requests wait for one token request; a waiter gives up when its
+	// context ends.
+	fetching chan struct{}
+	// mu guards tok and refreshAt; it is never held across a fetch.
 	mu        sync.Mutex
 	tok       string
 	refreshAt time.Time
@@ -120,24 +123,44 @@ type tokenSource struct {
 
 func newTokenSource(cfg AuthConfig, now func() time.Time) *tokenSource {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	return &tokenSource{cfg: cfg, hc: &http.Client{Transport: tr, Timeout: tokenRequestTimeout}, now: now}
+	return &tokenSource{cfg: cfg, hc: &http.Client{Transport: tr, Timeout: tokenRequestTimeout}, now: now, fetching: make(chan struct{}, 1)}
 }
 
 // token returns a valid access token, fetching one when there is none or
 // it is about to expire.
 func (s *tokenSource) token(ctx context.Context) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tok != "" && s.now().Before(s.refreshAt) {
-		return s.tok, nil
+	if tok := s.cached(); tok != "" {
+		return tok, nil
+	}
+	select {
+	case s.fetching <- struct{}{}:
+	case <-ctx.Done():
+		return "", fmt.Errorf("registry: oauth token request: %w", ctx.Err())
+	}
+	defer func() { <-s.fetching }()
+	// Another request may have fetched one while this one waited.
+	if tok := s.cached(); tok != "" {
+		return tok, nil
 	}
 	tok, lifetime, err := s.fetch(ctx)
 	if err != nil {
 		return "", err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.tok = tok
 	s.refreshAt = s.now().Add(lifetime - min(tokenRefreshMargin, lifetime/2))
 	return tok, nil
+}
+
+// cached returns the cached token while it is valid, else "".
+func (s *tokenSource) cached() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok != "" && s.now().Before(s.refreshAt) {
+		return s.tok
+	}
+	return ""
 }
 
 // invalidate drops tok (the upstream refused it), unless it was replaced

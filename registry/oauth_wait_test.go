@@ -1,0 +1,52 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// A request waiting for another's token request gives up when its own
+// context ends: a token endpoint that does not answer holds up each
+// waiter for its own deadline only, not for the fetch in progress (nor,
+// queued, for every fetch before its turn).
+func TestOAuthTokenWaitHonoursContext(t *testing.T) {
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() {
+		close(release)
+		hung.Close()
+	})
+	src := newTokenSource(AuthConfig{Type: AuthOAuth2ClientCredentials, TokenURL: hung.URL, ClientID: "junction", ClientSecret: "s"}, time.Now)
+
+	first := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err := src.token(ctx)
+		first <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the first request is fetching
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := src.token(ctx)
+	if waited := time.Since(start); waited > time.Second {
+		t.Errorf("a request with a 100ms deadline waited %v for another's token request", waited)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the context's deadline", err)
+	}
+	if err := <-first; err == nil {
+		t.Error("the hung token endpoint issued a token")
+	}
+}
