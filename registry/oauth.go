@@ -77,6 +77,9 @@ const (
 	// defaultTokenLifetime is assumed when the token response has no
 	// expires_in.
 	defaultTokenLifetime = time.Hour
+	// maxTokenLifetime caps a token's lifetime (a larger expires_in would
+	// overflow a time.Duration): such a token is replaced once a day.
+	maxTokenLifetime = 24 * time.Hour
 	// tokenRequestTimeout bounds one token request.
 	tokenRequestTimeout = 30 * time.Second
 	// maxTokenResponse bounds the token response read.
@@ -227,7 +230,7 @@ func (s *tokenSource) fetch(ctx context.Context) (string, time.Duration, error) 
 		if err != nil || secs <= 0 {
 			return "", 0, fmt.Errorf("registry: oauth token response: expires_in %q is not a positive number", tr.ExpiresIn)
 		}
-		lifetime = time.Duration(secs * float64(time.Second))
+		lifetime = time.Duration(min(secs, maxTokenLifetime.Seconds()) * float64(time.Second))
 	}
 	return tr.AccessToken, lifetime, nil
 }

@@ -50,3 +50,19 @@ func TestOAuthTokenWaitHonoursContext(t *testing.T) {
 		t.Error("the hung token endpoint issued a token")
 	}
 }
+
+// A token whose expires_in is beyond what a time.Duration holds is cached
+// (for a long time), not fetched again for every request because the
+// lifetime overflowed to a negative one.
+func TestOAuthHugeExpiresIn(t *testing.T) {
+	ts := newTokenServer(t, 1e12) // about 31,700 years
+	src := newTokenSource(AuthConfig{Type: AuthOAuth2ClientCredentials, TokenURL: ts.url, ClientID: "junction", ClientSecret: "s3cret&more"}, time.Now)
+	for range 3 {
+		if _, err := src.token(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ts.issuedCount(); n != 1 {
+		t.Errorf("%d token requests for 3 uses of a long-lived token, want 1", n)
+	}
+}
