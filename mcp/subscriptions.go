@@ -61,6 +61,11 @@ type resourceSubscriber interface {
 // downstream subscriber goes away.
 const unsubscribeTimeout = 10 * time.Second
 
+// maxSubscriptionsPerSubscriber bounds the upstream resources one session
+// or listen stream is subscribed to (the URIs are the client's, and need
+// not be listed).
+const maxSubscriptionsPerSubscriber = 1000
+
 // resourceKey names an upstream resource.
 type resourceKey struct{ server, uri string }
 
@@ -185,9 +190,13 @@ func (s *resourceSubs) subscribe(ctx context.Context, sub *subscriber, id *polic
 	if had {
 		s.byKey[key][sub] = id // the newest caller's identity counts
 	}
+	full := len(s.keysOf[sub]) >= maxSubscriptionsPerSubscriber
 	s.mu.Unlock()
 	if had {
 		return nil
+	}
+	if full {
+		return fmt.Errorf("too many resource subscriptions: at most %d per session or listen stream", maxSubscriptionsPerSubscriber)
 	}
 	if err := s.up.SubscribeResource(ctx, key.server, key.uri); err != nil {
 		return err

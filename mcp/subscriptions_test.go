@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
@@ -108,4 +109,31 @@ func TestSubscribeRegisteredSessionUntilDelete(t *testing.T) {
 	}
 	resp.Body.Close()
 	waitFor(t, func() bool { return up.held() == 0 })
+}
+
+// A subscriber's subscriptions are bounded: a client cannot make the hub
+// and the upstreams hold any number of them (URIs need not be listed, so
+// they are client input).
+func TestSubscriptionsPerSubscriberBounded(t *testing.T) {
+	up, h, _, _ := newSubscribingFixture(t)
+	sub := &subscriber{session: "s"}
+	for i := range maxSubscriptionsPerSubscriber {
+		if err := h.subs.subscribe(context.Background(), sub, nil, resourceKey{"files", fmt.Sprintf("file:///%d", i)}); err != nil {
+			t.Fatalf("subscription %d: %v", i+1, err)
+		}
+	}
+	if err := h.subs.subscribe(context.Background(), sub, nil, resourceKey{"files", "file:///one-too-many"}); err == nil {
+		t.Error("a subscription past the bound was accepted")
+	}
+	// Renewing one it has is no new subscription.
+	if err := h.subs.subscribe(context.Background(), sub, nil, resourceKey{"files", "file:///0"}); err != nil {
+		t.Errorf("renewing a subscription: %v", err)
+	}
+	if n := up.held(); n != maxSubscriptionsPerSubscriber {
+		t.Errorf("%d upstream subscriptions held, want %d", n, maxSubscriptionsPerSubscriber)
+	}
+	h.subs.drop(sub)
+	if n := up.held(); n != 0 {
+		t.Errorf("%d upstream subscriptions held after the subscriber went away", n)
+	}
 }
