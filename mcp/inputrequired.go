@@ -190,10 +190,13 @@ type pendingCalls struct {
 	sealer  stateSealer
 	waiting prometheus.Gauge
 
-	// mu guards calls and closed.
-	mu     sync.Mutex
-	calls  map[string]*pendingCall
-	closed bool
+	// mu guards calls, running and closed.
+	mu    sync.Mutex
+	calls map[string]*pendingCall
+	// running holds every call whose goroutine runs, parked or not, so
+	// that close ends them all.
+	running map[*pendingCall]struct{}
+	closed  bool
 	// wg counts the goroutines that run the calls.
 	wg sync.WaitGroup
 }
@@ -206,7 +209,8 @@ func newPendingCalls(up Upstreams, waiting prometheus.Gauge) *pendingCalls {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
 	}
-	return &pendingCalls{replica: randomID(), sealer: stateSealer{key: key}, waiting: waiting, calls: map[string]*pendingCall{}}
+	return &pendingCalls{replica: randomID(), sealer: stateSealer{key: key}, waiting: waiting, calls: map[string]*pendingCall{},
+		running: map[*pendingCall]struct{}{}}
 }
 
 func randomID() string {
@@ -219,9 +223,14 @@ func randomID() string {
 func (p *pendingCalls) close() {
 	p.mu.Lock()
 	p.closed = true
-	calls := make([]*pendingCall, 0, len(p.calls))
-	for _, pc := range p.calls {
+	calls := make([]*pendingCall, 0, len(p.running)+len(p.calls))
+	for pc := range p.running {
 		calls = append(calls, pc)
+	}
+	for _, pc := range p.calls {
+		if _, ok := p.running[pc]; !ok {
+			calls = append(calls, pc)
+		}
 	}
 	p.mu.Unlock()
 	for _, pc := range calls {
@@ -374,6 +383,7 @@ func (e *endpoint) callWithInput(ctx context.Context, public string, req mcp.Cal
 	closed := p.closed
 	if !closed {
 		p.wg.Add(1)
+		p.running[pc] = struct{}{}
 	}
 	p.mu.Unlock()
 	if closed {
@@ -382,6 +392,11 @@ func (e *endpoint) callWithInput(ctx context.Context, public string, req mcp.Cal
 	}
 	go func() {
 		defer p.wg.Done()
+		defer func() {
+			p.mu.Lock()
+			delete(p.running, pc)
+			p.mu.Unlock()
+		}()
 		defer cancel()
 		out, err := e.h.CallTool(cctx, policy.IdentityFrom(cctx), public, args, opts)
 		select {
