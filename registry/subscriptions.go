@@ -29,19 +29,36 @@ import (
 
 // subscriptions is the registry's record of resource subscriptions.
 type subscriptions struct {
-	// ioMu serialises the changes of counts that reach an upstream
-	// (subscribe, unsubscribe, resubscribe after a connect), so that they
-	// reach it in order. It is held across upstream requests; mu is not.
-	ioMu sync.Mutex
-	// mu guards counts, and is never held across I/O: the notification
-	// goroutines read counts.
+	// mu guards counts and ioMu, and is never held across I/O: the
+	// notification goroutines read counts.
 	mu     sync.Mutex
 	counts map[string]map[string]int // server → URI → requests
+	// ioMu serialises, per server, the changes of counts that reach the
+	// upstream (subscribe, unsubscribe, resubscribe after a connect), so
+	// that they reach it in order. Each is held across that server's
+	// upstream requests, so a slow upstream holds up only its own.
+	ioMu map[string]*sync.Mutex
 
 	// fnMu guards fns and nextFn.
 	fnMu   sync.Mutex
 	fns    map[int]func(server, uri string)
 	nextFn int
+}
+
+// serverLock returns the ioMu of server, creating it. Only registered
+// names (and those subscribed before) get one.
+func (s *subscriptions) serverLock(server string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ioMu == nil {
+		s.ioMu = map[string]*sync.Mutex{}
+	}
+	m := s.ioMu[server]
+	if m == nil {
+		m = &sync.Mutex{}
+		s.ioMu[server] = m
+	}
+	return m
 }
 
 // SubscribeResource asks for notifications/resources/updated of uri (the
@@ -57,8 +74,9 @@ func (r *Registry) SubscribeResource(ctx context.Context, server, uri string) er
 		return &UnavailableError{Server: server}
 	}
 	s := &r.resSubs
-	s.ioMu.Lock()
-	defer s.ioMu.Unlock()
+	io := s.serverLock(server)
+	io.Lock()
+	defer io.Unlock()
 	s.mu.Lock()
 	if s.counts[server][uri] > 0 {
 		s.counts[server][uri]++
@@ -94,8 +112,15 @@ func (r *Registry) SubscribeResource(ctx context.Context, server, uri string) er
 // unsubscribe is returned, but the request is forgotten all the same.
 func (r *Registry) UnsubscribeResource(ctx context.Context, server, uri string) error {
 	s := &r.resSubs
-	s.ioMu.Lock()
-	defer s.ioMu.Unlock()
+	s.mu.Lock()
+	known := s.counts[server][uri] > 0
+	s.mu.Unlock()
+	if !known {
+		return nil // no lock for a server nobody subscribed to
+	}
+	io := s.serverLock(server)
+	io.Lock()
+	defer io.Unlock()
 	s.mu.Lock()
 	n := s.counts[server][uri]
 	switch {
@@ -196,8 +221,9 @@ func (r *Registry) resourceUpdated(server, uri string) {
 // subscribed for the next connection.
 func (r *Registry) applySubscriptions(ctx context.Context, u *upstream, conn *connection, cat *ServerCatalog) {
 	s := &r.resSubs
-	s.ioMu.Lock()
-	defer s.ioMu.Unlock()
+	io := s.serverLock(u.def.cfg.Name)
+	io.Lock()
+	defer io.Unlock()
 	uris := r.wantedResources(u.def.cfg.Name)
 	switch {
 	case len(uris) == 0:
