@@ -235,8 +235,8 @@ func cacheControl(h http.Header) map[string]bool {
 	var out map[string]bool
 	for _, v := range h.Values("Cache-Control") {
 		for _, d := range strings.Split(v, ",") {
-			d, _, _ = strings.Cut(strings.TrimSpace(d), "=")
-			if d == "" {
+			d, _, _ = strings.Cut(d, "=")
+			if d = strings.TrimSpace(d); d == "" { // "no-store =1" is no-store too
 				continue
 			}
 			if out == nil {
