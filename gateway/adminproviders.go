@@ -184,26 +184,10 @@ func (pa *providerAdmin) Close(context.Context) error {
 
 func (pa *providerAdmin) follow(ctx context.Context, changes <-chan store.Change) {
 	defer pa.wg.Done()
-	tick := time.NewTicker(providerReloadInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case c, ok := <-changes:
-			if !ok {
-				changes = nil
-				continue
-			}
-			if c.Topic != store.ResourceTopic(kindProvider) && c.Topic != store.TopicAll {
-				continue
-			}
-		case <-tick.C:
-		}
-		if err := pa.reload(ctx); err != nil && ctx.Err() == nil {
+	store.Follow(ctx, changes, store.FollowOptions{Topic: store.ResourceTopic(kindProvider), Interval: providerReloadInterval,
+		OnError: func(err error) {
 			pa.log.Error().Err(err).Msg("gateway: reload providers failed; keeping the current ones")
-		}
-	}
+		}}, pa.reload)
 }
 
 // reload reads the API-managed providers and gives the LLM service the

@@ -150,41 +150,10 @@ func (e *Engine) Close(ctx context.Context) error {
 // bursts) and on a timer as a safety net against missed notifications.
 func (e *Engine) follow(ctx context.Context, changes <-chan store.Change) {
 	defer close(e.done)
-	tick := time.NewTicker(e.meter.ReloadInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-changes:
-			if !ok {
-				// The feed ended (the store is closing); keep the periodic reload.
-				changes = nil
-				continue
-			}
-			// Coalesce a burst of changes into one reload.
-			coalesce := time.NewTimer(20 * time.Millisecond)
-		drain:
-			for {
-				select {
-				case _, ok := <-changes:
-					if !ok {
-						changes = nil
-						break drain
-					}
-				case <-coalesce.C:
-					break drain
-				case <-ctx.Done():
-					coalesce.Stop()
-					return
-				}
-			}
-		case <-tick.C:
-		}
-		if err := e.Reload(ctx); err != nil && ctx.Err() == nil {
+	store.Follow(ctx, changes, store.FollowOptions{Interval: e.meter.ReloadInterval, Coalesce: 20 * time.Millisecond,
+		OnError: func(err error) {
 			e.log.Error().Err(err).Msg("policy: reload failed; keeping the previous keys, teams, policies and prices")
-		}
-	}
+		}}, e.Reload)
 }
 
 // Reload rebuilds the in-memory snapshot from the store.

@@ -190,31 +190,13 @@ func (r *Registry) Close(ctx context.Context) error {
 	return r.closeErr
 }
 
-// follow reloads on every change to server definitions (coalescing bursts)
-// and periodically as a safety net.
+// follow reloads on every change to server definitions and periodically as
+// a safety net.
 func (r *Registry) follow(changes <-chan store.Change) {
 	defer r.wg.Done()
-	ctx := r.runCtx
-	tick := time.NewTicker(reloadInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case c, ok := <-changes:
-			if !ok {
-				changes = nil
-				continue
-			}
-			if c.Topic != store.ResourceTopic(kindServer) && c.Topic != store.TopicAll {
-				continue
-			}
-		case <-tick.C:
-		}
-		if err := r.Reload(ctx); err != nil && ctx.Err() == nil {
-			r.log.Error().Err(err).Msg("registry: reload failed; keeping the current servers")
-		}
-	}
+	store.Follow(r.runCtx, changes, store.FollowOptions{Topic: store.ResourceTopic(kindServer), Interval: reloadInterval,
+		OnError: func(err error) { r.log.Error().Err(err).Msg("registry: reload failed; keeping the current servers") }},
+		r.Reload)
 }
 
 // Reload reads the definitions from the store and connects, disconnects or
