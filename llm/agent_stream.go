@@ -253,31 +253,9 @@ func (a *agentRun) openStream(ctx context.Context) (*streamTurn, error) {
 	t := &streamTurn{}
 	start := time.Now()
 	result, err := a.s.router.Do(ctx, a.c.head.Model, a.c.head.Fallbacks, func(ctx context.Context, c *Candidate) (time.Duration, error) {
-		streamer, ok := c.Provider.(chat.Streamer)
-		if !ok {
-			return 0, &chat.UpstreamError{Provider: c.Target.Provider, Status: http.StatusBadRequest,
-				Message: "this provider cannot stream", Err: errors.ErrUnsupported}
-		}
-		actx, acancel := detached(ctx)
-		var st chat.Stream
-		var first *chat.Chunk
 		t0 := time.Now()
-		err := firstByte(ctx, a.s.upstreamOf(c).cfg.Timeouts.FirstByte, acancel, func() error {
-			var err error
-			if st, err = streamer.ChatStream(actx, c.Target, a.forProvider(c)); err != nil {
-				return err
-			}
-			first, err = st.Recv()
-			if errors.Is(err, io.EOF) {
-				err = &chat.UpstreamError{Provider: c.Target.Provider, Message: "stream ended before its first event", Err: io.ErrUnexpectedEOF}
-			}
-			return err
-		})
+		st, first, acancel, err := openChunkStream(ctx, c, a.forProvider(c), a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
 		if err != nil {
-			if st != nil {
-				_ = st.Close()
-			}
-			acancel()
 			return time.Since(t0), err
 		}
 		t.st, t.first, t.cand, t.cancel = st, first, c, acancel

@@ -263,15 +263,29 @@ func (c *chatCall) attempt(ctx context.Context, cand *Candidate) (time.Duration,
 		c.response = c.format.appendResponse(nil, resp, c.head.Model)
 		return time.Since(t0), nil
 	}
+	st, first, acancel, err := openChunkStream(ctx, cand, req, tm.FirstByte)
+	if err != nil {
+		return time.Since(t0), err
+	}
+	c.cand, c.passthrough, c.stream, c.firstChunk, c.upCancel = cand, false, st, first, acancel
+	c.ttft = time.Since(c.start)
+	return time.Since(t0), nil
+}
+
+// openChunkStream opens a streamed call on cand through the canonical
+// types and waits for its first chunk, within firstByteTimeout of ctx. The
+// stream runs on a context detached from ctx (so that it can be drained
+// for its usage after the client left), ended by the returned cancel.
+func openChunkStream(ctx context.Context, cand *Candidate, req *chat.Request, firstByteTimeout time.Duration) (chat.Stream, *chat.Chunk, context.CancelFunc, error) {
 	streamer, ok := cand.Provider.(chat.Streamer)
 	if !ok {
-		return 0, &chat.UpstreamError{Provider: cand.Target.Provider, Status: http.StatusBadRequest,
+		return nil, nil, nil, &chat.UpstreamError{Provider: cand.Target.Provider, Status: http.StatusBadRequest,
 			Message: "this provider cannot stream", Err: errors.ErrUnsupported}
 	}
 	actx, acancel := detached(ctx)
 	var st chat.Stream
 	var first *chat.Chunk
-	err = firstByte(ctx, tm.FirstByte, acancel, func() error {
+	err := firstByte(ctx, firstByteTimeout, acancel, func() error {
 		var err error
 		if st, err = streamer.ChatStream(actx, cand.Target, req); err != nil {
 			return err
@@ -287,11 +301,9 @@ func (c *chatCall) attempt(ctx context.Context, cand *Candidate) (time.Duration,
 			_ = st.Close()
 		}
 		acancel()
-		return time.Since(t0), err
+		return nil, nil, nil, err
 	}
-	c.cand, c.passthrough, c.stream, c.firstChunk, c.upCancel = cand, false, st, first, acancel
-	c.ttft = time.Since(c.start)
-	return time.Since(t0), nil
+	return st, first, acancel, nil
 }
 
 // forward is the pass-through: the client's bytes with the model replaced.
