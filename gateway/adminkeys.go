@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -31,7 +29,7 @@ func (g *Gateway) createTeam(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) getTeam(w http.ResponseWriter, r *http.Request) error {
-	t, err := g.policy.Team(chi.URLParam(r, "name"))
+	t, err := g.policy.Team(pathParam(r, "name"))
 	if err != nil {
 		return policyError(err)
 	}
@@ -44,7 +42,7 @@ func (g *Gateway) patchTeam(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := g.policy.UpdateTeam(r.Context(), chi.URLParam(r, "name"), patch)
+	t, err := g.policy.UpdateTeam(r.Context(), pathParam(r, "name"), patch)
 	if err != nil {
 		return policyError(err)
 	}
@@ -53,7 +51,7 @@ func (g *Gateway) patchTeam(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) deleteTeam(w http.ResponseWriter, r *http.Request) error {
-	if err := g.policy.DeleteTeam(r.Context(), chi.URLParam(r, "name")); err != nil {
+	if err := g.policy.DeleteTeam(r.Context(), pathParam(r, "name")); err != nil {
 		return policyError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -96,7 +94,7 @@ func (g *Gateway) createKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) getKey(w http.ResponseWriter, r *http.Request) error {
-	k, err := g.policy.Key(chi.URLParam(r, "id"))
+	k, err := g.policy.Key(pathParam(r, "id"))
 	if err != nil {
 		return policyError(err)
 	}
@@ -109,7 +107,7 @@ func (g *Gateway) patchKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	k, err := g.policy.UpdateKey(r.Context(), chi.URLParam(r, "id"), patch)
+	k, err := g.policy.UpdateKey(r.Context(), pathParam(r, "id"), patch)
 	if err != nil {
 		return policyError(err)
 	}
@@ -118,7 +116,7 @@ func (g *Gateway) patchKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) deleteKey(w http.ResponseWriter, r *http.Request) error {
-	if err := g.policy.DeleteKey(r.Context(), chi.URLParam(r, "id")); err != nil {
+	if err := g.policy.DeleteKey(r.Context(), pathParam(r, "id")); err != nil {
 		return policyError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -126,7 +124,7 @@ func (g *Gateway) deleteKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) keyState(w http.ResponseWriter, r *http.Request) error {
-	st, err := g.policy.State(r.Context(), chi.URLParam(r, "id"))
+	st, err := g.policy.State(r.Context(), pathParam(r, "id"))
 	if err != nil {
 		return policyError(err)
 	}

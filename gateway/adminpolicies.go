@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/store"
 )
@@ -101,7 +99,7 @@ func (g *Gateway) listPrices(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) getPrice(w http.ResponseWriter, r *http.Request) error {
-	model := chi.URLParam(r, "*")
+	model := pathParam(r, "*")
 	p, ok := g.policy.Prices().Lookup(model)
 	if !ok {
 		return errNotFound("no price for model " + strconvQuote(model))
@@ -124,7 +122,7 @@ func (g *Gateway) setPrice(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) deletePrice(w http.ResponseWriter, r *http.Request) error {
-	if err := g.policy.DeletePrice(r.Context(), chi.URLParam(r, "*")); err != nil {
+	if err := g.policy.DeletePrice(r.Context(), pathParam(r, "*")); err != nil {
 		return policyError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -11,14 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/junctionhq/junction/llm"
@@ -485,20 +483,6 @@ func providerError(err error) error {
 	return err
 }
 
-// providerName is the {name} of the request path, decoded. chi matches on
-// the escaped path when the client escaped more than the minimum (a name
-// with a comma, say), and its parameter is then still escaped.
-func providerName(r *http.Request) string {
-	name := chi.URLParam(r, "name")
-	if r.URL.RawPath == "" {
-		return name
-	}
-	if n, err := url.PathUnescape(name); err == nil {
-		return n
-	}
-	return name
-}
-
 func (g *Gateway) listProviders(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, listBody[providerInfo]{Data: g.providers.list()})
 	return nil
@@ -518,7 +502,7 @@ func (g *Gateway) createProvider(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) getProvider(w http.ResponseWriter, r *http.Request) error {
-	info, err := g.providers.get(providerName(r))
+	info, err := g.providers.get(pathParam(r, "name"))
 	if err != nil {
 		return providerError(err)
 	}
@@ -531,7 +515,7 @@ func (g *Gateway) patchProvider(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	info, err := g.providers.update(r.Context(), providerName(r), patch)
+	info, err := g.providers.update(r.Context(), pathParam(r, "name"), patch)
 	if err != nil {
 		return providerError(err)
 	}
@@ -540,7 +524,7 @@ func (g *Gateway) patchProvider(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) deleteProvider(w http.ResponseWriter, r *http.Request) error {
-	if err := g.providers.remove(r.Context(), providerName(r)); err != nil {
+	if err := g.providers.remove(r.Context(), pathParam(r, "name")); err != nil {
 		return providerError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
@@ -53,7 +51,7 @@ func (g *Gateway) createServer(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) getServer(w http.ResponseWriter, r *http.Request) error {
-	info, err := g.servers.Server(chi.URLParam(r, "name"))
+	info, err := g.servers.Server(pathParam(r, "name"))
 	if err != nil {
 		return registryError(err)
 	}
@@ -66,7 +64,7 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	info, err := g.servers.UpdateServer(r.Context(), chi.URLParam(r, "name"), patch)
+	info, err := g.servers.UpdateServer(r.Context(), pathParam(r, "name"), patch)
 	if err != nil {
 		return registryError(err)
 	}
@@ -75,7 +73,7 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) deleteServer(w http.ResponseWriter, r *http.Request) error {
-	if err := g.servers.DeleteServer(r.Context(), chi.URLParam(r, "name")); err != nil {
+	if err := g.servers.DeleteServer(r.Context(), pathParam(r, "name")); err != nil {
 		return registryError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -91,7 +89,7 @@ type serverTool struct {
 }
 
 func (g *Gateway) serverTools(w http.ResponseWriter, r *http.Request) error {
-	name := chi.URLParam(r, "name")
+	name := pathParam(r, "name")
 	tools, err := g.servers.ServerTools(name)
 	if err != nil {
 		return registryError(err)
@@ -111,7 +109,7 @@ func (g *Gateway) serverTools(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) refreshServer(w http.ResponseWriter, r *http.Request) error {
-	name := chi.URLParam(r, "name")
+	name := pathParam(r, "name")
 	if err := g.servers.Refresh(r.Context(), name); err != nil {
 		return registryError(err)
 	}

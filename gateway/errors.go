@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 )
 
@@ -143,4 +145,18 @@ func decodeErr(err error) error {
 	}
 	// Valid JSON that does not fit: an unknown field, a wrong type, a bad value.
 	return errBadRequest("invalid_request", "invalid request body: "+strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// pathParam is the named parameter of the request path, decoded. chi
+// matches on the escaped path when the client escaped more than the minimum
+// (a name with a comma, say), and its parameter is then still escaped.
+func pathParam(r *http.Request, key string) string {
+	v := chi.URLParam(r, key)
+	if r.URL.RawPath == "" {
+		return v
+	}
+	if u, err := url.PathUnescape(v); err == nil {
+		return u
+	}
+	return v
 }
