@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -84,7 +85,22 @@ type Options struct {
 	// requests without an Origin header are not browser requests. "*"
 	// allows every origin.
 	AllowedOrigins []string
+	// SessionIdleTTL ends a 2025-11-25 session (its subscriptions, roots
+	// and per-session state) after this long without a request or an open
+	// stream's traffic: clients that vanish without DELETE leave nothing
+	// behind for ever. Default 1h; negative disables it.
+	SessionIdleTTL time.Duration
+	// Heartbeat is how often an open GET stream of a 2025-11-25 session gets
+	// a ping, which keeps idle proxies from cutting it and keeps the session
+	// alive while the stream is open. Default 30s; negative disables it.
+	Heartbeat time.Duration
 }
+
+// Session defaults.
+const (
+	DefaultSessionIdleTTL = time.Hour
+	DefaultHeartbeat      = 30 * time.Second
+)
 
 // Hub is the federation hub: it merges every upstream's catalog under stable
 // public names, serves it over MCP to each caller filtered by policy, and is
@@ -101,6 +117,9 @@ type Hub struct {
 	origins  originPolicy
 
 	cur atomic.Pointer[merged]
+
+	// idleTTL and heartbeat are the session options (0: off).
+	idleTTL, heartbeat time.Duration
 
 	// subs records resource subscriptions; nil when the upstreams cannot be
 	// subscribed to (subscriptions.go).
@@ -157,6 +176,8 @@ func New(opts Options) (*Hub, error) {
 		endpoints: map[string]*endpoint{},
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
+		idleTTL:   durationOr(opts.SessionIdleTTL, DefaultSessionIdleTTL),
+		heartbeat: durationOr(opts.Heartbeat, DefaultHeartbeat),
 	}
 	if h.name == "" {
 		h.name = "junction"
@@ -275,4 +296,15 @@ func (h *Hub) Tools(id *policy.Identity, toolset string) []ToolInfo {
 			Description: e.served.Description, InputSchema: e.inputSchema, OutputSchema: e.outputSchema})
 	}
 	return out
+}
+
+// durationOr is d, or def when d is 0, or 0 (off) when d is negative.
+func durationOr(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
 }

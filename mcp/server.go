@@ -176,6 +176,12 @@ func newEndpoint(h *Hub, ts *ToolsetConfig) *endpoint {
 		server.WithDisableLocalhostProtection(true), // the Origin check replaces it
 		server.WithStreamableHTTPLogger(e.slog()),
 	}
+	if h.idleTTL > 0 {
+		opts = append(opts, server.WithSessionIdleTTL(h.idleTTL))
+	}
+	if h.heartbeat > 0 {
+		opts = append(opts, server.WithHeartbeatInterval(h.heartbeat))
+	}
 	if len(h.origins.allowed) > 0 || h.origins.any {
 		var list []string
 		if h.origins.any {

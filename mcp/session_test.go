@@ -1,0 +1,48 @@
+package mcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/junctionhq/junction/policy"
+)
+
+// A 2025-11-25 session whose client vanished without DELETE is ended after
+// SessionIdleTTL, and with it the upstream subscriptions it held.
+func TestIdleSessionReleasesItsSubscriptions(t *testing.T) {
+	servers := standardServers()
+	servers[0].ResourceSubscribe = true
+	up := &subscribingUpstreams{fakeUpstreams: newFake(servers...), counts: map[string]int{}}
+	pol := testPolicy(t)
+	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
+	h := testHub(t, Options{Upstreams: up, Policy: pol, Registerer: prometheus.NewRegistry(),
+		SessionIdleTTL: 300 * time.Millisecond})
+	url := serveHub(t, h, pol).URL + "/mcp"
+
+	_, hdr := rawPost(t, url, key, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	sid := hdr.Get("Mcp-Session-Id")
+	if sid == "" {
+		t.Fatal("no session ID")
+	}
+	rawPost(t, url, key, sid, `{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"file:///readme"}}`)
+	if n := up.held(); n != 1 {
+		t.Fatalf("%d upstream subscriptions held, want 1", n)
+	}
+	// No DELETE, no further requests: the sweeper (every second at the
+	// least) ends the session.
+	waitFor(t, func() bool { return up.held() == 0 })
+}
+
+func TestSessionOptionDefaults(t *testing.T) {
+	for _, c := range []struct{ in, def, want time.Duration }{
+		{0, time.Hour, time.Hour},
+		{-1, time.Hour, 0},
+		{time.Minute, time.Hour, time.Minute},
+	} {
+		if got := durationOr(c.in, c.def); got != c.want {
+			t.Errorf("durationOr(%v, %v) = %v, want %v", c.in, c.def, got, c.want)
+		}
+	}
+}
