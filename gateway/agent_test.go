@@ -102,23 +102,7 @@ func (s *agentSetup) script(t *testing.T, turns ...llmtest.Turn) {
 
 // agentResponse is an OpenAI completion with Junction's extension.
 type agentResponse struct {
-	Choices []struct {
-		Message struct {
-			Content   *string `json:"content"`
-			ToolCalls []struct {
-				ID       string `json:"id"`
-				Function struct {
-					Name      string `json:"name"`
-					Arguments string `json:"arguments"`
-				} `json:"function"`
-			} `json:"tool_calls"`
-		} `json:"message"`
-		FinishReason string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage struct {
-		PromptTokens     int64 `json:"prompt_tokens"`
-		CompletionTokens int64 `json:"completion_tokens"`
-	} `json:"usage"`
+	oaiCompletion
 	Junction struct {
 		Iterations int     `json:"iterations"`
 		StopReason string  `json:"stop_reason"`
