@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
-	"github.com/junctionhq/junction/store/storetest"
 )
 
 // inputUpstreams starts a 2025-11-25 upstream whose tools ask their client
@@ -83,36 +81,7 @@ func inputUpstreams(t *testing.T) *registry.Registry {
 		}
 		return server.NewInputRequestBuilder("upstream-state").Sample("q", samplingParams).ToolResult(), nil
 	})
-	urls := map[string]string{}
-	for name, srv := range map[string]*server.MCPServer{"legacy": legacy, "modern": modern} {
-		var opts []server.StreamableHTTPOption
-		if name == "legacy" {
-			opts = append(opts, server.WithStreamableHTTPProtocolVersions(legacyEra))
-		}
-		h := server.NewStreamableHTTPServer(srv, opts...)
-		ts := httptest.NewServer(h)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = h.Shutdown(ctx)
-			ts.Close()
-		})
-		urls[name] = ts.URL
-	}
-	reg, err := registry.New(context.Background(), registry.Options{Store: storetest.NewStore(t), SecretKey: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = reg.Close(ctx)
-	})
-	for name, url := range urls {
-		if _, err := reg.CreateServer(context.Background(), registry.ServerConfig{Name: name, Transport: registry.TransportStreamableHTTP, URL: url}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	reg := registerHTTPUpstreams(t, map[string]httpUpstream{"legacy": {srv: legacy, legacy: true}, "modern": {srv: modern}})
 	waitFor(t, func() bool { return len(reg.Catalog().Servers) == 2 })
 	return reg
 }

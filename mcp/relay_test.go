@@ -3,11 +3,9 @@ package mcp
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
-	"github.com/junctionhq/junction/store/storetest"
 )
 
 // caller answers sampling and elicitation like a downstream client would.
@@ -189,27 +186,7 @@ func TestRelayThroughRegistry(t *testing.T) {
 		b, _ := json.Marshal(res)
 		return mcp.NewToolResultText("upstream got " + string(b)), nil
 	})
-	uh := server.NewStreamableHTTPServer(up, server.WithStreamableHTTPProtocolVersions(legacyEra))
-	us := httptest.NewServer(uh)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = uh.Shutdown(ctx)
-		us.Close()
-	})
-
-	reg, err := registry.New(context.Background(), registry.Options{Store: storetest.NewStore(t), SecretKey: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = reg.Close(ctx)
-	})
-	if _, err := reg.CreateServer(context.Background(), registry.ServerConfig{Name: "asker", Transport: registry.TransportStreamableHTTP, URL: us.URL}); err != nil {
-		t.Fatal(err)
-	}
+	reg := registerHTTPUpstreams(t, map[string]httpUpstream{"asker": {srv: up, legacy: true}})
 	waitFor(t, func() bool {
 		for _, s := range reg.Catalog().Servers {
 			if s.Name == "asker" && len(s.Tools) == 1 {

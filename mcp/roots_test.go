@@ -3,7 +3,6 @@ package mcp
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,8 +13,6 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/junctionhq/junction/policy"
-	"github.com/junctionhq/junction/registry"
-	"github.com/junctionhq/junction/store/storetest"
 )
 
 // rootsCaller answers roots/list like a downstream client would.
@@ -43,27 +40,7 @@ func TestRelayRootsThroughRegistry(t *testing.T) {
 		return mcp.NewToolResultText("roots " + string(b)), nil
 	})
 	up.AddNotificationHandler(mcp.MethodNotificationRootsListChanged, func(context.Context, mcp.JSONRPCNotification) { changed.Add(1) })
-	uh := server.NewStreamableHTTPServer(up, server.WithStreamableHTTPProtocolVersions(legacyEra))
-	us := httptest.NewServer(uh)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = uh.Shutdown(ctx)
-		us.Close()
-	})
-
-	reg, err := registry.New(context.Background(), registry.Options{Store: storetest.NewStore(t), SecretKey: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = reg.Close(ctx)
-	})
-	if _, err := reg.CreateServer(context.Background(), registry.ServerConfig{Name: "files", Transport: registry.TransportStreamableHTTP, URL: us.URL}); err != nil {
-		t.Fatal(err)
-	}
+	reg := registerHTTPUpstreams(t, map[string]httpUpstream{"files": {srv: up, legacy: true}})
 	pol := testPolicy(t)
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
