@@ -644,3 +644,25 @@ func TestAdmitFollowsChanges(t *testing.T) {
 		t.Fatalf("with SkipAccess: estimate = %v, %v; want 0.0006", usd, err)
 	}
 }
+
+// TestEstimatePricedAtPriciestFallback protects budgets from fallbacks: a
+// request whose first target is cheap but whose fallback is pricier reserves
+// the pricier estimate, so a budget that only fits the cheap call refuses it.
+func TestEstimatePricedAtPriciestFallback(t *testing.T) {
+	e, _ := testEngine(t, newClock(t0))
+	ctx := context.Background()
+	id := mustKey(t, e, KeyInput{Name: "k", Budget: &Budget{USD: 0.002, Period: PeriodDay}})
+	w := Work{Kind: KindLLM, Model: "cheap", PriceModel: "openai/gpt-4o-mini", PromptTokens: 1000, MaxTokens: 100}
+	r, err := e.Admit(ctx, id, w)
+	if err != nil {
+		t.Fatalf("cheap only: %v", err)
+	}
+	cheap := r.EstimatedCostUSD()
+	r.Settle(ctx, Outcome{Status: "error"})
+
+	w.AltPriceModels = []string{"openai/gpt-4o", "unknown/model"}
+	var be *BudgetError
+	if r, err := e.Admit(ctx, id, w); !errors.As(err, &be) {
+		t.Fatalf("with a gpt-4o fallback: err = %v, estimate %v (cheap estimate %v); want a budget error", err, r.EstimatedCostUSD(), cheap)
+	}
+}

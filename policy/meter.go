@@ -28,6 +28,11 @@ type Work struct {
 	// PriceModel prices the estimate when it differs from Model (an alias
 	// resolved to a target). Default Model.
 	PriceModel string
+	// AltPriceModels are the other models the work may end up billed as
+	// (fallback targets). The estimate is priced at the most expensive of
+	// PriceModel and these, so a fallback to a pricier model cannot spend
+	// past a budget that admitted the cheap first target.
+	AltPriceModels []string
 	// Server and Tool name a tool call; Admit checks "tool:<Server>/<Tool>"
 	// with action call unless SkipAccess is set.
 	Server, Tool string
@@ -209,8 +214,14 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 		}
 		r.estTokens = max(0, w.PromptTokens) + maxTokens
 		r.prices, r.price = s.prices, price
+		est := TokenUsage{PromptTokens: w.PromptTokens, CompletionTokens: maxTokens}
 		if price != nil {
-			r.estMicros = int64(math.Ceil(price.costMicros(TokenUsage{PromptTokens: w.PromptTokens, CompletionTokens: maxTokens})))
+			r.estMicros = int64(math.Ceil(price.costMicros(est)))
+		}
+		for _, m := range w.AltPriceModels {
+			if p, ok := s.prices.Lookup(m); ok {
+				r.estMicros = max(r.estMicros, int64(math.Ceil(p.costMicros(est))))
+			}
 		}
 	}
 	if id.Admin {
