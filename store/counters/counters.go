@@ -30,6 +30,15 @@ type Bucket struct {
 	Limit int64
 	// Amount is how much to add: >= 0 for Reserve, any sign for Adjust.
 	Amount int64
+	// Missing says what Reserve does when the window has no counter: it
+	// was never made, it expired, or the back-end lost it (a restarted
+	// process, a Redis without persistence). The zero value starts it at 0.
+	// Adjust and Get ignore it.
+	Missing Missing
+	// Init is the value a missing counter starts from when Missing is
+	// [StartAtInit], for example a budget's spend rebuilt from the usage
+	// records. It must not be negative.
+	Init int64
 	// Slot optionally remembers where Key's counter is held, for back-ends
 	// that keep counters in process ([Memory]): a call whose buckets carry
 	// Slots finds their counters without hashing the Keys. Make one Slot per
@@ -55,13 +64,38 @@ func NewSlot(key string) *Slot { return &Slot{key: key} }
 // Key is the Key the Slot was made for.
 func (s *Slot) Key() string { return s.key }
 
+// Missing is what Reserve does with a bucket whose window has no counter.
+type Missing uint8
+
+// What Reserve does with a missing counter.
+const (
+	// StartAtZero starts the counter at 0; it is created only when Reserve
+	// admits.
+	StartAtZero Missing = iota
+	// ReportMissing changes nothing: Reserve returns an error wrapping
+	// [ErrMissing], with values[i] = -1 for every bucket whose counter is
+	// missing (and the current value of the others), so that the caller can
+	// rebuild the value and call again with [StartAtInit].
+	ReportMissing
+	// StartAtInit starts the counter at Init, atomically with the check. The
+	// counter is created at Init even when Reserve rejects, so a value rebuilt
+	// for a window need not be rebuilt again.
+	StartAtInit
+)
+
+// ErrMissing is returned (wrapped) by Reserve when a bucket with
+// [ReportMissing] has no counter for its window; nothing was changed.
+var ErrMissing = errors.New("counters: window has no counter")
+
 // Counters is the atomic counter store. Implementations are safe for
 // concurrent use.
 type Counters interface {
 	// Reserve atomically checks every bucket and, only if all stay within their
-	// limit, adds each Amount. values (len(values) must be >= len(bs),
-	// caller-provided to avoid allocation) receives each bucket's value after
-	// the operation (or the current value when rejected). It returns
+	// limit, adds each Amount. A bucket whose window has no counter counts
+	// from 0, from its Init, or stops the call, as its Missing says. values
+	// (len(values) must be >= len(bs), caller-provided to avoid allocation)
+	// receives each bucket's value after the operation (or the current value
+	// when rejected). It returns
 	// rejected = -1 when admitted, else the index of the first bucket over its
 	// limit (nothing was changed). An empty bs is admitted and changes nothing.
 	//
@@ -94,7 +128,7 @@ var ErrClosed = errors.New("counters: closed")
 
 // ErrInvalidInput matches (with errors.Is) every error about a malformed call:
 // values shorter than bs, an empty or repeated Key, a negative Amount in
-// Reserve, a negative TTL. Such calls change nothing. It is always returned
+// Reserve, a negative TTL or Init, an unknown Missing. Such calls change nothing. It is always returned
 // wrapped with the operation and the offending bucket.
 var ErrInvalidInput = errors.New("invalid input")
 
@@ -124,6 +158,10 @@ func checkReserve(bs []Bucket, values []int64, unique bool) error {
 			return fmt.Errorf("%w: bucket %d (%q): Amount %d is negative", ErrInvalidInput, i, b.Key, b.Amount)
 		case b.TTL < 0:
 			return fmt.Errorf("%w: bucket %d (%q): TTL %s is negative", ErrInvalidInput, i, b.Key, b.TTL)
+		case b.Init < 0:
+			return fmt.Errorf("%w: bucket %d (%q): Init %d is negative", ErrInvalidInput, i, b.Key, b.Init)
+		case b.Missing > StartAtInit:
+			return fmt.Errorf("%w: bucket %d (%q): Missing %d is not a known mode", ErrInvalidInput, i, b.Key, b.Missing)
 		}
 	}
 	return checkKeys(bs, unique)

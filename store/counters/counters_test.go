@@ -204,6 +204,65 @@ func TestBehaviour(t *testing.T) {
 	})
 }
 
+// seeded is a bucket of Key key in window w that reports or rebuilds a
+// missing counter.
+func seeded(key string, w, limit, amount int64, missing Missing, init int64) Bucket {
+	return Bucket{Key: key, Window: w, Limit: limit, Amount: amount, TTL: time.Hour, Missing: missing, Init: init}
+}
+
+// TestMissingCounterIsReportedThenRebuilt protects budgets across a lost
+// counter (a restart, a Redis without persistence): a bucket that asks to
+// hear of a missing counter stops the call without changing anything, and
+// the call repeated with the rebuilt value starts the counter there,
+// atomically, whether it admits or rejects, and never overwrites a counter
+// that exists.
+func TestMissingCounterIsReportedThenRebuilt(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		c := be.open(t)
+		ctx := t.Context()
+		values := make([]int64, 2)
+		check := func(step string, bs []Bucket, wantRejected int, wantErr error, want ...int64) {
+			t.Helper()
+			rejected, err := c.Reserve(ctx, bs, values)
+			if !errors.Is(err, wantErr) || (err == nil) != (wantErr == nil) {
+				t.Fatalf("%s: err = %v, want %v", step, err, wantErr)
+			}
+			if rejected != wantRejected || !slices.Equal(values[:len(bs)], want) {
+				t.Fatalf("%s: Reserve = %d, %v; want %d, %v", step, rejected, values[:len(bs)], wantRejected, want)
+			}
+		}
+		read := func(bs ...Bucket) []int64 {
+			t.Helper()
+			got := make([]int64, len(bs))
+			if err := c.Get(ctx, bs, got); err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		rpm := bw("rpm", 60, 10, 1)
+		check("existing rate counter", []Bucket{rpm}, -1, nil, 1)
+		check("missing budget", []Bucket{rpm, seeded("usd", 100, 1000, 50, ReportMissing, 0)}, -1, ErrMissing, 1, -1)
+		if got := read(rpm, bw("usd", 100, 0, 0)); !slices.Equal(got, []int64{1, 0}) {
+			t.Fatalf("a reported miss changed counters: %v", got)
+		}
+		check("rebuilt at 900", []Bucket{rpm, seeded("usd", 100, 1000, 50, StartAtInit, 900)}, -1, nil, 2, 950)
+		check("existing counter ignores Init", []Bucket{seeded("usd", 100, 1000, 10, StartAtInit, 0)}, -1, nil, 960)
+		check("existing counter is not reported", []Bucket{seeded("usd", 100, 1000, 10, ReportMissing, 0)}, -1, nil, 970)
+		check("over the limit", []Bucket{seeded("usd", 100, 1000, 31, ReportMissing, 0)}, 0, nil, 970)
+
+		// A rebuilt value already over the limit is stored although the
+		// call is rejected, so the next call finds it.
+		check("new window rebuilt over its limit", []Bucket{rpm, seeded("usd", 200, 1000, 1, StartAtInit, 1200)}, 1, nil, 2, 1200)
+		check("the rejected rebuild was kept", []Bucket{seeded("usd", 200, 1000, 0, ReportMissing, 0)}, 0, nil, 1200)
+		if got := read(rpm); got[0] != 2 {
+			t.Fatalf("a rejected call changed the rate counter: %v", got)
+		}
+		// A rejected call creates no counter that starts at zero.
+		check("rejected fresh rate counter", []Bucket{bw("fresh", 60, 1, 5), seeded("usd", 300, 1000, 1, StartAtInit, 7)}, 0, nil, 0, 7)
+		check("fresh rate counter still missing", []Bucket{seeded("fresh", 60, 1, 0, ReportMissing, 0)}, -1, ErrMissing, -1)
+	})
+}
+
 func TestBadInput(t *testing.T) {
 	a, b := bk("a", 10, 1), bk("b", 10, 1)
 	tests := []struct {
@@ -232,6 +291,14 @@ func TestBadInput(t *testing.T) {
 		}},
 		{"reserve with a key listed twice", func(c Counters) error {
 			_, err := c.Reserve(t.Context(), []Bucket{a, b, bw("a", 60, 10, 1)}, make([]int64, 3))
+			return err
+		}},
+		{"reserve with a negative Init", func(c Counters) error {
+			_, err := c.Reserve(t.Context(), []Bucket{a, {Key: "b", Limit: 10, Amount: 1, Missing: StartAtInit, Init: -5}}, make([]int64, 2))
+			return err
+		}},
+		{"reserve with an unknown Missing", func(c Counters) error {
+			_, err := c.Reserve(t.Context(), []Bucket{a, {Key: "b", Limit: 10, Amount: 1, Missing: 9}}, make([]int64, 2))
 			return err
 		}},
 		{"adjust with an empty key", func(c Counters) error {

@@ -148,43 +148,85 @@ func (m *Memory) Reserve(_ context.Context, bs []Bucket, values []int64) (int, e
 	if err := m.lookupAll(bs, found); err != nil {
 		return -1, fmt.Errorf("counters: memory reserve: %w", err)
 	}
-	rejected := -1
+	rejected, missing := -1, false
 	for i := range bs {
 		b, e := &bs[i], found[i]
 		var v int64
-		if e != nil && e.live(now) && e.window >= b.Window {
+		switch {
+		case e.holds(b, now):
 			v = e.value // also for an older Window: see [Memory]
+		case b.Missing == ReportMissing:
+			values[i], missing = -1, true
+			continue
+		case b.Missing == StartAtInit:
+			v = b.Init
 		}
 		values[i] = v
 		if rejected < 0 && b.Amount > limitOf(b)-v {
 			rejected = i
 		}
 	}
-	if rejected >= 0 {
-		return rejected, nil
+	if missing {
+		return -1, fmt.Errorf("counters: memory reserve: %w", ErrMissing)
 	}
 	inserted := 0
-	for i := range bs {
-		b, e := &bs[i], found[i]
-		switch {
-		case e == nil:
-			inserted++
-			e = &entry{window: b.Window, expires: expiry(now, b.TTL)}
-			e.owner.Store(m.id)
-			m.entries[b.Key] = e
-			if b.Slot != nil && b.Slot.key == b.Key {
-				b.Slot.entry.Store(e)
+	if rejected >= 0 {
+		// Only the counters rebuilt from Init are made, at Init.
+		for i := range bs {
+			if b := &bs[i]; b.Missing == StartAtInit && !found[i].holds(b, now) {
+				if _, added := m.open(b, found[i], now); added {
+					inserted++
+				}
 			}
-		case !e.live(now) || b.Window > e.window:
-			e.window, e.value, e.expires = b.Window, 0, expiry(now, b.TTL)
-		case e.expires == 0 && b.TTL > 0:
-			e.expires = expiry(now, b.TTL)
+		}
+		if inserted > 0 {
+			m.maintain(now, inserted)
+		}
+		return rejected, nil
+	}
+	for i := range bs {
+		b := &bs[i]
+		e, added := m.open(b, found[i], now)
+		if added {
+			inserted++
 		}
 		e.value += b.Amount // cannot overflow: the check above bounds it by limitOf(b)
 		values[i] = e.value
 	}
 	m.maintain(now, inserted)
 	return -1, nil
+}
+
+// holds reports whether e (nil for none) is a live counter that b counts
+// in: its window, or a newer one (see [Memory]).
+func (e *entry) holds(b *Bucket, now int64) bool {
+	return e != nil && e.live(now) && e.window >= b.Window
+}
+
+// open returns the counter b counts in, given e, the entry of b's Key (nil
+// for none): e itself when it holds b's window (or a newer one), else e
+// restarted, or a new entry inserted, for b's window, at 0 or at b.Init as
+// b.Missing says. added reports a new entry. m.mu must be held.
+func (m *Memory) open(b *Bucket, e *entry, now int64) (_ *entry, added bool) {
+	var start int64
+	if b.Missing == StartAtInit {
+		start = b.Init
+	}
+	switch {
+	case e == nil:
+		e = &entry{window: b.Window, value: start, expires: expiry(now, b.TTL)}
+		e.owner.Store(m.id)
+		m.entries[b.Key] = e
+		if b.Slot != nil && b.Slot.key == b.Key {
+			b.Slot.entry.Store(e)
+		}
+		return e, true
+	case !e.live(now) || b.Window > e.window:
+		e.window, e.value, e.expires = b.Window, start, expiry(now, b.TTL)
+	case e.expires == 0 && b.TTL > 0:
+		e.expires = expiry(now, b.TTL)
+	}
+	return e, false
 }
 
 // entryScratch returns room for the entries of a call with n buckets: local

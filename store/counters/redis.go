@@ -170,27 +170,42 @@ end
 // reserveScript checks every counter and, only if all stay within their
 // limit, increments them all.
 //
-// KEYS[i] is bucket i's key; ARGV[3i-2], ARGV[3i-1] and ARGV[3i] are its
-// Amount (>= 0), Limit (>= 0; unlimited is sent as MaxInt64) and TTL in
-// milliseconds (0 = none). It returns {rejected, v1, ..., vn}: rejected is -1
-// when all were incremented, else the 0-based index of the first bucket over
-// its limit (then nothing was written); vi is bucket i's value before the call,
-// as a decimal string, which the caller adds Amount to. PEXPIRE is set on keys
-// that have no TTL yet. Everything is validated before the first write, so an
-// error leaves the counters untouched.
+// KEYS[i] is bucket i's key; ARGV[5i-4] to ARGV[5i] are its Amount (>= 0),
+// Limit (>= 0; unlimited is sent as MaxInt64), TTL in milliseconds (0 =
+// none), Missing (0 start at zero, 1 report, 2 start at Init) and Init. It
+// returns {rejected, v1, ..., vn}: rejected is -1 when all were incremented,
+// -2 when a bucket with Missing 1 has no key (then nothing was written, and
+// vi is -1 for each such bucket), else the 0-based index of the first bucket
+// over its limit (then only the missing keys of buckets with Missing 2 were
+// written, at their Init); vi is bucket i's value before the call, as a
+// decimal string, which the caller adds Amount to. PEXPIRE is set on keys
+// that have no TTL yet. Everything is validated before the first write, so
+// an error leaves the counters untouched.
 var reserveScript = redis.NewScript(luaExact + `
 local cur = redis.call('MGET', unpack(KEYS))
 local out = {-1}
 for i = 1, #KEYS do
-  local v = current(i, cur[i])
-  out[i + 1] = v
-  if out[1] == -1 and over(v, ARGV[3*i-2], ARGV[3*i-1]) then out[1] = i - 1 end
+  local missing = ARGV[5*i-1]
+  if cur[i] then
+    out[i + 1] = current(i, cur[i])
+  elseif missing == '1' then
+    out[1], out[i + 1] = -2, '-1'
+  elseif missing == '2' then
+    out[i + 1] = ARGV[5*i]
+  else
+    out[i + 1] = '0'
+  end
 end
-if out[1] ~= -1 then return out end
+if out[1] == -2 then return out end
 for i = 1, #KEYS do
-  local k, ttl = KEYS[i], ARGV[3*i]
-  redis.call('INCRBY', k, ARGV[3*i-2])
-  if ttl ~= '0' and (not cur[i] or redis.call('PTTL', k) == -1) then
+  if out[1] == -1 and over(out[i + 1], ARGV[5*i-4], ARGV[5*i-3]) then out[1] = i - 1 end
+end
+for i = 1, #KEYS do
+  local k, ttl = KEYS[i], ARGV[5*i-2]
+  local seed = not cur[i] and ARGV[5*i-1] == '2'
+  if seed then redis.call('SET', k, ARGV[5*i]) end
+  if out[1] == -1 then redis.call('INCRBY', k, ARGV[5*i-4]) end
+  if (seed or out[1] == -1) and ttl ~= '0' and (not cur[i] or redis.call('PTTL', k) == -1) then
     redis.call('PEXPIRE', k, ttl)
   end
 end
@@ -230,11 +245,11 @@ func (r *Redis) Reserve(ctx context.Context, bs []Bucket, values []int64) (int, 
 		return -1, nil
 	}
 	keys := make([]string, len(bs))
-	args := make([]any, 0, 3*len(bs))
+	args := make([]any, 0, 5*len(bs))
 	for i := range bs {
 		b := &bs[i]
 		keys[i] = r.key(b)
-		args = append(args, b.Amount, limitOf(b), ttlMillis(b.TTL))
+		args = append(args, b.Amount, limitOf(b), ttlMillis(b.TTL), int64(b.Missing), b.Init)
 	}
 	reply, err := reserveScript.Run(ctx, r.client, keys, args...).Slice()
 	if err != nil {
@@ -244,8 +259,11 @@ func (r *Redis) Reserve(ctx context.Context, bs []Bucket, values []int64) (int, 
 		return -1, fmt.Errorf("counters: redis reserve: script replied with %d elements, want %d", len(reply), 1+len(bs))
 	}
 	rejected, ok := reply[0].(int64)
-	if !ok || rejected < -1 || rejected >= int64(len(bs)) {
+	if !ok || rejected < -2 || rejected >= int64(len(bs)) {
 		return -1, fmt.Errorf("counters: redis reserve: script replied with rejected index %v", reply[0])
+	}
+	if rejected == -2 {
+		return -1, missingReply(bs, keys, reply[1:], values)
 	}
 	for i := range bs {
 		v, err := parseValue(reply[1+i])
@@ -258,6 +276,23 @@ func (r *Redis) Reserve(ctx context.Context, bs []Bucket, values []int64) (int, 
 		values[i] = v
 	}
 	return int(rejected), nil
+}
+
+// missingReply fills values from the values of a reserve script that found
+// counters missing (-1 for those) and returns the error wrapping ErrMissing.
+func missingReply(bs []Bucket, keys []string, reply []any, values []int64) error {
+	for i := range bs {
+		if reply[i] == "-1" && bs[i].Missing == ReportMissing {
+			values[i] = -1
+			continue
+		}
+		v, err := parseValue(reply[i])
+		if err != nil {
+			return fmt.Errorf("counters: redis reserve: %s: %w", keys[i], err)
+		}
+		values[i] = v
+	}
+	return fmt.Errorf("counters: redis reserve: %w", ErrMissing)
 }
 
 // Adjust implements [Counters.Adjust] in one round trip (none when every

@@ -240,6 +240,15 @@ func TestRedisTTL(t *testing.T) {
 		t.Errorf("a later, longer TTL extended the key: PTTL = %s, want at most 10s", d)
 	}
 
+	// A counter rebuilt by a rejected call gets its TTL too.
+	rebuilt := Bucket{Key: "rebuilt", Window: 60, TTL: time.Hour, Limit: 10, Amount: 1, Missing: StartAtInit, Init: 10}
+	if rejected, err := r.Reserve(ctx, []Bucket{rebuilt}, values); err != nil || rejected != 0 {
+		t.Fatalf("Reserve(%+v) = %d, %v; want rejected", rebuilt, rejected, err)
+	}
+	if d := pttl(rebuilt); d <= 59*time.Minute || d > time.Hour {
+		t.Errorf("counter rebuilt by a rejected call: PTTL = %s, want about 1h", d)
+	}
+
 	// Adjust keeps the TTL, also where it floors or saturates.
 	for _, amount := range []int64{5, -100, math.MaxInt64, 1} {
 		if err := r.Adjust(ctx, []Bucket{{Key: "ttl", Window: 60, Amount: amount}}); err != nil {
