@@ -182,14 +182,33 @@ var usageGroups = map[string]map[dialect]string{
 }
 
 // usageSums are the aggregates every usage query returns, in UsageRow order
-// after Group. SQLite's SUM of no rows is NULL and Postgres' SUM of BIGINT is
-// NUMERIC, hence COALESCE and CAST.
-const usageSums = `COUNT(*),
+// after Group, per dialect. Each sum saturates at the largest BIGINT rather
+// than failing the query: SQLite's SUM raises an error on overflow, so its
+// sums use TOTAL (a float, exact below 2^53) cast back, which clamps;
+// Postgres' SUM of BIGINT is NUMERIC, clamped with LEAST before the cast.
+// SUM of no rows is NULL, hence COALESCE.
+var usageSums = map[dialect]string{
+	dialectSQLite: `COUNT(*),
+CAST(TOTAL(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END) AS INTEGER),
+` + sqliteSum("prompt_tokens") + `,
+` + sqliteSum("completion_tokens") + `,
+` + sqliteSum("cached_tokens") + `,
+` + sqliteSum("cost_micros"),
+	dialectPostgres: `COUNT(*),
 CAST(COALESCE(SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), 0) AS BIGINT),
-CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT),
-CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT),
-CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT),
-CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT)`
+` + postgresSum("prompt_tokens") + `,
+` + postgresSum("completion_tokens") + `,
+` + postgresSum("cached_tokens") + `,
+` + postgresSum("cost_micros"),
+}
+
+// sqliteSum is SQLite's saturating sum of a BIGINT column.
+func sqliteSum(column string) string { return "CAST(TOTAL(" + column + ") AS INTEGER)" }
+
+// postgresSum is Postgres' saturating sum of a BIGINT column.
+func postgresSum(column string) string {
+	return "CAST(LEAST(COALESCE(SUM(" + column + "), 0), 9223372036854775807) AS BIGINT)"
+}
 
 // QueryUsage sums the usage records q selects, grouped by q.GroupBy in the
 // database, ordered by Group (byte order). With GroupBy "" it returns exactly
@@ -272,7 +291,7 @@ func (s *Store) usageStatement(q UsageQuery) (string, []any, error) {
 	}
 
 	var b strings.Builder
-	b.WriteString("SELECT " + group[s.dialect] + " AS grp, " + usageSums + "\nFROM usage")
+	b.WriteString("SELECT " + group[s.dialect] + " AS grp, " + usageSums[s.dialect] + "\nFROM usage")
 	if len(where) > 0 {
 		b.WriteString("\nWHERE " + strings.Join(where, " AND "))
 	}
@@ -284,4 +303,63 @@ func (s *Store) usageStatement(q UsageQuery) (string, []any, error) {
 		args = append(args, q.Limit)
 	}
 	return newQuery(b.String()).text(s.dialect), args, nil
+}
+
+// SpendQuery selects the usage records whose cost counts against one budget.
+type SpendQuery struct {
+	// KeyID or Team, exactly one, is whose spend is summed.
+	KeyID, Team string
+	// From (inclusive) and To (exclusive) bound the records' Time; a zero
+	// Time leaves that side open.
+	From, To time.Time
+}
+
+// qSpendByKey and qSpendByTeam sum the cost of one key's or one team's
+// records in [from, to), saturating like usageSums; the indexes on
+// (key_id, ts) and (team, ts) serve them.
+var (
+	qSpendByKey = query{
+		sqlite:   `SELECT CAST(TOTAL(cost_micros) AS INTEGER) FROM usage WHERE key_id = ? AND ts >= ? AND ts < ?`,
+		postgres: rebindDollar(`SELECT ` + postgresSum("cost_micros") + ` FROM usage WHERE key_id = ? AND ts >= ? AND ts < ?`),
+	}
+	qSpendByTeam = query{
+		sqlite:   `SELECT CAST(TOTAL(cost_micros) AS INTEGER) FROM usage WHERE team = ? AND ts >= ? AND ts < ?`,
+		postgres: rebindDollar(`SELECT ` + postgresSum("cost_micros") + ` FROM usage WHERE team = ? AND ts >= ? AND ts < ?`),
+	}
+)
+
+// spendOpenBounds stand in for a zero SpendQuery.From and To: every stored
+// time lies between them.
+var (
+	spendFrom = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	spendTo   = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+)
+
+// SpendMicros sums the cost, in micro-dollars, of the usage records q
+// selects, saturating at the largest int64. A budget's spend is rebuilt
+// from it when its counter is lost (a restarted gateway, a Redis without
+// persistence), so it is one indexed query.
+func (s *Store) SpendMicros(ctx context.Context, q SpendQuery) (int64, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	stmt, who := qSpendByKey, q.KeyID
+	switch {
+	case (q.KeyID == "") == (q.Team == ""):
+		return 0, fmt.Errorf("store: spend: set exactly one of KeyID and Team")
+	case q.Team != "":
+		stmt, who = qSpendByTeam, q.Team
+	}
+	from, to := spendFrom, spendTo
+	if !q.From.IsZero() {
+		from = ceilMicrosecond(q.From)
+	}
+	if !q.To.IsZero() {
+		to = ceilMicrosecond(q.To)
+	}
+	var micros int64
+	if err := s.reader.QueryRowContext(ctx, stmt.text(s.dialect), cleanText(who), from, to).Scan(&micros); err != nil {
+		return 0, fmt.Errorf("store: spend of %s: %w", who, err)
+	}
+	return micros, nil
 }

@@ -29,6 +29,8 @@ var governanceTests = []struct {
 	{"SyncFilePolicyRules", testSyncFilePolicyRules},
 	{"UsageBatch", testUsageBatch},
 	{"UsageQuery", testUsageQuery},
+	{"SpendMicros", testSpendMicros},
+	{"UsageSumsSaturate", testUsageSumsSaturate},
 	{"ChangeFeed", testChangeFeed},
 	{"ChangeFeedAcrossStores", testChangeFeedAcrossStores},
 	{"ChangeFeedSlowSubscriber", testChangeFeedSlowSubscriber},
@@ -516,6 +518,71 @@ func testUsageBatch(t *testing.T, newDB NewDatabase) {
 	rows := mustQueryUsage(t, s, store.UsageQuery{From: before, GroupBy: "key"})
 	if len(rows) != 1 || rows[0].Group != "badkey\uFFFD" || rows[0].Requests != 1 {
 		t.Errorf("record with zero Time and malformed key = %+v, want one row, key %q", rows, "badkey\uFFFD")
+	}
+}
+
+// testSpendMicros checks the query a budget's spend is rebuilt from: one
+// key's or one team's cost in a window, bounds inclusive and exclusive.
+func testSpendMicros(t *testing.T, newDB NewDatabase) {
+	ctx := t.Context()
+	s := OpenStore(t, newDB(t))
+	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	recs := []store.UsageRecord{
+		{Time: day.Add(-time.Microsecond), KeyID: "k1", Team: "t1", Kind: "llm", Status: "ok", CostMicros: 1000},
+		{Time: day, KeyID: "k1", Team: "t1", Kind: "llm", Status: "ok", CostMicros: 100},
+		{Time: day.Add(time.Hour), KeyID: "k1", Team: "t2", Kind: "tool", Status: "error", CostMicros: 20},
+		{Time: day.Add(2 * time.Hour), KeyID: "k2", Team: "t1", Kind: "llm", Status: "ok", CostMicros: 3},
+		{Time: day.Add(24 * time.Hour), KeyID: "k1", Team: "t1", Kind: "llm", Status: "ok", CostMicros: 50000},
+	}
+	if err := s.InsertUsage(ctx, recs); err != nil {
+		t.Fatalf("InsertUsage: %v", err)
+	}
+	next := day.Add(24 * time.Hour)
+	for _, tc := range []struct {
+		name string
+		q    store.SpendQuery
+		want int64
+	}{
+		{"key in the day", store.SpendQuery{KeyID: "k1", From: day, To: next}, 120},
+		{"team in the day", store.SpendQuery{Team: "t1", From: day, To: next}, 103},
+		{"key for ever", store.SpendQuery{KeyID: "k1"}, 51120},
+		{"team from a time on", store.SpendQuery{Team: "t1", From: day.Add(time.Nanosecond)}, 50003},
+		{"nobody", store.SpendQuery{KeyID: "k9", From: day, To: next}, 0},
+	} {
+		got, err := s.SpendMicros(ctx, tc.q)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: SpendMicros(%+v) = %d, %v; want %d", tc.name, tc.q, got, err, tc.want)
+		}
+	}
+	for _, bad := range []store.SpendQuery{{}, {KeyID: "k1", Team: "t1"}} {
+		if _, err := s.SpendMicros(ctx, bad); err == nil {
+			t.Errorf("SpendMicros(%+v) succeeded, want an error", bad)
+		}
+	}
+}
+
+// testUsageSumsSaturate checks that sums past the largest int64 saturate
+// instead of failing the query: two records of a runaway cost still report.
+func testUsageSumsSaturate(t *testing.T, newDB NewDatabase) {
+	ctx := t.Context()
+	s := OpenStore(t, newDB(t))
+	const most = int64(1<<63 - 1)
+	recs := []store.UsageRecord{
+		{KeyID: "k", Team: "t", Kind: "llm", Status: "ok", PromptTokens: most, CompletionTokens: most, CachedTokens: most, CostMicros: most},
+		{KeyID: "k", Team: "t", Kind: "llm", Status: "ok", PromptTokens: most, CompletionTokens: most, CachedTokens: most, CostMicros: most},
+	}
+	if err := s.InsertUsage(ctx, recs); err != nil {
+		t.Fatalf("InsertUsage: %v", err)
+	}
+	rows, err := s.QueryUsage(ctx, store.UsageQuery{GroupBy: "key"})
+	want := store.UsageRow{Group: "k", Requests: 2, PromptTokens: most, CompletionTokens: most, CachedTokens: most, CostMicros: most}
+	if err != nil || len(rows) != 1 || rows[0] != want {
+		t.Fatalf("QueryUsage = %+v, %v; want [%+v]", rows, err, want)
+	}
+	for _, q := range []store.SpendQuery{{KeyID: "k"}, {Team: "t"}} {
+		if got, err := s.SpendMicros(ctx, q); err != nil || got != most {
+			t.Errorf("SpendMicros(%+v) = %d, %v; want %d", q, got, err, most)
+		}
 	}
 }
 
