@@ -530,6 +530,7 @@ func TestAdminKeyCreate(t *testing.T) {
 		{"negative budget", `{"name":"x","budget":{"usd":-1}}`, "invalid_request", []string{"key.budget.usd"}, 400},
 		{"bad period", `{"name":"x","budget":{"usd":1,"period":"weekly"}}`, "invalid_request", []string{"period"}, 400},
 		{"bad expires_at", `{"name":"x","expires_at":"tomorrow"}`, "invalid_request", []string{"tomorrow"}, 400},
+		{"already expired", `{"name":"x","expires_at":"2001-01-01T00:00:00Z"}`, "invalid_request", []string{"key.expires_at", "not in the future"}, 400},
 		{"unknown field", `{"name":"x","secret":"jk-mine"}`, "invalid_request", []string{"secret"}, 400},
 		{"cannot choose the id", `{"name":"x","id":"key_mine"}`, "invalid_request", []string{"id"}, 400},
 		{"duplicate name", `{"name":"alice"}`, "conflict", []string{"alice"}, 409},

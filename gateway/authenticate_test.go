@@ -43,10 +43,14 @@ func TestCallerAuthRejections(t *testing.T) {
 	g := newGovGateway(t, Config{})
 	good := g.createKey(t, map[string]any{"name": "good"})
 	disabled := g.createKey(t, map[string]any{"name": "disabled", "enabled": false})
-	expired := g.createKey(t, map[string]any{"name": "expired", "expires_at": time.Now().Add(-time.Hour).UTC()})
+	// A key cannot be created already expired; it expires by a change.
+	past := `{"expires_at":"` + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + `"}`
+	expired := g.createKey(t, map[string]any{"name": "expired"})
+	g.admin(t, http.MethodPatch, "/admin/v1/keys/"+expired.ID, past).want(t, http.StatusOK)
 	// Disabled and expired win over each other in no particular order, but
 	// both are refused.
-	both := g.createKey(t, map[string]any{"name": "both", "enabled": false, "expires_at": time.Now().Add(-time.Hour).UTC()})
+	both := g.createKey(t, map[string]any{"name": "both", "enabled": false})
+	g.admin(t, http.MethodPatch, "/admin/v1/keys/"+both.ID, past).want(t, http.StatusOK)
 	for _, tc := range []struct {
 		name   string
 		header http.Header

@@ -73,7 +73,8 @@ const minKeyValue = 24
 // MeterConfig tunes how work is estimated and how usage is recorded.
 type MeterConfig struct {
 	// DefaultMaxTokens estimates the completion of an LLM request that sets
-	// no max_tokens. Default 4096.
+	// no max_tokens, for its budget reservation (its tokens-per-minute
+	// reservation is its prompt until it settles). Default 4096.
 	DefaultMaxTokens int64 `yaml:"default_max_tokens,omitempty"`
 	// ToolCosts prices tool calls; the first entry whose pattern matches
 	// "server/tool" wins. Tools with no match cost nothing.
@@ -90,6 +91,12 @@ type MeterConfig struct {
 	// ReloadInterval re-reads keys, teams, policies and prices from the store
 	// even without a change notification, as a safety net. Default 30s.
 	ReloadInterval time.Duration `yaml:"reload_interval,omitempty"`
+	// SpendRebuildTimeout bounds rebuilding a budget's spend from the usage
+	// records when its counter is missing (after a restart, or when Redis
+	// lost it): writing the queued records and summing the period's. Work
+	// whose spend cannot be rebuilt in time is refused as unavailable.
+	// Default 500ms.
+	SpendRebuildTimeout time.Duration `yaml:"spend_rebuild_timeout,omitempty"`
 }
 
 // ToolCost is the price of calls to the tools matching a pattern.
@@ -107,6 +114,7 @@ const (
 	DefaultUsageBatch         = 500
 	DefaultUsageFlushInterval = time.Second
 	DefaultReloadInterval     = 30 * time.Second
+	DefaultSpendRebuild       = 500 * time.Millisecond
 )
 
 func (m *MeterConfig) applyDefaults() {
@@ -125,18 +133,21 @@ func (m *MeterConfig) applyDefaults() {
 	if m.ReloadInterval == 0 {
 		m.ReloadInterval = DefaultReloadInterval
 	}
+	if m.SpendRebuildTimeout == 0 {
+		m.SpendRebuildTimeout = DefaultSpendRebuild
+	}
 }
 
 // Validate reports problems under path.
 func (m MeterConfig) Validate(path string) []error {
 	var errs []error
-	if m.DefaultMaxTokens < 0 {
-		errs = append(errs, fmt.Errorf("%s.default_max_tokens: must not be negative", path))
+	if m.DefaultMaxTokens < 0 || m.DefaultMaxTokens > maxCompletionEstimate {
+		errs = append(errs, fmt.Errorf("%s.default_max_tokens: must be from 0 to %d", path, maxCompletionEstimate))
 	}
 	if m.UsageQueue < 0 || m.UsageBatch < 0 {
 		errs = append(errs, fmt.Errorf("%s: usage_queue and usage_batch must not be negative", path))
 	}
-	if m.UsageFlushInterval < 0 || m.ReloadInterval < 0 {
+	if m.UsageFlushInterval < 0 || m.ReloadInterval < 0 || m.SpendRebuildTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s: intervals must not be negative", path))
 	}
 	for i, tc := range m.ToolCosts {

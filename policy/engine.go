@@ -65,6 +65,7 @@ type Engine struct {
 	snap    atomic.Pointer[snapshot]
 	windows windowCache
 	usage   *usageLog
+	seeds   *spendSeeds
 	reloads atomic.Int64
 
 	// reloadMu serialises reloads so that a slow one never replaces a newer one.
@@ -131,6 +132,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.stop = stop
 	e.usage = newUsageLog(e.store, e.meter, e.log)
+	e.seeds = newSpendSeeds(e.store, e.FlushUsage, e.meter.SpendRebuildTimeout)
 	go e.follow(runCtx, changes)
 	return e, nil
 }

@@ -460,7 +460,9 @@ func TestSyncConfig(t *testing.T) {
 
 // TestRequestPathNeverReadsTheStore closes the database under a loaded
 // engine: authentication, access decisions, admission and settlement keep
-// working from memory.
+// working from memory. Only the first admission of a budget's period reads
+// the store, to rebuild the spend (see TestSpendSurvivesRestart), so the
+// key is used once before the store goes away.
 func TestRequestPathNeverReadsTheStore(t *testing.T) {
 	clk := newClock(t0)
 	st := storetestStoreNoCleanup(t)
@@ -472,6 +474,9 @@ func TestRequestPathNeverReadsTheStore(t *testing.T) {
 	mustTeam(t, e, TeamInput{Name: "team", Budget: &Budget{USD: 10, Period: PeriodDay}, Limits: Limits{RPM: 100}})
 	_, secret, err := e.CreateKey(ctx, KeyInput{Name: "k", Team: "team", Models: []string{"openai/*"}})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := warmUp(ctx, e, secret); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {
@@ -496,6 +501,21 @@ func TestRequestPathNeverReadsTheStore(t *testing.T) {
 	if s := e.Stats(); s.UsageDropped != 10 {
 		t.Errorf("stats %+v", s)
 	}
+}
+
+// warmUp admits and settles one request of the key with secret and writes
+// its usage record: the budget counters exist afterwards.
+func warmUp(ctx context.Context, e *Engine, secret string) error {
+	id, err := e.Authenticate(secret)
+	if err != nil {
+		return err
+	}
+	r, err := e.Admit(ctx, id, Work{Kind: KindLLM, Model: "openai/gpt-4o", PromptTokens: 10, MaxTokens: 10})
+	if err != nil {
+		return err
+	}
+	r.Settle(ctx, Outcome{Usage: TokenUsage{PromptTokens: 10, CompletionTokens: 5}})
+	return e.FlushUsage(ctx)
 }
 
 func storetestStoreNoCleanup(t *testing.T) *store.Store {

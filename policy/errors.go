@@ -88,9 +88,18 @@ type RateLimitError struct {
 	Reset time.Time
 	// RetryAfter is how long to wait before trying again.
 	RetryAfter time.Duration
+	// Requested, when set, is what the request alone needs, more than Limit:
+	// it can never be admitted, however long the caller waits, so the error
+	// says so and carries no Retry-After (and no Remaining or Reset).
+	Requested int64
 }
 
 func (e *RateLimitError) Error() string {
+	if e.Requested > 0 {
+		return fmt.Sprintf("request too large: it needs an estimated %d %s but the %s's limit is %d %s per minute, "+
+			"so it can never be admitted; send a shorter prompt or a smaller max_tokens, or ask for a higher limit",
+			e.Requested, e.Dimension, e.Scope, e.Limit, e.Dimension)
+	}
 	return fmt.Sprintf("rate limit reached: %s limit of %d %s per minute; retry in %s",
 		e.Scope, e.Limit, e.Dimension, e.RetryAfter.Round(time.Second))
 }
@@ -100,10 +109,17 @@ func (e *RateLimitError) Code() string { return "rate_limit_exceeded" }
 
 // Headers are the HTTP response headers of the rejection, in OpenAI's
 // naming: retry-after (whole seconds, rounded up) and
-// x-ratelimit-{limit,remaining,reset}-<dimension>, plus the scope that was hit.
+// x-ratelimit-{limit,remaining,reset}-<dimension>, plus the scope that was
+// hit. A request too large for the limit gets only the limit and the scope.
 func (e *RateLimitError) Headers() map[string]string {
-	secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
 	dim := string(e.Dimension)
+	if e.Requested > 0 {
+		return map[string]string{
+			"X-Ratelimit-Limit-" + dim:   strconv.FormatInt(e.Limit, 10),
+			"X-Junction-Ratelimit-Scope": string(e.Scope),
+		}
+	}
+	secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
 	return map[string]string{
 		"Retry-After":                  strconv.FormatInt(secs, 10),
 		"X-Ratelimit-Limit-" + dim:     strconv.FormatInt(e.Limit, 10),
@@ -126,11 +142,11 @@ type BudgetError struct {
 }
 
 func (e *BudgetError) Error() string {
-	msg := fmt.Sprintf("budget exceeded: the %s budget of $%.2f", e.Scope, e.LimitUSD)
+	msg := fmt.Sprintf("budget exceeded: the %s budget of %s", e.Scope, formatUSD(e.LimitUSD))
 	if e.Period != PeriodNone {
 		msg += " per " + string(e.Period)
 	}
-	msg += fmt.Sprintf(" has $%.6f left and this request may cost up to $%.6f", max(0, e.LimitUSD-e.SpentUSD), e.CostUSD)
+	msg += fmt.Sprintf(" has %s left and this request may cost up to %s", formatUSD(max(0, e.LimitUSD-e.SpentUSD)), formatUSD(e.CostUSD))
 	if !e.Reset.IsZero() {
 		msg += "; it resets at " + e.Reset.UTC().Format(time.RFC3339)
 	}

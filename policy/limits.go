@@ -84,8 +84,6 @@ const maxUSD = 1e12
 // Micros returns b.USD in millionths of a dollar, the unit counters use.
 func (b *Budget) Micros() int64 { return usdToMicros(b.USD) }
 
-func usdToMicros(usd float64) int64 { return int64(math.Round(usd * 1e6)) }
-
 // Limits are per-minute rate limits. Zero means unlimited.
 type Limits struct {
 	// RPM caps LLM requests per minute.

@@ -158,7 +158,7 @@ func (e *Engine) CreateKey(ctx context.Context, in KeyInput) (Key, string, error
 	}
 	k := keyFromInput(in)
 	k.ID = newID("key_")
-	if err := e.checkKey(k); err != nil {
+	if err := e.checkKey(k, true); err != nil {
 		return Key{}, "", err
 	}
 	row, err := e.store.CreateResource(ctx, store.Resource{Kind: kindKey, ID: k.ID, Name: k.Name,
@@ -207,12 +207,22 @@ func (k Key) withHint(secret string) Key {
 	return k
 }
 
-func (e *Engine) checkKey(k Key) error {
+// checkKey validates a key about to be stored through the API, created
+// when creating is set, else changed.
+func (e *Engine) checkKey(k Key, creating bool) error {
 	errs := validateKey("key", keyFields{k.Name, k.Team, k.Roles, k.Models, k.Tools, k.Budget, k.Limits})
 	if k.Team != "" {
 		if _, ok := e.snap.Load().teams[k.Team]; !ok {
 			errs = append(errs, fmt.Errorf("key.team: team %q does not exist", k.Team))
 		}
+	}
+	// A key created already expired is a mistake (a wrong year, a negative
+	// duration) that would store a key that can never authenticate.
+	// Changing an existing key's expiry to the past stays allowed: it is how
+	// a key is expired now while its record is kept.
+	if now := e.now(); creating && k.ExpiresAt != nil && !k.ExpiresAt.After(now) {
+		errs = append(errs, fmt.Errorf("key.expires_at: %s is not in the future (now is %s): a key cannot be created already expired",
+			k.ExpiresAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
 	}
 	return invalid(errs)
 }
@@ -233,7 +243,7 @@ func (e *Engine) UpdateKey(ctx context.Context, idOrName string, patch json.RawM
 	}
 	next.ID, next.Name, next.Hint = cur.ID, cur.Name, cur.Hint
 	next.normalize()
-	if err := e.checkKey(next); err != nil {
+	if err := e.checkKey(next, false); err != nil {
 		return Key{}, err
 	}
 	row, err := e.store.GetResource(ctx, kindKey, cur.ID)
@@ -453,6 +463,16 @@ func (e *Engine) State(ctx context.Context, idOrName string) (KeyState, error) {
 	values := make([]int64, len(bs))
 	if err := e.counters.Get(ctx, bs, values); err != nil {
 		return KeyState{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	for i, p := range probes {
+		if p.budget == nil || values[i] != 0 {
+			continue
+		}
+		// A budget's counter may be missing (not yet used since a restart,
+		// or lost by Redis): show the spend its next admission rebuilds.
+		if values[i], err = e.seeds.spend(ctx, budgetSeed(id, p.scope, bs[i], p.budget.Period, now)); err != nil {
+			return KeyState{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 	}
 	st := KeyState{Key: k, Budgets: []BudgetState{}, Limits: []LimitState{}}
 	for i, p := range probes {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -205,24 +206,8 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 	case KindTool:
 		r.estMicros = e.toolCostMicros(w.Server, w.Tool)
 	default:
-		maxTokens := w.MaxTokens
-		switch {
-		case maxTokens < 0: // no completion at all (embeddings)
-			maxTokens = 0
-		case maxTokens == 0:
-			maxTokens = e.meter.DefaultMaxTokens
-		}
-		r.estTokens = max(0, w.PromptTokens) + maxTokens
 		r.prices, r.price = s.prices, price
-		est := TokenUsage{PromptTokens: w.PromptTokens, CompletionTokens: maxTokens}
-		if price != nil {
-			r.estMicros = int64(math.Ceil(price.costMicros(est)))
-		}
-		for _, m := range w.AltPriceModels {
-			if p, ok := s.prices.Lookup(m); ok {
-				r.estMicros = max(r.estMicros, int64(math.Ceil(p.costMicros(est))))
-			}
-		}
+		r.estimate(s.prices, &w, e.meter.DefaultMaxTokens)
 	}
 	if id.Admin {
 		return r, nil
@@ -237,12 +222,24 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 		if p.role == roleBudget && w.Kind == KindTool && r.estMicros <= 0 {
 			continue // a free tool call spends nothing
 		}
+		amount := r.reserved(p)
+		if p.role != roleBudget && amount > p.limit {
+			return nil, r.tooLarge(p, amount)
+		}
 		window, ttl := r.window(p)
-		bs[r.n] = counters.Bucket{Key: p.key, Slot: p.slot, Window: window, TTL: ttl, Limit: p.limit, Amount: r.reserved(p)}
+		bs[r.n] = counters.Bucket{Key: p.key, Slot: p.slot, Window: window, TTL: ttl, Limit: p.limit, Amount: amount}
+		if p.role == roleBudget {
+			// A budget's counter that is missing (a restart, a Redis that
+			// lost it) is rebuilt from the usage records: see reserveSeeded.
+			bs[r.n].Missing = counters.ReportMissing
+		}
 		r.idx[r.n] = uint8(j)
 		r.n++
 	}
 	rejected, err := e.reserve(ctx, &bs, int(r.n), r.values[:r.n])
+	if errors.Is(err, counters.ErrMissing) {
+		rejected, err = e.reserveSeeded(ctx, r, &bs)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -250,6 +247,48 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 		return nil, r.rejection(rejected, now)
 	}
 	return r, nil
+}
+
+// estimate sets what LLM work w reserves: the tokens its rate limits count
+// and the most it may cost, priced at r.price (nil: unpriced) and at each
+// of w.AltPriceModels found in prices, whichever is dearest. The completion
+// is what max_tokens asks for (defaultMax when it asks for nothing), capped
+// at each model's output limit.
+//
+// Rate limits count the prompt and the completion asked for. Work that asks
+// for no particular completion is counted by its prompt until it settles to
+// what it used, so it is admitted whenever its prompt fits: counting the
+// default completion would refuse it for good under a tokens-per-minute
+// limit smaller than that default. Budgets still reserve the default
+// completion, so that they hold.
+func (r *Reservation) estimate(prices *PriceTable, w *Work, defaultMax int64) {
+	prompt, completion := max(0, w.PromptTokens), w.MaxTokens
+	switch {
+	case completion < 0: // no completion at all (embeddings)
+		completion = 0
+	case completion == 0:
+		completion = defaultMax
+	}
+	r.estTokens = prompt
+	if w.MaxTokens > 0 {
+		r.estTokens = satAdd(prompt, min(completion, r.price.completionCap()))
+	}
+	r.estMicros = estimateMicros(r.price, prompt, completion)
+	for _, m := range w.AltPriceModels {
+		if p, ok := prices.Lookup(m); ok {
+			r.estMicros = max(r.estMicros, estimateMicros(p, prompt, completion))
+		}
+	}
+}
+
+// estimateMicros is the most prompt tokens and a completion of up to
+// completion tokens cost at p (nil: nothing), rounded up.
+func estimateMicros(p *Price, prompt, completion int64) int64 {
+	if p == nil {
+		return 0
+	}
+	est := TokenUsage{PromptTokens: prompt, CompletionTokens: min(completion, p.completionCap())}
+	return clampMicros(math.Ceil(p.costMicros(est)))
 }
 
 // modelMemo is what an LLM admission looks up for its model, the access
@@ -300,12 +339,14 @@ func (r *Reservation) rejection(i int, now time.Time) error {
 		return &BudgetError{Scope: p.scope(), LimitUSD: float64(p.limit) / 1e6, SpentUSD: float64(r.values[i]) / 1e6,
 			CostUSD: float64(r.estMicros) / 1e6, Period: p.period, Reset: r.reset(i)}
 	}
-	retry := r.reset(i).Sub(now)
-	if r.reserved(p) > p.limit { // can never fit in one window: waiting does not help, but say when it resets
-		retry = max(retry, time.Second)
-	}
 	return &RateLimitError{Scope: p.scope(), Dimension: p.role.dimension(), Limit: p.limit,
-		Remaining: max(0, p.limit-r.values[i]), Reset: r.reset(i), RetryAfter: max(retry, time.Second)}
+		Remaining: max(0, p.limit-r.values[i]), Reset: r.reset(i), RetryAfter: max(r.reset(i).Sub(now), time.Second)}
+}
+
+// tooLarge is the rejection of work that asks for more of rate limit p
+// (amount) than the limit allows in a whole window: waiting cannot help.
+func (r *Reservation) tooLarge(p *plannedBucket, amount int64) error {
+	return &RateLimitError{Scope: p.scope(), Dimension: p.role.dimension(), Limit: p.limit, Requested: amount}
 }
 
 func (p *plannedBucket) scope() Scope {
@@ -405,10 +446,11 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 			p, ok = prices.Lookup(model)
 		}
 		if ok {
-			micros = int64(math.Round(p.costMicros(o.Usage)))
+			micros = clampMicros(math.Round(p.costMicros(o.Usage)))
 		}
 	}
-	tokens := o.Usage.PromptTokens + o.Usage.CompletionTokens
+	used := o.Usage.clean()
+	tokens := satAdd(used.PromptTokens, used.CompletionTokens)
 	if r.n > 0 {
 		r.adjust(ctx, tokens, micros)
 	}
@@ -419,7 +461,7 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 	rec := usageEntry{
 		id: r.id, time: r.start, duration: e.since(r.start), kind: r.kind, requestID: r.requestID,
 		server: r.server, tool: r.tool, status: status,
-		usage:  [3]int64{o.Usage.PromptTokens, o.Usage.CompletionTokens, o.Usage.CachedTokens},
+		usage:  [3]int64{used.PromptTokens, used.CompletionTokens, used.CachedTokens},
 		micros: micros,
 	}
 	if r.kind != KindTool {

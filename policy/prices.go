@@ -25,6 +25,11 @@ type Price struct {
 	// CacheWrite prices prompt tokens written to the provider's prompt cache
 	// (Anthropic); nil means the input price.
 	CacheWrite *float64 `json:"cache_write_per_mtok,omitempty" yaml:"cache_write_per_mtok,omitempty"`
+	// MaxOutputTokens is the most the model writes in one answer; 0 when
+	// unknown. An admission reserves for at most this many completion
+	// tokens whatever max_tokens asks for (at most maxCompletionEstimate
+	// when unknown).
+	MaxOutputTokens int64 `json:"max_output_tokens,omitempty" yaml:"max_output_tokens,omitempty"`
 	// Source is "builtin", "file" or "api".
 	Source string `json:"source,omitempty" yaml:"-"`
 }
@@ -51,6 +56,9 @@ func (p Price) Validate(path string) []error {
 	if p.CacheWrite != nil {
 		check("cache_write_per_mtok", *p.CacheWrite)
 	}
+	if p.MaxOutputTokens < 0 || p.MaxOutputTokens > maxCompletionEstimate {
+		errs = append(errs, fmt.Errorf("%s.max_output_tokens: must be from 0 (unknown) to %d", path, maxCompletionEstimate))
+	}
 	return errs
 }
 
@@ -64,8 +72,10 @@ type TokenUsage struct {
 }
 
 // costMicros prices u in millionths of a dollar. A price per million tokens
-// is exactly micro-dollars per token.
+// is exactly micro-dollars per token. Negative counts count as 0; the sum
+// is a float64, which a caller turns into micro-dollars with clampMicros.
 func (p *Price) costMicros(u TokenUsage) float64 {
+	u = u.clean()
 	cached, write := p.Input, p.Input
 	if p.CachedInput != nil {
 		cached = *p.CachedInput
@@ -73,9 +83,25 @@ func (p *Price) costMicros(u TokenUsage) float64 {
 	if p.CacheWrite != nil {
 		write = *p.CacheWrite
 	}
-	plain := max(0, u.PromptTokens-u.CachedTokens-u.CacheWriteTokens)
+	plain := u.PromptTokens - min(u.PromptTokens, satAdd(u.CachedTokens, u.CacheWriteTokens))
 	return float64(plain)*p.Input + float64(u.CachedTokens)*cached +
 		float64(u.CacheWriteTokens)*write + float64(u.CompletionTokens)*p.Output
+}
+
+// clean returns u with negative counts (a misbehaving upstream's) as 0.
+func (u TokenUsage) clean() TokenUsage {
+	return TokenUsage{PromptTokens: max(0, u.PromptTokens), CompletionTokens: max(0, u.CompletionTokens),
+		CachedTokens: max(0, u.CachedTokens), CacheWriteTokens: max(0, u.CacheWriteTokens)}
+}
+
+// completionCap is the most completion tokens an estimate priced at p
+// reserves for: the model's MaxOutputTokens when known, else
+// maxCompletionEstimate.
+func (p *Price) completionCap() int64 {
+	if p != nil && p.MaxOutputTokens > 0 {
+		return min(p.MaxOutputTokens, maxCompletionEstimate)
+	}
+	return maxCompletionEstimate
 }
 
 // PriceTable looks prices up by model. It is immutable once built.
@@ -93,6 +119,7 @@ func loadBuiltinPrices() ([]Price, error) {
 			Output      float64  `json:"output"`
 			CachedInput *float64 `json:"cached_input"`
 			CacheWrite  *float64 `json:"cache_write"`
+			MaxOutput   int64    `json:"max_output_tokens"`
 		} `json:"models"`
 	}
 	if err := json.Unmarshal(builtinPricesJSON, &doc); err != nil {
@@ -101,7 +128,7 @@ func loadBuiltinPrices() ([]Price, error) {
 	out := make([]Price, 0, len(doc.Models))
 	for name, m := range doc.Models {
 		out = append(out, Price{Model: name, Input: m.Input, Output: m.Output, CachedInput: m.CachedInput,
-			CacheWrite: m.CacheWrite, Source: SourceBuiltin})
+			CacheWrite: m.CacheWrite, MaxOutputTokens: m.MaxOutput, Source: SourceBuiltin})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Model < out[j].Model })
 	return out, nil

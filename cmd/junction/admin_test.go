@@ -261,6 +261,8 @@ func TestAdminUsageErrors(t *testing.T) {
 		{"keys", "create", "--name", "k", "--rpm", "lots"},
 		{"keys", "create", "--name", "k", "--expires-in", "1h", "--expires-at", "2030-01-01T00:00:00Z"},
 		{"keys", "create", "--name", "k", "--expires-at", "tomorrow"},
+		{"keys", "create", "--name", "k", "--expires-in", "0s"},
+		{"keys", "create", "--name", "k", "--expires-in", "-1h"},
 		{"keys", "create", "--name", "k", "--budget-period", "1d"},
 		{"keys", "revoke"},
 		{"keys", "show", "a", "b"},

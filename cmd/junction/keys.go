@@ -49,10 +49,14 @@ func keysCreate(fs *flag.FlagSet) adminAction {
 		if in.Budget, err = budget(); err != nil {
 			return err
 		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		switch {
-		case *expiresIn != 0 && *expiresAt != "":
+		case set["expires-in"] && *expiresAt != "":
 			return usageErrorf("use --expires-in or --expires-at, not both")
-		case *expiresIn != 0:
+		case set["expires-in"] && *expiresIn <= 0:
+			return usageErrorf("--expires-in must be a positive duration such as 720h, not %s: a key cannot be created already expired", *expiresIn)
+		case set["expires-in"]:
 			t := time.Now().Add(*expiresIn).UTC().Truncate(time.Second)
 			in.ExpiresAt = &t
 		case *expiresAt != "":
