@@ -490,6 +490,95 @@ func TestRunawayUsageSettlesSaturated(t *testing.T) {
 	if err := spendOnce(ctx, e, other, spend1000); !errors.As(err, &be) {
 		t.Fatalf("after a runaway cost: %v, want a BudgetError", err)
 	}
+	// A negative nominal cost refunds nothing.
+	third := mustKey(t, e, KeyInput{Name: "third", Budget: &Budget{USD: 0.002, Period: PeriodDay}})
+	if err := spendOnce(ctx, e, third, spend1000); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = e.Admit(ctx, third, spend1000); err != nil {
+		t.Fatal(err)
+	}
+	refund := -1.0
+	if usd := r.Settle(ctx, Outcome{CostUSD: &refund}); usd != 0 {
+		t.Errorf("a cost of $-1 settled as $%v, want 0", usd)
+	}
+	if st, _ := e.State(ctx, "third"); abs(st.Budgets[0].SpentUSD-0.001) > 1e-12 {
+		t.Errorf("after a negative cost $%v is spent, want $0.001", st.Budgets[0].SpentUSD)
+	}
+}
+
+// TestToolSpendSurvivesRestart checks that priced tool calls count against
+// a budget across a restart like model calls do.
+func TestToolSpendSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock(t0)
+	st := newTestStore(t)
+	open := func() *Engine {
+		e, err := New(ctx, Options{Store: st, Now: clk.Now, Meter: MeterConfig{ToolCosts: []ToolCost{{Tool: "paid/*", USD: 0.01}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.Close(context.Background()) })
+		return e
+	}
+	first := open()
+	mustTeam(t, first, TeamInput{Name: "team", Budget: &Budget{USD: 0.05, Period: PeriodMonth}})
+	_, secret, err := first.CreateKey(ctx, KeyInput{Name: "k", Team: "team"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := Work{Kind: KindTool, Server: "paid", Tool: "search"}
+	id, _ := first.Authenticate(secret)
+	for range 3 {
+		if err := spendOnce(ctx, first, id, call); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := open()
+	id, _ = second.Authenticate(secret)
+	if n := spendUntilRefused(t, second, id, call, 10); n != 2 {
+		t.Fatalf("after the restart %d paid tool calls were admitted, want 2 (3 of 5 were spent before)", n)
+	}
+}
+
+// TestHugeLimitsAndBudgets checks the edges of what keys may be given: the
+// largest rate limits are enforced without overflow, and budgets and limits
+// beyond the ranges are refused as invalid, not stored.
+func TestHugeLimitsAndBudgets(t *testing.T) {
+	e, _ := testEngine(t, newClock(t0))
+	ctx := context.Background()
+	most := int64(math.MaxInt64)
+	id := mustKey(t, e, KeyInput{Name: "k", Limits: Limits{RPM: most, TPM: most, ToolCallsPerMin: most}, Budget: &Budget{USD: 1e12}})
+	for range 3 {
+		r, err := e.Admit(ctx, id, Work{Kind: KindLLM, Model: "unpriced/m", PromptTokens: math.MaxInt64 / 8, MaxTokens: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range r.RateLimits() {
+			if l.Remaining < 0 || l.Remaining > l.Limit {
+				t.Errorf("%s remaining %d of %d", l.Dimension, l.Remaining, l.Limit)
+			}
+		}
+		r.Settle(ctx, Outcome{Usage: TokenUsage{PromptTokens: math.MaxInt64 / 8, CompletionTokens: 10}})
+	}
+	var inv *InvalidError
+	for _, in := range []KeyInput{
+		{Name: "b1", Budget: &Budget{USD: 1e300}},
+		{Name: "b2", Budget: &Budget{USD: math.Inf(1)}},
+		{Name: "b3", Budget: &Budget{USD: -0.01}},
+		{Name: "l1", Limits: Limits{RPM: -1}},
+		{Name: "l2", Limits: Limits{TPM: math.MinInt64}},
+	} {
+		if _, _, err := e.CreateKey(ctx, in); !errors.As(err, &inv) {
+			t.Errorf("CreateKey(%+v): %v, want an InvalidError", in, err)
+		}
+	}
+	if _, err := e.UpdateKey(ctx, "k", []byte(`{"limits":{"rpm":1e30}}`)); !errors.As(err, &inv) {
+		t.Errorf("an rpm of 1e30: %v, want an InvalidError", err)
+	}
 }
 
 // TestTokensPerMinuteAdmitsRequestsWithoutMaxTokens protects keys with a

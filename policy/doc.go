@@ -20,11 +20,19 @@
 //     Redis (package store/counters), so replicas share one budget exactly.
 //   - Usage records are queued and written to the store in batches, off the
 //     request path; a full queue drops and counts, never blocks.
+//   - Budgets survive lost counters: a budget's counter that is missing (a
+//     restarted gateway with in-memory counters, a Redis without
+//     persistence) is rebuilt from the usage records of its period before
+//     anything is reserved on it (seed.go). Money and token arithmetic
+//     saturates (arith.go), so no number a caller or an upstream sends can
+//     wrap an estimate round to nothing.
 //
 // Nothing on a request path reads the database: keys, teams, rules and
 // prices are held in an immutable in-memory snapshot, rebuilt when the
 // store's change feed reports a change from any replica (and periodically
-// as a safety net). When it cannot decide, it denies.
+// as a safety net). The one exception is rebuilding a missing budget
+// counter, once per counter and period window, within a short timeout.
+// When it cannot decide, it denies.
 //
 // The package depends only on store and never imports the packages that
 // serve requests (llm, mcp, gateway). Its errors ([AuthError],

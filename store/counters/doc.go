@@ -12,7 +12,11 @@
 // if all stay within their limits, all are incremented, atomically — and its
 // settlement is one [Counters.Adjust] that corrects the reserved amounts by the
 // real usage. Both are a single critical section in memory and a single Lua
-// script (one round trip) in Redis.
+// script (one round trip) in Redis. A counter can be lost (a restarted
+// process, a Redis without persistence); a bucket whose value must not
+// silently restart at 0 asks Reserve to report it missing
+// ([ReportMissing]) and then starts it at a value the caller rebuilt
+// ([StartAtInit]), atomically with the reservation.
 //
 // Values are non-negative int64s: Adjust floors them at 0 and a value never
 // exceeds math.MaxInt64 (an unlimited bucket that would overflow is rejected
