@@ -198,54 +198,72 @@ func TestSpendSurvivesRedisLoss(t *testing.T) {
 }
 
 // TestConcurrentSpendAcrossRestartHoldsTheBudget is the restart scenario
-// under load: many concurrent requests spend a $0.01 budget, the gateway
-// restarts, and as many again race on the new process. The total spend
-// across the restart stays within the budget plus one request's worth.
+// under load: 400 concurrent requests spend a $0.01 budget, the gateway
+// restarts (its in-process counters, or Redis's, are lost), and 400 more
+// race on the new process, on one replica and on two sharing Redis. The
+// total spend across the restart stays within the budget plus one
+// request's worth.
 func TestConcurrentSpendAcrossRestartHoldsTheBudget(t *testing.T) {
-	setups := []struct {
-		name string
-		// counters returns the counters of a process; restart says whether
-		// the counters are lost between the two processes.
-		counters func(t *testing.T, prefix string, clk *clock) counters.Counters
-		lose     func(t *testing.T, prefix string)
-	}{
-		{"memory", func(t *testing.T, _ string, clk *clock) counters.Counters {
-			return counters.NewMemory(counters.MemoryOptions{Now: clk.Now})
-		}, func(*testing.T, string) {}},
-		{"redis without persistence", func(t *testing.T, prefix string, _ *clock) counters.Counters {
-			return redisCounters(t, prefix)
-		}, func(t *testing.T, prefix string) { deleteRedisKeys(t, prefix) }},
+	memory := func(t *testing.T, _ string, clk *clock) counters.Counters {
+		return counters.NewMemory(counters.MemoryOptions{Now: clk.Now})
 	}
-	const perRequest, budgetMicros, calls = 1000, 10000, 60
+	shared := func(t *testing.T, prefix string, _ *clock) counters.Counters { return redisCounters(t, prefix) }
+	setups := []struct {
+		name     string
+		replicas int
+		// counters returns the counters of one replica of a process run.
+		counters func(t *testing.T, prefix string, clk *clock) counters.Counters
+		// lost says whether the counters die with the process.
+		lost bool
+	}{
+		{"memory", 1, memory, false},
+		{"redis without persistence", 1, shared, true},
+		{"redis without persistence, two replicas", 2, shared, true},
+	}
+	const perRequest, budgetMicros, calls = 1000, 10000, 400
 	for _, s := range setups {
 		t.Run(s.name, func(t *testing.T) {
 			ctx := context.Background()
 			prefix, clk, st := randomPrefix(), newClock(t0), newTestStore(t)
-			first := engineOn(t, st, s.counters(t, prefix, clk), clk)
-			microPrice(t, first)
-			_, secret, err := first.CreateKey(ctx, KeyInput{Name: "k", Budget: &Budget{USD: 0.01, Period: PeriodDay}})
+			run := func() []*Engine {
+				var es []*Engine
+				for range s.replicas {
+					es = append(es, engineOn(t, st, s.counters(t, prefix, clk), clk))
+				}
+				return es
+			}
+			first := run()
+			microPrice(t, first[0])
+			_, secret, err := first[0].CreateKey(ctx, KeyInput{Name: "k", Budget: &Budget{USD: 0.01, Period: PeriodDay}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			race := func(e *Engine) int64 {
-				id, err := e.Authenticate(secret)
-				if err != nil {
-					t.Fatal(err)
+			race := func(es []*Engine) int64 {
+				var ids []*Identity
+				for _, e := range es {
+					if err := e.Reload(ctx); err != nil {
+						t.Fatal(err)
+					}
+					id, err := e.Authenticate(secret)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ids = append(ids, id)
 				}
-				admitted, _ := admitConcurrently(t, calls, []*Identity{id}, []*Engine{e}, spend1000, perRequest/1e6)
+				admitted, _ := admitConcurrently(t, calls, ids, es, spend1000, perRequest/1e6)
+				for _, e := range es {
+					if err := e.Close(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
 				return admitted
 			}
 			before := race(first)
-			if err := first.Close(ctx); err != nil {
-				t.Fatal(err)
+			if s.lost {
+				deleteRedisKeys(t, prefix)
 			}
-			s.lose(t, prefix)
-			second := engineOn(t, st, s.counters(t, prefix, clk), clk)
-			after := race(second)
-			if err := second.Close(ctx); err != nil {
-				t.Fatal(err)
-			}
-			rows, err := st.QueryUsage(ctx, store.UsageQuery{KeyID: keyID(t, second, "k")})
+			after := race(run())
+			rows, err := st.QueryUsage(ctx, store.UsageQuery{KeyID: keyID(t, first[0], "k")})
 			if err != nil {
 				t.Fatal(err)
 			}
