@@ -38,8 +38,11 @@ type Work struct {
 	// with action call unless SkipAccess is set.
 	Server, Tool string
 	// PromptTokens estimates the prompt; MaxTokens caps the completion
-	// (0: the meter's default_max_tokens; negative: no completion, as for
-	// embeddings).
+	// (0: none asked for, estimated at the meter's default_max_tokens for
+	// budgets and not counted against tokens-per-minute limits until the
+	// work settles; negative: no completion, as for embeddings). Any value
+	// is safe: the estimate caps the completion at the model's output limit
+	// and saturates.
 	PromptTokens, MaxTokens int64
 	// SkipAccess is set by callers that already checked access.
 	SkipAccess bool
