@@ -211,7 +211,7 @@ const junctionProvider = "junction"
 // OpenAI-style keys (sk-..., also masked as sk-****1234), Google API keys,
 // bearer tokens, JWTs, long hex strings (Azure keys), masked values (abc****wxyz)
 // and key=value query parameters.
-var secretLike = regexp.MustCompile(`(?i)\b(?:sk|rk|pk)-[a-z0-9_\-*.]{3,}` +
+var secretLike = regexp.MustCompile(`(?i)\b(?:sk|rk|pk)-[a-z0-9_\-*]{3,}` +
 	`|\bAIza[0-9a-z_\-]{10,}` +
 	`|\bbearer\s+[^\s"',;]+` +
 	`|\beyJ[a-z0-9_\-]+\.[a-z0-9_\-]+\.[a-z0-9_\-]*` +
