@@ -1,8 +1,10 @@
 package llm
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
+	"sync/atomic"
 )
 
 // A provider/model name that is not an alias gets its route on demand, the
@@ -28,44 +30,55 @@ import (
 const maxDynamicRoutes = 1024
 
 // onDemand is the bookkeeping of the routes made on demand; Service.mu
-// guards it.
+// guards its maps. Requests hold unlisted routes through the demandEntry
+// their Route carries, without the lock.
 type onDemand struct {
 	// listed are the on-demand routes of listed names.
 	listed map[string]bool
 	// unlisted are the routes of unlisted names, at most maxDynamicRoutes.
 	unlisted map[string]*demandEntry
-	// tick counts leases, to order unlisted routes by last use.
-	tick uint64
 }
 
 func newOnDemand() onDemand {
 	return onDemand{listed: map[string]bool{}, unlisted: map[string]*demandEntry{}}
 }
 
-// demandEntry is one unlisted route's use.
+// demandEntry is the use of one unlisted route.
 type demandEntry struct {
-	used uint64 // onDemand.tick when last leased
-	pins int    // requests holding the route (a held route is never evicted)
+	used atomic.Uint64 // Service.leases when last held
+	// pins counts the requests holding the route, or is -1 once the route
+	// is evicted: a held route is never evicted, an evicted one never held.
+	pins atomic.Int32
 }
 
+// hold pins the route for a request at tick; false when it was evicted.
+func (e *demandEntry) hold(tick uint64) bool {
+	for {
+		p := e.pins.Load()
+		if p < 0 {
+			return false
+		}
+		if e.pins.CompareAndSwap(p, p+1) {
+			e.used.Store(tick)
+			return true
+		}
+	}
+}
+
+// evict claims an unheld route for eviction.
+func (e *demandEntry) evict() bool { return e.pins.CompareAndSwap(0, -1) }
+
 // routeLease is what a request holds of the unlisted routes it resolved:
-// they stay in the route table until it is released. The zero lease holds
-// nothing.
+// they stay in the route table until it is released.
 type routeLease struct {
-	s      *Service
 	pinned []*demandEntry
 }
 
 // release lets the lease's routes go. It is idempotent.
 func (l *routeLease) release() {
-	if l == nil || len(l.pinned) == 0 {
-		return
-	}
-	l.s.mu.Lock()
 	for _, e := range l.pinned {
-		e.pins--
+		e.pins.Add(-1)
 	}
-	l.s.mu.Unlock()
 	l.pinned = nil
 }
 
@@ -78,74 +91,97 @@ var errRoutesBusy = &apiError{Status: http.StatusServiceUnavailable, Type: "serv
 
 // leaseRoutes makes sure every name has a route and holds the unlisted
 // ones until the lease is released. A name no configured provider serves
-// is an *UnknownModelError and makes no route. Listed names that are
-// routed already take no lock.
+// is an *UnknownModelError and makes no route. Names whose routes exist
+// take no lock.
 func (s *Service) leaseRoutes(names []string) (*routeLease, error) {
-	ps := s.provs.Load()
-	fast := true
-	for _, n := range names {
-		if _, ok := s.router.Route(n); !ok || !ps.listed[n] {
-			fast = false
-			break
+	lease := &routeLease{}
+	tick := s.leases.Add(1)
+	for i, n := range names {
+		r, ok := s.router.Route(n)
+		if ok && (r.demand == nil || r.demand.hold(tick)) {
+			if r.demand != nil {
+				lease.pinned = append(lease.pinned, r.demand)
+			}
+			continue
 		}
+		s.mu.Lock()
+		err := s.leaseLocked(lease, names[i:], tick)
+		s.mu.Unlock()
+		if err != nil {
+			lease.release()
+			return nil, err
+		}
+		break
 	}
-	if fast {
-		return &routeLease{}, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.leaseLocked(names)
+	return lease, nil
 }
 
-// leaseLocked is leaseRoutes with s.mu held.
-func (s *Service) leaseLocked(names []string) (*routeLease, error) {
+// leaseLocked adds the routes of names that have none (or whose route was
+// just evicted) to the table, evicting the least recently used unheld
+// unlisted routes as needed, and holds the unlisted ones in lease. s.mu is
+// held.
+func (s *Service) leaseLocked(lease *routeLease, names []string, tick uint64) error {
 	ps := s.provs.Load()
 	d := &s.demand
-	d.tick++
-	lease := &routeLease{s: s}
 	var (
 		add      []Route
 		fresh    = map[string]*demandEntry{} // unlisted routes this call adds
 		listed   []string                    // listed routes this call adds
 		adding   = map[string]bool{}
-		unlisted = 0
+		replaced []string // evicted routes this call makes again
 	)
 	for _, n := range names {
-		if _, ok := s.router.Route(n); ok || adding[n] {
-			if e := d.unlisted[n]; e != nil {
-				lease.pin(e, d.tick)
-			} else if e := fresh[n]; e != nil {
-				lease.pin(e, d.tick)
+		if e := fresh[n]; e != nil {
+			e.pins.Add(1)
+			lease.pinned = append(lease.pinned, e)
+			continue
+		}
+		if adding[n] {
+			continue
+		}
+		r, ok := s.router.Route(n)
+		if ok && (r.demand == nil || r.demand.hold(tick)) {
+			if r.demand != nil {
+				lease.pinned = append(lease.pinned, r.demand)
 			}
 			continue
 		}
-		r, ok := ps.directRoute(n)
-		if !ok || !ps.isDirect(n) {
-			lease.unpin()
-			return nil, &UnknownModelError{Model: n}
+		if ok { // evicted since it was looked up, but not yet out of the table
+			replaced = append(replaced, n)
 		}
-		add = append(add, r)
+		if !ps.isDirect(n) {
+			return &UnknownModelError{Model: n}
+		}
+		rt, found := ps.directRoute(n)
+		if !found {
+			return &UnknownModelError{Model: n}
+		}
 		adding[n] = true
 		if ps.listed[n] {
+			add = append(add, rt)
 			listed = append(listed, n)
 			continue
 		}
 		e := &demandEntry{}
+		e.pins.Store(1)
+		e.used.Store(tick)
+		rt.demand = e
+		add = append(add, rt)
 		fresh[n] = e
-		lease.pin(e, d.tick)
-		unlisted++
+		lease.pinned = append(lease.pinned, e)
 	}
 	if len(add) == 0 {
-		return lease, nil
+		return nil
 	}
-	victims, ok := d.victims(len(d.unlisted) + unlisted - maxDynamicRoutes)
+	victims, claimed, ok := d.victims(len(d.unlisted) + len(fresh) - maxDynamicRoutes)
 	if !ok {
-		lease.unpin()
-		return nil, errRoutesBusy
+		return errRoutesBusy
 	}
-	if err := s.router.editRoutes(add, victims); err != nil {
-		lease.unpin()
-		return nil, &apiError{Status: http.StatusInternalServerError, Type: "server_error", Code: "internal_error",
+	if err := s.router.editRoutes(add, append(victims, replaced...)); err != nil {
+		for _, e := range claimed {
+			e.pins.Store(0) // not evicted after all
+		}
+		return &apiError{Status: http.StatusInternalServerError, Type: "server_error", Code: "internal_error",
 			Message: "internal error; the request id identifies it in the gateway's log", Err: err}
 	}
 	for _, v := range victims {
@@ -157,78 +193,65 @@ func (s *Service) leaseLocked(names []string) (*routeLease, error) {
 	for _, n := range listed {
 		d.listed[n] = true
 	}
-	return lease, nil
+	return nil
 }
 
-// pin holds e for the lease.
-func (l *routeLease) pin(e *demandEntry, tick uint64) {
-	e.pins++
-	e.used = tick
-	l.pinned = append(l.pinned, e)
-}
-
-// unpin gives back what the lease pinned, with Service.mu held.
-func (l *routeLease) unpin() {
-	for _, e := range l.pinned {
-		e.pins--
-	}
-	l.pinned = nil
-}
-
-// victims picks n unlisted routes to evict, least recently used first,
-// never one a request holds; ok is false when there are not n such routes.
-func (d *onDemand) victims(n int) (names []string, ok bool) {
+// victims claims n unlisted routes for eviction, least recently used
+// first, never one a request holds; ok is false (and nothing is claimed)
+// when there are not n such routes. Service.mu is held.
+func (d *onDemand) victims(n int) (names []string, claimed []*demandEntry, ok bool) {
 	if n <= 0 {
-		return nil, true
+		return nil, nil, true
 	}
 	type cand struct {
 		name string
+		e    *demandEntry
 		used uint64
 	}
 	var free []cand
 	for name, e := range d.unlisted {
-		if e.pins == 0 {
-			free = append(free, cand{name, e.used})
+		if e.pins.Load() == 0 {
+			free = append(free, cand{name, e, e.used.Load()})
 		}
 	}
-	if len(free) < n {
-		return nil, false
-	}
-	slices.SortFunc(free, func(a, b cand) int {
-		switch {
-		case a.used < b.used:
-			return -1
-		case a.used > b.used:
-			return 1
+	slices.SortFunc(free, func(a, b cand) int { return cmp.Compare(a.used, b.used) })
+	for _, c := range free {
+		if len(names) == n {
+			break
 		}
-		return 0
-	})
-	for _, c := range free[:n] {
-		names = append(names, c.name)
+		if c.e.evict() {
+			names = append(names, c.name)
+			claimed = append(claimed, c.e)
+		}
 	}
-	return names, true
+	if len(names) < n {
+		for _, e := range claimed {
+			e.pins.Store(0) // give them back: nothing is evicted
+		}
+		return nil, nil, false
+	}
+	return names, claimed, true
 }
 
 // carryOver keeps, across a change of providers, the on-demand routes the
-// new provider set ps still serves, sorted again into listed and unlisted.
-// have are the routes already built (aliases and their fallbacks); it
-// returns the routes to add. Unlisted routes held by requests come first,
-// then the most recently used, up to maxDynamicRoutes.
+// new provider set ps still serves, sorted again into listed and unlisted
+// names. have are the routes already built (aliases and their fallbacks);
+// it returns the routes to add. Unlisted routes held by requests come
+// first, then the most recently used, up to maxDynamicRoutes; the others
+// are evicted. Service.mu is held.
 func (d *onDemand) carryOver(ps *providerSet, have map[string]bool) ([]Route, onDemand) {
 	next := newOnDemand()
-	next.tick = d.tick
 	var routes []Route
-	keep := func(name string) bool {
+	route := func(name string) (Route, bool) {
 		if have[name] {
-			return false
+			return Route{}, false
 		}
 		r, ok := ps.directRoute(name)
-		if !ok {
-			return false
+		if ok && ps.isDirect(name) {
+			have[name] = true
+			return r, true
 		}
-		routes = append(routes, r)
-		have[name] = true
-		return true
+		return Route{}, false
 	}
 	type old struct {
 		name string
@@ -236,45 +259,48 @@ func (d *onDemand) carryOver(ps *providerSet, have map[string]bool) ([]Route, on
 	}
 	var unlisted []old
 	for name := range d.listed {
-		if ps.listed[name] {
-			if keep(name) {
-				next.listed[name] = true
-			}
-			continue
+		if !ps.listed[name] {
+			unlisted = append(unlisted, old{name, &demandEntry{}})
+		} else if r, ok := route(name); ok {
+			routes = append(routes, r)
+			next.listed[name] = true
 		}
-		unlisted = append(unlisted, old{name, &demandEntry{}})
 	}
 	for name, e := range d.unlisted {
-		if ps.listed[name] {
-			if keep(name) {
-				next.listed[name] = true
-			}
+		if !ps.listed[name] {
+			unlisted = append(unlisted, old{name, e})
 			continue
 		}
-		unlisted = append(unlisted, old{name, e})
+		// Listed from now on: the route needs no holding (requests that
+		// hold it still let go of their entry).
+		e.evict()
+		if r, ok := route(name); ok {
+			routes = append(routes, r)
+			next.listed[name] = true
+		}
 	}
 	slices.SortFunc(unlisted, func(a, b old) int {
-		if (a.e.pins > 0) != (b.e.pins > 0) {
-			if a.e.pins > 0 {
+		if ha, hb := a.e.pins.Load() > 0, b.e.pins.Load() > 0; ha != hb {
+			if ha {
 				return -1
 			}
 			return 1
 		}
-		switch {
-		case a.e.used > b.e.used:
-			return -1
-		case a.e.used < b.e.used:
-			return 1
-		}
-		return 0
+		return cmp.Compare(b.e.used.Load(), a.e.used.Load())
 	})
 	for _, o := range unlisted {
 		if len(next.unlisted) >= maxDynamicRoutes {
-			break
+			o.e.evict()
+			continue
 		}
-		if keep(o.name) {
-			next.unlisted[o.name] = o.e
+		r, ok := route(o.name)
+		if !ok {
+			o.e.evict()
+			continue
 		}
+		r.demand = o.e
+		routes = append(routes, r)
+		next.unlisted[o.name] = o.e
 	}
 	return routes, next
 }

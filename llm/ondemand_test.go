@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -230,5 +231,38 @@ func TestUnknownModelsMakeNoMetricLabels(t *testing.T) {
 		if strings.Contains(l, "nowhere") || strings.Contains(l, "denied") {
 			t.Errorf("label %q", l)
 		}
+	}
+}
+
+// TestHeldRoutesSurviveConcurrentEviction: requests leasing unlisted names
+// from a pool larger than the bound, at once, always find their routes in
+// the table while they hold them, and the table stays bounded.
+func TestHeldRoutesSurviveConcurrentEviction(t *testing.T) {
+	e := newTestEnv(t, nil)
+	pool := madeUp("mock", 0, maxDynamicRoutes+maxDynamicRoutes/2)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 400 {
+				names := []string{pool[(g*7919+i*31)%len(pool)], pool[(g*104729+i*17)%len(pool)]}
+				l, err := e.s.leaseRoutes(names)
+				if err != nil {
+					t.Errorf("lease %v: %v", names, err)
+					return
+				}
+				for _, n := range names {
+					if r, ok := e.s.router.Route(n); !ok || r.demand == nil || r.demand.pins.Load() <= 0 {
+						t.Errorf("%s is not held in the table while leased", n)
+					}
+				}
+				l.release()
+			}
+		}()
+	}
+	wg.Wait()
+	if n := unlistedRoutes(e.s); n > maxDynamicRoutes {
+		t.Errorf("%d unlisted routes", n)
 	}
 }

@@ -44,6 +44,11 @@ type Route struct {
 	Fallbacks []string
 	// Strategy is "adaptive" (default) or "weighted"; see balancer.go.
 	Strategy string
+
+	// demand is the use of an on-demand route of an unlisted name (nil
+	// for every other route), which requests hold without a lock; see
+	// ondemand.go.
+	demand *demandEntry
 }
 
 // RouterOptions configure a Router. Zero values mean the defaults.
@@ -271,6 +276,7 @@ func NewRouter(opts RouterOptions) (*Router, error) {
 				Targets:   slices.Clone(src.Targets),
 				Fallbacks: slices.Clone(src.Fallbacks),
 				Strategy:  src.Strategy,
+				demand:    src.demand,
 			},
 			weighted: weighted,
 		}
@@ -410,7 +416,7 @@ func (r *Router) newEntry(tab *routeTable, src Route, created map[targetKey]*bac
 		}
 	}
 	e := &routeEntry{pub: Route{Name: src.Name, Targets: slices.Clone(src.Targets), Fallbacks: slices.Clone(src.Fallbacks),
-		Strategy: src.Strategy}, weighted: src.Strategy == "weighted"}
+		Strategy: src.Strategy, demand: src.demand}, weighted: src.Strategy == "weighted"}
 	if e.pub.Strategy == "" {
 		e.pub.Strategy = "adaptive"
 	}

@@ -75,6 +75,8 @@ type Service struct {
 	// SetProviders.
 	mu     sync.Mutex
 	demand onDemand
+	// leases counts route leases, ordering unlisted routes by last use.
+	leases atomic.Uint64
 }
 
 // upstream is a configured provider with its keys.
@@ -129,8 +131,6 @@ func New(opts Options) (*Service, error) {
 	}
 	return s, nil
 }
-
-func (s *Service) isDirect(model string) bool { return s.provs.Load().isDirect(model) }
 
 // resolve makes sure model has a route: an alias, or a provider/model of a
 // configured provider (made on demand, see ondemand.go). It is for models
