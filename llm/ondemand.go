@@ -90,11 +90,10 @@ var errRoutesBusy = &apiError{Status: http.StatusServiceUnavailable, Type: "serv
 	Header: map[string]string{"Retry-After": "1"}}
 
 // leaseRoutes makes sure every name has a route and holds the unlisted
-// ones until the lease is released. A name no configured provider serves
+// ones in lease until it is released. A name no configured provider serves
 // is an *UnknownModelError and makes no route. Names whose routes exist
 // take no lock.
-func (s *Service) leaseRoutes(names []string) (*routeLease, error) {
-	lease := &routeLease{}
+func (s *Service) leaseRoutes(lease *routeLease, names []string) error {
 	tick := s.leases.Add(1)
 	for i, n := range names {
 		r, ok := s.router.Route(n)
@@ -109,11 +108,11 @@ func (s *Service) leaseRoutes(names []string) (*routeLease, error) {
 		s.mu.Unlock()
 		if err != nil {
 			lease.release()
-			return nil, err
+			return err
 		}
 		break
 	}
-	return lease, nil
+	return nil
 }
 
 // leaseLocked adds the routes of names that have none (or whose route was

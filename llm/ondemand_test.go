@@ -122,13 +122,13 @@ func TestHeldRoutesAreNotEvicted(t *testing.T) {
 	e := newTestEnv(t, nil)
 	var leases []*routeLease
 	for _, n := range madeUp("mock", 0, maxDynamicRoutes) {
-		l, err := e.s.leaseRoutes([]string{n})
-		if err != nil {
+		l := &routeLease{}
+		if err := e.s.leaseRoutes(l, []string{n}); err != nil {
 			t.Fatal(err)
 		}
 		leases = append(leases, l)
 	}
-	_, err := e.s.leaseRoutes([]string{"mock/one-more"})
+	err := e.s.leaseRoutes(&routeLease{}, []string{"mock/one-more"})
 	ae := classify(err)
 	if ae.Status != http.StatusServiceUnavailable || ae.Header["Retry-After"] == "" {
 		t.Fatalf("every route held: %v", err)
@@ -144,8 +144,8 @@ func TestHeldRoutesAreNotEvicted(t *testing.T) {
 	}
 	leases[7].release()
 	leases[7].release() // idempotent
-	l, err := e.s.leaseRoutes([]string{"mock/one-more"})
-	if err != nil {
+	l := &routeLease{}
+	if err := e.s.leaseRoutes(l, []string{"mock/one-more"}); err != nil {
 		t.Fatalf("after a release: %v", err)
 	}
 	l.release()
@@ -247,8 +247,8 @@ func TestHeldRoutesSurviveConcurrentEviction(t *testing.T) {
 			defer wg.Done()
 			for i := range 400 {
 				names := []string{pool[(g*7919+i*31)%len(pool)], pool[(g*104729+i*17)%len(pool)]}
-				l, err := e.s.leaseRoutes(names)
-				if err != nil {
+				l := &routeLease{}
+				if err := e.s.leaseRoutes(l, names); err != nil {
 					t.Errorf("lease %v: %v", names, err)
 					return
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/junctionhq/junction/policy"
@@ -39,7 +40,7 @@ type reach struct {
 	// targets of its chain and of the request's fallbacks' chains.
 	price string
 	alts  []string
-	lease *routeLease
+	lease routeLease
 }
 
 // reachFor checks the request's fallbacks and the key's access to every
@@ -53,19 +54,35 @@ func (s *Service) reachFor(id *policy.Identity, model string, fallbacks []string
 	if err := s.checkAccess(id, model, fallbacks); err != nil {
 		return nil, err
 	}
-	names := append([]string{model}, fallbacks...)
-	lease, err := s.leaseRoutes(names)
-	if err != nil {
+	rc := &reach{model: model, fallbacks: fallbacks}
+	var one [1]string
+	names := one[:]
+	one[0] = model
+	if len(fallbacks) > 0 {
+		names = append([]string{model}, fallbacks...)
+	}
+	if err := s.leaseRoutes(&rc.lease, names); err != nil {
 		return nil, err
 	}
 	route, ok := s.router.Route(model)
 	if !ok { // the providers changed in between
-		lease.release()
+		rc.release()
 		return nil, &UnknownModelError{Model: model}
 	}
-	rc := &reach{model: model, fallbacks: fallbacks, route: route, lease: lease}
+	rc.route = route
 	first := route.Targets[0].Target
 	rc.price = first.Provider + "/" + first.Model
+	if len(fallbacks) == 0 && len(route.Fallbacks) == 0 {
+		// The common case: one route, its keys mostly of one model.
+		for i := range route.Targets {
+			if t := &route.Targets[i].Target; t.Provider != first.Provider || t.Model != first.Model {
+				if m := t.Provider + "/" + t.Model; !slices.Contains(rc.alts, m) {
+					rc.alts = append(rc.alts, m)
+				}
+			}
+		}
+		return rc, nil
+	}
 	for _, t := range s.router.Reach(names...) {
 		if t != rc.price {
 			rc.alts = append(rc.alts, t)

@@ -137,8 +137,8 @@ func New(opts Options) (*Service, error) {
 // the configuration names (the cache's embedding model), whose routes stay;
 // requests lease theirs (reach.go).
 func (s *Service) resolve(model string) (*Route, bool) {
-	lease, err := s.leaseRoutes([]string{model})
-	if err != nil {
+	var lease routeLease
+	if err := s.leaseRoutes(&lease, []string{model}); err != nil {
 		return nil, false
 	}
 	lease.release()
