@@ -52,7 +52,9 @@ type agentRun struct {
 	sels      []mcpSelection
 	maxIter   int
 	maxTokens int64
-	price     string // the first target, pricing the estimates
+	// reach is every model the loop's calls may reach, checked and
+	// pricing each call's admission.
+	reach *reach
 
 	clientTools map[string]bool
 	baseTools   []chat.Tool // the client's function tools
@@ -112,7 +114,7 @@ func (a *agentRun) summary() agentSummary {
 // request names none after all, for the plain path to serve it. It never
 // consults the response cache: every model call of a loop goes to a
 // provider.
-func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall) bool {
+func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall, rc *reach) bool {
 	f := c.format
 	ctx := r.Context()
 	id := policy.IdentityFrom(ctx)
@@ -147,20 +149,8 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 		return true
 	}
 	delete(req.Extra, "fallbacks")
-	route, ok := s.resolve(c.head.Model)
-	if !ok {
-		s.metrics.request(c.head.Model, "", http.StatusNotFound)
-		f.writeError(w, r, &UnknownModelError{Model: c.head.Model})
-		return true
-	}
-	for _, fb := range c.head.Fallbacks {
-		if _, ok := s.resolve(fb); !ok {
-			f.writeError(w, r, &UnknownModelError{Model: fb})
-			return true
-		}
-	}
 	a := &agentRun{s: s, c: c, f: f, id: id, hub: hub, picker: s.toolSelector(), req: req, maxIter: s.agent.MaxIterations,
-		sels: sels, maxTokens: c.head.MaxTokens, offered: map[string]bool{}, clientTools: map[string]bool{}}
+		sels: sels, maxTokens: c.head.MaxTokens, offered: map[string]bool{}, clientTools: map[string]bool{}, reach: rc}
 	if c.head.MaxCompletionTokens > 0 {
 		a.maxTokens = c.head.MaxCompletionTokens
 	}
@@ -172,8 +162,6 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 		}
 		a.maxIter = min(a.maxIter, n)
 	}
-	first := route.Targets[0].Target
-	a.price = first.Provider + "/" + first.Model
 	if err := a.prepareTools(); err != nil {
 		f.writeError(w, r, err)
 		return true
@@ -291,14 +279,18 @@ func conversationText(req *chat.Request) string {
 }
 
 // admit reserves the next model call: the first with the client's body
-// size, later ones with the conversation's.
+// size, later ones with the conversation's. Each call checks the access to
+// every model it may reach again and is priced at the most expensive
+// target of them (reach.go).
 func (a *agentRun) admit(ctx context.Context) (*policy.Reservation, error) {
 	size := len(a.c.body)
 	if a.iterations > 0 {
 		size = a.req.SizeHint()
 	}
-	return a.s.policy.Admit(ctx, a.id, policy.Work{Kind: policy.KindLLM, Model: a.c.head.Model, PriceModel: a.price,
-		PromptTokens: estimateTokens(size), MaxTokens: a.maxTokens, RequestID: telemetry.RequestID(ctx)})
+	if err := a.s.checkAccess(a.id, a.reach.model, a.reach.fallbacks); err != nil {
+		return nil, err
+	}
+	return a.s.policy.Admit(ctx, a.id, a.reach.work(estimateTokens(size), a.maxTokens, telemetry.RequestID(ctx)))
 }
 
 // stopFor maps a refused admission after the first to the loop's stop.
@@ -334,7 +326,7 @@ func (a *agentRun) chatOnce(ctx context.Context) (*chat.Response, *Candidate, Re
 		resp *chat.Response
 		cand *Candidate
 	)
-	result, err := a.s.router.Do(ctx, a.c.head.Model, a.c.head.Fallbacks, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+	result, err := a.s.do(ctx, a.reach, func(ctx context.Context, c *Candidate) (time.Duration, error) {
 		actx, cancel := context.WithTimeout(ctx, a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
 		defer cancel()
 		t0 := time.Now()

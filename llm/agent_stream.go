@@ -252,7 +252,7 @@ func (a *agentRun) openStream(ctx context.Context) (*streamTurn, error) {
 	a.req.Stream, a.req.IncludeUsage = true, true
 	t := &streamTurn{}
 	start := time.Now()
-	result, err := a.s.router.Do(ctx, a.c.head.Model, a.c.head.Fallbacks, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+	result, err := a.s.do(ctx, a.reach, func(ctx context.Context, c *Candidate) (time.Duration, error) {
 		t0 := time.Now()
 		st, first, acancel, err := openChunkStream(ctx, c, a.forProvider(c), a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
 		if err != nil {

@@ -1,11 +1,14 @@
 package llm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -83,17 +86,27 @@ func classify(err error) *apiError {
 		if errors.Is(exh.Last, context.DeadlineExceeded) {
 			status = http.StatusGatewayTimeout
 		}
-		return &apiError{Status: status, Type: "server_error", Code: "upstream_unavailable", Message: exh.Error(), Err: err}
+		msg := exh.Error()
+		if last != nil && providerAuthFailure(last) {
+			msg = fmt.Sprintf("every target of %q failed (%d attempts); last: %s", exh.Model, exh.Attempts, authFailureMessage(last.Provider))
+		}
+		return &apiError{Status: status, Type: "server_error", Code: "upstream_unavailable", Message: redactSecrets(msg), Err: err}
 	case errors.As(err, &up):
+		if providerAuthFailure(up) {
+			// Junction's credentials are at fault, not the client's: a 401
+			// or 403 passed through would tell the client to fix its key.
+			return &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "provider_auth_failed",
+				Message: authFailureMessage(up.Provider), Err: err}
+		}
 		if up.Status >= 400 && up.Status < 500 {
 			// The request itself was refused upstream: say what the upstream said.
 			typ := up.Type
 			if typ == "" {
 				typ = "invalid_request_error"
 			}
-			return &apiError{Status: up.Status, Type: typ, Code: up.Code, Message: up.Provider + ": " + up.Message, Err: err}
+			return &apiError{Status: up.Status, Type: typ, Code: up.Code, Message: up.Provider + ": " + redactSecrets(up.Message), Err: err}
 		}
-		return &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_error", Message: up.Error(), Err: err}
+		return &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_error", Message: redactSecrets(up.Error()), Err: err}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &apiError{Status: http.StatusGatewayTimeout, Type: "server_error", Code: "timeout", Message: "the upstream did not answer in time", Err: err}
 	case errors.Is(err, context.Canceled):
@@ -158,5 +171,77 @@ func setRateLimitHeaders(h http.Header, ls []policy.LimitStatus, now time.Time) 
 		h.Set("X-Ratelimit-Limit-"+dim, strconv.FormatInt(l.Limit, 10))
 		h.Set(key, strconv.FormatInt(l.Remaining, 10))
 		h.Set("X-Ratelimit-Reset-"+dim, strconv.FormatInt(int64(max(0, l.Reset.Sub(now).Seconds())), 10)+"s")
+	}
+}
+
+// providerAuthFailure reports a provider refusing Junction's own
+// credentials: 401, 403 or 407 from the provider, or an error that says so
+// in its type or code (Gemini answers a bad key with 400 API_KEY_INVALID;
+// a stream reports it in-band).
+func providerAuthFailure(up *chat.UpstreamError) bool {
+	if up.Provider == junctionProvider {
+		return false
+	}
+	switch up.Status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusProxyAuthRequired:
+		return true
+	}
+	switch up.Type {
+	case "authentication_error", "permission_error", "UNAUTHENTICATED", "PERMISSION_DENIED":
+		return true
+	}
+	switch up.Code {
+	case "invalid_api_key", "API_KEY_INVALID":
+		return true
+	}
+	return false
+}
+
+// authFailureMessage is what a client sees of a provider refusing
+// Junction's credentials; the upstream's own words go to the log only.
+func authFailureMessage(provider string) string {
+	return fmt.Sprintf("the provider rejected Junction's credentials for %s; the gateway's operator must check its API key for that provider", provider)
+}
+
+// junctionProvider is the Provider of the upstream errors Junction makes
+// itself for a request it cannot send (requestError).
+const junctionProvider = "junction"
+
+// secretLike matches what may be credentials in a provider's error message:
+// OpenAI-style keys (sk-..., also masked as sk-****1234), Google API keys,
+// bearer tokens, JWTs, long hex strings (Azure keys), masked values (abc****wxyz)
+// and key=value query parameters.
+var secretLike = regexp.MustCompile(`(?i)\b(?:sk|rk|pk)-[a-z0-9_\-*]{3,}` +
+	`|\bAIza[0-9a-z_\-]{10,}` +
+	`|\bbearer\s+[^\s"',;]+` +
+	`|\beyJ[a-z0-9_\-]+\.[a-z0-9_\-]+\.[a-z0-9_\-]*` +
+	`|\b[0-9a-f]{32,}\b` +
+	`|[a-z0-9_\-]*\*{3,}[a-z0-9_\-]*` +
+	`|\b(?:api[_-]?key|key|token|access_token)=[^&\s"']+`)
+
+// redacted replaces a secret in a message.
+const redacted = "[redacted]"
+
+// redactSecrets removes anything key-like from an upstream's message before
+// a client sees it.
+func redactSecrets(msg string) string {
+	return secretLike.ReplaceAllString(msg, redacted)
+}
+
+// minScrubbedKey is the shortest API key removed verbatim from upstream
+// errors; shorter values (placeholders of local servers such as "none")
+// would garble the message without protecting anything.
+const minScrubbedKey = 8
+
+// scrubKey removes the API key an attempt was made with from its upstream
+// error (message and body), for the client and the log alike.
+func scrubKey(err error, key string) {
+	var up *chat.UpstreamError
+	if len(key) < minScrubbedKey || !errors.As(err, &up) {
+		return
+	}
+	up.Message = strings.ReplaceAll(up.Message, key, redacted)
+	if bytes.Contains(up.Body, []byte(key)) {
+		up.Body = bytes.ReplaceAll(up.Body, []byte(key), []byte(redacted))
 	}
 }

@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/policy"
@@ -111,6 +115,10 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 		f.writeError(w, r, &policy.AuthError{Reason: policy.AuthMissing})
 		return
 	}
+	if err := checkContentType(r); err != nil {
+		f.writeError(w, r, err)
+		return
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		f.writeError(w, r, err)
@@ -125,23 +133,19 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 		f.writeError(w, r, badRequest("max_tokens", "max_tokens: required"))
 		return
 	}
+	// Every model the request may reach passes the access check before
+	// anything is routed, cached or called (reach.go).
+	rc, err := s.reachFor(id, c.head.Model, c.head.Fallbacks)
+	if err != nil {
+		s.metrics.request(c.head.Model, "", classify(err).Status)
+		f.writeError(w, r, err)
+		return
+	}
+	defer rc.release()
 	// Requests naming MCP tools run the agent loop (llm/agent_loop.go),
 	// which never uses the response cache.
-	if wantsAgent(r, body) && s.serveAgent(w, r, c) {
+	if wantsAgent(r, body) && s.serveAgent(w, r, c, rc) {
 		return
-	}
-	route, ok := s.resolve(c.head.Model)
-	if !ok {
-		s.metrics.request(c.head.Model, "", http.StatusNotFound)
-		f.writeError(w, r, &UnknownModelError{Model: c.head.Model})
-		return
-	}
-	for _, fb := range c.head.Fallbacks {
-		if _, ok := s.resolve(fb); !ok {
-			s.metrics.request(c.head.Model, "", http.StatusNotFound)
-			f.writeError(w, r, &UnknownModelError{Model: fb})
-			return
-		}
 	}
 	if err := c.prepareCache(r, id); err != nil {
 		f.writeError(w, r, err)
@@ -151,11 +155,7 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 	if c.head.MaxCompletionTokens > 0 {
 		maxTokens = c.head.MaxCompletionTokens
 	}
-	firstTarget := route.Targets[0].Target
-	res, err := s.policy.Admit(ctx, id, policy.Work{
-		Kind: policy.KindLLM, Model: c.head.Model, PriceModel: firstTarget.Provider + "/" + firstTarget.Model,
-		PromptTokens: estimateTokens(len(body)), MaxTokens: maxTokens, RequestID: telemetry.RequestID(ctx),
-	})
+	res, err := s.policy.Admit(ctx, id, rc.work(estimateTokens(len(body)), maxTokens, telemetry.RequestID(ctx)))
 	if err != nil {
 		s.metrics.request(c.head.Model, "", classify(err).Status)
 		f.writeError(w, r, err)
@@ -167,7 +167,7 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 	if f.name() == chat.FormatAnthropic {
 		ctx = chat.WithClientHeaders(ctx, r.Header)
 	}
-	result, err := s.router.Do(ctx, c.head.Model, c.head.Fallbacks, c.attempt)
+	result, err := s.do(ctx, rc, c.attempt)
 	if err != nil {
 		e := classify(err)
 		status := "error"
@@ -233,7 +233,7 @@ func (c *chatCall) translated(req *chat.Request) *chat.Request {
 
 // requestError makes a decode failure final: the router does not retry it.
 func requestError(err error) error {
-	return &chat.UpstreamError{Provider: "junction", Status: http.StatusBadRequest, Message: err.Error(), Err: err}
+	return &chat.UpstreamError{Provider: junctionProvider, Status: http.StatusBadRequest, Message: err.Error(), Err: err}
 }
 
 // attempt is one try on one candidate: pass-through when the candidate
@@ -429,4 +429,37 @@ func jsonHasKey(data []byte, key string) bool {
 	}
 	_, ok := m[key]
 	return ok
+}
+
+// checkContentType refuses a request body declared as anything but JSON:
+// application/json or a +json type, with any parameters (a charset must be
+// UTF-8, as JSON is). A request without Content-Type is read as JSON.
+// Form-encoded bodies (what curl -d sends by default) get a 415 that says
+// what to send instead.
+func checkContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" || strings.EqualFold(ct, "application/json") {
+		return nil // without parsing: the common cases
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+		if cs := strings.ToLower(params["charset"]); cs == "" || cs == "utf-8" || cs == "utf8" {
+			return nil
+		}
+		return &apiError{Status: http.StatusUnsupportedMediaType, Type: "invalid_request_error", Code: "unsupported_media_type",
+			Message: fmt.Sprintf("Content-Type charset %q is not supported: JSON bodies are UTF-8", truncate(params["charset"], 40))}
+	}
+	return &apiError{Status: http.StatusUnsupportedMediaType, Type: "invalid_request_error", Code: "unsupported_media_type",
+		Message: fmt.Sprintf("Content-Type %q is not supported: send the body as JSON with Content-Type: application/json", truncate(ct, 100))}
+}
+
+// truncate shortens s to at most n bytes, on a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

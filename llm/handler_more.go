@@ -23,6 +23,10 @@ func (s *Service) embeddings(w http.ResponseWriter, r *http.Request) {
 		WriteOpenAIError(w, r, &policy.AuthError{Reason: policy.AuthMissing})
 		return
 	}
+	if err := checkContentType(r); err != nil {
+		WriteOpenAIError(w, r, err)
+		return
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		WriteOpenAIError(w, r, err)
@@ -33,15 +37,14 @@ func (s *Service) embeddings(w http.ResponseWriter, r *http.Request) {
 		WriteOpenAIError(w, r, err)
 		return
 	}
-	for _, m := range append([]string{head.Model}, head.Fallbacks...) {
-		if _, ok := s.resolve(m); !ok {
-			WriteOpenAIError(w, r, &UnknownModelError{Model: m})
-			return
-		}
+	rc, err := s.reachFor(id, head.Model, head.Fallbacks)
+	if err != nil {
+		WriteOpenAIError(w, r, err)
+		return
 	}
+	defer rc.release()
 	var req *chat.EmbeddingRequest
-	res, err := s.policy.Admit(ctx, id, policy.Work{Kind: policy.KindLLM, Model: head.Model,
-		PromptTokens: estimateTokens(len(body)), MaxTokens: -1, RequestID: telemetry.RequestID(ctx)})
+	res, err := s.policy.Admit(ctx, id, rc.work(estimateTokens(len(body)), -1, telemetry.RequestID(ctx)))
 	if err != nil {
 		WriteOpenAIError(w, r, err)
 		return
@@ -51,7 +54,7 @@ func (s *Service) embeddings(w http.ResponseWriter, r *http.Request) {
 		usage chat.Usage
 		cand  *Candidate
 	)
-	result, err := s.router.Do(ctx, head.Model, head.Fallbacks, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+	result, err := s.do(ctx, rc, func(ctx context.Context, c *Candidate) (time.Duration, error) {
 		up := s.upstreamOf(c)
 		actx, cancel := context.WithTimeout(ctx, up.cfg.Timeouts.FirstByte)
 		defer cancel()

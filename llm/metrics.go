@@ -7,11 +7,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the LLM path's Prometheus series. Labels are bounded: model
-// is a configured route (aliases and on-demand provider/model routes, at
-// most maxDynamicRoutes of those), provider and key name come from the
-// configuration, and team and virtual-key labels are capped at maxLabelValues
-// distinct values each (the rest count as "other").
+// metrics are the LLM path's Prometheus series. Labels are bounded: a model
+// label is a name the configuration lists (see ondemand.go), or an
+// unlisted provider/model an upstream has answered, at most maxLabelValues
+// of those; any other name (unknown, refused, or past the cap) counts as
+// "other". Provider and key name come from the configuration, and team and
+// virtual-key labels are capped at maxLabelValues distinct values each (the
+// rest count as "other").
 type metrics struct {
 	requests  *prometheus.CounterVec   // route, provider, status
 	upstream  *prometheus.HistogramVec // provider
@@ -22,6 +24,25 @@ type metrics struct {
 	fallbacks *prometheus.CounterVec   // route
 	teams     boundedLabel
 	keys      boundedLabel
+	// listed reports a model name the configuration lists; unlisted
+	// names that were served share the bounded models label.
+	listed func(string) bool
+	models boundedLabel
+}
+
+// model is the label of a model name; served says an upstream (or the
+// cache) answered it.
+func (m *metrics) model(name string, served bool) string {
+	if m.listed != nil && m.listed(name) {
+		return name
+	}
+	if served {
+		return m.models.value(name)
+	}
+	if m.models.has(name) {
+		return name
+	}
+	return "other"
 }
 
 // maxLabelValues caps the distinct team and key label values.
@@ -51,10 +72,18 @@ func (b *boundedLabel) value(v string) string {
 	return v
 }
 
+// has reports whether v holds a label value of its own.
+func (b *boundedLabel) has(v string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.seen[v]
+}
+
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
 
-func newMetrics(reg prometheus.Registerer, router *Router) *metrics {
+func newMetrics(reg prometheus.Registerer, router *Router, listed func(string) bool) *metrics {
 	m := &metrics{
+		listed: listed,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "junction", Subsystem: "llm", Name: "requests_total",
 			Help: "LLM requests by model (route), the provider that answered, and status."}, []string{"model", "provider", "status"}),
 		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "junction", Subsystem: "llm", Name: "upstream_seconds",
@@ -77,23 +106,24 @@ func newMetrics(reg prometheus.Registerer, router *Router) *metrics {
 }
 
 func (m *metrics) request(model, provider string, status int) {
-	m.requests.WithLabelValues(model, provider, strconv.Itoa(status)).Inc()
+	m.requests.WithLabelValues(m.model(model, status < 400), provider, strconv.Itoa(status)).Inc()
 }
 
 // completed records a request that an upstream answered.
 func (m *metrics) completed(c *chatCall, r Result, cost float64) {
 	prov := c.cand.Target.Provider
-	model := c.cand.Target.Provider + "/" + c.cand.Target.Model
+	model := m.model(c.cand.Target.Provider+"/"+c.cand.Target.Model, true)
+	route := m.model(c.head.Model, true)
 	m.request(c.head.Model, prov, 200)
 	m.upstream.WithLabelValues(prov).Observe(r.UpstreamTime.Seconds())
 	if c.ttft > 0 {
 		m.ttft.WithLabelValues(prov).Observe(c.ttft.Seconds())
 	}
 	if r.Attempts > 1 {
-		m.attempts.WithLabelValues(c.head.Model).Add(float64(r.Attempts - 1))
+		m.attempts.WithLabelValues(route).Add(float64(r.Attempts - 1))
 	}
 	if r.Fallbacks > 0 {
-		m.fallbacks.WithLabelValues(c.head.Model).Inc()
+		m.fallbacks.WithLabelValues(route).Inc()
 	}
 	team, key := m.teams.value(c.team), m.keys.value(c.key)
 	m.tokens.WithLabelValues(prov, model, team, key, "prompt").Add(float64(c.usage.PromptTokens))

@@ -21,6 +21,10 @@ import (
 type providerSet struct {
 	byName map[string]*upstream
 	list   []ProviderConfig // in the order given, defaults applied
+	// listed are the model names the configuration lists (see ondemand.go):
+	// the aliases, their targets and fallbacks, the providers' models and
+	// the cache's embedding model.
+	listed map[string]bool
 }
 
 // buildProviderSet makes the providers of list (defaults applied), reusing
@@ -44,7 +48,33 @@ func (s *Service) buildProviderSet(list []ProviderConfig, prev *providerSet) (*p
 		}
 		ps.byName[pc.Name] = &upstream{cfg: pc, provider: p, format: format}
 	}
+	ps.listed = s.listedNames(list)
 	return ps, nil
+}
+
+// listedNames are the model names the configuration lists with the
+// providers of list: they may keep routes without limit (ondemand.go) and
+// name metric series.
+func (s *Service) listedNames(list []ProviderConfig) map[string]bool {
+	listed := map[string]bool{}
+	for _, m := range s.cfg.Models {
+		listed[m.Name] = true
+		for _, t := range m.Targets {
+			listed[t.Model] = true
+		}
+		for _, f := range m.Fallbacks {
+			listed[f] = true
+		}
+	}
+	for _, p := range list {
+		for _, m := range p.Models {
+			listed[p.Name+"/"+m] = true
+		}
+	}
+	if s.embeddingModel != "" {
+		listed[s.embeddingModel] = true
+	}
+	return listed
 }
 
 // candidates are the targets serving provider/model: one per API key of the
@@ -81,8 +111,9 @@ func (ps *providerSet) directRoute(model string) (Route, bool) {
 // alias no provider key serves is an error (start-up); without, it is left
 // out, and so are fallbacks to routes that do not exist (a provider was
 // removed at run time).
-func (s *Service) buildRoutes(ps *providerSet, strict bool) ([]Route, map[string]bool, error) {
+func (s *Service) buildRoutes(ps *providerSet, strict bool) ([]Route, error) {
 	var routes []Route
+	have := map[string]bool{}
 	for _, m := range s.cfg.Models {
 		r := Route{Name: m.Name, Fallbacks: m.Fallbacks, Strategy: m.Strategy}
 		for _, t := range m.Targets {
@@ -90,30 +121,30 @@ func (s *Service) buildRoutes(ps *providerSet, strict bool) ([]Route, map[string
 		}
 		if len(r.Targets) == 0 {
 			if strict {
-				return nil, nil, fmt.Errorf("llm: model %q: no provider key serves any of its targets", m.Name)
+				return nil, fmt.Errorf("llm: model %q: no provider key serves any of its targets", m.Name)
 			}
 			continue
 		}
 		routes = append(routes, r)
+		have[m.Name] = true
 	}
-	dynamic := map[string]bool{}
 	// Direct provider/model fallbacks named by aliases need their routes too.
 	for _, m := range s.cfg.Models {
 		for _, f := range m.Fallbacks {
-			if ps.isDirect(f) && !hasRoute(routes, f) {
+			if ps.isDirect(f) && !have[f] {
 				if r, ok := ps.directRoute(f); ok {
 					routes = append(routes, r)
-					dynamic[f] = true
+					have[f] = true
 				}
 			}
 		}
 	}
 	if !strict {
 		for i := range routes {
-			routes[i].Fallbacks = slices.DeleteFunc(slices.Clone(routes[i].Fallbacks), func(f string) bool { return !hasRoute(routes, f) })
+			routes[i].Fallbacks = slices.DeleteFunc(slices.Clone(routes[i].Fallbacks), func(f string) bool { return !have[f] })
 		}
 	}
-	return routes, dynamic, nil
+	return routes, nil
 }
 
 // ErrInvalidProvider matches (with errors.Is) every *InvalidProviderError.
@@ -179,7 +210,8 @@ func (s *Service) Providers() []ProviderConfig { return s.provs.Load().list }
 // and rebuilds the routes over it: the model aliases of the configuration
 // (an alias whose targets are all gone is removed until a provider serves
 // it again), their direct fallbacks and the provider/model routes made on
-// demand so far, as far as the new providers still serve them. Providers
+// demand so far, as far as the new providers still serve them (sorted
+// again into listed and unlisted names, see ondemand.go). Providers
 // whose definition did not change keep their connections and the health
 // and breaker state of their targets; a changed provider starts afresh.
 // It checks every provider first and changes nothing when one is invalid
@@ -203,22 +235,19 @@ func (s *Service) SetProviders(ctx context.Context, providers []ProviderConfig) 
 	if err != nil {
 		return err
 	}
-	routes, dynamic, err := s.buildRoutes(ps, false)
+	routes, err := s.buildRoutes(ps, false)
 	if err != nil {
 		return err
 	}
 	// Keep the provider/model routes made on demand that the new set still
 	// serves: a request resolves its route and then looks it up again by
 	// name, so a reload that changes nothing must not drop it in between.
-	for name := range s.dynamic {
-		if dynamic[name] || len(dynamic) >= maxDynamicRoutes {
-			continue
-		}
-		if r, ok := ps.directRoute(name); ok && !hasRoute(routes, name) {
-			routes = append(routes, r)
-			dynamic[name] = true
-		}
+	have := make(map[string]bool, len(routes))
+	for _, r := range routes {
+		have[r.Name] = true
 	}
+	kept, demand := s.demand.carryOver(ps, have)
+	routes = append(routes, kept...)
 	prev := s.provs.Load()
 	changed := func(provider string) bool { return ps.byName[provider] != prev.byName[provider] }
 	// Publish the providers first: a request that finds a route of the old
@@ -227,7 +256,7 @@ func (s *Service) SetProviders(ctx context.Context, providers []ProviderConfig) 
 	if err := s.router.replaceRoutes(routes, changed); err != nil {
 		return fmt.Errorf("llm: set providers: %w", err)
 	}
-	s.dynamic = dynamic
+	s.demand = demand
 	return nil
 }
 

@@ -44,6 +44,11 @@ type Route struct {
 	Fallbacks []string
 	// Strategy is "adaptive" (default) or "weighted"; see balancer.go.
 	Strategy string
+
+	// demand is the use of an on-demand route of an unlisted name (nil
+	// for every other route), which requests hold without a lock; see
+	// ondemand.go.
+	demand *demandEntry
 }
 
 // RouterOptions configure a Router. Zero values mean the defaults.
@@ -271,6 +276,7 @@ func NewRouter(opts RouterOptions) (*Router, error) {
 				Targets:   slices.Clone(src.Targets),
 				Fallbacks: slices.Clone(src.Fallbacks),
 				Strategy:  src.Strategy,
+				demand:    src.demand,
 			},
 			weighted: weighted,
 		}
@@ -347,25 +353,70 @@ func (tab *routeTable) chainOf(e *routeEntry) []*routeEntry {
 // provider/model routes on demand). Its targets share health with the same
 // targets of other routes; its fallbacks must name existing routes. Readers
 // never wait: the route table is replaced whole.
-func (r *Router) AddRoute(src Route) error {
+func (r *Router) AddRoute(src Route) error { return r.editRoutes([]Route{src}, nil) }
+
+// editRoutes adds routes and removes the routes named by remove, in one
+// replacement of the route table. A removed route must be one no other
+// route falls back to (the on-demand provider/model routes the LLM path
+// evicts); the health state of targets no remaining route names is
+// dropped. Nothing changes when a route to add is invalid.
+func (r *Router) editRoutes(add []Route, remove []string) error {
 	r.addMu.Lock()
 	defer r.addMu.Unlock()
 	old := r.tab.Load()
+	tab := &routeTable{routes: make(map[string]*routeEntry, len(old.routes)+len(add)), names: make([]string, 0, len(old.names)+len(add))}
+	for k, v := range old.routes {
+		tab.routes[k] = v
+	}
+	for _, name := range remove {
+		delete(tab.routes, name)
+	}
+	created := map[targetKey]*backend{}
+	entries := make([]*routeEntry, 0, len(add))
+	for _, src := range add {
+		e, err := r.newEntry(tab, src, created)
+		if err != nil {
+			return err
+		}
+		tab.routes[src.Name] = e
+		entries = append(entries, e)
+	}
+	for _, e := range entries {
+		e.chain = tab.chainOf(e)
+	}
+	for k := range tab.routes {
+		tab.names = append(tab.names, k)
+	}
+	slices.Sort(tab.names)
+	for k, b := range created {
+		r.backends[k] = b
+	}
+	if len(remove) > 0 {
+		r.dropUnusedBackends(tab)
+	}
+	r.tab.Store(tab)
+	return nil
+}
+
+// newEntry validates src against tab and makes its entry. Its targets take
+// the backends of the same targets elsewhere, or new ones recorded in
+// created. r.addMu is held.
+func (r *Router) newEntry(tab *routeTable, src Route, created map[targetKey]*backend) (*routeEntry, error) {
 	switch {
 	case src.Name == "":
-		return errors.New("llm: router: route without a name")
-	case old.routes[src.Name] != nil:
-		return fmt.Errorf("llm: router: route %q exists", src.Name)
+		return nil, errors.New("llm: router: route without a name")
+	case tab.routes[src.Name] != nil:
+		return nil, fmt.Errorf("llm: router: route %q exists", src.Name)
 	case len(src.Targets) == 0 || len(src.Targets) > maxTargets:
-		return fmt.Errorf("llm: router: route %q: %d targets, want 1 to %d", src.Name, len(src.Targets), maxTargets)
+		return nil, fmt.Errorf("llm: router: route %q: %d targets, want 1 to %d", src.Name, len(src.Targets), maxTargets)
 	}
 	for _, f := range src.Fallbacks {
-		if old.routes[f] == nil {
-			return fmt.Errorf("llm: router: route %q: unknown fallback %q", src.Name, f)
+		if tab.routes[f] == nil {
+			return nil, fmt.Errorf("llm: router: route %q: unknown fallback %q", src.Name, f)
 		}
 	}
 	e := &routeEntry{pub: Route{Name: src.Name, Targets: slices.Clone(src.Targets), Fallbacks: slices.Clone(src.Fallbacks),
-		Strategy: src.Strategy}, weighted: src.Strategy == "weighted"}
+		Strategy: src.Strategy, demand: src.demand}, weighted: src.Strategy == "weighted"}
 	if e.pub.Strategy == "" {
 		e.pub.Strategy = "adaptive"
 	}
@@ -373,30 +424,81 @@ func (r *Router) AddRoute(src Route) error {
 		c := &e.pub.Targets[ti]
 		c.Route = src.Name
 		if c.Provider == nil || c.Target.Provider == "" || c.Target.Model == "" || !(c.Weight > 0) || math.IsInf(c.Weight, 1) {
-			return fmt.Errorf("llm: router: route %q: target %d needs a provider, a model and a positive weight", src.Name, ti)
+			return nil, fmt.Errorf("llm: router: route %q: target %d needs a provider, a model and a positive weight", src.Name, ti)
 		}
 		key := targetKey{c.Target.Provider, c.Target.Model, c.Target.KeyName}
 		b := r.backends[key]
 		if b == nil {
+			b = created[key]
+		}
+		if b == nil {
 			b = &backend{key: key}
-			r.backends[key] = b
+			created[key] = b
 		}
 		if slices.Contains(e.backends, b) {
-			return fmt.Errorf("llm: router: route %q: duplicate target %s/%s", src.Name, key.provider, key.model)
+			return nil, fmt.Errorf("llm: router: route %q: duplicate target %s/%s", src.Name, key.provider, key.model)
 		}
 		e.backends = append(e.backends, b)
 		e.weights = append(e.weights, c.Weight)
 	}
-	tab := &routeTable{routes: make(map[string]*routeEntry, len(old.routes)+1), names: make([]string, 0, len(old.names)+1)}
-	for k, v := range old.routes {
-		tab.routes[k] = v
+	return e, nil
+}
+
+// dropUnusedBackends forgets the health state of targets no route of tab
+// names. r.addMu is held.
+func (r *Router) dropUnusedBackends(tab *routeTable) {
+	used := make(map[*backend]bool, len(r.backends))
+	for _, e := range tab.routes {
+		for _, b := range e.backends {
+			used[b] = true
+		}
 	}
-	tab.routes[src.Name] = e
-	tab.names = append(append(tab.names, old.names...), src.Name)
-	slices.Sort(tab.names)
-	e.chain = tab.chainOf(e)
-	r.tab.Store(tab)
-	return nil
+	for k, b := range r.backends {
+		if !used[b] {
+			delete(r.backends, k)
+		}
+	}
+}
+
+// Reach lists every target the routes named can send a request to: for
+// each route in order, its chain (its targets, then its fallbacks' targets,
+// breadth-first), as provider/model, each once. Unknown names are skipped.
+func (r *Router) Reach(names ...string) []string {
+	tab := r.tab.Load()
+	var (
+		out     []string
+		visited []*routeEntry
+		seen    map[string]bool // out as a set, once it is long
+	)
+	for _, name := range names {
+		e := tab.routes[name]
+		if e == nil {
+			continue
+		}
+		for _, ce := range e.chain {
+			if slices.Contains(visited, ce) {
+				continue
+			}
+			visited = append(visited, ce)
+			for i := range ce.pub.Targets {
+				t := &ce.pub.Targets[i].Target
+				m := t.Provider + "/" + t.Model
+				if seen[m] || (seen == nil && slices.Contains(out, m)) {
+					continue
+				}
+				out = append(out, m)
+				if seen == nil && len(out) > 16 {
+					seen = make(map[string]bool, 2*len(out))
+					for _, o := range out {
+						seen[o] = true
+					}
+				} else if seen != nil {
+					seen[m] = true
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Route returns the route named name. The Route is the router's own,

@@ -67,10 +67,16 @@ type Service struct {
 	// agentState is the agent loop's configuration and tool hub (llm/agent.go).
 	agentState
 
-	// mu guards the routes built on demand for provider/model names that
-	// are not aliases, and serialises SetProviders.
-	mu      sync.Mutex
-	dynamic map[string]bool
+	// embeddingModel is the cache's embedding model, a listed name.
+	embeddingModel string
+
+	// mu guards demand, the routes built on demand for provider/model
+	// names that are not aliases (ondemand.go), and serialises
+	// SetProviders.
+	mu     sync.Mutex
+	demand onDemand
+	// leases counts route leases, ordering unlisted routes by last use.
+	leases atomic.Uint64
 }
 
 // upstream is a configured provider with its keys.
@@ -79,10 +85,6 @@ type upstream struct {
 	provider chat.Provider
 	format   string // the client format it can take as is (chat.FormatOpenAI...), "" for none
 }
-
-// maxDynamicRoutes bounds the provider/model routes made on demand, and with
-// them the label values of the metrics.
-const maxDynamicRoutes = 1024
 
 // New builds the providers and the router.
 func New(opts Options) (*Service, error) {
@@ -101,19 +103,20 @@ func New(opts Options) (*Service, error) {
 	if errs := opts.Agent.Validate("agent"); len(errs) > 0 {
 		return nil, fmt.Errorf("llm: invalid configuration: %v", errs)
 	}
+	cc := opts.Cache
+	cc.ApplyDefaults()
 	s := &Service{cfg: cfg, policy: opts.Policy, log: opts.Logger, now: opts.Now,
-		overrides: opts.Providers, dynamic: map[string]bool{}}
+		overrides: opts.Providers, demand: newOnDemand(), embeddingModel: cc.Semantic.EmbeddingModel}
 	s.initAgent(opts)
 	ps, err := s.buildProviderSet(cfg.Providers, nil)
 	if err != nil {
 		return nil, err
 	}
 	s.provs.Store(ps)
-	routes, dynamic, err := s.buildRoutes(ps, true)
+	routes, err := s.buildRoutes(ps, true)
 	if err != nil {
 		return nil, err
 	}
-	s.dynamic = dynamic
 	rc := cfg.Routing
 	router, err := NewRouter(RouterOptions{Routes: routes, MaxAttempts: rc.MaxAttempts, BackoffBase: rc.BackoffBase,
 		BackoffMax: rc.BackoffMax, BreakerFailures: rc.BreakerFailures, BreakerOpen: rc.BreakerOpen,
@@ -122,49 +125,23 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("llm: %w", err)
 	}
 	s.router = router
-	s.metrics = newMetrics(opts.Registerer, router)
+	s.metrics = newMetrics(opts.Registerer, router, func(name string) bool { return s.provs.Load().listed[name] })
 	if err := s.initCache(opts); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func hasRoute(routes []Route, name string) bool {
-	for _, r := range routes {
-		if r.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Service) isDirect(model string) bool { return s.provs.Load().isDirect(model) }
-
 // resolve makes sure model has a route: an alias, or a provider/model of a
-// configured provider (made on demand, up to maxDynamicRoutes).
+// configured provider (made on demand, see ondemand.go). It is for models
+// the configuration names (the cache's embedding model), whose routes stay;
+// requests lease theirs (reach.go).
 func (s *Service) resolve(model string) (*Route, bool) {
-	if r, ok := s.router.Route(model); ok {
-		return r, true
-	}
-	if !s.isDirect(model) {
+	var lease routeLease
+	if err := s.leaseRoutes(&lease, []string{model}); err != nil {
 		return nil, false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r, ok := s.router.Route(model); ok {
-		return r, true
-	}
-	if len(s.dynamic) >= maxDynamicRoutes {
-		return nil, false
-	}
-	r, ok := s.provs.Load().directRoute(model)
-	if !ok {
-		return nil, false
-	}
-	if err := s.router.AddRoute(r); err != nil {
-		return nil, false
-	}
-	s.dynamic[model] = true
+	lease.release()
 	return s.router.Route(model)
 }
 

@@ -1,0 +1,305 @@
+package llm
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"sync/atomic"
+)
+
+// A provider/model name that is not an alias gets its route on demand, the
+// first time a request that may use it names it. What is kept of those
+// routes depends on whether the configuration lists the name:
+//
+//   - Listed names (an alias, an alias's target or fallback, a model in a
+//     provider's models list, the cache's embedding model) are bounded by
+//     the configuration: their routes stay until the providers change.
+//   - Unlisted names are served only because a provider key's model
+//     pattern (by default "*") matches them, so any string can be one. At
+//     most maxDynamicRoutes of their routes are kept; a new one takes the
+//     place of the least recently used one that no request holds. They
+//     never push out a listed route, and names no provider serves never
+//     get a route at all.
+//
+// Routes are cheap to rebuild, so an evicted route costs its next request
+// nothing but its targets' health history. Access is checked before any
+// route is made (reach.go), so a key cannot make routes for models it may
+// not use.
+
+// maxDynamicRoutes bounds the routes of unlisted provider/model names.
+const maxDynamicRoutes = 1024
+
+// onDemand is the bookkeeping of the routes made on demand; Service.mu
+// guards its maps. Requests hold unlisted routes through the demandEntry
+// their Route carries, without the lock.
+type onDemand struct {
+	// listed are the on-demand routes of listed names.
+	listed map[string]bool
+	// unlisted are the routes of unlisted names, at most maxDynamicRoutes.
+	unlisted map[string]*demandEntry
+}
+
+func newOnDemand() onDemand {
+	return onDemand{listed: map[string]bool{}, unlisted: map[string]*demandEntry{}}
+}
+
+// demandEntry is the use of one unlisted route.
+type demandEntry struct {
+	used atomic.Uint64 // Service.leases when last held
+	// pins counts the requests holding the route, or is -1 once the route
+	// is evicted: a held route is never evicted, an evicted one never held.
+	pins atomic.Int32
+}
+
+// hold pins the route for a request at tick; false when it was evicted.
+func (e *demandEntry) hold(tick uint64) bool {
+	for {
+		p := e.pins.Load()
+		if p < 0 {
+			return false
+		}
+		if e.pins.CompareAndSwap(p, p+1) {
+			e.used.Store(tick)
+			return true
+		}
+	}
+}
+
+// evict claims an unheld route for eviction.
+func (e *demandEntry) evict() bool { return e.pins.CompareAndSwap(0, -1) }
+
+// routeLease is what a request holds of the unlisted routes it resolved:
+// they stay in the route table until it is released.
+type routeLease struct {
+	pinned []*demandEntry
+}
+
+// release lets the lease's routes go. It is idempotent.
+func (l *routeLease) release() {
+	for _, e := range l.pinned {
+		e.pins.Add(-1)
+	}
+	l.pinned = nil
+}
+
+// errRoutesBusy is the answer when every unlisted route is held by a
+// request in flight and a request needs one more.
+var errRoutesBusy = &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "routes_busy",
+	Message: "too many different unlisted provider/model names are in use at this moment; try again shortly " +
+		"(models listed in a provider's models are not limited this way)",
+	Header: map[string]string{"Retry-After": "1"}}
+
+// leaseRoutes makes sure every name has a route and holds the unlisted
+// ones in lease until it is released. A name no configured provider serves
+// is an *UnknownModelError and makes no route. Names whose routes exist
+// take no lock.
+func (s *Service) leaseRoutes(lease *routeLease, names []string) error {
+	tick := s.leases.Add(1)
+	for i, n := range names {
+		r, ok := s.router.Route(n)
+		if ok && (r.demand == nil || r.demand.hold(tick)) {
+			if r.demand != nil {
+				lease.pinned = append(lease.pinned, r.demand)
+			}
+			continue
+		}
+		s.mu.Lock()
+		err := s.leaseLocked(lease, names[i:], tick)
+		s.mu.Unlock()
+		if err != nil {
+			lease.release()
+			return err
+		}
+		break
+	}
+	return nil
+}
+
+// leaseLocked adds the routes of names that have none (or whose route was
+// just evicted) to the table, evicting the least recently used unheld
+// unlisted routes as needed, and holds the unlisted ones in lease. s.mu is
+// held.
+func (s *Service) leaseLocked(lease *routeLease, names []string, tick uint64) error {
+	ps := s.provs.Load()
+	d := &s.demand
+	var (
+		add      []Route
+		fresh    = map[string]*demandEntry{} // unlisted routes this call adds
+		listed   []string                    // listed routes this call adds
+		adding   = map[string]bool{}
+		replaced []string // evicted routes this call makes again
+	)
+	for _, n := range names {
+		if e := fresh[n]; e != nil {
+			e.pins.Add(1)
+			lease.pinned = append(lease.pinned, e)
+			continue
+		}
+		if adding[n] {
+			continue
+		}
+		r, ok := s.router.Route(n)
+		if ok && (r.demand == nil || r.demand.hold(tick)) {
+			if r.demand != nil {
+				lease.pinned = append(lease.pinned, r.demand)
+			}
+			continue
+		}
+		if ok { // evicted since it was looked up, but not yet out of the table
+			replaced = append(replaced, n)
+		}
+		if !ps.isDirect(n) {
+			return &UnknownModelError{Model: n}
+		}
+		rt, found := ps.directRoute(n)
+		if !found {
+			return &UnknownModelError{Model: n}
+		}
+		adding[n] = true
+		if ps.listed[n] {
+			add = append(add, rt)
+			listed = append(listed, n)
+			continue
+		}
+		e := &demandEntry{}
+		e.pins.Store(1)
+		e.used.Store(tick)
+		rt.demand = e
+		add = append(add, rt)
+		fresh[n] = e
+		lease.pinned = append(lease.pinned, e)
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	victims, claimed, ok := d.victims(len(d.unlisted) + len(fresh) - maxDynamicRoutes)
+	if !ok {
+		return errRoutesBusy
+	}
+	if err := s.router.editRoutes(add, append(victims, replaced...)); err != nil {
+		for _, e := range claimed {
+			e.pins.Store(0) // not evicted after all
+		}
+		return &apiError{Status: http.StatusInternalServerError, Type: "server_error", Code: "internal_error",
+			Message: "internal error; the request id identifies it in the gateway's log", Err: err}
+	}
+	for _, v := range victims {
+		delete(d.unlisted, v)
+	}
+	for n, e := range fresh {
+		d.unlisted[n] = e
+	}
+	for _, n := range listed {
+		d.listed[n] = true
+	}
+	return nil
+}
+
+// victims claims n unlisted routes for eviction, least recently used
+// first, never one a request holds; ok is false (and nothing is claimed)
+// when there are not n such routes. Service.mu is held.
+func (d *onDemand) victims(n int) (names []string, claimed []*demandEntry, ok bool) {
+	if n <= 0 {
+		return nil, nil, true
+	}
+	type cand struct {
+		name string
+		e    *demandEntry
+		used uint64
+	}
+	var free []cand
+	for name, e := range d.unlisted {
+		if e.pins.Load() == 0 {
+			free = append(free, cand{name, e, e.used.Load()})
+		}
+	}
+	slices.SortFunc(free, func(a, b cand) int { return cmp.Compare(a.used, b.used) })
+	for _, c := range free {
+		if len(names) == n {
+			break
+		}
+		if c.e.evict() {
+			names = append(names, c.name)
+			claimed = append(claimed, c.e)
+		}
+	}
+	if len(names) < n {
+		for _, e := range claimed {
+			e.pins.Store(0) // give them back: nothing is evicted
+		}
+		return nil, nil, false
+	}
+	return names, claimed, true
+}
+
+// carryOver keeps, across a change of providers, the on-demand routes the
+// new provider set ps still serves, sorted again into listed and unlisted
+// names. have are the routes already built (aliases and their fallbacks);
+// it returns the routes to add. Unlisted routes held by requests come
+// first, then the most recently used, up to maxDynamicRoutes; the others
+// are evicted. Service.mu is held.
+func (d *onDemand) carryOver(ps *providerSet, have map[string]bool) ([]Route, onDemand) {
+	next := newOnDemand()
+	var routes []Route
+	route := func(name string) (Route, bool) {
+		if have[name] {
+			return Route{}, false
+		}
+		r, ok := ps.directRoute(name)
+		if ok && ps.isDirect(name) {
+			have[name] = true
+			return r, true
+		}
+		return Route{}, false
+	}
+	type old struct {
+		name string
+		e    *demandEntry
+	}
+	var unlisted []old
+	for name := range d.listed {
+		if !ps.listed[name] {
+			unlisted = append(unlisted, old{name, &demandEntry{}})
+		} else if r, ok := route(name); ok {
+			routes = append(routes, r)
+			next.listed[name] = true
+		}
+	}
+	for name, e := range d.unlisted {
+		if !ps.listed[name] {
+			unlisted = append(unlisted, old{name, e})
+			continue
+		}
+		// Listed from now on: the route needs no holding (requests that
+		// hold it still let go of their entry).
+		e.evict()
+		if r, ok := route(name); ok {
+			routes = append(routes, r)
+			next.listed[name] = true
+		}
+	}
+	slices.SortFunc(unlisted, func(a, b old) int {
+		if ha, hb := a.e.pins.Load() > 0, b.e.pins.Load() > 0; ha != hb {
+			if ha {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(b.e.used.Load(), a.e.used.Load())
+	})
+	for _, o := range unlisted {
+		if len(next.unlisted) >= maxDynamicRoutes {
+			o.e.evict()
+			continue
+		}
+		r, ok := route(o.name)
+		if !ok {
+			o.e.evict()
+			continue
+		}
+		r.demand = o.e
+		routes = append(routes, r)
+		next.unlisted[o.name] = o.e
+	}
+	return routes, next
+}

@@ -1,0 +1,145 @@
+package llm
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/junctionhq/junction/policy"
+)
+
+// maxRequestFallbacks bounds the models a request may name in "fallbacks".
+const maxRequestFallbacks = 16
+
+// Model access. Every model a request can reach passes one rule, checked
+// before any route is made and before any provider is called:
+//
+//   - The requested model and every model in the request's "fallbacks"
+//     need "use" on "model:<name>" for the key, exactly alike: a fallback
+//     the key may not use is a 403 naming it, not a silent skip.
+//   - An alias the key may use grants what the administrator composed it
+//     of: its targets and its configured fallbacks (and theirs). Policy
+//     objects name aliases and provider/models separately, and a key
+//     limited to an alias is the usual way to hand out a model without its
+//     provider name, so the alias is the grant. To keep a key from a
+//     provider model, deny the model and every alias that reaches it.
+//
+// The same check runs again before each model call of the agent loop, so a
+// policy change stops a loop's fallbacks as it stops its model.
+
+// reach is everything a request may end up on: the routes it names (its
+// model and its own fallbacks) and the provider/model of every target those
+// routes can reach, which prices its budget reservation.
+type reach struct {
+	model     string
+	fallbacks []string
+	route     *Route
+	// price is the first target of the model's route; alts are the other
+	// targets of its chain and of the request's fallbacks' chains.
+	price string
+	alts  []string
+	lease routeLease
+}
+
+// reachFor checks the request's fallbacks and the key's access to every
+// model named, then resolves their routes (held until release) and the
+// targets they reach. Its errors are the client's: 400 (fallbacks), 403
+// (access), 404 (unknown model), 503 (routes busy).
+func (s *Service) reachFor(id *policy.Identity, model string, fallbacks []string) (*reach, error) {
+	if err := checkFallbacks(fallbacks); err != nil {
+		return nil, err
+	}
+	if err := s.checkAccess(id, model, fallbacks); err != nil {
+		return nil, err
+	}
+	rc := &reach{model: model, fallbacks: fallbacks}
+	var one [1]string
+	names := one[:]
+	one[0] = model
+	if len(fallbacks) > 0 {
+		names = append([]string{model}, fallbacks...)
+	}
+	if err := s.leaseRoutes(&rc.lease, names); err != nil {
+		return nil, err
+	}
+	route, ok := s.router.Route(model)
+	if !ok { // the providers changed in between
+		rc.release()
+		return nil, &UnknownModelError{Model: model}
+	}
+	rc.route = route
+	first := route.Targets[0].Target
+	rc.price = first.Provider + "/" + first.Model
+	if len(fallbacks) == 0 && len(route.Fallbacks) == 0 {
+		// The common case: one route, its keys mostly of one model.
+		for i := range route.Targets {
+			if t := &route.Targets[i].Target; t.Provider != first.Provider || t.Model != first.Model {
+				if m := t.Provider + "/" + t.Model; !slices.Contains(rc.alts, m) {
+					rc.alts = append(rc.alts, m)
+				}
+			}
+		}
+		return rc, nil
+	}
+	for _, t := range s.router.Reach(names...) {
+		if t != rc.price {
+			rc.alts = append(rc.alts, t)
+		}
+	}
+	return rc, nil
+}
+
+// release lets the request's on-demand routes go.
+func (rc *reach) release() { rc.lease.release() }
+
+// checkFallbacks refuses more than maxRequestFallbacks fallbacks, and empty
+// names.
+func checkFallbacks(fallbacks []string) error {
+	if len(fallbacks) > maxRequestFallbacks {
+		return badRequest("fallbacks", fmt.Sprintf("fallbacks: %d models; a request may name at most %d", len(fallbacks), maxRequestFallbacks))
+	}
+	for i, f := range fallbacks {
+		if f == "" {
+			return badRequest("fallbacks", fmt.Sprintf("fallbacks[%d]: must be a model name", i))
+		}
+	}
+	return nil
+}
+
+// checkAccess applies the model access rule above to the names a request
+// gives: its model and its fallbacks.
+func (s *Service) checkAccess(id *policy.Identity, model string, fallbacks []string) error {
+	if !s.policy.AllowedModel(id, model, policy.ActionUse) {
+		return &policy.AccessError{Object: "model:" + model, Action: policy.ActionUse}
+	}
+	for i, f := range fallbacks {
+		if !s.policy.AllowedModel(id, f, policy.ActionUse) {
+			return &apiError{Status: http.StatusForbidden, Type: "permission_error", Code: "access_denied", Param: "fallbacks",
+				Message: fmt.Sprintf("fallbacks[%d]: not allowed: this key may not use model:%s", i, f),
+				Err:     &policy.AccessError{Object: "model:" + f, Action: policy.ActionUse}}
+		}
+	}
+	return nil
+}
+
+// work is the admission of one model call that may reach rc's targets: the
+// estimate is priced at the most expensive of them.
+func (rc *reach) work(promptTokens, maxTokens int64, requestID string) policy.Work {
+	return policy.Work{Kind: policy.KindLLM, Model: rc.model, PriceModel: rc.price, AltPriceModels: rc.alts,
+		PromptTokens: promptTokens, MaxTokens: maxTokens, RequestID: requestID}
+}
+
+// do runs attempt through the router over rc's routes. A failed attempt's
+// upstream error loses any trace of the API key it was made with before
+// anything (the client, the log) sees it.
+func (s *Service) do(ctx context.Context, rc *reach, attempt Attempt) (Result, error) {
+	return s.router.Do(ctx, rc.model, rc.fallbacks, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+		ttfb, err := attempt(ctx, c)
+		if err != nil {
+			scrubKey(err, c.Target.APIKey)
+		}
+		return ttfb, err
+	})
+}
