@@ -361,7 +361,7 @@ func (a *agentRun) settle(ctx context.Context, res *policy.Reservation, cand *Ca
 	a.costMicros += int64(math.Round(cost * 1e6))
 	a.upstream += result.UpstreamTime
 	a.cand = cand
-	a.s.metrics.completed(&chatCall{cand: cand, head: a.c.head, team: a.c.team, key: a.c.key, usage: u, ttft: ttft}, result, cost)
+	a.s.metrics.completed(&chatCall{cand: cand, head: a.c.head, team: a.c.team, key: a.c.key, usage: u, ttft: ttft}, result, cost, status)
 	a.s.log.Info().Str("request_id", telemetry.RequestID(ctx)).Int("iteration", a.iterations).Str("target", model).
 		Int64("prompt_tokens", u.PromptTokens).Int64("completion_tokens", u.CompletionTokens).Float64("cost_usd", cost).
 		Str("status", status).Msg("llm: agent model call")

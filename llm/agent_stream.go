@@ -247,12 +247,13 @@ type streamTurn struct {
 
 // openStream starts a streamed model call through the router: the first
 // event decides success, so a failing target can still be retried or
-// failed over.
+// failed over. The caller reports how the stream ended with
+// t.result.Finish.
 func (a *agentRun) openStream(ctx context.Context) (*streamTurn, error) {
 	a.req.Stream, a.req.IncludeUsage = true, true
 	t := &streamTurn{}
 	start := time.Now()
-	result, err := a.s.router.Do(ctx, a.c.head.Model, a.c.head.Fallbacks, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+	result, err := a.s.router.DoStream(ctx, a.c.head.Model, a.c.head.Fallbacks, func(ctx context.Context, c *Candidate) (time.Duration, error) {
 		t0 := time.Now()
 		st, first, acancel, err := openChunkStream(ctx, c, a.forProvider(c), a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
 		if err != nil {
@@ -329,7 +330,7 @@ func (a *agentRun) pump(clientCtx context.Context, t *streamTurn, sw agentStream
 		}
 		if err != nil {
 			out.msg = chat.TextMessage(chat.RoleAssistant, text.String())
-			return out, err
+			return out, wd.outcome(t.cand.Target.Provider, err)
 		}
 		wd.kick()
 		chunk = next
@@ -407,22 +408,20 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 		pumped := time.Now()
 		out, err := a.pump(r.Context(), t, sw, cw, base, &roleSent)
+		t.result.Finish(err)
 		a.upstream += time.Since(pumped)
 		a.iterations++
 		base += len(out.msg.ToolCalls)
+		status := streamStatus(err, cw.gone)
 		if err != nil {
 			u := out.usage
 			if u == (chat.Usage{}) {
 				u = chat.Usage{PromptTokens: estimateTokens(a.req.SizeHint()), CompletionTokens: out.events}
 			}
-			a.settle(ctx, res, t.cand, t.result, u, "error", t.ttft)
+			a.settle(ctx, res, t.cand, t.result, u, status, t.ttft)
 			a.stop = stopError
 			cw.write(sw.fail(nil, classify(err)))
 			return
-		}
-		status := "ok"
-		if cw.gone {
-			status = "cancelled"
 		}
 		a.settle(ctx, res, t.cand, t.result, out.usage, status, t.ttft)
 		finish = out.finish
