@@ -83,7 +83,11 @@ func classify(err error) *apiError {
 		if errors.Is(exh.Last, context.DeadlineExceeded) {
 			status = http.StatusGatewayTimeout
 		}
-		return &apiError{Status: status, Type: "server_error", Code: "upstream_unavailable", Message: exh.Error(), Err: err}
+		if exh.Attempts == 0 {
+			status = http.StatusServiceUnavailable // failed fast: nothing admits traffic
+		}
+		return &apiError{Status: status, Type: "server_error", Code: "upstream_unavailable", Message: exh.Error(), Err: err,
+			Header: retryAfterHeader(status, exhaustedRetryAfter(exh))}
 	case errors.As(err, &up):
 		if up.Status >= 400 && up.Status < 500 {
 			// The request itself was refused upstream: say what the upstream said.
@@ -108,9 +112,7 @@ func WriteOpenAIError(w http.ResponseWriter, r *http.Request, err error) {
 	e := classify(err)
 	logError(r, e)
 	h := w.Header()
-	for k, v := range e.Header {
-		h.Set(k, v)
-	}
+	setErrorHeaders(h, e)
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(openai.AppendError(nil, e.Status, e.Type, e.Code, e.Param, e.Message))
@@ -121,9 +123,7 @@ func WriteAnthropicError(w http.ResponseWriter, r *http.Request, err error) {
 	e := classify(err)
 	logError(r, e)
 	h := w.Header()
-	for k, v := range e.Header {
-		h.Set(k, v)
-	}
+	setErrorHeaders(h, e)
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(anthropic.AppendError(nil, anthropic.ErrorType(e.Status), e.Message))
