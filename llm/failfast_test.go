@@ -52,8 +52,8 @@ func TestDeadTargetFailsFastWith503AndRetryAfter(t *testing.T) {
 	if got := reached(); got != 3 {
 		t.Fatalf("the provider saw %d requests, want still 3: an open breaker let requests through", got)
 	}
-	if got := counter(t, h.s.metrics.requests.WithLabelValues("dead/m", "", "503")); got != 225 {
-		t.Errorf("requests_total{503} = %v, want 225 (the chat and messages requests)", got)
+	if got := counter(t, h.s.metrics.requests.WithLabelValues("dead/m", "", "503")); got != 300 {
+		t.Errorf("requests_total{503} = %v, want 300", got)
 	}
 
 	// Half-open: of many requests at once, one probes; the others fail fast
@@ -84,10 +84,13 @@ func TestDeadTargetFailsFastWith503AndRetryAfter(t *testing.T) {
 		t.Fatalf("statuses %v: want the probe answered and 9 turned away", codes)
 	}
 	h.up.ClearBehavior("sk-dead")
-	for range 10 {
-		if rec, _ := h.post(context.Background(), "/v1/chat/completions", chat, nil); rec.Code != http.StatusOK {
-			t.Fatalf("after a good probe: %d %s", rec.Code, rec.Body)
+	for _, r := range requests {
+		if rec, _ := h.post(context.Background(), r.path, r.body, nil); rec.Code != http.StatusOK {
+			t.Fatalf("%s after a good probe: %d %s", r.path, rec.Code, rec.Body)
 		}
+	}
+	if got := counter(t, h.s.metrics.requests.WithLabelValues("dead/m", "dead", "200")); got != 5 {
+		t.Errorf("requests_total{200} = %v, want 5 (the probe and one per front end)", got)
 	}
 }
 

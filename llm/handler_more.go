@@ -92,9 +92,12 @@ func (s *Service) embeddings(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		res.Settle(ctx, policy.Outcome{Status: "error"})
+		s.metrics.request(head.Model, "", classify(err).Status)
 		WriteOpenAIError(w, r, err)
 		return
 	}
+	s.metrics.request(head.Model, cand.Target.Provider, http.StatusOK)
+	s.metrics.upstream.WithLabelValues(cand.Target.Provider).Observe(result.UpstreamTime.Seconds())
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Junction-Target", cand.Target.Provider+"/"+cand.Target.Model)
