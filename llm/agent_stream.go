@@ -247,8 +247,7 @@ type streamTurn struct {
 
 // openStream starts a streamed model call through the router: the first
 // event decides success, so a failing target can still be retried or
-// failed over. The caller reports how the stream ended with
-// t.result.Finish.
+// failed over. pump reports how the stream ended.
 func (a *agentRun) openStream(ctx context.Context) (*streamTurn, error) {
 	a.req.Stream, a.req.IncludeUsage = true, true
 	t := &streamTurn{}
@@ -274,13 +273,17 @@ type turnOutput struct {
 	events int64
 }
 
-// pump relays one open turn to the client and collects it. base is the
+// pump relays one open turn to the client and collects it, and reports
+// how the stream ended to the router (t.result.Finish). base is the
 // index the turn's first tool call takes in the client's stream.
 func (a *agentRun) pump(clientCtx context.Context, t *streamTurn, sw agentStreamWriter, cw *clientWriter, base int, roleSent *bool) (turnOutput, error) {
 	up := a.s.upstreamOf(t.cand)
 	wd := newWatchdog(clientCtx, up.cfg.Timeouts.StreamIdle, a.s.cfg.Routing.DrainTimeout, t.cancel)
 	defer wd.close()
 	defer func() { _ = t.st.Close() }()
+	// The stream's outcome goes to the router below; this only releases
+	// the target should the relay panic.
+	defer t.result.Finish(context.Canceled)
 	var (
 		out   turnOutput
 		text  strings.Builder
@@ -330,7 +333,9 @@ func (a *agentRun) pump(clientCtx context.Context, t *streamTurn, sw agentStream
 		}
 		if err != nil {
 			out.msg = chat.TextMessage(chat.RoleAssistant, text.String())
-			return out, wd.outcome(t.cand.Target.Provider, err)
+			err = wd.outcome(t.cand.Target.Provider, err)
+			t.result.Finish(err)
+			return out, err
 		}
 		wd.kick()
 		chunk = next
@@ -341,6 +346,7 @@ func (a *agentRun) pump(clientCtx context.Context, t *streamTurn, sw agentStream
 		out.msg.Content = nil
 	}
 	out.msg.ToolCalls = calls
+	t.result.Finish(nil)
 	return out, nil
 }
 
@@ -408,7 +414,6 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 		pumped := time.Now()
 		out, err := a.pump(r.Context(), t, sw, cw, base, &roleSent)
-		t.result.Finish(err)
 		a.upstream += time.Since(pumped)
 		a.iterations++
 		base += len(out.msg.ToolCalls)

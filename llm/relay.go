@@ -121,6 +121,9 @@ func (c *chatCall) relay(w http.ResponseWriter, r *http.Request, res Result) str
 	up := c.s.upstreamOf(c.cand)
 	wd := newWatchdog(r.Context(), up.cfg.Timeouts.StreamIdle, c.s.cfg.Routing.DrainTimeout, c.upCancel)
 	defer wd.close()
+	// The stream's outcome goes to the router below; this only releases
+	// the target should the relay panic.
+	defer res.Finish(context.Canceled)
 	var err error
 	if c.passthrough {
 		err = c.relayEvents(cw, wd)

@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/store"
 )
@@ -47,7 +48,8 @@ func newHealthSetup(t *testing.T, cfg Config, clock *fakeClock) *healthSetup {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = engine.Close(ctx) })
-	opts := Options{Policy: engine, Config: cfg, Registerer: prometheus.NewRegistry()}
+	opts := Options{Policy: engine, Config: cfg, Registerer: prometheus.NewRegistry(),
+		Tools: &fakeHub{tools: []mcp.ToolInfo{tool("web", "add")}}}
 	if clock != nil {
 		opts.Now, opts.Sleep = clock.Now, clock.Sleep
 	}
@@ -128,6 +130,8 @@ func TestBrokenStreamsCostTheTargetItsTraffic(t *testing.T) {
 	idle := TimeoutsConfig{StreamIdle: 50 * time.Millisecond}
 	openAIBody := `{"model":"mix","stream":true,"messages":[{"role":"user","content":"tell me a story"}]}`
 	anthropicBody := `{"model":"mix","stream":true,"max_tokens":100,"messages":[{"role":"user","content":"tell me a story"}]}`
+	agentBody := `{"model":"mix","stream":true,"messages":[{"role":"user","content":"tell me a story"}],` +
+		`"tools":[{"type":"mcp","server_label":"web"}]}`
 	cases := []brokenStreamCase{
 		{"cut, passed through", "/v1/chat/completions", openAIBody,
 			keyed("good", TypeOpenAI, TimeoutsConfig{}), keyed("bad", TypeOpenAI, TimeoutsConfig{}),
@@ -144,6 +148,9 @@ func TestBrokenStreamsCostTheTargetItsTraffic(t *testing.T) {
 		{"anthropic cut between events, passed through", "/v1/messages", anthropicBody,
 			keyed("good", TypeAnthropic, TimeoutsConfig{}), keyed("bad", TypeAnthropic, TimeoutsConfig{}),
 			llmtest.Behavior{CloseAfterChunks: 4, ReplyTokens: 30}},
+		{"cut, in the agent loop", "/v1/chat/completions", agentBody,
+			keyed("good", TypeOpenAI, TimeoutsConfig{}), keyed("bad", TypeOpenAI, TimeoutsConfig{}),
+			llmtest.Behavior{CloseAfterChunks: 3, ReplyTokens: 30}},
 		{"silent after the first event", "/v1/chat/completions", openAIBody,
 			keyed("good", TypeOpenAI, TimeoutsConfig{}), keyed("bad", TypeOpenAI, idle),
 			llmtest.Behavior{ChunkDelay: 5 * time.Second, ReplyTokens: 30}},
@@ -176,15 +183,20 @@ func (c brokenStreamCase) run(t *testing.T, strategy string) {
 	if err := h.up.SetBehavior("sk-bad", c.behavior); err != nil {
 		t.Fatal(err)
 	}
-	served := map[string]int{}
+	served := map[string]int{} // by target, as the provider saw them
 	for range requests {
-		rec, target := h.post(context.Background(), c.path, c.body, nil)
+		before := h.up.Stats().ByKey["sk-bad"]
+		rec, _ := h.post(context.Background(), c.path, c.body, nil)
 		if rec.Code != http.StatusOK {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
-		served[target]++
-		if target == "bad/m" && !strings.Contains(rec.Body.String(), "error") {
-			t.Fatalf("a broken stream without an error event:\n%s", rec.Body)
+		if h.up.Stats().ByKey["sk-bad"] > before {
+			served["bad/m"]++
+			if !strings.Contains(rec.Body.String(), "error") {
+				t.Fatalf("a broken stream without an error event:\n%s", rec.Body)
+			}
+		} else {
+			served["good/m"]++
 		}
 	}
 	broken := served["bad/m"]
