@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,17 +26,20 @@ type healthSetup struct {
 	engine *policy.Engine
 }
 
-// newHealthSetup starts the providers of cfg (base URLs filled in) on an
-// llmtest server and the Service over them, on clock when not nil.
+// newHealthSetup starts the providers of cfg on an llmtest server (those
+// without a base URL) and the Service over them, on clock when not nil.
 func newHealthSetup(t *testing.T, cfg Config, clock *fakeClock) *healthSetup {
 	t.Helper()
 	ctx := context.Background()
 	up := llmtest.NewServer()
 	t.Cleanup(up.Close)
 	for i := range cfg.Providers {
-		cfg.Providers[i].BaseURL = up.URL + "/v1"
-		if cfg.Providers[i].Type == TypeAnthropic {
+		switch {
+		case cfg.Providers[i].BaseURL != "":
+		case cfg.Providers[i].Type == TypeAnthropic:
 			cfg.Providers[i].BaseURL = up.URL
+		default:
+			cfg.Providers[i].BaseURL = up.URL + "/v1"
 		}
 	}
 	st, err := store.Open(ctx, store.Config{}, t.TempDir())
@@ -145,9 +149,11 @@ func TestBrokenStreamsCostTheTargetItsTraffic(t *testing.T) {
 		{"anthropic error event, passed through", "/v1/messages", anthropicBody,
 			keyed("good", TypeAnthropic, TimeoutsConfig{}), keyed("bad", TypeAnthropic, TimeoutsConfig{}),
 			llmtest.Behavior{ErrorAfterChunks: 4, FailStatus: 529, ReplyTokens: 30}},
-		{"anthropic cut between events, passed through", "/v1/messages", anthropicBody,
+		{"anthropic cut, passed through", "/v1/messages", anthropicBody,
 			keyed("good", TypeAnthropic, TimeoutsConfig{}), keyed("bad", TypeAnthropic, TimeoutsConfig{}),
 			llmtest.Behavior{CloseAfterChunks: 4, ReplyTokens: 30}},
+		{"anthropic ended before message_stop, passed through", "/v1/messages", anthropicBody,
+			keyed("good", TypeAnthropic, TimeoutsConfig{}), endsEarly(t), llmtest.Behavior{}},
 		{"cut, in the agent loop", "/v1/chat/completions", agentBody,
 			keyed("good", TypeOpenAI, TimeoutsConfig{}), keyed("bad", TypeOpenAI, TimeoutsConfig{}),
 			llmtest.Behavior{CloseAfterChunks: 3, ReplyTokens: 30}},
@@ -160,6 +166,23 @@ func TestBrokenStreamsCostTheTargetItsTraffic(t *testing.T) {
 			t.Run(c.name+", "+strategy, func(t *testing.T) { c.run(t, strategy) })
 		}
 	}
+}
+
+// endsEarly is Anthropic provider "bad" whose streams end cleanly, between
+// two events, before message_stop.
+func endsEarly(t *testing.T) ProviderConfig {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "event: message_start\n"+
+			`data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],`+
+			`"usage":{"input_tokens":5,"output_tokens":1}}}`+"\n\n"+
+			"event: content_block_start\n"+`data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`+"\n\n"+
+			"event: content_block_delta\n"+`data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Once"}}`+"\n\n")
+	}))
+	t.Cleanup(srv.Close)
+	pc := keyed("bad", TypeAnthropic, TimeoutsConfig{})
+	pc.BaseURL = srv.URL
+	return pc
 }
 
 // brokenStreamCase is a client streaming from path to the alias "mix" over
@@ -183,20 +206,22 @@ func (c brokenStreamCase) run(t *testing.T, strategy string) {
 	if err := h.up.SetBehavior("sk-bad", c.behavior); err != nil {
 		t.Fatal(err)
 	}
-	served := map[string]int{} // by target, as the provider saw them
+	served := map[string]int{}
 	for range requests {
 		before := h.up.Stats().ByKey["sk-bad"]
-		rec, _ := h.post(context.Background(), c.path, c.body, nil)
+		rec, target := h.post(context.Background(), c.path, c.body, nil)
 		if rec.Code != http.StatusOK {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
-		if h.up.Stats().ByKey["sk-bad"] > before {
-			served["bad/m"]++
-			if !strings.Contains(rec.Body.String(), "error") {
-				t.Fatalf("a broken stream without an error event:\n%s", rec.Body)
+		if target == "" { // the agent loop names it in a trailer, which a failed stream lacks
+			target = "good/m"
+			if h.up.Stats().ByKey["sk-bad"] > before {
+				target = "bad/m"
 			}
-		} else {
-			served["good/m"]++
+		}
+		served[target]++
+		if target == "bad/m" && !strings.Contains(rec.Body.String(), "error") {
+			t.Fatalf("a broken stream without an error event:\n%s", rec.Body)
 		}
 	}
 	broken := served["bad/m"]
