@@ -149,7 +149,7 @@ func (o *openAttempt) finish(err error) {
 	case errors.Is(err, context.Canceled):
 		o.b.breaker.released(o.mode)
 	default:
-		if r.record(o.b, o.mode, now, o.lat, r.classify(err)) {
+		if r.record(o.b, o.mode, now, o.lat, true, r.classify(err)) {
 			r.blame(o.c, err, true)
 		}
 	}
@@ -708,7 +708,7 @@ func (d *dispatch) try(e *routeEntry, i int, mode attemptMode, start time.Time) 
 		return true, cerr
 	}
 	f := r.classify(err)
-	if r.record(b, mode, now, lat, f) {
+	if r.record(b, mode, now, lat, false, f) {
 		r.blame(c, err, false)
 	}
 	switch f.kind {
@@ -728,8 +728,9 @@ func (d *dispatch) try(e *routeEntry, i int, mode attemptMode, start time.Time) 
 
 // record folds the failed attempt f, in mode, that took lat, into b's
 // health at now, and reports whether the target is to blame (false for a
-// request the upstream refused as the client's fault).
-func (r *Router) record(b *backend, mode attemptMode, now int64, lat time.Duration, f failure) bool {
+// request the upstream refused as the client's fault). answered says the
+// target did answer in lat (a stream that broke after its first event).
+func (r *Router) record(b *backend, mode attemptMode, now int64, lat time.Duration, answered bool, f failure) bool {
 	switch f.kind {
 	case failFatal:
 		// The upstream answered; the request is at fault, not the target.
@@ -742,10 +743,10 @@ func (r *Router) record(b *backend, mode attemptMode, now int64, lat time.Durati
 		b.breaker.released(mode)
 	case failSkip:
 		b.coolDown(now, f.cool, f.upstream)
-		b.observe(now, lat, true)
+		b.fold(now, lat, answered, true)
 		b.breaker.failed(now, int32(r.opts.BreakerFailures), mode)
 	default:
-		b.observe(now, lat, true)
+		b.fold(now, lat, answered, true)
 		b.breaker.failed(now, int32(r.opts.BreakerFailures), mode)
 	}
 	return true

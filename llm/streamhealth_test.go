@@ -195,13 +195,16 @@ type brokenStreamCase struct {
 }
 
 // run sends the streams with strategy: the adaptive balancer shuns bad for
-// its errors; weighted draws ignore errors, so bad's breaker must open.
+// its errors, then gives it a request now and then; weighted draws ignore
+// errors, so bad's breaker opens after breakerFailures of them. Either way
+// bad never serves more than that many.
 func (c brokenStreamCase) run(t *testing.T, strategy string) {
-	const requests = 60
+	const requests, breakerFailures = 120, 5
 	h := newHealthSetup(t, Config{
 		Providers: []ProviderConfig{c.good, c.bad},
 		Models: []ModelConfig{{Name: "mix", Targets: []TargetConfig{{Model: "good/m"}, {Model: "bad/m"}},
 			Strategy: strategy}},
+		Routing: RoutingConfig{BreakerFailures: breakerFailures},
 	}, nil)
 	if err := h.up.SetBehavior("sk-bad", c.behavior); err != nil {
 		t.Fatal(err)
@@ -226,12 +229,16 @@ func (c brokenStreamCase) run(t *testing.T, strategy string) {
 	}
 	broken := served["bad/m"]
 	t.Logf("served %v", served)
-	if broken == 0 || served["good/m"] < requests*5/6 {
+	if broken == 0 || broken > breakerFailures {
 		t.Fatalf("served %v: the target that breaks its streams kept its share", served)
 	}
 	if st := h.breakerState(t, "mix", "bad"); st.ErrorRate == 0 || st.InFlight != 0 ||
-		(strategy == "weighted" && st.Breaker != BreakerStateOpen) {
-		t.Errorf("bad target %+v: want errors (and, weighted, its breaker open)", st)
+		(broken == breakerFailures) != (st.Breaker == BreakerStateOpen) {
+		t.Errorf("bad target %+v after %d broken streams: want errors, and its breaker open after %d",
+			st, broken, breakerFailures)
+	}
+	if strategy == "weighted" && broken != breakerFailures {
+		t.Errorf("weighted: bad served %d, want %d (then its breaker opens)", broken, breakerFailures)
 	}
 	if st := h.breakerState(t, "mix", "good"); st.Breaker != BreakerStateClosed || st.ErrorRate != 0 || st.InFlight != 0 {
 		t.Errorf("good target %+v", st)
