@@ -58,6 +58,21 @@ func newWatchdog(clientCtx context.Context, idle, drain time.Duration, cancel co
 	return wd
 }
 
+// kick restarts the idle timer after an event.
+func (wd *watchdog) kick() {
+	wd.mu.Lock()
+	wd.timer.Reset(wd.idle)
+	wd.mu.Unlock()
+}
+
+func (wd *watchdog) close() {
+	wd.mu.Lock()
+	wd.timer.Stop()
+	wd.mu.Unlock()
+	wd.stop()
+	wd.cancel()
+}
+
 // errStreamIdle is the failure of a stream that fell silent past the idle
 // timeout after its first event.
 var errStreamIdle = errors.New("llm: no stream event within the idle timeout")
@@ -90,21 +105,6 @@ func streamStatus(err error, gone bool) string {
 		return "error"
 	}
 	return "ok"
-}
-
-// kick restarts the idle timer after an event.
-func (wd *watchdog) kick() {
-	wd.mu.Lock()
-	wd.timer.Reset(wd.idle)
-	wd.mu.Unlock()
-}
-
-func (wd *watchdog) close() {
-	wd.mu.Lock()
-	wd.timer.Stop()
-	wd.mu.Unlock()
-	wd.stop()
-	wd.cancel()
 }
 
 // relay sends the stream to the client, reports how it ended to the
