@@ -326,7 +326,7 @@ func (a *agentRun) chatOnce(ctx context.Context) (*chat.Response, *Candidate, Re
 		resp *chat.Response
 		cand *Candidate
 	)
-	result, err := a.s.do(ctx, a.reach, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+	result, err := a.s.do(ctx, a.reach, false, func(ctx context.Context, c *Candidate) (time.Duration, error) {
 		actx, cancel := context.WithTimeout(ctx, a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
 		defer cancel()
 		t0 := time.Now()
@@ -353,7 +353,7 @@ func (a *agentRun) settle(ctx context.Context, res *policy.Reservation, cand *Ca
 	a.costMicros += int64(math.Round(cost * 1e6))
 	a.upstream += result.UpstreamTime
 	a.cand = cand
-	a.s.metrics.completed(&chatCall{cand: cand, head: a.c.head, team: a.c.team, key: a.c.key, usage: u, ttft: ttft}, result, cost)
+	a.s.metrics.completed(&chatCall{cand: cand, head: a.c.head, team: a.c.team, key: a.c.key, usage: u, ttft: ttft}, result, cost, status)
 	a.s.log.Info().Str("request_id", telemetry.RequestID(ctx)).Int("iteration", a.iterations).Str("target", model).
 		Int64("prompt_tokens", u.PromptTokens).Int64("completion_tokens", u.CompletionTokens).Float64("cost_usd", cost).
 		Str("status", status).Msg("llm: agent model call")

@@ -247,12 +247,12 @@ type streamTurn struct {
 
 // openStream starts a streamed model call through the router: the first
 // event decides success, so a failing target can still be retried or
-// failed over.
+// failed over. pump reports how the stream ended.
 func (a *agentRun) openStream(ctx context.Context) (*streamTurn, error) {
 	a.req.Stream, a.req.IncludeUsage = true, true
 	t := &streamTurn{}
 	start := time.Now()
-	result, err := a.s.do(ctx, a.reach, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+	result, err := a.s.do(ctx, a.reach, true, func(ctx context.Context, c *Candidate) (time.Duration, error) {
 		t0 := time.Now()
 		st, first, acancel, err := openChunkStream(ctx, c, a.forProvider(c), a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
 		if err != nil {
@@ -273,13 +273,17 @@ type turnOutput struct {
 	events int64
 }
 
-// pump relays one open turn to the client and collects it. base is the
+// pump relays one open turn to the client and collects it, and reports
+// how the stream ended to the router (t.result.Finish). base is the
 // index the turn's first tool call takes in the client's stream.
 func (a *agentRun) pump(clientCtx context.Context, t *streamTurn, sw agentStreamWriter, cw *clientWriter, base int, roleSent *bool) (turnOutput, error) {
 	up := a.s.upstreamOf(t.cand)
 	wd := newWatchdog(clientCtx, up.cfg.Timeouts.StreamIdle, a.s.cfg.Routing.DrainTimeout, t.cancel)
 	defer wd.close()
 	defer func() { _ = t.st.Close() }()
+	// The stream's outcome goes to the router below; this only releases
+	// the target should the relay panic.
+	defer t.result.Finish(context.Canceled)
 	var (
 		out   turnOutput
 		text  strings.Builder
@@ -329,6 +333,8 @@ func (a *agentRun) pump(clientCtx context.Context, t *streamTurn, sw agentStream
 		}
 		if err != nil {
 			out.msg = chat.TextMessage(chat.RoleAssistant, text.String())
+			err = wd.outcome(t.cand.Target.Provider, err)
+			t.result.Finish(err)
 			return out, err
 		}
 		wd.kick()
@@ -340,6 +346,7 @@ func (a *agentRun) pump(clientCtx context.Context, t *streamTurn, sw agentStream
 		out.msg.Content = nil
 	}
 	out.msg.ToolCalls = calls
+	t.result.Finish(nil)
 	return out, nil
 }
 
@@ -410,19 +417,16 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 		a.upstream += time.Since(pumped)
 		a.iterations++
 		base += len(out.msg.ToolCalls)
+		status := streamStatus(err, cw.gone)
 		if err != nil {
 			u := out.usage
 			if u == (chat.Usage{}) {
 				u = chat.Usage{PromptTokens: estimateTokens(a.req.SizeHint()), CompletionTokens: out.events}
 			}
-			a.settle(ctx, res, t.cand, t.result, u, "error", t.ttft)
+			a.settle(ctx, res, t.cand, t.result, u, status, t.ttft)
 			a.stop = stopError
 			cw.write(sw.fail(nil, classify(err)))
 			return
-		}
-		status := "ok"
-		if cw.gone {
-			status = "cancelled"
 		}
 		a.settle(ctx, res, t.cand, t.result, out.usage, status, t.ttft)
 		finish = out.finish

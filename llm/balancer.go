@@ -89,6 +89,15 @@ type backend struct {
 // observe folds one outcome at now into the estimates: d is how long the
 // target took to answer (0 when unknown), failed whether it failed.
 func (b *backend) observe(now int64, d time.Duration, failed bool) {
+	b.fold(now, d, !failed, failed)
+}
+
+// fold is observe, where answered says that d is a genuine time to answer
+// (a success, or a stream that broke after its first event came d after
+// the request): it counts as a latency sample whatever the outcome. A
+// failure that did not answer counts only when it took longer than the
+// estimate, so that a fast failure never makes a target look faster.
+func (b *backend) fold(now int64, d time.Duration, answered, failed bool) {
 	b.mu.Lock()
 	var stale float64
 	if b.seen {
@@ -98,10 +107,10 @@ func (b *backend) observe(now int64, d time.Duration, failed bool) {
 	switch {
 	case d <= 0:
 	case lat == 0:
-		if !failed {
+		if answered {
 			lat = int64(d)
 		}
-	case !failed || int64(d) > lat:
+	case answered || int64(d) > lat:
 		lat += int64(sampleWeight(stale, latencyAlpha) * float64(int64(d)-lat))
 		lat = max(lat, 1)
 	}

@@ -192,6 +192,20 @@ func TestBackendEstimates(t *testing.T) {
 	}
 }
 
+func TestBrokenStreamCountsItsTimeToAnswer(t *testing.T) {
+	// A connection failure says nothing of how fast the target answers;
+	// a stream that broke after its first event does (and is an error).
+	var b backend
+	b.observe(0, time.Millisecond, true)
+	if _, _, known := b.estimate(0); known {
+		t.Fatal("a fast failure gave the target a latency estimate")
+	}
+	b.fold(0, 300*time.Millisecond, true, true)
+	if l, e, known := b.estimate(0); !known || l != float64(300*time.Millisecond) || e <= errorAlpha {
+		t.Fatalf("after a broken stream: %v, %v, %v; want 300ms and a higher error rate", time.Duration(l), e, known)
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	r, err := NewRouter(RouterOptions{
 		Routes:      []Route{route("smart", []string{"a"})},

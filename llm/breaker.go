@@ -26,12 +26,9 @@ const (
 	// modeNormal: the breaker was closed when the target was picked.
 	modeNormal attemptMode = iota
 	// modeProbe: the attempt holds the breaker's one half-open probe; its
-	// outcome closes or re-opens the breaker.
+	// outcome (for a stream, the outcome of the whole stream) closes or
+	// re-opens the breaker.
 	modeProbe
-	// modeForced: the last resort when nothing in the chain admits traffic;
-	// the breaker (or cool-down) was bypassed. Its outcome closes or
-	// re-opens the breaker like a probe's, without holding the probe slot.
-	modeForced
 )
 
 // breaker is a target's circuit breaker: closed until failures consecutive
@@ -115,8 +112,6 @@ func (b *breaker) failed(now int64, threshold int32, mode attemptMode) {
 		if b.failures.Add(1) >= threshold {
 			b.open(now)
 		}
-	case mode == modeForced:
-		b.open(now) // still failing: restart the open period
 	}
 }
 
@@ -139,19 +134,15 @@ func (b *breaker) released(mode attemptMode) {
 	b.mu.Unlock()
 }
 
-// reopensAt is the stamp from which the breaker admits traffic again
-// (the half-open probe): 0 when it admits now or is closed.
-func (b *breaker) reopensAt(now, openFor int64) int64 {
-	switch b.state.Load() {
-	case circuitOpen:
+// admitsAt is the stamp from which the breaker admits a request: its
+// open period's end while open, now while closed or half-open (a probe in
+// flight settles within the request's own time, so a caller turned away
+// for it may come back at once).
+func (b *breaker) admitsAt(now, openFor int64) int64 {
+	if b.state.Load() == circuitOpen {
 		return b.openedAt.Load() + openFor
-	case circuitHalfOpen:
-		if b.probing.Load() {
-			// The probe in flight will settle it; as late as a fresh open.
-			return now + openFor
-		}
 	}
-	return 0
+	return now
 }
 
 // describe names the state as TargetState reports it.

@@ -2,6 +2,8 @@ package llm
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -146,12 +148,15 @@ func TestBreakerOneProbe(t *testing.T) {
 	}
 }
 
-func TestRouterLastResort(t *testing.T) {
-	// Every target open: the one that opened first is tried anyway.
+func TestRouterFailsFastWhenEveryBreakerIsOpen(t *testing.T) {
+	// Every target of the chain open: Do fails at once without calling
+	// the upstream, saying when to come back; after the open period one
+	// request at a time probes.
 	clock := newFakeClock()
 	r := newTestRouter(t, clock, RouterOptions{
 		MaxAttempts:     1,
 		BreakerFailures: 1,
+		BreakerOpen:     30 * time.Second,
 		Routes:          []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})},
 	})
 	down := true
@@ -164,27 +169,132 @@ func TestRouterLastResort(t *testing.T) {
 		},
 		"b": always(status(500)),
 	})
+	aOpened := clock.Now()
 	if _, err := r.Do(context.Background(), "smart", nil, s.attempt); !isExhausted("smart")(err) {
 		t.Fatalf("err = %v", err)
 	}
-	// a opened first (b after a backoff); both are open now.
+	// a opened first, b after a backoff; both are open now.
 	clock.Advance(time.Second)
-	down = false
-	res, err := r.Do(context.Background(), "smart", nil, s.attempt)
-	if err != nil {
-		t.Fatal(err)
+	halfOpen := aOpened.Add(30 * time.Second).Sub(clock.Now())
+	for range 300 {
+		res, err := r.Do(context.Background(), "smart", nil, s.attempt)
+		var ee *ExhaustedError
+		if !errors.As(err, &ee) || res.Attempts != 0 || !errors.Is(err, ErrCircuitOpen) {
+			t.Fatalf("err = %v, Attempts = %d; want a fast ExhaustedError", err, res.Attempts)
+		}
+		if ee.RetryAfter != halfOpen {
+			t.Fatalf("RetryAfter = %v, want %v (until a half-opens)", ee.RetryAfter, halfOpen)
+		}
 	}
-	if res.Candidate.Target.KeyName != "a" || res.Attempts != 1 {
-		t.Fatalf("served by %s in %d attempts, want a in 1", res.Candidate.Target.KeyName, res.Attempts)
+	if calls := s.Calls(); len(calls) != 2 {
+		t.Fatalf("calls %v: an open breaker let requests through", calls)
+	}
+
+	// a half-opens: one probe goes through; a request arriving while it is
+	// in flight fails fast instead of piling onto the target.
+	clock.Advance(halfOpen)
+	down = false
+	var during error
+	res, err := r.Do(context.Background(), "smart", nil, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+		_, during = r.Do(context.Background(), "smart", nil, s.attempt)
+		return s.attempt(ctx, c)
+	})
+	if err != nil || res.Candidate.Target.KeyName != "a" || res.Attempts != 1 {
+		t.Fatalf("probe: served by %v in %d attempts, err %v; want a in 1", res.Candidate, res.Attempts, err)
+	}
+	if !errors.Is(during, ErrCircuitOpen) {
+		t.Fatalf("a second request during the probe: %v, want ErrCircuitOpen", during)
+	}
+	if calls := s.Calls(); len(calls) != 3 {
+		t.Fatalf("calls %v: want exactly one probe", calls)
 	}
 	if got := breakerOf(t, r, "smart", "a"); got != BreakerStateClosed {
-		t.Fatalf("after the last resort answered: breaker %s, want closed", got)
+		t.Fatalf("after the probe answered: breaker %s, want closed", got)
 	}
-	// b is still open, and the last resort failing keeps Do's error shape.
+	// b is still open: asked directly, it fails fast too.
 	res, err = r.Do(context.Background(), "backup", nil, s.attempt)
-	if !isExhausted("backup")(err) || res.Attempts != 1 {
+	if !errors.Is(err, ErrCircuitOpen) || res.Attempts != 0 {
 		t.Fatalf("err = %v, Attempts = %d", err, res.Attempts)
 	}
+}
+
+func TestStreamOutcomeSettlesTheTarget(t *testing.T) {
+	clock := newFakeClock()
+	broken := errors.New("the upstream cut the stream")
+	newRouter := func() *Router {
+		return newTestRouter(t, clock, RouterOptions{
+			BreakerFailures: 3,
+			Routes:          []Route{route("smart", []string{"a"})},
+		})
+	}
+	open := func(r *Router) Result {
+		t.Helper()
+		res, err := r.DoStream(context.Background(), "smart", nil, func(context.Context, *Candidate) (time.Duration, error) { return 0, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	state := func(r *Router) TargetState { return r.TargetStates()[0] }
+
+	t.Run("broken streams open the breaker", func(t *testing.T) {
+		r := newRouter()
+		for range 3 {
+			res := open(r)
+			if st := state(r); st.InFlight != 1 || st.Breaker != BreakerStateClosed {
+				t.Fatalf("while relayed: %+v", st)
+			}
+			res.Finish(broken)
+			res.Finish(nil) // only the first report counts
+		}
+		if st := state(r); st.InFlight != 0 || st.Breaker != BreakerStateOpen || st.ErrorRate == 0 {
+			t.Fatalf("after 3 broken streams: %+v, want open with errors", st)
+		}
+	})
+	t.Run("cancelled streams are no failure", func(t *testing.T) {
+		r := newRouter()
+		for range 5 {
+			open(r).Finish(fmt.Errorf("relay: %w", context.Canceled))
+		}
+		if st := state(r); st.InFlight != 0 || st.Breaker != BreakerStateClosed || st.ErrorRate != 0 {
+			t.Fatalf("after 5 cancelled streams: %+v, want closed without errors", st)
+		}
+	})
+	t.Run("a probe holds the target until its stream ends", func(t *testing.T) {
+		r := newRouter()
+		for range 3 {
+			open(r).Finish(broken)
+		}
+		clock.Advance(30 * time.Second)
+		probe := open(r)
+		if _, err := r.DoStream(context.Background(), "smart", nil, func(context.Context, *Candidate) (time.Duration, error) {
+			t.Fatal("a second request reached the target during the probe's stream")
+			return 0, nil
+		}); !errors.Is(err, ErrCircuitOpen) {
+			t.Fatalf("during the probe: %v", err)
+		}
+		probe.Finish(broken) // the stream broke: open again, for a whole period
+		clock.Advance(29 * time.Second)
+		if _, err := r.DoStream(context.Background(), "smart", nil, nil); !errors.Is(err, ErrCircuitOpen) {
+			t.Fatalf("after a failed probe: %v", err)
+		}
+		clock.Advance(time.Second)
+		open(r).Finish(nil)
+		if st := state(r); st.Breaker != BreakerStateClosed || st.InFlight != 0 {
+			t.Fatalf("after a good probe: %+v", st)
+		}
+	})
+	t.Run("Do results need no Finish", func(t *testing.T) {
+		r := newRouter()
+		res, err := r.Do(context.Background(), "smart", nil, func(context.Context, *Candidate) (time.Duration, error) { return 0, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Finish(broken) // a no-op
+		if st := state(r); st.InFlight != 0 || st.ErrorRate != 0 {
+			t.Fatalf("%+v", st)
+		}
+	})
 }
 
 func TestRouterPanickingAttemptGivesBackTheProbe(t *testing.T) {

@@ -54,7 +54,10 @@ type ProviderKeyConfig struct {
 	// Value is the secret, usually "${ENV_VAR}". Required (any text for
 	// local servers that ignore it).
 	Value string `yaml:"value"`
-	// Weight is the key's share of traffic. Default 1.
+	// Weight is the key's share of its provider's traffic: on every target
+	// (alias target or provider/model) the provider serves, its keys split
+	// the target's share between them by weight. Adding a key never changes
+	// a target's share against other targets. Default 1.
 	Weight float64 `yaml:"weight,omitempty"`
 	// Models are patterns of the models this key may serve. Default ["*"].
 	Models []string `yaml:"models,omitempty"`
@@ -76,7 +79,12 @@ type ModelConfig struct {
 type TargetConfig struct {
 	// Model is provider/model. Required.
 	Model string `yaml:"model"`
-	// Weight is the target's share. Default 1.
+	// Weight is the target's share of the alias's traffic against its other
+	// targets (3 and 1: three requests in four go to the first), whatever
+	// the number of API keys each provider has: keys split their target's
+	// share by their own weights. With the adaptive strategy the shares
+	// hold among healthy targets of equal speed; slower or failing targets
+	// get less. Default 1.
 	Weight float64 `yaml:"weight,omitempty"`
 }
 
@@ -100,7 +108,16 @@ type RoutingConfig struct {
 	BackoffBase time.Duration `yaml:"backoff_base,omitempty"`
 	BackoffMax  time.Duration `yaml:"backoff_max,omitempty"`
 	// BreakerFailures consecutive failures open a target's breaker for
-	// BreakerOpen. Defaults 5 and 30s.
+	// BreakerOpen. Defaults 5 and 30s. A failure is a retryable error (5xx,
+	// 408, 409, 429, a timeout, a network error) before the first byte, or
+	// a stream broken after it (the upstream cut it, sent an error event or
+	// fell silent past stream_idle); a client that goes away is no
+	// failure. An open target gets no traffic; when every target of a
+	// model and its fallbacks is open, requests fail at once with 503 and
+	// Retry-After (the seconds until the first open period ends) without
+	// reaching any provider. After BreakerOpen one request at a time probes
+	// the target (half-open): its success closes the breaker, its failure
+	// opens it again.
 	BreakerFailures int           `yaml:"breaker_failures,omitempty"`
 	BreakerOpen     time.Duration `yaml:"breaker_open,omitempty"`
 	// Timeouts are the defaults for providers that set none.

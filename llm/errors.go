@@ -86,11 +86,15 @@ func classify(err error) *apiError {
 		if errors.Is(exh.Last, context.DeadlineExceeded) {
 			status = http.StatusGatewayTimeout
 		}
+		if exh.Attempts == 0 {
+			status = http.StatusServiceUnavailable // failed fast: nothing admits traffic
+		}
 		msg := exh.Error()
 		if last != nil && providerAuthFailure(last) {
 			msg = fmt.Sprintf("every target of %q failed (%d attempts); last: %s", exh.Model, exh.Attempts, authFailureMessage(last.Provider))
 		}
-		return &apiError{Status: status, Type: "server_error", Code: "upstream_unavailable", Message: redactSecrets(msg), Err: err}
+		return &apiError{Status: status, Type: "server_error", Code: "upstream_unavailable", Message: redactSecrets(msg), Err: err,
+			Header: retryAfterHeader(status, exhaustedRetryAfter(exh))}
 	case errors.As(err, &up):
 		if providerAuthFailure(up) {
 			// Junction's credentials are at fault, not the client's: a 401
@@ -121,9 +125,7 @@ func WriteOpenAIError(w http.ResponseWriter, r *http.Request, err error) {
 	e := classify(err)
 	logError(r, e)
 	h := w.Header()
-	for k, v := range e.Header {
-		h.Set(k, v)
-	}
+	setErrorHeaders(h, e)
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(openai.AppendError(nil, e.Status, e.Type, e.Code, e.Param, e.Message))
@@ -134,9 +136,7 @@ func WriteAnthropicError(w http.ResponseWriter, r *http.Request, err error) {
 	e := classify(err)
 	logError(r, e)
 	h := w.Header()
-	for k, v := range e.Header {
-		h.Set(k, v)
-	}
+	setErrorHeaders(h, e)
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(anthropic.AppendError(nil, anthropic.ErrorType(e.Status), e.Message))

@@ -167,7 +167,7 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 	if f.name() == chat.FormatAnthropic {
 		ctx = chat.WithClientHeaders(ctx, r.Header)
 	}
-	result, err := s.do(ctx, rc, c.attempt)
+	result, err := s.do(ctx, rc, c.head.Stream, c.attempt)
 	if err != nil {
 		e := classify(err)
 		status := "error"
@@ -187,7 +187,7 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 	setRateLimitHeaders(h, res.RateLimits(), s.now())
 	status := "ok"
 	if c.head.Stream {
-		status = c.relay(w, r)
+		status = c.relay(w, r, result)
 	} else {
 		h.Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
@@ -195,7 +195,7 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 	}
 	model := c.cand.Target.Provider + "/" + c.cand.Target.Model
 	cost := res.Settle(ctx, policy.Outcome{Model: model, Usage: policyUsage(c.usage), Status: status})
-	s.metrics.completed(c, result, cost)
+	s.metrics.completed(c, result, cost, status)
 	c.storeInCache(status, cost)
 }
 

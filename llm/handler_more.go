@@ -54,7 +54,7 @@ func (s *Service) embeddings(w http.ResponseWriter, r *http.Request) {
 		usage chat.Usage
 		cand  *Candidate
 	)
-	result, err := s.do(ctx, rc, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+	result, err := s.do(ctx, rc, false, func(ctx context.Context, c *Candidate) (time.Duration, error) {
 		up := s.upstreamOf(c)
 		actx, cancel := context.WithTimeout(ctx, up.cfg.Timeouts.FirstByte)
 		defer cancel()
@@ -95,9 +95,12 @@ func (s *Service) embeddings(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		res.Settle(ctx, policy.Outcome{Status: "error"})
+		s.metrics.request(head.Model, "", classify(err).Status)
 		WriteOpenAIError(w, r, err)
 		return
 	}
+	s.metrics.request(head.Model, cand.Target.Provider, http.StatusOK)
+	s.metrics.upstream.WithLabelValues(cand.Target.Provider).Observe(result.UpstreamTime.Seconds())
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Junction-Target", cand.Target.Provider+"/"+cand.Target.Model)

@@ -1,10 +1,15 @@
 package llm
 
 import (
+	"context"
+	"errors"
+	"net/http"
 	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/junctionhq/junction/llm/chat"
 )
 
 // metrics are the LLM path's Prometheus series. Labels are bounded: a model
@@ -22,6 +27,7 @@ type metrics struct {
 	cost      *prometheus.CounterVec   // provider, model, team, key
 	attempts  *prometheus.CounterVec   // route: retries beyond the first attempt
 	fallbacks *prometheus.CounterVec   // route
+	failures  *prometheus.CounterVec   // provider, cause
 	teams     boundedLabel
 	keys      boundedLabel
 	// listed reports a model name the configuration lists; unlisted
@@ -98,23 +104,62 @@ func newMetrics(reg prometheus.Registerer, router *Router, listed func(string) b
 			Help: "Upstream attempts beyond the first, by model."}, []string{"model"}),
 		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "junction", Subsystem: "llm", Name: "fallbacks_total",
 			Help: "Requests answered by a fallback model, by requested model."}, []string{"model"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "junction", Subsystem: "llm", Name: "upstream_failures_total",
+			Help: "Upstream failures counted against a target's health, by provider and cause (an HTTP status, timeout, network, " +
+				"or stream: broken after its first event); a failed attempt counts even when a retry then succeeded."},
+			[]string{"provider", "cause"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.upstream, m.ttft, m.tokens, m.cost, m.attempts, m.fallbacks, &breakerCollector{router: router})
+		reg.MustRegister(m.requests, m.upstream, m.ttft, m.tokens, m.cost, m.attempts, m.fallbacks, m.failures, &breakerCollector{router: router})
 	}
 	return m
+}
+
+// failed counts a failure the router blamed on target c (RouterOptions.OnFailure).
+func (m *metrics) failed(c *Candidate, err error, inStream bool) {
+	m.failures.WithLabelValues(c.Target.Provider, failureCause(err, inStream)).Inc()
+}
+
+// failureCause is the cause label of a failure: "stream" after a stream's
+// first event, the upstream's HTTP status when it answered, "timeout" or
+// "network" when it did not.
+func failureCause(err error, inStream bool) string {
+	var ue *chat.UpstreamError
+	switch {
+	case inStream:
+		return "stream"
+	case errors.As(err, &ue) && ue.Status >= 100 && ue.Status <= 599:
+		return strconv.Itoa(ue.Status)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, errFirstByteTimeout):
+		return "timeout"
+	}
+	return "network"
+}
+
+// requestStatus is the status label of a request an upstream answered,
+// from its usage status: 200; 502 when the upstream broke its stream
+// after the 200 went out; 499 when the client went away first.
+func requestStatus(usageStatus string) int {
+	switch usageStatus {
+	case "error":
+		return http.StatusBadGateway
+	case "cancelled":
+		return 499
+	}
+	return http.StatusOK
 }
 
 func (m *metrics) request(model, provider string, status int) {
 	m.requests.WithLabelValues(m.model(model, status < 400), provider, strconv.Itoa(status)).Inc()
 }
 
-// completed records a request that an upstream answered.
-func (m *metrics) completed(c *chatCall, r Result, cost float64) {
+// completed records a request that an upstream answered, with its usage
+// status ("ok", "error" for a stream the upstream broke, "cancelled").
+func (m *metrics) completed(c *chatCall, r Result, cost float64, status string) {
 	prov := c.cand.Target.Provider
 	model := m.model(c.cand.Target.Provider+"/"+c.cand.Target.Model, true)
-	route := m.model(c.head.Model, true)
-	m.request(c.head.Model, prov, 200)
+	route := m.model(c.head.Model, true) // an upstream answered it
+	m.requests.WithLabelValues(route, prov, strconv.Itoa(requestStatus(status))).Inc()
 	m.upstream.WithLabelValues(prov).Observe(r.UpstreamTime.Seconds())
 	if c.ttft > 0 {
 		m.ttft.WithLabelValues(prov).Observe(c.ttft.Seconds())

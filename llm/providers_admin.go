@@ -78,7 +78,12 @@ func (s *Service) listedNames(list []ProviderConfig) map[string]bool {
 }
 
 // candidates are the targets serving provider/model: one per API key of the
-// provider whose model patterns match, weighted by target × key weight.
+// provider whose model patterns match. The target's weight is its share of
+// the route's traffic, whatever its number of keys; the keys split that
+// share by their own weights: a key's candidate weighs
+// weight × key weight / (sum of the matching keys' weights). So targets
+// A (weight 3, one key) and B (weight 1, three keys) split 3:1, and B's
+// keys 1:1:1 within its quarter.
 func (ps *providerSet) candidates(route, target string, weight float64) []Candidate {
 	prov, model, _ := strings.Cut(target, "/")
 	up := ps.byName[prov]
@@ -86,12 +91,17 @@ func (ps *providerSet) candidates(route, target string, weight float64) []Candid
 		return nil
 	}
 	var out []Candidate
+	var keyWeights float64
 	for _, k := range up.cfg.Keys {
 		if !policy.MatchAny(model, k.Models) {
 			continue
 		}
-		out = append(out, Candidate{Route: route, Provider: up.provider, Weight: weight * k.Weight, up: up,
+		keyWeights += k.Weight
+		out = append(out, Candidate{Route: route, Provider: up.provider, Weight: k.Weight, up: up,
 			Target: chat.Target{Provider: prov, Model: model, APIKey: k.Value, KeyName: k.Name}})
+	}
+	for i := range out {
+		out[i].Weight = weight * (out[i].Weight / keyWeights)
 	}
 	return out
 }

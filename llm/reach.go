@@ -134,8 +134,12 @@ func (rc *reach) work(promptTokens, maxTokens int64, requestID string) policy.Wo
 // do runs attempt through the router over rc's routes. A failed attempt's
 // upstream error loses any trace of the API key it was made with before
 // anything (the client, the log) sees it.
-func (s *Service) do(ctx context.Context, rc *reach, attempt Attempt) (Result, error) {
-	return s.router.Do(ctx, rc.model, rc.fallbacks, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+func (s *Service) do(ctx context.Context, rc *reach, stream bool, attempt Attempt) (Result, error) {
+	do := s.router.Do
+	if stream {
+		do = s.router.DoStream // the relay reports how the stream ended
+	}
+	return do(ctx, rc.model, rc.fallbacks, func(ctx context.Context, c *Candidate) (time.Duration, error) {
 		ttfb, err := attempt(ctx, c)
 		if err != nil {
 			scrubKey(err, c.Target.APIKey)

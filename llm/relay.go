@@ -1,11 +1,13 @@
 package llm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/junctionhq/junction/llm/chat"
@@ -41,11 +43,17 @@ type watchdog struct {
 	idle   time.Duration
 	cancel context.CancelFunc
 	stop   func() bool
+	// idled is set when the idle timer cut the upstream: the stream's
+	// failure is then the upstream's silence, not a cancellation.
+	idled atomic.Bool
 }
 
 func newWatchdog(clientCtx context.Context, idle, drain time.Duration, cancel context.CancelFunc) *watchdog {
 	wd := &watchdog{idle: idle, cancel: cancel}
-	wd.timer = time.AfterFunc(idle, cancel)
+	wd.timer = time.AfterFunc(idle, func() {
+		wd.idled.Store(true)
+		cancel()
+	})
 	wd.stop = context.AfterFunc(clientCtx, func() { time.AfterFunc(drain, cancel) })
 	return wd
 }
@@ -65,9 +73,45 @@ func (wd *watchdog) close() {
 	wd.cancel()
 }
 
-// relay sends the stream to the client and returns the usage record's
-// status. The 200 is written here; errors after it go in-band.
-func (c *chatCall) relay(w http.ResponseWriter, r *http.Request) string {
+// errStreamIdle is the failure of a stream that fell silent past the idle
+// timeout after its first event.
+var errStreamIdle = errors.New("llm: no stream event within the idle timeout")
+
+// outcome is what a relayed stream that ended with err (nil: it ran to
+// its end) says about its upstream, for Result.Finish: errStreamIdle (as
+// an upstream failure of provider) when the watchdog cut it for silence;
+// context.Canceled when it was cut because its client went away and the
+// drain ran out, which is no fault of the upstream; err otherwise.
+func (wd *watchdog) outcome(provider string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case wd.idled.Load():
+		return &chat.UpstreamError{Provider: provider, Message: "the stream fell silent", Err: errStreamIdle}
+	case errors.Is(err, context.Canceled):
+		return context.Canceled
+	}
+	return err
+}
+
+// streamStatus is the usage record's status of a relayed stream whose
+// outcome is err: "cancelled" when its client went away (gone) or the
+// stream was cut for it, "error" when the upstream failed, else "ok".
+func streamStatus(err error, gone bool) string {
+	switch {
+	case err == nil && gone, errors.Is(err, context.Canceled):
+		return "cancelled"
+	case err != nil:
+		return "error"
+	}
+	return "ok"
+}
+
+// relay sends the stream to the client, reports how it ended to the
+// router through res (the target's breaker and balancer count a stream
+// broken mid-way as a failure), and returns the usage record's status.
+// The 200 is written here; errors after it go in-band.
+func (c *chatCall) relay(w http.ResponseWriter, r *http.Request, res Result) string {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -77,25 +121,32 @@ func (c *chatCall) relay(w http.ResponseWriter, r *http.Request) string {
 	up := c.s.upstreamOf(c.cand)
 	wd := newWatchdog(r.Context(), up.cfg.Timeouts.StreamIdle, c.s.cfg.Routing.DrainTimeout, c.upCancel)
 	defer wd.close()
-	var status string
+	// The stream's outcome goes to the router below; this only releases
+	// the target should the relay panic.
+	defer res.Finish(context.Canceled)
+	var err error
 	if c.passthrough {
-		status = c.relayEvents(cw, wd)
+		err = c.relayEvents(cw, wd)
 		_ = c.upBody.Close()
 	} else {
-		status = c.relayChunks(cw, wd)
+		err = c.relayChunks(cw, wd)
 		_ = c.stream.Close()
 	}
-	if cw.gone && status == "ok" {
-		status = "cancelled"
-	}
-	return status
+	err = wd.outcome(c.cand.Target.Provider, err)
+	res.Finish(err)
+	return streamStatus(err, cw.gone)
 }
 
 // relayEvents forwards upstream SSE events byte for byte, reading usage on
 // the way (and hiding OpenAI's usage chunk from clients that did not ask).
-func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) string {
+// It returns nil when the stream ran to its end, else why it did not: the
+// upstream's in-band error event (forwarded as it came: it is in the
+// client's format), or the read that failed.
+func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) error {
 	includeUsage := c.head.StreamOptions != nil && c.head.StreamOptions.IncludeUsage
+	provider := c.cand.Target.Provider
 	produced := int64(0)
+	stopped := false // Anthropic's message_stop was seen
 	ev := c.firstEvent
 	for {
 		c.recordEvent(ev)
@@ -105,16 +156,23 @@ func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) string {
 		if isDone(ev) {
 			break
 		}
+		if bytes.Contains(ev, quotedError) {
+			if err := inBandError(provider, ev); err != nil {
+				c.billProduced(produced)
+				return err
+			}
+		}
+		stopped = stopped || bytes.Equal(eventName(ev), messageStop)
 		produced++
 		next, err := c.events.next()
 		if err != nil {
-			if errors.Is(err, io.EOF) && c.format.name() == chat.FormatAnthropic {
+			if errors.Is(err, io.EOF) && stopped {
 				break // Anthropic streams end after message_stop with no marker
 			}
 			c.billProduced(produced)
-			cw.write(c.format.appendStreamError(nil, classify(&chat.UpstreamError{Provider: c.cand.Target.Provider,
-				Message: "the upstream stream broke off", Err: err})))
-			return "error"
+			err = &chat.UpstreamError{Provider: provider, Message: "the upstream stream broke off", Err: err}
+			cw.write(c.format.appendStreamError(nil, classify(err)))
+			return err
 		}
 		wd.kick()
 		ev = next
@@ -122,11 +180,21 @@ func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) string {
 	if c.usage == (chat.Usage{}) {
 		c.billProduced(produced)
 	}
-	return "ok"
+	return nil
 }
 
-// relayChunks encodes canonical chunks in the client's format.
-func (c *chatCall) relayChunks(cw *clientWriter, wd *watchdog) string {
+// quotedError is in every in-band error event (OpenAI's {"error": ...},
+// Anthropic's {"type":"error", ...}); checking for it first keeps the
+// full check off the path of ordinary events.
+var quotedError = []byte(`"error"`)
+
+// messageStop is the name of Anthropic's last stream event.
+var messageStop = []byte("message_stop")
+
+// relayChunks encodes canonical chunks in the client's format. It returns
+// nil when the stream ran to its end, else the upstream's failure (the
+// decoders report in-band error events and streams cut before their end).
+func (c *chatCall) relayChunks(cw *clientWriter, wd *watchdog) error {
 	includeUsage := c.head.StreamOptions != nil && c.head.StreamOptions.IncludeUsage
 	enc := c.format.newEncoder(c.head.Model, includeUsage)
 	var buf []byte
@@ -149,7 +217,7 @@ func (c *chatCall) relayChunks(cw *clientWriter, wd *watchdog) string {
 		if err != nil {
 			c.billProduced(produced)
 			cw.write(c.format.appendStreamError(nil, classify(err)))
-			return "error"
+			return err
 		}
 		wd.kick()
 		chunk = next
@@ -159,7 +227,7 @@ func (c *chatCall) relayChunks(cw *clientWriter, wd *watchdog) string {
 	}
 	usage := c.usage
 	cw.write(enc.Finish(buf[:0], &usage))
-	return "ok"
+	return nil
 }
 
 // billProduced stands in for the usage the upstream never reported: the

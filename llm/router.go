@@ -83,6 +83,13 @@ type RouterOptions struct {
 	// the operating system's entropy and which needs no lock. Set it for
 	// reproducible tests.
 	Rand *rand.Rand
+	// OnFailure, when set, is told of every failure a target is blamed
+	// for (one that counts against its error rate): a failed attempt,
+	// whether or not another attempt then succeeded, and, with
+	// inStream, a stream broken after its first event (Result.Finish).
+	// It runs on the request's goroutine and must return quickly; the
+	// LLM metrics count failures with it.
+	OnFailure func(c *Candidate, err error, inStream bool)
 }
 
 // Attempt performs one call on c and returns nil, or the error: a
@@ -104,6 +111,53 @@ type Result struct {
 	Fallbacks int
 	// UpstreamTime is the total time spent inside attempt calls.
 	UpstreamTime time.Duration
+
+	// open is the answering attempt of DoStream, whose outcome waits for
+	// Finish; nil for Do.
+	open *openAttempt
+}
+
+// Finish reports how the stream that DoStream opened ended, and with it
+// the answering target's health: nil for a stream that ran to its end;
+// context.Canceled (or an error wrapping it) for one cut because its
+// client went away, which says nothing about the target; any other error
+// (the upstream cut the connection, sent an error event or fell silent
+// past the idle timeout) is a failure of the target, for its breaker and
+// its share of traffic. Only the first call counts; Finish on a Result of
+// Do, or of a failed DoStream, does nothing.
+func (res Result) Finish(err error) { res.open.finish(err) }
+
+// openAttempt is a successful DoStream attempt whose stream is still being
+// relayed: the target counts it in flight and, while half-open, holds its
+// probe for it.
+type openAttempt struct {
+	r    *Router
+	c    *Candidate
+	b    *backend
+	mode attemptMode
+	lat  time.Duration // time to the first event
+	done atomic.Bool
+}
+
+// finish settles the attempt once: see Result.Finish.
+func (o *openAttempt) finish(err error) {
+	if o == nil || !o.done.CompareAndSwap(false, true) {
+		return
+	}
+	r := o.r
+	o.b.inFlight.Add(-1)
+	now := r.stamp(r.opts.Now())
+	switch {
+	case err == nil:
+		o.b.observe(now, o.lat, false)
+		o.b.breaker.succeeded(o.mode)
+	case errors.Is(err, context.Canceled):
+		o.b.breaker.released(o.mode)
+	default:
+		if r.record(o.b, o.mode, now, o.lat, true, r.classify(err)) {
+			r.blame(o.c, err, true)
+		}
+	}
 }
 
 // UnknownModelError is returned by Do for a model (or request fallback)
@@ -117,17 +171,29 @@ func (e *UnknownModelError) Error() string {
 	return fmt.Sprintf("llm: unknown model %q", e.Model)
 }
 
+// ErrCircuitOpen is ExhaustedError.Last when no attempt was made because
+// the breaker of every target of the chain was open (or had its one
+// half-open probe in flight).
+var ErrCircuitOpen = errors.New("llm: every target's circuit breaker is open")
+
 // ExhaustedError is returned by Do when no target of the model's chain
 // succeeded within the attempt limits. It unwraps to the last failure.
 type ExhaustedError struct {
 	// Model is the requested model (alias or provider/model).
 	Model string
-	// Attempts is the number of attempts made.
+	// Attempts is the number of attempts made: 0 when no target of the
+	// chain admitted traffic (the request failed fast, without reaching
+	// any upstream).
 	Attempts int
-	// Last is the last upstream failure. When no attempt was made because
-	// every target cools down, it is the *chat.UpstreamError that started
-	// the cool-down ending first, with RetryAfter set to the time left.
+	// Last is the last upstream failure. When no attempt was made, it is
+	// ErrCircuitOpen, or, when a cool-down ends before any breaker
+	// half-opens, the *chat.UpstreamError that started the cool-down
+	// ending first, with RetryAfter set to the time left.
 	Last error
+	// RetryAfter is how long until a target of the chain takes traffic
+	// again (the earliest end of an open period or cool-down) when none
+	// did as Do returned; 0 when one did.
+	RetryAfter time.Duration
 }
 
 // Error names the model and the last upstream failure.
@@ -553,10 +619,29 @@ func (r *Router) TargetStates() []TargetState {
 //
 // Targets whose breaker is open are skipped, and a route with every
 // target open gives way to its fallbacks. When nothing in the whole chain
-// admits traffic, Do tries the target whose breaker opened least recently
-// anyway rather than failing without trying; when every target is cooling
-// down, it fails at once (see ExhaustedError.Last).
+// admits traffic (every breaker open or cooling down), Do fails at once,
+// without calling attempt, with an *ExhaustedError whose RetryAfter says
+// when the first target takes traffic again. Once a breaker's open period
+// has passed, one request at a time probes the target (half-open) until
+// one succeeds (closing it) or fails (opening it again).
 func (r *Router) Do(ctx context.Context, model string, extra []string, attempt Attempt) (Result, error) {
+	return r.do(ctx, model, extra, attempt, false)
+}
+
+// DoStream is Do for streamed answers, whose outcome is known only when the
+// stream ends. The attempt that opens a stream (its first event arrived)
+// ends the retries as in Do, but its target's health waits for the end of
+// the stream: it stays in flight on the target, holds the target's
+// half-open probe if it took it, and counts as a success or a failure for
+// the breaker and the balancer when the caller reports the outcome with
+// Result.Finish. After a successful DoStream the caller must call Finish
+// exactly once (a deferred call is the safe way).
+func (r *Router) DoStream(ctx context.Context, model string, extra []string, attempt Attempt) (Result, error) {
+	return r.do(ctx, model, extra, attempt, true)
+}
+
+// do is Do, or DoStream with stream.
+func (r *Router) do(ctx context.Context, model string, extra []string, attempt Attempt, stream bool) (Result, error) {
 	primary := r.tab.Load().routes[model]
 	if primary == nil {
 		return Result{}, &UnknownModelError{Model: model}
@@ -566,7 +651,7 @@ func (r *Router) Do(ctx context.Context, model string, extra []string, attempt A
 			return Result{}, &UnknownModelError{Model: name}
 		}
 	}
-	d := dispatch{r: r, ctx: ctx, attempt: attempt, primary: primary}
+	d := dispatch{r: r, ctx: ctx, attempt: attempt, primary: primary, stream: stream}
 	if err := ctx.Err(); err != nil {
 		return d.res, err
 	}
@@ -585,12 +670,14 @@ func (r *Router) Do(ctx context.Context, model string, extra []string, attempt A
 			}
 		}
 	}
+	retryAfter, cooling := d.unavailable(extra)
 	if d.res.Attempts == 0 {
-		if done, err := d.lastResort(extra); done {
-			return d.res, err
+		d.last = ErrCircuitOpen
+		if cooling != nil {
+			d.last = cooling
 		}
 	}
-	return d.res, &ExhaustedError{Model: model, Attempts: d.res.Attempts, Last: d.last}
+	return d.res, &ExhaustedError{Model: model, Attempts: d.res.Attempts, Last: d.last, RetryAfter: retryAfter}
 }
 
 // visited reports whether e was in the chain of primary or of a route in
@@ -613,6 +700,7 @@ type dispatch struct {
 	ctx     context.Context
 	attempt Attempt
 	primary *routeEntry
+	stream  bool // DoStream: a success's outcome waits for Result.Finish
 	res     Result
 	last    error         // the last failure
 	wait    time.Duration // to wait before the next attempt
@@ -649,34 +737,28 @@ func (d *dispatch) route(e *routeEntry) (done bool, err error) {
 	return false, nil
 }
 
-// lastResort is for when nothing in the chain admits traffic and no
-// attempt was made. Rather than failing without trying, it tries the
-// target whose breaker opened least recently (the first to half-open),
-// bypassing the breaker; if it answers, its breaker closes. Targets cooling
-// down are not tried: their upstream said when to come back, or that the
-// key's quota is spent. When every target cools down, Do fails at once
-// with the failure that started the cool-down ending first, its
-// RetryAfter set to the time left.
-func (d *dispatch) lastResort(extra []string) (done bool, err error) {
+// unavailable is for when Do gives up: if no target of the chain (the
+// primary's, and the routes in extra with theirs) admits traffic now, it
+// returns how long until the first one does, and, when that one is cooling
+// down rather than behind an open breaker, the failure that started its
+// cool-down (with RetryAfter set to the time left). It returns 0 and nil
+// when a target admits traffic now.
+func (d *dispatch) unavailable(extra []string) (time.Duration, error) {
 	r := d.r
-	if err := d.ctx.Err(); err != nil {
-		return true, err
-	}
-	start := r.opts.Now()
-	now := r.stamp(start)
-	var best, cooling *backend
-	var bestRoute *routeEntry
-	bestIdx, bestAt, coolingUntil := -1, int64(math.MaxInt64), int64(math.MaxInt64)
+	now := r.stamp(r.opts.Now())
+	first, cooling := int64(math.MaxInt64), (*backend)(nil)
 	consider := func(e *routeEntry) {
-		for i, b := range e.backends {
-			if until := b.coolUntil.Load(); until > now {
-				if until < coolingUntil {
-					cooling, coolingUntil = b, until
-				}
-				continue
+		for _, b := range e.backends {
+			at := b.breaker.admitsAt(now, r.openFor)
+			until := b.coolUntil.Load()
+			if until > at {
+				at = until
 			}
-			if at := b.breaker.reopensAt(now, r.openFor); at < bestAt {
-				best, bestRoute, bestIdx, bestAt = b, e, i, at
+			if at < first {
+				first, cooling = at, nil
+				if until == at && until > now {
+					cooling = b
+				}
 			}
 		}
 	}
@@ -688,27 +770,26 @@ func (d *dispatch) lastResort(extra []string) (done bool, err error) {
 			consider(e)
 		}
 	}
-	if best == nil {
-		if cooling != nil {
-			d.last = cooling.coolError(now)
-		}
-		return false, nil
+	if first <= now {
+		return 0, nil
 	}
-	if bestRoute != d.primary {
-		d.res.Fallbacks++
+	var cause error
+	if cooling != nil {
+		cause = cooling.coolError(now)
 	}
-	return d.try(bestRoute, bestIdx, modeForced, start)
+	return time.Duration(first - now), cause
 }
 
 // try makes one attempt on target i of e, picked at start, and settles
-// its outcome; done says Do must return err (nil: success).
+// its outcome; done says Do must return err (nil: success). A DoStream
+// success is settled later, by Result.Finish.
 func (d *dispatch) try(e *routeEntry, i int, mode attemptMode, start time.Time) (done bool, err error) {
 	r := d.r
 	c := &e.pub.Targets[i]
 	b := e.backends[i]
 	d.res.Attempts++
 	d.res.Candidate = c
-	ttfb, elapsed, end, err := r.call(d.ctx, c, b, mode, d.attempt, start)
+	ttfb, elapsed, end, err := r.call(d.ctx, c, b, mode, d.attempt, start, d.stream)
 	d.res.UpstreamTime += elapsed
 	now := r.stamp(end)
 	lat := ttfb
@@ -716,6 +797,10 @@ func (d *dispatch) try(e *routeEntry, i int, mode attemptMode, start time.Time) 
 		lat = elapsed
 	}
 	if err == nil {
+		if d.stream {
+			d.res.open = &openAttempt{r: r, c: c, b: b, mode: mode, lat: lat}
+			return true, nil
+		}
 		b.observe(now, lat, false)
 		b.breaker.succeeded(mode)
 		return true, nil
@@ -725,23 +810,13 @@ func (d *dispatch) try(e *routeEntry, i int, mode attemptMode, start time.Time) 
 		return true, cerr
 	}
 	f := r.classify(err)
+	if r.record(b, mode, now, lat, false, f) {
+		r.blame(c, err, false)
+	}
 	switch f.kind {
 	case failFatal:
-		// The upstream answered; the request is at fault, not the target.
-		b.observe(now, lat, false)
-		b.breaker.succeeded(mode)
 		return true, err
-	case failQuota:
-		b.coolDown(now, f.cool, f.upstream)
-		b.observe(now, 0, true)
-		b.breaker.released(mode)
-	case failSkip:
-		b.coolDown(now, f.cool, f.upstream)
-		b.observe(now, lat, true)
-		b.breaker.failed(now, int32(r.opts.BreakerFailures), mode)
-	default:
-		b.observe(now, lat, true)
-		b.breaker.failed(now, int32(r.opts.BreakerFailures), mode)
+	case failRetry:
 		if f.retryAfter > 0 {
 			d.wait = f.retryAfter
 		} else {
@@ -753,22 +828,59 @@ func (d *dispatch) try(e *routeEntry, i int, mode attemptMode, start time.Time) 
 	return false, nil
 }
 
+// record folds the failed attempt f, in mode, that took lat, into b's
+// health at now, and reports whether the target is to blame (false for a
+// request the upstream refused as the client's fault). answered says the
+// target did answer in lat (a stream that broke after its first event).
+func (r *Router) record(b *backend, mode attemptMode, now int64, lat time.Duration, answered bool, f failure) bool {
+	switch f.kind {
+	case failFatal:
+		// The upstream answered; the request is at fault, not the target.
+		b.observe(now, lat, false)
+		b.breaker.succeeded(mode)
+		return false
+	case failQuota:
+		b.coolDown(now, f.cool, f.upstream)
+		b.observe(now, 0, true)
+		b.breaker.released(mode)
+	case failSkip:
+		b.coolDown(now, f.cool, f.upstream)
+		b.fold(now, lat, answered, true)
+		b.breaker.failed(now, int32(r.opts.BreakerFailures), mode)
+	default:
+		b.fold(now, lat, answered, true)
+		b.breaker.failed(now, int32(r.opts.BreakerFailures), mode)
+	}
+	return true
+}
+
+// blame tells OnFailure about a failure of c.
+func (r *Router) blame(c *Candidate, err error, inStream bool) {
+	if r.opts.OnFailure != nil {
+		r.opts.OnFailure(c, err, inStream)
+	}
+}
+
 // call runs attempt on c, counting it in flight on b, and times it from
 // start (a clock reading just before; one fewer on the hot path) to end,
-// when it returned. If attempt panics, the half-open probe it may hold is
-// given back so that the target is not shut out for good.
-func (r *Router) call(ctx context.Context, c *Candidate, b *backend, mode attemptMode, attempt Attempt, start time.Time) (ttfb, elapsed time.Duration, end time.Time, err error) {
+// when it returned. With keep, a success stays in flight until its
+// Result is finished. If attempt panics, the half-open probe it may hold
+// is given back so that the target is not shut out for good.
+func (r *Router) call(ctx context.Context, c *Candidate, b *backend, mode attemptMode, attempt Attempt, start time.Time, keep bool) (ttfb, elapsed time.Duration, end time.Time, err error) {
 	b.inFlight.Add(1)
 	finished := false
 	defer func() {
-		b.inFlight.Add(-1)
 		if !finished {
+			b.inFlight.Add(-1)
 			b.breaker.released(mode)
 		}
 	}()
 	ttfb, err = attempt(ctx, c)
 	end = r.opts.Now()
 	finished = true
+	if err != nil || !keep {
+		b.inFlight.Add(-1)
+	}
 	return ttfb, end.Sub(start), end, err
 }
 

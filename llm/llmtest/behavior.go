@@ -50,6 +50,13 @@ type Behavior struct {
 	// stream events have been sent (no [DONE] / message_stop). Non-streaming requests
 	// are not affected.
 	CloseAfterChunks int
+	// ErrorAfterChunks, when positive, ends a stream after that many events with an
+	// in-band error event in the provider's shape (OpenAI and Azure: data: {"error":
+	// ...}; Anthropic: event: error; Gemini: an {"error": ...} element) carrying
+	// FailStatus (500 when zero), then closes the response normally, without [DONE]
+	// or message_stop: a provider failing mid-stream. Non-streaming requests are not
+	// affected. CloseAfterChunks, when smaller, cuts first.
+	ErrorAfterChunks int
 
 	// Reply is a fixed reply text. When empty the reply echoes the start of the last
 	// user message.
@@ -173,6 +180,9 @@ func (b Behavior) Validate() error {
 	}
 	if b.CloseAfterChunks < 0 {
 		errs = append(errs, fmt.Errorf("close_after_chunks: must not be negative, got %d", b.CloseAfterChunks))
+	}
+	if b.ErrorAfterChunks < 0 {
+		errs = append(errs, fmt.Errorf("error_after_chunks: must not be negative, got %d", b.ErrorAfterChunks))
 	}
 	if b.ReplyTokens < 0 {
 		errs = append(errs, fmt.Errorf("reply_tokens: must not be negative, got %d", b.ReplyTokens))

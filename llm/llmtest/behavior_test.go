@@ -2,6 +2,7 @@ package llmtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -470,6 +471,45 @@ func TestCloseAfterChunks(t *testing.T) {
 	})
 	if got := srv.Stats().Cut; got != 2 {
 		t.Errorf("cut %d, want 2", got)
+	}
+}
+
+func TestErrorAfterChunksEndsTheStreamWithAnErrorEvent(t *testing.T) {
+	srv := startServer(t)
+	mustSet(t, srv.Mock, Behavior{ErrorAfterChunks: 2, FailStatus: 529, Reply: "one two three four five"})
+	cases := []struct {
+		name, want, notWant string
+		req                 *http.Request
+		array               bool // the body is one JSON array
+	}{
+		{"openai", "data: {\"error\":{\"message\":\"Overloaded\"", "[DONE]",
+			newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "hi", `,"stream":true`)), false},
+		{"anthropic", "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"", "message_stop",
+			newRequest(t.Context(), anthropic, srv.URL, "", testKey, chatBody(anthropic, "hi", `,"stream":true`)), false},
+		{"gemini sse", "data: {\"error\":{\"code\":529", "STOP",
+			newGeminiRequest(t.Context(), srv.URL, geminiPath(geminiModel, "streamGenerateContent")+"?alt=sse", testKey, geminiBody("hi", "")), false},
+		{"gemini array", ",\r\n{\"error\":{\"code\":529", "STOP",
+			newGeminiRequest(t.Context(), srv.URL, geminiPath(geminiModel, "streamGenerateContent"), testKey, geminiBody("hi", "")), true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, _, raw := do(t, c.req)
+			body := string(raw)
+			if status != http.StatusOK || !strings.Contains(body, c.want) || strings.Contains(body, c.notWant) {
+				t.Fatalf("status %d, body:\n%s", status, body)
+			}
+			var elems []json.RawMessage
+			if c.array && (json.Unmarshal(raw, &elems) != nil || len(elems) != 3) {
+				t.Errorf("not an array of two chunks and the error:\n%s", body)
+			}
+		})
+	}
+	status, _, raw := do(t, newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "hi", "")))
+	if status != http.StatusOK {
+		t.Errorf("not streaming: status %d: %s", status, raw)
+	}
+	if got := srv.Stats(); got.StreamErrors != 4 || got.Cut != 0 {
+		t.Errorf("stream errors %d, cut %d; want 4, 0", got.StreamErrors, got.Cut)
 	}
 }
 

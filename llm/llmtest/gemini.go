@@ -540,7 +540,7 @@ func (x *exchange) streamGemini(pr *prompt, r *reply, sse bool) {
 	if sse {
 		s = x.beginStream()
 	} else {
-		s = &sseStream{x: x, rc: http.NewResponseController(x.w)}
+		s = &sseStream{x: x, rc: http.NewResponseController(x.w), array: true}
 		x.writeHead(http.StatusOK, jsonContentType)
 		s.flush()
 	}

@@ -73,6 +73,9 @@ type Stats struct {
 	// Cut counts connections the mock cut on purpose: streams stopped by
 	// CloseAfterChunks, and hanging or delayed requests ended by Close.
 	Cut int64
+	// StreamErrors counts streams ended with an in-band error event by
+	// ErrorAfterChunks.
+	StreamErrors int64
 }
 
 // MaxTrackedKeys bounds the distinct keys counted in Stats.ByKey, so that a
@@ -84,11 +87,12 @@ const OtherKeys = "(other keys)"
 
 // counters are the live, lock-free counterparts of Stats.
 type counters struct {
-	requests   atomic.Int64
-	byEndpoint [numEndpoints]atomic.Int64
-	byStatus   [600]atomic.Int64 // indexed by status code; 1xx–5xx fit
-	canceled   atomic.Int64
-	cut        atomic.Int64
+	requests     atomic.Int64
+	byEndpoint   [numEndpoints]atomic.Int64
+	byStatus     [600]atomic.Int64 // indexed by status code; 1xx–5xx fit
+	canceled     atomic.Int64
+	cut          atomic.Int64
+	streamErrors atomic.Int64 // streams ended with an error event
 
 	keysMu sync.RWMutex             // guards byKey (the map, not the counters)
 	byKey  map[string]*atomic.Int64 // per presented API key
@@ -132,11 +136,12 @@ func (c *counters) countKey(key string) {
 
 func (c *counters) snapshot() Stats {
 	s := Stats{
-		Requests:   c.requests.Load(),
-		ByEndpoint: make(map[Endpoint]int64, numEndpoints),
-		ByStatus:   make(map[int]int64),
-		Canceled:   c.canceled.Load(),
-		Cut:        c.cut.Load(),
+		Requests:     c.requests.Load(),
+		ByEndpoint:   make(map[Endpoint]int64, numEndpoints),
+		ByStatus:     make(map[int]int64),
+		Canceled:     c.canceled.Load(),
+		Cut:          c.cut.Load(),
+		StreamErrors: c.streamErrors.Load(),
 	}
 	for i := range c.byEndpoint {
 		if n := c.byEndpoint[i].Load(); n > 0 {
@@ -167,6 +172,7 @@ func (c *counters) reset() {
 	}
 	c.canceled.Store(0)
 	c.cut.Store(0)
+	c.streamErrors.Store(0)
 	c.keysMu.Lock()
 	c.byKey = nil
 	c.keysMu.Unlock()

@@ -207,12 +207,12 @@ func TestScriptValidation(t *testing.T) {
 		{name: "everything wrong", b: Behavior{
 			Latency: -1, Jitter: -1, TimeToFirstChunk: -1, ChunkDelay: -1, RetryAfter: -1,
 			FailPercent: 101, FailStatus: 200, RateLimitWindows: []Window{{}}, RateLimitNext: -1,
-			CloseAfterChunks: -1, ReplyTokens: -1, ScriptMode: 7,
+			CloseAfterChunks: -1, ErrorAfterChunks: -1, ReplyTokens: -1, ScriptMode: 7,
 			Script: []Turn{ToolTurn(ToolCall{Name: " ", Arguments: "[1]"})},
 		}, bad: []string{
 			"latency", "jitter", "time_to_first_chunk", "chunk_delay", "retry_after", "fail_percent",
 			"fail_status", "rate_limit_windows[0].duration", "rate_limit_next", "close_after_chunks",
-			"reply_tokens", "script_mode", "script[0].tool_calls[0].name", "script[0].tool_calls[0].arguments",
+			"error_after_chunks", "reply_tokens", "script_mode", "script[0].tool_calls[0].name", "script[0].tool_calls[0].arguments",
 		}},
 		{name: "too many tokens", b: Behavior{ReplyTokens: maxReplyTokens + 1}, bad: []string{"reply_tokens"}},
 		{name: "huge jitter", b: Behavior{Jitter: math.MaxInt64, Latency: MaxDelay + 1}, bad: []string{"jitter", "latency"}},
