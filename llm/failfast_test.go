@@ -52,7 +52,7 @@ func TestDeadTargetFailsFastWith503AndRetryAfter(t *testing.T) {
 	if got := reached(); got != 3 {
 		t.Fatalf("the provider saw %d requests, want still 3: an open breaker let requests through", got)
 	}
-	if got := counter(t, h.s.metrics.requests.WithLabelValues("dead/m", "", "503")); got != 300 {
+	if got := counter(t, h.s.metrics.requests.WithLabelValues(h.s.metrics.model("dead/m", false), "", "503")); got != 300 {
 		t.Errorf("requests_total{503} = %v, want 300", got)
 	}
 
