@@ -118,14 +118,11 @@ func TestHealthAndReadiness(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("readyz: %d %s", resp.StatusCode, body)
 	}
-	var ready struct {
-		Status string
-		Checks map[string]struct{ Status, Driver string }
-	}
+	var ready readyBody
 	if err := json.Unmarshal(body, &ready); err != nil {
 		t.Fatal(err)
 	}
-	if ready.Status != "ok" || ready.Checks["store"].Status != "ok" || ready.Checks["store"].Driver != "sqlite" {
+	if ready.Status != "ok" || ready.Checks["store"] != "ok" {
 		t.Fatalf("readyz body: %s", body)
 	}
 }
@@ -136,7 +133,7 @@ func TestReadinessFailsWhenStoreIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, body := get(t, g.URL+"/readyz")
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"error"`) {
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"unavailable"`) {
 		t.Fatalf("readyz with a closed store: %d %s", resp.StatusCode, body)
 	}
 	if resp, _ := get(t, g.URL+"/healthz"); resp.StatusCode != 200 {
