@@ -31,8 +31,11 @@ type Options struct {
 	Logger zerolog.Logger
 	// Version is reported by the admin API and /readyz.
 	Version string
-	// Terminal receives the one-time notice of a generated admin key.
-	// Default os.Stderr.
+	// Terminal, when set, is an interactive terminal: a generated admin key
+	// is shown on it once. When nil, a generated key is written to
+	// <data_dir>/admin.key (mode 0600) and only that path is logged, so the
+	// key never reaches the log stream. The CLI sets it only when stderr is
+	// a terminal.
 	Terminal io.Writer
 }
 
@@ -78,14 +81,16 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	if opts.Terminal == nil {
-		opts.Terminal = os.Stderr
-	}
 	st, err := store.Open(ctx, cfg.Store, cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: open store: %w", err)
 	}
 	admin, generated, err := policy.LoadAdminKey(ctx, st, cfg.AdminKey)
+	if err == nil && generated != "" {
+		// Hand the key over before anything else can fail: its hash is
+		// stored now, and a later start will not generate another.
+		err = deliverAdminKey(opts.Terminal, cfg.DataDir, generated, opts.Logger)
+	}
 	if err != nil {
 		_ = st.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -106,9 +111,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		_ = ctrs.Close()
 		_ = st.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	if generated != "" {
-		printAdminKey(opts.Terminal, generated)
 	}
 	g := &Gateway{
 		cfg:     cfg,
@@ -200,15 +202,6 @@ type agentTools struct{ *mcp.Hub }
 
 func (t agentTools) CallTool(ctx context.Context, id *policy.Identity, name string, args json.RawMessage) (json.RawMessage, error) {
 	return t.Hub.CallTool(ctx, id, name, args, registry.CallOptions{})
-}
-
-// printAdminKey shows a generated admin key once, outside the structured log
-// so it does not end up in log collectors.
-func printAdminKey(w io.Writer, key string) {
-	fmt.Fprintf(w, "\n"+
-		"  Junction generated an admin key. It is shown only this once; only its hash is stored.\n"+
-		"  Save it now (for example as JUNCTION_ADMIN_KEY):\n\n"+
-		"      %s\n\n", key)
 }
 
 // Handler is the gateway's HTTP handler, for tests and embedding.
