@@ -7,10 +7,18 @@ import (
 	"github.com/junctionhq/junction/policy"
 )
 
-// adminAuth lets a request through only with the admin key as a bearer token.
-func adminAuth(auth *policy.AdminAuth) func(http.Handler) http.Handler {
+// adminAuth lets a request through only with the admin key as a bearer
+// token. Wrong keys count against the client's address in throttle, which
+// delays and then refuses an address that keeps guessing; the right key is
+// checked before any delay, so it is never slowed down.
+func adminAuth(auth *policy.AdminAuth, throttle *authThrottle) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			client, refused := throttle.admit(r)
+			if refused != nil {
+				writeError(w, r, refused)
+				return
+			}
 			token, ok := bearerToken(r)
 			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="junction-admin"`)
@@ -18,6 +26,7 @@ func adminAuth(auth *policy.AdminAuth) func(http.Handler) http.Handler {
 				return
 			}
 			if !auth.Verify(token) {
+				throttle.fail(r.Context(), client)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="junction-admin", error="invalid_token"`)
 				writeError(w, r, errUnauthorized("invalid admin key"))
 				return

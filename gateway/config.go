@@ -104,6 +104,16 @@ type HTTPConfig struct {
 	// ShutdownTimeout bounds the drain of in-flight requests and streams on
 	// SIGINT/SIGTERM; what is still running then is cut. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout,omitempty"`
+	// TrustedProxies are the load balancers and reverse proxies (IP
+	// addresses or CIDR blocks) whose X-Forwarded-For header is believed
+	// when telling clients apart for the auth throttle. Default: none, so
+	// the client is always the connection's peer and X-Forwarded-For is
+	// ignored. Behind a proxy that is not listed, every client shares the
+	// proxy's address, and one client's wrong keys lock them all out.
+	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
+	// AuthThrottle slows down and then locks out client addresses that keep
+	// presenting wrong keys.
+	AuthThrottle AuthThrottleConfig `yaml:"auth_throttle,omitempty"`
 }
 
 // Defaults, in one place.
@@ -141,6 +151,7 @@ func (c *Config) ApplyDefaults() {
 	if h.ShutdownTimeout == 0 {
 		h.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	h.AuthThrottle.applyDefaults()
 	c.Agent.ApplyDefaults()
 	c.Cache.ApplyDefaults()
 }
@@ -195,7 +206,9 @@ func (h HTTPConfig) validate(path string) []error {
 			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, d.name))
 		}
 	}
-	return errs
+	_, perrs := parseTrustedProxies(path+".trusted_proxies", h.TrustedProxies)
+	errs = append(errs, perrs...)
+	return append(errs, h.AuthThrottle.validate(path+".auth_throttle")...)
 }
 
 // LoadConfig reads the YAML file at path (none when path is empty), expands

@@ -37,6 +37,8 @@ type Options struct {
 	// key never reaches the log stream. The CLI sets it only when stderr is
 	// a terminal.
 	Terminal io.Writer
+	// Now is the clock of the auth throttle. Default time.Now.
+	Now func() time.Time
 }
 
 // Gateway is a configured, running-ready Junction instance. Build it with New,
@@ -59,6 +61,10 @@ type Gateway struct {
 	hub       *mcp.Hub
 	router    chi.Router
 	server    *http.Server
+
+	// throttle slows down and locks out addresses that keep sending wrong
+	// keys, on every authenticated route.
+	throttle *authThrottle
 
 	// flushers run during shutdown after the HTTP server has drained and
 	// before the store closes, in registration order; later capabilities
@@ -123,6 +129,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		policy:  engine,
 	}
 	registerPolicyMetrics(g.metrics.Registry(), engine)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	proxies, _ := parseTrustedProxies("http.trusted_proxies", cfg.HTTP.TrustedProxies) // validated by cfg.Check
+	g.throttle = newAuthThrottle(cfg.HTTP.AuthThrottle, proxies, opts.Now, opts.Logger, g.metrics.Registry())
 	fail := func(err error) (*Gateway, error) {
 		if g.cache != nil {
 			_ = g.cache.Close()

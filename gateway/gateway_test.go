@@ -47,12 +47,20 @@ type testGateway struct {
 // mutate adjusts the config; routes may be added by the caller before use.
 func startGateway(t *testing.T, mutate func(*Config)) *testGateway {
 	t.Helper()
+	return startGatewayWith(t, mutate, Options{})
+}
+
+// startGatewayWith is startGateway with options (a clock, say); the logger,
+// version and terminal are the test's own.
+func startGatewayWith(t *testing.T, mutate func(*Config), opts Options) *testGateway {
+	t.Helper()
 	cfg := Config{DataDir: t.TempDir(), AdminKey: testAdminKey}
 	if mutate != nil {
 		mutate(&cfg)
 	}
 	logs := &syncBuffer{}
-	g, err := New(context.Background(), cfg, Options{Logger: zerolog.New(logs), Version: "test", Terminal: io.Discard})
+	opts.Logger, opts.Version, opts.Terminal = zerolog.New(logs), "test", io.Discard
+	g, err := New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
