@@ -160,8 +160,14 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	if err := g.startCache(ctx); err != nil {
 		return fail(err)
 	}
-	secret, err := registry.LoadSecretKey(cfg.DataDir, os.Getenv(registry.SecretKeyEnv))
+	secretEnv := os.Getenv(registry.SecretKeyEnv)
+	secret, err := registry.LoadSecretKey(cfg.DataDir, secretEnv)
 	if err != nil {
+		return fail(err)
+	}
+	// A replica with another key would silently drop every credential
+	// stored through the API: refuse to start instead.
+	if err := registry.CheckSecretKey(ctx, st, secret, registry.SecretKeySource(cfg.DataDir, secretEnv)); err != nil {
 		return fail(err)
 	}
 	if g.servers, err = registry.New(ctx, registry.Options{Store: st, SecretKey: secret, Logger: opts.Logger}); err != nil {
