@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"net/http"
 	"strings"
 
@@ -29,6 +31,36 @@ func adminAuth(auth *policy.AdminAuth, throttle *authThrottle) func(http.Handler
 				throttle.fail(r.Context(), client)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="junction-admin", error="invalid_token"`)
 				writeError(w, r, errUnauthorized("invalid admin key"))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// metricsAuth guards /metrics with token when one is configured (and lets
+// everything through when it is empty). Wrong tokens count in throttle like
+// wrong keys.
+func metricsAuth(token string, throttle *authThrottle) func(http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return func(next http.Handler) http.Handler {
+		if token == "" {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			client, refused := throttle.admit(r)
+			if refused != nil {
+				writeError(w, r, refused)
+				return
+			}
+			presented, ok := bearerToken(r)
+			got := sha256.Sum256([]byte(presented))
+			if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				if ok {
+					throttle.fail(r.Context(), client)
+				}
+				w.Header().Set("WWW-Authenticate", `Bearer realm="junction-metrics"`)
+				writeError(w, r, errUnauthorized("/metrics needs the metrics token (http.metrics_token) as Authorization: Bearer <token>"))
 				return
 			}
 			next.ServeHTTP(w, r)

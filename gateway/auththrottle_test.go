@@ -390,3 +390,35 @@ http:
 		}
 	}
 }
+
+// TestMetricsTokenGuardsMetrics: with http.metrics_token set, /metrics (whose
+// labels name keys and teams) answers only the token; wrong tokens count as
+// wrong keys. Without one it stays open for existing scrapers.
+func TestMetricsTokenGuardsMetrics(t *testing.T) {
+	const token = "scrape-token-0123456789"
+	g := startGateway(t, func(c *Config) {
+		c.HTTP.MetricsToken = token
+		c.HTTP.AuthThrottle = AuthThrottleConfig{SlowAfter: 1, BlockAfter: 2, Delay: time.Millisecond}
+	})
+	if resp, body := get(t, g.URL+"/metrics"); resp.StatusCode != http.StatusUnauthorized || strings.Contains(string(body), "junction_") {
+		t.Fatalf("/metrics without the token: %d %.200s", resp.StatusCode, body)
+	}
+	if resp, body := get(t, g.URL+"/metrics", "Authorization", "Bearer "+token); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(string(body), "junction_http_requests_total") {
+		t.Fatalf("/metrics with the token: %d %.200s", resp.StatusCode, body)
+	}
+	for range 2 {
+		get(t, g.URL+"/metrics", "Authorization", "Bearer wrong-token-0123456789")
+	}
+	if resp, _ := get(t, g.URL+"/metrics", "Authorization", "Bearer "+token); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("/metrics after wrong tokens: %d, want the lockout's 429", resp.StatusCode)
+	}
+	open := startGateway(t, nil)
+	if resp, _ := get(t, open.URL+"/metrics"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics without a configured token: %d", resp.StatusCode)
+	}
+	if _, err := ParseConfig("x.yaml", []byte("http: { metrics_token: short }"), nil); err == nil ||
+		!strings.Contains(err.Error(), "http.metrics_token") {
+		t.Errorf("short metrics token: %v", err)
+	}
+}

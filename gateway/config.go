@@ -114,6 +114,12 @@ type HTTPConfig struct {
 	// AuthThrottle slows down and then locks out client addresses that keep
 	// presenting wrong keys.
 	AuthThrottle AuthThrottleConfig `yaml:"auth_throttle,omitempty"`
+	// MetricsToken, when set, must be sent as "Authorization: Bearer
+	// <token>" to read /metrics (Prometheus: authorization.credentials).
+	// Default: none, /metrics is open. Its labels name keys, teams,
+	// providers, models and MCP servers and tools, and carry spend per key:
+	// set a token, or let only the scraper's network reach the port.
+	MetricsToken string `yaml:"metrics_token,omitempty"`
 }
 
 // Defaults, in one place.
@@ -205,6 +211,9 @@ func (h HTTPConfig) validate(path string) []error {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, d.name))
 		}
+	}
+	if h.MetricsToken != "" && len(h.MetricsToken) < 16 {
+		errs = append(errs, fmt.Errorf("%s.metrics_token: must be at least 16 characters", path))
 	}
 	_, perrs := parseTrustedProxies(path+".trusted_proxies", h.TrustedProxies)
 	errs = append(errs, perrs...)

@@ -30,7 +30,7 @@ func (g *Gateway) routes() chi.Router {
 
 	r.Get("/healthz", g.healthz)
 	r.Get("/readyz", handlerFunc(g.readyz).ServeHTTP)
-	r.Method(http.MethodGet, "/metrics", g.metrics.Handler())
+	r.With(metricsAuth(g.cfg.HTTP.MetricsToken, g.throttle)).Method(http.MethodGet, "/metrics", g.metrics.Handler())
 
 	// Caller routes authenticate with a virtual key; the LLM and MCP
 	// endpoints mount here.
