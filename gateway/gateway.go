@@ -91,6 +91,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: open store: %w", err)
 	}
+	secret, err := loadSecretKey(ctx, st, cfg.DataDir)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	admin, generated, err := policy.LoadAdminKey(ctx, st, cfg.AdminKey)
 	if err == nil && generated != "" {
 		// Hand the key over before anything else can fail: its hash is
@@ -160,16 +165,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	if err := g.startCache(ctx); err != nil {
 		return fail(err)
 	}
-	secretEnv := os.Getenv(registry.SecretKeyEnv)
-	secret, err := registry.LoadSecretKey(cfg.DataDir, secretEnv)
-	if err != nil {
-		return fail(err)
-	}
-	// A replica with another key would silently drop every credential
-	// stored through the API: refuse to start instead.
-	if err := registry.CheckSecretKey(ctx, st, secret, registry.SecretKeySource(cfg.DataDir, secretEnv)); err != nil {
-		return fail(err)
-	}
 	if g.servers, err = registry.New(ctx, registry.Options{Store: st, SecretKey: secret, Logger: opts.Logger}); err != nil {
 		return fail(err)
 	}
@@ -210,6 +205,22 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	}
 	g.log.Info().Str("store", st.Driver()).Str("counters", ctrsKind).Str("data_dir", cfg.DataDir).Msg("gateway ready")
 	return g, nil
+}
+
+// loadSecretKey reads (or generates) the key sealing stored credentials and
+// checks it against the store before anything else is written: a replica
+// with another key would silently drop every credential stored through the
+// API, so it refuses to start instead.
+func loadSecretKey(ctx context.Context, st *store.Store, dataDir string) ([]byte, error) {
+	env := os.Getenv(registry.SecretKeyEnv)
+	secret, err := registry.LoadSecretKey(dataDir, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := registry.CheckSecretKey(ctx, st, secret, registry.SecretKeySource(dataDir, env)); err != nil {
+		return nil, err
+	}
+	return secret, nil
 }
 
 // agentTools hands the hub to the agent loop, which calls tools with the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/store/storetest"
 )
@@ -61,9 +62,19 @@ func TestReplicaWithAnotherSecretKeyRefusesToStart(t *testing.T) {
 	}
 
 	dirB := t.TempDir()
-	_, err := New(context.Background(), Config{DataDir: dirB, AdminKey: testAdminKey, Store: db.Config},
-		Options{Logger: zerolog.Nop(), Terminal: io.Discard})
+	_, err := New(context.Background(), Config{DataDir: dirB, AdminKey: testAdminKey, Store: db.Config,
+		Teams: []policy.TeamConfig{{Name: "from-b"}}}, Options{Logger: zerolog.Nop(), Terminal: io.Discard})
 	wantSecretKeyMismatch(t, err, dirB)
+	// Refused before it wrote anything: its file-managed team is not stored.
+	teams, err := a.Store().ListResources(context.Background(), "team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tm := range teams {
+		if tm.Name == "from-b" {
+			t.Errorf("the refused replica wrote its config to the store: %+v", tm)
+		}
+	}
 
 	keyA, err := os.ReadFile(filepath.Join(a.cfg.DataDir, "secret.key"))
 	if err != nil {
