@@ -1,24 +1,27 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"time"
 )
 
-// adminStatus describes the running gateway to an operator.
+// adminStatus describes the running gateway to an operator, with the detail
+// of every dependency check that /readyz keeps to itself.
 func (g *Gateway) adminStatus(w http.ResponseWriter, r *http.Request) error {
-	version, err := g.store.SchemaVersion(r.Context())
-	if err != nil {
-		return errInternal(err)
+	checks, _ := g.runChecks(r.Context())
+	storeInfo := map[string]any{"driver": g.store.Driver()}
+	ctx, cancel := context.WithTimeout(r.Context(), readyCheckTimeout)
+	defer cancel()
+	if version, err := g.store.SchemaVersion(ctx); err == nil {
+		storeInfo["schema_version"] = version
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"version":        g.version,
 		"started_at":     g.started.UTC().Format(time.RFC3339),
 		"uptime_seconds": int64(time.Since(g.started).Seconds()),
-		"store": map[string]any{
-			"driver":         g.store.Driver(),
-			"schema_version": version,
-		},
+		"store":          storeInfo,
+		"checks":         checks,
 	})
 	return nil
 }

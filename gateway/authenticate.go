@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/junctionhq/junction/llm"
+	"github.com/junctionhq/junction/llm/provider/anthropic"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -13,12 +15,24 @@ import (
 // "Authorization: Bearer <key>" (OpenAI clients), "x-api-key" (Anthropic
 // clients) or "api-key" (Azure clients). A request without a valid key is
 // answered by reject, which renders the error in the route's protocol.
+// A key that matches nothing counts against the client's address in
+// throttle (the admin key is accepted here too, so guesses must count here
+// as on /admin); a locked-out address is refused before its key is checked.
 // Authentication reads only memory.
-func authenticate(e *policy.Engine, reject func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler {
+func authenticate(e *policy.Engine, throttle *authThrottle, reject func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			client, refused := throttle.admit(r)
+			if refused != nil {
+				reject(w, r, refused)
+				return
+			}
 			id, err := e.Authenticate(presentedKey(r))
 			if err != nil {
+				var auth *policy.AuthError
+				if errors.As(err, &auth) && auth.Reason == policy.AuthInvalid {
+					throttle.fail(r.Context(), client)
+				}
 				reject(w, r, err)
 				return
 			}
@@ -41,16 +55,30 @@ func presentedKey(r *http.Request) string {
 
 // rejectOpenAI renders an authentication failure in OpenAI's error shape.
 func rejectOpenAI(w http.ResponseWriter, r *http.Request, err error) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="junction"`)
-	writeError(w, r, policyError(err))
+	e := policyError(err)
+	var ge *Error
+	if !errors.As(e, &ge) || ge.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="junction"`)
+	}
+	writeError(w, r, e)
 }
 
 // rejectForPath renders authentication failures in the protocol of the
 // route: Anthropic's error shape on /v1/messages, OpenAI's elsewhere.
 func rejectForPath(w http.ResponseWriter, r *http.Request, err error) {
-	if r.URL.Path == "/v1/messages" {
+	if r.URL.Path != "/v1/messages" {
+		rejectOpenAI(w, r, err)
+		return
+	}
+	var ge *Error
+	if !errors.As(err, &ge) {
 		llm.WriteAnthropicError(w, r, err)
 		return
 	}
-	rejectOpenAI(w, r, err)
+	for k, v := range ge.Header {
+		w.Header().Set(k, v)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(ge.Status)
+	_, _ = w.Write(anthropic.AppendError(nil, anthropic.ErrorType(ge.Status), ge.Message))
 }

@@ -143,7 +143,9 @@ func TestCallerAuthAcceptsAdminKey(t *testing.T) {
 // Every admin route needs the admin key: none, a wrong one, or a valid
 // virtual key are all refused with 401, before the route is looked at.
 func TestAdminRoutesNeedTheAdminKey(t *testing.T) {
-	g := newGovGateway(t, Config{})
+	// Forty-odd wrong keys from one address: keep the auth throttle (tested
+	// in auththrottle_test.go) out of the way.
+	g := newGovGateway(t, Config{HTTP: HTTPConfig{AuthThrottle: AuthThrottleConfig{SlowAfter: 1000, BlockAfter: 1000}}})
 	g.createTeam(t, map[string]any{"name": "research"})
 	k := g.createKey(t, map[string]any{"name": "alice", "team": "research"})
 	routes := []struct{ method, path, body string }{

@@ -104,6 +104,22 @@ type HTTPConfig struct {
 	// ShutdownTimeout bounds the drain of in-flight requests and streams on
 	// SIGINT/SIGTERM; what is still running then is cut. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout,omitempty"`
+	// TrustedProxies are the load balancers and reverse proxies (IP
+	// addresses or CIDR blocks) whose X-Forwarded-For header is believed
+	// when telling clients apart for the auth throttle. Default: none, so
+	// the client is always the connection's peer and X-Forwarded-For is
+	// ignored. Behind a proxy that is not listed, every client shares the
+	// proxy's address, and one client's wrong keys lock them all out.
+	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
+	// AuthThrottle slows down and then locks out client addresses that keep
+	// presenting wrong keys.
+	AuthThrottle AuthThrottleConfig `yaml:"auth_throttle,omitempty"`
+	// MetricsToken, when set, must be sent as "Authorization: Bearer
+	// <token>" to read /metrics (Prometheus: authorization.credentials).
+	// Default: none, /metrics is open. Its labels name keys, teams,
+	// providers, models and MCP servers and tools, and carry spend per key:
+	// set a token, or let only the scraper's network reach the port.
+	MetricsToken string `yaml:"metrics_token,omitempty"`
 }
 
 // Defaults, in one place.
@@ -141,6 +157,7 @@ func (c *Config) ApplyDefaults() {
 	if h.ShutdownTimeout == 0 {
 		h.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	h.AuthThrottle.applyDefaults()
 	c.Agent.ApplyDefaults()
 	c.Cache.ApplyDefaults()
 }
@@ -195,7 +212,12 @@ func (h HTTPConfig) validate(path string) []error {
 			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, d.name))
 		}
 	}
-	return errs
+	if h.MetricsToken != "" && len(h.MetricsToken) < 16 {
+		errs = append(errs, fmt.Errorf("%s.metrics_token: must be at least 16 characters", path))
+	}
+	_, perrs := parseTrustedProxies(path+".trusted_proxies", h.TrustedProxies)
+	errs = append(errs, perrs...)
+	return append(errs, h.AuthThrottle.validate(path+".auth_throttle")...)
 }
 
 // LoadConfig reads the YAML file at path (none when path is empty), expands

@@ -69,6 +69,11 @@ func errInternal(cause error) *Error {
 	}
 }
 
+// retryAfterUnavailable is the Retry-After, in seconds, of a 503 that does
+// not say better: every 503 the gateway answers tells clients when to come
+// back, so that they do not retry in a tight loop.
+const retryAfterUnavailable = "5"
+
 // writeError renders err as a JSON error response. Any error that is not an
 // *Error becomes a 500 whose detail stays in the log.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -86,6 +91,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	for k, v := range e.Header {
 		w.Header().Set(k, v)
+	}
+	if e.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", retryAfterUnavailable)
 	}
 	writeJSON(w, e.Status, errorBody{Error: errorDetail{Message: e.Message, Type: e.Type, Code: e.Code}})
 }

@@ -31,9 +31,14 @@ type Options struct {
 	Logger zerolog.Logger
 	// Version is reported by the admin API and /readyz.
 	Version string
-	// Terminal receives the one-time notice of a generated admin key.
-	// Default os.Stderr.
+	// Terminal, when set, is an interactive terminal: a generated admin key
+	// is shown on it once. When nil, a generated key is written to
+	// <data_dir>/admin.key (mode 0600) and only that path is logged, so the
+	// key never reaches the log stream. The CLI sets it only when stderr is
+	// a terminal.
 	Terminal io.Writer
+	// Now is the clock of the auth throttle. Default time.Now.
+	Now func() time.Time
 }
 
 // Gateway is a configured, running-ready Junction instance. Build it with New,
@@ -57,6 +62,10 @@ type Gateway struct {
 	router    chi.Router
 	server    *http.Server
 
+	// throttle slows down and locks out addresses that keep sending wrong
+	// keys, on every authenticated route.
+	throttle *authThrottle
+
 	// flushers run during shutdown after the HTTP server has drained and
 	// before the store closes, in registration order; later capabilities
 	// register their buffered writers (usage, request logs) here.
@@ -78,14 +87,21 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	if opts.Terminal == nil {
-		opts.Terminal = os.Stderr
-	}
 	st, err := store.Open(ctx, cfg.Store, cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: open store: %w", err)
 	}
+	secret, err := loadSecretKey(ctx, st, cfg.DataDir)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	admin, generated, err := policy.LoadAdminKey(ctx, st, cfg.AdminKey)
+	if err == nil && generated != "" {
+		// Hand the key over before anything else can fail: its hash is
+		// stored now, and a later start will not generate another.
+		err = deliverAdminKey(opts.Terminal, cfg.DataDir, generated, opts.Logger)
+	}
 	if err != nil {
 		_ = st.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -107,9 +123,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	if generated != "" {
-		printAdminKey(opts.Terminal, generated)
-	}
 	g := &Gateway{
 		cfg:     cfg,
 		log:     opts.Logger,
@@ -121,6 +134,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		policy:  engine,
 	}
 	registerPolicyMetrics(g.metrics.Registry(), engine)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	proxies, _ := parseTrustedProxies("http.trusted_proxies", cfg.HTTP.TrustedProxies) // validated by cfg.Check
+	g.throttle = newAuthThrottle(cfg.HTTP.AuthThrottle, proxies, opts.Now, opts.Logger, g.metrics.Registry())
 	fail := func(err error) (*Gateway, error) {
 		if g.cache != nil {
 			_ = g.cache.Close()
@@ -145,10 +163,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		return fail(err)
 	}
 	if err := g.startCache(ctx); err != nil {
-		return fail(err)
-	}
-	secret, err := registry.LoadSecretKey(cfg.DataDir, os.Getenv(registry.SecretKeyEnv))
-	if err != nil {
 		return fail(err)
 	}
 	if g.servers, err = registry.New(ctx, registry.Options{Store: st, SecretKey: secret, Logger: opts.Logger}); err != nil {
@@ -193,6 +207,22 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	return g, nil
 }
 
+// loadSecretKey reads (or generates) the key sealing stored credentials and
+// checks it against the store before anything else is written: a replica
+// with another key would silently drop every credential stored through the
+// API, so it refuses to start instead.
+func loadSecretKey(ctx context.Context, st *store.Store, dataDir string) ([]byte, error) {
+	env := os.Getenv(registry.SecretKeyEnv)
+	secret, err := registry.LoadSecretKey(dataDir, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := registry.CheckSecretKey(ctx, st, secret, registry.SecretKeySource(dataDir, env)); err != nil {
+		return nil, err
+	}
+	return secret, nil
+}
+
 // agentTools hands the hub to the agent loop, which calls tools with the
 // upstreams' own timeouts under its context's deadline (llm may not import
 // registry for the call options).
@@ -200,15 +230,6 @@ type agentTools struct{ *mcp.Hub }
 
 func (t agentTools) CallTool(ctx context.Context, id *policy.Identity, name string, args json.RawMessage) (json.RawMessage, error) {
 	return t.Hub.CallTool(ctx, id, name, args, registry.CallOptions{})
-}
-
-// printAdminKey shows a generated admin key once, outside the structured log
-// so it does not end up in log collectors.
-func printAdminKey(w io.Writer, key string) {
-	fmt.Fprintf(w, "\n"+
-		"  Junction generated an admin key. It is shown only this once; only its hash is stored.\n"+
-		"  Save it now (for example as JUNCTION_ADMIN_KEY):\n\n"+
-		"      %s\n\n", key)
 }
 
 // Handler is the gateway's HTTP handler, for tests and embedding.

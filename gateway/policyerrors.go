@@ -37,7 +37,8 @@ func policyError(err error) error {
 		return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Message: err.Error()}
 	case errors.Is(err, policy.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "governance_unavailable",
-			Message: "the gateway cannot check limits and budgets right now; try again", Err: err}
+			Message: "the gateway cannot check limits and budgets right now; try again", Err: err,
+			Header: map[string]string{"Retry-After": retryAfterUnavailable}}
 	}
 	return err
 }

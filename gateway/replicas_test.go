@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/store/storetest"
 )
 
@@ -30,7 +31,11 @@ func startReplicas(t *testing.T) (a, b *testGateway) {
 	var p [6]byte
 	_, _ = rand.Read(p[:])
 	prefix := "junction-test-" + hex.EncodeToString(p[:]) + ":"
+	// Replicas share one secret key (a gateway with another refuses to start).
+	secret := make([]byte, registry.SecretKeySize)
+	_, _ = rand.Read(secret)
 	mutate := func(c *Config) {
+		writeSecretKey(t, c.DataDir, secret)
 		c.Store = db.Config
 		c.Counters.Redis = &policy.RedisCountersConfig{URL: redisURL, Prefix: prefix}
 	}

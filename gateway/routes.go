@@ -30,12 +30,12 @@ func (g *Gateway) routes() chi.Router {
 
 	r.Get("/healthz", g.healthz)
 	r.Get("/readyz", handlerFunc(g.readyz).ServeHTTP)
-	r.Method(http.MethodGet, "/metrics", g.metrics.Handler())
+	r.With(metricsAuth(g.cfg.HTTP.MetricsToken, g.throttle)).Method(http.MethodGet, "/metrics", g.metrics.Handler())
 
 	// Caller routes authenticate with a virtual key; the LLM and MCP
 	// endpoints mount here.
 	r.Route("/v1", func(r chi.Router) {
-		r.Use(authenticate(g.policy, rejectForPath))
+		r.Use(authenticate(g.policy, g.throttle, rejectForPath))
 		r.Get("/key", handlerFunc(g.callerKey).ServeHTTP)
 		r.Post("/chat/completions", g.llm.ChatCompletions)
 		r.Post("/messages", g.llm.Messages)
@@ -46,7 +46,7 @@ func (g *Gateway) routes() chi.Router {
 	// The federated MCP endpoint: both protocol eras on /mcp, named toolsets
 	// on /mcp/{toolset}, and the legacy SSE transport.
 	r.Group(func(r chi.Router) {
-		r.Use(authenticate(g.policy, rejectOpenAI))
+		r.Use(authenticate(g.policy, g.throttle, rejectOpenAI))
 		r.Handle("/mcp", g.hub.Handler(""))
 		r.Handle("/mcp/{toolset}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			g.hub.Handler(chi.URLParam(r, "toolset")).ServeHTTP(w, r)
@@ -56,7 +56,7 @@ func (g *Gateway) routes() chi.Router {
 	})
 
 	r.Route("/admin/v1", func(r chi.Router) {
-		r.Use(adminAuth(g.admin))
+		r.Use(adminAuth(g.admin, g.throttle))
 		r.Get("/status", handlerFunc(g.adminStatus).ServeHTTP)
 
 		r.Get("/teams", handlerFunc(g.listTeams).ServeHTTP)

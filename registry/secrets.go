@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -82,6 +83,70 @@ func LoadSecretKey(dataDir string, env string) ([]byte, error) {
 		return nil, fmt.Errorf("registry: write secret key: %w", werr)
 	}
 	return key, nil
+}
+
+// SecretKeySource says where LoadSecretKey(dataDir, env) takes the key from:
+// the environment variable, or the key file's path. Error messages name it.
+func SecretKeySource(dataDir, env string) string {
+	if strings.TrimSpace(env) != "" {
+		return SecretKeyEnv
+	}
+	return filepath.Join(dataDir, secretKeyFile)
+}
+
+// SecretKeyCheckSetting is the store setting holding the secret key's check
+// value: the hex HMAC-SHA256 of secretKeyCheckLabel under the key. It tells
+// whether a replica has the key the store's credentials were sealed with,
+// and reveals nothing of the key itself.
+const SecretKeyCheckSetting = "secret_key_check"
+
+// secretKeyCheckLabel is the message of the check value. It cannot collide
+// with a DeriveKey purpose ("junction/derive/...").
+const secretKeyCheckLabel = "junction secret key check v1"
+
+// CheckStore is the part of the store the secret key check needs.
+type CheckStore interface {
+	SetSettingIfAbsent(ctx context.Context, key, value string) (stored string, created bool, err error)
+}
+
+// SecretKeyMismatchError refuses a secret key that is not the one the store's
+// credentials were encrypted with: another replica sharing the database
+// generated or was given a different key, or the key was replaced.
+type SecretKeyMismatchError struct {
+	// Source is where this process read its key: SecretKeyEnv or a file path.
+	Source string
+}
+
+func (e *SecretKeyMismatchError) Error() string {
+	return fmt.Sprintf("the secret key (read from %s) is not the key this database's stored credentials are encrypted "+
+		"with, so providers and servers added through the API could not be decrypted. Every replica sharing a database "+
+		"must use the same key: set %s on every replica to the key the others use (the contents of the first replica's "+
+		"%s, say) and start again. If that key is lost, the stored credentials cannot be recovered: delete the %q "+
+		"setting and enter them again", e.Source, SecretKeyEnv, filepath.Join("<data-dir>", secretKeyFile), SecretKeyCheckSetting)
+}
+
+// CheckSecretKey makes sure key is the secret key of the store st. The first
+// process to check records the key's check value; every later one, on any
+// replica, must match it or gets a *SecretKeyMismatchError naming source.
+// Replicas starting together are safe: the value is inserted only if absent
+// and the stored value is what every caller compares with.
+func CheckSecretKey(ctx context.Context, st CheckStore, key []byte, source string) error {
+	check := secretKeyCheck(key)
+	stored, _, err := st.SetSettingIfAbsent(ctx, SecretKeyCheckSetting, check)
+	if err != nil {
+		return fmt.Errorf("registry: record the secret key check: %w", err)
+	}
+	if !hmac.Equal([]byte(stored), []byte(check)) {
+		return fmt.Errorf("registry: %w", &SecretKeyMismatchError{Source: source})
+	}
+	return nil
+}
+
+// secretKeyCheck is key's check value.
+func secretKeyCheck(key []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(secretKeyCheckLabel))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // decodeKey decodes a hex or base64 key of SecretKeySize bytes.

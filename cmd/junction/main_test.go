@@ -130,8 +130,22 @@ func TestServeStartsAndStopsOnSIGINT(t *testing.T) {
 		t.Fatalf("no exit after SIGINT\n%s", stderr.String())
 	}
 	logs := stderr.String()
-	if !strings.Contains(logs, "jadm-") || !strings.Contains(logs, "shutdown complete") {
-		t.Fatalf("expected the generated admin key notice and a clean shutdown:\n%s", logs)
+	if !strings.Contains(logs, "shutdown complete") {
+		t.Fatalf("expected a clean shutdown:\n%s", logs)
+	}
+	// stderr is not a terminal here: the generated admin key must not be
+	// written to it (it is the JSON log stream) but to a private file whose
+	// path is logged.
+	keyFile := filepath.Join("data", "admin.key")
+	if strings.Contains(logs, "jadm-") || !strings.Contains(logs, keyFile) {
+		t.Fatalf("the generated admin key reached the log, or its file is not named:\n%s", logs)
+	}
+	fi, err := os.Stat(filepath.Join(dir, keyFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin key file: %v %v", fi, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, keyFile)); !strings.HasPrefix(string(b), "jadm-") {
+		t.Fatalf("admin key file holds %q", b)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/mattn/go-isatty"
+
 	"github.com/junctionhq/junction/gateway"
 	"github.com/junctionhq/junction/telemetry"
 )
@@ -61,7 +63,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, lookupEnv func(
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	gw, err := gateway.New(ctx, *cfg, gateway.Options{Logger: logger, Version: version(), Terminal: stderr})
+	gw, err := gateway.New(ctx, *cfg, gateway.Options{Logger: logger, Version: version(), Terminal: terminal(stderr)})
 	if err != nil {
 		logger.Error().Err(err).Msg("start-up failed")
 		return exitFailed
@@ -71,6 +73,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer, lookupEnv func(
 		return exitFailed
 	}
 	return exitOK
+}
+
+// terminal returns w when it is an interactive terminal and nil otherwise,
+// so that a generated admin key is shown only to a person: with stderr sent
+// to a file, a pipe or a log collector, the gateway writes the key to a
+// private file in the data directory instead.
+func terminal(w io.Writer) io.Writer {
+	f, ok := w.(*os.File)
+	if !ok || !isatty.IsTerminal(f.Fd()) {
+		return nil
+	}
+	return w
 }
 
 func env(lookup func(string) (string, bool), name string) string {
