@@ -11,6 +11,7 @@ func (g *Gateway) adminStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errInternal(err)
 	}
+	counters, _ := g.checkCounters(r.Context())
 	writeJSON(w, http.StatusOK, map[string]any{
 		"version":        g.version,
 		"started_at":     g.started.UTC().Format(time.RFC3339),
@@ -19,6 +20,7 @@ func (g *Gateway) adminStatus(w http.ResponseWriter, r *http.Request) error {
 			"driver":         g.store.Driver(),
 			"schema_version": version,
 		},
+		"counters": counters,
 	})
 	return nil
 }

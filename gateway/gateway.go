@@ -21,6 +21,7 @@ import (
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/store"
+	"github.com/junctionhq/junction/store/counters"
 	"github.com/junctionhq/junction/telemetry"
 )
 
@@ -56,6 +57,11 @@ type Gateway struct {
 	hub       *mcp.Hub
 	router    chi.Router
 	server    *http.Server
+
+	// counters is the rate-limit and budget counter back-end, countersKind
+	// its name ("memory" or "redis") for readiness and status.
+	counters     counters.Counters
+	countersKind string
 
 	// flushers run during shutdown after the HTTP server has drained and
 	// before the store closes, in registration order; later capabilities
@@ -119,6 +125,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		metrics: telemetry.NewMetrics(),
 		admin:   admin,
 		policy:  engine,
+
+		counters:     ctrs,
+		countersKind: ctrsKind,
 	}
 	registerPolicyMetrics(g.metrics.Registry(), engine)
 	fail := func(err error) (*Gateway, error) {

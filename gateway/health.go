@@ -39,11 +39,19 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) error {
 	if storeCheck.Status != "ok" {
 		status, code = "unavailable", http.StatusServiceUnavailable
 	}
+	checks := map[string]any{"store": storeCheck}
+	if ch, external := g.checkCounters(ctx); external {
+		ch.Error = "" // may name the Redis host; /admin/v1/status has it
+		checks[ch.Driver] = ch
+		if ch.Status != "ok" {
+			status, code = "unavailable", http.StatusServiceUnavailable
+		}
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, code, map[string]any{
 		"status":  status,
 		"version": g.version,
-		"checks":  map[string]check{"store": storeCheck},
+		"checks":  checks,
 	})
 	return nil
 }
