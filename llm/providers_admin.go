@@ -83,7 +83,7 @@ func (ps *providerSet) directRoute(model string) (Route, bool) {
 // removed at run time).
 func (s *Service) buildRoutes(ps *providerSet, strict bool) ([]Route, map[string]bool, error) {
 	var routes []Route
-	for _, m := range s.cfg.Models {
+	for _, m := range s.aliases() {
 		r := Route{Name: m.Name, Fallbacks: m.Fallbacks, Strategy: m.Strategy}
 		for _, t := range m.Targets {
 			r.Targets = append(r.Targets, ps.candidates(m.Name, t.Model, t.Weight)...)
@@ -98,7 +98,7 @@ func (s *Service) buildRoutes(ps *providerSet, strict bool) ([]Route, map[string
 	}
 	dynamic := map[string]bool{}
 	// Direct provider/model fallbacks named by aliases need their routes too.
-	for _, m := range s.cfg.Models {
+	for _, m := range s.aliases() {
 		for _, f := range m.Fallbacks {
 			if ps.isDirect(f) && !hasRoute(routes, f) {
 				if r, ok := ps.directRoute(f); ok {
@@ -146,7 +146,7 @@ func (s *Service) ValidateProvider(pc ProviderConfig) error {
 	for _, err := range c.Validate() {
 		problems = append(problems, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "providers[0]"), "."))
 	}
-	for _, m := range s.cfg.Models {
+	for _, m := range s.aliases() {
 		if prov, _, ok := strings.Cut(m.Name, "/"); ok && prov == pc.Name && pc.Name != "" {
 			problems = append(problems, fmt.Sprintf("name: %q would hide the model alias %q", pc.Name, m.Name))
 		}

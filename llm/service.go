@@ -71,6 +71,10 @@ type Service struct {
 	// are not aliases, and serialises SetProviders.
 	mu      sync.Mutex
 	dynamic map[string]bool
+
+	// models are the model aliases in force (cfg.Models until Reconfigure
+	// replaces them; llm/reconfigure.go), read without locks.
+	models atomic.Pointer[[]ModelConfig]
 }
 
 // upstream is a configured provider with its keys.
@@ -103,6 +107,7 @@ func New(opts Options) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, policy: opts.Policy, log: opts.Logger, now: opts.Now,
 		overrides: opts.Providers, dynamic: map[string]bool{}}
+	s.models.Store(&cfg.Models)
 	s.initAgent(opts)
 	ps, err := s.buildProviderSet(cfg.Providers, nil)
 	if err != nil {
@@ -189,7 +194,7 @@ func (s *Service) Models(id *policy.Identity) []string {
 			out = append(out, name)
 		}
 	}
-	for _, m := range s.cfg.Models {
+	for _, m := range s.aliases() {
 		add(m.Name)
 	}
 	for _, p := range s.provs.Load().list {
