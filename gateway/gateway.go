@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -35,6 +36,10 @@ type Options struct {
 	// Terminal receives the one-time notice of a generated admin key.
 	// Default os.Stderr.
 	Terminal io.Writer
+	// LoadConfig reads and validates the configuration again, with the
+	// same overrides as at start, for Reload (SIGHUP, POST
+	// /admin/v1/reload). nil: the gateway cannot reload.
+	LoadConfig func() (*Config, error)
 }
 
 // Gateway is a configured, running-ready Junction instance. Build it with New,
@@ -50,7 +55,6 @@ type Gateway struct {
 	admin   *policy.AdminAuth
 	policy  *policy.Engine
 	llm     *llm.Service
-	cache   *cache.Cache
 	servers *registry.Registry
 	// providers are the LLM providers of the admin API (adminproviders.go).
 	providers *providerAdmin
@@ -62,6 +66,13 @@ type Gateway struct {
 	// its name ("memory" or "redis") for readiness and status.
 	counters     counters.Counters
 	countersKind string
+
+	// cache is the response cache in force, replaced when a reload changes
+	// the cache settings; cacheMetrics serves its metrics (cachemetrics.go).
+	cache        atomic.Pointer[cache.Cache]
+	cacheMetrics cacheCollectors
+	// reload serialises configuration reloads (reload.go).
+	reload reloader
 
 	// flushers run during shutdown after the HTTP server has drained and
 	// before the store closes, in registration order; later capabilities
@@ -129,10 +140,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		counters:     ctrs,
 		countersKind: ctrsKind,
 	}
+	g.reload.load, g.reload.inForce = opts.LoadConfig, cfg
+	g.reload.inForce.Providers, g.reload.inForce.Models = llmDefaults(&cfg, cfg.Routing)
 	registerPolicyMetrics(g.metrics.Registry(), engine)
 	fail := func(err error) (*Gateway, error) {
-		if g.cache != nil {
-			_ = g.cache.Close()
+		if c := g.cache.Load(); c != nil {
+			_ = c.Close()
 		}
 		if g.hub != nil {
 			g.hub.Close()
@@ -284,6 +297,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 }
 
 func (g *Gateway) shutdown(ctx context.Context) error {
+	g.stopReloads()
 	var errs []error
 	if err := g.server.Shutdown(ctx); err != nil {
 		// The deadline passed with requests still running: tell them to stop,

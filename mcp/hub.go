@@ -111,9 +111,7 @@ type Hub struct {
 	pol      *policy.Engine
 	log      zerolog.Logger
 	metrics  *metrics
-	// toolsets are the toolsets in force by name, swapped whole by
-	// SetToolsets (toolsets.go) and read without locks.
-	toolsets atomic.Pointer[map[string]*ToolsetConfig]
+	toolsets atomic.Pointer[map[string]*ToolsetConfig] // by name; SetToolsets swaps it (toolsets.go)
 	name     string
 	version  string
 	origins  originPolicy
