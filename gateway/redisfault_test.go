@@ -121,6 +121,7 @@ func TestRedisFailureAnswers503FastWithRetryAfter(t *testing.T) {
 				if d > redisFaultSlack {
 					t.Errorf("%s (stream %v) with Redis %s took %v, want about %v", tc.path, tc.stream, fault.name, d, redisFaultBound)
 				}
+				t.Logf("%s (stream %v) with Redis %s: %d after %v", tc.path, tc.stream, fault.name, resp.StatusCode, d)
 			}
 
 			start := time.Now()

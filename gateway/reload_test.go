@@ -162,8 +162,8 @@ func (s *reloadSetup) write(t *testing.T, doc reloadDoc) {
 	}
 }
 
-// names lists the "name" of each entry of an admin list response.
-func names(t *testing.T, g *testGateway, path string) []string {
+// reloadNames lists the "name" of each entry of an admin list response.
+func reloadNames(t *testing.T, g *testGateway, path string) []string {
 	t.Helper()
 	resp, body := adminDo(t, http.MethodGet, g.URL+path, nil)
 	if resp.StatusCode != http.StatusOK {
@@ -186,15 +186,15 @@ func names(t *testing.T, g *testGateway, path string) []string {
 	return out
 }
 
-// callerStatus is the status of GET /v1/key with secret.
-func callerStatus(t *testing.T, g *testGateway, secret string) int {
+// reloadCallerStatus is the status of GET /v1/key with secret.
+func reloadCallerStatus(t *testing.T, g *testGateway, secret string) int {
 	t.Helper()
 	resp, _ := get(t, g.URL+"/v1/key", "Authorization", "Bearer "+secret)
 	return resp.StatusCode
 }
 
-// chatAs sends a non-streamed chat completion for model with secret.
-func chatAs(t *testing.T, g *testGateway, secret, model string) (int, string) {
+// reloadChat sends a non-streamed chat completion for model with secret.
+func reloadChat(t *testing.T, g *testGateway, secret, model string) (int, string) {
 	t.Helper()
 	req := mustRequest(t, http.MethodPost, g.URL+"/v1/chat/completions",
 		strings.NewReader(`{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`))
@@ -204,9 +204,9 @@ func chatAs(t *testing.T, g *testGateway, secret, model string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// openStream starts a streamed chat completion and returns its body once
+// reloadOpenStream starts a streamed chat completion and returns its body once
 // the first event has arrived.
-func openStream(t *testing.T, g *testGateway, secret, model string) *bufio.Reader {
+func reloadOpenStream(t *testing.T, g *testGateway, secret, model string) *bufio.Reader {
 	t.Helper()
 	req := mustRequest(t, http.MethodPost, g.URL+"/v1/chat/completions",
 		strings.NewReader(`{"model":"`+model+`","stream":true,"messages":[{"role":"user","content":"a long story"}]}`))
@@ -228,8 +228,8 @@ func openStream(t *testing.T, g *testGateway, secret, model string) *bufio.Reade
 	return r
 }
 
-// finishStream reads the rest of a stream and returns its data events.
-func finishStream(t *testing.T, r *bufio.Reader) []string {
+// reloadFinishStream reads the rest of a stream and returns its data events.
+func reloadFinishStream(t *testing.T, r *bufio.Reader) []string {
 	t.Helper()
 	var events []string
 	for {
@@ -253,10 +253,10 @@ func TestReloadAppliesFileChanges(t *testing.T) {
 	if err := s.mock.SetBehavior("sk-main", llmtest.Behavior{ReplyTokens: 60, ChunkDelay: 40 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	if got := callerStatus(t, s.testGateway, reloadAliceKey); got != http.StatusOK {
+	if got := reloadCallerStatus(t, s.testGateway, reloadAliceKey); got != http.StatusOK {
 		t.Fatalf("alice before the reload: %d", got)
 	}
-	stream := openStream(t, s.testGateway, reloadAliceKey, "fast")
+	stream := reloadOpenStream(t, s.testGateway, reloadAliceKey, "fast")
 
 	v2 := s.doc
 	v2.V2 = true
@@ -284,42 +284,42 @@ func TestReloadAppliesFileChanges(t *testing.T) {
 	}
 
 	// The stream that was running finishes whole.
-	events := finishStream(t, stream)
+	events := reloadFinishStream(t, stream)
 	if len(events) < 10 || events[len(events)-1] != "[DONE]" {
 		t.Errorf("the stream in flight during the reload: %d events, last %q", len(events), events[len(events)-1:])
 	}
 
 	// Keys and teams.
-	if got := callerStatus(t, s.testGateway, reloadAliceKey); got != http.StatusUnauthorized {
+	if got := reloadCallerStatus(t, s.testGateway, reloadAliceKey); got != http.StatusUnauthorized {
 		t.Errorf("alice after her key was removed: %d", got)
 	}
-	if got := callerStatus(t, s.testGateway, reloadBobKey); got != http.StatusOK {
+	if got := reloadCallerStatus(t, s.testGateway, reloadBobKey); got != http.StatusOK {
 		t.Errorf("bob after his key was added: %d", got)
 	}
-	if got := names(t, s.testGateway, "/admin/v1/teams"); !slices.Equal(got, []string{"blue(file)", "red(file)"}) {
+	if got := reloadNames(t, s.testGateway, "/admin/v1/teams"); !slices.Equal(got, []string{"blue(file)", "red(file)"}) {
 		t.Errorf("teams %v", got)
 	}
-	if got := names(t, s.testGateway, "/admin/v1/keys"); !slices.Equal(got, []string{"bob(file)"}) {
+	if got := reloadNames(t, s.testGateway, "/admin/v1/keys"); !slices.Equal(got, []string{"bob(file)"}) {
 		t.Errorf("keys %v", got)
 	}
 	// Aliases, providers, and the new policy (team blue may not use mock/*).
-	if code, body := chatAs(t, s.testGateway, reloadBobKey, "smart"); code != http.StatusOK {
+	if code, body := reloadChat(t, s.testGateway, reloadBobKey, "smart"); code != http.StatusOK {
 		t.Errorf("the added alias: %d %s", code, body)
 	}
-	if code, body := chatAs(t, s.testGateway, reloadBobKey, "fast"); code != http.StatusNotFound {
+	if code, body := reloadChat(t, s.testGateway, reloadBobKey, "fast"); code != http.StatusNotFound {
 		t.Errorf("the removed alias: %d %s", code, body)
 	}
-	if code, body := chatAs(t, s.testGateway, reloadBobKey, "mock/gpt-4o-mini"); code != http.StatusForbidden {
+	if code, body := reloadChat(t, s.testGateway, reloadBobKey, "mock/gpt-4o-mini"); code != http.StatusForbidden {
 		t.Errorf("a model the added policy denies: %d %s", code, body)
 	}
-	if got := names(t, s.testGateway, "/admin/v1/providers"); !slices.Equal(got, []string{"mock(file)", "mock2(file)"}) {
+	if got := reloadNames(t, s.testGateway, "/admin/v1/providers"); !slices.Equal(got, []string{"mock(file)", "mock2(file)"}) {
 		t.Errorf("providers %v", got)
 	}
 	if p, ok := s.Policy().Prices().Lookup("mock2/gpt-4o"); !ok || p.Input != 2.5 {
 		t.Errorf("the added price: %+v %v", p, ok)
 	}
 	// Servers and the toolset over them.
-	if got := names(t, s.testGateway, "/admin/v1/servers"); !slices.Equal(got, []string{"web2(file)"}) {
+	if got := reloadNames(t, s.testGateway, "/admin/v1/servers"); !slices.Equal(got, []string{"web2(file)"}) {
 		t.Errorf("servers %v", got)
 	}
 	c := mcpConnect(t, s.URL+"/mcp/ro", reloadBobKey, mcpEras[0])
@@ -333,7 +333,7 @@ func TestReloadAppliesFileChanges(t *testing.T) {
 		t.Errorf("cache after it was turned on: %d %s", resp.StatusCode, body)
 	}
 	for range 2 {
-		chatAs(t, s.testGateway, reloadBobKey, "smart")
+		reloadChat(t, s.testGateway, reloadBobKey, "smart")
 	}
 	if st := s.cache.Load().Stats(context.Background()); st.Exact.Hits == 0 {
 		t.Errorf("the new cache served no hit: %+v", st)
@@ -388,13 +388,13 @@ func TestReloadRefusesABadFileAndKeepsRunning(t *testing.T) {
 	}
 
 	// Still the first version in force.
-	if got := callerStatus(t, s.testGateway, reloadAliceKey); got != http.StatusOK {
+	if got := reloadCallerStatus(t, s.testGateway, reloadAliceKey); got != http.StatusOK {
 		t.Errorf("alice after refused reloads: %d", got)
 	}
-	if code, body := chatAs(t, s.testGateway, reloadAliceKey, "fast"); code != http.StatusOK {
+	if code, body := reloadChat(t, s.testGateway, reloadAliceKey, "fast"); code != http.StatusOK {
 		t.Errorf("the alias after refused reloads: %d %s", code, body)
 	}
-	if got := names(t, s.testGateway, "/admin/v1/servers"); !slices.Equal(got, []string{"web(file)"}) {
+	if got := reloadNames(t, s.testGateway, "/admin/v1/servers"); !slices.Equal(got, []string{"web(file)"}) {
 		t.Errorf("servers after refused reloads: %v", got)
 	}
 }
@@ -415,10 +415,10 @@ func TestReloadRefusesNamesTakenThroughTheAPI(t *testing.T) {
 	if !errors.As(err, &ce) || len(ce.Problems) != 1 || !strings.Contains(ce.Problems[0], `teams[1].name: "blue" is taken by a team made through the admin API`) {
 		t.Fatalf("Reload: %v", err)
 	}
-	if got := callerStatus(t, s.testGateway, reloadBobKey); got != http.StatusUnauthorized {
+	if got := reloadCallerStatus(t, s.testGateway, reloadBobKey); got != http.StatusUnauthorized {
 		t.Errorf("a key of the refused file was added: %d", got)
 	}
-	if got := names(t, s.testGateway, "/admin/v1/providers"); !slices.Equal(got, []string{"mock(file)"}) {
+	if got := reloadNames(t, s.testGateway, "/admin/v1/providers"); !slices.Equal(got, []string{"mock(file)"}) {
 		t.Errorf("providers of the refused file: %v", got)
 	}
 }
@@ -446,7 +446,7 @@ func TestReloadThroughTheAdminAPI(t *testing.T) {
 		!slices.Contains(report.Changed, `keys: added "bob"; removed "alice"`) {
 		t.Fatalf("POST /admin/v1/reload: %d %s", resp.StatusCode, body)
 	}
-	if got := callerStatus(t, s.testGateway, reloadBobKey); got != http.StatusOK {
+	if got := reloadCallerStatus(t, s.testGateway, reloadBobKey); got != http.StatusOK {
 		t.Errorf("bob after the reload: %d", got)
 	}
 }
@@ -473,7 +473,7 @@ func TestConcurrentReloadsAreSerialised(t *testing.T) {
 	for err := range errs {
 		t.Errorf("concurrent reload: %v", err)
 	}
-	if got := names(t, s.testGateway, "/admin/v1/keys"); !slices.Equal(got, []string{"bob(file)"}) {
+	if got := reloadNames(t, s.testGateway, "/admin/v1/keys"); !slices.Equal(got, []string{"bob(file)"}) {
 		t.Errorf("keys after concurrent reloads: %v", got)
 	}
 

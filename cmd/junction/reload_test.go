@@ -18,19 +18,19 @@ import (
 	"github.com/junctionhq/junction/llm/llmtest"
 )
 
-// lockedBuffer collects a child process's stderr while the test reads it.
-type lockedBuffer struct {
+// hupLog collects a child process's stderr while the test reads it.
+type hupLog struct {
 	mu sync.Mutex // guards b
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *hupLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *hupLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -57,8 +57,8 @@ func hupConfig(addr, dataDir, mockURL, extra string, keys ...string) string {
 	return b.String()
 }
 
-// waitUntil polls cond every 20 ms for up to 15 s.
-func waitUntil(t *testing.T, what string, logs *lockedBuffer, cond func() bool) {
+// hupWaitUntil polls cond every 20 ms for up to 15 s.
+func hupWaitUntil(t *testing.T, what string, logs *hupLog, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
@@ -100,7 +100,7 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 	}
 	write(hupConfig(addr, dataDir, mock.URL, "", "alice", hupAliceKey))
 
-	logs := &lockedBuffer{}
+	logs := &hupLog{}
 	cmd := exec.Command(bin, "--config", path, "--log-format", "json")
 	cmd.Env = append(os.Environ(), "JUNCTION_ADMIN_KEY=")
 	cmd.Stderr = logs
@@ -122,7 +122,7 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 		default:
 		}
 	}
-	waitUntil(t, "the gateway to be ready", logs, func() bool {
+	hupWaitUntil(t, "the gateway to be ready", logs, func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			return false
@@ -135,19 +135,19 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 	}
 
 	// A stream starts; the file changes; SIGHUP.
-	stream := openStream(t, base, hupAliceKey)
+	stream := hupOpenStream(t, base, hupAliceKey)
 	write(hupConfig(addr, dataDir, mock.URL, "", "bob", hupBobKey))
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "bob's key after SIGHUP", logs, func() bool { return callerStatus(t, base, hupBobKey) == http.StatusOK })
+	hupWaitUntil(t, "bob's key after SIGHUP", logs, func() bool { return callerStatus(t, base, hupBobKey) == http.StatusOK })
 	if mock.InFlight() == 0 {
 		t.Fatal("the stream ended before the reload was applied; it proves nothing")
 	}
 	if got := callerStatus(t, base, hupAliceKey); got != http.StatusUnauthorized {
 		t.Errorf("alice after her key left the file: %d", got)
 	}
-	if events := readStream(stream); len(events) < 20 || events[len(events)-1] != "[DONE]" {
+	if events := hupReadStream(stream); len(events) < 20 || events[len(events)-1] != "[DONE]" {
 		t.Errorf("the stream in flight during SIGHUP: %d events, ending %q", len(events), events[max(0, len(events)-1):])
 	}
 	alive()
@@ -163,7 +163,7 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "the refused reload to be logged", logs, func() bool {
+	hupWaitUntil(t, "the refused reload to be logged", logs, func() bool {
 		return strings.Contains(logs.String(), "configuration reload refused")
 	})
 	for _, want := range []string{"surprise: unknown key", "http.idle_timeout"} {
@@ -206,9 +206,9 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 	}
 }
 
-// openStream starts a streamed chat completion on the alias "fast" and
+// hupOpenStream starts a streamed chat completion on the alias "fast" and
 // returns its body once the first event has arrived.
-func openStream(t *testing.T, base, secret string) *bufio.Reader {
+func hupOpenStream(t *testing.T, base, secret string) *bufio.Reader {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, base+"/v1/chat/completions",
 		strings.NewReader(`{"model":"fast","stream":true,"messages":[{"role":"user","content":"a long story"}]}`))
@@ -230,8 +230,8 @@ func openStream(t *testing.T, base, secret string) *bufio.Reader {
 	return r
 }
 
-// readStream reads the rest of a stream and returns its data events.
-func readStream(r *bufio.Reader) []string {
+// hupReadStream reads the rest of a stream and returns its data events.
+func hupReadStream(r *bufio.Reader) []string {
 	var events []string
 	for {
 		line, err := r.ReadString('\n')
