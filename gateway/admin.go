@@ -16,12 +16,14 @@ func (g *Gateway) adminStatus(w http.ResponseWriter, r *http.Request) error {
 	if version, err := g.store.SchemaVersion(ctx); err == nil {
 		storeInfo["schema_version"] = version
 	}
+	counters, _ := g.checkCounters(r.Context())
 	writeJSON(w, http.StatusOK, map[string]any{
 		"version":        g.version,
 		"started_at":     g.started.UTC().Format(time.RFC3339),
 		"uptime_seconds": int64(time.Since(g.started).Seconds()),
 		"store":          storeInfo,
 		"checks":         checks,
+		"counters":       counters,
 	})
 	return nil
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -26,12 +27,18 @@ import (
 // startCache builds the cache from the configuration. A disabled cache is
 // still built (its stats say so) but not handed to the LLM service.
 func (g *Gateway) startCache(ctx context.Context) error {
+	metrics := &collectorSet{}
 	c, err := cache.New(ctx, cache.Options{Config: g.cfg.Cache, Embedder: g.llm.CacheEmbedder(),
-		Registerer: g.metrics.Registry(), Logger: g.log})
+		Registerer: metrics, Logger: g.log})
 	if err != nil {
 		return err
 	}
-	g.cache = c
+	g.cacheMetrics.use(metrics)
+	if err := g.metrics.Registry().Register(&g.cacheMetrics); err != nil {
+		_ = c.Close()
+		return fmt.Errorf("register cache metrics: %w", err)
+	}
+	g.cache.Store(c)
 	if c.Enabled() {
 		g.llm.SetCache(c)
 		st := c.Stats(ctx)
@@ -48,11 +55,11 @@ func (g *Gateway) startCache(ctx context.Context) error {
 // closeCache waits for background stores, then closes the cache.
 func (g *Gateway) closeCache(ctx context.Context) error {
 	err := g.llm.WaitCacheStores(ctx)
-	return errors.Join(err, g.cache.Close())
+	return errors.Join(err, g.cache.Load().Close())
 }
 
 func (g *Gateway) cacheStats(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, g.cache.Stats(r.Context()))
+	writeJSON(w, http.StatusOK, g.cache.Load().Stats(r.Context()))
 	return nil
 }
 
@@ -104,7 +111,7 @@ func (g *Gateway) purgeCache(w http.ResponseWriter, r *http.Request, in cachePur
 	if set > 1 {
 		return errBadRequest("invalid_filter", "give at most one of team, key and tenant")
 	}
-	n, err := g.cache.Purge(r.Context(), f)
+	n, err := g.cache.Load().Purge(r.Context(), f)
 	if err != nil {
 		return &Error{Status: http.StatusBadGateway, Type: "server_error", Code: "cache_unavailable",
 			Message: "the cache back-end failed; some entries may remain", Err: err}

@@ -83,7 +83,7 @@ func startCached(t *testing.T, b cacheBackend, mutate func(*Config, *llmtest.Ser
 	})
 	if redisURL != "" {
 		// Entries of earlier runs would hit.
-		if _, err := s.gw.cache.Purge(context.Background(), cache.Filter{}); err != nil {
+		if _, err := s.gw.cache.Load().Purge(context.Background(), cache.Filter{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -347,12 +347,12 @@ func (c *fakeClock) Advance(d time.Duration) {
 func (s *llmSetup) withClock(t *testing.T, clock *fakeClock) {
 	t.Helper()
 	g := s.gw.Gateway
-	_ = g.cache.Close()
+	_ = g.cache.Load().Close()
 	c, err := cache.New(context.Background(), cache.Options{Config: g.cfg.Cache, Embedder: g.llm.CacheEmbedder(), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.cache = c
+	g.cache.Store(c)
 	g.llm.SetCache(c)
 }
 
@@ -628,7 +628,7 @@ func TestCacheHitCostAndRateLimit(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("fourth request: %d %s", resp.StatusCode, raw)
 	}
-	st := s.gw.cache.Stats(context.Background())
+	st := s.gw.cache.Load().Stats(context.Background())
 	if st.Exact.Hits != 2 || st.TokensSaved <= 0 || st.CostSavedUSD <= 0 {
 		t.Errorf("stats %+v", st)
 	}

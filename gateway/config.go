@@ -182,6 +182,7 @@ func (c *Config) Validate() []error {
 	errs = append(errs, lc.Validate()...)
 	errs = append(errs, c.Agent.Validate("agent")...)
 	errs = append(errs, c.Cache.Validate()...)
+	errs = append(errs, mcp.ValidateToolsets(c.Toolsets)...)
 	names := map[string]bool{}
 	for i, sc := range c.Servers {
 		path := fmt.Sprintf("servers[%d]", i)

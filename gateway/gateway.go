@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -21,6 +22,7 @@ import (
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/store"
+	"github.com/junctionhq/junction/store/counters"
 	"github.com/junctionhq/junction/telemetry"
 )
 
@@ -39,6 +41,10 @@ type Options struct {
 	Terminal io.Writer
 	// Now is the clock of the auth throttle. Default time.Now.
 	Now func() time.Time
+	// LoadConfig reads and validates the configuration again, with the
+	// same overrides as at start, for Reload (SIGHUP, POST
+	// /admin/v1/reload). nil: the gateway cannot reload.
+	LoadConfig func() (*Config, error)
 }
 
 // Gateway is a configured, running-ready Junction instance. Build it with New,
@@ -54,7 +60,6 @@ type Gateway struct {
 	admin   *policy.AdminAuth
 	policy  *policy.Engine
 	llm     *llm.Service
-	cache   *cache.Cache
 	servers *registry.Registry
 	// providers are the LLM providers of the admin API (adminproviders.go).
 	providers *providerAdmin
@@ -65,6 +70,18 @@ type Gateway struct {
 	// throttle slows down and locks out addresses that keep sending wrong
 	// keys, on every authenticated route.
 	throttle *authThrottle
+
+	// counters is the rate-limit and budget counter back-end, countersKind
+	// its name ("memory" or "redis") for readiness and status.
+	counters     counters.Counters
+	countersKind string
+
+	// cache is the response cache in force, replaced when a reload changes
+	// the cache settings; cacheMetrics serves its metrics (cachemetrics.go).
+	cache        atomic.Pointer[cache.Cache]
+	cacheMetrics cacheCollectors
+	// reload serialises configuration reloads (reload.go).
+	reload reloader
 
 	// flushers run during shutdown after the HTTP server has drained and
 	// before the store closes, in registration order; later capabilities
@@ -132,7 +149,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		metrics: telemetry.NewMetrics(),
 		admin:   admin,
 		policy:  engine,
+
+		counters:     ctrs,
+		countersKind: ctrsKind,
 	}
+	g.reload.load, g.reload.inForce = opts.LoadConfig, cfg
+	g.reload.inForce.Providers, g.reload.inForce.Models = llmDefaults(&cfg, cfg.Routing)
 	registerPolicyMetrics(g.metrics.Registry(), engine)
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -140,8 +162,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	proxies, _ := parseTrustedProxies("http.trusted_proxies", cfg.HTTP.TrustedProxies) // validated by cfg.Check
 	g.throttle = newAuthThrottle(cfg.HTTP.AuthThrottle, proxies, opts.Now, opts.Logger, g.metrics.Registry())
 	fail := func(err error) (*Gateway, error) {
-		if g.cache != nil {
-			_ = g.cache.Close()
+		if c := g.cache.Load(); c != nil {
+			_ = c.Close()
 		}
 		if g.hub != nil {
 			g.hub.Close()
@@ -296,6 +318,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 }
 
 func (g *Gateway) shutdown(ctx context.Context) error {
+	g.stopReloads()
 	var errs []error
 	if err := g.server.Shutdown(ctx); err != nil {
 		// The deadline passed with requests still running: tell them to stop,

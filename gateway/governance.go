@@ -14,7 +14,8 @@ import (
 // newCounters opens the counter back-end the configuration selects.
 func newCounters(ctx context.Context, cfg policy.CountersConfig) (counters.Counters, string, error) {
 	if cfg.Redis != nil {
-		r, err := counters.NewRedis(ctx, counters.RedisOptions{URL: cfg.Redis.URL, Prefix: cfg.Redis.Prefix})
+		r, err := counters.NewRedis(ctx, counters.RedisOptions{URL: cfg.Redis.URL, Prefix: cfg.Redis.Prefix,
+			Timeout: cfg.Redis.Timeout})
 		if err != nil {
 			return nil, "", fmt.Errorf("gateway: counters: %w", err)
 		}

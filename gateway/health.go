@@ -29,7 +29,11 @@ type dependency struct {
 
 // dependencies lists what /readyz checks.
 func (g *Gateway) dependencies() []dependency {
-	return []dependency{{name: "store", driver: g.store.Driver(), ping: g.store.Ping}}
+	deps := []dependency{{name: "store", driver: g.store.Driver(), ping: g.store.Ping}}
+	if p, ok := g.counters.(countersPinger); ok { // a Redis shared by the replicas
+		deps = append(deps, dependency{name: g.countersKind, driver: g.countersKind, ping: p.Ping})
+	}
+	return deps
 }
 
 // dependencyCheck is the outcome of one dependency check. Error carries the

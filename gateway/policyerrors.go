@@ -38,7 +38,12 @@ func policyError(err error) error {
 	case errors.Is(err, policy.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "governance_unavailable",
 			Message: "the gateway cannot check limits and budgets right now; try again", Err: err,
-			Header: map[string]string{"Retry-After": retryAfterUnavailable}}
+			Header: map[string]string{"Retry-After": governanceRetryAfter}}
 	}
 	return err
 }
+
+// governanceRetryAfter is the Retry-After, in seconds, of a 503 for counters
+// that cannot be reached: a counter call gives up within tens of
+// milliseconds, so a client may try again soon.
+const governanceRetryAfter = "1"

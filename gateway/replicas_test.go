@@ -37,7 +37,10 @@ func startReplicas(t *testing.T) (a, b *testGateway) {
 	mutate := func(c *Config) {
 		writeSecretKey(t, c.DataDir, secret)
 		c.Store = db.Config
-		c.Counters.Redis = &policy.RedisCountersConfig{URL: redisURL, Prefix: prefix}
+		// 500 admissions start at once below (over 100 ms under the race
+		// detector on a shared CI machine): this checks exact counting
+		// across replicas, not the 50 ms default bound meant for a hung Redis.
+		c.Counters.Redis = &policy.RedisCountersConfig{URL: redisURL, Prefix: prefix, Timeout: 10 * time.Second}
 	}
 	return startGateway(t, mutate), startGateway(t, mutate)
 }

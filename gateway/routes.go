@@ -58,6 +58,7 @@ func (g *Gateway) routes() chi.Router {
 	r.Route("/admin/v1", func(r chi.Router) {
 		r.Use(adminAuth(g.admin, g.throttle))
 		r.Get("/status", handlerFunc(g.adminStatus).ServeHTTP)
+		r.Post("/reload", handlerFunc(g.reloadConfig).ServeHTTP)
 
 		r.Get("/teams", handlerFunc(g.listTeams).ServeHTTP)
 		r.Post("/teams", handlerFunc(g.createTeam).ServeHTTP)

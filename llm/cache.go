@@ -82,11 +82,12 @@ func cacheBypassed(ctx context.Context) bool {
 	return v
 }
 
-// serviceCache is the Service's side of the cache: the cache (set once by
-// the gateway with SetCache), its configuration and the background stores.
+// serviceCache is the Service's side of the cache: the cache (set by the
+// gateway with SetCache, again when a reload changes the cache settings) and
+// the background stores. A call uses the configuration of the cache it
+// loaded (cache.Cache.Config).
 type serviceCache struct {
 	cache  atomic.Pointer[cache.Cache]
-	cfg    cache.Config
 	errors *prometheus.CounterVec // op
 
 	slots   chan struct{} // one per pending store
@@ -98,7 +99,6 @@ type serviceCache struct {
 func (s *Service) initCache(opts Options) error {
 	cfg := opts.Cache
 	cfg.ApplyDefaults()
-	s.cache.cfg = cfg
 	s.cache.slots = make(chan struct{}, maxPendingStores)
 	s.cache.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "junction", Subsystem: "llm",
 		Name: "cache_errors_total", Help: "Response-cache failures on the chat path, by operation (lookup, store, decode); requests were served without the cache."},
@@ -120,9 +120,11 @@ func (s *Service) initCache(opts Options) error {
 }
 
 // SetCache hands the Service the response cache it serves from and stores
-// into (nil turns caching off). The gateway builds the cache after the
-// Service, since the cache embeds through the Service's router, and calls
-// SetCache before serving.
+// into (nil turns caching off), with the settings the cache was built with.
+// The gateway builds the cache after the Service, since the cache embeds
+// through the Service's router, and calls SetCache before serving, and again
+// when a reload changes the cache settings; calls in flight finish with the
+// cache they started with.
 func (s *Service) SetCache(c *cache.Cache) { s.cache.cache.Store(c) }
 
 // CacheEmbedder is the embedder of the cache's semantic tier: the
@@ -174,7 +176,11 @@ func (c *chatCall) prepareCache(r *http.Request, id *policy.Identity) error {
 	cc := &c.cache
 	sc := &c.s.cache
 	ch := sc.cache.Load()
-	if ch == nil || cc.bypass || cacheBypassed(r.Context()) || isEmbeddingModel(c.head.Model, sc.cfg) {
+	if ch == nil || cc.bypass || cacheBypassed(r.Context()) {
+		return nil
+	}
+	cfg := ch.Config()
+	if isEmbeddingModel(c.head.Model, cfg) {
 		return nil
 	}
 	ttl, threshold, err := cacheHeaders(r.Header)
@@ -192,9 +198,9 @@ func (c *chatCall) prepareCache(r *http.Request, id *policy.Identity) error {
 	keys := requestCacheKeys(req)
 	cc.c, cc.ttl, cc.log = ch, ttl, zerolog.Ctx(r.Context())
 	cc.lookup, cc.store = !directives["no-cache"], !directives["no-store"]
-	cc.req = cache.Request{Scope: cache.Scope{Tenant: cacheTenant(id, sc.cfg.Scope), Model: c.head.Model, Tools: keys.Tools},
+	cc.req = cache.Request{Scope: cache.Scope{Tenant: cacheTenant(id, cfg.Scope), Model: c.head.Model, Tools: keys.Tools},
 		Exact: keys.Exact, Threshold: threshold}
-	if sc.cfg.SemanticEnabled() {
+	if cfg.SemanticEnabled() {
 		cc.req.Prompt, cc.req.Context = keys.Prompt, keys.Context
 	}
 	return nil
@@ -314,7 +320,7 @@ func (c *chatCall) serveFromCache(ctx context.Context, w http.ResponseWriter, re
 		c.s.cache.fail(ctx, "decode", err)
 		return false
 	}
-	if len(resp.Message.ToolCalls) > 0 && !c.s.cache.cfg.CacheToolCalls {
+	if len(resp.Message.ToolCalls) > 0 && !c.cache.c.Config().CacheToolCalls {
 		return false // stored by a replica that caches tool calls; this one does not
 	}
 	h := w.Header()
@@ -327,7 +333,7 @@ func (c *chatCall) serveFromCache(ctx context.Context, w http.ResponseWriter, re
 	h.Set("X-Junction-Overhead-Ms", strconv.FormatFloat(float64(time.Since(c.start).Microseconds())/1000, 'f', 3, 64))
 	setRateLimitHeaders(h, res.RateLimits(), c.s.now())
 	status := c.replay(w, resp)
-	nominal := c.s.cache.cfg.NominalCost
+	nominal := c.cache.c.Config().NominalCost
 	res.Settle(ctx, policy.Outcome{Model: c.head.Model, CostUSD: &nominal, Status: status})
 	c.s.metrics.request(c.head.Model, "cache", http.StatusOK)
 	return true
@@ -384,7 +390,7 @@ func (c *chatCall) storeInCache(status string, cost float64) {
 		ttl      = cc.ttl
 		ch       = cc.c
 		logger   = cc.log
-		allowToo = sc.cfg.CacheToolCalls
+		allowToo = cc.c.Config().CacheToolCalls
 	)
 	sc.pending.Add(1)
 	go func() {

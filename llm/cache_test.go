@@ -286,7 +286,6 @@ func TestCacheBypass(t *testing.T) {
 	}
 	defer c.Close()
 	s := &Service{}
-	s.cache.cfg.ApplyDefaults()
 	s.SetCache(c)
 	id := &policy.Identity{Key: &policy.Key{ID: "k"}}
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"q"}]}`)

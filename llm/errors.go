@@ -69,7 +69,8 @@ func classify(err error) *apiError {
 		return &apiError{Status: http.StatusPaymentRequired, Type: "insufficient_quota", Code: budget.Code(), Message: budget.Error()}
 	case errors.Is(err, policy.ErrUnavailable):
 		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "governance_unavailable",
-			Message: "the gateway cannot check limits and budgets right now; try again", Err: err}
+			Message: "the gateway cannot check limits and budgets right now; try again", Err: err,
+			Header: map[string]string{"Retry-After": "1"}} // counter calls give up within tens of ms: try again soon
 	case errors.As(err, &oreq):
 		return badRequest(oreq.Param, oreq.Error())
 	case errors.As(err, &areq):

@@ -57,7 +57,7 @@ func (s *Service) buildProviderSet(list []ProviderConfig, prev *providerSet) (*p
 // name metric series.
 func (s *Service) listedNames(list []ProviderConfig) map[string]bool {
 	listed := map[string]bool{}
-	for _, m := range s.cfg.Models {
+	for _, m := range s.aliases() {
 		listed[m.Name] = true
 		for _, t := range m.Targets {
 			listed[t.Model] = true
@@ -124,7 +124,7 @@ func (ps *providerSet) directRoute(model string) (Route, bool) {
 func (s *Service) buildRoutes(ps *providerSet, strict bool) ([]Route, error) {
 	var routes []Route
 	have := map[string]bool{}
-	for _, m := range s.cfg.Models {
+	for _, m := range s.aliases() {
 		r := Route{Name: m.Name, Fallbacks: m.Fallbacks, Strategy: m.Strategy}
 		for _, t := range m.Targets {
 			r.Targets = append(r.Targets, ps.candidates(m.Name, t.Model, t.Weight)...)
@@ -139,7 +139,7 @@ func (s *Service) buildRoutes(ps *providerSet, strict bool) ([]Route, error) {
 		have[m.Name] = true
 	}
 	// Direct provider/model fallbacks named by aliases need their routes too.
-	for _, m := range s.cfg.Models {
+	for _, m := range s.aliases() {
 		for _, f := range m.Fallbacks {
 			if ps.isDirect(f) && !have[f] {
 				if r, ok := ps.directRoute(f); ok {
@@ -187,7 +187,7 @@ func (s *Service) ValidateProvider(pc ProviderConfig) error {
 	for _, err := range c.Validate() {
 		problems = append(problems, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "providers[0]"), "."))
 	}
-	for _, m := range s.cfg.Models {
+	for _, m := range s.aliases() {
 		if prov, _, ok := strings.Cut(m.Name, "/"); ok && prov == pc.Name && pc.Name != "" {
 			problems = append(problems, fmt.Sprintf("name: %q would hide the model alias %q", pc.Name, m.Name))
 		}

@@ -77,6 +77,10 @@ type Service struct {
 	demand onDemand
 	// leases counts route leases, ordering unlisted routes by last use.
 	leases atomic.Uint64
+
+	// models are the model aliases in force (cfg.Models until Reconfigure
+	// replaces them; llm/reconfigure.go), read without locks.
+	models atomic.Pointer[[]ModelConfig]
 }
 
 // upstream is a configured provider with its keys.
@@ -107,6 +111,7 @@ func New(opts Options) (*Service, error) {
 	cc.ApplyDefaults()
 	s := &Service{cfg: cfg, policy: opts.Policy, log: opts.Logger, now: opts.Now,
 		overrides: opts.Providers, demand: newOnDemand(), embeddingModel: cc.Semantic.EmbeddingModel}
+	s.models.Store(&cfg.Models)
 	s.initAgent(opts)
 	ps, err := s.buildProviderSet(cfg.Providers, nil)
 	if err != nil {
@@ -167,7 +172,7 @@ func (s *Service) Models(id *policy.Identity) []string {
 			out = append(out, name)
 		}
 	}
-	for _, m := range s.cfg.Models {
+	for _, m := range s.aliases() {
 		add(m.Name)
 	}
 	for _, p := range s.provs.Load().list {

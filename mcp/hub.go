@@ -111,7 +111,7 @@ type Hub struct {
 	pol      *policy.Engine
 	log      zerolog.Logger
 	metrics  *metrics
-	toolsets map[string]*ToolsetConfig
+	toolsets atomic.Pointer[map[string]*ToolsetConfig] // by name; SetToolsets swaps it (toolsets.go)
 	name     string
 	version  string
 	origins  originPolicy
@@ -169,7 +169,6 @@ func New(opts Options) (*Hub, error) {
 		pol:       opts.Policy,
 		log:       opts.Logger,
 		metrics:   m,
-		toolsets:  map[string]*ToolsetConfig{},
 		name:      opts.ServerName,
 		version:   opts.Version,
 		origins:   origins,
@@ -185,11 +184,7 @@ func New(opts Options) (*Hub, error) {
 	if h.version == "" {
 		h.version = "dev"
 	}
-	for i := range opts.Toolsets {
-		t := opts.Toolsets[i]
-		t.Tools = append([]string(nil), t.Tools...)
-		h.toolsets[t.Name] = &t
-	}
+	h.toolsets.Store(toolsetMap(opts.Toolsets))
 	h.pending = newPendingCalls(h.up, m.waiting)
 	if rs, ok := h.up.(resourceSubscriber); ok {
 		h.subs = newResourceSubs(h, rs)
@@ -279,7 +274,7 @@ type ToolInfo struct {
 func (h *Hub) Tools(id *policy.Identity, toolset string) []ToolInfo {
 	var ts *ToolsetConfig
 	if toolset != "" {
-		if ts = h.toolsets[toolset]; ts == nil {
+		if ts = h.toolset(toolset); ts == nil {
 			return nil
 		}
 	}

@@ -44,7 +44,7 @@ const (
 // StatelessGeneratingSessionIdManager), so any replica accepts a session
 // that another replica started: a plain round-robin balancer works.
 func (h *Hub) Handler(toolset string) http.Handler {
-	if toolset != "" && h.toolsets[toolset] == nil {
+	if toolset != "" && h.toolset(toolset) == nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("unknown toolset %q", toolset), http.StatusNotFound)
 		})
@@ -92,7 +92,7 @@ func (h *Hub) endpoint(toolset string) *endpoint {
 	if e := h.endpoints[toolset]; e != nil {
 		return e
 	}
-	e := newEndpoint(h, h.toolsets[toolset])
+	e := newEndpoint(h, toolset)
 	e.sync(h.cur.Load())
 	h.endpoints[toolset] = e
 	return e
@@ -103,7 +103,7 @@ func (h *Hub) endpoint(toolset string) *endpoint {
 // caller sees is decided per request by policy.
 type endpoint struct {
 	h       *Hub
-	toolset *ToolsetConfig // nil: every tool
+	toolset string // "": every tool; else the name of the toolset (toolsets.go)
 	srv     *server.MCPServer
 	http    *server.StreamableHTTPServer
 	handler http.Handler
@@ -122,7 +122,7 @@ type endpoint struct {
 	roots rootsUsers
 }
 
-func newEndpoint(h *Hub, ts *ToolsetConfig) *endpoint {
+func newEndpoint(h *Hub, ts string) *endpoint {
 	e := &endpoint{h: h, toolset: ts, owners: map[string]string{}, roots: rootsUsers{servers: map[string]map[string]bool{}}}
 	hooks := &server.Hooks{}
 	// Lists are filtered per caller after mcp-go builds them; they are never
@@ -219,7 +219,7 @@ func (e *endpoint) close() {
 
 // inToolset reports whether the endpoint serves the upstream tool.
 func (e *endpoint) inToolset(server, tool string) bool {
-	return e.toolset == nil || e.toolset.matches(server, tool)
+	return e.toolset == "" || e.filter().matches(server, tool)
 }
 
 // sync makes the mcp-go server serve m. mcp-go notifies connected clients
@@ -243,7 +243,7 @@ func (e *endpoint) sync(m *merged) {
 		e.srv.SetTools(tools...)
 	}
 	// Toolset endpoints serve tools only.
-	if e.toolset != nil {
+	if e.toolset != "" {
 		return
 	}
 

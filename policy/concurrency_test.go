@@ -22,7 +22,10 @@ func redisCounters(t testing.TB, prefix string) counters.Counters {
 	if url == "" {
 		t.Skip("JUNCTION_TEST_REDIS is not set; skipping the Redis counter test (bash .ci/run sets it)")
 	}
-	c, err := counters.NewRedis(context.Background(), counters.RedisOptions{URL: url, Prefix: prefix})
+	// Hundreds of admissions start at once here (over 100 ms under the race
+	// detector): allow more than the 50 ms default bound, which is meant to
+	// fail fast on a hung Redis, not to measure this machine.
+	c, err := counters.NewRedis(context.Background(), counters.RedisOptions{URL: url, Prefix: prefix, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatalf("redis: %v", err)
 	}

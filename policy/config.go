@@ -25,6 +25,10 @@ type RedisCountersConfig struct {
 	URL string `yaml:"url"`
 	// Prefix starts every counter key. Default "junction:".
 	Prefix string `yaml:"prefix,omitempty"`
+	// Timeout bounds each counter call (one round trip, connection wait
+	// included): a Redis that is down or hung costs a limited request this
+	// long before its 503. Default 50ms (counters.DefaultRedisTimeout).
+	Timeout time.Duration `yaml:"timeout,omitempty"`
 }
 
 // Validate reports problems under path.
@@ -35,6 +39,9 @@ func (c CountersConfig) Validate(path string) []error {
 	}
 	if c.Redis != nil && c.Redis.URL == "" {
 		errs = append(errs, fmt.Errorf("%s.redis.url: required", path))
+	}
+	if c.Redis != nil && c.Redis.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("%s.redis.timeout: must not be negative", path))
 	}
 	return errs
 }

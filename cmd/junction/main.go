@@ -9,6 +9,9 @@
 //	junction tools list|call [flags]
 //	junction usage [flags]
 //	junction cache stats|purge [flags]
+//	junction reload [flags]
+//
+// SIGHUP makes a running `junction serve` reload its configuration file.
 //
 // It parses flags, loads the configuration, builds the gateway and maps the
 // outcome to an exit code; everything else lives in the packages. The admin
@@ -56,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		return runAdmin(ctx, "usage", usageCommand, args, stdout, stderr, lookupEnv)
 	case "cache":
 		return runAdminGroup(ctx, "cache", cacheCommands, args, stdout, stderr, lookupEnv)
+	case "reload":
+		return runAdmin(ctx, "reload", reloadCommand, args, stdout, stderr, lookupEnv)
 	case "version":
 		fmt.Fprintln(stdout, "junction", version())
 		return exitOK
@@ -80,9 +85,10 @@ func usage(w io.Writer) {
   junction tools list|call                         list and call the federated tools of a running gateway
   junction usage [flags]                           report the usage a running gateway recorded
   junction cache stats|purge                       inspect or empty the response cache of a running gateway
+  junction reload                                  reload the configuration file of a running gateway (as SIGHUP does)
   junction help                                    show this help
 
-The admin commands (keys, teams, servers, providers, tools, usage, cache) take --url (default `+defaultAdminURL+`),
+The admin commands (keys, teams, servers, providers, tools, usage, cache, reload) take --url (default `+defaultAdminURL+`),
 --admin-key (default $JUNCTION_ADMIN_KEY) and --json (print the raw JSON response).
 Run "junction <command> --help" for a command's flags.
 `)

@@ -8,16 +8,19 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
 
 	"github.com/junctionhq/junction/gateway"
 	"github.com/junctionhq/junction/telemetry"
 )
 
-// serve runs the gateway until SIGINT or SIGTERM. Precedence for each
-// setting: flag, then environment variable, then config file, then default.
+// serve runs the gateway until SIGINT or SIGTERM, reloading the
+// configuration on SIGHUP. Precedence for each setting: flag, then
+// environment variable, then config file, then default.
 func serve(ctx context.Context, args []string, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	fs := flag.NewFlagSet("junction serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -40,21 +43,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer, lookupEnv func(
 	}
 
 	path := firstNonEmpty(*configPath, env(lookupEnv, "JUNCTION_CONFIG"))
-	cfg, err := gateway.LoadConfig(path, lookupEnv)
+	load := func() (*gateway.Config, error) {
+		return loadConfig(path, lookupEnv, *listen, *dataDir, *logFormat, *logLevel)
+	}
+	// SIGHUP reloads the configuration. It is caught from here on, so that
+	// its default action (terminating the process) never applies, not even
+	// during start-up or while a reload runs; one that arrives meanwhile
+	// waits in the channel.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	cfg, err := load()
 	if err != nil {
 		fmt.Fprintf(stderr, "junction: %v\n", err)
 		return exitUsage
 	}
-	cfg.Listen = firstNonEmpty(*listen, env(lookupEnv, "JUNCTION_LISTEN"), cfg.Listen)
-	cfg.DataDir = firstNonEmpty(*dataDir, env(lookupEnv, "JUNCTION_DATA_DIR"), cfg.DataDir)
-	cfg.AdminKey = firstNonEmpty(env(lookupEnv, "JUNCTION_ADMIN_KEY"), cfg.AdminKey)
-	cfg.Log.Format = firstNonEmpty(*logFormat, env(lookupEnv, "JUNCTION_LOG_FORMAT"), cfg.Log.Format)
-	cfg.Log.Level = firstNonEmpty(*logLevel, env(lookupEnv, "JUNCTION_LOG_LEVEL"), cfg.Log.Level)
-	if err := cfg.Check(); err != nil {
-		fmt.Fprintf(stderr, "junction: %v\n", err)
-		return exitUsage
-	}
-
 	logger, err := telemetry.NewLogger(stderr, cfg.Log)
 	if err != nil {
 		fmt.Fprintf(stderr, "junction: %v\n", err)
@@ -63,12 +67,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer, lookupEnv func(
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	gw, err := gateway.New(ctx, *cfg, gateway.Options{Logger: logger, Version: version(), Terminal: terminal(stderr)})
+	gw, err := gateway.New(ctx, *cfg, gateway.Options{Logger: logger, Version: version(), Terminal: terminal(stderr), LoadConfig: load})
 	if err != nil {
 		logger.Error().Err(err).Msg("start-up failed")
 		return exitFailed
 	}
-	if err := gw.Run(ctx); err != nil {
+	var reloads sync.WaitGroup
+	reloads.Go(func() { reloadOnHangup(ctx, gw, hup, logger) })
+	err = gw.Run(ctx)
+	reloads.Wait() // ctx is done once Run returns
+	if err != nil {
 		logger.Error().Err(err).Msg("gateway stopped with an error")
 		return exitFailed
 	}
@@ -85,6 +93,56 @@ func terminal(w io.Writer) io.Writer {
 		return nil
 	}
 	return w
+}
+
+// loadConfig reads the configuration file (none when path is empty) and
+// applies the overrides. Precedence for each setting: flag, then
+// environment variable, then config file, then default. serve uses it at
+// start and for every reload, so a reload sees the same overrides.
+func loadConfig(path string, lookupEnv func(string) (string, bool), listen, dataDir, logFormat, logLevel string) (*gateway.Config, error) {
+	cfg, err := gateway.LoadConfig(path, lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Listen = firstNonEmpty(listen, env(lookupEnv, "JUNCTION_LISTEN"), cfg.Listen)
+	cfg.DataDir = firstNonEmpty(dataDir, env(lookupEnv, "JUNCTION_DATA_DIR"), cfg.DataDir)
+	cfg.AdminKey = firstNonEmpty(env(lookupEnv, "JUNCTION_ADMIN_KEY"), cfg.AdminKey)
+	cfg.Log.Format = firstNonEmpty(logFormat, env(lookupEnv, "JUNCTION_LOG_FORMAT"), cfg.Log.Format)
+	cfg.Log.Level = firstNonEmpty(logLevel, env(lookupEnv, "JUNCTION_LOG_LEVEL"), cfg.Log.Level)
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// reloadOnHangup reloads the configuration on every SIGHUP until ctx is
+// done, logging what changed or every problem that kept the configuration
+// in force as it was.
+func reloadOnHangup(ctx context.Context, gw *gateway.Gateway, hup <-chan os.Signal, log zerolog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		log.Info().Msg("SIGHUP: reloading the configuration")
+		report, err := gw.Reload(ctx)
+		var ce *gateway.ConfigError
+		switch {
+		case errors.As(err, &ce):
+			for _, p := range ce.Problems {
+				log.Error().Str("problem", p).Msg("configuration reload: problem")
+			}
+			log.Error().Int("problems", len(ce.Problems)).Msg("configuration reload refused; the configuration in force is unchanged")
+		case err != nil:
+			log.Error().Err(err).Msg("configuration reload failed")
+		default:
+			for _, s := range report.NeedsRestart {
+				log.Warn().Str("setting", s).Msg("configuration reload: this setting changed and takes effect only after a restart")
+			}
+			log.Info().Strs("changed", report.Changed).Strs("needs_restart", report.NeedsRestart).Msg("configuration reloaded")
+		}
+	}
 }
 
 func env(lookup func(string) (string, bool), name string) string {

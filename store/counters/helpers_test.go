@@ -127,10 +127,17 @@ func deleteKeys(t testing.TB, url, keyPrefix string) {
 	}
 }
 
+// contentionTimeout is the call bound of the stores openRedis makes. The
+// tests using them check exact arithmetic under hundreds of simultaneous
+// calls on a shared CI machine (with the race detector, 500 calls at once
+// take over 100 ms), not latency, so they allow far more than
+// DefaultRedisTimeout; the bound itself is tested in redis_fault_test.go.
+const contentionTimeout = 10 * time.Second
+
 // openRedis returns a new Redis store on url with prefix, closed when t ends.
 func openRedis(t testing.TB, url, prefix string) *Redis {
 	t.Helper()
-	r, err := NewRedis(context.Background(), RedisOptions{URL: url, Prefix: prefix})
+	r, err := NewRedis(context.Background(), RedisOptions{URL: url, Prefix: prefix, Timeout: contentionTimeout})
 	if err != nil {
 		t.Fatalf("NewRedis: %v", err)
 	}

@@ -16,11 +16,19 @@ import (
 // DefaultPrefix is the key prefix used when [RedisOptions.Prefix] is empty.
 const DefaultPrefix = "junction:"
 
+// DefaultRedisTimeout bounds each call when [RedisOptions.Timeout] is 0. A
+// counter call is one round trip to a Redis next to the gateway (well under a
+// millisecond when healthy), and every limited request waits for it, so a
+// Redis that does not answer must cost tens of milliseconds, not seconds.
+const DefaultRedisTimeout = 50 * time.Millisecond
+
 // RedisOptions configures [NewRedis]. Set exactly one of URL and Client.
 type RedisOptions struct {
 	// URL is a redis://, rediss:// or unix:// URL as accepted by go-redis
 	// ParseURL, e.g. redis://:password@10.0.0.5:6379/0?dial_timeout=2s. The
-	// client built from it honours context deadlines and is closed by Close.
+	// client built from it honours context deadlines and is closed by Close;
+	// its dial, read, write and pool timeouts default to Timeout (a URL
+	// parameter such as dial_timeout=1s overrides one).
 	URL string
 	// Prefix starts every key; empty means [DefaultPrefix]. Unless it already
 	// holds a Redis Cluster hash tag ("{...}"), it is made into one: "junction:"
@@ -28,8 +36,15 @@ type RedisOptions struct {
 	// Prefix.
 	Prefix string
 	// Client, instead of URL, is a ready client (single node, cluster or
-	// sentinel-backed). The caller owns it: Close does not close it.
+	// sentinel-backed). The caller owns it: Close does not close it. Its
+	// socket timeouts are its own; set ContextTimeoutEnabled on it so that
+	// Timeout bounds the socket operations too.
 	Client redis.UniversalClient
+	// Timeout bounds every call (Reserve, Adjust, Get, Ping), retries and
+	// waiting for a pooled connection included; a call that runs out gets an
+	// error wrapping context.DeadlineExceeded, which the caller treats as
+	// "unavailable". 0 means DefaultRedisTimeout; negative is invalid.
+	Timeout time.Duration
 }
 
 // Redis is the shared back-end: counters live in one Redis (server, sentinel
@@ -52,19 +67,34 @@ type RedisOptions struct {
 // runs these scripts at well over 10^4/s; deployments that outgrow one node
 // can split traffic over several Prefixes.
 //
+// Every call is bounded by [RedisOptions.Timeout] (50 ms by default): a Redis
+// that is down or hung costs a call that long and an error, never seconds,
+// and callers waiting for a pooled connection give up just as soon.
+//
 // Adjust needs SET ... KEEPTTL, so Redis 6.0 or newer (or Valkey).
 type Redis struct {
-	client redis.UniversalClient
-	owned  bool   // client was built from URL, so Close closes it
-	prefix string // full key prefix including the hash tag, e.g. "{junction}:"
-	closed atomic.Bool
+	client  redis.UniversalClient
+	owned   bool          // client was built from URL, so Close closes it
+	prefix  string        // full key prefix including the hash tag, e.g. "{junction}:"
+	timeout time.Duration // bound of each call
+	closed  atomic.Bool
 }
 
 // NewRedis connects to Redis, checks it with PING and loads the scripts, so a
 // wrong address, password or a server without scripting fails here with a
 // clear error rather than on the first request.
+//
+// The connection check and the script loading are bounded by the Timeout of
+// opts too, so a Redis that accepts connections and never answers fails here
+// within it.
 func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
-	r := &Redis{prefix: keyPrefix(opts.Prefix)}
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("counters: redis: Timeout %s is negative", opts.Timeout)
+	}
+	r := &Redis{prefix: keyPrefix(opts.Prefix), timeout: opts.Timeout}
+	if r.timeout == 0 {
+		r.timeout = DefaultRedisTimeout
+	}
 	where := "server"
 	switch {
 	case opts.URL != "" && opts.Client != nil:
@@ -80,23 +110,60 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 			}
 			return nil, fmt.Errorf("counters: redis: parse URL: %w", err)
 		}
-		o.ContextTimeoutEnabled = true
+		tightTimeouts(o, r.timeout)
 		where = o.Addr
 		r.client, r.owned = redis.NewClient(o), true
 	default:
 		return nil, errors.New("counters: redis: URL or Client is required")
 	}
-	if err := r.client.Ping(ctx).Err(); err != nil {
-		r.closeOwned()
+	if err := r.ping(ctx); err != nil {
+		_ = r.closeOwned()
 		return nil, fmt.Errorf("counters: redis: ping %s: %w", where, err)
 	}
 	for _, s := range []*redis.Script{reserveScript, adjustScript} {
-		if err := s.Load(ctx, r.client).Err(); err != nil {
-			r.closeOwned()
+		cctx, cancel := context.WithTimeout(ctx, r.timeout)
+		err := s.Load(cctx, r.client).Err()
+		cancel()
+		if err != nil {
+			_ = r.closeOwned()
 			return nil, fmt.Errorf("counters: redis: load scripts on %s: %w", where, err)
 		}
 	}
 	return r, nil
+}
+
+// tightTimeouts makes a client built from a URL give up as soon as a call's
+// bound d has passed: context deadlines apply to the socket, and the dial,
+// read, write and pool-wait timeouts the URL leaves unset are d (go-redis
+// defaults them to seconds, and retries a timed-out command up to three
+// times, so a hung Redis held each call for 5-15 s and every goroutine
+// waiting on the pool with it).
+func tightTimeouts(o *redis.Options, d time.Duration) {
+	o.ContextTimeoutEnabled = true
+	for _, t := range []*time.Duration{&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout} {
+		if *t == 0 {
+			*t = d
+		}
+	}
+}
+
+// Ping checks that Redis answers, within the call bound. The gateway's
+// readiness check uses it.
+func (r *Redis) Ping(ctx context.Context) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if err := r.ping(ctx); err != nil {
+		return fmt.Errorf("counters: redis ping: %w", err)
+	}
+	return nil
+}
+
+// ping sends PING within the call bound.
+func (r *Redis) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	return r.client.Ping(ctx).Err()
 }
 
 // keyPrefix returns the key prefix for Prefix p: p itself when it holds a
@@ -251,6 +318,8 @@ func (r *Redis) Reserve(ctx context.Context, bs []Bucket, values []int64) (int, 
 		keys[i] = r.key(b)
 		args = append(args, b.Amount, limitOf(b), ttlMillis(b.TTL), int64(b.Missing), b.Init)
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	reply, err := reserveScript.Run(ctx, r.client, keys, args...).Slice()
 	if err != nil {
 		return -1, fmt.Errorf("counters: redis reserve: %w", err)
@@ -321,6 +390,8 @@ func (r *Redis) Adjust(ctx context.Context, bs []Bucket) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	if err := adjustScript.Run(ctx, r.client, keys, args...).Err(); err != nil {
 		return fmt.Errorf("counters: redis adjust: %w", err)
 	}
@@ -342,6 +413,8 @@ func (r *Redis) Get(ctx context.Context, bs []Bucket, values []int64) error {
 	for i := range bs {
 		keys[i] = r.key(&bs[i])
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	reply, err := r.client.MGet(ctx, keys...).Result()
 	if err != nil {
 		return fmt.Errorf("counters: redis get: %w", err)
