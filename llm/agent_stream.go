@@ -271,6 +271,9 @@ type turnOutput struct {
 	finish string
 	usage  chat.Usage
 	events int64
+	// cut is set when the turn was cut because its client had gone or the
+	// server is shutting down: cancelled, not broken by the upstream.
+	cut bool
 }
 
 // pump relays one open turn to the client and collects it. base is the
@@ -329,6 +332,7 @@ func (a *agentRun) pump(clientCtx context.Context, t *streamTurn, sw agentStream
 		}
 		if err != nil {
 			out.msg = chat.TextMessage(chat.RoleAssistant, text.String())
+			out.cut = wd.clientCut.Load()
 			return out, err
 		}
 		wd.kick()
@@ -415,7 +419,11 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 			if u == (chat.Usage{}) {
 				u = chat.Usage{PromptTokens: estimateTokens(a.req.SizeHint()), CompletionTokens: out.events}
 			}
-			a.settle(ctx, res, t.cand, t.result, u, "error", t.ttft)
+			status := "error"
+			if out.cut {
+				status = "cancelled"
+			}
+			a.settle(ctx, res, t.cand, t.result, u, status, t.ttft)
 			a.stop = stopError
 			cw.write(sw.fail(nil, classify(err)))
 			return

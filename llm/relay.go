@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/junctionhq/junction/llm/chat"
@@ -34,19 +35,32 @@ func (cw *clientWriter) write(b []byte) {
 }
 
 // watchdog cancels the upstream when no event arrived for idle, and, once
-// the client has gone, after drain at the latest.
+// the client has gone, after drain at the latest; at once when the server is
+// shutting down (the client's context ended with http.ErrServerClosed as its
+// cause), since nothing may outlive the shutdown.
 type watchdog struct {
 	mu     sync.Mutex // guards timer
 	timer  *time.Timer
 	idle   time.Duration
 	cancel context.CancelFunc
 	stop   func() bool
+	// clientCut is set when the stream was cut because its client had gone
+	// (or the server is shutting down): the stream is then cancelled, not
+	// broken by its upstream.
+	clientCut atomic.Bool
 }
 
 func newWatchdog(clientCtx context.Context, idle, drain time.Duration, cancel context.CancelFunc) *watchdog {
 	wd := &watchdog{idle: idle, cancel: cancel}
 	wd.timer = time.AfterFunc(idle, cancel)
-	wd.stop = context.AfterFunc(clientCtx, func() { time.AfterFunc(drain, cancel) })
+	cut := func() { wd.clientCut.Store(true); cancel() }
+	wd.stop = context.AfterFunc(clientCtx, func() {
+		if errors.Is(context.Cause(clientCtx), http.ErrServerClosed) {
+			cut()
+			return
+		}
+		time.AfterFunc(drain, cut)
+	})
 	return wd
 }
 
@@ -85,7 +99,7 @@ func (c *chatCall) relay(w http.ResponseWriter, r *http.Request) string {
 		status = c.relayChunks(cw, wd)
 		_ = c.stream.Close()
 	}
-	if cw.gone && status == "ok" {
+	if wd.clientCut.Load() || (cw.gone && status == "ok") {
 		status = "cancelled"
 	}
 	return status
@@ -162,11 +176,13 @@ func (c *chatCall) relayChunks(cw *clientWriter, wd *watchdog) string {
 	return "ok"
 }
 
-// billProduced stands in for the usage the upstream never reported: the
-// prompt estimate and about one token per content event produced.
+// billProduced stands in for the usage the upstream did not report (yet): the
+// prompt estimate when no prompt count came, and about one token per content
+// event produced when fewer completion tokens were reported (a stream cut
+// after Anthropic's message_start reported only its first token).
 func (c *chatCall) billProduced(events int64) {
-	if c.usage != (chat.Usage{}) {
-		return
+	if c.usage.PromptTokens == 0 {
+		c.usage.PromptTokens = estimateTokens(len(c.body))
 	}
-	c.usage = chat.Usage{PromptTokens: estimateTokens(len(c.body)), CompletionTokens: events}
+	c.usage.CompletionTokens = max(c.usage.CompletionTokens, events)
 }
