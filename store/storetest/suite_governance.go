@@ -29,6 +29,7 @@ var governanceTests = []struct {
 	{"SyncFilePolicyRules", testSyncFilePolicyRules},
 	{"UsageBatch", testUsageBatch},
 	{"UsageQuery", testUsageQuery},
+	{"UsageRetryStoresOnce", testUsageRetryStoresOnce},
 	{"ChangeFeed", testChangeFeed},
 	{"ChangeFeedAcrossStores", testChangeFeedAcrossStores},
 	{"ChangeFeedSlowSubscriber", testChangeFeedSlowSubscriber},
