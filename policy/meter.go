@@ -424,7 +424,7 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 		status = "ok"
 	}
 	rec := usageEntry{
-		id: r.id, time: r.start, duration: e.since(r.start), kind: r.kind, requestID: r.requestID,
+		id: r.id, unixMicro: r.start.UnixMicro(), duration: e.since(r.start), kind: r.kind, requestID: r.requestID,
 		server: r.server, tool: r.tool, status: status,
 		usage:  [3]int64{o.Usage.PromptTokens, o.Usage.CompletionTokens, o.Usage.CachedTokens},
 		micros: micros,
