@@ -98,7 +98,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	engine, err := policy.New(ctx, policy.Options{Store: st, Counters: ctrs, Admin: admin, Meter: cfg.Meter, Logger: opts.Logger})
+	engine, err := policy.New(ctx, policy.Options{Store: st, Counters: ctrs, Admin: admin, Meter: cfg.Meter, SpillDir: cfg.DataDir,
+		Logger: opts.Logger})
 	if err == nil {
 		err = engine.SyncConfig(ctx, cfg.Policy())
 		if err != nil {
