@@ -104,6 +104,11 @@ type HTTPConfig struct {
 	// ShutdownTimeout bounds the drain of in-flight requests and streams on
 	// SIGINT/SIGTERM; what is still running then is cut. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout,omitempty"`
+	// AdminTimeout bounds each admin API request, its database queries
+	// included; one that takes longer gets 503 with Retry-After. Tool calls
+	// through the admin API (POST /admin/v1/tools/call) have their own
+	// timeout instead. Default 10s.
+	AdminTimeout time.Duration `yaml:"admin_timeout,omitempty"`
 }
 
 // Defaults, in one place.
@@ -115,6 +120,7 @@ const (
 	DefaultBodyReadTimeout   = 2 * time.Minute
 	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultAdminTimeout      = 10 * time.Second
 )
 
 // ApplyDefaults fills every unset field with its default.
@@ -140,6 +146,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if h.ShutdownTimeout == 0 {
 		h.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if h.AdminTimeout == 0 {
+		h.AdminTimeout = DefaultAdminTimeout
 	}
 	c.Agent.ApplyDefaults()
 	c.Cache.ApplyDefaults()
@@ -190,6 +199,7 @@ func (h HTTPConfig) validate(path string) []error {
 		{"body_read_timeout", h.BodyReadTimeout},
 		{"idle_timeout", h.IdleTimeout},
 		{"shutdown_timeout", h.ShutdownTimeout},
+		{"admin_timeout", h.AdminTimeout},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, d.name))
