@@ -85,7 +85,7 @@ type MeterConfig struct {
 	// blocking a request. Default 100000.
 	UsageQueue int `yaml:"usage_queue,omitempty"`
 	// UsageSpillMaxBytes bounds the spill file (<data dir>/usage-spill.jsonl,
-	// about 250 bytes a record); records that do not fit are dropped and
+	// about 300 bytes a record); records that do not fit are dropped and
 	// counted. Default 1 GiB.
 	UsageSpillMaxBytes int64 `yaml:"usage_spill_max_bytes,omitempty"`
 	// UsageBatch is how many records one write takes. Default 500.

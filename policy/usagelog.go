@@ -175,7 +175,7 @@ const maxFree = 64
 // newUsageLog starts the writer. spillDir holds the spill file ("" for
 // none); a file left there by an earlier run is replayed first.
 func newUsageLog(insert func(context.Context, []store.UsageRecord) error, m MeterConfig, spillDir string, log zerolog.Logger) (*usageLog, error) {
-	spill, err := openSpill(spillDir, m.UsageSpillMaxBytes)
+	spill, torn, err := openSpill(spillDir, m.UsageSpillMaxBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +187,10 @@ func newUsageLog(insert func(context.Context, []store.UsageRecord) error, m Mete
 		kick: make(chan struct{}, 1), flushReq: make(chan chan flushResult), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	u.w.spill = spill
+	if torn {
+		u.dropped.Add(1)
+		log.Warn().Str("file", spill.path).Msg("policy: cut a torn last line (a crash during a write) off the usage spill file")
+	}
 	if spill != nil && spill.pending() > 0 {
 		u.spilled.Store(spill.pending())
 		log.Info().Int64("records", spill.pending()).Str("file", spill.path).

@@ -214,17 +214,26 @@ func TestUsageSpillLeftAtShutdownIsWrittenAfterRestart(t *testing.T) {
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("spill file not removed: %v", err)
 	}
-	// A crash after the inserts but before the removal: the file is
-	// replayed again, and a torn last line is skipped.
+	// A crash after the inserts but before the removal, and another during
+	// an append (a torn last line): the next run, with the store down again,
+	// cuts the torn line off and spills more records after it; the run after
+	// that stores the new records and nothing twice.
 	if err := os.WriteFile(path, append(data, `{"id":"torn","ts":"2026-`...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	u3 := restart()
-	if rows, distinct := db.count(t); rows != n || distinct != n {
-		t.Fatalf("after replaying twice: %d records (%d distinct), want %d", rows, distinct, n)
+	u3 := newTestUsageLog(t, down.insert, m, dir, zerolog.Nop())
+	for i := n; i < n+100; i++ {
+		u3.enqueue(usageTestEntry(i))
 	}
-	if u2.dropped.Load() != 0 || u3.dropped.Load() != 1 {
-		t.Fatalf("dropped %d then %d, want 0 then 1 (the torn line)", u2.dropped.Load(), u3.dropped.Load())
+	if err := u3.close(ctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	u4 := restart()
+	if rows, distinct := db.count(t); rows != n+100 || distinct != n+100 {
+		t.Fatalf("after replaying twice: %d records (%d distinct), want %d", rows, distinct, n+100)
+	}
+	if u2.dropped.Load() != 0 || u3.dropped.Load() != 1 || u4.dropped.Load() != 0 {
+		t.Fatalf("dropped %d, %d, %d; want only the torn line", u2.dropped.Load(), u3.dropped.Load(), u4.dropped.Load())
 	}
 }
 

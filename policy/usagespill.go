@@ -28,7 +28,8 @@ var errSpillFull = errors.New("policy: usage spill file is full")
 // file left by a crash or a shutdown is replayed after the next start.
 // Records carry their ID, so a record replayed twice (a crash during a
 // replay) is stored once. A torn last line (a crash during an append) is
-// skipped and counted as lost.
+// cut off at the next start and counted as lost; a line that does not
+// decode is skipped and counted.
 //
 // Only the usage writer's goroutine uses a usageSpill.
 type usageSpill struct {
@@ -78,47 +79,54 @@ func (s *spillRecord) record() store.UsageRecord {
 }
 
 // openSpill returns the spill file in dir, counting the records a previous
-// run left in it; nil when dir is empty (no spill file).
-func openSpill(dir string, maxBytes int64) (*usageSpill, error) {
+// run left in it; nil when dir is empty (no spill file). A torn last line
+// (a crash during an append) is cut off, so that new lines start on a line
+// of their own; torn reports it.
+func openSpill(dir string, maxBytes int64) (s *usageSpill, torn bool, err error) {
 	if dir == "" {
-		return nil, nil
+		return nil, false, nil
 	}
-	s := &usageSpill{path: filepath.Join(dir, UsageSpillFile), max: maxBytes}
+	s = &usageSpill{path: filepath.Join(dir, UsageSpillFile), max: maxBytes}
 	f, err := os.Open(s.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return s, nil
+		return s, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("policy: open usage spill file: %w", err)
+		return nil, false, fmt.Errorf("policy: open usage spill file: %w", err)
 	}
 	defer f.Close()
-	lines, size, err := countLines(f)
+	lines, size, whole, err := countLines(f)
 	if err != nil {
-		return nil, fmt.Errorf("policy: read usage spill file: %w", err)
+		return nil, false, fmt.Errorf("policy: read usage spill file: %w", err)
 	}
-	s.size, s.records = size, lines
-	return s, nil
+	if whole < size {
+		if err := os.Truncate(s.path, whole); err != nil {
+			return nil, false, fmt.Errorf("policy: cut the torn end off the usage spill file: %w", err)
+		}
+		torn = true
+	}
+	s.size, s.records = whole, lines
+	return s, torn, nil
 }
 
-// countLines counts the lines of r (a torn last line included) and its bytes.
-func countLines(r io.Reader) (lines, size int64, err error) {
+// countLines counts the whole lines of r, its bytes, and the bytes up to
+// the end of its last whole line.
+func countLines(r io.Reader) (lines, size, whole int64, err error) {
 	buf := make([]byte, 64<<10)
-	last := byte('\n')
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
 			lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
+			if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+				whole = size + int64(i) + 1
+			}
 			size += int64(n)
-			last = buf[n-1]
 		}
 		if errors.Is(err, io.EOF) {
-			if last != '\n' {
-				lines++
-			}
-			return lines, size, nil
+			return lines, size, whole, nil
 		}
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 	}
 }
