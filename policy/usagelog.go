@@ -118,7 +118,9 @@ type usageWriter struct {
 	// pending are batches taken off the queue and not yet written or
 	// spilled, oldest first.
 	pending [][]usageEntry
-	seq     uint64 // the last record number given
+	// recs is the buffer records builds a batch's store records in.
+	recs []store.UsageRecord
+	seq  uint64 // the last record number given
 	// outage is set while the store refuses records: since when, the
 	// current backoff and when to try again.
 	outage      bool
@@ -354,13 +356,15 @@ func (u *usageLog) writePending(ctx context.Context) error {
 	return nil
 }
 
-// records builds the store's records of b.
+// records builds the store's records of b in the writer's buffer, valid
+// until the next call.
 func (u *usageLog) records(b []usageEntry) []store.UsageRecord {
-	recs := make([]store.UsageRecord, len(b))
+	clear(u.w.recs)
+	u.w.recs = u.w.recs[:0]
 	for i := range b {
-		recs[i] = b[i].record(u.idPrefix)
+		u.w.recs = append(u.w.recs, b[i].record(u.idPrefix))
 	}
-	return recs
+	return u.w.recs
 }
 
 // write inserts one batch within usageInsertTimeout.
