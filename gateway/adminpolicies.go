@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -181,6 +182,11 @@ func (g *Gateway) usage(w http.ResponseWriter, r *http.Request) error {
 		uq.Limit = n
 	}
 	if err := g.policy.FlushUsage(r.Context()); err != nil {
+		if errors.Is(err, policy.ErrUsageBuffered) {
+			return &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "store_unavailable",
+				Message: "the store is not taking usage records right now; they are buffered and written when it does; try again",
+				Err:     err, Header: map[string]string{"Retry-After": "5"}}
+		}
 		return err
 	}
 	rows, err := g.policy.Usage(r.Context(), uq)

@@ -120,6 +120,11 @@ type HTTPConfig struct {
 	// providers, models and MCP servers and tools, and carry spend per key:
 	// set a token, or let only the scraper's network reach the port.
 	MetricsToken string `yaml:"metrics_token,omitempty"`
+	// AdminTimeout bounds each admin API request, its database queries
+	// included; one that takes longer gets 503 with Retry-After. Tool calls
+	// through the admin API (POST /admin/v1/tools/call) have their own
+	// timeout instead. Default 10s.
+	AdminTimeout time.Duration `yaml:"admin_timeout,omitempty"`
 }
 
 // Defaults, in one place.
@@ -131,6 +136,7 @@ const (
 	DefaultBodyReadTimeout   = 2 * time.Minute
 	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultAdminTimeout      = 10 * time.Second
 )
 
 // ApplyDefaults fills every unset field with its default.
@@ -158,6 +164,9 @@ func (c *Config) ApplyDefaults() {
 		h.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	h.AuthThrottle.applyDefaults()
+	if h.AdminTimeout == 0 {
+		h.AdminTimeout = DefaultAdminTimeout
+	}
 	c.Agent.ApplyDefaults()
 	c.Cache.ApplyDefaults()
 }
@@ -208,6 +217,7 @@ func (h HTTPConfig) validate(path string) []error {
 		{"body_read_timeout", h.BodyReadTimeout},
 		{"idle_timeout", h.IdleTimeout},
 		{"shutdown_timeout", h.ShutdownTimeout},
+		{"admin_timeout", h.AdminTimeout},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, d.name))

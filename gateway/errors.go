@@ -77,8 +77,8 @@ const retryAfterUnavailable = "5"
 // writeError renders err as a JSON error response. Any error that is not an
 // *Error becomes a 500 whose detail stays in the log.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
+	e := adminTimeoutError(r, err)
+	if e == nil && !errors.As(err, &e) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			e = errTooLarge(mbe.Limit)

@@ -88,10 +88,13 @@ type Gateway struct {
 	// register their buffered writers (usage, request logs) here.
 	flushers []func(context.Context) error
 
-	// streamCtx is the parent of every request context; cancelling it tells
-	// long streams still running at the shutdown deadline to finish.
+	// streamCtx is the parent of every request context; cancelling it, with
+	// http.ErrServerClosed as the cause, tells requests still running at the
+	// shutdown deadline to stop now (streams are cut without a drain).
 	streamCtx    context.Context
-	cancelStream context.CancelFunc
+	cancelStream context.CancelCauseFunc
+	// handlers counts the handlers running, for shutdown to wait on.
+	handlers inflight
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -128,7 +131,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	engine, err := policy.New(ctx, policy.Options{Store: st, Counters: ctrs, Admin: admin, Meter: cfg.Meter, Logger: opts.Logger})
+	engine, err := policy.New(ctx, policy.Options{Store: st, Counters: ctrs, Admin: admin, Meter: cfg.Meter, SpillDir: cfg.DataDir,
+		Logger: opts.Logger})
 	if err == nil {
 		err = engine.SyncConfig(ctx, cfg.Policy())
 		if err != nil {
@@ -213,10 +217,10 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	g.OnShutdown(g.providers.Close)
 	g.OnShutdown(engine.Close)
 	g.OnShutdown(func(context.Context) error { return ctrs.Close() })
-	g.streamCtx, g.cancelStream = context.WithCancel(context.Background())
+	g.streamCtx, g.cancelStream = context.WithCancelCause(context.Background())
 	g.router = g.routes()
 	g.server = &http.Server{
-		Handler:           g.router,
+		Handler:           g.handlers.wrap(g.router),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		// No ReadTimeout or WriteTimeout: both would cut long streams. The
@@ -308,10 +312,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return err
 }
 
-// Shutdown stops accepting connections, waits for in-flight requests and
-// streams until ctx is done, then cancels what still runs, flushes buffered
-// writes and closes the store. It is idempotent; later calls return the
-// first result.
+// handlerGrace bounds the wait, after the shutdown deadline cancelled them,
+// for the handlers still running to return: a cut stream settles its
+// reservation and queues its usage record on the way out.
+const handlerGrace = 5 * time.Second
+
+// Shutdown stops accepting connections and waits for in-flight requests and
+// streams until ctx is done. It then cancels what still runs and waits (up to
+// handlerGrace) for those handlers to return, so every cut stream is settled
+// and recorded; only then are buffered writes flushed (the policy engine's
+// usage records among them) and the store closed. It is idempotent; later
+// calls return the first result.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.shutdownOnce.Do(func() { g.shutdownErr = g.shutdown(ctx) })
 	return g.shutdownErr
@@ -324,12 +335,18 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		// The deadline passed with requests still running: tell them to stop,
 		// then close their connections.
 		g.log.Warn().Err(err).Msg("shutdown deadline reached; cancelling remaining requests")
-		g.cancelStream()
+		g.cancelStream(http.ErrServerClosed)
 		if err := g.server.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("gateway: close server: %w", err))
 		}
 	}
-	g.cancelStream()
+	g.cancelStream(http.ErrServerClosed)
+	waitCtx, cancelWait := context.WithTimeout(context.WithoutCancel(ctx), handlerGrace)
+	if n := g.handlers.wait(waitCtx); n > 0 {
+		g.log.Error().Int("handlers", n).Dur("waited", handlerGrace).
+			Msg("shutdown: requests still running after being cancelled; their usage may not be recorded")
+	}
+	cancelWait()
 	// Buffered writes get their own short budget even if the drain used all of
 	// ctx's: losing usage records is worse than a slightly late exit.
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -56,7 +56,7 @@ func (g *Gateway) routes() chi.Router {
 	})
 
 	r.Route("/admin/v1", func(r chi.Router) {
-		r.Use(adminAuth(g.admin, g.throttle))
+		r.Use(adminAuth(g.admin, g.throttle), adminTimeout(g.cfg.HTTP.AdminTimeout))
 		r.Get("/status", handlerFunc(g.adminStatus).ServeHTTP)
 		r.Post("/reload", handlerFunc(g.reloadConfig).ServeHTTP)
 

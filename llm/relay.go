@@ -36,7 +36,9 @@ func (cw *clientWriter) write(b []byte) {
 }
 
 // watchdog cancels the upstream when no event arrived for idle, and, once
-// the client has gone, after drain at the latest.
+// the client has gone, after drain at the latest; at once when the server is
+// shutting down (the client's context ended with http.ErrServerClosed as its
+// cause), since nothing may outlive the shutdown.
 type watchdog struct {
 	mu     sync.Mutex // guards timer
 	timer  *time.Timer
@@ -46,6 +48,10 @@ type watchdog struct {
 	// idled is set when the idle timer cut the upstream: the stream's
 	// failure is then the upstream's silence, not a cancellation.
 	idled atomic.Bool
+	// clientCut is set when the stream was cut because its client had gone
+	// (or the server is shutting down): the stream is then cancelled, not
+	// broken by its upstream.
+	clientCut atomic.Bool
 }
 
 func newWatchdog(clientCtx context.Context, idle, drain time.Duration, cancel context.CancelFunc) *watchdog {
@@ -54,7 +60,14 @@ func newWatchdog(clientCtx context.Context, idle, drain time.Duration, cancel co
 		wd.idled.Store(true)
 		cancel()
 	})
-	wd.stop = context.AfterFunc(clientCtx, func() { time.AfterFunc(drain, cancel) })
+	cut := func() { wd.clientCut.Store(true); cancel() }
+	wd.stop = context.AfterFunc(clientCtx, func() {
+		if errors.Is(context.Cause(clientCtx), http.ErrServerClosed) {
+			cut()
+			return
+		}
+		time.AfterFunc(drain, cut)
+	})
 	return wd
 }
 
@@ -86,6 +99,10 @@ func (wd *watchdog) outcome(provider string, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case wd.clientCut.Load():
+		// Cut for its client (gone, or the server shutting down): cancelled,
+		// not the upstream's fault.
+		return context.Canceled
 	case wd.idled.Load():
 		return &chat.UpstreamError{Provider: provider, Message: "the stream fell silent", Err: errStreamIdle}
 	case errors.Is(err, context.Canceled):
@@ -230,11 +247,13 @@ func (c *chatCall) relayChunks(cw *clientWriter, wd *watchdog) error {
 	return nil
 }
 
-// billProduced stands in for the usage the upstream never reported: the
-// prompt estimate and about one token per content event produced.
+// billProduced stands in for the usage the upstream did not report (yet): the
+// prompt estimate when no prompt count came, and about one token per content
+// event produced when fewer completion tokens were reported (a stream cut
+// after Anthropic's message_start reported only its first token).
 func (c *chatCall) billProduced(events int64) {
-	if c.usage != (chat.Usage{}) {
-		return
+	if c.usage.PromptTokens == 0 {
+		c.usage.PromptTokens = estimateTokens(len(c.body))
 	}
-	c.usage = chat.Usage{PromptTokens: estimateTokens(len(c.body)), CompletionTokens: events}
+	c.usage.CompletionTokens = max(c.usage.CompletionTokens, events)
 }

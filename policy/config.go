@@ -86,10 +86,16 @@ type MeterConfig struct {
 	// ToolCosts prices tool calls; the first entry whose pattern matches
 	// "server/tool" wins. Tools with no match cost nothing.
 	ToolCosts []ToolCost `yaml:"tool_costs,omitempty"`
-	// UsageQueue bounds the usage records waiting to be written. When it is
-	// full, records are dropped and counted, never blocking a request.
-	// Default 10000.
+	// UsageQueue bounds the usage records held in memory waiting to be
+	// written (about 160 bytes each), also while the store is away: beyond
+	// half of it the oldest are moved to the spill file in the
+	// data dir. When it is full, records are dropped and counted, never
+	// blocking a request. Default 100000.
 	UsageQueue int `yaml:"usage_queue,omitempty"`
+	// UsageSpillMaxBytes bounds the spill file (<data dir>/usage-spill.jsonl,
+	// about 300 bytes a record); records that do not fit are dropped and
+	// counted. Default 1 GiB.
+	UsageSpillMaxBytes int64 `yaml:"usage_spill_max_bytes,omitempty"`
 	// UsageBatch is how many records one write takes. Default 500.
 	UsageBatch int `yaml:"usage_batch,omitempty"`
 	// UsageFlushInterval is the longest a record waits before being written.
@@ -117,7 +123,8 @@ type ToolCost struct {
 // Meter defaults.
 const (
 	DefaultMaxTokens          = 4096
-	DefaultUsageQueue         = 10000
+	DefaultUsageQueue         = 100000
+	DefaultUsageSpillMaxBytes = 1 << 30
 	DefaultUsageBatch         = 500
 	DefaultUsageFlushInterval = time.Second
 	DefaultReloadInterval     = 30 * time.Second
@@ -130,6 +137,9 @@ func (m *MeterConfig) applyDefaults() {
 	}
 	if m.UsageQueue == 0 {
 		m.UsageQueue = DefaultUsageQueue
+	}
+	if m.UsageSpillMaxBytes == 0 {
+		m.UsageSpillMaxBytes = DefaultUsageSpillMaxBytes
 	}
 	if m.UsageBatch == 0 {
 		m.UsageBatch = DefaultUsageBatch
@@ -151,8 +161,8 @@ func (m MeterConfig) Validate(path string) []error {
 	if m.DefaultMaxTokens < 0 || m.DefaultMaxTokens > maxCompletionEstimate {
 		errs = append(errs, fmt.Errorf("%s.default_max_tokens: must be from 0 to %d", path, maxCompletionEstimate))
 	}
-	if m.UsageQueue < 0 || m.UsageBatch < 0 {
-		errs = append(errs, fmt.Errorf("%s: usage_queue and usage_batch must not be negative", path))
+	if m.UsageQueue < 0 || m.UsageBatch < 0 || m.UsageSpillMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("%s: usage_queue, usage_batch and usage_spill_max_bytes must not be negative", path))
 	}
 	if m.UsageFlushInterval < 0 || m.ReloadInterval < 0 || m.SpendRebuildTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s: intervals must not be negative", path))

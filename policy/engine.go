@@ -37,6 +37,11 @@ type Options struct {
 	Admin *AdminAuth
 	// Meter tunes estimates and usage recording.
 	Meter MeterConfig
+	// SpillDir holds the usage spill file (UsageSpillFile), which keeps
+	// usage records the store cannot take in time; normally the data dir.
+	// Empty: no spill file, so records beyond Meter.UsageQueue are dropped
+	// while the store is away.
+	SpillDir string
 	// Now is the clock for expiry, windows and usage times. Default time.Now.
 	Now func() time.Time
 	// Logger receives reload and usage-writer problems. Default: discard.
@@ -130,8 +135,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		stop()
 		return nil, err
 	}
+	if e.usage, err = newUsageLog(e.store.InsertUsage, e.meter, opts.SpillDir, e.log); err != nil {
+		stop()
+		return nil, err
+	}
 	e.stop = stop
-	e.usage = newUsageLog(e.store, e.meter, e.log)
 	e.seeds = newSpendSeeds(e.store, e.FlushUsage, e.meter.SpendRebuildTimeout)
 	go e.follow(runCtx, changes)
 	return e, nil
@@ -367,9 +375,10 @@ func (e *Engine) Prices() *PriceTable { return e.snap.Load().prices }
 // Stats are counters for metrics.
 type Stats struct {
 	Reloads      int64 // snapshots built
-	UsageQueued  int64 // records waiting to be written
+	UsageQueued  int64 // records waiting in memory to be written
+	UsageSpilled int64 // records waiting in the spill file
 	UsageWritten int64 // records written to the store
-	UsageDropped int64 // records dropped because the queue was full or the store failed
+	UsageDropped int64 // records dropped: memory full, spill file full or unavailable
 	Keys, Teams  int   // in the current snapshot
 	Rules        int
 }
@@ -380,6 +389,7 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		Reloads:      e.reloads.Load(),
 		UsageQueued:  int64(e.usage.queued()),
+		UsageSpilled: e.usage.spilled.Load(),
 		UsageWritten: e.usage.written.Load(),
 		UsageDropped: e.usage.dropped.Load(),
 		Keys:         len(s.keys),

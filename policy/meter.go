@@ -117,14 +117,21 @@ func (e *Engine) reserve(ctx context.Context, bs *buckets, n int, values []int64
 	return e.counters.Reserve(ctx, heap[:n], values)
 }
 
-// adjust runs the counters' Adjust on bs[:n], also when ctx was cancelled:
-// settling must happen whatever became of the caller's request.
+// settleTimeout bounds the counter update of a settlement, which runs on a
+// context detached from the caller's.
+const settleTimeout = 2 * time.Second
+
+// adjust runs the counters' Adjust on bs[:n], also when ctx was cancelled
+// (settling must happen whatever became of the caller's request, a stream
+// cut by shutdown included), within settleTimeout.
 func (e *Engine) adjust(ctx context.Context, bs *buckets, n int) error {
 	if e.memory != nil {
 		return e.memory.Adjust(ctx, bs[:n]) // never blocks, ignores ctx
 	}
 	heap := *bs
-	return e.counters.Adjust(context.WithoutCancel(ctx), heap[:n])
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	return e.counters.Adjust(ctx, heap[:n])
 }
 
 // planned is the plan entry of bucket i.
@@ -462,7 +469,7 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 		status = "ok"
 	}
 	rec := usageEntry{
-		id: r.id, time: r.start, duration: e.since(r.start), kind: r.kind, requestID: r.requestID,
+		id: r.id, unixMicro: r.start.UnixMicro(), duration: e.since(r.start), kind: r.kind, requestID: r.requestID,
 		server: r.server, tool: r.tool, status: status,
 		usage:  [3]int64{used.PromptTokens, used.CompletionTokens, used.CachedTokens},
 		micros: micros,

@@ -2,7 +2,11 @@ package policy
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,14 +16,56 @@ import (
 	"github.com/junctionhq/junction/store"
 )
 
+// The usage writer's timing.
+const (
+	// usageInsertTimeout bounds one batch insert.
+	usageInsertTimeout = 5 * time.Second
+	// usageBackoffMin and usageBackoffMax bound the wait between attempts
+	// while the store refuses records; it doubles after each failure.
+	usageBackoffMin = 100 * time.Millisecond
+	usageBackoffMax = 5 * time.Second
+	// usageDropLogInterval is the least time between two warnings about
+	// dropped records.
+	usageDropLogInterval = 10 * time.Second
+	// usageReplayBatches is how many batches of the spill file one writer
+	// cycle replays, so that new records keep being written during a long
+	// replay.
+	usageReplayBatches = 20
+	// usageSpillReserve is kept from the shutdown deadline for spilling what
+	// the store did not take.
+	usageSpillReserve = time.Second
+	// usageCloseGrace is how long close waits past its deadline for the last
+	// spill to reach the disk.
+	usageCloseGrace = 2 * time.Second
+)
+
+// ErrUsageBuffered is returned by FlushUsage when the store does not take
+// usage records right now: they wait in memory or in the spill file and are
+// written when it does.
+var ErrUsageBuffered = errors.New("policy: the store is not taking usage records; they are buffered")
+
 // usageLog writes usage records to the store in batches, off the request
-// path. enqueue never blocks, never allocates in the steady state and never
-// wakes the writer for a single record: it appends to the batch being filled
-// under a mutex, and the writer wakes on its interval or when a batch is
-// full. Batches have a fixed capacity and are reused once written, so a
-// record is copied once, into its batch, and the buffer never grows by
-// reallocation. When capacity records are waiting, new ones are dropped and
-// counted. close writes what is left.
+// path, and loses none while the store is away.
+//
+// enqueue never blocks, never waits on the database and never allocates in
+// the steady state: it appends to the batch being filled under a mutex, and
+// the writer wakes on its interval or when a batch is full. Batches have a
+// fixed capacity and are reused once written.
+//
+// A batch the store refuses stays in memory and is retried, with a backoff
+// doubling from 100 ms to 5 s, for as long as the store is away. Memory is
+// bounded by capacity records: when the writer holds more than half of it,
+// it moves the oldest batches to the spill file (see usageSpill) until three
+// quarters are free; the file is replayed once the store takes records
+// again, a little at a time, new records first. Only when memory is full (the writer cannot keep up, or
+// there is no spill file) or the spill file reaches its limit are records
+// dropped, counted and reported in one warning per usageDropLogInterval.
+//
+// Every record gets an ID (a random prefix per process and a sequence
+// number) and the store skips IDs it already holds, so a batch retried
+// after an ambiguous failure, or replayed twice, is stored once.
+//
+// close writes what the store takes before its deadline and spills the rest.
 type usageLog struct {
 	// insert writes one batch; the store's InsertUsage.
 	insert   func(context.Context, []store.UsageRecord) error
@@ -27,38 +73,80 @@ type usageLog struct {
 	batch    int // records per batch: min(UsageBatch, UsageQueue)
 	interval time.Duration
 	log      zerolog.Logger
+	// idPrefix starts the ID of every record this process writes.
+	idPrefix string
 
 	written atomic.Int64
 	dropped atomic.Int64
+	// spilled mirrors spill.pending() for Stats.
+	spilled atomic.Int64
 
-	mu sync.Mutex // guards cur, full, free, waiting and closed
+	mu sync.Mutex // guards cur, full, free, waiting, closed and closeCtx
 	// cur is the batch being filled (nil until the first record after a
 	// take); its capacity is batch.
 	cur []usageEntry
 	// full holds filled batches the writer has not taken yet.
 	full [][]usageEntry
-	// free holds written, cleared batches for reuse, as many as the queue
-	// can fill: after a burst, the memory of a full queue stays allocated.
+	// free holds written, cleared batches for reuse, at most maxFree.
 	free [][]usageEntry
-	// waiting counts the records in cur and full.
+	// waiting counts the records in memory: in cur, full and the writer's
+	// pending batches.
 	waiting int
 	closed  bool
+	// closeCtx bounds the writer's last writes; set before stop is closed.
+	closeCtx context.Context
 
 	// kick wakes the writer early (a full batch); buffered, never blocks.
 	kick chan struct{}
-	// flushReq asks the writer to write what it holds now; it closes the reply.
-	flushReq chan chan struct{}
+	// flushReq asks the writer for one cycle now; it sends the cycle's
+	// outcome on the reply.
+	flushReq chan chan flushResult
 	stop     chan struct{}
 	done     chan struct{}
+	// lost is the number of records close could neither write nor spill;
+	// written by the writer before done is closed.
+	lost int64
+
+	// w is the writer goroutine's own state.
+	w usageWriter
+}
+
+// usageWriter is the state only the writer goroutine touches.
+type usageWriter struct {
+	// spill holds records beyond the memory bound; nil without a data dir.
+	spill *usageSpill
+	// pending are batches taken off the queue and not yet written or
+	// spilled, oldest first.
+	pending [][]usageEntry
+	// recs is the buffer records builds a batch's store records in.
+	recs []store.UsageRecord
+	seq  uint64 // the last record number given
+	// outage is set while the store refuses records: since when, the
+	// current backoff and when to try again.
+	outage      bool
+	outageSince time.Time
+	backoff     time.Duration
+	retryAt     time.Time
+	lastErr     error
+	// dropLogged is the dropped count last reported, at dropLogAt.
+	dropLogged int64
+	dropLogAt  time.Time
+}
+
+// flushResult is the outcome of one writer cycle for a flush.
+type flushResult struct {
+	err  error
+	more bool // the spill file still holds records
 }
 
 // usageEntry is a usage record as queued: the identity stands in for the
 // key and team fields, and the writer builds the store's record off the
 // request path. It is smaller than a store.UsageRecord and holds fewer
-// pointers, so queueing it copies less and costs fewer write barriers.
+// pointers, so queueing it copies less, a full buffer takes less memory,
+// and it costs fewer write barriers.
 type usageEntry struct {
 	id        *Identity
-	time      time.Time
+	unixMicro int64 // when the call was made
 	duration  time.Duration
 	kind      Kind
 	requestID string
@@ -68,31 +156,56 @@ type usageEntry struct {
 	status    string
 	usage     [3]int64 // prompt, completion and cached tokens
 	micros    int64
+	// seq numbers the record for its ID; the writer sets it when it first
+	// takes the record.
+	seq uint64
 }
 
-// record is the store's record of u.
-func (u *usageEntry) record() store.UsageRecord {
+// record is the store's record of u; prefix starts its ID.
+func (u *usageEntry) record(prefix string) store.UsageRecord {
 	return store.UsageRecord{
-		Time: u.time, RequestID: u.requestID, KeyID: u.id.KeyID(), KeyName: u.id.Name(),
-		Team: u.id.TeamName(), Customer: u.id.Customer(), Kind: string(u.kind), Model: u.model,
-		Server: u.server, Tool: u.tool, PromptTokens: u.usage[0], CompletionTokens: u.usage[1],
+		ID: prefix + strconv.FormatUint(u.seq, 36), Time: time.UnixMicro(u.unixMicro).UTC(), RequestID: u.requestID,
+		KeyID: u.id.KeyID(), KeyName: u.id.Name(), Team: u.id.TeamName(), Customer: u.id.Customer(), Kind: string(u.kind),
+		Model: u.model, Server: u.server, Tool: u.tool, PromptTokens: u.usage[0], CompletionTokens: u.usage[1],
 		CachedTokens: u.usage[2], CostMicros: u.micros, Status: u.status, Duration: u.duration,
 	}
 }
 
-func newUsageLog(st *store.Store, m MeterConfig, log zerolog.Logger) *usageLog {
+// maxFree bounds the written batches kept for reuse.
+const maxFree = 64
+
+// newUsageLog starts the writer. spillDir holds the spill file ("" for
+// none); a file left there by an earlier run is replayed first.
+func newUsageLog(insert func(context.Context, []store.UsageRecord) error, m MeterConfig, spillDir string, log zerolog.Logger) (*usageLog, error) {
+	spill, torn, err := openSpill(spillDir, m.UsageSpillMaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	var p [8]byte
+	_, _ = rand.Read(p[:]) // never fails (crypto/rand documents it)
 	u := &usageLog{
-		insert: st.InsertUsage, capacity: m.UsageQueue, batch: max(1, min(m.UsageBatch, m.UsageQueue)),
-		interval: m.UsageFlushInterval, log: log,
-		kick: make(chan struct{}, 1), flushReq: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
+		insert: insert, capacity: m.UsageQueue, batch: max(1, min(m.UsageBatch, m.UsageQueue)),
+		interval: m.UsageFlushInterval, log: log, idPrefix: hex.EncodeToString(p[:]) + "-",
+		kick: make(chan struct{}, 1), flushReq: make(chan chan flushResult), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	u.w.spill = spill
+	if torn {
+		u.dropped.Add(1)
+		log.Warn().Str("file", spill.path).Msg("policy: cut a torn last line (a crash during a write) off the usage spill file")
+	}
+	if spill != nil && spill.pending() > 0 {
+		u.spilled.Store(spill.pending())
+		log.Info().Int64("records", spill.pending()).Str("file", spill.path).
+			Msg("policy: replaying usage records left in the spill file")
+		u.kick <- struct{}{}
 	}
 	go u.run()
-	return u
+	return u, nil
 }
 
-// enqueue queues rec, or drops and counts it when the queue is full or
-// closed. It takes rec by pointer so that the record is copied once, into
-// its batch.
+// enqueue queues rec, or drops and counts it when memory is full or the
+// log is closed. It takes rec by pointer so that the record is copied once,
+// into its batch.
 func (u *usageLog) enqueue(rec *usageEntry) {
 	u.mu.Lock()
 	if u.closed || u.waiting >= u.capacity {
@@ -124,129 +237,337 @@ func (u *usageLog) enqueue(rec *usageEntry) {
 	}
 }
 
-// queued is the number of records waiting.
+// queued is the number of records waiting in memory.
 func (u *usageLog) queued() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.waiting
 }
 
-// take moves every waiting batch, the partly filled one last, into into
-// and returns it.
-func (u *usageLog) take(into [][]usageEntry) [][]usageEntry {
+// take moves every queued batch, the partly filled one last, to the
+// writer's pending batches, numbering their records.
+func (u *usageLog) take() {
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	into = append(into, u.full...)
+	start := len(u.w.pending)
+	u.w.pending = append(u.w.pending, u.full...)
 	clear(u.full)
 	u.full = u.full[:0]
 	if len(u.cur) > 0 {
-		into = append(into, u.cur)
+		u.w.pending = append(u.w.pending, u.cur)
 		u.cur = nil
 	}
-	u.waiting = 0
-	return into
+	u.mu.Unlock()
+	for _, b := range u.w.pending[start:] {
+		for i := range b {
+			u.w.seq++
+			b[i].seq = u.w.seq
+		}
+	}
 }
 
-// recycle returns a written batch for reuse, cleared so that it holds no
-// strings alive.
-func (u *usageLog) recycle(b []usageEntry) {
+// release returns the first pending batch's memory: it was written,
+// spilled or dropped.
+func (u *usageLog) release() {
+	b := u.w.pending[0]
+	u.w.pending[0] = nil
+	u.w.pending = u.w.pending[1:]
 	clear(b)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if len(u.free)*u.batch < u.capacity {
+	u.waiting -= len(b)
+	if len(u.free) < maxFree {
 		u.free = append(u.free, b[:0])
 	}
 }
 
-// run writes the waiting batches every interval, when a batch is full, on a
-// flush request, and a last time on close.
+// run is the writer: a cycle every interval, when a batch is full and on a
+// flush request, and the last writes on close.
 func (u *usageLog) run() {
 	defer close(u.done)
 	tick := time.NewTicker(u.interval)
 	defer tick.Stop()
-	var taken [][]usageEntry
-	records := make([]store.UsageRecord, 0, u.batch)
-	writeAll := func() {
-		taken = u.take(taken[:0])
-		for i, b := range taken {
-			records = records[:0]
-			for j := range b {
-				records = append(records, b[j].record())
-			}
-			u.write(records)
-			clear(records)
-			u.recycle(b)
-			taken[i] = nil
-		}
-	}
 	for {
 		select {
 		case <-tick.C:
-			writeAll()
+			u.cycle(context.Background(), false)
 		case <-u.kick:
-			writeAll()
+			u.cycle(context.Background(), false)
 		case reply := <-u.flushReq:
-			writeAll()
-			close(reply)
+			more, err := u.cycle(context.Background(), true)
+			reply <- flushResult{err: err, more: more}
 		case <-u.stop:
-			writeAll()
+			u.finish()
 			return
 		}
 	}
 }
 
-// write stores one batch, retrying briefly; a batch the store keeps
-// refusing is dropped and counted rather than held forever.
-func (u *usageLog) write(batch []store.UsageRecord) {
-	var err error
-	for attempt := range 3 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = u.insert(ctx, batch)
-		cancel()
-		if err == nil {
-			u.written.Add(int64(len(batch)))
-			return
-		}
-		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+// cycle takes the queued batches and, unless the store is in its backoff
+// (force ignores it), writes them, then replays part of the spill file.
+// While the store refuses records, it spills what memory cannot hold. It
+// reports whether the spill file still holds records, and an error when
+// records wait because the store refused them.
+func (u *usageLog) cycle(ctx context.Context, force bool) (more bool, err error) {
+	u.take()
+	defer u.logDrops(false)
+	if u.w.outage && !force && time.Now().Before(u.w.retryAt) {
+		u.spillOverflow()
+		return u.spillPending() > 0, ErrUsageBuffered
 	}
-	u.dropped.Add(int64(len(batch)))
-	u.log.Error().Err(err).Int("records", len(batch)).Msg("policy: writing usage records failed; dropped them")
+	if err = u.writePending(ctx); err == nil {
+		err = u.replay(ctx)
+	}
+	if err != nil {
+		u.failed(err)
+		u.spillOverflow()
+		return u.spillPending() > 0, fmt.Errorf("%w: %v", ErrUsageBuffered, err)
+	}
+	if u.w.outage {
+		u.recovered()
+	}
+	more = u.spillPending() > 0
+	if more {
+		// Replay the rest soon, between new records.
+		select {
+		case u.kick <- struct{}{}:
+		default:
+		}
+	}
+	return more, nil
 }
 
-// flush writes every record queued before the call, waiting at most until
-// ctx is done.
-func (u *usageLog) flush(ctx context.Context) error {
-	reply := make(chan struct{})
-	select {
-	case u.flushReq <- reply:
-	case <-u.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+func (u *usageLog) spillPending() int64 {
+	if u.w.spill == nil {
+		return 0
 	}
-	select {
-	case <-reply:
-	case <-u.done:
-	case <-ctx.Done():
-		return ctx.Err()
+	return u.w.spill.pending()
+}
+
+// writePending writes the pending batches in order, stopping at the first
+// the store refuses.
+func (u *usageLog) writePending(ctx context.Context) error {
+	for len(u.w.pending) > 0 {
+		if err := u.write(ctx, u.w.pending[0]); err != nil {
+			return err
+		}
+		u.written.Add(int64(len(u.w.pending[0])))
+		u.release()
 	}
 	return nil
 }
 
+// records builds the store's records of b in the writer's buffer, valid
+// until the next call.
+func (u *usageLog) records(b []usageEntry) []store.UsageRecord {
+	clear(u.w.recs)
+	u.w.recs = u.w.recs[:0]
+	for i := range b {
+		u.w.recs = append(u.w.recs, b[i].record(u.idPrefix))
+	}
+	return u.w.recs
+}
+
+// write inserts one batch within usageInsertTimeout.
+func (u *usageLog) write(ctx context.Context, b []usageEntry) error {
+	ctx, cancel := context.WithTimeout(ctx, usageInsertTimeout)
+	defer cancel()
+	return u.insert(ctx, u.records(b))
+}
+
+// replay writes up to usageReplayBatches batches of the spill file,
+// removing it once all of it is written.
+func (u *usageLog) replay(ctx context.Context) error {
+	s := u.w.spill
+	for range usageReplayBatches {
+		// New records come first: a long replay must not fill memory.
+		if s == nil || s.pending() == 0 || u.queued() > u.capacity/4 {
+			return nil
+		}
+		c, err := s.next(u.batch)
+		if err != nil {
+			return err
+		}
+		if len(c.records) > 0 {
+			ictx, cancel := context.WithTimeout(ctx, usageInsertTimeout)
+			err = u.insert(ictx, c.records)
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
+		if c.bad > 0 {
+			u.dropped.Add(int64(c.bad))
+			u.log.Warn().Int("lines", c.bad).Str("file", s.path).Msg("policy: skipped unreadable lines of the usage spill file")
+		}
+		if err := s.commit(c); err != nil {
+			u.log.Error().Err(err).Msg("policy: usage spill file")
+		}
+		u.written.Add(int64(len(c.records)))
+		u.spilled.Store(s.pending())
+		if s.pending() == 0 {
+			u.log.Info().Str("file", s.path).Msg("policy: usage spill file replayed and removed")
+		}
+	}
+	return nil
+}
+
+// failed notes a refused write and sets when to try again.
+func (u *usageLog) failed(err error) {
+	now := time.Now()
+	u.w.lastErr = err
+	if !u.w.outage {
+		u.w.outage, u.w.outageSince, u.w.backoff = true, now, usageBackoffMin
+		u.log.Warn().Err(err).Int("buffered", u.queued()).
+			Msg("policy: the store refuses usage records; buffering and retrying them")
+	} else {
+		u.w.backoff = min(2*u.w.backoff, usageBackoffMax)
+	}
+	u.w.retryAt = now.Add(u.w.backoff)
+}
+
+// recovered ends an outage.
+func (u *usageLog) recovered() {
+	u.log.Info().Dur("outage", time.Since(u.w.outageSince)).Int64("spilled", u.spillPending()).
+		Msg("policy: the store takes usage records again; buffered records written")
+	u.w.outage, u.w.backoff, u.w.lastErr = false, 0, nil
+}
+
+// spillOverflow moves the oldest pending batches to the spill file while
+// memory holds more than half of capacity, until three quarters are free.
+// Without a spill file the records stay in memory (enqueue drops beyond).
+func (u *usageLog) spillOverflow() {
+	if u.w.spill == nil || u.queued() <= u.capacity/2 {
+		return
+	}
+	for len(u.w.pending) > 0 && u.queued() > u.capacity/4 {
+		u.spillFirst()
+	}
+}
+
+// spillFirst moves the first pending batch to the spill file, or drops and
+// counts it when that fails.
+func (u *usageLog) spillFirst() {
+	b := u.w.pending[0]
+	if err := u.w.spill.append(u.records(b)); err != nil {
+		u.dropped.Add(int64(len(b)))
+		if !errors.Is(err, errSpillFull) {
+			u.log.Error().Err(err).Msg("policy: spilling usage records failed")
+		}
+	}
+	u.spilled.Store(u.w.spill.pending())
+	u.release()
+}
+
+// logDrops warns about records dropped since the last warning, at most
+// once per usageDropLogInterval unless now is set.
+func (u *usageLog) logDrops(now bool) {
+	d := u.dropped.Load()
+	if d == u.w.dropLogged || (!now && time.Since(u.w.dropLogAt) < usageDropLogInterval) {
+		return
+	}
+	ev := u.log.Warn().Int64("dropped", d-u.w.dropLogged).Int64("dropped_total", d)
+	if u.w.lastErr != nil {
+		ev = ev.AnErr("store_error", u.w.lastErr)
+	}
+	ev.Msg("policy: usage records dropped (memory buffer full or spill file unavailable)")
+	u.w.dropLogged, u.w.dropLogAt = d, time.Now()
+}
+
+// finish is the writer's last cycle: it writes what the store takes before
+// the close deadline (less usageSpillReserve) and spills the rest.
+func (u *usageLog) finish() {
+	u.take()
+	u.mu.Lock()
+	ctx := u.closeCtx
+	u.mu.Unlock()
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-usageSpillReserve))
+		defer cancel()
+	}
+	if !u.w.outage || !time.Now().Before(u.w.retryAt) {
+		if err := u.writePending(ctx); err != nil {
+			u.w.lastErr = err
+		}
+	}
+	var lost int64
+	for len(u.w.pending) > 0 {
+		n := int64(len(u.w.pending[0]))
+		if u.w.spill == nil {
+			u.dropped.Add(n)
+			u.release()
+		} else {
+			before := u.dropped.Load()
+			u.spillFirst()
+			n = u.dropped.Load() - before
+		}
+		lost += n
+	}
+	if u.w.spill != nil {
+		if u.w.spill.pending() > 0 {
+			u.log.Warn().Int64("records", u.w.spill.pending()).Str("file", u.w.spill.path).
+				Msg("policy: usage records left in the spill file; they are written after the next start")
+		}
+		if err := u.w.spill.close(); err != nil {
+			u.log.Error().Err(err).Msg("policy: closing the usage spill file")
+		}
+	}
+	u.lost = lost
+	u.logDrops(true)
+}
+
+// flush writes every record queued before the call (the spill file's
+// included), waiting at most until ctx is done. It returns an error
+// wrapping ErrUsageBuffered when the store does not take them.
+func (u *usageLog) flush(ctx context.Context) error {
+	for {
+		reply := make(chan flushResult, 1)
+		select {
+		case u.flushReq <- reply:
+		case <-u.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		var res flushResult
+		select {
+		case res = <-reply:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if res.err != nil || !res.more {
+			return res.err
+		}
+	}
+}
+
 // close stops accepting records and waits until the writer has written
-// what was queued, or ctx is done.
+// what the store takes before ctx is done and spilled the rest (waiting up
+// to usageCloseGrace more for the spill). It reports records that could be
+// neither written nor spilled.
 func (u *usageLog) close(ctx context.Context) error {
 	u.mu.Lock()
 	already := u.closed
-	u.closed = true
+	if !already {
+		u.closed, u.closeCtx = true, ctx
+	}
 	u.mu.Unlock()
 	if !already {
 		close(u.stop)
 	}
 	select {
 	case <-u.done:
-		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("policy: flushing usage records: %w (%d still queued)", ctx.Err(), u.queued())
+		grace := time.NewTimer(usageCloseGrace)
+		defer grace.Stop()
+		select {
+		case <-u.done:
+		case <-grace.C:
+			return fmt.Errorf("policy: flushing usage records: %w (%d still in memory)", ctx.Err(), u.queued())
+		}
 	}
+	if u.lost > 0 {
+		return fmt.Errorf("policy: %d usage records could be neither written nor spilled", u.lost)
+	}
+	return nil
 }

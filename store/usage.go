@@ -11,6 +11,10 @@ import (
 
 // UsageRecord is one metered call: an LLM request or a tool call.
 type UsageRecord struct {
+	// ID identifies the record, so that writing it is idempotent: a record
+	// whose ID is already stored is skipped. Empty means no ID (never
+	// skipped).
+	ID string
 	// Time is when the call was made. It is stored in UTC, to the
 	// microsecond; the zero Time means the time of the insert.
 	Time time.Time
@@ -41,13 +45,13 @@ type UsageRecord struct {
 const UsageOK = "ok"
 
 // usageColumns are the columns InsertUsage writes, in the order of usageArgs.
-const usageColumns = `ts, request_id, key_id, key_name, team, customer, kind, model, server, tool,
+const usageColumns = `record_id, ts, request_id, key_id, key_name, team, customer, kind, model, server, tool,
 prompt_tokens, completion_tokens, cached_tokens, cost_micros, status, duration_ms`
 
 // usageColumnCount is the number of usageColumns.
-const usageColumnCount = 16
+const usageColumnCount = 17
 
-// usageChunkRows is how many records one INSERT statement carries: 8000
+// usageChunkRows is how many records one INSERT statement carries: 8500
 // parameters, well below SQLite's limit of 32766 and Postgres' of 65535.
 const usageChunkRows = 500
 
@@ -65,14 +69,20 @@ func usageInsertQuery(n int) query {
 		}
 		b.WriteString(row)
 	}
+	// A record whose id is stored already is skipped (usage_record_id is the
+	// only unique constraint a written row can break).
+	b.WriteString(" ON CONFLICT DO NOTHING")
 	return newQuery(b.String())
 }
 
 // InsertUsage appends recs to the usage ledger in one transaction, with
 // multi-row inserts of up to usageChunkRows records each: either every record
-// is stored or none is. Text that is not valid UTF-8 is stored with U+FFFD in
-// place of the bad bytes and NUL bytes are dropped (Postgres cannot store
-// either), so one malformed name never costs a batch.
+// is stored or none is. A record whose ID is already stored is skipped, so a
+// batch may be retried after an error that leaves its fate unknown (a lost
+// answer to COMMIT) without storing anything twice. Text that is not valid
+// UTF-8 is stored with U+FFFD in place of the bad bytes and NUL bytes are
+// dropped (Postgres cannot store either), so one malformed name never costs a
+// batch.
 func (s *Store) InsertUsage(ctx context.Context, recs []UsageRecord) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -108,7 +118,11 @@ func appendUsageArgs(args []any, r UsageRecord, now time.Time) []any {
 	if !r.Time.IsZero() {
 		ts = r.Time.UTC().Truncate(time.Microsecond)
 	}
-	return append(args, ts,
+	var id any // NULL without an id
+	if r.ID != "" {
+		id = cleanText(r.ID)
+	}
+	return append(args, id, ts,
 		cleanText(r.RequestID), cleanText(r.KeyID), cleanText(r.KeyName), cleanText(r.Team), cleanText(r.Customer),
 		cleanText(r.Kind), cleanText(r.Model), cleanText(r.Server), cleanText(r.Tool),
 		r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.CostMicros,

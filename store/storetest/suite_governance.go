@@ -31,6 +31,7 @@ var governanceTests = []struct {
 	{"UsageQuery", testUsageQuery},
 	{"SpendMicros", testSpendMicros},
 	{"UsageSumsSaturate", testUsageSumsSaturate},
+	{"UsageRetryStoresOnce", testUsageRetryStoresOnce},
 	{"ChangeFeed", testChangeFeed},
 	{"ChangeFeedAcrossStores", testChangeFeedAcrossStores},
 	{"ChangeFeedSlowSubscriber", testChangeFeedSlowSubscriber},

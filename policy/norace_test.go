@@ -1,0 +1,7 @@
+//go:build !race
+
+package policy
+
+// raceEnabled is set when the tests run under the race detector, which
+// slows the heaviest ones beyond use.
+const raceEnabled = false
