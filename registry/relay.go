@@ -12,18 +12,19 @@ import (
 
 // An upstream may ask its client (the registry) for sampling
 // (sampling/createMessage), elicitation (elicitation/create) or the roots
-// (roots/list) while it serves a tool call. The registry advertises the
-// three capabilities and relays each such request to the hook
-// (CallOptions.OnSampling, OnElicitation, OnRoots) of the call it belongs
-// to:
+// (roots/list) while it serves a tool call. Only a caller session
+// (sessions.go) declares these capabilities, those of its caller's hooks,
+// and it relays each such request to the hook (CallOptions.OnSampling,
+// OnElicitation, OnRoots) of the call of that caller it belongs to; the
+// shared connection declares none and mcp-go refuses them there:
 //
 //   - when the request reached the registry in the context of one call (a
 //     streamable HTTP upstream sends it on the call's own response stream; a
 //     2026-07-28 upstream asks for it in an input_required result, which
 //     mcp-go fulfils within the call), to that call;
 //   - otherwise (stdio, the standalone HTTP stream) by the same rule as log
-//     messages: to the only request in flight on the connection, never to
-//     another caller.
+//     messages: to the only request in flight on the connection, which on
+//     a caller session is always its own caller's.
 //
 // A request that cannot be routed, or whose call set no hook, is refused
 // with a JSON-RPC error; a hook's own error is passed on as the error
@@ -155,10 +156,10 @@ func (e elicitationRelay) Elicit(ctx context.Context, req mcp.ElicitationRequest
 	return res, err
 }
 
-// rootsRelay is the mcp-go roots handler of a connection. The connection
-// is shared by every caller, so roots are only ever the roots of the call
-// in progress: a roots/list outside a call (many upstreams ask right after
-// initialize) is refused, and the upstream keeps its own configuration.
+// rootsRelay is the mcp-go roots handler of a caller session. Roots are
+// the roots of the caller's call in progress: a roots/list outside a call
+// (many upstreams ask right after initialize) is refused, and the upstream
+// asks again during the caller's call.
 type rootsRelay struct{ c *connection }
 
 func (r rootsRelay) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
@@ -183,25 +184,30 @@ func (r rootsRelay) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*m
 	return res, err
 }
 
-// NotifyRootsListChanged sends notifications/roots/list_changed to server,
-// on behalf of a caller whose roots changed. The upstream's roots/list that
-// usually follows is answered only during a call, as above.
-func (r *Registry) NotifyRootsListChanged(ctx context.Context, server string) error {
-	c, cfg, err := r.conn(server)
-	if err != nil {
-		return err
-	}
-	if mcp.IsModernProtocol(c.protocol) {
-		// The stateless protocol keeps no roots between requests: there is
-		// nothing to invalidate.
+// refuseUndeclared answers the upstream's requests for a client feature
+// the connection did not declare (all of them on the shared connection)
+// with a JSON-RPC error saying so, instead of mcp-go's internal error.
+func refuseUndeclared(feats features, h transport.RequestHandler) transport.RequestHandler {
+	if h == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout())
-	defer cancel()
-	if err := c.client.RootListChanges(ctx); err != nil {
-		return fmt.Errorf("registry: notify %s of changed roots: %w", server, err)
+	return func(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+		var need features
+		var what string
+		switch req.Method {
+		case string(mcp.MethodSamplingCreateMessage):
+			need, what = featSampling, "sampling"
+		case string(mcp.MethodElicitationCreate):
+			need, what = featElicitation, "elicitation"
+		case string(mcp.MethodListRoots):
+			need, what = featRoots, "roots"
+		}
+		if need != 0 && feats&need == 0 {
+			return transport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND,
+				fmt.Sprintf("junction: %s refused: the client does not support %s", req.Method, what), nil), nil
+		}
+		return h(ctx, req)
 	}
-	return nil
 }
 
 // relayErrors wraps mcp-go's handler of the upstream's requests so that a
