@@ -45,9 +45,9 @@ const (
 // that another replica started: a plain round-robin balancer works.
 func (h *Hub) Handler(toolset string) http.Handler {
 	if toolset != "" && h.toolsets[toolset] == nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, fmt.Sprintf("unknown toolset %q", toolset), http.StatusNotFound)
-		})
+		return protocolErrors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeRPCError(w, http.StatusNotFound, peekID(r), mcp.INVALID_REQUEST, fmt.Sprintf("unknown toolset %q", toolset))
+		}))
 	}
 	return h.endpoint(toolset).handler
 }
@@ -76,7 +76,7 @@ func (h *Hub) SSEHandler() http.Handler {
 		if h.subs != nil {
 			sse = e.subscribeCheck(sse, true)
 		}
-		h.sse = h.origins.wrap(e.sseOwnerCheck(sse))
+		h.sse = h.origins.wrap(protocolErrors(e.sseOwnerCheck(sse)))
 	}
 	return h.sse
 }
@@ -197,7 +197,7 @@ func newEndpoint(h *Hub, ts *ToolsetConfig) *endpoint {
 	if h.subs != nil {
 		e.handler = e.subscribeCheck(e.handler, false)
 	}
-	e.handler = h.origins.wrap(e.handler)
+	e.handler = h.origins.wrap(protocolErrors(e.handler))
 	return e
 }
 
@@ -553,7 +553,7 @@ func (e *endpoint) sseOwnerCheck(next http.Handler) http.Handler {
 			o, ok := e.owners[sid]
 			e.ownersMu.Unlock()
 			if ok && o != owner(policy.IdentityFrom(r.Context())) {
-				http.Error(w, "this SSE session belongs to another key", http.StatusForbidden)
+				writeRPCError(w, http.StatusForbidden, peekID(r), mcp.INVALID_REQUEST, "this SSE session belongs to another key")
 				return
 			}
 		}
