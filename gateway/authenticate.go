@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/junctionhq/junction/llm"
+	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -43,6 +44,18 @@ func presentedKey(r *http.Request) string {
 func rejectOpenAI(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="junction"`)
 	writeError(w, r, policyError(err))
+}
+
+// rejectMCP renders an authentication failure on the MCP endpoints as a
+// JSON-RPC error, like every other /mcp error.
+func rejectMCP(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="junction"`)
+	e, _ := policyError(err).(*Error)
+	if e == nil {
+		writeError(w, r, err)
+		return
+	}
+	mcp.WriteError(w, e.Status, e.Message)
 }
 
 // rejectForPath renders authentication failures in the protocol of the

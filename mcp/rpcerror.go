@@ -35,6 +35,18 @@ const batchMessage = "JSON-RPC batches are not supported by Junction: send each 
 const batchMessage2025 = "JSON-RPC batches are not supported by Junction, although protocol revision 2025-03-26 allows them: " +
 	"send each request in a POST of its own"
 
+// WriteError answers a request to an MCP endpoint that is refused before
+// it reaches the hub (for example by the gateway's authentication) with a
+// JSON-RPC error object, id null, and status: the shape every other /mcp
+// error has.
+func WriteError(w http.ResponseWriter, status int, message string) {
+	code := mcp.INVALID_REQUEST
+	if status >= http.StatusInternalServerError {
+		code = mcp.INTERNAL_ERROR
+	}
+	writeRPCError(w, status, nil, code, message)
+}
+
 // rpcError is a JSON-RPC error response.
 type rpcError struct {
 	JSONRPC string          `json:"jsonrpc"`
