@@ -7,9 +7,10 @@
 // prompt (greet), and on request (WithTools) two tools for isolation tests:
 // env, which shows the process environment, and roots, which keeps the
 // client's roots per session as server-everything does. Options build
-// variants: another name or version, a subset of the tools, a name prefix, many generated tools for catalog-size tests,
-// extra caller-defined tools, paginated lists, and opt-in control tools that
-// add or remove tools from inside a tool call. Tools can also be added and
+// variants: another name or version, a subset of the tools, a name prefix,
+// many generated tools for catalog-size tests, extra caller-defined tools,
+// paginated lists, and opt-in control tools that add or remove tools from
+// inside a tool call. Tools can also be added and
 // removed at run time with [Server.AddTools] and [Server.RemoveTools]; every
 // change emits notifications/tools/list_changed to connected clients.
 //
