@@ -198,3 +198,12 @@ func TestRootsListChangedReachesOnlyItsCaller(t *testing.T) {
 		t.Errorf("b was asked %d times, want 2: a's list_changed reached b's upstream session", rb.asked.Load())
 	}
 }
+
+// TestCallerSessionsBusyMessage: a call refused because every caller
+// session of its upstream is in use tells the caller so.
+func TestCallerSessionsBusyMessage(t *testing.T) {
+	e := &UpstreamError{Server: "files", Tool: "read", Outcome: OutcomeError, Err: fmt.Errorf("registry: call files: %w (32)", registry.ErrCallerSessionsBusy)}
+	if msg := e.Message(); !strings.Contains(msg, `"files" is busy`) || !strings.Contains(msg, "try again") {
+		t.Errorf("message %q", msg)
+	}
+}

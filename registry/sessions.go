@@ -33,7 +33,7 @@ import (
 // Caller sessions are dialled on a caller's first such call and are
 // bounded: at most Options.MaxCallerSessions per server, the least recently
 // used idle one closed to make room (when every one is busy the call fails
-// at once with an *UnavailableError), each closed after
+// at once with ErrCallerSessionsBusy), each closed after
 // Options.CallerSessionIdle unused, when its downstream session ends
 // (EndSession), when the upstream's shared connection is lost, and when the
 // server stops.
@@ -135,6 +135,10 @@ func newCallerPool(server string, max int, idle time.Duration, now func() time.T
 // errPoolClosed fails a call that arrives while the server stops.
 var errPoolClosed = errors.New("the server is stopping")
 
+// ErrCallerSessionsBusy matches (with errors.Is) a call refused because
+// every caller session of its server is in use (Options.MaxCallerSessions).
+var ErrCallerSessionsBusy = errors.New("registry: every caller session of this server is in use")
+
 // acquire returns key's session, dialling it with dial on first use, and
 // the function to call when the call is done (with whether the session
 // turned out broken).
@@ -178,7 +182,7 @@ func (p *callerPool) reserve(key poolKey) (s *callerSession, dialNow bool, err e
 		if len(p.byKey) >= p.max {
 			victim := p.lruIdleLocked()
 			if victim == nil {
-				return nil, false, fmt.Errorf("all %d caller sessions of this server are in use; try again shortly", p.max)
+				return nil, false, fmt.Errorf("%w (%d); try again shortly", ErrCallerSessionsBusy, p.max)
 			}
 			p.dropLocked(victim)
 		}
@@ -373,6 +377,9 @@ func (r *Registry) callConn(ctx context.Context, server string, opts CallOptions
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ServerConfig{}, nil, fmt.Errorf("registry: caller session with %s: %w", server, ctx.Err())
+		}
+		if errors.Is(err, ErrCallerSessionsBusy) {
+			return nil, ServerConfig{}, nil, fmt.Errorf("registry: call %s: %w", server, err)
 		}
 		return nil, ServerConfig{}, nil, &UnavailableError{Server: server, State: StateReady, Reason: "caller session: " + err.Error()}
 	}

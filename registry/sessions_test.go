@@ -238,8 +238,7 @@ func TestCallerSessionsBounded(t *testing.T) {
 	})
 	start := time.Now()
 	_, err := r.CallTool(context.Background(), "local", mcptest.ToolRoots, nil, CallOptions{Caller: d, OnRoots: rootsOf("file:///d")})
-	var ue *UnavailableError
-	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "in use") || time.Since(start) > time.Second {
+	if !errors.Is(err, ErrCallerSessionsBusy) || time.Since(start) > time.Second {
 		t.Errorf("a caller beyond the bound while all are busy: %v after %s", err, time.Since(start))
 	}
 	wg.Wait()

@@ -200,6 +200,7 @@ func printServer(w io.Writer, v struct {
 		{"PROTOCOL", orDash(s.Status.ProtocolVersion)},
 		{"TOOLS", fmt.Sprint(s.Status.Tools)},
 		{"RESTARTS", fmt.Sprint(s.Status.Restarts)},
+		{"CALLER_SESSIONS", fmt.Sprint(s.Status.CallerSessions)},
 		{"COMMAND", orDash(s.Command)},
 		{"ARGS", orDash(quoteArgs(s.Args))},
 		{"ENV", formatList(s.Env)},
