@@ -476,7 +476,6 @@ gather:
 // upstream's requestState wrapped.
 func (e *endpoint) callStateless(ctx context.Context, public string, args json.RawMessage, opts registry.CallOptions, caps *mcp.ClientCapabilities, resume *mcp.MultiRoundTripParams) *mcp.CallToolResult {
 	opts.PassInputRequired, opts.Resume = true, resume
-	statelessHooks(&opts, caps)
 	out, err := e.h.CallTool(ctx, policy.IdentityFrom(ctx), public, args, opts)
 	res := e.toolResult(public, out, err)
 	if res.ResultType != mcp.ResultTypeInputRequired {
@@ -490,32 +489,6 @@ func (e *endpoint) callStateless(ctx context.Context, public string, args json.R
 	res.RequestState = e.h.pending.sealer.seal(requestState{V: stateVersion, Kind: stateWrapped, Upstream: res.RequestState,
 		Owner: owner(policy.IdentityFrom(ctx)), Tool: public, Server: e.toolServer(public), Expires: time.Now().Add(pendingTTL).Unix()})
 	return res
-}
-
-// errNotStateless refuses a server-initiated request from an upstream the
-// hub took for a 2026-07-28 one.
-var errNotStateless = errors.New("the upstream asked with a server-initiated request, which this client cannot take; call the tool again")
-
-// statelessHooks sets, on a call whose input_required results go to the
-// client as they are (PassInputRequired), a hook for each feature the
-// client declared, so that the caller's upstream session declares them
-// too. The registry hands a 2026-07-28 upstream's requests back instead of
-// calling them; what reaches them (an upstream that reconnected speaking
-// the 2025-11-25 protocol) is refused.
-func statelessHooks(opts *registry.CallOptions, caps *mcp.ClientCapabilities) {
-	if caps.Sampling != nil {
-		opts.OnSampling = func(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-			return nil, errNotStateless
-		}
-	}
-	if caps.Elicitation != nil {
-		opts.OnElicitation = func(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
-			return nil, errNotStateless
-		}
-	}
-	if caps.Roots != nil {
-		opts.OnRoots = func(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) { return nil, errNotStateless }
-	}
 }
 
 // toolServer returns the upstream server of the tool named public now, or

@@ -12,11 +12,12 @@ import (
 
 // An upstream may ask its client (the registry) for sampling
 // (sampling/createMessage), elicitation (elicitation/create) or the roots
-// (roots/list) while it serves a tool call. Only a caller session
-// (sessions.go) declares these capabilities, those of its caller's hooks,
-// and it relays each such request to the hook (CallOptions.OnSampling,
-// OnElicitation, OnRoots) of the call of that caller it belongs to; the
-// shared connection declares none and mcp-go refuses them there:
+// (roots/list) while it serves a tool call. Every connection declares the
+// three capabilities, and relays each such request to the hook
+// (CallOptions.OnSampling, OnElicitation, OnRoots) of the call it belongs
+// to; calls with hooks run only on their caller's own session
+// (sessions.go), so the shared connection's calls have none and it answers
+// nothing:
 //
 //   - when the request reached the registry in the context of one call (a
 //     streamable HTTP upstream sends it on the call's own response stream; a
@@ -110,7 +111,7 @@ func (s samplingRelay) CreateMessage(ctx context.Context, req mcp.CreateMessageR
 		return nil, err
 	}
 	if cs.opts.OnSampling == nil {
-		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the caller of this tool call does not relay sampling", method)}
+		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the client does not support sampling", method)}
 	}
 	// mcp-go leaves the content of input_required sampling requests
 	// (2026-07-28) as decoded JSON; give the hook typed content either way.
@@ -145,7 +146,7 @@ func (e elicitationRelay) Elicit(ctx context.Context, req mcp.ElicitationRequest
 		return nil, err
 	}
 	if cs.opts.OnElicitation == nil {
-		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the caller of this tool call does not relay elicitation", method)}
+		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the client does not support elicitation", method)}
 	}
 	hctx, cancel := hookContext(ctx, cs)
 	defer cancel()
@@ -173,7 +174,7 @@ func (r rootsRelay) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*m
 		return nil, err
 	}
 	if cs.opts.OnRoots == nil {
-		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the caller of this tool call does not relay roots", method)}
+		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the client does not support roots", method)}
 	}
 	hctx, cancel := hookContext(ctx, cs)
 	defer cancel()
@@ -182,32 +183,6 @@ func (r rootsRelay) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*m
 		err = errors.New("junction: the caller sent no roots")
 	}
 	return res, err
-}
-
-// refuseUndeclared answers the upstream's requests for a client feature
-// the connection did not declare (all of them on the shared connection)
-// with a JSON-RPC error saying so, instead of mcp-go's internal error.
-func refuseUndeclared(feats features, h transport.RequestHandler) transport.RequestHandler {
-	if h == nil {
-		return nil
-	}
-	return func(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
-		var need features
-		var what string
-		switch req.Method {
-		case string(mcp.MethodSamplingCreateMessage):
-			need, what = featSampling, "sampling"
-		case string(mcp.MethodElicitationCreate):
-			need, what = featElicitation, "elicitation"
-		case string(mcp.MethodListRoots):
-			need, what = featRoots, "roots"
-		}
-		if need != 0 && feats&need == 0 {
-			return transport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND,
-				fmt.Sprintf("junction: %s refused: the client does not support %s", req.Method, what), nil), nil
-		}
-		return h(ctx, req)
-	}
 }
 
 // relayErrors wraps mcp-go's handler of the upstream's requests so that a

@@ -20,15 +20,20 @@ import (
 //
 //   - the shared one, the owner goroutine's connection: catalog, health
 //     checks, resource subscriptions, and the calls that carry no client
-//     features (the agent loop's, those of clients that declared none). It
-//     declares no client capabilities, so a well-behaved upstream does not
-//     ask, and an upstream that asks anyway is refused;
-//   - one per caller (CallOptions.Caller) and set of client features, for
-//     the calls that can answer the upstream's requests (a hook is set) or
-//     carry a client's answers (CallOptions.Resume, PassInputRequired). It
-//     declares the features of the hooks, and its requests are relayed to
+//     features (the agent loop's, those of clients that declared none).
+//     Its calls have no hooks, so every sampling, elicitation and roots
+//     request it gets is refused: no caller's client answers there;
+//   - one per caller (CallOptions.Caller), for the calls that can answer
+//     the upstream's requests (a hook is set) or carry a client's answers
+//     (CallOptions.Resume, PassInputRequired). Its requests are relayed to
 //     the calls of its caller only (relay.go). For stdio it is a process of
 //     its own.
+//
+// Every session declares the three client capabilities, the shared one
+// included, so that an upstream that offers some tools only to clients
+// with a capability (server-everything's get-roots-list) lists them; a
+// request the caller's client cannot answer is refused with a JSON-RPC
+// error saying so.
 //
 // Caller sessions are dialled on a caller's first such call and are
 // bounded: at most Options.MaxCallerSessions per server, the least recently
@@ -49,8 +54,8 @@ const (
 )
 
 // Caller identifies whose client answers a call's hooks: the calls of one
-// Caller (with the same features) share an upstream session, the calls of
-// different Callers never do.
+// Caller share an upstream session, the calls of different Callers never
+// do.
 type Caller struct {
 	// Key is who calls: a virtual key's ID, or "admin". Required for a
 	// call with client features.
@@ -61,45 +66,15 @@ type Caller struct {
 	Session string
 }
 
-// features are the client features a session declares.
-type features uint8
-
-const (
-	featSampling features = 1 << iota
-	featElicitation
-	featRoots
-)
-
-// features returns the client features the call's hooks answer.
-func (o CallOptions) features() features {
-	var f features
-	if o.OnSampling != nil {
-		f |= featSampling
-	}
-	if o.OnElicitation != nil {
-		f |= featElicitation
-	}
-	if o.OnRoots != nil {
-		f |= featRoots
-	}
-	return f
-}
-
 // needsCallerSession reports whether the call carries anything of its
 // caller's client, or may ask it for something.
 func (o CallOptions) needsCallerSession() bool {
-	return o.features() != 0 || o.Resume != nil || o.PassInputRequired
-}
-
-// poolKey names one caller session of a server.
-type poolKey struct {
-	caller Caller
-	feats  features
+	return o.OnSampling != nil || o.OnElicitation != nil || o.OnRoots != nil || o.Resume != nil || o.PassInputRequired
 }
 
 // callerSession is one caller's session with a server.
 type callerSession struct {
-	key poolKey
+	key Caller
 	// ready is closed when the dial has ended; conn or err is then set.
 	ready chan struct{}
 	conn  *connection
@@ -122,14 +97,14 @@ type callerPool struct {
 
 	// mu guards byKey and closed.
 	mu     sync.Mutex
-	byKey  map[poolKey]*callerSession
+	byKey  map[Caller]*callerSession
 	closed bool
 	// closing counts the sessions being closed in the background.
 	closing sync.WaitGroup
 }
 
 func newCallerPool(server string, max int, idle time.Duration, now func() time.Time, log zerolog.Logger) *callerPool {
-	return &callerPool{server: server, max: max, idle: idle, now: now, log: log, byKey: map[poolKey]*callerSession{}}
+	return &callerPool{server: server, max: max, idle: idle, now: now, log: log, byKey: map[Caller]*callerSession{}}
 }
 
 // errPoolClosed fails a call that arrives while the server stops.
@@ -142,7 +117,7 @@ var ErrCallerSessionsBusy = errors.New("registry: every caller session of this s
 // acquire returns key's session, dialling it with dial on first use, and
 // the function to call when the call is done (with whether the session
 // turned out broken).
-func (p *callerPool) acquire(ctx context.Context, key poolKey, dial func() (*connection, error)) (*connection, func(broken bool), error) {
+func (p *callerPool) acquire(ctx context.Context, key Caller, dial func() (*connection, error)) (*connection, func(broken bool), error) {
 	s, dialNow, err := p.reserve(key)
 	if err != nil {
 		return nil, nil, err
@@ -167,7 +142,7 @@ func (p *callerPool) acquire(ctx context.Context, key poolKey, dial func() (*con
 
 // reserve finds or makes key's session and counts the caller in; dialNow
 // says the caller must dial it.
-func (p *callerPool) reserve(key poolKey) (s *callerSession, dialNow bool, err error) {
+func (p *callerPool) reserve(key Caller) (s *callerSession, dialNow bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -286,7 +261,7 @@ func (p *callerPool) endSession(id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, s := range p.byKey {
-		if s.key.caller.Session != id {
+		if s.key.Session != id {
 			continue
 		}
 		s.ended = true
@@ -324,15 +299,15 @@ func (p *callerPool) size() int {
 }
 
 // rootsChanged handles caller's roots list_changed: it returns the live
-// 2025-11-25 sessions of caller that declared roots, to be notified, and
-// retires its 2026-07-28 ones (closed when unused), whose protocol has no
-// notification to forget the old roots by: the next call starts afresh.
+// 2025-11-25 sessions of caller, to be notified, and retires its
+// 2026-07-28 ones (closed when unused), whose protocol has no notification
+// to forget the old roots by: the next call starts afresh.
 func (p *callerPool) rootsChanged(caller Caller) []*connection {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var notify []*connection
 	for _, s := range p.byKey {
-		if s.key.caller != caller || s.key.feats&featRoots == 0 || !s.dialledLocked() || s.err != nil || s.conn.isLost() {
+		if s.key != caller || !s.dialledLocked() || s.err != nil || s.conn.isLost() {
 			continue
 		}
 		if !mcp.IsModernProtocol(s.conn.protocol) {
@@ -372,8 +347,7 @@ func (r *Registry) callConn(ctx context.Context, server string, opts CallOptions
 	if opts.Caller.Key == "" {
 		return nil, ServerConfig{}, nil, fmt.Errorf("registry: a call to %s with client features needs CallOptions.Caller", server)
 	}
-	key := poolKey{caller: opts.Caller, feats: opts.features()}
-	c, release, err := u.callers.acquire(ctx, key, func() (*connection, error) { return u.dialCaller(key.feats) })
+	c, release, err := u.callers.acquire(ctx, opts.Caller, u.dialCaller)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ServerConfig{}, nil, fmt.Errorf("registry: caller session with %s: %w", server, ctx.Err())
@@ -386,12 +360,12 @@ func (r *Registry) callConn(ctx context.Context, server string, opts CallOptions
 	return c, cfg, func(err error) { release(brokenSession(c, err)) }, nil
 }
 
-// dialCaller connects a caller session declaring feats, within the connect
-// timeout. It lives until it is closed or the server stops.
-func (u *upstream) dialCaller(feats features) (*connection, error) {
+// dialCaller connects a caller session, within the connect timeout. It
+// lives until it is closed or the server stops.
+func (u *upstream) dialCaller() (*connection, error) {
 	cctx, cancel := context.WithTimeout(u.life, u.def.cfg.connectTimeout())
 	defer cancel()
-	conn, err := u.dial(u.life, cctx, feats)
+	conn, err := u.dial(u.life, cctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -411,8 +385,7 @@ func (r *Registry) EndSession(id string) {
 }
 
 // NotifyRootsListChanged passes on caller's notifications/roots/list_changed
-// to caller's own sessions that declared roots, on every server, and to no
-// other session: a 2025-11-25 session gets the notification (the
+// to caller's own sessions, on every server, and to no other session: a 2025-11-25 session gets the notification (the
 // upstream's roots/list that usually follows is answered only during a
 // call of caller, see relay.go); a 2026-07-28 session, whose protocol has
 // no such notification, is closed once unused, so that the caller's next

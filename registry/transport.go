@@ -52,9 +52,6 @@ func (s *rawSlot) get() json.RawMessage {
 // rawTransport wraps a non-HTTP transport (stdio).
 type rawTransport struct {
 	inner transport.Interface
-	// feats are the client features the connection declared; the
-	// upstream's requests for others are refused (sessions.go).
-	feats features
 }
 
 var (
@@ -129,7 +126,7 @@ func (t *rawTransport) SetNotificationHandler(h func(mcp.JSONRPCNotification)) {
 
 func (t *rawTransport) SetRequestHandler(h transport.RequestHandler) {
 	if b, ok := t.inner.(transport.BidirectionalInterface); ok {
-		b.SetRequestHandler(refuseUndeclared(t.feats, relayErrors(h)))
+		b.SetRequestHandler(relayErrors(h))
 	}
 }
 

@@ -305,7 +305,7 @@ func (u *upstream) connect(ctx context.Context) (*connection, *ServerCatalog, er
 	cfg := u.def.cfg
 	cctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout())
 	defer cancel()
-	conn, err := u.dial(ctx, cctx, 0)
+	conn, err := u.dial(ctx, cctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -314,7 +314,7 @@ func (u *upstream) connect(ctx context.Context) (*connection, *ServerCatalog, er
 		// stream, which must be asked for when the transport is built.
 		u.legacyHTTP.Store(true)
 		conn.close()
-		if conn, err = u.dial(ctx, cctx, 0); err != nil {
+		if conn, err = u.dial(ctx, cctx); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -328,11 +328,8 @@ func (u *upstream) connect(ctx context.Context) (*connection, *ServerCatalog, er
 }
 
 // dial builds the transport and client and runs the handshake under cctx;
-// the connection itself lives until ctx ends or it is closed. It declares
-// the client features feats and relays the upstream's requests for them
-// (relay.go): none for the shared connection, a caller's for its own
-// (sessions.go).
-func (u *upstream) dial(ctx, cctx context.Context, feats features) (*connection, error) {
+// the connection itself lives until ctx ends or it is closed.
+func (u *upstream) dial(ctx, cctx context.Context) (*connection, error) {
 	cfg := u.def.cfg
 	lctx, cancel := context.WithCancel(ctx)
 	conn := &connection{
@@ -360,7 +357,7 @@ func (u *upstream) dial(ctx, cctx context.Context, feats features) (*connection,
 		}
 		conn.proc = proc
 		conn.watchProcess()
-		tr = &rawTransport{inner: proc.transport(), feats: feats}
+		tr = &rawTransport{inner: proc.transport()}
 		if cfg.ProtocolVersion != "" {
 			opts = append(opts, client.WithProtocolVersion(cfg.ProtocolVersion))
 		}
@@ -372,7 +369,7 @@ func (u *upstream) dial(ctx, cctx context.Context, feats features) (*connection,
 			cancel()
 			return nil, err
 		}
-		tr = &rawHTTPTransport{rawTransport{inner: t, feats: feats}}
+		tr = &rawHTTPTransport{rawTransport{inner: t}}
 		// The SSE transport predates the stateless protocol.
 		opts = append(opts, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
 	case TransportStreamableHTTP:
@@ -395,23 +392,16 @@ func (u *upstream) dial(ctx, cctx context.Context, feats features) (*connection,
 			cancel()
 			return nil, err
 		}
-		tr = &rawHTTPTransport{rawTransport{inner: t, feats: feats}}
+		tr = &rawHTTPTransport{rawTransport{inner: t}}
 	default:
 		cancel()
 		return nil, fmt.Errorf("unknown transport %q", cfg.Transport)
 	}
-	// A caller session's upstream may ask for the features it declares
-	// during a tool call; the requests are relayed to the call's caller
-	// (relay.go). The shared connection declares none.
-	if feats&featSampling != 0 {
-		opts = append(opts, client.WithSamplingHandler(samplingRelay{conn}))
-	}
-	if feats&featElicitation != 0 {
-		opts = append(opts, client.WithElicitationHandler(elicitationRelay{conn}))
-	}
-	if feats&featRoots != 0 {
-		opts = append(opts, client.WithRootsHandler(rootsRelay{conn}))
-	}
+	// Upstreams may ask for sampling, elicitation and roots during a tool
+	// call; the requests are relayed to the call's caller, on a caller
+	// session only (relay.go, sessions.go).
+	opts = append(opts, client.WithSamplingHandler(samplingRelay{conn}), client.WithElicitationHandler(elicitationRelay{conn}),
+		client.WithRootsHandler(rootsRelay{conn}))
 	conn.client = client.NewClient(tr, opts...)
 	conn.client.OnNotification(conn.onNotification)
 	conn.client.OnConnectionLost(func(err error) { conn.markLost(fmt.Errorf("connection lost: %w", err)) })
