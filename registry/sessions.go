@@ -80,31 +80,34 @@ type callerSession struct {
 	conn  *connection
 	err   error
 	// busy counts the calls using the session, lastUsed is when the last
-	// one ended, ended marks a session to close when busy drops to zero
-	// (all guarded by callerPool.mu).
+	// one ended, closed is set once its connection is being closed (all
+	// guarded by callerPool.mu).
 	busy     int
 	lastUsed time.Time
-	ended    bool
+	closed   bool
 }
 
 // callerPool holds the caller sessions of one server.
 type callerPool struct {
-	server string
-	max    int
-	idle   time.Duration
-	now    func() time.Time
-	log    zerolog.Logger
+	max  int
+	idle time.Duration
+	now  func() time.Time
+	log  zerolog.Logger
 
-	// mu guards byKey and closed.
-	mu     sync.Mutex
-	byKey  map[Caller]*callerSession
-	closed bool
+	// mu guards byKey, retired and closed.
+	mu    sync.Mutex
+	byKey map[Caller]*callerSession
+	// retired are sessions no new call may use that calls still use: the
+	// last one's release closes them.
+	retired map[*callerSession]bool
+	closed  bool
 	// closing counts the sessions being closed in the background.
 	closing sync.WaitGroup
 }
 
-func newCallerPool(server string, max int, idle time.Duration, now func() time.Time, log zerolog.Logger) *callerPool {
-	return &callerPool{server: server, max: max, idle: idle, now: now, log: log, byKey: map[Caller]*callerSession{}}
+func newCallerPool(max int, idle time.Duration, now func() time.Time, log zerolog.Logger) *callerPool {
+	return &callerPool{max: max, idle: idle, now: now, log: log, byKey: map[Caller]*callerSession{},
+		retired: map[*callerSession]bool{}}
 }
 
 // errPoolClosed fails a call that arrives while the server stops.
@@ -205,14 +208,14 @@ func (p *callerPool) dialled(s *callerSession, conn *connection, err error) {
 	}
 }
 
-// release counts a call out of s; a broken session, or an ended one that
+// release counts a call out of s; a broken session, or a retired one that
 // is no longer used, is closed.
 func (p *callerPool) release(s *callerSession, broken bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s.busy--
 	s.lastUsed = p.now()
-	if (broken || (s.ended && s.busy == 0)) && p.byKey[s.key] == s {
+	if broken || (p.retired[s] && s.busy == 0) {
 		p.dropLocked(s)
 	}
 }
@@ -229,17 +232,34 @@ func (p *callerPool) lruIdleLocked() *callerSession {
 }
 
 // dropLocked forgets s and closes its connection in the background (a
-// stdio process gets its grace period to exit).
+// stdio process gets its grace period to exit), whoever still uses it.
 func (p *callerPool) dropLocked(s *callerSession) {
-	delete(p.byKey, s.key)
-	if s.conn == nil {
+	if p.byKey[s.key] == s {
+		delete(p.byKey, s.key)
+	}
+	delete(p.retired, s)
+	if s.conn == nil || s.closed {
 		return
 	}
+	s.closed = true
 	p.closing.Add(1)
 	go func() {
 		defer p.closing.Done()
 		s.conn.close()
 	}()
+}
+
+// retireLocked takes s out of use: the next call of its caller gets a new
+// session, and s is closed once its calls in flight have ended.
+func (p *callerPool) retireLocked(s *callerSession) {
+	if s.busy == 0 {
+		p.dropLocked(s)
+		return
+	}
+	if p.byKey[s.key] == s {
+		delete(p.byKey, s.key)
+	}
+	p.retired[s] = true
 }
 
 // sweep closes the sessions unused for longer than the idle timeout and
@@ -255,18 +275,14 @@ func (p *callerPool) sweep() {
 	}
 }
 
-// endSession closes the sessions of downstream session id: at once when
-// unused, else when their last call ends.
+// endSession retires the sessions of downstream session id: closed at
+// once when unused, else when their last call ends.
 func (p *callerPool) endSession(id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, s := range p.byKey {
-		if s.key.Session != id {
-			continue
-		}
-		s.ended = true
-		if s.busy == 0 {
-			p.dropLocked(s)
+		if s.key.Session == id {
+			p.retireLocked(s)
 		}
 	}
 }
@@ -275,7 +291,15 @@ func (p *callerPool) endSession(id string) {
 func (p *callerPool) reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.dropAllLocked()
+}
+
+// dropAllLocked closes every session, live or retired.
+func (p *callerPool) dropAllLocked() {
 	for _, s := range p.byKey {
+		p.dropLocked(s)
+	}
+	for s := range p.retired {
 		p.dropLocked(s)
 	}
 }
@@ -284,24 +308,23 @@ func (p *callerPool) reset() {
 func (p *callerPool) close() {
 	p.mu.Lock()
 	p.closed = true
-	for _, s := range p.byKey {
-		p.dropLocked(s)
-	}
+	p.dropAllLocked()
 	p.mu.Unlock()
 	p.closing.Wait()
 }
 
-// size returns the number of caller sessions.
+// size returns the number of caller sessions, retired ones still in use
+// included.
 func (p *callerPool) size() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.byKey)
+	return len(p.byKey) + len(p.retired)
 }
 
 // rootsChanged handles caller's roots list_changed: it returns the live
 // 2025-11-25 sessions of caller, to be notified, and retires its
-// 2026-07-28 ones (closed when unused), whose protocol has no notification
-// to forget the old roots by: the next call starts afresh.
+// 2026-07-28 ones, whose protocol has no notification to forget the old
+// roots by: the next call starts a new session.
 func (p *callerPool) rootsChanged(caller Caller) []*connection {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -314,10 +337,7 @@ func (p *callerPool) rootsChanged(caller Caller) []*connection {
 			notify = append(notify, s.conn)
 			continue
 		}
-		s.ended = true
-		if s.busy == 0 {
-			p.dropLocked(s)
-		}
+		p.retireLocked(s)
 	}
 	return notify
 }

@@ -296,3 +296,42 @@ func TestCallerSessionsIdleAndClose(t *testing.T) {
 		}
 	}
 }
+
+// TestCallerSessionRetiredWhileBusy: a caller session retired while a call
+// uses it (its downstream session ended) lets the call finish, is not used
+// by the caller's next call, and is closed when the call ends.
+func TestCallerSessionRetiredWhileBusy(t *testing.T) {
+	bin := toolserver(t)
+	r := newRegistryWith(t, 4, time.Hour)
+	mustCreate(t, r, ServerConfig{Name: "local", Transport: TransportStdio, Command: bin, Args: []string{"--stdio", "--tools", "roots,sleep"}})
+	waitReady(t, r, "local")
+	x := Caller{Key: "key:x", Session: "sx"}
+	rootsCall(t, r, "local", x, "file:///x")
+	old := callerPIDs(t, r, "local")[x]
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.CallTool(context.Background(), "local", mcptest.ToolSleep, json.RawMessage(`{"ms":800}`), CallOptions{Caller: x, OnRoots: rootsOf("file:///x")})
+		done <- err
+	}()
+	waitFor(t, 5*time.Second, "the call to start", func() bool {
+		u, _ := r.lookup("local")
+		u.callers.mu.Lock()
+		defer u.callers.mu.Unlock()
+		s := u.callers.byKey[x]
+		return s != nil && s.busy == 1
+	})
+	r.EndSession("sx")
+	rootsCall(t, r, "local", x, "file:///x")
+	if pid := callerPIDs(t, r, "local")[x]; pid == old || pid == 0 {
+		t.Errorf("the next call ran on pid %d, the retired session's is %d", pid, old)
+	}
+	if n := status(r, "local").CallerSessions; n != 2 {
+		t.Errorf("%d caller sessions while the retired one is busy, want 2", n)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("the call on the retired session: %v", err)
+	}
+	waitGone(t, old)
+	waitFor(t, 5*time.Second, "one caller session", func() bool { return status(r, "local").CallerSessions == 1 })
+}

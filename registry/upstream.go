@@ -89,7 +89,7 @@ func newUpstream(r *Registry, def definition) *upstream {
 			Source:    def.source,
 		},
 	}
-	u.callers = newCallerPool(def.cfg.Name, r.maxCallers, r.callerIdle, r.now, u.log)
+	u.callers = newCallerPool(r.maxCallers, r.callerIdle, r.now, u.log)
 	if a := def.cfg.Auth; a != nil && def.cfg.Transport != TransportStdio {
 		u.tokens = newTokenSource(*a, r.now)
 	}
