@@ -7,6 +7,7 @@ import (
 
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/provider/anthropic"
+	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -61,6 +62,24 @@ func rejectOpenAI(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="junction"`)
 	}
 	writeError(w, r, e)
+}
+
+// rejectMCP renders an authentication failure on the MCP endpoints as a
+// JSON-RPC error, like every other /mcp error.
+func rejectMCP(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(policyError(err), &e) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="junction"`)
+		writeError(w, r, err)
+		return
+	}
+	for k, v := range e.Header {
+		w.Header().Set(k, v) // Retry-After of a lockout
+	}
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="junction"`)
+	}
+	mcp.WriteError(w, e.Status, e.Message)
 }
 
 // rejectForPath renders authentication failures in the protocol of the

@@ -46,7 +46,7 @@ func (g *Gateway) routes() chi.Router {
 	// The federated MCP endpoint: both protocol eras on /mcp, named toolsets
 	// on /mcp/{toolset}, and the legacy SSE transport.
 	r.Group(func(r chi.Router) {
-		r.Use(authenticate(g.policy, g.throttle, rejectOpenAI))
+		r.Use(authenticate(g.policy, g.throttle, rejectMCP))
 		r.Handle("/mcp", g.hub.Handler(""))
 		r.Handle("/mcp/{toolset}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			g.hub.Handler(chi.URLParam(r, "toolset")).ServeHTTP(w, r)

@@ -40,6 +40,9 @@ func (e *UpstreamError) Unwrap() error { return e.Err }
 
 // Message says what went wrong without the upstream's internal detail.
 func (e *UpstreamError) Message() string {
+	if errors.Is(e.Err, registry.ErrCallerSessionsBusy) {
+		return fmt.Sprintf("upstream server %q is busy serving other callers' sessions; try again shortly", e.Server)
+	}
 	switch e.Outcome {
 	case OutcomeTimeout:
 		return fmt.Sprintf("tool %q on upstream server %q timed out", e.Tool, e.Server)

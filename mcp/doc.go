@@ -21,7 +21,9 @@
 // (subscriptions.go) and the upstreams' sampling, elicitation and roots
 // requests: to 2025-11-25 clients as server-initiated requests (relay.go),
 // to 2026-07-28 clients as input_required rounds with a MAC'd requestState
-// (inputrequired.go).
+// (inputrequired.go), each on an upstream session of its caller's own
+// (registry.Caller). Every error the endpoints answer is a JSON-RPC error
+// object, and JSON-RPC batches are refused (rpcerror.go).
 //
 // Streamable HTTP needs POST, GET and DELETE routed; its handlers must not be
 // wrapped in anything that buffers responses or sets write timeouts shorter

@@ -344,8 +344,8 @@ func (e *endpoint) callWithInput(ctx context.Context, public string, req mcp.Cal
 			n.log(level, logger, data)
 		}
 	}
-	// A request of a kind the client did not declare keeps the refusing
-	// hook it came with.
+	// A request of a kind the client did not declare has no hook, and is
+	// refused.
 	if caps.Sampling != nil {
 		opts.OnSampling = func(hctx context.Context, r mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			if (len(r.Tools) > 0 || r.ToolChoice != nil) && caps.Sampling.Tools == nil {

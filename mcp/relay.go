@@ -3,12 +3,13 @@ package mcp
 import (
 	"context"
 	"errors"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/registry"
 )
 
 // Sampling (sampling/createMessage), elicitation (elicitation/create) and
@@ -26,6 +27,12 @@ import (
 //   - any other client (no capability, or a transport whose sessions cannot
 //     carry server requests such as legacy SSE) gets nothing, and the
 //     upstream gets an error saying the client does not support it.
+//
+// A call that can answer such requests names its caller (callerOf: the key
+// and, for a 2025-11-25 client, its session), and the registry runs it on
+// an upstream session of that caller's own: nothing one caller's client
+// supplies (roots, sampling results, elicitation answers) reaches another
+// caller, even through an upstream that caches it per session.
 
 // errNoSampling and errNoElicitation are what the upstream is told when
 // the caller cannot answer.
@@ -118,71 +125,70 @@ func (e *endpoint) relayRoots(dctx context.Context, srv *server.MCPServer) func(
 // client's notifications/roots/list_changed on; *registry.Registry
 // implements it.
 type rootsNotifier interface {
-	NotifyRootsListChanged(ctx context.Context, server string) error
+	NotifyRootsListChanged(ctx context.Context, caller registry.Caller) error
 }
+
+// sessionEnder is what the hub needs from the upstreams to close the
+// upstream sessions of a downstream session that ended;
+// *registry.Registry implements it.
+type sessionEnder interface {
+	EndSession(id string)
+}
+
+var (
+	_ rootsNotifier = (*registry.Registry)(nil)
+	_ sessionEnder  = (*registry.Registry)(nil)
+)
 
 // rootsNotifyTimeout bounds passing one roots list_changed on.
 const rootsNotifyTimeout = 5 * time.Second
 
-// rootsUsers remembers, per 2025-11-25 session that declared roots with
-// listChanged, the upstreams it has called tools on, so that its
-// notifications/roots/list_changed reach the upstreams it uses (and no
-// other).
-type rootsUsers struct {
-	// mu guards servers.
-	mu      sync.Mutex
-	servers map[string]map[string]bool // session ID → upstream servers
+// callerOf names the caller of the request in ctx for the registry: its key
+// and, for a 2025-11-25 client, its session (two clients of one key may
+// have different roots); a stateless 2026-07-28 client is its key.
+func callerOf(ctx context.Context) registry.Caller {
+	c := registry.Caller{Key: owner(policy.IdentityFrom(ctx))}
+	if !server.IsModernRequest(ctx) {
+		if s := server.ClientSessionFromContext(ctx); s != nil {
+			c.Session = s.SessionID()
+		}
+	}
+	return c
 }
 
-// used records that the caller in ctx called a tool on upstream.
-func (r *rootsUsers) used(ctx context.Context, upstream string) {
-	caps := sessionCaps(ctx)
-	sess := server.ClientSessionFromContext(ctx)
-	if caps == nil || caps.Roots == nil || !caps.Roots.ListChanged || sess == nil {
+// relayHooks sets the hooks of a 2025-11-25 client's tools/call whose
+// request context is dctx, on srv, for the features its client declared
+// (and its session can carry): the call then runs on the caller's own
+// upstream session. A client with none gets no hooks, and its calls share
+// the upstream's session, where such requests are refused.
+func (e *endpoint) relayHooks(dctx context.Context, srv *server.MCPServer, opts *registry.CallOptions) {
+	caps := sessionCaps(dctx)
+	sess := server.ClientSessionFromContext(dctx)
+	if srv == nil || caps == nil || sess == nil {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	set := r.servers[sess.SessionID()]
-	if set == nil {
-		set = map[string]bool{}
-		r.servers[sess.SessionID()] = set
+	if _, ok := sess.(server.SessionWithSampling); ok && caps.Sampling != nil {
+		opts.OnSampling = e.relaySampling(dctx, srv)
 	}
-	set[upstream] = true
-}
-
-// of returns the upstreams the session used, sorted.
-func (r *rootsUsers) of(session string) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]string, 0, len(r.servers[session]))
-	for s := range r.servers[session] {
-		out = append(out, s)
+	if _, ok := sess.(server.SessionWithElicitation); ok && caps.Elicitation != nil {
+		opts.OnElicitation = e.relayElicitation(dctx, srv)
 	}
-	slices.Sort(out)
-	return out
+	if _, ok := sess.(server.SessionWithRoots); ok && caps.Roots != nil {
+		opts.OnRoots = e.relayRoots(dctx, srv)
+	}
 }
 
-// forget drops a session that went away.
-func (r *rootsUsers) forget(session string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.servers, session)
-}
-
-// rootsChanged passes a client's notifications/roots/list_changed on to the
-// upstreams its session has called tools on.
+// rootsChanged passes a 2025-11-25 client's notifications/roots/list_changed
+// on to the upstream sessions of that client, and to no other.
 func (e *endpoint) rootsChanged(ctx context.Context, _ mcp.JSONRPCNotification) {
 	rn, ok := e.h.up.(rootsNotifier)
-	sess := server.ClientSessionFromContext(ctx)
-	if !ok || sess == nil {
+	caller := callerOf(ctx)
+	if !ok || caller.Session == "" || caller.Key == "" {
 		return
 	}
-	for _, upstream := range e.roots.of(sess.SessionID()) {
-		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rootsNotifyTimeout)
-		if err := rn.NotifyRootsListChanged(nctx, upstream); err != nil {
-			e.h.log.Debug().Err(err).Str("server", upstream).Msg("mcp: roots list_changed not passed on")
-		}
-		cancel()
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rootsNotifyTimeout)
+	defer cancel()
+	if err := rn.NotifyRootsListChanged(nctx, caller); err != nil {
+		e.h.log.Debug().Err(err).Msg("mcp: roots list_changed not passed on")
 	}
 }

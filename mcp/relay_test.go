@@ -123,7 +123,8 @@ func TestRelaySamplingAndElicitationFake(t *testing.T) {
 	t.Run("legacy client with sampling only", func(t *testing.T) {
 		h := &caller{}
 		c := connectWith(t, f.url+"/mcp", f.all, legacyEra, client.WithSamplingHandler(h))
-		if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, "elicitation error: the client does not support elicitation") {
+		// No hook: the registry refuses the upstream's request.
+		if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, "no elicitation hook") {
 			t.Errorf("elicitation: %q", got)
 		}
 		if h.elicits.Load() != 0 {
@@ -133,7 +134,7 @@ func TestRelaySamplingAndElicitationFake(t *testing.T) {
 
 	t.Run("legacy client without capabilities", func(t *testing.T) {
 		c := connect(t, f.url+"/mcp", f.all, legacyEra)
-		if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "sampling error: the client does not support sampling") {
+		if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "no sampling hook") {
 			t.Errorf("sampling: %q", got)
 		}
 	})
@@ -157,7 +158,7 @@ func TestRelaySamplingAndElicitationFake(t *testing.T) {
 
 	t.Run("modern client without capabilities", func(t *testing.T) {
 		c := connect(t, f.url+"/mcp", f.all, modernEra)
-		if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "sampling error: the client does not support sampling") {
+		if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "no sampling hook") {
 			t.Errorf("sampling: %q", got)
 		}
 	})
@@ -165,7 +166,7 @@ func TestRelaySamplingAndElicitationFake(t *testing.T) {
 	t.Run("modern client with sampling only", func(t *testing.T) {
 		h := &caller{}
 		c := connectWith(t, f.url+"/mcp", f.all, modernEra, client.WithSamplingHandler(h))
-		if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, "elicitation error: the client does not support elicitation") {
+		if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, "no elicitation hook") {
 			t.Errorf("elicitation: %q", got)
 		}
 	})

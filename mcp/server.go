@@ -45,9 +45,9 @@ const (
 // that another replica started: a plain round-robin balancer works.
 func (h *Hub) Handler(toolset string) http.Handler {
 	if toolset != "" && h.toolset(toolset) == nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, fmt.Sprintf("unknown toolset %q", toolset), http.StatusNotFound)
-		})
+		return protocolErrors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeRPCError(w, http.StatusNotFound, peekID(r), mcp.INVALID_REQUEST, fmt.Sprintf("unknown toolset %q", toolset))
+		}))
 	}
 	return h.endpoint(toolset).handler
 }
@@ -76,7 +76,7 @@ func (h *Hub) SSEHandler() http.Handler {
 		if h.subs != nil {
 			sse = e.subscribeCheck(sse, true)
 		}
-		h.sse = h.origins.wrap(e.sseOwnerCheck(sse))
+		h.sse = h.origins.wrap(protocolErrors(e.sseOwnerCheck(sse)))
 	}
 	return h.sse
 }
@@ -117,13 +117,10 @@ type endpoint struct {
 	// ownersMu guards owners: the identity that opened each SSE session.
 	ownersMu sync.Mutex
 	owners   map[string]string
-
-	// roots remembers which upstreams each session uses (relay.go).
-	roots rootsUsers
 }
 
 func newEndpoint(h *Hub, ts string) *endpoint {
-	e := &endpoint{h: h, toolset: ts, owners: map[string]string{}, roots: rootsUsers{servers: map[string]map[string]bool{}}}
+	e := &endpoint{h: h, toolset: ts, owners: map[string]string{}}
 	hooks := &server.Hooks{}
 	// Lists are filtered per caller after mcp-go builds them; they are never
 	// cached across callers (and say so to 2026-07-28 clients: private).
@@ -151,7 +148,10 @@ func newEndpoint(h *Hub, ts string) *endpoint {
 		e.ownersMu.Lock()
 		delete(e.owners, s.SessionID())
 		e.ownersMu.Unlock()
-		e.roots.forget(s.SessionID())
+		// Its client can answer no more: close its upstream sessions.
+		if se, ok := h.up.(sessionEnder); ok {
+			se.EndSession(s.SessionID())
+		}
 	})
 	if h.subs != nil {
 		e.subscriptionHooks(hooks, h.subs)
@@ -197,7 +197,7 @@ func newEndpoint(h *Hub, ts string) *endpoint {
 	if h.subs != nil {
 		e.handler = e.subscribeCheck(e.handler, false)
 	}
-	e.handler = h.origins.wrap(e.handler)
+	e.handler = h.origins.wrap(protocolErrors(e.handler))
 	return e
 }
 
@@ -388,19 +388,17 @@ func (e *endpoint) callTool(public string) server.ToolHandlerFunc {
 				_ = srv.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(mcp.LoggingLevel(level), logger, data))
 			}
 		}
-		// Always set: an upstream's sampling, elicitation or roots request
-		// during this call is answered by this caller, or refused for it.
-		opts.OnSampling = e.relaySampling(ctx, srv)
-		opts.OnElicitation = e.relayElicitation(ctx, srv)
-		opts.OnRoots = e.relayRoots(ctx, srv)
+		// What this caller's client supplies goes to an upstream session
+		// of this caller's own (registry.Caller).
+		opts.Caller = callerOf(ctx)
 		if caps := modernCaps(ctx); wantsInput(caps) || (caps != nil && req.Params.RequestState != "") {
 			// A 2026-07-28 client answers with input_required rounds
 			// (inputrequired.go).
 			return e.callWithInput(ctx, public, req, args, opts, caps), nil
 		}
-		if en := e.h.cur.Load().toolsByName[public]; en != nil {
-			e.roots.used(ctx, en.tool.Server)
-		}
+		// An upstream's sampling, elicitation or roots request during this
+		// call is answered by this caller, or refused for it.
+		e.relayHooks(ctx, srv, &opts)
 		out, err := e.h.CallTool(ctx, policy.IdentityFrom(ctx), public, args, opts)
 		return e.toolResult(public, out, err), nil
 	}
@@ -555,7 +553,7 @@ func (e *endpoint) sseOwnerCheck(next http.Handler) http.Handler {
 			o, ok := e.owners[sid]
 			e.ownersMu.Unlock()
 			if ok && o != owner(policy.IdentityFrom(r.Context())) {
-				http.Error(w, "this SSE session belongs to another key", http.StatusForbidden)
+				writeRPCError(w, http.StatusForbidden, peekID(r), mcp.INVALID_REQUEST, "this SSE session belongs to another key")
 				return
 			}
 		}

@@ -442,9 +442,9 @@ var subscribePattern = []byte(`"resources/subscribe"`)
 // subscribeCheck answers the resources/subscribe requests that the hub
 // refuses (unknown URI, access denied, upstream without subscriptions)
 // before they reach mcp-go, whose hooks cannot fail a request. Everything
-// else passes through untouched. On the streamable HTTP transport the
-// refusal is a JSON-RPC error; on the legacy SSE transport, whose responses
-// travel on the event stream, it is an HTTP error of the POST.
+// else passes through untouched. The refusal is a JSON-RPC error; on the
+// legacy SSE transport, whose responses travel on the event stream, it is
+// the body of the POST's HTTP error.
 func (e *endpoint) subscribeCheck(next http.Handler, sse bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.Body == nil || r.ContentLength > maxSubscribePeek ||
@@ -481,20 +481,14 @@ func (e *endpoint) subscribeCheck(next http.Handler, sse bool) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		status := http.StatusOK
 		if sse {
-			status := http.StatusForbidden
+			status = http.StatusForbidden
 			if se.code == mcp.RESOURCE_NOT_FOUND {
 				status = http.StatusNotFound
 			}
-			http.Error(w, se.message, status)
-			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"jsonrpc": mcp.JSONRPC_VERSION,
-			"id":      msg.ID,
-			"error":   map[string]any{"code": se.code, "message": se.message},
-		})
+		writeRPCError(w, status, msg.ID, se.code, se.message)
 	})
 }
 

@@ -70,8 +70,11 @@ type ServerInfo struct {
 	Args      []string `json:"args,omitempty"`
 	// Env names the environment variables set for Command.
 	Env []string `json:"env,omitempty"`
-	Cwd string   `json:"cwd,omitempty"`
-	URL string   `json:"url,omitempty"`
+	// EnvPassthrough names the variables of the gateway's own environment
+	// passed to Command.
+	EnvPassthrough []string `json:"env_passthrough,omitempty"`
+	Cwd            string   `json:"cwd,omitempty"`
+	URL            string   `json:"url,omitempty"`
 	// Headers names the headers sent to the server.
 	Headers []string `json:"headers,omitempty"`
 	// Bearer says whether a bearer token is configured.
@@ -98,7 +101,7 @@ func (u *upstream) info() ServerInfo {
 	st, _ := u.snapshot()
 	return ServerInfo{
 		Name: c.Name, Transport: c.Transport, Command: c.Command, Args: c.Args,
-		Env: sortedKeys(c.Env), Cwd: c.Cwd, URL: c.URL, Headers: sortedKeys(c.Headers), Bearer: c.Bearer != "",
+		Env: sortedKeys(c.Env), EnvPassthrough: c.EnvPassthrough, Cwd: c.Cwd, URL: c.URL, Headers: sortedKeys(c.Headers), Bearer: c.Bearer != "",
 		Timeout: Duration(c.timeout()), ConnectTimeout: Duration(c.connectTimeout()), Disabled: c.Disabled,
 		IncludeTools: c.IncludeTools, ExcludeTools: c.ExcludeTools, Prefix: c.prefix(),
 		Source: u.def.source, CreatedAt: u.def.createdAt, UpdatedAt: u.def.updatedAt, Status: st,

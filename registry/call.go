@@ -58,21 +58,23 @@ func (r *Registry) conn(server string) (*connection, ServerConfig, error) {
 // exactly as it was sent, isError results included. Progress notifications
 // for the call go to opts.OnProgress, log messages to opts.OnLog, and the
 // upstream's sampling and elicitation requests to opts.OnSampling and
-// opts.OnElicitation (see relay.go for how they are matched to the call). When
+// opts.OnElicitation (see relay.go for how they are matched to the call, and
+// sessions.go for the caller's own upstream session such a call runs on). When
 // ctx ends the call is cancelled upstream; when the timeout (opts.Timeout,
 // else the server's) passes first, the call is cancelled upstream and the
 // error matches ErrTimeout. A server that is not ready fails at once with an
 // *UnavailableError; a JSON-RPC error from the upstream is returned wrapped.
-func (r *Registry) CallTool(ctx context.Context, server, tool string, args json.RawMessage, opts CallOptions) (json.RawMessage, error) {
-	c, cfg, err := r.conn(server)
-	if err != nil {
-		return nil, err
-	}
+func (r *Registry) CallTool(ctx context.Context, server, tool string, args json.RawMessage, opts CallOptions) (raw json.RawMessage, err error) {
 	if len(args) == 0 {
 		args = json.RawMessage(`{}`)
 	} else if !json.Valid(args) {
 		return nil, fmt.Errorf("registry: call %s/%s: arguments are not valid JSON", server, tool)
 	}
+	c, cfg, release, err := r.callConn(ctx, server, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { release(err) }()
 	req := mcp.CallToolRequest{Params: mcp.CallToolParams{Name: tool, Arguments: args}}
 	token, ctx, done := c.register(ctx, opts)
 	defer done()

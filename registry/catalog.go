@@ -98,6 +98,11 @@ type CallOptions struct {
 	// Resume, when set, is sent with the tools/call: the answers to the
 	// upstream's earlier input_required result and its requestState.
 	Resume *mcp.MultiRoundTripParams
+	// Caller is whose client answers the hooks and supplied Resume. A
+	// call with a hook, Resume or PassInputRequired runs on an upstream
+	// session of its Caller's own, never on one another caller uses
+	// (sessions.go); Caller.Key is then required.
+	Caller Caller
 }
 
 // Connection states of an upstream.
@@ -119,4 +124,7 @@ type Status struct {
 	Tools           int       `json:"tools"`
 	Restarts        int       `json:"restarts"`
 	Source          string    `json:"source"`
+	// CallerSessions counts the sessions (for stdio, processes) kept for
+	// callers whose clients supply client features, besides the shared one.
+	CallerSessions int `json:"caller_sessions"`
 }

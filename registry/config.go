@@ -54,9 +54,18 @@ type ServerConfig struct {
 	Command string `yaml:"command,omitempty" json:"command,omitempty"`
 	// Args are Command's arguments.
 	Args []string `yaml:"args,omitempty" json:"args,omitempty"`
-	// Env is added to Junction's own environment for Command. Values are
-	// stored encrypted.
+	// Env sets environment variables for Command. Values are stored
+	// encrypted. Command never inherits Junction's whole environment: it
+	// gets Env, the variables named in EnvPassthrough, and from Junction's
+	// own environment only PATH, HOME, USER, LOGNAME, SHELL, TERM, LANG,
+	// LC_*, TZ and TMPDIR (the official MCP SDKs' default set, with the
+	// locale, time zone and temporary directory).
 	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	// EnvPassthrough names further variables of Junction's own environment
+	// that Command gets (when they are set): exact names, no patterns, and
+	// never a JUNCTION_* variable (those configure the gateway and hold its
+	// keys). Env wins for a name in both.
+	EnvPassthrough []string `yaml:"env_passthrough,omitempty" json:"env_passthrough,omitempty"`
 	// Cwd is Command's working directory. Default: Junction's.
 	Cwd string `yaml:"cwd,omitempty" json:"cwd,omitempty"`
 
@@ -141,6 +150,7 @@ func (c ServerConfig) Validate(path string) []error {
 				bad("env", "invalid variable name %q", k)
 			}
 		}
+		c.validatePassthrough(bad)
 	case TransportSSE, TransportStreamableHTTP:
 		if c.URL == "" {
 			bad("url", "required for transport %s", c.Transport)
@@ -155,6 +165,9 @@ func (c ServerConfig) Validate(path string) []error {
 		}
 		if len(c.Env) > 0 {
 			bad("env", "only used by transport stdio")
+		}
+		if len(c.EnvPassthrough) > 0 {
+			bad("env_passthrough", "only used by transport stdio")
 		}
 		if c.Cwd != "" {
 			bad("cwd", "only used by transport stdio")
@@ -198,6 +211,34 @@ func (c ServerConfig) Validate(path string) []error {
 		bad("prefix", "%q must be at most %d characters from A-Z, a-z, 0-9, '_', '.' and '-'", *c.Prefix, maxNameLen)
 	}
 	return errs
+}
+
+// envNamePattern is what a passed-through variable name may be: a portable
+// environment variable name, exactly.
+var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// validatePassthrough checks EnvPassthrough: exact, portable names, each
+// once, none of Junction's own.
+func (c ServerConfig) validatePassthrough(bad func(field, format string, args ...any)) {
+	seen := map[string]bool{}
+	for i, name := range c.EnvPassthrough {
+		field := fmt.Sprintf("env_passthrough[%d]", i)
+		switch {
+		case strings.ContainsAny(name, "*?[]{}"):
+			bad(field, "%q is a pattern; name each variable exactly", name)
+		case !envNamePattern.MatchString(name):
+			bad(field, "%q is not a variable name (letters, digits and '_', not starting with a digit)", name)
+		case strings.HasPrefix(strings.ToUpper(name), "JUNCTION_"):
+			bad(field, "%q is refused: JUNCTION_* variables configure the gateway and hold its keys, and never reach a server", name)
+		case seen[name]:
+			bad(field, "%q is named twice", name)
+		default:
+			if _, ok := c.Env[name]; ok {
+				bad(field, "%q is also set in env, whose value would win; keep one", name)
+			}
+		}
+		seen[name] = true
+	}
 }
 
 // timeout is the effective per-call timeout.

@@ -23,6 +23,8 @@
 // server's catalog and reconnects with jittered exponential backoff (1s to
 // 60s). Stdio servers run in their own process group, which is killed on
 // disconnect; their stderr goes to the log and crashes count as restarts.
+// A stdio server gets a small safe part of Junction's environment plus its
+// configured env and env_passthrough, never Junction's keys (transport.go).
 //
 // [Registry.Catalog] is an immutable snapshot of the ready servers' catalogs,
 // with each item's JSON kept byte for byte as the upstream sent it;
@@ -37,7 +39,9 @@
 // counted per (server, URI), across reconnects, and
 // [Registry.OnResourceUpdated] receives their updates (subscriptions.go);
 // an upstream's sampling, elicitation and roots requests during a call go
-// to the call's hooks (relay.go), or, with CallOptions.PassInputRequired, a
+// to the call's hooks (relay.go), on an upstream session of the call's
+// caller's own, so that nothing one caller's client supplies reaches
+// another (sessions.go), or, with CallOptions.PassInputRequired, a
 // 2026-07-28 upstream's input_required result is returned as the call's
 // result and CallOptions.Resume answers it; servers with an auth block get
 // OAuth 2.0 client-credentials tokens (oauth.go); [Registry.DeriveKey]

@@ -50,6 +50,14 @@ type Options struct {
 	// DefaultHealthInterval.
 	HealthInterval time.Duration
 
+	// MaxCallerSessions bounds the caller sessions of one server, the
+	// upstream sessions kept for the callers whose clients supply client
+	// features (sessions.go). Default DefaultMaxCallerSessions.
+	MaxCallerSessions int
+	// CallerSessionIdle is how long an unused caller session is kept.
+	// Default DefaultCallerSessionIdle.
+	CallerSessionIdle time.Duration
+
 	// backoffMin and backoffMax override the reconnect backoff (tests).
 	backoffMin, backoffMax time.Duration
 }
@@ -68,6 +76,10 @@ type Registry struct {
 	health time.Duration
 
 	backoffMin, backoffMax time.Duration
+
+	// maxCallers and callerIdle bound each server's caller sessions.
+	maxCallers int
+	callerIdle time.Duration
 
 	// runCtx is the parent of every owner goroutine; stop cancels it.
 	runCtx context.Context
@@ -128,6 +140,12 @@ func New(ctx context.Context, opts Options) (*Registry, error) {
 	if opts.HealthInterval <= 0 {
 		opts.HealthInterval = DefaultHealthInterval
 	}
+	if opts.MaxCallerSessions <= 0 {
+		opts.MaxCallerSessions = DefaultMaxCallerSessions
+	}
+	if opts.CallerSessionIdle <= 0 {
+		opts.CallerSessionIdle = DefaultCallerSessionIdle
+	}
 	if opts.backoffMin <= 0 {
 		opts.backoffMin = backoffMin
 	}
@@ -143,6 +161,8 @@ func New(ctx context.Context, opts Options) (*Registry, error) {
 		health:     opts.HealthInterval,
 		backoffMin: opts.backoffMin,
 		backoffMax: max(opts.backoffMin, opts.backoffMax),
+		maxCallers: opts.MaxCallerSessions,
+		callerIdle: opts.CallerSessionIdle,
 		ups:        make(map[string]*upstream),
 		subs:       make(map[chan struct{}]struct{}),
 		resSubs:    subscriptions{counts: map[string]map[string]int{}},

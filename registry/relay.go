@@ -12,18 +12,20 @@ import (
 
 // An upstream may ask its client (the registry) for sampling
 // (sampling/createMessage), elicitation (elicitation/create) or the roots
-// (roots/list) while it serves a tool call. The registry advertises the
-// three capabilities and relays each such request to the hook
+// (roots/list) while it serves a tool call. Every connection declares the
+// three capabilities, and relays each such request to the hook
 // (CallOptions.OnSampling, OnElicitation, OnRoots) of the call it belongs
-// to:
+// to; calls with hooks run only on their caller's own session
+// (sessions.go), so the shared connection's calls have none and it answers
+// nothing:
 //
 //   - when the request reached the registry in the context of one call (a
 //     streamable HTTP upstream sends it on the call's own response stream; a
 //     2026-07-28 upstream asks for it in an input_required result, which
 //     mcp-go fulfils within the call), to that call;
 //   - otherwise (stdio, the standalone HTTP stream) by the same rule as log
-//     messages: to the only request in flight on the connection, never to
-//     another caller.
+//     messages: to the only request in flight on the connection, which on
+//     a caller session is always its own caller's.
 //
 // A request that cannot be routed, or whose call set no hook, is refused
 // with a JSON-RPC error; a hook's own error is passed on as the error
@@ -109,7 +111,7 @@ func (s samplingRelay) CreateMessage(ctx context.Context, req mcp.CreateMessageR
 		return nil, err
 	}
 	if cs.opts.OnSampling == nil {
-		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the caller of this tool call does not relay sampling", method)}
+		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the client does not support sampling", method)}
 	}
 	// mcp-go leaves the content of input_required sampling requests
 	// (2026-07-28) as decoded JSON; give the hook typed content either way.
@@ -144,7 +146,7 @@ func (e elicitationRelay) Elicit(ctx context.Context, req mcp.ElicitationRequest
 		return nil, err
 	}
 	if cs.opts.OnElicitation == nil {
-		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the caller of this tool call does not relay elicitation", method)}
+		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the client does not support elicitation", method)}
 	}
 	hctx, cancel := hookContext(ctx, cs)
 	defer cancel()
@@ -155,10 +157,10 @@ func (e elicitationRelay) Elicit(ctx context.Context, req mcp.ElicitationRequest
 	return res, err
 }
 
-// rootsRelay is the mcp-go roots handler of a connection. The connection
-// is shared by every caller, so roots are only ever the roots of the call
-// in progress: a roots/list outside a call (many upstreams ask right after
-// initialize) is refused, and the upstream keeps its own configuration.
+// rootsRelay is the mcp-go roots handler of a caller session. Roots are
+// the roots of the caller's call in progress: a roots/list outside a call
+// (many upstreams ask right after initialize) is refused, and the upstream
+// asks again during the caller's call.
 type rootsRelay struct{ c *connection }
 
 func (r rootsRelay) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
@@ -172,7 +174,7 @@ func (r rootsRelay) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*m
 		return nil, err
 	}
 	if cs.opts.OnRoots == nil {
-		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the caller of this tool call does not relay roots", method)}
+		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the client does not support roots", method)}
 	}
 	hctx, cancel := hookContext(ctx, cs)
 	defer cancel()
@@ -181,27 +183,6 @@ func (r rootsRelay) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*m
 		err = errors.New("junction: the caller sent no roots")
 	}
 	return res, err
-}
-
-// NotifyRootsListChanged sends notifications/roots/list_changed to server,
-// on behalf of a caller whose roots changed. The upstream's roots/list that
-// usually follows is answered only during a call, as above.
-func (r *Registry) NotifyRootsListChanged(ctx context.Context, server string) error {
-	c, cfg, err := r.conn(server)
-	if err != nil {
-		return err
-	}
-	if mcp.IsModernProtocol(c.protocol) {
-		// The stateless protocol keeps no roots between requests: there is
-		// nothing to invalidate.
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout())
-	defer cancel()
-	if err := c.client.RootListChanges(ctx); err != nil {
-		return fmt.Errorf("registry: notify %s of changed roots: %w", server, err)
-	}
-	return nil
 }
 
 // relayErrors wraps mcp-go's handler of the upstream's requests so that a

@@ -82,6 +82,9 @@ func relayUpstream(t *testing.T, versions ...string) string {
 	return ts.URL
 }
 
+// testCaller is the caller of the tests' calls with client features.
+var testCaller = Caller{Key: "key:test"}
+
 func resultText(t *testing.T, raw json.RawMessage) (string, bool) {
 	t.Helper()
 	res, err := mcp.ParseCallToolResult(&raw)
@@ -124,7 +127,7 @@ func TestRelaySamplingAndElicitation(t *testing.T) {
 	for _, tc := range []struct{ server, tool string }{{"legacy", "ask"}, {"modern", "ask_mrtr"}} {
 		t.Run(tc.server+"/"+tc.tool, func(t *testing.T) {
 			var seen mcp.CreateMessageRequest
-			raw, err := r.CallTool(ctx, tc.server, tc.tool, nil, CallOptions{OnSampling: sampleAnswer(&seen)})
+			raw, err := r.CallTool(ctx, tc.server, tc.tool, nil, CallOptions{Caller: testCaller, OnSampling: sampleAnswer(&seen)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,7 +145,7 @@ func TestRelaySamplingAndElicitation(t *testing.T) {
 	}
 
 	t.Run("elicitation", func(t *testing.T) {
-		raw, err := r.CallTool(ctx, "legacy", "elicit", nil, CallOptions{
+		raw, err := r.CallTool(ctx, "legacy", "elicit", nil, CallOptions{Caller: testCaller,
 			OnElicitation: func(_ context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
 				if req.Params.Message != "your name?" {
 					t.Errorf("elicitation message %q", req.Params.Message)
@@ -160,7 +163,7 @@ func TestRelaySamplingAndElicitation(t *testing.T) {
 	})
 
 	t.Run("hook error", func(t *testing.T) {
-		raw, err := r.CallTool(ctx, "legacy", "ask", nil, CallOptions{
+		raw, err := r.CallTool(ctx, "legacy", "ask", nil, CallOptions{Caller: testCaller,
 			OnSampling: func(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 				return nil, errors.New("the client does not support sampling")
 			},
@@ -173,15 +176,24 @@ func TestRelaySamplingAndElicitation(t *testing.T) {
 		}
 	})
 
+	// Without a hook the call runs on the shared session, which declares
+	// no client features: the upstream's request is refused.
 	t.Run("no hook", func(t *testing.T) {
 		for _, tool := range []string{"ask", "elicit"} {
 			raw, err := r.CallTool(ctx, "legacy", tool, nil, CallOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if text, isErr := resultText(t, raw); !isErr || !strings.Contains(text, "does not relay") {
+			if text, isErr := resultText(t, raw); !isErr || !strings.Contains(text, "failed") {
 				t.Errorf("%s: result %q (isError %v)", tool, text, isErr)
 			}
+		}
+	})
+
+	t.Run("no caller", func(t *testing.T) {
+		_, err := r.CallTool(ctx, "legacy", "ask", nil, CallOptions{OnSampling: sampleAnswer(new(mcp.CreateMessageRequest))})
+		if err == nil || !strings.Contains(err.Error(), "needs CallOptions.Caller") {
+			t.Errorf("a call with a hook and no caller: %v", err)
 		}
 	})
 }
@@ -283,7 +295,7 @@ func TestRelayRoots(t *testing.T) {
 	}
 	for _, tc := range []struct{ server, tool string }{{"legacy", "roots"}, {"modern", "roots_mrtr"}} {
 		t.Run(tc.server, func(t *testing.T) {
-			raw, err := r.CallTool(ctx, tc.server, tc.tool, nil, CallOptions{OnRoots: roots})
+			raw, err := r.CallTool(ctx, tc.server, tc.tool, nil, CallOptions{Caller: testCaller, OnRoots: roots})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -298,16 +310,13 @@ func TestRelayRoots(t *testing.T) {
 			}
 		})
 	}
-	// Outside a call nobody answers: the connection is shared by callers.
+	// Outside a call nobody answers.
 	cs, err := (rootsRelay{c: mustConn(t, r, "legacy")}).ListRoots(ctx, mcp.ListRootsRequest{})
 	if err == nil {
 		t.Errorf("roots/list outside a call was answered: %+v", cs)
 	}
-	if err := r.NotifyRootsListChanged(ctx, "legacy"); err != nil {
-		t.Errorf("notify legacy: %v", err)
-	}
-	if err := r.NotifyRootsListChanged(ctx, "modern"); err != nil {
-		t.Errorf("notify modern: %v", err)
+	if err := r.NotifyRootsListChanged(ctx, testCaller); err != nil {
+		t.Errorf("notify: %v", err)
 	}
 }
 
@@ -335,7 +344,7 @@ func TestPassInputRequired(t *testing.T) {
 		asked = true
 		return nil, errors.New("not asked")
 	}
-	raw, err := r.CallTool(ctx, "modern", "ask_mrtr", nil, CallOptions{PassInputRequired: true, OnSampling: hook})
+	raw, err := r.CallTool(ctx, "modern", "ask_mrtr", nil, CallOptions{Caller: testCaller, PassInputRequired: true, OnSampling: hook})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +361,7 @@ func TestPassInputRequired(t *testing.T) {
 	}
 	answer := mcp.InputResponses{"q": mcp.InputResponse{Sampling: &mcp.CreateMessageResult{
 		SamplingMessage: mcp.SamplingMessage{Role: mcp.RoleAssistant, Content: mcp.NewTextContent("four, resumed")}, Model: "m"}}}
-	raw, err = r.CallTool(ctx, "modern", "ask_mrtr", nil, CallOptions{PassInputRequired: true,
+	raw, err = r.CallTool(ctx, "modern", "ask_mrtr", nil, CallOptions{Caller: testCaller, PassInputRequired: true,
 		Resume: &mcp.MultiRoundTripParams{InputResponses: answer, RequestState: res.RequestState}})
 	if err != nil {
 		t.Fatal(err)

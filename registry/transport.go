@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -198,10 +200,7 @@ type stdioProcess struct {
 func startProcess(cfg ServerConfig, log zerolog.Logger) (*stdioProcess, error) {
 	cmd := exec.Command(cfg.Command, cfg.Args...)
 	cmd.Dir = cfg.Cwd
-	cmd.Env = os.Environ()
-	for k, v := range cfg.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd.Env = stdioEnv(cfg, os.Environ())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stderr = &lineLogger{log: log}
 	// Grandchildren may keep stderr open; do not wait for them forever.
@@ -233,6 +232,53 @@ func startProcess(cfg ServerConfig, log zerolog.Logger) (*stdioProcess, error) {
 		close(p.exited)
 	}()
 	return p, nil
+}
+
+// safeEnvNames are the variables of Junction's own environment that every
+// stdio server gets, when set: what a program needs to find its tools, home,
+// user, terminal, locale, time zone and temporary directory, and nothing
+// that configures Junction or holds a credential. The model is the official
+// MCP SDKs' default environment for stdio servers (HOME, LOGNAME, PATH,
+// SHELL, TERM, USER on unix), with LANG, LC_*, TZ and TMPDIR added.
+var safeEnvNames = map[string]bool{
+	"HOME": true, "LANG": true, "LOGNAME": true, "PATH": true, "SHELL": true,
+	"TERM": true, "TMPDIR": true, "TZ": true, "USER": true,
+}
+
+// safeEnvPrefix is the prefix of the locale categories (LC_ALL, LC_CTYPE,
+// ...), which are safe too.
+const safeEnvPrefix = "LC_"
+
+// stdioEnv is the environment of cfg's command, built from environ
+// (Junction's own, as os.Environ returns it): the safe variables and those
+// named in cfg.EnvPassthrough, then cfg.Env on top. JUNCTION_* variables
+// never pass (validation refuses them in EnvPassthrough; this is the second
+// lock), nor do values that are exported shell functions ("() {...}"), as
+// in the SDKs. The result is sorted, one entry per name.
+func stdioEnv(cfg ServerConfig, environ []string) []string {
+	pass := make(map[string]bool, len(cfg.EnvPassthrough))
+	for _, name := range cfg.EnvPassthrough {
+		pass[name] = true
+	}
+	vars := make(map[string]string, len(safeEnvNames)+len(cfg.Env))
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || strings.HasPrefix(strings.ToUpper(k), "JUNCTION_") || strings.HasPrefix(v, "()") {
+			continue
+		}
+		if safeEnvNames[k] || strings.HasPrefix(k, safeEnvPrefix) || pass[k] {
+			vars[k] = v
+		}
+	}
+	for k, v := range cfg.Env {
+		vars[k] = v
+	}
+	out := make([]string, 0, len(vars))
+	for k, v := range vars {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // transport returns the mcp-go transport speaking over the process's pipes.

@@ -62,8 +62,16 @@ type upstream struct {
 
 	// legacyHTTP remembers that a streamable HTTP upstream speaks only the
 	// legacy protocol, so later connections open the standalone GET stream
-	// that carries its notifications. Only the owner goroutine uses it.
-	legacyHTTP bool
+	// that carries its notifications. The owner goroutine sets it; caller
+	// sessions read it.
+	legacyHTTP atomic.Bool
+
+	// life is the owner goroutine's context (set by start, before the
+	// server can be ready); caller sessions live under it.
+	life context.Context
+	// callers are the sessions of callers whose clients supply client
+	// features (sessions.go).
+	callers *callerPool
 }
 
 func newUpstream(r *Registry, def definition) *upstream {
@@ -81,6 +89,7 @@ func newUpstream(r *Registry, def definition) *upstream {
 			Source:    def.source,
 		},
 	}
+	u.callers = newCallerPool(r.maxCallers, r.callerIdle, r.now, u.log)
 	if a := def.cfg.Auth; a != nil && def.cfg.Transport != TransportStdio {
 		u.tokens = newTokenSource(*a, r.now)
 	}
@@ -104,10 +113,12 @@ func (u *upstream) start(parent context.Context) {
 	}
 	ctx, cancel := context.WithCancel(parent)
 	u.cancel = cancel
+	u.life = ctx
 	u.r.wg.Add(1)
 	go func() {
 		defer u.r.wg.Done()
 		defer close(u.done)
+		defer u.callers.close()
 		u.run(ctx)
 	}()
 }
@@ -120,9 +131,12 @@ func (u *upstream) stop() {
 
 // snapshot returns the status and catalog.
 func (u *upstream) snapshot() (Status, *ServerCatalog) {
+	n := u.callers.size()
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.status, u.cat
+	st := u.status
+	st.CallerSessions = n
+	return st, u.cat
 }
 
 // ready returns the live connection, or the reason there is none.
@@ -201,6 +215,8 @@ func (u *upstream) run(ctx context.Context) {
 		err = u.watch(ctx, conn)
 		u.publish(nil, nil, StateFailed, err)
 		conn.close()
+		// The upstream went away: so did the callers' sessions with it.
+		u.callers.reset()
 		if ctx.Err() != nil {
 			return
 		}
@@ -277,6 +293,7 @@ func (u *upstream) watch(ctx context.Context, conn *connection) error {
 			if err := conn.ping(ctx, u.def.cfg.connectTimeout()); err != nil {
 				return fmt.Errorf("health check: %w", err)
 			}
+			u.callers.sweep()
 		}
 	}
 }
@@ -292,10 +309,10 @@ func (u *upstream) connect(ctx context.Context) (*connection, *ServerCatalog, er
 	if err != nil {
 		return nil, nil, err
 	}
-	if cfg.Transport == TransportStreamableHTTP && !u.legacyHTTP && !mcp.IsModernProtocol(conn.protocol) {
+	if cfg.Transport == TransportStreamableHTTP && !u.legacyHTTP.Load() && !mcp.IsModernProtocol(conn.protocol) {
 		// A legacy upstream sends notifications on the standalone GET
 		// stream, which must be asked for when the transport is built.
-		u.legacyHTTP = true
+		u.legacyHTTP.Store(true)
 		conn.close()
 		if conn, err = u.dial(ctx, cctx); err != nil {
 			return nil, nil, err
@@ -362,7 +379,7 @@ func (u *upstream) dial(ctx, cctx context.Context) (*connection, error) {
 			transport.WithHTTPBasicClient(hc), transport.WithHTTPHeaders(headers), transport.WithHTTPLogger(quietSlog),
 		}
 		pinnedLegacy := cfg.ProtocolVersion != "" && !mcp.IsModernProtocol(cfg.ProtocolVersion)
-		if u.legacyHTTP || pinnedLegacy {
+		if u.legacyHTTP.Load() || pinnedLegacy {
 			//lint:ignore SA1019 legacy upstreams send notifications on the standalone GET stream.
 			topts = append(topts, transport.WithContinuousListening())
 			opts = append(opts, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
@@ -381,7 +398,8 @@ func (u *upstream) dial(ctx, cctx context.Context) (*connection, error) {
 		return nil, fmt.Errorf("unknown transport %q", cfg.Transport)
 	}
 	// Upstreams may ask for sampling, elicitation and roots during a tool
-	// call; the requests are relayed to the call's caller (relay.go).
+	// call; the requests are relayed to the call's caller, on a caller
+	// session only (relay.go, sessions.go).
 	opts = append(opts, client.WithSamplingHandler(samplingRelay{conn}), client.WithElicitationHandler(elicitationRelay{conn}),
 		client.WithRootsHandler(rootsRelay{conn}))
 	conn.client = client.NewClient(tr, opts...)

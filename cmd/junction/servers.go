@@ -32,12 +32,13 @@ func serversAdd(fs *flag.FlagSet) adminAction {
 	var cfg registry.ServerConfig
 	var args repeatedFlag
 	env, headers := kvFlag{}, kvFlag{}
-	var include, exclude stringList
+	var include, exclude, passthrough stringList
 	fs.StringVar(&cfg.Name, "name", "", "name of the server (required)")
 	fs.StringVar(&cfg.Transport, "transport", "", "how to reach it: stdio, sse or streamable-http (required)")
 	fs.StringVar(&cfg.Command, "command", "", "program to run (stdio; required for it)")
 	fs.Var(&args, "arg", "argument of --command (stdio; repeatable, in order)")
 	fs.Var(env, "env", "K=V environment variable for --command (stdio; repeatable; stored encrypted)")
+	fs.Var(&passthrough, "env-passthrough", "NAME of a gateway environment variable also given to --command (stdio; repeatable; exact names, never JUNCTION_*)")
 	fs.StringVar(&cfg.Cwd, "cwd", "", "working directory of --command (stdio)")
 	// --url is the gateway's, as for every admin command.
 	fs.StringVar(&cfg.URL, "server-url", "", "endpoint of the server, http or https (sse, streamable-http; required for them)")
@@ -63,7 +64,7 @@ func serversAdd(fs *flag.FlagSet) adminAction {
 		}
 		wrong := []string{"server-url", "header", "bearer"}
 		if cfg.Transport != registry.TransportStdio {
-			wrong = []string{"command", "arg", "env", "cwd"}
+			wrong = []string{"command", "arg", "env", "env-passthrough", "cwd"}
 		}
 		for _, f := range wrong {
 			if set[f] {
@@ -77,6 +78,7 @@ func serversAdd(fs *flag.FlagSet) adminAction {
 			return usageErrorf("--server-url is required for transport %s", cfg.Transport)
 		}
 		cfg.Args = args
+		cfg.EnvPassthrough = passthrough
 		if len(env) > 0 {
 			cfg.Env = env
 		}
@@ -198,9 +200,11 @@ func printServer(w io.Writer, v struct {
 		{"PROTOCOL", orDash(s.Status.ProtocolVersion)},
 		{"TOOLS", fmt.Sprint(s.Status.Tools)},
 		{"RESTARTS", fmt.Sprint(s.Status.Restarts)},
+		{"CALLER_SESSIONS", fmt.Sprint(s.Status.CallerSessions)},
 		{"COMMAND", orDash(s.Command)},
 		{"ARGS", orDash(quoteArgs(s.Args))},
 		{"ENV", formatList(s.Env)},
+		{"ENV_PASSTHROUGH", formatList(s.EnvPassthrough)},
 		{"CWD", orDash(s.Cwd)},
 		{"URL", orDash(s.URL)},
 		{"HEADERS", formatList(s.Headers)},

@@ -135,19 +135,27 @@ func TestServersAddStdioAndDisabled(t *testing.T) {
 
 	// Disabled: the gateway stores it without running the command.
 	out := mustCLI(t, "servers", "add", u, "--name", "files", "--transport", "stdio", "--command", "no-such-binary",
-		"--arg", "-y", "--arg", "a,b c", "--env", "TOKEN=s3cret", "--cwd", "/tmp", "--prefix", "", "--disabled",
+		"--arg", "-y", "--arg", "a,b c", "--env", "TOKEN=s3cret", "--env-passthrough", "GOPATH", "--cwd", "/tmp", "--prefix", "", "--disabled",
 		"--include-tools", "read_*")
 	if !strings.Contains(out, "disabled") {
 		t.Fatalf("add --disabled: %q", out)
 	}
 	out = mustCLI(t, "servers", "show", "files", u)
-	for _, want := range []string{"no-such-binary", `-y "a,b c"`, "TOKEN", "/tmp", "(none)", "read_*", "DISABLED         true"} {
+	for _, want := range []string{"no-such-binary", `-y "a,b c"`, "TOKEN", "GOPATH", "/tmp", "(none)", "read_*", "DISABLED         true"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("servers show lacks %q:\n%s", want, out)
 		}
 	}
 	if strings.Contains(out, "s3cret") {
 		t.Errorf("servers show printed an env value:\n%s", out)
+	}
+
+	// The gateway's own variables are never passed through, nor patterns.
+	for _, name := range []string{"JUNCTION_ADMIN_KEY", "AWS_*"} {
+		r := cli(t, "servers", "add", u, "--name", "leaky", "--transport", "stdio", "--command", "c", "--env-passthrough", name)
+		if r.code != exitFailed || !strings.Contains(r.stderr, "env_passthrough[0]") {
+			t.Errorf("add --env-passthrough %s: %+v", name, r)
+		}
 	}
 }
 
@@ -163,6 +171,7 @@ func TestServersUsageErrors(t *testing.T) {
 		{"servers", "add", "--name", "x", "--transport", "stdio", "--command", "c", "--server-url", "http://h"},
 		{"servers", "add", "--name", "x", "--transport", "streamable-http", "--server-url", "http://h", "--command", "c"},
 		{"servers", "add", "--name", "x", "--transport", "stdio", "--command", "c", "--env", "NOVALUE"},
+		{"servers", "add", "--name", "x", "--transport", "sse", "--server-url", "http://h", "--env-passthrough", "HOME"},
 		{"servers", "add", "--name", "x", "--transport", "stdio", "--command", "c", "--timeout", "soon"},
 		{"servers", "show"},
 		{"servers", "rm", "a", "b"},

@@ -4,10 +4,13 @@
 // A [Server] wraps an mcp-go server that serves a fixed, documented set of
 // tools (echo, add, sleep, fail, large, image, structured), one resource
 // (mcptest://readme), one resource template (mcptest://echo/{text}) and one
-// prompt (greet). Options build variants: another name or version, a subset
-// of the tools, a name prefix, many generated tools for catalog-size tests,
-// extra caller-defined tools, paginated lists, and opt-in control tools that
-// add or remove tools from inside a tool call. Tools can also be added and
+// prompt (greet), and on request (WithTools) two tools for isolation tests:
+// env, which shows the process environment, and roots, which keeps the
+// client's roots per session as server-everything does. Options build
+// variants: another name or version, a subset of the tools, a name prefix,
+// many generated tools for catalog-size tests, extra caller-defined tools,
+// paginated lists, and opt-in control tools that add or remove tools from
+// inside a tool call. Tools can also be added and
 // removed at run time with [Server.AddTools] and [Server.RemoveTools]; every
 // change emits notifications/tools/list_changed to connected clients.
 //

@@ -46,6 +46,8 @@ type Server struct {
 
 	// subs records resource subscriptions (WithResourceSubscriptions).
 	subs subscribers
+	// roots are the roots each session's client listed (the roots tool).
+	roots rootsCache
 	// textMu guards texts, the resources added by SetText.
 	textMu sync.Mutex
 	texts  map[string]string
@@ -93,13 +95,19 @@ func NewServer(opts ...Option) (*Server, error) {
 		// The built-in structured tools must honour their own contracts.
 		server.WithOutputSchemaValidation(),
 	}
+	hooks := &server.Hooks{}
 	if cfg.subscribe {
-		serverOpts = append(serverOpts, server.WithHooks(s.subscriptionHooks()))
+		hooks = s.subscriptionHooks()
 	}
+	s.clientStateHooks(hooks)
+	serverOpts = append(serverOpts, server.WithHooks(hooks))
 	if cfg.pageSize > 0 {
 		serverOpts = append(serverOpts, server.WithPaginationLimit(cfg.pageSize))
 	}
 	s.mcp = server.NewMCPServer(cfg.name, cfg.version, serverOpts...)
+	s.mcp.AddNotificationHandler(mcp.MethodNotificationRootsListChanged, func(ctx context.Context, _ mcp.JSONRPCNotification) {
+		s.roots.forget(sessionID(ctx))
+	})
 
 	tools, err := s.initialTools(cfg)
 	if err != nil {

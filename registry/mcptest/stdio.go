@@ -68,6 +68,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	defer cancel()
 
 	c := &stdioConn{server: s, session: session, out: out, cancel: cancel, outgoing: make(chan mcp.JSONRPCMessage)}
+	session.outgoing = c.outgoing
 	requestCtx := s.mcp.WithContext(ctx, session)
 
 	// The reader hands lines over one at a time, so a line always arrives
@@ -197,6 +198,9 @@ func (c *stdioConn) dispatch(ctx context.Context, line []byte) {
 		return
 	}
 	isRequest := head.Method != "" && len(head.ID) > 0 && !bytes.Equal(head.ID, []byte("null"))
+	if head.Method == "" && c.session.answer(head.ID, line) {
+		return
+	}
 	if !isRequest {
 		if resp := c.handle(ctx, line, nil); resp != nil {
 			c.outgoing <- resp
@@ -291,6 +295,16 @@ type stdioSession struct {
 	capabilities mcp.ClientCapabilities
 	filter       mcp.SubscriptionFilter
 	filterActive bool
+
+	// outgoing is the connection's writer queue, for the server's own
+	// requests to the client (roots/list). Only request handlers use it,
+	// and the writer outlives them.
+	outgoing chan<- mcp.JSONRPCMessage
+	// nextID numbers those requests.
+	nextID atomic.Int64
+	// asked holds the channels waiting for their answers, by request ID
+	// (guarded by mu).
+	asked map[string]chan json.RawMessage
 }
 
 func newStdioSession(id string) *stdioSession {
@@ -306,7 +320,81 @@ var (
 	_ server.SessionWithLogging            = (*stdioSession)(nil)
 	_ server.SessionWithClientInfo         = (*stdioSession)(nil)
 	_ server.SessionWithSubscriptionFilter = (*stdioSession)(nil)
+	_ server.SessionWithRoots              = (*stdioSession)(nil)
 )
+
+// ListRoots implements server.SessionWithRoots: it sends roots/list to the
+// client and waits for the answer or the end of ctx.
+func (s *stdioSession) ListRoots(ctx context.Context, request mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	raw, err := s.ask(ctx, string(mcp.MethodListRoots), request.Params)
+	if err != nil {
+		return nil, err
+	}
+	var res mcp.ListRootsResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, fmt.Errorf("mcptest: stdio: roots/list result: %w", err)
+	}
+	return &res, nil
+}
+
+// ask sends a request of method to the client and returns its result.
+func (s *stdioSession) ask(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	id := "mcptest-" + strconv.FormatInt(s.nextID.Add(1), 10)
+	reply := make(chan json.RawMessage, 1)
+	s.mu.Lock()
+	if s.asked == nil {
+		s.asked = map[string]chan json.RawMessage{}
+	}
+	s.asked[id] = reply
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.asked, id)
+		s.mu.Unlock()
+	}()
+	req := mcp.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Params: params, Request: mcp.Request{Method: method}}
+	select {
+	case s.outgoing <- req:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var line json.RawMessage
+	select {
+	case line = <-reply:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var resp struct {
+		Result json.RawMessage          `json:"result"`
+		Error  *mcp.JSONRPCErrorDetails `json:"error"`
+	}
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return nil, fmt.Errorf("mcptest: stdio: %s answer: %w", method, err)
+	}
+	if resp.Error != nil {
+		return nil, fmt.Errorf("mcptest: stdio: the client refused %s: %s (code %d)", method, resp.Error.Message, resp.Error.Code)
+	}
+	return resp.Result, nil
+}
+
+// answer hands a response line to the request it answers, and reports
+// whether there was one.
+func (s *stdioSession) answer(rawID json.RawMessage, line []byte) bool {
+	var id string
+	if json.Unmarshal(rawID, &id) != nil {
+		return false
+	}
+	s.mu.Lock()
+	reply, ok := s.asked[id]
+	s.mu.Unlock()
+	if ok {
+		select {
+		case reply <- json.RawMessage(line):
+		default: // a second answer to the same request is dropped
+		}
+	}
+	return ok
+}
 
 // SessionID implements server.ClientSession.
 func (s *stdioSession) SessionID() string { return s.id }

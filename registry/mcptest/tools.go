@@ -30,6 +30,16 @@ const (
 	// ToolStructured returns structuredContent matching its outputSchema,
 	// with the same JSON as a text fallback.
 	ToolStructured = "structured"
+	// ToolEnv returns the server process's environment as structuredContent
+	// {"env": {NAME: value}} (EnvOutput), with the same JSON as text. Not a
+	// core tool: serve it with WithTools, only where the environment may be
+	// shown.
+	ToolEnv = "env"
+	// ToolRoots returns the client's roots (RootsOutput), asking the client
+	// once per session and keeping the answer until the client sends
+	// notifications/roots/list_changed, as many servers do. Not a core
+	// tool: serve it with WithTools.
+	ToolRoots = "roots"
 	// ToolControlAddTool adds an echo tool with the given name (only with
 	// WithControlTools).
 	ToolControlAddTool = "control_add_tool"
@@ -43,7 +53,7 @@ const (
 var coreToolNames = []string{ToolAdd, ToolEcho, ToolFail, ToolImage, ToolLarge, ToolSleep, ToolStructured}
 
 // builtinToolNames are all the tools this package defines.
-var builtinToolNames = append(slices.Clone(coreToolNames), ToolControlAddTool, ToolControlRemoveTool)
+var builtinToolNames = append(slices.Clone(coreToolNames), ToolEnv, ToolRoots, ToolControlAddTool, ToolControlRemoveTool)
 
 // CoreTools returns the names of the tools a Server serves by default, in the
 // order tools/list serves them.
@@ -177,6 +187,12 @@ const (
 		"additionalProperties": false
 	}`
 
+	noInputSchema = `{
+		"type": "object",
+		"properties": {},
+		"additionalProperties": false
+	}`
+
 	controlAddInputSchema = `{
 		"type": "object",
 		"properties": {
@@ -249,6 +265,20 @@ func builtinSpecs() map[string]toolSpec {
 			outputSchema: structuredOutputSchema,
 			annotations:  annotate(true, false, true, false),
 			handler:      func(*Server) server.ToolHandlerFunc { return handleStructured },
+		},
+		ToolEnv: {
+			title:       "Environment",
+			description: "Returns the server process's environment variables and their values.",
+			inputSchema: noInputSchema,
+			annotations: annotate(true, false, true, false),
+			handler:     func(*Server) server.ToolHandlerFunc { return handleEnv },
+		},
+		ToolRoots: {
+			title:       "Roots",
+			description: "Returns the client's roots, asked once per session and kept until the client says they changed.",
+			inputSchema: noInputSchema,
+			annotations: annotate(true, false, true, false),
+			handler:     (*Server).handleRoots,
 		},
 		ToolControlAddTool: {
 			title:       "Add a tool",
