@@ -337,6 +337,13 @@ func TestKeyGuessingLocksOutTheAddressOnEveryRoute(t *testing.T) {
 			if json.Unmarshal(body, &anth) != nil || anth.Type != "error" || anth.Error.Type != "rate_limit_error" {
 				t.Errorf("/v1/messages 429 is not Anthropic-shaped: %s", body)
 			}
+		} else if tc.path == "/mcp" {
+			var rpc struct {
+				Error struct{ Message string }
+			}
+			if json.Unmarshal(body, &rpc) != nil || !strings.Contains(rpc.Error.Message, "too many wrong keys") {
+				t.Errorf("/mcp 429 is not a JSON-RPC error: %s", body)
+			}
 		} else if e := errorJSON(t, body); e.Code != "too_many_auth_failures" {
 			t.Errorf("%s 429 body: %s", tc.path, body)
 		}

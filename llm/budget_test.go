@@ -217,7 +217,8 @@ func TestFallbackOvershootStaysWithinBudgetTwoReplicas(t *testing.T) {
 	t.Cleanup(up.Close)
 	var replicas []*budgetReplica
 	for range 2 {
-		ctr, err := counters.NewRedis(context.Background(), counters.RedisOptions{URL: url, Prefix: prefix})
+		ctr, err := counters.NewRedis(context.Background(), counters.RedisOptions{URL: url, Prefix: prefix,
+			Timeout: 10 * time.Second})
 		if err != nil {
 			t.Fatalf("redis: %v", err)
 		}
