@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // ConfigError lists every problem found in a configuration, each naming the
@@ -325,7 +325,7 @@ func kindName(n *yaml.Node) string {
 	return "something else"
 }
 
-// cleanYAMLError drops yaml.v3's "yaml: unmarshal errors:\n  line N:" framing,
+// cleanYAMLError drops go.yaml.in/yaml/v3's "yaml: unmarshal errors:\n  line N:" framing,
 // which duplicates the path and line we report ourselves.
 func cleanYAMLError(err error) string {
 	var te *yaml.TypeError
