@@ -23,6 +23,11 @@ var defaultBody []byte
 // defaultConcurrency is used when neither --rate nor --concurrency is given.
 const defaultConcurrency = 10
 
+// defaultJunctionConfig is the gateway's config when --junction-config is not
+// given, relative to the repository root so that it does not depend on the
+// working directory.
+const defaultJunctionConfig = "bench/junction.yaml"
+
 // config is everything the command line decides.
 type config struct {
 	options  harness.Options
@@ -55,15 +60,15 @@ func parseFlags(argv []string) (config, error) {
 		apiKey       = fs.String("key", "jk-bench-load-generator-key-0001", "API key sent as \"Authorization: Bearer <key>\"")
 		mockLatency  = fs.Duration("mock-latency", 0, "mock provider latency (passed as --latency)")
 		mockBin      = fs.String("mock-bin", "", "prebuilt mock provider binary (default: build ./examples/mockprovider)")
-		baselineBin  = fs.String("baseline-bin", "", "prebuilt baseline proxy binary (default: build ./bench/baseline)")
+		baselineBin  = fs.String("baseline-bin", "", "prebuilt baseline proxy binary (default: build bench/baseline)")
 		baselineIdle = fs.Int("baseline-idle-conns", 0, "baseline proxy MaxIdleConnsPerHost (default: max(concurrency, max workers, 1024))")
-		junctionCfg  = fs.String("junction-config", "bench/junction.yaml", "junction config `file`, passed as serve --config")
+		junctionCfg  = fs.String("junction-config", "", "junction config `file`, passed as serve --config (default: bench/junction.yaml in the repository)")
 		junctionBin  = fs.String("junction-bin", "", "prebuilt junction binary (default: build ./cmd/junction)")
-		repo         = fs.String("repo", "", "root `dir` of the Junction module (default: found from the working directory)")
+		repo         = fs.String("repo", "", "root `dir` of the Junction repository (default: found from the working directory)")
 		sample       = fs.Duration("sample-interval", 100*time.Millisecond, "RSS sampling `interval`")
 		startTimeout = fs.Duration("start-timeout", 30*time.Second, "how long each process may take to answer HTTP")
 		name         = fs.String("name", "", "run name in the report (default: derived from the load, e.g. c50-latency0s)")
-		out          = fs.String("out", "", "write the JSON report to this `file`, e.g. bench/results/c50.json")
+		out          = fs.String("out", "", "write the JSON report to this `file`, e.g. results/c50.json")
 		format       = fs.String("format", "text", "table format on stdout: text or markdown")
 		keepWorkDir  = fs.Bool("keep-workdir", false, "keep the temporary dir with binaries and process logs")
 		mockArgs     listFlag
@@ -75,7 +80,7 @@ func parseFlags(argv []string) (config, error) {
 	if err := fs.Parse(argv[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stderr)
-			fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags]   (see bench/README.md)")
+			fmt.Fprintln(os.Stderr, "usage: cd bench && go run . [flags]   (see bench/README.md)")
 			fs.PrintDefaults()
 		}
 		return config{}, err
@@ -114,6 +119,10 @@ func parseFlags(argv []string) (config, error) {
 		}
 		repoDir = dir
 	}
+	configPath := *junctionCfg
+	if configPath == "" && repoDir != "" {
+		configPath = filepath.Join(repoDir, defaultJunctionConfig)
+	}
 
 	load := harness.Load{
 		Rate:        *rate,
@@ -145,7 +154,7 @@ func parseFlags(argv []string) (config, error) {
 				MaxIdleConnsPerHost: *baselineIdle,
 				Bin:                 *baselineBin,
 			},
-			Junction:       harness.JunctionOptions{ConfigPath: *junctionCfg, Args: junctionArgs, Bin: *junctionBin},
+			Junction:       harness.JunctionOptions{ConfigPath: configPath, Args: junctionArgs, Bin: *junctionBin},
 			SampleInterval: *sample,
 			StartTimeout:   *startTimeout,
 			KeepWorkDir:    *keepWorkDir,
@@ -205,7 +214,8 @@ func redactKey(args []string) []string {
 }
 
 // findModuleRoot walks up from the working directory to the go.mod of the
-// Junction module.
+// Junction gateway module, the repository root. It passes over bench's own
+// go.mod (module github.com/junctionhq/junction/bench).
 func findModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {

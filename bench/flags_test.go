@@ -32,15 +32,23 @@ func TestParseFlags(t *testing.T) {
 				if !slices.Equal(o.Targets, []string{"direct", "baseline", "junction"}) {
 					t.Errorf("targets = %v", o.Targets)
 				}
-				if o.Name != "c10-latency0s" || o.Junction.ConfigPath != "bench/junction.yaml" {
-					t.Errorf("name %q config %q", o.Name, o.Junction.ConfigPath)
+				if o.Name != "c10-latency0s" {
+					t.Errorf("name %q", o.Name)
+				}
+				if want := filepath.Join(o.RepoDir, "bench", "junction.yaml"); o.Junction.ConfigPath != want {
+					t.Errorf("config %q, want %q", o.Junction.ConfigPath, want)
+				}
+				if _, err := os.Stat(o.Junction.ConfigPath); err != nil {
+					t.Errorf("default config: %v", err)
 				}
 				var body map[string]any
 				if err := json.Unmarshal(o.Request.Body, &body); err != nil || body["stream"] != false || body["model"] != "gpt-4o-mini" {
 					t.Errorf("default body = %s (%v)", o.Request.Body, err)
 				}
-				if o.RepoDir == "" {
-					t.Error("repo dir not found")
+				// The tests run in bench/, a module of its own: the repository
+				// root is the directory above, past bench/go.mod.
+				if wd, err := os.Getwd(); err != nil || o.RepoDir != filepath.Dir(wd) {
+					t.Errorf("repo dir = %q, want the parent of %q (%v)", o.RepoDir, wd, err)
 				}
 			},
 		},
@@ -76,6 +84,15 @@ func TestParseFlags(t *testing.T) {
 				rec := strings.Join(c.options.Command, " ") + " " + c.options.Flags["key"]
 				if strings.Contains(rec, "jk-secret") {
 					t.Errorf("key recorded: %s", rec)
+				}
+			},
+		},
+		{
+			name: "a given junction config is kept as given",
+			args: []string{"--junction-config", "my/junction.yaml"},
+			check: func(t *testing.T, c config) {
+				if got := c.options.Junction.ConfigPath; got != "my/junction.yaml" {
+					t.Errorf("config = %q", got)
 				}
 			},
 		},

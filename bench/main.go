@@ -4,7 +4,7 @@
 // proxy in front of the mock) and "junction" (the gateway in front of the
 // mock), and prints a table with ratios against direct.
 //
-//	go run ./bench --targets direct,baseline --concurrency 50 --duration 15s --out bench/results/c50.json
+//	cd bench && go run . --targets direct,baseline --concurrency 50 --duration 15s --out results/c50.json
 //
 // See bench/README.md for every flag.
 package main

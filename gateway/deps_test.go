@@ -27,7 +27,6 @@ var allowedImports = map[string][]string{
 	"telemetry":        {"store"},
 	"web":              {},
 	"examples":         {"llm/llmtest", "registry/mcptest"},
-	"bench":            {"*"},
 }
 
 // TestDependencyDirection fails when a package imports against the

@@ -22,8 +22,9 @@ type Options struct {
 	// Name labels the run in its report, e.g. "c50-latency0".
 	Name string
 
-	// RepoDir is the root of the Junction module; binaries are built from
-	// it.
+	// RepoDir is the root of the Junction repository (the gateway
+	// module's directory); binaries are built in it, and the baseline in its
+	// bench module.
 	RepoDir string
 
 	// Targets are the targets to run, in order; see KnownTargets.
@@ -77,7 +78,8 @@ type BaselineOptions struct {
 	// (1024), so the proxy never has to open a connection per request.
 	MaxIdleConnsPerHost int
 
-	// Bin is a prebuilt baseline binary; empty means build ./bench/baseline.
+	// Bin is a prebuilt baseline binary; empty means build bench/baseline
+	// (in the bench module).
 	Bin string
 }
 

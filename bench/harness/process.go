@@ -163,13 +163,13 @@ func freeLoopbackAddr() (string, error) {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(addr.Port)), nil
 }
 
-// goBuild builds the package pkg (e.g. "./examples/mockprovider") of the
-// module in repoDir into out, bounded by timeout.
-func goBuild(ctx context.Context, repoDir, pkg, out string, timeout time.Duration) error {
+// goBuild builds the package pkg of the repository in repoDir into out, in
+// pkg's own module, bounded by timeout.
+func goBuild(ctx context.Context, repoDir string, pkg goPackage, out string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-	cmd.Dir = repoDir
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg.path)
+	cmd.Dir = pkg.dir(repoDir)
 	output, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, tail(output, 30))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -142,5 +143,24 @@ func TestFreeLoopbackAddr(t *testing.T) {
 	}
 	if !strings.HasPrefix(addr, "127.0.0.1:") || strings.HasSuffix(addr, ":0") {
 		t.Errorf("addr = %q, want 127.0.0.1 with a real port", addr)
+	}
+}
+
+// TestBuiltPackagesResolveInTheirModules checks that every package Run builds
+// is a main package when go runs in the directory goBuild gives it, in this
+// repository: bench is a module of its own, so its baseline proxy cannot be
+// built from the gateway module's directory, nor the gateway from bench's.
+func TestBuiltPackagesResolveInTheirModules(t *testing.T) {
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range []goPackage{mockPackage, baselinePackage, junctionPackage} {
+		cmd := exec.Command("go", "list", "-f", "{{.Name}}", pkg.path)
+		cmd.Dir = pkg.dir(repo)
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "main" {
+			t.Errorf("%s: go list in %s = %q, %v; want a main package", pkg, cmd.Dir, out, err)
+		}
 	}
 }

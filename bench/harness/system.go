@@ -11,11 +11,30 @@ import (
 	"github.com/junctionhq/junction/bench/internal/proxy"
 )
 
-// Packages built from the repository for a run.
-const (
-	mockPackage     = "./examples/mockprovider"
-	baselinePackage = "./bench/baseline"
-	junctionPackage = "./cmd/junction"
+// goPackage is a main package the harness builds from the repository.
+type goPackage struct {
+	// moduleDir is the directory of the package's module, relative to the
+	// repository root: "." for the gateway module, "bench" for this one.
+	moduleDir string
+	// path is the package's path relative to moduleDir, e.g. "./cmd/junction".
+	path string
+}
+
+// dir returns the directory go build runs in for p, in the repository at
+// repoDir.
+func (p goPackage) dir(repoDir string) string { return filepath.Join(repoDir, p.moduleDir) }
+
+// String returns p's directory relative to the repository root, e.g.
+// "bench/baseline".
+func (p goPackage) String() string { return filepath.Join(p.moduleDir, p.path) }
+
+// Packages built from the repository for a run. The baseline proxy lives in
+// the bench module, so it is built there; the mock and junction are built in
+// the gateway module.
+var (
+	mockPackage     = goPackage{moduleDir: ".", path: "./examples/mockprovider"}
+	baselinePackage = goPackage{moduleDir: "bench", path: "./baseline"}
+	junctionPackage = goPackage{moduleDir: ".", path: "./cmd/junction"}
 )
 
 // Run is the benchmark command: it builds the binaries the targets need
@@ -108,7 +127,7 @@ type built struct {
 }
 
 // binary returns prebuilt if set, or builds pkg into the work dir.
-func (s *system) binary(ctx context.Context, name, prebuilt, pkg string) (string, error) {
+func (s *system) binary(ctx context.Context, name, prebuilt string, pkg goPackage) (string, error) {
 	if prebuilt != "" {
 		abs, err := filepath.Abs(prebuilt)
 		if err != nil {

@@ -9,7 +9,7 @@
 // gateway and the clients share the machine's cores), so compare the
 // numbers of one run only.
 //
-//	go run ./bench/mcpbench -duration 10s
+//	cd bench && go run ./mcpbench -duration 10s
 package main
 
 import (
