@@ -2,7 +2,6 @@ package registry
 
 import (
 	"bytes"
-	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -88,9 +87,9 @@ func TestSealer(t *testing.T) {
 // store/secret, still opens with the same key: every field is bound as
 // before.
 func TestOpenConfigSealedByOldCode(t *testing.T) {
-	key, err := hex.DecodeString("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
-	if err != nil {
-		t.Fatal(err)
+	key := make([]byte, 32) // 00 01 … 1f, the key the values were sealed with
+	for i := range key {
+		key[i] = byte(i)
 	}
 	s, err := newSealer(key)
 	if err != nil {
