@@ -9,6 +9,7 @@ import (
 
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/store"
+	"github.com/junctionhq/junction/telemetry"
 )
 
 // The admin API for access policies, prices and usage.
@@ -182,7 +183,7 @@ func (g *Gateway) usage(w http.ResponseWriter, r *http.Request) error {
 		uq.Limit = n
 	}
 	if err := g.policy.FlushUsage(r.Context()); err != nil {
-		if errors.Is(err, policy.ErrUsageBuffered) {
+		if errors.Is(err, telemetry.ErrUsageBuffered) {
 			return &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "store_unavailable",
 				Message: "the store is not taking usage records right now; they are buffered and written when it does; try again",
 				Err:     err, Header: map[string]string{"Retry-After": "5"}}

@@ -3,17 +3,12 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,12 +17,13 @@ import (
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/store"
+	"github.com/junctionhq/junction/store/secret"
 )
 
 // The admin API for LLM providers. Providers from the configuration file
 // are read-only here; providers made through the API live in the store
 // (resource kind "provider") with their key values and header values
-// encrypted (AES-256-GCM under a key derived from the gateway's secret key),
+// sealed (store/secret, under a key derived from the gateway's secret key),
 // and every replica follows the store's change feed and swaps its provider
 // set without a restart.
 
@@ -38,8 +34,12 @@ const kindProvider = "provider"
 // store as a safety net beside the change feed.
 const providerReloadInterval = time.Minute
 
-// providerSealedPrefix starts every encrypted value in a stored spec.
-const providerSealedPrefix = "enc:v1:"
+// providerSealDomain binds every sealed provider secret to the providers.
+const providerSealDomain = "junction.llm.provider"
+
+// providerKeyPurpose is what the providers' sealing key is derived for
+// from the secret key.
+const providerKeyPurpose = "llm-provider-secrets"
 
 var (
 	errProviderNotFound = errors.New("provider not found")
@@ -129,7 +129,7 @@ type apiProvider struct {
 type providerAdmin struct {
 	store *store.Store
 	llm   *llm.Service
-	aead  cipher.AEAD
+	seal  *secret.Sealer
 	log   zerolog.Logger
 	file  []llm.ProviderConfig // the configuration file's, in order
 
@@ -146,17 +146,13 @@ type providerAdmin struct {
 }
 
 // newProviderAdmin loads the API-managed providers into svc and follows
-// the store's changes until Close.
+// the store's changes until Close. key is the process's secret key.
 func newProviderAdmin(ctx context.Context, st *store.Store, svc *llm.Service, key []byte, file []llm.ProviderConfig, log zerolog.Logger) (*providerAdmin, error) {
-	block, err := aes.NewCipher(key)
+	sealer, err := newProviderSealer(key)
 	if err != nil {
-		return nil, fmt.Errorf("gateway: provider secrets: %w", err)
+		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: provider secrets: %w", err)
-	}
-	pa := &providerAdmin{store: st, llm: svc, aead: aead, log: log, file: file, api: map[string]apiProvider{}}
+	pa := &providerAdmin{store: st, llm: svc, seal: sealer, log: log, file: file, api: map[string]apiProvider{}}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	pa.stop = stop
 	// Subscribe before the first load, so no change falls between them.
@@ -172,6 +168,16 @@ func newProviderAdmin(ctx context.Context, st *store.Store, svc *llm.Service, ke
 	pa.wg.Add(1)
 	go pa.follow(runCtx, changes)
 	return pa, nil
+}
+
+// newProviderSealer seals provider secrets under a key derived from the
+// secret key.
+func newProviderSealer(key []byte) (*secret.Sealer, error) {
+	s, err := secret.NewSealer(secret.Derive(key, providerKeyPurpose), providerSealDomain)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: provider secrets: %w", err)
+	}
+	return s, nil
 }
 
 // Close stops following the store and waits for it.
@@ -231,53 +237,19 @@ func (pa *providerAdmin) isFile(name string) bool {
 	return slices.ContainsFunc(pa.file, func(p llm.ProviderConfig) bool { return p.Name == name })
 }
 
-// The secrets of a stored spec: key values and header values, each bound
-// (as additional data) to its provider and field.
-
-func (pa *providerAdmin) seal(provider, field, plain string) string {
-	nonce := make([]byte, pa.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		panic("gateway: crypto/rand failed: " + err.Error()) // never happens on supported platforms
-	}
-	out := pa.aead.Seal(nonce, nonce, []byte(plain), providerAAD(provider, field))
-	return providerSealedPrefix + base64.RawStdEncoding.EncodeToString(out)
-}
-
-var errProviderDecrypt = errors.New("cannot decrypt a stored provider key (was the secret key changed? set " + registry.SecretKeyEnv + " to the key the provider was stored with)")
-
-func (pa *providerAdmin) open(provider, field, sealed string) (string, error) {
-	rest, ok := strings.CutPrefix(sealed, providerSealedPrefix)
-	if !ok {
-		return "", errProviderDecrypt
-	}
-	b, err := base64.RawStdEncoding.DecodeString(rest)
-	n := pa.aead.NonceSize()
-	if err != nil || len(b) < n {
-		return "", errProviderDecrypt
-	}
-	plain, err := pa.aead.Open(nil, b[:n], b[n:], providerAAD(provider, field))
-	if err != nil {
-		return "", errProviderDecrypt
-	}
-	return string(plain), nil
-}
-
-func providerAAD(provider, field string) []byte {
-	return []byte("junction.llm.provider:" + provider + ":" + field)
-}
-
-// encode is the stored spec of pc: its secrets sealed. Keys are sealed
-// by position and name so one cannot be swapped for another.
+// encode is the stored spec of pc: its secrets (key values and header
+// values) sealed, each bound to its provider and field. Keys are sealed by
+// position and name so one cannot be swapped for another.
 func (pa *providerAdmin) encode(pc llm.ProviderConfig) (json.RawMessage, error) {
 	sp := specOf(pc)
 	sp.Keys = slices.Clone(sp.Keys)
 	for i := range sp.Keys {
-		sp.Keys[i].Value = pa.seal(pc.Name, fmt.Sprintf("keys.%d.%s", i, sp.Keys[i].Name), sp.Keys[i].Value)
+		sp.Keys[i].Value = pa.seal.Seal(pc.Name, fmt.Sprintf("keys.%d.%s", i, sp.Keys[i].Name), sp.Keys[i].Value)
 	}
 	if sp.Headers != nil {
 		h := make(map[string]string, len(sp.Headers))
 		for k, v := range sp.Headers {
-			h[k] = pa.seal(pc.Name, "headers."+k, v)
+			h[k] = pa.seal.Seal(pc.Name, "headers."+k, v)
 		}
 		sp.Headers = h
 	}
@@ -294,12 +266,12 @@ func (pa *providerAdmin) decode(row store.Resource) (llm.ProviderConfig, error) 
 	}
 	var err error
 	for i := range sp.Keys {
-		if sp.Keys[i].Value, err = pa.open(sp.Name, fmt.Sprintf("keys.%d.%s", i, sp.Keys[i].Name), sp.Keys[i].Value); err != nil {
+		if sp.Keys[i].Value, err = pa.seal.Open(sp.Name, fmt.Sprintf("keys.%d.%s", i, sp.Keys[i].Name), sp.Keys[i].Value); err != nil {
 			return llm.ProviderConfig{}, err
 		}
 	}
 	for k, v := range sp.Headers {
-		if sp.Headers[k], err = pa.open(sp.Name, "headers."+k, v); err != nil {
+		if sp.Headers[k], err = pa.seal.Open(sp.Name, "headers."+k, v); err != nil {
 			return llm.ProviderConfig{}, err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,7 +15,8 @@ import (
 
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/policy"
-	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/store"
+	"github.com/junctionhq/junction/store/secret"
 )
 
 const (
@@ -99,7 +101,7 @@ func TestAdminProvidersLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	noSecrets("the stored row", string(row.Spec))
-	if !strings.Contains(string(row.Spec), providerSealedPrefix) {
+	if !strings.Contains(string(row.Spec), secret.SealedPrefix) {
 		t.Errorf("stored spec has no sealed value: %s", row.Spec)
 	}
 
@@ -272,7 +274,7 @@ func TestAdminProvidersConcurrentRequests(t *testing.T) {
 func TestAdminProviderReachesTheOtherReplica(t *testing.T) {
 	var k [32]byte
 	_, _ = rand.Read(k[:])
-	t.Setenv(registry.SecretKeyEnv, hex.EncodeToString(k[:]))
+	t.Setenv(secret.EnvVar, hex.EncodeToString(k[:]))
 	up := llmtest.NewServer(llmtest.WithAPIKeys(providerGoodKey))
 	t.Cleanup(up.Close)
 	a, b := startReplicas(t)
@@ -303,4 +305,35 @@ func TestAdminProviderReachesTheOtherReplica(t *testing.T) {
 		t.Fatalf("delete: %d", resp.StatusCode)
 	}
 	waitFor(t, time.Second, "B to drop the provider", func() bool { return chatB() == http.StatusNotFound })
+}
+
+// TestProviderSpecSealedByOldCodeOpens: a provider row whose key and header
+// values were sealed by the gateway's own sealer, before sealing moved to
+// store/secret, still opens under the same secret key.
+func TestProviderSpecSealedByOldCodeOpens(t *testing.T) {
+	key, err := hex.DecodeString("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := newProviderSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa := &providerAdmin{seal: sealer}
+	spec := `{"name":"openai","type":"openai","headers":{"X-Org":"enc:v1:6qDu1rONL9+Cu0tRMI2k3PDwpx43ermZnI14fc4/zdlc"},` +
+		`"keys":[{"name":"main","value":"enc:v1:qimpEvRnA11uW4KLC/pppcr4TZefjkLsJU3rlg2vCsDHTzc"},` +
+		`{"name":"spare","value":"enc:v1:akX031oA9Nee39ozK7Pa1Yhg8ZbcEf7sfwGhpHaM4MkWqjsE"}]}`
+	got, err := pa.decode(store.Resource{Name: "openai", Spec: json.RawMessage(spec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Headers["X-Org"] != "org-1" || len(got.Keys) != 2 || got.Keys[0].Value != "sk-main" || got.Keys[1].Value != "sk-spare" {
+		t.Fatalf("opened %+v", got)
+	}
+	// Keys stay bound to their position: swapped, neither opens.
+	swapped := strings.Replace(strings.Replace(spec, `"main"`, `"tmp"`, 1), `"spare"`, `"main"`, 1)
+	swapped = strings.Replace(swapped, `"tmp"`, `"spare"`, 1)
+	if _, err := pa.decode(store.Resource{Name: "openai", Spec: json.RawMessage(swapped)}); !errors.Is(err, secret.ErrOpen) {
+		t.Fatalf("swapped keys: %v, want secret.ErrOpen", err)
+	}
 }

@@ -24,6 +24,7 @@ var allowedImports = map[string][]string{
 	"cache":            {"store", "telemetry"},
 	"cache/qdranttest": {},
 	"store":            {},
+	"store/secret":     {},
 	"telemetry":        {"store"},
 	"web":              {},
 	"examples":         {"llm/llmtest", "registry/mcptest"},

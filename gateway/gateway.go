@@ -23,6 +23,7 @@ import (
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/counters"
+	"github.com/junctionhq/junction/store/secret"
 	"github.com/junctionhq/junction/telemetry"
 )
 
@@ -111,7 +112,10 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: open store: %w", err)
 	}
-	secret, err := loadSecretKey(ctx, st, cfg.DataDir)
+	// The secret key is checked against the store before anything else is
+	// written: a replica with another key would silently drop every
+	// credential stored through the API, so it refuses to start instead.
+	key, err := secret.LoadChecked(ctx, st, cfg.DataDir, os.Getenv(secret.EnvVar))
 	if err != nil {
 		_ = st.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -191,13 +195,13 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	if err := g.startCache(ctx); err != nil {
 		return fail(err)
 	}
-	if g.servers, err = registry.New(ctx, registry.Options{Store: st, SecretKey: secret, Logger: opts.Logger}); err != nil {
+	if g.servers, err = registry.New(ctx, registry.Options{Store: st, SecretKey: key, Logger: opts.Logger}); err != nil {
 		return fail(err)
 	}
 	if err := g.servers.SyncConfig(ctx, cfg.Servers); err != nil {
 		return fail(err)
 	}
-	g.providers, err = newProviderAdmin(ctx, st, g.llm, g.servers.DeriveKey("llm-provider-secrets"), cfg.Providers, opts.Logger)
+	g.providers, err = newProviderAdmin(ctx, st, g.llm, key, cfg.Providers, opts.Logger)
 	if err != nil {
 		return fail(err)
 	}
@@ -231,22 +235,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	}
 	g.log.Info().Str("store", st.Driver()).Str("counters", ctrsKind).Str("data_dir", cfg.DataDir).Msg("gateway ready")
 	return g, nil
-}
-
-// loadSecretKey reads (or generates) the key sealing stored credentials and
-// checks it against the store before anything else is written: a replica
-// with another key would silently drop every credential stored through the
-// API, so it refuses to start instead.
-func loadSecretKey(ctx context.Context, st *store.Store, dataDir string) ([]byte, error) {
-	env := os.Getenv(registry.SecretKeyEnv)
-	secret, err := registry.LoadSecretKey(dataDir, env)
-	if err != nil {
-		return nil, err
-	}
-	if err := registry.CheckSecretKey(ctx, st, secret, registry.SecretKeySource(dataDir, env)); err != nil {
-		return nil, err
-	}
-	return secret, nil
 }
 
 // agentTools hands the hub to the agent loop, which calls tools with the

@@ -3,13 +3,13 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/store/counters"
+	"github.com/junctionhq/junction/telemetry"
 )
 
 // newCounters opens the counter back-end the configuration selects.
@@ -25,13 +25,12 @@ func newCounters(ctx context.Context, cfg policy.CountersConfig) (counters.Count
 	return counters.NewMemory(counters.MemoryOptions{}), "memory", nil
 }
 
-// registerPolicyMetrics exports the governance layer's counters.
+// registerPolicyMetrics exports the governance layer's counters and its
+// usage writer's.
 func registerPolicyMetrics(reg prometheus.Registerer, e *policy.Engine) {
+	telemetry.RegisterUsageMetrics(reg, func() telemetry.UsageStats { return e.Stats().Usage })
 	stat := func(name, help string, counter bool, f func(policy.Stats) float64) prometheus.Collector {
 		opts := prometheus.Opts{Namespace: "junction", Subsystem: "policy", Name: name, Help: help}
-		if strings.HasPrefix(name, "usage_") {
-			opts.Subsystem = "" // junction_usage_records_*
-		}
 		fn := func() float64 { return f(e.Stats()) }
 		if counter {
 			return prometheus.NewCounterFunc(prometheus.CounterOpts(opts), fn)
@@ -41,15 +40,6 @@ func registerPolicyMetrics(reg prometheus.Registerer, e *policy.Engine) {
 	reg.MustRegister(
 		stat("reloads_total", "Snapshots of keys, teams, policies and prices built from the store.", true,
 			func(s policy.Stats) float64 { return float64(s.Reloads) }),
-		stat("usage_records_written_total", "Usage records written to the store.", true,
-			func(s policy.Stats) float64 { return float64(s.UsageWritten) }),
-		stat("usage_records_dropped_total", "Usage records lost: dropped because memory and the spill file were full, "+
-			"or unreadable in the spill file.", true,
-			func(s policy.Stats) float64 { return float64(s.UsageDropped) }),
-		stat("usage_records_queued", "Usage records waiting in memory to be written.", false,
-			func(s policy.Stats) float64 { return float64(s.UsageQueued) }),
-		stat("usage_records_spilled", "Usage records waiting in the spill file for the store to take them.", false,
-			func(s policy.Stats) float64 { return float64(s.UsageSpilled) }),
 		stat("keys", "Virtual keys in the current snapshot.", false,
 			func(s policy.Stats) float64 { return float64(s.Keys) }),
 		stat("teams", "Teams in the current snapshot.", false,

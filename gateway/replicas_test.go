@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/policy"
-	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/store/secret"
 	"github.com/junctionhq/junction/store/storetest"
 )
 
@@ -32,7 +32,7 @@ func startReplicas(t *testing.T) (a, b *testGateway) {
 	_, _ = rand.Read(p[:])
 	prefix := "junction-test-" + hex.EncodeToString(p[:]) + ":"
 	// Replicas share one secret key (a gateway with another refuses to start).
-	secret := make([]byte, registry.SecretKeySize)
+	secret := make([]byte, secret.KeySize)
 	_, _ = rand.Read(secret)
 	mutate := func(c *Config) {
 		writeSecretKey(t, c.DataDir, secret)

@@ -14,7 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/junctionhq/junction/policy"
-	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/store/secret"
 	"github.com/junctionhq/junction/store/storetest"
 )
 
@@ -34,11 +34,11 @@ func writeSecretKey(t *testing.T, dir string, key []byte) {
 // mismatch, saying to share JUNCTION_SECRET_KEY and naming the key file used.
 func wantSecretKeyMismatch(t *testing.T, err error, dir string) {
 	t.Helper()
-	var mismatch *registry.SecretKeyMismatchError
+	var mismatch *secret.MismatchError
 	if !errors.As(err, &mismatch) {
 		t.Fatalf("start with another secret key: %v, want a secret key mismatch", err)
 	}
-	for _, want := range []string{registry.SecretKeyEnv, filepath.Join(dir, "secret.key")} {
+	for _, want := range []string{secret.EnvVar, filepath.Join(dir, "secret.key")} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the refusal does not name %q: %v", want, err)
 		}
@@ -113,7 +113,7 @@ func TestSecretKeyChangeIsRefusedOnSQLite(t *testing.T) {
 	if err := g.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	other := make([]byte, registry.SecretKeySize)
+	other := make([]byte, secret.KeySize)
 	for i := range other {
 		other[i] = byte(i + 1)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/storetest"
+	"github.com/junctionhq/junction/telemetry"
 )
 
 // TestAdminUsageAnswers503WhenDatabaseFreezes: with Postgres frozen (the
@@ -121,7 +122,7 @@ func TestGatewayShutdownDuringPostgresOutageKeepsUsage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = g.Shutdown(ctx) // the store is down: closing it may complain
-	if _, err := os.Stat(filepath.Join(dataDir, policy.UsageSpillFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(dataDir, telemetry.UsageSpillFile)); err != nil {
 		t.Fatalf("no spill file in the data dir after a shutdown during the outage: %v", err)
 	}
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/counters"
+	"github.com/junctionhq/junction/telemetry"
 )
 
 // redisCounters opens Redis counters with a prefix of their own, or skips.
@@ -277,7 +278,8 @@ func reportCPU(b *testing.B, start time.Duration) {
 func benchEngine(b *testing.B, c counters.Counters) *Engine {
 	b.Helper()
 	e, err := New(context.Background(), Options{Store: newTestStore(b), Counters: c,
-		Meter: MeterConfig{ToolCosts: []ToolCost{{Tool: "paid/*", USD: 0.001}}}})
+		Meter:     MeterConfig{ToolCosts: []ToolCost{{Tool: "paid/*", USD: 0.001}}},
+		usageSink: telemetry.UsageSinkFunc(func(context.Context, []store.UsageRecord) error { return nil })})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -286,7 +288,6 @@ func benchEngine(b *testing.B, c counters.Counters) *Engine {
 			b.Errorf("Close: %v", err)
 		}
 	})
-	e.usage.insert = func(context.Context, []store.UsageRecord) error { return nil }
 	return e
 }
 
@@ -294,7 +295,7 @@ func benchEngine(b *testing.B, c counters.Counters) *Engine {
 // the usage log's batches (SQLite).
 func BenchmarkUsageWrite(b *testing.B) {
 	st := newTestStore(b)
-	batch := make([]store.UsageRecord, DefaultUsageBatch)
+	batch := make([]store.UsageRecord, telemetry.DefaultUsageBatch)
 	for i := range batch {
 		batch[i] = store.UsageRecord{Time: t0, RequestID: "req", KeyID: "key_x", KeyName: "k", Team: "t", Kind: "llm",
 			Model: "openai/gpt-4o-mini", PromptTokens: 500, CompletionTokens: 120, CostMicros: 147, Status: "ok"}

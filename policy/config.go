@@ -3,6 +3,8 @@ package policy
 import (
 	"fmt"
 	"time"
+
+	"github.com/junctionhq/junction/telemetry"
 )
 
 // The governance parts of the configuration file. The gateway's Config holds
@@ -120,32 +122,17 @@ type ToolCost struct {
 	USD float64 `yaml:"usd"`
 }
 
-// Meter defaults.
+// Meter defaults. Those of the usage fields are the usage writer's
+// (telemetry.DefaultUsageQueue and the others), applied there.
 const (
-	DefaultMaxTokens          = 4096
-	DefaultUsageQueue         = 100000
-	DefaultUsageSpillMaxBytes = 1 << 30
-	DefaultUsageBatch         = 500
-	DefaultUsageFlushInterval = time.Second
-	DefaultReloadInterval     = 30 * time.Second
-	DefaultSpendRebuild       = 500 * time.Millisecond
+	DefaultMaxTokens      = 4096
+	DefaultReloadInterval = 30 * time.Second
+	DefaultSpendRebuild   = 500 * time.Millisecond
 )
 
 func (m *MeterConfig) applyDefaults() {
 	if m.DefaultMaxTokens == 0 {
 		m.DefaultMaxTokens = DefaultMaxTokens
-	}
-	if m.UsageQueue == 0 {
-		m.UsageQueue = DefaultUsageQueue
-	}
-	if m.UsageSpillMaxBytes == 0 {
-		m.UsageSpillMaxBytes = DefaultUsageSpillMaxBytes
-	}
-	if m.UsageBatch == 0 {
-		m.UsageBatch = DefaultUsageBatch
-	}
-	if m.UsageFlushInterval == 0 {
-		m.UsageFlushInterval = DefaultUsageFlushInterval
 	}
 	if m.ReloadInterval == 0 {
 		m.ReloadInterval = DefaultReloadInterval
@@ -153,6 +140,13 @@ func (m *MeterConfig) applyDefaults() {
 	if m.SpendRebuildTimeout == 0 {
 		m.SpendRebuildTimeout = DefaultSpendRebuild
 	}
+}
+
+// usageWriter is the usage writer's configuration: the usage fields, and
+// the spill file in spillDir.
+func (m *MeterConfig) usageWriter(spillDir string) telemetry.UsageWriterConfig {
+	return telemetry.UsageWriterConfig{Queue: m.UsageQueue, Batch: m.UsageBatch, FlushInterval: m.UsageFlushInterval,
+		SpillDir: spillDir, SpillMaxBytes: m.UsageSpillMaxBytes}
 }
 
 // Validate reports problems under path.

@@ -18,8 +18,9 @@
 //     atomic counter operation; [Reservation.Settle] records the real usage
 //     and cost and returns what was not used. Counters are in memory or in
 //     Redis (package store/counters), so replicas share one budget exactly.
-//   - Usage records are queued and written to the store in batches, off the
-//     request path; a full queue drops and counts, never blocks.
+//   - Usage records are built here and queued on telemetry's usage writer,
+//     which writes them to the store in batches, off the request path; a
+//     full queue drops and counts, never blocks.
 //   - Budgets survive lost counters: a budget's counter that is missing (a
 //     restarted gateway with in-memory counters, a Redis without
 //     persistence) is rebuilt from the usage records of its period before

@@ -17,6 +17,7 @@ import (
 
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/counters"
+	"github.com/junctionhq/junction/telemetry"
 )
 
 // Resource kinds the governance layer keeps in the store.
@@ -37,7 +38,7 @@ type Options struct {
 	Admin *AdminAuth
 	// Meter tunes estimates and usage recording.
 	Meter MeterConfig
-	// SpillDir holds the usage spill file (UsageSpillFile), which keeps
+	// SpillDir holds the usage spill file (telemetry.UsageSpillFile), which keeps
 	// usage records the store cannot take in time; normally the data dir.
 	// Empty: no spill file, so records beyond Meter.UsageQueue are dropped
 	// while the store is away.
@@ -46,6 +47,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives reload and usage-writer problems. Default: discard.
 	Logger zerolog.Logger
+
+	// usageSink, for benchmarks, takes the usage records instead of Store.
+	usageSink telemetry.UsageSink
 }
 
 // Engine is the governance layer both request paths use: it authenticates
@@ -69,7 +73,7 @@ type Engine struct {
 
 	snap    atomic.Pointer[snapshot]
 	windows windowCache
-	usage   *usageLog
+	usage   *telemetry.UsageWriter[usageEntry]
 	seeds   *spendSeeds
 	reloads atomic.Int64
 
@@ -135,7 +139,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		stop()
 		return nil, err
 	}
-	if e.usage, err = newUsageLog(e.store.InsertUsage, e.meter, opts.SpillDir, e.log); err != nil {
+	if opts.usageSink == nil {
+		opts.usageSink = e.store
+	}
+	e.usage, err = telemetry.NewUsageWriter(opts.usageSink, (*usageEntry).record, e.meter.usageWriter(opts.SpillDir), e.log)
+	if err != nil {
 		stop()
 		return nil, err
 	}
@@ -151,7 +159,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.stop()
 		<-e.done
-		e.closeErr = e.usage.close(ctx)
+		e.closeErr = e.usage.Close(ctx)
 	})
 	return e.closeErr
 }
@@ -374,27 +382,21 @@ func (e *Engine) Prices() *PriceTable { return e.snap.Load().prices }
 
 // Stats are counters for metrics.
 type Stats struct {
-	Reloads      int64 // snapshots built
-	UsageQueued  int64 // records waiting in memory to be written
-	UsageSpilled int64 // records waiting in the spill file
-	UsageWritten int64 // records written to the store
-	UsageDropped int64 // records dropped: memory full, spill file full or unavailable
-	Keys, Teams  int   // in the current snapshot
-	Rules        int
+	Reloads     int64                // snapshots built
+	Usage       telemetry.UsageStats // the usage writer's
+	Keys, Teams int                  // in the current snapshot
+	Rules       int
 }
 
 // Stats returns the current counters.
 func (e *Engine) Stats() Stats {
 	s := e.snap.Load()
 	return Stats{
-		Reloads:      e.reloads.Load(),
-		UsageQueued:  int64(e.usage.queued()),
-		UsageSpilled: e.usage.spilled.Load(),
-		UsageWritten: e.usage.written.Load(),
-		UsageDropped: e.usage.dropped.Load(),
-		Keys:         len(s.keys),
-		Teams:        len(s.teams),
-		Rules:        len(s.rules),
+		Reloads: e.reloads.Load(),
+		Usage:   e.usage.Stats(),
+		Keys:    len(s.keys),
+		Teams:   len(s.teams),
+		Rules:   len(s.rules),
 	}
 }
 

@@ -394,12 +394,12 @@ func TestUsageQueueNeverBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := e.Stats()
-	if s.UsageDropped == 0 || s.UsageWritten+s.UsageDropped != 100 {
+	if s.Usage.Dropped == 0 || s.Usage.Written+s.Usage.Dropped != 100 {
 		t.Errorf("stats %+v: want drops counted and every record accounted for", s)
 	}
 	rows, _ := st.QueryUsage(ctx, store.UsageQuery{})
-	if len(rows) != 1 || rows[0].Requests != s.UsageWritten {
-		t.Errorf("stored %+v, written %d", rows, s.UsageWritten)
+	if len(rows) != 1 || rows[0].Requests != s.Usage.Written {
+		t.Errorf("stored %+v, written %d", rows, s.Usage.Written)
 	}
 }
 
@@ -498,7 +498,7 @@ func TestRequestPathNeverReadsTheStore(t *testing.T) {
 	}
 	// The queued records cannot be written now; they are counted as dropped.
 	_ = e.Close(ctx)
-	if s := e.Stats(); s.UsageDropped != 10 {
+	if s := e.Stats(); s.Usage.Dropped != 10 {
 		t.Errorf("stats %+v", s)
 	}
 }

@@ -370,11 +370,11 @@ func (e *Engine) Usage(ctx context.Context, q store.UsageQuery) ([]store.UsageRo
 // FlushUsage waits until the usage records queued so far, and those in the
 // spill file, are written (for tests and for admin queries that must see the
 // latest usage). When the store refuses them it returns an error wrapping
-// ErrUsageBuffered: the records stay buffered and are retried.
+// telemetry.ErrUsageBuffered: the records stay buffered and are retried.
 func (e *Engine) FlushUsage(ctx context.Context) error {
 	// Waiting for the queue to empty is not enough: the writer holds a
 	// batch for up to the flush interval after taking it off the queue.
-	return e.usage.flush(ctx)
+	return e.usage.Flush(ctx)
 }
 
 // BudgetState is a budget's current period.

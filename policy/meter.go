@@ -477,7 +477,7 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 	if r.kind != KindTool {
 		rec.model = model
 	}
-	e.usage.enqueue(&rec)
+	e.usage.Enqueue(&rec)
 	return float64(micros) / 1e6
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/storetest"
+	"github.com/junctionhq/junction/telemetry"
 )
 
 // pgThroughProxy opens a store on a fresh Postgres schema through a proxy
@@ -69,7 +70,7 @@ func testUsagePostgresOutage(t *testing.T, memory int, run, downAt, upAt time.Du
 			proxy.Stop()
 			outage = time.Since(start)
 		case up:
-			spilled = e.Stats().UsageSpilled
+			spilled = e.Stats().Usage.Spilled
 			proxy.Start()
 			outage = time.Since(start) - outage
 		}
@@ -93,9 +94,9 @@ func testUsagePostgresOutage(t *testing.T, memory int, run, downAt, upAt time.Du
 	rows, requests, ids := countUsage(t, db)
 	s := e.Stats()
 	t.Logf("outage %v: %d records settled, %d stored (%d distinct requests, %d distinct ids), lost %d, dropped %d, %d in the spill file when Postgres came back",
-		outage.Round(time.Millisecond), total, rows, requests, ids, int64(total)-requests, s.UsageDropped, spilled)
-	if rows != int64(total) || requests != int64(total) || ids != int64(total) || s.UsageDropped != 0 {
-		t.Fatalf("stored %d records (%d distinct requests, %d ids) of %d, dropped %d", rows, requests, ids, total, s.UsageDropped)
+		outage.Round(time.Millisecond), total, rows, requests, ids, int64(total)-requests, s.Usage.Dropped, spilled)
+	if rows != int64(total) || requests != int64(total) || ids != int64(total) || s.Usage.Dropped != 0 {
+		t.Fatalf("stored %d records (%d distinct requests, %d ids) of %d, dropped %d", rows, requests, ids, total, s.Usage.Dropped)
 	}
 	if memory > 0 && spilled == 0 {
 		t.Fatal("nothing went through the spill file")
@@ -129,7 +130,7 @@ func TestUsageShutdownDuringPostgresOutageSpillsAndReplays(t *testing.T) {
 	if err := e.Close(closeCtx); err != nil {
 		t.Fatalf("close during the outage: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, UsageSpillFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, telemetry.UsageSpillFile)); err != nil {
 		t.Fatalf("no spill file after a shutdown during the outage: %v", err)
 	}
 	if rows, _, _ := countUsage(t, db); rows != 0 {
@@ -148,7 +149,7 @@ func TestUsageShutdownDuringPostgresOutageSpillsAndReplays(t *testing.T) {
 	if rows, requests, _ := countUsage(t, db); rows != n || requests != n {
 		t.Fatalf("after restart: %d records (%d distinct) of %d", rows, requests, n)
 	}
-	if _, err := os.Stat(filepath.Join(dir, UsageSpillFile)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, telemetry.UsageSpillFile)); !os.IsNotExist(err) {
 		t.Fatalf("spill file still there after the replay: %v", err)
 	}
 }

@@ -12,8 +12,8 @@
 // [Registry.DeleteServer]) manage the others and refuse file-managed ones
 // with [ErrReadOnly]. Every change is followed on every replica through the
 // store's change feed. Credentials (bearer, header and env values) are
-// encrypted with AES-256-GCM before they reach the store (see
-// [LoadSecretKey]) and are never logged or shown by the admin API.
+// sealed with the process's secret key (package store/secret) before they
+// reach the store and are never logged or shown by the admin API.
 //
 // Each enabled server has an owner goroutine that connects (letting mcp-go
 // negotiate the protocol revision), lists the tools, resources, templates

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/registry/mcptest"
+	"github.com/junctionhq/junction/store/secret"
 	"github.com/junctionhq/junction/store/storetest"
 )
 
@@ -134,7 +135,7 @@ func TestOAuthClientCredentials(t *testing.T) {
 	if err := db.Raw.QueryRow(`SELECT spec FROM resources WHERE kind = 'server' AND id = 'web'`).Scan(&spec); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(spec, "s3cret") || !strings.Contains(spec, sealedPrefix) {
+	if strings.Contains(spec, "s3cret") || !strings.Contains(spec, secret.SealedPrefix) {
 		t.Errorf("stored spec holds the client secret in clear: %s", spec)
 	}
 	info, err := r.Server("web")

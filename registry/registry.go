@@ -38,7 +38,7 @@ const reloadInterval = time.Minute
 type Options struct {
 	// Store holds the server definitions. Required.
 	Store *store.Store
-	// SecretKey (32 bytes, see LoadSecretKey) encrypts the credentials in
+	// SecretKey (32 bytes, see secret.Load) encrypts the credentials in
 	// stored definitions. Required.
 	SecretKey []byte
 	// Logger receives connection events and upstream stderr. Default:

@@ -19,6 +19,7 @@ import (
 
 	"github.com/junctionhq/junction/registry/mcptest"
 	"github.com/junctionhq/junction/store"
+	"github.com/junctionhq/junction/store/secret"
 	"github.com/junctionhq/junction/store/storetest"
 )
 
@@ -578,7 +579,7 @@ func TestSecretsEncrypted(t *testing.T) {
 	if err := db.Raw.QueryRow(`SELECT spec FROM resources WHERE kind = 'server' AND id = 'web'`).Scan(&spec); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(spec, "bearer-secret-value") || strings.Contains(spec, "header-secret-value") || !strings.Contains(spec, sealedPrefix) {
+	if strings.Contains(spec, "bearer-secret-value") || strings.Contains(spec, "header-secret-value") || !strings.Contains(spec, secret.SealedPrefix) {
 		t.Errorf("stored spec holds a secret in clear: %s", spec)
 	}
 	mu.Lock()

@@ -2,10 +2,6 @@ package registry
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/hex"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -61,32 +57,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestLoadSecretKey(t *testing.T) {
-	key := bytes.Repeat([]byte{0xab}, 32)
-	for _, env := range []string{hex.EncodeToString(key), base64.StdEncoding.EncodeToString(key), base64.RawURLEncoding.EncodeToString(key)} {
-		got, err := LoadSecretKey("", env)
-		if err != nil || !bytes.Equal(got, key) {
-			t.Errorf("env %q: %x %v", env, got, err)
-		}
-	}
-	if _, err := LoadSecretKey("", "too-short"); err == nil {
-		t.Error("short key accepted")
-	}
-	dir := filepath.Join(t.TempDir(), "data")
-	k1, err := LoadSecretKey(dir, "")
-	if err != nil || len(k1) != SecretKeySize {
-		t.Fatal(k1, err)
-	}
-	fi, err := os.Stat(filepath.Join(dir, secretKeyFile))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("key file: %v %v", fi, err)
-	}
-	k2, err := LoadSecretKey(dir, "")
-	if err != nil || !bytes.Equal(k1, k2) {
-		t.Errorf("reloaded key differs: %v", err)
-	}
-}
-
 func TestSealer(t *testing.T) {
 	s, err := newSealer(testKey)
 	if err != nil {
@@ -109,6 +79,33 @@ func TestSealer(t *testing.T) {
 	}
 	if _, err := newSealer([]byte("short")); err == nil {
 		t.Error("short key accepted")
+	}
+}
+
+// TestOpenConfigSealedByOldCode: a server definition whose credentials
+// were sealed by the registry's own sealer, before sealing moved to
+// store/secret, still opens with the same key: every field is bound as
+// before.
+func TestOpenConfigSealedByOldCode(t *testing.T) {
+	key := make([]byte, 32) // 00 01 … 1f, the key the values were sealed with
+	for i := range key {
+		key[i] = byte(i)
+	}
+	s, err := newSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := ServerConfig{Name: "gh", Transport: TransportStreamableHTTP, URL: "https://x",
+		Bearer:  "enc:v1:jKdKkeht1nglBtppRuo0vSxTMkV83po0hOwyNn85D48x",
+		Headers: map[string]string{"X-Api-Key": "enc:v1:bWWZyh4mTQeSSZNp+g3RMVk38cNEBwa8+XO4ipz1"},
+		Env:     map[string]string{"TOKEN": "enc:v1:+5xYzOT5/SSvSgOUs6uVCz34cJmkJzBnVGlB+3Jb"},
+		Auth:    &AuthConfig{ClientSecret: "enc:v1:RbB7Bi4O41cgiSINhxJhzfbULKBqMHR8y6Cb5uD7"}}
+	want := ServerConfig{Name: "gh", Transport: TransportStreamableHTTP, URL: "https://x", Bearer: "tok-b",
+		Headers: map[string]string{"X-Api-Key": "hv"}, Env: map[string]string{"TOKEN": "ev"},
+		Auth: &AuthConfig{ClientSecret: "cs"}}
+	got, err := s.openConfig(sealed)
+	if err != nil || !sameConfig(got, want) {
+		t.Fatalf("opened %+v %v, want %+v", got, err, want)
 	}
 }
 

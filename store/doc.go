@@ -28,6 +28,7 @@
 // HTTP, MCP or LLM concepts; it stores facts and reports errors, wrapped with
 // "store:" context. The one goroutine it runs is a change-feed subscription's
 // Postgres listener (see [Store.Subscribe]), owned by the subscriber's context
-// and stopped by Close. Shared counters (memory or Redis) are a separate concern
-// and do not live in this SQL layer.
+// and stopped by Close. Shared counters (memory or Redis, store/counters) and
+// the process's secret key and secret sealing (store/secret) are separate
+// concerns and do not live in this SQL layer.
 package store

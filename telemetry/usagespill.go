@@ -1,4 +1,4 @@
-package policy
+package telemetry
 
 import (
 	"bufio"
@@ -19,7 +19,7 @@ import (
 const UsageSpillFile = "usage-spill.jsonl"
 
 // errSpillFull reports that the spill file reached its size limit.
-var errSpillFull = errors.New("policy: usage spill file is full")
+var errSpillFull = errors.New("telemetry: usage spill file is full")
 
 // usageSpill is the file that holds usage records while the store is away
 // and the in-memory buffer fills up, and at shutdown: one JSON object per
@@ -92,16 +92,16 @@ func openSpill(dir string, maxBytes int64) (s *usageSpill, torn bool, err error)
 		return s, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("policy: open usage spill file: %w", err)
+		return nil, false, fmt.Errorf("telemetry: open usage spill file: %w", err)
 	}
 	defer f.Close()
 	lines, size, whole, err := countLines(f)
 	if err != nil {
-		return nil, false, fmt.Errorf("policy: read usage spill file: %w", err)
+		return nil, false, fmt.Errorf("telemetry: read usage spill file: %w", err)
 	}
 	if whole < size {
 		if err := os.Truncate(s.path, whole); err != nil {
-			return nil, false, fmt.Errorf("policy: cut the torn end off the usage spill file: %w", err)
+			return nil, false, fmt.Errorf("telemetry: cut the torn end off the usage spill file: %w", err)
 		}
 		torn = true
 	}
@@ -142,7 +142,7 @@ func (s *usageSpill) append(recs []store.UsageRecord) error {
 	for i := range recs {
 		line, err := json.Marshal(toSpill(&recs[i]))
 		if err != nil {
-			return fmt.Errorf("policy: encode spilled usage record: %w", err)
+			return fmt.Errorf("telemetry: encode spilled usage record: %w", err)
 		}
 		s.buf = append(append(s.buf, line...), '\n')
 	}
@@ -152,18 +152,18 @@ func (s *usageSpill) append(recs []store.UsageRecord) error {
 	if s.w == nil {
 		f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
-			return fmt.Errorf("policy: open usage spill file: %w", err)
+			return fmt.Errorf("telemetry: open usage spill file: %w", err)
 		}
 		s.w = f
 	}
 	if _, err := s.w.Write(s.buf); err != nil {
 		// Cut a partial line off, so the next append starts on a line of its own.
 		_ = s.w.Truncate(s.size)
-		return fmt.Errorf("policy: write usage spill file: %w", err)
+		return fmt.Errorf("telemetry: write usage spill file: %w", err)
 	}
 	if err := s.w.Sync(); err != nil {
 		_ = s.w.Truncate(s.size)
-		return fmt.Errorf("policy: sync usage spill file: %w", err)
+		return fmt.Errorf("telemetry: sync usage spill file: %w", err)
 	}
 	s.size += int64(len(s.buf))
 	s.records += int64(len(recs))
@@ -183,11 +183,11 @@ type spillChunk struct {
 func (s *usageSpill) next(n int) (spillChunk, error) {
 	f, err := os.Open(s.path)
 	if err != nil {
-		return spillChunk{}, fmt.Errorf("policy: open usage spill file: %w", err)
+		return spillChunk{}, fmt.Errorf("telemetry: open usage spill file: %w", err)
 	}
 	defer f.Close()
 	if _, err := f.Seek(s.done, io.SeekStart); err != nil {
-		return spillChunk{}, fmt.Errorf("policy: read usage spill file: %w", err)
+		return spillChunk{}, fmt.Errorf("telemetry: read usage spill file: %w", err)
 	}
 	c := spillChunk{end: s.done}
 	rd := bufio.NewReaderSize(io.LimitReader(f, s.size-s.done), 64<<10)
@@ -197,7 +197,7 @@ func (s *usageSpill) next(n int) (spillChunk, error) {
 			break
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			return spillChunk{}, fmt.Errorf("policy: read usage spill file: %w", err)
+			return spillChunk{}, fmt.Errorf("telemetry: read usage spill file: %w", err)
 		}
 		c.end += int64(len(line))
 		c.lines++
@@ -229,7 +229,7 @@ func (s *usageSpill) reset() error {
 	}
 	s.size, s.done, s.records = 0, 0, 0
 	if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("policy: remove replayed usage spill file: %w", err)
+		return fmt.Errorf("telemetry: remove replayed usage spill file: %w", err)
 	}
 	return nil
 }

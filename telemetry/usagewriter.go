@@ -1,4 +1,4 @@
-package policy
+package telemetry
 
 import (
 	"context"
@@ -39,15 +39,17 @@ const (
 	usageCloseGrace = 2 * time.Second
 )
 
-// ErrUsageBuffered is returned by FlushUsage when the store does not take
+// ErrUsageBuffered is returned by Flush when the store does not take
 // usage records right now: they wait in memory or in the spill file and are
 // written when it does.
-var ErrUsageBuffered = errors.New("policy: the store is not taking usage records; they are buffered")
+var ErrUsageBuffered = errors.New("telemetry: the store is not taking usage records; they are buffered")
 
-// usageLog writes usage records to the store in batches, off the request
-// path, and loses none while the store is away.
+// UsageWriter writes usage records to the store in batches, off the request
+// path, and loses none while the store is away. E is a record as its
+// producer queues it: whatever is cheapest to copy on the request path; the
+// writer builds the store's record from it off the path.
 //
-// enqueue never blocks, never waits on the database and never allocates in
+// Enqueue never blocks, never waits on the database and never allocates in
 // the steady state: it appends to the batch being filled under a mutex, and
 // the writer wakes on its interval or when a batch is full. Batches have a
 // fixed capacity and are reused once written.
@@ -65,12 +67,14 @@ var ErrUsageBuffered = errors.New("policy: the store is not taking usage records
 // number) and the store skips IDs it already holds, so a batch retried
 // after an ambiguous failure, or replayed twice, is stored once.
 //
-// close writes what the store takes before its deadline and spills the rest.
-type usageLog struct {
-	// insert writes one batch; the store's InsertUsage.
-	insert   func(context.Context, []store.UsageRecord) error
+// Close writes what the store takes before its deadline and spills the rest.
+type UsageWriter[E any] struct {
+	// sink writes one batch; the store's InsertUsage.
+	sink UsageSink
+	// build makes the store's record of an entry, with its ID.
+	build    func(e *E, id string) store.UsageRecord
 	capacity int
-	batch    int // records per batch: min(UsageBatch, UsageQueue)
+	batch    int // records per batch: min(Batch, Queue)
 	interval time.Duration
 	log      zerolog.Logger
 	// idPrefix starts the ID of every record this process writes.
@@ -84,11 +88,11 @@ type usageLog struct {
 	mu sync.Mutex // guards cur, full, free, waiting, closed and closeCtx
 	// cur is the batch being filled (nil until the first record after a
 	// take); its capacity is batch.
-	cur []usageEntry
+	cur []E
 	// full holds filled batches the writer has not taken yet.
-	full [][]usageEntry
+	full [][]E
 	// free holds written, cleared batches for reuse, at most maxFree.
-	free [][]usageEntry
+	free [][]E
 	// waiting counts the records in memory: in cur, full and the writer's
 	// pending batches.
 	waiting int
@@ -108,16 +112,16 @@ type usageLog struct {
 	lost int64
 
 	// w is the writer goroutine's own state.
-	w usageWriter
+	w writerState[E]
 }
 
-// usageWriter is the state only the writer goroutine touches.
-type usageWriter struct {
+// writerState is the state only the writer goroutine touches.
+type writerState[E any] struct {
 	// spill holds records beyond the memory bound; nil without a data dir.
 	spill *usageSpill
 	// pending are batches taken off the queue and not yet written or
 	// spilled, oldest first.
-	pending [][]usageEntry
+	pending []usageBatch[E]
 	// recs is the buffer records builds a batch's store records in.
 	recs []store.UsageRecord
 	seq  uint64 // the last record number given
@@ -139,74 +143,52 @@ type flushResult struct {
 	more bool // the spill file still holds records
 }
 
-// usageEntry is a usage record as queued: the identity stands in for the
-// key and team fields, and the writer builds the store's record off the
-// request path. It is smaller than a store.UsageRecord and holds fewer
-// pointers, so queueing it copies less, a full buffer takes less memory,
-// and it costs fewer write barriers.
-type usageEntry struct {
-	id        *Identity
-	unixMicro int64 // when the call was made
-	duration  time.Duration
-	kind      Kind
-	requestID string
-	model     string // empty for a tool call
-	server    string
-	tool      string
-	status    string
-	usage     [3]int64 // prompt, completion and cached tokens
-	micros    int64
-	// seq numbers the record for its ID; the writer sets it when it first
-	// takes the record.
-	seq uint64
-}
-
-// record is the store's record of u; prefix starts its ID.
-func (u *usageEntry) record(prefix string) store.UsageRecord {
-	return store.UsageRecord{
-		ID: prefix + strconv.FormatUint(u.seq, 36), Time: time.UnixMicro(u.unixMicro).UTC(), RequestID: u.requestID,
-		KeyID: u.id.KeyID(), KeyName: u.id.Name(), Team: u.id.TeamName(), Customer: u.id.Customer(), Kind: string(u.kind),
-		Model: u.model, Server: u.server, Tool: u.tool, PromptTokens: u.usage[0], CompletionTokens: u.usage[1],
-		CachedTokens: u.usage[2], CostMicros: u.micros, Status: u.status, Duration: u.duration,
-	}
+// usageBatch is a batch taken off the queue: its records are numbered
+// from first on, for their IDs.
+type usageBatch[E any] struct {
+	entries []E
+	first   uint64
 }
 
 // maxFree bounds the written batches kept for reuse.
 const maxFree = 64
 
-// newUsageLog starts the writer. spillDir holds the spill file ("" for
-// none); a file left there by an earlier run is replayed first.
-func newUsageLog(insert func(context.Context, []store.UsageRecord) error, m MeterConfig, spillDir string, log zerolog.Logger) (*usageLog, error) {
-	spill, torn, err := openSpill(spillDir, m.UsageSpillMaxBytes)
+// NewUsageWriter starts a writer of the entries build turns into store
+// records, into sink. A spill file left in cfg.SpillDir by an earlier run is
+// replayed first.
+func NewUsageWriter[E any](sink UsageSink, build func(e *E, id string) store.UsageRecord, cfg UsageWriterConfig,
+	log zerolog.Logger) (*UsageWriter[E], error) {
+	cfg.applyDefaults()
+	spill, torn, err := openSpill(cfg.SpillDir, cfg.SpillMaxBytes)
 	if err != nil {
 		return nil, err
 	}
 	var p [8]byte
 	_, _ = rand.Read(p[:]) // never fails (crypto/rand documents it)
-	u := &usageLog{
-		insert: insert, capacity: m.UsageQueue, batch: max(1, min(m.UsageBatch, m.UsageQueue)),
-		interval: m.UsageFlushInterval, log: log, idPrefix: hex.EncodeToString(p[:]) + "-",
+	u := &UsageWriter[E]{
+		sink: sink, build: build, capacity: cfg.Queue, batch: max(1, min(cfg.Batch, cfg.Queue)),
+		interval: cfg.FlushInterval, log: log, idPrefix: hex.EncodeToString(p[:]) + "-",
 		kick: make(chan struct{}, 1), flushReq: make(chan chan flushResult), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	u.w.spill = spill
 	if torn {
 		u.dropped.Add(1)
-		log.Warn().Str("file", spill.path).Msg("policy: cut a torn last line (a crash during a write) off the usage spill file")
+		log.Warn().Str("file", spill.path).Msg("telemetry: cut a torn last line (a crash during a write) off the usage spill file")
 	}
 	if spill != nil && spill.pending() > 0 {
 		u.spilled.Store(spill.pending())
 		log.Info().Int64("records", spill.pending()).Str("file", spill.path).
-			Msg("policy: replaying usage records left in the spill file")
+			Msg("telemetry: replaying usage records left in the spill file")
 		u.kick <- struct{}{}
 	}
 	go u.run()
 	return u, nil
 }
 
-// enqueue queues rec, or drops and counts it when memory is full or the
-// log is closed. It takes rec by pointer so that the record is copied once,
-// into its batch.
-func (u *usageLog) enqueue(rec *usageEntry) {
+// Enqueue queues rec, or drops and counts it when memory is full or the
+// writer is closed. It takes rec by pointer so that the record is copied
+// once, into its batch.
+func (u *UsageWriter[E]) Enqueue(rec *E) {
 	u.mu.Lock()
 	if u.closed || u.waiting >= u.capacity {
 		u.mu.Unlock()
@@ -218,7 +200,7 @@ func (u *usageLog) enqueue(rec *usageEntry) {
 			u.cur, u.free[n-1] = u.free[n-1], nil
 			u.free = u.free[:n-1]
 		} else {
-			u.cur = make([]usageEntry, 0, u.batch)
+			u.cur = make([]E, 0, u.batch)
 		}
 	}
 	u.cur = append(u.cur, *rec)
@@ -237,8 +219,13 @@ func (u *usageLog) enqueue(rec *usageEntry) {
 	}
 }
 
+// Stats returns the writer's counters.
+func (u *UsageWriter[E]) Stats() UsageStats {
+	return UsageStats{Queued: int64(u.queued()), Spilled: u.spilled.Load(), Written: u.written.Load(), Dropped: u.dropped.Load()}
+}
+
 // queued is the number of records waiting in memory.
-func (u *usageLog) queued() int {
+func (u *UsageWriter[E]) queued() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.waiting
@@ -246,30 +233,32 @@ func (u *usageLog) queued() int {
 
 // take moves every queued batch, the partly filled one last, to the
 // writer's pending batches, numbering their records.
-func (u *usageLog) take() {
+func (u *UsageWriter[E]) take() {
 	u.mu.Lock()
-	start := len(u.w.pending)
-	u.w.pending = append(u.w.pending, u.full...)
+	for _, b := range u.full {
+		u.w.pending = append(u.w.pending, u.numbered(b))
+	}
 	clear(u.full)
 	u.full = u.full[:0]
 	if len(u.cur) > 0 {
-		u.w.pending = append(u.w.pending, u.cur)
+		u.w.pending = append(u.w.pending, u.numbered(u.cur))
 		u.cur = nil
 	}
 	u.mu.Unlock()
-	for _, b := range u.w.pending[start:] {
-		for i := range b {
-			u.w.seq++
-			b[i].seq = u.w.seq
-		}
-	}
+}
+
+// numbered is b with its records numbered after the last given.
+func (u *UsageWriter[E]) numbered(b []E) usageBatch[E] {
+	first := u.w.seq + 1
+	u.w.seq += uint64(len(b))
+	return usageBatch[E]{entries: b, first: first}
 }
 
 // release returns the first pending batch's memory: it was written,
 // spilled or dropped.
-func (u *usageLog) release() {
-	b := u.w.pending[0]
-	u.w.pending[0] = nil
+func (u *UsageWriter[E]) release() {
+	b := u.w.pending[0].entries
+	u.w.pending[0] = usageBatch[E]{}
 	u.w.pending = u.w.pending[1:]
 	clear(b)
 	u.mu.Lock()
@@ -282,7 +271,7 @@ func (u *usageLog) release() {
 
 // run is the writer: a cycle every interval, when a batch is full and on a
 // flush request, and the last writes on close.
-func (u *usageLog) run() {
+func (u *UsageWriter[E]) run() {
 	defer close(u.done)
 	tick := time.NewTicker(u.interval)
 	defer tick.Stop()
@@ -307,7 +296,7 @@ func (u *usageLog) run() {
 // While the store refuses records, it spills what memory cannot hold. It
 // reports whether the spill file still holds records, and an error when
 // records wait because the store refused them.
-func (u *usageLog) cycle(ctx context.Context, force bool) (more bool, err error) {
+func (u *UsageWriter[E]) cycle(ctx context.Context, force bool) (more bool, err error) {
 	u.take()
 	defer u.logDrops(false)
 	if u.w.outage && !force && time.Now().Before(u.w.retryAt) {
@@ -336,7 +325,7 @@ func (u *usageLog) cycle(ctx context.Context, force bool) (more bool, err error)
 	return more, nil
 }
 
-func (u *usageLog) spillPending() int64 {
+func (u *UsageWriter[E]) spillPending() int64 {
 	if u.w.spill == nil {
 		return 0
 	}
@@ -345,12 +334,12 @@ func (u *usageLog) spillPending() int64 {
 
 // writePending writes the pending batches in order, stopping at the first
 // the store refuses.
-func (u *usageLog) writePending(ctx context.Context) error {
+func (u *UsageWriter[E]) writePending(ctx context.Context) error {
 	for len(u.w.pending) > 0 {
 		if err := u.write(ctx, u.w.pending[0]); err != nil {
 			return err
 		}
-		u.written.Add(int64(len(u.w.pending[0])))
+		u.written.Add(int64(len(u.w.pending[0].entries)))
 		u.release()
 	}
 	return nil
@@ -358,25 +347,25 @@ func (u *usageLog) writePending(ctx context.Context) error {
 
 // records builds the store's records of b in the writer's buffer, valid
 // until the next call.
-func (u *usageLog) records(b []usageEntry) []store.UsageRecord {
+func (u *UsageWriter[E]) records(b usageBatch[E]) []store.UsageRecord {
 	clear(u.w.recs)
 	u.w.recs = u.w.recs[:0]
-	for i := range b {
-		u.w.recs = append(u.w.recs, b[i].record(u.idPrefix))
+	for i := range b.entries {
+		u.w.recs = append(u.w.recs, u.build(&b.entries[i], u.idPrefix+strconv.FormatUint(b.first+uint64(i), 36)))
 	}
 	return u.w.recs
 }
 
 // write inserts one batch within usageInsertTimeout.
-func (u *usageLog) write(ctx context.Context, b []usageEntry) error {
+func (u *UsageWriter[E]) write(ctx context.Context, b usageBatch[E]) error {
 	ctx, cancel := context.WithTimeout(ctx, usageInsertTimeout)
 	defer cancel()
-	return u.insert(ctx, u.records(b))
+	return u.sink.InsertUsage(ctx, u.records(b))
 }
 
 // replay writes up to usageReplayBatches batches of the spill file,
 // removing it once all of it is written.
-func (u *usageLog) replay(ctx context.Context) error {
+func (u *UsageWriter[E]) replay(ctx context.Context) error {
 	s := u.w.spill
 	for range usageReplayBatches {
 		// New records come first: a long replay must not fill memory.
@@ -389,7 +378,7 @@ func (u *usageLog) replay(ctx context.Context) error {
 		}
 		if len(c.records) > 0 {
 			ictx, cancel := context.WithTimeout(ctx, usageInsertTimeout)
-			err = u.insert(ictx, c.records)
+			err = u.sink.InsertUsage(ictx, c.records)
 			cancel()
 			if err != nil {
 				return err
@@ -397,28 +386,28 @@ func (u *usageLog) replay(ctx context.Context) error {
 		}
 		if c.bad > 0 {
 			u.dropped.Add(int64(c.bad))
-			u.log.Warn().Int("lines", c.bad).Str("file", s.path).Msg("policy: skipped unreadable lines of the usage spill file")
+			u.log.Warn().Int("lines", c.bad).Str("file", s.path).Msg("telemetry: skipped unreadable lines of the usage spill file")
 		}
 		if err := s.commit(c); err != nil {
-			u.log.Error().Err(err).Msg("policy: usage spill file")
+			u.log.Error().Err(err).Msg("telemetry: usage spill file")
 		}
 		u.written.Add(int64(len(c.records)))
 		u.spilled.Store(s.pending())
 		if s.pending() == 0 {
-			u.log.Info().Str("file", s.path).Msg("policy: usage spill file replayed and removed")
+			u.log.Info().Str("file", s.path).Msg("telemetry: usage spill file replayed and removed")
 		}
 	}
 	return nil
 }
 
 // failed notes a refused write and sets when to try again.
-func (u *usageLog) failed(err error) {
+func (u *UsageWriter[E]) failed(err error) {
 	now := time.Now()
 	u.w.lastErr = err
 	if !u.w.outage {
 		u.w.outage, u.w.outageSince, u.w.backoff = true, now, usageBackoffMin
 		u.log.Warn().Err(err).Int("buffered", u.queued()).
-			Msg("policy: the store refuses usage records; buffering and retrying them")
+			Msg("telemetry: the store refuses usage records; buffering and retrying them")
 	} else {
 		u.w.backoff = min(2*u.w.backoff, usageBackoffMax)
 	}
@@ -426,16 +415,16 @@ func (u *usageLog) failed(err error) {
 }
 
 // recovered ends an outage.
-func (u *usageLog) recovered() {
+func (u *UsageWriter[E]) recovered() {
 	u.log.Info().Dur("outage", time.Since(u.w.outageSince)).Int64("spilled", u.spillPending()).
-		Msg("policy: the store takes usage records again; buffered records written")
+		Msg("telemetry: the store takes usage records again; buffered records written")
 	u.w.outage, u.w.backoff, u.w.lastErr = false, 0, nil
 }
 
 // spillOverflow moves the oldest pending batches to the spill file while
 // memory holds more than half of capacity, until three quarters are free.
-// Without a spill file the records stay in memory (enqueue drops beyond).
-func (u *usageLog) spillOverflow() {
+// Without a spill file the records stay in memory (Enqueue drops beyond).
+func (u *UsageWriter[E]) spillOverflow() {
 	if u.w.spill == nil || u.queued() <= u.capacity/2 {
 		return
 	}
@@ -446,12 +435,12 @@ func (u *usageLog) spillOverflow() {
 
 // spillFirst moves the first pending batch to the spill file, or drops and
 // counts it when that fails.
-func (u *usageLog) spillFirst() {
+func (u *UsageWriter[E]) spillFirst() {
 	b := u.w.pending[0]
 	if err := u.w.spill.append(u.records(b)); err != nil {
-		u.dropped.Add(int64(len(b)))
+		u.dropped.Add(int64(len(b.entries)))
 		if !errors.Is(err, errSpillFull) {
-			u.log.Error().Err(err).Msg("policy: spilling usage records failed")
+			u.log.Error().Err(err).Msg("telemetry: spilling usage records failed")
 		}
 	}
 	u.spilled.Store(u.w.spill.pending())
@@ -460,7 +449,7 @@ func (u *usageLog) spillFirst() {
 
 // logDrops warns about records dropped since the last warning, at most
 // once per usageDropLogInterval unless now is set.
-func (u *usageLog) logDrops(now bool) {
+func (u *UsageWriter[E]) logDrops(now bool) {
 	d := u.dropped.Load()
 	if d == u.w.dropLogged || (!now && time.Since(u.w.dropLogAt) < usageDropLogInterval) {
 		return
@@ -469,13 +458,13 @@ func (u *usageLog) logDrops(now bool) {
 	if u.w.lastErr != nil {
 		ev = ev.AnErr("store_error", u.w.lastErr)
 	}
-	ev.Msg("policy: usage records dropped (memory buffer full or spill file unavailable)")
+	ev.Msg("telemetry: usage records dropped (memory buffer full or spill file unavailable)")
 	u.w.dropLogged, u.w.dropLogAt = d, time.Now()
 }
 
 // finish is the writer's last cycle: it writes what the store takes before
 // the close deadline (less usageSpillReserve) and spills the rest.
-func (u *usageLog) finish() {
+func (u *UsageWriter[E]) finish() {
 	u.take()
 	u.mu.Lock()
 	ctx := u.closeCtx
@@ -492,7 +481,7 @@ func (u *usageLog) finish() {
 	}
 	var lost int64
 	for len(u.w.pending) > 0 {
-		n := int64(len(u.w.pending[0]))
+		n := int64(len(u.w.pending[0].entries))
 		if u.w.spill == nil {
 			u.dropped.Add(n)
 			u.release()
@@ -506,20 +495,20 @@ func (u *usageLog) finish() {
 	if u.w.spill != nil {
 		if u.w.spill.pending() > 0 {
 			u.log.Warn().Int64("records", u.w.spill.pending()).Str("file", u.w.spill.path).
-				Msg("policy: usage records left in the spill file; they are written after the next start")
+				Msg("telemetry: usage records left in the spill file; they are written after the next start")
 		}
 		if err := u.w.spill.close(); err != nil {
-			u.log.Error().Err(err).Msg("policy: closing the usage spill file")
+			u.log.Error().Err(err).Msg("telemetry: closing the usage spill file")
 		}
 	}
 	u.lost = lost
 	u.logDrops(true)
 }
 
-// flush writes every record queued before the call (the spill file's
+// Flush writes every record queued before the call (the spill file's
 // included), waiting at most until ctx is done. It returns an error
 // wrapping ErrUsageBuffered when the store does not take them.
-func (u *usageLog) flush(ctx context.Context) error {
+func (u *UsageWriter[E]) Flush(ctx context.Context) error {
 	for {
 		reply := make(chan flushResult, 1)
 		select {
@@ -541,11 +530,11 @@ func (u *usageLog) flush(ctx context.Context) error {
 	}
 }
 
-// close stops accepting records and waits until the writer has written
+// Close stops accepting records and waits until the writer has written
 // what the store takes before ctx is done and spilled the rest (waiting up
 // to usageCloseGrace more for the spill). It reports records that could be
 // neither written nor spilled.
-func (u *usageLog) close(ctx context.Context) error {
+func (u *UsageWriter[E]) Close(ctx context.Context) error {
 	u.mu.Lock()
 	already := u.closed
 	if !already {
@@ -563,11 +552,11 @@ func (u *usageLog) close(ctx context.Context) error {
 		select {
 		case <-u.done:
 		case <-grace.C:
-			return fmt.Errorf("policy: flushing usage records: %w (%d still in memory)", ctx.Err(), u.queued())
+			return fmt.Errorf("telemetry: flushing usage records: %w (%d still in memory)", ctx.Err(), u.queued())
 		}
 	}
 	if u.lost > 0 {
-		return fmt.Errorf("policy: %d usage records could be neither written nor spilled", u.lost)
+		return fmt.Errorf("telemetry: %d usage records could be neither written nor spilled", u.lost)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package policy
+package telemetry
 
 import (
 	"bytes"
@@ -63,30 +63,41 @@ func (d usageDB) count(t *testing.T) (rows, distinct int64) {
 	return rows, distinct
 }
 
-var usageTestIdentity = newIdentity(&Key{ID: "key-1", Name: "writer"}, nil, [32]byte{})
+// t0 is when the test records were made.
+var t0 = time.Date(2026, 12, 1, 10, 30, 0, 0, time.UTC)
 
-func usageTestEntry(i int) *usageEntry {
-	return &usageEntry{id: usageTestIdentity, unixMicro: t0.Add(time.Duration(i) * time.Millisecond).UnixMicro(), kind: KindLLM,
-		requestID: fmt.Sprintf("req-%d", i), model: "mock/gpt-4o", status: "ok", usage: [3]int64{3, 2, 0}, micros: 7}
+// testEntry is a usage record as a test queues it.
+type testEntry struct {
+	unixMicro int64
+	requestID string
 }
 
-func newTestUsageLog(t *testing.T, insert func(context.Context, []store.UsageRecord) error, m MeterConfig, dir string, log zerolog.Logger) *usageLog {
+func (e *testEntry) record(id string) store.UsageRecord {
+	return store.UsageRecord{ID: id, Time: time.UnixMicro(e.unixMicro).UTC(), RequestID: e.requestID, KeyID: "key-1",
+		KeyName: "writer", Kind: "llm", Model: "mock/gpt-4o", PromptTokens: 3, CompletionTokens: 2, CostMicros: 7, Status: "ok"}
+}
+
+func usageTestEntry(i int) *testEntry {
+	return &testEntry{unixMicro: t0.Add(time.Duration(i) * time.Millisecond).UnixMicro(), requestID: fmt.Sprintf("req-%d", i)}
+}
+
+func newTestUsageLog(t *testing.T, insert UsageSinkFunc, cfg UsageWriterConfig, dir string, log zerolog.Logger) *UsageWriter[testEntry] {
 	t.Helper()
-	m.applyDefaults()
-	u, err := newUsageLog(insert, m, dir, log)
+	cfg.SpillDir = dir
+	u, err := NewUsageWriter(insert, (*testEntry).record, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = u.close(context.Background()) })
+	t.Cleanup(func() { _ = u.Close(context.Background()) })
 	return u
 }
 
 // flushAll flushes until the store took everything, or fails t after 20 s.
-func flushAll(t *testing.T, u *usageLog) {
+func flushAll(t *testing.T, u *UsageWriter[testEntry]) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		err := u.flush(context.Background())
+		err := u.Flush(context.Background())
 		if err == nil {
 			return
 		}
@@ -104,12 +115,12 @@ func flushAll(t *testing.T, u *usageLog) {
 func TestUsageWriterRetriesThroughStoreOutage(t *testing.T) {
 	db := newUsageDB(t)
 	f := &flakyInsert{st: db.st}
-	u := newTestUsageLog(t, f.insert, MeterConfig{UsageBatch: 500, UsageFlushInterval: 20 * time.Millisecond}, "", zerolog.Nop())
+	u := newTestUsageLog(t, f.insert, UsageWriterConfig{Batch: 500, FlushInterval: 20 * time.Millisecond}, "", zerolog.Nop())
 	f.down.Store(true)
 	const n = 10000 // 5,000 records a second for two seconds
 	start := time.Now()
 	for i := range n {
-		u.enqueue(usageTestEntry(i))
+		u.Enqueue(usageTestEntry(i))
 		if i%50 == 49 {
 			time.Sleep(time.Until(start.Add(time.Duration(i+1) * 200 * time.Microsecond)))
 		}
@@ -136,11 +147,11 @@ func TestUsageWriterSpillsBeyondMemoryAndReplays(t *testing.T) {
 	db := newUsageDB(t)
 	f := &flakyInsert{st: db.st}
 	dir := t.TempDir()
-	u := newTestUsageLog(t, f.insert, MeterConfig{UsageQueue: 1000, UsageBatch: 100, UsageFlushInterval: 10 * time.Millisecond}, dir, zerolog.Nop())
+	u := newTestUsageLog(t, f.insert, UsageWriterConfig{Queue: 1000, Batch: 100, FlushInterval: 10 * time.Millisecond}, dir, zerolog.Nop())
 	f.down.Store(true)
 	const n = 20000
 	for i := range n {
-		u.enqueue(usageTestEntry(i))
+		u.Enqueue(usageTestEntry(i))
 		if i%200 == 199 { // never faster than the writer spills
 			for u.queued() > 800 {
 				time.Sleep(time.Millisecond)
@@ -176,17 +187,17 @@ func TestUsageWriterSpillsBeyondMemoryAndReplays(t *testing.T) {
 func TestUsageSpillLeftAtShutdownIsWrittenAfterRestart(t *testing.T) {
 	db := newUsageDB(t)
 	dir := t.TempDir()
-	m := MeterConfig{UsageBatch: 100, UsageFlushInterval: 10 * time.Millisecond}
+	m := UsageWriterConfig{Batch: 100, FlushInterval: 10 * time.Millisecond}
 	down := &flakyInsert{st: db.st}
 	down.down.Store(true)
 	u := newTestUsageLog(t, down.insert, m, dir, zerolog.Nop())
 	const n = 3000
 	for i := range n {
-		u.enqueue(usageTestEntry(i))
+		u.Enqueue(usageTestEntry(i))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if err := u.close(ctx); err != nil {
+	if err := u.Close(ctx); err != nil {
 		t.Fatalf("close: %v", err)
 	}
 	path := filepath.Join(dir, UsageSpillFile)
@@ -202,7 +213,7 @@ func TestUsageSpillLeftAtShutdownIsWrittenAfterRestart(t *testing.T) {
 	}
 
 	// The next start replays the file, then removes it.
-	restart := func() *usageLog {
+	restart := func() *UsageWriter[testEntry] {
 		u := newTestUsageLog(t, db.st.InsertUsage, m, dir, zerolog.Nop())
 		flushAll(t, u)
 		return u
@@ -223,9 +234,9 @@ func TestUsageSpillLeftAtShutdownIsWrittenAfterRestart(t *testing.T) {
 	}
 	u3 := newTestUsageLog(t, down.insert, m, dir, zerolog.Nop())
 	for i := n; i < n+100; i++ {
-		u3.enqueue(usageTestEntry(i))
+		u3.Enqueue(usageTestEntry(i))
 	}
-	if err := u3.close(ctx); err != nil {
+	if err := u3.Close(ctx); err != nil {
 		t.Fatalf("close: %v", err)
 	}
 	u4 := restart()
@@ -245,9 +256,9 @@ func TestUsageDropsAreCountedAndLoggedOncePerInterval(t *testing.T) {
 	f := &flakyInsert{st: db.st}
 	f.down.Store(true)
 	var logs syncBuffer
-	u := newTestUsageLog(t, f.insert, MeterConfig{UsageQueue: 100, UsageBatch: 10, UsageFlushInterval: 5 * time.Millisecond}, "", zerolog.New(&logs))
+	u := newTestUsageLog(t, f.insert, UsageWriterConfig{Queue: 100, Batch: 10, FlushInterval: 5 * time.Millisecond}, "", zerolog.New(&logs))
 	for i := range 1000 {
-		u.enqueue(usageTestEntry(i))
+		u.Enqueue(usageTestEntry(i))
 		if i%100 == 0 {
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -257,7 +268,7 @@ func TestUsageDropsAreCountedAndLoggedOncePerInterval(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := u.close(ctx); err == nil || !strings.Contains(err.Error(), "100 usage records") {
+	if err := u.Close(ctx); err == nil || !strings.Contains(err.Error(), "100 usage records") {
 		t.Fatalf("close = %v, want the 100 records it could not keep", err)
 	}
 	if got := u.dropped.Load(); got != 1000 {
@@ -310,11 +321,11 @@ func TestUsageWriterHoldsSixtySecondsOfOutage(t *testing.T) {
 	db := newUsageDB(t)
 	f := &flakyInsert{st: db.st}
 	f.down.Store(true)
-	u := newTestUsageLog(t, f.insert, MeterConfig{}, t.TempDir(), zerolog.Nop())
+	u := newTestUsageLog(t, f.insert, UsageWriterConfig{}, t.TempDir(), zerolog.Nop())
 	const n, rate = 300000, 5000
 	start := time.Now()
 	for i := range n {
-		u.enqueue(usageTestEntry(i))
+		u.Enqueue(usageTestEntry(i))
 		if i%500 == 499 {
 			for u.queued() > DefaultUsageQueue*3/4 {
 				time.Sleep(time.Millisecond)

@@ -1,10 +1,11 @@
-package registry
+package secret
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +16,7 @@ import (
 
 func randomKey(t *testing.T) []byte {
 	t.Helper()
-	k := make([]byte, SecretKeySize)
+	k := make([]byte, KeySize)
 	if _, err := rand.Read(k); err != nil {
 		t.Fatal(err)
 	}
@@ -28,23 +29,23 @@ func randomKey(t *testing.T) []byte {
 func testSecretKeyCheck(t *testing.T, a, b *store.Store) {
 	ctx := context.Background()
 	keyA, keyB := randomKey(t), randomKey(t)
-	if err := CheckSecretKey(ctx, a, keyA, "/data/a/secret.key"); err != nil {
+	if err := Check(ctx, a, keyA, "/data/a/secret.key"); err != nil {
 		t.Fatalf("first key: %v", err)
 	}
-	if err := CheckSecretKey(ctx, b, keyA, SecretKeyEnv); err != nil {
+	if err := Check(ctx, b, keyA, EnvVar); err != nil {
 		t.Fatalf("same key on the other handle: %v", err)
 	}
-	err := CheckSecretKey(ctx, b, keyB, "/data/b/secret.key")
-	var mismatch *SecretKeyMismatchError
+	err := Check(ctx, b, keyB, "/data/b/secret.key")
+	var mismatch *MismatchError
 	if !errors.As(err, &mismatch) || mismatch.Source != "/data/b/secret.key" {
 		t.Fatalf("another key: %v", err)
 	}
-	for _, want := range []string{"/data/b/secret.key", SecretKeyEnv, "same key"} {
+	for _, want := range []string{"/data/b/secret.key", EnvVar, "same key"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("message lacks %q: %v", want, err)
 		}
 	}
-	stored, ok, err := a.Setting(ctx, SecretKeyCheckSetting)
+	stored, ok, err := a.Setting(ctx, CheckSetting)
 	if err != nil || !ok {
 		t.Fatalf("check value not stored: %v", err)
 	}
@@ -54,13 +55,13 @@ func testSecretKeyCheck(t *testing.T, a, b *store.Store) {
 		}
 	}
 	// The recorded key still passes after a refusal.
-	if err := CheckSecretKey(ctx, a, keyA, "/data/a/secret.key"); err != nil {
+	if err := Check(ctx, a, keyA, "/data/a/secret.key"); err != nil {
 		t.Fatalf("first key again: %v", err)
 	}
 }
 
 func TestSecretKeyCheckSQLite(t *testing.T) {
-	st := newStore(t)
+	st := storetest.NewStore(t)
 	testSecretKeyCheck(t, st, st)
 }
 
@@ -88,7 +89,7 @@ func TestSecretKeyCheckRace(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if CheckSecretKey(context.Background(), stores[i], keys[i], "k") == nil {
+			if Check(context.Background(), stores[i], keys[i], "k") == nil {
 				mu.Lock()
 				passed++
 				mu.Unlock()
@@ -101,11 +102,41 @@ func TestSecretKeyCheckRace(t *testing.T) {
 	}
 }
 
-func TestSecretKeySource(t *testing.T) {
-	if got := SecretKeySource("/srv/junction", ""); got != "/srv/junction/secret.key" {
-		t.Errorf("file source: %q", got)
+// TestCheckValueMatchesOldCode: a store whose check value was recorded by
+// the code before this package accepts the same key and refuses another,
+// so existing deployments start as before.
+func TestCheckValueMatchesOldCode(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.NewStore(t)
+	const recorded = "55222b4b467d4d49cdfc43737703afbab511c46c041f4a45f5b1488fb6c63024"
+	if _, _, err := st.SetSettingIfAbsent(ctx, CheckSetting, recorded); err != nil {
+		t.Fatal(err)
 	}
-	if got := SecretKeySource("/srv/junction", "abc"); got != SecretKeyEnv {
-		t.Errorf("env source: %q", got)
+	if err := Check(ctx, st, oldKey, EnvVar); err != nil {
+		t.Fatalf("the key the check value was recorded with: %v", err)
+	}
+	if err := Check(ctx, st, randomKey(t), EnvVar); !errors.As(err, new(*MismatchError)) {
+		t.Fatalf("another key: %v", err)
+	}
+}
+
+// TestLoadCheckedGeneratesThenRefusesAnotherKey: the first start generates
+// and records a key; a start whose key file was replaced is refused, naming
+// the file.
+func TestLoadCheckedGeneratesThenRefusesAnotherKey(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.NewStore(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	keyA, err := LoadChecked(ctx, st, dirA, "")
+	if err != nil || len(keyA) != KeySize {
+		t.Fatalf("first start: %x %v", keyA, err)
+	}
+	if _, err := LoadChecked(ctx, st, dirB, hex.EncodeToString(keyA)); err != nil {
+		t.Fatalf("the same key from the environment: %v", err)
+	}
+	_, err = LoadChecked(ctx, st, dirB, "")
+	var mismatch *MismatchError
+	if !errors.As(err, &mismatch) || mismatch.Source != filepath.Join(dirB, keyFile) {
+		t.Fatalf("a generated other key: %v", err)
 	}
 }

@@ -1,6 +1,6 @@
 //go:build race
 
-package policy
+package telemetry
 
 // raceEnabled is set when the tests run under the race detector, which
 // slows the heaviest ones beyond use.
