@@ -52,7 +52,8 @@ func TestShutdownRecordsEveryCutStream(t *testing.T) {
 		}
 		var p [6]byte
 		_, _ = rand.Read(p[:])
-		testShutdownRecordsCutStreams(t, &policy.RedisCountersConfig{URL: url, Prefix: "junction-test-" + hex.EncodeToString(p[:]) + ":"})
+		testShutdownRecordsCutStreams(t, &policy.RedisCountersConfig{URL: url, Prefix: "junction-test-" + hex.EncodeToString(p[:]) + ":",
+			Timeout: 10 * time.Second}) // many streams at once under -race: not a Redis fault test
 	})
 }
 
