@@ -79,7 +79,9 @@ func keyShares(t *testing.T, cfg Config, n int) map[string]float64 {
 	for _, pc := range cfg.Providers {
 		ps.byName[pc.Name] = &upstream{cfg: pc, provider: stubProvider{}}
 	}
-	routes, err := (&Service{cfg: cfg}).buildRoutes(ps, true)
+	s := &Service{cfg: cfg}
+	s.models.Store(&cfg.Models)
+	routes, err := s.buildRoutes(ps, true)
 	if err != nil {
 		t.Fatal(err)
 	}
