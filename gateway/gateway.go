@@ -98,15 +98,25 @@ type Gateway struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+	// stopRedisLog ends the routing of go-redis's log lines to log.
+	stopRedisLog func()
 }
 
 // New opens the store (running migrations), loads the admin key and builds
 // the router. cfg must be validated; LoadConfig does that.
-func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
+func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) {
 	cfg.ApplyDefaults()
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
+	// go-redis's own lines (a Redis that cannot be dialled) go to the JSON
+	// log from the first connection on, until Shutdown.
+	stopRedisLog := routeRedisLog(opts.Logger)
+	defer func() {
+		if err != nil {
+			stopRedisLog()
+		}
+	}()
 	st, err := store.Open(ctx, cfg.Store, cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: open store: %w", err)
@@ -145,14 +155,15 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g := &Gateway{
-		cfg:     cfg,
-		log:     opts.Logger,
-		version: opts.Version,
-		started: time.Now(),
-		store:   st,
-		metrics: telemetry.NewMetrics(),
-		admin:   admin,
-		policy:  engine,
+		cfg:          cfg,
+		log:          opts.Logger,
+		stopRedisLog: stopRedisLog,
+		version:      opts.Version,
+		started:      time.Now(),
+		store:        st,
+		metrics:      telemetry.NewMetrics(),
+		admin:        admin,
+		policy:       engine,
 
 		counters:     ctrs,
 		countersKind: ctrsKind,
@@ -362,5 +373,6 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	if len(errs) == 0 {
 		g.log.Info().Msg("shutdown complete")
 	}
+	g.stopRedisLog()
 	return errors.Join(errs...)
 }
