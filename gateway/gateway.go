@@ -100,6 +100,10 @@ type Gateway struct {
 	shutdownErr  error
 	// stopRedisLog ends the routing of go-redis's log lines to log.
 	stopRedisLog func()
+	// drainCut is the parent of Run's drain deadline; CutDrain cancels it
+	// (cutDrain) to end the drain before the deadline.
+	drainCut context.Context
+	cutDrain context.CancelFunc
 }
 
 // New opens the store (running migrations), loads the admin key and builds
@@ -168,6 +172,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		counters:     ctrs,
 		countersKind: ctrsKind,
 	}
+	g.drainCut, g.cutDrain = context.WithCancel(context.Background())
 	g.reload.load, g.reload.inForce = opts.LoadConfig, cfg
 	g.reload.inForce.Providers, g.reload.inForce.Models = llmDefaults(&cfg, cfg.Routing)
 	registerPolicyMetrics(g.metrics.Registry(), engine)
@@ -314,7 +319,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	g.log.Info().Dur("deadline", g.cfg.HTTP.ShutdownTimeout).Msg("shutting down: draining in-flight requests")
-	sdCtx, cancel := context.WithTimeout(context.Background(), g.cfg.HTTP.ShutdownTimeout)
+	sdCtx, cancel := context.WithTimeout(g.drainCut, g.cfg.HTTP.ShutdownTimeout)
 	defer cancel()
 	err = g.Shutdown(sdCtx)
 	if serr := <-serveErr; err == nil {
@@ -322,6 +327,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	return err
 }
+
+// CutDrain ends Run's graceful drain now, as if its deadline had passed:
+// requests still running are cancelled, the streams cut settle their
+// reservations and record their usage (within handlerGrace), buffered
+// writes are flushed, and Run returns. Called before the drain starts, it
+// makes the drain end as soon as it starts. It may be called any number of
+// times, from any goroutine.
+func (g *Gateway) CutDrain() { g.cutDrain() }
 
 // handlerGrace bounds the wait, after the shutdown deadline cancelled them,
 // for the handlers still running to return: a cut stream settles its
@@ -345,7 +358,11 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	if err := g.server.Shutdown(ctx); err != nil {
 		// The deadline passed with requests still running: tell them to stop,
 		// then close their connections.
-		g.log.Warn().Err(err).Msg("shutdown deadline reached; cancelling remaining requests")
+		msg := "shutdown deadline reached; cancelling remaining requests"
+		if g.drainCut.Err() != nil {
+			msg = "shutdown drain cut short; cancelling remaining requests"
+		}
+		g.log.Warn().Err(err).Msg(msg)
 		g.cancelStream(http.ErrServerClosed)
 		if err := g.server.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("gateway: close server: %w", err))
