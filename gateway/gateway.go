@@ -207,7 +207,8 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	if err := g.startCache(ctx); err != nil {
 		return fail(err)
 	}
-	if g.servers, err = registry.New(ctx, registry.Options{Store: st, SecretKey: secret, Logger: opts.Logger}); err != nil {
+	if g.servers, err = registry.New(ctx, registry.Options{Store: st, SecretKey: secret, Logger: opts.Logger,
+		MaxCallerSessions: cfg.MCP.CallerSessionsPerServer, CallerSessionIdle: cfg.MCP.CallerSessionIdle}); err != nil {
 		return fail(err)
 	}
 	if err := g.servers.SyncConfig(ctx, cfg.Servers); err != nil {
