@@ -70,6 +70,7 @@ type Engine struct {
 	snap    atomic.Pointer[snapshot]
 	windows windowCache
 	usage   *usageLog
+	charges *chargeRetries
 	seeds   *spendSeeds
 	reloads atomic.Int64
 
@@ -141,6 +142,8 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.stop = stop
 	e.seeds = newSpendSeeds(e.store, e.FlushUsage, e.meter.SpendRebuildTimeout)
+	e.charges = newChargeRetries(e.adjustOne, e.now, e.meter.SettleRetry, e.log)
+	e.charges.start()
 	go e.follow(runCtx, changes)
 	return e, nil
 }
@@ -151,6 +154,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.stop()
 		<-e.done
+		e.charges.close(ctx)
 		e.closeErr = e.usage.close(ctx)
 	})
 	return e.closeErr
@@ -379,22 +383,28 @@ type Stats struct {
 	UsageSpilled int64 // records waiting in the spill file
 	UsageWritten int64 // records written to the store
 	UsageDropped int64 // records dropped: memory full, spill file full or unavailable
-	Keys, Teams  int   // in the current snapshot
-	Rules        int
+	// Counter charges of settlements that could not update the counters
+	// (settleretry.go): waiting for a retry, applied on one, given up.
+	ChargesQueued, ChargesRetried, ChargesGivenUp int64
+	Keys, Teams                                   int // in the current snapshot
+	Rules                                         int
 }
 
 // Stats returns the current counters.
 func (e *Engine) Stats() Stats {
 	s := e.snap.Load()
 	return Stats{
-		Reloads:      e.reloads.Load(),
-		UsageQueued:  int64(e.usage.queued()),
-		UsageSpilled: e.usage.spilled.Load(),
-		UsageWritten: e.usage.written.Load(),
-		UsageDropped: e.usage.dropped.Load(),
-		Keys:         len(s.keys),
-		Teams:        len(s.teams),
-		Rules:        len(s.rules),
+		Reloads:        e.reloads.Load(),
+		UsageQueued:    int64(e.usage.queued()),
+		UsageSpilled:   e.usage.spilled.Load(),
+		UsageWritten:   e.usage.written.Load(),
+		UsageDropped:   e.usage.dropped.Load(),
+		ChargesQueued:  int64(e.charges.queued()),
+		ChargesRetried: e.charges.retried.Load(),
+		ChargesGivenUp: e.charges.givenUp.Load(),
+		Keys:           len(s.keys),
+		Teams:          len(s.teams),
+		Rules:          len(s.rules),
 	}
 }
 
