@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -107,5 +108,34 @@ func TestSecondSignalCutsTheDrainShort(t *testing.T) {
 	}
 	if len(rows) != 1 || rows[0].Requests != 1 || rows[0].Errors != 1 || rows[0].CompletionTokens == 0 {
 		t.Errorf("usage after the cut: %+v, want the stream, not ok, with its tokens", rows)
+	}
+}
+
+// TestServeExitsWhenTheAddressIsTaken: a listen error ends serve with a
+// failure exit code; it used to hang for ever, waiting for a signal.
+func TestServeExitsWhenTheAddressIsTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	env := func(k string) (string, bool) {
+		if k == "JUNCTION_ADMIN_KEY" {
+			return testAdminKey, true
+		}
+		return "", false
+	}
+	var out, errOut hupLog
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), []string{"serve", "--listen", ln.Addr().String(), "--data-dir", t.TempDir(), "--log-format", "json"}, &out, &errOut, env)
+	}()
+	select {
+	case code := <-done:
+		if code != exitFailed || !strings.Contains(errOut.String(), "address already in use") {
+			t.Errorf("exit %d:\n%s", code, errOut.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("serve did not return after its listen error:\n%s", errOut.String())
 	}
 }
