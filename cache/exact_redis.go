@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/junctionhq/junction/store/counters"
 )
 
 // redisExact is the exact tier in Redis, shared by every replica.
@@ -34,7 +36,7 @@ type redisExact struct {
 const redisTenants = "jc:tenants"
 
 func newRedisExact(rawURL string, timeout time.Duration) (*redisExact, error) {
-	opt, err := redis.ParseURL(rawURL)
+	opt, err := counters.ParseRedisURL(rawURL) // its errors never hold the password
 	if err != nil {
 		return nil, fmt.Errorf("cache: exact.redis_url: %w", err)
 	}

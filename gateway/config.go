@@ -75,6 +75,39 @@ type MCPConfig struct {
 	// AllowedOrigins are the browser origins allowed to call /mcp besides
 	// localhost ones (DNS-rebinding protection). Default: none.
 	AllowedOrigins []string `yaml:"allowed_origins,omitempty"`
+	// CallerSessionsPerServer bounds the upstream sessions each MCP server
+	// keeps for callers whose clients supply client features (roots,
+	// sampling, elicitation): each such caller gets a session of its own
+	// (for a stdio server, a process), so that nothing one client supplies
+	// reaches another. Beyond the bound the least recently used idle one is
+	// closed for a new caller; when every one is busy, a new caller's call
+	// fails at once. Default 32.
+	CallerSessionsPerServer int `yaml:"caller_sessions_per_server,omitempty"`
+	// CallerSessionIdle is how long an unused caller session is kept before
+	// it is closed (checked at every health check of its server). Default 5m.
+	CallerSessionIdle time.Duration `yaml:"caller_session_idle,omitempty"`
+}
+
+// applyDefaults fills the caller session bounds with the registry's
+// defaults.
+func (m *MCPConfig) applyDefaults() {
+	if m.CallerSessionsPerServer == 0 {
+		m.CallerSessionsPerServer = registry.DefaultMaxCallerSessions
+	}
+	if m.CallerSessionIdle == 0 {
+		m.CallerSessionIdle = registry.DefaultCallerSessionIdle
+	}
+}
+
+func (m MCPConfig) validate(path string) []error {
+	var errs []error
+	if m.CallerSessionsPerServer < 0 {
+		errs = append(errs, fmt.Errorf("%s.caller_sessions_per_server: must not be negative", path))
+	}
+	if m.CallerSessionIdle < 0 {
+		errs = append(errs, fmt.Errorf("%s.caller_session_idle: must not be negative", path))
+	}
+	return errs
 }
 
 // LLM is the LLM part of the configuration.
@@ -167,6 +200,7 @@ func (c *Config) ApplyDefaults() {
 	if h.AdminTimeout == 0 {
 		h.AdminTimeout = DefaultAdminTimeout
 	}
+	c.MCP.applyDefaults()
 	c.Agent.ApplyDefaults()
 	c.Cache.ApplyDefaults()
 }
@@ -184,6 +218,7 @@ func (c *Config) Validate() []error {
 	}
 	errs = append(errs, c.Log.Validate("log")...)
 	errs = append(errs, c.HTTP.validate("http")...)
+	errs = append(errs, c.MCP.validate("mcp")...)
 	errs = append(errs, c.Store.Validate("store")...)
 	errs = append(errs, c.Counters.Validate("counters")...)
 	errs = append(errs, c.Policy().Validate()...)

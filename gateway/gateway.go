@@ -99,15 +99,29 @@ type Gateway struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+	// stopRedisLog ends the routing of go-redis's log lines to log.
+	stopRedisLog func()
+	// drainCut is the parent of Run's drain deadline; CutDrain cancels it
+	// (cutDrain) to end the drain before the deadline.
+	drainCut context.Context
+	cutDrain context.CancelFunc
 }
 
 // New opens the store (running migrations), loads the admin key and builds
 // the router. cfg must be validated; LoadConfig does that.
-func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
+func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) {
 	cfg.ApplyDefaults()
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
+	// go-redis's own lines (a Redis that cannot be dialled) go to the JSON
+	// log from the first connection on, until Shutdown.
+	stopRedisLog := routeRedisLog(opts.Logger)
+	defer func() {
+		if err != nil {
+			stopRedisLog()
+		}
+	}()
 	st, err := store.Open(ctx, cfg.Store, cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: open store: %w", err)
@@ -149,18 +163,20 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g := &Gateway{
-		cfg:     cfg,
-		log:     opts.Logger,
-		version: opts.Version,
-		started: time.Now(),
-		store:   st,
-		metrics: telemetry.NewMetrics(),
-		admin:   admin,
-		policy:  engine,
+		cfg:          cfg,
+		log:          opts.Logger,
+		stopRedisLog: stopRedisLog,
+		version:      opts.Version,
+		started:      time.Now(),
+		store:        st,
+		metrics:      telemetry.NewMetrics(),
+		admin:        admin,
+		policy:       engine,
 
 		counters:     ctrs,
 		countersKind: ctrsKind,
 	}
+	g.drainCut, g.cutDrain = context.WithCancel(context.Background())
 	g.reload.load, g.reload.inForce = opts.LoadConfig, cfg
 	g.reload.inForce.Providers, g.reload.inForce.Models = llmDefaults(&cfg, cfg.Routing)
 	registerPolicyMetrics(g.metrics.Registry(), engine)
@@ -195,7 +211,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	if err := g.startCache(ctx); err != nil {
 		return fail(err)
 	}
-	if g.servers, err = registry.New(ctx, registry.Options{Store: st, SecretKey: key, Logger: opts.Logger}); err != nil {
+	if g.servers, err = registry.New(ctx, registry.Options{Store: st, SecretKey: key, Logger: opts.Logger,
+		MaxCallerSessions: cfg.MCP.CallerSessionsPerServer, CallerSessionIdle: cfg.MCP.CallerSessionIdle}); err != nil {
 		return fail(err)
 	}
 	if err := g.servers.SyncConfig(ctx, cfg.Servers); err != nil {
@@ -291,7 +308,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	g.log.Info().Dur("deadline", g.cfg.HTTP.ShutdownTimeout).Msg("shutting down: draining in-flight requests")
-	sdCtx, cancel := context.WithTimeout(context.Background(), g.cfg.HTTP.ShutdownTimeout)
+	sdCtx, cancel := context.WithTimeout(g.drainCut, g.cfg.HTTP.ShutdownTimeout)
 	defer cancel()
 	err = g.Shutdown(sdCtx)
 	if serr := <-serveErr; err == nil {
@@ -299,6 +316,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	return err
 }
+
+// CutDrain ends Run's graceful drain now, as if its deadline had passed:
+// requests still running are cancelled, the streams cut settle their
+// reservations and record their usage (within handlerGrace), buffered
+// writes are flushed, and Run returns. Called before the drain starts, it
+// makes the drain end as soon as it starts. It may be called any number of
+// times, from any goroutine.
+func (g *Gateway) CutDrain() { g.cutDrain() }
 
 // handlerGrace bounds the wait, after the shutdown deadline cancelled them,
 // for the handlers still running to return: a cut stream settles its
@@ -322,7 +347,11 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	if err := g.server.Shutdown(ctx); err != nil {
 		// The deadline passed with requests still running: tell them to stop,
 		// then close their connections.
-		g.log.Warn().Err(err).Msg("shutdown deadline reached; cancelling remaining requests")
+		msg := "shutdown deadline reached; cancelling remaining requests"
+		if g.drainCut.Err() != nil {
+			msg = "shutdown drain cut short; cancelling remaining requests"
+		}
+		g.log.Warn().Err(err).Msg(msg)
 		g.cancelStream(http.ErrServerClosed)
 		if err := g.server.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("gateway: close server: %w", err))
@@ -350,5 +379,6 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	if len(errs) == 0 {
 		g.log.Info().Msg("shutdown complete")
 	}
+	g.stopRedisLog()
 	return errors.Join(errs...)
 }

@@ -40,6 +40,13 @@ func registerPolicyMetrics(reg prometheus.Registerer, e *policy.Engine) {
 	reg.MustRegister(
 		stat("reloads_total", "Snapshots of keys, teams, policies and prices built from the store.", true,
 			func(s policy.Stats) float64 { return float64(s.Reloads) }),
+		stat("settle_charges_retried_total", "Counter charges of settlements that failed to reach the counters, applied on a retry.", true,
+			func(s policy.Stats) float64 { return float64(s.ChargesRetried) }),
+		stat("settle_charges_given_up_total", "Counter charges of settlements given up: the counters stayed away past meter.settle_retry, "+
+			"or too many were waiting.", true,
+			func(s policy.Stats) float64 { return float64(s.ChargesGivenUp) }),
+		stat("settle_charges_queued", "Counter windows with a settlement charge waiting for a retry.", false,
+			func(s policy.Stats) float64 { return float64(s.ChargesQueued) }),
 		stat("keys", "Virtual keys in the current snapshot.", false,
 			func(s policy.Stats) float64 { return float64(s.Keys) }),
 		stat("teams", "Teams in the current snapshot.", false,

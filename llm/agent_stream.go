@@ -333,6 +333,7 @@ func (a *agentRun) pump(clientCtx context.Context, t *streamTurn, sw agentStream
 		}
 		if err != nil {
 			out.msg = chat.TextMessage(chat.RoleAssistant, text.String())
+			scrubKey(err, t.cand.Target.APIKey)
 			err = wd.outcome(t.cand.Target.Provider, err)
 			t.result.Finish(err)
 			return out, err

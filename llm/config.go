@@ -120,6 +120,14 @@ type RoutingConfig struct {
 	// opens it again.
 	BreakerFailures int           `yaml:"breaker_failures,omitempty"`
 	BreakerOpen     time.Duration `yaml:"breaker_open,omitempty"`
+	// AuthCoolDown is how long a provider key is left out after its
+	// provider refused it (401, 403, 407, Gemini's API_KEY_INVALID,
+	// Anthropic's authentication_error or permission_error): requests go
+	// to the provider's other keys, the model's other targets and its
+	// fallbacks meanwhile, and a client sees 502 provider_auth_failed only
+	// when none of them can serve it. Changing the key's value starts it
+	// afresh. Default 5m, and at least BreakerOpen.
+	AuthCoolDown time.Duration `yaml:"auth_cooldown,omitempty"`
 	// Timeouts are the defaults for providers that set none.
 	Timeouts TimeoutsConfig `yaml:"timeouts,omitempty"`
 	// DrainTimeout bounds how long a stream whose client went away is still
@@ -133,6 +141,7 @@ const (
 	DefaultFirstByteTimeout = 120 * time.Second
 	DefaultStreamIdle       = 60 * time.Second
 	DefaultDrainTimeout     = 30 * time.Second
+	DefaultAuthCoolDown     = 5 * time.Minute
 )
 
 func (t TimeoutsConfig) withDefaults(d TimeoutsConfig) TimeoutsConfig {
@@ -277,7 +286,7 @@ func (c *Config) Validate() []error {
 		}
 	}
 	r := c.Routing
-	if r.MaxAttempts < 0 || r.BreakerFailures < 0 || r.BackoffBase < 0 || r.BackoffMax < 0 || r.BreakerOpen < 0 || r.DrainTimeout < 0 {
+	if r.MaxAttempts < 0 || r.BreakerFailures < 0 || r.BackoffBase < 0 || r.BackoffMax < 0 || r.BreakerOpen < 0 || r.DrainTimeout < 0 || r.AuthCoolDown < 0 {
 		errs = append(errs, fmt.Errorf("routing: values must not be negative"))
 	}
 	return errs

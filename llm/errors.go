@@ -79,9 +79,18 @@ func classify(err error) *apiError {
 		return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "model_not_found", Param: "model",
 			Message: fmt.Sprintf("model %q does not exist or is not configured", unk.Model)}
 	case errors.As(err, &exh):
-		status := http.StatusBadGateway
 		var last *chat.UpstreamError
-		if errors.As(exh.Last, &last) && (last.Status == http.StatusServiceUnavailable || last.Status == 529 || last.Status == http.StatusTooManyRequests) {
+		if errors.As(exh.Last, &last) && providerAuthFailure(last) {
+			// Every target left was refused its key (or is cooling down for
+			// it): waiting will not help, the operator must fix the key.
+			msg := fmt.Sprintf("every target of %q failed (%d attempts); last: %s", exh.Model, exh.Attempts, authFailureMessage(last.Provider))
+			if exh.Attempts == 0 {
+				msg = fmt.Sprintf("no target of %q is available: %s", exh.Model, authFailureMessage(last.Provider))
+			}
+			return &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "provider_auth_failed", Message: msg, Err: err}
+		}
+		status := http.StatusBadGateway
+		if last != nil && (last.Status == http.StatusServiceUnavailable || last.Status == 529 || last.Status == http.StatusTooManyRequests) {
 			status = http.StatusServiceUnavailable
 		}
 		if errors.Is(exh.Last, context.DeadlineExceeded) {
@@ -90,11 +99,7 @@ func classify(err error) *apiError {
 		if exh.Attempts == 0 {
 			status = http.StatusServiceUnavailable // failed fast: nothing admits traffic
 		}
-		msg := exh.Error()
-		if last != nil && providerAuthFailure(last) {
-			msg = fmt.Sprintf("every target of %q failed (%d attempts); last: %s", exh.Model, exh.Attempts, authFailureMessage(last.Provider))
-		}
-		return &apiError{Status: status, Type: "server_error", Code: "upstream_unavailable", Message: redactSecrets(msg), Err: err,
+		return &apiError{Status: status, Type: "server_error", Code: "upstream_unavailable", Message: redactSecrets(exh.Error()), Err: err,
 			Header: retryAfterHeader(status, exhaustedRetryAfter(exh))}
 	case errors.As(err, &up):
 		if providerAuthFailure(up) {

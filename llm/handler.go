@@ -396,9 +396,9 @@ func firstByte(clientCtx context.Context, timeout time.Duration, cancel context.
 	return err
 }
 
-// inBandError recognises an error event at the start of a stream
+// inBandError recognises an in-band error event of a passed-through stream
 // (OpenAI's data: {"error": ...}, Anthropic's event: error).
-func inBandError(provider string, ev []byte) error {
+func inBandError(provider string, ev []byte) *chat.UpstreamError {
 	data := sseData(ev)
 	if string(eventName(ev)) != "error" && !jsonHasKey(data, "error") {
 		return nil
@@ -415,7 +415,8 @@ func inBandError(provider string, ev []byte) error {
 	if v.Error.Type == "overloaded_error" {
 		status = 529
 	}
-	return &chat.UpstreamError{Provider: provider, Status: status, Type: v.Error.Type, Message: v.Error.Message, Body: data}
+	code, _ := v.Error.Code.(string) // OpenAI's invalid_api_key; some servers send a number
+	return &chat.UpstreamError{Provider: provider, Status: status, Type: v.Error.Type, Code: code, Message: v.Error.Message, Body: data}
 }
 
 // jsonHasKey reports whether the JSON object data has the top-level key.

@@ -157,8 +157,8 @@ func (c *chatCall) relay(w http.ResponseWriter, r *http.Request, res Result) str
 // relayEvents forwards upstream SSE events byte for byte, reading usage on
 // the way (and hiding OpenAI's usage chunk from clients that did not ask).
 // It returns nil when the stream ran to its end, else why it did not: the
-// upstream's in-band error event (forwarded as it came: it is in the
-// client's format), or the read that failed.
+// upstream's in-band error event (forwarded in the client's format, see
+// clientErrorEvent), or the read that failed.
 func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) error {
 	includeUsage := c.head.StreamOptions != nil && c.head.StreamOptions.IncludeUsage
 	provider := c.cand.Target.Provider
@@ -166,18 +166,19 @@ func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) error {
 	stopped := false // Anthropic's message_stop was seen
 	ev := c.firstEvent
 	for {
+		if bytes.Contains(ev, quotedError) {
+			if err := inBandError(provider, ev); err != nil {
+				cw.write(c.clientErrorEvent(ev, err))
+				c.billProduced(produced)
+				return err
+			}
+		}
 		c.recordEvent(ev)
 		if c.format.eventUsage(ev, &c.usage, includeUsage) {
 			cw.write(ev)
 		}
 		if isDone(ev) {
 			break
-		}
-		if bytes.Contains(ev, quotedError) {
-			if err := inBandError(provider, ev); err != nil {
-				c.billProduced(produced)
-				return err
-			}
 		}
 		stopped = stopped || bytes.Equal(eventName(ev), messageStop)
 		produced++
@@ -198,6 +199,26 @@ func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) error {
 		c.billProduced(produced)
 	}
 	return nil
+}
+
+// clientErrorEvent is the upstream's in-band error event ev, decoded as up,
+// as the client may see it, with the same care as an error before the
+// first byte: a provider refusing Junction's key becomes the
+// provider_auth_failed message; an event quoting the attempt's API key or
+// anything key-like is rewritten in the client's format with the message
+// scrubbed (up loses the key too, for the log); any other event is passed
+// on as it came.
+func (c *chatCall) clientErrorEvent(ev []byte, up *chat.UpstreamError) []byte {
+	if providerAuthFailure(up) {
+		return c.format.appendStreamError(nil, classify(up))
+	}
+	key := c.cand.Target.APIKey
+	if !(len(key) >= minScrubbedKey && bytes.Contains(ev, []byte(key))) && !secretLike.Match(ev) {
+		return ev
+	}
+	scrubKey(up, key)
+	return c.format.appendStreamError(nil, &apiError{Status: up.Status, Type: up.Type, Code: up.Code,
+		Message: redactSecrets(up.Message)})
 }
 
 // quotedError is in every in-band error event (OpenAI's {"error": ...},
@@ -233,6 +254,7 @@ func (c *chatCall) relayChunks(cw *clientWriter, wd *watchdog) error {
 		}
 		if err != nil {
 			c.billProduced(produced)
+			scrubKey(err, c.cand.Target.APIKey)
 			cw.write(c.format.appendStreamError(nil, classify(err)))
 			return err
 		}

@@ -24,6 +24,12 @@ const (
 	// move on without waiting. Not a breaker failure: the cool-down already
 	// excludes the key, and the upstream itself is healthy.
 	failQuota
+	// failAuth: the provider refused Junction's credentials for the target
+	// (a revoked or wrong key, see providerAuthFailure); cool the target
+	// down for AuthCoolDown and move on without waiting. The key is at
+	// fault, not the request: the other keys, targets and fallbacks may
+	// still serve it. Not a breaker failure, as for failQuota.
+	failAuth
 	// failFatal: the request itself is wrong (a 4xx other than 408, 409 and
 	// 429); return the error at once.
 	failFatal
@@ -33,7 +39,7 @@ const (
 type failure struct {
 	kind       failureKind
 	retryAfter time.Duration // failRetry: what the upstream asked to wait, 0 when nothing
-	cool       time.Duration // failSkip, failQuota: how long to exclude the target
+	cool       time.Duration // failSkip, failQuota, failAuth: how long to exclude the target
 	upstream   *chat.UpstreamError
 }
 
@@ -46,6 +52,8 @@ func (r *Router) classify(err error) failure {
 		return failure{kind: failRetry}
 	}
 	switch {
+	case providerAuthFailure(ue):
+		return failure{kind: failAuth, cool: max(ue.RetryAfter, r.opts.AuthCoolDown), upstream: ue}
 	case ue.QuotaExhausted():
 		// Waiting will not fix it; exclude the key for what the upstream
 		// said, and at least for a breaker's open period.

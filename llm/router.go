@@ -73,6 +73,12 @@ type RouterOptions struct {
 	// BreakerOpen is how long a breaker stays open before it admits one
 	// half-open probe. Default 30s.
 	BreakerOpen time.Duration
+	// AuthCoolDown is how long a target whose provider refused Junction's
+	// credentials (401, 403, 407, or an error saying so) is left out:
+	// a revoked key does not come back by itself, and replacing its value
+	// (a reload, the admin API) starts the target afresh. At least
+	// BreakerOpen. Default 5m.
+	AuthCoolDown time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Sleep waits between attempts; it returns early with ctx.Err() when
@@ -290,6 +296,8 @@ func NewRouter(opts RouterOptions) (*Router, error) {
 	setDefaultDuration("backoff_max", &opts.BackoffMax, 2*time.Second)
 	setDefaultDuration("max_retry_after", &opts.MaxRetryAfter, 5*time.Second)
 	setDefaultDuration("breaker_open", &opts.BreakerOpen, 30*time.Second)
+	setDefaultDuration("auth_cooldown", &opts.AuthCoolDown, DefaultAuthCoolDown)
+	opts.AuthCoolDown = max(opts.AuthCoolDown, opts.BreakerOpen)
 	if opts.BackoffMax < opts.BackoffBase {
 		opts.BackoffMax = opts.BackoffBase
 	}
@@ -613,8 +621,9 @@ func (r *Router) TargetStates() []TargetState {
 //
 // Between attempts it waits a jittered exponential backoff, or the
 // upstream's retry-after when that is at most MaxRetryAfter; a longer
-// retry-after or an exhausted quota cools the target down instead, and the
-// next attempt goes elsewhere at once. A retry prefers a target of the
+// retry-after, an exhausted quota or a provider refusing the key (for
+// AuthCoolDown) cools the target down instead, and the next attempt goes
+// elsewhere at once. A retry prefers a target of the
 // route not tried yet by this request.
 //
 // Targets whose breaker is open are skipped, and a route with every
@@ -839,7 +848,7 @@ func (r *Router) record(b *backend, mode attemptMode, now int64, lat time.Durati
 		b.observe(now, lat, false)
 		b.breaker.succeeded(mode)
 		return false
-	case failQuota:
+	case failQuota, failAuth:
 		b.coolDown(now, f.cool, f.upstream)
 		b.observe(now, 0, true)
 		b.breaker.released(mode)

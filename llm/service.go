@@ -125,7 +125,7 @@ func New(opts Options) (*Service, error) {
 	rc := cfg.Routing
 	router, err := NewRouter(RouterOptions{Routes: routes, MaxAttempts: rc.MaxAttempts, BackoffBase: rc.BackoffBase,
 		BackoffMax: rc.BackoffMax, BreakerFailures: rc.BreakerFailures, BreakerOpen: rc.BreakerOpen,
-		Now: opts.Now, Sleep: opts.Sleep,
+		AuthCoolDown: rc.AuthCoolDown, Now: opts.Now, Sleep: opts.Sleep,
 		OnFailure: func(c *Candidate, err error, inStream bool) { s.metrics.failed(c, err, inStream) }})
 	if err != nil {
 		return nil, fmt.Errorf("llm: %w", err)

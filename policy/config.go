@@ -112,6 +112,12 @@ type MeterConfig struct {
 	// whose spend cannot be rebuilt in time is refused as unavailable.
 	// Default 500ms.
 	SpendRebuildTimeout time.Duration `yaml:"spend_rebuild_timeout,omitempty"`
+	// SettleRetry is how long the charge of a settlement that could not
+	// update the counters (Redis away) is retried in the background: the
+	// tokens or money a request used beyond its reservation. Refunds of
+	// unused reservations are not retried (see settleretry.go): a lost one
+	// leaves the estimate counted until the window ends. Default 2m.
+	SettleRetry time.Duration `yaml:"settle_retry,omitempty"`
 }
 
 // ToolCost is the price of calls to the tools matching a pattern.
@@ -128,6 +134,7 @@ const (
 	DefaultMaxTokens      = 4096
 	DefaultReloadInterval = 30 * time.Second
 	DefaultSpendRebuild   = 500 * time.Millisecond
+	DefaultSettleRetry    = 2 * time.Minute
 )
 
 func (m *MeterConfig) applyDefaults() {
@@ -139,6 +146,9 @@ func (m *MeterConfig) applyDefaults() {
 	}
 	if m.SpendRebuildTimeout == 0 {
 		m.SpendRebuildTimeout = DefaultSpendRebuild
+	}
+	if m.SettleRetry == 0 {
+		m.SettleRetry = DefaultSettleRetry
 	}
 }
 
@@ -158,7 +168,7 @@ func (m MeterConfig) Validate(path string) []error {
 	if m.UsageQueue < 0 || m.UsageBatch < 0 || m.UsageSpillMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("%s: usage_queue, usage_batch and usage_spill_max_bytes must not be negative", path))
 	}
-	if m.UsageFlushInterval < 0 || m.ReloadInterval < 0 || m.SpendRebuildTimeout < 0 {
+	if m.UsageFlushInterval < 0 || m.ReloadInterval < 0 || m.SpendRebuildTimeout < 0 || m.SettleRetry < 0 {
 		errs = append(errs, fmt.Errorf("%s: intervals must not be negative", path))
 	}
 	for i, tc := range m.ToolCosts {

@@ -74,6 +74,7 @@ type Engine struct {
 	snap    atomic.Pointer[snapshot]
 	windows windowCache
 	usage   *telemetry.UsageWriter[usageEntry]
+	charges *chargeRetries
 	seeds   *spendSeeds
 	reloads atomic.Int64
 
@@ -149,6 +150,8 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.stop = stop
 	e.seeds = newSpendSeeds(e.store, e.FlushUsage, e.meter.SpendRebuildTimeout)
+	e.charges = newChargeRetries(e.adjustOne, e.now, e.meter.SettleRetry, e.log)
+	e.charges.start()
 	go e.follow(runCtx, changes)
 	return e, nil
 }
@@ -159,6 +162,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.stop()
 		<-e.done
+		e.charges.close(ctx)
 		e.closeErr = e.usage.Close(ctx)
 	})
 	return e.closeErr
@@ -382,21 +386,27 @@ func (e *Engine) Prices() *PriceTable { return e.snap.Load().prices }
 
 // Stats are counters for metrics.
 type Stats struct {
-	Reloads     int64                // snapshots built
-	Usage       telemetry.UsageStats // the usage writer's
-	Keys, Teams int                  // in the current snapshot
-	Rules       int
+	Reloads int64                // snapshots built
+	Usage   telemetry.UsageStats // the usage writer's
+	// Counter charges of settlements that could not update the counters
+	// (settleretry.go): waiting for a retry, applied on one, given up.
+	ChargesQueued, ChargesRetried, ChargesGivenUp int64
+	Keys, Teams                                   int // in the current snapshot
+	Rules                                         int
 }
 
 // Stats returns the current counters.
 func (e *Engine) Stats() Stats {
 	s := e.snap.Load()
 	return Stats{
-		Reloads: e.reloads.Load(),
-		Usage:   e.usage.Stats(),
-		Keys:    len(s.keys),
-		Teams:   len(s.teams),
-		Rules:   len(s.rules),
+		Reloads:        e.reloads.Load(),
+		Usage:          e.usage.Stats(),
+		ChargesQueued:  int64(e.charges.queued()),
+		ChargesRetried: e.charges.retried.Load(),
+		ChargesGivenUp: e.charges.givenUp.Load(),
+		Keys:           len(s.keys),
+		Teams:          len(s.teams),
+		Rules:          len(s.rules),
 	}
 }
 

@@ -134,6 +134,11 @@ func (e *Engine) adjust(ctx context.Context, bs *buckets, n int) error {
 	return e.counters.Adjust(ctx, heap[:n])
 }
 
+// adjustOne applies one pending charge (settleretry.go).
+func (e *Engine) adjustOne(ctx context.Context, b counters.Bucket) error {
+	return e.counters.Adjust(ctx, []counters.Bucket{b})
+}
+
 // planned is the plan entry of bucket i.
 func (r *Reservation) planned(i int) *plannedBucket { return &r.id.plan.of(r.kind)[r.idx[i]] }
 
@@ -505,7 +510,9 @@ func (r *Reservation) adjust(ctx context.Context, tokens, micros int64) {
 		return
 	}
 	if err := r.e.adjust(ctx, &bs, n); err != nil {
-		r.e.log.Error().Err(err).Str("key", r.id.Name()).Msg("policy: settling counters failed; the reservation stays held until its window ends")
+		r.e.log.Error().Err(err).Str("key", r.id.Name()).
+			Msg("policy: settling counters failed; what was used beyond the reservation is retried, an unused reservation stays held until its window ends")
+		r.e.charges.add(bs[:n])
 	}
 }
 

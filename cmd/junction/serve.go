@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/mattn/go-isatty"
@@ -65,17 +66,31 @@ func serve(ctx context.Context, args []string, stderr io.Writer, lookupEnv func(
 		return exitUsage
 	}
 
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM starts the graceful drain; a second one
+	// cuts it short.
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
+	var running atomic.Pointer[gateway.Gateway]
+	quit := make(chan os.Signal, 2)
+	signal.Notify(quit, os.Interrupt, syscall.SIGTERM)
+	served := make(chan struct{})
+	var watchers sync.WaitGroup
+	watchers.Go(func() { stopOnSignals(quit, stop, &running, served, logger) })
+	defer func() {
+		stop() // Run may return without a signal (the address is taken)
+		close(served)
+		watchers.Wait()
+		signal.Stop(quit)
+	}()
+
 	gw, err := gateway.New(ctx, *cfg, gateway.Options{Logger: logger, Version: version(), Terminal: terminal(stderr), LoadConfig: load})
 	if err != nil {
 		logger.Error().Err(err).Msg("start-up failed")
 		return exitFailed
 	}
-	var reloads sync.WaitGroup
-	reloads.Go(func() { reloadOnHangup(ctx, gw, hup, logger) })
+	running.Store(gw)
+	watchers.Go(func() { reloadOnHangup(ctx, gw, hup, logger) })
 	err = gw.Run(ctx)
-	reloads.Wait() // ctx is done once Run returns
 	if err != nil {
 		logger.Error().Err(err).Msg("gateway stopped with an error")
 		return exitFailed
@@ -113,6 +128,33 @@ func loadConfig(path string, lookupEnv func(string) (string, bool), listen, data
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// stopOnSignals turns signals from quit into a shutdown until served is
+// closed: the first ends the gateway's run (stop), which drains in-flight
+// requests for up to the shutdown timeout; the second cuts that drain short
+// (Gateway.CutDrain: cut streams are still settled and recorded) so that
+// the process exits promptly. After the second, quit is no longer
+// listened to, and a third signal terminates the process at once.
+func stopOnSignals(quit chan os.Signal, stop context.CancelFunc, running *atomic.Pointer[gateway.Gateway], served <-chan struct{}, log zerolog.Logger) {
+	for n := 1; n <= 2; n++ {
+		var sig os.Signal
+		select {
+		case <-served:
+			return
+		case sig = <-quit:
+		}
+		if n == 1 {
+			log.Info().Str("signal", sig.String()).Msg("shutting down; a second signal cuts the drain short")
+			stop()
+			continue
+		}
+		log.Warn().Str("signal", sig.String()).Msg("second signal: cutting the drain short; a third one kills the process")
+		signal.Stop(quit)
+		if gw := running.Load(); gw != nil {
+			gw.CutDrain()
+		}
+	}
 }
 
 // reloadOnHangup reloads the configuration on every SIGHUP until ctx is

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -102,12 +101,8 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 	case opts.Client != nil:
 		r.client = opts.Client
 	case opts.URL != "":
-		o, err := redis.ParseURL(opts.URL)
+		o, err := ParseRedisURL(opts.URL)
 		if err != nil {
-			// url.Error repeats the whole URL, password included: keep only the cause.
-			if ue, ok := errors.AsType[*url.Error](err); ok {
-				err = ue.Err
-			}
 			return nil, fmt.Errorf("counters: redis: parse URL: %w", err)
 		}
 		tightTimeouts(o, r.timeout)
