@@ -69,31 +69,47 @@ const budgetKey = "jk-overshoot-test-key-000000000000"
 
 func newBudgetReplica(t *testing.T, upURL string, ctr counters.Counters, budgetUSD float64) *budgetReplica {
 	t.Helper()
+	r, stop := startBudgetReplica(t, t.TempDir(), upURL, ctr, budgetUSD)
+	t.Cleanup(stop)
+	return r
+}
+
+// startBudgetReplica is newBudgetReplica on the SQLite store in dir; stop
+// shuts it down as the gateway does (the engine flushes its usage records,
+// then the store closes), so that another replica can start on dir.
+func startBudgetReplica(t *testing.T, dir, upURL string, ctr counters.Counters, budgetUSD float64) (*budgetReplica, func()) {
+	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{}, t.TempDir())
+	st, err := store.Open(ctx, store.Config{}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = st.Close() })
 	engine, err := policy.New(ctx, policy.Options{Store: st, Counters: ctr})
 	if err != nil {
+		_ = st.Close()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = engine.Close(ctx) })
+	stop := func() {
+		_ = engine.Close(ctx)
+		_ = st.Close()
+	}
 	if err := engine.SyncConfig(ctx, policy.Config{Keys: []policy.KeyConfig{{Name: "overshoot", Value: budgetKey,
 		Budget: &policy.Budget{USD: budgetUSD}}}}); err != nil {
+		stop()
 		t.Fatal(err)
 	}
 	id, err := engine.Authenticate(budgetKey)
 	if err != nil {
+		stop()
 		t.Fatal(err)
 	}
 	noSleep := func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 	s, err := New(Options{Policy: engine, Config: testConfig(upURL), Sleep: noSleep})
 	if err != nil {
+		stop()
 		t.Fatal(err)
 	}
-	return &budgetReplica{s: s, engine: engine, id: id}
+	return &budgetReplica{s: s, engine: engine, id: id}, stop
 }
 
 // overshootResult is what one run of the overshoot scenario measured.
@@ -226,4 +242,36 @@ func TestFallbackOvershootStaysWithinBudgetTwoReplicas(t *testing.T) {
 		replicas = append(replicas, newBudgetReplica(t, up.URL, ctr, budget))
 	}
 	checkOvershoot(t, "two replicas", runOvershoot(t, up, replicas, 400), budget)
+}
+
+// TestFallbackOvershootHoldsAcrossARestart: the overshoot scenario split by
+// a restart. 200 concurrent requests, a restart on the same store with new
+// in-memory counters (which start empty), then 200 more: the spend over both
+// lives stays within the budget plus one request's worth, because the new
+// process rebuilds the budget's spend from the usage records.
+func TestFallbackOvershootHoldsAcrossARestart(t *testing.T) {
+	const budget = 0.01
+	up := llmtest.NewServer()
+	t.Cleanup(up.Close)
+	dir := t.TempDir()
+
+	first, stop := startBudgetReplica(t, dir, up.URL, counters.NewMemory(counters.MemoryOptions{}), budget)
+	before := runOvershoot(t, up, []*budgetReplica{first}, 200)
+	stop() // a graceful restart: usage records flushed, counters gone
+
+	second, stop := startBudgetReplica(t, dir, up.URL, counters.NewMemory(counters.MemoryOptions{}), budget)
+	defer stop()
+	after := runOvershoot(t, up, []*budgetReplica{second}, 200)
+	t.Logf("before the restart: %d served, spent $%.6f; after: %d served", before.served, before.spentUSD, after.served)
+	if before.refused == 0 {
+		t.Fatalf("the first life did not reach the budget (served %d)", before.served)
+	}
+	// after.spentUSD is the budget's spend in this period, rebuilt from the
+	// first life's records plus the second life's own.
+	total := overshootResult{served: before.served + after.served, refused: after.refused,
+		spentUSD: after.spentUSD, maxRequestUSD: max(before.maxRequestUSD, after.maxRequestUSD)}
+	checkOvershoot(t, "across a restart", total, budget)
+	if after.spentUSD < before.spentUSD {
+		t.Errorf("the second life counts $%.6f spent, less than the first life's $%.6f: the spend was not rebuilt", after.spentUSD, before.spentUSD)
+	}
 }
