@@ -28,7 +28,7 @@ type healthSetup struct {
 
 // newHealthSetup starts the providers of cfg on an llmtest server (those
 // without a base URL) and the Service over them, on clock when not nil.
-func newHealthSetup(t *testing.T, cfg Config, clock *fakeClock) *healthSetup {
+func newHealthSetup(t testing.TB, cfg Config, clock *fakeClock) *healthSetup {
 	t.Helper()
 	ctx := context.Background()
 	up := llmtest.NewServer()
