@@ -1,4 +1,9 @@
-package llm
+// Package router picks the target of each LLM request: routes (aliases and
+// provider/models) with their targets and fallbacks, adaptive or weighted
+// balancing, retries with backoff, cool-downs, circuit breakers. It knows
+// nothing of HTTP or of the client's wire format: an attempt is a function
+// the caller gives, which returns what it produced as a value (Do).
+package router
 
 import (
 	"context"
@@ -28,9 +33,11 @@ type Candidate struct {
 	// Weight is the target's share of traffic, > 0.
 	Weight float64
 
-	// up is the Service's provider entry the candidate was made from (nil
-	// for routers built directly).
-	up *upstream
+	// Upstream is the caller's own description of the provider the
+	// candidate was made from (the LLM service's configured provider
+	// entry); the router carries it and never reads it. Nil for routers
+	// built directly.
+	Upstream any
 }
 
 // Route is an alias (or a direct provider/model) with its targets.
@@ -45,11 +52,15 @@ type Route struct {
 	// Strategy is "adaptive" (default) or "weighted"; see balancer.go.
 	Strategy string
 
-	// demand is the use of an on-demand route of an unlisted name (nil
-	// for every other route), which requests hold without a lock; see
-	// ondemand.go.
-	demand *demandEntry
+	// Demand is the caller's bookkeeping of a route it made on demand (the
+	// LLM service's use of an unlisted provider/model route, which requests
+	// hold without a lock); the router carries it and never reads it. Nil
+	// for every other route.
+	Demand any
 }
+
+// DefaultAuthCoolDown is RouterOptions.AuthCoolDown's default.
+const DefaultAuthCoolDown = 5 * time.Minute
 
 // RouterOptions configure a Router. Zero values mean the defaults.
 type RouterOptions struct {
@@ -98,15 +109,24 @@ type RouterOptions struct {
 	OnFailure func(c *Candidate, err error, inStream bool)
 }
 
-// Attempt performs one call on c and returns nil, or the error: a
-// *chat.UpstreamError (possibly wrapped), or any other error, which means a
-// network failure or a timeout and is retryable unless ctx is done. ttfb is
-// how long until the upstream answered (for latency tracking); 0 if
-// unknown, and the router uses the duration of the call.
-type Attempt func(ctx context.Context, c *Candidate) (ttfb time.Duration, err error)
+// Attempt performs one call on c and returns what it produced, or the
+// error: a *chat.UpstreamError (possibly wrapped), or any other error, which
+// means a network failure or a timeout and is retryable unless ctx is done.
+// ttfb is how long until the upstream answered (for latency tracking); 0 if
+// unknown, and the router uses the duration of the call. The value of a
+// failed attempt is dropped.
+type Attempt[T any] func(ctx context.Context, c *Candidate) (value T, ttfb time.Duration, err error)
 
-// Result describes how Do served a request.
-type Result struct {
+// Result is what Do returns: how it served the request, and the value of
+// the answering attempt.
+type Result[T any] struct {
+	Served
+	// Value is what the answering attempt returned; the zero T on error.
+	Value T
+}
+
+// Served describes how Do served a request, whatever its attempts return.
+type Served struct {
 	// Candidate is the target that answered; on error, the last one tried
 	// (nil when none was).
 	Candidate *Candidate
@@ -131,7 +151,7 @@ type Result struct {
 // past the idle timeout) is a failure of the target, for its breaker and
 // its share of traffic. Only the first call counts; Finish on a Result of
 // Do, or of a failed DoStream, does nothing.
-func (res Result) Finish(err error) { res.open.finish(err) }
+func (s Served) Finish(err error) { s.open.finish(err) }
 
 // openAttempt is a successful DoStream attempt whose stream is still being
 // relayed: the target counts it in flight and, while half-open, holds its
@@ -350,7 +370,7 @@ func NewRouter(opts RouterOptions) (*Router, error) {
 				Targets:   slices.Clone(src.Targets),
 				Fallbacks: slices.Clone(src.Fallbacks),
 				Strategy:  src.Strategy,
-				demand:    src.demand,
+				Demand:    src.Demand,
 			},
 			weighted: weighted,
 		}
@@ -427,14 +447,14 @@ func (tab *routeTable) chainOf(e *routeEntry) []*routeEntry {
 // provider/model routes on demand). Its targets share health with the same
 // targets of other routes; its fallbacks must name existing routes. Readers
 // never wait: the route table is replaced whole.
-func (r *Router) AddRoute(src Route) error { return r.editRoutes([]Route{src}, nil) }
+func (r *Router) AddRoute(src Route) error { return r.EditRoutes([]Route{src}, nil) }
 
-// editRoutes adds routes and removes the routes named by remove, in one
+// EditRoutes adds routes and removes the routes named by remove, in one
 // replacement of the route table. A removed route must be one no other
 // route falls back to (the on-demand provider/model routes the LLM path
 // evicts); the health state of targets no remaining route names is
 // dropped. Nothing changes when a route to add is invalid.
-func (r *Router) editRoutes(add []Route, remove []string) error {
+func (r *Router) EditRoutes(add []Route, remove []string) error {
 	r.addMu.Lock()
 	defer r.addMu.Unlock()
 	old := r.tab.Load()
@@ -472,6 +492,38 @@ func (r *Router) editRoutes(add []Route, remove []string) error {
 	return nil
 }
 
+// ReplaceRoutes swaps the whole route table for routes (validated as
+// NewRouter does). Targets that remain keep their health and breaker
+// state, unless fresh says their provider's definition changed (a new key
+// value must not inherit the breaker the old one opened); the state of
+// targets that are gone is dropped.
+func (r *Router) ReplaceRoutes(routes []Route, fresh func(provider string) bool) error {
+	opts := r.opts
+	opts.Routes = routes
+	built, err := NewRouter(opts)
+	if err != nil {
+		return err
+	}
+	tab := built.tab.Load()
+	r.addMu.Lock()
+	defer r.addMu.Unlock()
+	keep := make(map[targetKey]*backend, len(built.backends))
+	for k, b := range built.backends {
+		if old := r.backends[k]; old != nil && !fresh(k.provider) {
+			b = old
+		}
+		keep[k] = b
+	}
+	for _, e := range tab.routes {
+		for i, b := range e.backends {
+			e.backends[i] = keep[b.key]
+		}
+	}
+	r.backends = keep
+	r.tab.Store(tab)
+	return nil
+}
+
 // newEntry validates src against tab and makes its entry. Its targets take
 // the backends of the same targets elsewhere, or new ones recorded in
 // created. r.addMu is held.
@@ -490,7 +542,7 @@ func (r *Router) newEntry(tab *routeTable, src Route, created map[targetKey]*bac
 		}
 	}
 	e := &routeEntry{pub: Route{Name: src.Name, Targets: slices.Clone(src.Targets), Fallbacks: slices.Clone(src.Fallbacks),
-		Strategy: src.Strategy, demand: src.demand}, weighted: src.Strategy == "weighted"}
+		Strategy: src.Strategy, Demand: src.Demand}, weighted: src.Strategy == "weighted"}
 	if e.pub.Strategy == "" {
 		e.pub.Strategy = "adaptive"
 	}
@@ -575,6 +627,28 @@ func (r *Router) Reach(names ...string) []string {
 	return out
 }
 
+// HealthOf returns a token of the health state (latency and error
+// estimates, cool-down, breaker) the router keeps for the target
+// provider/model with the API key named keyName, or nil when it keeps
+// none. Tokens compare equal as long as the router keeps the same state: a
+// target that starts afresh (ReplaceRoutes) gets a new one.
+func (r *Router) HealthOf(provider, model, keyName string) any {
+	r.addMu.Lock()
+	defer r.addMu.Unlock()
+	if b := r.backends[targetKey{provider, model, keyName}]; b != nil {
+		return b
+	}
+	return nil
+}
+
+// TrackedTargets returns the number of targets whose health state the
+// router keeps: the targets of its routes, each once.
+func (r *Router) TrackedTargets() int {
+	r.addMu.Lock()
+	defer r.addMu.Unlock()
+	return len(r.backends)
+}
+
 // Route returns the route named name. The Route is the router's own,
 // shared by every caller: read it, do not modify it.
 func (r *Router) Route(name string) (*Route, bool) {
@@ -612,7 +686,7 @@ func (r *Router) TargetStates() []TargetState {
 	return out
 }
 
-// Do runs attempt on the best candidate of route model, retrying and
+// Do runs attempt on the best candidate of r's route model, retrying and
 // failing over (the route's fallbacks, breadth-first, then the routes in
 // extra, the request's own fallbacks, with theirs; each route at most once)
 // until one succeeds, an error is not retryable (returned as is, at once,
@@ -633,8 +707,11 @@ func (r *Router) TargetStates() []TargetState {
 // when the first target takes traffic again. Once a breaker's open period
 // has passed, one request at a time probes the target (half-open) until
 // one succeeds (closing it) or fails (opening it again).
-func (r *Router) Do(ctx context.Context, model string, extra []string, attempt Attempt) (Result, error) {
-	return r.do(ctx, model, extra, attempt, false)
+//
+// The answering attempt's value is the Result's Value. Do is a function,
+// not a method, because it is generic over the value's type.
+func Do[T any](ctx context.Context, r *Router, model string, extra []string, attempt Attempt[T]) (Result[T], error) {
+	return do(ctx, r, model, extra, attempt, false)
 }
 
 // DoStream is Do for streamed answers, whose outcome is known only when the
@@ -645,22 +722,22 @@ func (r *Router) Do(ctx context.Context, model string, extra []string, attempt A
 // the breaker and the balancer when the caller reports the outcome with
 // Result.Finish. After a successful DoStream the caller must call Finish
 // exactly once (a deferred call is the safe way).
-func (r *Router) DoStream(ctx context.Context, model string, extra []string, attempt Attempt) (Result, error) {
-	return r.do(ctx, model, extra, attempt, true)
+func DoStream[T any](ctx context.Context, r *Router, model string, extra []string, attempt Attempt[T]) (Result[T], error) {
+	return do(ctx, r, model, extra, attempt, true)
 }
 
 // do is Do, or DoStream with stream.
-func (r *Router) do(ctx context.Context, model string, extra []string, attempt Attempt, stream bool) (Result, error) {
+func do[T any](ctx context.Context, r *Router, model string, extra []string, attempt Attempt[T], stream bool) (Result[T], error) {
 	primary := r.tab.Load().routes[model]
 	if primary == nil {
-		return Result{}, &UnknownModelError{Model: model}
+		return Result[T]{}, &UnknownModelError{Model: model}
 	}
 	for _, name := range extra {
 		if r.tab.Load().routes[name] == nil {
-			return Result{}, &UnknownModelError{Model: name}
+			return Result[T]{}, &UnknownModelError{Model: name}
 		}
 	}
-	d := dispatch{r: r, ctx: ctx, attempt: attempt, primary: primary, stream: stream}
+	d := dispatch[T]{r: r, ctx: ctx, attempt: attempt, primary: primary, stream: stream}
 	if err := ctx.Err(); err != nil {
 		return d.res, err
 	}
@@ -679,7 +756,7 @@ func (r *Router) do(ctx context.Context, model string, extra []string, attempt A
 			}
 		}
 	}
-	retryAfter, cooling := d.unavailable(extra)
+	retryAfter, cooling := r.unavailable(primary, extra)
 	if d.res.Attempts == 0 {
 		d.last = ErrCircuitOpen
 		if cooling != nil {
@@ -704,20 +781,20 @@ func (r *Router) visited(e, primary *routeEntry, before []string) bool {
 }
 
 // dispatch is the state of one Do call. It lives on Do's stack.
-type dispatch struct {
+type dispatch[T any] struct {
 	r       *Router
 	ctx     context.Context
-	attempt Attempt
+	attempt Attempt[T]
 	primary *routeEntry
 	stream  bool // DoStream: a success's outcome waits for Result.Finish
-	res     Result
+	res     Result[T]
 	last    error         // the last failure
 	wait    time.Duration // to wait before the next attempt
 	retries int           // backoffs so far, the exponent of the next
 }
 
 // route makes attempts on e's targets; done says Do must return err.
-func (d *dispatch) route(e *routeEntry) (done bool, err error) {
+func (d *dispatch[T]) route(e *routeEntry) (done bool, err error) {
 	r := d.r
 	var tried uint64 // targets of e this request tried
 	for n := 0; n < r.opts.MaxAttempts && d.res.Attempts < r.opts.MaxTotalAttempts; n++ {
@@ -746,14 +823,13 @@ func (d *dispatch) route(e *routeEntry) (done bool, err error) {
 	return false, nil
 }
 
-// unavailable is for when Do gives up: if no target of the chain (the
-// primary's, and the routes in extra with theirs) admits traffic now, it
+// unavailable is for when Do gives up: if no target of the chain
+// (primary's, and the routes in extra with theirs) admits traffic now, it
 // returns how long until the first one does, and, when that one is cooling
 // down rather than behind an open breaker, the failure that started its
 // cool-down (with RetryAfter set to the time left). It returns 0 and nil
 // when a target admits traffic now.
-func (d *dispatch) unavailable(extra []string) (time.Duration, error) {
-	r := d.r
+func (r *Router) unavailable(primary *routeEntry, extra []string) (time.Duration, error) {
 	now := r.stamp(r.opts.Now())
 	first, cooling := int64(math.MaxInt64), (*backend)(nil)
 	consider := func(e *routeEntry) {
@@ -771,7 +847,7 @@ func (d *dispatch) unavailable(extra []string) (time.Duration, error) {
 			}
 		}
 	}
-	for _, e := range d.primary.chain {
+	for _, e := range primary.chain {
 		consider(e)
 	}
 	for _, name := range extra {
@@ -792,13 +868,13 @@ func (d *dispatch) unavailable(extra []string) (time.Duration, error) {
 // try makes one attempt on target i of e, picked at start, and settles
 // its outcome; done says Do must return err (nil: success). A DoStream
 // success is settled later, by Result.Finish.
-func (d *dispatch) try(e *routeEntry, i int, mode attemptMode, start time.Time) (done bool, err error) {
+func (d *dispatch[T]) try(e *routeEntry, i int, mode attemptMode, start time.Time) (done bool, err error) {
 	r := d.r
 	c := &e.pub.Targets[i]
 	b := e.backends[i]
 	d.res.Attempts++
 	d.res.Candidate = c
-	ttfb, elapsed, end, err := r.call(d.ctx, c, b, mode, d.attempt, start, d.stream)
+	value, ttfb, elapsed, end, err := call(d.ctx, r, c, b, mode, d.attempt, start, d.stream)
 	d.res.UpstreamTime += elapsed
 	now := r.stamp(end)
 	lat := ttfb
@@ -806,6 +882,7 @@ func (d *dispatch) try(e *routeEntry, i int, mode attemptMode, start time.Time) 
 		lat = elapsed
 	}
 	if err == nil {
+		d.res.Value = value
 		if d.stream {
 			d.res.open = &openAttempt{r: r, c: c, b: b, mode: mode, lat: lat}
 			return true, nil
@@ -875,7 +952,7 @@ func (r *Router) blame(c *Candidate, err error, inStream bool) {
 // when it returned. With keep, a success stays in flight until its
 // Result is finished. If attempt panics, the half-open probe it may hold
 // is given back so that the target is not shut out for good.
-func (r *Router) call(ctx context.Context, c *Candidate, b *backend, mode attemptMode, attempt Attempt, start time.Time, keep bool) (ttfb, elapsed time.Duration, end time.Time, err error) {
+func call[T any](ctx context.Context, r *Router, c *Candidate, b *backend, mode attemptMode, attempt Attempt[T], start time.Time, keep bool) (value T, ttfb, elapsed time.Duration, end time.Time, err error) {
 	b.inFlight.Add(1)
 	finished := false
 	defer func() {
@@ -884,13 +961,13 @@ func (r *Router) call(ctx context.Context, c *Candidate, b *backend, mode attemp
 			b.breaker.released(mode)
 		}
 	}()
-	ttfb, err = attempt(ctx, c)
+	value, ttfb, err = attempt(ctx, c)
 	end = r.opts.Now()
 	finished = true
 	if err != nil || !keep {
 		b.inFlight.Add(-1)
 	}
-	return ttfb, end.Sub(start), end, err
+	return value, ttfb, end.Sub(start), end, err
 }
 
 // stamp converts t to nanoseconds since the router's epoch (monotonic
