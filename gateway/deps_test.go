@@ -16,6 +16,7 @@ var allowedImports = map[string][]string{
 	"gateway":          {"llm", "mcp", "registry", "policy", "cache", "store", "telemetry", "web"},
 	"llm":              {"policy", "cache", "mcp", "telemetry"},
 	"llm/provider":     {"llm"},
+	"llm/router":       {"llm/chat"},
 	"llm/llmtest":      {},
 	"mcp":              {"registry", "policy", "telemetry"},
 	"registry":         {"store", "telemetry"},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/telemetry"
@@ -73,7 +74,7 @@ type agentRun struct {
 	costMicros int64 // the model calls' cost, in µ$ as the usage records hold it
 	calls      []agentToolRecord
 	last       *chat.Response // the last model answer
-	cand       *Candidate
+	cand       *router.Candidate
 	firstRes   *policy.Reservation
 	stop       string
 	// upstream is the time spent waiting for models and tools, for the
@@ -310,7 +311,7 @@ func stopFor(err error) string {
 
 // forProvider is req as a candidate of another wire format takes it:
 // without the client format's unmodelled fields.
-func (a *agentRun) forProvider(c *Candidate) *chat.Request {
+func (a *agentRun) forProvider(c *router.Candidate) *chat.Request {
 	if a.s.upstreamOf(c).format == a.f.name() || len(a.req.Extra) == 0 {
 		return a.req
 	}
@@ -320,29 +321,24 @@ func (a *agentRun) forProvider(c *Candidate) *chat.Request {
 }
 
 // chatOnce is one non-streamed model call through the router.
-func (a *agentRun) chatOnce(ctx context.Context) (*chat.Response, *Candidate, Result, error) {
+func (a *agentRun) chatOnce(ctx context.Context) (*chat.Response, *router.Candidate, router.Served, error) {
 	a.req.Stream, a.req.IncludeUsage = false, false
-	var (
-		resp *chat.Response
-		cand *Candidate
-	)
-	result, err := a.s.do(ctx, a.reach, false, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+	result, err := do(ctx, a.s, a.reach, false, func(ctx context.Context, c *router.Candidate) (*chat.Response, time.Duration, error) {
 		actx, cancel := context.WithTimeout(ctx, a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
 		defer cancel()
 		t0 := time.Now()
 		out, err := c.Provider.Chat(actx, c.Target, a.forProvider(c))
-		if err != nil {
-			return time.Since(t0), err
-		}
-		resp, cand = out, c
-		return time.Since(t0), nil
+		return out, time.Since(t0), err
 	})
-	return resp, cand, result, err
+	if err != nil {
+		return nil, nil, result.Served, err
+	}
+	return result.Value, result.Candidate, result.Served, nil
 }
 
 // settle records one model call: its usage record, the loop's sums, the
 // metrics and a log line with the request id that links the steps.
-func (a *agentRun) settle(ctx context.Context, res *policy.Reservation, cand *Candidate, result Result, u chat.Usage, status string, ttft time.Duration) {
+func (a *agentRun) settle(ctx context.Context, res *policy.Reservation, cand *router.Candidate, result router.Served, u chat.Usage, status string, ttft time.Duration) {
 	model := cand.Target.Provider + "/" + cand.Target.Model
 	cost := res.Settle(ctx, policy.Outcome{Model: model, Usage: policyUsage(u), Status: status})
 	a.usage.PromptTokens += u.PromptTokens
@@ -353,7 +349,7 @@ func (a *agentRun) settle(ctx context.Context, res *policy.Reservation, cand *Ca
 	a.costMicros += int64(math.Round(cost * 1e6))
 	a.upstream += result.UpstreamTime
 	a.cand = cand
-	a.s.metrics.completed(&chatCall{cand: cand, head: a.c.head, team: a.c.team, key: a.c.key, usage: u, ttft: ttft}, result, cost, status)
+	a.s.metrics.completed(&chatCall{answer: answer{cand: cand, usage: u, ttft: ttft}, head: a.c.head, team: a.c.team, key: a.c.key}, result, cost, status)
 	a.s.log.Info().Str("request_id", telemetry.RequestID(ctx)).Int("iteration", a.iterations).Str("target", model).
 		Int64("prompt_tokens", u.PromptTokens).Int64("completion_tokens", u.CompletionTokens).Float64("cost_usd", cost).
 		Str("status", status).Msg("llm: agent model call")

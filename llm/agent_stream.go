@@ -11,6 +11,7 @@ import (
 
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/provider/openai"
+	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -239,10 +240,18 @@ func (s *anthropicAgentStream) fail(dst []byte, e *apiError) []byte {
 type streamTurn struct {
 	st     chat.Stream
 	first  *chat.Chunk
-	cand   *Candidate
+	cand   *router.Candidate
 	cancel context.CancelFunc
-	result Result
+	result router.Served
 	ttft   time.Duration
+}
+
+// openedStream is what the attempt that opens a streamed model call
+// returns: the stream, its first chunk and what ends it.
+type openedStream struct {
+	st     chat.Stream
+	first  *chat.Chunk
+	cancel context.CancelFunc
 }
 
 // openStream starts a streamed model call through the router: the first
@@ -250,18 +259,17 @@ type streamTurn struct {
 // failed over. pump reports how the stream ended.
 func (a *agentRun) openStream(ctx context.Context) (*streamTurn, error) {
 	a.req.Stream, a.req.IncludeUsage = true, true
-	t := &streamTurn{}
 	start := time.Now()
-	result, err := a.s.do(ctx, a.reach, true, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+	result, err := do(ctx, a.s, a.reach, true, func(ctx context.Context, c *router.Candidate) (openedStream, time.Duration, error) {
 		t0 := time.Now()
 		st, first, acancel, err := openChunkStream(ctx, c, a.forProvider(c), a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
-		if err != nil {
-			return time.Since(t0), err
-		}
-		t.st, t.first, t.cand, t.cancel = st, first, c, acancel
-		return time.Since(t0), nil
+		return openedStream{st: st, first: first, cancel: acancel}, time.Since(t0), err
 	})
-	t.result, t.ttft = result, time.Since(start)
+	t := &streamTurn{result: result.Served, ttft: time.Since(start)}
+	if err == nil {
+		o := result.Value
+		t.st, t.first, t.cand, t.cancel = o.st, o.first, result.Candidate, o.cancel
+	}
 	return t, err
 }
 

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/junctionhq/junction/llm/router"
 )
 
 // Config is the LLM part of the configuration file: providers (where models
@@ -141,7 +143,7 @@ const (
 	DefaultFirstByteTimeout = 120 * time.Second
 	DefaultStreamIdle       = 60 * time.Second
 	DefaultDrainTimeout     = 30 * time.Second
-	DefaultAuthCoolDown     = 5 * time.Minute
+	DefaultAuthCoolDown     = router.DefaultAuthCoolDown
 )
 
 func (t TimeoutsConfig) withDefaults(d TimeoutsConfig) TimeoutsConfig {

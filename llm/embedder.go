@@ -8,6 +8,7 @@ import (
 
 	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/router"
 )
 
 // Embedder returns a cache.Embedder that computes embeddings with model (an
@@ -44,17 +45,13 @@ func (e *routerEmbedder) Embed(ctx context.Context, texts []string) ([][]float32
 		return nil, nil
 	}
 	if _, ok := e.s.resolve(e.model); !ok {
-		return nil, &UnknownModelError{Model: e.model}
+		return nil, &router.UnknownModelError{Model: e.model}
 	}
 	req := &chat.EmbeddingRequest{Model: e.model, Input: texts, Dimensions: e.dims}
-	var (
-		vectors  [][]float32
-		provider string
-	)
-	result, err := e.s.router.Do(ctx, e.model, nil, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+	result, err := router.Do(ctx, e.s.router, e.model, nil, func(ctx context.Context, c *router.Candidate) ([][]float32, time.Duration, error) {
 		emb, ok := c.Provider.(chat.Embedder)
 		if !ok {
-			return 0, &chat.UpstreamError{Provider: c.Target.Provider, Status: http.StatusBadRequest,
+			return nil, 0, &chat.UpstreamError{Provider: c.Target.Provider, Status: http.StatusBadRequest,
 				Message: "this provider does not serve embeddings"}
 		}
 		up := e.s.upstreamOf(c)
@@ -63,18 +60,17 @@ func (e *routerEmbedder) Embed(ctx context.Context, texts []string) ([][]float32
 		t0 := time.Now()
 		resp, err := emb.Embed(actx, c.Target, req)
 		if err != nil {
-			return time.Since(t0), err
+			return nil, time.Since(t0), err
 		}
 		if len(resp.Vectors) != len(texts) {
-			return time.Since(t0), &chat.UpstreamError{Provider: c.Target.Provider,
+			return nil, time.Since(t0), &chat.UpstreamError{Provider: c.Target.Provider,
 				Message: fmt.Sprintf("%d vectors for %d inputs", len(resp.Vectors), len(texts))}
 		}
-		vectors, provider = resp.Vectors, c.Target.Provider
-		return time.Since(t0), nil
+		return resp.Vectors, time.Since(t0), nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("llm: embed with %s: %w", e.model, err)
 	}
-	e.s.metrics.upstream.WithLabelValues(provider).Observe(result.UpstreamTime.Seconds())
-	return vectors, nil
+	e.s.metrics.upstream.WithLabelValues(result.Candidate.Target.Provider).Observe(result.UpstreamTime.Seconds())
+	return result.Value, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/provider/anthropic"
 	"github.com/junctionhq/junction/llm/provider/openai"
+	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -45,8 +46,8 @@ func classify(err error) *apiError {
 		access *policy.AccessError
 		rate   *policy.RateLimitError
 		budget *policy.BudgetError
-		unk    *UnknownModelError
-		exh    *ExhaustedError
+		unk    *router.UnknownModelError
+		exh    *router.ExhaustedError
 		up     *chat.UpstreamError
 		oreq   *openai.RequestError
 		areq   *anthropic.RequestError
@@ -80,7 +81,7 @@ func classify(err error) *apiError {
 			Message: fmt.Sprintf("model %q does not exist or is not configured", unk.Model)}
 	case errors.As(err, &exh):
 		var last *chat.UpstreamError
-		if errors.As(exh.Last, &last) && providerAuthFailure(last) {
+		if errors.As(exh.Last, &last) && router.AuthFailure(last) {
 			// Every target left was refused its key (or is cooling down for
 			// it): waiting will not help, the operator must fix the key.
 			msg := fmt.Sprintf("every target of %q failed (%d attempts); last: %s", exh.Model, exh.Attempts, authFailureMessage(last.Provider))
@@ -102,7 +103,7 @@ func classify(err error) *apiError {
 		return &apiError{Status: status, Type: "server_error", Code: "upstream_unavailable", Message: redactSecrets(exh.Error()), Err: err,
 			Header: retryAfterHeader(status, exhaustedRetryAfter(exh))}
 	case errors.As(err, &up):
-		if providerAuthFailure(up) {
+		if router.AuthFailure(up) {
 			// Junction's credentials are at fault, not the client's: a 401
 			// or 403 passed through would tell the client to fix its key.
 			return &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "provider_auth_failed",
@@ -180,29 +181,6 @@ func setRateLimitHeaders(h http.Header, ls []policy.LimitStatus, now time.Time) 
 	}
 }
 
-// providerAuthFailure reports a provider refusing Junction's own
-// credentials: 401, 403 or 407 from the provider, or an error that says so
-// in its type or code (Gemini answers a bad key with 400 API_KEY_INVALID;
-// a stream reports it in-band).
-func providerAuthFailure(up *chat.UpstreamError) bool {
-	if up.Provider == junctionProvider {
-		return false
-	}
-	switch up.Status {
-	case http.StatusUnauthorized, http.StatusForbidden, http.StatusProxyAuthRequired:
-		return true
-	}
-	switch up.Type {
-	case "authentication_error", "permission_error", "UNAUTHENTICATED", "PERMISSION_DENIED":
-		return true
-	}
-	switch up.Code {
-	case "invalid_api_key", "API_KEY_INVALID":
-		return true
-	}
-	return false
-}
-
 // authFailureMessage is what a client sees of a provider refusing
 // Junction's credentials; the upstream's own words go to the log only.
 func authFailureMessage(provider string) string {
@@ -211,7 +189,7 @@ func authFailureMessage(provider string) string {
 
 // junctionProvider is the Provider of the upstream errors Junction makes
 // itself for a request it cannot send (requestError).
-const junctionProvider = "junction"
+const junctionProvider = router.JunctionProvider
 
 // secretLike matches what may be credentials in a provider's error message:
 // OpenAI-style keys (sk-..., also masked as sk-****1234), Google API keys,

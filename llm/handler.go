@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/telemetry"
 )
@@ -88,8 +89,18 @@ type chatCall struct {
 	decodeErr error
 	foreign   *chat.Request // req without Extra, for providers of another format
 
-	// The answering attempt.
-	cand        *Candidate
+	// answer is what the answering attempt returned, once the router has
+	// served the call; the relay adds the usage a stream reports.
+	answer
+
+	// cache is the call's use of the response cache (llm/cache.go).
+	cache callCache
+}
+
+// answer is what one successful attempt of a chat call produced: the
+// router returns it as the Result's Value.
+type answer struct {
+	cand        *router.Candidate
 	passthrough bool
 	response    []byte // non-streamed: the body for the client
 	usage       chat.Usage
@@ -102,9 +113,6 @@ type chatCall struct {
 	firstEvent []byte
 	upCancel   context.CancelFunc
 	ttft       time.Duration
-
-	// cache is the call's use of the response cache (llm/cache.go).
-	cache callCache
 }
 
 func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientFormat) {
@@ -167,7 +175,7 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 	if f.name() == chat.FormatAnthropic {
 		ctx = chat.WithClientHeaders(ctx, r.Header)
 	}
-	result, err := s.do(ctx, rc, c.head.Stream, c.attempt)
+	result, err := do(ctx, s, rc, c.head.Stream, c.attempt)
 	if err != nil {
 		e := classify(err)
 		status := "error"
@@ -179,6 +187,7 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 		f.writeError(w, r, err)
 		return
 	}
+	c.answer = result.Value
 	h := w.Header()
 	h.Set("X-Junction-Target", c.cand.Target.Provider+"/"+c.cand.Target.Model)
 	h.Set("X-Junction-Attempts", strconv.Itoa(result.Attempts))
@@ -187,7 +196,7 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 	setRateLimitHeaders(h, res.RateLimits(), s.now())
 	status := "ok"
 	if c.head.Stream {
-		status = c.relay(w, r, result)
+		status = c.relay(w, r, result.Served)
 	} else {
 		h.Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
@@ -195,7 +204,7 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 	}
 	model := c.cand.Target.Provider + "/" + c.cand.Target.Model
 	cost := res.Settle(ctx, policy.Outcome{Model: model, Usage: policyUsage(c.usage), Status: status})
-	s.metrics.completed(c, result, cost, status)
+	s.metrics.completed(c, result.Served, cost, status)
 	c.storeInCache(status, cost)
 }
 
@@ -237,8 +246,10 @@ func requestError(err error) error {
 }
 
 // attempt is one try on one candidate: pass-through when the candidate
-// takes the client's format, otherwise through the canonical types.
-func (c *chatCall) attempt(ctx context.Context, cand *Candidate) (time.Duration, error) {
+// takes the client's format, otherwise through the canonical types. It
+// returns what it got; the request's own fields are left alone, but for
+// its decoded body, made once.
+func (c *chatCall) attempt(ctx context.Context, cand *router.Candidate) (answer, time.Duration, error) {
 	up := c.s.upstreamOf(cand)
 	tm := up.cfg.Timeouts
 	if fwd, ok := cand.Provider.(chat.Forwarder); ok && up.format == c.format.name() && c.head.Fallbacks == nil {
@@ -246,7 +257,7 @@ func (c *chatCall) attempt(ctx context.Context, cand *Candidate) (time.Duration,
 	}
 	req, err := c.canonical()
 	if err != nil {
-		return 0, requestError(err)
+		return answer{}, 0, requestError(err)
 	}
 	if up.format != c.format.name() {
 		req = c.translated(req)
@@ -257,26 +268,23 @@ func (c *chatCall) attempt(ctx context.Context, cand *Candidate) (time.Duration,
 		defer cancel()
 		resp, err := cand.Provider.Chat(actx, cand.Target, req)
 		if err != nil {
-			return time.Since(t0), err
+			return answer{}, time.Since(t0), err
 		}
-		c.cand, c.passthrough, c.usage, c.gotUsage = cand, false, resp.Usage, true
-		c.response = c.format.appendResponse(nil, resp, c.head.Model)
-		return time.Since(t0), nil
+		return answer{cand: cand, usage: resp.Usage, gotUsage: true,
+			response: c.format.appendResponse(nil, resp, c.head.Model)}, time.Since(t0), nil
 	}
 	st, first, acancel, err := openChunkStream(ctx, cand, req, tm.FirstByte)
 	if err != nil {
-		return time.Since(t0), err
+		return answer{}, time.Since(t0), err
 	}
-	c.cand, c.passthrough, c.stream, c.firstChunk, c.upCancel = cand, false, st, first, acancel
-	c.ttft = time.Since(c.start)
-	return time.Since(t0), nil
+	return answer{cand: cand, stream: st, firstChunk: first, upCancel: acancel, ttft: time.Since(c.start)}, time.Since(t0), nil
 }
 
 // openChunkStream opens a streamed call on cand through the canonical
 // types and waits for its first chunk, within firstByteTimeout of ctx. The
 // stream runs on a context detached from ctx (so that it can be drained
 // for its usage after the client left), ended by the returned cancel.
-func openChunkStream(ctx context.Context, cand *Candidate, req *chat.Request, firstByteTimeout time.Duration) (chat.Stream, *chat.Chunk, context.CancelFunc, error) {
+func openChunkStream(ctx context.Context, cand *router.Candidate, req *chat.Request, firstByteTimeout time.Duration) (chat.Stream, *chat.Chunk, context.CancelFunc, error) {
 	streamer, ok := cand.Provider.(chat.Streamer)
 	if !ok {
 		return nil, nil, nil, &chat.UpstreamError{Provider: cand.Target.Provider, Status: http.StatusBadRequest,
@@ -307,10 +315,10 @@ func openChunkStream(ctx context.Context, cand *Candidate, req *chat.Request, fi
 }
 
 // forward is the pass-through: the client's bytes with the model replaced.
-func (c *chatCall) forward(ctx context.Context, cand *Candidate, fwd chat.Forwarder, tm TimeoutsConfig) (time.Duration, error) {
+func (c *chatCall) forward(ctx context.Context, cand *router.Candidate, fwd chat.Forwarder, tm TimeoutsConfig) (answer, time.Duration, error) {
 	body, err := c.format.prepare(c.body, &c.head, cand.Target.Model)
 	if err != nil {
-		return 0, requestError(badRequest("", "request body: "+err.Error()))
+		return answer{}, 0, requestError(badRequest("", "request body: "+err.Error()))
 	}
 	t0 := time.Now()
 	if !c.head.Stream {
@@ -318,16 +326,15 @@ func (c *chatCall) forward(ctx context.Context, cand *Candidate, fwd chat.Forwar
 		defer cancel()
 		resp, err := fwd.Forward(actx, cand.Target, c.format.name(), chat.EndpointChat, body, false)
 		if err != nil {
-			return time.Since(t0), err
+			return answer{}, time.Since(t0), err
 		}
 		data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 		_ = resp.Body.Close()
 		if err != nil {
-			return time.Since(t0), &chat.UpstreamError{Provider: cand.Target.Provider, Message: "reading the response", Err: err}
+			return answer{}, time.Since(t0), &chat.UpstreamError{Provider: cand.Target.Provider, Message: "reading the response", Err: err}
 		}
-		c.cand, c.passthrough, c.response = cand, true, data
-		c.usage, c.gotUsage = c.format.responseUsage(data), true
-		return time.Since(t0), nil
+		return answer{cand: cand, passthrough: true, response: data, usage: c.format.responseUsage(data), gotUsage: true},
+			time.Since(t0), nil
 	}
 	actx, acancel := detached(ctx)
 	var resp *http.Response
@@ -359,11 +366,10 @@ func (c *chatCall) forward(ctx context.Context, cand *Candidate, fwd chat.Forwar
 			_ = resp.Body.Close()
 		}
 		acancel()
-		return time.Since(t0), err
+		return answer{}, time.Since(t0), err
 	}
-	c.cand, c.passthrough, c.events, c.upBody, c.firstEvent, c.upCancel = cand, true, events, resp.Body, first, acancel
-	c.ttft = time.Since(c.start)
-	return time.Since(t0), nil
+	return answer{cand: cand, passthrough: true, events: events, upBody: resp.Body, firstEvent: first, upCancel: acancel,
+		ttft: time.Since(c.start)}, time.Since(t0), nil
 }
 
 // detached is a context for an upstream stream: not cancelled when the

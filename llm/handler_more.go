@@ -9,6 +9,7 @@ import (
 
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/provider/openai"
+	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/telemetry"
 )
@@ -49,12 +50,7 @@ func (s *Service) embeddings(w http.ResponseWriter, r *http.Request) {
 		WriteOpenAIError(w, r, err)
 		return
 	}
-	var (
-		out   []byte
-		usage chat.Usage
-		cand  *Candidate
-	)
-	result, err := s.do(ctx, rc, false, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+	result, err := do(ctx, s, rc, false, func(ctx context.Context, c *router.Candidate) (embeddingAnswer, time.Duration, error) {
 		up := s.upstreamOf(c)
 		actx, cancel := context.WithTimeout(ctx, up.cfg.Timeouts.FirstByte)
 		defer cancel()
@@ -62,36 +58,34 @@ func (s *Service) embeddings(w http.ResponseWriter, r *http.Request) {
 		if fwd, ok := c.Provider.(chat.Forwarder); ok && up.format == chat.FormatOpenAI && head.Fallbacks == nil {
 			patched, err := head.patchModel(body, c.Target.Model)
 			if err != nil {
-				return 0, requestError(badRequest("", "request body: "+err.Error()))
+				return embeddingAnswer{}, 0, requestError(badRequest("", "request body: "+err.Error()))
 			}
 			resp, err := fwd.Forward(actx, c.Target, chat.FormatOpenAI, chat.EndpointEmbeddings, patched, false)
 			if err != nil {
-				return time.Since(t0), err
+				return embeddingAnswer{}, time.Since(t0), err
 			}
 			data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 			_ = resp.Body.Close()
 			if err != nil {
-				return time.Since(t0), &chat.UpstreamError{Provider: c.Target.Provider, Message: "reading the response", Err: err}
+				return embeddingAnswer{}, time.Since(t0), &chat.UpstreamError{Provider: c.Target.Provider, Message: "reading the response", Err: err}
 			}
-			out, usage, cand = data, openAIFormat{}.responseUsage(data), c
-			return time.Since(t0), nil
+			return embeddingAnswer{data, openAIFormat{}.responseUsage(data)}, time.Since(t0), nil
 		}
 		emb, ok := c.Provider.(chat.Embedder)
 		if !ok {
-			return 0, &chat.UpstreamError{Provider: c.Target.Provider, Status: http.StatusBadRequest, Message: "this provider does not serve embeddings"}
+			return embeddingAnswer{}, 0, &chat.UpstreamError{Provider: c.Target.Provider, Status: http.StatusBadRequest, Message: "this provider does not serve embeddings"}
 		}
 		if req == nil {
 			var err error
 			if req, err = openai.DecodeEmbeddingRequest(body); err != nil {
-				return 0, requestError(err)
+				return embeddingAnswer{}, 0, requestError(err)
 			}
 		}
 		resp, err := emb.Embed(actx, c.Target, req)
 		if err != nil {
-			return time.Since(t0), err
+			return embeddingAnswer{}, time.Since(t0), err
 		}
-		out, usage, cand = openai.AppendEmbeddingResponse(nil, resp, head.Model, req.EncodingFormat), resp.Usage, c
-		return time.Since(t0), nil
+		return embeddingAnswer{openai.AppendEmbeddingResponse(nil, resp, head.Model, req.EncodingFormat), resp.Usage}, time.Since(t0), nil
 	})
 	if err != nil {
 		res.Settle(ctx, policy.Outcome{Status: "error"})
@@ -99,6 +93,7 @@ func (s *Service) embeddings(w http.ResponseWriter, r *http.Request) {
 		WriteOpenAIError(w, r, err)
 		return
 	}
+	cand, out, usage := result.Candidate, result.Value.body, result.Value.usage
 	s.metrics.request(head.Model, cand.Target.Provider, http.StatusOK)
 	s.metrics.upstream.WithLabelValues(cand.Target.Provider).Observe(result.UpstreamTime.Seconds())
 	h := w.Header()
@@ -109,6 +104,13 @@ func (s *Service) embeddings(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
 	res.Settle(ctx, policy.Outcome{Model: cand.Target.Provider + "/" + cand.Target.Model, Usage: policyUsage(usage)})
+}
+
+// embeddingAnswer is what a successful embeddings attempt produced: the
+// body for the client and the usage it reports.
+type embeddingAnswer struct {
+	body  []byte
+	usage chat.Usage
 }
 
 // listModels serves GET /v1/models: the models the caller may use.

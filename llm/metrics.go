@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/router"
 )
 
 // metrics are the LLM path's Prometheus series. Labels are bounded: a model
@@ -87,7 +88,7 @@ func (b *boundedLabel) has(v string) bool {
 
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
 
-func newMetrics(reg prometheus.Registerer, router *Router, listed func(string) bool) *metrics {
+func newMetrics(reg prometheus.Registerer, rt *router.Router, listed func(string) bool) *metrics {
 	m := &metrics{
 		listed: listed,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "junction", Subsystem: "llm", Name: "requests_total",
@@ -110,13 +111,13 @@ func newMetrics(reg prometheus.Registerer, router *Router, listed func(string) b
 			[]string{"provider", "cause"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.upstream, m.ttft, m.tokens, m.cost, m.attempts, m.fallbacks, m.failures, &breakerCollector{router: router})
+		reg.MustRegister(m.requests, m.upstream, m.ttft, m.tokens, m.cost, m.attempts, m.fallbacks, m.failures, &breakerCollector{router: rt})
 	}
 	return m
 }
 
 // failed counts a failure the router blamed on target c (RouterOptions.OnFailure).
-func (m *metrics) failed(c *Candidate, err error, inStream bool) {
+func (m *metrics) failed(c *router.Candidate, err error, inStream bool) {
 	m.failures.WithLabelValues(c.Target.Provider, failureCause(err, inStream)).Inc()
 }
 
@@ -155,7 +156,7 @@ func (m *metrics) request(model, provider string, status int) {
 
 // completed records a request that an upstream answered, with its usage
 // status ("ok", "error" for a stream the upstream broke, "cancelled").
-func (m *metrics) completed(c *chatCall, r Result, cost float64, status string) {
+func (m *metrics) completed(c *chatCall, r router.Served, cost float64, status string) {
 	prov := c.cand.Target.Provider
 	model := m.model(c.cand.Target.Provider+"/"+c.cand.Target.Model, true)
 	route := m.model(c.head.Model, true) // an upstream answered it
@@ -179,7 +180,7 @@ func (m *metrics) completed(c *chatCall, r Result, cost float64, status string) 
 }
 
 // breakerCollector exports each target's breaker state and health.
-type breakerCollector struct{ router *Router }
+type breakerCollector struct{ router *router.Router }
 
 var (
 	breakerDesc = prometheus.NewDesc("junction_llm_breaker_open", "1 when a target's circuit breaker is open, 0.5 half-open, 0 closed.",

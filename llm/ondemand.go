@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"sync/atomic"
+
+	"github.com/junctionhq/junction/llm/router"
 )
 
 // A provider/model name that is not an alias gets its route on demand, the
@@ -74,6 +76,24 @@ type routeLease struct {
 	pinned []*demandEntry
 }
 
+// hold holds route r (ok: it exists) in the lease at tick, and reports
+// whether the request may use it: a route made for a listed name, or an
+// unlisted one that was not evicted (now pinned).
+func (l *routeLease) hold(r *router.Route, ok bool, tick uint64) bool {
+	if !ok {
+		return false
+	}
+	e, _ := r.Demand.(*demandEntry)
+	if e == nil {
+		return true
+	}
+	if !e.hold(tick) {
+		return false
+	}
+	l.pinned = append(l.pinned, e)
+	return true
+}
+
 // release lets the lease's routes go. It is idempotent.
 func (l *routeLease) release() {
 	for _, e := range l.pinned {
@@ -97,10 +117,7 @@ func (s *Service) leaseRoutes(lease *routeLease, names []string) error {
 	tick := s.leases.Add(1)
 	for i, n := range names {
 		r, ok := s.router.Route(n)
-		if ok && (r.demand == nil || r.demand.hold(tick)) {
-			if r.demand != nil {
-				lease.pinned = append(lease.pinned, r.demand)
-			}
+		if lease.hold(r, ok, tick) {
 			continue
 		}
 		s.mu.Lock()
@@ -123,7 +140,7 @@ func (s *Service) leaseLocked(lease *routeLease, names []string, tick uint64) er
 	ps := s.provs.Load()
 	d := &s.demand
 	var (
-		add      []Route
+		add      []router.Route
 		fresh    = map[string]*demandEntry{} // unlisted routes this call adds
 		listed   []string                    // listed routes this call adds
 		adding   = map[string]bool{}
@@ -139,21 +156,18 @@ func (s *Service) leaseLocked(lease *routeLease, names []string, tick uint64) er
 			continue
 		}
 		r, ok := s.router.Route(n)
-		if ok && (r.demand == nil || r.demand.hold(tick)) {
-			if r.demand != nil {
-				lease.pinned = append(lease.pinned, r.demand)
-			}
+		if lease.hold(r, ok, tick) {
 			continue
 		}
 		if ok { // evicted since it was looked up, but not yet out of the table
 			replaced = append(replaced, n)
 		}
 		if !ps.isDirect(n) {
-			return &UnknownModelError{Model: n}
+			return &router.UnknownModelError{Model: n}
 		}
 		rt, found := ps.directRoute(n)
 		if !found {
-			return &UnknownModelError{Model: n}
+			return &router.UnknownModelError{Model: n}
 		}
 		adding[n] = true
 		if ps.listed[n] {
@@ -164,7 +178,7 @@ func (s *Service) leaseLocked(lease *routeLease, names []string, tick uint64) er
 		e := &demandEntry{}
 		e.pins.Store(1)
 		e.used.Store(tick)
-		rt.demand = e
+		rt.Demand = e
 		add = append(add, rt)
 		fresh[n] = e
 		lease.pinned = append(lease.pinned, e)
@@ -176,7 +190,7 @@ func (s *Service) leaseLocked(lease *routeLease, names []string, tick uint64) er
 	if !ok {
 		return errRoutesBusy
 	}
-	if err := s.router.editRoutes(add, append(victims, replaced...)); err != nil {
+	if err := s.router.EditRoutes(add, append(victims, replaced...)); err != nil {
 		for _, e := range claimed {
 			e.pins.Store(0) // not evicted after all
 		}
@@ -238,19 +252,19 @@ func (d *onDemand) victims(n int) (names []string, claimed []*demandEntry, ok bo
 // it returns the routes to add. Unlisted routes held by requests come
 // first, then the most recently used, up to maxDynamicRoutes; the others
 // are evicted. Service.mu is held.
-func (d *onDemand) carryOver(ps *providerSet, have map[string]bool) ([]Route, onDemand) {
+func (d *onDemand) carryOver(ps *providerSet, have map[string]bool) ([]router.Route, onDemand) {
 	next := newOnDemand()
-	var routes []Route
-	route := func(name string) (Route, bool) {
+	var routes []router.Route
+	route := func(name string) (router.Route, bool) {
 		if have[name] {
-			return Route{}, false
+			return router.Route{}, false
 		}
 		r, ok := ps.directRoute(name)
 		if ok && ps.isDirect(name) {
 			have[name] = true
 			return r, true
 		}
-		return Route{}, false
+		return router.Route{}, false
 	}
 	type old struct {
 		name string
@@ -297,7 +311,7 @@ func (d *onDemand) carryOver(ps *providerSet, have map[string]bool) ([]Route, on
 			o.e.evict()
 			continue
 		}
-		r.demand = o.e
+		r.Demand = o.e
 		routes = append(routes, r)
 		next.unlisted[o.name] = o.e
 	}

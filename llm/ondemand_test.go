@@ -107,9 +107,7 @@ func TestUnlistedRoutesDoNotLockOutNewNames(t *testing.T) {
 	if n := len(e.s.router.Routes()); n > maxDynamicRoutes+10 {
 		t.Errorf("%d routes", n)
 	}
-	e.s.router.addMu.Lock()
-	backends := len(e.s.router.backends)
-	e.s.router.addMu.Unlock()
+	backends := e.s.router.TrackedTargets()
 	if backends > maxDynamicRoutes+10 {
 		t.Errorf("%d target health entries kept for evicted routes", backends)
 	}
@@ -253,7 +251,7 @@ func TestHeldRoutesSurviveConcurrentEviction(t *testing.T) {
 					return
 				}
 				for _, n := range names {
-					if r, ok := e.s.router.Route(n); !ok || r.demand == nil || r.demand.pins.Load() <= 0 {
+					if r, ok := e.s.router.Route(n); !ok || r.Demand == nil || r.Demand.(*demandEntry).pins.Load() <= 0 {
 						t.Errorf("%s is not held in the table while leased", n)
 					}
 				}

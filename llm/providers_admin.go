@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -84,20 +85,20 @@ func (s *Service) listedNames(list []ProviderConfig) map[string]bool {
 // weight × key weight / (sum of the matching keys' weights). So targets
 // A (weight 3, one key) and B (weight 1, three keys) split 3:1, and B's
 // keys 1:1:1 within its quarter.
-func (ps *providerSet) candidates(route, target string, weight float64) []Candidate {
+func (ps *providerSet) candidates(route, target string, weight float64) []router.Candidate {
 	prov, model, _ := strings.Cut(target, "/")
 	up := ps.byName[prov]
 	if up == nil {
 		return nil
 	}
-	var out []Candidate
+	var out []router.Candidate
 	var keyWeights float64
 	for _, k := range up.cfg.Keys {
 		if !policy.MatchAny(model, k.Models) {
 			continue
 		}
 		keyWeights += k.Weight
-		out = append(out, Candidate{Route: route, Provider: up.provider, Weight: k.Weight, up: up,
+		out = append(out, router.Candidate{Route: route, Provider: up.provider, Weight: k.Weight, Upstream: up,
 			Target: chat.Target{Provider: prov, Model: model, APIKey: k.Value, KeyName: k.Name}})
 	}
 	for i := range out {
@@ -111,8 +112,8 @@ func (ps *providerSet) isDirect(model string) bool {
 	return ok && m != "" && ps.byName[prov] != nil
 }
 
-func (ps *providerSet) directRoute(model string) (Route, bool) {
-	r := Route{Name: model, Targets: ps.candidates(model, model, 1)}
+func (ps *providerSet) directRoute(model string) (router.Route, bool) {
+	r := router.Route{Name: model, Targets: ps.candidates(model, model, 1)}
 	return r, len(r.Targets) > 0
 }
 
@@ -121,11 +122,11 @@ func (ps *providerSet) directRoute(model string) (Route, bool) {
 // alias no provider key serves is an error (start-up); without, it is left
 // out, and so are fallbacks to routes that do not exist (a provider was
 // removed at run time).
-func (s *Service) buildRoutes(ps *providerSet, strict bool) ([]Route, error) {
-	var routes []Route
+func (s *Service) buildRoutes(ps *providerSet, strict bool) ([]router.Route, error) {
+	var routes []router.Route
 	have := map[string]bool{}
 	for _, m := range s.aliases() {
-		r := Route{Name: m.Name, Fallbacks: m.Fallbacks, Strategy: m.Strategy}
+		r := router.Route{Name: m.Name, Fallbacks: m.Fallbacks, Strategy: m.Strategy}
 		for _, t := range m.Targets {
 			r.Targets = append(r.Targets, ps.candidates(m.Name, t.Model, t.Weight)...)
 		}
@@ -261,44 +262,12 @@ func (s *Service) SetProviders(ctx context.Context, providers []ProviderConfig) 
 	prev := s.provs.Load()
 	changed := func(provider string) bool { return ps.byName[provider] != prev.byName[provider] }
 	// Publish the providers first: a request that finds a route of the old
-	// table still carries its own provider entries (Candidate.up).
+	// table still carries its own provider entries (Candidate.Upstream).
 	s.provs.Store(ps)
-	if err := s.router.replaceRoutes(routes, changed); err != nil {
+	if err := s.router.ReplaceRoutes(routes, changed); err != nil {
 		return fmt.Errorf("llm: set providers: %w", err)
 	}
 	s.demand = demand
-	return nil
-}
-
-// replaceRoutes swaps the whole route table for routes (validated as
-// NewRouter does). Targets that remain keep their health and breaker
-// state, unless fresh says their provider's definition changed (a new key
-// value must not inherit the breaker the old one opened); the state of
-// targets that are gone is dropped.
-func (r *Router) replaceRoutes(routes []Route, fresh func(provider string) bool) error {
-	opts := r.opts
-	opts.Routes = routes
-	built, err := NewRouter(opts)
-	if err != nil {
-		return err
-	}
-	tab := built.tab.Load()
-	r.addMu.Lock()
-	defer r.addMu.Unlock()
-	keep := make(map[targetKey]*backend, len(built.backends))
-	for k, b := range built.backends {
-		if old := r.backends[k]; old != nil && !fresh(k.provider) {
-			b = old
-		}
-		keep[k] = b
-	}
-	for _, e := range tab.routes {
-		for i, b := range e.backends {
-			e.backends[i] = keep[b.key]
-		}
-	}
-	r.backends = keep
-	r.tab.Store(tab)
 	return nil
 }
 

@@ -77,8 +77,8 @@ func TestSetProvidersChangesRoutes(t *testing.T) {
 	if code, body := chatCode(s, "b/m3"); code != http.StatusOK {
 		t.Fatalf("b/m3 before: %d %s", code, body)
 	}
-	aKey := targetKey{"a", "m1", "k"}
-	before := s.router.backends[aKey]
+	aKey := func() any { return s.router.HealthOf("a", "m1", "k") }
+	before := aKey()
 
 	// Without b: the alias keeps a's target, b's models are unknown, and the
 	// fallback to b/m2 is gone.
@@ -97,7 +97,7 @@ func TestSetProvidersChangesRoutes(t *testing.T) {
 	if code, body := chatCode(s, "mix"); code != http.StatusOK {
 		t.Errorf("mix without b: %d %s", code, body)
 	}
-	if s.router.backends[aKey] != before || before == nil {
+	if aKey() != before || before == nil {
 		t.Error("the unchanged target lost its health state")
 	}
 	if slices.Contains(s.Models(policy.AdminIdentity()), "b/m1") {
@@ -134,13 +134,13 @@ func TestSetProvidersChangesRoutes(t *testing.T) {
 	}
 	// A changed key starts with fresh health: it must not inherit a
 	// breaker the old value opened.
-	kept := s.router.backends[aKey]
+	kept := aKey()
 	rotated := providerAt("a", up.URL)
 	rotated.Keys[0].Value = "sk-rotated"
 	if err := s.SetProviders(ctx, []ProviderConfig{rotated, providerAt("b", up.URL), providerAt("c", up.URL)}); err != nil {
 		t.Fatal(err)
 	}
-	if fresh := s.router.backends[aKey]; fresh == kept || fresh == nil {
+	if fresh := aKey(); fresh == kept || fresh == nil {
 		t.Error("a rotated key kept the old key's health state")
 	}
 	if r, _ := s.router.Route("mix"); r.Targets[0].Target.APIKey != "sk-rotated" && r.Targets[1].Target.APIKey != "sk-rotated" {

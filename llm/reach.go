@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -35,7 +36,7 @@ const maxRequestFallbacks = 16
 type reach struct {
 	model     string
 	fallbacks []string
-	route     *Route
+	route     *router.Route
 	// price is the first target of the model's route; alts are the other
 	// targets of its chain and of the request's fallbacks' chains.
 	price string
@@ -67,7 +68,7 @@ func (s *Service) reachFor(id *policy.Identity, model string, fallbacks []string
 	route, ok := s.router.Route(model)
 	if !ok { // the providers changed in between
 		rc.release()
-		return nil, &UnknownModelError{Model: model}
+		return nil, &router.UnknownModelError{Model: model}
 	}
 	rc.route = route
 	first := route.Targets[0].Target
@@ -131,19 +132,20 @@ func (rc *reach) work(promptTokens, maxTokens int64, requestID string) policy.Wo
 		PromptTokens: promptTokens, MaxTokens: maxTokens, RequestID: requestID}
 }
 
-// do runs attempt through the router over rc's routes. A failed attempt's
-// upstream error loses any trace of the API key it was made with before
-// anything (the client, the log) sees it.
-func (s *Service) do(ctx context.Context, rc *reach, stream bool, attempt Attempt) (Result, error) {
-	do := s.router.Do
-	if stream {
-		do = s.router.DoStream // the relay reports how the stream ended
-	}
-	return do(ctx, rc.model, rc.fallbacks, func(ctx context.Context, c *Candidate) (time.Duration, error) {
-		ttfb, err := attempt(ctx, c)
+// do runs attempt through s's router over rc's routes and returns what the
+// answering attempt produced. A failed attempt's upstream error loses any
+// trace of the API key it was made with before anything (the client, the
+// log) sees it.
+func do[T any](ctx context.Context, s *Service, rc *reach, stream bool, attempt router.Attempt[T]) (router.Result[T], error) {
+	scrubbed := func(ctx context.Context, c *router.Candidate) (T, time.Duration, error) {
+		v, ttfb, err := attempt(ctx, c)
 		if err != nil {
 			scrubKey(err, c.Target.APIKey)
 		}
-		return ttfb, err
-	})
+		return v, ttfb, err
+	}
+	if stream {
+		return router.DoStream(ctx, s.router, rc.model, rc.fallbacks, scrubbed) // the relay reports how the stream ended
+	}
+	return router.Do(ctx, s.router, rc.model, rc.fallbacks, scrubbed)
 }

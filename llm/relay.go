@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/router"
 )
 
 // clientWriter writes stream events to the client, flushing each, and
@@ -128,7 +129,7 @@ func streamStatus(err error, gone bool) string {
 // router through res (the target's breaker and balancer count a stream
 // broken mid-way as a failure), and returns the usage record's status.
 // The 200 is written here; errors after it go in-band.
-func (c *chatCall) relay(w http.ResponseWriter, r *http.Request, res Result) string {
+func (c *chatCall) relay(w http.ResponseWriter, r *http.Request, res router.Served) string {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -209,7 +210,7 @@ func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) error {
 // scrubbed (up loses the key too, for the log); any other event is passed
 // on as it came.
 func (c *chatCall) clientErrorEvent(ev []byte, up *chat.UpstreamError) []byte {
-	if providerAuthFailure(up) {
+	if router.AuthFailure(up) {
 		return c.format.appendStreamError(nil, classify(up))
 	}
 	key := c.cand.Target.APIKey

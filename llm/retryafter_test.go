@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -20,12 +21,12 @@ func TestEvery503OnTheLLMPathHasRetryAfter(t *testing.T) {
 		retryAfter string // "" for none
 	}{
 		{"governance unavailable", fmt.Errorf("%w: redis timeout", policy.ErrUnavailable), 503, "1"},
-		{"every breaker open", &ExhaustedError{Model: "m", Last: ErrCircuitOpen, RetryAfter: 2500 * time.Millisecond}, 503, "3"},
-		{"a probe in flight", &ExhaustedError{Model: "m", Last: ErrCircuitOpen}, 503, "1"},
-		{"every target cooling down", &ExhaustedError{Model: "m", Last: upstream503, RetryAfter: 40 * time.Second}, 503, "40"},
-		{"upstream 503s, breakers open after them", &ExhaustedError{Model: "m", Attempts: 3, Last: upstream503, RetryAfter: 30 * time.Second}, 503, "30"},
-		{"upstream 503s asking to wait", &ExhaustedError{Model: "m", Attempts: 3, Last: upstream503}, 503, "7"},
-		{"upstream 500s", &ExhaustedError{Model: "m", Attempts: 3, Last: status(500)}, 502, ""},
+		{"every breaker open", &router.ExhaustedError{Model: "m", Last: router.ErrCircuitOpen, RetryAfter: 2500 * time.Millisecond}, 503, "3"},
+		{"a probe in flight", &router.ExhaustedError{Model: "m", Last: router.ErrCircuitOpen}, 503, "1"},
+		{"every target cooling down", &router.ExhaustedError{Model: "m", Last: upstream503, RetryAfter: 40 * time.Second}, 503, "40"},
+		{"upstream 503s, breakers open after them", &router.ExhaustedError{Model: "m", Attempts: 3, Last: upstream503, RetryAfter: 30 * time.Second}, 503, "30"},
+		{"upstream 503s asking to wait", &router.ExhaustedError{Model: "m", Attempts: 3, Last: upstream503}, 503, "7"},
+		{"upstream 500s", &router.ExhaustedError{Model: "m", Attempts: 3, Last: &chat.UpstreamError{Provider: "p", Status: 500, Message: "Internal Server Error"}}, 502, ""},
 	}
 	for _, c := range cases {
 		for name, write := range map[string]func(http.ResponseWriter, *http.Request, error){

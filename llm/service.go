@@ -14,6 +14,7 @@ import (
 
 	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -56,7 +57,7 @@ type Service struct {
 	provs atomic.Pointer[providerSet]
 	// overrides replace built providers by name (Options.Providers, tests).
 	overrides map[string]chat.Provider
-	router    *Router
+	router    *router.Router
 	metrics   *metrics
 	// cache is the response cache on the chat path (llm/cache.go).
 	cache serviceCache
@@ -123,15 +124,15 @@ func New(opts Options) (*Service, error) {
 		return nil, err
 	}
 	rc := cfg.Routing
-	router, err := NewRouter(RouterOptions{Routes: routes, MaxAttempts: rc.MaxAttempts, BackoffBase: rc.BackoffBase,
+	rt, err := router.NewRouter(router.RouterOptions{Routes: routes, MaxAttempts: rc.MaxAttempts, BackoffBase: rc.BackoffBase,
 		BackoffMax: rc.BackoffMax, BreakerFailures: rc.BreakerFailures, BreakerOpen: rc.BreakerOpen,
 		AuthCoolDown: rc.AuthCoolDown, Now: opts.Now, Sleep: opts.Sleep,
-		OnFailure: func(c *Candidate, err error, inStream bool) { s.metrics.failed(c, err, inStream) }})
+		OnFailure: func(c *router.Candidate, err error, inStream bool) { s.metrics.failed(c, err, inStream) }})
 	if err != nil {
 		return nil, fmt.Errorf("llm: %w", err)
 	}
-	s.router = router
-	s.metrics = newMetrics(opts.Registerer, router, func(name string) bool { return s.provs.Load().listed[name] })
+	s.router = rt
+	s.metrics = newMetrics(opts.Registerer, rt, func(name string) bool { return s.provs.Load().listed[name] })
 	if err := s.initCache(opts); err != nil {
 		return nil, err
 	}
@@ -142,7 +143,7 @@ func New(opts Options) (*Service, error) {
 // configured provider (made on demand, see ondemand.go). It is for models
 // the configuration names (the cache's embedding model), whose routes stay;
 // requests lease theirs (reach.go).
-func (s *Service) resolve(model string) (*Route, bool) {
+func (s *Service) resolve(model string) (*router.Route, bool) {
 	var lease routeLease
 	if err := s.leaseRoutes(&lease, []string{model}); err != nil {
 		return nil, false
@@ -154,9 +155,9 @@ func (s *Service) resolve(model string) (*Route, bool) {
 // upstreamOf returns the configured provider of a candidate: the one its
 // route was built with, so a request in flight during SetProviders keeps
 // the provider (and timeouts) it started with.
-func (s *Service) upstreamOf(c *Candidate) *upstream {
-	if c.up != nil {
-		return c.up
+func (s *Service) upstreamOf(c *router.Candidate) *upstream {
+	if up, ok := c.Upstream.(*upstream); ok {
+		return up
 	}
 	return s.provs.Load().byName[c.Target.Provider]
 }

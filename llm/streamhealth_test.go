@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/store"
@@ -28,7 +29,7 @@ type healthSetup struct {
 
 // newHealthSetup starts the providers of cfg on an llmtest server (those
 // without a base URL) and the Service over them, on clock when not nil.
-func newHealthSetup(t *testing.T, cfg Config, clock *fakeClock) *healthSetup {
+func newHealthSetup(t testing.TB, cfg Config, clock *fakeClock) *healthSetup {
 	t.Helper()
 	ctx := context.Background()
 	up := llmtest.NewServer()
@@ -101,7 +102,7 @@ func counter(t *testing.T, c prometheus.Counter) float64 {
 }
 
 // breakerState is the breaker of provider's target in route.
-func (h *healthSetup) breakerState(t *testing.T, route, provider string) TargetState {
+func (h *healthSetup) breakerState(t *testing.T, route, provider string) router.TargetState {
 	t.Helper()
 	for _, st := range h.s.router.TargetStates() {
 		if st.Route == route && st.Provider == provider {
@@ -109,7 +110,7 @@ func (h *healthSetup) breakerState(t *testing.T, route, provider string) TargetS
 		}
 	}
 	t.Fatalf("no target %s in %s", provider, route)
-	return TargetState{}
+	return router.TargetState{}
 }
 
 // usageByModel flushes the usage records and returns them summed by model.
@@ -233,14 +234,14 @@ func (c brokenStreamCase) run(t *testing.T, strategy string) {
 		t.Fatalf("served %v: the target that breaks its streams kept its share", served)
 	}
 	if st := h.breakerState(t, "mix", "bad"); st.ErrorRate == 0 || st.InFlight != 0 ||
-		(broken == breakerFailures) != (st.Breaker == BreakerStateOpen) {
+		(broken == breakerFailures) != (st.Breaker == router.BreakerStateOpen) {
 		t.Errorf("bad target %+v after %d broken streams: want errors, and its breaker open after %d",
 			st, broken, breakerFailures)
 	}
 	if strategy == "weighted" && broken != breakerFailures {
 		t.Errorf("weighted: bad served %d, want %d (then its breaker opens)", broken, breakerFailures)
 	}
-	if st := h.breakerState(t, "mix", "good"); st.Breaker != BreakerStateClosed || st.ErrorRate != 0 || st.InFlight != 0 {
+	if st := h.breakerState(t, "mix", "good"); st.Breaker != router.BreakerStateClosed || st.ErrorRate != 0 || st.InFlight != 0 {
 		t.Errorf("good target %+v", st)
 	}
 
@@ -294,7 +295,7 @@ func TestClientHangingUpIsNotTheTargetsFault(t *testing.T) {
 		h.post(ctx, "/v1/chat/completions", `{"model":"slow/m","stream":true,"messages":[{"role":"user","content":"hi"}]}`, w)
 		cancel()
 	}
-	if st := h.breakerState(t, "slow/m", "slow"); st.Breaker != BreakerStateClosed || st.ErrorRate != 0 || st.InFlight != 0 {
+	if st := h.breakerState(t, "slow/m", "slow"); st.Breaker != router.BreakerStateClosed || st.ErrorRate != 0 || st.InFlight != 0 {
 		t.Errorf("target %+v: clients hanging up counted against it", st)
 	}
 	m := h.s.metrics

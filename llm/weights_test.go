@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/junctionhq/junction/llm/router"
 )
 
 func TestTargetWeightsSplitTrafficAndKeyWeightsSplitATargetsShare(t *testing.T) {
@@ -85,10 +87,16 @@ func keyShares(t *testing.T, cfg Config, n int) map[string]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newTestRouter(t, newFakeClock(), RouterOptions{Routes: routes, Rand: rand.New(rand.NewPCG(11, 12))})
+	clock := newFakeClock()
+	r, err := router.NewRouter(router.RouterOptions{Routes: routes, Now: clock.Now, Sleep: clock.Sleep, Rand: rand.New(rand.NewPCG(11, 12))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	count := map[string]int{}
 	for range n {
-		res, err := r.Do(context.Background(), "mix", nil, func(context.Context, *Candidate) (time.Duration, error) { return 0, nil })
+		res, err := router.Do(context.Background(), r, "mix", nil, func(context.Context, *router.Candidate) (struct{}, time.Duration, error) {
+			return struct{}{}, 0, nil
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package llm
+package router
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func TestRouterBreaker(t *testing.T) {
 	do := func(wantKey string, wantAttempts int) {
 		t.Helper()
 		before := len(s.Calls())
-		res, err := r.Do(context.Background(), "smart", nil, s.attempt)
+		res, err := r.doPlain(context.Background(), "smart", nil, s.attempt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +99,7 @@ func TestBreakerIgnoresRequestErrors(t *testing.T) {
 	})
 	s := newScript(map[string]func(int) error{"a": always(status(400))})
 	for range 10 {
-		if _, err := r.Do(context.Background(), "smart", nil, s.attempt); !isStatus(400)(err) {
+		if _, err := r.doPlain(context.Background(), "smart", nil, s.attempt); !isStatus(400)(err) {
 			t.Fatalf("err = %v, want the 400", err)
 		}
 	}
@@ -170,14 +170,14 @@ func TestRouterFailsFastWhenEveryBreakerIsOpen(t *testing.T) {
 		"b": always(status(500)),
 	})
 	aOpened := clock.Now()
-	if _, err := r.Do(context.Background(), "smart", nil, s.attempt); !isExhausted("smart")(err) {
+	if _, err := r.doPlain(context.Background(), "smart", nil, s.attempt); !isExhausted("smart")(err) {
 		t.Fatalf("err = %v", err)
 	}
 	// a opened first, b after a backoff; both are open now.
 	clock.Advance(time.Second)
 	halfOpen := aOpened.Add(30 * time.Second).Sub(clock.Now())
 	for range 300 {
-		res, err := r.Do(context.Background(), "smart", nil, s.attempt)
+		res, err := r.doPlain(context.Background(), "smart", nil, s.attempt)
 		var ee *ExhaustedError
 		if !errors.As(err, &ee) || res.Attempts != 0 || !errors.Is(err, ErrCircuitOpen) {
 			t.Fatalf("err = %v, Attempts = %d; want a fast ExhaustedError", err, res.Attempts)
@@ -195,8 +195,8 @@ func TestRouterFailsFastWhenEveryBreakerIsOpen(t *testing.T) {
 	clock.Advance(halfOpen)
 	down = false
 	var during error
-	res, err := r.Do(context.Background(), "smart", nil, func(ctx context.Context, c *Candidate) (time.Duration, error) {
-		_, during = r.Do(context.Background(), "smart", nil, s.attempt)
+	res, err := r.doPlain(context.Background(), "smart", nil, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+		_, during = r.doPlain(context.Background(), "smart", nil, s.attempt)
 		return s.attempt(ctx, c)
 	})
 	if err != nil || res.Candidate.Target.KeyName != "a" || res.Attempts != 1 {
@@ -212,7 +212,7 @@ func TestRouterFailsFastWhenEveryBreakerIsOpen(t *testing.T) {
 		t.Fatalf("after the probe answered: breaker %s, want closed", got)
 	}
 	// b is still open: asked directly, it fails fast too.
-	res, err = r.Do(context.Background(), "backup", nil, s.attempt)
+	res, err = r.doPlain(context.Background(), "backup", nil, s.attempt)
 	if !errors.Is(err, ErrCircuitOpen) || res.Attempts != 0 {
 		t.Fatalf("err = %v, Attempts = %d", err, res.Attempts)
 	}
@@ -227,9 +227,9 @@ func TestStreamOutcomeSettlesTheTarget(t *testing.T) {
 			Routes:          []Route{route("smart", []string{"a"})},
 		})
 	}
-	open := func(r *Router) Result {
+	open := func(r *Router) Result[struct{}] {
 		t.Helper()
-		res, err := r.DoStream(context.Background(), "smart", nil, func(context.Context, *Candidate) (time.Duration, error) { return 0, nil })
+		res, err := r.doStreamPlain(context.Background(), "smart", nil, func(context.Context, *Candidate) (time.Duration, error) { return 0, nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,7 +267,7 @@ func TestStreamOutcomeSettlesTheTarget(t *testing.T) {
 		}
 		clock.Advance(30 * time.Second)
 		probe := open(r)
-		if _, err := r.DoStream(context.Background(), "smart", nil, func(context.Context, *Candidate) (time.Duration, error) {
+		if _, err := r.doStreamPlain(context.Background(), "smart", nil, func(context.Context, *Candidate) (time.Duration, error) {
 			t.Fatal("a second request reached the target during the probe's stream")
 			return 0, nil
 		}); !errors.Is(err, ErrCircuitOpen) {
@@ -275,7 +275,7 @@ func TestStreamOutcomeSettlesTheTarget(t *testing.T) {
 		}
 		probe.Finish(broken) // the stream broke: open again, for a whole period
 		clock.Advance(29 * time.Second)
-		if _, err := r.DoStream(context.Background(), "smart", nil, nil); !errors.Is(err, ErrCircuitOpen) {
+		if _, err := r.doStreamPlain(context.Background(), "smart", nil, nil); !errors.Is(err, ErrCircuitOpen) {
 			t.Fatalf("after a failed probe: %v", err)
 		}
 		clock.Advance(time.Second)
@@ -286,7 +286,7 @@ func TestStreamOutcomeSettlesTheTarget(t *testing.T) {
 	})
 	t.Run("Do results need no Finish", func(t *testing.T) {
 		r := newRouter()
-		res, err := r.Do(context.Background(), "smart", nil, func(context.Context, *Candidate) (time.Duration, error) { return 0, nil })
+		res, err := r.doPlain(context.Background(), "smart", nil, func(context.Context, *Candidate) (time.Duration, error) { return 0, nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,17 +305,17 @@ func TestRouterPanickingAttemptGivesBackTheProbe(t *testing.T) {
 		Routes:          []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})},
 	})
 	s := newScript(map[string]func(int) error{"a": always(status(500))})
-	if _, err := r.Do(context.Background(), "smart", nil, s.attempt); err != nil {
+	if _, err := r.doPlain(context.Background(), "smart", nil, s.attempt); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(30 * time.Second) // a half-opens
 	func() {
 		defer func() { _ = recover() }()
-		_, _ = r.Do(context.Background(), "smart", nil, func(context.Context, *Candidate) (time.Duration, error) {
+		_, _ = r.doPlain(context.Background(), "smart", nil, func(context.Context, *Candidate) (time.Duration, error) {
 			panic("boom")
 		})
 	}()
-	res, err := r.Do(context.Background(), "smart", nil, func(context.Context, *Candidate) (time.Duration, error) { return 0, nil })
+	res, err := r.doPlain(context.Background(), "smart", nil, func(context.Context, *Candidate) (time.Duration, error) { return 0, nil })
 	if err != nil || res.Candidate.Target.KeyName != "a" {
 		t.Fatalf("res = %+v, err = %v: the probe was not given back", res, err)
 	}

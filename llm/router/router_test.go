@@ -1,4 +1,4 @@
-package llm
+package router
 
 import (
 	"context"
@@ -70,6 +70,23 @@ func cand(model, key string, weight float64) Candidate {
 		Target:   chat.Target{Provider: "p", Model: model, APIKey: "sk-" + key, KeyName: key},
 		Provider: stubProvider{},
 		Weight:   weight,
+	}
+}
+
+// doPlain is Do for attempts that return no value but their timing.
+func (r *Router) doPlain(ctx context.Context, model string, extra []string, attempt func(context.Context, *Candidate) (time.Duration, error)) (Result[struct{}], error) {
+	return Do(ctx, r, model, extra, noValue(attempt))
+}
+
+// doStreamPlain is DoStream for attempts that return no value.
+func (r *Router) doStreamPlain(ctx context.Context, model string, extra []string, attempt func(context.Context, *Candidate) (time.Duration, error)) (Result[struct{}], error) {
+	return DoStream(ctx, r, model, extra, noValue(attempt))
+}
+
+func noValue(attempt func(context.Context, *Candidate) (time.Duration, error)) Attempt[struct{}] {
+	return func(ctx context.Context, c *Candidate) (struct{}, time.Duration, error) {
+		ttfb, err := attempt(ctx, c)
+		return struct{}{}, ttfb, err
 	}
 }
 
@@ -350,7 +367,7 @@ func TestRouterDo(t *testing.T) {
 			opts.Routes = tt.routes
 			r := newTestRouter(t, clock, opts)
 			s := newScript(tt.by)
-			res, err := r.Do(context.Background(), tt.model, tt.extra, s.attempt)
+			res, err := r.doPlain(context.Background(), tt.model, tt.extra, s.attempt)
 			if tt.err == nil {
 				if err != nil {
 					t.Fatalf("Do: %v", err)
@@ -431,7 +448,7 @@ func TestRouterPrefersAnotherTargetOnRetry(t *testing.T) {
 			}
 			return s.attempt(ctx, c)
 		}
-		res, err := r.Do(context.Background(), "smart", nil, attempt)
+		res, err := r.doPlain(context.Background(), "smart", nil, attempt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -451,9 +468,9 @@ func TestRouterLongRetryAfterCoolsDown(t *testing.T) {
 		}
 		return nil
 	}})
-	do := func() Result {
+	do := func() Result[struct{}] {
 		t.Helper()
-		res, err := r.Do(context.Background(), "smart", nil, s.attempt)
+		res, err := r.doPlain(context.Background(), "smart", nil, s.attempt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -481,7 +498,7 @@ func TestRouterContextCancelled(t *testing.T) {
 	t.Run("during an attempt", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		var calls int
-		res, err := r.Do(ctx, "smart", nil, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+		res, err := r.doPlain(ctx, "smart", nil, func(ctx context.Context, c *Candidate) (time.Duration, error) {
 			calls++
 			cancel()
 			return 0, ctx.Err()
@@ -498,7 +515,7 @@ func TestRouterContextCancelled(t *testing.T) {
 			return sleepContext(ctx, time.Hour)
 		}
 		var calls int
-		_, err := r.Do(ctx, "smart", nil, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+		_, err := r.doPlain(ctx, "smart", nil, func(ctx context.Context, c *Candidate) (time.Duration, error) {
 			calls++
 			return 0, status(503)
 		})
@@ -509,7 +526,7 @@ func TestRouterContextCancelled(t *testing.T) {
 	t.Run("before", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		res, err := r.Do(ctx, "smart", nil, func(context.Context, *Candidate) (time.Duration, error) {
+		res, err := r.doPlain(ctx, "smart", nil, func(context.Context, *Candidate) (time.Duration, error) {
 			t.Fatal("attempt called")
 			return 0, nil
 		})
@@ -523,7 +540,7 @@ func TestRouterUpstreamTime(t *testing.T) {
 	clock := newFakeClock()
 	r := newTestRouter(t, clock, RouterOptions{Routes: []Route{route("smart", []string{"a"})}})
 	n := 0
-	res, err := r.Do(context.Background(), "smart", nil, func(ctx context.Context, c *Candidate) (time.Duration, error) {
+	res, err := r.doPlain(context.Background(), "smart", nil, func(ctx context.Context, c *Candidate) (time.Duration, error) {
 		clock.Advance(300 * time.Millisecond)
 		if n++; n == 1 {
 			return 0, status(500)
@@ -600,7 +617,7 @@ func TestRouterSharedTargetHealth(t *testing.T) {
 	})
 	s := newScript(map[string]func(int) error{"shared": always(status(500))})
 	for _, model := range []string{"one", "two"} {
-		if _, err := r.Do(context.Background(), model, nil, s.attempt); err != nil {
+		if _, err := r.doPlain(context.Background(), model, nil, s.attempt); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -609,7 +626,7 @@ func TestRouterSharedTargetHealth(t *testing.T) {
 			t.Errorf("%s/%s: breaker %s, want open", st.Route, st.KeyName, st.Breaker)
 		}
 	}
-	res, err := r.Do(context.Background(), "one", nil, s.attempt)
+	res, err := r.doPlain(context.Background(), "one", nil, s.attempt)
 	if err != nil || res.Candidate.Target.KeyName != "s" || res.Attempts != 1 {
 		t.Fatalf("res = %+v, err = %v: want s in one attempt", res, err)
 	}
@@ -641,7 +658,7 @@ func TestRouterConcurrent(t *testing.T) {
 	errs := make(chan error, 1000)
 	for range 1000 {
 		wg.Go(func() {
-			res, err := r.Do(context.Background(), "smart", nil, attempt)
+			res, err := r.doPlain(context.Background(), "smart", nil, attempt)
 			if err != nil {
 				errs <- err
 				return
@@ -669,12 +686,12 @@ func BenchmarkRouterDo(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	attempt := func(ctx context.Context, c *Candidate) (time.Duration, error) { return time.Millisecond, nil }
+	attempt := noValue(func(ctx context.Context, c *Candidate) (time.Duration, error) { return time.Millisecond, nil })
 	ctx := context.Background()
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := r.Do(ctx, "smart", nil, attempt); err != nil {
+			if _, err := Do(ctx, r, "smart", nil, attempt); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -683,7 +700,7 @@ func BenchmarkRouterDo(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := r.Do(ctx, "smart", nil, attempt); err != nil {
+				if _, err := Do(ctx, r, "smart", nil, attempt); err != nil {
 					b.Error(err)
 					return
 				}
@@ -701,15 +718,15 @@ func BenchmarkRouterDo(b *testing.B) {
 		}
 		var n int
 		fail := status(503)
-		attempt := func(ctx context.Context, c *Candidate) (time.Duration, error) {
+		attempt := noValue(func(ctx context.Context, c *Candidate) (time.Duration, error) {
 			if n++; n%4 == 0 {
 				return 0, fail
 			}
 			return time.Millisecond, nil
-		}
+		})
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := r.Do(ctx, "smart", nil, attempt); err != nil {
+			if _, err := Do(ctx, r, "smart", nil, attempt); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -724,12 +741,12 @@ func TestRouterAllCoolingDown(t *testing.T) {
 		"a": always(retryAfter(503, time.Minute)),
 		"b": always(retryAfter(429, 2*time.Minute)),
 	})
-	res, err := r.Do(context.Background(), "smart", nil, s.attempt)
+	res, err := r.doPlain(context.Background(), "smart", nil, s.attempt)
 	if !isExhausted("smart")(err) || res.Attempts != 2 {
 		t.Fatalf("err = %v, Attempts = %d; want exhausted after 2", err, res.Attempts)
 	}
 	clock.Advance(10 * time.Second)
-	res, err = r.Do(context.Background(), "smart", nil, s.attempt)
+	res, err = r.doPlain(context.Background(), "smart", nil, s.attempt)
 	var ee *ExhaustedError
 	var ue *chat.UpstreamError
 	if !errors.As(err, &ee) || !errors.As(err, &ue) || res.Attempts != 0 || len(s.Calls()) != 2 {
@@ -740,5 +757,35 @@ func TestRouterAllCoolingDown(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), `"smart"`) {
 		t.Errorf("error %q does not name the alias", err)
+	}
+}
+
+// TestDoReturnsTheAnsweringAttemptsValue: the Result carries the value of
+// the attempt that answered, not of the attempts that failed before it,
+// and the zero value when every attempt failed.
+func TestDoReturnsTheAnsweringAttemptsValue(t *testing.T) {
+	clock := newFakeClock()
+	r := newTestRouter(t, clock, RouterOptions{Routes: []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})}})
+	attempt := func(_ context.Context, c *Candidate) (string, time.Duration, error) {
+		if c.Target.KeyName == "a" {
+			return "from a", 0, status(503)
+		}
+		return "from " + c.Target.KeyName, time.Millisecond, nil
+	}
+	for _, do := range []func(context.Context, *Router, string, []string, Attempt[string]) (Result[string], error){Do[string], DoStream[string]} {
+		res, err := do(context.Background(), r, "smart", nil, attempt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Finish(nil)
+		if res.Value != "from b" || res.Candidate.Target.KeyName != "b" {
+			t.Errorf("value %q from %s, want the fallback's", res.Value, res.Candidate.Target.KeyName)
+		}
+	}
+	res, err := Do(context.Background(), r, "smart", nil, func(context.Context, *Candidate) (string, time.Duration, error) {
+		return "partial", 0, status(500)
+	})
+	if err == nil || res.Value != "" {
+		t.Errorf("every attempt failed: value %q, err %v", res.Value, err)
 	}
 }

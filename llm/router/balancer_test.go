@@ -1,4 +1,4 @@
-package llm
+package router
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func (l *latencies) run(t *testing.T, r *Router, n int, key string) float64 {
 	t.Helper()
 	clear(l.count)
 	for range n {
-		if _, err := r.Do(context.Background(), "smart", nil, l.attempt); err != nil {
+		if _, err := r.doPlain(context.Background(), "smart", nil, l.attempt); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,7 +83,7 @@ func TestAdaptiveAvoidsFailingTarget(t *testing.T) {
 		return time.Second, nil
 	}
 	for range 300 {
-		if _, err := r.Do(context.Background(), "smart", nil, attempt); err != nil {
+		if _, err := r.doPlain(context.Background(), "smart", nil, attempt); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -129,7 +129,7 @@ func TestWeightedHonoursWeights(t *testing.T) {
 	}
 	const total = 20000
 	for range total {
-		if _, err := r.Do(context.Background(), "smart", nil, attempt); err != nil {
+		if _, err := r.doPlain(context.Background(), "smart", nil, attempt); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,4 +1,9 @@
-package llm
+// Package router picks the target of each LLM request: routes (aliases and
+// provider/models) with their targets and fallbacks, adaptive or weighted
+// balancing, retries with backoff, cool-downs, circuit breakers. It knows
+// nothing of HTTP or of the client's wire format: an attempt is a function
+// the caller gives, which returns what it produced as a value (Do).
+package router
 
 import (
 	"context"
@@ -28,9 +33,11 @@ type Candidate struct {
 	// Weight is the target's share of traffic, > 0.
 	Weight float64
 
-	// up is the Service's provider entry the candidate was made from (nil
-	// for routers built directly).
-	up *upstream
+	// Upstream is the caller's own description of the provider the
+	// candidate was made from (the LLM service's configured provider
+	// entry); the router carries it and never reads it. Nil for routers
+	// built directly.
+	Upstream any
 }
 
 // Route is an alias (or a direct provider/model) with its targets.
@@ -45,11 +52,15 @@ type Route struct {
 	// Strategy is "adaptive" (default) or "weighted"; see balancer.go.
 	Strategy string
 
-	// demand is the use of an on-demand route of an unlisted name (nil
-	// for every other route), which requests hold without a lock; see
-	// ondemand.go.
-	demand *demandEntry
+	// Demand is the caller's bookkeeping of a route it made on demand (the
+	// LLM service's use of an unlisted provider/model route, which requests
+	// hold without a lock); the router carries it and never reads it. Nil
+	// for every other route.
+	Demand any
 }
+
+// DefaultAuthCoolDown is RouterOptions.AuthCoolDown's default.
+const DefaultAuthCoolDown = 5 * time.Minute
 
 // RouterOptions configure a Router. Zero values mean the defaults.
 type RouterOptions struct {
@@ -98,15 +109,24 @@ type RouterOptions struct {
 	OnFailure func(c *Candidate, err error, inStream bool)
 }
 
-// Attempt performs one call on c and returns nil, or the error: a
-// *chat.UpstreamError (possibly wrapped), or any other error, which means a
-// network failure or a timeout and is retryable unless ctx is done. ttfb is
-// how long until the upstream answered (for latency tracking); 0 if
-// unknown, and the router uses the duration of the call.
-type Attempt func(ctx context.Context, c *Candidate) (ttfb time.Duration, err error)
+// Attempt performs one call on c and returns what it produced, or the
+// error: a *chat.UpstreamError (possibly wrapped), or any other error, which
+// means a network failure or a timeout and is retryable unless ctx is done.
+// ttfb is how long until the upstream answered (for latency tracking); 0 if
+// unknown, and the router uses the duration of the call. The value of a
+// failed attempt is dropped.
+type Attempt[T any] func(ctx context.Context, c *Candidate) (value T, ttfb time.Duration, err error)
 
-// Result describes how Do served a request.
-type Result struct {
+// Result is what Do returns: how it served the request, and the value of
+// the answering attempt.
+type Result[T any] struct {
+	Served
+	// Value is what the answering attempt returned; the zero T on error.
+	Value T
+}
+
+// Served describes how Do served a request, whatever its attempts return.
+type Served struct {
 	// Candidate is the target that answered; on error, the last one tried
 	// (nil when none was).
 	Candidate *Candidate
@@ -131,7 +151,7 @@ type Result struct {
 // past the idle timeout) is a failure of the target, for its breaker and
 // its share of traffic. Only the first call counts; Finish on a Result of
 // Do, or of a failed DoStream, does nothing.
-func (res Result) Finish(err error) { res.open.finish(err) }
+func (s Served) Finish(err error) { s.open.finish(err) }
 
 // openAttempt is a successful DoStream attempt whose stream is still being
 // relayed: the target counts it in flight and, while half-open, holds its
@@ -247,372 +267,7 @@ type Router struct {
 	randMu sync.Mutex // guards opts.Rand when set
 }
 
-// routeTable is the router's routes; replaced whole (copy on write) when a
-// route is added, so that readers need no lock.
-type routeTable struct {
-	routes map[string]*routeEntry
-	names  []string // sorted
-}
-
-// routeEntry is a route as the router holds it.
-type routeEntry struct {
-	pub      Route
-	backends []*backend // parallel to pub.Targets
-	weights  []float64  // parallel to pub.Targets
-	weighted bool
-	// chain is this route then its fallbacks, breadth-first, each once.
-	chain []*routeEntry
-}
-
-// NewRouter validates opts and builds a router. It reports every problem
-// at once: duplicate or empty route names, routes without targets or with
-// more than 64, targets without a provider, model or positive weight,
-// duplicate targets in a route, unknown fallbacks and strategies, negative
-// limits. Fallback cycles are fine: a request tries each route at most
-// once.
-func NewRouter(opts RouterOptions) (*Router, error) {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("llm: router: "+format, args...)) }
-	setDefault := func(name string, v *int, d int) {
-		switch {
-		case *v < 0:
-			bad("%s: %d is negative", name, *v)
-		case *v == 0:
-			*v = d
-		}
-	}
-	setDefaultDuration := func(name string, v *time.Duration, d time.Duration) {
-		switch {
-		case *v < 0:
-			bad("%s: %v is negative", name, *v)
-		case *v == 0:
-			*v = d
-		}
-	}
-	setDefault("max_attempts", &opts.MaxAttempts, 3)
-	setDefault("max_total_attempts", &opts.MaxTotalAttempts, 6)
-	setDefault("breaker_failures", &opts.BreakerFailures, 5)
-	setDefaultDuration("backoff_base", &opts.BackoffBase, 100*time.Millisecond)
-	setDefaultDuration("backoff_max", &opts.BackoffMax, 2*time.Second)
-	setDefaultDuration("max_retry_after", &opts.MaxRetryAfter, 5*time.Second)
-	setDefaultDuration("breaker_open", &opts.BreakerOpen, 30*time.Second)
-	setDefaultDuration("auth_cooldown", &opts.AuthCoolDown, DefaultAuthCoolDown)
-	opts.AuthCoolDown = max(opts.AuthCoolDown, opts.BreakerOpen)
-	if opts.BackoffMax < opts.BackoffBase {
-		opts.BackoffMax = opts.BackoffBase
-	}
-	if opts.BreakerFailures > math.MaxInt32 {
-		opts.BreakerFailures = math.MaxInt32
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Sleep == nil {
-		opts.Sleep = sleepContext
-	}
-
-	r := &Router{
-		epoch:    opts.Now(),
-		openFor:  int64(opts.BreakerOpen),
-		backends: make(map[targetKey]*backend),
-	}
-	tab := &routeTable{routes: make(map[string]*routeEntry, len(opts.Routes))}
-	backends := r.backends
-	for ri := range opts.Routes {
-		src := &opts.Routes[ri]
-		path := fmt.Sprintf("routes[%d]", ri)
-		if src.Name != "" {
-			path = fmt.Sprintf("routes[%d] (%s)", ri, src.Name)
-		}
-		switch {
-		case src.Name == "":
-			bad("%s: no name", path)
-		case tab.routes[src.Name] != nil:
-			bad("%s: duplicate route name", path)
-		}
-		var weighted bool
-		switch src.Strategy {
-		case "", "adaptive":
-		case "weighted":
-			weighted = true
-		default:
-			bad("%s: strategy %q is not adaptive or weighted", path, src.Strategy)
-		}
-		switch {
-		case len(src.Targets) == 0:
-			bad("%s: no targets", path)
-		case len(src.Targets) > maxTargets:
-			bad("%s: %d targets, at most %d", path, len(src.Targets), maxTargets)
-		}
-		e := &routeEntry{
-			pub: Route{
-				Name:      src.Name,
-				Targets:   slices.Clone(src.Targets),
-				Fallbacks: slices.Clone(src.Fallbacks),
-				Strategy:  src.Strategy,
-				demand:    src.demand,
-			},
-			weighted: weighted,
-		}
-		if e.pub.Strategy == "" {
-			e.pub.Strategy = "adaptive"
-		}
-		for ti := range e.pub.Targets {
-			c := &e.pub.Targets[ti]
-			tpath := fmt.Sprintf("%s.targets[%d]", path, ti)
-			if c.Route == "" {
-				c.Route = src.Name
-			} else if c.Route != src.Name {
-				bad("%s: belongs to route %q", tpath, c.Route)
-			}
-			if c.Provider == nil {
-				bad("%s: no provider", tpath)
-			}
-			if c.Target.Provider == "" || c.Target.Model == "" {
-				bad("%s: target needs a provider name and a model", tpath)
-			}
-			if !(c.Weight > 0) || math.IsInf(c.Weight, 1) {
-				bad("%s: weight %v is not positive", tpath, c.Weight)
-			}
-			key := targetKey{c.Target.Provider, c.Target.Model, c.Target.KeyName}
-			b := backends[key]
-			if b == nil {
-				b = &backend{key: key}
-				backends[key] = b
-			}
-			if slices.Contains(e.backends, b) {
-				bad("%s: %s/%s with key %q is already a target of the route", tpath, key.provider, key.model, key.keyName)
-			}
-			e.backends = append(e.backends, b)
-			e.weights = append(e.weights, c.Weight)
-		}
-		if src.Name != "" && tab.routes[src.Name] == nil {
-			tab.routes[src.Name] = e
-			tab.names = append(tab.names, src.Name)
-		}
-	}
-	for ri := range opts.Routes {
-		for fi, f := range opts.Routes[ri].Fallbacks {
-			if tab.routes[f] == nil {
-				bad("routes[%d] (%s).fallbacks[%d]: unknown route %q", ri, opts.Routes[ri].Name, fi, f)
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	for _, e := range tab.routes {
-		e.chain = tab.chainOf(e)
-	}
-	slices.Sort(tab.names)
-	r.opts = opts
-	r.tab.Store(tab)
-	return r, nil
-}
-
-// chainOf lists e and its fallbacks, breadth-first, each route once.
-func (tab *routeTable) chainOf(e *routeEntry) []*routeEntry {
-	chain := []*routeEntry{e}
-	for i := 0; i < len(chain); i++ {
-		for _, f := range chain[i].pub.Fallbacks {
-			if next := tab.routes[f]; !slices.Contains(chain, next) {
-				chain = append(chain, next)
-			}
-		}
-	}
-	return slices.Clip(chain)
-}
-
-// AddRoute adds a route after construction (the LLM path makes
-// provider/model routes on demand). Its targets share health with the same
-// targets of other routes; its fallbacks must name existing routes. Readers
-// never wait: the route table is replaced whole.
-func (r *Router) AddRoute(src Route) error { return r.editRoutes([]Route{src}, nil) }
-
-// editRoutes adds routes and removes the routes named by remove, in one
-// replacement of the route table. A removed route must be one no other
-// route falls back to (the on-demand provider/model routes the LLM path
-// evicts); the health state of targets no remaining route names is
-// dropped. Nothing changes when a route to add is invalid.
-func (r *Router) editRoutes(add []Route, remove []string) error {
-	r.addMu.Lock()
-	defer r.addMu.Unlock()
-	old := r.tab.Load()
-	tab := &routeTable{routes: make(map[string]*routeEntry, len(old.routes)+len(add)), names: make([]string, 0, len(old.names)+len(add))}
-	for k, v := range old.routes {
-		tab.routes[k] = v
-	}
-	for _, name := range remove {
-		delete(tab.routes, name)
-	}
-	created := map[targetKey]*backend{}
-	entries := make([]*routeEntry, 0, len(add))
-	for _, src := range add {
-		e, err := r.newEntry(tab, src, created)
-		if err != nil {
-			return err
-		}
-		tab.routes[src.Name] = e
-		entries = append(entries, e)
-	}
-	for _, e := range entries {
-		e.chain = tab.chainOf(e)
-	}
-	for k := range tab.routes {
-		tab.names = append(tab.names, k)
-	}
-	slices.Sort(tab.names)
-	for k, b := range created {
-		r.backends[k] = b
-	}
-	if len(remove) > 0 {
-		r.dropUnusedBackends(tab)
-	}
-	r.tab.Store(tab)
-	return nil
-}
-
-// newEntry validates src against tab and makes its entry. Its targets take
-// the backends of the same targets elsewhere, or new ones recorded in
-// created. r.addMu is held.
-func (r *Router) newEntry(tab *routeTable, src Route, created map[targetKey]*backend) (*routeEntry, error) {
-	switch {
-	case src.Name == "":
-		return nil, errors.New("llm: router: route without a name")
-	case tab.routes[src.Name] != nil:
-		return nil, fmt.Errorf("llm: router: route %q exists", src.Name)
-	case len(src.Targets) == 0 || len(src.Targets) > maxTargets:
-		return nil, fmt.Errorf("llm: router: route %q: %d targets, want 1 to %d", src.Name, len(src.Targets), maxTargets)
-	}
-	for _, f := range src.Fallbacks {
-		if tab.routes[f] == nil {
-			return nil, fmt.Errorf("llm: router: route %q: unknown fallback %q", src.Name, f)
-		}
-	}
-	e := &routeEntry{pub: Route{Name: src.Name, Targets: slices.Clone(src.Targets), Fallbacks: slices.Clone(src.Fallbacks),
-		Strategy: src.Strategy, demand: src.demand}, weighted: src.Strategy == "weighted"}
-	if e.pub.Strategy == "" {
-		e.pub.Strategy = "adaptive"
-	}
-	for ti := range e.pub.Targets {
-		c := &e.pub.Targets[ti]
-		c.Route = src.Name
-		if c.Provider == nil || c.Target.Provider == "" || c.Target.Model == "" || !(c.Weight > 0) || math.IsInf(c.Weight, 1) {
-			return nil, fmt.Errorf("llm: router: route %q: target %d needs a provider, a model and a positive weight", src.Name, ti)
-		}
-		key := targetKey{c.Target.Provider, c.Target.Model, c.Target.KeyName}
-		b := r.backends[key]
-		if b == nil {
-			b = created[key]
-		}
-		if b == nil {
-			b = &backend{key: key}
-			created[key] = b
-		}
-		if slices.Contains(e.backends, b) {
-			return nil, fmt.Errorf("llm: router: route %q: duplicate target %s/%s", src.Name, key.provider, key.model)
-		}
-		e.backends = append(e.backends, b)
-		e.weights = append(e.weights, c.Weight)
-	}
-	return e, nil
-}
-
-// dropUnusedBackends forgets the health state of targets no route of tab
-// names. r.addMu is held.
-func (r *Router) dropUnusedBackends(tab *routeTable) {
-	used := make(map[*backend]bool, len(r.backends))
-	for _, e := range tab.routes {
-		for _, b := range e.backends {
-			used[b] = true
-		}
-	}
-	for k, b := range r.backends {
-		if !used[b] {
-			delete(r.backends, k)
-		}
-	}
-}
-
-// Reach lists every target the routes named can send a request to: for
-// each route in order, its chain (its targets, then its fallbacks' targets,
-// breadth-first), as provider/model, each once. Unknown names are skipped.
-func (r *Router) Reach(names ...string) []string {
-	tab := r.tab.Load()
-	var (
-		out     []string
-		visited []*routeEntry
-		seen    map[string]bool // out as a set, once it is long
-	)
-	for _, name := range names {
-		e := tab.routes[name]
-		if e == nil {
-			continue
-		}
-		for _, ce := range e.chain {
-			if slices.Contains(visited, ce) {
-				continue
-			}
-			visited = append(visited, ce)
-			for i := range ce.pub.Targets {
-				t := &ce.pub.Targets[i].Target
-				m := t.Provider + "/" + t.Model
-				if seen[m] || (seen == nil && slices.Contains(out, m)) {
-					continue
-				}
-				out = append(out, m)
-				if seen == nil && len(out) > 16 {
-					seen = make(map[string]bool, 2*len(out))
-					for _, o := range out {
-						seen[o] = true
-					}
-				} else if seen != nil {
-					seen[m] = true
-				}
-			}
-		}
-	}
-	return out
-}
-
-// Route returns the route named name. The Route is the router's own,
-// shared by every caller: read it, do not modify it.
-func (r *Router) Route(name string) (*Route, bool) {
-	e, ok := r.tab.Load().routes[name]
-	if !ok {
-		return nil, false
-	}
-	return &e.pub, true
-}
-
-// Routes returns the route names, sorted.
-func (r *Router) Routes() []string { return slices.Clone(r.tab.Load().names) }
-
-// TargetStates returns the state of every target of every route, by route
-// name, then in the route's order. A target shared by routes appears in
-// each, with the same state.
-func (r *Router) TargetStates() []TargetState {
-	now := r.stamp(r.opts.Now())
-	var out []TargetState
-	for _, name := range r.tab.Load().names {
-		e := r.tab.Load().routes[name]
-		for i, b := range e.backends {
-			out = append(out, TargetState{
-				Route:       name,
-				Provider:    e.pub.Targets[i].Target.Provider,
-				Model:       e.pub.Targets[i].Target.Model,
-				KeyName:     e.pub.Targets[i].Target.KeyName,
-				Breaker:     b.breaker.describe(now, r.openFor),
-				LatencyEWMA: time.Duration(b.latency.Load()),
-				ErrorRate:   math.Float64frombits(b.errRate.Load()),
-				InFlight:    int(b.inFlight.Load()),
-			})
-		}
-	}
-	return out
-}
-
-// Do runs attempt on the best candidate of route model, retrying and
+// Do runs attempt on the best candidate of r's route model, retrying and
 // failing over (the route's fallbacks, breadth-first, then the routes in
 // extra, the request's own fallbacks, with theirs; each route at most once)
 // until one succeeds, an error is not retryable (returned as is, at once,
@@ -633,8 +288,11 @@ func (r *Router) TargetStates() []TargetState {
 // when the first target takes traffic again. Once a breaker's open period
 // has passed, one request at a time probes the target (half-open) until
 // one succeeds (closing it) or fails (opening it again).
-func (r *Router) Do(ctx context.Context, model string, extra []string, attempt Attempt) (Result, error) {
-	return r.do(ctx, model, extra, attempt, false)
+//
+// The answering attempt's value is the Result's Value. Do is a function,
+// not a method, because it is generic over the value's type.
+func Do[T any](ctx context.Context, r *Router, model string, extra []string, attempt Attempt[T]) (Result[T], error) {
+	return do(ctx, r, model, extra, attempt, false)
 }
 
 // DoStream is Do for streamed answers, whose outcome is known only when the
@@ -645,22 +303,22 @@ func (r *Router) Do(ctx context.Context, model string, extra []string, attempt A
 // the breaker and the balancer when the caller reports the outcome with
 // Result.Finish. After a successful DoStream the caller must call Finish
 // exactly once (a deferred call is the safe way).
-func (r *Router) DoStream(ctx context.Context, model string, extra []string, attempt Attempt) (Result, error) {
-	return r.do(ctx, model, extra, attempt, true)
+func DoStream[T any](ctx context.Context, r *Router, model string, extra []string, attempt Attempt[T]) (Result[T], error) {
+	return do(ctx, r, model, extra, attempt, true)
 }
 
 // do is Do, or DoStream with stream.
-func (r *Router) do(ctx context.Context, model string, extra []string, attempt Attempt, stream bool) (Result, error) {
+func do[T any](ctx context.Context, r *Router, model string, extra []string, attempt Attempt[T], stream bool) (Result[T], error) {
 	primary := r.tab.Load().routes[model]
 	if primary == nil {
-		return Result{}, &UnknownModelError{Model: model}
+		return Result[T]{}, &UnknownModelError{Model: model}
 	}
 	for _, name := range extra {
 		if r.tab.Load().routes[name] == nil {
-			return Result{}, &UnknownModelError{Model: name}
+			return Result[T]{}, &UnknownModelError{Model: name}
 		}
 	}
-	d := dispatch{r: r, ctx: ctx, attempt: attempt, primary: primary, stream: stream}
+	d := dispatch[T]{r: r, ctx: ctx, attempt: attempt, primary: primary, stream: stream}
 	if err := ctx.Err(); err != nil {
 		return d.res, err
 	}
@@ -679,7 +337,7 @@ func (r *Router) do(ctx context.Context, model string, extra []string, attempt A
 			}
 		}
 	}
-	retryAfter, cooling := d.unavailable(extra)
+	retryAfter, cooling := r.unavailable(primary, extra)
 	if d.res.Attempts == 0 {
 		d.last = ErrCircuitOpen
 		if cooling != nil {
@@ -704,20 +362,20 @@ func (r *Router) visited(e, primary *routeEntry, before []string) bool {
 }
 
 // dispatch is the state of one Do call. It lives on Do's stack.
-type dispatch struct {
+type dispatch[T any] struct {
 	r       *Router
 	ctx     context.Context
-	attempt Attempt
+	attempt Attempt[T]
 	primary *routeEntry
 	stream  bool // DoStream: a success's outcome waits for Result.Finish
-	res     Result
+	res     Result[T]
 	last    error         // the last failure
 	wait    time.Duration // to wait before the next attempt
 	retries int           // backoffs so far, the exponent of the next
 }
 
 // route makes attempts on e's targets; done says Do must return err.
-func (d *dispatch) route(e *routeEntry) (done bool, err error) {
+func (d *dispatch[T]) route(e *routeEntry) (done bool, err error) {
 	r := d.r
 	var tried uint64 // targets of e this request tried
 	for n := 0; n < r.opts.MaxAttempts && d.res.Attempts < r.opts.MaxTotalAttempts; n++ {
@@ -746,14 +404,13 @@ func (d *dispatch) route(e *routeEntry) (done bool, err error) {
 	return false, nil
 }
 
-// unavailable is for when Do gives up: if no target of the chain (the
-// primary's, and the routes in extra with theirs) admits traffic now, it
+// unavailable is for when Do gives up: if no target of the chain
+// (primary's, and the routes in extra with theirs) admits traffic now, it
 // returns how long until the first one does, and, when that one is cooling
 // down rather than behind an open breaker, the failure that started its
 // cool-down (with RetryAfter set to the time left). It returns 0 and nil
 // when a target admits traffic now.
-func (d *dispatch) unavailable(extra []string) (time.Duration, error) {
-	r := d.r
+func (r *Router) unavailable(primary *routeEntry, extra []string) (time.Duration, error) {
 	now := r.stamp(r.opts.Now())
 	first, cooling := int64(math.MaxInt64), (*backend)(nil)
 	consider := func(e *routeEntry) {
@@ -771,7 +428,7 @@ func (d *dispatch) unavailable(extra []string) (time.Duration, error) {
 			}
 		}
 	}
-	for _, e := range d.primary.chain {
+	for _, e := range primary.chain {
 		consider(e)
 	}
 	for _, name := range extra {
@@ -792,13 +449,13 @@ func (d *dispatch) unavailable(extra []string) (time.Duration, error) {
 // try makes one attempt on target i of e, picked at start, and settles
 // its outcome; done says Do must return err (nil: success). A DoStream
 // success is settled later, by Result.Finish.
-func (d *dispatch) try(e *routeEntry, i int, mode attemptMode, start time.Time) (done bool, err error) {
+func (d *dispatch[T]) try(e *routeEntry, i int, mode attemptMode, start time.Time) (done bool, err error) {
 	r := d.r
 	c := &e.pub.Targets[i]
 	b := e.backends[i]
 	d.res.Attempts++
 	d.res.Candidate = c
-	ttfb, elapsed, end, err := r.call(d.ctx, c, b, mode, d.attempt, start, d.stream)
+	value, ttfb, elapsed, end, err := call(d.ctx, r, c, b, mode, d.attempt, start, d.stream)
 	d.res.UpstreamTime += elapsed
 	now := r.stamp(end)
 	lat := ttfb
@@ -806,6 +463,7 @@ func (d *dispatch) try(e *routeEntry, i int, mode attemptMode, start time.Time) 
 		lat = elapsed
 	}
 	if err == nil {
+		d.res.Value = value
 		if d.stream {
 			d.res.open = &openAttempt{r: r, c: c, b: b, mode: mode, lat: lat}
 			return true, nil
@@ -875,7 +533,7 @@ func (r *Router) blame(c *Candidate, err error, inStream bool) {
 // when it returned. With keep, a success stays in flight until its
 // Result is finished. If attempt panics, the half-open probe it may hold
 // is given back so that the target is not shut out for good.
-func (r *Router) call(ctx context.Context, c *Candidate, b *backend, mode attemptMode, attempt Attempt, start time.Time, keep bool) (ttfb, elapsed time.Duration, end time.Time, err error) {
+func call[T any](ctx context.Context, r *Router, c *Candidate, b *backend, mode attemptMode, attempt Attempt[T], start time.Time, keep bool) (value T, ttfb, elapsed time.Duration, end time.Time, err error) {
 	b.inFlight.Add(1)
 	finished := false
 	defer func() {
@@ -884,13 +542,13 @@ func (r *Router) call(ctx context.Context, c *Candidate, b *backend, mode attemp
 			b.breaker.released(mode)
 		}
 	}()
-	ttfb, err = attempt(ctx, c)
+	value, ttfb, err = attempt(ctx, c)
 	end = r.opts.Now()
 	finished = true
 	if err != nil || !keep {
 		b.inFlight.Add(-1)
 	}
-	return ttfb, end.Sub(start), end, err
+	return value, ttfb, end.Sub(start), end, err
 }
 
 // stamp converts t to nanoseconds since the router's epoch (monotonic
