@@ -308,25 +308,3 @@ func (anthropicFormat) eventUsage(ev []byte, u *chat.Usage, _ bool) bool {
 func (anthropicFormat) appendStreamError(dst []byte, e *apiError) []byte {
 	return anthropic.AppendStreamError(dst, anthropic.ErrorType(e.Status), e.Message)
 }
-
-// sseData returns the data of an SSE event (its data: lines joined).
-func sseData(ev []byte) []byte {
-	var out []byte
-	for len(ev) > 0 {
-		line := ev
-		if i := bytes.IndexByte(ev, '\n'); i >= 0 {
-			line, ev = ev[:i], ev[i+1:]
-		} else {
-			ev = nil
-		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if rest, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			rest = bytes.TrimPrefix(rest, []byte{' '})
-			if out != nil {
-				out = append(out, '\n')
-			}
-			out = append(out, rest...)
-		}
-	}
-	return out
-}

@@ -7,14 +7,19 @@ import (
 	"sync"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/sse"
 )
+
+// maxEventBytes bounds one server-sent event (its data lines together), so
+// that a misbehaving upstream cannot make the reader buffer without end.
+const maxEventBytes = 8 << 20
 
 // stream is a chat.Stream over an Anthropic event stream. Recv is not safe
 // for concurrent use; Close may be called at any time, from any goroutine.
 type stream struct {
 	provider string
 	body     io.ReadCloser
-	sse      *sseReader
+	events   sse.Reader
 	created  int64
 
 	id, model string
@@ -32,7 +37,9 @@ type stream struct {
 var _ chat.Stream = (*stream)(nil)
 
 func newStream(provider string, body io.ReadCloser, created int64) *stream {
-	return &stream{provider: provider, body: body, sse: newSSEReader(body), created: created}
+	s := &stream{provider: provider, body: body, created: created}
+	s.events.Reset(body, sse.Options{Buffer: 16 << 10, Max: maxEventBytes})
+	return s
 }
 
 // wireEvent is the union of the stream's event payloads. Its parts are
@@ -73,7 +80,7 @@ func (s *stream) Recv() (*chat.Chunk, error) {
 		return nil, s.err
 	}
 	for {
-		name, data, err := s.sse.next()
+		name, data, err := s.events.Next()
 		if err != nil {
 			return nil, s.fail(err)
 		}
