@@ -106,6 +106,8 @@ type upstreamChunk struct {
 	badIndex bool
 	// errValue is the "error" member of an error event.
 	errValue []byte
+	// exact makes the decoding refuse what it would drop (chat.Exact).
+	exact bool
 	// lastID and lastModel are the previous chunk's, reused while they do
 	// not change (they never do within a stream) to save two allocations per
 	// chunk.
@@ -114,7 +116,7 @@ type upstreamChunk struct {
 
 // decodeChunk decodes one chunk event's JSON into u (which it resets).
 func decodeChunk(data []byte, u *upstreamChunk) error {
-	*u = upstreamChunk{missingIndex: u.missingIndex[:0], lastID: u.lastID, lastModel: u.lastModel}
+	*u = upstreamChunk{missingIndex: u.missingIndex[:0], lastID: u.lastID, lastModel: u.lastModel, exact: u.exact}
 	start := jsonscan.SkipSpace(data, 0)
 	it, err := jsonscan.IterObject(data, start, 0)
 	if err != nil {
@@ -140,6 +142,11 @@ func decodeChunk(data []byte, u *upstreamChunk) error {
 				u.errValue = v
 			}
 		case "choices":
+			if u.exact {
+				if err := exactChoices(v, true); err != nil {
+					return err
+				}
+			}
 			if choice := firstChoice(v); choice != nil {
 				decodeChunkChoice(choice, u)
 			}

@@ -94,18 +94,22 @@ func appendUsage(dst []byte, u *chat.Usage) []byte {
 // errNoChoices reports a completion without any choice.
 var errNoChoices = errors.New("the response has no choices")
 
-// decodeResponse decodes an upstream chat.completion. A body that is an
-// error object (some OpenAI-compatible servers answer errors with 200)
-// returns errInBody with the error's member in errValue.
-func decodeResponse(body []byte) (resp *chat.Response, errValue []byte, err error) {
+// DecodeChatResponse decodes a chat.completion: the upstream's answer, or
+// a passed-through one the cache keeps. A body that is an error object (some
+// OpenAI-compatible servers answer errors with 200) returns errInBody. A
+// Lenient decoding reads the choice with index 0, a refusal as the text when
+// there is none, and maps the finish reason (an absent one is stop, or
+// tool_calls with calls); an Exact one refuses what it would drop
+// (chat.ErrInexact) and leaves an absent finish reason empty.
+func DecodeChatResponse(body []byte, d chat.Decoding) (*chat.Response, error) {
 	start := jsonscan.SkipSpace(body, 0)
 	it, err := jsonscan.IterObject(body, start, 0)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	resp = &chat.Response{}
+	resp := &chat.Response{}
 	var choice []byte
-	var sawChoices bool
+	var sawChoices, sawError bool
 	for it.Next() {
 		v := it.Value()
 		switch string(it.Key) {
@@ -120,25 +124,32 @@ func decodeResponse(body []byte) (resp *chat.Response, errValue []byte, err erro
 		case "usage":
 			decodeUsage(v, &resp.Usage)
 		case "error":
-			if !jsonscan.IsNull(v) {
-				errValue = v
-			}
+			sawError = sawError || !jsonscan.IsNull(v)
 		case "choices":
 			sawChoices = true
 			choice = firstChoice(v)
+			if d == chat.Exact {
+				if err := exactChoices(v, false); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	if it.Err != nil {
-		return nil, nil, it.Err
+		return nil, it.Err
 	}
 	if err := jsonscan.Trailing(body, it.End); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if errValue != nil && !sawChoices {
-		return nil, errValue, errInBody
-	}
-	if choice == nil {
-		return nil, nil, errNoChoices
+	switch {
+	case sawError && d == chat.Exact:
+		return nil, chat.Inexact("an error body")
+	case sawError && !sawChoices:
+		return nil, errInBody
+	case choice == nil && d == chat.Exact:
+		return nil, chat.Inexact("no choice")
+	case choice == nil:
+		return nil, errNoChoices
 	}
 	cit := jsonscan.WalkObject(choice)
 	for cit.Next() {
@@ -151,13 +162,13 @@ func decodeResponse(body []byte) (resp *chat.Response, errValue []byte, err erro
 			resp.FinishReason = finishReason(f)
 		}
 	}
-	if resp.FinishReason == "" {
+	if resp.FinishReason == "" && d == chat.Lenient {
 		resp.FinishReason = chat.FinishStop
 		if len(resp.Message.ToolCalls) > 0 {
 			resp.FinishReason = chat.FinishToolCalls
 		}
 	}
-	return resp, nil, nil
+	return resp, nil
 }
 
 // errInBody reports an error object in a body that should hold a result.
@@ -297,52 +308,6 @@ func decodeArguments(v []byte) string {
 		return string(v)
 	}
 	return ""
-}
-
-// decodeUsage decodes OpenAI's usage object into u. DeepSeek's
-// prompt_cache_hit_tokens count as cached tokens when prompt_tokens_details
-// is absent.
-func decodeUsage(v []byte, u *chat.Usage) bool {
-	if len(v) == 0 || v[0] != '{' {
-		return false
-	}
-	var cacheHit int64
-	var sawDetails bool
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		fv := it.Value()
-		switch string(it.Key) {
-		case "prompt_tokens":
-			u.PromptTokens, _ = jsonscan.DecodeInt(fv)
-		case "completion_tokens":
-			u.CompletionTokens, _ = jsonscan.DecodeInt(fv)
-		case "prompt_cache_hit_tokens":
-			cacheHit, _ = jsonscan.DecodeInt(fv)
-		case "prompt_tokens_details":
-			if fv[0] == '{' {
-				dit := jsonscan.WalkObject(fv)
-				for dit.Next() {
-					if string(dit.Key) == "cached_tokens" {
-						u.CachedTokens, _ = jsonscan.DecodeInt(dit.Value())
-						sawDetails = true
-					}
-				}
-			}
-		case "completion_tokens_details":
-			if fv[0] == '{' {
-				dit := jsonscan.WalkObject(fv)
-				for dit.Next() {
-					if string(dit.Key) == "reasoning_tokens" {
-						u.ReasoningTokens, _ = jsonscan.DecodeInt(dit.Value())
-					}
-				}
-			}
-		}
-	}
-	if !sawDetails {
-		u.CachedTokens = cacheHit
-	}
-	return true
 }
 
 // finishReason maps an upstream finish reason to the canonical ones.

@@ -60,6 +60,16 @@ func newStream(provider string, resp *http.Response) *stream {
 	return s
 }
 
+// DecodeStream reads a chat completion event stream that is not a live
+// upstream's (one the cache recorded), decoding its chunks as d says: an
+// Exact decoding ends with an error wrapping chat.ErrInexact at the first
+// chunk it cannot carry as it is.
+func DecodeStream(body io.Reader, d chat.Decoding) chat.Stream {
+	s := newStream("", &http.Response{Body: io.NopCloser(body)})
+	s.dec.exact = d == chat.Exact
+	return s
+}
+
 // Recv returns the next chunk; io.EOF after [DONE]; an *chat.UpstreamError
 // for an error event, malformed JSON or a stream cut before [DONE].
 func (s *stream) Recv() (*chat.Chunk, error) {
@@ -136,6 +146,9 @@ func (s *stream) nextEvent() ([]byte, error) {
 func (s *stream) chunk(data []byte) (*chat.Chunk, error) {
 	u := &s.dec
 	if err := decodeChunk(data, u); err != nil {
+		if errors.Is(err, chat.ErrInexact) {
+			return nil, err
+		}
 		return nil, s.cutError("malformed stream event", err)
 	}
 	if u.errValue != nil {
