@@ -16,6 +16,7 @@ var allowedImports = map[string][]string{
 	"gateway":          {"llm", "mcp", "registry", "policy", "cache", "store", "telemetry", "web"},
 	"llm":              {"policy", "cache", "mcp", "telemetry"},
 	"llm/provider":     {"llm"},
+	"llm/internal":     {},
 	"llm/llmtest":      {},
 	"mcp":              {"registry", "policy", "telemetry"},
 	"registry":         {"store", "telemetry"},

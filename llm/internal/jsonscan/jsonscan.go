@@ -421,6 +421,23 @@ func WalkArray(arr []byte) ArrayIter {
 	return ArrayIter{data: arr, pos: 1, trusted: true}
 }
 
+// Member returns the value of the last member named key of obj, a value the
+// iterators have already validated; nil when obj is not an object or has no
+// such member.
+func Member(obj []byte, key string) []byte {
+	if len(obj) == 0 || obj[0] != '{' {
+		return nil
+	}
+	var v []byte
+	it := WalkObject(obj)
+	for it.Next() {
+		if string(it.Key) == key {
+			v = it.Value()
+		}
+	}
+	return v
+}
+
 // SkipValue returns the offset after the valid JSON value at data[i].
 func SkipValue(data []byte, i int) int {
 	switch data[i] {

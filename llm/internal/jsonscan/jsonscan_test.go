@@ -93,3 +93,19 @@ func checkSkip(t *testing.T, data []byte) {
 		t.Fatalf("SkipValue(%s) = %d, want %d", data, got, want)
 	}
 }
+
+func TestMember(t *testing.T) {
+	cases := []struct{ obj, key, want string }{
+		{`{"a":1,"b":{"c":2}}`, "b", `{"c":2}`},
+		{`{"a":1,"a":"x"}`, "a", `"x"`},
+		{`{"k\u0065y":true}`, "key", `true`},
+		{`{"a":1}`, "b", ""},
+		{`[1]`, "a", ""},
+		{``, "a", ""},
+	}
+	for _, c := range cases {
+		if got := string(Member([]byte(c.obj), c.key)); got != c.want {
+			t.Errorf("Member(%s, %q) = %q, want %q", c.obj, c.key, got, c.want)
+		}
+	}
+}

@@ -98,14 +98,7 @@ func exactContent(v []byte) error {
 		if pv[0] != '{' {
 			return chat.Inexact("a content part is %s", jsonscan.Kind(pv))
 		}
-		var typ []byte
-		pit := jsonscan.WalkObject(pv)
-		for pit.Next() {
-			if string(pit.Key) == "type" {
-				typ, _ = jsonscan.StringBytes(pit.Value())
-			}
-		}
-		if string(typ) != "text" {
+		if typ, _ := jsonscan.StringBytes(jsonscan.Member(pv, "type")); string(typ) != "text" {
 			return chat.Inexact("content part %q", typ)
 		}
 	}
@@ -119,21 +112,9 @@ func exactToolCalls(v []byte) error {
 	}
 	it := jsonscan.WalkArray(v)
 	for it.Next() {
-		cv := it.Value()
-		if cv[0] != '{' {
-			continue
-		}
-		cit := jsonscan.WalkObject(cv)
-		for cit.Next() {
-			if string(cit.Key) != "function" || cit.Value()[0] != '{' {
-				continue
-			}
-			fit := jsonscan.WalkObject(cit.Value())
-			for fit.Next() {
-				if a := fit.Value(); string(fit.Key) == "arguments" && a[0] != '"' && !jsonscan.IsNull(a) {
-					return chat.Inexact("tool-call arguments as %s", jsonscan.Kind(a))
-				}
-			}
+		a := jsonscan.Member(jsonscan.Member(it.Value(), "function"), "arguments")
+		if a != nil && a[0] != '"' && !jsonscan.IsNull(a) {
+			return chat.Inexact("tool-call arguments as %s", jsonscan.Kind(a))
 		}
 	}
 	return nil

@@ -103,23 +103,13 @@ func decodeUsage(v []byte, u *chat.Usage) bool {
 		case "prompt_cache_hit_tokens":
 			cacheHit, _ = jsonscan.DecodeInt(fv)
 		case "prompt_tokens_details":
-			if fv[0] == '{' {
-				dit := jsonscan.WalkObject(fv)
-				for dit.Next() {
-					if string(dit.Key) == "cached_tokens" {
-						u.CachedTokens, _ = jsonscan.DecodeInt(dit.Value())
-						sawDetails = true
-					}
-				}
+			if d := jsonscan.Member(fv, "cached_tokens"); d != nil {
+				u.CachedTokens, _ = jsonscan.DecodeInt(d)
+				sawDetails = true
 			}
 		case "completion_tokens_details":
-			if fv[0] == '{' {
-				dit := jsonscan.WalkObject(fv)
-				for dit.Next() {
-					if string(dit.Key) == "reasoning_tokens" {
-						u.ReasoningTokens, _ = jsonscan.DecodeInt(dit.Value())
-					}
-				}
+			if d := jsonscan.Member(fv, "reasoning_tokens"); d != nil {
+				u.ReasoningTokens, _ = jsonscan.DecodeInt(d)
 			}
 		}
 	}
