@@ -17,6 +17,7 @@ var allowedImports = map[string][]string{
 	"llm":              {"policy", "cache", "mcp", "telemetry"},
 	"llm/provider":     {"llm"},
 	"llm/router":       {"llm/chat"},
+	"llm/internal":     {},
 	"llm/llmtest":      {},
 	"mcp":              {"registry", "policy", "telemetry"},
 	"registry":         {"store", "telemetry"},

@@ -4,13 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"math"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/jsonscan"
 )
 
 // The cache keys of a chat request are computed from its canonical form
@@ -258,140 +258,94 @@ func (e *keyEncoder) shape(req *chat.Request) {
 
 // json encodes a JSON value canonically: objects with their members in key
 // order, strings unescaped, numbers as written, whitespace dropped. An
-// absent value and null are the same; a value that does not parse is
-// encoded as its bytes, marked as such.
+// absent value and null are the same; a value that does not parse, or nests
+// deeper than maxJSONDepth, is encoded as its bytes, marked as such.
 func (e *keyEncoder) json(raw []byte) {
-	i := skipWS(raw, 0)
-	if i == len(raw) || isNullValue(raw, i) {
+	if jsonscan.SkipSpace(raw, 0) == len(raw) {
+		e.b = append(e.b, 'z')
+		return
+	}
+	start, end, err := jsonscan.DocumentEnd(raw)
+	if err == nil && jsonscan.IsNull(raw[start:end]) {
 		e.b = append(e.b, 'z')
 		return
 	}
 	mark := len(e.b)
-	if end, ok := e.value(raw, i, 0); ok && skipWS(raw, end) == len(raw) {
+	if err == nil && e.value(raw[start:end], 0) {
 		return
 	}
 	e.b = append(e.b[:mark], 'r')
 	e.bytes(raw)
 }
 
-func isNullValue(raw []byte, i int) bool {
-	return len(raw)-i >= 4 && string(raw[i:i+4]) == "null" && skipWS(raw, i+4) == len(raw)
-}
-
 // maxJSONDepth bounds the nesting keyEncoder.value follows.
 const maxJSONDepth = 200
 
-// value encodes the JSON value starting at b[i] and returns where it ends.
-func (e *keyEncoder) value(b []byte, i, depth int) (int, bool) {
-	if depth > maxJSONDepth || i >= len(b) {
-		return 0, false
+// value encodes v, one valid JSON value; false when it nests too deep or
+// holds a string that is not UTF-8.
+func (e *keyEncoder) value(v []byte, depth int) bool {
+	if depth > maxJSONDepth {
+		return false
 	}
-	switch c := b[i]; {
-	case c == '{':
-		return e.object(b, i, depth)
-	case c == '[':
+	switch v[0] {
+	case '{':
+		return e.object(v, depth)
+	case '[':
 		e.b = append(e.b, 'a')
-		i = skipWS(b, i+1)
-		if i < len(b) && b[i] == ']' {
-			e.int(0)
-			return i + 1, true
-		}
-		// The count comes after the elements: mark the list's end instead.
-		for {
+		it := jsonscan.WalkArray(v)
+		for it.Next() {
+			// The count comes after the elements: mark the list's end instead.
 			e.b = append(e.b, ',')
-			end, ok := e.value(b, skipWS(b, i), depth+1)
-			if !ok {
-				return 0, false
+			if !e.value(it.Value(), depth+1) {
+				return false
 			}
-			i = skipWS(b, end)
-			if i >= len(b) {
-				return 0, false
-			}
-			if b[i] == ']' {
-				e.b = append(e.b, ']')
-				return i + 1, true
-			}
-			if b[i] != ',' {
-				return 0, false
-			}
-			i++
 		}
-	case c == '"':
-		s, end, ok := jsonString(b, i)
+		if it.N == 0 {
+			e.int(0)
+		} else {
+			e.b = append(e.b, ']')
+		}
+		return true
+	case '"':
+		s, ok := keyString(v)
 		if !ok {
-			return 0, false
+			return false
 		}
 		e.b = append(e.b, 's')
 		e.str(s)
-		return end, true
-	case c == 't' || c == 'f' || c == 'n':
-		for _, lit := range [...]struct {
-			text string
-			code byte
-		}{{"true", 't'}, {"false", 'f'}, {"null", 'z'}} {
-			if len(b)-i >= len(lit.text) && string(b[i:i+len(lit.text)]) == lit.text {
-				e.b = append(e.b, lit.code)
-				return i + len(lit.text), true
-			}
-		}
-		return 0, false
-	case c == '-' || (c >= '0' && c <= '9'):
-		j := i + 1
-		for j < len(b) && (b[j] == '.' || b[j] == 'e' || b[j] == 'E' || b[j] == '+' || b[j] == '-' || (b[j] >= '0' && b[j] <= '9')) {
-			j++
-		}
+	case 't':
+		e.b = append(e.b, 't')
+	case 'f':
+		e.b = append(e.b, 'f')
+	case 'n':
+		e.b = append(e.b, 'z')
+	default:
 		e.b = append(e.b, 'n')
-		e.bytes(b[i:j])
-		return j, true
+		e.bytes(v)
 	}
-	return 0, false
+	return true
 }
 
 // object encodes an object with its members sorted by key (stable, so
 // repeated keys keep their order).
-func (e *keyEncoder) object(b []byte, i, depth int) (int, bool) {
+func (e *keyEncoder) object(v []byte, depth int) bool {
 	type member struct {
 		key        string
 		start, end int // of the encoded value in e.b
 	}
 	var members []member
 	base := len(e.b)
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		e.b = append(e.b, 'o')
-		e.int(0)
-		return i + 1, true
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return 0, false
-		}
-		key, end, ok := jsonString(b, i)
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
+		key, ok := keyString(v[it.KeyStart:jsonscan.SkipValue(v, it.KeyStart)])
 		if !ok {
-			return 0, false
-		}
-		i = skipWS(b, end)
-		if i >= len(b) || b[i] != ':' {
-			return 0, false
+			return false
 		}
 		start := len(e.b)
-		end, ok = e.value(b, skipWS(b, i+1), depth+1)
-		if !ok {
-			return 0, false
+		if !e.value(it.Value(), depth+1) {
+			return false
 		}
 		members = append(members, member{key, start, len(e.b)})
-		i = skipWS(b, end)
-		if i >= len(b) {
-			return 0, false
-		}
-		if b[i] == '}' {
-			i++
-			break
-		}
-		if b[i] != ',' {
-			return 0, false
-		}
-		i = skipWS(b, i+1)
 	}
 	values := append([]byte(nil), e.b[base:]...)
 	e.b = append(e.b[:base], 'o')
@@ -401,33 +355,17 @@ func (e *keyEncoder) object(b []byte, i, depth int) (int, bool) {
 		e.str(m.key)
 		e.b = append(e.b, values[m.start-base:m.end-base]...)
 	}
-	return i, true
+	return true
 }
 
-// jsonString decodes the JSON string starting at b[i] (a quote) and returns
-// it and where it ends. Strings with escapes are decoded by encoding/json.
-func jsonString(b []byte, i int) (string, int, bool) {
-	escaped := false
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			escaped = true
-			j++
-		case '"':
-			if !escaped {
-				if !utf8.Valid(b[i+1 : j]) {
-					return "", 0, false
-				}
-				return string(b[i+1 : j]), j + 1, true
-			}
-			var s string
-			if err := json.Unmarshal(b[i:j+1], &s); err != nil {
-				return "", 0, false
-			}
-			return s, j + 1, true
-		}
+// keyString decodes a string literal as the keys have always read it: one
+// without escapes must be UTF-8 as it is; escapes are resolved as
+// encoding/json resolves them.
+func keyString(lit []byte) (string, bool) {
+	if inner := lit[1 : len(lit)-1]; !jsonscan.HasBackslash(inner) && !utf8.Valid(inner) {
+		return "", false
 	}
-	return "", 0, false
+	return jsonscan.DecodeString(lit)
 }
 
 // textOnly reports whether m has text and no other parts.

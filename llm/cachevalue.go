@@ -10,6 +10,9 @@ import (
 	"strings"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/jsonscan"
+	"github.com/junctionhq/junction/llm/provider/anthropic"
+	"github.com/junctionhq/junction/llm/provider/openai"
 )
 
 // A cached answer is stored as a small, format-neutral JSON document (the
@@ -93,171 +96,61 @@ func cacheableFinish(reason string) bool {
 }
 
 // decodeClientResponse reads a complete non-streamed answer in the client's
-// format (format is chat.FormatOpenAI or chat.FormatAnthropic). Answers
-// Junction cannot reproduce faithfully (several choices, thinking blocks,
-// content it does not model) are errNotCacheable.
+// format (chat.FormatOpenAI or chat.FormatAnthropic) with the provider's
+// decoder, exactly: answers Junction cannot reproduce faithfully (several
+// choices, thinking blocks, content it does not model) are errNotCacheable.
 func decodeClientResponse(format string, body []byte) (*chat.Response, error) {
+	var (
+		resp *chat.Response
+		err  error
+	)
 	if format == chat.FormatAnthropic {
-		return decodeAnthropicMessage(body)
+		resp, err = anthropic.DecodeMessagesResponse(body, 0, chat.Exact)
+	} else {
+		resp, err = openai.DecodeChatResponse(body, chat.Exact)
 	}
-	return decodeOpenAICompletion(body)
-}
-
-type openAICompletionWire struct {
-	ID                string          `json:"id"`
-	Model             string          `json:"model"`
-	Created           int64           `json:"created"`
-	SystemFingerprint string          `json:"system_fingerprint"`
-	Choices           []openAIChoice  `json:"choices"`
-	Usage             *openAIUsage    `json:"usage"`
-	Error             json.RawMessage `json:"error"`
-}
-
-type openAIChoice struct {
-	Index   int `json:"index"`
-	Message struct {
-		Content   json.RawMessage `json:"content"`
-		Refusal   *string         `json:"refusal"`
-		ToolCalls []struct {
-			ID       string `json:"id"`
-			Function struct {
-				Name      string `json:"name"`
-				Arguments string `json:"arguments"`
-			} `json:"function"`
-		} `json:"tool_calls"`
-	} `json:"message"`
-	FinishReason string          `json:"finish_reason"`
-	Logprobs     json.RawMessage `json:"logprobs"`
-}
-
-func decodeOpenAICompletion(body []byte) (*chat.Response, error) {
-	var w openAICompletionWire
-	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, fmt.Errorf("llm: decode the answer: %w", err)
-	}
-	if len(w.Error) > 0 && string(w.Error) != "null" {
-		return nil, fmt.Errorf("%w: an error body", errNotCacheable)
-	}
-	if len(w.Choices) != 1 {
-		return nil, fmt.Errorf("%w: %d choices", errNotCacheable, len(w.Choices))
-	}
-	ch := &w.Choices[0]
-	if ch.Message.Refusal != nil && *ch.Message.Refusal != "" {
-		return nil, fmt.Errorf("%w: a refusal", errNotCacheable)
-	}
-	if len(ch.Logprobs) > 0 && string(ch.Logprobs) != "null" {
-		return nil, fmt.Errorf("%w: logprobs", errNotCacheable)
-	}
-	text, err := openAIContentText(ch.Message.Content)
 	if err != nil {
-		return nil, err
-	}
-	resp := &chat.Response{ID: w.ID, Model: w.Model, Created: w.Created, FinishReason: ch.FinishReason,
-		SystemFingerprint: w.SystemFingerprint, Message: chat.TextMessage(chat.RoleAssistant, text)}
-	for _, tc := range ch.Message.ToolCalls {
-		resp.Message.ToolCalls = append(resp.Message.ToolCalls,
-			chat.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
-	}
-	if w.Usage != nil {
-		resp.Usage = w.Usage.canonical()
+		return nil, decodeError(err)
 	}
 	return resp, nil
 }
 
-// openAIContentText is a message content: a string, null, or text parts.
-func openAIContentText(raw json.RawMessage) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
+// decodeRecorded joins the events of a recorded pass-through stream, read
+// with the provider's stream decoder, exactly. The stream must have run to
+// its end ([DONE], message_stop).
+func decodeRecorded(format string, events []byte) (*chat.Response, error) {
+	var st chat.Stream
+	if format == chat.FormatAnthropic {
+		st = anthropic.DecodeStream(bytes.NewReader(events), chat.Exact)
+	} else {
+		st = openai.DecodeStream(bytes.NewReader(events), chat.Exact)
 	}
-	if raw[0] == '"' {
-		var s string
-		err := json.Unmarshal(raw, &s)
-		return s, err
-	}
-	var parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	}
-	if err := json.Unmarshal(raw, &parts); err != nil {
-		return "", fmt.Errorf("llm: decode the answer's content: %w", err)
-	}
-	var b strings.Builder
-	for _, p := range parts {
-		if p.Type != "text" {
-			return "", fmt.Errorf("%w: content part %q", errNotCacheable, p.Type)
+	var a chunkAccumulator
+	for {
+		c, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return a.response()
 		}
-		b.WriteString(p.Text)
-	}
-	return b.String(), nil
-}
-
-type anthropicBlockWire struct {
-	Type  string          `json:"type"`
-	Text  string          `json:"text"`
-	ID    string          `json:"id"`
-	Name  string          `json:"name"`
-	Input json.RawMessage `json:"input"`
-}
-
-type anthropicMessageWire struct {
-	ID         string               `json:"id"`
-	Type       string               `json:"type"`
-	Model      string               `json:"model"`
-	Content    []anthropicBlockWire `json:"content"`
-	StopReason string               `json:"stop_reason"`
-	Usage      *anthropicUsage      `json:"usage"`
-}
-
-func decodeAnthropicMessage(body []byte) (*chat.Response, error) {
-	var w anthropicMessageWire
-	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, fmt.Errorf("llm: decode the answer: %w", err)
-	}
-	if w.Type != "message" {
-		return nil, fmt.Errorf("%w: type %q", errNotCacheable, w.Type)
-	}
-	finish, err := anthropicFinish(w.StopReason)
-	if err != nil {
-		return nil, err
-	}
-	resp := &chat.Response{ID: w.ID, Model: w.Model, FinishReason: finish, Message: chat.Message{Role: chat.RoleAssistant}}
-	var text strings.Builder
-	for _, b := range w.Content {
-		switch b.Type {
-		case "text":
-			text.WriteString(b.Text)
-		case "tool_use":
-			args := "{}"
-			if in := bytes.TrimSpace(b.Input); len(in) > 0 {
-				args = string(in)
-			}
-			resp.Message.ToolCalls = append(resp.Message.ToolCalls, chat.ToolCall{ID: b.ID, Name: b.Name, Arguments: args})
-		default:
-			return nil, fmt.Errorf("%w: content block %q", errNotCacheable, b.Type)
+		if err != nil {
+			return nil, decodeError(err)
 		}
+		a.add(c)
 	}
-	resp.Message.Content = []chat.Part{{Type: chat.PartText, Text: text.String()}}
-	if w.Usage != nil {
-		var in [3]int64
-		w.Usage.merge(&resp.Usage, &in)
-	}
-	return resp, nil
 }
 
-// anthropicFinish maps a stop reason to the canonical finish reason;
-// reasons that are not a complete answer (pause_turn, refusal) are not
-// cacheable.
-func anthropicFinish(reason string) (string, error) {
-	switch reason {
-	case "end_turn", "stop_sequence":
-		return chat.FinishStop, nil
-	case "max_tokens":
-		return chat.FinishLength, nil
-	case "tool_use":
-		return chat.FinishToolCalls, nil
+// decodeError sorts out why an answer yields nothing to store: one that
+// does not parse is a decoding failure; one the decoder cannot carry
+// exactly, a stream cut short or ended by an error event is not cacheable.
+func decodeError(err error) error {
+	var (
+		scan   *jsonscan.SyntaxError
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+	)
+	if errors.As(err, &scan) || errors.As(err, &syntax) || errors.As(err, &typ) {
+		return fmt.Errorf("llm: decode the answer: %w", err)
 	}
-	return "", fmt.Errorf("%w: stop reason %q", errNotCacheable, reason)
+	return fmt.Errorf("%w: %w", errNotCacheable, err)
 }
 
 // maxRecordedStream bounds the bytes of one streamed answer kept for the
@@ -304,10 +197,7 @@ func (sr *streamRecorder) response(format string) (*chat.Response, error) {
 	if sr.events == nil {
 		return sr.chunks.response()
 	}
-	if format == chat.FormatAnthropic {
-		return decodeAnthropicEvents(sr.events)
-	}
-	return decodeOpenAIEvents(sr.events)
+	return decodeRecorded(format, sr.events)
 }
 
 // chunkAccumulator joins canonical chunks into a response.
@@ -384,209 +274,4 @@ func (a *chunkAccumulator) response() (*chat.Response, error) {
 		resp.Message.ToolCalls = append(resp.Message.ToolCalls, *tc)
 	}
 	return resp, nil
-}
-
-// eachEvent calls fn with the data of each event of an SSE byte stream.
-func eachEvent(events []byte, fn func(name string, data []byte) error) error {
-	rd := newSSEReader(bytes.NewReader(events))
-	for {
-		ev, err := rd.next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("llm: recorded stream: %w", err)
-		}
-		if isComment(ev) {
-			continue
-		}
-		if err := fn(string(eventName(ev)), sseData(ev)); err != nil {
-			return err
-		}
-	}
-}
-
-// decodeOpenAIEvents joins OpenAI chat.completion.chunk events. The stream
-// must have ended with data: [DONE].
-func decodeOpenAIEvents(events []byte) (*chat.Response, error) {
-	var a chunkAccumulator
-	done := false
-	err := eachEvent(events, func(_ string, data []byte) error {
-		if bytes.Equal(bytes.TrimSpace(data), []byte("[DONE]")) {
-			done = true
-			return nil
-		}
-		var c struct {
-			ID                string `json:"id"`
-			Model             string `json:"model"`
-			Created           int64  `json:"created"`
-			SystemFingerprint string `json:"system_fingerprint"`
-			Choices           []struct {
-				Index int `json:"index"`
-				Delta struct {
-					Content   *string `json:"content"`
-					Refusal   *string `json:"refusal"`
-					ToolCalls []struct {
-						Index    int    `json:"index"`
-						ID       string `json:"id"`
-						Function struct {
-							Name      string `json:"name"`
-							Arguments string `json:"arguments"`
-						} `json:"function"`
-					} `json:"tool_calls"`
-				} `json:"delta"`
-				FinishReason *string         `json:"finish_reason"`
-				Logprobs     json.RawMessage `json:"logprobs"`
-			} `json:"choices"`
-			Usage *openAIUsage    `json:"usage"`
-			Error json.RawMessage `json:"error"`
-		}
-		if err := json.Unmarshal(data, &c); err != nil {
-			return fmt.Errorf("llm: recorded chunk: %w", err)
-		}
-		if len(c.Error) > 0 && string(c.Error) != "null" {
-			return fmt.Errorf("%w: an in-band error", errNotCacheable)
-		}
-		chunk := chat.Chunk{ID: c.ID, Model: c.Model, Created: c.Created}
-		for _, ch := range c.Choices {
-			if ch.Index != 0 {
-				return fmt.Errorf("%w: several choices", errNotCacheable)
-			}
-			if ch.Delta.Refusal != nil && *ch.Delta.Refusal != "" {
-				return fmt.Errorf("%w: a refusal", errNotCacheable)
-			}
-			if len(ch.Logprobs) > 0 && string(ch.Logprobs) != "null" {
-				return fmt.Errorf("%w: logprobs", errNotCacheable)
-			}
-			if ch.Delta.Content != nil {
-				chunk.Content = *ch.Delta.Content
-			}
-			for _, tc := range ch.Delta.ToolCalls {
-				chunk.ToolCalls = append(chunk.ToolCalls, chat.ToolCallDelta{Index: tc.Index, ID: tc.ID,
-					Name: tc.Function.Name, Arguments: tc.Function.Arguments})
-			}
-			if ch.FinishReason != nil {
-				chunk.FinishReason = *ch.FinishReason
-			}
-		}
-		if c.Usage != nil {
-			u := c.Usage.canonical()
-			chunk.Usage = &u
-		}
-		a.add(&chunk)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if !done {
-		return nil, fmt.Errorf("%w: the stream did not end with [DONE]", errNotCacheable)
-	}
-	return a.response()
-}
-
-// decodeAnthropicEvents joins Anthropic's named stream events. The stream
-// must have ended with message_stop.
-func decodeAnthropicEvents(events []byte) (*chat.Response, error) {
-	var (
-		a       chunkAccumulator
-		stopped bool
-		finish  string
-		usage   chat.Usage
-		in      [3]int64
-		// tool blocks by content block index → call index
-		tools = map[int]int{}
-	)
-	err := eachEvent(events, func(name string, data []byte) error {
-		var ev struct {
-			Type    string `json:"type"`
-			Index   int    `json:"index"`
-			Message *struct {
-				ID    string          `json:"id"`
-				Model string          `json:"model"`
-				Usage *anthropicUsage `json:"usage"`
-			} `json:"message"`
-			ContentBlock *anthropicBlockWire `json:"content_block"`
-			Delta        *struct {
-				Type        string `json:"type"`
-				Text        string `json:"text"`
-				PartialJSON string `json:"partial_json"`
-				StopReason  string `json:"stop_reason"`
-			} `json:"delta"`
-			Usage *anthropicUsage `json:"usage"`
-		}
-		if err := json.Unmarshal(data, &ev); err != nil {
-			return fmt.Errorf("llm: recorded event: %w", err)
-		}
-		if ev.Type == "" {
-			ev.Type = name
-		}
-		switch ev.Type {
-		case "message_start":
-			if ev.Message != nil {
-				a.add(&chat.Chunk{ID: ev.Message.ID, Model: ev.Message.Model})
-				if ev.Message.Usage != nil {
-					ev.Message.Usage.merge(&usage, &in)
-				}
-			}
-		case "content_block_start":
-			if ev.ContentBlock == nil {
-				return nil
-			}
-			switch ev.ContentBlock.Type {
-			case "text":
-				a.add(&chat.Chunk{Content: ev.ContentBlock.Text})
-			case "tool_use":
-				call := len(tools)
-				tools[ev.Index] = call
-				args := ""
-				if in := bytes.TrimSpace(ev.ContentBlock.Input); len(in) > 0 && string(in) != "{}" {
-					args = string(in)
-				}
-				a.toolPiece(call, ev.ContentBlock.ID, ev.ContentBlock.Name, args)
-			default:
-				return fmt.Errorf("%w: content block %q", errNotCacheable, ev.ContentBlock.Type)
-			}
-		case "content_block_delta":
-			if ev.Delta == nil {
-				return nil
-			}
-			switch ev.Delta.Type {
-			case "text_delta":
-				a.add(&chat.Chunk{Content: ev.Delta.Text})
-			case "input_json_delta":
-				call, ok := tools[ev.Index]
-				if !ok {
-					return fmt.Errorf("%w: a tool input delta outside a tool block", errNotCacheable)
-				}
-				a.toolPiece(call, "", "", ev.Delta.PartialJSON)
-			default:
-				return fmt.Errorf("%w: delta %q", errNotCacheable, ev.Delta.Type)
-			}
-		case "message_delta":
-			if ev.Delta != nil && ev.Delta.StopReason != "" {
-				f, err := anthropicFinish(ev.Delta.StopReason)
-				if err != nil {
-					return err
-				}
-				finish = f
-			}
-			if ev.Usage != nil {
-				ev.Usage.merge(&usage, &in)
-			}
-		case "message_stop":
-			stopped = true
-		case "error":
-			return fmt.Errorf("%w: an in-band error", errNotCacheable)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if !stopped {
-		return nil, fmt.Errorf("%w: the stream did not end with message_stop", errNotCacheable)
-	}
-	a.finish, a.usage = finish, usage
-	return a.response()
 }

@@ -2,9 +2,7 @@ package llm
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
-	"strconv"
 
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/provider/anthropic"
@@ -61,123 +59,10 @@ func (openAIFormat) prepare(body []byte, h *chatHead, model string) ([]byte, err
 	return h.ensureStreamUsage(out)
 }
 
-// openAIUsage is the usage object of OpenAI's responses and chunks.
-type openAIUsage struct {
-	PromptTokens        int64 `json:"prompt_tokens"`
-	CompletionTokens    int64 `json:"completion_tokens"`
-	PromptTokensDetails *struct {
-		CachedTokens int64 `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-	CompletionTokensDetails *struct {
-		ReasoningTokens int64 `json:"reasoning_tokens"`
-	} `json:"completion_tokens_details"`
-}
+func (openAIFormat) responseUsage(body []byte) chat.Usage { return openai.ResponseUsage(body) }
 
-func (u *openAIUsage) canonical() chat.Usage {
-	out := chat.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}
-	if u.PromptTokensDetails != nil {
-		out.CachedTokens = u.PromptTokensDetails.CachedTokens
-	}
-	if u.CompletionTokensDetails != nil {
-		out.ReasoningTokens = u.CompletionTokensDetails.ReasoningTokens
-	}
-	return out
-}
-
-func (openAIFormat) responseUsage(body []byte) chat.Usage {
-	// The usage object comes last in OpenAI's responses: decode just it
-	// rather than the whole body.
-	if obj := lastObjectAfter(body, `"usage"`); obj != nil {
-		if u, ok := scanOpenAIUsage(obj); ok {
-			return u
-		}
-		var u openAIUsage
-		if json.Unmarshal(obj, &u) == nil {
-			return u.canonical()
-		}
-	}
-	var v struct {
-		Usage *openAIUsage `json:"usage"`
-	}
-	if json.Unmarshal(body, &v) != nil || v.Usage == nil {
-		return chat.Usage{}
-	}
-	return v.Usage.canonical()
-}
-
-// scanOpenAIUsage reads the counts of a usage object without reflection:
-// the key names are unique within it, so each is found by a plain search.
-func scanOpenAIUsage(obj []byte) (chat.Usage, bool) {
-	var u chat.Usage
-	var ok bool
-	if u.PromptTokens, ok = intAfter(obj, `"prompt_tokens"`); !ok {
-		return u, false
-	}
-	if u.CompletionTokens, ok = intAfter(obj, `"completion_tokens"`); !ok {
-		return u, false
-	}
-	u.CachedTokens, _ = intAfter(obj, `"cached_tokens"`)
-	u.ReasoningTokens, _ = intAfter(obj, `"reasoning_tokens"`)
-	return u, true
-}
-
-// intAfter reads the integer value of key in obj.
-func intAfter(obj []byte, key string) (int64, bool) {
-	i := bytes.Index(obj, []byte(key))
-	if i < 0 {
-		return 0, false
-	}
-	j := i + len(key)
-	for j < len(obj) && (obj[j] == ' ' || obj[j] == ':' || obj[j] == '\n' || obj[j] == '\t' || obj[j] == '\r') {
-		j++
-	}
-	start := j
-	for j < len(obj) && obj[j] >= '0' && obj[j] <= '9' {
-		j++
-	}
-	if j == start || j-start > 18 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(string(obj[start:j]), 10, 64)
-	return n, err == nil
-}
-
-// lastObjectAfter finds the last occurrence of key in body followed by a
-// colon and a JSON object, and returns that object's bytes (nil when there
-// is none; the caller then decodes the whole body).
-func lastObjectAfter(body []byte, key string) []byte {
-	i := bytes.LastIndex(body, []byte(key))
-	if i < 0 {
-		return nil
-	}
-	j := i + len(key)
-	for j < len(body) && (body[j] == ' ' || body[j] == ':' || body[j] == '\n' || body[j] == '\t' || body[j] == '\r') {
-		j++
-	}
-	if j >= len(body) || body[j] != '{' {
-		return nil
-	}
-	depth := 0
-	for k := j; k < len(body); k++ {
-		switch body[k] {
-		case '"':
-			for k++; k < len(body) && body[k] != '"'; k++ {
-				if body[k] == '\\' {
-					k++
-				}
-			}
-		case '{':
-			depth++
-		case '}':
-			depth--
-			if depth == 0 {
-				return body[j : k+1]
-			}
-		}
-	}
-	return nil
-}
-
+// usageObject, in either spacing, is in every chunk that carries usage;
+// checking for it first keeps the decoding off the path of the others.
 var usageObject = []byte(`"usage":{`)
 var usageObjectSpaced = []byte(`"usage": {`)
 
@@ -185,17 +70,13 @@ func (openAIFormat) eventUsage(ev []byte, u *chat.Usage, includeUsage bool) bool
 	if !bytes.Contains(ev, usageObject) && !bytes.Contains(ev, usageObjectSpaced) {
 		return true
 	}
-	data := sseData(ev)
-	var v struct {
-		Choices []json.RawMessage `json:"choices"`
-		Usage   *openAIUsage      `json:"usage"`
-	}
-	if json.Unmarshal(data, &v) != nil || v.Usage == nil {
+	usage, choices, ok := openai.ChunkUsage(sseData(ev))
+	if !ok {
 		return true
 	}
-	*u = v.Usage.canonical()
+	*u = usage
 	// The usage-only chunk (no choices) goes to the client only when it asked.
-	return includeUsage || len(v.Choices) > 0
+	return includeUsage || choices
 }
 
 func (openAIFormat) appendStreamError(dst []byte, e *apiError) []byte {
@@ -242,91 +123,15 @@ func (anthropicFormat) prepare(body []byte, h *chatHead, model string) ([]byte, 
 	return h.patchModel(body, model)
 }
 
-// anthropicUsage is the usage object of Anthropic's messages and events.
-type anthropicUsage struct {
-	InputTokens              *int64 `json:"input_tokens"`
-	OutputTokens             *int64 `json:"output_tokens"`
-	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
-	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
-}
-
-// merge sets the counts u carries (Anthropic's counts are cumulative: set,
-// never add) into out, which keeps input and cache counts separately in
-// PromptTokens terms.
-func (u *anthropicUsage) merge(out *chat.Usage, in *[3]int64) {
-	if u.InputTokens != nil {
-		in[0] = *u.InputTokens
-	}
-	if u.CacheReadInputTokens != nil {
-		in[1] = *u.CacheReadInputTokens
-	}
-	if u.CacheCreationInputTokens != nil {
-		in[2] = *u.CacheCreationInputTokens
-	}
-	if u.OutputTokens != nil {
-		out.CompletionTokens = *u.OutputTokens
-	}
-	out.PromptTokens = in[0] + in[1] + in[2]
-	out.CachedTokens, out.CacheWriteTokens = in[1], in[2]
-}
-
-func (anthropicFormat) responseUsage(body []byte) chat.Usage {
-	var v struct {
-		Usage *anthropicUsage `json:"usage"`
-	}
-	var out chat.Usage
-	if json.Unmarshal(body, &v) == nil && v.Usage != nil {
-		var in [3]int64
-		v.Usage.merge(&out, &in)
-	}
-	return out
-}
+func (anthropicFormat) responseUsage(body []byte) chat.Usage { return anthropic.ResponseUsage(body) }
 
 func (anthropicFormat) eventUsage(ev []byte, u *chat.Usage, _ bool) bool {
-	if !bytes.Contains(ev, []byte(`"usage"`)) {
-		return true
-	}
-	var v struct {
-		Usage   *anthropicUsage `json:"usage"`
-		Message *struct {
-			Usage *anthropicUsage `json:"usage"`
-		} `json:"message"`
-	}
-	if json.Unmarshal(sseData(ev), &v) != nil {
-		return true
-	}
-	in := [3]int64{u.PromptTokens - u.CachedTokens - u.CacheWriteTokens, u.CachedTokens, u.CacheWriteTokens}
-	if v.Message != nil && v.Message.Usage != nil {
-		v.Message.Usage.merge(u, &in)
-	}
-	if v.Usage != nil {
-		v.Usage.merge(u, &in)
+	if bytes.Contains(ev, []byte(`"usage"`)) {
+		anthropic.EventUsage(sseData(ev), u)
 	}
 	return true
 }
 
 func (anthropicFormat) appendStreamError(dst []byte, e *apiError) []byte {
 	return anthropic.AppendStreamError(dst, anthropic.ErrorType(e.Status), e.Message)
-}
-
-// sseData returns the data of an SSE event (its data: lines joined).
-func sseData(ev []byte) []byte {
-	var out []byte
-	for len(ev) > 0 {
-		line := ev
-		if i := bytes.IndexByte(ev, '\n'); i >= 0 {
-			line, ev = ev[:i], ev[i+1:]
-		} else {
-			ev = nil
-		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if rest, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			rest = bytes.TrimPrefix(rest, []byte{' '})
-			if out != nil {
-				out = append(out, '\n')
-			}
-			out = append(out, rest...)
-		}
-	}
-	return out
 }

@@ -7,66 +7,49 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/junctionhq/junction/llm/internal/jsonscan"
 	"github.com/junctionhq/junction/llm/provider/openai"
 )
 
 // The request head is read with a single pass over the top-level object
-// that decodes only the routing fields and skips every other value without
-// building it, so a large conversation costs one scan, not a full decode.
+// (the tree's JSON scanner, llm/internal/jsonscan) that decodes only the
+// routing fields and skips every other value without building it, so a
+// large conversation costs one scan, not a full decode.
 
 var errNotObject = errors.New("the request body must be a JSON object")
 
+// maxHeadDepth bounds the nesting of the request body, so that a hostile
+// body cannot exhaust the stack.
+const maxHeadDepth = 512
+
 // scanHead reads the routing fields of body into h. Skipped values are
-// checked for structure (brackets, strings, literals), so truncated or
-// malformed bodies are refused here; what only the upstream can judge
-// (the messages themselves) is left to it.
+// checked for structure, so truncated or malformed bodies are refused here;
+// what only the upstream can judge (the messages themselves) is left to it.
 func scanHead(body []byte, h *chatHead) error {
-	i := skipWS(body, 0)
-	if i >= len(body) || body[i] != '{' {
+	start := jsonscan.SkipSpace(body, 0)
+	if start >= len(body) || body[start] != '{' {
 		return errNotObject
 	}
-	i = skipWS(body, i+1)
-	if i < len(body) && body[i] == '}' {
-		return trailing(body, i+1)
+	it, err := jsonscan.IterObject(body, start, jsonscan.MaxDepth-maxHeadDepth)
+	if err != nil {
+		return syntaxError(err)
 	}
-	for {
-		if i >= len(body) || body[i] != '"' {
-			return syntaxAt(i, "expected a field name")
-		}
-		keyEnd, err := skipString(body, i)
-		if err != nil {
-			return err
-		}
-		key := body[i+1 : keyEnd-1]
-		i = skipWS(body, keyEnd)
-		if i >= len(body) || body[i] != ':' {
-			return syntaxAt(i, "expected ':' after a field name")
-		}
-		i = skipWS(body, i+1)
-		end, err := skipValue(body, i, 0)
-		if err != nil {
-			return err
-		}
-		if string(key) == "model" {
-			h.modelAt, h.modelEnd = i, end
+	for it.Next() {
+		if string(it.Key) == "model" {
+			h.modelAt, h.modelEnd = it.ValStart, it.ValEnd
 			h.models++
 		}
-		if err := h.field(string(key), body[i:end]); err != nil {
+		if err := h.field(string(it.Key), it.Value()); err != nil {
 			return err
 		}
-		i = skipWS(body, end)
-		if i >= len(body) {
-			return syntaxAt(i, "unexpected end of JSON input")
-		}
-		switch body[i] {
-		case ',':
-			i = skipWS(body, i+1)
-		case '}':
-			return trailing(body, i+1)
-		default:
-			return syntaxAt(i, "expected ',' or '}'")
-		}
 	}
+	if it.Err != nil {
+		return syntaxError(it.Err)
+	}
+	if i := jsonscan.SkipSpace(body, it.End); i != len(body) {
+		return syntaxAt(i, "unexpected data after the JSON object")
+	}
+	return nil
 }
 
 // field decodes one routing field; others are ignored. The common shapes
@@ -171,9 +154,9 @@ func (h *chatHead) ensureStreamUsage(body []byte) ([]byte, error) {
 	case h.StreamOptions != nil && h.StreamOptions.IncludeUsage:
 		return body, nil
 	case h.StreamOptions == nil && !h.sawStreamOptions:
-		i := skipWS(body, 0) + 1 // just after '{'
+		i := jsonscan.SkipSpace(body, 0) + 1 // just after '{'
 		const field = `"stream_options":{"include_usage":true},`
-		rest := skipWS(body, i)
+		rest := jsonscan.SkipSpace(body, i)
 		out := make([]byte, 0, len(body)+len(field))
 		out = append(out, body[:i]...)
 		if rest < len(body) && body[rest] == '}' {
@@ -194,113 +177,16 @@ func typeProblem(err error) string {
 	return err.Error()
 }
 
-func trailing(body []byte, i int) error {
-	if i = skipWS(body, i); i != len(body) {
-		return syntaxAt(i, "unexpected data after the JSON object")
-	}
-	return nil
-}
-
 func syntaxAt(off int, msg string) error {
 	return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_json",
 		Message: fmt.Sprintf("request body is not valid JSON: %s at byte %d", msg, off)}
 }
 
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
+// syntaxError is the 400 of a body the scanner found malformed.
+func syntaxError(err error) error {
+	var se *jsonscan.SyntaxError
+	if errors.As(err, &se) {
+		return syntaxAt(se.Offset, se.Msg)
 	}
-	return i
-}
-
-// skipString returns the index after the string starting at b[i] == '"'.
-func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '"':
-			return j + 1, nil
-		case c == '\\':
-			j++
-		case c < 0x20:
-			return 0, syntaxAt(j, "control character in a string")
-		}
-	}
-	return 0, syntaxAt(len(b), "unterminated string")
-}
-
-// maxDepth bounds nesting, so a hostile body cannot exhaust the stack.
-const maxDepth = 512
-
-// skipValue returns the index after the value starting at b[i].
-func skipValue(b []byte, i, depth int) (int, error) {
-	if depth > maxDepth {
-		return 0, syntaxAt(i, "nested too deeply")
-	}
-	if i >= len(b) {
-		return 0, syntaxAt(i, "unexpected end of JSON input")
-	}
-	switch c := b[i]; {
-	case c == '"':
-		return skipString(b, i)
-	case c == '{' || c == '[':
-		closer := byte('}')
-		if c == '[' {
-			closer = ']'
-		}
-		j := skipWS(b, i+1)
-		if j < len(b) && b[j] == closer {
-			return j + 1, nil
-		}
-		for {
-			if c == '{' {
-				if j >= len(b) || b[j] != '"' {
-					return 0, syntaxAt(j, "expected a field name")
-				}
-				end, err := skipString(b, j)
-				if err != nil {
-					return 0, err
-				}
-				j = skipWS(b, end)
-				if j >= len(b) || b[j] != ':' {
-					return 0, syntaxAt(j, "expected ':'")
-				}
-				j = skipWS(b, j+1)
-			}
-			end, err := skipValue(b, j, depth+1)
-			if err != nil {
-				return 0, err
-			}
-			j = skipWS(b, end)
-			if j >= len(b) {
-				return 0, syntaxAt(j, "unexpected end of JSON input")
-			}
-			if b[j] == closer {
-				return j + 1, nil
-			}
-			if b[j] != ',' {
-				return 0, syntaxAt(j, "expected ',' or a closing bracket")
-			}
-			j = skipWS(b, j+1)
-		}
-	case c == 't':
-		return literal(b, i, "true")
-	case c == 'f':
-		return literal(b, i, "false")
-	case c == 'n':
-		return literal(b, i, "null")
-	case c == '-' || (c >= '0' && c <= '9'):
-		j := i + 1
-		for j < len(b) && (b[j] >= '0' && b[j] <= '9' || b[j] == '.' || b[j] == 'e' || b[j] == 'E' || b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		return j, nil
-	}
-	return 0, syntaxAt(i, fmt.Sprintf("unexpected character %q", b[i]))
-}
-
-func literal(b []byte, i int, lit string) (int, error) {
-	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return 0, syntaxAt(i, "invalid literal")
-	}
-	return i + len(lit), nil
+	return syntaxAt(0, err.Error())
 }

@@ -98,7 +98,7 @@ func BenchmarkStreamParse(b *testing.B) {
 		events = append(events, evText)
 	}
 	events = append(events, `message_delta {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":100}}`, evStop)
-	raw := []byte(sse(events...))
+	raw := []byte(sseText(events...))
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {

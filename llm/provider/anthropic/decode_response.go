@@ -82,6 +82,43 @@ func (c *usageCounts) canonical() chat.Usage {
 	}
 }
 
+// ResponseUsage reads the usage of a complete Messages response (a
+// passed-through answer, for billing); zero when the body does not decode.
+func ResponseUsage(body []byte) chat.Usage {
+	var v struct {
+		Usage wireUsage `json:"usage"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return chat.Usage{}
+	}
+	var c usageCounts
+	c.set(&v.Usage)
+	return c.canonical()
+}
+
+// EventUsage folds the usage that one stream event's data carries
+// (message_start's message.usage, message_delta's usage) into u, the
+// stream's usage so far. The counts are cumulative: each one the event
+// carries replaces the one before.
+func EventUsage(data []byte, u *chat.Usage) {
+	var v struct {
+		Usage   wireUsage `json:"usage"`
+		Message struct {
+			Usage wireUsage `json:"usage"`
+		} `json:"message"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return
+	}
+	c := usageCounts{input: u.PromptTokens - u.CachedTokens - u.CacheWriteTokens, output: u.CompletionTokens,
+		cacheRead: u.CachedTokens, cacheWrite: u.CacheWriteTokens}
+	c.set(&v.Message.Usage)
+	c.set(&v.Usage)
+	reasoning := u.ReasoningTokens
+	*u = c.canonical()
+	u.ReasoningTokens = reasoning
+}
+
 // wireMessage is a Messages response.
 type wireMessage struct {
 	ID         string      `json:"id"`
@@ -101,13 +138,22 @@ type wireBlock struct {
 	Input json.RawMessage `json:"input"`
 }
 
-// decodeResponse decodes a Messages response: text blocks are concatenated,
-// tool_use blocks become tool calls with the input's JSON text as arguments,
-// thinking and server-tool blocks are skipped.
-func decodeResponse(body []byte, created int64) (*chat.Response, error) {
+// DecodeMessagesResponse decodes a Messages response: the upstream's
+// answer, or a passed-through one the cache keeps. Text blocks are
+// concatenated and tool_use blocks become tool calls with the input's JSON
+// text as arguments. A Lenient decoding skips thinking and server-tool
+// blocks and maps every stop reason; an Exact one refuses them
+// (chat.ErrInexact), as it does a body that is not a message and a stop
+// reason other than end_turn, stop_sequence, max_tokens and tool_use.
+func DecodeMessagesResponse(body []byte, created int64, d chat.Decoding) (*chat.Response, error) {
 	var w wireMessage
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, err
+	}
+	if d == chat.Exact {
+		if err := exactMessage(&w); err != nil {
+			return nil, err
+		}
 	}
 	resp := &chat.Response{
 		ID:           w.ID,
@@ -139,4 +185,31 @@ func decodeResponse(body []byte, created int64) (*chat.Response, error) {
 	u.set(&w.Usage)
 	resp.Usage = u.canonical()
 	return resp, nil
+}
+
+// exactMessage checks, for an Exact decoding, that w is a complete message
+// of text and tool_use blocks.
+func exactMessage(w *wireMessage) error {
+	if w.Type != "message" {
+		return chat.Inexact("type %q", w.Type)
+	}
+	if !exactStop(w.StopReason) {
+		return chat.Inexact("stop reason %q", w.StopReason)
+	}
+	for i := range w.Content {
+		if t := w.Content[i].Type; t != "text" && t != "tool_use" {
+			return chat.Inexact("content block %q", t)
+		}
+	}
+	return nil
+}
+
+// exactStop reports the stop reasons that name a canonical finish reason as
+// they are: a complete answer, one cut at max_tokens, tool calls.
+func exactStop(reason string) bool {
+	switch reason {
+	case "end_turn", "stop_sequence", "max_tokens", "tool_use":
+		return true
+	}
+	return false
 }

@@ -70,7 +70,7 @@ func FuzzStream(f *testing.F) {
 			f.Add(b)
 		}
 	}
-	f.Add([]byte(sse(evStart, evTextStart, evText, evStop)))
+	f.Add([]byte(sseText(evStart, evTextStart, evText, evStop)))
 	f.Add([]byte("event: content_block_delta\ndata: {\"index\":-1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"x\"}}\n\n"))
 	f.Add([]byte("data: {\"type\":\"error\"}\n\n"))
 	f.Add([]byte("event: message_delta\ndata: {\"usage\":{\"output_tokens\":-5}}\r\n\r\n"))

@@ -144,7 +144,7 @@ func TestGoldenEncodeResponse(t *testing.T) {
 func TestGoldenDecodeResponse(t *testing.T) {
 	for _, in := range goldenCases(t, "response_decode", ".json") {
 		t.Run(filepath.Base(in), func(t *testing.T) {
-			resp, err := decodeResponse(readFile(t, in), 1700000000)
+			resp, err := DecodeMessagesResponse(readFile(t, in), 1700000000, chat.Lenient)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -125,7 +125,7 @@ func (p *Provider) Chat(ctx context.Context, t chat.Target, req *chat.Request) (
 	if err != nil {
 		return nil, &chat.UpstreamError{Provider: p.name, Message: "reading the response failed", Err: err}
 	}
-	out, err := decodeResponse(raw, p.now().Unix())
+	out, err := DecodeMessagesResponse(raw, p.now().Unix(), chat.Lenient)
 	if err != nil {
 		return nil, &chat.UpstreamError{Provider: p.name, Status: resp.StatusCode, Message: "malformed response", Body: bounded(raw), Header: resp.Header, Err: err}
 	}

@@ -383,9 +383,9 @@ func TestProviderStreamReusesConnection(t *testing.T) {
 	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
-		_, _ = io.WriteString(w, sse(evStart, evTextStart, evText))
+		_, _ = io.WriteString(w, sseText(evStart, evTextStart, evText))
 		w.(http.Flusher).Flush()
-		_, _ = io.WriteString(w, sse(evStop))
+		_, _ = io.WriteString(w, sseText(evStop))
 	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {

@@ -7,14 +7,19 @@ import (
 	"sync"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/sse"
 )
+
+// maxEventBytes bounds one server-sent event (its data lines together), so
+// that a misbehaving upstream cannot make the reader buffer without end.
+const maxEventBytes = 8 << 20
 
 // stream is a chat.Stream over an Anthropic event stream. Recv is not safe
 // for concurrent use; Close may be called at any time, from any goroutine.
 type stream struct {
 	provider string
 	body     io.ReadCloser
-	sse      *sseReader
+	events   sse.Reader
 	created  int64
 
 	id, model string
@@ -23,6 +28,7 @@ type stream struct {
 	blocks    []toolBlock // Anthropic block index → tool-call ordinal
 	calls     int         // tool calls started so far
 	ev        wireEvent   // reused for decoding
+	exact     bool        // refuse what the chunks cannot carry (chat.Exact)
 	err       error       // sticky: io.EOF after message_stop, or the failure
 
 	closeOnce sync.Once
@@ -32,7 +38,19 @@ type stream struct {
 var _ chat.Stream = (*stream)(nil)
 
 func newStream(provider string, body io.ReadCloser, created int64) *stream {
-	return &stream{provider: provider, body: body, sse: newSSEReader(body), created: created}
+	s := &stream{provider: provider, body: body, created: created}
+	s.events.Reset(body, sse.Options{Buffer: 16 << 10, Max: maxEventBytes})
+	return s
+}
+
+// DecodeStream reads a Messages event stream that is not a live upstream's
+// (one the cache recorded), decoding it as d says: an Exact decoding ends
+// with an error wrapping chat.ErrInexact at the first event it cannot carry
+// as it is.
+func DecodeStream(body io.Reader, d chat.Decoding) chat.Stream {
+	s := newStream("", io.NopCloser(body), 0)
+	s.exact = d == chat.Exact
+	return s
 }
 
 // wireEvent is the union of the stream's event payloads. Its parts are
@@ -73,7 +91,7 @@ func (s *stream) Recv() (*chat.Chunk, error) {
 		return nil, s.err
 	}
 	for {
-		name, data, err := s.sse.next()
+		name, data, err := s.events.Next()
 		if err != nil {
 			return nil, s.fail(err)
 		}
@@ -135,6 +153,11 @@ func (s *stream) handle(name, data []byte) (*chat.Chunk, error) {
 		return nil, &chat.UpstreamError{Provider: s.provider, Message: "malformed " + kind + " event", Body: bounded(append([]byte(nil), data...)), Err: err}
 	}
 	ev := &s.ev
+	if s.exact {
+		if err := s.exactEvent(kind, ev); err != nil {
+			return nil, err
+		}
+	}
 	switch kind {
 	case "message_start":
 		s.id, s.model = ev.Message.ID, ev.Message.Model
@@ -195,6 +218,33 @@ func (s *stream) handle(name, data []byte) (*chat.Chunk, error) {
 		e.Message = "stream error"
 	}
 	return nil, e
+}
+
+// exactEvent checks, for an Exact decoding, that an event holds only what
+// the chunks carry: text and tool_use blocks and their deltas, and a stop
+// reason that names a canonical finish reason as it is.
+func (s *stream) exactEvent(kind string, ev *wireEvent) error {
+	switch kind {
+	case "content_block_start":
+		if t := ev.ContentBlock.Type; t != "text" && t != "tool_use" {
+			return chat.Inexact("content block %q", t)
+		}
+	case "content_block_delta":
+		switch ev.Delta.Type {
+		case "text_delta":
+		case "input_json_delta":
+			if _, ok := s.toolCall(ev.Index); !ok {
+				return chat.Inexact("a tool input delta outside a tool block")
+			}
+		default:
+			return chat.Inexact("delta %q", ev.Delta.Type)
+		}
+	case "message_delta":
+		if r := ev.Delta.StopReason; r != "" && !exactStop(r) {
+			return chat.Inexact("stop reason %q", r)
+		}
+	}
+	return nil
 }
 
 // toolCall returns the tool-call ordinal of an Anthropic block index.

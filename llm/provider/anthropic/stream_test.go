@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"strings"
@@ -10,8 +9,8 @@ import (
 	"github.com/junctionhq/junction/llm/chat"
 )
 
-// sse joins events written as "name data" pairs into a stream.
-func sse(events ...string) string {
+// sseText joins events written as "name data" pairs into a stream.
+func sseText(events ...string) string {
 	var b strings.Builder
 	for _, e := range events {
 		name, data, _ := strings.Cut(e, " ")
@@ -33,14 +32,14 @@ func TestStreamParse(t *testing.T) {
 		stream string
 		check  func(t *testing.T, c collected)
 	}{
-		{"ping and unknown events are ignored", sse(evStart, `ping {"type":"ping"}`, evTextStart,
+		{"ping and unknown events are ignored", sseText(evStart, `ping {"type":"ping"}`, evTextStart,
 			`brand_new_event {"type":"brand_new_event","x":[1]}`, `ping not-even-json`, evText,
 			`content_block_stop {"type":"content_block_stop","index":0}`, evStop), func(t *testing.T, c collected) {
 			if c.err != nil || c.text != "hi" || c.chunks != 3 { // role, text, usage
 				t.Errorf("%+v", c)
 			}
 		}},
-		{"usage is cumulative: set, not added", sse(evStart, evTextStart, evText,
+		{"usage is cumulative: set, not added", sseText(evStart, evTextStart, evText,
 			`message_delta {"type":"message_delta","delta":{"stop_reason":null},"usage":{"output_tokens":5}}`,
 			`message_delta {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":8}}`, evStop), func(t *testing.T, c collected) {
 			want := chat.Usage{PromptTokens: 17, CompletionTokens: 8, CachedTokens: 5, CacheWriteTokens: 2}
@@ -48,14 +47,14 @@ func TestStreamParse(t *testing.T) {
 				t.Errorf("usage %+v finish %q, want %+v", c.usage, c.finish, want)
 			}
 		}},
-		{"message_delta may restate input usage", sse(evStart,
+		{"message_delta may restate input usage", sseText(evStart,
 			`message_delta {"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"input_tokens":11,"cache_read_input_tokens":0,"output_tokens":3}}`, evStop), func(t *testing.T, c collected) {
 			want := chat.Usage{PromptTokens: 13, CompletionTokens: 3, CacheWriteTokens: 2}
 			if c.usage != want || c.finish != chat.FinishLength {
 				t.Errorf("usage %+v finish %q, want %+v", c.usage, c.finish, want)
 			}
 		}},
-		{"tool calls are numbered among tool calls", sse(evStart, evTextStart, evText,
+		{"tool calls are numbered among tool calls", sseText(evStart, evTextStart, evText,
 			`content_block_start {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t1","name":"f","input":{}}}`,
 			`content_block_delta {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\""}}`,
 			`content_block_delta {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":":1}"}}`,
@@ -68,21 +67,21 @@ func TestStreamParse(t *testing.T) {
 				t.Errorf("%+v", c)
 			}
 		}},
-		{"stop reasons", sse(evStart, `message_delta {"type":"message_delta","delta":{"stop_reason":"refusal"}}`, evStop), func(t *testing.T, c collected) {
+		{"stop reasons", sseText(evStart, `message_delta {"type":"message_delta","delta":{"stop_reason":"refusal"}}`, evStop), func(t *testing.T, c collected) {
 			if c.finish != chat.FinishContentFilter {
 				t.Errorf("finish %q", c.finish)
 			}
 		}},
-		{"overloaded error event", sse(evStart, `error {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`), func(t *testing.T, c collected) {
+		{"overloaded error event", sseText(evStart, `error {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`), func(t *testing.T, c collected) {
 			wantUpstream(t, c.err, 529, "overloaded_error", "Overloaded")
 		}},
-		{"rate limit error event", sse(evStart, `error {"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`), func(t *testing.T, c collected) {
+		{"rate limit error event", sseText(evStart, `error {"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`), func(t *testing.T, c collected) {
 			wantUpstream(t, c.err, 429, "rate_limit_error", "slow down")
 		}},
-		{"unknown error type", sse(`error {"type":"error","error":{"type":"weird_error","message":"?"}}`), func(t *testing.T, c collected) {
+		{"unknown error type", sseText(`error {"type":"error","error":{"type":"weird_error","message":"?"}}`), func(t *testing.T, c collected) {
 			wantUpstream(t, c.err, 500, "weird_error", "?")
 		}},
-		{"cut before message_stop", sse(evStart, evTextStart, evText), func(t *testing.T, c collected) {
+		{"cut before message_stop", sseText(evStart, evTextStart, evText), func(t *testing.T, c collected) {
 			wantUpstream(t, c.err, 0, "", "stream ended before message_stop")
 			if !errors.Is(c.err, io.ErrUnexpectedEOF) {
 				t.Errorf("err %v does not wrap io.ErrUnexpectedEOF", c.err)
@@ -94,10 +93,10 @@ func TestStreamParse(t *testing.T) {
 		{"empty body", "", func(t *testing.T, c collected) {
 			wantUpstream(t, c.err, 0, "", "stream ended before message_stop")
 		}},
-		{"malformed event", sse(evStart, `content_block_delta {"type":`), func(t *testing.T, c collected) {
+		{"malformed event", sseText(evStart, `content_block_delta {"type":`), func(t *testing.T, c collected) {
 			wantUpstream(t, c.err, 0, "", "malformed content_block_delta event")
 		}},
-		{"message_stop without usage ends at once", sse(evStop), func(t *testing.T, c collected) {
+		{"message_stop without usage ends at once", sseText(evStop), func(t *testing.T, c collected) {
 			if c.err != nil || c.chunks != 0 {
 				t.Errorf("%+v", c)
 			}
@@ -122,7 +121,7 @@ func wantUpstream(t *testing.T, err error, status int, typ, message string) {
 }
 
 func TestStreamSticky(t *testing.T) {
-	s := newStream("p", io.NopCloser(strings.NewReader(sse(evStart, evStop))), 0)
+	s := newStream("p", io.NopCloser(strings.NewReader(sseText(evStart, evStop))), 0)
 	for range 2 {
 		if _, err := s.Recv(); err != nil {
 			t.Fatal(err)
@@ -137,49 +136,5 @@ func TestStreamSticky(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-	}
-}
-
-func TestSSEReader(t *testing.T) {
-	in := ": comment\n" +
-		"event: a\r\ndata: 1\r\n\r\n" + // CRLF
-		"event: ignored-without-data\n\n" +
-		"data:2\ndata: 3\n\n" + // no space after the colon; two data lines
-		"id: 5\nretry: 10\nevent:b\ndata: x:y\n\n" +
-		"data: last" // no final newline
-	r := newSSEReader(strings.NewReader(in))
-	var got []string
-	for {
-		ev, data, err := r.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, string(ev)+"="+string(data))
-	}
-	want := []string{"a=1", "=2\n3", "b=x:y", "=last"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("events %q, want %q", got, want)
-	}
-}
-
-func TestSSEReaderLongLines(t *testing.T) {
-	long := strings.Repeat("x", 100<<10)
-	r := newSSEReader(strings.NewReader("data: " + long + "\n\n"))
-	_, data, err := r.next()
-	if err != nil || string(data) != long {
-		t.Fatalf("long line: %v (%d bytes)", err, len(data))
-	}
-	huge := bytes.Repeat([]byte("y"), maxEventBytes+10)
-	r = newSSEReader(io.MultiReader(strings.NewReader("data: "), bytes.NewReader(huge)))
-	if _, _, err := r.next(); !errors.Is(err, errEventTooLarge) {
-		t.Fatalf("huge line: %v", err)
-	}
-	many := strings.Repeat("data: "+strings.Repeat("z", 1<<20)+"\n", 9)
-	r = newSSEReader(strings.NewReader(many + "\n"))
-	if _, _, err := r.next(); !errors.Is(err, errEventTooLarge) {
-		t.Fatalf("many data lines: %v", err)
 	}
 }

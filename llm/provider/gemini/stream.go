@@ -1,18 +1,17 @@
 package gemini
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/sse"
 )
 
 // ChatStream sends req to streamGenerateContent?alt=sse. It returns once the
@@ -49,7 +48,7 @@ const maxEventBytes = 16 << 20
 type stream struct {
 	provider string
 	body     io.ReadCloser
-	r        *bufio.Reader
+	events   sse.Reader
 	id       string // the first event's responseId
 	model    string // the first event's modelVersion, else the requested model
 	created  int64
@@ -62,12 +61,12 @@ type stream struct {
 	calls    int         // function calls so far
 	usage    *chat.Usage // the last usageMetadata, sent at the end
 	err      error       // sticky: returned by every later Recv
-	data     []byte      // the current event's data
-	line     []byte      // the current line, when longer than the buffer
 }
 
 func newStream(provider string, body io.ReadCloser, model string, created int64) *stream {
-	return &stream{provider: provider, body: body, r: bufio.NewReaderSize(body, 32<<10), model: model, created: created}
+	s := &stream{provider: provider, body: body, model: model, created: created}
+	s.events.Reset(body, sse.Options{Max: maxEventBytes})
+	return s
 }
 
 // Close releases the connection; it is safe to call at any time and more
@@ -85,7 +84,7 @@ func (s *stream) Recv() (*chat.Chunk, error) {
 		return nil, s.err
 	}
 	for {
-		data, err := s.nextEvent()
+		_, data, err := s.events.Next()
 		if err != nil {
 			return s.end(err)
 		}
@@ -186,66 +185,4 @@ func (s *stream) decode(data []byte) (*chat.Chunk, error) {
 		c.Role = chat.RoleAssistant
 	}
 	return c, nil
-}
-
-// nextEvent returns the data of the next event ("data:" lines joined by
-// newlines, up to a blank line); comments and other fields are skipped. At
-// EOF a last event without its blank line is still returned.
-func (s *stream) nextEvent() ([]byte, error) {
-	s.data = s.data[:0]
-	hasData := false
-	for {
-		line, err := s.readLine()
-		if err != nil {
-			if errors.Is(err, io.EOF) && hasData {
-				return s.data, nil
-			}
-			return nil, err
-		}
-		if len(line) == 0 {
-			if hasData {
-				return s.data, nil
-			}
-			continue
-		}
-		field, value, _ := bytes.Cut(line, []byte{':'})
-		if len(field) == 0 { // ": comment"
-			continue
-		}
-		if string(field) != "data" { // event, id, retry: unused by Gemini
-			continue
-		}
-		value = bytes.TrimPrefix(value, []byte{' '})
-		if hasData {
-			s.data = append(s.data, '\n')
-		}
-		if len(s.data)+len(value) > maxEventBytes {
-			return nil, fmt.Errorf("event larger than %d bytes", maxEventBytes)
-		}
-		s.data = append(s.data, value...)
-		hasData = true
-	}
-}
-
-// readLine returns the next line without its LF or CRLF. A last line without
-// one is returned before io.EOF.
-func (s *stream) readLine() ([]byte, error) {
-	line, err := s.r.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		s.line = append(s.line[:0], line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
-			line, err = s.r.ReadSlice('\n')
-			s.line = append(s.line, line...)
-			if len(s.line) > maxEventBytes {
-				return nil, fmt.Errorf("line larger than %d bytes", maxEventBytes)
-			}
-		}
-		line = s.line
-	}
-	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
-		return nil, err
-	}
-	line = bytes.TrimSuffix(line, []byte{'\n'})
-	line = bytes.TrimSuffix(line, []byte{'\r'})
-	return line, nil
 }

@@ -95,7 +95,7 @@ func TestAzure(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		raw, _ := io.ReadAll(resp.Body)
-		if got, _, err := decodeResponse(raw); err != nil || got.Message.Text() != "Echo: fwd" {
+		if got, err := DecodeChatResponse(raw, chat.Lenient); err != nil || got.Message.Text() != "Echo: fwd" {
 			t.Errorf("forwarded %s: %v", raw, err)
 		}
 		checkAzureRequest(t, srv, http.MethodPost, "/openai/deployments/chat-deployment/chat/completions", DefaultAzureAPIVersion)

@@ -2,6 +2,7 @@ package openai
 
 import (
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/jsonscan"
 )
 
 // AppendChunk appends c as one server-sent event, "data: {...}\n\n", in
@@ -105,6 +106,8 @@ type upstreamChunk struct {
 	badIndex bool
 	// errValue is the "error" member of an error event.
 	errValue []byte
+	// exact makes the decoding refuse what it would drop (chat.Exact).
+	exact bool
 	// lastID and lastModel are the previous chunk's, reused while they do
 	// not change (they never do within a stream) to save two allocations per
 	// chunk.
@@ -113,67 +116,69 @@ type upstreamChunk struct {
 
 // decodeChunk decodes one chunk event's JSON into u (which it resets).
 func decodeChunk(data []byte, u *upstreamChunk) error {
-	*u = upstreamChunk{missingIndex: u.missingIndex[:0], lastID: u.lastID, lastModel: u.lastModel}
-	start := skipSpace(data, 0)
-	it, err := iterObject(data, start, 0)
+	*u = upstreamChunk{missingIndex: u.missingIndex[:0], lastID: u.lastID, lastModel: u.lastModel, exact: u.exact}
+	start := jsonscan.SkipSpace(data, 0)
+	it, err := jsonscan.IterObject(data, start, 0)
 	if err != nil {
 		return err
 	}
 	c := &u.chunk
-	for it.next() {
-		v := it.value()
-		switch string(it.key) {
+	for it.Next() {
+		v := it.Value()
+		switch string(it.Key) {
 		case "id":
 			c.ID = reuseString(v, &u.lastID)
 		case "model":
 			c.Model = reuseString(v, &u.lastModel)
 		case "created":
-			c.Created, _ = decodeInt(v)
+			c.Created, _ = jsonscan.DecodeInt(v)
 		case "usage":
 			if v[0] == '{' {
 				u.usage = new(chat.Usage)
 				decodeUsage(v, u.usage)
 			}
 		case "error":
-			if !isNull(v) {
+			if !jsonscan.IsNull(v) {
 				u.errValue = v
 			}
 		case "choices":
+			if u.exact {
+				if err := exactChoices(v, true); err != nil {
+					return err
+				}
+			}
 			if choice := firstChoice(v); choice != nil {
 				decodeChunkChoice(choice, u)
 			}
 		}
 	}
-	if it.err != nil {
-		return it.err
+	if it.Err != nil {
+		return it.Err
 	}
-	if i := skipSpace(data, it.end); i != len(data) {
-		return errAt(i, "unexpected %s after the object", describe(data, i))
-	}
-	return nil
+	return jsonscan.Trailing(data, it.End)
 }
 
 func decodeChunkChoice(v []byte, u *upstreamChunk) {
 	c := &u.chunk
-	it := walkObject(v)
-	for it.next() {
-		fv := it.value()
-		switch string(it.key) {
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
+		fv := it.Value()
+		switch string(it.Key) {
 		case "finish_reason":
-			f, _ := decodeString(fv)
+			f, _ := jsonscan.DecodeString(fv)
 			c.FinishReason = finishReason(f)
 		case "delta":
 			if fv[0] != '{' {
 				continue
 			}
-			dit := walkObject(fv)
-			for dit.next() {
-				dv := dit.value()
-				switch string(dit.key) {
+			dit := jsonscan.WalkObject(fv)
+			for dit.Next() {
+				dv := dit.Value()
+				switch string(dit.Key) {
 				case "role":
-					c.Role, _ = decodeString(dv)
+					c.Role, _ = jsonscan.DecodeString(dv)
 				case "content":
-					c.Content, _ = decodeString(dv)
+					c.Content, _ = jsonscan.DecodeString(dv)
 				case "tool_calls":
 					decodeToolCallDeltas(dv, u)
 				}
@@ -187,27 +192,27 @@ func decodeToolCallDeltas(v []byte, u *upstreamChunk) {
 	if v[0] != '[' {
 		return
 	}
-	it := walkArray(v)
-	for it.next() {
-		tv := it.value()
+	it := jsonscan.WalkArray(v)
+	for it.Next() {
+		tv := it.Value()
 		if tv[0] != '{' {
 			continue
 		}
 		var d chat.ToolCallDelta
 		hasIndex := false
-		tit := walkObject(tv)
-		for tit.next() {
-			fv := tit.value()
-			switch string(tit.key) {
+		tit := jsonscan.WalkObject(tv)
+		for tit.Next() {
+			fv := tit.Value()
+			switch string(tit.Key) {
 			case "index":
-				n, ok := decodeInt(fv)
+				n, ok := jsonscan.DecodeInt(fv)
 				if !ok || n < 0 || n >= maxToolCalls {
 					u.badIndex = true
 					continue
 				}
 				d.Index, hasIndex = int(n), true
 			case "id":
-				d.ID, _ = decodeString(fv)
+				d.ID, _ = jsonscan.DecodeString(fv)
 			case "function":
 				d.Name, d.Arguments = decodeFunction(fv, d.Name, d.Arguments)
 			}
@@ -220,14 +225,14 @@ func decodeToolCallDeltas(v []byte, u *upstreamChunk) {
 // reuseString returns the string value v, as *last when it is the same
 // (without allocating), else as a new string that becomes *last.
 func reuseString(v []byte, last *string) string {
-	b, ok := stringBytes(v)
+	b, ok := jsonscan.StringBytes(v)
 	if !ok {
 		return ""
 	}
 	if string(b) == *last {
 		return *last
 	}
-	s, _ := decodeString(v)
+	s, _ := jsonscan.DecodeString(v)
 	*last = s
 	return s
 }

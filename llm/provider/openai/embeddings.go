@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/jsonscan"
 )
 
 // Embedding encoding formats.
@@ -30,21 +31,21 @@ func DecodeEmbeddingRequest(body []byte) (*chat.EmbeddingRequest, error) {
 	var arena rawArena
 	req := &chat.EmbeddingRequest{}
 	var sawInput bool
-	for it.next() {
-		v := it.value()
+	for it.Next() {
+		v := it.Value()
 		var err error
-		switch string(it.key) {
+		switch string(it.Key) {
 		case "model":
 			req.Model, err = nullableString(v)
 		case "input":
-			sawInput = !isNull(v)
+			sawInput = !jsonscan.IsNull(v)
 			req.Input, err = decodeEmbeddingInput(v)
 		case "dimensions":
-			if !isNull(v) {
-				n, ok := decodeInt(v)
+			if !jsonscan.IsNull(v) {
+				n, ok := jsonscan.DecodeInt(v)
 				switch {
 				case !ok:
-					err = requestError("", "must be an integer, got "+jsonKind(v))
+					err = requestError("", "must be an integer, got "+jsonscan.Kind(v))
 				case n < 1 || n > math.MaxInt32:
 					err = requestError("", "must be at least 1, got "+string(v))
 				default:
@@ -62,10 +63,10 @@ func DecodeEmbeddingRequest(body []byte) (*chat.EmbeddingRequest, error) {
 			if req.Extra == nil {
 				req.Extra = make(map[string]json.RawMessage)
 			}
-			req.Extra[string(it.key)] = arena.copy(v)
+			req.Extra[string(it.Key)] = arena.copy(v)
 		}
 		if err != nil {
-			return nil, under(err, string(it.key))
+			return nil, under(err, string(it.Key))
 		}
 	}
 	if err := closeObject(&it, body); err != nil {
@@ -84,31 +85,31 @@ const tokenArrayMessage = "token-array input is not supported; send a string or 
 
 func decodeEmbeddingInput(v []byte) ([]string, error) {
 	switch {
-	case isNull(v):
+	case jsonscan.IsNull(v):
 		return nil, nil
 	case v[0] == '"':
-		s, _ := decodeString(v)
+		s, _ := jsonscan.DecodeString(v)
 		if s == "" {
 			return nil, requestError("", "must not be empty")
 		}
 		return []string{s}, nil
 	case v[0] != '[':
-		return nil, requestError("", "must be a string or an array of strings, got "+jsonKind(v))
+		return nil, requestError("", "must be a string or an array of strings, got "+jsonscan.Kind(v))
 	}
-	it := walkArray(v)
+	it := jsonscan.WalkArray(v)
 	var inputs []string
-	for it.next() {
-		ev := it.value()
+	for it.Next() {
+		ev := it.Value()
 		switch ev[0] {
 		case '"':
 		case '[', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 			return nil, requestError("", tokenArrayMessage)
 		default:
-			return nil, underIndex(requestError("", "must be a string, got "+jsonKind(ev)), it.n-1)
+			return nil, underIndex(requestError("", "must be a string, got "+jsonscan.Kind(ev)), it.N-1)
 		}
-		s, _ := decodeString(ev)
+		s, _ := jsonscan.DecodeString(ev)
 		if s == "" {
-			return nil, underIndex(requestError("", "must not be empty"), it.n-1)
+			return nil, underIndex(requestError("", "must not be empty"), it.N-1)
 		}
 		inputs = append(inputs, s)
 	}
@@ -190,39 +191,39 @@ var errEmbeddingCount = errors.New("the number of embeddings does not match the 
 // arrays of numbers or base64 strings, placed by their index. want is the
 // number of inputs.
 func decodeEmbeddingResponse(body []byte, want int) (*chat.EmbeddingResponse, error) {
-	start := skipSpace(body, 0)
-	it, err := iterObject(body, start, 0)
+	start := jsonscan.SkipSpace(body, 0)
+	it, err := jsonscan.IterObject(body, start, 0)
 	if err != nil {
 		return nil, err
 	}
 	resp := &chat.EmbeddingResponse{Vectors: make([][]float32, want)}
 	var scratch []byte
 	hint := 0
-	for it.next() {
-		v := it.value()
-		switch string(it.key) {
+	for it.Next() {
+		v := it.Value()
+		switch string(it.Key) {
 		case "model":
-			resp.Model, _ = decodeString(v)
+			resp.Model, _ = jsonscan.DecodeString(v)
 		case "usage":
 			decodeUsage(v, &resp.Usage)
 		case "data":
 			if v[0] != '[' {
 				return nil, errors.New("data is not an array")
 			}
-			dit := walkArray(v)
-			for dit.next() {
-				item := dit.value()
+			dit := jsonscan.WalkArray(v)
+			for dit.Next() {
+				item := dit.Value()
 				if item[0] != '{' {
-					return nil, fmt.Errorf("data[%d] is not an object", dit.n-1)
+					return nil, fmt.Errorf("data[%d] is not an object", dit.N-1)
 				}
-				index := dit.n - 1 // an item without an index is placed by its position
+				index := dit.N - 1 // an item without an index is placed by its position
 				var vec []float32
-				iit := walkObject(item)
-				for iit.next() {
-					fv := iit.value()
-					switch string(iit.key) {
+				iit := jsonscan.WalkObject(item)
+				for iit.Next() {
+					fv := iit.Value()
+					switch string(iit.Key) {
 					case "index":
-						n, ok := decodeInt(fv)
+						n, ok := jsonscan.DecodeInt(fv)
 						if !ok || n < 0 || n >= int64(want) {
 							return nil, errEmbeddingCount
 						}
@@ -242,8 +243,8 @@ func decodeEmbeddingResponse(body []byte, want int) (*chat.EmbeddingResponse, er
 			}
 		}
 	}
-	if it.err != nil {
-		return nil, it.err
+	if it.Err != nil {
+		return nil, it.Err
 	}
 	for _, v := range resp.Vectors {
 		if v == nil {
@@ -259,20 +260,20 @@ func decodeVector(v, scratch []byte, hint int) ([]float32, []byte, error) {
 	switch v[0] {
 	case '[':
 		vec := make([]float32, 0, hint)
-		it := walkArray(v)
-		for it.next() {
-			ev := it.value()
+		it := jsonscan.WalkArray(v)
+		for it.Next() {
+			ev := it.Value()
 			f, err := strconv.ParseFloat(string(ev), 32)
 			if err != nil {
-				return nil, scratch, fmt.Errorf("embedding element %d is not a number", it.n-1)
+				return nil, scratch, fmt.Errorf("embedding element %d is not a number", it.N-1)
 			}
 			vec = append(vec, float32(f))
 		}
 		return vec, scratch, nil
 	case '"':
 		inner := v[1 : len(v)-1]
-		if hasBackslash(inner) { // "\/" from some encoders
-			s, _ := decodeString(v)
+		if jsonscan.HasBackslash(inner) { // "\/" from some encoders
+			s, _ := jsonscan.DecodeString(v)
 			inner = []byte(s)
 		}
 		var err error

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/jsonscan"
 )
 
 // AppendError appends an OpenAI error body,
@@ -110,30 +111,30 @@ func responseError(provider string, resp *http.Response) *chat.UpstreamError {
 // {"error":{...}}, {"error":"text"}, a top-level message or detail (vLLM,
 // FastAPI), or else the body's text.
 func fillError(e *chat.UpstreamError, body []byte) {
-	start, end, err := documentEnd(body)
+	start, end, err := jsonscan.DocumentEnd(body)
 	if err != nil || body[start] != '{' {
 		e.Message = shortText(body)
 		return
 	}
-	it := walkObject(body[start:end])
+	it := jsonscan.WalkObject(body[start:end])
 	var topMessage string
-	for it.next() {
-		v := it.value()
-		switch string(it.key) {
+	for it.Next() {
+		v := it.Value()
+		switch string(it.Key) {
 		case "error":
 			switch v[0] {
 			case '{':
 				fillErrorObject(e, v)
 			case '"':
-				e.Message, _ = decodeString(v)
+				e.Message, _ = jsonscan.DecodeString(v)
 			}
 		case "message", "detail":
-			if s, ok := decodeString(v); ok && topMessage == "" {
+			if s, ok := jsonscan.DecodeString(v); ok && topMessage == "" {
 				topMessage = s
 			}
 		case "type":
 			if e.Type == "" {
-				e.Type, _ = decodeString(v)
+				e.Type, _ = jsonscan.DecodeString(v)
 			}
 		case "code":
 			if e.Code == "" {
@@ -152,14 +153,14 @@ func fillError(e *chat.UpstreamError, body []byte) {
 // fillErrorObject reads {"message","type","code"} (code a string or a
 // number).
 func fillErrorObject(e *chat.UpstreamError, v []byte) {
-	it := walkObject(v)
-	for it.next() {
-		fv := it.value()
-		switch string(it.key) {
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
+		fv := it.Value()
+		switch string(it.Key) {
 		case "message":
-			e.Message, _ = decodeString(fv)
+			e.Message, _ = jsonscan.DecodeString(fv)
 		case "type":
-			e.Type, _ = decodeString(fv)
+			e.Type, _ = jsonscan.DecodeString(fv)
 		case "code":
 			e.Code = scalarText(fv)
 		}
@@ -168,10 +169,10 @@ func fillErrorObject(e *chat.UpstreamError, v []byte) {
 
 // scalarText returns a string's value or a number's text; "" otherwise.
 func scalarText(v []byte) string {
-	if s, ok := decodeString(v); ok {
+	if s, ok := jsonscan.DecodeString(v); ok {
 		return s
 	}
-	if _, ok := decodeFloat(v); ok {
+	if _, ok := jsonscan.DecodeFloat(v); ok {
 		return string(v)
 	}
 	return ""

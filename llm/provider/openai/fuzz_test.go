@@ -257,7 +257,7 @@ func FuzzStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		// As a whole stream, and as the data of one event followed by [DONE].
 		checkFuzzedStream(t, streamOf(body))
-		checkFuzzedStream(t, streamOf([]byte(sse(string(body), "[DONE]"))))
+		checkFuzzedStream(t, streamOf([]byte(sseText(string(body), "[DONE]"))))
 	})
 }
 

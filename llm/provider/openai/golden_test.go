@@ -113,7 +113,7 @@ func TestGoldenResponseTranslation(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
-			resp, _, err := decodeResponse(readTestdata(t, "response/"+name))
+			resp, err := DecodeChatResponse(readTestdata(t, "response/"+name), chat.Lenient)
 			if err != nil {
 				t.Fatal(err)
 			}

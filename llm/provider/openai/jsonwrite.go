@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/jsonscan"
 )
 
 // The encoders append JSON to a caller's buffer instead of going through
@@ -50,7 +51,7 @@ func appendRaw(dst []byte, raw json.RawMessage) []byte {
 	if len(raw) == 0 {
 		return append(dst, "null"...)
 	}
-	if end, err := valueEnd(raw, skipSpace(raw, 0), 0); err != nil || skipSpace(raw, end) != len(raw) {
+	if end, err := jsonscan.ValueEnd(raw, jsonscan.SkipSpace(raw, 0), 0); err != nil || jsonscan.SkipSpace(raw, end) != len(raw) {
 		return append(dst, "null"...)
 	}
 	return append(dst, raw...)

@@ -2,6 +2,8 @@ package openai
 
 import (
 	"strings"
+
+	"github.com/junctionhq/junction/llm/internal/jsonscan"
 )
 
 // AppendModels appends the /v1/models list,
@@ -31,32 +33,32 @@ func AppendModels(dst []byte, ids []string, created int64) []byte {
 
 // decodeModels returns the ids of an upstream model list, {"data":[{"id"}]}.
 func decodeModels(body []byte) ([]string, error) {
-	start := skipSpace(body, 0)
-	it, err := iterObject(body, start, 0)
+	start := jsonscan.SkipSpace(body, 0)
+	it, err := jsonscan.IterObject(body, start, 0)
 	if err != nil {
 		return nil, err
 	}
 	ids := []string{}
-	for it.next() {
-		v := it.value()
-		if string(it.key) != "data" || v[0] != '[' {
+	for it.Next() {
+		v := it.Value()
+		if string(it.Key) != "data" || v[0] != '[' {
 			continue
 		}
-		dit := walkArray(v)
-		for dit.next() {
-			mv := dit.value()
+		dit := jsonscan.WalkArray(v)
+		for dit.Next() {
+			mv := dit.Value()
 			if mv[0] != '{' {
 				continue
 			}
-			mit := walkObject(mv)
-			for mit.next() {
-				if string(mit.key) == "id" {
-					if id, ok := decodeString(mit.value()); ok && id != "" {
+			mit := jsonscan.WalkObject(mv)
+			for mit.Next() {
+				if string(mit.Key) == "id" {
+					if id, ok := jsonscan.DecodeString(mit.Value()); ok && id != "" {
 						ids = append(ids, id)
 					}
 				}
 			}
 		}
 	}
-	return ids, it.err
+	return ids, it.Err
 }

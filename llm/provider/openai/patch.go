@@ -2,6 +2,8 @@ package openai
 
 import (
 	"errors"
+
+	"github.com/junctionhq/junction/llm/internal/jsonscan"
 )
 
 // The pass-through fast path forwards a client's body to an OpenAI-compatible
@@ -43,27 +45,24 @@ var (
 )
 
 // topLevel starts walking body, which must be one JSON object.
-func topLevel(body []byte) (objectIter, error) {
-	start := skipSpace(body, 0)
+func topLevel(body []byte) (jsonscan.ObjectIter, error) {
+	start := jsonscan.SkipSpace(body, 0)
 	if start < len(body) && body[start] == '{' {
-		it, err := iterObject(body, start, 0)
+		it, err := jsonscan.IterObject(body, start, 0)
 		return it, err
 	}
-	if _, _, err := documentEnd(body); err != nil {
-		return objectIter{}, err
+	if _, _, err := jsonscan.DocumentEnd(body); err != nil {
+		return jsonscan.ObjectIter{}, err
 	}
-	return objectIter{}, errNotObject
+	return jsonscan.ObjectIter{}, errNotObject
 }
 
 // finish reports the walk's syntax error, or bytes after the object.
-func finish(it *objectIter, body []byte) error {
-	if it.err != nil {
-		return it.err
+func finish(it *jsonscan.ObjectIter, body []byte) error {
+	if it.Err != nil {
+		return it.Err
 	}
-	if i := skipSpace(body, it.end); i != len(body) {
-		return errAt(i, "unexpected %s after the object", describe(body, i))
-	}
-	return nil
+	return jsonscan.Trailing(body, it.End)
 }
 
 // PatchModel returns body with the value of its top-level "model" member
@@ -80,10 +79,10 @@ func PatchModel(body []byte, model string) ([]byte, error) {
 	var stack [2]span
 	spans := stack[:0]
 	replaced := 0
-	for it.next() {
-		if string(it.key) == "model" {
-			spans = append(spans, span{it.valStart, it.valEnd})
-			replaced += it.valEnd - it.valStart
+	for it.Next() {
+		if string(it.Key) == "model" {
+			spans = append(spans, span{it.ValStart, it.ValEnd})
+			replaced += it.ValEnd - it.ValStart
 		}
 	}
 	if err := finish(&it, body); err != nil {
@@ -91,12 +90,12 @@ func PatchModel(body []byte, model string) ([]byte, error) {
 	}
 	quotedSize := len(model) + len(model)/8 + 16 // room for a few escapes; append grows if not
 	if len(spans) == 0 {
-		open := skipSpace(body, 0) + 1
+		open := jsonscan.SkipSpace(body, 0) + 1
 		out := make([]byte, 0, len(body)+len(`"model":,`)+quotedSize)
 		out = append(out, body[:open]...)
 		out = append(out, `"model":`...)
 		out = appendString(out, model)
-		if it.n > 0 {
+		if it.N > 0 {
 			out = append(out, ',')
 		}
 		return append(out, body[open:]...), nil
@@ -128,18 +127,18 @@ func EnsureStreamUsage(body []byte) ([]byte, error) {
 	edits := stack[:0]
 	sawOptions := false
 	var badOptions []byte
-	for it.next() {
-		v := it.value()
-		switch string(it.key) {
+	for it.Next() {
+		v := it.Value()
+		switch string(it.Key) {
 		case "stream":
 			stream = string(v) == "true"
 		case "stream_options":
 			sawOptions = true
 			switch {
-			case isNull(v):
-				edits = append(edits, edit{start: it.valStart, end: it.valEnd, text: usageObject})
+			case jsonscan.IsNull(v):
+				edits = append(edits, edit{start: it.ValStart, end: it.ValEnd, text: usageObject})
 			case v[0] == '{':
-				edits = includeUsageEdits(edits, v, it.valStart)
+				edits = includeUsageEdits(edits, v, it.ValStart)
 			default:
 				badOptions = v
 			}
@@ -152,10 +151,10 @@ func EnsureStreamUsage(body []byte) ([]byte, error) {
 		return body, nil
 	}
 	if badOptions != nil {
-		return nil, requestError("stream_options", "must be an object, got "+jsonKind(badOptions))
+		return nil, requestError("stream_options", "must be an object, got "+jsonscan.Kind(badOptions))
 	}
 	if !sawOptions {
-		open := skipSpace(body, 0) + 1
+		open := jsonscan.SkipSpace(body, 0) + 1
 		edits = append(edits, edit{start: open, end: open, text: usageMember})
 	}
 	if len(edits) == 0 {
@@ -167,20 +166,20 @@ func EnsureStreamUsage(body []byte) ([]byte, error) {
 // includeUsageEdits appends the edits that make the stream_options object
 // opts (at offset base in the body) hold "include_usage":true.
 func includeUsageEdits(edits []edit, opts []byte, base int) []edit {
-	it := walkObject(opts)
+	it := jsonscan.WalkObject(opts)
 	found := false
-	for it.next() {
-		if string(it.key) != "include_usage" {
+	for it.Next() {
+		if string(it.Key) != "include_usage" {
 			continue
 		}
 		found = true
-		if string(it.value()) != "true" {
-			edits = append(edits, edit{start: base + it.valStart, end: base + it.valEnd, text: jsonTrue})
+		if string(it.Value()) != "true" {
+			edits = append(edits, edit{start: base + it.ValStart, end: base + it.ValEnd, text: jsonTrue})
 		}
 	}
 	if !found {
 		text := includeUsageMember // with a comma before other members
-		if it.n == 0 {
+		if it.N == 0 {
 			text = text[:len(text)-1]
 		}
 		edits = append(edits, edit{start: base + 1, end: base + 1, text: text})

@@ -261,7 +261,7 @@ func (p *Provider) decodeChat(resp *http.Response) (*chat.Response, error) {
 		return nil, err
 	}
 	defer release()
-	r, _, err := decodeResponse(data)
+	r, err := DecodeChatResponse(data, chat.Lenient)
 	switch {
 	case errors.Is(err, errInBody):
 		return nil, p.errorInBody(resp, data)

@@ -501,7 +501,7 @@ func TestForward(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		raw, _ := io.ReadAll(resp.Body)
-		got, _, err := decodeResponse(raw)
+		got, err := DecodeChatResponse(raw, chat.Lenient)
 		if err != nil || got.Message.Text() != "Echo: forward me" {
 			t.Errorf("response %s: %v", raw, err)
 		}

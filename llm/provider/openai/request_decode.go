@@ -5,97 +5,8 @@ import (
 	"strconv"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/jsonscan"
 )
-
-// RequestError is a client request that cannot be accepted. Param names the
-// field at fault in OpenAI's notation ("messages[2].content"), "" when the
-// fault is the body as a whole; Error joins both, ready to show the client
-// in an OpenAI error with param set to Param.
-type RequestError struct {
-	Param   string
-	Message string
-}
-
-func (e *RequestError) Error() string {
-	if e.Param == "" {
-		return e.Message
-	}
-	return e.Param + ": " + e.Message
-}
-
-func requestError(param, message string) *RequestError {
-	return &RequestError{Param: param, Message: message}
-}
-
-// Inside the decoder, errors name the field relative to the value being
-// decoded ("content[0].type" inside a message); each level prefixes its own
-// part on the way out, so that the path is only built when there is an
-// error.
-
-// under prefixes a relative error's Param with field ("messages", "[2]").
-func under(err error, field string) error {
-	re, ok := err.(*RequestError)
-	if !ok {
-		return err
-	}
-	switch {
-	case re.Param == "":
-		re.Param = field
-	case re.Param[0] == '[':
-		re.Param = field + re.Param
-	default:
-		re.Param = field + "." + re.Param
-	}
-	return re
-}
-
-// underIndex prefixes a relative error's Param with "[i]".
-func underIndex(err error, i int) error {
-	return under(err, "["+strconv.Itoa(i)+"]")
-}
-
-// rawArena copies raw values out of the request body in a few allocations,
-// so that the decoded request never aliases the caller's buffer (which may
-// be pooled) and the body can be dropped early.
-type rawArena struct{ buf []byte }
-
-func (a *rawArena) copy(v []byte) json.RawMessage {
-	if len(v) > cap(a.buf)-len(a.buf) {
-		a.buf = make([]byte, 0, max(2*cap(a.buf), len(v), 512))
-	}
-	a.buf = append(a.buf, v...)
-	n := len(a.buf)
-	return json.RawMessage(a.buf[n-len(v) : n : n])
-}
-
-// openObject starts walking body, which must be one JSON object.
-func openObject(body []byte) (objectIter, error) {
-	start := skipSpace(body, 0)
-	if start >= len(body) {
-		return objectIter{}, requestError("", "the request body is empty; expected a JSON object")
-	}
-	if body[start] != '{' {
-		if _, _, err := documentEnd(body); err != nil {
-			return objectIter{}, requestError("", "the request body is not valid JSON: "+err.Error())
-		}
-		return objectIter{}, requestError("", "the request body must be a JSON object, got "+jsonKind(body[start:]))
-	}
-	it, _ := iterObject(body, start, 0)
-	return it, nil
-}
-
-// closeObject reports a syntax error met while walking the body, or bytes
-// after the object.
-func closeObject(it *objectIter, body []byte) error {
-	if it.err != nil {
-		return requestError("", "the request body is not valid JSON: "+it.err.Error())
-	}
-	if i := skipSpace(body, it.end); i != len(body) {
-		return requestError("", "the request body is not valid JSON: "+
-			errAt(i, "unexpected %s after the object", describe(body, i)).Error())
-	}
-	return nil
-}
 
 // DecodeChatRequest decodes an OpenAI chat completions request into the
 // canonical request. Fields Junction does not model are kept in Extra, byte
@@ -116,10 +27,10 @@ func DecodeChatRequest(body []byte) (*chat.Request, error) {
 	d := requestDecoder{}
 	req := &chat.Request{}
 	var maxTokens, maxCompletionTokens int64
-	for it.next() {
-		v := it.value()
+	for it.Next() {
+		v := it.Value()
 		var err error
-		switch string(it.key) {
+		switch string(it.Key) {
 		case "model":
 			req.Model, err = nullableString(v)
 		case "messages":
@@ -150,9 +61,9 @@ func DecodeChatRequest(body []byte) (*chat.Request, error) {
 			req.User, err = nullableString(v)
 		case "response_format":
 			switch {
-			case isNull(v):
+			case jsonscan.IsNull(v):
 			case v[0] != '{':
-				err = requestError("", "must be an object, got "+jsonKind(v))
+				err = requestError("", "must be an object, got "+jsonscan.Kind(v))
 			default:
 				req.ResponseFormat = d.raw.copy(v)
 			}
@@ -164,10 +75,10 @@ func DecodeChatRequest(body []byte) (*chat.Request, error) {
 			if req.Extra == nil {
 				req.Extra = make(map[string]json.RawMessage)
 			}
-			req.Extra[string(it.key)] = d.raw.copy(v)
+			req.Extra[string(it.Key)] = d.raw.copy(v)
 		}
 		if err != nil {
-			return nil, under(err, string(it.key))
+			return nil, under(err, string(it.Key))
 		}
 	}
 	if err := closeObject(&it, body); err != nil {
@@ -193,12 +104,12 @@ type requestDecoder struct {
 }
 
 func nullableString(v []byte) (string, error) {
-	if isNull(v) {
+	if jsonscan.IsNull(v) {
 		return "", nil
 	}
-	s, ok := decodeString(v)
+	s, ok := jsonscan.DecodeString(v)
 	if !ok {
-		return "", requestError("", "must be a string, got "+jsonKind(v))
+		return "", requestError("", "must be a string, got "+jsonscan.Kind(v))
 	}
 	return s, nil
 }
@@ -206,34 +117,34 @@ func nullableString(v []byte) (string, error) {
 // nullableKeyword is nullableString for values that are one of a few words
 // (types, roles): it returns the bytes without copying when it can.
 func nullableKeyword(v []byte) ([]byte, error) {
-	if isNull(v) {
+	if jsonscan.IsNull(v) {
 		return nil, nil
 	}
-	b, ok := stringBytes(v)
+	b, ok := jsonscan.StringBytes(v)
 	if !ok {
-		return nil, requestError("", "must be a string, got "+jsonKind(v))
+		return nil, requestError("", "must be a string, got "+jsonscan.Kind(v))
 	}
 	return b, nil
 }
 
 func nullableBool(v []byte) (*bool, error) {
-	if isNull(v) {
+	if jsonscan.IsNull(v) {
 		return nil, nil
 	}
-	b, ok := decodeBool(v)
+	b, ok := jsonscan.DecodeBool(v)
 	if !ok {
-		return nil, requestError("", "must be a boolean, got "+jsonKind(v))
+		return nil, requestError("", "must be a boolean, got "+jsonscan.Kind(v))
 	}
 	return &b, nil
 }
 
 func nullableFloat(v []byte) (*float64, error) {
-	if isNull(v) {
+	if jsonscan.IsNull(v) {
 		return nil, nil
 	}
-	f, ok := decodeFloat(v)
+	f, ok := jsonscan.DecodeFloat(v)
 	if !ok {
-		return nil, requestError("", "must be a number, got "+jsonKind(v))
+		return nil, requestError("", "must be a number, got "+jsonscan.Kind(v))
 	}
 	return &f, nil
 }
@@ -241,12 +152,12 @@ func nullableFloat(v []byte) (*float64, error) {
 // tokenLimit decodes max_tokens or max_completion_tokens: null or an
 // integer of at least 1.
 func tokenLimit(v []byte) (int64, error) {
-	if isNull(v) {
+	if jsonscan.IsNull(v) {
 		return 0, nil
 	}
-	n, ok := decodeInt(v)
+	n, ok := jsonscan.DecodeInt(v)
 	if !ok {
-		return 0, requestError("", "must be an integer, got "+jsonKind(v))
+		return 0, requestError("", "must be an integer, got "+jsonscan.Kind(v))
 	}
 	if n < 1 {
 		return 0, requestError("", "must be at least 1, got "+strconv.FormatInt(n, 10))
@@ -256,20 +167,20 @@ func tokenLimit(v []byte) (int64, error) {
 
 func decodeStop(v []byte) ([]string, error) {
 	switch {
-	case isNull(v):
+	case jsonscan.IsNull(v):
 		return nil, nil
 	case v[0] == '"':
-		s, _ := decodeString(v)
+		s, _ := jsonscan.DecodeString(v)
 		return []string{s}, nil
 	case v[0] != '[':
-		return nil, requestError("", "must be a string or an array of strings, got "+jsonKind(v))
+		return nil, requestError("", "must be a string or an array of strings, got "+jsonscan.Kind(v))
 	}
-	it := walkArray(v)
+	it := jsonscan.WalkArray(v)
 	var stop []string
-	for it.next() {
-		s, ok := decodeString(it.value())
+	for it.Next() {
+		s, ok := jsonscan.DecodeString(it.Value())
 		if !ok {
-			return nil, underIndex(requestError("", "must be a string, got "+jsonKind(it.value())), it.n-1)
+			return nil, underIndex(requestError("", "must be a string, got "+jsonscan.Kind(it.Value())), it.N-1)
 		}
 		stop = append(stop, s)
 	}
@@ -277,16 +188,16 @@ func decodeStop(v []byte) ([]string, error) {
 }
 
 func decodeStreamOptions(v []byte) (includeUsage bool, err error) {
-	if isNull(v) {
+	if jsonscan.IsNull(v) {
 		return false, nil
 	}
 	if v[0] != '{' {
-		return false, requestError("", "must be an object, got "+jsonKind(v))
+		return false, requestError("", "must be an object, got "+jsonscan.Kind(v))
 	}
-	it := walkObject(v)
-	for it.next() {
-		if string(it.key) == "include_usage" {
-			b, err := nullableBool(it.value())
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
+		if string(it.Key) == "include_usage" {
+			b, err := nullableBool(it.Value())
 			if err != nil {
 				return false, under(err, "include_usage")
 			}
@@ -298,10 +209,10 @@ func decodeStreamOptions(v []byte) (includeUsage bool, err error) {
 
 func decodeToolChoice(v []byte) (*chat.ToolChoice, error) {
 	switch {
-	case isNull(v):
+	case jsonscan.IsNull(v):
 		return nil, nil
 	case v[0] == '"':
-		s, _ := stringBytes(v)
+		s, _ := jsonscan.StringBytes(v)
 		switch string(s) {
 		case chat.ToolChoiceAuto:
 			return &chat.ToolChoice{Mode: chat.ToolChoiceAuto}, nil
@@ -313,34 +224,34 @@ func decodeToolChoice(v []byte) (*chat.ToolChoice, error) {
 		return nil, requestError("", strconv.Quote(string(s))+
 			` is not a tool choice; expected "auto", "none", "required" or {"type":"function","function":{"name":...}}`)
 	case v[0] != '{':
-		return nil, requestError("", "must be a string or an object, got "+jsonKind(v))
+		return nil, requestError("", "must be a string or an object, got "+jsonscan.Kind(v))
 	}
 	var typ []byte
 	var name string
 	var hasFunction bool
-	it := walkObject(v)
-	for it.next() {
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
 		var err error
-		switch string(it.key) {
+		switch string(it.Key) {
 		case "type":
-			typ, err = nullableKeyword(it.value())
+			typ, err = nullableKeyword(it.Value())
 		case "function":
-			fv := it.value()
+			fv := it.Value()
 			if fv[0] != '{' {
-				return nil, under(requestError("", "must be an object, got "+jsonKind(fv)), "function")
+				return nil, under(requestError("", "must be an object, got "+jsonscan.Kind(fv)), "function")
 			}
 			hasFunction = true
-			fit := walkObject(fv)
-			for fit.next() {
-				if string(fit.key) == "name" {
-					if name, err = nullableString(fit.value()); err != nil {
+			fit := jsonscan.WalkObject(fv)
+			for fit.Next() {
+				if string(fit.Key) == "name" {
+					if name, err = nullableString(fit.Value()); err != nil {
 						err = under(err, "name")
 					}
 				}
 			}
 		}
 		if err != nil {
-			return nil, under(err, string(it.key))
+			return nil, under(err, string(it.Key))
 		}
 	}
 	if string(typ) != "function" && (typ != nil || !hasFunction) {
@@ -353,18 +264,18 @@ func decodeToolChoice(v []byte) (*chat.ToolChoice, error) {
 }
 
 func (d *requestDecoder) tools(v []byte) ([]chat.Tool, error) {
-	if isNull(v) {
+	if jsonscan.IsNull(v) {
 		return nil, nil
 	}
 	if v[0] != '[' {
-		return nil, requestError("", "must be an array of tools, got "+jsonKind(v))
+		return nil, requestError("", "must be an array of tools, got "+jsonscan.Kind(v))
 	}
-	it := walkArray(v)
+	it := jsonscan.WalkArray(v)
 	tools := make([]chat.Tool, 0, 4)
-	for it.next() {
+	for it.Next() {
 		tools = append(tools, chat.Tool{})
-		if err := d.tool(it.value(), &tools[len(tools)-1]); err != nil {
-			return nil, underIndex(err, it.n-1)
+		if err := d.tool(it.Value(), &tools[len(tools)-1]); err != nil {
+			return nil, underIndex(err, it.N-1)
 		}
 	}
 	return tools, nil
@@ -372,26 +283,26 @@ func (d *requestDecoder) tools(v []byte) ([]chat.Tool, error) {
 
 func (d *requestDecoder) tool(v []byte, t *chat.Tool) error {
 	if v[0] != '{' {
-		return requestError("", "must be an object, got "+jsonKind(v))
+		return requestError("", "must be an object, got "+jsonscan.Kind(v))
 	}
 	var typ []byte
 	var hasFunction bool
-	it := walkObject(v)
-	for it.next() {
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
 		var err error
-		switch string(it.key) {
+		switch string(it.Key) {
 		case "type":
-			typ, err = nullableKeyword(it.value())
+			typ, err = nullableKeyword(it.Value())
 		case "function":
 			hasFunction = true
-			err = d.function(it.value(), t)
+			err = d.function(it.Value(), t)
 		case "cache_control":
-			if !isNull(it.value()) {
-				t.CacheControl = d.raw.copy(it.value())
+			if !jsonscan.IsNull(it.Value()) {
+				t.CacheControl = d.raw.copy(it.Value())
 			}
 		}
 		if err != nil {
-			return under(err, string(it.key))
+			return under(err, string(it.Key))
 		}
 	}
 	if typ != nil && string(typ) != "function" {
@@ -406,26 +317,26 @@ func (d *requestDecoder) tool(v []byte, t *chat.Tool) error {
 // function decodes a tool's function into t.
 func (d *requestDecoder) function(v []byte, t *chat.Tool) error {
 	if v[0] != '{' {
-		return requestError("", "must be an object, got "+jsonKind(v))
+		return requestError("", "must be an object, got "+jsonscan.Kind(v))
 	}
-	it := walkObject(v)
-	for it.next() {
-		fv := it.value()
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
+		fv := it.Value()
 		var err error
-		switch string(it.key) {
+		switch string(it.Key) {
 		case "name":
 			t.Name, err = nullableString(fv)
 		case "description":
 			t.Description, err = nullableString(fv)
 		case "parameters":
-			if !isNull(fv) {
+			if !jsonscan.IsNull(fv) {
 				t.Parameters = d.raw.copy(fv)
 			}
 		case "strict":
 			t.Strict, err = nullableBool(fv)
 		}
 		if err != nil {
-			return under(err, string(it.key))
+			return under(err, string(it.Key))
 		}
 	}
 	if t.Name == "" {
@@ -435,21 +346,21 @@ func (d *requestDecoder) function(v []byte, t *chat.Tool) error {
 }
 
 func (d *requestDecoder) messages(v []byte) ([]chat.Message, error) {
-	if isNull(v) {
+	if jsonscan.IsNull(v) {
 		return nil, nil
 	}
 	if v[0] != '[' {
-		return nil, requestError("", "must be an array of messages, got "+jsonKind(v))
+		return nil, requestError("", "must be an array of messages, got "+jsonscan.Kind(v))
 	}
-	it := walkArray(v)
+	it := jsonscan.WalkArray(v)
 	var msgs []chat.Message
-	for it.next() {
+	for it.Next() {
 		if msgs == nil {
 			msgs = make([]chat.Message, 0, 8)
 		}
 		msgs = append(msgs, chat.Message{})
-		if err := d.message(it.value(), &msgs[len(msgs)-1]); err != nil {
-			return nil, underIndex(err, it.n-1)
+		if err := d.message(it.Value(), &msgs[len(msgs)-1]); err != nil {
+			return nil, underIndex(err, it.N-1)
 		}
 	}
 	if len(msgs) == 0 {
@@ -478,14 +389,14 @@ func roleOf(b []byte) string {
 
 func (d *requestDecoder) message(v []byte, m *chat.Message) error {
 	if v[0] != '{' {
-		return requestError("", "must be an object, got "+jsonKind(v))
+		return requestError("", "must be an object, got "+jsonscan.Kind(v))
 	}
 	var content []byte
-	it := walkObject(v)
-	for it.next() {
-		fv := it.value()
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
+		fv := it.Value()
 		var err error
-		switch string(it.key) {
+		switch string(it.Key) {
 		case "role":
 			var b []byte
 			b, err = nullableKeyword(fv)
@@ -499,12 +410,12 @@ func (d *requestDecoder) message(v []byte, m *chat.Message) error {
 		case "tool_calls":
 			m.ToolCalls, err = decodeToolCalls(fv)
 		case "function_call":
-			if !isNull(fv) {
+			if !jsonscan.IsNull(fv) {
 				err = requestError("", `the deprecated "function_call" field is not supported; use "tool_calls"`)
 			}
 		}
 		if err != nil {
-			return under(err, string(it.key))
+			return under(err, string(it.Key))
 		}
 	}
 	switch m.Role {
@@ -532,7 +443,7 @@ func (d *requestDecoder) message(v []byte, m *chat.Message) error {
 // assistant messages) null or absent.
 func (d *requestDecoder) content(v []byte, role string) ([]chat.Part, error) {
 	switch {
-	case v == nil || isNull(v):
+	case v == nil || jsonscan.IsNull(v):
 		if role == chat.RoleAssistant {
 			return nil, nil
 		}
@@ -542,20 +453,20 @@ func (d *requestDecoder) content(v []byte, role string) ([]chat.Part, error) {
 		}
 		return nil, requestError("", "must be a string or an array of content parts, got "+got)
 	case v[0] == '"':
-		s, _ := decodeString(v)
+		s, _ := jsonscan.DecodeString(v)
 		if s == "" {
 			return nil, nil
 		}
 		return []chat.Part{{Type: chat.PartText, Text: s}}, nil
 	case v[0] != '[':
-		return nil, requestError("", "must be a string or an array of content parts, got "+jsonKind(v))
+		return nil, requestError("", "must be a string or an array of content parts, got "+jsonscan.Kind(v))
 	}
-	it := walkArray(v)
+	it := jsonscan.WalkArray(v)
 	var parts []chat.Part
-	for it.next() {
-		p, keep, err := d.part(it.value())
+	for it.Next() {
+		p, keep, err := d.part(it.Value())
 		if err != nil {
-			return nil, underIndex(err, it.n-1)
+			return nil, underIndex(err, it.N-1)
 		}
 		if keep {
 			parts = append(parts, p)
@@ -567,31 +478,31 @@ func (d *requestDecoder) content(v []byte, role string) ([]chat.Part, error) {
 // part decodes one content part; keep is false for parts that are dropped.
 func (d *requestDecoder) part(v []byte) (p chat.Part, keep bool, err error) {
 	if v[0] != '{' {
-		return p, false, requestError("", "must be an object, got "+jsonKind(v))
+		return p, false, requestError("", "must be an object, got "+jsonscan.Kind(v))
 	}
 	var typ, text, imageURL []byte
-	it := walkObject(v)
-	for it.next() {
-		switch string(it.key) {
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
+		switch string(it.Key) {
 		case "type":
-			if typ, err = nullableKeyword(it.value()); err != nil {
+			if typ, err = nullableKeyword(it.Value()); err != nil {
 				return p, false, under(err, "type")
 			}
 		case "text":
-			text = it.value()
+			text = it.Value()
 		case "image_url":
-			imageURL = it.value()
+			imageURL = it.Value()
 		case "cache_control":
-			if !isNull(it.value()) {
-				p.CacheControl = d.raw.copy(it.value())
+			if !jsonscan.IsNull(it.Value()) {
+				p.CacheControl = d.raw.copy(it.Value())
 			}
 		}
 	}
 	switch string(typ) {
 	case "text":
-		s, ok := decodeString(text)
+		s, ok := jsonscan.DecodeString(text)
 		if !ok {
-			return p, false, requestError("text", "must be a string, got "+jsonKind(text))
+			return p, false, requestError("text", "must be a string, got "+jsonscan.Kind(text))
 		}
 		p.Type, p.Text = chat.PartText, s
 	case "image_url":
@@ -614,26 +525,26 @@ func (d *requestDecoder) part(v []byte) (p chat.Part, keep bool, err error) {
 func decodeImageURL(v []byte, p *chat.Part) error {
 	p.Type = chat.PartImage
 	switch {
-	case v == nil || isNull(v):
+	case v == nil || jsonscan.IsNull(v):
 		return requestError("", "missing required parameter")
 	case v[0] == '"':
-		p.ImageURL, _ = decodeString(v)
+		p.ImageURL, _ = jsonscan.DecodeString(v)
 	case v[0] == '{':
-		it := walkObject(v)
-		for it.next() {
+		it := jsonscan.WalkObject(v)
+		for it.Next() {
 			var err error
-			switch string(it.key) {
+			switch string(it.Key) {
 			case "url":
-				p.ImageURL, err = nullableString(it.value())
+				p.ImageURL, err = nullableString(it.Value())
 			case "detail":
-				p.Detail, err = nullableString(it.value())
+				p.Detail, err = nullableString(it.Value())
 			}
 			if err != nil {
-				return under(err, string(it.key))
+				return under(err, string(it.Key))
 			}
 		}
 	default:
-		return requestError("", "must be an object, got "+jsonKind(v))
+		return requestError("", "must be an object, got "+jsonscan.Kind(v))
 	}
 	if p.ImageURL == "" {
 		return requestError("url", "missing required parameter")
@@ -643,18 +554,18 @@ func decodeImageURL(v []byte, p *chat.Part) error {
 
 // decodeToolCalls decodes a message's tool_calls.
 func decodeToolCalls(v []byte) ([]chat.ToolCall, error) {
-	if isNull(v) {
+	if jsonscan.IsNull(v) {
 		return nil, nil
 	}
 	if v[0] != '[' {
-		return nil, requestError("", "must be an array of tool calls, got "+jsonKind(v))
+		return nil, requestError("", "must be an array of tool calls, got "+jsonscan.Kind(v))
 	}
 	var calls []chat.ToolCall
-	it := walkArray(v)
-	for it.next() {
+	it := jsonscan.WalkArray(v)
+	for it.Next() {
 		calls = append(calls, chat.ToolCall{})
-		if err := decodeToolCall(it.value(), &calls[len(calls)-1]); err != nil {
-			return nil, underIndex(err, it.n-1)
+		if err := decodeToolCall(it.Value(), &calls[len(calls)-1]); err != nil {
+			return nil, underIndex(err, it.N-1)
 		}
 	}
 	return calls, nil
@@ -662,22 +573,22 @@ func decodeToolCalls(v []byte) ([]chat.ToolCall, error) {
 
 func decodeToolCall(v []byte, c *chat.ToolCall) error {
 	if v[0] != '{' {
-		return requestError("", "must be an object, got "+jsonKind(v))
+		return requestError("", "must be an object, got "+jsonscan.Kind(v))
 	}
 	var typ []byte
-	it := walkObject(v)
-	for it.next() {
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
 		var err error
-		switch string(it.key) {
+		switch string(it.Key) {
 		case "id":
-			c.ID, err = nullableString(it.value())
+			c.ID, err = nullableString(it.Value())
 		case "type":
-			typ, err = nullableKeyword(it.value())
+			typ, err = nullableKeyword(it.Value())
 		case "function":
-			err = decodeCallFunction(it.value(), c)
+			err = decodeCallFunction(it.Value(), c)
 		}
 		if err != nil {
-			return under(err, string(it.key))
+			return under(err, string(it.Key))
 		}
 	}
 	if typ != nil && string(typ) != "function" {
@@ -697,12 +608,12 @@ func decodeToolCall(v []byte, c *chat.ToolCall) error {
 // kept as its text.
 func decodeCallFunction(v []byte, c *chat.ToolCall) error {
 	if v[0] != '{' {
-		return requestError("", "must be an object, got "+jsonKind(v))
+		return requestError("", "must be an object, got "+jsonscan.Kind(v))
 	}
-	it := walkObject(v)
-	for it.next() {
-		fv := it.value()
-		switch string(it.key) {
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
+		fv := it.Value()
+		switch string(it.Key) {
 		case "name":
 			var err error
 			if c.Name, err = nullableString(fv); err != nil {
@@ -711,12 +622,12 @@ func decodeCallFunction(v []byte, c *chat.ToolCall) error {
 		case "arguments":
 			switch fv[0] {
 			case '"':
-				c.Arguments, _ = decodeString(fv)
+				c.Arguments, _ = jsonscan.DecodeString(fv)
 			case '{', '[':
 				c.Arguments = string(fv)
 			case 'n':
 			default:
-				return requestError("arguments", "must be a string, got "+jsonKind(fv))
+				return requestError("arguments", "must be a string, got "+jsonscan.Kind(fv))
 			}
 		}
 	}

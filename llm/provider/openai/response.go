@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/jsonscan"
 )
 
 // AppendChatResponse appends resp as an OpenAI chat.completion object.
@@ -93,70 +94,81 @@ func appendUsage(dst []byte, u *chat.Usage) []byte {
 // errNoChoices reports a completion without any choice.
 var errNoChoices = errors.New("the response has no choices")
 
-// decodeResponse decodes an upstream chat.completion. A body that is an
-// error object (some OpenAI-compatible servers answer errors with 200)
-// returns errInBody with the error's member in errValue.
-func decodeResponse(body []byte) (resp *chat.Response, errValue []byte, err error) {
-	start := skipSpace(body, 0)
-	it, err := iterObject(body, start, 0)
+// DecodeChatResponse decodes a chat.completion: the upstream's answer, or
+// a passed-through one the cache keeps. A body that is an error object (some
+// OpenAI-compatible servers answer errors with 200) returns errInBody. A
+// Lenient decoding reads the choice with index 0, a refusal as the text when
+// there is none, and maps the finish reason (an absent one is stop, or
+// tool_calls with calls); an Exact one refuses what it would drop
+// (chat.ErrInexact) and leaves an absent finish reason empty.
+func DecodeChatResponse(body []byte, d chat.Decoding) (*chat.Response, error) {
+	start := jsonscan.SkipSpace(body, 0)
+	it, err := jsonscan.IterObject(body, start, 0)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	resp = &chat.Response{}
+	resp := &chat.Response{}
 	var choice []byte
-	var sawChoices bool
-	for it.next() {
-		v := it.value()
-		switch string(it.key) {
+	var sawChoices, sawError bool
+	for it.Next() {
+		v := it.Value()
+		switch string(it.Key) {
 		case "id":
-			resp.ID, _ = decodeString(v)
+			resp.ID, _ = jsonscan.DecodeString(v)
 		case "model":
-			resp.Model, _ = decodeString(v)
+			resp.Model, _ = jsonscan.DecodeString(v)
 		case "created":
-			resp.Created, _ = decodeInt(v)
+			resp.Created, _ = jsonscan.DecodeInt(v)
 		case "system_fingerprint":
-			resp.SystemFingerprint, _ = decodeString(v)
+			resp.SystemFingerprint, _ = jsonscan.DecodeString(v)
 		case "usage":
 			decodeUsage(v, &resp.Usage)
 		case "error":
-			if !isNull(v) {
-				errValue = v
-			}
+			sawError = sawError || !jsonscan.IsNull(v)
 		case "choices":
 			sawChoices = true
 			choice = firstChoice(v)
+			if d == chat.Exact {
+				if err := exactChoices(v, false); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
-	if it.err != nil {
-		return nil, nil, it.err
+	if it.Err != nil {
+		return nil, it.Err
 	}
-	if i := skipSpace(body, it.end); i != len(body) {
-		return nil, nil, errAt(i, "unexpected %s after the object", describe(body, i))
+	if err := jsonscan.Trailing(body, it.End); err != nil {
+		return nil, err
 	}
-	if errValue != nil && !sawChoices {
-		return nil, errValue, errInBody
+	switch {
+	case sawError && d == chat.Exact:
+		return nil, chat.Inexact("an error body")
+	case sawError && !sawChoices:
+		return nil, errInBody
+	case choice == nil && d == chat.Exact:
+		return nil, chat.Inexact("no choice")
+	case choice == nil:
+		return nil, errNoChoices
 	}
-	if choice == nil {
-		return nil, nil, errNoChoices
-	}
-	cit := walkObject(choice)
-	for cit.next() {
-		v := cit.value()
-		switch string(cit.key) {
+	cit := jsonscan.WalkObject(choice)
+	for cit.Next() {
+		v := cit.Value()
+		switch string(cit.Key) {
 		case "message":
 			decodeMessage(v, &resp.Message)
 		case "finish_reason":
-			f, _ := decodeString(v)
+			f, _ := jsonscan.DecodeString(v)
 			resp.FinishReason = finishReason(f)
 		}
 	}
-	if resp.FinishReason == "" {
+	if resp.FinishReason == "" && d == chat.Lenient {
 		resp.FinishReason = chat.FinishStop
 		if len(resp.Message.ToolCalls) > 0 {
 			resp.FinishReason = chat.FinishToolCalls
 		}
 	}
-	return resp, nil, nil
+	return resp, nil
 }
 
 // errInBody reports an error object in a body that should hold a result.
@@ -168,20 +180,20 @@ func firstChoice(v []byte) []byte {
 	if len(v) == 0 || v[0] != '[' {
 		return nil
 	}
-	it := walkArray(v)
+	it := jsonscan.WalkArray(v)
 	var first []byte
-	for it.next() {
-		c := it.value()
+	for it.Next() {
+		c := it.Value()
 		if c[0] != '{' {
 			continue
 		}
 		if first == nil {
 			first = c
 		}
-		cit := walkObject(c)
-		for cit.next() {
-			if string(cit.key) == "index" {
-				if n, ok := decodeInt(cit.value()); ok && n == 0 {
+		cit := jsonscan.WalkObject(c)
+		for cit.Next() {
+			if string(cit.Key) == "index" {
+				if n, ok := jsonscan.DecodeInt(cit.Value()); ok && n == 0 {
 					return c
 				}
 			}
@@ -198,27 +210,27 @@ func decodeMessage(v []byte, m *chat.Message) {
 	}
 	m.Role = chat.RoleAssistant
 	var text, refusal string
-	it := walkObject(v)
-	for it.next() {
-		fv := it.value()
-		switch string(it.key) {
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
+		fv := it.Value()
+		switch string(it.Key) {
 		case "content":
 			switch fv[0] {
 			case '"':
-				text, _ = decodeString(fv)
+				text, _ = jsonscan.DecodeString(fv)
 			case '[':
 				text = joinTextParts(fv)
 			}
 		case "refusal":
-			refusal, _ = decodeString(fv)
+			refusal, _ = jsonscan.DecodeString(fv)
 		case "tool_calls":
 			if fv[0] != '[' {
 				continue
 			}
-			tit := walkArray(fv)
-			for tit.next() {
+			tit := jsonscan.WalkArray(fv)
+			for tit.Next() {
 				var c chat.ToolCall
-				decodeResponseToolCall(tit.value(), &c)
+				decodeResponseToolCall(tit.Value(), &c)
 				m.ToolCalls = append(m.ToolCalls, c)
 			}
 		}
@@ -234,16 +246,16 @@ func decodeMessage(v []byte, m *chat.Message) {
 // joinTextParts concatenates the text of an array of content parts.
 func joinTextParts(v []byte) string {
 	var b []byte
-	it := walkArray(v)
-	for it.next() {
-		pv := it.value()
+	it := jsonscan.WalkArray(v)
+	for it.Next() {
+		pv := it.Value()
 		if pv[0] != '{' {
 			continue
 		}
-		pit := walkObject(pv)
-		for pit.next() {
-			if string(pit.key) == "text" {
-				if s, ok := decodeString(pit.value()); ok {
+		pit := jsonscan.WalkObject(pv)
+		for pit.Next() {
+			if string(pit.Key) == "text" {
+				if s, ok := jsonscan.DecodeString(pit.Value()); ok {
 					b = append(b, s...)
 				}
 			}
@@ -258,13 +270,13 @@ func decodeFunction(v []byte, name, args string) (string, string) {
 	if v[0] != '{' {
 		return name, args
 	}
-	it := walkObject(v)
-	for it.next() {
-		switch string(it.key) {
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
+		switch string(it.Key) {
 		case "name":
-			name, _ = decodeString(it.value())
+			name, _ = jsonscan.DecodeString(it.Value())
 		case "arguments":
-			args = decodeArguments(it.value())
+			args = decodeArguments(it.Value())
 		}
 	}
 	return name, args
@@ -274,13 +286,13 @@ func decodeResponseToolCall(v []byte, c *chat.ToolCall) {
 	if v[0] != '{' {
 		return
 	}
-	it := walkObject(v)
-	for it.next() {
-		switch string(it.key) {
+	it := jsonscan.WalkObject(v)
+	for it.Next() {
+		switch string(it.Key) {
 		case "id":
-			c.ID, _ = decodeString(it.value())
+			c.ID, _ = jsonscan.DecodeString(it.Value())
 		case "function":
-			c.Name, c.Arguments = decodeFunction(it.value(), c.Name, c.Arguments)
+			c.Name, c.Arguments = decodeFunction(it.Value(), c.Name, c.Arguments)
 		}
 	}
 }
@@ -290,58 +302,12 @@ func decodeResponseToolCall(v []byte, c *chat.ToolCall) {
 func decodeArguments(v []byte) string {
 	switch v[0] {
 	case '"':
-		s, _ := decodeString(v)
+		s, _ := jsonscan.DecodeString(v)
 		return s
 	case '{', '[':
 		return string(v)
 	}
 	return ""
-}
-
-// decodeUsage decodes OpenAI's usage object into u. DeepSeek's
-// prompt_cache_hit_tokens count as cached tokens when prompt_tokens_details
-// is absent.
-func decodeUsage(v []byte, u *chat.Usage) bool {
-	if len(v) == 0 || v[0] != '{' {
-		return false
-	}
-	var cacheHit int64
-	var sawDetails bool
-	it := walkObject(v)
-	for it.next() {
-		fv := it.value()
-		switch string(it.key) {
-		case "prompt_tokens":
-			u.PromptTokens, _ = decodeInt(fv)
-		case "completion_tokens":
-			u.CompletionTokens, _ = decodeInt(fv)
-		case "prompt_cache_hit_tokens":
-			cacheHit, _ = decodeInt(fv)
-		case "prompt_tokens_details":
-			if fv[0] == '{' {
-				dit := walkObject(fv)
-				for dit.next() {
-					if string(dit.key) == "cached_tokens" {
-						u.CachedTokens, _ = decodeInt(dit.value())
-						sawDetails = true
-					}
-				}
-			}
-		case "completion_tokens_details":
-			if fv[0] == '{' {
-				dit := walkObject(fv)
-				for dit.next() {
-					if string(dit.key) == "reasoning_tokens" {
-						u.ReasoningTokens, _ = decodeInt(dit.value())
-					}
-				}
-			}
-		}
-	}
-	if !sawDetails {
-		u.CachedTokens = cacheHit
-	}
-	return true
 }
 
 // finishReason maps an upstream finish reason to the canonical ones.

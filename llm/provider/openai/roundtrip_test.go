@@ -116,7 +116,7 @@ func TestResponseRoundTrip(t *testing.T) {
 	}
 	for _, want := range resps {
 		body := AppendChatResponse(nil, want, "")
-		got, _, err := decodeResponse(body)
+		got, err := DecodeChatResponse(body, chat.Lenient)
 		if err != nil {
 			t.Fatalf("%s: %v", body, err)
 		}

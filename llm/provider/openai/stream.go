@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -9,17 +8,20 @@ import (
 	"sync"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/sse"
 )
 
 // maxEventBytes bounds one server-sent event; a larger one ends the stream
 // with an error rather than growing a buffer without limit.
 const maxEventBytes = 16 << 20
 
+// eventOptions read the stream: a last line cut short is a cut.
+var eventOptions = sse.Options{Max: maxEventBytes, Strict: true}
+
 // Causes of a failed stream, wrapped in *chat.UpstreamError with Status 0.
 var (
-	errNoDone        = errors.New("the stream ended before [DONE]")
-	errEventTooLarge = errors.New("stream event larger than 16 MiB")
-	errBadToolIndex  = errors.New("tool call index out of range")
+	errNoDone       = errors.New("the stream ended before [DONE]")
+	errBadToolIndex = errors.New("tool call index out of range")
 )
 
 // stream reads an OpenAI chat completion event stream: "data:" lines, events
@@ -34,10 +36,8 @@ type stream struct {
 	provider string
 	header   http.Header // of the response, for errors
 	body     io.ReadCloser
-	r        *bufio.Reader
+	events   sse.Reader
 
-	line  []byte        // a line longer than the reader's buffer, assembled
-	data  []byte        // the data of the event being read
 	dec   upstreamChunk // reused by each decode
 	calls []openCall    // tool calls seen, by index
 	queue []*chat.Chunk // chunks to return before reading more
@@ -55,12 +55,19 @@ type openCall struct {
 }
 
 func newStream(provider string, resp *http.Response) *stream {
-	return &stream{
-		provider: provider,
-		header:   resp.Header,
-		body:     resp.Body,
-		r:        bufio.NewReaderSize(resp.Body, 32<<10),
-	}
+	s := &stream{provider: provider, header: resp.Header, body: resp.Body}
+	s.events.Reset(s.body, eventOptions)
+	return s
+}
+
+// DecodeStream reads a chat completion event stream that is not a live
+// upstream's (one the cache recorded), decoding its chunks as d says: an
+// Exact decoding ends with an error wrapping chat.ErrInexact at the first
+// chunk it cannot carry as it is.
+func DecodeStream(body io.Reader, d chat.Decoding) chat.Stream {
+	s := newStream("", &http.Response{Body: io.NopCloser(body)})
+	s.dec.exact = d == chat.Exact
+	return s
 }
 
 // Recv returns the next chunk; io.EOF after [DONE]; an *chat.UpstreamError
@@ -118,82 +125,20 @@ func (s *stream) cutError(message string, err error) error {
 
 // nextEvent returns the data of the next event with data. An event still
 // open when the body ends (its last line complete) is returned, as some
-// servers omit the last blank line.
+// servers omit the last blank line; a last line cut short is a cut.
 func (s *stream) nextEvent() ([]byte, error) {
-	s.data = s.data[:0]
-	hasData := false
-	for {
-		line, err := s.readLine()
-		if err != nil {
-			switch {
-			case errors.Is(err, io.EOF) && hasData:
-				return s.data, nil
-			case errors.Is(err, io.EOF):
-				return nil, s.cutError("stream cut before [DONE]", errNoDone)
-			case errors.Is(err, io.ErrUnexpectedEOF):
-				return nil, s.cutError("stream cut before [DONE]", err)
-			}
-			if errors.Is(err, errEventTooLarge) {
-				return nil, s.cutError("stream event too large", err)
-			}
-			return nil, s.cutError("stream interrupted", err)
-		}
-		if len(line) == 0 {
-			if hasData {
-				return s.data, nil
-			}
-			continue
-		}
-		if line[0] == ':' { // a comment, or a keep-alive
-			continue
-		}
-		field, value := line, []byte(nil)
-		if i := bytes.IndexByte(line, ':'); i >= 0 {
-			field, value = line[:i], line[i+1:]
-			if len(value) > 0 && value[0] == ' ' {
-				value = value[1:]
-			}
-		}
-		if string(field) != "data" { // event, id, retry and unknown fields
-			continue
-		}
-		if hasData {
-			s.data = append(s.data, '\n')
-		}
-		if len(s.data)+len(value) > maxEventBytes {
-			return nil, s.cutError("stream event too large", errEventTooLarge)
-		}
-		s.data = append(s.data, value...)
-		hasData = true
+	_, data, err := s.events.Next()
+	switch {
+	case err == nil:
+		return data, nil
+	case errors.Is(err, io.EOF):
+		return nil, s.cutError("stream cut before [DONE]", errNoDone)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, s.cutError("stream cut before [DONE]", err)
+	case errors.Is(err, sse.ErrTooLarge):
+		return nil, s.cutError("stream event too large", err)
 	}
-}
-
-// readLine returns the next line without its line ending, valid until the
-// next call. A last line without a line ending is a cut (io.EOF).
-func (s *stream) readLine() ([]byte, error) {
-	line, err := s.r.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		s.line = append(s.line[:0], line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
-			if len(s.line) > maxEventBytes {
-				return nil, errEventTooLarge
-			}
-			line, err = s.r.ReadSlice('\n')
-			s.line = append(s.line, line...)
-		}
-		line = s.line
-	}
-	if err != nil {
-		if errors.Is(err, io.EOF) && len(line) > 0 {
-			return nil, io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, nil
+	return nil, s.cutError("stream interrupted", err)
 }
 
 // chunk turns an event's data into a chunk; nil for an event that carries
@@ -201,6 +146,9 @@ func (s *stream) readLine() ([]byte, error) {
 func (s *stream) chunk(data []byte) (*chat.Chunk, error) {
 	u := &s.dec
 	if err := decodeChunk(data, u); err != nil {
+		if errors.Is(err, chat.ErrInexact) {
+			return nil, err
+		}
 		return nil, s.cutError("malformed stream event", err)
 	}
 	if u.errValue != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/sse"
 )
 
 // recvAll reads s to its end and returns the chunks and the final error
@@ -70,7 +71,7 @@ func assemble(t *testing.T, chunks []*chat.Chunk) assembled {
 	return a
 }
 
-func sse(events ...string) string {
+func sseText(events ...string) string {
 	var b strings.Builder
 	for _, e := range events {
 		b.WriteString("data: ")
@@ -88,7 +89,7 @@ func TestStreamParsing(t *testing.T) {
 	}{
 		{
 			name: "tool-call deltas by index, id and name on the first piece",
-			body: sse(
+			body: sseText(
 				`{"id":"a","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"c0","type":"function","function":{"name":"f","arguments":""}}]}}]}`,
 				`{"id":"a","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"c1","type":"function","function":{"name":"g","arguments":"{\"b\""}}]}}]}`,
 				`{"id":"a","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]}}]}`,
@@ -102,7 +103,7 @@ func TestStreamParsing(t *testing.T) {
 		},
 		{
 			name: "ids repeated on every piece are reported once",
-			body: sse(
+			body: sseText(
 				`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c0","function":{"name":"f","arguments":"{"}}]}}]}`,
 				`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c0","function":{"name":"f","arguments":"}"}}]}}]}`,
 				`[DONE]`),
@@ -110,7 +111,7 @@ func TestStreamParsing(t *testing.T) {
 		},
 		{
 			name: "pieces without an index follow their id",
-			body: sse(
+			body: sseText(
 				`{"choices":[{"delta":{"tool_calls":[{"id":"c0","function":{"name":"f","arguments":"{"}}]}}]}`,
 				`{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"}"}}]}}]}`,
 				`{"choices":[{"delta":{"tool_calls":[{"id":"c1","function":{"name":"g","arguments":"[]"}}]}}]}`,
@@ -119,7 +120,7 @@ func TestStreamParsing(t *testing.T) {
 		},
 		{
 			name: "usage sent with the finish becomes its own last chunk",
-			body: sse(`{"choices":[{"delta":{"content":"x"},"finish_reason":"length"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}`, `[DONE]`),
+			body: sseText(`{"choices":[{"delta":{"content":"x"},"finish_reason":"length"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}`, `[DONE]`),
 			want: assembled{Content: "x", Finish: "length", Usage: &chat.Usage{PromptTokens: 1, CompletionTokens: 1}, UsageLast: true},
 		},
 		{
@@ -140,12 +141,12 @@ func TestStreamParsing(t *testing.T) {
 		},
 		{
 			name: "empty chunks are skipped",
-			body: sse(`{"choices":[]}`, `{"choices":[{"index":0,"delta":{}}],"usage":null}`, `{"choices":[{"delta":{"content":"q"}}]}`, `[DONE]`),
+			body: sseText(`{"choices":[]}`, `{"choices":[{"index":0,"delta":{}}],"usage":null}`, `{"choices":[{"delta":{"content":"q"}}]}`, `[DONE]`),
 			want: assembled{Content: "q"},
 		},
 		{
 			name: "choice 0 is taken among several",
-			body: sse(`{"choices":[{"index":1,"delta":{"content":"no"}},{"index":0,"delta":{"content":"yes"}}]}`, `[DONE]`),
+			body: sseText(`{"choices":[{"index":1,"delta":{"content":"no"}},{"index":0,"delta":{"content":"yes"}}]}`, `[DONE]`),
 			want: assembled{Content: "yes"},
 		},
 	}
@@ -171,17 +172,17 @@ func TestStreamErrors(t *testing.T) {
 		message string
 		cause   error
 	}{
-		{"in-band error", sse(`{"choices":[{"delta":{"content":"a"}}]}`, `{"error":{"message":"The server had an error","type":"server_error","code":null}}`),
+		{"in-band error", sseText(`{"choices":[{"delta":{"content":"a"}}]}`, `{"error":{"message":"The server had an error","type":"server_error","code":null}}`),
 			1, 0, "The server had an error", errStreamError},
-		{"in-band error with an HTTP code", sse(`{"error":{"message":"Provider returned error","code":502}}`), 0, 502, "Provider returned error", errStreamError},
-		{"in-band error as text", sse(`{"error":"overloaded"}`), 0, 0, "overloaded", errStreamError},
-		{"cut before [DONE]", sse(`{"choices":[{"delta":{"content":"a"}}]}`), 1, 0, "stream cut before [DONE]", errNoDone},
+		{"in-band error with an HTTP code", sseText(`{"error":{"message":"Provider returned error","code":502}}`), 0, 502, "Provider returned error", errStreamError},
+		{"in-band error as text", sseText(`{"error":"overloaded"}`), 0, 0, "overloaded", errStreamError},
+		{"cut before [DONE]", sseText(`{"choices":[{"delta":{"content":"a"}}]}`), 1, 0, "stream cut before [DONE]", errNoDone},
 		{"cut mid-line", "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choi", 1, 0, "stream cut before [DONE]", io.ErrUnexpectedEOF},
 		{"empty body", "", 0, 0, "stream cut before [DONE]", errNoDone},
-		{"malformed JSON", sse(`{"choices":[{"delta":{"content":"a"}}]}`, `{"choices":[`), 1, 0, "malformed stream event", nil},
-		{"not an object", sse(`[1]`), 0, 0, "malformed stream event", nil},
-		{"bad tool index", sse(`{"choices":[{"delta":{"tool_calls":[{"index":-1,"function":{"arguments":"{}"}}]}}]}`), 0, 0, "malformed stream event", errBadToolIndex},
-		{"huge tool index", sse(`{"choices":[{"delta":{"tool_calls":[{"index":99999999,"function":{"arguments":"{}"}}]}}]}`), 0, 0, "malformed stream event", errBadToolIndex},
+		{"malformed JSON", sseText(`{"choices":[{"delta":{"content":"a"}}]}`, `{"choices":[`), 1, 0, "malformed stream event", nil},
+		{"not an object", sseText(`[1]`), 0, 0, "malformed stream event", nil},
+		{"bad tool index", sseText(`{"choices":[{"delta":{"tool_calls":[{"index":-1,"function":{"arguments":"{}"}}]}}]}`), 0, 0, "malformed stream event", errBadToolIndex},
+		{"huge tool index", sseText(`{"choices":[{"delta":{"tool_calls":[{"index":99999999,"function":{"arguments":"{}"}}]}}]}`), 0, 0, "malformed stream event", errBadToolIndex},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -216,19 +217,19 @@ func TestStreamErrors(t *testing.T) {
 func TestStreamEventTooLarge(t *testing.T) {
 	body := "data: {\"choices\":[{\"delta\":{\"content\":\"" + strings.Repeat("x", maxEventBytes) + "\"}}]}\n\n"
 	_, err := recvAll(streamOf([]byte(body)))
-	if !errors.Is(err, errEventTooLarge) {
-		t.Errorf("error %v, want errEventTooLarge", err)
+	if !errors.Is(err, sse.ErrTooLarge) {
+		t.Errorf("error %v, want sse.ErrTooLarge", err)
 	}
 	// Many data lines, each small, add up too.
 	line := "data: " + strings.Repeat("y", 1<<20) + "\n"
 	_, err = recvAll(streamOf([]byte(strings.Repeat(line, 17) + "\n")))
-	if !errors.Is(err, errEventTooLarge) {
-		t.Errorf("error %v, want errEventTooLarge", err)
+	if !errors.Is(err, sse.ErrTooLarge) {
+		t.Errorf("error %v, want sse.ErrTooLarge", err)
 	}
 }
 
 func TestStreamDoneIsFinal(t *testing.T) {
-	s := streamOf([]byte(sse(`[DONE]`, `{"choices":[{"delta":{"content":"after"}}]}`)))
+	s := streamOf([]byte(sseText(`[DONE]`, `{"choices":[{"delta":{"content":"after"}}]}`)))
 	for range 2 {
 		if c, err := s.Recv(); !errors.Is(err, io.EOF) {
 			t.Fatalf("Recv = %v, %v; want io.EOF", c, err)

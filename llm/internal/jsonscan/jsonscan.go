@@ -1,4 +1,12 @@
-package openai
+// Package jsonscan is the tree's JSON scanner: a small validating scanner
+// over a body's bytes. The decoders walk objects and arrays with it and
+// decode only the members they model, so that unknown members can be kept
+// as raw bytes, errors can name the member at fault ("messages[2].content"),
+// byte-level edits (a model name replaced in place) know exactly where a
+// value starts and ends, and a request's routing fields are read without
+// decoding its conversation. It accepts what encoding/json's Valid accepts,
+// nesting limit included.
+package jsonscan
 
 import (
 	"bytes"
@@ -9,32 +17,35 @@ import (
 	"unicode/utf8"
 )
 
-// A small validating JSON scanner. The decoders walk objects and arrays with
-// it and decode only the members they model, so that unknown members can be
-// kept as raw bytes, errors can name the member at fault
-// ("messages[2].content"), and byte-level edits (PatchModel) know exactly
-// where a value starts and ends. It accepts what encoding/json's Valid
-// accepts, nesting limit included.
+// MaxDepth bounds the nesting of arrays and objects, as encoding/json does.
+// A caller that wants a lower bound, n, starts its walk at depth MaxDepth-n.
+const MaxDepth = 10000
 
-// maxDepth bounds the nesting of arrays and objects, as encoding/json does.
-const maxDepth = 10000
-
-// syntaxError is malformed JSON at a byte offset.
-type syntaxError struct {
-	off int
-	msg string
+// SyntaxError is malformed JSON at a byte offset.
+type SyntaxError struct {
+	Offset int
+	Msg    string
 }
 
-func (e *syntaxError) Error() string {
-	return fmt.Sprintf("invalid JSON at offset %d: %s", e.off, e.msg)
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at offset %d: %s", e.Offset, e.Msg)
 }
 
-func errAt(off int, format string, args ...any) error {
-	return &syntaxError{off: off, msg: fmt.Sprintf(format, args...)}
+// ErrorAt is a *SyntaxError at off.
+func ErrorAt(off int, format string, args ...any) error {
+	return &SyntaxError{Offset: off, Msg: fmt.Sprintf(format, args...)}
 }
 
-// describe names the byte at data[i] for an error message.
-func describe(data []byte, i int) string {
+// Trailing checks that only space follows the value that ends at end.
+func Trailing(data []byte, end int) error {
+	if i := SkipSpace(data, end); i != len(data) {
+		return ErrorAt(i, "unexpected %s after the object", Describe(data, i))
+	}
+	return nil
+}
+
+// Describe names the byte at data[i] for an error message.
+func Describe(data []byte, i int) string {
 	if i >= len(data) {
 		return "end of input"
 	}
@@ -43,20 +54,20 @@ func describe(data []byte, i int) string {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// skipSpace returns the offset of the first non-space byte at or after i.
-func skipSpace(data []byte, i int) int {
+// SkipSpace returns the offset of the first non-space byte at or after i.
+func SkipSpace(data []byte, i int) int {
 	for i < len(data) && isSpace(data[i]) {
 		i++
 	}
 	return i
 }
 
-// valueEnd validates the JSON value starting at data[i] (no leading space)
+// ValueEnd validates the JSON value starting at data[i] (no leading space)
 // and returns the offset just after it. depth is the number of enclosing
 // arrays and objects.
-func valueEnd(data []byte, i, depth int) (int, error) {
+func ValueEnd(data []byte, i, depth int) (int, error) {
 	if i >= len(data) {
-		return i, errAt(i, "unexpected end of input, looking for a value")
+		return i, ErrorAt(i, "unexpected end of input, looking for a value")
 	}
 	switch c := data[i]; {
 	case c == '"':
@@ -75,27 +86,27 @@ func valueEnd(data []byte, i, depth int) (int, error) {
 	case c == '-' || (c >= '0' && c <= '9'):
 		return numberEnd(data, i)
 	default:
-		return i, errAt(i, "unexpected %s, looking for a value", describe(data, i))
+		return i, ErrorAt(i, "unexpected %s, looking for a value", Describe(data, i))
 	}
 }
 
-// documentEnd validates that data is exactly one JSON value with optional
+// DocumentEnd validates that data is exactly one JSON value with optional
 // surrounding space and returns the value's span.
-func documentEnd(data []byte) (start, end int, err error) {
-	start = skipSpace(data, 0)
-	end, err = valueEnd(data, start, 0)
+func DocumentEnd(data []byte) (start, end int, err error) {
+	start = SkipSpace(data, 0)
+	end, err = ValueEnd(data, start, 0)
 	if err != nil {
 		return 0, 0, err
 	}
-	if i := skipSpace(data, end); i != len(data) {
-		return 0, 0, errAt(i, "unexpected %s after the value", describe(data, i))
+	if i := SkipSpace(data, end); i != len(data) {
+		return 0, 0, ErrorAt(i, "unexpected %s after the value", Describe(data, i))
 	}
 	return start, end, nil
 }
 
 func literalEnd(data []byte, i int, lit string) (int, error) {
 	if len(data)-i < len(lit) || string(data[i:i+len(lit)]) != lit {
-		return i, errAt(i, "invalid literal, expected %s", lit)
+		return i, ErrorAt(i, "invalid literal, expected %s", lit)
 	}
 	return i + len(lit), nil
 }
@@ -114,12 +125,12 @@ func numberEnd(data []byte, i int) (int, error) {
 			i++
 		}
 	default:
-		return i, errAt(i, "invalid number starting at offset %d", start)
+		return i, ErrorAt(i, "invalid number starting at offset %d", start)
 	}
 	if i < len(data) && data[i] == '.' {
 		i++
 		if i >= len(data) || data[i] < '0' || data[i] > '9' {
-			return i, errAt(i, "invalid number starting at offset %d: no digit after the point", start)
+			return i, ErrorAt(i, "invalid number starting at offset %d: no digit after the point", start)
 		}
 		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
 			i++
@@ -131,7 +142,7 @@ func numberEnd(data []byte, i int) (int, error) {
 			i++
 		}
 		if i >= len(data) || data[i] < '0' || data[i] > '9' {
-			return i, errAt(i, "invalid number starting at offset %d: no digit in the exponent", start)
+			return i, ErrorAt(i, "invalid number starting at offset %d: no digit in the exponent", start)
 		}
 		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
 			i++
@@ -158,31 +169,31 @@ func stringEnd(data []byte, i int) (end int, escaped bool, err error) {
 		case c == '\\':
 			escaped = true
 			if j+1 >= len(data) {
-				return j, escaped, errAt(j, "unterminated escape")
+				return j, escaped, ErrorAt(j, "unterminated escape")
 			}
 			switch data[j+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				j += 2
 			case 'u':
 				if len(data)-j < 6 {
-					return j, escaped, errAt(j, "short \\u escape")
+					return j, escaped, ErrorAt(j, "short \\u escape")
 				}
 				for _, h := range data[j+2 : j+6] {
 					if hexValue(h) < 0 {
-						return j, escaped, errAt(j, "invalid \\u escape")
+						return j, escaped, ErrorAt(j, "invalid \\u escape")
 					}
 				}
 				j += 6
 			default:
-				return j, escaped, errAt(j, "invalid escape \\%c", data[j+1])
+				return j, escaped, ErrorAt(j, "invalid escape \\%c", data[j+1])
 			}
 		case c < 0x20:
-			return j, escaped, errAt(j, "control character %q in string", c)
+			return j, escaped, ErrorAt(j, "control character %q in string", c)
 		default:
 			j++
 		}
 	}
-	return j, escaped, errAt(j, "unterminated string starting at offset %d", i)
+	return j, escaped, ErrorAt(j, "unterminated string starting at offset %d", i)
 }
 
 // plainStringByte reports the bytes a string scan passes over without a
@@ -217,198 +228,218 @@ func hexValue(c byte) rune {
 }
 
 func objectEnd(data []byte, i, depth int) (int, error) {
-	it, err := iterObject(data, i, depth)
+	it, err := IterObject(data, i, depth)
 	if err != nil {
 		return i, err
 	}
-	for it.next() {
+	for it.Next() {
 	}
-	return it.end, it.err
+	return it.End, it.Err
 }
 
 func arrayEnd(data []byte, i, depth int) (int, error) {
-	it, err := iterArray(data, i, depth)
+	it, err := IterArray(data, i, depth)
 	if err != nil {
 		return i, err
 	}
-	for it.next() {
+	for it.Next() {
 	}
-	return it.end, it.err
+	return it.End, it.Err
 }
 
-// objectIter walks the members of a JSON object, validating as it goes:
+// ObjectIter walks the members of a JSON object, validating as it goes:
 //
-//	it, err := iterObject(data, start, 0)
-//	for it.next() { use it.key, it.value() }
-//	if it.err != nil { ... }
-type objectIter struct {
+//	it, err := IterObject(data, start, 0)
+//	for it.Next() { use it.Key, it.Value() }
+//	if it.Err != nil { ... }
+type ObjectIter struct {
 	data    []byte
 	pos     int  // next byte to look at
 	depth   int  // nesting of the object itself
 	trusted bool // the object has been validated: skip values without checking
-	n       int  // members seen
 	done    bool
-	err     error
-	end     int // offset after the closing brace, once done
+	scratch []byte // for escaped keys
+
+	N   int   // members seen
+	Err error // why the walk stopped early
+	End int   // offset after the closing brace, once done
 
 	// The current member.
-	key              []byte // unescaped; valid until the next call to next
-	keyStart         int    // offset of the key's opening quote
-	valStart, valEnd int
-	scratch          []byte // for escaped keys
+	Key              []byte // unescaped; valid until the next call to Next
+	KeyStart         int    // offset of the key's opening quote
+	ValStart, ValEnd int    // the value's span
 }
 
-// iterObject starts walking the object at data[start] == '{'. depth is the
+// IterObject starts walking the object at data[start] == '{'. depth is the
 // number of arrays and objects enclosing it.
-func iterObject(data []byte, start, depth int) (objectIter, error) {
+func IterObject(data []byte, start, depth int) (ObjectIter, error) {
 	if start >= len(data) || data[start] != '{' {
-		return objectIter{}, errAt(start, "unexpected %s, expected an object", describe(data, start))
+		return ObjectIter{}, ErrorAt(start, "unexpected %s, expected an object", Describe(data, start))
 	}
-	if depth+1 > maxDepth {
-		return objectIter{}, errAt(start, "exceeded max depth")
+	if depth+1 > MaxDepth {
+		return ObjectIter{}, ErrorAt(start, "nested too deeply")
 	}
-	return objectIter{data: data, pos: start + 1, depth: depth + 1}, nil
+	return ObjectIter{data: data, pos: start + 1, depth: depth + 1}, nil
 }
 
-func (it *objectIter) fail(err error) bool {
-	it.err = err
+func (it *ObjectIter) fail(err error) bool {
+	it.Err = err
 	return false
 }
 
-// next advances to the next member; false at the end or on an error.
-func (it *objectIter) next() bool {
-	if it.done || it.err != nil {
+// Next advances to the next member; false at the end or on an error.
+func (it *ObjectIter) Next() bool {
+	if it.done || it.Err != nil {
 		return false
 	}
 	d := it.data
-	i := skipSpace(d, it.pos)
-	if i < len(d) && d[i] == '}' && it.n == 0 {
-		it.done, it.end = true, i+1
+	i := SkipSpace(d, it.pos)
+	if i < len(d) && d[i] == '}' && it.N == 0 {
+		it.done, it.End = true, i+1
 		return false
 	}
-	if it.n > 0 {
+	if it.N > 0 {
 		switch {
 		case i < len(d) && d[i] == '}':
-			it.done, it.end = true, i+1
+			it.done, it.End = true, i+1
 			return false
 		case i < len(d) && d[i] == ',':
-			i = skipSpace(d, i+1)
+			i = SkipSpace(d, i+1)
 		default:
-			return it.fail(errAt(i, "unexpected %s after an object member, expected ',' or '}'", describe(d, i)))
+			return it.fail(ErrorAt(i, "unexpected %s after an object member, expected ',' or '}'", Describe(d, i)))
 		}
 	}
 	if i >= len(d) || d[i] != '"' {
-		return it.fail(errAt(i, "unexpected %s, expected an object key", describe(d, i)))
+		return it.fail(ErrorAt(i, "unexpected %s, expected an object key", Describe(d, i)))
 	}
 	keyEnd, escaped, err := stringEnd(d, i)
 	if err != nil {
 		return it.fail(err)
 	}
-	it.keyStart = i
+	it.KeyStart = i
 	if key := d[i+1 : keyEnd-1]; !escaped && validUTF8(key) {
-		it.key = key
+		it.Key = key
 	} else { // resolve escapes; invalid UTF-8 becomes U+FFFD, as in string values
 		it.scratch = unquoteBytes(it.scratch[:0], d[i:keyEnd])
-		it.key = it.scratch
+		it.Key = it.scratch
 	}
-	i = skipSpace(d, keyEnd)
+	i = SkipSpace(d, keyEnd)
 	if i >= len(d) || d[i] != ':' {
-		return it.fail(errAt(i, "unexpected %s after an object key, expected ':'", describe(d, i)))
+		return it.fail(ErrorAt(i, "unexpected %s after an object key, expected ':'", Describe(d, i)))
 	}
-	i = skipSpace(d, i+1)
+	i = SkipSpace(d, i+1)
 	var end int
 	if it.trusted {
-		end = skipValue(d, i)
-	} else if end, err = valueEnd(d, i, it.depth); err != nil {
+		end = SkipValue(d, i)
+	} else if end, err = ValueEnd(d, i, it.depth); err != nil {
 		return it.fail(err)
 	}
-	it.valStart, it.valEnd = i, end
+	it.ValStart, it.ValEnd = i, end
 	it.pos = end
-	it.n++
+	it.N++
 	return true
 }
 
-// value returns the current member's raw value.
-func (it *objectIter) value() []byte { return it.data[it.valStart:it.valEnd] }
+// Value returns the current member's raw value.
+func (it *ObjectIter) Value() []byte { return it.data[it.ValStart:it.ValEnd] }
 
-// arrayIter walks the elements of a JSON array, validating as it goes.
-type arrayIter struct {
+// ArrayIter walks the elements of a JSON array, validating as it goes.
+type ArrayIter struct {
 	data    []byte
 	pos     int
 	depth   int
 	trusted bool
-	n       int // elements seen; the current one is n-1
 	done    bool
-	err     error
-	end     int
 
-	valStart, valEnd int
+	N                int   // elements seen; the current one is N-1
+	Err              error // why the walk stopped early
+	End              int   // offset after the closing bracket, once done
+	ValStart, ValEnd int   // the current element's span
 }
 
-// iterArray starts walking the array at data[start] == '['.
-func iterArray(data []byte, start, depth int) (arrayIter, error) {
+// IterArray starts walking the array at data[start] == '['.
+func IterArray(data []byte, start, depth int) (ArrayIter, error) {
 	if start >= len(data) || data[start] != '[' {
-		return arrayIter{}, errAt(start, "unexpected %s, expected an array", describe(data, start))
+		return ArrayIter{}, ErrorAt(start, "unexpected %s, expected an array", Describe(data, start))
 	}
-	if depth+1 > maxDepth {
-		return arrayIter{}, errAt(start, "exceeded max depth")
+	if depth+1 > MaxDepth {
+		return ArrayIter{}, ErrorAt(start, "nested too deeply")
 	}
-	return arrayIter{data: data, pos: start + 1, depth: depth + 1}, nil
+	return ArrayIter{data: data, pos: start + 1, depth: depth + 1}, nil
 }
 
-func (it *arrayIter) next() bool {
-	if it.done || it.err != nil {
+// Next advances to the next element; false at the end or on an error.
+func (it *ArrayIter) Next() bool {
+	if it.done || it.Err != nil {
 		return false
 	}
 	d := it.data
-	i := skipSpace(d, it.pos)
-	if i < len(d) && d[i] == ']' && it.n == 0 {
-		it.done, it.end = true, i+1
+	i := SkipSpace(d, it.pos)
+	if i < len(d) && d[i] == ']' && it.N == 0 {
+		it.done, it.End = true, i+1
 		return false
 	}
-	if it.n > 0 {
+	if it.N > 0 {
 		switch {
 		case i < len(d) && d[i] == ']':
-			it.done, it.end = true, i+1
+			it.done, it.End = true, i+1
 			return false
 		case i < len(d) && d[i] == ',':
-			i = skipSpace(d, i+1)
+			i = SkipSpace(d, i+1)
 		default:
-			it.err = errAt(i, "unexpected %s after an array element, expected ',' or ']'", describe(d, i))
+			it.Err = ErrorAt(i, "unexpected %s after an array element, expected ',' or ']'", Describe(d, i))
 			return false
 		}
 	}
 	var end int
 	if it.trusted {
-		end = skipValue(d, i)
+		end = SkipValue(d, i)
 	} else {
 		var err error
-		if end, err = valueEnd(d, i, it.depth); err != nil {
-			it.err = err
+		if end, err = ValueEnd(d, i, it.depth); err != nil {
+			it.Err = err
 			return false
 		}
 	}
-	it.valStart, it.valEnd = i, end
+	it.ValStart, it.ValEnd = i, end
 	it.pos = end
-	it.n++
+	it.N++
 	return true
 }
 
-func (it *arrayIter) value() []byte { return it.data[it.valStart:it.valEnd] }
+// Value returns the current element's raw value.
+func (it *ArrayIter) Value() []byte { return it.data[it.ValStart:it.ValEnd] }
 
-// walkObject walks the members of obj, a value the iterators have already
+// WalkObject walks the members of obj, a value the iterators have already
 // validated (it starts with '{'), without validating it again.
-func walkObject(obj []byte) objectIter {
-	return objectIter{data: obj, pos: 1, trusted: true}
+func WalkObject(obj []byte) ObjectIter {
+	return ObjectIter{data: obj, pos: 1, trusted: true}
 }
 
-// walkArray walks the elements of arr, an already validated array.
-func walkArray(arr []byte) arrayIter {
-	return arrayIter{data: arr, pos: 1, trusted: true}
+// WalkArray walks the elements of arr, an already validated array.
+func WalkArray(arr []byte) ArrayIter {
+	return ArrayIter{data: arr, pos: 1, trusted: true}
 }
 
-// skipValue returns the offset after the valid JSON value at data[i].
-func skipValue(data []byte, i int) int {
+// Member returns the value of the last member named key of obj, a value the
+// iterators have already validated; nil when obj is not an object or has no
+// such member.
+func Member(obj []byte, key string) []byte {
+	if len(obj) == 0 || obj[0] != '{' {
+		return nil
+	}
+	var v []byte
+	it := WalkObject(obj)
+	for it.Next() {
+		if string(it.Key) == key {
+			v = it.Value()
+		}
+	}
+	return v
+}
+
+// SkipValue returns the offset after the valid JSON value at data[i].
+func SkipValue(data []byte, i int) int {
 	switch data[i] {
 	case '"':
 		return skipString(data, i)
@@ -465,36 +496,38 @@ func skipString(data []byte, i int) int {
 // The decoders below take one value scanned by the iterators (valid JSON,
 // no surrounding space).
 
-func isNull(v []byte) bool { return string(v) == "null" }
+// IsNull reports the literal null.
+func IsNull(v []byte) bool { return string(v) == "null" }
 
-// decodeString returns the string value of v; ok is false when v is not a
+// DecodeString returns the string value of v; ok is false when v is not a
 // string.
-func decodeString(v []byte) (s string, ok bool) {
+func DecodeString(v []byte) (s string, ok bool) {
 	if len(v) < 2 || v[0] != '"' {
 		return "", false
 	}
 	inner := v[1 : len(v)-1]
-	if !hasBackslash(inner) && utf8.Valid(inner) {
+	if !HasBackslash(inner) && utf8.Valid(inner) {
 		return string(inner), true
 	}
 	return string(unquoteBytes(make([]byte, 0, len(inner)), v)), true
 }
 
-// stringBytes returns the content of the string value v without copying
+// StringBytes returns the content of the string value v without copying
 // when it has no escapes (the result then aliases v); ok is false when v is
 // not a string. For values that are only compared.
-func stringBytes(v []byte) (b []byte, ok bool) {
+func StringBytes(v []byte) (b []byte, ok bool) {
 	if len(v) < 2 || v[0] != '"' {
 		return nil, false
 	}
 	inner := v[1 : len(v)-1]
-	if !hasBackslash(inner) {
+	if !HasBackslash(inner) {
 		return inner, true
 	}
 	return unquoteBytes(nil, v), true
 }
 
-func hasBackslash(b []byte) bool { return bytes.IndexByte(b, '\\') >= 0 }
+// HasBackslash reports a backslash in b: an escape, in a string's content.
+func HasBackslash(b []byte) bool { return bytes.IndexByte(b, '\\') >= 0 }
 
 // unquoteBytes appends the content of the valid string literal lit to dst,
 // resolving escapes. Lone surrogates and invalid UTF-8 become U+FFFD, as in
@@ -555,8 +588,8 @@ func hex4(b []byte) rune {
 	return hexValue(b[0])<<12 | hexValue(b[1])<<8 | hexValue(b[2])<<4 | hexValue(b[3])
 }
 
-// decodeBool returns the boolean value of v.
-func decodeBool(v []byte) (b, ok bool) {
+// DecodeBool returns the boolean value of v.
+func DecodeBool(v []byte) (b, ok bool) {
 	switch string(v) {
 	case "true":
 		return true, true
@@ -566,9 +599,9 @@ func decodeBool(v []byte) (b, ok bool) {
 	return false, false
 }
 
-// decodeInt returns v as an integer; a number with a fraction or exponent is
+// DecodeInt returns v as an integer; a number with a fraction or exponent is
 // accepted when its value is integral (1e3, 100.0).
-func decodeInt(v []byte) (int64, bool) {
+func DecodeInt(v []byte) (int64, bool) {
 	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
 		return 0, false
 	}
@@ -582,8 +615,8 @@ func decodeInt(v []byte) (int64, bool) {
 	return int64(f), true
 }
 
-// decodeFloat returns v as a finite float64.
-func decodeFloat(v []byte) (float64, bool) {
+// DecodeFloat returns v as a finite float64.
+func DecodeFloat(v []byte) (float64, bool) {
 	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
 		return 0, false
 	}
@@ -594,8 +627,8 @@ func decodeFloat(v []byte) (float64, bool) {
 	return f, true
 }
 
-// jsonKind names the type of a JSON value, for error messages.
-func jsonKind(v []byte) string {
+// Kind names the type of a JSON value, for error messages.
+func Kind(v []byte) string {
 	if len(v) == 0 {
 		return "nothing"
 	}
