@@ -38,6 +38,18 @@ func (e *Error) Error() string {
 // Unwrap returns the internal cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// SetHeaders writes e's headers into h, and on a 503 that has no
+// Retry-After, retryAfter (seconds): every 503 tells the client when to
+// come back, so that it does not retry in a tight loop.
+func (e *Error) SetHeaders(h http.Header, retryAfter string) {
+	for k, v := range e.Header {
+		h.Set(k, v)
+	}
+	if e.Status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", retryAfter)
+	}
+}
+
 // BadRequest is a 400 invalid_request_error with code, about param (empty
 // when no single parameter is at fault).
 func BadRequest(code, param, msg string) *Error {
@@ -97,13 +109,13 @@ func Policy(err error) (e *Error, ok bool) {
 	var inv *policy.InvalidError
 	switch {
 	case errors.As(err, &inv):
-		return BadRequest("invalid_request", "", inv.Error()), true
+		return Invalid(inv.Error()), true
 	case errors.Is(err, policy.ErrNotFound):
 		return NotFound(err.Error()), true
 	case errors.Is(err, policy.ErrReadOnly):
-		return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "read_only", Message: err.Error()}, true
+		return ReadOnly(err.Error()), true
 	case errors.Is(err, policy.ErrConflict):
-		return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Message: err.Error()}, true
+		return Conflict(err.Error()), true
 	}
 	return nil, false
 }
@@ -111,4 +123,18 @@ func Policy(err error) (e *Error, ok bool) {
 // NotFound is a 404 not_found with msg.
 func NotFound(msg string) *Error {
 	return &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Message: msg}
+}
+
+// Invalid is a 400 invalid_request for a definition that is not valid.
+func Invalid(msg string) *Error { return BadRequest("invalid_request", "", msg) }
+
+// ReadOnly is the 409 read_only of a change to an entry the configuration
+// file manages.
+func ReadOnly(msg string) *Error {
+	return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "read_only", Message: msg}
+}
+
+// Conflict is a 409 conflict, e.g. a name that is taken.
+func Conflict(msg string) *Error {
+	return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Message: msg}
 }

@@ -87,3 +87,24 @@ func TestErrorKeepsItsCause(t *testing.T) {
 		t.Errorf("TooLarge message = %q, want %q", got, want)
 	}
 }
+
+// TestEvery503SaysWhenToRetry: SetHeaders adds the front end's Retry-After
+// to a 503 that has none and keeps one the error carries; other statuses
+// get only their own headers.
+func TestEvery503SaysWhenToRetry(t *testing.T) {
+	for _, tc := range []struct {
+		e    *Error
+		want string
+	}{
+		{&Error{Status: 503}, "5"},
+		{&Error{Status: 503, Header: map[string]string{"Retry-After": "1"}}, "1"},
+		{&Error{Status: 429, Header: map[string]string{"Retry-After": "7"}}, "7"},
+		{&Error{Status: 502}, ""},
+	} {
+		h := http.Header{}
+		tc.e.SetHeaders(h, "5")
+		if got := h.Get("Retry-After"); got != tc.want {
+			t.Errorf("%d with %v: Retry-After %q, want %q", tc.e.Status, tc.e.Header, got, tc.want)
+		}
+	}
+}

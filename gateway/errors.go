@@ -69,12 +69,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status >= 500 {
 		zerolog.Ctx(r.Context()).Error().Err(e).Msg("request failed")
 	}
-	for k, v := range e.Header {
-		w.Header().Set(k, v)
-	}
-	if e.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", retryAfterUnavailable)
-	}
+	e.SetHeaders(w.Header(), retryAfterUnavailable)
 	writeJSON(w, e.Status, errorBody{Error: errorDetail{Message: e.Message, Type: e.Type, Code: e.Code}})
 }
 

@@ -130,24 +130,32 @@ func upstreamError(up *chat.UpstreamError, err error) *apiError {
 
 // WriteOpenAIError renders err in OpenAI's error shape.
 func WriteOpenAIError(w http.ResponseWriter, r *http.Request, err error) {
-	e := classify(err)
-	logError(r, e)
-	h := w.Header()
-	setErrorHeaders(h, e)
-	h.Set("Content-Type", "application/json")
-	w.WriteHeader(e.Status)
-	_, _ = w.Write(openai.AppendError(nil, e.Status, e.Type, e.Code, e.Param, e.Message))
+	writeAPIError(w, r, err, func(e *apiError) []byte {
+		return openai.AppendError(nil, e.Status, e.Type, e.Code, e.Param, e.Message)
+	})
 }
 
 // WriteAnthropicError renders err in Anthropic's error shape (for /v1/messages).
 func WriteAnthropicError(w http.ResponseWriter, r *http.Request, err error) {
+	writeAPIError(w, r, err, func(e *apiError) []byte {
+		return anthropic.AppendError(nil, anthropic.ErrorType(e.Status), e.Message)
+	})
+}
+
+// retryAfterLLM is the Retry-After, in seconds, of a 503 on the LLM path
+// that does not say better.
+const retryAfterLLM = "1"
+
+// writeAPIError classifies err, logs a server-side failure and writes the
+// error with its headers and the body render makes of it.
+func writeAPIError(w http.ResponseWriter, r *http.Request, err error, render func(*apiError) []byte) {
 	e := classify(err)
 	logError(r, e)
 	h := w.Header()
-	setErrorHeaders(h, e)
+	e.SetHeaders(h, retryAfterLLM)
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
-	_, _ = w.Write(anthropic.AppendError(nil, anthropic.ErrorType(e.Status), e.Message))
+	_, _ = w.Write(render(e))
 }
 
 func logError(r *http.Request, e *apiError) {
