@@ -77,6 +77,12 @@ func classifyUpstream(err error) *apiError {
 	case errors.Is(err, context.Canceled):
 		return &apiError{Status: 499, Type: "server_error", Code: "cancelled", Message: "request cancelled", Err: err}
 	}
+	return internalError(err)
+}
+
+// internalError is the 500 of a failure that is Junction's own; its cause
+// goes to the log only.
+func internalError(err error) *apiError {
 	return &apiError{Status: http.StatusInternalServerError, Type: "server_error", Code: "internal_error",
 		Message: "internal error; the request id identifies it in the gateway's log", Err: err}
 }
