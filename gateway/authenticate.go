@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/junctionhq/junction/llm"
-	"github.com/junctionhq/junction/llm/provider/anthropic"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 )
@@ -73,13 +72,10 @@ func rejectMCP(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, r, err)
 		return
 	}
-	for k, v := range e.Header {
-		w.Header().Set(k, v) // Retry-After of a lockout
-	}
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="junction"`)
 	}
-	mcp.WriteError(w, e.Status, e.Message)
+	mcp.WriteError(w, e)
 }
 
 // rejectForPath renders authentication failures in the protocol of the
@@ -89,15 +85,5 @@ func rejectForPath(w http.ResponseWriter, r *http.Request, err error) {
 		rejectOpenAI(w, r, err)
 		return
 	}
-	var ge *Error
-	if !errors.As(err, &ge) {
-		llm.WriteAnthropicError(w, r, err)
-		return
-	}
-	for k, v := range ge.Header {
-		w.Header().Set(k, v)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(ge.Status)
-	_, _ = w.Write(anthropic.AppendError(nil, anthropic.ErrorType(ge.Status), ge.Message))
+	llm.WriteAnthropicError(w, r, err)
 }

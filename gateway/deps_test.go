@@ -13,13 +13,14 @@ const module = "github.com/junctionhq/junction"
 // takes the rule of its nearest listed parent. "*" allows everything.
 var allowedImports = map[string][]string{
 	"cmd":              {"*"},
-	"gateway":          {"llm", "mcp", "registry", "policy", "cache", "store", "telemetry", "web"},
-	"llm":              {"policy", "cache", "mcp", "telemetry"},
+	"gateway":          {"llm", "mcp", "registry", "policy", "apierror", "cache", "store", "telemetry", "web"},
+	"llm":              {"policy", "apierror", "cache", "mcp", "telemetry"},
 	"llm/provider":     {"llm"},
 	"llm/router":       {"llm/chat"},
 	"llm/internal":     {},
 	"llm/llmtest":      {},
-	"mcp":              {"registry", "policy", "telemetry"},
+	"mcp":              {"registry", "policy", "apierror", "telemetry"},
+	"apierror":         {"policy"},
 	"registry":         {"store", "telemetry"},
 	"registry/mcptest": {},
 	"policy":           {"store", "telemetry"},

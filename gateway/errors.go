@@ -3,7 +3,6 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -11,53 +10,25 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
+
+	"github.com/junctionhq/junction/apierror"
 )
 
-// Error is an error with an HTTP status and a message that is safe to show
-// the caller. Internal detail goes in Err, which is logged and never sent.
-// It renders in OpenAI's error shape, used by /v1 and /admin alike:
+// Error is the error value every front end renders (see apierror). The
+// gateway renders it in OpenAI's error shape, used by /v1 and /admin alike:
 // {"error": {"message", "type", "code"}}.
-type Error struct {
-	Status  int    // HTTP status code
-	Type    string // error family, e.g. "invalid_request_error"
-	Code    string // machine-readable code, e.g. "request_too_large"
-	Message string // shown to the caller
-	Err     error  // internal cause; logged, never sent
-	// Header holds response headers that go with the error (retry-after,
-	// x-ratelimit-*).
-	Header map[string]string
-}
-
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%d %s: %s: %v", e.Status, e.Code, e.Message, e.Err)
-	}
-	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
-}
-
-func (e *Error) Unwrap() error { return e.Err }
+type Error = apierror.Error
 
 // Error constructors for the families the gateway itself produces.
-func errBadRequest(code, msg string) *Error {
-	return &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: code, Message: msg}
-}
+func errBadRequest(code, msg string) *Error { return apierror.BadRequest(code, "", msg) }
 
 func errUnauthorized(msg string) *Error {
 	return &Error{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_api_key", Message: msg}
 }
 
-func errNotFound(msg string) *Error {
-	return &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Message: msg}
-}
+func errNotFound(msg string) *Error { return apierror.NotFound(msg) }
 
-func errTooLarge(limit int64) *Error {
-	return &Error{
-		Status:  http.StatusRequestEntityTooLarge,
-		Type:    "invalid_request_error",
-		Code:    "request_too_large",
-		Message: fmt.Sprintf("request body exceeds the limit of %d bytes", limit),
-	}
-}
+func errTooLarge(limit int64) *Error { return apierror.TooLarge(limit) }
 
 func errInternal(cause error) *Error {
 	return &Error{
@@ -67,6 +38,15 @@ func errInternal(cause error) *Error {
 		Message: "internal server error; the request id identifies it in the gateway's log",
 		Err:     cause,
 	}
+}
+
+// policyError maps an error from the governance layer to the HTTP error the
+// caller sees; errors that are not the governance layer's pass through.
+func policyError(err error) error {
+	if e, ok := apierror.Policy(err); ok {
+		return e
+	}
+	return err
 }
 
 // retryAfterUnavailable is the Retry-After, in seconds, of a 503 that does
@@ -89,12 +69,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status >= 500 {
 		zerolog.Ctx(r.Context()).Error().Err(e).Msg("request failed")
 	}
-	for k, v := range e.Header {
-		w.Header().Set(k, v)
-	}
-	if e.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", retryAfterUnavailable)
-	}
+	e.SetHeaders(w.Header(), retryAfterUnavailable)
 	writeJSON(w, e.Status, errorBody{Error: errorDetail{Message: e.Message, Type: e.Type, Code: e.Code}})
 }
 

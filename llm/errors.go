@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/apierror"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/provider/anthropic"
 	"github.com/junctionhq/junction/llm/provider/openai"
@@ -20,58 +21,33 @@ import (
 	"github.com/junctionhq/junction/policy"
 )
 
-// apiError is an error as a client sees it: status, type, code and a
-// message safe to show. Internal detail stays in Err, for the log.
-type apiError struct {
-	Status  int
-	Type    string
-	Code    string
-	Param   string
-	Message string
-	Header  map[string]string
-	Err     error
-}
-
-func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+// apiError is an error as a client sees it (see apierror): status, type,
+// code and a message safe to show. Internal detail stays in Err, for the log.
+type apiError = apierror.Error
 
 func badRequest(param, msg string) *apiError {
-	return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_request", Param: param, Message: msg}
+	return apierror.BadRequest("invalid_request", param, msg)
 }
 
 // classify maps any error of the LLM path to what the client sees.
 func classify(err error) *apiError {
 	var (
-		ae     *apiError
-		auth   *policy.AuthError
-		access *policy.AccessError
-		rate   *policy.RateLimitError
-		budget *policy.BudgetError
-		unk    *router.UnknownModelError
-		exh    *router.ExhaustedError
-		up     *chat.UpstreamError
-		oreq   *openai.RequestError
-		areq   *anthropic.RequestError
-		mbe    *http.MaxBytesError
+		ae   *apiError
+		mbe  *http.MaxBytesError
+		oreq *openai.RequestError
+		areq *anthropic.RequestError
+		unk  *router.UnknownModelError
 	)
 	switch {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &mbe):
-		return &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
-			Message: fmt.Sprintf("request body exceeds the limit of %d bytes", mbe.Limit)}
-	case errors.As(err, &auth):
-		return &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: auth.Code(), Message: auth.Error()}
-	case errors.As(err, &access):
-		return &apiError{Status: http.StatusForbidden, Type: "permission_error", Code: access.Code(), Message: access.Error()}
-	case errors.As(err, &rate):
-		return &apiError{Status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: rate.Code(), Message: rate.Error(),
-			Header: rate.Headers()}
-	case errors.As(err, &budget):
-		return &apiError{Status: http.StatusPaymentRequired, Type: "insufficient_quota", Code: budget.Code(), Message: budget.Error()}
-	case errors.Is(err, policy.ErrUnavailable):
-		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "governance_unavailable",
-			Message: "the gateway cannot check limits and budgets right now; try again", Err: err,
-			Header: map[string]string{"Retry-After": "1"}} // counter calls give up within tens of ms: try again soon
+		return apierror.TooLarge(mbe.Limit)
+	}
+	if e, ok := apierror.Admission(err); ok {
+		return e
+	}
+	switch {
 	case errors.As(err, &oreq):
 		return badRequest(oreq.Param, oreq.Error())
 	case errors.As(err, &areq):
@@ -79,74 +55,113 @@ func classify(err error) *apiError {
 	case errors.As(err, &unk):
 		return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "model_not_found", Param: "model",
 			Message: fmt.Sprintf("model %q does not exist or is not configured", unk.Model)}
+	}
+	return classifyUpstream(err)
+}
+
+// classifyUpstream maps the errors of calling providers — every target
+// failing, one upstream's refusal, a timeout, a cancellation — and any
+// other error (a 500) to what the client sees.
+func classifyUpstream(err error) *apiError {
+	var (
+		exh *router.ExhaustedError
+		up  *chat.UpstreamError
+	)
+	switch {
 	case errors.As(err, &exh):
-		var last *chat.UpstreamError
-		if errors.As(exh.Last, &last) && router.AuthFailure(last) {
-			// Every target left was refused its key (or is cooling down for
-			// it): waiting will not help, the operator must fix the key.
-			msg := fmt.Sprintf("every target of %q failed (%d attempts); last: %s", exh.Model, exh.Attempts, authFailureMessage(last.Provider))
-			if exh.Attempts == 0 {
-				msg = fmt.Sprintf("no target of %q is available: %s", exh.Model, authFailureMessage(last.Provider))
-			}
-			return &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "provider_auth_failed", Message: msg, Err: err}
-		}
-		status := http.StatusBadGateway
-		if last != nil && (last.Status == http.StatusServiceUnavailable || last.Status == 529 || last.Status == http.StatusTooManyRequests) {
-			status = http.StatusServiceUnavailable
-		}
-		if errors.Is(exh.Last, context.DeadlineExceeded) {
-			status = http.StatusGatewayTimeout
-		}
-		if exh.Attempts == 0 {
-			status = http.StatusServiceUnavailable // failed fast: nothing admits traffic
-		}
-		return &apiError{Status: status, Type: "server_error", Code: "upstream_unavailable", Message: redactSecrets(exh.Error()), Err: err,
-			Header: retryAfterHeader(status, exhaustedRetryAfter(exh))}
+		return exhaustedError(exh, err)
 	case errors.As(err, &up):
-		if router.AuthFailure(up) {
-			// Junction's credentials are at fault, not the client's: a 401
-			// or 403 passed through would tell the client to fix its key.
-			return &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "provider_auth_failed",
-				Message: authFailureMessage(up.Provider), Err: err}
-		}
-		if up.Status >= 400 && up.Status < 500 {
-			// The request itself was refused upstream: say what the upstream said.
-			typ := up.Type
-			if typ == "" {
-				typ = "invalid_request_error"
-			}
-			return &apiError{Status: up.Status, Type: typ, Code: up.Code, Message: up.Provider + ": " + redactSecrets(up.Message), Err: err}
-		}
-		return &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_error", Message: redactSecrets(up.Error()), Err: err}
+		return upstreamError(up, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return &apiError{Status: http.StatusGatewayTimeout, Type: "server_error", Code: "timeout", Message: "the upstream did not answer in time", Err: err}
 	case errors.Is(err, context.Canceled):
 		return &apiError{Status: 499, Type: "server_error", Code: "cancelled", Message: "request cancelled", Err: err}
 	}
+	return internalError(err)
+}
+
+// internalError is the 500 of a failure that is Junction's own; its cause
+// goes to the log only.
+func internalError(err error) *apiError {
 	return &apiError{Status: http.StatusInternalServerError, Type: "server_error", Code: "internal_error",
 		Message: "internal error; the request id identifies it in the gateway's log", Err: err}
 }
 
+// exhaustedError is what the client sees of a model whose every target
+// failed (err wraps exh).
+func exhaustedError(exh *router.ExhaustedError, err error) *apiError {
+	var last *chat.UpstreamError
+	if errors.As(exh.Last, &last) && router.AuthFailure(last) {
+		// Every target left was refused its key (or is cooling down for
+		// it): waiting will not help, the operator must fix the key.
+		msg := fmt.Sprintf("every target of %q failed (%d attempts); last: %s", exh.Model, exh.Attempts, authFailureMessage(last.Provider))
+		if exh.Attempts == 0 {
+			msg = fmt.Sprintf("no target of %q is available: %s", exh.Model, authFailureMessage(last.Provider))
+		}
+		return &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "provider_auth_failed", Message: msg, Err: err}
+	}
+	status := http.StatusBadGateway
+	if last != nil && (last.Status == http.StatusServiceUnavailable || last.Status == 529 || last.Status == http.StatusTooManyRequests) {
+		status = http.StatusServiceUnavailable
+	}
+	if errors.Is(exh.Last, context.DeadlineExceeded) {
+		status = http.StatusGatewayTimeout
+	}
+	if exh.Attempts == 0 {
+		status = http.StatusServiceUnavailable // failed fast: nothing admits traffic
+	}
+	return &apiError{Status: status, Type: "server_error", Code: "upstream_unavailable", Message: redactSecrets(exh.Error()), Err: err,
+		Header: retryAfterHeader(status, exhaustedRetryAfter(exh))}
+}
+
+// upstreamError is what the client sees of one upstream's failure (err
+// wraps up).
+func upstreamError(up *chat.UpstreamError, err error) *apiError {
+	if router.AuthFailure(up) {
+		// Junction's credentials are at fault, not the client's: a 401
+		// or 403 passed through would tell the client to fix its key.
+		return &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "provider_auth_failed",
+			Message: authFailureMessage(up.Provider), Err: err}
+	}
+	if up.Status >= 400 && up.Status < 500 {
+		// The request itself was refused upstream: say what the upstream said.
+		typ := up.Type
+		if typ == "" {
+			typ = "invalid_request_error"
+		}
+		return &apiError{Status: up.Status, Type: typ, Code: up.Code, Message: up.Provider + ": " + redactSecrets(up.Message), Err: err}
+	}
+	return &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_error", Message: redactSecrets(up.Error()), Err: err}
+}
+
 // WriteOpenAIError renders err in OpenAI's error shape.
 func WriteOpenAIError(w http.ResponseWriter, r *http.Request, err error) {
-	e := classify(err)
-	logError(r, e)
-	h := w.Header()
-	setErrorHeaders(h, e)
-	h.Set("Content-Type", "application/json")
-	w.WriteHeader(e.Status)
-	_, _ = w.Write(openai.AppendError(nil, e.Status, e.Type, e.Code, e.Param, e.Message))
+	writeAPIError(w, r, err, func(e *apiError) []byte {
+		return openai.AppendError(nil, e.Status, e.Type, e.Code, e.Param, e.Message)
+	})
 }
 
 // WriteAnthropicError renders err in Anthropic's error shape (for /v1/messages).
 func WriteAnthropicError(w http.ResponseWriter, r *http.Request, err error) {
+	writeAPIError(w, r, err, func(e *apiError) []byte {
+		return anthropic.AppendError(nil, anthropic.ErrorType(e.Status), e.Message)
+	})
+}
+
+// retryAfterLLM is the Retry-After, in seconds, of a 503 on the LLM path
+// that does not say better.
+const retryAfterLLM = "1"
+
+// writeAPIError classifies err, logs a server-side failure and writes the
+// error with its headers and the body render makes of it.
+func writeAPIError(w http.ResponseWriter, r *http.Request, err error, render func(*apiError) []byte) {
 	e := classify(err)
 	logError(r, e)
 	h := w.Header()
-	setErrorHeaders(h, e)
+	e.SetHeaders(h, retryAfterLLM)
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
-	_, _ = w.Write(anthropic.AppendError(nil, anthropic.ErrorType(e.Status), e.Message))
+	_, _ = w.Write(render(e))
 }
 
 func logError(r *http.Request, e *apiError) {

@@ -194,8 +194,7 @@ func (s *Service) leaseLocked(lease *routeLease, names []string, tick uint64) er
 		for _, e := range claimed {
 			e.pins.Store(0) // not evicted after all
 		}
-		return &apiError{Status: http.StatusInternalServerError, Type: "server_error", Code: "internal_error",
-			Message: "internal error; the request id identifies it in the gateway's log", Err: err}
+		return internalError(err)
 	}
 	for _, v := range victims {
 		delete(d.unlisted, v)

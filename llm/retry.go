@@ -41,15 +41,3 @@ func retryAfterSeconds(d time.Duration) int64 {
 	}
 	return max(1, secs)
 }
-
-// setErrorHeaders writes e's headers into h, and a Retry-After of one
-// second on a 503 that has none: every 503 Junction makes on the LLM path
-// tells the client when to come back.
-func setErrorHeaders(h http.Header, e *apiError) {
-	for k, v := range e.Header {
-		h.Set(k, v)
-	}
-	if e.Status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
-		h.Set("Retry-After", "1")
-	}
-}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
+	"github.com/junctionhq/junction/apierror"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/telemetry"
@@ -155,21 +157,22 @@ func (c *toolCall) finish(err error, resultBytes int) {
 	ev.Msg("mcp tool call")
 }
 
+// admitOutcome labels a refused admission by the status apierror gives its
+// error: denied, rate limited, over budget, unauthenticated, or (counters
+// unreachable, anything else) unavailable.
 func admitOutcome(err error) string {
-	var (
-		ae *policy.AccessError
-		re *policy.RateLimitError
-		be *policy.BudgetError
-		au *policy.AuthError
-	)
-	switch {
-	case errors.As(err, &ae):
+	e, _ := apierror.Admission(err)
+	if e == nil {
+		return OutcomeUnavailable
+	}
+	switch e.Status {
+	case http.StatusForbidden:
 		return OutcomeDenied
-	case errors.As(err, &re):
+	case http.StatusTooManyRequests:
 		return OutcomeRateLimited
-	case errors.As(err, &be):
+	case http.StatusPaymentRequired:
 		return OutcomeBudgetExceeded
-	case errors.As(err, &au):
+	case http.StatusUnauthorized:
 		return OutcomeUnauthenticated
 	}
 	return OutcomeUnavailable

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/junctionhq/junction/apierror"
 )
 
 // Every error /mcp, /mcp/{toolset} and the SSE transport answer is a
@@ -36,15 +38,23 @@ const batchMessage2025 = "JSON-RPC batches are not supported by Junction, althou
 	"send each request in a POST of its own"
 
 // WriteError answers a request to an MCP endpoint that is refused before
-// it reaches the hub (for example by the gateway's authentication) with a
-// JSON-RPC error object, id null, and status: the shape every other /mcp
-// error has.
-func WriteError(w http.ResponseWriter, status int, message string) {
-	code := mcp.INVALID_REQUEST
-	if status >= http.StatusInternalServerError {
-		code = mcp.INTERNAL_ERROR
+// it reaches the hub (for example by the gateway's authentication) with e
+// as a JSON-RPC error object, id null, with e's status and headers: the
+// shape every other /mcp error has.
+func WriteError(w http.ResponseWriter, e *apierror.Error) {
+	for k, v := range e.Header {
+		w.Header().Set(k, v) // Retry-After of a lockout or a rate limit
 	}
-	writeRPCError(w, status, nil, code, message)
+	writeRPCError(w, e.Status, nil, rpcCode(e.Status), e.Message)
+}
+
+// rpcCode is the JSON-RPC error code of an HTTP error status: internal
+// error for a server's fault, invalid request otherwise.
+func rpcCode(status int) int {
+	if status >= http.StatusInternalServerError {
+		return mcp.INTERNAL_ERROR
+	}
+	return mcp.INVALID_REQUEST
 }
 
 // rpcError is a JSON-RPC error response.
@@ -226,10 +236,6 @@ func (w *rpcErrorWriter) finish() {
 	if !w.held {
 		return
 	}
-	code := mcp.INVALID_REQUEST
-	if w.status >= http.StatusInternalServerError {
-		code = mcp.INTERNAL_ERROR
-	}
 	var id json.RawMessage
 	if !w.body.truncated {
 		id = requestID(w.body.buf.Bytes())
@@ -238,5 +244,5 @@ func (w *rpcErrorWriter) finish() {
 	if message == "" {
 		message = http.StatusText(w.status)
 	}
-	writeRPCError(w.ResponseWriter, w.status, id, code, message)
+	writeRPCError(w.ResponseWriter, w.status, id, rpcCode(w.status), message)
 }
