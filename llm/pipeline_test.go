@@ -1,0 +1,150 @@
+package llm
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/store"
+)
+
+// pipelineSetup is a Service over two OpenAI-shaped providers on one
+// llmtest server, slow (sk-slow) and quick (sk-quick), with the agentHub's
+// tools and its store in dir, for reading the usage records.
+type pipelineSetup struct {
+	*healthSetup
+	dir string
+}
+
+func newPipelineSetup(t *testing.T) *pipelineSetup {
+	t.Helper()
+	ctx := context.Background()
+	up := llmtest.NewServer()
+	t.Cleanup(up.Close)
+	cfg := Config{Providers: []ProviderConfig{keyed("slow", TypeOpenAI, TimeoutsConfig{}), keyed("quick", TypeOpenAI, TimeoutsConfig{})}}
+	for i := range cfg.Providers {
+		cfg.Providers[i].BaseURL = up.URL + "/v1"
+	}
+	dir := t.TempDir()
+	st, err := store.Open(ctx, store.Config{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	engine, err := policy.New(ctx, policy.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = engine.Close(ctx) })
+	s, err := New(Options{Policy: engine, Config: cfg, Registerer: prometheus.NewRegistry(), Tools: agentHub{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.SetBehavior("sk-slow", llmtest.Behavior{Latency: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	return &pipelineSetup{healthSetup: &healthSetup{s: s, up: up, engine: engine}, dir: dir}
+}
+
+// statuses flushes the usage records and returns their statuses, oldest
+// first.
+func (p *pipelineSetup) statuses(t *testing.T) []string {
+	t.Helper()
+	if err := p.engine.FlushUsage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(p.dir, store.DefaultSQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT status FROM usage WHERE kind = 'llm' ORDER BY ts, rowid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// pipelineRequests are a request on every front end of the pipeline (the
+// agent loop runs through /v1/chat/completions) for model, with fallbacks.
+func pipelineRequests(model string, fallbacks ...string) []struct{ name, path, body string } {
+	chatPath := "/v1/chat/completions"
+	stream := strings.Replace(chatBody(chatPath, model, fallbacks...), `"max_tokens"`, `"stream":true,"max_tokens"`, 1)
+	return []struct{ name, path, body string }{
+		{"chat", chatPath, chatBody(chatPath, model, fallbacks...)},
+		{"chat stream", chatPath, stream},
+		{"messages", "/v1/messages", chatBody("/v1/messages", model, fallbacks...)},
+		{"embeddings", "/v1/embeddings", chatBody("/v1/embeddings", model, fallbacks...)},
+		{"agent loop", chatPath, agentBody(model, fallbacks...)},
+		{"agent loop stream", chatPath, strings.Replace(agentBody(model, fallbacks...), `"max_tokens"`, `"stream":true,"max_tokens"`, 1)},
+	}
+}
+
+// TestCancelledCallsBilledAndCountedAlikeOnEveryEndpoint: a client that
+// goes away while its model call is under way gets its call billed as
+// "cancelled" and counted as 499, on every front end and in the agent loop.
+func TestCancelledCallsBilledAndCountedAlikeOnEveryEndpoint(t *testing.T) {
+	p := newPipelineSetup(t)
+	for i, r := range pipelineRequests("slow/m") {
+		ctx, cancel := context.WithCancel(context.Background())
+		stop := time.AfterFunc(50*time.Millisecond, cancel)
+		rec, _ := p.post(ctx, r.path, r.body, nil)
+		stop.Stop()
+		cancel()
+		if rec.Code != 499 {
+			t.Errorf("%s: status %d, want 499: %s", r.name, rec.Code, rec.Body)
+		}
+		if got := counter(t, p.s.metrics.requests.WithLabelValues(p.s.metrics.model("slow/m", false), "", "499")); got != float64(i+1) {
+			t.Errorf("%s: requests_total{slow/m,499} = %v, want %d", r.name, got, i+1)
+		}
+		statuses := p.statuses(t)
+		if len(statuses) != i+1 || statuses[i] != "cancelled" {
+			t.Errorf("%s: usage statuses %v, want the last one cancelled", r.name, statuses)
+		}
+	}
+}
+
+// TestUnknownModelsCountedAlikeOnEveryEndpoint: an unknown model and an
+// unknown fallback are a 404 counted in junction_llm_requests_total under
+// "other", on every front end and in the agent loop; a served embeddings
+// request is counted as any other.
+func TestUnknownModelsCountedAlikeOnEveryEndpoint(t *testing.T) {
+	p := newPipelineSetup(t)
+	unknown := p.s.metrics.requests.WithLabelValues("other", "", "404")
+	n := 0
+	for _, r := range append(pipelineRequests("nosuch"), pipelineRequests("quick/m", "nosuch")...) {
+		n++
+		if rec, _ := p.post(context.Background(), r.path, r.body, nil); rec.Code != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404: %s", r.name, rec.Code, rec.Body)
+		}
+		if got := counter(t, unknown); got != float64(n) {
+			t.Errorf("%s: requests_total{other,404} = %v, want %d", r.name, got, n)
+		}
+	}
+	if rec, _ := p.post(context.Background(), "/v1/embeddings", chatBody("/v1/embeddings", "quick/m"), nil); rec.Code != http.StatusOK {
+		t.Fatalf("embeddings: %d %s", rec.Code, rec.Body)
+	}
+	if got := counter(t, p.s.metrics.requests.WithLabelValues("quick/m", "quick", "200")); got != 1 {
+		t.Errorf("requests_total{quick/m,quick,200} = %v, want 1", got)
+	}
+}
