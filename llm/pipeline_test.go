@@ -9,59 +9,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/junctionhq/junction/llm/llmtest"
-	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/store"
 )
 
-// pipelineSetup is a Service over two OpenAI-shaped providers on one
-// llmtest server, slow (sk-slow) and quick (sk-quick), with the agentHub's
-// tools and its store in dir, for reading the usage records.
-type pipelineSetup struct {
-	*healthSetup
-	dir string
-}
-
-func newPipelineSetup(t *testing.T) *pipelineSetup {
+// newPipelineSetup is a Service over two OpenAI-shaped providers, slow
+// (which answers after 10s) and quick.
+func newPipelineSetup(t *testing.T) *healthSetup {
 	t.Helper()
-	ctx := context.Background()
-	up := llmtest.NewServer()
-	t.Cleanup(up.Close)
-	cfg := Config{Providers: []ProviderConfig{keyed("slow", TypeOpenAI, TimeoutsConfig{}), keyed("quick", TypeOpenAI, TimeoutsConfig{})}}
-	for i := range cfg.Providers {
-		cfg.Providers[i].BaseURL = up.URL + "/v1"
-	}
-	dir := t.TempDir()
-	st, err := store.Open(ctx, store.Config{}, dir)
-	if err != nil {
+	h := newHealthSetup(t, Config{Providers: []ProviderConfig{keyed("slow", TypeOpenAI, TimeoutsConfig{}),
+		keyed("quick", TypeOpenAI, TimeoutsConfig{})}}, nil)
+	if err := h.up.SetBehavior("sk-slow", llmtest.Behavior{Latency: 10 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = st.Close() })
-	engine, err := policy.New(ctx, policy.Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = engine.Close(ctx) })
-	s, err := New(Options{Policy: engine, Config: cfg, Registerer: prometheus.NewRegistry(), Tools: agentHub{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.SetBehavior("sk-slow", llmtest.Behavior{Latency: 10 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	return &pipelineSetup{healthSetup: &healthSetup{s: s, up: up, engine: engine}, dir: dir}
+	return h
 }
 
 // statuses flushes the usage records and returns their statuses, oldest
 // first.
-func (p *pipelineSetup) statuses(t *testing.T) []string {
+func (h *healthSetup) statuses(t *testing.T) []string {
 	t.Helper()
-	if err := p.engine.FlushUsage(context.Background()); err != nil {
+	if err := h.engine.FlushUsage(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite", filepath.Join(p.dir, store.DefaultSQLiteFile))
+	db, err := sql.Open("sqlite", filepath.Join(h.dir, store.DefaultSQLiteFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,14 +60,16 @@ func (p *pipelineSetup) statuses(t *testing.T) []string {
 // agent loop runs through /v1/chat/completions) for model, with fallbacks.
 func pipelineRequests(model string, fallbacks ...string) []struct{ name, path, body string } {
 	chatPath := "/v1/chat/completions"
+	// the health setup's hub has the server web
+	agent := strings.Replace(agentBody(model, fallbacks...), `"server_label":"echo"`, `"server_label":"web"`, 1)
 	stream := strings.Replace(chatBody(chatPath, model, fallbacks...), `"max_tokens"`, `"stream":true,"max_tokens"`, 1)
 	return []struct{ name, path, body string }{
 		{"chat", chatPath, chatBody(chatPath, model, fallbacks...)},
 		{"chat stream", chatPath, stream},
 		{"messages", "/v1/messages", chatBody("/v1/messages", model, fallbacks...)},
 		{"embeddings", "/v1/embeddings", chatBody("/v1/embeddings", model, fallbacks...)},
-		{"agent loop", chatPath, agentBody(model, fallbacks...)},
-		{"agent loop stream", chatPath, strings.Replace(agentBody(model, fallbacks...), `"max_tokens"`, `"stream":true,"max_tokens"`, 1)},
+		{"agent loop", chatPath, agent},
+		{"agent loop stream", chatPath, strings.Replace(agent, `"max_tokens"`, `"stream":true,"max_tokens"`, 1)},
 	}
 }
 
