@@ -100,8 +100,9 @@ func runModelCall[T any](ctx context.Context, p *modelCall, f frontEnd[T]) error
 	}
 	// 4. route and call.
 	result, err := do(ctx, p.s, p.rc, p.stream, f.attempt)
-	if err != nil {
-		p.failed(ctx, err)
+	if err != nil { // settled, and counted as what its client gets
+		p.res.Settle(ctx, policy.Outcome{Status: failureStatus(err)})
+		p.s.metrics.request(p.model, "", classify(err).Status)
 		return err
 	}
 	// 5. deliver.
@@ -156,12 +157,6 @@ func (p *modelCall) release() {
 
 // refused counts a call turned away before it was admitted.
 func (p *modelCall) refused(err error) {
-	p.s.metrics.request(p.model, "", classify(err).Status)
-}
-
-// failed settles and counts an admitted call that got no answer.
-func (p *modelCall) failed(ctx context.Context, err error) {
-	p.res.Settle(ctx, policy.Outcome{Status: failureStatus(err)})
 	p.s.metrics.request(p.model, "", classify(err).Status)
 }
 
