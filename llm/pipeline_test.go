@@ -3,12 +3,15 @@ package llm
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/store"
 )
@@ -119,5 +122,41 @@ func TestUnknownModelsCountedAlikeOnEveryEndpoint(t *testing.T) {
 	}
 	if got := counter(t, p.s.metrics.requests.WithLabelValues("quick/m", "quick", "200")); got != 1 {
 		t.Errorf("requests_total{quick/m,quick,200} = %v, want 1", got)
+	}
+}
+
+// brokenWriter is a client that is gone: every write fails.
+type brokenWriter struct{ *httptest.ResponseRecorder }
+
+func (brokenWriter) Write([]byte) (int, error) { return 0, errors.New("client gone") }
+
+// TestCancelledCacheHitCountedAsCancelled: a cache hit whose client went
+// away during the replay is billed "cancelled" and counted as 499, as an
+// upstream answer would be.
+func TestCancelledCacheHitCountedAsCancelled(t *testing.T) {
+	h := newPipelineSetup(t)
+	c, err := cache.New(context.Background(), cache.Options{Config: cache.Config{Enabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h.s.SetCache(c)
+	body := `{"model":"quick/m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	if rec, _ := h.post(context.Background(), "/v1/chat/completions", body, nil); rec.Code != http.StatusOK {
+		t.Fatalf("first: %d %s", rec.Code, rec.Body)
+	}
+	if err := h.s.WaitCacheStores(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w := brokenWriter{httptest.NewRecorder()}
+	h.post(context.Background(), "/v1/chat/completions", body, w)
+	if got := w.Header().Get(HeaderCache); got != CacheHitExact {
+		t.Fatalf("second request: cache %q, want a hit", got)
+	}
+	if got := counter(t, h.s.metrics.requests.WithLabelValues("quick/m", "cache", "499")); got != 1 {
+		t.Errorf("requests_total{quick/m,cache,499} = %v, want 1", got)
+	}
+	if st := h.statuses(t); len(st) != 2 || st[1] != "cancelled" {
+		t.Errorf("usage statuses %v, want the hit cancelled", st)
 	}
 }
