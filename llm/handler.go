@@ -121,27 +121,14 @@ type answer struct {
 // request is read, then runs the pipeline (pipeline.go), or the agent loop
 // when it names MCP tools.
 func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientFormat) {
-	start := time.Now()
+	c := &chatCall{s: s, format: f, start: time.Now(), w: w, r: r}
 	ctx := r.Context()
-	id := policy.IdentityFrom(ctx)
-	if id == nil {
-		f.writeError(w, r, &policy.AuthError{Reason: policy.AuthMissing})
-		return
-	}
-	if err := checkContentType(r); err != nil {
-		f.writeError(w, r, err)
-		return
-	}
-	body, err := io.ReadAll(r.Body)
+	id, body, err := readRequest(r, &c.head)
 	if err != nil {
 		f.writeError(w, r, err)
 		return
 	}
-	c := &chatCall{s: s, format: f, body: body, start: start, w: w, r: r}
-	if err := decodeHead(body, &c.head); err != nil {
-		f.writeError(w, r, err)
-		return
-	}
+	c.body = body
 	if f.name() == chat.FormatAnthropic && c.head.MaxTokens == 0 {
 		f.writeError(w, r, badRequest("max_tokens", "max_tokens: required"))
 		return
@@ -169,6 +156,26 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 	if err := runModelCall[answer](ctx, &c.call, c); err != nil {
 		f.writeError(w, r, err)
 	}
+}
+
+// readRequest reads what every front end reads first: the caller's
+// identity and the JSON body, with its routing fields in head.
+func readRequest(r *http.Request, head *chatHead) (*policy.Identity, []byte, error) {
+	id := policy.IdentityFrom(r.Context())
+	if id == nil {
+		return nil, nil, &policy.AuthError{Reason: policy.AuthMissing}
+	}
+	if err := checkContentType(r); err != nil {
+		return nil, nil, err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := decodeHead(body, head); err != nil {
+		return nil, nil, err
+	}
+	return id, body, nil
 }
 
 // maxTokens is the request's output bound: max_completion_tokens, or

@@ -17,31 +17,17 @@ import (
 // (pipeline.go): pass-through to OpenAI-compatible targets, through the
 // canonical types to the others.
 func (s *Service) embeddings(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	ctx := r.Context()
-	id := policy.IdentityFrom(ctx)
-	if id == nil {
-		WriteOpenAIError(w, r, &policy.AuthError{Reason: policy.AuthMissing})
-		return
-	}
-	if err := checkContentType(r); err != nil {
-		WriteOpenAIError(w, r, err)
-		return
-	}
-	body, err := io.ReadAll(r.Body)
+	e := &embeddingCall{s: s, w: w, start: time.Now()}
+	id, body, err := readRequest(r, &e.head)
 	if err != nil {
 		WriteOpenAIError(w, r, err)
 		return
 	}
-	e := &embeddingCall{s: s, w: w, body: body, start: start}
-	if err := decodeHead(body, &e.head); err != nil {
-		WriteOpenAIError(w, r, err)
-		return
-	}
+	e.body = body
 	e.call = modelCall{s: s, id: id, model: e.head.Model, fallbacks: e.head.Fallbacks, team: id.TeamName(), key: id.Name(),
 		promptTokens: estimateTokens(len(body)), maxTokens: -1}
 	defer e.call.release()
-	if err := runModelCall[embeddingAnswer](ctx, &e.call, e); err != nil {
+	if err := runModelCall[embeddingAnswer](r.Context(), &e.call, e); err != nil {
 		WriteOpenAIError(w, r, err)
 	}
 }
