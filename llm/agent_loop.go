@@ -279,19 +279,28 @@ func conversationText(req *chat.Request) string {
 	return s
 }
 
-// admit reserves the next model call: the first with the client's body
-// size, later ones with the conversation's. Each call checks the access to
-// every model it may reach again and is priced at the most expensive
-// target of them (reach.go).
-func (a *agentRun) admit(ctx context.Context) (*policy.Reservation, error) {
+// nextCall is the loop's next model call through the pipeline
+// (pipeline.go). Each call checks the access to every model it may reach
+// again and is priced at the most expensive target of them (reach.go); the
+// first with the client's body size, later ones with the conversation's.
+func (a *agentRun) nextCall(stream bool) modelCall {
 	size := len(a.c.body)
 	if a.iterations > 0 {
 		size = a.req.SizeHint()
 	}
-	if err := a.s.checkAccess(a.id, a.reach.model, a.reach.fallbacks); err != nil {
+	return modelCall{s: a.s, id: a.id, model: a.c.head.Model, team: a.c.call.team, key: a.c.call.key, stream: stream,
+		promptTokens: estimateTokens(size), maxTokens: a.maxTokens, rc: a.reach, recheck: true}
+}
+
+// admit runs the first two steps of the pipeline for the next model call:
+// its access again, and its reservation.
+func (a *agentRun) admit(ctx context.Context) (*policy.Reservation, error) {
+	p := a.nextCall(false)
+	if err := p.resolve(); err != nil {
 		return nil, err
 	}
-	return a.s.policy.Admit(ctx, a.id, a.reach.work(estimateTokens(size), a.maxTokens, telemetry.RequestID(ctx)))
+	err := p.admit(ctx)
+	return p.res, err
 }
 
 // stopFor maps a refused admission after the first to the loop's stop.
@@ -320,39 +329,58 @@ func (a *agentRun) forProvider(c *router.Candidate) *chat.Request {
 	return &cp
 }
 
-// chatOnce is one non-streamed model call through the router.
-func (a *agentRun) chatOnce(ctx context.Context) (*chat.Response, *router.Candidate, router.Served, error) {
-	a.req.Stream, a.req.IncludeUsage = false, false
-	result, err := do(ctx, a.s, a.reach, false, func(ctx context.Context, c *router.Candidate) (*chat.Response, time.Duration, error) {
-		actx, cancel := context.WithTimeout(ctx, a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
-		defer cancel()
-		t0 := time.Now()
-		out, err := c.Provider.Chat(actx, c.Target, a.forProvider(c))
-		return out, time.Since(t0), err
-	})
-	if err != nil {
-		return nil, nil, result.Served, err
-	}
-	return result.Value, result.Candidate, result.Served, nil
+// agentTurn is one non-streamed model call of the loop through the
+// pipeline.
+type agentTurn struct {
+	noCache
+	a    *agentRun
+	resp *chat.Response // the answer, once delivered
 }
 
-// settle records one model call: its usage record, the loop's sums, the
-// metrics and a log line with the request id that links the steps.
-func (a *agentRun) settle(ctx context.Context, res *policy.Reservation, cand *router.Candidate, result router.Served, u chat.Usage, status string, ttft time.Duration) {
-	model := cand.Target.Provider + "/" + cand.Target.Model
-	cost := res.Settle(ctx, policy.Outcome{Model: model, Usage: policyUsage(u), Status: status})
+func (t *agentTurn) attempt(ctx context.Context, c *router.Candidate) (*chat.Response, time.Duration, error) {
+	actx, cancel := context.WithTimeout(ctx, t.a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
+	defer cancel()
+	t0 := time.Now()
+	out, err := c.Provider.Chat(actx, c.Target, t.a.forProvider(c))
+	return out, time.Since(t0), err
+}
+
+// deliver takes the answer for the loop.
+func (t *agentTurn) deliver(_ context.Context, p *modelCall, r router.Result[*chat.Response]) delivery {
+	t.a.answered(p)
+	t.resp = r.Value
+	return delivery{usage: r.Value.Usage, status: "ok"}
+}
+
+func (t *agentTurn) record(ctx context.Context, _ *modelCall, r router.Served, d delivery, cost float64) {
+	t.a.record(ctx, r, d, cost)
+}
+
+// answered counts a model call that got its answer; the first admission's
+// rate limits go in the response headers.
+func (a *agentRun) answered(p *modelCall) {
+	if a.firstRes == nil {
+		a.firstRes = p.res
+	}
+	a.iterations++
+}
+
+// record adds a settled model call to the loop's sums and logs it with the
+// request id that links the steps.
+func (a *agentRun) record(ctx context.Context, r router.Served, d delivery, cost float64) {
+	u := d.usage
 	a.usage.PromptTokens += u.PromptTokens
 	a.usage.CompletionTokens += u.CompletionTokens
 	a.usage.CachedTokens += u.CachedTokens
 	a.usage.CacheWriteTokens += u.CacheWriteTokens
 	a.usage.ReasoningTokens += u.ReasoningTokens
 	a.costMicros += int64(math.Round(cost * 1e6))
-	a.upstream += result.UpstreamTime
-	a.cand = cand
-	a.s.metrics.completed(&chatCall{answer: answer{cand: cand, usage: u, ttft: ttft}, head: a.c.head, team: a.c.team, key: a.c.key}, result, cost, status)
-	a.s.log.Info().Str("request_id", telemetry.RequestID(ctx)).Int("iteration", a.iterations).Str("target", model).
+	a.upstream += r.UpstreamTime
+	a.cand = r.Candidate
+	a.s.log.Info().Str("request_id", telemetry.RequestID(ctx)).Int("iteration", a.iterations).
+		Str("target", a.cand.Target.Provider+"/"+a.cand.Target.Model).
 		Int64("prompt_tokens", u.PromptTokens).Int64("completion_tokens", u.CompletionTokens).Float64("cost_usd", cost).
-		Str("status", status).Msg("llm: agent model call")
+		Str("status", d.status).Msg("llm: agent model call")
 }
 
 // appendResults adds the assistant turn and its tool results to the
@@ -487,31 +515,26 @@ func (a *agentRun) serveComplete(ctx context.Context, w http.ResponseWriter, r *
 	a.runPending(ctx)
 	for {
 		a.offerTools(ctx)
-		res, err := a.admit(ctx)
-		if err != nil {
-			if a.iterations == 0 {
-				f.writeError(w, r, err)
-				return
+		a.req.Stream, a.req.IncludeUsage = false, false
+		turn := &agentTurn{a: a}
+		p := a.nextCall(false)
+		if err := runModelCall[*chat.Response](ctx, &p, turn); err != nil {
+			if p.res == nil { // not admitted
+				if a.iterations == 0 {
+					f.writeError(w, r, err)
+					return
+				}
+				a.stop = stopFor(err)
+				break
 			}
-			a.stop = stopFor(err)
-			break
-		}
-		if a.firstRes == nil {
-			a.firstRes = res
-		}
-		resp, cand, result, err := a.chatOnce(ctx)
-		if err != nil {
-			res.Settle(ctx, policy.Outcome{Status: "error"})
 			if a.iterations > 0 && ctx.Err() != nil && r.Context().Err() == nil {
 				a.stop = stopTimeout
 				break
 			}
-			a.s.metrics.request(a.c.head.Model, "", classify(err).Status)
 			f.writeError(w, r, err)
 			return
 		}
-		a.iterations++
-		a.settle(ctx, res, cand, result, resp.Usage, "ok", 0)
+		resp := turn.resp
 		a.last = resp
 		calls := resp.Message.ToolCalls
 		if len(calls) == 0 {

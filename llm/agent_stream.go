@@ -12,7 +12,6 @@ import (
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/provider/openai"
 	"github.com/junctionhq/junction/llm/router"
-	"github.com/junctionhq/junction/policy"
 )
 
 // A streamed loop is one stream in the client's format, built so that the
@@ -254,23 +253,34 @@ type openedStream struct {
 	cancel context.CancelFunc
 }
 
-// openStream starts a streamed model call through the router: the first
-// event decides success, so a failing target can still be retried or
-// failed over. pump reports how the stream ended.
-func (a *agentRun) openStream(ctx context.Context) (*streamTurn, error) {
-	a.req.Stream, a.req.IncludeUsage = true, true
-	start := time.Now()
-	result, err := do(ctx, a.s, a.reach, true, func(ctx context.Context, c *router.Candidate) (openedStream, time.Duration, error) {
-		t0 := time.Now()
-		st, first, acancel, err := openChunkStream(ctx, c, a.forProvider(c), a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
-		return openedStream{st: st, first: first, cancel: acancel}, time.Since(t0), err
-	})
-	t := &streamTurn{result: result.Served, ttft: time.Since(start)}
-	if err == nil {
-		o := result.Value
-		t.st, t.first, t.cand, t.cancel = o.st, o.first, result.Candidate, o.cancel
+// agentStreamTurn is one streamed model call of the loop through the
+// pipeline: the first event decides success, so a failing target can still
+// be retried or failed over; relay (the loop's step 5) pumps it to the
+// client, and pump reports how the stream ended.
+type agentStreamTurn struct {
+	noCache
+	a     *agentRun
+	start time.Time // of the first attempt
+	relay func(p *modelCall, t *streamTurn) delivery
+}
+
+func (t *agentStreamTurn) attempt(ctx context.Context, c *router.Candidate) (openedStream, time.Duration, error) {
+	t0 := time.Now()
+	if t.start.IsZero() {
+		t.start = t0
 	}
-	return t, err
+	st, first, acancel, err := openChunkStream(ctx, c, t.a.forProvider(c), t.a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
+	return openedStream{st: st, first: first, cancel: acancel}, time.Since(t0), err
+}
+
+func (t *agentStreamTurn) deliver(_ context.Context, p *modelCall, r router.Result[openedStream]) delivery {
+	o := r.Value
+	return t.relay(p, &streamTurn{st: o.st, first: o.first, cand: r.Candidate, cancel: o.cancel, result: r.Served,
+		ttft: time.Since(t.start)})
+}
+
+func (t *agentStreamTurn) record(ctx context.Context, _ *modelCall, r router.Served, d delivery, cost float64) {
+	t.a.record(ctx, r, d, cost)
 }
 
 // turnOutput is what one streamed turn produced.
@@ -389,23 +399,34 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 	finish := ""
 	for {
 		a.offerTools(ctx)
-		res, err := a.admit(ctx)
-		if err != nil {
+		a.req.Stream, a.req.IncludeUsage = true, true
+		var (
+			out     turnOutput
+			pumpErr error
+		)
+		turn := &agentStreamTurn{a: a, relay: func(p *modelCall, t *streamTurn) delivery {
+			a.answered(p)
 			if cw == nil {
-				f.writeError(w, r, err)
-				return
+				begin()
+				emit(pending)
 			}
-			a.stop = stopFor(err)
-			break
-		}
-		if a.firstRes == nil {
-			a.firstRes = res
-		}
-		t, err := a.openStream(ctx)
-		if err != nil {
-			res.Settle(ctx, policy.Outcome{Status: "error"})
+			pumped := time.Now()
+			out, pumpErr = a.pump(r.Context(), t, sw, cw, base, &roleSent)
+			a.upstream += time.Since(pumped)
+			base += len(out.msg.ToolCalls)
+			d := delivery{usage: out.usage, status: streamStatus(pumpErr, cw.gone), ttft: t.ttft}
+			if pumpErr != nil && d.usage == (chat.Usage{}) {
+				d.usage = chat.Usage{PromptTokens: estimateTokens(a.req.SizeHint()), CompletionTokens: out.events}
+			}
+			return d
+		}}
+		p := a.nextCall(true)
+		if err := runModelCall[openedStream](ctx, &p, turn); err != nil {
+			if p.res == nil && cw != nil { // not admitted
+				a.stop = stopFor(err)
+				break
+			}
 			if cw == nil {
-				a.s.metrics.request(a.c.head.Model, "", classify(err).Status)
 				f.writeError(w, r, err)
 				return
 			}
@@ -417,27 +438,11 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 			cw.write(sw.fail(nil, classify(err)))
 			return
 		}
-		if cw == nil {
-			begin()
-			emit(pending)
-		}
-		pumped := time.Now()
-		out, err := a.pump(r.Context(), t, sw, cw, base, &roleSent)
-		a.upstream += time.Since(pumped)
-		a.iterations++
-		base += len(out.msg.ToolCalls)
-		status := streamStatus(err, cw.gone)
-		if err != nil {
-			u := out.usage
-			if u == (chat.Usage{}) {
-				u = chat.Usage{PromptTokens: estimateTokens(a.req.SizeHint()), CompletionTokens: out.events}
-			}
-			a.settle(ctx, res, t.cand, t.result, u, status, t.ttft)
+		if pumpErr != nil {
 			a.stop = stopError
-			cw.write(sw.fail(nil, classify(err)))
+			cw.write(sw.fail(nil, classify(pumpErr)))
 			return
 		}
-		a.settle(ctx, res, t.cand, t.result, out.usage, status, t.ttft)
 		finish = out.finish
 		calls := out.msg.ToolCalls
 		if len(calls) == 0 {

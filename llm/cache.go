@@ -335,7 +335,7 @@ func (c *chatCall) serveFromCache(ctx context.Context, w http.ResponseWriter, re
 	status := c.replay(w, resp)
 	nominal := c.cache.c.Config().NominalCost
 	res.Settle(ctx, policy.Outcome{Model: c.head.Model, CostUSD: &nominal, Status: status})
-	c.s.metrics.request(c.head.Model, "cache", http.StatusOK)
+	c.s.metrics.request(c.head.Model, "cache", requestStatus(status))
 	return true
 }
 

@@ -18,7 +18,6 @@ import (
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/policy"
-	"github.com/junctionhq/junction/telemetry"
 )
 
 // chatHead is all the handler reads of a chat request to route and admit
@@ -74,16 +73,19 @@ func jsonKind(k string) string {
 	return k
 }
 
-// chatCall is one client request on its way through the router. Attempts
-// run one after another, so its fields need no lock.
+// chatCall is one client request of the chat front ends on its way
+// through the pipeline (pipeline.go). Attempts run one after another, so
+// its fields need no lock.
 type chatCall struct {
 	s      *Service
 	format clientFormat
 	body   []byte
 	head   chatHead
 	start  time.Time
-	// team and key label the metrics.
-	team, key string
+	w      http.ResponseWriter
+	r      *http.Request
+	// call is the request's model call through the pipeline.
+	call modelCall
 
 	req       *chat.Request // decoded on first need
 	decodeErr error
@@ -115,106 +117,105 @@ type answer struct {
 	ttft       time.Duration
 }
 
+// serveChat serves /v1/chat/completions and /v1/messages: the client's
+// request is read, then runs the pipeline (pipeline.go), or the agent loop
+// when it names MCP tools.
 func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientFormat) {
-	start := time.Now()
+	c := &chatCall{s: s, format: f, start: time.Now(), w: w, r: r}
 	ctx := r.Context()
-	id := policy.IdentityFrom(ctx)
-	if id == nil {
-		f.writeError(w, r, &policy.AuthError{Reason: policy.AuthMissing})
-		return
-	}
-	if err := checkContentType(r); err != nil {
-		f.writeError(w, r, err)
-		return
-	}
-	body, err := io.ReadAll(r.Body)
+	id, body, err := readRequest(r, &c.head)
 	if err != nil {
 		f.writeError(w, r, err)
 		return
 	}
-	c := &chatCall{s: s, format: f, body: body, start: start, team: id.TeamName(), key: id.Name()}
-	if err := decodeHead(body, &c.head); err != nil {
-		f.writeError(w, r, err)
-		return
-	}
+	c.body = body
 	if f.name() == chat.FormatAnthropic && c.head.MaxTokens == 0 {
 		f.writeError(w, r, badRequest("max_tokens", "max_tokens: required"))
 		return
 	}
-	// Every model the request may reach passes the access check before
-	// anything is routed, cached or called (reach.go).
-	rc, err := s.reachFor(id, c.head.Model, c.head.Fallbacks)
-	if err != nil {
-		s.metrics.request(c.head.Model, "", classify(err).Status)
+	c.call = modelCall{s: s, id: id, model: c.head.Model, fallbacks: c.head.Fallbacks, team: id.TeamName(), key: id.Name(),
+		stream: c.head.Stream, promptTokens: estimateTokens(len(body)), maxTokens: c.head.maxTokens()}
+	// The pipeline's first step runs here: the agent loop takes the reach.
+	if err := c.call.resolve(); err != nil {
 		f.writeError(w, r, err)
 		return
 	}
-	defer rc.release()
+	defer c.call.release()
 	// Requests naming MCP tools run the agent loop (llm/agent_loop.go),
 	// which never uses the response cache.
-	if wantsAgent(r, body) && s.serveAgent(w, r, c, rc) {
+	if wantsAgent(r, body) && s.serveAgent(w, r, c, c.call.rc) {
 		return
 	}
 	if err := c.prepareCache(r, id); err != nil {
 		f.writeError(w, r, err)
 		return
 	}
-	maxTokens := c.head.MaxTokens
-	if c.head.MaxCompletionTokens > 0 {
-		maxTokens = c.head.MaxCompletionTokens
-	}
-	res, err := s.policy.Admit(ctx, id, rc.work(estimateTokens(len(body)), maxTokens, telemetry.RequestID(ctx)))
-	if err != nil {
-		s.metrics.request(c.head.Model, "", classify(err).Status)
-		f.writeError(w, r, err)
-		return
-	}
-	if c.serveFromCache(ctx, w, res) {
-		return
-	}
 	if f.name() == chat.FormatAnthropic {
 		ctx = chat.WithClientHeaders(ctx, r.Header)
 	}
-	result, err := do(ctx, s, rc, c.head.Stream, c.attempt)
-	if err != nil {
-		e := classify(err)
-		status := "error"
-		if errors.Is(err, context.Canceled) {
-			status = "cancelled"
-		}
-		res.Settle(ctx, policy.Outcome{Status: status})
-		s.metrics.request(c.head.Model, "", e.Status)
+	if err := runModelCall[answer](ctx, &c.call, c); err != nil {
 		f.writeError(w, r, err)
-		return
 	}
-	c.answer = result.Value
-	h := w.Header()
-	h.Set("X-Junction-Target", c.cand.Target.Provider+"/"+c.cand.Target.Model)
-	h.Set("X-Junction-Attempts", strconv.Itoa(result.Attempts))
-	overhead := time.Since(start) - result.UpstreamTime
-	h.Set("X-Junction-Overhead-Ms", strconv.FormatFloat(float64(overhead.Microseconds())/1000, 'f', 3, 64))
-	setRateLimitHeaders(h, res.RateLimits(), s.now())
-	status := "ok"
-	if c.head.Stream {
-		status = c.relay(w, r, result.Served)
-	} else {
-		h.Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(c.response)
-	}
-	model := c.cand.Target.Provider + "/" + c.cand.Target.Model
-	cost := res.Settle(ctx, policy.Outcome{Model: model, Usage: policyUsage(c.usage), Status: status})
-	s.metrics.completed(c, result.Served, cost, status)
-	c.storeInCache(status, cost)
 }
 
-// estimateTokens guesses the prompt tokens of a body of n bytes, for the
-// admission estimate only (the real count settles it).
-func estimateTokens(n int) int64 { return int64(n/4 + 1) }
+// readRequest reads what every front end reads first: the caller's
+// identity and the JSON body, with its routing fields in head.
+func readRequest(r *http.Request, head *chatHead) (*policy.Identity, []byte, error) {
+	id := policy.IdentityFrom(r.Context())
+	if id == nil {
+		return nil, nil, &policy.AuthError{Reason: policy.AuthMissing}
+	}
+	if err := checkContentType(r); err != nil {
+		return nil, nil, err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := decodeHead(body, head); err != nil {
+		return nil, nil, err
+	}
+	return id, body, nil
+}
 
-func policyUsage(u chat.Usage) policy.TokenUsage {
-	return policy.TokenUsage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
-		CachedTokens: u.CachedTokens, CacheWriteTokens: u.CacheWriteTokens}
+// maxTokens is the request's output bound: max_completion_tokens, or
+// max_tokens.
+func (h *chatHead) maxTokens() int64 {
+	if h.MaxCompletionTokens > 0 {
+		return h.MaxCompletionTokens
+	}
+	return h.MaxTokens
+}
+
+// fromCache is the pipeline's cache step (cache.go).
+func (c *chatCall) fromCache(ctx context.Context, p *modelCall) bool {
+	return c.serveFromCache(ctx, c.w, p.res)
+}
+
+// deliver writes the answer, whole or relayed as a stream, with Junction's
+// response headers.
+func (c *chatCall) deliver(_ context.Context, p *modelCall, result router.Result[answer]) delivery {
+	c.answer = result.Value
+	h := c.w.Header()
+	h.Set("X-Junction-Target", c.cand.Target.Provider+"/"+c.cand.Target.Model)
+	h.Set("X-Junction-Attempts", strconv.Itoa(result.Attempts))
+	overhead := time.Since(c.start) - result.UpstreamTime
+	h.Set("X-Junction-Overhead-Ms", strconv.FormatFloat(float64(overhead.Microseconds())/1000, 'f', 3, 64))
+	setRateLimitHeaders(h, p.res.RateLimits(), c.s.now())
+	status := "ok"
+	if c.head.Stream {
+		status = c.relay(c.w, c.r, result.Served)
+	} else {
+		h.Set("Content-Type", "application/json")
+		c.w.WriteHeader(http.StatusOK)
+		_, _ = c.w.Write(c.response)
+	}
+	return delivery{usage: c.usage, status: status, ttft: c.ttft}
+}
+
+// record stores the settled answer in the response cache.
+func (c *chatCall) record(_ context.Context, _ *modelCall, _ router.Served, d delivery, cost float64) {
+	c.storeInCache(d.status, cost)
 }
 
 // canonical decodes the client's body once.

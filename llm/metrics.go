@@ -154,16 +154,17 @@ func (m *metrics) request(model, provider string, status int) {
 	m.requests.WithLabelValues(m.model(model, status < 400), provider, strconv.Itoa(status)).Inc()
 }
 
-// completed records a request that an upstream answered, with its usage
-// status ("ok", "error" for a stream the upstream broke, "cancelled").
-func (m *metrics) completed(c *chatCall, r router.Served, cost float64, status string) {
-	prov := c.cand.Target.Provider
-	model := m.model(c.cand.Target.Provider+"/"+c.cand.Target.Model, true)
-	route := m.model(c.head.Model, true) // an upstream answered it
-	m.requests.WithLabelValues(route, prov, strconv.Itoa(requestStatus(status))).Inc()
+// completed records a model call that an upstream answered (pipeline
+// step 8), with its usage status ("ok", "error" for a stream the upstream
+// broke, "cancelled").
+func (m *metrics) completed(p *modelCall, r router.Served, d delivery, cost float64) {
+	prov := r.Candidate.Target.Provider
+	model := m.model(prov+"/"+r.Candidate.Target.Model, true)
+	route := m.model(p.model, true) // an upstream answered it
+	m.requests.WithLabelValues(route, prov, strconv.Itoa(requestStatus(d.status))).Inc()
 	m.upstream.WithLabelValues(prov).Observe(r.UpstreamTime.Seconds())
-	if c.ttft > 0 {
-		m.ttft.WithLabelValues(prov).Observe(c.ttft.Seconds())
+	if d.ttft > 0 {
+		m.ttft.WithLabelValues(prov).Observe(d.ttft.Seconds())
 	}
 	if r.Attempts > 1 {
 		m.attempts.WithLabelValues(route).Add(float64(r.Attempts - 1))
@@ -171,9 +172,9 @@ func (m *metrics) completed(c *chatCall, r router.Served, cost float64, status s
 	if r.Fallbacks > 0 {
 		m.fallbacks.WithLabelValues(route).Inc()
 	}
-	team, key := m.teams.value(c.team), m.keys.value(c.key)
-	m.tokens.WithLabelValues(prov, model, team, key, "prompt").Add(float64(c.usage.PromptTokens))
-	m.tokens.WithLabelValues(prov, model, team, key, "completion").Add(float64(c.usage.CompletionTokens))
+	team, key := m.teams.value(p.team), m.keys.value(p.key)
+	m.tokens.WithLabelValues(prov, model, team, key, "prompt").Add(float64(d.usage.PromptTokens))
+	m.tokens.WithLabelValues(prov, model, team, key, "completion").Add(float64(d.usage.CompletionTokens))
 	if cost > 0 {
 		m.cost.WithLabelValues(prov, model, team, key).Add(cost)
 	}

@@ -1,11 +1,9 @@
 package llm
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/policy"
@@ -130,22 +128,4 @@ func (s *Service) checkAccess(id *policy.Identity, model string, fallbacks []str
 func (rc *reach) work(promptTokens, maxTokens int64, requestID string) policy.Work {
 	return policy.Work{Kind: policy.KindLLM, Model: rc.model, PriceModel: rc.price, AltPriceModels: rc.alts,
 		PromptTokens: promptTokens, MaxTokens: maxTokens, RequestID: requestID}
-}
-
-// do runs attempt through s's router over rc's routes and returns what the
-// answering attempt produced. A failed attempt's upstream error loses any
-// trace of the API key it was made with before anything (the client, the
-// log) sees it.
-func do[T any](ctx context.Context, s *Service, rc *reach, stream bool, attempt router.Attempt[T]) (router.Result[T], error) {
-	scrubbed := func(ctx context.Context, c *router.Candidate) (T, time.Duration, error) {
-		v, ttfb, err := attempt(ctx, c)
-		if err != nil {
-			scrubKey(err, c.Target.APIKey)
-		}
-		return v, ttfb, err
-	}
-	if stream {
-		return router.DoStream(ctx, s.router, rc.model, rc.fallbacks, scrubbed) // the relay reports how the stream ended
-	}
-	return router.Do(ctx, s.router, rc.model, rc.fallbacks, scrubbed)
 }

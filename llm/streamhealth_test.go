@@ -25,6 +25,7 @@ type healthSetup struct {
 	s      *Service
 	up     *llmtest.Server
 	engine *policy.Engine
+	dir    string // the store's data directory
 }
 
 // newHealthSetup starts the providers of cfg on an llmtest server (those
@@ -43,7 +44,8 @@ func newHealthSetup(t testing.TB, cfg Config, clock *fakeClock) *healthSetup {
 			cfg.Providers[i].BaseURL = up.URL + "/v1"
 		}
 	}
-	st, err := store.Open(ctx, store.Config{}, t.TempDir())
+	dir := t.TempDir()
+	st, err := store.Open(ctx, store.Config{}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func newHealthSetup(t testing.TB, cfg Config, clock *fakeClock) *healthSetup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &healthSetup{s: s, up: up, engine: engine}
+	return &healthSetup{s: s, up: up, engine: engine, dir: dir}
 }
 
 // keyed is a provider of type typ with one key, sk-<name>.
