@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/apierror"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/store"
@@ -444,13 +445,13 @@ func providerError(err error) error {
 	var inv *llm.InvalidProviderError
 	switch {
 	case errors.As(err, &inv):
-		return &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_request", Message: inv.Error()}
+		return apierror.Invalid(inv.Error())
 	case errors.Is(err, errProviderNotFound):
-		return errNotFound(err.Error())
+		return apierror.NotFound(err.Error())
 	case errors.Is(err, errProviderReadOnly):
-		return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "read_only", Message: err.Error()}
+		return apierror.ReadOnly(err.Error())
 	case errors.Is(err, errProviderExists):
-		return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Message: err.Error()}
+		return apierror.Conflict(err.Error())
 	}
 	return err
 }

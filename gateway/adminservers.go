@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/junctionhq/junction/apierror"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
@@ -21,13 +22,13 @@ func registryError(err error) error {
 	case errors.As(err, &un):
 		return &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "upstream_unavailable", Message: un.Error()}
 	case errors.As(err, &inv):
-		return &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_request", Message: inv.Error()}
+		return apierror.Invalid(inv.Error())
 	case errors.Is(err, registry.ErrNotFound):
-		return &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Message: err.Error()}
+		return apierror.NotFound(err.Error())
 	case errors.Is(err, registry.ErrReadOnly):
-		return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "read_only", Message: err.Error()}
+		return apierror.ReadOnly(err.Error())
 	case errors.Is(err, registry.ErrConflict):
-		return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Message: err.Error()}
+		return apierror.Conflict(err.Error())
 	}
 	return err
 }
