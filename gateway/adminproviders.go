@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/junctionhq/junction/apierror"
@@ -14,16 +13,9 @@ import (
 // live in the store, sealed, and reach every replica (llm/providerstore).
 
 func providerError(err error) error {
-	var inv *llm.InvalidProviderError
-	switch {
-	case errors.As(err, &inv):
-		return apierror.Invalid(inv.Error())
-	case errors.Is(err, providerstore.ErrNotFound):
-		return apierror.NotFound(err.Error())
-	case errors.Is(err, providerstore.ErrReadOnly):
-		return apierror.ReadOnly(err.Error())
-	case errors.Is(err, providerstore.ErrExists):
-		return apierror.Conflict(err.Error())
+	if e, ok := apierror.Resource[*llm.InvalidProviderError](err, providerstore.ErrNotFound, providerstore.ErrReadOnly,
+		providerstore.ErrExists); ok {
+		return e
 	}
 	return err
 }

@@ -16,19 +16,12 @@ import (
 // Registering a server (which may run a command) is an admin action only.
 
 func registryError(err error) error {
-	var inv *registry.InvalidError
 	var un *registry.UnavailableError
-	switch {
-	case errors.As(err, &un):
+	if errors.As(err, &un) {
 		return &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "upstream_unavailable", Message: un.Error()}
-	case errors.As(err, &inv):
-		return apierror.Invalid(inv.Error())
-	case errors.Is(err, registry.ErrNotFound):
-		return apierror.NotFound(err.Error())
-	case errors.Is(err, registry.ErrReadOnly):
-		return apierror.ReadOnly(err.Error())
-	case errors.Is(err, registry.ErrConflict):
-		return apierror.Conflict(err.Error())
+	}
+	if e, ok := apierror.Resource[*registry.InvalidError](err, registry.ErrNotFound, registry.ErrReadOnly, registry.ErrConflict); ok {
+		return e
 	}
 	return err
 }
