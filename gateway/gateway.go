@@ -63,7 +63,8 @@ type Gateway struct {
 	policy  *policy.Engine
 	llm     *llm.Service
 	servers *registry.Registry
-	// providers are the LLM providers of the admin API (adminproviders.go).
+	// providers are the LLM providers of the admin API (llm/providerstore;
+	// the handlers are in adminproviders.go).
 	providers *providerstore.Store
 	hub       *mcp.Hub
 	router    chi.Router
