@@ -106,15 +106,25 @@ func Policy(err error) (e *Error, ok bool) {
 	if e, ok := Admission(err); ok {
 		return e, true
 	}
-	var inv *policy.InvalidError
+	return Resource[*policy.InvalidError](err, policy.ErrNotFound, policy.ErrReadOnly, policy.ErrConflict)
+}
+
+// Resource maps the errors of managing one kind of admin resource (keys,
+// teams, servers, providers: file-managed entries beside API-managed ones)
+// to what the caller sees: a definition that is not valid (an error of
+// type Inv, whose own message is shown) is Invalid; notFound, readOnly and
+// conflict (matched with errors.Is, the whole chain shown) are NotFound,
+// ReadOnly and Conflict. ok is false for any other error.
+func Resource[Inv error](err error, notFound, readOnly, conflict error) (e *Error, ok bool) {
+	var inv Inv
 	switch {
 	case errors.As(err, &inv):
 		return Invalid(inv.Error()), true
-	case errors.Is(err, policy.ErrNotFound):
+	case errors.Is(err, notFound):
 		return NotFound(err.Error()), true
-	case errors.Is(err, policy.ErrReadOnly):
+	case errors.Is(err, readOnly):
 		return ReadOnly(err.Error()), true
-	case errors.Is(err, policy.ErrConflict):
+	case errors.Is(err, conflict):
 		return Conflict(err.Error()), true
 	}
 	return nil, false

@@ -108,3 +108,37 @@ func TestEvery503SaysWhenToRetry(t *testing.T) {
 		}
 	}
 }
+
+// invalidThing is a resource's own invalid-definition error, for
+// TestResourceErrors.
+type invalidThing struct{ problem string }
+
+func (e *invalidThing) Error() string { return e.problem }
+
+// TestResourceErrors: the errors of any admin resource map like the
+// governance layer's: its invalid type shows its own message, the
+// sentinels show the whole chain, anything else is not mapped.
+func TestResourceErrors(t *testing.T) {
+	notFound, readOnly, conflict := errors.New("thing not found"), errors.New("thing is read-only"), errors.New("thing exists")
+	for _, tc := range []struct {
+		err  error
+		want *Error
+	}{
+		{fmt.Errorf("create: %w", &invalidThing{"name: required"}), Invalid("name: required")},
+		{fmt.Errorf("%w: %q", notFound, "x"), NotFound(`thing not found: "x"`)},
+		{readOnly, ReadOnly("thing is read-only")},
+		{fmt.Errorf("%w: %q", conflict, "x"), Conflict(`thing exists: "x"`)},
+		{errors.New("disk full"), nil},
+	} {
+		got, ok := Resource[*invalidThing](tc.err, notFound, readOnly, conflict)
+		if tc.want == nil {
+			if ok {
+				t.Errorf("%v mapped to %+v", tc.err, got)
+			}
+			continue
+		}
+		if !ok || got.Status != tc.want.Status || got.Code != tc.want.Code || got.Type != tc.want.Type || got.Message != tc.want.Message {
+			t.Errorf("%v: got %+v, want %+v", tc.err, got, tc.want)
+		}
+	}
+}

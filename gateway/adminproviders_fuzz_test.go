@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/junctionhq/junction/llm"
+	"github.com/junctionhq/junction/llm/providerstore"
 )
 
 // FuzzAdminProviderBody drives POST /admin/v1/providers and PATCH
@@ -109,7 +110,7 @@ func FuzzAdminProviderBody(f *testing.F) {
 				t.Fatalf("%s %q: %d with a body that is not an error: %s", method, body, rec.Code, rec.Body.Bytes())
 			}
 		case rec.Code == http.StatusCreated || rec.Code == http.StatusOK:
-			var info providerInfo
+			var info providerstore.Info
 			if err := json.Unmarshal(rec.Body.Bytes(), &info); err != nil || info.Name == "" || info.Source != "api" {
 				t.Fatalf("%s %q: %d %s", method, body, rec.Code, rec.Body.Bytes())
 			}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/junctionhq/junction/apierror"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
@@ -15,19 +16,12 @@ import (
 // Registering a server (which may run a command) is an admin action only.
 
 func registryError(err error) error {
-	var inv *registry.InvalidError
 	var un *registry.UnavailableError
-	switch {
-	case errors.As(err, &un):
+	if errors.As(err, &un) {
 		return &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "upstream_unavailable", Message: un.Error()}
-	case errors.As(err, &inv):
-		return &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_request", Message: inv.Error()}
-	case errors.Is(err, registry.ErrNotFound):
-		return &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Message: err.Error()}
-	case errors.Is(err, registry.ErrReadOnly):
-		return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "read_only", Message: err.Error()}
-	case errors.Is(err, registry.ErrConflict):
-		return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Message: err.Error()}
+	}
+	if e, ok := apierror.Resource[*registry.InvalidError](err, registry.ErrNotFound, registry.ErrReadOnly, registry.ErrConflict); ok {
+		return e
 	}
 	return err
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm"
+	"github.com/junctionhq/junction/llm/providerstore"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
@@ -62,8 +63,9 @@ type Gateway struct {
 	policy  *policy.Engine
 	llm     *llm.Service
 	servers *registry.Registry
-	// providers are the LLM providers of the admin API (adminproviders.go).
-	providers *providerAdmin
+	// providers are the LLM providers of the admin API (llm/providerstore;
+	// the handlers are in adminproviders.go).
+	providers *providerstore.Store
 	hub       *mcp.Hub
 	router    chi.Router
 	server    *http.Server
@@ -218,7 +220,8 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	if err := g.servers.SyncConfig(ctx, cfg.Servers); err != nil {
 		return fail(err)
 	}
-	g.providers, err = newProviderAdmin(ctx, st, g.llm, key, cfg.Providers, opts.Logger)
+	g.providers, err = providerstore.Open(ctx, providerstore.Options{Store: st, Service: g.llm, SecretKey: key, File: cfg.Providers,
+		Logger: opts.Logger})
 	if err != nil {
 		return fail(err)
 	}

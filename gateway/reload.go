@@ -145,7 +145,7 @@ func (g *Gateway) apply(ctx context.Context, next *Config) (ReloadReport, error)
 	}
 
 	if !reflect.DeepEqual(cur.Providers, next.Providers) || !reflect.DeepEqual(cur.Models, next.Models) {
-		if err := g.providers.setFile(ctx, next.Providers, next.Models); err != nil {
+		if err := g.providers.SetFile(ctx, next.Providers, next.Models); err != nil {
 			var ipe *llm.InvalidProviderError
 			if errors.As(err, &ipe) { // nothing changed yet: report it as the file's problems
 				return ReloadReport{}, &ConfigError{Problems: ipe.Problems}
@@ -251,7 +251,7 @@ func (g *Gateway) preflight(cur, next *Config) []string {
 			taken(fmt.Sprintf("servers[%d].name", i), s.Name, "server")
 		}
 	}
-	apiProviders := g.providers.apiNames()
+	apiProviders := g.providers.APINames()
 	for i, p := range next.Providers {
 		if slices.Contains(apiProviders, p.Name) {
 			taken(fmt.Sprintf("providers[%d].name", i), p.Name, "provider")
@@ -373,43 +373,6 @@ func diffNamed[T any](section string, old, now []T, name func(T) string) string 
 		return ""
 	}
 	return section + ": " + strings.Join(parts, "; ")
-}
-
-// setFile replaces the configuration file's providers and the model aliases
-// (a reload): the LLM service gets the new file providers plus the API's,
-// together with the new aliases, or nothing changes.
-func (pa *providerAdmin) setFile(ctx context.Context, file []llm.ProviderConfig, models []llm.ModelConfig) error {
-	pa.mu.Lock()
-	defer pa.mu.Unlock()
-	all := slices.Clone(file)
-	names := make([]string, 0, len(pa.api))
-	for name := range pa.api {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if slices.ContainsFunc(file, func(p llm.ProviderConfig) bool { return p.Name == name }) {
-			pa.log.Error().Str("provider", name).Msg("gateway: stored provider left out: a provider of the configuration file has the same name")
-			continue
-		}
-		all = append(all, pa.api[name].cfg)
-	}
-	if err := pa.llm.Reconfigure(ctx, all, models); err != nil {
-		return err
-	}
-	pa.file, pa.inForce = file, all
-	return nil
-}
-
-// apiNames lists the providers made through the API.
-func (pa *providerAdmin) apiNames() []string {
-	pa.mu.Lock()
-	defer pa.mu.Unlock()
-	names := make([]string, 0, len(pa.api))
-	for name := range pa.api {
-		names = append(names, name)
-	}
-	return names
 }
 
 // cacheCloseTimeout bounds the wait for the replaced cache's pending writes.
