@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/junctionhq/junction/cache"
+	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 )
@@ -127,7 +129,7 @@ type agentState struct {
 	// selector picks the tools offered from large catalogs; built on first
 	// use, with the cache's embedder when one is configured.
 	selectorOnce sync.Once
-	selector     *toolSelector
+	selector     *agent.Selector
 	agentMetrics agentMetrics
 }
 
@@ -158,8 +160,8 @@ func (s *Service) initAgent(opts Options) {
 // cache's embedding model when one is configured (cache.semantic), else
 // with the built-in lexical embedder. Built on first use, after New has set
 // the embedder up.
-func (s *Service) toolSelector() *toolSelector {
-	s.selectorOnce.Do(func() { s.selector = newToolSelector(s.embedder) })
+func (s *Service) toolSelector() *agent.Selector {
+	s.selectorOnce.Do(func() { s.selector = agent.NewSelector(s.embedder, cache.NewLexical(0)) })
 	return s.selector
 }
 

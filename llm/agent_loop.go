@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/mcp"
@@ -48,7 +49,7 @@ type agentRun struct {
 	f         clientFormat
 	id        *policy.Identity
 	hub       ToolHub
-	picker    *toolSelector
+	picker    *agent.Selector
 	req       *chat.Request // the conversation so far
 	sels      []mcpSelection
 	maxIter   int
@@ -212,7 +213,7 @@ func (a *agentRun) prepareTools() error {
 		a.catalog = append(a.catalog, t.info)
 	}
 	if len(a.catalog) > a.s.agent.MaxTools {
-		a.searchName = a.picker.searchName(a.catalog)
+		a.searchName = a.picker.SearchName(a.catalog)
 		if a.clientTools[a.searchName] {
 			return badRequest("tools", fmt.Sprintf("tools: the function tool name %q is reserved when more than %d MCP tools are named", a.searchName, a.s.agent.MaxTools))
 		}
@@ -247,7 +248,7 @@ func (a *agentRun) offerTools(ctx context.Context) {
 		}
 	}
 	if a.withSearch {
-		search := searchToolsTool()
+		search := agent.SearchTool()
 		search.Name = a.searchName
 		tools = append(tools, search)
 	}

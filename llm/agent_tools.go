@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
@@ -116,7 +117,7 @@ func (a *agentRun) runTool(ctx context.Context, call *chat.ToolCall, kind callKi
 	case !json.Valid(args):
 		fail("invalid_arguments", fmt.Sprintf("Error: the arguments of the call to %q are not valid JSON; call it again with a JSON object.", call.Name))
 	case kind == callSearch:
-		query, limit, err := parseSearchToolsArgs(call.Arguments)
+		query, limit, err := agent.ParseSearchArgs(call.Arguments)
 		if err != nil {
 			fail("invalid_arguments", "Error: "+err.Error())
 			break
