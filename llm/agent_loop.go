@@ -51,7 +51,7 @@ type agentRun struct {
 	hub       ToolHub
 	picker    *agent.Selector
 	req       *chat.Request // the conversation so far
-	sels      []mcpSelection
+	sels      []agent.Selection
 	maxIter   int
 	maxTokens int64
 	// reach is every model the loop's calls may reach, checked and
@@ -60,8 +60,8 @@ type agentRun struct {
 
 	clientTools map[string]bool
 	baseTools   []chat.Tool // the client's function tools
-	tools       []*agentTool
-	byName      map[string]*agentTool
+	tools       []*agent.Tool
+	byName      map[string]*agent.Tool
 	catalog     []mcp.ToolInfo // permitted, in list order, for search
 	offered     map[string]bool
 	withSearch  bool
@@ -120,13 +120,13 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 	f := c.format
 	ctx := r.Context()
 	id := policy.IdentityFrom(ctx)
-	sels, body, err := splitAgentRequest(c.body)
+	sels, body, err := agent.SplitRequest(c.body)
 	if err != nil {
 		f.writeError(w, r, err)
 		return true
 	}
 	if hv := r.Header.Get(ToolsHeader); hv != "" {
-		hs, err := parseToolsHeader(hv)
+		hs, err := agent.ParseToolsHeader(hv)
 		if err != nil {
 			f.writeError(w, r, err)
 			return true
@@ -197,7 +197,7 @@ func (a *agentRun) prepareTools() error {
 		a.clientTools[t.Name] = true
 	}
 	var unmatched []string
-	a.tools, a.byName, unmatched = permittedTools(a.hub, a.id, a.sels)
+	a.tools, a.byName, unmatched = agent.Permitted(func(toolset string) []mcp.ToolInfo { return a.hub.Tools(a.id, toolset) }, a.sels)
 	if len(unmatched) > 0 {
 		return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "no_mcp_tools", Param: "tools",
 			Message: fmt.Sprintf("MCP tools %q: no server or toolset of that name has tools this key may call (check the name, the allowed tools and the key's tool access; a server that is down lists no tools)", unmatched)}
@@ -207,10 +207,10 @@ func (a *agentRun) prepareTools() error {
 		a.callable[t.Name] = true
 	}
 	for _, t := range a.tools {
-		if a.clientTools[t.info.Name] {
-			return badRequest("tools", fmt.Sprintf("tools: the function tool %q has the name of an MCP tool the request names; rename it", t.info.Name))
+		if a.clientTools[t.Info.Name] {
+			return badRequest("tools", fmt.Sprintf("tools: the function tool %q has the name of an MCP tool the request names; rename it", t.Info.Name))
 		}
-		a.catalog = append(a.catalog, t.info)
+		a.catalog = append(a.catalog, t.Info)
 	}
 	if len(a.catalog) > a.s.agent.MaxTools {
 		a.searchName = a.picker.SearchName(a.catalog)
@@ -243,8 +243,8 @@ func (a *agentRun) offerTools(ctx context.Context) {
 		a.withSearch = withSearch
 	}
 	for _, t := range a.tools {
-		if a.offered[t.info.Name] {
-			tools = append(tools, chat.Tool{Name: t.info.Name, Description: t.info.Description, Parameters: schemaOrEmpty(t.info.InputSchema)})
+		if a.offered[t.Info.Name] {
+			tools = append(tools, chat.Tool{Name: t.Info.Name, Description: t.Info.Description, Parameters: schemaOrEmpty(t.Info.InputSchema)})
 		}
 	}
 	if a.withSearch {

@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,7 +36,7 @@ func (a *agentRun) kindOf(call *chat.ToolCall) callKind {
 		return callSearch
 	}
 	if t := a.byName[call.Name]; t != nil {
-		if t.approval {
+		if t.Approval {
 			return callApproval
 		}
 		return callMCP
@@ -227,3 +228,5 @@ func toolResultText(raw json.RawMessage) (string, bool) {
 	}
 	return strings.Join(parts, "\n"), res.IsError
 }
+
+func isNull(raw json.RawMessage) bool { return len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" }
