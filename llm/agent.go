@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,31 +98,10 @@ func (c *AgentConfig) Validate(path string) []error {
 	return errs
 }
 
-// toolHubBox holds the hub behind an atomic pointer: the gateway builds the
-// hub after the LLM service and hands it over with SetToolHub.
-type toolHubBox struct{ hub ToolHub }
-
-// SetToolHub gives the agent loop its tools. Until it is called (or with
-// nil), requests that name MCP tools are refused.
-func (s *Service) SetToolHub(h ToolHub) {
-	if h == nil {
-		s.tools.Store(nil)
-		return
-	}
-	s.tools.Store(&toolHubBox{hub: h})
-}
-
-func (s *Service) toolHub() ToolHub {
-	if b := s.tools.Load(); b != nil {
-		return b.hub
-	}
-	return nil
-}
-
 // agentState is the Service's part for the loop, embedded in Service.
 type agentState struct {
 	agent AgentConfig
-	tools atomic.Pointer[toolHubBox]
+	tools ToolHub // nil: requests naming MCP tools are refused
 	// selector picks the tools offered from large catalogs; built on first
 	// use, with the cache's embedder when one is configured.
 	selectorOnce sync.Once
@@ -141,7 +119,7 @@ type agentMetrics struct {
 // initAgent sets the loop's configuration, tools and metrics, from New.
 func (s *Service) initAgent(opts Options) {
 	s.agent = opts.Agent
-	s.SetToolHub(opts.Tools)
+	s.tools = opts.Tools
 	s.agentMetrics = agentMetrics{
 		loops: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "junction", Subsystem: "llm", Name: "agent_loops_total",
 			Help: "Agent-loop requests by why the loop ended (final, client_tools, approval, max_iterations, timeout, budget, ...)."},

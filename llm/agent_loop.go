@@ -136,7 +136,7 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 	if len(sels) == 0 {
 		return false // "mcp appears in the body, but not as a tool entry
 	}
-	hub := s.toolHub()
+	hub := s.tools
 	if hub == nil {
 		f.writeError(w, r, &apiError{Status: http.StatusNotImplemented, Type: "invalid_request_error", Code: "agent_unavailable",
 			Message: "this gateway has no MCP tool hub, so it cannot run tool loops; remove the MCP tools from the request"})

@@ -40,8 +40,8 @@ type Options struct {
 	Cache cache.Config
 	// Agent tunes the agent loop (the agent: section).
 	Agent AgentConfig
-	// Tools are the MCP tools the agent loop calls; also settable later
-	// with SetToolHub. Without them requests naming MCP tools are refused.
+	// Tools are the MCP tools the agent loop calls (the gateway builds the
+	// hub first). Without them requests naming MCP tools are refused.
 	Tools ToolHub
 }
 
