@@ -104,25 +104,6 @@ func TestToolErrorText(t *testing.T) {
 	}
 }
 
-func TestAgentConfigValidate(t *testing.T) {
-	var c AgentConfig
-	c.ApplyDefaults()
-	if c.MaxIterations != 10 || c.Timeout != 5*time.Minute || c.ToolTimeout != time.Minute || c.MaxTools != 40 {
-		t.Errorf("defaults %+v", c)
-	}
-	if errs := c.Validate("agent"); len(errs) != 0 {
-		t.Errorf("defaults invalid: %v", errs)
-	}
-	bad := AgentConfig{MaxIterations: -1, Timeout: time.Second, ToolTimeout: time.Minute, MaxTools: 5000}
-	errs := bad.Validate("agent")
-	joined := errors.Join(errs...).Error()
-	for _, want := range []string{"agent.max_iterations", "agent.tool_timeout", "agent.max_tools"} {
-		if !strings.Contains(joined, want) {
-			t.Errorf("no %s in %v", want, joined)
-		}
-	}
-}
-
 func TestAppendJunction(t *testing.T) {
 	got := appendJunction([]byte(`{"id":"x","usage":{"a":1}}`), agentSummary{Iterations: 2, StopReason: "final", ToolCalls: []agentToolRecord{}})
 	var v map[string]any
