@@ -17,7 +17,7 @@ var allowedImports = map[string][]string{
 	"llm":              {"policy", "apierror", "cache", "mcp", "telemetry"},
 	"llm/provider":     {"llm"},
 	"llm/router":       {"llm/chat"},
-	"llm/agent":        {"llm/chat", "mcp", "apierror"},
+	"llm/agent":        {"llm/chat", "mcp", "apierror", "policy"},
 	"llm/internal":     {},
 	"llm/llmtest":      {},
 	"mcp":              {"registry", "policy", "apierror", "telemetry"},

@@ -2,8 +2,6 @@ package llm
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"net/http"
 	"sync"
 
@@ -11,8 +9,6 @@ import (
 
 	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm/agent"
-	"github.com/junctionhq/junction/mcp"
-	"github.com/junctionhq/junction/policy"
 )
 
 // The agent loop: a chat request that names MCP tools (entries of type "mcp"
@@ -21,24 +17,10 @@ import (
 // side is parsed here; the loop is agent_loop.go, its streams
 // agent_stream.go.
 
-// ToolHub is what the agent loop needs of the MCP federation hub: the tools
-// a caller may call and the one entry point that calls them (policy, meter,
-// audit), the same one /mcp uses. The gateway adapts *mcp.Hub to it (llm may
-// not name the registry's call options).
-type ToolHub interface {
-	// Tools lists the tools id may call, restricted to toolset unless it is
-	// "" (an unknown toolset lists nothing).
-	Tools(id *policy.Identity, toolset string) []mcp.ToolInfo
-	// CallTool calls the tool by its public name and returns the upstream's
-	// CallToolResult JSON; rejections and failures are errors (see
-	// mcp.Hub.CallTool).
-	CallTool(ctx context.Context, id *policy.Identity, publicName string, args json.RawMessage) (json.RawMessage, error)
-}
-
 // agentState is the Service's part for the loop, embedded in Service.
 type agentState struct {
 	agent agent.Config
-	tools ToolHub // nil: requests naming MCP tools are refused
+	tools agent.Hub // nil: requests naming MCP tools are refused
 	// selector picks the tools offered from large catalogs; built on first
 	// use, with the cache's embedder when one is configured.
 	selectorOnce sync.Once

@@ -48,7 +48,7 @@ type agentRun struct {
 	c         *chatCall // the client's head, body and labels
 	f         clientFormat
 	id        *policy.Identity
-	hub       ToolHub
+	hub       agent.Hub
 	picker    *agent.Selector
 	req       *chat.Request // the conversation so far
 	sels      []agent.Selection

@@ -43,7 +43,7 @@ type Options struct {
 	Agent agent.Config
 	// Tools are the MCP tools the agent loop calls (the gateway builds the
 	// hub first). Without them requests naming MCP tools are refused.
-	Tools ToolHub
+	Tools agent.Hub
 }
 
 // Service is Junction's LLM path: the /v1 handlers, the providers and the
