@@ -19,21 +19,6 @@ import (
 	"github.com/junctionhq/junction/telemetry"
 )
 
-// Why a loop ended: the X-Junction-Stop-Reason header and the stop_reason
-// of the response's junction object.
-const (
-	stopFinal         = "final"          // the model answered
-	stopClientTools   = "client_tools"   // the model called a function tool of the client's
-	stopApproval      = "approval"       // an MCP call needs the client's approval
-	stopMaxIterations = "max_iterations" // agent.max_iterations model calls made
-	stopTimeout       = "timeout"        // agent.timeout passed
-	stopBudget        = "budget"         // the next model call's budget reservation was refused
-	stopRateLimit     = "rate_limit"     // the next model call was rate limited
-	stopUnavailable   = "unavailable"    // the next model call could not be admitted (counters down)
-	stopCancelled     = "cancelled"      // the client went away
-	stopError         = "error"          // a model call failed after the stream started
-)
-
 // Response headers of the loop.
 const (
 	IterationsHeader = "X-Junction-Iterations"
@@ -73,7 +58,7 @@ type agentRun struct {
 	iterations int
 	usage      chat.Usage
 	costMicros int64 // the model calls' cost, in µ$ as the usage records hold it
-	calls      []agentToolRecord
+	calls      []agent.ToolRecord
 	last       *chat.Response // the last model answer
 	cand       *router.Candidate
 	firstRes   *policy.Reservation
@@ -83,32 +68,12 @@ type agentRun struct {
 	upstream time.Duration
 }
 
-// agentToolRecord is one tool call of the loop, in the response's junction
-// object and in the stream's tool-result events.
-type agentToolRecord struct {
-	Iteration  int     `json:"iteration"`
-	ID         string  `json:"tool_call_id"`
-	Name       string  `json:"name"`
-	Status     string  `json:"status"`
-	IsError    bool    `json:"is_error"`
-	DurationMs float64 `json:"duration_ms"`
-}
-
-// agentSummary is Junction's extension object: "junction" in a
-// non-streamed response, the junction.done event of a stream.
-type agentSummary struct {
-	Iterations int               `json:"iterations"`
-	StopReason string            `json:"stop_reason"`
-	CostUSD    float64           `json:"cost_usd"`
-	ToolCalls  []agentToolRecord `json:"tool_calls"`
-}
-
-func (a *agentRun) summary() agentSummary {
+func (a *agentRun) summary() agent.Summary {
 	calls := a.calls
 	if calls == nil {
-		calls = []agentToolRecord{}
+		calls = []agent.ToolRecord{}
 	}
-	return agentSummary{Iterations: a.iterations, StopReason: a.stop, CostUSD: float64(a.costMicros) / 1e6, ToolCalls: calls}
+	return agent.Summary{Iterations: a.iterations, StopReason: a.stop, CostUSD: float64(a.costMicros) / 1e6, ToolCalls: calls}
 }
 
 // serveAgent answers a chat request that names MCP tools by running the
@@ -312,11 +277,11 @@ func stopFor(err error) string {
 	)
 	switch {
 	case errors.As(err, &be):
-		return stopBudget
+		return agent.StopBudget
 	case errors.As(err, &re):
-		return stopRateLimit
+		return agent.StopRateLimit
 	}
-	return stopUnavailable
+	return agent.StopUnavailable
 }
 
 // forProvider is req as a candidate of another wire format takes it:
@@ -462,30 +427,6 @@ func (a *agentRun) fillDropped() {
 	}
 }
 
-// stopNote is the final text when the loop ended before the model's answer.
-func (a *agentRun) stopNote() string {
-	switch a.stop {
-	case stopMaxIterations:
-		return fmt.Sprintf("[Junction stopped the tool loop after %d model calls (the iteration limit) before the model gave a final answer.]", a.iterations)
-	case stopTimeout:
-		return "[Junction stopped the tool loop: its time limit passed before the model gave a final answer.]"
-	case stopBudget:
-		return "[Junction stopped the tool loop: the budget does not cover another model call.]"
-	case stopRateLimit:
-		return "[Junction stopped the tool loop: the rate limit does not allow another model call now.]"
-	}
-	return "[Junction stopped the tool loop before the model gave a final answer.]"
-}
-
-// limited reports a stop that ends the loop before the model's answer.
-func limitedStop(stop string) bool {
-	switch stop {
-	case stopFinal, stopClientTools, stopApproval:
-		return false
-	}
-	return true
-}
-
 // setHeaders writes the loop's response headers.
 func (a *agentRun) setHeaders(h http.Header) {
 	h.Set(IterationsHeader, strconv.Itoa(a.iterations))
@@ -529,7 +470,7 @@ func (a *agentRun) serveComplete(ctx context.Context, w http.ResponseWriter, r *
 				break
 			}
 			if a.iterations > 0 && ctx.Err() != nil && r.Context().Err() == nil {
-				a.stop = stopTimeout
+				a.stop = agent.StopTimeout
 				break
 			}
 			f.writeError(w, r, err)
@@ -539,7 +480,7 @@ func (a *agentRun) serveComplete(ctx context.Context, w http.ResponseWriter, r *
 		a.last = resp
 		calls := resp.Message.ToolCalls
 		if len(calls) == 0 {
-			a.stop = stopFinal
+			a.stop = agent.StopFinal
 			break
 		}
 		if stop := a.clientStop(calls); stop != "" {
@@ -547,34 +488,34 @@ func (a *agentRun) serveComplete(ctx context.Context, w http.ResponseWriter, r *
 			break
 		}
 		if a.iterations >= a.maxIter {
-			a.stop = stopMaxIterations
+			a.stop = agent.StopMaxIterations
 			break
 		}
 		outs := a.runTools(ctx, calls, false)
 		a.appendTurn(resp.Message, calls, outs)
 		if ctx.Err() != nil {
-			a.stop = stopTimeout
+			a.stop = agent.StopTimeout
 			if r.Context().Err() != nil {
-				a.stop = stopCancelled
+				a.stop = agent.StopCancelled
 			}
 			break
 		}
 	}
 	final := *a.last
 	final.Usage = a.usage
-	if limitedStop(a.stop) {
+	if agent.LimitedStop(a.stop) {
 		text := a.last.Message.Text()
 		if text != "" {
 			text += "\n\n"
 		}
-		final.Message = chat.TextMessage(chat.RoleAssistant, text+a.stopNote())
+		final.Message = chat.TextMessage(chat.RoleAssistant, text+agent.StopNote(a.stop, a.iterations))
 		final.FinishReason = chat.FinishLength
 	}
 	body := f.appendResponse(nil, &final, a.c.head.Model)
-	if limitedStop(a.stop) && f.name() == chat.FormatAnthropic {
-		body = pauseTurn(body)
+	if agent.LimitedStop(a.stop) && f.name() == chat.FormatAnthropic {
+		body = agent.PauseTurn(body)
 	}
-	body = appendJunction(body, a.summary())
+	body = agent.AppendJunction(body, a.summary())
 	h := w.Header()
 	a.setHeaders(h)
 	if a.firstRes != nil {
@@ -583,30 +524,4 @@ func (a *agentRun) serveComplete(ctx context.Context, w http.ResponseWriter, r *
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
-}
-
-// pauseTurn gives an Anthropic response that the loop cut short the stop
-// reason pause_turn ("the turn was paused; send it back to go on"), which
-// Anthropic uses when its own server-side tool loop reaches its limit.
-func pauseTurn(body []byte) []byte {
-	return []byte(strings.Replace(string(body), `"stop_reason":"max_tokens"`, `"stop_reason":"pause_turn"`, 1))
-}
-
-// appendJunction adds Junction's extension object as the last field of a
-// JSON response object.
-func appendJunction(body []byte, sum agentSummary) []byte {
-	i := len(body) - 1
-	for i >= 0 && body[i] != '}' {
-		i--
-	}
-	if i < 0 {
-		return body
-	}
-	ext, _ := json.Marshal(sum)
-	out := make([]byte, 0, len(body)+len(ext)+16)
-	out = append(out, body[:i]...)
-	out = append(out, `,"junction":`...)
-	out = append(out, ext...)
-	out = append(out, '}')
-	return append(out, body[i+1:]...)
 }

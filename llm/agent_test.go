@@ -57,21 +57,6 @@ func tool(server, name string) mcp.ToolInfo {
 	return mcp.ToolInfo{Name: server + "__" + name, Server: server, Tool: name}
 }
 
-func TestAppendJunction(t *testing.T) {
-	got := appendJunction([]byte(`{"id":"x","usage":{"a":1}}`), agentSummary{Iterations: 2, StopReason: "final", ToolCalls: []agentToolRecord{}})
-	var v map[string]any
-	if err := json.Unmarshal(got, &v); err != nil {
-		t.Fatalf("%s: %v", got, err)
-	}
-	j := v["junction"].(map[string]any)
-	if v["id"] != "x" || j["iterations"] != float64(2) || j["stop_reason"] != "final" {
-		t.Errorf("%s", got)
-	}
-	if got := pauseTurn([]byte(`{"stop_reason":"max_tokens","content":[]}`)); string(got) != `{"stop_reason":"pause_turn","content":[]}` {
-		t.Errorf("pauseTurn: %s", got)
-	}
-}
-
 func TestPendingAndDroppedCalls(t *testing.T) {
 	call := func(id, name string) chat.ToolCall { return chat.ToolCall{ID: id, Name: name, Arguments: "{}"} }
 	result := func(id string) chat.Message {

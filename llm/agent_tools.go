@@ -52,9 +52,9 @@ func (a *agentRun) clientStop(calls []chat.ToolCall) string {
 	for i := range calls {
 		switch a.kindOf(&calls[i]) {
 		case callClient:
-			return stopClientTools
+			return agent.StopClientTools
 		case callApproval:
-			stop = stopApproval
+			stop = agent.StopApproval
 		}
 	}
 	return stop
@@ -62,7 +62,7 @@ func (a *agentRun) clientStop(calls []chat.ToolCall) string {
 
 // toolOutcome is the result of one tool call, as fed back to the model.
 type toolOutcome struct {
-	record agentToolRecord
+	record agent.ToolRecord
 	text   string
 }
 
@@ -100,7 +100,7 @@ func (a *agentRun) runTools(ctx context.Context, calls []chat.ToolCall, approved
 // run's fields but writes none.
 func (a *agentRun) runTool(ctx context.Context, call *chat.ToolCall, kind callKind) toolOutcome {
 	start := time.Now()
-	o := toolOutcome{record: agentToolRecord{Iteration: a.iterations, ID: call.ID, Name: call.Name, Status: "ok"}}
+	o := toolOutcome{record: agent.ToolRecord{Iteration: a.iterations, ID: call.ID, Name: call.Name, Status: "ok"}}
 	fail := func(status, text string) {
 		o.record.Status, o.record.IsError, o.text = status, true, text
 	}
