@@ -2,19 +2,15 @@ package llm
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/router"
-	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/telemetry"
 )
@@ -33,27 +29,14 @@ type agentRun struct {
 	c         *chatCall // the client's head, body and labels
 	f         clientFormat
 	id        *policy.Identity
-	hub       agent.Hub
-	picker    *agent.Selector
 	req       *chat.Request // the conversation so far
-	sels      []agent.Selection
 	maxIter   int
 	maxTokens int64
 	// reach is every model the loop's calls may reach, checked and
 	// pricing each call's admission.
 	reach *reach
 
-	clientTools map[string]bool
-	baseTools   []chat.Tool // the client's function tools
-	tools       []*agent.Tool
-	byName      map[string]*agent.Tool
-	catalog     []mcp.ToolInfo // permitted, in list order, for search
-	offered     map[string]bool
-	withSearch  bool
-	searchName  string // the search tool's name when withSearch
-	// callable are the public names of every tool the key may call, named
-	// by the request or not.
-	callable map[string]bool
+	box *agent.Toolbox // the MCP tools
 
 	iterations int
 	usage      chat.Usage
@@ -116,8 +99,7 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 		return true
 	}
 	delete(req.Extra, "fallbacks")
-	a := &agentRun{s: s, c: c, f: f, id: id, hub: hub, picker: s.toolSelector(), req: req, maxIter: s.agent.MaxIterations,
-		sels: sels, maxTokens: c.head.MaxTokens, offered: map[string]bool{}, clientTools: map[string]bool{}, reach: rc}
+	a := &agentRun{s: s, c: c, f: f, id: id, req: req, maxIter: s.agent.MaxIterations, maxTokens: c.head.MaxTokens, reach: rc}
 	if c.head.MaxCompletionTokens > 0 {
 		a.maxTokens = c.head.MaxCompletionTokens
 	}
@@ -129,7 +111,7 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 		}
 		a.maxIter = min(a.maxIter, n)
 	}
-	if err := a.prepareTools(); err != nil {
+	if a.box, err = agent.NewToolbox(hub, id, s.toolSelector(), s.agent, sels, req); err != nil {
 		f.writeError(w, r, err)
 		return true
 	}
@@ -152,97 +134,6 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 			Dur("duration", time.Since(c.start)).Msg("llm: agent loop")
 	}
 	return true
-}
-
-// prepareTools resolves the permitted MCP tools and checks that they do
-// not clash with the client's own function tools.
-func (a *agentRun) prepareTools() error {
-	a.baseTools = a.req.Tools
-	for _, t := range a.baseTools {
-		a.clientTools[t.Name] = true
-	}
-	var unmatched []string
-	a.tools, a.byName, unmatched = agent.Permitted(func(toolset string) []mcp.ToolInfo { return a.hub.Tools(a.id, toolset) }, a.sels)
-	if len(unmatched) > 0 {
-		return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "no_mcp_tools", Param: "tools",
-			Message: fmt.Sprintf("MCP tools %q: no server or toolset of that name has tools this key may call (check the name, the allowed tools and the key's tool access; a server that is down lists no tools)", unmatched)}
-	}
-	a.callable = map[string]bool{}
-	for _, t := range a.hub.Tools(a.id, "") {
-		a.callable[t.Name] = true
-	}
-	for _, t := range a.tools {
-		if a.clientTools[t.Info.Name] {
-			return badRequest("tools", fmt.Sprintf("tools: the function tool %q has the name of an MCP tool the request names; rename it", t.Info.Name))
-		}
-		a.catalog = append(a.catalog, t.Info)
-	}
-	if len(a.catalog) > a.s.agent.MaxTools {
-		a.searchName = a.picker.SearchName(a.catalog)
-		if a.clientTools[a.searchName] {
-			return badRequest("tools", fmt.Sprintf("tools: the function tool name %q is reserved when more than %d MCP tools are named", a.searchName, a.s.agent.MaxTools))
-		}
-	}
-	return nil
-}
-
-// offerTools sets the request's tools for the next model call: the client's
-// function tools, then the offered MCP tools (all of them, or the picker's
-// choice plus the search tool), then the tools found by search and called
-// since.
-func (a *agentRun) offerTools(ctx context.Context) {
-	tools := append([]chat.Tool(nil), a.baseTools...)
-	// A tool_choice that forces a call holds for the first model call only,
-	// or every turn would call a tool until max_iterations.
-	if tc := a.req.ToolChoice; a.iterations > 0 && tc != nil && (tc.Mode == chat.ToolChoiceRequired || tc.Mode == chat.ToolChoiceFunction) {
-		a.req.ToolChoice = &chat.ToolChoice{Mode: chat.ToolChoiceAuto}
-	}
-	if a.iterations == 0 {
-		offered, withSearch, err := a.picker.Select(ctx, a.catalog, conversationText(a.req), a.s.agent.MaxTools)
-		if err != nil { // only when ctx is done: the model call fails next
-			offered, withSearch = a.catalog[:min(len(a.catalog), max(0, a.s.agent.MaxTools-1))], true
-		}
-		for _, t := range offered {
-			a.offered[t.Name] = true
-		}
-		a.withSearch = withSearch
-	}
-	for _, t := range a.tools {
-		if a.offered[t.Info.Name] {
-			tools = append(tools, chat.Tool{Name: t.Info.Name, Description: t.Info.Description, Parameters: schemaOrEmpty(t.Info.InputSchema)})
-		}
-	}
-	if a.withSearch {
-		search := agent.SearchTool()
-		search.Name = a.searchName
-		tools = append(tools, search)
-	}
-	a.req.Tools = tools
-}
-
-func schemaOrEmpty(s json.RawMessage) json.RawMessage {
-	if len(s) == 0 {
-		return json.RawMessage(`{"type":"object","properties":{}}`)
-	}
-	return s
-}
-
-// conversationText is what the picker ranks tools against: the system and
-// user texts, latest last, bounded.
-func conversationText(req *chat.Request) string {
-	var b strings.Builder
-	for i := range req.Messages {
-		m := &req.Messages[i]
-		if m.Role == chat.RoleUser || m.Role == chat.RoleSystem || m.Role == chat.RoleDeveloper {
-			b.WriteString(m.Text())
-			b.WriteByte('\n')
-		}
-	}
-	s := b.String()
-	if len(s) > 8<<10 {
-		s = s[len(s)-8<<10:]
-	}
-	return s
 }
 
 // nextCall is the loop's next model call through the pipeline
@@ -351,79 +242,17 @@ func (a *agentRun) record(ctx context.Context, r router.Served, d delivery, cost
 
 // appendResults adds the assistant turn and its tool results to the
 // conversation.
-func (a *agentRun) appendTurn(msg chat.Message, calls []chat.ToolCall, outs []toolOutcome) {
+func (a *agentRun) appendTurn(msg chat.Message, calls []chat.ToolCall, outs []agent.Outcome) {
 	msg.Role = chat.RoleAssistant
 	a.req.Messages = append(a.req.Messages, msg)
 	a.appendResults(calls, outs)
 }
 
-func (a *agentRun) appendResults(calls []chat.ToolCall, outs []toolOutcome) {
+func (a *agentRun) appendResults(calls []chat.ToolCall, outs []agent.Outcome) {
 	for i := range calls {
-		m := chat.TextMessage(chat.RoleTool, outs[i].text)
-		m.ToolCallID, m.IsError = calls[i].ID, outs[i].record.IsError
+		m := chat.TextMessage(chat.RoleTool, outs[i].Text)
+		m.ToolCallID, m.IsError = calls[i].ID, outs[i].Record.IsError
 		a.req.Messages = append(a.req.Messages, m)
-	}
-}
-
-// pendingCalls are the MCP calls of the conversation's last assistant
-// message that the client sent back without results: approved calls (or
-// calls left for Junction next to the client's own function calls). They
-// run before the first model call.
-func (a *agentRun) pendingCalls() []chat.ToolCall {
-	msgs := a.req.Messages
-	i := len(msgs) - 1
-	for i >= 0 && msgs[i].Role == chat.RoleTool {
-		i--
-	}
-	if i < 0 || msgs[i].Role != chat.RoleAssistant || len(msgs[i].ToolCalls) == 0 {
-		return nil
-	}
-	answered := map[string]bool{}
-	for _, m := range msgs[i+1:] {
-		answered[m.ToolCallID] = true
-	}
-	var out []chat.ToolCall
-	for _, call := range msgs[i].ToolCalls {
-		if !answered[call.ID] && a.byName[call.Name] != nil {
-			out = append(out, call)
-		}
-	}
-	return out
-}
-
-// fillDropped gives the MCP calls of earlier assistant turns that the
-// client sent back without results (a client that accumulated a streamed
-// loop into one message keeps its tool calls but not Junction's results) a
-// placeholder result, so that the conversation stays valid for providers.
-// The calls are not run again.
-func (a *agentRun) fillDropped() {
-	msgs := a.req.Messages
-	var out []chat.Message
-	for i := 0; i < len(msgs); i++ {
-		out = append(out, msgs[i])
-		if msgs[i].Role != chat.RoleAssistant || len(msgs[i].ToolCalls) == 0 {
-			continue
-		}
-		j := i + 1
-		answered := map[string]bool{}
-		for ; j < len(msgs) && msgs[j].Role == chat.RoleTool; j++ {
-			answered[msgs[j].ToolCallID] = true
-		}
-		if j == len(msgs) {
-			continue // the last turn: pendingCalls deals with it
-		}
-		out = append(out, msgs[i+1:j]...)
-		for _, call := range msgs[i].ToolCalls {
-			if !answered[call.ID] && (a.byName[call.Name] != nil || a.callable[call.Name]) {
-				m := chat.TextMessage(chat.RoleTool, "(Junction ran this call earlier; its result is not part of the conversation sent back.)")
-				m.ToolCallID = call.ID
-				out = append(out, m)
-			}
-		}
-		i = j - 1
-	}
-	if len(out) != len(msgs) {
-		a.req.Messages = out
 	}
 }
 
@@ -440,9 +269,9 @@ func (a *agentRun) setHeaders(h http.Header) {
 
 // runPending runs the calls the client sent back unanswered; they count as
 // approved.
-func (a *agentRun) runPending(ctx context.Context) []toolOutcome {
-	a.fillDropped()
-	calls := a.pendingCalls()
+func (a *agentRun) runPending(ctx context.Context) []agent.Outcome {
+	a.box.FillDropped()
+	calls := a.box.Pending()
 	if len(calls) == 0 {
 		return nil
 	}
@@ -456,7 +285,7 @@ func (a *agentRun) serveComplete(ctx context.Context, w http.ResponseWriter, r *
 	f := a.f
 	a.runPending(ctx)
 	for {
-		a.offerTools(ctx)
+		a.box.Offer(ctx, a.iterations)
 		a.req.Stream, a.req.IncludeUsage = false, false
 		turn := &agentTurn{a: a}
 		p := a.nextCall(false)
@@ -483,7 +312,7 @@ func (a *agentRun) serveComplete(ctx context.Context, w http.ResponseWriter, r *
 			a.stop = agent.StopFinal
 			break
 		}
-		if stop := a.clientStop(calls); stop != "" {
+		if stop := a.box.ClientStop(calls); stop != "" {
 			a.stop = stop
 			break
 		}

@@ -389,9 +389,9 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 		w.WriteHeader(http.StatusOK)
 		cw = &clientWriter{w: w, rc: http.NewResponseController(w)}
 	}
-	emit := func(outs []toolOutcome) {
+	emit := func(outs []agent.Outcome) {
 		for i := range outs {
-			buf = sw.toolResult(buf[:0], &agentToolEvent{Type: "junction.tool_result", ToolRecord: outs[i].record, Content: outs[i].text})
+			buf = sw.toolResult(buf[:0], &agentToolEvent{Type: "junction.tool_result", ToolRecord: outs[i].Record, Content: outs[i].Text})
 			cw.write(buf)
 		}
 	}
@@ -399,7 +399,7 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 	base, roleSent := 0, false
 	finish := ""
 	for {
-		a.offerTools(ctx)
+		a.box.Offer(ctx, a.iterations)
 		a.req.Stream, a.req.IncludeUsage = true, true
 		var (
 			out     turnOutput
@@ -450,7 +450,7 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 			a.stop = agent.StopFinal
 			break
 		}
-		if stop := a.clientStop(calls); stop != "" {
+		if stop := a.box.ClientStop(calls); stop != "" {
 			a.stop = stop
 			finish = chat.FinishToolCalls
 			break
