@@ -25,25 +25,16 @@ func TestWantsAgent(t *testing.T) {
 	}
 }
 
-// fakeHub serves a fixed catalog with a per-identity allow list.
+// fakeHub serves a fixed catalog and has no toolsets.
 type fakeHub struct {
-	tools    []mcp.ToolInfo
-	toolsets map[string][]string // toolset → public names
+	tools []mcp.ToolInfo
 }
 
 func (h *fakeHub) Tools(_ *policy.Identity, toolset string) []mcp.ToolInfo {
 	if toolset == "" {
 		return h.tools
 	}
-	var out []mcp.ToolInfo
-	for _, t := range h.tools {
-		for _, n := range h.toolsets[toolset] {
-			if n == t.Name {
-				out = append(out, t)
-			}
-		}
-	}
-	return out
+	return nil
 }
 
 func (h *fakeHub) CallTool(context.Context, *policy.Identity, string, json.RawMessage) (json.RawMessage, error) {
