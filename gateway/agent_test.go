@@ -22,6 +22,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/junctionhq/junction/llm"
+	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
@@ -734,7 +735,7 @@ func TestAgentManyTools(t *testing.T) {
 	}
 	reqs := s.modelRequests(t)
 	first := toolNames(reqs[0])
-	if len(first) > llm.DefaultAgentMaxTools || !slices.Contains(first, "many__weather_forecast") || !slices.Contains(first, "search_tools") {
+	if len(first) > agent.DefaultMaxTools || !slices.Contains(first, "many__weather_forecast") || !slices.Contains(first, "search_tools") {
 		t.Errorf("offered %d tools: %v", len(first), first)
 	}
 	if slices.Contains(first, "many__gen_00250") {

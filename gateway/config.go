@@ -11,6 +11,7 @@ import (
 
 	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm"
+	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
@@ -64,7 +65,7 @@ type Config struct {
 	// Agent tunes the agent loop that runs MCP tools for /v1 requests
 	// naming them: max_iterations (default 10), timeout (5m), tool_timeout
 	// (60s), max_tools (40).
-	Agent llm.AgentConfig `yaml:"agent,omitempty"`
+	Agent agent.Config `yaml:"agent,omitempty"`
 	// Cache is the response cache of the chat endpoints: exact and semantic
 	// tiers, off by default (see cache.Config for every key and default).
 	Cache cache.Config `yaml:"cache,omitempty"`

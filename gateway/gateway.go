@@ -205,24 +205,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		_ = st.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g.llm, err = llm.New(llm.Options{Config: cfg.LLM(), Agent: cfg.Agent, Policy: engine, Registerer: g.metrics.Registry(), Logger: opts.Logger,
-		Cache: cfg.Cache})
-	if err != nil {
-		return fail(err)
-	}
-	if err := g.startCache(ctx); err != nil {
-		return fail(err)
-	}
 	if g.servers, err = registry.New(ctx, registry.Options{Store: st, SecretKey: key, Logger: opts.Logger,
 		MaxCallerSessions: cfg.MCP.CallerSessionsPerServer, CallerSessionIdle: cfg.MCP.CallerSessionIdle}); err != nil {
 		return fail(err)
 	}
 	if err := g.servers.SyncConfig(ctx, cfg.Servers); err != nil {
-		return fail(err)
-	}
-	g.providers, err = providerstore.Open(ctx, providerstore.Options{Store: st, Service: g.llm, SecretKey: key, File: cfg.Providers,
-		Logger: opts.Logger})
-	if err != nil {
 		return fail(err)
 	}
 	g.metrics.Registry().MustRegister(upstreamCollector{g.servers})
@@ -231,7 +218,19 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	if err != nil {
 		return fail(err)
 	}
-	g.llm.SetToolHub(agentTools{g.hub})
+	g.llm, err = llm.New(llm.Options{Config: cfg.LLM(), Agent: cfg.Agent, Policy: engine, Registerer: g.metrics.Registry(), Logger: opts.Logger,
+		Cache: cfg.Cache, Tools: agentTools{g.hub}})
+	if err != nil {
+		return fail(err)
+	}
+	if err := g.startCache(ctx); err != nil {
+		return fail(err)
+	}
+	g.providers, err = providerstore.Open(ctx, providerstore.Options{Store: st, Service: g.llm, SecretKey: key, File: cfg.Providers,
+		Logger: opts.Logger})
+	if err != nil {
+		return fail(err)
+	}
 	// After the HTTP server has drained: MCP sessions end, upstream
 	// connections close (stdio process trees are killed), usage records are
 	// flushed, then the counters close; the store closes last.

@@ -2,35 +2,17 @@ package llm
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/router"
-	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/telemetry"
-)
-
-// Why a loop ended: the X-Junction-Stop-Reason header and the stop_reason
-// of the response's junction object.
-const (
-	stopFinal         = "final"          // the model answered
-	stopClientTools   = "client_tools"   // the model called a function tool of the client's
-	stopApproval      = "approval"       // an MCP call needs the client's approval
-	stopMaxIterations = "max_iterations" // agent.max_iterations model calls made
-	stopTimeout       = "timeout"        // agent.timeout passed
-	stopBudget        = "budget"         // the next model call's budget reservation was refused
-	stopRateLimit     = "rate_limit"     // the next model call was rate limited
-	stopUnavailable   = "unavailable"    // the next model call could not be admitted (counters down)
-	stopCancelled     = "cancelled"      // the client went away
-	stopError         = "error"          // a model call failed after the stream started
 )
 
 // Response headers of the loop.
@@ -47,32 +29,19 @@ type agentRun struct {
 	c         *chatCall // the client's head, body and labels
 	f         clientFormat
 	id        *policy.Identity
-	hub       ToolHub
-	picker    *toolSelector
 	req       *chat.Request // the conversation so far
-	sels      []mcpSelection
 	maxIter   int
 	maxTokens int64
 	// reach is every model the loop's calls may reach, checked and
 	// pricing each call's admission.
 	reach *reach
 
-	clientTools map[string]bool
-	baseTools   []chat.Tool // the client's function tools
-	tools       []*agentTool
-	byName      map[string]*agentTool
-	catalog     []mcp.ToolInfo // permitted, in list order, for search
-	offered     map[string]bool
-	withSearch  bool
-	searchName  string // the search tool's name when withSearch
-	// callable are the public names of every tool the key may call, named
-	// by the request or not.
-	callable map[string]bool
+	box *agent.Toolbox // the MCP tools
 
 	iterations int
 	usage      chat.Usage
 	costMicros int64 // the model calls' cost, in µ$ as the usage records hold it
-	calls      []agentToolRecord
+	calls      []agent.ToolRecord
 	last       *chat.Response // the last model answer
 	cand       *router.Candidate
 	firstRes   *policy.Reservation
@@ -82,32 +51,12 @@ type agentRun struct {
 	upstream time.Duration
 }
 
-// agentToolRecord is one tool call of the loop, in the response's junction
-// object and in the stream's tool-result events.
-type agentToolRecord struct {
-	Iteration  int     `json:"iteration"`
-	ID         string  `json:"tool_call_id"`
-	Name       string  `json:"name"`
-	Status     string  `json:"status"`
-	IsError    bool    `json:"is_error"`
-	DurationMs float64 `json:"duration_ms"`
-}
-
-// agentSummary is Junction's extension object: "junction" in a
-// non-streamed response, the junction.done event of a stream.
-type agentSummary struct {
-	Iterations int               `json:"iterations"`
-	StopReason string            `json:"stop_reason"`
-	CostUSD    float64           `json:"cost_usd"`
-	ToolCalls  []agentToolRecord `json:"tool_calls"`
-}
-
-func (a *agentRun) summary() agentSummary {
+func (a *agentRun) summary() agent.Summary {
 	calls := a.calls
 	if calls == nil {
-		calls = []agentToolRecord{}
+		calls = []agent.ToolRecord{}
 	}
-	return agentSummary{Iterations: a.iterations, StopReason: a.stop, CostUSD: float64(a.costMicros) / 1e6, ToolCalls: calls}
+	return agent.Summary{Iterations: a.iterations, StopReason: a.stop, CostUSD: float64(a.costMicros) / 1e6, ToolCalls: calls}
 }
 
 // serveAgent answers a chat request that names MCP tools by running the
@@ -119,13 +68,13 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 	f := c.format
 	ctx := r.Context()
 	id := policy.IdentityFrom(ctx)
-	sels, body, err := splitAgentRequest(c.body)
+	sels, body, err := agent.SplitRequest(c.body)
 	if err != nil {
 		f.writeError(w, r, err)
 		return true
 	}
 	if hv := r.Header.Get(ToolsHeader); hv != "" {
-		hs, err := parseToolsHeader(hv)
+		hs, err := agent.ParseToolsHeader(hv)
 		if err != nil {
 			f.writeError(w, r, err)
 			return true
@@ -135,7 +84,7 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 	if len(sels) == 0 {
 		return false // "mcp appears in the body, but not as a tool entry
 	}
-	hub := s.toolHub()
+	hub := s.tools
 	if hub == nil {
 		f.writeError(w, r, &apiError{Status: http.StatusNotImplemented, Type: "invalid_request_error", Code: "agent_unavailable",
 			Message: "this gateway has no MCP tool hub, so it cannot run tool loops; remove the MCP tools from the request"})
@@ -150,8 +99,7 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 		return true
 	}
 	delete(req.Extra, "fallbacks")
-	a := &agentRun{s: s, c: c, f: f, id: id, hub: hub, picker: s.toolSelector(), req: req, maxIter: s.agent.MaxIterations,
-		sels: sels, maxTokens: c.head.MaxTokens, offered: map[string]bool{}, clientTools: map[string]bool{}, reach: rc}
+	a := &agentRun{s: s, c: c, f: f, id: id, req: req, maxIter: s.agent.MaxIterations, maxTokens: c.head.MaxTokens, reach: rc}
 	if c.head.MaxCompletionTokens > 0 {
 		a.maxTokens = c.head.MaxCompletionTokens
 	}
@@ -163,7 +111,7 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 		}
 		a.maxIter = min(a.maxIter, n)
 	}
-	if err := a.prepareTools(); err != nil {
+	if a.box, err = agent.NewToolbox(hub, id, s.toolSelector(), s.agent, sels, req); err != nil {
 		f.writeError(w, r, err)
 		return true
 	}
@@ -186,97 +134,6 @@ func (s *Service) serveAgent(w http.ResponseWriter, r *http.Request, c *chatCall
 			Dur("duration", time.Since(c.start)).Msg("llm: agent loop")
 	}
 	return true
-}
-
-// prepareTools resolves the permitted MCP tools and checks that they do
-// not clash with the client's own function tools.
-func (a *agentRun) prepareTools() error {
-	a.baseTools = a.req.Tools
-	for _, t := range a.baseTools {
-		a.clientTools[t.Name] = true
-	}
-	var unmatched []string
-	a.tools, a.byName, unmatched = permittedTools(a.hub, a.id, a.sels)
-	if len(unmatched) > 0 {
-		return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "no_mcp_tools", Param: "tools",
-			Message: fmt.Sprintf("MCP tools %q: no server or toolset of that name has tools this key may call (check the name, the allowed tools and the key's tool access; a server that is down lists no tools)", unmatched)}
-	}
-	a.callable = map[string]bool{}
-	for _, t := range a.hub.Tools(a.id, "") {
-		a.callable[t.Name] = true
-	}
-	for _, t := range a.tools {
-		if a.clientTools[t.info.Name] {
-			return badRequest("tools", fmt.Sprintf("tools: the function tool %q has the name of an MCP tool the request names; rename it", t.info.Name))
-		}
-		a.catalog = append(a.catalog, t.info)
-	}
-	if len(a.catalog) > a.s.agent.MaxTools {
-		a.searchName = a.picker.searchName(a.catalog)
-		if a.clientTools[a.searchName] {
-			return badRequest("tools", fmt.Sprintf("tools: the function tool name %q is reserved when more than %d MCP tools are named", a.searchName, a.s.agent.MaxTools))
-		}
-	}
-	return nil
-}
-
-// offerTools sets the request's tools for the next model call: the client's
-// function tools, then the offered MCP tools (all of them, or the picker's
-// choice plus the search tool), then the tools found by search and called
-// since.
-func (a *agentRun) offerTools(ctx context.Context) {
-	tools := append([]chat.Tool(nil), a.baseTools...)
-	// A tool_choice that forces a call holds for the first model call only,
-	// or every turn would call a tool until max_iterations.
-	if tc := a.req.ToolChoice; a.iterations > 0 && tc != nil && (tc.Mode == chat.ToolChoiceRequired || tc.Mode == chat.ToolChoiceFunction) {
-		a.req.ToolChoice = &chat.ToolChoice{Mode: chat.ToolChoiceAuto}
-	}
-	if a.iterations == 0 {
-		offered, withSearch, err := a.picker.Select(ctx, a.catalog, conversationText(a.req), a.s.agent.MaxTools)
-		if err != nil { // only when ctx is done: the model call fails next
-			offered, withSearch = a.catalog[:min(len(a.catalog), max(0, a.s.agent.MaxTools-1))], true
-		}
-		for _, t := range offered {
-			a.offered[t.Name] = true
-		}
-		a.withSearch = withSearch
-	}
-	for _, t := range a.tools {
-		if a.offered[t.info.Name] {
-			tools = append(tools, chat.Tool{Name: t.info.Name, Description: t.info.Description, Parameters: schemaOrEmpty(t.info.InputSchema)})
-		}
-	}
-	if a.withSearch {
-		search := searchToolsTool()
-		search.Name = a.searchName
-		tools = append(tools, search)
-	}
-	a.req.Tools = tools
-}
-
-func schemaOrEmpty(s json.RawMessage) json.RawMessage {
-	if len(s) == 0 {
-		return json.RawMessage(`{"type":"object","properties":{}}`)
-	}
-	return s
-}
-
-// conversationText is what the picker ranks tools against: the system and
-// user texts, latest last, bounded.
-func conversationText(req *chat.Request) string {
-	var b strings.Builder
-	for i := range req.Messages {
-		m := &req.Messages[i]
-		if m.Role == chat.RoleUser || m.Role == chat.RoleSystem || m.Role == chat.RoleDeveloper {
-			b.WriteString(m.Text())
-			b.WriteByte('\n')
-		}
-	}
-	s := b.String()
-	if len(s) > 8<<10 {
-		s = s[len(s)-8<<10:]
-	}
-	return s
 }
 
 // nextCall is the loop's next model call through the pipeline
@@ -311,11 +168,11 @@ func stopFor(err error) string {
 	)
 	switch {
 	case errors.As(err, &be):
-		return stopBudget
+		return agent.StopBudget
 	case errors.As(err, &re):
-		return stopRateLimit
+		return agent.StopRateLimit
 	}
-	return stopUnavailable
+	return agent.StopUnavailable
 }
 
 // forProvider is req as a candidate of another wire format takes it:
@@ -385,104 +242,18 @@ func (a *agentRun) record(ctx context.Context, r router.Served, d delivery, cost
 
 // appendResults adds the assistant turn and its tool results to the
 // conversation.
-func (a *agentRun) appendTurn(msg chat.Message, calls []chat.ToolCall, outs []toolOutcome) {
+func (a *agentRun) appendTurn(msg chat.Message, calls []chat.ToolCall, outs []agent.Outcome) {
 	msg.Role = chat.RoleAssistant
 	a.req.Messages = append(a.req.Messages, msg)
 	a.appendResults(calls, outs)
 }
 
-func (a *agentRun) appendResults(calls []chat.ToolCall, outs []toolOutcome) {
+func (a *agentRun) appendResults(calls []chat.ToolCall, outs []agent.Outcome) {
 	for i := range calls {
-		m := chat.TextMessage(chat.RoleTool, outs[i].text)
-		m.ToolCallID, m.IsError = calls[i].ID, outs[i].record.IsError
+		m := chat.TextMessage(chat.RoleTool, outs[i].Text)
+		m.ToolCallID, m.IsError = calls[i].ID, outs[i].Record.IsError
 		a.req.Messages = append(a.req.Messages, m)
 	}
-}
-
-// pendingCalls are the MCP calls of the conversation's last assistant
-// message that the client sent back without results: approved calls (or
-// calls left for Junction next to the client's own function calls). They
-// run before the first model call.
-func (a *agentRun) pendingCalls() []chat.ToolCall {
-	msgs := a.req.Messages
-	i := len(msgs) - 1
-	for i >= 0 && msgs[i].Role == chat.RoleTool {
-		i--
-	}
-	if i < 0 || msgs[i].Role != chat.RoleAssistant || len(msgs[i].ToolCalls) == 0 {
-		return nil
-	}
-	answered := map[string]bool{}
-	for _, m := range msgs[i+1:] {
-		answered[m.ToolCallID] = true
-	}
-	var out []chat.ToolCall
-	for _, call := range msgs[i].ToolCalls {
-		if !answered[call.ID] && a.byName[call.Name] != nil {
-			out = append(out, call)
-		}
-	}
-	return out
-}
-
-// fillDropped gives the MCP calls of earlier assistant turns that the
-// client sent back without results (a client that accumulated a streamed
-// loop into one message keeps its tool calls but not Junction's results) a
-// placeholder result, so that the conversation stays valid for providers.
-// The calls are not run again.
-func (a *agentRun) fillDropped() {
-	msgs := a.req.Messages
-	var out []chat.Message
-	for i := 0; i < len(msgs); i++ {
-		out = append(out, msgs[i])
-		if msgs[i].Role != chat.RoleAssistant || len(msgs[i].ToolCalls) == 0 {
-			continue
-		}
-		j := i + 1
-		answered := map[string]bool{}
-		for ; j < len(msgs) && msgs[j].Role == chat.RoleTool; j++ {
-			answered[msgs[j].ToolCallID] = true
-		}
-		if j == len(msgs) {
-			continue // the last turn: pendingCalls deals with it
-		}
-		out = append(out, msgs[i+1:j]...)
-		for _, call := range msgs[i].ToolCalls {
-			if !answered[call.ID] && (a.byName[call.Name] != nil || a.callable[call.Name]) {
-				m := chat.TextMessage(chat.RoleTool, "(Junction ran this call earlier; its result is not part of the conversation sent back.)")
-				m.ToolCallID = call.ID
-				out = append(out, m)
-			}
-		}
-		i = j - 1
-	}
-	if len(out) != len(msgs) {
-		a.req.Messages = out
-	}
-}
-
-// stopNote is the final text when the loop ended before the model's answer.
-func (a *agentRun) stopNote() string {
-	switch a.stop {
-	case stopMaxIterations:
-		return fmt.Sprintf("[Junction stopped the tool loop after %d model calls (the iteration limit) before the model gave a final answer.]", a.iterations)
-	case stopTimeout:
-		return "[Junction stopped the tool loop: its time limit passed before the model gave a final answer.]"
-	case stopBudget:
-		return "[Junction stopped the tool loop: the budget does not cover another model call.]"
-	case stopRateLimit:
-		return "[Junction stopped the tool loop: the rate limit does not allow another model call now.]"
-	}
-	return "[Junction stopped the tool loop before the model gave a final answer.]"
-}
-
-// limited reports a stop that ends the loop before the model's answer.
-func limitedStop(stop string) bool {
-	switch stop {
-	case stopFinal, stopClientTools, stopApproval:
-		return false
-	}
-	return true
 }
 
 // setHeaders writes the loop's response headers.
@@ -498,9 +269,9 @@ func (a *agentRun) setHeaders(h http.Header) {
 
 // runPending runs the calls the client sent back unanswered; they count as
 // approved.
-func (a *agentRun) runPending(ctx context.Context) []toolOutcome {
-	a.fillDropped()
-	calls := a.pendingCalls()
+func (a *agentRun) runPending(ctx context.Context) []agent.Outcome {
+	a.box.FillDropped()
+	calls := a.box.Pending()
 	if len(calls) == 0 {
 		return nil
 	}
@@ -514,7 +285,7 @@ func (a *agentRun) serveComplete(ctx context.Context, w http.ResponseWriter, r *
 	f := a.f
 	a.runPending(ctx)
 	for {
-		a.offerTools(ctx)
+		a.box.Offer(ctx, a.iterations)
 		a.req.Stream, a.req.IncludeUsage = false, false
 		turn := &agentTurn{a: a}
 		p := a.nextCall(false)
@@ -528,7 +299,7 @@ func (a *agentRun) serveComplete(ctx context.Context, w http.ResponseWriter, r *
 				break
 			}
 			if a.iterations > 0 && ctx.Err() != nil && r.Context().Err() == nil {
-				a.stop = stopTimeout
+				a.stop = agent.StopTimeout
 				break
 			}
 			f.writeError(w, r, err)
@@ -538,42 +309,42 @@ func (a *agentRun) serveComplete(ctx context.Context, w http.ResponseWriter, r *
 		a.last = resp
 		calls := resp.Message.ToolCalls
 		if len(calls) == 0 {
-			a.stop = stopFinal
+			a.stop = agent.StopFinal
 			break
 		}
-		if stop := a.clientStop(calls); stop != "" {
+		if stop := a.box.ClientStop(calls); stop != "" {
 			a.stop = stop
 			break
 		}
 		if a.iterations >= a.maxIter {
-			a.stop = stopMaxIterations
+			a.stop = agent.StopMaxIterations
 			break
 		}
 		outs := a.runTools(ctx, calls, false)
 		a.appendTurn(resp.Message, calls, outs)
 		if ctx.Err() != nil {
-			a.stop = stopTimeout
+			a.stop = agent.StopTimeout
 			if r.Context().Err() != nil {
-				a.stop = stopCancelled
+				a.stop = agent.StopCancelled
 			}
 			break
 		}
 	}
 	final := *a.last
 	final.Usage = a.usage
-	if limitedStop(a.stop) {
+	if agent.LimitedStop(a.stop) {
 		text := a.last.Message.Text()
 		if text != "" {
 			text += "\n\n"
 		}
-		final.Message = chat.TextMessage(chat.RoleAssistant, text+a.stopNote())
+		final.Message = chat.TextMessage(chat.RoleAssistant, text+agent.StopNote(a.stop, a.iterations))
 		final.FinishReason = chat.FinishLength
 	}
 	body := f.appendResponse(nil, &final, a.c.head.Model)
-	if limitedStop(a.stop) && f.name() == chat.FormatAnthropic {
-		body = pauseTurn(body)
+	if agent.LimitedStop(a.stop) && f.name() == chat.FormatAnthropic {
+		body = agent.PauseTurn(body)
 	}
-	body = appendJunction(body, a.summary())
+	body = agent.AppendJunction(body, a.summary())
 	h := w.Header()
 	a.setHeaders(h)
 	if a.firstRes != nil {
@@ -582,30 +353,4 @@ func (a *agentRun) serveComplete(ctx context.Context, w http.ResponseWriter, r *
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
-}
-
-// pauseTurn gives an Anthropic response that the loop cut short the stop
-// reason pause_turn ("the turn was paused; send it back to go on"), which
-// Anthropic uses when its own server-side tool loop reaches its limit.
-func pauseTurn(body []byte) []byte {
-	return []byte(strings.Replace(string(body), `"stop_reason":"max_tokens"`, `"stop_reason":"pause_turn"`, 1))
-}
-
-// appendJunction adds Junction's extension object as the last field of a
-// JSON response object.
-func appendJunction(body []byte, sum agentSummary) []byte {
-	i := len(body) - 1
-	for i >= 0 && body[i] != '}' {
-		i--
-	}
-	if i < 0 {
-		return body
-	}
-	ext, _ := json.Marshal(sum)
-	out := make([]byte, 0, len(body)+len(ext)+16)
-	out = append(out, body[:i]...)
-	out = append(out, `,"junction":`...)
-	out = append(out, ext...)
-	out = append(out, '}')
-	return append(out, body[i+1:]...)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/provider/openai"
 	"github.com/junctionhq/junction/llm/router"
@@ -41,7 +42,7 @@ type agentStreamWriter interface {
 	// toolResult writes Junction's event for one tool result.
 	toolResult(dst []byte, ev *agentToolEvent) []byte
 	// finish ends the stream.
-	finish(dst []byte, reason string, limited bool, u chat.Usage, sum agentSummary) []byte
+	finish(dst []byte, reason string, limited bool, u chat.Usage, sum agent.Summary) []byte
 	// fail ends the stream with an in-band error.
 	fail(dst []byte, e *apiError) []byte
 }
@@ -52,14 +53,14 @@ type agentStreamWriter interface {
 // items, which can then be told apart by type.
 type agentToolEvent struct {
 	Type string `json:"type"` // "junction.tool_result"
-	agentToolRecord
+	agent.ToolRecord
 	Content string `json:"content"`
 }
 
 // agentDoneEvent is the data of a junction.done event.
 type agentDoneEvent struct {
 	Type string `json:"type"` // "junction.done"
-	agentSummary
+	agent.Summary
 }
 
 func newAgentStreamWriter(f clientFormat, model string, includeUsage bool) agentStreamWriter {
@@ -101,12 +102,12 @@ func (s *openAIAgentStream) toolResult(dst []byte, ev *agentToolEvent) []byte {
 	return appendComment(dst, "junction.tool_result", ev)
 }
 
-func (s *openAIAgentStream) finish(dst []byte, reason string, _ bool, u chat.Usage, sum agentSummary) []byte {
+func (s *openAIAgentStream) finish(dst []byte, reason string, _ bool, u chat.Usage, sum agent.Summary) []byte {
 	dst = openai.AppendChunk(dst, &chat.Chunk{ID: s.id, Created: s.created, FinishReason: reason}, s.model)
 	if s.includeUsage {
 		dst = openai.AppendChunk(dst, &chat.Chunk{ID: s.id, Created: s.created, Usage: &u}, s.model)
 	}
-	dst = appendComment(dst, "junction.done", agentDoneEvent{Type: "junction.done", agentSummary: sum})
+	dst = appendComment(dst, "junction.done", agentDoneEvent{Type: "junction.done", Summary: sum})
 	return openai.AppendDone(dst)
 }
 
@@ -208,7 +209,7 @@ func (s *anthropicAgentStream) toolResult(dst []byte, ev *agentToolEvent) []byte
 	return appendEvent(dst, "junction.tool_result", ev)
 }
 
-func (s *anthropicAgentStream) finish(dst []byte, reason string, limited bool, u chat.Usage, sum agentSummary) []byte {
+func (s *anthropicAgentStream) finish(dst []byte, reason string, limited bool, u chat.Usage, sum agent.Summary) []byte {
 	if !s.started {
 		dst = s.start(dst, "")
 	}
@@ -227,7 +228,7 @@ func (s *anthropicAgentStream) finish(dst []byte, reason string, limited bool, u
 	}
 	dst = appendEvent(dst, "message_delta", map[string]any{"type": "message_delta",
 		"delta": map[string]any{"stop_reason": stop, "stop_sequence": nil}, "usage": anthropicUsageOf(u)})
-	dst = appendEvent(dst, "junction.done", agentDoneEvent{Type: "junction.done", agentSummary: sum})
+	dst = appendEvent(dst, "junction.done", agentDoneEvent{Type: "junction.done", Summary: sum})
 	return append(dst, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
 }
 
@@ -388,9 +389,9 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 		w.WriteHeader(http.StatusOK)
 		cw = &clientWriter{w: w, rc: http.NewResponseController(w)}
 	}
-	emit := func(outs []toolOutcome) {
+	emit := func(outs []agent.Outcome) {
 		for i := range outs {
-			buf = sw.toolResult(buf[:0], &agentToolEvent{Type: "junction.tool_result", agentToolRecord: outs[i].record, Content: outs[i].text})
+			buf = sw.toolResult(buf[:0], &agentToolEvent{Type: "junction.tool_result", ToolRecord: outs[i].Record, Content: outs[i].Text})
 			cw.write(buf)
 		}
 	}
@@ -398,7 +399,7 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 	base, roleSent := 0, false
 	finish := ""
 	for {
-		a.offerTools(ctx)
+		a.box.Offer(ctx, a.iterations)
 		a.req.Stream, a.req.IncludeUsage = true, true
 		var (
 			out     turnOutput
@@ -431,53 +432,53 @@ func (a *agentRun) serveStream(ctx context.Context, w http.ResponseWriter, r *ht
 				return
 			}
 			if ctx.Err() != nil && r.Context().Err() == nil {
-				a.stop = stopTimeout
+				a.stop = agent.StopTimeout
 				break
 			}
-			a.stop = stopError
+			a.stop = agent.StopError
 			cw.write(sw.fail(nil, classify(err)))
 			return
 		}
 		if pumpErr != nil {
-			a.stop = stopError
+			a.stop = agent.StopError
 			cw.write(sw.fail(nil, classify(pumpErr)))
 			return
 		}
 		finish = out.finish
 		calls := out.msg.ToolCalls
 		if len(calls) == 0 {
-			a.stop = stopFinal
+			a.stop = agent.StopFinal
 			break
 		}
-		if stop := a.clientStop(calls); stop != "" {
+		if stop := a.box.ClientStop(calls); stop != "" {
 			a.stop = stop
 			finish = chat.FinishToolCalls
 			break
 		}
 		if a.iterations >= a.maxIter {
-			a.stop = stopMaxIterations
+			a.stop = agent.StopMaxIterations
 			break
 		}
 		if cw.gone || r.Context().Err() != nil {
-			a.stop = stopCancelled
+			a.stop = agent.StopCancelled
 			return
 		}
 		outs := a.runTools(ctx, calls, false)
 		a.appendTurn(out.msg, calls, outs)
 		emit(outs)
 		if ctx.Err() != nil {
-			a.stop = stopTimeout
+			a.stop = agent.StopTimeout
 			if r.Context().Err() != nil {
-				a.stop = stopCancelled
+				a.stop = agent.StopCancelled
 				return
 			}
 			break
 		}
 	}
-	limited := limitedStop(a.stop)
+	limited := agent.LimitedStop(a.stop)
 	if limited {
 		finish = chat.FinishLength
-		buf = sw.delta(buf[:0], &chat.Chunk{Content: "\n\n" + a.stopNote()})
+		buf = sw.delta(buf[:0], &chat.Chunk{Content: "\n\n" + agent.StopNote(a.stop, a.iterations)})
 		cw.write(buf)
 	}
 	if finish == "" {

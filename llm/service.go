@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/junctionhq/junction/cache"
+	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/policy"
@@ -39,10 +40,10 @@ type Options struct {
 	// cache itself is handed over with SetCache (llm/cache.go).
 	Cache cache.Config
 	// Agent tunes the agent loop (the agent: section).
-	Agent AgentConfig
-	// Tools are the MCP tools the agent loop calls; also settable later
-	// with SetToolHub. Without them requests naming MCP tools are refused.
-	Tools ToolHub
+	Agent agent.Config
+	// Tools are the MCP tools the agent loop calls (the gateway builds the
+	// hub first). Without them requests naming MCP tools are refused.
+	Tools agent.Hub
 }
 
 // Service is Junction's LLM path: the /v1 handlers, the providers and the

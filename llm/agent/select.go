@@ -1,4 +1,4 @@
-package llm
+package agent
 
 // Tool selection for the agent loop. When the permitted MCP catalog is larger
 // than the loop's limit, the loop does not put every tool into the prompt: it
@@ -47,7 +47,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/mcp"
 )
@@ -55,7 +54,7 @@ import (
 const (
 	// searchToolsName is the name of the tool the model calls to find tools
 	// that were not offered. When an MCP tool already has this public name,
-	// searchName picks the next free one (search_tools_2, search_tools_3, ...).
+	// SearchName picks the next free one (search_tools_2, search_tools_3, ...).
 	searchToolsName = "search_tools"
 
 	// defaultAgentToolLimit is how many tools (search_tools included) the loop
@@ -86,11 +85,11 @@ const (
 	toolSweepInterval = 5 * time.Minute
 )
 
-// toolSelector picks what to offer when the permitted catalog is larger than
+// Selector picks what to offer when the permitted catalog is larger than
 // the limit, and answers search_tools calls. It is safe for concurrent use;
 // one selector serves every caller (vectors are shared, rankings are per
 // call over the tools each call passes in).
-type toolSelector struct {
+type Selector struct {
 	// primary ranks with the configured embedder; fallback with the lexical
 	// one. They are the same when the configured embedder is lexical.
 	primary, fallback *toolVectors
@@ -104,11 +103,18 @@ type toolSelector struct {
 	fallbacks atomic.Int64
 }
 
-// newToolSelector returns a selector that embeds with emb (nil: the built-in
-// lexical embedder) and falls back to the lexical embedder when emb fails.
-func newToolSelector(emb cache.Embedder) *toolSelector {
-	s := &toolSelector{seed: maphash.MakeSeed(), now: time.Now}
-	lex := newToolVectors(cache.NewLexical(0))
+// Embedder turns texts into vectors; cache.Embedder is one.
+type Embedder interface {
+	// Name identifies the embedding model, e.g. "lexical".
+	Name() string
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+// NewSelector returns a selector that embeds with emb (nil: lexical) and
+// falls back to lexical, the built-in lexical embedder, when emb fails.
+func NewSelector(emb, lexical Embedder) *Selector {
+	s := &Selector{seed: maphash.MakeSeed(), now: time.Now}
+	lex := newToolVectors(lexical)
 	if emb == nil || emb.Name() == lex.emb.Name() {
 		s.primary, s.fallback = lex, lex
 	} else {
@@ -120,12 +126,12 @@ func newToolSelector(emb cache.Embedder) *toolSelector {
 // Select returns at most limit tools most relevant to the conversation text
 // (the last user message or messages), always including a search_tools tool
 // definition when tools were left out (withSearch true; the search tool
-// counts toward limit but is not in offered: add searchToolsTool, named
-// searchName(tools)). When len(tools) <= limit, offered is tools itself and
+// counts toward limit but is not in offered: add SearchTool, named
+// SearchName(tools)). When len(tools) <= limit, offered is tools itself and
 // withSearch is false. A limit <= 0 means defaultAgentToolLimit. Offered tools
 // keep their order in tools. err is non-nil only when ctx is done: embedder
 // failures fall back to lexical ranking.
-func (s *toolSelector) Select(ctx context.Context, tools []mcp.ToolInfo, conversation string, limit int) (offered []mcp.ToolInfo, withSearch bool, err error) {
+func (s *Selector) Select(ctx context.Context, tools []mcp.ToolInfo, conversation string, limit int) (offered []mcp.ToolInfo, withSearch bool, err error) {
 	if limit <= 0 {
 		limit = defaultAgentToolLimit
 	}
@@ -150,7 +156,7 @@ func (s *toolSelector) Select(ctx context.Context, tools []mcp.ToolInfo, convers
 // then one compact JSON object per tool, best first, with its name,
 // description and input schema so that the model can call it next. An empty
 // query gets a text asking for one. err is non-nil only when ctx is done.
-func (s *toolSelector) Search(ctx context.Context, tools []mcp.ToolInfo, query string, k int) (string, error) {
+func (s *Selector) Search(ctx context.Context, tools []mcp.ToolInfo, query string, k int) (string, error) {
 	query = strings.TrimSpace(query)
 	if query == "" {
 		return searchToolsName + ": the query is empty; describe the task or the tool you need, for example \"create a GitHub issue\".", nil
@@ -191,10 +197,10 @@ type toolSearchResult struct {
 	InputSchema json.RawMessage `json:"input_schema,omitempty"`
 }
 
-// searchName returns the name to give the search tool next to tools:
+// SearchName returns the name to give the search tool next to tools:
 // searchToolsName, or when an MCP tool already has it the first free one of
 // search_tools_2, search_tools_3, ...
-func (s *toolSelector) searchName(tools []mcp.ToolInfo) string {
+func (s *Selector) SearchName(tools []mcp.ToolInfo) string {
 	taken := func(name string) bool {
 		return slices.ContainsFunc(tools, func(t mcp.ToolInfo) bool { return t.Name == name })
 	}
@@ -212,10 +218,10 @@ var searchToolsSchema = json.RawMessage(`{"type":"object","properties":{` +
 	`,"description":"How many tools to return (default ` + strconv.Itoa(defaultSearchResults) + `)."}},` +
 	`"required":["query"],"additionalProperties":false}`)
 
-// searchToolsTool is the definition of the search tool offered when tools
+// SearchTool is the definition of the search tool offered when tools
 // were left out. Its name is searchToolsName; the caller renames it with
-// searchName when an MCP tool has that name.
-func searchToolsTool() chat.Tool {
+// SearchName when an MCP tool has that name.
+func SearchTool() chat.Tool {
 	return chat.Tool{
 		Name: searchToolsName,
 		Description: "Search all the tools you may use. Only some of them are listed here; when none of the listed " +
@@ -225,10 +231,10 @@ func searchToolsTool() chat.Tool {
 	}
 }
 
-// parseSearchToolsArgs reads the arguments of a search_tools call: query, and
+// ParseSearchArgs reads the arguments of a search_tools call: query, and
 // limit (0 when absent or not a positive whole number; Search then uses its
 // default). Invalid JSON is an error, to feed back to the model.
-func parseSearchToolsArgs(arguments string) (query string, limit int, err error) {
+func ParseSearchArgs(arguments string) (query string, limit int, err error) {
 	var args struct {
 		Query string          `json:"query"`
 		Limit json.RawMessage `json:"limit"`
@@ -249,7 +255,7 @@ func parseSearchToolsArgs(arguments string) (query string, limit int, err error)
 // rank returns the indexes of the best k tools for text, best first, ties by
 // public name. It falls back to the lexical embedder, and as a last resort
 // to name order, so it fails only when ctx is done.
-func (s *toolSelector) rank(ctx context.Context, tools []mcp.ToolInfo, text string, k int) ([]int, error) {
+func (s *Selector) rank(ctx context.Context, tools []mcp.ToolInfo, text string, k int) ([]int, error) {
 	k = min(k, len(tools))
 	if k <= 0 {
 		return nil, nil
@@ -286,7 +292,7 @@ func (s *toolSelector) rank(ctx context.Context, tools []mcp.ToolInfo, text stri
 // built from besides its public name (which keys the vector). Each field is
 // hashed on its own (maphash's one-shot functions do not copy) and the field
 // hashes are mixed in order.
-func (s *toolSelector) hashes(tools []mcp.ToolInfo) []uint64 {
+func (s *Selector) hashes(tools []mcp.ToolInfo) []uint64 {
 	out := make([]uint64, len(tools))
 	mix := func(h, f uint64) uint64 { return bits.RotateLeft64((h^f)*0x9e3779b97f4a7c15, 31) }
 	for i, t := range tools {
@@ -345,7 +351,7 @@ func toolParamNames(schema json.RawMessage) []string {
 
 // toolVectors holds the tool vectors of one embedder.
 type toolVectors struct {
-	emb cache.Embedder
+	emb Embedder
 
 	mu sync.RWMutex // guards entries and lastSweep
 	// entries maps a tool's public name to its vector, for the text hash
@@ -364,7 +370,7 @@ type toolVector struct {
 	used  atomic.Int64  // unix seconds when last ranked
 }
 
-func newToolVectors(emb cache.Embedder) *toolVectors {
+func newToolVectors(emb Embedder) *toolVectors {
 	return &toolVectors{emb: emb, entries: make(map[string]*toolVector)}
 }
 

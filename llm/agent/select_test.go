@@ -1,4 +1,4 @@
-package llm
+package agent
 
 import (
 	"context"
@@ -15,6 +15,12 @@ import (
 	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/mcp"
 )
+
+// newToolSelector returns a selector over emb (nil: lexical) with the
+// built-in lexical fallback, as llm builds it.
+func newToolSelector(emb Embedder) *Selector {
+	return NewSelector(emb, cache.NewLexical(0))
+}
 
 // toolCatalogServer describes one generated upstream: its tools are every verb
 // applied to every object, with descriptions in the style of real MCP
@@ -597,7 +603,7 @@ func TestToolSelectorCancelled(t *testing.T) {
 }
 
 func TestSearchToolsDefinition(t *testing.T) {
-	tool := searchToolsTool()
+	tool := SearchTool()
 	if tool.Name != searchToolsName || tool.Description == "" {
 		t.Fatalf("tool %+v", tool)
 	}
@@ -617,15 +623,15 @@ func TestSearchToolsDefinition(t *testing.T) {
 
 	s := newToolSelector(nil)
 	tools := generateToolCatalog(300)[:3]
-	if got := s.searchName(tools); got != "search_tools" {
+	if got := s.SearchName(tools); got != "search_tools" {
 		t.Errorf("searchName = %q", got)
 	}
 	tools = append(tools, mcp.ToolInfo{Name: "search_tools"})
-	if got := s.searchName(tools); got != "search_tools_2" {
+	if got := s.SearchName(tools); got != "search_tools_2" {
 		t.Errorf("searchName with a collision = %q", got)
 	}
 	tools = append(tools, mcp.ToolInfo{Name: "search_tools_2"})
-	if got := s.searchName(tools); got != "search_tools_3" {
+	if got := s.SearchName(tools); got != "search_tools_3" {
 		t.Errorf("searchName with two collisions = %q", got)
 	}
 }
@@ -648,9 +654,9 @@ func TestParseSearchToolsArgs(t *testing.T) {
 		{`["weather"]`, "", 0, true},
 	}
 	for _, tc := range cases {
-		q, l, err := parseSearchToolsArgs(tc.args)
+		q, l, err := ParseSearchArgs(tc.args)
 		if (err != nil) != tc.wantErr || q != tc.query || l != tc.limit {
-			t.Errorf("parseSearchToolsArgs(%q) = %q, %d, %v", tc.args, q, l, err)
+			t.Errorf("ParseSearchArgs(%q) = %q, %d, %v", tc.args, q, l, err)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package llm
+package agent
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/junctionhq/junction/apierror"
 )
 
 // mcpEntriesIn reports the MCP entries a format decoder would see in body,
@@ -35,11 +37,11 @@ func mcpEntriesIn(body []byte) []string {
 
 // isBadRequest reports whether err is the 400 the client gets for bad input.
 func isBadRequest(err error) bool {
-	var ae *apiError
+	var ae *apierror.Error
 	return errors.As(err, &ae) && ae.Status == http.StatusBadRequest && ae.Message != ""
 }
 
-// FuzzSplitAgentRequest: splitAgentRequest never panics; it fails only with
+// FuzzSplitAgentRequest: SplitRequest never panics; it fails only with
 // a 400; on success the body it hands on is a valid JSON object with no MCP
 // entry left for the provider, and every selection names something.
 func FuzzSplitAgentRequest(f *testing.F) {
@@ -71,7 +73,7 @@ func FuzzSplitAgentRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		sels, rest, err := splitAgentRequest(body)
+		sels, rest, err := SplitRequest(body)
 		if err != nil {
 			if !isBadRequest(err) {
 				t.Fatalf("error %v (%T) is not a 400", err, err)
@@ -102,7 +104,7 @@ func FuzzSplitAgentRequest(f *testing.F) {
 	})
 }
 
-// FuzzParseToolsHeader: parseToolsHeader never panics, fails only with a
+// FuzzParseToolsHeader: ParseToolsHeader never panics, fails only with a
 // 400, and on success every selection has a trimmed label free of the
 // separators and, when restricted, a non-empty list of trimmed tool names.
 func FuzzParseToolsHeader(f *testing.F) {
@@ -113,7 +115,7 @@ func FuzzParseToolsHeader(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		sels, err := parseToolsHeader(v)
+		sels, err := ParseToolsHeader(v)
 		if err != nil {
 			if !isBadRequest(err) || sels != nil {
 				t.Fatalf("error %v (%T) with %+v", err, err, sels)
