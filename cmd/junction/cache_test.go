@@ -68,7 +68,17 @@ func TestCacheStatsAndPurge(t *testing.T) {
 		}
 	}
 
-	out = mustCLI(t, "cache", "stats", u)
+	// The exact tier answers first; the semantic tier's entry is written
+	// beside it in the background: wait for both.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		out = mustCLI(t, "cache", "stats", u)
+		if row := rowWith(out, "semantic"); len(row) == 6 && row[2] == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			break // the assertions below say what is missing
+		}
+	}
 	row := rowWith(out, "exact")
 	if len(row) != 6 || row[1] != "memory" || row[2] != "1" || row[4] != "1" {
 		t.Fatalf("exact row %q in:\n%s", row, out)
