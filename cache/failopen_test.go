@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/cache/qdranttest"
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/qdrant/go-client/qdrant"
@@ -174,13 +175,7 @@ func TestQdrantLayout(t *testing.T) {
 		t.Fatalf("%d points", srv.Points(name))
 	}
 	clock.Advance(time.Hour)
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.Points(name) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the sweeper left %d points", srv.Points(name))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, "the sweeper to leave 1 point", func() bool { return srv.Points(name) == 1 })
 	if srv.Calls("Search") != 0 {
 		t.Fatal("unexpected searches")
 	}

@@ -11,27 +11,13 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/cache/qdranttest"
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// fakeClock is the injected clock of the suite.
-type fakeClock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newFakeClock returns the injected clock of the suite.
+func newFakeClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // backend is one combination of tier back-ends the suite runs against.
@@ -70,7 +56,7 @@ func backends() []backend {
 type suiteEnv struct {
 	t     *testing.T
 	c     *Cache
-	clock *fakeClock
+	clock *testkit.Clock
 	run   string
 }
 

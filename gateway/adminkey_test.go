@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/rs/zerolog"
 )
 
@@ -24,7 +25,7 @@ func TestGeneratedAdminKeyNeverReachesTheLog(t *testing.T) {
 	if err := os.Symlink(decoy, path); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	g, err := New(context.Background(), Config{DataDir: dir}, Options{Logger: zerolog.New(logs)})
 	if err != nil {
 		t.Fatal(err)

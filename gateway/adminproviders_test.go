@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/store"
@@ -298,13 +299,13 @@ func TestAdminProviderReachesTheOtherReplica(t *testing.T) {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}
 	start := time.Now()
-	waitFor(t, time.Second, "B to serve the new provider", func() bool { return chatB() == http.StatusOK })
+	testkit.Eventually(t, time.Second, "B to serve the new provider", func() bool { return chatB() == http.StatusOK })
 	t.Logf("B served the provider %v after A's admin API answered", time.Since(start))
 	resp, _ = adminDo(t, http.MethodDelete, a.URL+"/admin/v1/providers/shared", nil)
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("delete: %d", resp.StatusCode)
 	}
-	waitFor(t, time.Second, "B to drop the provider", func() bool { return chatB() == http.StatusNotFound })
+	testkit.Eventually(t, time.Second, "B to drop the provider", func() bool { return chatB() == http.StatusNotFound })
 }
 
 // TestProviderSpecSealedByOldCodeOpens: a provider row whose key and header

@@ -21,6 +21,7 @@ import (
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/mcp"
@@ -88,7 +89,7 @@ func startAgent(t *testing.T, mutate func(*Config)) *agentSetup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "web's tools in the catalog", func() bool { return len(s.gw.hub.Tools(id, "")) >= 8 })
+	testkit.Eventually(t, 15*time.Second, "web's tools in the catalog", func() bool { return len(s.gw.hub.Tools(id, "")) >= 8 })
 	return &agentSetup{llmSetup: s, web: web, meet: meet}
 }
 
@@ -721,7 +722,7 @@ func TestAgentManyTools(t *testing.T) {
 		c.Servers = append(c.Servers, registry.ServerConfig{Name: "many", Transport: registry.TransportStreamableHTTP, URL: many.URL})
 	})
 	id, _ := s.gw.Policy().Authenticate(s.key)
-	waitFor(t, 15*time.Second, "the 301 tools", func() bool { return countServer(s.gw.hub.Tools(id, ""), "many") == 301 })
+	testkit.Eventually(t, 15*time.Second, "the 301 tools", func() bool { return countServer(s.gw.hub.Tools(id, ""), "many") == 301 })
 	s.script(t,
 		llmtest.ToolTurn(llmtest.Call("search_tools", map[string]any{"query": "generated tool number 250"})),
 		llmtest.ToolTurn(llmtest.Call("many__gen_00250", map[string]any{"message": "found"})),
@@ -953,7 +954,7 @@ func TestAgentStreamClientGone(t *testing.T) {
 	_, _ = resp.Body.Read(buf) // the first event, then hang up
 	cancel()
 	resp.Body.Close()
-	waitFor(t, 5*time.Second, "the first turn's usage record", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the first turn's usage record", func() bool {
 		_ = s.gw.Policy().FlushUsage(context.Background())
 		rows, _ := s.gw.Policy().Usage(context.Background(), store.UsageQuery{KeyID: s.keyID})
 		return len(rows) == 1 && rows[0].Requests >= 1 && rows[0].CompletionTokens > 0

@@ -14,13 +14,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 )
 
 // throttleRig runs adminAuth with a throttle on a fake clock whose delays
 // are recorded instead of slept.
 type throttleRig struct {
-	clock    *fakeClock
+	clock    *testkit.Clock
 	throttle *authThrottle
 	handler  http.Handler
 
@@ -38,7 +39,7 @@ func newThrottleRig(t *testing.T, cfg AuthThrottleConfig, proxies ...string) *th
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	rig := &throttleRig{clock: &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
+	rig := &throttleRig{clock: testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	rig.throttle = newAuthThrottle(cfg, trusted, rig.clock.Now, zerolog.Nop(), prometheus.NewRegistry())
 	rig.throttle.wait = func(_ context.Context, d time.Duration) {
 		rig.mu.Lock()
@@ -257,7 +258,7 @@ func TestAuthThrottleClientAddress(t *testing.T) {
 // every authenticated route, in each route's protocol, right keys included,
 // until the lockout ends; unauthenticated routes still answer.
 func TestKeyGuessingLocksOutTheAddressOnEveryRoute(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	g := startGatewayWith(t, func(c *Config) {
 		c.HTTP.AuthThrottle = AuthThrottleConfig{SlowAfter: 2, BlockAfter: 5, Delay: 10 * time.Millisecond, Lockout: time.Minute}
 	}, Options{Now: clock.Now})

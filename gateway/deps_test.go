@@ -30,6 +30,7 @@ var allowedImports = map[string][]string{
 	"store/secret":     {},
 	"telemetry":        {"store"},
 	"web":              {},
+	"internal/testkit": {},
 	"examples":         {"llm/llmtest", "registry/mcptest"},
 }
 

@@ -13,33 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/rs/zerolog"
 )
 
 const testAdminKey = "test-admin-key-0123456789"
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testGateway struct {
 	*Gateway
 	URL  string
-	Logs *syncBuffer
+	Logs *testkit.SyncBuffer
 	done chan error
 }
 
@@ -58,7 +41,7 @@ func startGatewayWith(t *testing.T, mutate func(*Config), opts Options) *testGat
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	opts.Logger, opts.Version, opts.Terminal = zerolog.New(logs), "test", io.Discard
 	g, err := New(context.Background(), cfg, opts)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/registry/mcptest"
 )
@@ -55,7 +56,7 @@ func TestMCPCallerSessionsPerServerReachesTheRegistry(t *testing.T) {
 		}
 		return registry.Status{}
 	}
-	waitFor(t, 15*time.Second, "the server to be ready", func() bool { return status().State == registry.StateReady })
+	testkit.Eventually(t, 15*time.Second, "the server to be ready", func() bool { return status().State == registry.StateReady })
 	for _, key := range []string{"key:a", "key:b", "key:c"} {
 		onRoots := func(context.Context, mcpgo.ListRootsRequest) (*mcpgo.ListRootsResult, error) {
 			return &mcpgo.ListRootsResult{Roots: []mcpgo.Root{{URI: "file:///" + key}}}, nil

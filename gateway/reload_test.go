@@ -19,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/registry/mcptest"
 )
@@ -127,7 +128,7 @@ func startFromFile(t *testing.T) *reloadSetup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	g, err := New(context.Background(), *cfg, Options{Logger: zerolog.New(logs), Version: "test", Terminal: io.Discard, LoadConfig: load})
 	if err != nil {
 		t.Fatal(err)
@@ -323,7 +324,7 @@ func TestReloadAppliesFileChanges(t *testing.T) {
 		t.Errorf("servers %v", got)
 	}
 	c := mcpConnect(t, s.URL+"/mcp/ro", reloadBobKey, mcpEras[0])
-	waitFor(t, 10*time.Second, "the changed toolset to list web2's tools", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the changed toolset to list web2's tools", func() bool {
 		got := mcpTools(t, c)
 		return has(got, "web2__echo") && !hasPrefix(got, "web__")
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 )
@@ -82,7 +83,7 @@ func inputUpstreams(t *testing.T) *registry.Registry {
 		return server.NewInputRequestBuilder("upstream-state").Sample("q", samplingParams).ToolResult(), nil
 	})
 	reg := registerHTTPUpstreams(t, map[string]httpUpstream{"legacy": {srv: legacy, legacy: true}, "modern": {srv: modern}})
-	waitFor(t, func() bool { return len(reg.Catalog().Servers) == 2 })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return len(reg.Catalog().Servers) == 2 })
 	return reg
 }
 
@@ -102,7 +103,7 @@ func TestInputRequiredRounds(t *testing.T) {
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
 	url := serveHub(t, hub, pol).URL + "/mcp"
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		return hub.cur.Load().toolsByName["modern__ask"] != nil && hub.cur.Load().toolsByName["legacy__where"] != nil
 	})
 
@@ -213,7 +214,7 @@ func TestInputRequiredState(t *testing.T) {
 	hubB := testHub(t, Options{Upstreams: reg, Policy: pol}) // another replica, same key
 	urlA := serveHub(t, hubA, pol).URL + "/mcp"
 	urlB := serveHub(t, hubB, pol).URL + "/mcp"
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		return hubA.cur.Load().toolsByName["legacy__ask"] != nil && hubB.cur.Load().toolsByName["legacy__ask"] != nil
 	})
 
@@ -283,7 +284,7 @@ func TestInputRequiredStateless(t *testing.T) {
 	hubB := testHub(t, Options{Upstreams: reg, Policy: pol})
 	urlA := serveHub(t, hubA, pol).URL + "/mcp"
 	urlB := serveHub(t, hubB, pol).URL + "/mcp"
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		return hubA.cur.Load().toolsByName["modern__ask"] != nil && hubB.cur.Load().toolsByName["modern__ask"] != nil
 	})
 
@@ -325,7 +326,7 @@ func TestInputRequiredProgress(t *testing.T) {
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
 	url := serveHub(t, hub, pol).URL + "/mcp"
-	waitFor(t, func() bool { return hub.cur.Load().toolsByName["legacy__progress"] != nil })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return hub.cur.Load().toolsByName["legacy__progress"] != nil })
 
 	c := connectWith(t, url, key, modernEra, client.WithSamplingHandler(&caller{}))
 	notes := collect(c)

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 )
@@ -40,7 +42,7 @@ func TestInputRequiredStateBoundToServer(t *testing.T) {
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
 	h := testHub(t, Options{Upstreams: fake, Policy: pol, Registerer: prometheus.NewRegistry()})
 	url := serveHub(t, h, pol).URL + "/mcp"
-	waitFor(t, func() bool { return h.cur.Load().toolsByName["tools__ask"] != nil })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return h.cur.Load().toolsByName["tools__ask"] != nil })
 
 	first := rawModern(t, url, key, "tools__ask", nil)
 	var state string
@@ -50,7 +52,7 @@ func TestInputRequiredStateBoundToServer(t *testing.T) {
 	}
 
 	fake.SetServers(modernServer("beta"))
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		en := h.cur.Load().toolsByName["tools__ask"]
 		return en != nil && en.tool.Server == "beta"
 	})

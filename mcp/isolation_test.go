@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/registry/mcptest"
@@ -58,7 +59,7 @@ func rootsUpstreams(t *testing.T) *registry.Registry {
 		Command: buildToolserver(t), Args: []string{"--stdio", "--tools", mcptest.ToolRoots}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(reg.Catalog().Servers) == 2 })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return len(reg.Catalog().Servers) == 2 })
 	return reg
 }
 
@@ -91,7 +92,7 @@ func TestRootsDoNotLeakBetweenCallers(t *testing.T) {
 	pol := testPolicy(t)
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
 	url := serveHub(t, hub, pol).URL + "/mcp"
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		m := hub.cur.Load()
 		return m.toolsByName["web__roots"] != nil && m.toolsByName["local__roots"] != nil
 	})
@@ -160,7 +161,7 @@ func TestRootsListChangedReachesOnlyItsCaller(t *testing.T) {
 	pol := testPolicy(t)
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
 	url := serveHub(t, hub, pol).URL + "/mcp"
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		m := hub.cur.Load()
 		return m.toolsByName["web__roots"] != nil && m.toolsByName["local__roots"] != nil
 	})
@@ -189,7 +190,7 @@ func TestRootsListChangedReachesOnlyItsCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tool := range tools {
-		waitFor(t, func() bool { got := rootsSeen(t, a, tool); return len(got) == 1 && got[0] == newRoot })
+		testkit.Eventually(t, 5*time.Second, "condition", func() bool { got := rootsSeen(t, a, tool); return len(got) == 1 && got[0] == newRoot })
 		if got := rootsSeen(t, b, tool); len(got) != 1 || got[0] != "file:///b" {
 			t.Errorf("%s: b sees %q after a's roots changed", tool, got)
 		}

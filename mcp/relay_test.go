@@ -6,12 +6,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 )
@@ -188,7 +190,7 @@ func TestRelayThroughRegistry(t *testing.T) {
 		return mcp.NewToolResultText("upstream got " + string(b)), nil
 	})
 	reg := registerHTTPUpstreams(t, map[string]httpUpstream{"asker": {srv: up, legacy: true}})
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		for _, s := range reg.Catalog().Servers {
 			if s.Name == "asker" && len(s.Tools) == 1 {
 				return true
@@ -201,7 +203,7 @@ func TestRelayThroughRegistry(t *testing.T) {
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
 	url := serveHub(t, hub, pol).URL
-	waitFor(t, func() bool { return hub.cur.Load().toolsByName["asker__ask"] != nil })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return hub.cur.Load().toolsByName["asker__ask"] != nil })
 
 	h := &caller{}
 	c := connectWith(t, url+"/mcp", key, legacyEra, client.WithSamplingHandler(h))

@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -45,7 +46,7 @@ func TestRelayRootsThroughRegistry(t *testing.T) {
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
 	url := serveHub(t, hub, pol).URL
-	waitFor(t, func() bool { return hub.cur.Load().toolsByName["files__where"] != nil })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return hub.cur.Load().toolsByName["files__where"] != nil })
 
 	h := &rootsCaller{}
 	c := connectWith(t, url+"/mcp", key, legacyEra, client.WithRootsHandler(h))
@@ -79,5 +80,5 @@ func TestRelayRootsThroughRegistry(t *testing.T) {
 	if err := c.RootListChanges(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return changed.Load() == 1 })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return changed.Load() == 1 })
 }

@@ -20,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 )
@@ -272,7 +273,7 @@ func TestSchemasByteIdentical(t *testing.T) {
 	raw := `{"name":"find","title":"Find","description":"finds","inputSchema":` + in + `,"outputSchema":` + out + `,"annotations":{"readOnlyHint":true}}`
 	f := newFixture(t, Options{})
 	f.fake.SetServers(registry.ServerCatalog{Name: "s", Prefix: "s", Tools: []registry.Tool{{Server: "s", Name: "find", Raw: json.RawMessage(raw)}}})
-	waitFor(t, func() bool { return len(f.hub.Tools(nil, "")) == 0 && f.hub.cur.Load().toolsByName["s__find"] != nil })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return len(f.hub.Tools(nil, "")) == 0 && f.hub.cur.Load().toolsByName["s__find"] != nil })
 
 	body, hdr := rawPost(t, f.url+"/mcp", f.all, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
 	sid := hdr.Get("Mcp-Session-Id")
@@ -310,17 +311,6 @@ func (h *Hub) mustIdentity(t *testing.T, e *policy.Engine, key string) *policy.I
 		t.Fatal(err)
 	}
 	return id
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // collect gathers a client's notifications.
@@ -463,7 +453,7 @@ func TestProgressAndCancellation(t *testing.T) {
 		t.Fatal("the upstream call was not cancelled")
 	}
 	<-errc
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		return metricValue(f.hub.metrics.calls.WithLabelValues("files", "write_file", OutcomeCancelled)) == 1
 	})
 }
@@ -492,7 +482,7 @@ func TestFailingAndSlowUpstream(t *testing.T) {
 		res, _ := c.CallTool(context.Background(), req)
 		slowDone <- res
 	}()
-	waitFor(t, func() bool { return len(f.fake.Calls()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return len(f.fake.Calls()) == 1 })
 
 	if n := len(toolNames(t, c)); n != 3 {
 		t.Errorf("list during a slow call: %d tools", n)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -32,7 +33,7 @@ func TestIdleSessionReleasesItsSubscriptions(t *testing.T) {
 	}
 	// No DELETE, no further requests: the sweeper (every second at the
 	// least) ends the session.
-	waitFor(t, func() bool { return up.held() == 0 })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return up.held() == 0 })
 }
 
 func TestSessionOptionDefaults(t *testing.T) {

@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 )
@@ -108,7 +110,7 @@ func TestSubscribeRegisteredSessionUntilDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	waitFor(t, func() bool { return up.held() == 0 })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return up.held() == 0 })
 }
 
 // A subscriber's subscriptions are bounded: a client cannot make the hub

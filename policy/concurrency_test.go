@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/counters"
 	"github.com/junctionhq/junction/telemetry"
@@ -101,7 +102,7 @@ func TestConcurrentAdmissionsHoldTheBudget(t *testing.T) {
 			t.Run(s.name+"/"+scope, func(t *testing.T) {
 				cs := s.counters(t)
 				st := newTestStore(t)
-				clk := newClock(t0)
+				clk := testkit.NewClock(t0)
 				var engines []*Engine
 				for _, c := range cs {
 					e, err := New(context.Background(), Options{Store: st, Counters: c, Now: clk.Now,
@@ -313,7 +314,7 @@ func BenchmarkUsageWrite(b *testing.B) {
 
 // BenchmarkAllowedCached is one cached access decision.
 func BenchmarkAllowedCached(b *testing.B) {
-	e, _ := testEngine(b, newClock(t0))
+	e, _ := testEngine(b, testkit.NewClock(t0))
 	id := mustKey(b, e, KeyInput{Name: "k", Models: []string{"openai/*"}})
 	if !e.Allowed(id, "model:openai/gpt-4o", "use") {
 		b.Fatal("not allowed")

@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/storetest"
 )
@@ -27,15 +26,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binaryDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testkit.VerifyNoLeaks(m, func() { _ = os.RemoveAll(dir) })
 }
 
 var buildToolserver = sync.OnceValues(func() (string, error) {
@@ -86,18 +77,6 @@ func newRegistry(t *testing.T, st *store.Store) *Registry {
 }
 
 func newStore(t *testing.T) *store.Store { return storetest.NewStore(t) }
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func status(r *Registry, name string) Status {
 	for _, s := range r.Statuses() {

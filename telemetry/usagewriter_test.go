@@ -9,13 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/storetest"
 )
@@ -158,7 +158,7 @@ func TestUsageWriterSpillsBeyondMemoryAndReplays(t *testing.T) {
 			}
 		}
 	}
-	waitUntil(t, "records in the spill file", func() bool { return u.spilled.Load() >= n/2 })
+	testkit.Eventually(t, 10*time.Second, "records in the spill file", func() bool { return u.spilled.Load() >= n/2 })
 	if _, err := os.Stat(filepath.Join(dir, UsageSpillFile)); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestUsageDropsAreCountedAndLoggedOncePerInterval(t *testing.T) {
 	db := newUsageDB(t)
 	f := &flakyInsert{st: db.st}
 	f.down.Store(true)
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	u := newTestUsageLog(t, f.insert, UsageWriterConfig{Queue: 100, Batch: 10, FlushInterval: 5 * time.Millisecond}, "", zerolog.New(&logs))
 	for i := range 1000 {
 		u.Enqueue(usageTestEntry(i))
@@ -277,35 +277,6 @@ func TestUsageDropsAreCountedAndLoggedOncePerInterval(t *testing.T) {
 	warnings := strings.Count(logs.String(), "usage records dropped")
 	if warnings < 1 || warnings > 2 || !strings.Contains(logs.String(), `"dropped_total":1000`) {
 		t.Fatalf("%d drop warnings for 1000 drops:\n%s", warnings, logs.String())
-	}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry/mcptest"
 )
 
@@ -22,13 +23,9 @@ func addUpstream(t *testing.T, u, name string, extra ...string) *mcptest.HTTPSer
 	}
 	waitState(t, u, name, "ready")
 	// The hub merges the new server's catalog asynchronously.
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(mustCLI(t, "tools", "list", u), name+"__") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the tools of %s never reached the federated catalog", name)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.Eventually(t, 15*time.Second, "the tools of "+name+" to reach the federated catalog", func() bool {
+		return strings.Contains(mustCLI(t, "tools", "list", u), name+"__")
+	})
 	return up
 }
 

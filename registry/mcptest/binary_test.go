@@ -2,7 +2,6 @@ package mcptest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 )
@@ -71,24 +71,6 @@ func toolserverBinary(t *testing.T) string {
 	return bin
 }
 
-// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // binaryTools is what the binary serves when started with --control-tools.
 func binaryTools() []string {
 	return slices.Sorted(slices.Values(append(CoreTools(), ToolControlAddTool, ToolControlRemoveTool)))
@@ -122,7 +104,7 @@ func connectBinaryStdio(bin string, e era) func(*testing.T, *recorder) *client.C
 			mu  sync.Mutex
 			cmd *exec.Cmd
 		)
-		stderr := &lockedBuffer{}
+		stderr := &testkit.SyncBuffer{}
 		tr := transport.NewStdioWithOptions(bin, nil,
 			[]string{"--stdio", "--control-tools", "--name", "stdio-bin"},
 			transport.WithCommandFunc(func(ctx context.Context, command string, env, args []string) (*exec.Cmd, error) {
@@ -214,7 +196,7 @@ func startBinaryHTTP(t *testing.T, bin, name string) (mcpURL, sseURL string) {
 	}
 
 	// The scanner copies the child's stderr until the child exits.
-	stderr := &lockedBuffer{}
+	stderr := &testkit.SyncBuffer{}
 	urls := make(chan []string, 1)
 	scanned := make(chan struct{})
 	go func() {
