@@ -117,6 +117,7 @@ func (e *suiteEnv) wantMiss(r Request) {
 
 // TestSuite runs the shared behaviour tests against every back-end.
 func TestSuite(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			t.Run("ExactRepeatHits", func(t *testing.T) { testExactRepeat(t, b) })
@@ -382,6 +383,7 @@ func testSizeBound(t *testing.T, b backend) {
 
 // TestDisabled: a disabled cache is valid, never hits and stores nothing.
 func TestDisabled(t *testing.T) {
+	t.Parallel()
 	c, err := New(context.Background(), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -404,6 +406,7 @@ func TestDisabled(t *testing.T) {
 
 // TestSemanticDisabled: with semantic.enabled false only the exact tier works.
 func TestSemanticDisabled(t *testing.T) {
+	t.Parallel()
 	off := false
 	c, err := New(context.Background(), Options{Config: Config{Enabled: true, Semantic: SemanticConfig{Enabled: &off}}})
 	if err != nil {
@@ -421,6 +424,7 @@ func TestSemanticDisabled(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	bad := Config{Scope: "org", TTL: -1, NominalCost: -1,
 		Exact:    ExactConfig{Backend: "memcached", MaxBytes: -1},
 		Semantic: SemanticConfig{Backend: "faiss", Threshold: 1.5, Dimensions: -1, MaxEntries: -1}}

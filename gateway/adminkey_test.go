@@ -16,6 +16,7 @@ import (
 // older file, or a symlink planted at the path, is replaced, not written
 // through) and the log says where, never what.
 func TestGeneratedAdminKeyNeverReachesTheLog(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, AdminKeyFile)
 	decoy := filepath.Join(t.TempDir(), "decoy")
@@ -64,6 +65,7 @@ func TestGeneratedAdminKeyNeverReachesTheLog(t *testing.T) {
 // TestAdminKeyFileIsNotWrittenForAConfiguredKey: a configured key is the
 // operator's own; nothing is generated or written.
 func TestAdminKeyFileIsNotWrittenForAConfiguredKey(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	g, err := New(context.Background(), Config{DataDir: dir, AdminKey: testAdminKey}, Options{Logger: zerolog.Nop()})
 	if err != nil {

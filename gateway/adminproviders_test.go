@@ -37,6 +37,7 @@ func chatStatus(t *testing.T, s *llmSetup, model string) (int, string) {
 // request fail with the upstream's auth error; deleting it makes its models
 // unknown. Key values never appear in a response nor in the store's row.
 func TestAdminProvidersLifecycle(t *testing.T) {
+	t.Parallel()
 	up := llmtest.NewServer(llmtest.WithAPIKeys(providerGoodKey))
 	t.Cleanup(up.Close)
 	s := startLLM(t, nil)
@@ -167,6 +168,7 @@ func TestAdminProvidersLifecycle(t *testing.T) {
 // refused with every problem; file providers cannot be changed, deleted or
 // shadowed through the API.
 func TestAdminProvidersValidationAndFileProviders(t *testing.T) {
+	t.Parallel()
 	s := startLLM(t, nil)
 	base := s.gw.URL + "/admin/v1/providers"
 
@@ -217,6 +219,7 @@ func TestAdminProvidersValidationAndFileProviders(t *testing.T) {
 // provider while API providers are added, changed and removed (run with
 // -race).
 func TestAdminProvidersConcurrentRequests(t *testing.T) {
+	t.Parallel()
 	up := llmtest.NewServer()
 	t.Cleanup(up.Close)
 	s := startLLM(t, nil)
@@ -312,6 +315,7 @@ func TestAdminProviderReachesTheOtherReplica(t *testing.T) {
 // values were sealed by the gateway's own sealer, before sealing moved to
 // store/secret, still opens under the same secret key.
 func TestProviderSpecSealedByOldCodeOpens(t *testing.T) {
+	t.Parallel()
 	key, err := hex.DecodeString("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
 	if err != nil {
 		t.Fatal(err)

@@ -183,6 +183,7 @@ func (s *agentSetup) usageTotals(t *testing.T, keyID string) store.UsageRow {
 const agentUser = `"messages":[{"role":"user","content":"What is 2 + 3?"}]`
 
 func TestAgentTwoStepLoop(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})), llmtest.TextTurn("The sum is 5."))
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,
@@ -244,6 +245,7 @@ func TestAgentTwoStepLoop(t *testing.T) {
 }
 
 func TestAgentParallelToolCalls(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__rendezvous", map[string]any{"who": "a"}), llmtest.Call("web__rendezvous", map[string]any{"who": "b"})),
 		llmtest.TextTurn("Both met."))
@@ -266,6 +268,7 @@ func TestAgentParallelToolCalls(t *testing.T) {
 }
 
 func TestAgentToolErrorFedBack(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__fail", map[string]any{"message": "disk on fire"})), llmtest.TextTurn("The tool failed."))
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`)
@@ -280,6 +283,7 @@ func TestAgentToolErrorFedBack(t *testing.T) {
 }
 
 func TestAgentDeniedToolIsReportedNotRun(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	k, limited, err := s.gw.Policy().CreateKey(context.Background(), policy.KeyInput{Name: "echo-only", Tools: []string{"web/echo"}})
 	if err != nil {
@@ -307,6 +311,7 @@ func TestAgentDeniedToolIsReportedNotRun(t *testing.T) {
 }
 
 func TestAgentMaxIterations(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, func(c *Config) { c.Agent.MaxIterations = 3 })
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "again"})))
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`)
@@ -330,6 +335,7 @@ func TestAgentMaxIterations(t *testing.T) {
 }
 
 func TestAgentBudgetExhaustedMidLoop(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	body := `{"model":"fast","max_tokens":1000,` + agentUser + `,"tools":[{"type":"mcp","server_label":"web","allowed_tools":["echo"]}]}`
 	// The budget covers the first call's estimate (prompt ≈ body/4 tokens,
@@ -364,6 +370,7 @@ func TestAgentBudgetExhaustedMidLoop(t *testing.T) {
 }
 
 func TestAgentRequireApproval(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.ToolCall{ID: "call_ok1", Name: "web__echo", Arguments: `{"message":"approved"}`}), llmtest.TextTurn("It said approved."))
 	tools := `"tools":[{"type":"mcp","server_label":"web","require_approval":"always"}]`
@@ -387,6 +394,7 @@ func TestAgentRequireApproval(t *testing.T) {
 }
 
 func TestAgentFunctionToolsMixed(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "x"})),
 		llmtest.ToolTurn(llmtest.Call("get_weather", map[string]any{"city": "Paris"})), llmtest.TextTurn("Sunny."))
@@ -412,6 +420,7 @@ func TestAgentFunctionToolsMixed(t *testing.T) {
 }
 
 func TestAgentToolsHeader(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "via header"})), llmtest.TextTurn("ok"))
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`}`, llm.ToolsHeader, "web:echo|add")
@@ -429,6 +438,7 @@ func TestAgentToolsHeader(t *testing.T) {
 }
 
 func TestAgentBadToolNames(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"x","server_url":"https://example.com/mcp"}]}`)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "server_url") {
@@ -512,6 +522,7 @@ func parseOpenAIStream(t *testing.T, body []byte) (chunks []oaiChunk, comments [
 }
 
 func TestAgentStreamOpenAI(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	final := "The sum of two and three is five, as the tool reported."
 	s.script(t, llmtest.Turn{Text: "Let me add.", ToolCalls: []llmtest.ToolCall{llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})}},
@@ -625,6 +636,7 @@ type agentAnthropicMessage struct {
 }
 
 func TestAgentMessages(t *testing.T) {
+	t.Parallel()
 	for _, model := range []string{"claude/claude-sonnet-4-5", "fast"} { // Anthropic upstream, and an OpenAI one
 		t.Run(model, func(t *testing.T) {
 			s := startAgent(t, func(c *Config) { c.Agent.MaxIterations = 3 })
@@ -669,6 +681,7 @@ func TestAgentMessages(t *testing.T) {
 }
 
 func TestAgentStreamAnthropic(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})), llmtest.TextTurn("The sum is five, as computed."))
 	resp, body := s.post(t, "/v1/messages", `{"model":"claude/claude-sonnet-4-5","max_tokens":200,"stream":true,
@@ -710,6 +723,7 @@ func TestAgentStreamAnthropic(t *testing.T) {
 }
 
 func TestAgentManyTools(t *testing.T) {
+	t.Parallel()
 	forecast := server.ServerTool{
 		Tool: mcpgo.Tool{Name: "weather_forecast", Description: "Returns the weather forecast for a city: temperature, rain and wind.",
 			RawInputSchema: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`)},
@@ -764,6 +778,7 @@ func countServer(tools []mcp.ToolInfo, server string) int {
 }
 
 func TestAgentTimeouts(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, func(c *Config) {
 		c.Agent.Timeout = 1500 * time.Millisecond
 		c.Agent.ToolTimeout = 300 * time.Millisecond
@@ -794,6 +809,7 @@ func TestAgentTimeouts(t *testing.T) {
 // tool calls Junction ran) sends it back with a new question: the old calls
 // are not run again, and the conversation stays valid.
 func TestAgentHistoryWithRanCalls(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.TextTurn("Anything else?"))
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast","tools":[{"type":"mcp","server_label":"web"}],"messages":[
@@ -811,6 +827,7 @@ func TestAgentHistoryWithRanCalls(t *testing.T) {
 }
 
 func TestAgentStreamReturnsApprovalCalls(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "need approval"})))
 	req, _ := http.NewRequest(http.MethodPost, s.gw.URL+"/v1/chat/completions", strings.NewReader(`{"model":"fast","stream":true,`+agentUser+`,
@@ -880,6 +897,7 @@ console.log("ok");
 // TestAgentOfficialSDKs reads loops with openai-node and the Anthropic
 // TypeScript SDK, when they are installed (see sdkEnv).
 func TestAgentOfficialSDKs(t *testing.T) {
+	t.Parallel()
 	dir := os.Getenv(sdkEnv)
 	if dir == "" {
 		t.Skipf("%s is not set: point it at a directory where `npm install openai @anthropic-ai/sdk` ran", sdkEnv)
@@ -903,6 +921,7 @@ func TestAgentOfficialSDKs(t *testing.T) {
 // provider, and a plain request that follows is not answered from a loop's
 // step.
 func TestAgentBypassesTheCache(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, func(c *Config) {
 		c.Cache.Enabled = true
 		c.Cache.CacheToolCalls = true
@@ -921,6 +940,7 @@ func TestAgentBypassesTheCache(t *testing.T) {
 }
 
 func TestAgentForcedToolChoiceHoldsOnce(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "x"})), llmtest.TextTurn("Done."))
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tool_choice":"required","tools":[{"type":"mcp","server_label":"web"}]}`)
@@ -936,6 +956,7 @@ func TestAgentForcedToolChoiceHoldsOnce(t *testing.T) {
 // A client that hangs up mid-loop stops it: the turn in flight is drained
 // and billed, no tool runs after, and no further model call is made.
 func TestAgentStreamClientGone(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	if err := s.mock.SetDefault(llmtest.Behavior{ChunkDelay: 30 * time.Millisecond, ScriptMode: llmtest.ScriptByToolResults,
 		Script: []llmtest.Turn{{Text: "thinking about it for a while before calling", ToolCalls: []llmtest.ToolCall{llmtest.Call("web__add", map[string]any{"a": 1, "b": 2})}},

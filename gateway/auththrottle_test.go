@@ -76,6 +76,7 @@ func (rig *throttleRig) send(t *testing.T, addr, key string) (*httptest.Response
 // address is refused everything (429 with Retry-After) until the lockout
 // ends, while other addresses are untouched.
 func TestAdminKeyGuessesAreSlowedThenRefused(t *testing.T) {
+	t.Parallel()
 	rig := newThrottleRig(t, AuthThrottleConfig{SlowAfter: 3, BlockAfter: 6, Delay: time.Second, Lockout: 5 * time.Minute})
 	const attacker, neighbour = "198.51.100.7:40000", "198.51.100.8:40000"
 	wrong := func(i int) string { return fmt.Sprintf("guess-%03d-0123456789", i) }
@@ -140,6 +141,7 @@ func TestAdminKeyGuessesAreSlowedThenRefused(t *testing.T) {
 // TestAuthFailuresOutsideTheWindowDoNotAddUp: a slow trickle of mistakes,
 // fewer than block_after per window, never locks anyone out.
 func TestAuthFailuresOutsideTheWindowDoNotAddUp(t *testing.T) {
+	t.Parallel()
 	rig := newThrottleRig(t, AuthThrottleConfig{SlowAfter: 2, BlockAfter: 3, Window: time.Minute})
 	const addr = "192.0.2.10:1234"
 	for round := range 5 {
@@ -159,6 +161,7 @@ func TestAuthFailuresOutsideTheWindowDoNotAddUp(t *testing.T) {
 // max_clients keep the table at max_clients, forgetting the least recently
 // failing address first.
 func TestAuthThrottleMemoryIsBounded(t *testing.T) {
+	t.Parallel()
 	rig := newThrottleRig(t, AuthThrottleConfig{SlowAfter: 1, BlockAfter: 2, MaxClients: 100})
 	const locked = "203.0.113.1:1"
 	rig.send(t, locked, "wrong-key-0123456789")
@@ -186,6 +189,7 @@ func TestAuthThrottleMemoryIsBounded(t *testing.T) {
 // TestAuthThrottleDelayEndsWithTheRequest: a held answer is released when
 // the client goes away, so held requests cannot pile up goroutines.
 func TestAuthThrottleDelayEndsWithTheRequest(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { sleepCtx(ctx, time.Hour); close(done) }()
@@ -206,6 +210,7 @@ func TestAuthThrottleDelayEndsWithTheRequest(t *testing.T) {
 // X-Forwarded-For is believed only from trusted proxies, and only up to the
 // first address that is not one; IPv6 clients count per /64.
 func TestAuthThrottleClientAddress(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		proxies []string
@@ -258,6 +263,7 @@ func TestAuthThrottleClientAddress(t *testing.T) {
 // every authenticated route, in each route's protocol, right keys included,
 // until the lockout ends; unauthenticated routes still answer.
 func TestKeyGuessingLocksOutTheAddressOnEveryRoute(t *testing.T) {
+	t.Parallel()
 	clock := testkit.NewClock(time.Now())
 	g := startGatewayWith(t, func(c *Config) {
 		c.HTTP.AuthThrottle = AuthThrottleConfig{SlowAfter: 2, BlockAfter: 5, Delay: 10 * time.Millisecond, Lockout: time.Minute}
@@ -374,6 +380,7 @@ func TestKeyGuessingLocksOutTheAddressOnEveryRoute(t *testing.T) {
 // TestAuthThrottleConfig: the throttle and trusted proxies are read from the
 // file under http:, with defaults, and every mistake is reported by path.
 func TestAuthThrottleConfig(t *testing.T) {
+	t.Parallel()
 	cfg, err := ParseConfig("junction.yaml", []byte(`
 http:
   trusted_proxies: [10.0.0.0/8, "::1"]
@@ -403,6 +410,7 @@ http:
 // labels name keys and teams) answers only the token; wrong tokens count as
 // wrong keys. Without one it stays open for existing scrapers.
 func TestMetricsTokenGuardsMetrics(t *testing.T) {
+	t.Parallel()
 	const token = "scrape-token-0123456789"
 	g := startGateway(t, func(c *Config) {
 		c.HTTP.MetricsToken = token

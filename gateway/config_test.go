@@ -17,6 +17,7 @@ func envMap(m map[string]string) func(string) (string, bool) {
 }
 
 func TestParseConfigEmptyUsesDefaults(t *testing.T) {
+	t.Parallel()
 	for _, doc := range []string{"", "# only a comment\n", "---\n"} {
 		c, err := ParseConfig("junction.yaml", []byte(doc), envMap(nil))
 		if err != nil {
@@ -30,6 +31,7 @@ func TestParseConfigEmptyUsesDefaults(t *testing.T) {
 }
 
 func TestParseConfigValues(t *testing.T) {
+	t.Parallel()
 	doc := `
 listen: 127.0.0.1:9999
 data_dir: /tmp/j
@@ -61,6 +63,7 @@ store:
 }
 
 func TestEnvExpansion(t *testing.T) {
+	t.Parallel()
 	env := envMap(map[string]string{"HOST": "127.0.0.2", "EMPTY": "", "PORT": "7000"})
 	cases := []struct {
 		in, want string
@@ -88,6 +91,7 @@ func TestEnvExpansion(t *testing.T) {
 // An expanded plain scalar is typed by its expansion: a number from the
 // environment decodes into a numeric field.
 func TestEnvExpansionTypedValues(t *testing.T) {
+	t.Parallel()
 	c, err := ParseConfig("x", []byte("http: { max_body_bytes: \"${LIMIT}\", idle_timeout: \"${IDLE}\" }\nlisten: ${HOST}:${PORT}\nstore: { sqlite: { max_readers: \"${READERS}\" } }\n"),
 		envMap(map[string]string{"LIMIT": "2048", "IDLE": "90s", "HOST": "127.0.0.1", "PORT": "7000", "READERS": "7"}))
 	if err != nil {
@@ -101,6 +105,7 @@ func TestEnvExpansionTypedValues(t *testing.T) {
 
 // Every problem is reported at once, each with its YAML path.
 func TestParseConfigReportsEveryProblemWithItsPath(t *testing.T) {
+	t.Parallel()
 	doc := `
 listen: nonsense
 lisen: 127.0.0.1:1
@@ -147,6 +152,7 @@ admin_key: ${BAD-NAME}
 }
 
 func TestParseConfigRejectsMalformed(t *testing.T) {
+	t.Parallel()
 	for _, doc := range []string{
 		"listen: [1, 2",
 		"- a\n- b\n",
@@ -161,6 +167,7 @@ func TestParseConfigRejectsMalformed(t *testing.T) {
 }
 
 func TestLoadConfigMissingFile(t *testing.T) {
+	t.Parallel()
 	_, err := LoadConfig(filepath.Join(t.TempDir(), "nope.yaml"), nil)
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("want not-exist, got %v", err)
@@ -168,6 +175,7 @@ func TestLoadConfigMissingFile(t *testing.T) {
 }
 
 func TestParseByteSize(t *testing.T) {
+	t.Parallel()
 	cases := map[string]ByteSize{"0": 0, "1024": 1024, "1KiB": 1024, "10MiB": 10 << 20, "2 GiB": 2 << 30, "5KB": 5000, "7B": 7}
 	for in, want := range cases {
 		got, err := ParseByteSize(in)
@@ -196,6 +204,7 @@ func FuzzParseConfig(f *testing.F) {
 
 // TestExampleConfigIsValid keeps examples/config/junction.yaml loadable.
 func TestExampleConfigIsValid(t *testing.T) {
+	t.Parallel()
 	if _, err := LoadConfig("../examples/config/junction.yaml", func(string) (string, bool) { return "", false }); err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,7 @@ var allowedImports = map[string][]string{
 // architecture: arrows point down DESIGN.md's table, nothing imports
 // gateway, web or cmd but the composition root, and mcp never imports llm.
 func TestDependencyDirection(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, module+"/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)

@@ -100,6 +100,7 @@ func errorJSON(t *testing.T, body []byte) errorDetail {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	resp, body := get(t, g.URL+"/healthz")
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"ok"`) {
@@ -119,6 +120,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestReadinessFailsWhenStoreIsDown(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	if err := g.store.Close(); err != nil {
 		t.Fatal(err)
@@ -133,6 +135,7 @@ func TestReadinessFailsWhenStoreIsDown(t *testing.T) {
 }
 
 func TestMetricsExposition(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	get(t, g.URL+"/healthz")
 	get(t, g.URL+"/no/such/path/12345")
@@ -159,6 +162,7 @@ func TestMetricsExposition(t *testing.T) {
 }
 
 func TestRequestID(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	resp, _ := get(t, g.URL+"/healthz")
 	id := resp.Header.Get(RequestIDHeader)
@@ -178,6 +182,7 @@ func TestRequestID(t *testing.T) {
 }
 
 func TestAccessLog(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	req, _ := http.NewRequest(http.MethodPost, g.URL+"/admin/v1/status?key=secret-in-query", strings.NewReader(`{"secret":"body-secret"}`))
 	req.Header.Set("Authorization", "Bearer "+testAdminKey)
@@ -210,6 +215,7 @@ func TestAccessLog(t *testing.T) {
 }
 
 func TestBodyLimit(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(c *Config) { c.HTTP.MaxBodyBytes = 1024 })
 	g.router.Post("/test/echo", handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		var v map[string]any
@@ -254,6 +260,7 @@ func mustRequest(t *testing.T, method, url string, body io.Reader) *http.Request
 }
 
 func TestPanicRecovery(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	g.router.Get("/test/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
 	g.router.Get("/test/panic-mid-stream", func(w http.ResponseWriter, _ *http.Request) {
@@ -291,6 +298,7 @@ func TestPanicRecovery(t *testing.T) {
 }
 
 func TestAdminAuth(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	cases := []struct {
 		name, header string
@@ -334,6 +342,7 @@ func TestAdminAuth(t *testing.T) {
 }
 
 func TestGeneratedAdminKeyIsShownOnceAndPersists(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	start := func() (*Gateway, string) {
 		var term bytes.Buffer
@@ -372,6 +381,7 @@ func TestGeneratedAdminKeyIsShownOnceAndPersists(t *testing.T) {
 // Shutdown waits for an in-flight stream to finish, then flushes buffered
 // writers before the store closes.
 func TestShutdownDrainsStreamsThenFlushesThenClosesStore(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	started := make(chan struct{})
 	g.router.Get("/test/stream", func(w http.ResponseWriter, r *http.Request) {
@@ -437,6 +447,7 @@ func TestShutdownDrainsStreamsThenFlushesThenClosesStore(t *testing.T) {
 // At the shutdown deadline, requests still running are cancelled through
 // their context, so a stream can finish cleanly instead of hanging.
 func TestShutdownDeadlineCancelsLongStreams(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	started := make(chan struct{})
 	cancelled := make(chan struct{})
@@ -469,6 +480,7 @@ func TestShutdownDeadlineCancelsLongStreams(t *testing.T) {
 }
 
 func TestNotFoundAndMethodNotAllowedAreJSON(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	resp, body := get(t, g.URL+"/nope")
 	if resp.StatusCode != 404 || errorJSON(t, body).Code != "not_found" {

@@ -17,6 +17,7 @@ import (
 // mcp.caller_session_idle are read from the file, default to the
 // registry's bounds, and are refused when negative.
 func TestMCPCallerSessionSettings(t *testing.T) {
+	t.Parallel()
 	c, err := ParseConfig("x.yaml", []byte("mcp:\n  caller_sessions_per_server: 4\n  caller_session_idle: 90s\n"), envMap(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +44,7 @@ func TestMCPCallerSessionSettings(t *testing.T) {
 // session however many callers supply roots (the default would keep one
 // per caller).
 func TestMCPCallerSessionsPerServerReachesTheRegistry(t *testing.T) {
+	t.Parallel()
 	up := mcptest.StartHTTP(t, mcptest.WithName("local"), mcptest.WithTools(mcptest.ToolRoots))
 	g := startGateway(t, func(c *Config) {
 		c.MCP.CallerSessionsPerServer = 1

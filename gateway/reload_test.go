@@ -250,6 +250,7 @@ func reloadFinishStream(t *testing.T, r *bufio.Reader) []string {
 // all visible through the API, while a stream that started before (on an
 // alias and a provider the reload removes and changes) runs to its end.
 func TestReloadAppliesFileChanges(t *testing.T) {
+	t.Parallel()
 	s := startFromFile(t)
 	if err := s.mock.SetBehavior("sk-main", llmtest.Behavior{ReplyTokens: 60, ChunkDelay: 40 * time.Millisecond}); err != nil {
 		t.Fatal(err)
@@ -351,6 +352,7 @@ func TestReloadAppliesFileChanges(t *testing.T) {
 // changes nothing and the error lists every one of them, through Reload and
 // through POST /admin/v1/reload (422, each problem in "problems").
 func TestReloadRefusesABadFileAndKeepsRunning(t *testing.T) {
+	t.Parallel()
 	s := startFromFile(t)
 	bad := s.doc
 	bad.V2 = true
@@ -404,6 +406,7 @@ func TestReloadRefusesABadFileAndKeepsRunning(t *testing.T) {
 // named like one made through the admin API is refused before anything
 // changes (not half-applied), naming the entry.
 func TestReloadRefusesNamesTakenThroughTheAPI(t *testing.T) {
+	t.Parallel()
 	s := startFromFile(t)
 	if resp, body := adminDo(t, http.MethodPost, s.URL+"/admin/v1/teams", map[string]any{"name": "blue"}); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create team: %d %s", resp.StatusCode, body)
@@ -428,6 +431,7 @@ func TestReloadRefusesNamesTakenThroughTheAPI(t *testing.T) {
 // answers the report, and names the settings that need a restart without
 // applying them.
 func TestReloadThroughTheAdminAPI(t *testing.T) {
+	t.Parallel()
 	s := startFromFile(t)
 	req := mustRequest(t, http.MethodPost, s.URL+"/admin/v1/reload", nil)
 	req.Header.Set("Authorization", "Bearer "+reloadAliceKey)
@@ -456,6 +460,7 @@ func TestReloadThroughTheAdminAPI(t *testing.T) {
 // and leave the file's state in force; a reload after shutdown has begun is
 // refused.
 func TestConcurrentReloadsAreSerialised(t *testing.T) {
+	t.Parallel()
 	s := startFromFile(t)
 	v2 := s.doc
 	v2.V2 = true
@@ -487,6 +492,7 @@ func TestConcurrentReloadsAreSerialised(t *testing.T) {
 // TestReloadUnavailableWithoutLoader: a gateway built without a loader
 // says so instead of reloading.
 func TestReloadUnavailableWithoutLoader(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	resp, body := adminDo(t, http.MethodPost, g.URL+"/admin/v1/reload", nil)
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "reload_unavailable") {

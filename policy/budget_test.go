@@ -66,6 +66,7 @@ func spendUntilRefused(t *testing.T, e *Engine, id *Identity, w Work, limit int)
 // for key and team budgets, and the budget refuses at the same point it
 // would have without the restart. A new period still starts afresh.
 func TestSpendSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	for _, scope := range []Scope{ScopeKey, ScopeTeam} {
 		t.Run(string(scope), func(t *testing.T) {
 			ctx := context.Background()
@@ -154,6 +155,7 @@ func deleteRedisKeys(t *testing.T, prefix string) int {
 // next admission rebuilds the spend from the usage records, including the
 // records this process has not written yet, and the budget still holds.
 func TestSpendSurvivesRedisLoss(t *testing.T) {
+	t.Parallel()
 	for _, scope := range []Scope{ScopeKey, ScopeTeam} {
 		t.Run(string(scope), func(t *testing.T) {
 			ctx := context.Background()
@@ -205,6 +207,7 @@ func TestSpendSurvivesRedisLoss(t *testing.T) {
 // total spend across the restart stays within the budget plus one
 // request's worth.
 func TestConcurrentSpendAcrossRestartHoldsTheBudget(t *testing.T) {
+	t.Parallel()
 	memory := func(t *testing.T, _ string, clk *testkit.Clock) counters.Counters {
 		return counters.NewMemory(counters.MemoryOptions{Now: clk.Now})
 	}
@@ -295,6 +298,7 @@ func keyID(t *testing.T, e *Engine, name string) string {
 // the admissions after it, and none for a key whose budget is spent
 // (refusing it must not cost a database query per request).
 func TestSpendRebuildReadsTheStoreOnlyOnAMiss(t *testing.T) {
+	t.Parallel()
 	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	microPrice(t, e)
@@ -330,6 +334,7 @@ func TestSpendRebuildReadsTheStoreOnlyOnAMiss(t *testing.T) {
 // TestSpendRebuildSharesOneRead races admissions on a budget whose counter
 // is missing: they share the read that rebuilds it.
 func TestSpendRebuildSharesOneRead(t *testing.T) {
+	t.Parallel()
 	e, _ := testEngine(t, testkit.NewClock(t0))
 	microPrice(t, e)
 	var reads atomic.Int64
@@ -364,6 +369,7 @@ func TestSpendRebuildSharesOneRead(t *testing.T) {
 // rebuilt denies (ErrUnavailable, so 503) rather than admitting from $0,
 // and that a hung database costs at most the rebuild timeout.
 func TestSpendRebuildFailsClosed(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(t0)
 	st := storetestStoreNoCleanup(t)
 	e, err := New(context.Background(), Options{Store: st, Now: clk.Now, Meter: MeterConfig{SpendRebuildTimeout: 50 * time.Millisecond}})
@@ -406,6 +412,7 @@ func TestSpendRebuildFailsClosed(t *testing.T) {
 // $0.000001 on gpt-4o): every one is refused by a $0.001 budget, and the
 // reservation it would have made is at least the budget.
 func TestHugeNumbersCannotOverflowTheEstimate(t *testing.T) {
+	t.Parallel()
 	e, err := New(context.Background(), Options{Store: newTestStore(t), Now: testkit.NewClock(t0).Now,
 		Meter: MeterConfig{ToolCosts: []ToolCost{{Tool: "dear/*", USD: 1e300}}}})
 	if err != nil {
@@ -457,6 +464,7 @@ func TestHugeNumbersCannotOverflowTheEstimate(t *testing.T) {
 // instead of wrapping negative, so it never refunds spend, and the budget
 // stays spent.
 func TestRunawayUsageSettlesSaturated(t *testing.T) {
+	t.Parallel()
 	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	microPrice(t, e)
@@ -529,6 +537,7 @@ func TestRunawayUsageSettlesSaturated(t *testing.T) {
 // TestToolSpendSurvivesRestart checks that priced tool calls count against
 // a budget across a restart like model calls do.
 func TestToolSpendSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := testkit.NewClock(t0)
 	st := newTestStore(t)
@@ -567,6 +576,7 @@ func TestToolSpendSurvivesRestart(t *testing.T) {
 // largest rate limits are enforced without overflow, and budgets and limits
 // beyond the ranges are refused as invalid, not stored.
 func TestHugeLimitsAndBudgets(t *testing.T) {
+	t.Parallel()
 	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	most := int64(math.MaxInt64)
@@ -606,6 +616,7 @@ func TestHugeLimitsAndBudgets(t *testing.T) {
 // limit of 1000. It is counted by its prompt, admitted while its prompt
 // fits, and settled to what it used.
 func TestTokensPerMinuteAdmitsRequestsWithoutMaxTokens(t *testing.T) {
+	t.Parallel()
 	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	microPrice(t, e)
@@ -641,6 +652,7 @@ func TestTokensPerMinuteAdmitsRequestsWithoutMaxTokens(t *testing.T) {
 // message saying so, no Retry-After, and without using up the key's other
 // limits.
 func TestRequestLargerThanTheTokenLimitSaysSo(t *testing.T) {
+	t.Parallel()
 	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	mustTeam(t, e, TeamInput{Name: "team", Limits: Limits{TPM: 2000}})
@@ -686,6 +698,7 @@ func TestRequestLargerThanTheTokenLimitSaysSo(t *testing.T) {
 // has passed is refused as invalid input (400), while expiring an existing
 // key by changing its expiry stays possible.
 func TestKeyCannotBeCreatedExpired(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(t0)
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
@@ -715,6 +728,7 @@ func TestKeyCannotBeCreatedExpired(t *testing.T) {
 // TestBudgetErrorShowsSmallAmounts checks that a budget of a tenth of a
 // cent reads as $0.001, not $0.00.
 func TestBudgetErrorShowsSmallAmounts(t *testing.T) {
+	t.Parallel()
 	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	microPrice(t, e)
@@ -735,6 +749,7 @@ func TestBudgetErrorShowsSmallAmounts(t *testing.T) {
 }
 
 func TestFormatUSD(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		usd  float64
 		want string

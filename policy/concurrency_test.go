@@ -80,6 +80,7 @@ func admitConcurrently(t *testing.T, n int, ids []*Identity, engines []*Engine, 
 // admit exactly 100 and spend exactly the budget, in memory, on Redis, and
 // on Redis shared by two engines (two replicas).
 func TestConcurrentAdmissionsHoldTheBudget(t *testing.T) {
+	t.Parallel()
 	const calls, allowed = 500, 100
 	const perCall = 0.01 // USD: a tool call priced at one cent
 	setups := []struct {

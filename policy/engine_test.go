@@ -11,6 +11,7 @@ import (
 )
 
 func TestAuthenticate(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(t0)
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
@@ -61,6 +62,7 @@ func TestAuthenticate(t *testing.T) {
 }
 
 func TestAccessDecisions(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(t0)
 	e, _ := testEngine(t, clk)
 	mustTeam(t, e, TeamInput{Name: "alpha"})
@@ -141,6 +143,7 @@ func TestAccessDecisions(t *testing.T) {
 }
 
 func TestBudgetPeriodsRollOver(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC))
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
@@ -183,6 +186,7 @@ func TestBudgetPeriodsRollOver(t *testing.T) {
 }
 
 func TestBudgetNeverResetsWithoutPeriod(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(t0)
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
@@ -209,6 +213,7 @@ func TestBudgetNeverResetsWithoutPeriod(t *testing.T) {
 }
 
 func TestRateLimits(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(time.Date(2026, 12, 1, 10, 30, 15, 0, time.UTC))
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
@@ -263,6 +268,7 @@ func TestRateLimits(t *testing.T) {
 }
 
 func TestTokensPerMinuteSettlesToActualUse(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(t0)
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
@@ -289,6 +295,7 @@ func TestTokensPerMinuteSettlesToActualUse(t *testing.T) {
 }
 
 func TestToolCosts(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(t0)
 	st := newTestStore(t)
 	e, err := New(context.Background(), Options{Store: st, Now: clk.Now, Meter: MeterConfig{
@@ -319,6 +326,7 @@ func TestToolCosts(t *testing.T) {
 }
 
 func TestUsageRecorded(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(t0)
 	e, st := testEngine(t, clk)
 	ctx := context.Background()
@@ -366,6 +374,7 @@ func TestUsageRecorded(t *testing.T) {
 }
 
 func TestUsageQueueNeverBlocks(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(t0)
 	st := newTestStore(t)
 	e, err := New(context.Background(), Options{Store: st, Now: clk.Now, Meter: MeterConfig{UsageQueue: 4, UsageBatch: 1000, UsageFlushInterval: time.Hour}})
@@ -405,6 +414,7 @@ func TestUsageQueueNeverBlocks(t *testing.T) {
 }
 
 func TestSyncConfig(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(t0)
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
@@ -465,6 +475,7 @@ func TestSyncConfig(t *testing.T) {
 // the store, to rebuild the spend (see TestSpendSurvivesRestart), so the
 // key is used once before the store goes away.
 func TestRequestPathNeverReadsTheStore(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(t0)
 	st := storetestStoreNoCleanup(t)
 	e, err := New(context.Background(), Options{Store: st, Now: clk.Now, Meter: MeterConfig{UsageFlushInterval: time.Hour}})
@@ -532,6 +543,7 @@ func storetestStoreNoCleanup(t *testing.T) *store.Store {
 // day ended: the correction goes to the windows it was reserved in, never
 // to the new ones.
 func TestSettleAfterRollover(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(time.Date(2026, 12, 1, 23, 59, 30, 0, time.UTC))
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
@@ -572,6 +584,7 @@ func TestSettleAfterRollover(t *testing.T) {
 // price in force when it settles: another model than the estimate's, or a
 // price changed while the work ran.
 func TestSettlePricesTheOutcome(t *testing.T) {
+	t.Parallel()
 	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	for _, p := range []Price{{Model: "mock/cheap", Input: 1, Output: 1}, {Model: "mock/dear", Input: 10, Output: 10}} {
@@ -613,6 +626,7 @@ func TestSettlePricesTheOutcome(t *testing.T) {
 // deny rule or a new price takes effect on the next admission, for the
 // identity authenticated before the change and for a fresh one alike.
 func TestAdmitFollowsChanges(t *testing.T) {
+	t.Parallel()
 	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	if _, err := e.SetPrice(ctx, Price{Model: "mock/m", Input: 1, Output: 1}); err != nil {
@@ -670,6 +684,7 @@ func TestAdmitFollowsChanges(t *testing.T) {
 // request whose first target is cheap but whose fallback is pricier reserves
 // the pricier estimate, so a budget that only fits the cheap call refuses it.
 func TestEstimatePricedAtPriciestFallback(t *testing.T) {
+	t.Parallel()
 	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	id := mustKey(t, e, KeyInput{Name: "k", Budget: &Budget{USD: 0.002, Period: PeriodDay}})

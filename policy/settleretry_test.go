@@ -50,6 +50,7 @@ func waitStats(t *testing.T, e *Engine, what string, cond func(Stats) bool) {
 // the tokens-per-minute limit and the budget count it. Refunds are not
 // queued.
 func TestFailedSettlementChargesAreRetried(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := testkit.NewClock(t0)
 	e, id, p := proxiedEngine(t, clk)
@@ -100,6 +101,7 @@ func TestFailedSettlementChargesAreRetried(t *testing.T) {
 // TestFailedSettlementChargesAreGivenUpAfterSettleRetry: a charge that
 // cannot be applied for meter.settle_retry is dropped and counted.
 func TestFailedSettlementChargesAreGivenUpAfterSettleRetry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := testkit.NewClock(t0)
 	e, id, p := proxiedEngine(t, clk)

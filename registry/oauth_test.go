@@ -104,6 +104,7 @@ func (ts *tokenServer) revoke() {
 // refuses it (401) a new token is fetched and the request sent once more;
 // the client secret is stored encrypted and never shown.
 func TestOAuthClientCredentials(t *testing.T) {
+	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	ts := newTokenServer(t, 3600)
 	db := storetest.SQLite(t)
@@ -158,6 +159,7 @@ func TestOAuthClientCredentials(t *testing.T) {
 // TestOAuthTokenRefresh: a cached token is replaced shortly before it
 // expires; a token endpoint's refusal is a clear error.
 func TestOAuthTokenRefresh(t *testing.T) {
+	t.Parallel()
 	ts := newTokenServer(t, 120)
 	now := time.Unix(1_000_000, 0)
 	clock := func() time.Time { return now }
@@ -197,6 +199,7 @@ func TestOAuthTokenRefresh(t *testing.T) {
 
 // TestOAuthValidation checks the auth block's problems are reported.
 func TestOAuthValidation(t *testing.T) {
+	t.Parallel()
 	base := ServerConfig{Name: "web", Transport: TransportStreamableHTTP, URL: "http://127.0.0.1:1/mcp"}
 	for _, tc := range []struct {
 		name string

@@ -17,6 +17,7 @@ import (
 // waiter for its own deadline only, not for the fetch in progress (nor,
 // queued, for every fetch before its turn).
 func TestOAuthTokenWaitHonoursContext(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	var fetching atomic.Bool
 	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -60,6 +61,7 @@ func TestOAuthTokenWaitHonoursContext(t *testing.T) {
 // (for a long time), not fetched again for every request because the
 // lifetime overflowed to a negative one.
 func TestOAuthHugeExpiresIn(t *testing.T) {
+	t.Parallel()
 	ts := newTokenServer(t, 1e12) // about 31,700 years
 	src := newTokenSource(AuthConfig{Type: AuthOAuth2ClientCredentials, TokenURL: ts.url, ClientID: "junction", ClientSecret: "s3cret&more"}, time.Now)
 	for range 3 {

@@ -122,6 +122,7 @@ func checkCalls(t *testing.T, r *Registry, name string) {
 }
 
 func TestStreamableHTTP(t *testing.T) {
+	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "web", Transport: TransportStreamableHTTP, URL: h.URL})
@@ -131,6 +132,7 @@ func TestStreamableHTTP(t *testing.T) {
 }
 
 func TestSSE(t *testing.T) {
+	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "legacy", Transport: TransportSSE, URL: h.SSEURL})
@@ -140,6 +142,7 @@ func TestSSE(t *testing.T) {
 }
 
 func TestIncludeExclude(t *testing.T) {
+	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	r := newRegistry(t, newStore(t))
 	empty := ""
@@ -163,6 +166,7 @@ func TestIncludeExclude(t *testing.T) {
 }
 
 func TestProgress(t *testing.T) {
+	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "web", Transport: TransportStreamableHTTP, URL: h.URL})
@@ -218,6 +222,7 @@ func testCancelAndTimeout(t *testing.T, r *Registry, name string, idle func(cont
 }
 
 func TestCancelAndTimeoutHTTP(t *testing.T) {
+	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "web", Transport: TransportStreamableHTTP, URL: h.URL})
@@ -226,6 +231,7 @@ func TestCancelAndTimeoutHTTP(t *testing.T) {
 }
 
 func TestStdio(t *testing.T) {
+	t.Parallel()
 	bin := toolserver(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "local", Transport: TransportStdio, Command: bin, Args: []string{"--stdio", "--control-tools"}})
@@ -262,6 +268,7 @@ func stdioPID(t *testing.T, r *Registry, name string) int {
 }
 
 func TestStdioCrashRestarts(t *testing.T) {
+	t.Parallel()
 	bin := toolserver(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "local", Transport: TransportStdio, Command: bin, Args: []string{"--stdio"}})
@@ -307,6 +314,7 @@ func TestStdioCrashRestarts(t *testing.T) {
 }
 
 func TestCloseKillsProcessGroup(t *testing.T) {
+	t.Parallel()
 	bin := toolserver(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "local", Transport: TransportStdio, Command: bin, Args: []string{"--stdio"}})
@@ -327,6 +335,7 @@ func TestCloseKillsProcessGroup(t *testing.T) {
 }
 
 func TestDownAtStartup(t *testing.T) {
+	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	// An upstream that accepts and never answers.
 	release := make(chan struct{})
@@ -387,6 +396,7 @@ func catalogNames(r *Registry) []string {
 }
 
 func TestListChanged(t *testing.T) {
+	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "web", Transport: TransportStreamableHTTP, URL: h.URL})
@@ -414,6 +424,7 @@ func TestListChanged(t *testing.T) {
 }
 
 func TestCRUD(t *testing.T) {
+	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	st := newStore(t)
 	r := newRegistry(t, st)
@@ -483,6 +494,7 @@ func TestCRUD(t *testing.T) {
 }
 
 func TestSyncConfig(t *testing.T) {
+	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	st := newStore(t)
 	r := newRegistry(t, st)
@@ -549,6 +561,7 @@ func TestSyncConfig(t *testing.T) {
 // TestSecretsEncrypted checks that credentials are encrypted in the store,
 // sent to the upstream, and that the client's own token never is.
 func TestSecretsEncrypted(t *testing.T) {
+	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	var mu sync.Mutex
 	var auth, apiKey []string
@@ -631,16 +644,19 @@ func testReplicas(t *testing.T, st1, st2 *store.Store) {
 }
 
 func TestReplicasSQLite(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	testReplicas(t, st, st)
 }
 
 func TestReplicasPostgres(t *testing.T) {
+	t.Parallel()
 	db := storetest.PostgresFromEnv(t)(t)
 	testReplicas(t, storetest.OpenStore(t, db), storetest.OpenStore(t, db))
 }
 
 func TestSubscribeCoalesces(t *testing.T) {
+	t.Parallel()
 	r := newRegistry(t, newStore(t))
 	ch, unsubscribe := r.Subscribe()
 	var n atomic.Int32

@@ -112,6 +112,7 @@ func sampleAnswer(seen *mcp.CreateMessageRequest) func(context.Context, mcp.Crea
 }
 
 func TestRelaySamplingAndElicitation(t *testing.T) {
+	t.Parallel()
 	legacy := relayUpstream(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
 	modern := relayUpstream(t)
 	r := newRegistry(t, newStore(t))
@@ -202,6 +203,7 @@ func TestRelaySamplingAndElicitation(t *testing.T) {
 // call's context (stdio, the standalone HTTP stream): only the one request
 // in flight gets them.
 func TestRelayRouting(t *testing.T) {
+	t.Parallel()
 	c := &connection{log: zerolog.Nop(), calls: map[string]*callState{}}
 	relay := samplingRelay{c}
 	ask := func() (*mcp.CreateMessageResult, error) {
@@ -282,6 +284,7 @@ func TestRelayRouting(t *testing.T) {
 // is answered by the call's OnRoots hook; a call without one is refused,
 // and so is a roots/list outside any call.
 func TestRelayRoots(t *testing.T) {
+	t.Parallel()
 	legacy := relayUpstream(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
 	modern := relayUpstream(t)
 	r := newRegistry(t, newStore(t))
@@ -334,6 +337,7 @@ func mustConn(t *testing.T, r *Registry, server string) *connection {
 // call with Resume carries the answers and the upstream's requestState
 // back, which completes it. A legacy upstream ignores the option.
 func TestPassInputRequired(t *testing.T) {
+	t.Parallel()
 	modern := relayUpstream(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "modern", Transport: TransportStreamableHTTP, URL: modern})

@@ -113,6 +113,7 @@ func flushAll(t *testing.T, u *UsageWriter[testEntry]) {
 // retry) are all written once it is back, and batches whose commit answer
 // was lost are not stored twice.
 func TestUsageWriterRetriesThroughStoreOutage(t *testing.T) {
+	t.Parallel()
 	db := newUsageDB(t)
 	f := &flakyInsert{st: db.st}
 	u := newTestUsageLog(t, f.insert, UsageWriterConfig{Batch: 500, FlushInterval: 20 * time.Millisecond}, "", zerolog.Nop())
@@ -144,6 +145,7 @@ func TestUsageWriterRetriesThroughStoreOutage(t *testing.T) {
 // none is dropped, and once the store is back the file is replayed and
 // removed.
 func TestUsageWriterSpillsBeyondMemoryAndReplays(t *testing.T) {
+	t.Parallel()
 	db := newUsageDB(t)
 	f := &flakyInsert{st: db.st}
 	dir := t.TempDir()
@@ -185,6 +187,7 @@ func TestUsageWriterSpillsBeyondMemoryAndReplays(t *testing.T) {
 // still there) stores nothing twice. A torn last line is skipped and
 // counted.
 func TestUsageSpillLeftAtShutdownIsWrittenAfterRestart(t *testing.T) {
+	t.Parallel()
 	db := newUsageDB(t)
 	dir := t.TempDir()
 	m := UsageWriterConfig{Batch: 100, FlushInterval: 10 * time.Millisecond}
@@ -252,6 +255,7 @@ func TestUsageSpillLeftAtShutdownIsWrittenAfterRestart(t *testing.T) {
 // records beyond the memory bound are dropped, counted, and reported in one
 // warning per interval (plus one at close), not one per record.
 func TestUsageDropsAreCountedAndLoggedOncePerInterval(t *testing.T) {
+	t.Parallel()
 	db := newUsageDB(t)
 	f := &flakyInsert{st: db.st}
 	f.down.Store(true)
@@ -286,6 +290,7 @@ func TestUsageDropsAreCountedAndLoggedOncePerInterval(t *testing.T) {
 // once the store is back. They are queued as fast as the writer moves them
 // to the file, which must be faster than 5,000 a second.
 func TestUsageWriterHoldsSixtySecondsOfOutage(t *testing.T) {
+	t.Parallel()
 	if testing.Short() || raceEnabled {
 		t.Skip("writes 300,000 records; too slow under -short and -race")
 	}

@@ -77,6 +77,7 @@ func hupWaitUntil(t *testing.T, what string, logs *hupLog, cond func() bool) {
 // when SIGHUPs arrive while a reload runs; `junction reload` does the same
 // through the admin API; SIGINT still stops it cleanly.
 func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}

@@ -48,6 +48,7 @@ func waitState(t *testing.T, u, name, state string) []string {
 }
 
 func TestServersLifecycle(t *testing.T) {
+	t.Parallel()
 	base := startGateway(t)
 	u := "--url=" + base
 
@@ -127,6 +128,7 @@ func TestServersLifecycle(t *testing.T) {
 }
 
 func TestServersAddStdioAndDisabled(t *testing.T) {
+	t.Parallel()
 	base := startGateway(t)
 	u := "--url=" + base
 
@@ -157,6 +159,7 @@ func TestServersAddStdioAndDisabled(t *testing.T) {
 }
 
 func TestServersUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"servers"},
 		{"servers", "frob"},
@@ -197,6 +200,7 @@ func TestServersUsageErrors(t *testing.T) {
 }
 
 func TestServersAndToolsWrongAdminKey(t *testing.T) {
+	t.Parallel()
 	base := startGateway(t)
 	for _, args := range [][]string{
 		{"servers", "list"},

@@ -22,6 +22,7 @@ import (
 // the second cuts it short, and the process exits within seconds with the
 // cut stream settled and recorded.
 func TestSecondSignalCutsTheDrainShort(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
@@ -114,6 +115,7 @@ func TestSecondSignalCutsTheDrainShort(t *testing.T) {
 // TestServeExitsWhenTheAddressIsTaken: a listen error ends serve with a
 // failure exit code; it used to hang for ever, waiting for a signal.
 func TestServeExitsWhenTheAddressIsTaken(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
