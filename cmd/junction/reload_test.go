@@ -82,10 +82,7 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "junction")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := junctionBinary(t)
 	mock := llmtest.NewServer(llmtest.WithSeed(3))
 	t.Cleanup(mock.Close)
 	if err := mock.SetBehavior("sk-main", llmtest.Behavior{ReplyTokens: 60, ChunkDelay: 50 * time.Millisecond}); err != nil {

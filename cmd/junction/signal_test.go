@@ -27,10 +27,7 @@ func TestSecondSignalCutsTheDrainShort(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "junction")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := junctionBinary(t)
 	mock := llmtest.NewServer()
 	t.Cleanup(mock.Close)
 	if err := mock.SetBehavior("sk-main", llmtest.Behavior{ReplyTokens: 5000, ChunkDelay: 50 * time.Millisecond}); err != nil {
