@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,26 +25,12 @@ import (
 // The two MCP protocol eras Junction serves on /mcp.
 var mcpEras = []string{"2025-11-25", "2026-07-28"}
 
-var buildToolserver = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "junction-toolserver-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "toolserver")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/junctionhq/junction/examples/toolserver")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build toolserver: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// toolserverBuild is examples/toolserver, built once for the package's tests.
+var toolserverBuild = testkit.NewBinary("./examples/toolserver")
 
 func toolserverBin(t *testing.T) string {
 	t.Helper()
-	bin, err := buildToolserver()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return toolserverBuild.Path(t)
 }
 
 type mcpSetup struct {

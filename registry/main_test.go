@@ -3,11 +3,6 @@ package registry
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,41 +11,16 @@ import (
 	"github.com/junctionhq/junction/store/storetest"
 )
 
-// binaryDir holds the example toolserver built for the stdio tests.
-var binaryDir string
+// toolserverBuild is examples/toolserver, built once for the stdio tests.
+var toolserverBuild = testkit.NewBinary("./examples/toolserver")
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "registry-toolserver-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binaryDir = dir
-	testkit.VerifyNoLeaks(m, func() { _ = os.RemoveAll(dir) })
+	testkit.VerifyNoLeaks(m, toolserverBuild.Remove)
 }
-
-var buildToolserver = sync.OnceValues(func() (string, error) {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	bin := filepath.Join(binaryDir, "toolserver")
-	build := exec.Command("go", "build", "-o", bin, "./examples/toolserver")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./examples/toolserver: %w\n%s", err, out)
-	}
-	return bin, nil
-})
 
 func toolserver(t *testing.T) string {
 	t.Helper()
-	bin, err := buildToolserver()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return toolserverBuild.Path(t)
 }
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")

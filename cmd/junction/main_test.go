@@ -10,45 +10,26 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/junctionhq/junction/internal/testkit"
 )
 
-// binDir holds the junction binary built once for the tests that run it.
-var binDir string
+// junctionBuild is the junction binary, built once for the tests that run it.
+var junctionBuild = testkit.NewBinary("./cmd/junction")
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	junctionBuild.Remove()
 	os.Exit(code)
 }
-
-// buildJunction builds the junction binary into binDir, once for the package.
-var buildJunction = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "junction-cmd-test-")
-	if err != nil {
-		return "", err
-	}
-	binDir = dir
-	bin := filepath.Join(dir, "junction")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
 
 // junctionBinary is the path of the junction binary, built on first use.
 func junctionBinary(t *testing.T) string {
 	t.Helper()
-	bin, err := buildJunction()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return junctionBuild.Path(t)
 }
 
 func noEnv(string) (string, bool) { return "", false }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/store"
 )
@@ -38,7 +39,7 @@ func TestSecondSignalCutsTheDrainShort(t *testing.T) {
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &hupLog{}
+	logs := &testkit.SyncBuffer{}
 	cmd := exec.Command(bin, "--config", path, "--log-format", "json")
 	cmd.Env = append(os.Environ(), "JUNCTION_ADMIN_KEY=")
 	cmd.Stderr = logs
@@ -124,7 +125,7 @@ func TestServeExitsWhenTheAddressIsTaken(t *testing.T) {
 		}
 		return "", false
 	}
-	var out, errOut hupLog
+	var out, errOut testkit.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(context.Background(), []string{"serve", "--listen", ln.Addr().String(), "--data-dir", t.TempDir(), "--log-format", "json"}, &out, &errOut, env)

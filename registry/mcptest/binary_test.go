@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,38 +24,12 @@ import (
 // These tests build examples/toolserver and run the same client checks
 // against the binary, over stdio and over HTTP.
 
-// binaryDir holds the built toolserver; TestMain creates and removes it.
-var binaryDir string
-
-// buildToolserver builds the binary once per test run.
-var buildToolserver = sync.OnceValues(func() (string, error) {
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("find the go command: %w", err)
-	}
-	gomod, err := exec.Command(goCmd, "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	bin := filepath.Join(binaryDir, "toolserver")
-	build := exec.Command(goCmd, "build", "-o", bin, "./examples/toolserver")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./examples/toolserver: %w\n%s", err, out)
-	}
-	return bin, nil
-})
+// toolserverBuild is examples/toolserver, built once per test run.
+var toolserverBuild = testkit.NewBinary("./examples/toolserver")
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mcptest-toolserver-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "mcptest tests:", err)
-		os.Exit(1)
-	}
-	binaryDir = dir
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	toolserverBuild.Remove()
 	os.Exit(code)
 }
 
@@ -64,11 +37,7 @@ func TestMain(m *testing.M) {
 // it cannot be built.
 func toolserverBinary(t *testing.T) string {
 	t.Helper()
-	bin, err := buildToolserver()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return toolserverBuild.Path(t)
 }
 
 // binaryTools is what the binary serves when started with --control-tools.

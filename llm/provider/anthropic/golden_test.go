@@ -42,18 +42,6 @@ func goldenPath(input, ext string) string {
 	return strings.TrimSuffix(input, filepath.Ext(input)) + ".golden" + ext
 }
 
-// indent pretty-prints JSON for golden files; it fails the test when b is
-// not valid JSON.
-func indent(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		t.Fatalf("invalid JSON: %v\n%s", err, b)
-	}
-	out.WriteByte('\n')
-	return out.Bytes()
-}
-
 // marshal encodes a canonical value for a golden file.
 func marshal(t *testing.T, v any) []byte {
 	t.Helper()
@@ -92,7 +80,7 @@ func TestGoldenDecodeRequest(t *testing.T) {
 			}
 			testkit.CheckGolden(t, goldenPath(in, ".json"), marshal(t, req))
 			body := appendRequest(nil, "claude-upstream", req, req.Stream, DefaultMaxTokens)
-			testkit.CheckGolden(t, goldenPath(in, ".upstream.json"), indent(t, body))
+			testkit.CheckGolden(t, goldenPath(in, ".upstream.json"), testkit.IndentJSON(t, body))
 		})
 	}
 }
@@ -104,7 +92,7 @@ func TestGoldenEncodeRequest(t *testing.T) {
 			var req chat.Request
 			unmarshalFile(t, in, &req)
 			body := appendRequest(nil, "claude-sonnet-4-5", &req, false, 2048)
-			testkit.CheckGolden(t, goldenPath(in, ".json"), indent(t, body))
+			testkit.CheckGolden(t, goldenPath(in, ".json"), testkit.IndentJSON(t, body))
 		})
 	}
 }
@@ -116,7 +104,7 @@ func TestGoldenEncodeResponse(t *testing.T) {
 			var resp chat.Response
 			unmarshalFile(t, in, &resp)
 			body := AppendMessagesResponse(nil, &resp, "client-model")
-			testkit.CheckGolden(t, goldenPath(in, ".json"), indent(t, body))
+			testkit.CheckGolden(t, goldenPath(in, ".json"), testkit.IndentJSON(t, body))
 		})
 	}
 }
