@@ -20,17 +20,7 @@ import (
 // junctionBuild is the junction binary, built once for the tests that run it.
 var junctionBuild = testkit.NewBinary("./cmd/junction")
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	junctionBuild.Remove()
-	os.Exit(code)
-}
-
-// junctionBinary is the path of the junction binary, built on first use.
-func junctionBinary(t *testing.T) string {
-	t.Helper()
-	return junctionBuild.Path(t)
-}
+func TestMain(m *testing.M) { testkit.Main(m, junctionBuild.Remove) }
 
 func noEnv(string) (string, bool) { return "", false }
 
@@ -96,7 +86,7 @@ func TestServeStartsAndStopsOnSIGINT(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := junctionBinary(t)
+	bin := junctionBuild.Path(t)
 	addr := freeAddr(t)
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "--listen", addr, "--log-format", "json")

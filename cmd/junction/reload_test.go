@@ -63,7 +63,7 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := junctionBinary(t)
+	bin := junctionBuild.Path(t)
 	mock := llmtest.NewServer(llmtest.WithSeed(3))
 	t.Cleanup(mock.Close)
 	if err := mock.SetBehavior("sk-main", llmtest.Behavior{ReplyTokens: 60, ChunkDelay: 50 * time.Millisecond}); err != nil {

@@ -28,7 +28,7 @@ func TestSecondSignalCutsTheDrainShort(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := junctionBinary(t)
+	bin := junctionBuild.Path(t)
 	mock := llmtest.NewServer()
 	t.Cleanup(mock.Close)
 	if err := mock.SetBehavior("sk-main", llmtest.Behavior{ReplyTokens: 5000, ChunkDelay: 50 * time.Millisecond}); err != nil {

@@ -10,15 +10,17 @@ import (
 	"go.uber.org/goleak"
 )
 
-// VerifyNoLeaks runs the package's tests and exits, failing the run if they
-// passed but left a goroutine behind. The cleanups run after the tests and
-// before the check, pass or fail (e.g. removing a temporary directory,
-// closing http.DefaultTransport's idle connections). Call it from TestMain.
+// Main runs the package's tests, then the cleanups (e.g. removing a built
+// Binary), and exits with the tests' code. Call it from TestMain.
+func Main(m *testing.M, cleanups ...func()) {
+	os.Exit(runThenClean(m, cleanups))
+}
+
+// VerifyNoLeaks is Main that also fails the run if the tests passed but left
+// a goroutine behind. The cleanups run before the check (e.g. closing
+// http.DefaultTransport's idle connections).
 func VerifyNoLeaks(m *testing.M, cleanups ...func()) {
-	code := m.Run()
-	for _, f := range cleanups {
-		f()
-	}
+	code := runThenClean(m, cleanups)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
@@ -26,6 +28,15 @@ func VerifyNoLeaks(m *testing.M, cleanups ...func()) {
 		}
 	}
 	os.Exit(code)
+}
+
+// runThenClean runs the tests, then the cleanups whatever the outcome.
+func runThenClean(m *testing.M, cleanups []func()) int {
+	code := m.Run()
+	for _, f := range cleanups {
+		f()
+	}
+	return code
 }
 
 // GoroutinesBackTo waits up to within for the number of goroutines to fall

@@ -27,18 +27,7 @@ import (
 // toolserverBuild is examples/toolserver, built once per test run.
 var toolserverBuild = testkit.NewBinary("./examples/toolserver")
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	toolserverBuild.Remove()
-	os.Exit(code)
-}
-
-// toolserverBinary returns the path of the built binary, failing the test if
-// it cannot be built.
-func toolserverBinary(t *testing.T) string {
-	t.Helper()
-	return toolserverBuild.Path(t)
-}
+func TestMain(m *testing.M) { testkit.Main(m, toolserverBuild.Remove) }
 
 // binaryTools is what the binary serves when started with --control-tools.
 func binaryTools() []string {
@@ -46,7 +35,7 @@ func binaryTools() []string {
 }
 
 func TestConformanceBinaryStdio(t *testing.T) {
-	bin := toolserverBinary(t)
+	bin := toolserverBuild.Path(t)
 	for _, e := range []era{eraModern, eraLegacy} {
 		t.Run(string(e), func(t *testing.T) {
 			t.Parallel()
@@ -112,7 +101,7 @@ func connectBinaryStdio(bin string, e era) func(*testing.T, *recorder) *client.C
 }
 
 func TestConformanceBinaryHTTP(t *testing.T) {
-	bin := toolserverBinary(t)
+	bin := toolserverBuild.Path(t)
 	tests := []struct {
 		name string
 		era  era
