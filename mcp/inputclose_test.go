@@ -20,6 +20,7 @@ import (
 // through the input-required flow, parked or not: Close does not wait for
 // a call that is still in its first round.
 func TestCloseEndsInputCallsInFirstRound(t *testing.T) {
+	t.Parallel()
 	fake := newFake(standardServers()...)
 	entered := make(chan struct{}, 1)
 	fake.Handle("files", "read_file", func(ctx context.Context, _ json.RawMessage, _ registry.CallOptions) (json.RawMessage, error) {

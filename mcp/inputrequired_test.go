@@ -98,6 +98,7 @@ func (rootsAnswer) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRo
 // input_required results and retries by itself) gets its answers to both
 // eras' upstreams, over one or several rounds.
 func TestInputRequiredRounds(t *testing.T) {
+	t.Parallel()
 	reg := inputUpstreams(t)
 	pol := testPolicy(t)
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
@@ -206,6 +207,7 @@ func rawText(res map[string]json.RawMessage) (string, bool) {
 // checked (altered, another caller's, another replica's, replayed) before
 // the parked call gets the answers, and the right retry completes it.
 func TestInputRequiredState(t *testing.T) {
+	t.Parallel()
 	reg := inputUpstreams(t)
 	pol := testPolicy(t)
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
@@ -277,6 +279,7 @@ func TestInputRequiredState(t *testing.T) {
 // reaches the client with the upstream's requestState wrapped, nothing is
 // parked, and the retry completes on another replica.
 func TestInputRequiredStateless(t *testing.T) {
+	t.Parallel()
 	reg := inputUpstreams(t)
 	pol := testPolicy(t)
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
@@ -321,6 +324,7 @@ func TestInputRequiredStateless(t *testing.T) {
 // TestInputRequiredProgress: progress the upstream reports before and after
 // an input round reaches the client's request of each round.
 func TestInputRequiredProgress(t *testing.T) {
+	t.Parallel()
 	reg := inputUpstreams(t)
 	pol := testPolicy(t)
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})

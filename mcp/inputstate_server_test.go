@@ -20,6 +20,7 @@ import (
 // server since (a definition replaced, a prefix reused), the retry is
 // refused and the other server gets nothing.
 func TestInputRequiredStateBoundToServer(t *testing.T) {
+	t.Parallel()
 	modernServer := func(name string) registry.ServerCatalog {
 		return registry.ServerCatalog{Name: name, Prefix: "tools", ProtocolVersion: modernEra,
 			Tools: []registry.Tool{tool(name, "ask", objSchema)}}

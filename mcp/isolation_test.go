@@ -88,6 +88,7 @@ func rootsSeen(t *testing.T, c *client.Client, tool string) []string {
 // clients, in both orders, also for two sessions of one key, and again
 // from the upstream's cache.
 func TestRootsDoNotLeakBetweenCallers(t *testing.T) {
+	t.Parallel()
 	reg := rootsUpstreams(t)
 	pol := testPolicy(t)
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
@@ -157,6 +158,7 @@ func (r *changingRoots) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.L
 // upstream forgets that client's roots and asks it again) and no other
 // caller's (whose upstream session keeps its roots and does not ask).
 func TestRootsListChangedReachesOnlyItsCaller(t *testing.T) {
+	t.Parallel()
 	reg := rootsUpstreams(t)
 	pol := testPolicy(t)
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
@@ -203,6 +205,7 @@ func TestRootsListChangedReachesOnlyItsCaller(t *testing.T) {
 // TestCallerSessionsBusyMessage: a call refused because every caller
 // session of its upstream is in use tells the caller so.
 func TestCallerSessionsBusyMessage(t *testing.T) {
+	t.Parallel()
 	e := &UpstreamError{Server: "files", Tool: "read", Outcome: OutcomeError, Err: fmt.Errorf("registry: call files: %w (32)", registry.ErrCallerSessionsBusy)}
 	if msg := e.Message(); !strings.Contains(msg, `"files" is busy`) || !strings.Contains(msg, "try again") {
 		t.Errorf("message %q", msg)

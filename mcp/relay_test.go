@@ -82,6 +82,7 @@ var elicitationParams = mcp.ElicitationParams{
 }
 
 func TestRelaySamplingAndElicitationFake(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	// files/read_file samples, files/write_file elicits, through the hooks
 	// the hub set.
@@ -179,6 +180,7 @@ func TestRelaySamplingAndElicitationFake(t *testing.T) {
 // asks for sampling with server.RequestSampling; the client's answer reaches
 // the upstream tool's result.
 func TestRelayThroughRegistry(t *testing.T) {
+	t.Parallel()
 	up := server.NewMCPServer("asker", "1", server.WithToolCapabilities(false))
 	up.AddTool(mcp.NewTool("ask", mcp.WithDescription("asks the caller")), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		//lint:ignore SA1019 the legacy protocol's server-initiated sampling is what is tested.

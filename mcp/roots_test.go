@@ -30,6 +30,7 @@ func (r *rootsCaller) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.Lis
 // notifications/roots/list_changed reaches the upstreams that client has
 // called, and not the others.
 func TestRelayRootsThroughRegistry(t *testing.T) {
+	t.Parallel()
 	var changed atomic.Int32
 	up := server.NewMCPServer("files", "1", server.WithToolCapabilities(false))
 	up.AddTool(mcp.NewTool("where", mcp.WithDescription("lists the caller's roots")), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {

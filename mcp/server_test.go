@@ -138,6 +138,7 @@ func resultText(r *mcp.CallToolResult) string {
 }
 
 func TestListAndCallBothEras(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	for _, era := range eras {
 		t.Run(era, func(t *testing.T) {
@@ -203,6 +204,7 @@ func TestListAndCallBothEras(t *testing.T) {
 }
 
 func TestToolsetEndpoint(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	for _, era := range eras {
 		c := connect(t, f.url+"/mcp/readonly", f.all, era)
@@ -268,6 +270,7 @@ func rawPost(t *testing.T, url, key, session, body string) ([]byte, http.Header)
 }
 
 func TestSchemasByteIdentical(t *testing.T) {
+	t.Parallel()
 	in := `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"q":{"anyOf":[{"type":"string"},{"$ref":"#/$defs/n"}],"description":"the query"}},"$defs":{"n":{"type":["number","null"]}},"required":["q"],"additionalProperties":false}`
 	out := `{"type":"object","properties":{"hits":{"type":"array","items":{"type":"string"}}}}`
 	raw := `{"name":"find","title":"Find","description":"finds","inputSchema":` + in + `,"outputSchema":` + out + `,"annotations":{"readOnlyHint":true}}`
@@ -341,6 +344,7 @@ func waitNotification(t *testing.T, ch chan mcp.JSONRPCNotification, method stri
 }
 
 func TestListChangedReachesLegacyClients(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 
 	sse, err := client.NewSSEMCPClient(f.url+SSEPath, transport.WithHeaders(map[string]string{"Authorization": "Bearer " + f.all}))
@@ -397,6 +401,7 @@ func TestListChangedReachesLegacyClients(t *testing.T) {
 }
 
 func TestProgressAndCancellation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.fake.Handle("files", "read_file", func(ctx context.Context, _ json.RawMessage, opts registry.CallOptions) (json.RawMessage, error) {
 		if opts.OnProgress == nil {
@@ -459,6 +464,7 @@ func TestProgressAndCancellation(t *testing.T) {
 }
 
 func TestFailingAndSlowUpstream(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	release := make(chan struct{})
 	f.fake.Handle("search", "query", func(ctx context.Context, _ json.RawMessage, _ registry.CallOptions) (json.RawMessage, error) {
@@ -508,6 +514,7 @@ func TestFailingAndSlowUpstream(t *testing.T) {
 }
 
 func TestMeterCountsToolCalls(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	limited, _ := testKey(t, f.pol, policy.KeyInput{Name: "limited", Limits: policy.Limits{ToolCallsPerMin: 2}})
 	c := connect(t, f.url+"/mcp", limited, legacyEra)
@@ -542,6 +549,7 @@ func (rr *roundRobin) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestTwoReplicasRoundRobin(t *testing.T) {
+	t.Parallel()
 	fake := newFake(standardServers()...)
 	pol := testPolicy(t)
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "k"})
@@ -571,6 +579,7 @@ func TestTwoReplicasRoundRobin(t *testing.T) {
 }
 
 func TestOriginCheck(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{AllowedOrigins: []string{"https://app.example.com"}})
 	for _, tt := range []struct {
 		origin string
@@ -615,6 +624,7 @@ func TestOriginCheck(t *testing.T) {
 }
 
 func TestCallToolChainDirect(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	f := newFixture(t, Options{Logger: zerolog.New(syncWriter{&mu, &logs})})
@@ -677,6 +687,7 @@ func (s syncWriter) Write(p []byte) (int, error) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	_, err := New(Options{Toolsets: []ToolsetConfig{{Name: ""}, {Name: "a", Tools: []string{"nopattern"}}, {Name: "a", Tools: []string{"x/y"}}},
 		AllowedOrigins: []string{"not an origin"}})
 	if err == nil {
@@ -702,6 +713,7 @@ func metricValue(m prometheus.Metric) float64 {
 }
 
 func TestCompletionForwarded(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	c := connect(t, f.url+"/mcp", f.all, legacyEra)
 	req := mcp.CompleteRequest{}

@@ -13,6 +13,7 @@ import (
 // A 2025-11-25 session whose client vanished without DELETE is ended after
 // SessionIdleTTL, and with it the upstream subscriptions it held.
 func TestIdleSessionReleasesItsSubscriptions(t *testing.T) {
+	t.Parallel()
 	servers := standardServers()
 	servers[0].ResourceSubscribe = true
 	up := &subscribingUpstreams{fakeUpstreams: newFake(servers...), counts: map[string]int{}}
@@ -37,6 +38,7 @@ func TestIdleSessionReleasesItsSubscriptions(t *testing.T) {
 }
 
 func TestSessionOptionDefaults(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ in, def, want time.Duration }{
 		{0, time.Hour, time.Hour},
 		{-1, time.Hour, 0},

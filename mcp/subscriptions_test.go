@@ -71,6 +71,7 @@ func newSubscribingFixture(t *testing.T) (*subscribingUpstreams, *Hub, string, s
 // unregistered, so nothing would ever give the subscription back, and
 // updates could not reach it anyway.
 func TestSubscribeUnregisteredSessionHoldsNothing(t *testing.T) {
+	t.Parallel()
 	up, h, url, key := newSubscribingFixture(t)
 	for i, session := range []string{"mcp-session-0b6a6c0e-0c1b-4a52-9b53-7f0a2a9f6d11", "mcp-session-5f3e2d1c-4b5a-4c6d-8e7f-9a0b1c2d3e4f"} {
 		body := `{"jsonrpc":"2.0","id":` + string(rune('1'+i)) + `,"method":"resources/subscribe","params":{"uri":"file:///readme"}}`
@@ -91,6 +92,7 @@ var _ registry.CallOptions // the fixture's upstreams are registry-shaped
 
 // An initialized session's subscription is held until the session ends.
 func TestSubscribeRegisteredSessionUntilDelete(t *testing.T) {
+	t.Parallel()
 	up, _, url, key := newSubscribingFixture(t)
 	_, hdr := rawPost(t, url, key, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
 	sid := hdr.Get("Mcp-Session-Id")
@@ -117,6 +119,7 @@ func TestSubscribeRegisteredSessionUntilDelete(t *testing.T) {
 // and the upstreams hold any number of them (URIs need not be listed, so
 // they are client input).
 func TestSubscriptionsPerSubscriberBounded(t *testing.T) {
+	t.Parallel()
 	up, h, _, _ := newSubscribingFixture(t)
 	sub := &subscriber{session: "s"}
 	for i := range maxSubscriptionsPerSubscriber {
