@@ -37,7 +37,6 @@ func chatStatus(t *testing.T, s *llmSetup, model string) (int, string) {
 // request fail with the upstream's auth error; deleting it makes its models
 // unknown. Key values never appear in a response nor in the store's row.
 func TestAdminProvidersLifecycle(t *testing.T) {
-	t.Parallel()
 	up := llmtest.NewServer(llmtest.WithAPIKeys(providerGoodKey))
 	t.Cleanup(up.Close)
 	s := startLLM(t, nil)

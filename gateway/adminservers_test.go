@@ -13,7 +13,6 @@ import (
 )
 
 func TestAdminServersAndTools(t *testing.T) {
-	t.Parallel()
 	up := mcptest.StartHTTP(t, mcptest.WithName("web"))
 	gw := startGateway(t, func(c *Config) {
 		c.Servers = []registry.ServerConfig{{Name: "filed", Transport: registry.TransportStreamableHTTP, URL: up.URL}}

@@ -723,7 +723,6 @@ func TestAgentStreamAnthropic(t *testing.T) {
 }
 
 func TestAgentManyTools(t *testing.T) {
-	t.Parallel()
 	forecast := server.ServerTool{
 		Tool: mcpgo.Tool{Name: "weather_forecast", Description: "Returns the weather forecast for a city: temperature, rain and wind.",
 			RawInputSchema: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`)},
@@ -778,7 +777,6 @@ func countServer(tools []mcp.ToolInfo, server string) int {
 }
 
 func TestAgentTimeouts(t *testing.T) {
-	t.Parallel()
 	s := startAgent(t, func(c *Config) {
 		c.Agent.Timeout = 1500 * time.Millisecond
 		c.Agent.ToolTimeout = 300 * time.Millisecond
@@ -897,7 +895,6 @@ console.log("ok");
 // TestAgentOfficialSDKs reads loops with openai-node and the Anthropic
 // TypeScript SDK, when they are installed (see sdkEnv).
 func TestAgentOfficialSDKs(t *testing.T) {
-	t.Parallel()
 	dir := os.Getenv(sdkEnv)
 	if dir == "" {
 		t.Skipf("%s is not set: point it at a directory where `npm install openai @anthropic-ai/sdk` ran", sdkEnv)
@@ -956,7 +953,6 @@ func TestAgentForcedToolChoiceHoldsOnce(t *testing.T) {
 // A client that hangs up mid-loop stops it: the turn in flight is drained
 // and billed, no tool runs after, and no further model call is made.
 func TestAgentStreamClientGone(t *testing.T) {
-	t.Parallel()
 	s := startAgent(t, nil)
 	if err := s.mock.SetDefault(llmtest.Behavior{ChunkDelay: 30 * time.Millisecond, ScriptMode: llmtest.ScriptByToolResults,
 		Script: []llmtest.Turn{{Text: "thinking about it for a while before calling", ToolCalls: []llmtest.ToolCall{llmtest.Call("web__add", map[string]any{"a": 1, "b": 2})}},

@@ -189,7 +189,6 @@ func TestAuthThrottleMemoryIsBounded(t *testing.T) {
 // TestAuthThrottleDelayEndsWithTheRequest: a held answer is released when
 // the client goes away, so held requests cannot pile up goroutines.
 func TestAuthThrottleDelayEndsWithTheRequest(t *testing.T) {
-	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { sleepCtx(ctx, time.Hour); close(done) }()

@@ -17,7 +17,6 @@ func envMap(m map[string]string) func(string) (string, bool) {
 }
 
 func TestParseConfigEmptyUsesDefaults(t *testing.T) {
-	t.Parallel()
 	for _, doc := range []string{"", "# only a comment\n", "---\n"} {
 		c, err := ParseConfig("junction.yaml", []byte(doc), envMap(nil))
 		if err != nil {
@@ -31,7 +30,6 @@ func TestParseConfigEmptyUsesDefaults(t *testing.T) {
 }
 
 func TestParseConfigValues(t *testing.T) {
-	t.Parallel()
 	doc := `
 listen: 127.0.0.1:9999
 data_dir: /tmp/j
@@ -91,7 +89,6 @@ func TestEnvExpansion(t *testing.T) {
 // An expanded plain scalar is typed by its expansion: a number from the
 // environment decodes into a numeric field.
 func TestEnvExpansionTypedValues(t *testing.T) {
-	t.Parallel()
 	c, err := ParseConfig("x", []byte("http: { max_body_bytes: \"${LIMIT}\", idle_timeout: \"${IDLE}\" }\nlisten: ${HOST}:${PORT}\nstore: { sqlite: { max_readers: \"${READERS}\" } }\n"),
 		envMap(map[string]string{"LIMIT": "2048", "IDLE": "90s", "HOST": "127.0.0.1", "PORT": "7000", "READERS": "7"}))
 	if err != nil {
@@ -105,7 +102,6 @@ func TestEnvExpansionTypedValues(t *testing.T) {
 
 // Every problem is reported at once, each with its YAML path.
 func TestParseConfigReportsEveryProblemWithItsPath(t *testing.T) {
-	t.Parallel()
 	doc := `
 listen: nonsense
 lisen: 127.0.0.1:1

@@ -57,7 +57,6 @@ type conformanceRun struct {
 // prefix), and fails for every scenario that passes directly but not
 // through Junction.
 func TestConformanceThroughJunction(t *testing.T) {
-	t.Parallel()
 	n := needNPM(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

@@ -381,7 +381,6 @@ func TestGeneratedAdminKeyIsShownOnceAndPersists(t *testing.T) {
 // Shutdown waits for an in-flight stream to finish, then flushes buffered
 // writers before the store closes.
 func TestShutdownDrainsStreamsThenFlushesThenClosesStore(t *testing.T) {
-	t.Parallel()
 	g := startGateway(t, nil)
 	started := make(chan struct{})
 	g.router.Get("/test/stream", func(w http.ResponseWriter, r *http.Request) {
@@ -447,7 +446,6 @@ func TestShutdownDrainsStreamsThenFlushesThenClosesStore(t *testing.T) {
 // At the shutdown deadline, requests still running are cancelled through
 // their context, so a stream can finish cleanly instead of hanging.
 func TestShutdownDeadlineCancelsLongStreams(t *testing.T) {
-	t.Parallel()
 	g := startGateway(t, nil)
 	started := make(chan struct{})
 	cancelled := make(chan struct{})

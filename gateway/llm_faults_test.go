@@ -31,7 +31,6 @@ func startFailover(t *testing.T, timeouts llm.TimeoutsConfig) *llmSetup {
 }
 
 func TestFailoverGivesTheClientACorrectAnswer(t *testing.T) {
-	t.Parallel()
 	cases := []struct {
 		name     string
 		behavior llmtest.Behavior
@@ -76,7 +75,6 @@ func TestFailoverGivesTheClientACorrectAnswer(t *testing.T) {
 }
 
 func TestBadRequestIsNotRetried(t *testing.T) {
-	t.Parallel()
 	s := startFailover(t, llm.TimeoutsConfig{})
 	resp, raw := s.post(t, "/v1/chat/completions", `{"model":"fast","messages":[]}`)
 	if resp.StatusCode != 400 {
@@ -92,7 +90,6 @@ func TestBadRequestIsNotRetried(t *testing.T) {
 }
 
 func TestAllTargetsDown(t *testing.T) {
-	t.Parallel()
 	s := startFailover(t, llm.TimeoutsConfig{})
 	for _, k := range []string{"sk-primary", "sk-backup"} {
 		_ = s.mock.SetBehavior(k, llmtest.Behavior{FailPercent: 100, FailStatus: 503})
@@ -114,7 +111,6 @@ func TestAllTargetsDown(t *testing.T) {
 }
 
 func TestStreamCutAfterFirstEventErrorsInBand(t *testing.T) {
-	t.Parallel()
 	s := startFailover(t, llm.TimeoutsConfig{})
 	_ = s.mock.SetBehavior("sk-primary", llmtest.Behavior{CloseAfterChunks: 2, ReplyTokens: 50})
 	resp, raw := s.post(t, "/v1/chat/completions", strings.Replace(helloBody, `"messages"`, `"stream":true,"messages"`, 1))
@@ -128,7 +124,6 @@ func TestStreamCutAfterFirstEventErrorsInBand(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	t.Parallel()
 	s := startLLM(t, func(c *Config, _ *llmtest.Server) { c.HTTP.MaxBodyBytes = 4096 })
 	cases := []struct {
 		name, body string
@@ -158,7 +153,6 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestInvalidUpstreamStream(t *testing.T) {
-	t.Parallel()
 	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(r.URL.Path, "messages") {
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -188,7 +182,6 @@ func TestInvalidUpstreamStream(t *testing.T) {
 }
 
 func TestGovernanceOnTheLLMPath(t *testing.T) {
-	t.Parallel()
 	s := startLLM(t, nil)
 	_, limited, err := s.gw.Policy().CreateKey(context.Background(), policy.KeyInput{Name: "rpm1", Limits: policy.Limits{RPM: 1}})
 	if err != nil {
@@ -222,7 +215,6 @@ func TestGovernanceOnTheLLMPath(t *testing.T) {
 }
 
 func TestClientDisconnectStillMetersTheStream(t *testing.T) {
-	t.Parallel()
 	s := startLLM(t, nil)
 	_ = s.mock.SetDefault(llmtest.Behavior{ReplyTokens: 40, ChunkDelay: 5 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -248,7 +240,6 @@ func TestClientDisconnectStillMetersTheStream(t *testing.T) {
 // hangs up before its first event is failed over, and the client sees only
 // the backup's stream.
 func TestStreamCutBeforeFirstEventFailsOver(t *testing.T) {
-	t.Parallel()
 	cutter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
@@ -279,7 +270,6 @@ func TestStreamCutBeforeFirstEventFailsOver(t *testing.T) {
 // TestRequestFallbacks: the request's own "fallbacks" field is tried after
 // the model's chain, and is not sent upstream.
 func TestRequestFallbacks(t *testing.T) {
-	t.Parallel()
 	s := startFailover(t, llm.TimeoutsConfig{})
 	_ = s.mock.SetBehavior("sk-primary", llmtest.Behavior{FailPercent: 100, FailStatus: 500})
 	// primary/gpt-4o-mini has no fallbacks of its own; the request names one.
@@ -302,7 +292,6 @@ func TestRequestFallbacks(t *testing.T) {
 // TestStreamIdleTimeout: a stream that goes quiet longer than stream_idle
 // ends with an in-band error instead of hanging the client.
 func TestStreamIdleTimeout(t *testing.T) {
-	t.Parallel()
 	s := startLLM(t, func(c *Config, _ *llmtest.Server) {
 		c.Providers[0].Timeouts.StreamIdle = 200 * time.Millisecond
 	})

@@ -36,7 +36,6 @@ func (s *sampler) CreateMessage(context.Context, mcpgo.CreateMessageRequest) (*m
 // wrapped requestState), and a 2025-11-25 client answers them as
 // server-initiated requests.
 func TestMCPInputRequiredBothUpstreamEras(t *testing.T) {
-	t.Parallel()
 	params := mcpgo.CreateMessageParams{
 		Messages:  []mcpgo.SamplingMessage{{Role: mcpgo.RoleUser, Content: mcpgo.NewTextContent("2+2?")}},
 		MaxTokens: 5,

@@ -174,7 +174,6 @@ func toolText(res *mcp.CallToolResult) string {
 // (the reference "everything" and "filesystem" servers, on Node 22) and uses
 // them through /mcp with an mcp-go client, in both protocol eras.
 func TestRealNPMServersThroughMCP(t *testing.T) {
-	t.Parallel()
 	n := needNPM(t)
 	root := t.TempDir()
 	const content = "hello from a file Junction read through server-filesystem\nline two\n"

@@ -173,7 +173,6 @@ func (sc *subClient) expectNone(t *testing.T) {
 // unsubscribed when the last one unsubscribes or goes away. A key that may
 // not see the upstream is refused.
 func TestMCPResourceSubscriptions(t *testing.T) {
-	t.Parallel()
 	upstreams := map[string]*mcptest.HTTPServer{
 		"newweb": mcptest.StartHTTP(t, mcptest.WithName("newweb"), mcptest.WithResourceSubscriptions()),
 		"oldweb": mcptest.StartHTTP(t, mcptest.WithName("oldweb"), mcptest.WithResourceSubscriptions()),

@@ -152,7 +152,6 @@ func hasPrefix(names []string, prefix string) bool {
 }
 
 func TestMCPFederationBothEras(t *testing.T) {
-	t.Parallel()
 	s := startMCP(t)
 	for _, era := range mcpEras {
 		t.Run(era, func(t *testing.T) {
@@ -212,7 +211,6 @@ func TestMCPFederationBothEras(t *testing.T) {
 }
 
 func TestMCPHangingUpstreamTimesOut(t *testing.T) {
-	t.Parallel()
 	s := startMCP(t)
 	c := mcpConnect(t, s.gw.URL+"/mcp", s.all, mcpEras[0])
 	testkit.Eventually(t, 15*time.Second, "web's tools", func() bool { return has(mcpTools(t, c), "web__sleep") })
@@ -228,7 +226,6 @@ func TestMCPHangingUpstreamTimesOut(t *testing.T) {
 }
 
 func TestMCPStdioUpstreamKilled(t *testing.T) {
-	t.Parallel()
 	s := startMCP(t)
 	c := mcpConnect(t, s.gw.URL+"/mcp", s.all, mcpEras[0])
 	changed := make(chan struct{}, 16)
@@ -308,7 +305,6 @@ func storeUsageByTool(keyID string) store.UsageQuery {
 // TestMCPProgressAndCancellation: the upstream's progress reaches the caller
 // under the caller's own token, and a cancelled call stops upstream.
 func TestMCPProgressAndCancellation(t *testing.T) {
-	t.Parallel()
 	s := startMCP(t)
 	c := mcpConnect(t, s.gw.URL+"/mcp", s.all, mcpEras[0])
 	testkit.Eventually(t, 15*time.Second, "local's tools", func() bool { return has(mcpTools(t, c), "local__sleep") })
@@ -355,7 +351,6 @@ func TestMCPProgressAndCancellation(t *testing.T) {
 // TestMCPStandardHeadersMustMatchTheBody: a 2026-07-28 request whose
 // Mcp-Method header disagrees with its body is refused.
 func TestMCPStandardHeadersMustMatchTheBody(t *testing.T) {
-	t.Parallel()
 	s := startMCP(t)
 	body := `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"}}}}`
 	send := func(method string) int {

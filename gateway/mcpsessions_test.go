@@ -44,7 +44,6 @@ func TestMCPCallerSessionSettings(t *testing.T) {
 // session however many callers supply roots (the default would keep one
 // per caller).
 func TestMCPCallerSessionsPerServerReachesTheRegistry(t *testing.T) {
-	t.Parallel()
 	up := mcptest.StartHTTP(t, mcptest.WithName("local"), mcptest.WithTools(mcptest.ToolRoots))
 	g := startGateway(t, func(c *Config) {
 		c.MCP.CallerSessionsPerServer = 1

@@ -250,7 +250,6 @@ func reloadFinishStream(t *testing.T, r *bufio.Reader) []string {
 // all visible through the API, while a stream that started before (on an
 // alias and a provider the reload removes and changes) runs to its end.
 func TestReloadAppliesFileChanges(t *testing.T) {
-	t.Parallel()
 	s := startFromFile(t)
 	if err := s.mock.SetBehavior("sk-main", llmtest.Behavior{ReplyTokens: 60, ChunkDelay: 40 * time.Millisecond}); err != nil {
 		t.Fatal(err)
@@ -431,7 +430,6 @@ func TestReloadRefusesNamesTakenThroughTheAPI(t *testing.T) {
 // answers the report, and names the settings that need a restart without
 // applying them.
 func TestReloadThroughTheAdminAPI(t *testing.T) {
-	t.Parallel()
 	s := startFromFile(t)
 	req := mustRequest(t, http.MethodPost, s.URL+"/admin/v1/reload", nil)
 	req.Header.Set("Authorization", "Bearer "+reloadAliceKey)

@@ -61,7 +61,6 @@ func adminDo(t *testing.T, method, url string, body any) (*http.Response, []byte
 // TestPolicyChangeReachesTheOtherReplica: a rule added through replica A's
 // admin API is enforced by replica B within one second.
 func TestPolicyChangeReachesTheOtherReplica(t *testing.T) {
-	t.Parallel()
 	a, b := startReplicas(t)
 	resp, body := adminDo(t, http.MethodPost, a.URL+"/admin/v1/keys", map[string]any{"name": "agent", "roles": []string{"worker"}})
 	if resp.StatusCode != http.StatusCreated {
@@ -122,7 +121,6 @@ func TestPolicyChangeReachesTheOtherReplica(t *testing.T) {
 // spread over two replicas sharing Postgres and Redis admit exactly what
 // the limit allows.
 func TestReplicasShareOneBudgetAndOneRateLimit(t *testing.T) {
-	t.Parallel()
 	a, b := startReplicas(t)
 	ctx := context.Background()
 	for _, c := range []struct {

@@ -15,7 +15,6 @@ import (
 // upstream being unavailable on the admin API, and any other 503, while an
 // explicit Retry-After is kept.
 func TestGateway503sCarryRetryAfter(t *testing.T) {
-	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		err  error

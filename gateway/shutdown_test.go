@@ -44,7 +44,6 @@ var cutStreamCases = []cutStreamCase{
 // the cut streams are returned, so the budget counter holds exactly the
 // recorded spend.
 func TestShutdownRecordsEveryCutStream(t *testing.T) {
-	t.Parallel()
 	t.Run("memory", func(t *testing.T) { testShutdownRecordsCutStreams(t, nil) })
 	t.Run("redis", func(t *testing.T) {
 		url := os.Getenv("JUNCTION_TEST_REDIS")
@@ -202,7 +201,6 @@ func usageRecords(t *testing.T, dataDir, keyID string) []usageRecord {
 // at the shutdown deadline is cut at once, and the turn is settled and
 // recorded as cancelled with the tokens so far.
 func TestShutdownRecordsCutAgentStreams(t *testing.T) {
-	t.Parallel()
 	const streams = 4
 	dataDir := t.TempDir()
 	s := startAgent(t, func(c *Config) { c.DataDir = dataDir })

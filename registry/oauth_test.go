@@ -104,7 +104,6 @@ func (ts *tokenServer) revoke() {
 // refuses it (401) a new token is fetched and the request sent once more;
 // the client secret is stored encrypted and never shown.
 func TestOAuthClientCredentials(t *testing.T) {
-	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	ts := newTokenServer(t, 3600)
 	db := storetest.SQLite(t)

@@ -17,7 +17,6 @@ import (
 // waiter for its own deadline only, not for the fetch in progress (nor,
 // queued, for every fetch before its turn).
 func TestOAuthTokenWaitHonoursContext(t *testing.T) {
-	t.Parallel()
 	release := make(chan struct{})
 	var fetching atomic.Bool
 	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -122,7 +122,6 @@ func checkCalls(t *testing.T, r *Registry, name string) {
 }
 
 func TestStreamableHTTP(t *testing.T) {
-	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "web", Transport: TransportStreamableHTTP, URL: h.URL})
@@ -132,7 +131,6 @@ func TestStreamableHTTP(t *testing.T) {
 }
 
 func TestSSE(t *testing.T) {
-	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "legacy", Transport: TransportSSE, URL: h.SSEURL})
@@ -142,7 +140,6 @@ func TestSSE(t *testing.T) {
 }
 
 func TestIncludeExclude(t *testing.T) {
-	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	r := newRegistry(t, newStore(t))
 	empty := ""
@@ -166,7 +163,6 @@ func TestIncludeExclude(t *testing.T) {
 }
 
 func TestProgress(t *testing.T) {
-	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "web", Transport: TransportStreamableHTTP, URL: h.URL})
@@ -222,7 +218,6 @@ func testCancelAndTimeout(t *testing.T, r *Registry, name string, idle func(cont
 }
 
 func TestCancelAndTimeoutHTTP(t *testing.T) {
-	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "web", Transport: TransportStreamableHTTP, URL: h.URL})
@@ -231,7 +226,6 @@ func TestCancelAndTimeoutHTTP(t *testing.T) {
 }
 
 func TestStdio(t *testing.T) {
-	t.Parallel()
 	bin := toolserver(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "local", Transport: TransportStdio, Command: bin, Args: []string{"--stdio", "--control-tools"}})
@@ -268,7 +262,6 @@ func stdioPID(t *testing.T, r *Registry, name string) int {
 }
 
 func TestStdioCrashRestarts(t *testing.T) {
-	t.Parallel()
 	bin := toolserver(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "local", Transport: TransportStdio, Command: bin, Args: []string{"--stdio"}})
@@ -314,7 +307,6 @@ func TestStdioCrashRestarts(t *testing.T) {
 }
 
 func TestCloseKillsProcessGroup(t *testing.T) {
-	t.Parallel()
 	bin := toolserver(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "local", Transport: TransportStdio, Command: bin, Args: []string{"--stdio"}})
@@ -335,7 +327,6 @@ func TestCloseKillsProcessGroup(t *testing.T) {
 }
 
 func TestDownAtStartup(t *testing.T) {
-	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	// An upstream that accepts and never answers.
 	release := make(chan struct{})
@@ -396,7 +387,6 @@ func catalogNames(r *Registry) []string {
 }
 
 func TestListChanged(t *testing.T) {
-	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "web", Transport: TransportStreamableHTTP, URL: h.URL})
@@ -424,7 +414,6 @@ func TestListChanged(t *testing.T) {
 }
 
 func TestCRUD(t *testing.T) {
-	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	st := newStore(t)
 	r := newRegistry(t, st)
@@ -494,7 +483,6 @@ func TestCRUD(t *testing.T) {
 }
 
 func TestSyncConfig(t *testing.T) {
-	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	st := newStore(t)
 	r := newRegistry(t, st)
@@ -561,7 +549,6 @@ func TestSyncConfig(t *testing.T) {
 // TestSecretsEncrypted checks that credentials are encrypted in the store,
 // sent to the upstream, and that the client's own token never is.
 func TestSecretsEncrypted(t *testing.T) {
-	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	var mu sync.Mutex
 	var auth, apiKey []string

@@ -112,7 +112,6 @@ func sampleAnswer(seen *mcp.CreateMessageRequest) func(context.Context, mcp.Crea
 }
 
 func TestRelaySamplingAndElicitation(t *testing.T) {
-	t.Parallel()
 	legacy := relayUpstream(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
 	modern := relayUpstream(t)
 	r := newRegistry(t, newStore(t))
@@ -284,7 +283,6 @@ func TestRelayRouting(t *testing.T) {
 // is answered by the call's OnRoots hook; a call without one is refused,
 // and so is a roots/list outside any call.
 func TestRelayRoots(t *testing.T) {
-	t.Parallel()
 	legacy := relayUpstream(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
 	modern := relayUpstream(t)
 	r := newRegistry(t, newStore(t))
@@ -337,7 +335,6 @@ func mustConn(t *testing.T, r *Registry, server string) *connection {
 // call with Resume carries the answers and the upstream's requestState
 // back, which completes it. A legacy upstream ignores the option.
 func TestPassInputRequired(t *testing.T) {
-	t.Parallel()
 	modern := relayUpstream(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "modern", Transport: TransportStreamableHTTP, URL: modern})

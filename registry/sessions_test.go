@@ -102,7 +102,6 @@ func rootsCall(t *testing.T, r *Registry, server string, caller Caller, root str
 // because each caller has a session (here a process) of its own; a call
 // without client features cannot get them.
 func TestCallerSessionsIsolateRoots(t *testing.T) {
-	t.Parallel()
 	bin := toolserver(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "local", Transport: TransportStdio, Command: bin, Args: []string{"--stdio", "--tools", "roots,echo"}})
@@ -137,7 +136,6 @@ func TestCallerSessionsIsolateRoots(t *testing.T) {
 // upstream's session; each caller (key and downstream session) gets a
 // session of its own, kept across its calls whatever their hooks.
 func TestCallerSessionsPerCaller(t *testing.T) {
-	t.Parallel()
 	srv := server.NewMCPServer("who", "1", server.WithToolCapabilities(false))
 	srv.AddTool(mcp.NewTool("whoami"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText(server.ClientSessionFromContext(ctx).SessionID()), nil
@@ -204,7 +202,6 @@ func TestCallerSessionsPerCaller(t *testing.T) {
 // caller; when all are busy a new caller fails at once; EndSession closes
 // a downstream session's; losing the shared connection closes them all.
 func TestCallerSessionsBounded(t *testing.T) {
-	t.Parallel()
 	bin := toolserver(t)
 	r := newRegistryWith(t, 2, time.Hour)
 	mustCreate(t, r, ServerConfig{Name: "local", Transport: TransportStdio, Command: bin, Args: []string{"--stdio", "--tools", "roots,sleep"}})
@@ -277,7 +274,6 @@ func TestCallerSessionsBounded(t *testing.T) {
 // TestCallerSessionsIdleAndClose: an unused caller session is closed after
 // the idle timeout, and Close ends every caller session's process.
 func TestCallerSessionsIdleAndClose(t *testing.T) {
-	t.Parallel()
 	bin := toolserver(t)
 	r := newRegistryWith(t, 4, 300*time.Millisecond)
 	mustCreate(t, r, ServerConfig{Name: "local", Transport: TransportStdio, Command: bin, Args: []string{"--stdio", "--tools", "roots"}})
@@ -306,7 +302,6 @@ func TestCallerSessionsIdleAndClose(t *testing.T) {
 // uses it (its downstream session ended) lets the call finish, is not used
 // by the caller's next call, and is closed when the call ends.
 func TestCallerSessionRetiredWhileBusy(t *testing.T) {
-	t.Parallel()
 	bin := toolserver(t)
 	r := newRegistryWith(t, 4, time.Hour)
 	mustCreate(t, r, ServerConfig{Name: "local", Transport: TransportStdio, Command: bin, Args: []string{"--stdio", "--tools", "roots,sleep"}})

@@ -17,7 +17,6 @@ import (
 // An upstream that does not answer resources/subscribe holds up the
 // subscriptions of its own server only, not those of every other server.
 func TestResourceSubscribeSlowUpstreamBlocksOnlyItself(t *testing.T) {
-	t.Parallel()
 	release := make(chan struct{})
 	var subscribing atomic.Bool
 	hooks := &server.Hooks{}

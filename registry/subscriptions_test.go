@@ -40,7 +40,6 @@ func (u updates) none(t *testing.T) {
 // many requests there are, its updates are passed on, the last request's
 // end unsubscribes it, and a new connection is subscribed again.
 func TestResourceSubscriptions(t *testing.T) {
-	t.Parallel()
 	const doc, other = "mcptest://doc", "mcptest://other"
 	for _, tc := range []struct{ name, version string }{
 		{"legacy", mcp.LATEST_LEGACY_PROTOCOL_VERSION},
@@ -133,7 +132,6 @@ func TestResourceSubscriptions(t *testing.T) {
 // TestResourceSubscriptionRefused: a server that offers no subscriptions,
 // or is not registered, is refused.
 func TestResourceSubscriptionRefused(t *testing.T) {
-	t.Parallel()
 	h := mcptest.StartHTTP(t)
 	r := newRegistry(t, newStore(t))
 	mustCreate(t, r, ServerConfig{Name: "web", Transport: TransportStreamableHTTP, URL: h.URL})

@@ -34,7 +34,6 @@ func TestMatchGlob(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	t.Parallel()
 	long := strings.Repeat("x", 65)
 	bad := "bad prefix"
 	errs := ServerConfig{Name: long, Transport: TransportStreamableHTTP, URL: "mailto:x", Command: "ls",
