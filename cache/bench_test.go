@@ -187,6 +187,7 @@ func percentiles(d []time.Duration) (p50, p99 time.Duration) {
 //
 //	JUNCTION_CACHE_BENCH=1 go test -run TestLookupLatency -v ./cache/
 func TestLookupLatency(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("JUNCTION_CACHE_BENCH") == "" {
 		t.Skip("set JUNCTION_CACHE_BENCH=1 to measure lookup latency with 100,000 entries")
 	}

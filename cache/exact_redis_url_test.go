@@ -10,6 +10,7 @@ import (
 // does not parse gets an error without the password (net/url repeats the
 // whole URL in its errors).
 func TestRedisExactURLErrorsNeverShowThePassword(t *testing.T) {
+	t.Parallel()
 	for _, raw := range []string{
 		"redis://:hunter2-pw@127.0.0.1:notaport/0",
 		"redis://:hunter2-pw%zz@127.0.0.1:6379/0",

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/cache/qdranttest"
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/qdrant/go-client/qdrant"
@@ -29,6 +30,7 @@ func closedPort(t *testing.T) string {
 // succeeds, Lookup returns within the timeout with a *BackendError and no hit,
 // the exact tier still hits, and the errors are counted.
 func TestFailOpenQdrant(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"closed", "hanging"} {
 		t.Run(mode, func(t *testing.T) {
 			srv := qdranttest.NewServer(t)
@@ -79,6 +81,7 @@ func TestFailOpenQdrant(t *testing.T) {
 
 // TestFailOpenQdrantAtStart: New does not wait for a Qdrant that is not there.
 func TestFailOpenQdrantAtStart(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	cfg := Config{Enabled: true, Semantic: SemanticConfig{Backend: BackendQdrant, Qdrant: QdrantConfig{URL: closedPort(t)}}}
 	c, err := New(context.Background(), Options{Config: cfg})
@@ -103,6 +106,7 @@ func TestFailOpenQdrantAtStart(t *testing.T) {
 // TestFailOpenRedis: a Redis that is not there makes the exact tier miss
 // quickly with a *BackendError while the semantic tier still answers.
 func TestFailOpenRedis(t *testing.T) {
+	t.Parallel()
 	cfg := Config{Enabled: true, Exact: ExactConfig{Backend: BackendRedis, RedisURL: "redis://" + closedPort(t) + "/0"}}
 	c, err := New(context.Background(), Options{Config: cfg})
 	if err != nil {
@@ -136,6 +140,7 @@ func TestFailOpenRedis(t *testing.T) {
 // name, cosine distance and size, the payload indexes, UUID point IDs, the
 // "=" keyword encoding, and that the sweeper deletes expired points.
 func TestQdrantLayout(t *testing.T) {
+	t.Parallel()
 	srv := qdranttest.NewServer(t)
 	clock := newFakeClock()
 	idx, err := NewQdrantIndex(context.Background(), QdrantConfig{URL: srv.Addr(), Timeout: 5 * time.Second, SweepInterval: 20 * time.Millisecond},
@@ -174,13 +179,7 @@ func TestQdrantLayout(t *testing.T) {
 		t.Fatalf("%d points", srv.Points(name))
 	}
 	clock.Advance(time.Hour)
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.Points(name) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the sweeper left %d points", srv.Points(name))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, "the sweeper to leave 1 point", func() bool { return srv.Points(name) == 1 })
 	if srv.Calls("Search") != 0 {
 		t.Fatal("unexpected searches")
 	}
@@ -189,6 +188,7 @@ func TestQdrantLayout(t *testing.T) {
 // TestQdrantCorruptPayload: a point the cache did not write is an error, not
 // a hit and not a panic.
 func TestQdrantCorruptPayload(t *testing.T) {
+	t.Parallel()
 	good := map[string]*qdrant.Value{
 		qfID: qdrant.NewValueString("x"), qfTenant: qdrant.NewValueString("=t"), qfModel: qdrant.NewValueString("=m"),
 		qfTools: qdrant.NewValueString("="), qfContext: qdrant.NewValueString("="), qfExpiresAt: qdrant.NewValueInt(100),
@@ -214,6 +214,7 @@ func TestQdrantCorruptPayload(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	c, err := New(context.Background(), Options{Config: Config{Enabled: true}, Registerer: reg})
 	if err != nil {

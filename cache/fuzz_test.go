@@ -36,6 +36,7 @@ func FuzzDecodeEntry(f *testing.F) {
 }
 
 func TestEntryRoundTrip(t *testing.T) {
+	t.Parallel()
 	in := Entry{Value: []byte{0, 1, 2, 255}, PromptTokens: 1 << 40, CompletionTokens: 7, CostUSD: 12.5, CreatedAt: time.Unix(1700000000, 123).UTC()}
 	out, err := DecodeEntry(EncodeEntry(in))
 	if err != nil || !bytes.Equal(out.Value, in.Value) || out.PromptTokens != in.PromptTokens || out.CompletionTokens != 7 || out.CostUSD != 12.5 || !out.CreatedAt.Equal(in.CreatedAt) {

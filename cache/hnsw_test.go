@@ -72,6 +72,7 @@ func bruteBest(g *hnswGraph, q []float32) int32 {
 // reuse by later inserts) and checks that the nearest neighbour is still found
 // for almost every query, and that the graph stays consistent.
 func TestHNSWRecallAfterDeletes(t *testing.T) {
+	t.Parallel()
 	const n, dims = 4000, 32
 	r := rand.New(rand.NewPCG(1, 2))
 	g := newHNSWGraph(dims, 7)
@@ -109,6 +110,7 @@ func TestHNSWRecallAfterDeletes(t *testing.T) {
 }
 
 func TestHNSWRemoveAll(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(3, 4))
 	g := newHNSWGraph(8, 1)
 	vs := new(visitSet)
@@ -133,6 +135,7 @@ func TestHNSWRemoveAll(t *testing.T) {
 // TestHNSWStalePlan: an insert planned before other inserts and deletes
 // links only to candidates that still exist, and the graph stays consistent.
 func TestHNSWStalePlan(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(9, 9))
 	g := newHNSWGraph(16, 3)
 	vs := new(visitSet)

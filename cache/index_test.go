@@ -52,6 +52,7 @@ func vec(xs ...float32) []float32 { return xs }
 // TestIndexContract runs the Index contract against the memory index, the
 // in-process fake Qdrant and, with JUNCTION_TEST_QDRANT, a real Qdrant.
 func TestIndexContract(t *testing.T) {
+	t.Parallel()
 	for _, b := range indexBackends() {
 		t.Run(b.name, func(t *testing.T) {
 			clock := newFakeClock()
@@ -162,6 +163,7 @@ func TestIndexContract(t *testing.T) {
 }
 
 func TestMemoryIndexBoundsAndErrors(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock()
 	idx := NewMemoryIndex(MemoryIndexOptions{MaxEntries: 3, Now: clock.Now, SweepInterval: time.Minute})
 	ctx := context.Background()

@@ -19,6 +19,7 @@ func lexicalSim(t *testing.T, e Embedder, a, b string) float64 {
 // paraphrase pair scores at least the threshold, every different question
 // scores below it, and the margins are logged (see the package doc).
 func TestLexicalThreshold(t *testing.T) {
+	t.Parallel()
 	e := NewLexical(0)
 	minPara, maxDiff := 2.0, -2.0
 	for _, p := range paraphrasePairs {
@@ -39,6 +40,7 @@ func TestLexicalThreshold(t *testing.T) {
 }
 
 func TestLexicalVectors(t *testing.T) {
+	t.Parallel()
 	e := NewLexical(0)
 	if e.Name() != "lexical" {
 		t.Fatalf("name %q", e.Name())

@@ -11,27 +11,13 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/cache/qdranttest"
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// fakeClock is the injected clock of the suite.
-type fakeClock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newFakeClock returns the injected clock of the suite.
+func newFakeClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // backend is one combination of tier back-ends the suite runs against.
@@ -70,7 +56,7 @@ func backends() []backend {
 type suiteEnv struct {
 	t     *testing.T
 	c     *Cache
-	clock *fakeClock
+	clock *testkit.Clock
 	run   string
 }
 
@@ -131,6 +117,7 @@ func (e *suiteEnv) wantMiss(r Request) {
 
 // TestSuite runs the shared behaviour tests against every back-end.
 func TestSuite(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			t.Run("ExactRepeatHits", func(t *testing.T) { testExactRepeat(t, b) })
@@ -396,6 +383,7 @@ func testSizeBound(t *testing.T, b backend) {
 
 // TestDisabled: a disabled cache is valid, never hits and stores nothing.
 func TestDisabled(t *testing.T) {
+	t.Parallel()
 	c, err := New(context.Background(), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -418,6 +406,7 @@ func TestDisabled(t *testing.T) {
 
 // TestSemanticDisabled: with semantic.enabled false only the exact tier works.
 func TestSemanticDisabled(t *testing.T) {
+	t.Parallel()
 	off := false
 	c, err := New(context.Background(), Options{Config: Config{Enabled: true, Semantic: SemanticConfig{Enabled: &off}}})
 	if err != nil {
@@ -435,6 +424,7 @@ func TestSemanticDisabled(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	bad := Config{Scope: "org", TTL: -1, NominalCost: -1,
 		Exact:    ExactConfig{Backend: "memcached", MaxBytes: -1},
 		Semantic: SemanticConfig{Backend: "faiss", Threshold: 1.5, Dimensions: -1, MaxEntries: -1}}

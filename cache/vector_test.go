@@ -8,6 +8,7 @@ import (
 
 // TestHvecDots: sparse and dense storage give the same similarities.
 func TestHvecDots(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(5, 6))
 	mk := func(nnz int) []float32 {
 		v := make([]float32, 97)

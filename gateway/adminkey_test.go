@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/rs/zerolog"
 )
 
@@ -15,6 +16,7 @@ import (
 // older file, or a symlink planted at the path, is replaced, not written
 // through) and the log says where, never what.
 func TestGeneratedAdminKeyNeverReachesTheLog(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, AdminKeyFile)
 	decoy := filepath.Join(t.TempDir(), "decoy")
@@ -24,7 +26,7 @@ func TestGeneratedAdminKeyNeverReachesTheLog(t *testing.T) {
 	if err := os.Symlink(decoy, path); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	g, err := New(context.Background(), Config{DataDir: dir}, Options{Logger: zerolog.New(logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +65,7 @@ func TestGeneratedAdminKeyNeverReachesTheLog(t *testing.T) {
 // TestAdminKeyFileIsNotWrittenForAConfiguredKey: a configured key is the
 // operator's own; nothing is generated or written.
 func TestAdminKeyFileIsNotWrittenForAConfiguredKey(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	g, err := New(context.Background(), Config{DataDir: dir, AdminKey: testAdminKey}, Options{Logger: zerolog.Nop()})
 	if err != nil {

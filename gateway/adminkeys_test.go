@@ -229,6 +229,7 @@ func keyNames(ks []policy.Key) []string {
 }
 
 func TestAdminTeamCreate(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	team := g.createTeam(t, map[string]any{
 		"name":     "research",
@@ -273,6 +274,7 @@ func teamEqual(a, b policy.Team) bool {
 }
 
 func TestAdminTeamCreateInvalid(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	cases := []struct {
 		name string
@@ -320,6 +322,7 @@ func TestAdminTeamCreateInvalid(t *testing.T) {
 }
 
 func TestAdminTeamPeriods(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	for i, tc := range []struct{ in, want string }{
 		{"1h", "1h"}, {"1d", "1d"}, {"1w", "1w"}, {"1mo", "1mo"}, {"none", ""}, {"", ""},
@@ -333,6 +336,7 @@ func TestAdminTeamPeriods(t *testing.T) {
 }
 
 func TestAdminTeamListGetPatchDelete(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	if names := teamNames(g.listTeams(t)); len(names) != 0 {
 		t.Fatalf("fresh gateway has teams %v", names)
@@ -438,6 +442,7 @@ func TestAdminTeamListGetPatchDelete(t *testing.T) {
 }
 
 func TestAdminTeamDeleteWithKeys(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	g.createTeam(t, map[string]any{"name": "research"})
 	k := g.createKey(t, map[string]any{"name": "bot", "team": "research"})
@@ -452,6 +457,7 @@ func TestAdminTeamDeleteWithKeys(t *testing.T) {
 }
 
 func TestAdminKeyCreate(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	g.createTeam(t, map[string]any{"name": "research"})
 
@@ -550,6 +556,7 @@ func TestAdminKeyCreate(t *testing.T) {
 }
 
 func TestAdminKeySecretShownOnlyAtCreation(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	g.createTeam(t, map[string]any{"name": "research"})
 	k := g.createKey(t, map[string]any{"name": "alice", "team": "research"})
@@ -581,6 +588,7 @@ func TestAdminKeySecretShownOnlyAtCreation(t *testing.T) {
 }
 
 func TestAdminKeyGetListPatch(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	g.createTeam(t, map[string]any{"name": "research"})
 	g.createTeam(t, map[string]any{"name": "ops"})
@@ -689,6 +697,7 @@ func TestAdminKeyGetListPatch(t *testing.T) {
 }
 
 func TestAdminKeyDelete(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	a := g.createKey(t, map[string]any{"name": "alice"})
 	b := g.createKey(t, map[string]any{"name": "bob"})
@@ -718,6 +727,7 @@ func TestAdminKeyDelete(t *testing.T) {
 }
 
 func TestAdminKeyState(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	g.createTeam(t, map[string]any{"name": "research", "budget": map[string]any{"usd": 100, "period": "1mo"},
 		"limits": map[string]any{"rpm": 600, "tpm": 200000}})
@@ -862,6 +872,7 @@ func parseTestConfig(t *testing.T, doc, dataDir string) Config {
 }
 
 func TestAdminFileManagedEntries(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, parseTestConfig(t, fileConfig, t.TempDir()))
 
 	// Listed, with source "file".
@@ -968,6 +979,7 @@ func TestAdminFileManagedEntries(t *testing.T) {
 // Restarting with an entry gone from the configuration removes it; what the
 // API made stays.
 func TestAdminFileManagedEntriesFollowRestarts(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	g1 := newGovGateway(t, parseTestConfig(t, fileConfig, dir))
 	g1.createTeam(t, map[string]any{"name": "api-team", "budget": map[string]any{"usd": 7}})

@@ -9,6 +9,7 @@ import (
 // A name the client escapes more than it must (an @ is legal in a path
 // segment, but some clients escape it) reaches the admin handlers decoded.
 func TestAdminPathNamesAreDecoded(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	const name = "ops@acme"
 	g.createTeam(t, map[string]any{"name": name})

@@ -41,6 +41,7 @@ func (g *govGateway) listRules(t *testing.T) []policy.Rule {
 }
 
 func TestAdminPolicyAddListRemove(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	if r := g.admin(t, http.MethodGet, "/admin/v1/policies", nil).want(t, 200); !bytes.Contains(r.Body, []byte(`"data":[]`)) {
 		t.Errorf("empty policy list: %s", r.Body)
@@ -133,6 +134,7 @@ func TestAdminPolicyAddListRemove(t *testing.T) {
 }
 
 func TestAdminPolicyInvalid(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	for _, tc := range []struct {
 		name, body, code string
@@ -178,6 +180,7 @@ func TestAdminPolicyInvalid(t *testing.T) {
 
 // A key's roles get the role's grants; a deny beats any allow.
 func TestAdminPolicyCheckDenyOverridesAllow(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	g.createTeam(t, map[string]any{"name": "research"})
 	// No direct grants: everything comes from the role.
@@ -258,6 +261,7 @@ func TestAdminPolicyCheckDenyOverridesAllow(t *testing.T) {
 // A rule in team A's domain never reaches a key of team B, even one holding
 // the same role; a rule in domain * reaches every team.
 func TestAdminPolicyCheckTeamDomains(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	g.createTeam(t, map[string]any{"name": "team-a"})
 	g.createTeam(t, map[string]any{"name": "team-b"})
@@ -325,6 +329,7 @@ func TestAdminPolicyCheckTeamDomains(t *testing.T) {
 
 // Objects match with *, which spans any run of characters, slashes included.
 func TestAdminPolicyCheckGlobs(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	k := g.createKey(t, map[string]any{"name": "alice", "roles": []string{"reader"}, "models": []string{}, "tools": []string{}})
 	for _, line := range []string{
@@ -382,6 +387,7 @@ func TestAdminPolicyCheckGlobs(t *testing.T) {
 }
 
 func TestAdminPolicyCheckErrors(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	g.createKey(t, map[string]any{"name": "alice"})
 	for _, tc := range []struct {
@@ -402,6 +408,7 @@ func TestAdminPolicyCheckErrors(t *testing.T) {
 }
 
 func TestAdminPrices(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	var list struct{ Data []policy.Price }
 	g.admin(t, http.MethodGet, "/admin/v1/prices", nil).want(t, 200).decode(t, &list)
@@ -500,6 +507,7 @@ func TestAdminPrices(t *testing.T) {
 // A provider-specific override must not capture the dated snapshots of a
 // different model that merely starts with the same name.
 func TestAdminPriceOverrideDoesNotCaptureOtherModels(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	g.admin(t, http.MethodPost, "/admin/v1/prices", `{"model":"openai/gpt-4o","input_per_mtok":3,"output_per_mtok":12}`).want(t, http.StatusOK)
 	for _, tc := range []struct{ model, want string }{
@@ -532,6 +540,7 @@ func (g *govGateway) usage(t *testing.T, query url.Values) usageResult {
 }
 
 func TestAdminUsageEmptyAndInvalid(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	for _, q := range []string{"", "?group_by=model", "?group_by=key", "?group_by=team", "?group_by=tool", "?group_by=day",
 		"?from=2025-01-01&to=2025-02-01", "?key=nobody", "?team=x&model=y&kind=llm&tool=a/b&limit=5"} {
@@ -570,6 +579,7 @@ func TestAdminUsageEmptyAndInvalid(t *testing.T) {
 // Usage admitted and settled through the engine is reported by the admin
 // API straight away, with gpt-4o's price: $2.50 in and $10 out per 1M tokens.
 func TestAdminUsageReportsSettledWork(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	g.createTeam(t, map[string]any{"name": "research"})
 	alice := g.createKey(t, map[string]any{"name": "alice", "team": "research"})

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/llm/providerstore"
 	"github.com/junctionhq/junction/policy"
@@ -165,6 +166,7 @@ func TestAdminProvidersLifecycle(t *testing.T) {
 // refused with every problem; file providers cannot be changed, deleted or
 // shadowed through the API.
 func TestAdminProvidersValidationAndFileProviders(t *testing.T) {
+	t.Parallel()
 	s := startLLM(t, nil)
 	base := s.gw.URL + "/admin/v1/providers"
 
@@ -215,6 +217,7 @@ func TestAdminProvidersValidationAndFileProviders(t *testing.T) {
 // provider while API providers are added, changed and removed (run with
 // -race).
 func TestAdminProvidersConcurrentRequests(t *testing.T) {
+	t.Parallel()
 	up := llmtest.NewServer()
 	t.Cleanup(up.Close)
 	s := startLLM(t, nil)
@@ -297,11 +300,11 @@ func TestAdminProviderReachesTheOtherReplica(t *testing.T) {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}
 	start := time.Now()
-	waitFor(t, time.Second, "B to serve the new provider", func() bool { return chatB() == http.StatusOK })
+	testkit.Eventually(t, time.Second, "B to serve the new provider", func() bool { return chatB() == http.StatusOK })
 	t.Logf("B served the provider %v after A's admin API answered", time.Since(start))
 	resp, _ = adminDo(t, http.MethodDelete, a.URL+"/admin/v1/providers/shared", nil)
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("delete: %d", resp.StatusCode)
 	}
-	waitFor(t, time.Second, "B to drop the provider", func() bool { return chatB() == http.StatusNotFound })
+	testkit.Eventually(t, time.Second, "B to drop the provider", func() bool { return chatB() == http.StatusNotFound })
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/registry/mcptest"
 )
@@ -30,7 +31,7 @@ func TestAdminServersAndTools(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "transport") {
 		t.Errorf("invalid server: %d %s", resp.StatusCode, body)
 	}
-	waitFor(t, 15*time.Second, "web to be ready", func() bool {
+	testkit.Eventually(t, 15*time.Second, "web to be ready", func() bool {
 		_, body := adminDo(t, http.MethodGet, gw.URL+"/admin/v1/servers/web", nil)
 		var info registry.ServerInfo
 		_ = json.Unmarshal(body, &info)

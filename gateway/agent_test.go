@@ -21,6 +21,7 @@ import (
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/llm/llmtest"
@@ -89,7 +90,7 @@ func startAgent(t *testing.T, mutate func(*Config)) *agentSetup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "web's tools in the catalog", func() bool { return len(s.gw.hub.Tools(id, "")) >= 8 })
+	testkit.Eventually(t, 15*time.Second, "web's tools in the catalog", func() bool { return len(s.gw.hub.Tools(id, "")) >= 8 })
 	return &agentSetup{llmSetup: s, web: web, meet: meet}
 }
 
@@ -183,6 +184,7 @@ func (s *agentSetup) usageTotals(t *testing.T, keyID string) store.UsageRow {
 const agentUser = `"messages":[{"role":"user","content":"What is 2 + 3?"}]`
 
 func TestAgentTwoStepLoop(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})), llmtest.TextTurn("The sum is 5."))
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,
@@ -244,6 +246,7 @@ func TestAgentTwoStepLoop(t *testing.T) {
 }
 
 func TestAgentParallelToolCalls(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__rendezvous", map[string]any{"who": "a"}), llmtest.Call("web__rendezvous", map[string]any{"who": "b"})),
 		llmtest.TextTurn("Both met."))
@@ -266,6 +269,7 @@ func TestAgentParallelToolCalls(t *testing.T) {
 }
 
 func TestAgentToolErrorFedBack(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__fail", map[string]any{"message": "disk on fire"})), llmtest.TextTurn("The tool failed."))
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`)
@@ -280,6 +284,7 @@ func TestAgentToolErrorFedBack(t *testing.T) {
 }
 
 func TestAgentDeniedToolIsReportedNotRun(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	k, limited, err := s.gw.Policy().CreateKey(context.Background(), policy.KeyInput{Name: "echo-only", Tools: []string{"web/echo"}})
 	if err != nil {
@@ -307,6 +312,7 @@ func TestAgentDeniedToolIsReportedNotRun(t *testing.T) {
 }
 
 func TestAgentMaxIterations(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, func(c *Config) { c.Agent.MaxIterations = 3 })
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "again"})))
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`)
@@ -330,6 +336,7 @@ func TestAgentMaxIterations(t *testing.T) {
 }
 
 func TestAgentBudgetExhaustedMidLoop(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	body := `{"model":"fast","max_tokens":1000,` + agentUser + `,"tools":[{"type":"mcp","server_label":"web","allowed_tools":["echo"]}]}`
 	// The budget covers the first call's estimate (prompt ≈ body/4 tokens,
@@ -364,6 +371,7 @@ func TestAgentBudgetExhaustedMidLoop(t *testing.T) {
 }
 
 func TestAgentRequireApproval(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.ToolCall{ID: "call_ok1", Name: "web__echo", Arguments: `{"message":"approved"}`}), llmtest.TextTurn("It said approved."))
 	tools := `"tools":[{"type":"mcp","server_label":"web","require_approval":"always"}]`
@@ -387,6 +395,7 @@ func TestAgentRequireApproval(t *testing.T) {
 }
 
 func TestAgentFunctionToolsMixed(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "x"})),
 		llmtest.ToolTurn(llmtest.Call("get_weather", map[string]any{"city": "Paris"})), llmtest.TextTurn("Sunny."))
@@ -412,6 +421,7 @@ func TestAgentFunctionToolsMixed(t *testing.T) {
 }
 
 func TestAgentToolsHeader(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "via header"})), llmtest.TextTurn("ok"))
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`}`, llm.ToolsHeader, "web:echo|add")
@@ -429,6 +439,7 @@ func TestAgentToolsHeader(t *testing.T) {
 }
 
 func TestAgentBadToolNames(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"x","server_url":"https://example.com/mcp"}]}`)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "server_url") {
@@ -512,6 +523,7 @@ func parseOpenAIStream(t *testing.T, body []byte) (chunks []oaiChunk, comments [
 }
 
 func TestAgentStreamOpenAI(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	final := "The sum of two and three is five, as the tool reported."
 	s.script(t, llmtest.Turn{Text: "Let me add.", ToolCalls: []llmtest.ToolCall{llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})}},
@@ -625,6 +637,7 @@ type agentAnthropicMessage struct {
 }
 
 func TestAgentMessages(t *testing.T) {
+	t.Parallel()
 	for _, model := range []string{"claude/claude-sonnet-4-5", "fast"} { // Anthropic upstream, and an OpenAI one
 		t.Run(model, func(t *testing.T) {
 			s := startAgent(t, func(c *Config) { c.Agent.MaxIterations = 3 })
@@ -669,6 +682,7 @@ func TestAgentMessages(t *testing.T) {
 }
 
 func TestAgentStreamAnthropic(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})), llmtest.TextTurn("The sum is five, as computed."))
 	resp, body := s.post(t, "/v1/messages", `{"model":"claude/claude-sonnet-4-5","max_tokens":200,"stream":true,
@@ -722,7 +736,7 @@ func TestAgentManyTools(t *testing.T) {
 		c.Servers = append(c.Servers, registry.ServerConfig{Name: "many", Transport: registry.TransportStreamableHTTP, URL: many.URL})
 	})
 	id, _ := s.gw.Policy().Authenticate(s.key)
-	waitFor(t, 15*time.Second, "the 301 tools", func() bool { return countServer(s.gw.hub.Tools(id, ""), "many") == 301 })
+	testkit.Eventually(t, 15*time.Second, "the 301 tools", func() bool { return countServer(s.gw.hub.Tools(id, ""), "many") == 301 })
 	s.script(t,
 		llmtest.ToolTurn(llmtest.Call("search_tools", map[string]any{"query": "generated tool number 250"})),
 		llmtest.ToolTurn(llmtest.Call("many__gen_00250", map[string]any{"message": "found"})),
@@ -794,6 +808,7 @@ func TestAgentTimeouts(t *testing.T) {
 // tool calls Junction ran) sends it back with a new question: the old calls
 // are not run again, and the conversation stays valid.
 func TestAgentHistoryWithRanCalls(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.TextTurn("Anything else?"))
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast","tools":[{"type":"mcp","server_label":"web"}],"messages":[
@@ -811,6 +826,7 @@ func TestAgentHistoryWithRanCalls(t *testing.T) {
 }
 
 func TestAgentStreamReturnsApprovalCalls(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "need approval"})))
 	req, _ := http.NewRequest(http.MethodPost, s.gw.URL+"/v1/chat/completions", strings.NewReader(`{"model":"fast","stream":true,`+agentUser+`,
@@ -903,6 +919,7 @@ func TestAgentOfficialSDKs(t *testing.T) {
 // provider, and a plain request that follows is not answered from a loop's
 // step.
 func TestAgentBypassesTheCache(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, func(c *Config) {
 		c.Cache.Enabled = true
 		c.Cache.CacheToolCalls = true
@@ -921,6 +938,7 @@ func TestAgentBypassesTheCache(t *testing.T) {
 }
 
 func TestAgentForcedToolChoiceHoldsOnce(t *testing.T) {
+	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "x"})), llmtest.TextTurn("Done."))
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tool_choice":"required","tools":[{"type":"mcp","server_label":"web"}]}`)
@@ -954,7 +972,7 @@ func TestAgentStreamClientGone(t *testing.T) {
 	_, _ = resp.Body.Read(buf) // the first event, then hang up
 	cancel()
 	resp.Body.Close()
-	waitFor(t, 5*time.Second, "the first turn's usage record", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the first turn's usage record", func() bool {
 		_ = s.gw.Policy().FlushUsage(context.Background())
 		rows, _ := s.gw.Policy().Usage(context.Background(), store.UsageQuery{KeyID: s.keyID})
 		return len(rows) == 1 && rows[0].Requests >= 1 && rows[0].CompletionTokens > 0

@@ -13,6 +13,7 @@ import (
 // /admin/v1, over HTTP.
 
 func TestCallerAuthHeaders(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	k := g.createKey(t, map[string]any{"name": "alice"})
 	for _, tc := range []struct {
@@ -40,6 +41,7 @@ func TestCallerAuthHeaders(t *testing.T) {
 }
 
 func TestCallerAuthRejections(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	good := g.createKey(t, map[string]any{"name": "good"})
 	disabled := g.createKey(t, map[string]any{"name": "disabled", "enabled": false})
@@ -100,6 +102,7 @@ func flipLast(s string) string {
 
 // Patching a key's enabled flag and expiry takes effect on the next request.
 func TestCallerAuthFollowsKeyChanges(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	k := g.createKey(t, map[string]any{"name": "alice"})
 	steps := []struct {
@@ -126,6 +129,7 @@ func TestCallerAuthFollowsKeyChanges(t *testing.T) {
 
 // The admin key works on caller routes too, as the all-powerful identity.
 func TestCallerAuthAcceptsAdminKey(t *testing.T) {
+	t.Parallel()
 	g := newGovGateway(t, Config{})
 	for _, h := range []http.Header{
 		{"Authorization": {"Bearer " + testAdminKey}},
@@ -143,6 +147,7 @@ func TestCallerAuthAcceptsAdminKey(t *testing.T) {
 // Every admin route needs the admin key: none, a wrong one, or a valid
 // virtual key are all refused with 401, before the route is looked at.
 func TestAdminRoutesNeedTheAdminKey(t *testing.T) {
+	t.Parallel()
 	// Forty-odd wrong keys from one address: keep the auth throttle (tested
 	// in auththrottle_test.go) out of the way.
 	g := newGovGateway(t, Config{HTTP: HTTPConfig{AuthThrottle: AuthThrottleConfig{SlowAfter: 1000, BlockAfter: 1000}}})

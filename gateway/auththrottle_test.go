@@ -14,13 +14,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 )
 
 // throttleRig runs adminAuth with a throttle on a fake clock whose delays
 // are recorded instead of slept.
 type throttleRig struct {
-	clock    *fakeClock
+	clock    *testkit.Clock
 	throttle *authThrottle
 	handler  http.Handler
 
@@ -38,7 +39,7 @@ func newThrottleRig(t *testing.T, cfg AuthThrottleConfig, proxies ...string) *th
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	rig := &throttleRig{clock: &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
+	rig := &throttleRig{clock: testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	rig.throttle = newAuthThrottle(cfg, trusted, rig.clock.Now, zerolog.Nop(), prometheus.NewRegistry())
 	rig.throttle.wait = func(_ context.Context, d time.Duration) {
 		rig.mu.Lock()
@@ -75,6 +76,7 @@ func (rig *throttleRig) send(t *testing.T, addr, key string) (*httptest.Response
 // address is refused everything (429 with Retry-After) until the lockout
 // ends, while other addresses are untouched.
 func TestAdminKeyGuessesAreSlowedThenRefused(t *testing.T) {
+	t.Parallel()
 	rig := newThrottleRig(t, AuthThrottleConfig{SlowAfter: 3, BlockAfter: 6, Delay: time.Second, Lockout: 5 * time.Minute})
 	const attacker, neighbour = "198.51.100.7:40000", "198.51.100.8:40000"
 	wrong := func(i int) string { return fmt.Sprintf("guess-%03d-0123456789", i) }
@@ -139,6 +141,7 @@ func TestAdminKeyGuessesAreSlowedThenRefused(t *testing.T) {
 // TestAuthFailuresOutsideTheWindowDoNotAddUp: a slow trickle of mistakes,
 // fewer than block_after per window, never locks anyone out.
 func TestAuthFailuresOutsideTheWindowDoNotAddUp(t *testing.T) {
+	t.Parallel()
 	rig := newThrottleRig(t, AuthThrottleConfig{SlowAfter: 2, BlockAfter: 3, Window: time.Minute})
 	const addr = "192.0.2.10:1234"
 	for round := range 5 {
@@ -158,6 +161,7 @@ func TestAuthFailuresOutsideTheWindowDoNotAddUp(t *testing.T) {
 // max_clients keep the table at max_clients, forgetting the least recently
 // failing address first.
 func TestAuthThrottleMemoryIsBounded(t *testing.T) {
+	t.Parallel()
 	rig := newThrottleRig(t, AuthThrottleConfig{SlowAfter: 1, BlockAfter: 2, MaxClients: 100})
 	const locked = "203.0.113.1:1"
 	rig.send(t, locked, "wrong-key-0123456789")
@@ -205,6 +209,7 @@ func TestAuthThrottleDelayEndsWithTheRequest(t *testing.T) {
 // X-Forwarded-For is believed only from trusted proxies, and only up to the
 // first address that is not one; IPv6 clients count per /64.
 func TestAuthThrottleClientAddress(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		proxies []string
@@ -257,7 +262,8 @@ func TestAuthThrottleClientAddress(t *testing.T) {
 // every authenticated route, in each route's protocol, right keys included,
 // until the lockout ends; unauthenticated routes still answer.
 func TestKeyGuessingLocksOutTheAddressOnEveryRoute(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	t.Parallel()
+	clock := testkit.NewClock(time.Now())
 	g := startGatewayWith(t, func(c *Config) {
 		c.HTTP.AuthThrottle = AuthThrottleConfig{SlowAfter: 2, BlockAfter: 5, Delay: 10 * time.Millisecond, Lockout: time.Minute}
 	}, Options{Now: clock.Now})
@@ -373,6 +379,7 @@ func TestKeyGuessingLocksOutTheAddressOnEveryRoute(t *testing.T) {
 // TestAuthThrottleConfig: the throttle and trusted proxies are read from the
 // file under http:, with defaults, and every mistake is reported by path.
 func TestAuthThrottleConfig(t *testing.T) {
+	t.Parallel()
 	cfg, err := ParseConfig("junction.yaml", []byte(`
 http:
   trusted_proxies: [10.0.0.0/8, "::1"]
@@ -402,6 +409,7 @@ http:
 // labels name keys and teams) answers only the token; wrong tokens count as
 // wrong keys. Without one it stays open for existing scrapers.
 func TestMetricsTokenGuardsMetrics(t *testing.T) {
+	t.Parallel()
 	const token = "scrape-token-0123456789"
 	g := startGateway(t, func(c *Config) {
 		c.HTTP.MetricsToken = token

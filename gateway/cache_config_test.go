@@ -10,6 +10,7 @@ import (
 
 // The short cache form documented in API.md keeps working beside the long one.
 func TestParseConfigCacheShortForm(t *testing.T) {
+	t.Parallel()
 	doc := `
 providers:
   - name: openai

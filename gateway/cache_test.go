@@ -13,12 +13,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/cache/qdranttest"
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/policy"
@@ -329,22 +329,9 @@ func TestCacheKeyScope(t *testing.T) {
 	wantCache(t, resp, llm.CacheHitExact)
 }
 
-// fakeClock is a settable clock for the cache's TTLs.
-type fakeClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // withClock rebuilds the gateway's cache on clock (tests only: the gateway
 // builds its cache on the real clock).
-func (s *llmSetup) withClock(t *testing.T, clock *fakeClock) {
+func (s *llmSetup) withClock(t *testing.T, clock *testkit.Clock) {
 	t.Helper()
 	g := s.gw.Gateway
 	_ = g.cache.Load().Close()
@@ -358,7 +345,7 @@ func (s *llmSetup) withClock(t *testing.T, clock *fakeClock) {
 
 func TestCacheTTL(t *testing.T) {
 	s := startCached(t, cacheBackends[0], nil)
-	clock := &fakeClock{now: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	s.withClock(t, clock)
 	s.ask(t, s.key, "short lived", llm.HeaderCacheTTL, "30")
 	s.ask(t, s.key, "long lived", llm.HeaderCacheTTL, "2h")

@@ -61,6 +61,7 @@ store:
 }
 
 func TestEnvExpansion(t *testing.T) {
+	t.Parallel()
 	env := envMap(map[string]string{"HOST": "127.0.0.2", "EMPTY": "", "PORT": "7000"})
 	cases := []struct {
 		in, want string
@@ -147,6 +148,7 @@ admin_key: ${BAD-NAME}
 }
 
 func TestParseConfigRejectsMalformed(t *testing.T) {
+	t.Parallel()
 	for _, doc := range []string{
 		"listen: [1, 2",
 		"- a\n- b\n",
@@ -161,6 +163,7 @@ func TestParseConfigRejectsMalformed(t *testing.T) {
 }
 
 func TestLoadConfigMissingFile(t *testing.T) {
+	t.Parallel()
 	_, err := LoadConfig(filepath.Join(t.TempDir(), "nope.yaml"), nil)
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("want not-exist, got %v", err)
@@ -168,6 +171,7 @@ func TestLoadConfigMissingFile(t *testing.T) {
 }
 
 func TestParseByteSize(t *testing.T) {
+	t.Parallel()
 	cases := map[string]ByteSize{"0": 0, "1024": 1024, "1KiB": 1024, "10MiB": 10 << 20, "2 GiB": 2 << 30, "5KB": 5000, "7B": 7}
 	for in, want := range cases {
 		got, err := ParseByteSize(in)
@@ -196,6 +200,7 @@ func FuzzParseConfig(f *testing.F) {
 
 // TestExampleConfigIsValid keeps examples/config/junction.yaml loadable.
 func TestExampleConfigIsValid(t *testing.T) {
+	t.Parallel()
 	if _, err := LoadConfig("../examples/config/junction.yaml", func(string) (string, bool) { return "", false }); err != nil {
 		t.Fatal(err)
 	}

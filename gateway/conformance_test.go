@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry"
 )
 
@@ -221,7 +222,7 @@ func startConformanceFixture(t *testing.T, ctx context.Context, dir string) stri
 	addr := ln.Addr().String()
 	_ = ln.Close()
 
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "CONFORMANCE_ADDR="+addr)
 	cmd.Stdout, cmd.Stderr = &logs, &logs

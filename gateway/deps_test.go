@@ -32,6 +32,7 @@ var allowedImports = map[string][]string{
 	"store/secret":      {},
 	"telemetry":         {"store"},
 	"web":               {},
+	"internal/testkit":  {},
 	"examples":          {"llm/llmtest", "registry/mcptest"},
 }
 
@@ -39,6 +40,7 @@ var allowedImports = map[string][]string{
 // architecture: arrows point down DESIGN.md's table, nothing imports
 // gateway, web or cmd but the composition root, and mcp never imports llm.
 func TestDependencyDirection(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, module+"/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)

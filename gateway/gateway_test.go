@@ -13,33 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/rs/zerolog"
 )
 
 const testAdminKey = "test-admin-key-0123456789"
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testGateway struct {
 	*Gateway
 	URL  string
-	Logs *syncBuffer
+	Logs *testkit.SyncBuffer
 	done chan error
 }
 
@@ -58,7 +41,7 @@ func startGatewayWith(t *testing.T, mutate func(*Config), opts Options) *testGat
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	opts.Logger, opts.Version, opts.Terminal = zerolog.New(logs), "test", io.Discard
 	g, err := New(context.Background(), cfg, opts)
 	if err != nil {
@@ -117,6 +100,7 @@ func errorJSON(t *testing.T, body []byte) errorDetail {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	resp, body := get(t, g.URL+"/healthz")
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"ok"`) {
@@ -136,6 +120,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestReadinessFailsWhenStoreIsDown(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	if err := g.store.Close(); err != nil {
 		t.Fatal(err)
@@ -150,6 +135,7 @@ func TestReadinessFailsWhenStoreIsDown(t *testing.T) {
 }
 
 func TestMetricsExposition(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	get(t, g.URL+"/healthz")
 	get(t, g.URL+"/no/such/path/12345")
@@ -176,6 +162,7 @@ func TestMetricsExposition(t *testing.T) {
 }
 
 func TestRequestID(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	resp, _ := get(t, g.URL+"/healthz")
 	id := resp.Header.Get(RequestIDHeader)
@@ -195,6 +182,7 @@ func TestRequestID(t *testing.T) {
 }
 
 func TestAccessLog(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	req, _ := http.NewRequest(http.MethodPost, g.URL+"/admin/v1/status?key=secret-in-query", strings.NewReader(`{"secret":"body-secret"}`))
 	req.Header.Set("Authorization", "Bearer "+testAdminKey)
@@ -227,6 +215,7 @@ func TestAccessLog(t *testing.T) {
 }
 
 func TestBodyLimit(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(c *Config) { c.HTTP.MaxBodyBytes = 1024 })
 	g.router.Post("/test/echo", handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		var v map[string]any
@@ -271,6 +260,7 @@ func mustRequest(t *testing.T, method, url string, body io.Reader) *http.Request
 }
 
 func TestPanicRecovery(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	g.router.Get("/test/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
 	g.router.Get("/test/panic-mid-stream", func(w http.ResponseWriter, _ *http.Request) {
@@ -308,6 +298,7 @@ func TestPanicRecovery(t *testing.T) {
 }
 
 func TestAdminAuth(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	cases := []struct {
 		name, header string
@@ -351,6 +342,7 @@ func TestAdminAuth(t *testing.T) {
 }
 
 func TestGeneratedAdminKeyIsShownOnceAndPersists(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	start := func() (*Gateway, string) {
 		var term bytes.Buffer
@@ -486,6 +478,7 @@ func TestShutdownDeadlineCancelsLongStreams(t *testing.T) {
 }
 
 func TestNotFoundAndMethodNotAllowedAreJSON(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	resp, body := get(t, g.URL+"/nope")
 	if resp.StatusCode != 404 || errorJSON(t, body).Code != "not_found" {

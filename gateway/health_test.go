@@ -92,6 +92,7 @@ type statusChecks struct {
 // unauthenticated /readyz says only that the store is unavailable, while the
 // admin status route keeps the driver's detail for the operator.
 func TestReadyzDoesNotLeakDatabaseDetail(t *testing.T) {
+	t.Parallel()
 	db := storetest.PostgresFromEnv(t)(t)
 	u, err := url.Parse(db.Config.Postgres.DSN)
 	if err != nil {
@@ -141,6 +142,7 @@ func TestReadyzDoesNotLeakDatabaseDetail(t *testing.T) {
 // TestReadyzSaysOnlyWhichDependencyFailed pins /readyz's whole answer, on a
 // store that is closed, so nothing but the check's name and state is shown.
 func TestReadyzSaysOnlyWhichDependencyFailed(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	resp, body := get(t, g.URL+"/readyz")
 	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != `{"checks":{"store":"ok"},"status":"ok"}` {

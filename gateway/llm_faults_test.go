@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/policy"
@@ -228,7 +229,7 @@ func TestClientDisconnectStillMetersTheStream(t *testing.T) {
 	_, _ = resp.Body.Read(buf) // the first event, then hang up
 	cancel()
 	resp.Body.Close()
-	waitFor(t, 5*time.Second, "the drained stream's usage record", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the drained stream's usage record", func() bool {
 		_ = s.gw.Policy().FlushUsage(context.Background())
 		rows, _ := s.gw.Policy().Usage(context.Background(), store.UsageQuery{KeyID: s.keyID})
 		return len(rows) == 1 && rows[0].Requests == 1 && rows[0].CompletionTokens >= 40

@@ -191,6 +191,7 @@ func reassemble(t *testing.T, data []string) (content string, calls map[int][3]s
 const helloBody = `{"model":"fast","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hello from the openai sdk"}],"temperature":0.2,"seed":42,"metadata":{"x":"y"}}`
 
 func TestChatCompletionsPassThrough(t *testing.T) {
+	t.Parallel()
 	s := startLLM(t, nil)
 	resp, body := s.post(t, "/v1/chat/completions", helloBody)
 	if resp.StatusCode != http.StatusOK {
@@ -233,6 +234,7 @@ func TestChatCompletionsPassThrough(t *testing.T) {
 }
 
 func TestChatStreaming(t *testing.T) {
+	t.Parallel()
 	s := startLLM(t, nil)
 	for _, includeUsage := range []bool{false, true} {
 		body := `{"model":"fast","stream":true,"messages":[{"role":"user","content":"stream me some words please"}]}`
@@ -269,6 +271,7 @@ func TestChatStreaming(t *testing.T) {
 }
 
 func TestToolCallDeltasReassembled(t *testing.T) {
+	t.Parallel()
 	for _, target := range []string{"mock/gpt-4o-mini", "claude/claude-sonnet-4-5", "gem/gemini-2.5-flash"} {
 		t.Run(target, func(t *testing.T) {
 			s := startLLM(t, nil)
@@ -321,6 +324,7 @@ func TestToolCallDeltasReassembled(t *testing.T) {
 }
 
 func TestOpenAIRequestToAnthropicAndGemini(t *testing.T) {
+	t.Parallel()
 	s := startLLM(t, nil)
 	for _, model := range []string{"claude/claude-sonnet-4-5", "gem/gemini-2.5-flash"} {
 		body := strings.Replace(helloBody, `"fast"`, `"`+model+`"`, 1)
@@ -360,6 +364,7 @@ type anthropicMessage struct {
 }
 
 func TestAnthropicMessages(t *testing.T) {
+	t.Parallel()
 	s := startLLM(t, func(c *Config, _ *llmtest.Server) {
 		c.Models = append(c.Models, llm.ModelConfig{Name: "sonnet", Targets: []llm.TargetConfig{{Model: "claude/claude-sonnet-4-5"}}})
 	})
@@ -434,6 +439,7 @@ func TestAnthropicMessages(t *testing.T) {
 }
 
 func TestEmbeddingsAndModels(t *testing.T) {
+	t.Parallel()
 	s := startLLM(t, func(c *Config, _ *llmtest.Server) {
 		c.Models = append(c.Models, llm.ModelConfig{Name: "embed", Targets: []llm.TargetConfig{{Model: "mock/text-embedding-3-small"}}})
 	})
@@ -489,6 +495,7 @@ func TestEmbeddingsAndModels(t *testing.T) {
 }
 
 func TestLLMMetrics(t *testing.T) {
+	t.Parallel()
 	s := startLLM(t, nil)
 	if resp, raw := s.post(t, "/v1/chat/completions", helloBody); resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, raw)

@@ -11,6 +11,7 @@ import (
 // valid key gets 401 with WWW-Authenticate and a JSON-RPC error body, like
 // every other /mcp error (not the OpenAI error shape of /v1).
 func TestMCPUnauthenticatedIsJSONRPC(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	for _, tc := range []struct{ method, path, key string }{
 		{http.MethodPost, "/mcp", ""},

@@ -14,6 +14,7 @@ import (
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry"
 )
 
@@ -79,7 +80,7 @@ func TestMCPInputRequiredBothUpstreamEras(t *testing.T) {
 		t.Run(era, func(t *testing.T) {
 			s := &sampler{}
 			c := mcpClientWith(t, g.URL+"/mcp", key, era, client.WithSamplingHandler(s))
-			waitFor(t, 15*time.Second, "both upstreams' tools", func() bool {
+			testkit.Eventually(t, 15*time.Second, "both upstreams' tools", func() bool {
 				names := mcpTools(t, c)
 				return has(names, "old__ask") && has(names, "new__ask")
 			})

@@ -11,6 +11,7 @@ import (
 // configuration file (with ${ENV} expansion), and its mistakes are reported
 // with their path.
 func TestMCPOAuthServerConfig(t *testing.T) {
+	t.Parallel()
 	env := func(k string) (string, bool) {
 		if k == "CRM_SECRET" {
 			return "from-env", true

@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/registry/mcptest"
@@ -195,7 +196,7 @@ func TestMCPResourceSubscriptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "both upstreams ready", func() bool {
+	testkit.Eventually(t, 15*time.Second, "both upstreams ready", func() bool {
 		n := 0
 		for _, s := range g.servers.Statuses() {
 			if s.State == registry.StateReady {
@@ -216,7 +217,7 @@ func TestMCPResourceSubscriptions(t *testing.T) {
 				a := subConnect(t, url, key, era)
 				b := subConnect(t, url, key, era)
 				a.subscribe(t, uri)
-				waitFor(t, 5*time.Second, "upstream subscribed", func() bool { return subscribers() == 1 })
+				testkit.Eventually(t, 5*time.Second, "upstream subscribed", func() bool { return subscribers() == 1 })
 				if _, m := get(t, g.URL+"/metrics"); !strings.Contains(string(m), "junction_mcp_resource_subscriptions 1") {
 					t.Error("metrics do not count the subscription")
 				}
@@ -225,7 +226,7 @@ func TestMCPResourceSubscriptions(t *testing.T) {
 				b.expectNone(t)
 
 				a.unsubscribe(t, uri)
-				waitFor(t, 5*time.Second, "upstream unsubscribed", func() bool { return subscribers() == 0 })
+				testkit.Eventually(t, 5*time.Second, "upstream unsubscribed", func() bool { return subscribers() == 0 })
 				h.Server.SetText(uri, "v3")
 				a.expectNone(t)
 
@@ -233,7 +234,7 @@ func TestMCPResourceSubscriptions(t *testing.T) {
 				// it ends when the last subscriber goes away.
 				a.subscribe(t, uri)
 				b.subscribe(t, uri)
-				waitFor(t, 5*time.Second, "upstream subscribed", func() bool { return subscribers() == 1 })
+				testkit.Eventually(t, 5*time.Second, "upstream subscribed", func() bool { return subscribers() == 1 })
 				h.Server.SetText(uri, "v4")
 				a.expectUpdate(t, uri)
 				b.expectUpdate(t, uri)
@@ -245,7 +246,7 @@ func TestMCPResourceSubscriptions(t *testing.T) {
 				h.Server.SetText(uri, "v5")
 				b.expectUpdate(t, uri)
 				b.close()
-				waitFor(t, 5*time.Second, "upstream unsubscribed after the last subscriber left", func() bool { return subscribers() == 0 })
+				testkit.Eventually(t, 5*time.Second, "upstream unsubscribed after the last subscriber left", func() bool { return subscribers() == 0 })
 			})
 		}
 	}
@@ -281,7 +282,7 @@ func TestMCPResourceSubscriptions(t *testing.T) {
 		if err := c.Subscribe(ctx, mcpgo.SubscribeRequest{Params: mcpgo.SubscribeParams{URI: uri}}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 5*time.Second, "upstream subscribed", func() bool { return h.Server.Subscribers(uri) == 1 })
+		testkit.Eventually(t, 5*time.Second, "upstream subscribed", func() bool { return h.Server.Subscribers(uri) == 1 })
 		h.Server.SetText(uri, "sse")
 		select {
 		case got := <-updates:
@@ -297,7 +298,7 @@ func TestMCPResourceSubscriptions(t *testing.T) {
 			t.Error("subscribing to an empty URI succeeded")
 		}
 		_ = c.Close()
-		waitFor(t, 5*time.Second, "upstream unsubscribed after the SSE stream ended", func() bool { return h.Server.Subscribers(uri) == 0 })
+		testkit.Eventually(t, 5*time.Second, "upstream unsubscribed after the SSE stream ended", func() bool { return h.Server.Subscribers(uri) == 0 })
 	})
 
 	t.Run("denied", func(t *testing.T) {

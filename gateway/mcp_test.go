@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
@@ -26,26 +25,12 @@ import (
 // The two MCP protocol eras Junction serves on /mcp.
 var mcpEras = []string{"2025-11-25", "2026-07-28"}
 
-var buildToolserver = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "junction-toolserver-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "toolserver")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/junctionhq/junction/examples/toolserver")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build toolserver: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// toolserverBuild is examples/toolserver, built once for the package's tests.
+var toolserverBuild = testkit.NewBinary("./examples/toolserver")
 
 func toolserverBin(t *testing.T) string {
 	t.Helper()
-	bin, err := buildToolserver()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return toolserverBuild.Path(t)
 }
 
 type mcpSetup struct {
@@ -171,7 +156,7 @@ func TestMCPFederationBothEras(t *testing.T) {
 	for _, era := range mcpEras {
 		t.Run(era, func(t *testing.T) {
 			c := mcpConnect(t, s.gw.URL+"/mcp", s.all, era)
-			waitFor(t, 15*time.Second, "the three live upstreams' tools", func() bool {
+			testkit.Eventually(t, 15*time.Second, "the three live upstreams' tools", func() bool {
 				names := mcpTools(t, c)
 				return has(names, "local__add") && has(names, "web__echo") && hasPrefix(names, "a-very-long-server-name-")
 			})
@@ -228,7 +213,7 @@ func TestMCPFederationBothEras(t *testing.T) {
 func TestMCPHangingUpstreamTimesOut(t *testing.T) {
 	s := startMCP(t)
 	c := mcpConnect(t, s.gw.URL+"/mcp", s.all, mcpEras[0])
-	waitFor(t, 15*time.Second, "web's tools", func() bool { return has(mcpTools(t, c), "web__sleep") })
+	testkit.Eventually(t, 15*time.Second, "web's tools", func() bool { return has(mcpTools(t, c), "web__sleep") })
 	start := time.Now()
 	r := mcpCall(t, c, "web__sleep", map[string]any{"ms": 60000})
 	if !r.IsError || time.Since(start) > 5*time.Second {
@@ -252,18 +237,18 @@ func TestMCPStdioUpstreamKilled(t *testing.T) {
 			}
 		}
 	})
-	waitFor(t, 15*time.Second, "local's tools", func() bool { return has(mcpTools(t, c), "local__add") })
+	testkit.Eventually(t, 15*time.Second, "local's tools", func() bool { return has(mcpTools(t, c), "local__add") })
 	pid := findProcess(t, s.bin)
 	drain(changed)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "local's tools to vanish", func() bool { return !has(mcpTools(t, c), "local__add") })
+	testkit.Eventually(t, 10*time.Second, "local's tools to vanish", func() bool { return !has(mcpTools(t, c), "local__add") })
 	// The others keep working meanwhile.
 	if r := mcpCall(t, c, "web__echo", map[string]any{"message": "unaffected"}); r.IsError {
 		t.Errorf("web while local is down: %+v", r)
 	}
-	waitFor(t, 20*time.Second, "local to be restarted", func() bool { return has(mcpTools(t, c), "local__add") })
+	testkit.Eventually(t, 20*time.Second, "local to be restarted", func() bool { return has(mcpTools(t, c), "local__add") })
 	if findProcess(t, s.bin) == pid {
 		t.Error("the same process is still there")
 	}
@@ -291,7 +276,7 @@ func drain(ch chan struct{}) {
 func findProcess(t *testing.T, bin string) int {
 	t.Helper()
 	var pid int
-	waitFor(t, 10*time.Second, "the stdio upstream's process", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the stdio upstream's process", func() bool {
 		entries, _ := os.ReadDir("/proc")
 		for _, e := range entries {
 			var n int
@@ -322,7 +307,7 @@ func storeUsageByTool(keyID string) store.UsageQuery {
 func TestMCPProgressAndCancellation(t *testing.T) {
 	s := startMCP(t)
 	c := mcpConnect(t, s.gw.URL+"/mcp", s.all, mcpEras[0])
-	waitFor(t, 15*time.Second, "local's tools", func() bool { return has(mcpTools(t, c), "local__sleep") })
+	testkit.Eventually(t, 15*time.Second, "local's tools", func() bool { return has(mcpTools(t, c), "local__sleep") })
 	progress := make(chan mcpgo.JSONRPCNotification, 64)
 	c.OnNotification(func(n mcpgo.JSONRPCNotification) {
 		if n.Method == "notifications/progress" {

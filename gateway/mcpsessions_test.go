@@ -8,6 +8,7 @@ import (
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/registry/mcptest"
 )
@@ -16,6 +17,7 @@ import (
 // mcp.caller_session_idle are read from the file, default to the
 // registry's bounds, and are refused when negative.
 func TestMCPCallerSessionSettings(t *testing.T) {
+	t.Parallel()
 	c, err := ParseConfig("x.yaml", []byte("mcp:\n  caller_sessions_per_server: 4\n  caller_session_idle: 90s\n"), envMap(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +57,7 @@ func TestMCPCallerSessionsPerServerReachesTheRegistry(t *testing.T) {
 		}
 		return registry.Status{}
 	}
-	waitFor(t, 15*time.Second, "the server to be ready", func() bool { return status().State == registry.StateReady })
+	testkit.Eventually(t, 15*time.Second, "the server to be ready", func() bool { return status().State == registry.StateReady })
 	for _, key := range []string{"key:a", "key:b", "key:c"} {
 		onRoots := func(context.Context, mcpgo.ListRootsRequest) (*mcpgo.ListRootsResult, error) {
 			return &mcpgo.ListRootsResult{Roots: []mcpgo.Root{{URI: "file:///" + key}}}, nil

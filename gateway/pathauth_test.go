@@ -47,6 +47,7 @@ func rawRequest(t *testing.T, addr, head, body string) (int, string) {
 // real connection. Every one is answered 400, 401 or 404 (or 405), never
 // with the protected data: what auth checks and what routing serves agree.
 func TestPathTricksNeverSkipAuthentication(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(c *Config) {
 		// Wrong keys are part of the table; keep the throttle out of the way.
 		c.HTTP.AuthThrottle = AuthThrottleConfig{SlowAfter: 1000, BlockAfter: 1000}

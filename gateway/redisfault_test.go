@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
@@ -102,7 +103,7 @@ func TestRedisFailureAnswers503FastWithRetryAfter(t *testing.T) {
 				t.Fatalf("before the fault: %d %s", resp.StatusCode, body)
 			}
 			c := mcpConnect(t, s.mcp, s.key, mcpEras[0])
-			waitFor(t, 10*time.Second, "web__echo", func() bool { return has(mcpTools(t, c), "web__echo") })
+			testkit.Eventually(t, 10*time.Second, "web__echo", func() bool { return has(mcpTools(t, c), "web__echo") })
 			if r := mcpCall(t, c, "web__echo", map[string]any{"message": "hi"}); r.IsError {
 				t.Fatalf("tool call before the fault: %+v", r)
 			}
@@ -152,7 +153,7 @@ func TestRedisFailureAnswers503FastWithRetryAfter(t *testing.T) {
 			}
 
 			s.proxy.Up()
-			waitFor(t, 5*time.Second, "/readyz to recover", func() bool {
+			testkit.Eventually(t, 5*time.Second, "/readyz to recover", func() bool {
 				resp, _ := get(t, s.llm.gw.URL+"/readyz")
 				return resp.StatusCode == http.StatusOK
 			})

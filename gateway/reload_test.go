@@ -19,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/registry/mcptest"
 )
@@ -127,7 +128,7 @@ func startFromFile(t *testing.T) *reloadSetup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	g, err := New(context.Background(), *cfg, Options{Logger: zerolog.New(logs), Version: "test", Terminal: io.Discard, LoadConfig: load})
 	if err != nil {
 		t.Fatal(err)
@@ -323,7 +324,7 @@ func TestReloadAppliesFileChanges(t *testing.T) {
 		t.Errorf("servers %v", got)
 	}
 	c := mcpConnect(t, s.URL+"/mcp/ro", reloadBobKey, mcpEras[0])
-	waitFor(t, 10*time.Second, "the changed toolset to list web2's tools", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the changed toolset to list web2's tools", func() bool {
 		got := mcpTools(t, c)
 		return has(got, "web2__echo") && !hasPrefix(got, "web__")
 	})
@@ -350,6 +351,7 @@ func TestReloadAppliesFileChanges(t *testing.T) {
 // changes nothing and the error lists every one of them, through Reload and
 // through POST /admin/v1/reload (422, each problem in "problems").
 func TestReloadRefusesABadFileAndKeepsRunning(t *testing.T) {
+	t.Parallel()
 	s := startFromFile(t)
 	bad := s.doc
 	bad.V2 = true
@@ -403,6 +405,7 @@ func TestReloadRefusesABadFileAndKeepsRunning(t *testing.T) {
 // named like one made through the admin API is refused before anything
 // changes (not half-applied), naming the entry.
 func TestReloadRefusesNamesTakenThroughTheAPI(t *testing.T) {
+	t.Parallel()
 	s := startFromFile(t)
 	if resp, body := adminDo(t, http.MethodPost, s.URL+"/admin/v1/teams", map[string]any{"name": "blue"}); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create team: %d %s", resp.StatusCode, body)
@@ -455,6 +458,7 @@ func TestReloadThroughTheAdminAPI(t *testing.T) {
 // and leave the file's state in force; a reload after shutdown has begun is
 // refused.
 func TestConcurrentReloadsAreSerialised(t *testing.T) {
+	t.Parallel()
 	s := startFromFile(t)
 	v2 := s.doc
 	v2.V2 = true
@@ -486,6 +490,7 @@ func TestConcurrentReloadsAreSerialised(t *testing.T) {
 // TestReloadUnavailableWithoutLoader: a gateway built without a loader
 // says so instead of reloading.
 func TestReloadUnavailableWithoutLoader(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	resp, body := adminDo(t, http.MethodPost, g.URL+"/admin/v1/reload", nil)
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "reload_unavailable") {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/store/secret"
 	"github.com/junctionhq/junction/store/storetest"
@@ -77,7 +78,7 @@ func TestPolicyChangeReachesTheOtherReplica(t *testing.T) {
 	_ = json.Unmarshal(body, &created)
 
 	// The key itself reaches B through the change feed.
-	waitFor(t, propagationSlack, "B to accept the new key", func() bool {
+	testkit.Eventually(t, propagationSlack, "B to accept the new key", func() bool {
 		resp, _ := get(t, b.URL+"/v1/key", "Authorization", "Bearer "+created.Secret)
 		return resp.StatusCode == http.StatusOK
 	})
@@ -95,7 +96,7 @@ func TestPolicyChangeReachesTheOtherReplica(t *testing.T) {
 	if a.Policy().Allowed(id, "model:openai/gpt-4o", policy.ActionUse) {
 		t.Error("A does not enforce its own change at once")
 	}
-	waitFor(t, propagationSlack, "B to enforce the deny rule", func() bool {
+	testkit.Eventually(t, propagationSlack, "B to enforce the deny rule", func() bool {
 		id, err := b.Policy().Authenticate(created.Secret)
 		return err == nil && !b.Policy().Allowed(id, "model:openai/gpt-4o", policy.ActionUse)
 	})
@@ -114,7 +115,7 @@ func TestPolicyChangeReachesTheOtherReplica(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("revoke: %d", resp.StatusCode)
 	}
-	waitFor(t, propagationSlack, "A to refuse the revoked key", func() bool {
+	testkit.Eventually(t, propagationSlack, "A to refuse the revoked key", func() bool {
 		_, err := a.Policy().Authenticate(created.Secret)
 		var ae *policy.AuthError
 		return errors.As(err, &ae)
@@ -185,16 +186,5 @@ func TestReplicasShareOneBudgetAndOneRateLimit(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

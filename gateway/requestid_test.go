@@ -12,6 +12,7 @@ import (
 // else (markup, quotes, spaces, non-ASCII) is replaced by a fresh id, in the
 // response header and in the log.
 func TestRequestIDIsNeverEchoedUnlessItIsAnID(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	for _, good := range []string{
 		"client-chosen-id.42",

@@ -51,6 +51,7 @@ func wantSecretKeyMismatch(t *testing.T, err error, dir string) {
 // API), saying to share JUNCTION_SECRET_KEY; with the first one's key file
 // it starts and serves that provider's models.
 func TestReplicaWithAnotherSecretKeyRefusesToStart(t *testing.T) {
+	t.Parallel()
 	db := storetest.PostgresFromEnv(t)(t)
 	a := startGateway(t, func(c *Config) { c.Store = db.Config })
 	resp, body := adminDo(t, http.MethodPost, a.URL+"/admin/v1/providers", map[string]any{
@@ -95,6 +96,7 @@ func TestReplicaWithAnotherSecretKeyRefusesToStart(t *testing.T) {
 // secret.key was replaced (a restored backup, a wiped data dir) refuses to
 // start rather than dropping its stored credentials.
 func TestSecretKeyChangeIsRefusedOnSQLite(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	start := func() (*Gateway, error) {
 		return New(context.Background(), Config{DataDir: dir, AdminKey: testAdminKey}, Options{Logger: zerolog.Nop(), Terminal: io.Discard})

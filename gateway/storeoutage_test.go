@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/policy"
@@ -69,7 +70,7 @@ func TestAdminUsageAnswers503WhenDatabaseFreezes(t *testing.T) {
 		t.Errorf("/admin/v1/status answered after %v; the admin timeout is %v", took, timeout)
 	}
 	proxy.Thaw()
-	waitFor(t, 10*time.Second, "usage to answer after the thaw", func() bool {
+	testkit.Eventually(t, 10*time.Second, "usage to answer after the thaw", func() bool {
 		resp, _ := adminDo(t, http.MethodGet, g.URL+"/admin/v1/usage", nil)
 		return resp.StatusCode == http.StatusOK
 	})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/llmtest"
 )
 
@@ -21,7 +22,7 @@ const (
 // goodKey: provider "two" has a good key and a revoked one, provider
 // "solo" only the revoked one; alias "chain" is solo/gpt-4o falling back
 // to two/gpt-4o.
-func newAuthSetup(t *testing.T, clock *fakeClock) (*healthSetup, *llmtest.Server) {
+func newAuthSetup(t *testing.T, clock *testkit.Clock) (*healthSetup, *llmtest.Server) {
 	t.Helper()
 	up := llmtest.NewServer(llmtest.WithAPIKeys(goodKey))
 	t.Cleanup(up.Close)

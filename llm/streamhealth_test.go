@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/mcp"
@@ -30,7 +31,7 @@ type healthSetup struct {
 
 // newHealthSetup starts the providers of cfg on an llmtest server (those
 // without a base URL) and the Service over them, on clock when not nil.
-func newHealthSetup(t testing.TB, cfg Config, clock *fakeClock) *healthSetup {
+func newHealthSetup(t testing.TB, cfg Config, clock *testkit.Clock) *healthSetup {
 	t.Helper()
 	ctx := context.Background()
 	up := llmtest.NewServer()

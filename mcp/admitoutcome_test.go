@@ -12,6 +12,7 @@ import (
 // counted and logged under the outcome of the governance error that
 // refused it, wrapped or not; anything else is "unavailable".
 func TestAdmitOutcomeLabelsEveryPolicyRefusal(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		err  error
 		want string

@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 )
@@ -19,6 +20,7 @@ import (
 // through the input-required flow, parked or not: Close does not wait for
 // a call that is still in its first round.
 func TestCloseEndsInputCallsInFirstRound(t *testing.T) {
+	t.Parallel()
 	fake := newFake(standardServers()...)
 	entered := make(chan struct{}, 1)
 	fake.Handle("files", "read_file", func(ctx context.Context, _ json.RawMessage, _ registry.CallOptions) (json.RawMessage, error) {
@@ -33,7 +35,7 @@ func TestCloseEndsInputCallsInFirstRound(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := serveHub(t, h, pol).URL + "/mcp"
-	waitFor(t, func() bool { return h.cur.Load().toolsByName["files__read_file"] != nil })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return h.cur.Load().toolsByName["files__read_file"] != nil })
 
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": map[string]any{
 		"name": "files__read_file", "arguments": map[string]any{},

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 )
@@ -82,7 +83,7 @@ func inputUpstreams(t *testing.T) *registry.Registry {
 		return server.NewInputRequestBuilder("upstream-state").Sample("q", samplingParams).ToolResult(), nil
 	})
 	reg := registerHTTPUpstreams(t, map[string]httpUpstream{"legacy": {srv: legacy, legacy: true}, "modern": {srv: modern}})
-	waitFor(t, func() bool { return len(reg.Catalog().Servers) == 2 })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return len(reg.Catalog().Servers) == 2 })
 	return reg
 }
 
@@ -97,12 +98,13 @@ func (rootsAnswer) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRo
 // input_required results and retries by itself) gets its answers to both
 // eras' upstreams, over one or several rounds.
 func TestInputRequiredRounds(t *testing.T) {
+	t.Parallel()
 	reg := inputUpstreams(t)
 	pol := testPolicy(t)
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
 	url := serveHub(t, hub, pol).URL + "/mcp"
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		return hub.cur.Load().toolsByName["modern__ask"] != nil && hub.cur.Load().toolsByName["legacy__where"] != nil
 	})
 
@@ -205,6 +207,7 @@ func rawText(res map[string]json.RawMessage) (string, bool) {
 // checked (altered, another caller's, another replica's, replayed) before
 // the parked call gets the answers, and the right retry completes it.
 func TestInputRequiredState(t *testing.T) {
+	t.Parallel()
 	reg := inputUpstreams(t)
 	pol := testPolicy(t)
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
@@ -213,7 +216,7 @@ func TestInputRequiredState(t *testing.T) {
 	hubB := testHub(t, Options{Upstreams: reg, Policy: pol}) // another replica, same key
 	urlA := serveHub(t, hubA, pol).URL + "/mcp"
 	urlB := serveHub(t, hubB, pol).URL + "/mcp"
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		return hubA.cur.Load().toolsByName["legacy__ask"] != nil && hubB.cur.Load().toolsByName["legacy__ask"] != nil
 	})
 
@@ -276,6 +279,7 @@ func TestInputRequiredState(t *testing.T) {
 // reaches the client with the upstream's requestState wrapped, nothing is
 // parked, and the retry completes on another replica.
 func TestInputRequiredStateless(t *testing.T) {
+	t.Parallel()
 	reg := inputUpstreams(t)
 	pol := testPolicy(t)
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
@@ -283,7 +287,7 @@ func TestInputRequiredStateless(t *testing.T) {
 	hubB := testHub(t, Options{Upstreams: reg, Policy: pol})
 	urlA := serveHub(t, hubA, pol).URL + "/mcp"
 	urlB := serveHub(t, hubB, pol).URL + "/mcp"
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		return hubA.cur.Load().toolsByName["modern__ask"] != nil && hubB.cur.Load().toolsByName["modern__ask"] != nil
 	})
 
@@ -320,12 +324,13 @@ func TestInputRequiredStateless(t *testing.T) {
 // TestInputRequiredProgress: progress the upstream reports before and after
 // an input round reaches the client's request of each round.
 func TestInputRequiredProgress(t *testing.T) {
+	t.Parallel()
 	reg := inputUpstreams(t)
 	pol := testPolicy(t)
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
 	url := serveHub(t, hub, pol).URL + "/mcp"
-	waitFor(t, func() bool { return hub.cur.Load().toolsByName["legacy__progress"] != nil })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return hub.cur.Load().toolsByName["legacy__progress"] != nil })
 
 	c := connectWith(t, url, key, modernEra, client.WithSamplingHandler(&caller{}))
 	notes := collect(c)

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 )
@@ -18,6 +20,7 @@ import (
 // server since (a definition replaced, a prefix reused), the retry is
 // refused and the other server gets nothing.
 func TestInputRequiredStateBoundToServer(t *testing.T) {
+	t.Parallel()
 	modernServer := func(name string) registry.ServerCatalog {
 		return registry.ServerCatalog{Name: name, Prefix: "tools", ProtocolVersion: modernEra,
 			Tools: []registry.Tool{tool(name, "ask", objSchema)}}
@@ -40,7 +43,7 @@ func TestInputRequiredStateBoundToServer(t *testing.T) {
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
 	h := testHub(t, Options{Upstreams: fake, Policy: pol, Registerer: prometheus.NewRegistry()})
 	url := serveHub(t, h, pol).URL + "/mcp"
-	waitFor(t, func() bool { return h.cur.Load().toolsByName["tools__ask"] != nil })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return h.cur.Load().toolsByName["tools__ask"] != nil })
 
 	first := rawModern(t, url, key, "tools__ask", nil)
 	var state string
@@ -50,7 +53,7 @@ func TestInputRequiredStateBoundToServer(t *testing.T) {
 	}
 
 	fake.SetServers(modernServer("beta"))
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		en := h.cur.Load().toolsByName["tools__ask"]
 		return en != nil && en.tool.Server == "beta"
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/registry/mcptest"
@@ -58,7 +59,7 @@ func rootsUpstreams(t *testing.T) *registry.Registry {
 		Command: buildToolserver(t), Args: []string{"--stdio", "--tools", mcptest.ToolRoots}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(reg.Catalog().Servers) == 2 })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return len(reg.Catalog().Servers) == 2 })
 	return reg
 }
 
@@ -87,11 +88,12 @@ func rootsSeen(t *testing.T, c *client.Client, tool string) []string {
 // clients, in both orders, also for two sessions of one key, and again
 // from the upstream's cache.
 func TestRootsDoNotLeakBetweenCallers(t *testing.T) {
+	t.Parallel()
 	reg := rootsUpstreams(t)
 	pol := testPolicy(t)
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
 	url := serveHub(t, hub, pol).URL + "/mcp"
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		m := hub.cur.Load()
 		return m.toolsByName["web__roots"] != nil && m.toolsByName["local__roots"] != nil
 	})
@@ -156,11 +158,12 @@ func (r *changingRoots) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.L
 // upstream forgets that client's roots and asks it again) and no other
 // caller's (whose upstream session keeps its roots and does not ask).
 func TestRootsListChangedReachesOnlyItsCaller(t *testing.T) {
+	t.Parallel()
 	reg := rootsUpstreams(t)
 	pol := testPolicy(t)
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
 	url := serveHub(t, hub, pol).URL + "/mcp"
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		m := hub.cur.Load()
 		return m.toolsByName["web__roots"] != nil && m.toolsByName["local__roots"] != nil
 	})
@@ -189,7 +192,7 @@ func TestRootsListChangedReachesOnlyItsCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tool := range tools {
-		waitFor(t, func() bool { got := rootsSeen(t, a, tool); return len(got) == 1 && got[0] == newRoot })
+		testkit.Eventually(t, 5*time.Second, "condition", func() bool { got := rootsSeen(t, a, tool); return len(got) == 1 && got[0] == newRoot })
 		if got := rootsSeen(t, b, tool); len(got) != 1 || got[0] != "file:///b" {
 			t.Errorf("%s: b sees %q after a's roots changed", tool, got)
 		}
@@ -202,6 +205,7 @@ func TestRootsListChangedReachesOnlyItsCaller(t *testing.T) {
 // TestCallerSessionsBusyMessage: a call refused because every caller
 // session of its upstream is in use tells the caller so.
 func TestCallerSessionsBusyMessage(t *testing.T) {
+	t.Parallel()
 	e := &UpstreamError{Server: "files", Tool: "read", Outcome: OutcomeError, Err: fmt.Errorf("registry: call files: %w (32)", registry.ErrCallerSessionsBusy)}
 	if msg := e.Message(); !strings.Contains(msg, `"files" is busy`) || !strings.Contains(msg, "try again") {
 		t.Errorf("message %q", msg)

@@ -13,6 +13,7 @@ import (
 var validName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 func TestBaseName(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("x", 80)
 	tests := []struct {
 		prefix, server, tool, want string
@@ -37,6 +38,7 @@ func TestBaseName(t *testing.T) {
 }
 
 func TestAssignNames(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("y", 70)
 	entries := []namedEntry{
 		{prefix: "x", server: "b", name: "run"},   // collides with a's x__run: b is later, gets a hash
@@ -92,6 +94,7 @@ func TestAssignNames(t *testing.T) {
 }
 
 func TestBuildMergedOrderAndStability(t *testing.T) {
+	t.Parallel()
 	a := registry.ServerCatalog{Name: "alpha", Prefix: "alpha", Tools: []registry.Tool{tool("alpha", "zeta", objSchema), tool("alpha", "beta", objSchema)}}
 	b := registry.ServerCatalog{Name: "bravo", Prefix: "", Tools: []registry.Tool{tool("bravo", "alpha__zeta", objSchema), tool("bravo", "aaa", objSchema)},
 		Resources: []registry.Resource{{Server: "bravo", URI: "file:///x", Name: "x", Raw: []byte(`{"uri":"file:///x","name":"x"}`)}}}

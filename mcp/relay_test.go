@@ -6,12 +6,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 )
@@ -80,6 +82,7 @@ var elicitationParams = mcp.ElicitationParams{
 }
 
 func TestRelaySamplingAndElicitationFake(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	// files/read_file samples, files/write_file elicits, through the hooks
 	// the hub set.
@@ -177,6 +180,7 @@ func TestRelaySamplingAndElicitationFake(t *testing.T) {
 // asks for sampling with server.RequestSampling; the client's answer reaches
 // the upstream tool's result.
 func TestRelayThroughRegistry(t *testing.T) {
+	t.Parallel()
 	up := server.NewMCPServer("asker", "1", server.WithToolCapabilities(false))
 	up.AddTool(mcp.NewTool("ask", mcp.WithDescription("asks the caller")), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		//lint:ignore SA1019 the legacy protocol's server-initiated sampling is what is tested.
@@ -188,7 +192,7 @@ func TestRelayThroughRegistry(t *testing.T) {
 		return mcp.NewToolResultText("upstream got " + string(b)), nil
 	})
 	reg := registerHTTPUpstreams(t, map[string]httpUpstream{"asker": {srv: up, legacy: true}})
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		for _, s := range reg.Catalog().Servers {
 			if s.Name == "asker" && len(s.Tools) == 1 {
 				return true
@@ -201,7 +205,7 @@ func TestRelayThroughRegistry(t *testing.T) {
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
 	url := serveHub(t, hub, pol).URL
-	waitFor(t, func() bool { return hub.cur.Load().toolsByName["asker__ask"] != nil })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return hub.cur.Load().toolsByName["asker__ask"] != nil })
 
 	h := &caller{}
 	c := connectWith(t, url+"/mcp", key, legacyEra, client.WithSamplingHandler(h))

@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -29,6 +30,7 @@ func (r *rootsCaller) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.Lis
 // notifications/roots/list_changed reaches the upstreams that client has
 // called, and not the others.
 func TestRelayRootsThroughRegistry(t *testing.T) {
+	t.Parallel()
 	var changed atomic.Int32
 	up := server.NewMCPServer("files", "1", server.WithToolCapabilities(false))
 	up.AddTool(mcp.NewTool("where", mcp.WithDescription("lists the caller's roots")), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -45,7 +47,7 @@ func TestRelayRootsThroughRegistry(t *testing.T) {
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
 	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
 	url := serveHub(t, hub, pol).URL
-	waitFor(t, func() bool { return hub.cur.Load().toolsByName["files__where"] != nil })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return hub.cur.Load().toolsByName["files__where"] != nil })
 
 	h := &rootsCaller{}
 	c := connectWith(t, url+"/mcp", key, legacyEra, client.WithRootsHandler(h))
@@ -79,5 +81,5 @@ func TestRelayRootsThroughRegistry(t *testing.T) {
 	if err := c.RootListChanges(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return changed.Load() == 1 })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return changed.Load() == 1 })
 }

@@ -60,6 +60,7 @@ func (r rpcErrorReply) check(t *testing.T, what string, status int, id, want str
 // are JSON-RPC error objects with the request's id (null when none is
 // known) and the right HTTP status, not plain text.
 func TestMCPErrorsAreJSONRPC(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	list := `{"jsonrpc":"2.0","id":7,"method":"tools/list"}`
 
@@ -97,6 +98,7 @@ func TestMCPErrorsAreJSONRPC(t *testing.T) {
 // answered with a JSON-RPC error saying batches are not supported, on
 // every MCP endpoint and whatever protocol revision the client declares.
 func TestMCPBatchRefusedClearly(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	batch := " \n[" + `{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"prompts/list"}]`
 	for _, tc := range []struct {
@@ -120,6 +122,7 @@ func TestMCPBatchRefusedClearly(t *testing.T) {
 }
 
 func TestRequestID(t *testing.T) {
+	t.Parallel()
 	for body, want := range map[string]string{
 		`{"jsonrpc":"2.0","id":7,"method":"x"}`:        "7",
 		`{"jsonrpc":"2.0","id":"s","method":"x"}`:      `"s"`,

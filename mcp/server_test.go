@@ -20,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 )
@@ -137,6 +138,7 @@ func resultText(r *mcp.CallToolResult) string {
 }
 
 func TestListAndCallBothEras(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	for _, era := range eras {
 		t.Run(era, func(t *testing.T) {
@@ -202,6 +204,7 @@ func TestListAndCallBothEras(t *testing.T) {
 }
 
 func TestToolsetEndpoint(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	for _, era := range eras {
 		c := connect(t, f.url+"/mcp/readonly", f.all, era)
@@ -267,12 +270,13 @@ func rawPost(t *testing.T, url, key, session, body string) ([]byte, http.Header)
 }
 
 func TestSchemasByteIdentical(t *testing.T) {
+	t.Parallel()
 	in := `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"q":{"anyOf":[{"type":"string"},{"$ref":"#/$defs/n"}],"description":"the query"}},"$defs":{"n":{"type":["number","null"]}},"required":["q"],"additionalProperties":false}`
 	out := `{"type":"object","properties":{"hits":{"type":"array","items":{"type":"string"}}}}`
 	raw := `{"name":"find","title":"Find","description":"finds","inputSchema":` + in + `,"outputSchema":` + out + `,"annotations":{"readOnlyHint":true}}`
 	f := newFixture(t, Options{})
 	f.fake.SetServers(registry.ServerCatalog{Name: "s", Prefix: "s", Tools: []registry.Tool{{Server: "s", Name: "find", Raw: json.RawMessage(raw)}}})
-	waitFor(t, func() bool { return len(f.hub.Tools(nil, "")) == 0 && f.hub.cur.Load().toolsByName["s__find"] != nil })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return len(f.hub.Tools(nil, "")) == 0 && f.hub.cur.Load().toolsByName["s__find"] != nil })
 
 	body, hdr := rawPost(t, f.url+"/mcp", f.all, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
 	sid := hdr.Get("Mcp-Session-Id")
@@ -312,17 +316,6 @@ func (h *Hub) mustIdentity(t *testing.T, e *policy.Engine, key string) *policy.I
 	return id
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // collect gathers a client's notifications.
 func collect(c *client.Client) chan mcp.JSONRPCNotification {
 	ch := make(chan mcp.JSONRPCNotification, 64)
@@ -351,6 +344,7 @@ func waitNotification(t *testing.T, ch chan mcp.JSONRPCNotification, method stri
 }
 
 func TestListChangedReachesLegacyClients(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 
 	sse, err := client.NewSSEMCPClient(f.url+SSEPath, transport.WithHeaders(map[string]string{"Authorization": "Bearer " + f.all}))
@@ -407,6 +401,7 @@ func TestListChangedReachesLegacyClients(t *testing.T) {
 }
 
 func TestProgressAndCancellation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.fake.Handle("files", "read_file", func(ctx context.Context, _ json.RawMessage, opts registry.CallOptions) (json.RawMessage, error) {
 		if opts.OnProgress == nil {
@@ -463,12 +458,13 @@ func TestProgressAndCancellation(t *testing.T) {
 		t.Fatal("the upstream call was not cancelled")
 	}
 	<-errc
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
 		return metricValue(f.hub.metrics.calls.WithLabelValues("files", "write_file", OutcomeCancelled)) == 1
 	})
 }
 
 func TestFailingAndSlowUpstream(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	release := make(chan struct{})
 	f.fake.Handle("search", "query", func(ctx context.Context, _ json.RawMessage, _ registry.CallOptions) (json.RawMessage, error) {
@@ -492,7 +488,7 @@ func TestFailingAndSlowUpstream(t *testing.T) {
 		res, _ := c.CallTool(context.Background(), req)
 		slowDone <- res
 	}()
-	waitFor(t, func() bool { return len(f.fake.Calls()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return len(f.fake.Calls()) == 1 })
 
 	if n := len(toolNames(t, c)); n != 3 {
 		t.Errorf("list during a slow call: %d tools", n)
@@ -518,6 +514,7 @@ func TestFailingAndSlowUpstream(t *testing.T) {
 }
 
 func TestMeterCountsToolCalls(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	limited, _ := testKey(t, f.pol, policy.KeyInput{Name: "limited", Limits: policy.Limits{ToolCallsPerMin: 2}})
 	c := connect(t, f.url+"/mcp", limited, legacyEra)
@@ -552,6 +549,7 @@ func (rr *roundRobin) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestTwoReplicasRoundRobin(t *testing.T) {
+	t.Parallel()
 	fake := newFake(standardServers()...)
 	pol := testPolicy(t)
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "k"})
@@ -581,6 +579,7 @@ func TestTwoReplicasRoundRobin(t *testing.T) {
 }
 
 func TestOriginCheck(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{AllowedOrigins: []string{"https://app.example.com"}})
 	for _, tt := range []struct {
 		origin string
@@ -625,6 +624,7 @@ func TestOriginCheck(t *testing.T) {
 }
 
 func TestCallToolChainDirect(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	f := newFixture(t, Options{Logger: zerolog.New(syncWriter{&mu, &logs})})
@@ -687,6 +687,7 @@ func (s syncWriter) Write(p []byte) (int, error) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	_, err := New(Options{Toolsets: []ToolsetConfig{{Name: ""}, {Name: "a", Tools: []string{"nopattern"}}, {Name: "a", Tools: []string{"x/y"}}},
 		AllowedOrigins: []string{"not an origin"}})
 	if err == nil {
@@ -712,6 +713,7 @@ func metricValue(m prometheus.Metric) float64 {
 }
 
 func TestCompletionForwarded(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	c := connect(t, f.url+"/mcp", f.all, legacyEra)
 	req := mcp.CompleteRequest{}

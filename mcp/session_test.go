@@ -6,12 +6,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 )
 
 // A 2025-11-25 session whose client vanished without DELETE is ended after
 // SessionIdleTTL, and with it the upstream subscriptions it held.
 func TestIdleSessionReleasesItsSubscriptions(t *testing.T) {
+	t.Parallel()
 	servers := standardServers()
 	servers[0].ResourceSubscribe = true
 	up := &subscribingUpstreams{fakeUpstreams: newFake(servers...), counts: map[string]int{}}
@@ -32,10 +34,11 @@ func TestIdleSessionReleasesItsSubscriptions(t *testing.T) {
 	}
 	// No DELETE, no further requests: the sweeper (every second at the
 	// least) ends the session.
-	waitFor(t, func() bool { return up.held() == 0 })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return up.held() == 0 })
 }
 
 func TestSessionOptionDefaults(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ in, def, want time.Duration }{
 		{0, time.Hour, time.Hour},
 		{-1, time.Hour, 0},

@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 )
@@ -69,6 +71,7 @@ func newSubscribingFixture(t *testing.T) (*subscribingUpstreams, *Hub, string, s
 // unregistered, so nothing would ever give the subscription back, and
 // updates could not reach it anyway.
 func TestSubscribeUnregisteredSessionHoldsNothing(t *testing.T) {
+	t.Parallel()
 	up, h, url, key := newSubscribingFixture(t)
 	for i, session := range []string{"mcp-session-0b6a6c0e-0c1b-4a52-9b53-7f0a2a9f6d11", "mcp-session-5f3e2d1c-4b5a-4c6d-8e7f-9a0b1c2d3e4f"} {
 		body := `{"jsonrpc":"2.0","id":` + string(rune('1'+i)) + `,"method":"resources/subscribe","params":{"uri":"file:///readme"}}`
@@ -89,6 +92,7 @@ var _ registry.CallOptions // the fixture's upstreams are registry-shaped
 
 // An initialized session's subscription is held until the session ends.
 func TestSubscribeRegisteredSessionUntilDelete(t *testing.T) {
+	t.Parallel()
 	up, _, url, key := newSubscribingFixture(t)
 	_, hdr := rawPost(t, url, key, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
 	sid := hdr.Get("Mcp-Session-Id")
@@ -108,13 +112,14 @@ func TestSubscribeRegisteredSessionUntilDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	waitFor(t, func() bool { return up.held() == 0 })
+	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return up.held() == 0 })
 }
 
 // A subscriber's subscriptions are bounded: a client cannot make the hub
 // and the upstreams hold any number of them (URIs need not be listed, so
 // they are client input).
 func TestSubscriptionsPerSubscriberBounded(t *testing.T) {
+	t.Parallel()
 	up, h, _, _ := newSubscribingFixture(t)
 	sub := &subscriber{session: "s"}
 	for i := range maxSubscriptionsPerSubscriber {

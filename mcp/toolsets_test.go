@@ -14,6 +14,7 @@ import (
 // (ending its sessions), and refuses an invalid set without changing
 // anything.
 func TestSetToolsetsChangesWhatToolsetsServe(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	c := connect(t, f.url+"/mcp/readonly", f.all, legacyEra)
 	if got := strings.Join(toolNames(t, c), ","); got != "files__read_file" {

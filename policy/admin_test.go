@@ -34,6 +34,7 @@ func (s *memSettings) SetSettingIfAbsent(_ context.Context, key, value string) (
 }
 
 func TestLoadAdminKeyConfigured(t *testing.T) {
+	t.Parallel()
 	st := &memSettings{}
 	auth, gen, err := LoadAdminKey(context.Background(), st, "configured-admin-key-123")
 	if err != nil || gen != "" {
@@ -48,6 +49,7 @@ func TestLoadAdminKeyConfigured(t *testing.T) {
 }
 
 func TestLoadAdminKeyGeneratedOnceAndStoredHashed(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := &memSettings{}
 	auth, key, err := LoadAdminKey(ctx, st, "")
@@ -76,6 +78,7 @@ func TestLoadAdminKeyGeneratedOnceAndStoredHashed(t *testing.T) {
 }
 
 func TestLoadAdminKeyConcurrentStartsAgree(t *testing.T) {
+	t.Parallel()
 	st := &memSettings{}
 	const n = 8
 	var (
@@ -110,6 +113,7 @@ func TestLoadAdminKeyConcurrentStartsAgree(t *testing.T) {
 }
 
 func TestLoadAdminKeyCorruptHash(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{"", "zz", strings.Repeat("ab", 33), strings.Repeat("g", 64)} {
 		st := &memSettings{m: map[string]string{adminKeySetting: v}}
 		if _, _, err := LoadAdminKey(context.Background(), st, ""); err == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/counters"
 )
@@ -65,10 +66,11 @@ func spendUntilRefused(t *testing.T, e *Engine, id *Identity, w Work, limit int)
 // for key and team budgets, and the budget refuses at the same point it
 // would have without the restart. A new period still starts afresh.
 func TestSpendSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	for _, scope := range []Scope{ScopeKey, ScopeTeam} {
 		t.Run(string(scope), func(t *testing.T) {
 			ctx := context.Background()
-			clk := newClock(t0)
+			clk := testkit.NewClock(t0)
 			st := newTestStore(t)
 			first := engineOn(t, st, counters.NewMemory(counters.MemoryOptions{Now: clk.Now}), clk)
 			microPrice(t, first)
@@ -94,7 +96,7 @@ func TestSpendSurvivesRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			clk.Add(time.Hour)
+			clk.Advance(time.Hour)
 			second := engineOn(t, st, counters.NewMemory(counters.MemoryOptions{Now: clk.Now}), clk)
 			id, err = second.Authenticate(secret)
 			if err != nil {
@@ -112,7 +114,7 @@ func TestSpendSurvivesRestart(t *testing.T) {
 				t.Fatalf("over the budget: %v, want a %s BudgetError with $0.01 spent", err, scope)
 			}
 
-			clk.Add(24 * time.Hour) // the next day, on a third process
+			clk.Advance(24 * time.Hour) // the next day, on a third process
 			if err := second.Close(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -153,12 +155,13 @@ func deleteRedisKeys(t *testing.T, prefix string) int {
 // next admission rebuilds the spend from the usage records, including the
 // records this process has not written yet, and the budget still holds.
 func TestSpendSurvivesRedisLoss(t *testing.T) {
+	t.Parallel()
 	for _, scope := range []Scope{ScopeKey, ScopeTeam} {
 		t.Run(string(scope), func(t *testing.T) {
 			ctx := context.Background()
 			prefix := randomPrefix()
 			c := redisCounters(t, prefix)
-			clk := newClock(t0)
+			clk := testkit.NewClock(t0)
 			st := newTestStore(t)
 			// Records wait in the queue: only the rebuild writes them.
 			e, err := New(ctx, Options{Store: st, Counters: c, Now: clk.Now, Meter: MeterConfig{UsageFlushInterval: time.Hour}})
@@ -204,15 +207,16 @@ func TestSpendSurvivesRedisLoss(t *testing.T) {
 // total spend across the restart stays within the budget plus one
 // request's worth.
 func TestConcurrentSpendAcrossRestartHoldsTheBudget(t *testing.T) {
-	memory := func(t *testing.T, _ string, clk *clock) counters.Counters {
+	t.Parallel()
+	memory := func(t *testing.T, _ string, clk *testkit.Clock) counters.Counters {
 		return counters.NewMemory(counters.MemoryOptions{Now: clk.Now})
 	}
-	shared := func(t *testing.T, prefix string, _ *clock) counters.Counters { return redisCounters(t, prefix) }
+	shared := func(t *testing.T, prefix string, _ *testkit.Clock) counters.Counters { return redisCounters(t, prefix) }
 	setups := []struct {
 		name     string
 		replicas int
 		// counters returns the counters of one replica of a process run.
-		counters func(t *testing.T, prefix string, clk *clock) counters.Counters
+		counters func(t *testing.T, prefix string, clk *testkit.Clock) counters.Counters
 		// lost says whether the counters die with the process.
 		lost bool
 	}{
@@ -224,7 +228,7 @@ func TestConcurrentSpendAcrossRestartHoldsTheBudget(t *testing.T) {
 	for _, s := range setups {
 		t.Run(s.name, func(t *testing.T) {
 			ctx := context.Background()
-			prefix, clk, st := randomPrefix(), newClock(t0), newTestStore(t)
+			prefix, clk, st := randomPrefix(), testkit.NewClock(t0), newTestStore(t)
 			run := func() []*Engine {
 				var es []*Engine
 				for range s.replicas {
@@ -294,7 +298,8 @@ func keyID(t *testing.T, e *Engine, name string) string {
 // the admissions after it, and none for a key whose budget is spent
 // (refusing it must not cost a database query per request).
 func TestSpendRebuildReadsTheStoreOnlyOnAMiss(t *testing.T) {
-	e, _ := testEngine(t, newClock(t0))
+	t.Parallel()
+	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	microPrice(t, e)
 	var reads atomic.Int64
@@ -329,7 +334,8 @@ func TestSpendRebuildReadsTheStoreOnlyOnAMiss(t *testing.T) {
 // TestSpendRebuildSharesOneRead races admissions on a budget whose counter
 // is missing: they share the read that rebuilds it.
 func TestSpendRebuildSharesOneRead(t *testing.T) {
-	e, _ := testEngine(t, newClock(t0))
+	t.Parallel()
+	e, _ := testEngine(t, testkit.NewClock(t0))
 	microPrice(t, e)
 	var reads atomic.Int64
 	release := make(chan struct{})
@@ -363,7 +369,8 @@ func TestSpendRebuildSharesOneRead(t *testing.T) {
 // rebuilt denies (ErrUnavailable, so 503) rather than admitting from $0,
 // and that a hung database costs at most the rebuild timeout.
 func TestSpendRebuildFailsClosed(t *testing.T) {
-	clk := newClock(t0)
+	t.Parallel()
+	clk := testkit.NewClock(t0)
 	st := storetestStoreNoCleanup(t)
 	e, err := New(context.Background(), Options{Store: st, Now: clk.Now, Meter: MeterConfig{SpendRebuildTimeout: 50 * time.Millisecond}})
 	if err != nil {
@@ -405,7 +412,8 @@ func TestSpendRebuildFailsClosed(t *testing.T) {
 // $0.000001 on gpt-4o): every one is refused by a $0.001 budget, and the
 // reservation it would have made is at least the budget.
 func TestHugeNumbersCannotOverflowTheEstimate(t *testing.T) {
-	e, err := New(context.Background(), Options{Store: newTestStore(t), Now: newClock(t0).Now,
+	t.Parallel()
+	e, err := New(context.Background(), Options{Store: newTestStore(t), Now: testkit.NewClock(t0).Now,
 		Meter: MeterConfig{ToolCosts: []ToolCost{{Tool: "dear/*", USD: 1e300}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -456,7 +464,8 @@ func TestHugeNumbersCannotOverflowTheEstimate(t *testing.T) {
 // instead of wrapping negative, so it never refunds spend, and the budget
 // stays spent.
 func TestRunawayUsageSettlesSaturated(t *testing.T) {
-	e, _ := testEngine(t, newClock(t0))
+	t.Parallel()
+	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	microPrice(t, e)
 	id := mustKey(t, e, KeyInput{Name: "k", Budget: &Budget{USD: 0.01, Period: PeriodDay}})
@@ -528,8 +537,9 @@ func TestRunawayUsageSettlesSaturated(t *testing.T) {
 // TestToolSpendSurvivesRestart checks that priced tool calls count against
 // a budget across a restart like model calls do.
 func TestToolSpendSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	clk := newClock(t0)
+	clk := testkit.NewClock(t0)
 	st := newTestStore(t)
 	open := func() *Engine {
 		e, err := New(ctx, Options{Store: st, Now: clk.Now, Meter: MeterConfig{ToolCosts: []ToolCost{{Tool: "paid/*", USD: 0.01}}}})
@@ -566,7 +576,8 @@ func TestToolSpendSurvivesRestart(t *testing.T) {
 // largest rate limits are enforced without overflow, and budgets and limits
 // beyond the ranges are refused as invalid, not stored.
 func TestHugeLimitsAndBudgets(t *testing.T) {
-	e, _ := testEngine(t, newClock(t0))
+	t.Parallel()
+	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	most := int64(math.MaxInt64)
 	id := mustKey(t, e, KeyInput{Name: "k", Limits: Limits{RPM: most, TPM: most, ToolCallsPerMin: most}, Budget: &Budget{USD: 1e12}})
@@ -605,7 +616,8 @@ func TestHugeLimitsAndBudgets(t *testing.T) {
 // limit of 1000. It is counted by its prompt, admitted while its prompt
 // fits, and settled to what it used.
 func TestTokensPerMinuteAdmitsRequestsWithoutMaxTokens(t *testing.T) {
-	e, _ := testEngine(t, newClock(t0))
+	t.Parallel()
+	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	microPrice(t, e)
 	id := mustKey(t, e, KeyInput{Name: "k", Limits: Limits{TPM: 1000}, Budget: &Budget{USD: 1, Period: PeriodDay}})
@@ -640,7 +652,8 @@ func TestTokensPerMinuteAdmitsRequestsWithoutMaxTokens(t *testing.T) {
 // message saying so, no Retry-After, and without using up the key's other
 // limits.
 func TestRequestLargerThanTheTokenLimitSaysSo(t *testing.T) {
-	e, _ := testEngine(t, newClock(t0))
+	t.Parallel()
+	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	mustTeam(t, e, TeamInput{Name: "team", Limits: Limits{TPM: 2000}})
 	id := mustKey(t, e, KeyInput{Name: "k", Team: "team", Limits: Limits{RPM: 1, TPM: 1000}})
@@ -685,7 +698,8 @@ func TestRequestLargerThanTheTokenLimitSaysSo(t *testing.T) {
 // has passed is refused as invalid input (400), while expiring an existing
 // key by changing its expiry stays possible.
 func TestKeyCannotBeCreatedExpired(t *testing.T) {
-	clk := newClock(t0)
+	t.Parallel()
+	clk := testkit.NewClock(t0)
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
 	for _, at := range []time.Time{t0.Add(-time.Hour), t0, time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)} {
@@ -702,7 +716,7 @@ func TestKeyCannotBeCreatedExpired(t *testing.T) {
 	if _, _, err := e.CreateKey(ctx, KeyInput{Name: "k", ExpiresAt: &soon}); err != nil {
 		t.Fatalf("a key expiring in a second: %v", err)
 	}
-	clk.Add(time.Minute) // the key has expired; changing something else is fine
+	clk.Advance(time.Minute) // the key has expired; changing something else is fine
 	if _, err := e.UpdateKey(ctx, "k", []byte(`{"metadata":{"a":"b"}}`)); err != nil {
 		t.Fatalf("updating an expired key's metadata: %v", err)
 	}
@@ -714,7 +728,8 @@ func TestKeyCannotBeCreatedExpired(t *testing.T) {
 // TestBudgetErrorShowsSmallAmounts checks that a budget of a tenth of a
 // cent reads as $0.001, not $0.00.
 func TestBudgetErrorShowsSmallAmounts(t *testing.T) {
-	e, _ := testEngine(t, newClock(t0))
+	t.Parallel()
+	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	microPrice(t, e)
 	id := mustKey(t, e, KeyInput{Name: "k", Budget: &Budget{USD: 0.001, Period: PeriodDay}})
@@ -734,6 +749,7 @@ func TestBudgetErrorShowsSmallAmounts(t *testing.T) {
 }
 
 func TestFormatUSD(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		usd  float64
 		want string

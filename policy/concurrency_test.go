@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/counters"
 	"github.com/junctionhq/junction/telemetry"
@@ -79,6 +80,7 @@ func admitConcurrently(t *testing.T, n int, ids []*Identity, engines []*Engine, 
 // admit exactly 100 and spend exactly the budget, in memory, on Redis, and
 // on Redis shared by two engines (two replicas).
 func TestConcurrentAdmissionsHoldTheBudget(t *testing.T) {
+	t.Parallel()
 	const calls, allowed = 500, 100
 	const perCall = 0.01 // USD: a tool call priced at one cent
 	setups := []struct {
@@ -101,7 +103,7 @@ func TestConcurrentAdmissionsHoldTheBudget(t *testing.T) {
 			t.Run(s.name+"/"+scope, func(t *testing.T) {
 				cs := s.counters(t)
 				st := newTestStore(t)
-				clk := newClock(t0)
+				clk := testkit.NewClock(t0)
 				var engines []*Engine
 				for _, c := range cs {
 					e, err := New(context.Background(), Options{Store: st, Counters: c, Now: clk.Now,
@@ -313,7 +315,7 @@ func BenchmarkUsageWrite(b *testing.B) {
 
 // BenchmarkAllowedCached is one cached access decision.
 func BenchmarkAllowedCached(b *testing.B) {
-	e, _ := testEngine(b, newClock(t0))
+	e, _ := testEngine(b, testkit.NewClock(t0))
 	id := mustKey(b, e, KeyInput{Name: "k", Models: []string{"openai/*"}})
 	if !e.Allowed(id, "model:openai/gpt-4o", "use") {
 		b.Fatal("not allowed")

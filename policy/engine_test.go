@@ -6,11 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/store"
 )
 
 func TestAuthenticate(t *testing.T) {
-	clk := newClock(t0)
+	t.Parallel()
+	clk := testkit.NewClock(t0)
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
 	soon := t0.Add(time.Hour)
@@ -40,7 +42,7 @@ func TestAuthenticate(t *testing.T) {
 	check("unknown", "jk-nope", AuthInvalid)
 	check("empty", "", AuthMissing)
 	check("admin", "admin-key-for-tests-0123", "")
-	clk.Add(time.Hour) // expiry is inclusive
+	clk.Advance(time.Hour) // expiry is inclusive
 	check("expired", expiring, AuthExpired)
 	check("live later", live, "")
 
@@ -60,7 +62,8 @@ func TestAuthenticate(t *testing.T) {
 }
 
 func TestAccessDecisions(t *testing.T) {
-	clk := newClock(t0)
+	t.Parallel()
+	clk := testkit.NewClock(t0)
 	e, _ := testEngine(t, clk)
 	mustTeam(t, e, TeamInput{Name: "alpha"})
 	mustTeam(t, e, TeamInput{Name: "beta"})
@@ -140,7 +143,8 @@ func TestAccessDecisions(t *testing.T) {
 }
 
 func TestBudgetPeriodsRollOver(t *testing.T) {
-	clk := newClock(time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC))
+	t.Parallel()
+	clk := testkit.NewClock(time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC))
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
 	if _, err := e.SetPrice(ctx, Price{Model: "mock/m", Input: 1, Output: 1}); err != nil { // $1 per 1M tokens
@@ -172,7 +176,7 @@ func TestBudgetPeriodsRollOver(t *testing.T) {
 	if err != nil || len(st.Budgets) != 1 || abs(st.Budgets[0].SpentUSD-0.08) > 1e-9 {
 		t.Fatalf("State = %+v, %v", st, err)
 	}
-	clk.Add(time.Hour) // midnight UTC: a new day, a new budget
+	clk.Advance(time.Hour) // midnight UTC: a new day, a new budget
 	if err := spend(); err != nil {
 		t.Fatalf("after the day rolled over: %v", err)
 	}
@@ -182,7 +186,8 @@ func TestBudgetPeriodsRollOver(t *testing.T) {
 }
 
 func TestBudgetNeverResetsWithoutPeriod(t *testing.T) {
-	clk := newClock(t0)
+	t.Parallel()
+	clk := testkit.NewClock(t0)
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
 	id := mustKey(t, e, KeyInput{Name: "lifetime", Budget: &Budget{USD: 0.000010}}) // 10 µ$
@@ -200,7 +205,7 @@ func TestBudgetNeverResetsWithoutPeriod(t *testing.T) {
 		}
 		r.Settle(ctx, Outcome{CostUSD: &cost})
 	}
-	clk.Add(400 * 24 * time.Hour)
+	clk.Advance(400 * 24 * time.Hour)
 	var be *BudgetError
 	if _, err := e.Admit(ctx, id, Work{Kind: KindLLM, Model: "unpriced/model"}); !errors.As(err, &be) {
 		t.Fatalf("a spent lifetime budget admitted work a year later: %v", err)
@@ -208,7 +213,8 @@ func TestBudgetNeverResetsWithoutPeriod(t *testing.T) {
 }
 
 func TestRateLimits(t *testing.T) {
-	clk := newClock(time.Date(2026, 12, 1, 10, 30, 15, 0, time.UTC))
+	t.Parallel()
+	clk := testkit.NewClock(time.Date(2026, 12, 1, 10, 30, 15, 0, time.UTC))
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
 	mustTeam(t, e, TeamInput{Name: "team", Limits: Limits{RPM: 5}})
@@ -253,7 +259,7 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("3rd tool call: %v", err)
 	}
 	// The next minute starts afresh.
-	clk.Add(45 * time.Second)
+	clk.Advance(45 * time.Second)
 	r, err := e.Admit(ctx, id, llm)
 	if err != nil {
 		t.Fatalf("next minute: %v", err)
@@ -262,7 +268,8 @@ func TestRateLimits(t *testing.T) {
 }
 
 func TestTokensPerMinuteSettlesToActualUse(t *testing.T) {
-	clk := newClock(t0)
+	t.Parallel()
+	clk := testkit.NewClock(t0)
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
 	id := mustKey(t, e, KeyInput{Name: "k", Limits: Limits{TPM: 1000}})
@@ -288,7 +295,8 @@ func TestTokensPerMinuteSettlesToActualUse(t *testing.T) {
 }
 
 func TestToolCosts(t *testing.T) {
-	clk := newClock(t0)
+	t.Parallel()
+	clk := testkit.NewClock(t0)
 	st := newTestStore(t)
 	e, err := New(context.Background(), Options{Store: st, Now: clk.Now, Meter: MeterConfig{
 		ToolCosts: []ToolCost{{Tool: "search/*", USD: 0.01}, {Tool: "*", USD: 0}}}})
@@ -318,7 +326,8 @@ func TestToolCosts(t *testing.T) {
 }
 
 func TestUsageRecorded(t *testing.T) {
-	clk := newClock(t0)
+	t.Parallel()
+	clk := testkit.NewClock(t0)
 	e, st := testEngine(t, clk)
 	ctx := context.Background()
 	mustTeam(t, e, TeamInput{Name: "research"})
@@ -330,7 +339,7 @@ func TestUsageRecorded(t *testing.T) {
 	if got := r.EstimatedCostUSD(); abs(got-(1000*2.5+100*10)/1e6) > 1e-9 {
 		t.Errorf("estimate = %v", got)
 	}
-	clk.Add(1500 * time.Millisecond)
+	clk.Advance(1500 * time.Millisecond)
 	usd := r.Settle(ctx, Outcome{Model: "openai/gpt-4o-2024-08-06", Usage: TokenUsage{PromptTokens: 1000, CompletionTokens: 40}})
 	if want := (1000*2.5 + 40*10) / 1e6; abs(usd-want) > 1e-9 {
 		t.Errorf("settled cost = %v, want %v", usd, want)
@@ -365,7 +374,8 @@ func TestUsageRecorded(t *testing.T) {
 }
 
 func TestUsageQueueNeverBlocks(t *testing.T) {
-	clk := newClock(t0)
+	t.Parallel()
+	clk := testkit.NewClock(t0)
 	st := newTestStore(t)
 	e, err := New(context.Background(), Options{Store: st, Now: clk.Now, Meter: MeterConfig{UsageQueue: 4, UsageBatch: 1000, UsageFlushInterval: time.Hour}})
 	if err != nil {
@@ -404,7 +414,8 @@ func TestUsageQueueNeverBlocks(t *testing.T) {
 }
 
 func TestSyncConfig(t *testing.T) {
-	clk := newClock(t0)
+	t.Parallel()
+	clk := testkit.NewClock(t0)
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
 	secret := "jk-from-the-config-file-0123456789"
@@ -464,7 +475,8 @@ func TestSyncConfig(t *testing.T) {
 // the store, to rebuild the spend (see TestSpendSurvivesRestart), so the
 // key is used once before the store goes away.
 func TestRequestPathNeverReadsTheStore(t *testing.T) {
-	clk := newClock(t0)
+	t.Parallel()
+	clk := testkit.NewClock(t0)
 	st := storetestStoreNoCleanup(t)
 	e, err := New(context.Background(), Options{Store: st, Now: clk.Now, Meter: MeterConfig{UsageFlushInterval: time.Hour}})
 	if err != nil {
@@ -531,7 +543,8 @@ func storetestStoreNoCleanup(t *testing.T) *store.Store {
 // day ended: the correction goes to the windows it was reserved in, never
 // to the new ones.
 func TestSettleAfterRollover(t *testing.T) {
-	clk := newClock(time.Date(2026, 12, 1, 23, 59, 30, 0, time.UTC))
+	t.Parallel()
+	clk := testkit.NewClock(time.Date(2026, 12, 1, 23, 59, 30, 0, time.UTC))
 	e, _ := testEngine(t, clk)
 	ctx := context.Background()
 	if _, err := e.SetPrice(ctx, Price{Model: "mock/m", Input: 1, Output: 1}); err != nil { // 1 µ$ a token
@@ -543,7 +556,7 @@ func TestSettleAfterRollover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(time.Minute) // 00:00:30: a new minute and a new day
+	clk.Advance(time.Minute) // 00:00:30: a new minute and a new day
 	after, err := e.Admit(ctx, id, w)
 	if err != nil {
 		t.Fatal(err)
@@ -571,7 +584,8 @@ func TestSettleAfterRollover(t *testing.T) {
 // price in force when it settles: another model than the estimate's, or a
 // price changed while the work ran.
 func TestSettlePricesTheOutcome(t *testing.T) {
-	e, _ := testEngine(t, newClock(t0))
+	t.Parallel()
+	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	for _, p := range []Price{{Model: "mock/cheap", Input: 1, Output: 1}, {Model: "mock/dear", Input: 10, Output: 10}} {
 		if _, err := e.SetPrice(ctx, p); err != nil {
@@ -612,7 +626,8 @@ func TestSettlePricesTheOutcome(t *testing.T) {
 // deny rule or a new price takes effect on the next admission, for the
 // identity authenticated before the change and for a fresh one alike.
 func TestAdmitFollowsChanges(t *testing.T) {
-	e, _ := testEngine(t, newClock(t0))
+	t.Parallel()
+	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	if _, err := e.SetPrice(ctx, Price{Model: "mock/m", Input: 1, Output: 1}); err != nil {
 		t.Fatal(err)
@@ -669,7 +684,8 @@ func TestAdmitFollowsChanges(t *testing.T) {
 // request whose first target is cheap but whose fallback is pricier reserves
 // the pricier estimate, so a budget that only fits the cheap call refuses it.
 func TestEstimatePricedAtPriciestFallback(t *testing.T) {
-	e, _ := testEngine(t, newClock(t0))
+	t.Parallel()
+	e, _ := testEngine(t, testkit.NewClock(t0))
 	ctx := context.Background()
 	id := mustKey(t, e, KeyInput{Name: "k", Budget: &Budget{USD: 0.002, Period: PeriodDay}})
 	w := Work{Kind: KindLLM, Model: "cheap", PriceModel: "openai/gpt-4o-mini", PromptTokens: 1000, MaxTokens: 100}

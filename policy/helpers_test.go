@@ -2,44 +2,24 @@ package policy
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/counters"
 	"github.com/junctionhq/junction/store/storetest"
 )
 
-// clock is a settable time source for tests.
-type clock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // testEngine is an Engine on a fresh SQLite store with in-memory counters
 // on the given clock.
-func testEngine(t testing.TB, clk *clock) (*Engine, *store.Store) {
+func testEngine(t testing.TB, clk *testkit.Clock) (*Engine, *store.Store) {
 	t.Helper()
 	st := storetest.NewStore(t)
 	return engineOn(t, st, counters.NewMemory(counters.MemoryOptions{Now: clk.Now}), clk), st
 }
 
-func engineOn(t testing.TB, st *store.Store, c counters.Counters, clk *clock) *Engine {
+func engineOn(t testing.TB, st *store.Store, c counters.Counters, clk *testkit.Clock) *Engine {
 	t.Helper()
 	e, err := New(context.Background(), Options{Store: st, Counters: c, Now: clk.Now,
 		Admin: NewAdminAuth("admin-key-for-tests-0123")})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/store/counters"
 	"github.com/junctionhq/junction/store/counters/redistest"
 )
@@ -13,7 +14,7 @@ import (
 // proxiedEngine is an engine on clk whose counters live in the test Redis
 // behind a fault proxy, with mock/m priced at 1 µ$ a token and a key with
 // a $0.01 daily budget and a tokens-per-minute limit of 1e6.
-func proxiedEngine(t *testing.T, clk *clock) (*Engine, *Identity, *redistest.Proxy) {
+func proxiedEngine(t *testing.T, clk *testkit.Clock) (*Engine, *Identity, *redistest.Proxy) {
 	t.Helper()
 	url := os.Getenv("JUNCTION_TEST_REDIS")
 	if url == "" {
@@ -49,8 +50,9 @@ func waitStats(t *testing.T, e *Engine, what string, cond func(Stats) bool) {
 // the tokens-per-minute limit and the budget count it. Refunds are not
 // queued.
 func TestFailedSettlementChargesAreRetried(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	clk := newClock(t0)
+	clk := testkit.NewClock(t0)
 	e, id, p := proxiedEngine(t, clk)
 
 	r, err := e.Admit(ctx, id, spend1000) // reserves 1000 tokens and 1000 µ$
@@ -83,7 +85,7 @@ func TestFailedSettlementChargesAreRetried(t *testing.T) {
 
 	// A refund (less used than reserved) that fails is not retried: it
 	// could have been applied, and applying it twice would under-count.
-	clk.Add(24 * time.Hour) // a new budget day
+	clk.Advance(24 * time.Hour) // a new budget day
 	r, err = e.Admit(ctx, id, spend1000)
 	if err != nil {
 		t.Fatal(err)
@@ -99,8 +101,9 @@ func TestFailedSettlementChargesAreRetried(t *testing.T) {
 // TestFailedSettlementChargesAreGivenUpAfterSettleRetry: a charge that
 // cannot be applied for meter.settle_retry is dropped and counted.
 func TestFailedSettlementChargesAreGivenUpAfterSettleRetry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	clk := newClock(t0)
+	clk := testkit.NewClock(t0)
 	e, id, p := proxiedEngine(t, clk)
 	r, err := e.Admit(ctx, id, spend1000)
 	if err != nil {
@@ -111,7 +114,7 @@ func TestFailedSettlementChargesAreGivenUpAfterSettleRetry(t *testing.T) {
 	if s := e.Stats(); s.ChargesQueued != 2 {
 		t.Fatalf("%+v, want 2 charges queued", s)
 	}
-	clk.Add(DefaultSettleRetry + time.Second)
+	clk.Advance(DefaultSettleRetry + time.Second)
 	waitStats(t, e, "the charges to be given up", func(s Stats) bool { return s.ChargesQueued == 0 && s.ChargesGivenUp == 2 })
 	if s := e.Stats(); s.ChargesRetried != 0 {
 		t.Errorf("%+v: applied while Redis is down", s)

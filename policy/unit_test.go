@@ -7,6 +7,7 @@ import (
 )
 
 func TestGlobMatch(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		s, pattern string
 		want       bool
@@ -37,6 +38,7 @@ func TestGlobMatch(t *testing.T) {
 }
 
 func TestPeriodWindows(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 12, 3, 15, 4, 5, 0, time.UTC) // a Thursday
 	cases := []struct {
 		p          Period
@@ -72,6 +74,7 @@ func TestPeriodWindows(t *testing.T) {
 }
 
 func TestPriceLookup(t *testing.T) {
+	t.Parallel()
 	builtin, err := loadBuiltinPrices()
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +131,7 @@ func abs(f float64) float64 {
 }
 
 func TestRuleValidation(t *testing.T) {
+	t.Parallel()
 	good := [][]string{
 		{"role:reader", "*", "tool:files/read_*", "call", "allow"},
 		{"key:ci-bot", "research", "model:openai/*", "use", "deny"},
@@ -167,6 +171,7 @@ func TestRuleValidation(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	c := Config{
 		Teams: []TeamConfig{{Name: "research"}, {Name: "research"}, {Name: "_bad"}},
 		Keys: []KeyConfig{
@@ -201,6 +206,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestKeySecrets(t *testing.T) {
+	t.Parallel()
 	a, err := NewKeySecret()
 	if err != nil {
 		t.Fatal(err)

@@ -42,6 +42,7 @@ func countUsage(t *testing.T, db storetest.Database) (rows, requests, ids int64)
 // the records of a 4 s outage wait in memory; in "spill" a memory bound of
 // 10,000 records sends most of them through the spill file.
 func TestUsageLosesNothingInPostgresOutage(t *testing.T) {
+	t.Parallel()
 	t.Run("memory", func(t *testing.T) { testUsagePostgresOutage(t, 0, 8*time.Second, 2*time.Second, 6*time.Second) })
 	t.Run("spill", func(t *testing.T) { testUsagePostgresOutage(t, 10000, 5*time.Second, time.Second, 4*time.Second) })
 }
@@ -108,6 +109,7 @@ func testUsagePostgresOutage(t *testing.T, memory int, run, downAt, upAt time.Du
 // its data dir; the next engine on that dir writes them once Postgres is
 // back.
 func TestUsageShutdownDuringPostgresOutageSpillsAndReplays(t *testing.T) {
+	t.Parallel()
 	proxy, db, st := pgThroughProxy(t)
 	dir := t.TempDir()
 	ctx := context.Background()

@@ -69,6 +69,7 @@ func TestStdioServerDoesNotSeeGatewaySecrets(t *testing.T) {
 }
 
 func TestStdioEnvBuild(t *testing.T) {
+	t.Parallel()
 	environ := []string{"PATH=/bin", "HOME=/home/j", "JUNCTION_ADMIN_KEY=x", "junction_secret_key=y", "LC_ALL=C", "AWS_SECRET=z",
 		"PASSED=1", "JUNCTION_EXTRA=2", "SHELL=() { :; }", "NOEQUALS", "=empty"}
 	cfg := ServerConfig{Env: map[string]string{"HOME": "/srv", "OWN": "v"}, EnvPassthrough: []string{"PASSED", "JUNCTION_EXTRA"}}
@@ -80,6 +81,7 @@ func TestStdioEnvBuild(t *testing.T) {
 }
 
 func TestEnvPassthroughValidation(t *testing.T) {
+	t.Parallel()
 	base := ServerConfig{Name: "s", Transport: TransportStdio, Command: "c"}
 	for _, tc := range []struct {
 		pass []string

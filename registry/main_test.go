@@ -3,63 +3,24 @@ package registry
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/storetest"
 )
 
-// binaryDir holds the example toolserver built for the stdio tests.
-var binaryDir string
+// toolserverBuild is examples/toolserver, built once for the stdio tests.
+var toolserverBuild = testkit.NewBinary("./examples/toolserver")
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "registry-toolserver-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binaryDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testkit.VerifyNoLeaks(m, toolserverBuild.Remove)
 }
-
-var buildToolserver = sync.OnceValues(func() (string, error) {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	bin := filepath.Join(binaryDir, "toolserver")
-	build := exec.Command("go", "build", "-o", bin, "./examples/toolserver")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./examples/toolserver: %w\n%s", err, out)
-	}
-	return bin, nil
-})
 
 func toolserver(t *testing.T) string {
 	t.Helper()
-	bin, err := buildToolserver()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return toolserverBuild.Path(t)
 }
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -86,18 +47,6 @@ func newRegistry(t *testing.T, st *store.Store) *Registry {
 }
 
 func newStore(t *testing.T) *store.Store { return storetest.NewStore(t) }
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func status(r *Registry, name string) Status {
 	for _, s := range r.Statuses() {

@@ -158,6 +158,7 @@ func TestOAuthClientCredentials(t *testing.T) {
 // TestOAuthTokenRefresh: a cached token is replaced shortly before it
 // expires; a token endpoint's refusal is a clear error.
 func TestOAuthTokenRefresh(t *testing.T) {
+	t.Parallel()
 	ts := newTokenServer(t, 120)
 	now := time.Unix(1_000_000, 0)
 	clock := func() time.Time { return now }
@@ -197,6 +198,7 @@ func TestOAuthTokenRefresh(t *testing.T) {
 
 // TestOAuthValidation checks the auth block's problems are reported.
 func TestOAuthValidation(t *testing.T) {
+	t.Parallel()
 	base := ServerConfig{Name: "web", Transport: TransportStreamableHTTP, URL: "http://127.0.0.1:1/mcp"}
 	for _, tc := range []struct {
 		name string

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/junctionhq/junction/internal/testkit"
 )
 
 // A request waiting for another's token request gives up when its own
@@ -15,7 +18,9 @@ import (
 // queued, for every fetch before its turn).
 func TestOAuthTokenWaitHonoursContext(t *testing.T) {
 	release := make(chan struct{})
+	var fetching atomic.Bool
 	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetching.Store(true)
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -34,7 +39,7 @@ func TestOAuthTokenWaitHonoursContext(t *testing.T) {
 		_, err := src.token(ctx)
 		first <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // the first request is fetching
+	testkit.Eventually(t, 5*time.Second, "the first token request to reach the server", fetching.Load)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -55,6 +60,7 @@ func TestOAuthTokenWaitHonoursContext(t *testing.T) {
 // (for a long time), not fetched again for every request because the
 // lifetime overflowed to a negative one.
 func TestOAuthHugeExpiresIn(t *testing.T) {
+	t.Parallel()
 	ts := newTokenServer(t, 1e12) // about 31,700 years
 	src := newTokenSource(AuthConfig{Type: AuthOAuth2ClientCredentials, TokenURL: ts.url, ClientID: "junction", ClientSecret: "s3cret&more"}, time.Now)
 	for range 3 {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry/mcptest"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/secret"
@@ -239,7 +240,7 @@ func TestStdio(t *testing.T) {
 
 	// list_changed over stdio, through the control tools.
 	call(t, r, "local", "control_add_tool", `{"name":"added"}`)
-	waitFor(t, 5*time.Second, "added tool", func() bool {
+	testkit.Eventually(t, 5*time.Second, "added tool", func() bool {
 		cat := serverCatalog(r, "local")
 		return cat != nil && slices.ContainsFunc(cat.Tools, func(tool Tool) bool { return tool.Name == "added" })
 	})
@@ -357,8 +358,8 @@ func TestDownAtStartup(t *testing.T) {
 		t.Errorf("New took %s", d)
 	}
 	waitReady(t, r, "live")
-	waitFor(t, 5*time.Second, "dead failed", func() bool { return status(r, "dead").State == StateFailed })
-	waitFor(t, 5*time.Second, "hang failed", func() bool { return status(r, "hang").State == StateFailed })
+	testkit.Eventually(t, 5*time.Second, "dead failed", func() bool { return status(r, "dead").State == StateFailed })
+	testkit.Eventually(t, 5*time.Second, "hang failed", func() bool { return status(r, "hang").State == StateFailed })
 	if st := status(r, "dead"); st.Error == "" {
 		t.Error("no error for the dead server")
 	}
@@ -398,14 +399,14 @@ func TestListChanged(t *testing.T) {
 		cat := serverCatalog(r, "web")
 		return cat != nil && slices.ContainsFunc(cat.Tools, func(tool Tool) bool { return tool.Name == name })
 	}
-	waitFor(t, 5*time.Second, "extra tool", func() bool { return has("extra") })
+	testkit.Eventually(t, 5*time.Second, "extra tool", func() bool { return has("extra") })
 	if r.Catalog().Version <= v {
 		t.Error("version did not increase")
 	}
 	if err := h.Server.RemoveTools("extra", "echo"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "tools removed", func() bool { return !has("extra") && !has("echo") })
+	testkit.Eventually(t, 5*time.Second, "tools removed", func() bool { return !has("extra") && !has("echo") })
 	checkCatalog(t, r, "web", h.Server)
 	if err := r.Refresh(context.Background(), "web"); err != nil {
 		t.Errorf("refresh: %v", err)
@@ -478,7 +479,7 @@ func TestCRUD(t *testing.T) {
 	if err := r.DeleteServer(ctx, "web"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("delete twice: %v", err)
 	}
-	waitFor(t, 2*time.Second, "delete on the other registry", func() bool { _, err := r2.Server("web"); return err != nil })
+	testkit.Eventually(t, 2*time.Second, "delete on the other registry", func() bool { _, err := r2.Server("web"); return err != nil })
 }
 
 func TestSyncConfig(t *testing.T) {
@@ -614,7 +615,7 @@ func testReplicas(t *testing.T, st1, st2 *store.Store) {
 	defer unsubscribe()
 	mustCreate(t, r1, ServerConfig{Name: "shared", Transport: TransportStreamableHTTP, URL: h.URL})
 	start := time.Now()
-	waitFor(t, time.Second, "server on the other replica", func() bool { _, err := r2.Server("shared"); return err == nil })
+	testkit.Eventually(t, time.Second, "server on the other replica", func() bool { _, err := r2.Server("shared"); return err == nil })
 	t.Logf("replicated in %s", time.Since(start))
 	waitReady(t, r2, "shared")
 	select {
@@ -626,20 +627,23 @@ func testReplicas(t *testing.T, st1, st2 *store.Store) {
 	if _, err := r1.UpdateServer(context.Background(), "shared", json.RawMessage(`{"disabled":true}`)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, "disable on the other replica", func() bool { return status(r2, "shared").State == StateDisabled })
+	testkit.Eventually(t, time.Second, "disable on the other replica", func() bool { return status(r2, "shared").State == StateDisabled })
 }
 
 func TestReplicasSQLite(t *testing.T) {
+	t.Parallel()
 	st := newStore(t)
 	testReplicas(t, st, st)
 }
 
 func TestReplicasPostgres(t *testing.T) {
+	t.Parallel()
 	db := storetest.PostgresFromEnv(t)(t)
 	testReplicas(t, storetest.OpenStore(t, db), storetest.OpenStore(t, db))
 }
 
 func TestSubscribeCoalesces(t *testing.T) {
+	t.Parallel()
 	r := newRegistry(t, newStore(t))
 	ch, unsubscribe := r.Subscribe()
 	var n atomic.Int32

@@ -202,6 +202,7 @@ func TestRelaySamplingAndElicitation(t *testing.T) {
 // call's context (stdio, the standalone HTTP stream): only the one request
 // in flight gets them.
 func TestRelayRouting(t *testing.T) {
+	t.Parallel()
 	c := &connection{log: zerolog.Nop(), calls: map[string]*callState{}}
 	relay := samplingRelay{c}
 	ask := func() (*mcp.CreateMessageResult, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry/mcptest"
 )
 
@@ -69,7 +70,7 @@ func callerPIDs(t *testing.T, r *Registry, name string) map[Caller]int {
 // waitGone waits for process pid to be reaped.
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	waitFor(t, 10*time.Second, fmt.Sprintf("process %d to end", pid), func() bool {
+	testkit.Eventually(t, 10*time.Second, fmt.Sprintf("process %d to end", pid), func() bool {
 		return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 	})
 }
@@ -231,7 +232,7 @@ func TestCallerSessionsBounded(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, 5*time.Second, "two busy sessions", func() bool {
+	testkit.Eventually(t, 5*time.Second, "two busy sessions", func() bool {
 		u, _ := r.lookup("local")
 		u.callers.mu.Lock()
 		defer u.callers.mu.Unlock()
@@ -267,7 +268,7 @@ func TestCallerSessionsBounded(t *testing.T) {
 	for _, pid := range pids {
 		waitGone(t, pid)
 	}
-	waitFor(t, 10*time.Second, "no caller sessions", func() bool { return status(r, "local").CallerSessions == 0 })
+	testkit.Eventually(t, 10*time.Second, "no caller sessions", func() bool { return status(r, "local").CallerSessions == 0 })
 }
 
 // TestCallerSessionsIdleAndClose: an unused caller session is closed after
@@ -283,7 +284,7 @@ func TestCallerSessionsIdleAndClose(t *testing.T) {
 		t.Fatalf("caller processes %v", pids)
 	}
 	waitGone(t, pids[Caller{Key: "key:a"}])
-	waitFor(t, 5*time.Second, "the idle session to be closed", func() bool { return status(r, "local").CallerSessions == 0 })
+	testkit.Eventually(t, 5*time.Second, "the idle session to be closed", func() bool { return status(r, "local").CallerSessions == 0 })
 
 	rootsCall(t, r, "local", Caller{Key: "key:b"}, "file:///b")
 	pids = callerPIDs(t, r, "local")
@@ -314,7 +315,7 @@ func TestCallerSessionRetiredWhileBusy(t *testing.T) {
 		_, err := r.CallTool(context.Background(), "local", mcptest.ToolSleep, json.RawMessage(`{"ms":800}`), CallOptions{Caller: x, OnRoots: rootsOf("file:///x")})
 		done <- err
 	}()
-	waitFor(t, 5*time.Second, "the call to start", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the call to start", func() bool {
 		u, _ := r.lookup("local")
 		u.callers.mu.Lock()
 		defer u.callers.mu.Unlock()
@@ -333,5 +334,5 @@ func TestCallerSessionRetiredWhileBusy(t *testing.T) {
 		t.Errorf("the call on the retired session: %v", err)
 	}
 	waitGone(t, old)
-	waitFor(t, 5*time.Second, "one caller session", func() bool { return status(r, "local").CallerSessions == 1 })
+	testkit.Eventually(t, 5*time.Second, "one caller session", func() bool { return status(r, "local").CallerSessions == 1 })
 }

@@ -3,12 +3,14 @@ package registry
 import (
 	"context"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry/mcptest"
 )
 
@@ -16,8 +18,10 @@ import (
 // subscriptions of its own server only, not those of every other server.
 func TestResourceSubscribeSlowUpstreamBlocksOnlyItself(t *testing.T) {
 	release := make(chan struct{})
+	var subscribing atomic.Bool
 	hooks := &server.Hooks{}
 	hooks.AddBeforeSubscribe(func(ctx context.Context, _ any, _ *mcp.SubscribeRequest) {
+		subscribing.Store(true)
 		select {
 		case <-release:
 		case <-ctx.Done():
@@ -46,7 +50,7 @@ func TestResourceSubscribeSlowUpstreamBlocksOnlyItself(t *testing.T) {
 
 	slowDone := make(chan error, 1)
 	go func() { slowDone <- r.SubscribeResource(context.Background(), "slow", "slow://doc") }()
-	time.Sleep(200 * time.Millisecond) // the slow subscribe is in flight
+	testkit.Eventually(t, 5*time.Second, "the slow subscribe to reach its upstream", subscribing.Load)
 
 	start := time.Now()
 	if err := r.SubscribeResource(context.Background(), "fast", "mcptest://doc"); err != nil {

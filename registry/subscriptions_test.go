@@ -7,6 +7,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry/mcptest"
 )
 
@@ -67,7 +68,7 @@ func TestResourceSubscriptions(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			waitFor(t, 5*time.Second, "upstream subscribed", func() bool { return h.Server.Subscribers(doc) == 1 })
+			testkit.Eventually(t, 5*time.Second, "upstream subscribed", func() bool { return h.Server.Subscribers(doc) == 1 })
 			h.Server.SetText(doc, "v2")
 			got.expect(t, "web", doc)
 			h.Server.SetText(other, "v2") // nobody subscribed
@@ -84,7 +85,7 @@ func TestResourceSubscriptions(t *testing.T) {
 			if err := r.UnsubscribeResource(ctx, "web", doc); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 5*time.Second, "upstream unsubscribed", func() bool { return h.Server.Subscribers(doc) == 0 })
+			testkit.Eventually(t, 5*time.Second, "upstream unsubscribed", func() bool { return h.Server.Subscribers(doc) == 0 })
 			if s := r.ResourceSubscriptions("web"); len(s) != 0 {
 				t.Fatalf("still subscribed: %v", s)
 			}
@@ -100,12 +101,12 @@ func TestResourceSubscriptions(t *testing.T) {
 			if err := r.SubscribeResource(ctx, "web", doc); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 5*time.Second, "upstream subscribed", func() bool { return h.Server.Subscribers(doc) == 1 })
+			testkit.Eventually(t, 5*time.Second, "upstream subscribed", func() bool { return h.Server.Subscribers(doc) == 1 })
 			addr := h.Addr().String()
 			if err := h.Close(); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, "connection lost", func() bool { return status(r, "web").State != StateReady })
+			testkit.Eventually(t, 10*time.Second, "connection lost", func() bool { return status(r, "web").State != StateReady })
 			s2, err := mcptest.NewServer(mcptest.WithResourceSubscriptions())
 			if err != nil {
 				t.Fatal(err)
@@ -117,13 +118,13 @@ func TestResourceSubscriptions(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = h2.Close() })
 			waitReady(t, r, "web")
-			waitFor(t, 10*time.Second, "upstream subscribed again", func() bool { return s2.Subscribers(doc) == 1 })
+			testkit.Eventually(t, 10*time.Second, "upstream subscribed again", func() bool { return s2.Subscribers(doc) == 1 })
 			s2.SetText(doc, "v2")
 			got.expect(t, "web", doc)
 			if err := r.UnsubscribeResource(ctx, "web", doc); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 5*time.Second, "upstream unsubscribed", func() bool { return s2.Subscribers(doc) == 0 })
+			testkit.Eventually(t, 5*time.Second, "upstream unsubscribed", func() bool { return s2.Subscribers(doc) == 0 })
 		})
 	}
 }

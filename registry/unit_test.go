@@ -9,6 +9,7 @@ import (
 )
 
 func TestMatchGlob(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		pattern, name string
 		want          bool
@@ -58,6 +59,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestSealer(t *testing.T) {
+	t.Parallel()
 	s, err := newSealer(testKey)
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +89,7 @@ func TestSealer(t *testing.T) {
 // store/secret, still opens with the same key: every field is bound as
 // before.
 func TestOpenConfigSealedByOldCode(t *testing.T) {
+	t.Parallel()
 	key := make([]byte, 32) // 00 01 … 1f, the key the values were sealed with
 	for i := range key {
 		key[i] = byte(i)
@@ -110,6 +113,7 @@ func TestOpenConfigSealedByOldCode(t *testing.T) {
 }
 
 func TestLineLogger(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	l := &lineLogger{log: zerolog.New(&buf).With().Str("server", "s").Logger()}
 	_, _ = l.Write([]byte("first li"))

@@ -6,6 +6,7 @@ import (
 )
 
 func TestValidRequestIDAcceptsOnlyIDCharacters(t *testing.T) {
+	t.Parallel()
 	for id, want := range map[string]bool{
 		"":                          false,
 		"a":                         true,

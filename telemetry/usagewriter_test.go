@@ -9,13 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/storetest"
 )
@@ -113,6 +113,7 @@ func flushAll(t *testing.T, u *UsageWriter[testEntry]) {
 // retry) are all written once it is back, and batches whose commit answer
 // was lost are not stored twice.
 func TestUsageWriterRetriesThroughStoreOutage(t *testing.T) {
+	t.Parallel()
 	db := newUsageDB(t)
 	f := &flakyInsert{st: db.st}
 	u := newTestUsageLog(t, f.insert, UsageWriterConfig{Batch: 500, FlushInterval: 20 * time.Millisecond}, "", zerolog.Nop())
@@ -144,6 +145,7 @@ func TestUsageWriterRetriesThroughStoreOutage(t *testing.T) {
 // none is dropped, and once the store is back the file is replayed and
 // removed.
 func TestUsageWriterSpillsBeyondMemoryAndReplays(t *testing.T) {
+	t.Parallel()
 	db := newUsageDB(t)
 	f := &flakyInsert{st: db.st}
 	dir := t.TempDir()
@@ -158,7 +160,7 @@ func TestUsageWriterSpillsBeyondMemoryAndReplays(t *testing.T) {
 			}
 		}
 	}
-	waitUntil(t, "records in the spill file", func() bool { return u.spilled.Load() >= n/2 })
+	testkit.Eventually(t, 10*time.Second, "records in the spill file", func() bool { return u.spilled.Load() >= n/2 })
 	if _, err := os.Stat(filepath.Join(dir, UsageSpillFile)); err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +187,7 @@ func TestUsageWriterSpillsBeyondMemoryAndReplays(t *testing.T) {
 // still there) stores nothing twice. A torn last line is skipped and
 // counted.
 func TestUsageSpillLeftAtShutdownIsWrittenAfterRestart(t *testing.T) {
+	t.Parallel()
 	db := newUsageDB(t)
 	dir := t.TempDir()
 	m := UsageWriterConfig{Batch: 100, FlushInterval: 10 * time.Millisecond}
@@ -252,10 +255,11 @@ func TestUsageSpillLeftAtShutdownIsWrittenAfterRestart(t *testing.T) {
 // records beyond the memory bound are dropped, counted, and reported in one
 // warning per interval (plus one at close), not one per record.
 func TestUsageDropsAreCountedAndLoggedOncePerInterval(t *testing.T) {
+	t.Parallel()
 	db := newUsageDB(t)
 	f := &flakyInsert{st: db.st}
 	f.down.Store(true)
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	u := newTestUsageLog(t, f.insert, UsageWriterConfig{Queue: 100, Batch: 10, FlushInterval: 5 * time.Millisecond}, "", zerolog.New(&logs))
 	for i := range 1000 {
 		u.Enqueue(usageTestEntry(i))
@@ -280,41 +284,13 @@ func TestUsageDropsAreCountedAndLoggedOncePerInterval(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestUsageWriterHoldsSixtySecondsOfOutage: with the default settings and a
 // spill file, the 300,000 records of a 60 s outage at 5,000 records a
 // second are all kept, in memory and in the spill file, and all written
 // once the store is back. They are queued as fast as the writer moves them
 // to the file, which must be faster than 5,000 a second.
 func TestUsageWriterHoldsSixtySecondsOfOutage(t *testing.T) {
+	t.Parallel()
 	if testing.Short() || raceEnabled {
 		t.Skip("writes 300,000 records; too slow under -short and -race")
 	}

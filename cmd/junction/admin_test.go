@@ -99,6 +99,7 @@ func rowWith(table, name string) []string {
 }
 
 func TestKeysAndTeamsLifecycle(t *testing.T) {
+	t.Parallel()
 	base := startGateway(t)
 	u := "--url=" + base
 
@@ -173,6 +174,7 @@ func TestKeysAndTeamsLifecycle(t *testing.T) {
 }
 
 func TestJSONOutput(t *testing.T) {
+	t.Parallel()
 	base := startGateway(t)
 	u := "--url=" + base
 	mustCLI(t, "teams", "create", u, "--name", "ops")
@@ -203,6 +205,7 @@ func TestJSONOutput(t *testing.T) {
 }
 
 func TestUsageWithNoData(t *testing.T) {
+	t.Parallel()
 	base := startGateway(t)
 	u := "--url=" + base
 	for _, args := range [][]string{
@@ -222,6 +225,7 @@ func TestUsageWithNoData(t *testing.T) {
 }
 
 func TestAdminErrors(t *testing.T) {
+	t.Parallel()
 	base := startGateway(t)
 
 	r := cliEnv(t, nil, "keys", "list", "--url", base, "--admin-key", "wrong-admin-key-0000000")
@@ -252,6 +256,7 @@ func TestAdminErrors(t *testing.T) {
 }
 
 func TestAdminUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"keys"},
 		{"keys", "frob"},
@@ -286,6 +291,7 @@ func TestAdminUsageErrors(t *testing.T) {
 }
 
 func TestParseInterspersed(t *testing.T) {
+	t.Parallel()
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	a := fs.String("a", "", "")
 	b := fs.Bool("b", false, "")
@@ -296,6 +302,7 @@ func TestParseInterspersed(t *testing.T) {
 }
 
 func TestAPIErrorWithoutTheGatewayShape(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+testAdminKey {
 			t.Errorf("authorization header %q", r.Header.Get("Authorization"))

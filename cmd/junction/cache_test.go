@@ -20,6 +20,7 @@ import (
 )
 
 func TestCacheStatsAndPurge(t *testing.T) {
+	t.Parallel()
 	mock := llmtest.NewServer()
 	t.Cleanup(mock.Close)
 	cfg := gateway.Config{DataDir: t.TempDir(), AdminKey: testAdminKey,

@@ -13,11 +13,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/junctionhq/junction/internal/testkit"
 )
+
+// junctionBuild is the junction binary, built once for the tests that run it.
+var junctionBuild = testkit.NewBinary("./cmd/junction")
+
+func TestMain(m *testing.M) { testkit.Main(m, junctionBuild.Remove) }
 
 func noEnv(string) (string, bool) { return "", false }
 
 func TestVersionAndUsage(t *testing.T) {
+	t.Parallel()
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), []string{"version"}, &out, &errOut, noEnv); code != exitOK || !strings.HasPrefix(out.String(), "junction ") {
 		t.Fatalf("version: %d %q", code, out.String())
@@ -33,6 +41,7 @@ func TestVersionAndUsage(t *testing.T) {
 }
 
 func TestBadConfigListsEveryProblemAndExitsNonZero(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "junction.yaml")
 	doc := "listen: nowhere\nlog: { format: xml }\nhttp: { max_body_bytes: huge }\nsurprise: true\n"
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
@@ -51,6 +60,7 @@ func TestBadConfigListsEveryProblemAndExitsNonZero(t *testing.T) {
 }
 
 func TestFlagsOverrideEnvOverrideConfig(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "junction.yaml")
 	if err := os.WriteFile(path, []byte("listen: 127.0.0.1:1\nlog:\n  level: ${LVL:-warn}\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -71,14 +81,12 @@ func TestFlagsOverrideEnvOverrideConfig(t *testing.T) {
 // TestServeStartsAndStopsOnSIGINT runs the real binary with no config, as a
 // user would, and stops it with Ctrl-C.
 func TestServeStartsAndStopsOnSIGINT(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "junction")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := junctionBuild.Path(t)
 	addr := freeAddr(t)
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "--listen", addr, "--log-format", "json")

@@ -6,6 +6,7 @@ import (
 )
 
 func TestProvidersAddListRm(t *testing.T) {
+	t.Parallel()
 	u := startGateway(t)
 	const secret = "sk-cli-secret-value-42"
 	out := mustCLI(t, "providers", "add", "--url", u, "--name", "local", "--base-url", "http://127.0.0.1:11434/v1",

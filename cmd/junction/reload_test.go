@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,31 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/llmtest"
 )
-
-// hupLog collects a child process's stderr while the test reads it.
-type hupLog struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *hupLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *hupLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 const (
 	hupAliceKey = "jk-hup-alice-0123456789abcdefgh"
@@ -58,7 +39,7 @@ func hupConfig(addr, dataDir, mockURL, extra string, keys ...string) string {
 }
 
 // hupWaitUntil polls cond every 20 ms for up to 15 s.
-func hupWaitUntil(t *testing.T, what string, logs *hupLog, cond func() bool) {
+func hupWaitUntil(t *testing.T, what string, logs *testkit.SyncBuffer, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
@@ -77,14 +58,12 @@ func hupWaitUntil(t *testing.T, what string, logs *hupLog, cond func() bool) {
 // when SIGHUPs arrive while a reload runs; `junction reload` does the same
 // through the admin API; SIGINT still stops it cleanly.
 func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "junction")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := junctionBuild.Path(t)
 	mock := llmtest.NewServer(llmtest.WithSeed(3))
 	t.Cleanup(mock.Close)
 	if err := mock.SetBehavior("sk-main", llmtest.Behavior{ReplyTokens: 60, ChunkDelay: 50 * time.Millisecond}); err != nil {
@@ -100,7 +79,7 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 	}
 	write(hupConfig(addr, dataDir, mock.URL, "", "alice", hupAliceKey))
 
-	logs := &hupLog{}
+	logs := &testkit.SyncBuffer{}
 	cmd := exec.Command(bin, "--config", path, "--log-format", "json")
 	cmd.Env = append(os.Environ(), "JUNCTION_ADMIN_KEY=")
 	cmd.Stderr = logs

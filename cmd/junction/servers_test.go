@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry/mcptest"
 )
 
@@ -22,13 +23,9 @@ func addUpstream(t *testing.T, u, name string, extra ...string) *mcptest.HTTPSer
 	}
 	waitState(t, u, name, "ready")
 	// The hub merges the new server's catalog asynchronously.
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(mustCLI(t, "tools", "list", u), name+"__") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the tools of %s never reached the federated catalog", name)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.Eventually(t, 15*time.Second, "the tools of "+name+" to reach the federated catalog", func() bool {
+		return strings.Contains(mustCLI(t, "tools", "list", u), name+"__")
+	})
 	return up
 }
 
@@ -51,6 +48,7 @@ func waitState(t *testing.T, u, name, state string) []string {
 }
 
 func TestServersLifecycle(t *testing.T) {
+	t.Parallel()
 	base := startGateway(t)
 	u := "--url=" + base
 
@@ -121,15 +119,9 @@ func TestServersLifecycle(t *testing.T) {
 	// The federated catalog follows the registry's change on its own
 	// goroutine: the tools leave it within moments, not necessarily before
 	// rm returns.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		out := mustCLI(t, "tools", "list", u)
-		if !strings.Contains(out, "up__") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("removed server's tools still listed after 5s:\n%s", out)
-		}
-	}
+	testkit.Eventually(t, 5*time.Second, "the removed server's tools to leave the catalog", func() bool {
+		return !strings.Contains(mustCLI(t, "tools", "list", u), "up__")
+	})
 	for _, args := range [][]string{{"servers", "rm", "up"}, {"servers", "show", "up"}, {"servers", "refresh", "up"}} {
 		r := cli(t, append(args, u)...)
 		if r.code != exitFailed || !strings.Contains(r.stderr, "(HTTP 404)") || !strings.HasPrefix(r.stderr, "junction: ") {
@@ -139,6 +131,7 @@ func TestServersLifecycle(t *testing.T) {
 }
 
 func TestServersAddStdioAndDisabled(t *testing.T) {
+	t.Parallel()
 	base := startGateway(t)
 	u := "--url=" + base
 
@@ -169,6 +162,7 @@ func TestServersAddStdioAndDisabled(t *testing.T) {
 }
 
 func TestServersUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"servers"},
 		{"servers", "frob"},
@@ -209,6 +203,7 @@ func TestServersUsageErrors(t *testing.T) {
 }
 
 func TestServersAndToolsWrongAdminKey(t *testing.T) {
+	t.Parallel()
 	base := startGateway(t)
 	for _, args := range [][]string{
 		{"servers", "list"},

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/store"
 )
@@ -22,14 +23,12 @@ import (
 // the second cuts it short, and the process exits within seconds with the
 // cut stream settled and recorded.
 func TestSecondSignalCutsTheDrainShort(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "junction")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := junctionBuild.Path(t)
 	mock := llmtest.NewServer()
 	t.Cleanup(mock.Close)
 	if err := mock.SetBehavior("sk-main", llmtest.Behavior{ReplyTokens: 5000, ChunkDelay: 50 * time.Millisecond}); err != nil {
@@ -40,7 +39,7 @@ func TestSecondSignalCutsTheDrainShort(t *testing.T) {
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &hupLog{}
+	logs := &testkit.SyncBuffer{}
 	cmd := exec.Command(bin, "--config", path, "--log-format", "json")
 	cmd.Env = append(os.Environ(), "JUNCTION_ADMIN_KEY=")
 	cmd.Stderr = logs
@@ -114,6 +113,7 @@ func TestSecondSignalCutsTheDrainShort(t *testing.T) {
 // TestServeExitsWhenTheAddressIsTaken: a listen error ends serve with a
 // failure exit code; it used to hang for ever, waiting for a signal.
 func TestServeExitsWhenTheAddressIsTaken(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestServeExitsWhenTheAddressIsTaken(t *testing.T) {
 		}
 		return "", false
 	}
-	var out, errOut hupLog
+	var out, errOut testkit.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(context.Background(), []string{"serve", "--listen", ln.Addr().String(), "--data-dir", t.TempDir(), "--log-format", "json"}, &out, &errOut, env)

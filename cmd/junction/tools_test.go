@@ -7,6 +7,7 @@ import (
 )
 
 func TestToolsListAndCall(t *testing.T) {
+	t.Parallel()
 	base := startGateway(t)
 	u := "--url=" + base
 	up := addUpstream(t, u, "up")
@@ -86,6 +87,7 @@ func TestToolsListAndCall(t *testing.T) {
 }
 
 func TestCallResultPrint(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ in, want string }{
 		{`{"content":[{"type":"text","text":"a"},{"type":"text","text":"b\n"}]}`, "a\nb\n"},
 		{`{"content":[{"type":"text","text":"{\"x\": 1}"}],"structuredContent":{"x":1}}`, "{\"x\": 1}\n"},

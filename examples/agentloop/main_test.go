@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -18,11 +19,18 @@ func TestAgentLoopExample(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bins := map[string]string{"junction": "../../cmd/junction", "toolserver": "../toolserver"}
-	for name, pkg := range bins {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
+	var wg sync.WaitGroup
+	for name, pkg := range bins { // the two builds run at once
+		wg.Go(func() {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg).CombinedOutput()
+			if err != nil {
+				t.Errorf("go build %s: %v\n%s", pkg, err, out)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

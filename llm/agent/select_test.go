@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/cache"
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/mcp"
 )
 
@@ -144,19 +145,6 @@ func (constantToolEmbedder) Embed(_ context.Context, texts []string) ([][]float3
 		out[i] = []float32{1, 0, 0}
 	}
 	return out, nil
-}
-
-// selectorClock is an injected time source.
-type selectorClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *selectorClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *selectorClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func toolNames(tools []mcp.ToolInfo) []string {
@@ -342,7 +330,7 @@ func TestToolSelectorSearch(t *testing.T) {
 func TestToolSelectorReembedsOnlyChangedTools(t *testing.T) {
 	emb := newCountingToolEmbedder("counting")
 	s := newToolSelector(emb)
-	clock := &selectorClock{t: time.Unix(1_800_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_800_000_000, 0))
 	s.now = clock.Now
 	ctx := context.Background()
 	tools := generateToolCatalog(300)
@@ -424,7 +412,7 @@ func TestToolSelectorFallsBackWhenEmbedderFails(t *testing.T) {
 	emb := newCountingToolEmbedder("remote")
 	emb.fail.Store(true)
 	s := newToolSelector(emb)
-	clock := &selectorClock{t: time.Unix(1_800_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_800_000_000, 0))
 	s.now = clock.Now
 	ctx := context.Background()
 

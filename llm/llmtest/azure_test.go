@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/junctionhq/junction/internal/testkit"
 )
 
 const azureVersion = "?api-version=2024-10-21"
@@ -92,7 +94,7 @@ func TestAzureStreamCut(t *testing.T) {
 	if err == nil || s.Done || s.Events != 2 {
 		t.Errorf("stream %+v, error %v; want a cut after 2 events", s, err)
 	}
-	waitFor(t, "the cut to be counted", func() bool { return srv.Stats().Cut == 1 })
+	testkit.Eventually(t, 5*time.Second, "the cut to be counted", func() bool { return srv.Stats().Cut == 1 })
 }
 
 func TestAzureEmbeddingsAndModels(t *testing.T) {

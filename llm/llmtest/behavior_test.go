@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/junctionhq/junction/internal/testkit"
 )
 
 // sleepRecorder is a WithSleep function that records the delays instead of waiting.
@@ -369,7 +371,7 @@ func hangingRequest(t *testing.T, client *http.Client, srv *Server, f format) (c
 		}
 		errc <- err
 	}()
-	waitFor(t, "the request to reach the mock", func() bool { return srv.InFlight() == 1 })
+	testkit.Eventually(t, 5*time.Second, "the request to reach the mock", func() bool { return srv.InFlight() == 1 })
 	return cancel, errc
 }
 
@@ -391,14 +393,14 @@ func TestHangUntilClientCancels(t *testing.T) {
 		if err := <-errc; !errors.Is(err, context.Canceled) {
 			t.Errorf("%s: client error %v, want context.Canceled", f, err)
 		}
-		waitFor(t, "the handler to return", func() bool { return srv.InFlight() == 0 })
+		testkit.Eventually(t, 5*time.Second, "the handler to return", func() bool { return srv.InFlight() == 0 })
 	}
 	if got := srv.Stats().Canceled; got != 2 {
 		t.Errorf("canceled %d, want 2", got)
 	}
 	srv.Close()
 	transport.CloseIdleConnections()
-	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= baseline })
+	testkit.GoroutinesBackTo(t, baseline, 5*time.Second)
 }
 
 func TestHangEndedByClose(t *testing.T) {
@@ -418,7 +420,7 @@ func TestHangEndedByClose(t *testing.T) {
 	}
 	srv.Close() // idempotent
 	transport.CloseIdleConnections()
-	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= baseline })
+	testkit.GoroutinesBackTo(t, baseline, 5*time.Second)
 }
 
 func TestLatencyEndedByClose(t *testing.T) {
@@ -538,7 +540,7 @@ func TestShutdownLetsRequestsFinish(t *testing.T) {
 		resp.Body.Close()
 		done <- resp.StatusCode
 	}()
-	waitFor(t, "the request to reach the mock", func() bool { return srv.InFlight() == 1 })
+	testkit.Eventually(t, 5*time.Second, "the request to reach the mock", func() bool { return srv.InFlight() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {

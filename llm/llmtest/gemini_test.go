@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/junctionhq/junction/internal/testkit"
 )
 
 const geminiModel = "gemini-2.5-flash"
@@ -552,12 +554,12 @@ func TestGeminiHang(t *testing.T) {
 		}
 		errc <- err
 	}()
-	waitFor(t, "the request to reach the mock", func() bool { return srv.InFlight() == 1 })
+	testkit.Eventually(t, 5*time.Second, "the request to reach the mock", func() bool { return srv.InFlight() == 1 })
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("client error %v, want context.Canceled", err)
 	}
-	waitFor(t, "the handler to return", func() bool { return srv.InFlight() == 0 })
+	testkit.Eventually(t, 5*time.Second, "the handler to return", func() bool { return srv.InFlight() == 0 })
 	if got := srv.Stats().Canceled; got != 1 {
 		t.Errorf("canceled %d", got)
 	}

@@ -420,19 +420,6 @@ func truncate(b []byte) string {
 	return string(b)
 }
 
-// waitFor polls cond until it holds or the deadline passes. Used only where an event
-// in another goroutine has no channel to wait on (handler entry, goroutine exit).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // compactJSON returns s compacted, for comparisons.
 func compactJSON(t *testing.T, s string) string {
 	t.Helper()

@@ -6,12 +6,14 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/junctionhq/junction/internal/testkit"
 )
 
 // latencies serves every attempt in the latency of its key, advancing the
 // fake clock by it, and counts the attempts per key.
 type latencies struct {
-	clock *fakeClock
+	clock *testkit.Clock
 	of    map[string]time.Duration
 	count map[string]int
 }

@@ -11,47 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/chat"
 )
 
-// fakeClock is an injected clock whose Sleep advances it at once.
-type fakeClock struct {
-	mu     sync.Mutex // guards the fields below
-	now    time.Time
-	sleeps []time.Duration
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.sleeps = append(c.sleeps, d)
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *fakeClock) Sleeps() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.sleeps)
+// newFakeClock returns an injected clock whose Sleep advances it at once.
+func newFakeClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 // stubProvider is a chat.Provider that is never called: attempts are
@@ -99,7 +65,7 @@ func route(name string, keys []string, fallbacks ...string) Route {
 	return rt
 }
 
-func newTestRouter(t testing.TB, clock *fakeClock, opts RouterOptions) *Router {
+func newTestRouter(t testing.TB, clock *testkit.Clock, opts RouterOptions) *Router {
 	t.Helper()
 	opts.Now = clock.Now
 	opts.Sleep = clock.Sleep

@@ -2,14 +2,12 @@ package mcptest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 )
@@ -25,69 +24,10 @@ import (
 // These tests build examples/toolserver and run the same client checks
 // against the binary, over stdio and over HTTP.
 
-// binaryDir holds the built toolserver; TestMain creates and removes it.
-var binaryDir string
+// toolserverBuild is examples/toolserver, built once per test run.
+var toolserverBuild = testkit.NewBinary("./examples/toolserver")
 
-// buildToolserver builds the binary once per test run.
-var buildToolserver = sync.OnceValues(func() (string, error) {
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("find the go command: %w", err)
-	}
-	gomod, err := exec.Command(goCmd, "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	bin := filepath.Join(binaryDir, "toolserver")
-	build := exec.Command(goCmd, "build", "-o", bin, "./examples/toolserver")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./examples/toolserver: %w\n%s", err, out)
-	}
-	return bin, nil
-})
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mcptest-toolserver-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "mcptest tests:", err)
-		os.Exit(1)
-	}
-	binaryDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// toolserverBinary returns the path of the built binary, failing the test if
-// it cannot be built.
-func toolserverBinary(t *testing.T) string {
-	t.Helper()
-	bin, err := buildToolserver()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func TestMain(m *testing.M) { testkit.Main(m, toolserverBuild.Remove) }
 
 // binaryTools is what the binary serves when started with --control-tools.
 func binaryTools() []string {
@@ -95,7 +35,7 @@ func binaryTools() []string {
 }
 
 func TestConformanceBinaryStdio(t *testing.T) {
-	bin := toolserverBinary(t)
+	bin := toolserverBuild.Path(t)
 	for _, e := range []era{eraModern, eraLegacy} {
 		t.Run(string(e), func(t *testing.T) {
 			t.Parallel()
@@ -122,7 +62,7 @@ func connectBinaryStdio(bin string, e era) func(*testing.T, *recorder) *client.C
 			mu  sync.Mutex
 			cmd *exec.Cmd
 		)
-		stderr := &lockedBuffer{}
+		stderr := &testkit.SyncBuffer{}
 		tr := transport.NewStdioWithOptions(bin, nil,
 			[]string{"--stdio", "--control-tools", "--name", "stdio-bin"},
 			transport.WithCommandFunc(func(ctx context.Context, command string, env, args []string) (*exec.Cmd, error) {
@@ -161,7 +101,7 @@ func connectBinaryStdio(bin string, e era) func(*testing.T, *recorder) *client.C
 }
 
 func TestConformanceBinaryHTTP(t *testing.T) {
-	bin := toolserverBinary(t)
+	bin := toolserverBuild.Path(t)
 	tests := []struct {
 		name string
 		era  era
@@ -214,7 +154,7 @@ func startBinaryHTTP(t *testing.T, bin, name string) (mcpURL, sseURL string) {
 	}
 
 	// The scanner copies the child's stderr until the child exits.
-	stderr := &lockedBuffer{}
+	stderr := &testkit.SyncBuffer{}
 	urls := make(chan []string, 1)
 	scanned := make(chan struct{})
 	go func() {

@@ -4,20 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/chat"
 )
 
 // Golden files: each testdata/<dir>/<case>.<ext> input has its expected
 // translation next to it as <case>.golden.<ext>. Run with -update to rewrite
 // them after a deliberate change, and review the diff.
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 // goldenCases returns the input files of testdata/dir with extension ext.
 func goldenCases(t *testing.T, dir, ext string) []string {
@@ -41,36 +40,6 @@ func goldenCases(t *testing.T, dir, ext string) []string {
 // goldenPath is the golden file of input, with extension ext.
 func goldenPath(input, ext string) string {
 	return strings.TrimSuffix(input, filepath.Ext(input)) + ".golden" + ext
-}
-
-// checkGolden compares got with the golden file at path (or rewrites it).
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test -update to accept)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
-// indent pretty-prints JSON for golden files; it fails the test when b is
-// not valid JSON.
-func indent(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		t.Fatalf("invalid JSON: %v\n%s", err, b)
-	}
-	out.WriteByte('\n')
-	return out.Bytes()
 }
 
 // marshal encodes a canonical value for a golden file.
@@ -109,9 +78,9 @@ func TestGoldenDecodeRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, goldenPath(in, ".json"), marshal(t, req))
+			testkit.CheckGolden(t, goldenPath(in, ".json"), marshal(t, req))
 			body := appendRequest(nil, "claude-upstream", req, req.Stream, DefaultMaxTokens)
-			checkGolden(t, goldenPath(in, ".upstream.json"), indent(t, body))
+			testkit.CheckGolden(t, goldenPath(in, ".upstream.json"), testkit.IndentJSON(t, body))
 		})
 	}
 }
@@ -123,7 +92,7 @@ func TestGoldenEncodeRequest(t *testing.T) {
 			var req chat.Request
 			unmarshalFile(t, in, &req)
 			body := appendRequest(nil, "claude-sonnet-4-5", &req, false, 2048)
-			checkGolden(t, goldenPath(in, ".json"), indent(t, body))
+			testkit.CheckGolden(t, goldenPath(in, ".json"), testkit.IndentJSON(t, body))
 		})
 	}
 }
@@ -135,7 +104,7 @@ func TestGoldenEncodeResponse(t *testing.T) {
 			var resp chat.Response
 			unmarshalFile(t, in, &resp)
 			body := AppendMessagesResponse(nil, &resp, "client-model")
-			checkGolden(t, goldenPath(in, ".json"), indent(t, body))
+			testkit.CheckGolden(t, goldenPath(in, ".json"), testkit.IndentJSON(t, body))
 		})
 	}
 }
@@ -148,7 +117,7 @@ func TestGoldenDecodeResponse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, goldenPath(in, ".json"), marshal(t, resp))
+			testkit.CheckGolden(t, goldenPath(in, ".json"), marshal(t, resp))
 		})
 	}
 }
@@ -173,7 +142,7 @@ func TestGoldenStreamEncode(t *testing.T) {
 			}
 			out = enc.Finish(out, c.FinishUsage)
 			checkEventsJSON(t, out)
-			checkGolden(t, goldenPath(in, ".sse"), out)
+			testkit.CheckGolden(t, goldenPath(in, ".sse"), out)
 		})
 	}
 }
@@ -220,7 +189,7 @@ func TestGoldenStreamDecode(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, goldenPath(in, ".json"), marshal(t, res))
+			testkit.CheckGolden(t, goldenPath(in, ".json"), marshal(t, res))
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -12,10 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/chat"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 // checkGolden compares got with testdata/path (rewriting it with -update).
 // JSON is stored indented for reading; json.Indent changes only whitespace
@@ -24,27 +22,9 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 func checkGolden(t *testing.T, path string, got []byte) {
 	t.Helper()
 	if strings.HasSuffix(path, ".json") {
-		var b bytes.Buffer
-		if err := json.Indent(&b, got, "", "  "); err != nil {
-			t.Fatalf("%s: output is not valid JSON: %v\n%s", path, err, got)
-		}
-		b.WriteByte('\n')
-		got = b.Bytes()
+		got = testkit.IndentJSON(t, got)
 	}
-	path = filepath.Join("testdata", path)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	testkit.CheckGolden(t, filepath.Join("testdata", path), got)
 }
 
 func readTestdata(t *testing.T, path string) []byte {

@@ -1,0 +1,48 @@
+package testkit
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// update is the -update flag of every test binary that imports testkit.
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// CheckGolden compares got with the golden file at path; run the tests with
+// -update to rewrite the file after a deliberate change (and review the diff).
+func CheckGolden(t testing.TB, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// IndentJSON indents b for a golden file, with a final newline; it fails the
+// test when b is not valid JSON. json.Indent changes only whitespace between
+// tokens, so key order, escapes and numbers are still compared byte for byte.
+func IndentJSON(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		t.Fatalf("output is not valid JSON: %v\n%s", err, b)
+	}
+	out.WriteByte('\n')
+	return out.Bytes()
+}
