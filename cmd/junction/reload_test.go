@@ -79,19 +79,7 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 	}
 	write(hupConfig(addr, dataDir, mock.URL, "", "alice", hupAliceKey))
 
-	logs := &testkit.SyncBuffer{}
-	cmd := exec.Command(bin, "--config", path, "--log-format", "json")
-	cmd.Env = append(os.Environ(), "JUNCTION_ADMIN_KEY=")
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	cmd, logs, exited := startServeProcess(t, bin, path)
 	alive := func() {
 		t.Helper()
 		select {
@@ -221,4 +209,25 @@ func hupReadStream(r *bufio.Reader) []string {
 			return events
 		}
 	}
+}
+
+// startServeProcess runs the junction binary on the configuration file path
+// with JSON logs into logs. exited receives the process's exit (put it back
+// after reading it); the process is killed when the test ends.
+func startServeProcess(t *testing.T, bin, path string) (cmd *exec.Cmd, logs *testkit.SyncBuffer, exited chan error) {
+	t.Helper()
+	logs = &testkit.SyncBuffer{}
+	cmd = exec.Command(bin, "--config", path, "--log-format", "json")
+	cmd.Env = append(os.Environ(), "JUNCTION_ADMIN_KEY=")
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited = make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	return cmd, logs, exited
 }

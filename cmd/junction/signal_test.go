@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -39,19 +38,7 @@ func TestSecondSignalCutsTheDrainShort(t *testing.T) {
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &testkit.SyncBuffer{}
-	cmd := exec.Command(bin, "--config", path, "--log-format", "json")
-	cmd.Env = append(os.Environ(), "JUNCTION_ADMIN_KEY=")
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	cmd, logs, exited := startServeProcess(t, bin, path)
 	hupWaitUntil(t, "the gateway to be ready", logs, func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
