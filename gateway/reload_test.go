@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -205,45 +204,6 @@ func reloadChat(t *testing.T, g *testGateway, secret, model string) (int, string
 	return resp.StatusCode, string(body)
 }
 
-// reloadOpenStream starts a streamed chat completion and returns its body once
-// the first event has arrived.
-func reloadOpenStream(t *testing.T, g *testGateway, secret, model string) *bufio.Reader {
-	t.Helper()
-	req := mustRequest(t, http.MethodPost, g.URL+"/v1/chat/completions",
-		strings.NewReader(`{"model":"`+model+`","stream":true,"messages":[{"role":"user","content":"a long story"}]}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("stream: %d %s", resp.StatusCode, b)
-	}
-	r := bufio.NewReader(resp.Body)
-	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "data: ") {
-		t.Fatalf("stream: first line %q, %v", line, err)
-	}
-	return r
-}
-
-// reloadFinishStream reads the rest of a stream and returns its data events.
-func reloadFinishStream(t *testing.T, r *bufio.Reader) []string {
-	t.Helper()
-	var events []string
-	for {
-		line, err := r.ReadString('\n')
-		if data, ok := strings.CutPrefix(strings.TrimSpace(line), "data: "); ok {
-			events = append(events, data)
-		}
-		if err != nil {
-			return events
-		}
-	}
-}
-
 // TestReloadAppliesFileChanges: editing the file and reloading adds,
 // changes and removes the file-managed teams, keys, policies, prices,
 // providers, model aliases, servers and toolsets and turns the cache on,
@@ -257,7 +217,7 @@ func TestReloadAppliesFileChanges(t *testing.T) {
 	if got := reloadCallerStatus(t, s.testGateway, reloadAliceKey); got != http.StatusOK {
 		t.Fatalf("alice before the reload: %d", got)
 	}
-	stream := reloadOpenStream(t, s.testGateway, reloadAliceKey, "fast")
+	stream := testkit.OpenChatStream(t, s.URL, reloadAliceKey, "fast")
 
 	v2 := s.doc
 	v2.V2 = true
@@ -285,7 +245,7 @@ func TestReloadAppliesFileChanges(t *testing.T) {
 	}
 
 	// The stream that was running finishes whole.
-	events := reloadFinishStream(t, stream)
+	events := testkit.ReadSSEData(stream)
 	if len(events) < 10 || events[len(events)-1] != "[DONE]" {
 		t.Errorf("the stream in flight during the reload: %d events, last %q", len(events), events[len(events)-1:])
 	}

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -102,7 +100,7 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 	}
 
 	// A stream starts; the file changes; SIGHUP.
-	stream := hupOpenStream(t, base, hupAliceKey)
+	stream := testkit.OpenChatStream(t, base, hupAliceKey, "fast")
 	write(hupConfig(addr, dataDir, mock.URL, "", "bob", hupBobKey))
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -114,7 +112,7 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 	if got := callerStatus(t, base, hupAliceKey); got != http.StatusUnauthorized {
 		t.Errorf("alice after her key left the file: %d", got)
 	}
-	if events := hupReadStream(stream); len(events) < 20 || events[len(events)-1] != "[DONE]" {
+	if events := testkit.ReadSSEData(stream); len(events) < 20 || events[len(events)-1] != "[DONE]" {
 		t.Errorf("the stream in flight during SIGHUP: %d events, ending %q", len(events), events[max(0, len(events)-1):])
 	}
 	alive()
@@ -170,44 +168,6 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no exit after SIGINT\n%s", logs.String())
-	}
-}
-
-// hupOpenStream starts a streamed chat completion on the alias "fast" and
-// returns its body once the first event has arrived.
-func hupOpenStream(t *testing.T, base, secret string) *bufio.Reader {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, base+"/v1/chat/completions",
-		strings.NewReader(`{"model":"fast","stream":true,"messages":[{"role":"user","content":"a long story"}]}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("stream: %d %s", resp.StatusCode, b)
-	}
-	r := bufio.NewReader(resp.Body)
-	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "data: ") {
-		t.Fatalf("stream: first line %q, %v", line, err)
-	}
-	return r
-}
-
-// hupReadStream reads the rest of a stream and returns its data events.
-func hupReadStream(r *bufio.Reader) []string {
-	var events []string
-	for {
-		line, err := r.ReadString('\n')
-		if data, ok := strings.CutPrefix(strings.TrimSpace(line), "data: "); ok {
-			events = append(events, data)
-		}
-		if err != nil {
-			return events
-		}
 	}
 }
 

@@ -47,8 +47,8 @@ func TestSecondSignalCutsTheDrainShort(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	stream := hupOpenStream(t, "http://"+addr, hupAliceKey)
-	go hupReadStream(stream) // the client keeps reading until the gateway cuts it
+	stream := testkit.OpenChatStream(t, "http://"+addr, hupAliceKey, "fast")
+	go testkit.ReadSSEData(stream) // the client keeps reading until the gateway cuts it
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
