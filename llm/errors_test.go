@@ -2,7 +2,6 @@ package llm
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/policy"
-	"github.com/junctionhq/junction/store"
 )
 
 // liveKey is Junction's provider key in these tests; the upstream refuses it.
@@ -23,17 +21,7 @@ const liveKey = "sk-live-secret-key-1234"
 // per wire format) point at url with apiKey.
 func newKeyedService(t *testing.T, url, apiKey string) *Service {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{}, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	engine, err := policy.New(ctx, policy.Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = engine.Close(ctx) })
+	engine := testPolicy(t, t.TempDir())
 	key := []ProviderKeyConfig{{Name: "k", Value: apiKey}}
 	s, err := New(Options{Policy: engine, Config: Config{Providers: []ProviderConfig{
 		{Name: "oai", Type: TypeOpenAI, BaseURL: url + "/v1", Keys: key},

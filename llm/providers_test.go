@@ -13,7 +13,6 @@ import (
 
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/policy"
-	"github.com/junctionhq/junction/store"
 )
 
 // newProvidersService is a Service over providers a and b (both pointing at
@@ -21,19 +20,9 @@ import (
 // to b/m2.
 func newProvidersService(t *testing.T) (*Service, *llmtest.Server) {
 	t.Helper()
-	ctx := context.Background()
 	up := llmtest.NewServer()
 	t.Cleanup(up.Close)
-	st, err := store.Open(ctx, store.Config{}, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	engine, err := policy.New(ctx, policy.Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = engine.Close(ctx) })
+	engine := testPolicy(t, t.TempDir())
 	s, err := New(Options{Policy: engine, Config: Config{
 		Providers: []ProviderConfig{providerAt("a", up.URL), providerAt("b", up.URL)},
 		Models:    []ModelConfig{{Name: "mix", Targets: []TargetConfig{{Model: "a/m1"}, {Model: "b/m1"}}, Fallbacks: []string{"b/m2"}}},

@@ -37,19 +37,9 @@ type testEnv struct {
 // pricey/gpt-4o). edit may change the options before the Service is built.
 func newTestEnv(t *testing.T, edit func(*Options)) *testEnv {
 	t.Helper()
-	ctx := context.Background()
 	up := llmtest.NewServer()
 	t.Cleanup(up.Close)
-	st, err := store.Open(ctx, store.Config{}, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	engine, err := policy.New(ctx, policy.Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = engine.Close(ctx) })
+	engine := testPolicy(t, t.TempDir())
 	opts := Options{Policy: engine, Config: testConfig(up.URL)}
 	if edit != nil {
 		edit(&opts)
@@ -300,4 +290,22 @@ func TestTooManyRequestFallbacks(t *testing.T) {
 	if rec := e.post(id, "/v1/chat/completions", chatBody("/v1/chat/completions", "mock/gpt-4o-mini", "")); rec.Code != http.StatusBadRequest {
 		t.Errorf("empty fallback: %d %s", rec.Code, rec.Body)
 	}
+}
+
+// testPolicy is a policy engine on a new SQLite store in dir, both closed
+// when the test ends.
+func testPolicy(t testing.TB, dir string) *policy.Engine {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	engine, err := policy.New(ctx, policy.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = engine.Close(ctx) })
+	return engine
 }

@@ -33,7 +33,6 @@ type healthSetup struct {
 // without a base URL) and the Service over them, on clock when not nil.
 func newHealthSetup(t testing.TB, cfg Config, clock *testkit.Clock) *healthSetup {
 	t.Helper()
-	ctx := context.Background()
 	up := llmtest.NewServer()
 	t.Cleanup(up.Close)
 	for i := range cfg.Providers {
@@ -46,16 +45,7 @@ func newHealthSetup(t testing.TB, cfg Config, clock *testkit.Clock) *healthSetup
 		}
 	}
 	dir := t.TempDir()
-	st, err := store.Open(ctx, store.Config{}, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	engine, err := policy.New(ctx, policy.Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = engine.Close(ctx) })
+	engine := testPolicy(t, dir)
 	opts := Options{Policy: engine, Config: cfg, Registerer: prometheus.NewRegistry(),
 		Tools: &fakeHub{tools: []mcp.ToolInfo{tool("web", "add")}}}
 	if clock != nil {
