@@ -30,12 +30,3 @@ const (
 	TypeAnthropic = routes.TypeAnthropic
 	TypeGemini    = routes.TypeGemini
 )
-
-// Timeout defaults.
-const (
-	DefaultConnectTimeout   = routes.DefaultConnectTimeout
-	DefaultFirstByteTimeout = routes.DefaultFirstByteTimeout
-	DefaultStreamIdle       = routes.DefaultStreamIdle
-	DefaultDrainTimeout     = routes.DefaultDrainTimeout
-	DefaultAuthCoolDown     = routes.DefaultAuthCoolDown
-)
