@@ -25,9 +25,9 @@ import (
 //     get a route at all.
 //
 // Routes are cheap to rebuild, so an evicted route costs its next request
-// nothing but its targets' health history. Access is checked before any
-// route is made (the llm package's reach.go), so a key cannot make routes for models it may
-// not use.
+// nothing but its targets' health history. The llm package checks access
+// before it asks for any route (its reach.go), so a key cannot make routes
+// for models it may not use.
 
 // maxDynamicRoutes bounds the routes of unlisted provider/model names.
 const maxDynamicRoutes = 1024
