@@ -17,6 +17,7 @@ var allowedImports = map[string][]string{
 	"llm":               {"policy", "apierror", "cache", "mcp", "telemetry"},
 	"llm/provider":      {"llm"},
 	"llm/router":        {"llm/chat"},
+	"llm/routes":        {"llm/chat", "llm/router", "llm/provider", "policy"},
 	"llm/agent":         {"llm/chat", "mcp", "apierror", "policy"},
 	"llm/providerstore": {"llm", "store"},
 	"llm/internal":      {},

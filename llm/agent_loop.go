@@ -178,7 +178,7 @@ func stopFor(err error) string {
 // forProvider is req as a candidate of another wire format takes it:
 // without the client format's unmodelled fields.
 func (a *agentRun) forProvider(c *router.Candidate) *chat.Request {
-	if a.s.upstreamOf(c).format == a.f.name() || len(a.req.Extra) == 0 {
+	if a.s.upstreamOf(c).Format == a.f.name() || len(a.req.Extra) == 0 {
 		return a.req
 	}
 	cp := *a.req
@@ -195,7 +195,7 @@ type agentTurn struct {
 }
 
 func (t *agentTurn) attempt(ctx context.Context, c *router.Candidate) (*chat.Response, time.Duration, error) {
-	actx, cancel := context.WithTimeout(ctx, t.a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
+	actx, cancel := context.WithTimeout(ctx, t.a.s.upstreamOf(c).Config.Timeouts.FirstByte)
 	defer cancel()
 	t0 := time.Now()
 	out, err := c.Provider.Chat(actx, c.Target, t.a.forProvider(c))

@@ -270,7 +270,7 @@ func (t *agentStreamTurn) attempt(ctx context.Context, c *router.Candidate) (ope
 	if t.start.IsZero() {
 		t.start = t0
 	}
-	st, first, acancel, err := openChunkStream(ctx, c, t.a.forProvider(c), t.a.s.upstreamOf(c).cfg.Timeouts.FirstByte)
+	st, first, acancel, err := openChunkStream(ctx, c, t.a.forProvider(c), t.a.s.upstreamOf(c).Config.Timeouts.FirstByte)
 	return openedStream{st: st, first: first, cancel: acancel}, time.Since(t0), err
 }
 
@@ -297,7 +297,7 @@ type turnOutput struct {
 // index the turn's first tool call takes in the client's stream.
 func (a *agentRun) pump(clientCtx context.Context, t *streamTurn, sw agentStreamWriter, cw *clientWriter, base int, roleSent *bool) (turnOutput, error) {
 	up := a.s.upstreamOf(t.cand)
-	wd := newWatchdog(clientCtx, up.cfg.Timeouts.StreamIdle, a.s.cfg.Routing.DrainTimeout, t.cancel)
+	wd := newWatchdog(clientCtx, up.Config.Timeouts.StreamIdle, a.s.cfg.Routing.DrainTimeout, t.cancel)
 	defer wd.close()
 	defer func() { _ = t.st.Close() }()
 	// The stream's outcome goes to the router below; this only releases

@@ -10,6 +10,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/llm/routes"
 )
 
 // Keys of the auth failover tests: the mock accepts goodKey only.
@@ -80,7 +81,7 @@ func TestRevokedProviderKeyFailsOverToTheOtherKeys(t *testing.T) {
 
 	// After AuthCoolDown the key is tried again, once, then left out again.
 	before := revoked()
-	clock.Advance(DefaultAuthCoolDown + time.Second)
+	clock.Advance(routes.DefaultAuthCoolDown + time.Second)
 	for i := range 20 {
 		if rec, _ := h.post(context.Background(), chatPath, bodies[i%2], nil); rec.Code != http.StatusOK {
 			t.Fatalf("after the cool-down: %d %s", rec.Code, rec.Body)

@@ -55,7 +55,7 @@ func (e *routerEmbedder) Embed(ctx context.Context, texts []string) ([][]float32
 				Message: "this provider does not serve embeddings"}
 		}
 		up := e.s.upstreamOf(c)
-		actx, cancel := context.WithTimeout(ctx, up.cfg.Timeouts.FirstByte)
+		actx, cancel := context.WithTimeout(ctx, up.Config.Timeouts.FirstByte)
 		defer cancel()
 		t0 := time.Now()
 		resp, err := emb.Embed(actx, c.Target, req)

@@ -18,6 +18,7 @@ import (
 	"github.com/junctionhq/junction/llm/provider/anthropic"
 	"github.com/junctionhq/junction/llm/provider/openai"
 	"github.com/junctionhq/junction/llm/router"
+	"github.com/junctionhq/junction/llm/routes"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -55,6 +56,8 @@ func classify(err error) *apiError {
 	case errors.As(err, &unk):
 		return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "model_not_found", Param: "model",
 			Message: fmt.Sprintf("model %q does not exist or is not configured", unk.Model)}
+	case errors.Is(err, routes.ErrBusy):
+		return errRoutesBusy
 	}
 	return classifyUpstream(err)
 }

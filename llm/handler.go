@@ -252,15 +252,15 @@ func requestError(err error) error {
 // its decoded body, made once.
 func (c *chatCall) attempt(ctx context.Context, cand *router.Candidate) (answer, time.Duration, error) {
 	up := c.s.upstreamOf(cand)
-	tm := up.cfg.Timeouts
-	if fwd, ok := cand.Provider.(chat.Forwarder); ok && up.format == c.format.name() && c.head.Fallbacks == nil {
+	tm := up.Config.Timeouts
+	if fwd, ok := cand.Provider.(chat.Forwarder); ok && up.Format == c.format.name() && c.head.Fallbacks == nil {
 		return c.forward(ctx, cand, fwd, tm)
 	}
 	req, err := c.canonical()
 	if err != nil {
 		return answer{}, 0, requestError(err)
 	}
-	if up.format != c.format.name() {
+	if up.Format != c.format.name() {
 		req = c.translated(req)
 	}
 	t0 := time.Now()

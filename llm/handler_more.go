@@ -56,10 +56,10 @@ type embeddingAnswer struct {
 // OpenAI's format, otherwise through the canonical types.
 func (e *embeddingCall) attempt(ctx context.Context, c *router.Candidate) (embeddingAnswer, time.Duration, error) {
 	up := e.s.upstreamOf(c)
-	actx, cancel := context.WithTimeout(ctx, up.cfg.Timeouts.FirstByte)
+	actx, cancel := context.WithTimeout(ctx, up.Config.Timeouts.FirstByte)
 	defer cancel()
 	t0 := time.Now()
-	if fwd, ok := c.Provider.(chat.Forwarder); ok && up.format == chat.FormatOpenAI && e.head.Fallbacks == nil {
+	if fwd, ok := c.Provider.(chat.Forwarder); ok && up.Format == chat.FormatOpenAI && e.head.Fallbacks == nil {
 		patched, err := e.head.patchModel(e.body, c.Target.Model)
 		if err != nil {
 			return embeddingAnswer{}, 0, requestError(badRequest("", "request body: "+err.Error()))

@@ -14,7 +14,7 @@ import (
 )
 
 // metrics are the LLM path's Prometheus series. Labels are bounded: a model
-// label is a name the configuration lists (see ondemand.go), or an
+// label is a name the configuration lists (see llm/routes), or an
 // unlisted provider/model an upstream has answered, at most maxLabelValues
 // of those; any other name (unknown, refused, or past the cap) counts as
 // "other". Provider and key name come from the configuration, and team and

@@ -3,9 +3,8 @@ package llm
 import (
 	"fmt"
 	"net/http"
-	"slices"
 
-	"github.com/junctionhq/junction/llm/router"
+	"github.com/junctionhq/junction/llm/routes"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -28,18 +27,13 @@ const maxRequestFallbacks = 16
 // The same check runs again before each model call of the agent loop, so a
 // policy change stops a loop's fallbacks as it stops its model.
 
-// reach is everything a request may end up on: the routes it names (its
-// model and its own fallbacks) and the provider/model of every target those
-// routes can reach, which prices its budget reservation.
+// reach is everything a request may end up on: the models it names (its
+// model and its own fallbacks), their routes (held until release) and the
+// targets they reach, which price its budget reservation (routes.Reach).
 type reach struct {
 	model     string
 	fallbacks []string
-	route     *router.Route
-	// price is the first target of the model's route; alts are the other
-	// targets of its chain and of the request's fallbacks' chains.
-	price string
-	alts  []string
-	lease routeLease
+	routes    *routes.Reach
 }
 
 // reachFor checks the request's fallbacks and the key's access to every
@@ -53,45 +47,22 @@ func (s *Service) reachFor(id *policy.Identity, model string, fallbacks []string
 	if err := s.checkAccess(id, model, fallbacks); err != nil {
 		return nil, err
 	}
-	rc := &reach{model: model, fallbacks: fallbacks}
-	var one [1]string
-	names := one[:]
-	one[0] = model
-	if len(fallbacks) > 0 {
-		names = append([]string{model}, fallbacks...)
-	}
-	if err := s.leaseRoutes(&rc.lease, names); err != nil {
+	r, err := s.routes.Reach(model, fallbacks)
+	if err != nil {
 		return nil, err
 	}
-	route, ok := s.router.Route(model)
-	if !ok { // the providers changed in between
-		rc.release()
-		return nil, &router.UnknownModelError{Model: model}
-	}
-	rc.route = route
-	first := route.Targets[0].Target
-	rc.price = first.Provider + "/" + first.Model
-	if len(fallbacks) == 0 && len(route.Fallbacks) == 0 {
-		// The common case: one route, its keys mostly of one model.
-		for i := range route.Targets {
-			if t := &route.Targets[i].Target; t.Provider != first.Provider || t.Model != first.Model {
-				if m := t.Provider + "/" + t.Model; !slices.Contains(rc.alts, m) {
-					rc.alts = append(rc.alts, m)
-				}
-			}
-		}
-		return rc, nil
-	}
-	for _, t := range s.router.Reach(names...) {
-		if t != rc.price {
-			rc.alts = append(rc.alts, t)
-		}
-	}
-	return rc, nil
+	return &reach{model: model, fallbacks: fallbacks, routes: r}, nil
 }
 
 // release lets the request's on-demand routes go.
-func (rc *reach) release() { rc.lease.release() }
+func (rc *reach) release() { rc.routes.Release() }
+
+// errRoutesBusy is the answer when every unlisted route is held by a
+// request in flight and a request needs one more (routes.ErrBusy).
+var errRoutesBusy = &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "routes_busy",
+	Message: "too many different unlisted provider/model names are in use at this moment; try again shortly " +
+		"(models listed in a provider's models are not limited this way)",
+	Header: map[string]string{"Retry-After": "1"}}
 
 // checkFallbacks refuses more than maxRequestFallbacks fallbacks, and empty
 // names.
@@ -126,6 +97,6 @@ func (s *Service) checkAccess(id *policy.Identity, model string, fallbacks []str
 // work is the admission of one model call that may reach rc's targets: the
 // estimate is priced at the most expensive of them.
 func (rc *reach) work(promptTokens, maxTokens int64, requestID string) policy.Work {
-	return policy.Work{Kind: policy.KindLLM, Model: rc.model, PriceModel: rc.price, AltPriceModels: rc.alts,
+	return policy.Work{Kind: policy.KindLLM, Model: rc.model, PriceModel: rc.routes.Price, AltPriceModels: rc.routes.Alts,
 		PromptTokens: promptTokens, MaxTokens: maxTokens, RequestID: requestID}
 }

@@ -137,7 +137,7 @@ func (c *chatCall) relay(w http.ResponseWriter, r *http.Request, res router.Serv
 	w.WriteHeader(http.StatusOK)
 	cw := &clientWriter{w: w, rc: http.NewResponseController(w)}
 	up := c.s.upstreamOf(c.cand)
-	wd := newWatchdog(r.Context(), up.cfg.Timeouts.StreamIdle, c.s.cfg.Routing.DrainTimeout, c.upCancel)
+	wd := newWatchdog(r.Context(), up.Config.Timeouts.StreamIdle, c.s.cfg.Routing.DrainTimeout, c.upCancel)
 	defer wd.close()
 	// The stream's outcome goes to the router below; this only releases
 	// the target should the relay panic.

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +14,7 @@ import (
 	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/router"
+	"github.com/junctionhq/junction/llm/routes"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -53,13 +52,11 @@ type Service struct {
 	policy *policy.Engine
 	log    zerolog.Logger
 	now    func() time.Time
-	// provs is the provider set in force, swapped whole by SetProviders;
-	// the request path reads it without locks.
-	provs atomic.Pointer[providerSet]
-	// overrides replace built providers by name (Options.Providers, tests).
-	overrides map[string]chat.Provider
-	router    *router.Router
-	metrics   *metrics
+	// routes are the providers, the model aliases and the routes they give
+	// (llm/routes); router is routes.Router().
+	routes  *routes.Table
+	router  *router.Router
+	metrics *metrics
 	// cache is the response cache on the chat path (llm/cache.go).
 	cache serviceCache
 	// embedder embeds through the router with the cache's embedding model;
@@ -68,28 +65,6 @@ type Service struct {
 
 	// agentState is the agent loop's configuration and tool hub (llm/agent.go).
 	agentState
-
-	// embeddingModel is the cache's embedding model, a listed name.
-	embeddingModel string
-
-	// mu guards demand, the routes built on demand for provider/model
-	// names that are not aliases (ondemand.go), and serialises
-	// SetProviders.
-	mu     sync.Mutex
-	demand onDemand
-	// leases counts route leases, ordering unlisted routes by last use.
-	leases atomic.Uint64
-
-	// models are the model aliases in force (cfg.Models until Reconfigure
-	// replaces them; llm/reconfigure.go), read without locks.
-	models atomic.Pointer[[]ModelConfig]
-}
-
-// upstream is a configured provider with its keys.
-type upstream struct {
-	cfg      ProviderConfig
-	provider chat.Provider
-	format   string // the client format it can take as is (chat.FormatOpenAI...), "" for none
 }
 
 // New builds the providers and the router.
@@ -111,57 +86,29 @@ func New(opts Options) (*Service, error) {
 	}
 	cc := opts.Cache
 	cc.ApplyDefaults()
-	s := &Service{cfg: cfg, policy: opts.Policy, log: opts.Logger, now: opts.Now,
-		overrides: opts.Providers, demand: newOnDemand(), embeddingModel: cc.Semantic.EmbeddingModel}
-	s.models.Store(&cfg.Models)
+	s := &Service{cfg: cfg, policy: opts.Policy, log: opts.Logger, now: opts.Now}
 	s.initAgent(opts)
-	ps, err := s.buildProviderSet(cfg.Providers, nil)
-	if err != nil {
-		return nil, err
-	}
-	s.provs.Store(ps)
-	routes, err := s.buildRoutes(ps, true)
-	if err != nil {
-		return nil, err
-	}
-	rc := cfg.Routing
-	rt, err := router.NewRouter(router.RouterOptions{Routes: routes, MaxAttempts: rc.MaxAttempts, BackoffBase: rc.BackoffBase,
-		BackoffMax: rc.BackoffMax, BreakerFailures: rc.BreakerFailures, BreakerOpen: rc.BreakerOpen,
-		AuthCoolDown: rc.AuthCoolDown, Now: opts.Now, Sleep: opts.Sleep,
+	table, err := routes.New(routes.Options{Config: cfg, Providers: opts.Providers, EmbeddingModel: cc.Semantic.EmbeddingModel,
+		Now: opts.Now, Sleep: opts.Sleep,
 		OnFailure: func(c *router.Candidate, err error, inStream bool) { s.metrics.failed(c, err, inStream) }})
 	if err != nil {
-		return nil, fmt.Errorf("llm: %w", err)
+		return nil, err
 	}
-	s.router = rt
-	s.metrics = newMetrics(opts.Registerer, rt, func(name string) bool { return s.provs.Load().listed[name] })
+	s.routes, s.router = table, table.Router()
+	s.metrics = newMetrics(opts.Registerer, s.router, table.Listed)
 	if err := s.initCache(opts); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// resolve makes sure model has a route: an alias, or a provider/model of a
-// configured provider (made on demand, see ondemand.go). It is for models
-// the configuration names (the cache's embedding model), whose routes stay;
-// requests lease theirs (reach.go).
-func (s *Service) resolve(model string) (*router.Route, bool) {
-	var lease routeLease
-	if err := s.leaseRoutes(&lease, []string{model}); err != nil {
-		return nil, false
-	}
-	lease.release()
-	return s.router.Route(model)
-}
+// resolve makes sure a model the configuration names (the cache's
+// embedding model) has a route, which stays (routes.Table.Resolve).
+func (s *Service) resolve(model string) (*router.Route, bool) { return s.routes.Resolve(model) }
 
 // upstreamOf returns the configured provider of a candidate: the one its
-// route was built with, so a request in flight during SetProviders keeps
-// the provider (and timeouts) it started with.
-func (s *Service) upstreamOf(c *router.Candidate) *upstream {
-	if up, ok := c.Upstream.(*upstream); ok {
-		return up
-	}
-	return s.provs.Load().byName[c.Target.Provider]
-}
+// route was built with (routes.Table.Upstream).
+func (s *Service) upstreamOf(c *router.Candidate) *routes.Upstream { return s.routes.Upstream(c) }
 
 // Models lists the model names a caller may use: aliases and the models
 // declared by providers, filtered by access policy.
@@ -174,10 +121,10 @@ func (s *Service) Models(id *policy.Identity) []string {
 			out = append(out, name)
 		}
 	}
-	for _, m := range s.aliases() {
+	for _, m := range s.routes.Aliases() {
 		add(m.Name)
 	}
-	for _, p := range s.provs.Load().list {
+	for _, p := range s.routes.Providers() {
 		for _, m := range p.Models {
 			add(p.Name + "/" + m)
 		}

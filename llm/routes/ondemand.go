@@ -1,8 +1,9 @@
-package llm
+package routes
 
 import (
 	"cmp"
-	"net/http"
+	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 
@@ -24,14 +25,14 @@ import (
 //     get a route at all.
 //
 // Routes are cheap to rebuild, so an evicted route costs its next request
-// nothing but its targets' health history. Access is checked before any
-// route is made (reach.go), so a key cannot make routes for models it may
-// not use.
+// nothing but its targets' health history. The llm package checks access
+// before it asks for any route (its reach.go), so a key cannot make routes
+// for models it may not use.
 
 // maxDynamicRoutes bounds the routes of unlisted provider/model names.
 const maxDynamicRoutes = 1024
 
-// onDemand is the bookkeeping of the routes made on demand; Service.mu
+// onDemand is the bookkeeping of the routes made on demand; Table.mu
 // guards its maps. Requests hold unlisted routes through the demandEntry
 // their Route carries, without the lock.
 type onDemand struct {
@@ -47,7 +48,7 @@ func newOnDemand() onDemand {
 
 // demandEntry is the use of one unlisted route.
 type demandEntry struct {
-	used atomic.Uint64 // Service.leases when last held
+	used atomic.Uint64 // Table.leases when last held
 	// pins counts the requests holding the route, or is -1 once the route
 	// is evicted: a held route is never evicted, an evicted one never held.
 	pins atomic.Int32
@@ -70,16 +71,16 @@ func (e *demandEntry) hold(tick uint64) bool {
 // evict claims an unheld route for eviction.
 func (e *demandEntry) evict() bool { return e.pins.CompareAndSwap(0, -1) }
 
-// routeLease is what a request holds of the unlisted routes it resolved:
-// they stay in the route table until it is released.
-type routeLease struct {
+// lease is what a request holds of the unlisted routes it resolved: they
+// stay in the route table until it is released.
+type lease struct {
 	pinned []*demandEntry
 }
 
 // hold holds route r (ok: it exists) in the lease at tick, and reports
 // whether the request may use it: a route made for a listed name, or an
 // unlisted one that was not evicted (now pinned).
-func (l *routeLease) hold(r *router.Route, ok bool, tick uint64) bool {
+func (l *lease) hold(r *router.Route, ok bool, tick uint64) bool {
 	if !ok {
 		return false
 	}
@@ -95,36 +96,34 @@ func (l *routeLease) hold(r *router.Route, ok bool, tick uint64) bool {
 }
 
 // release lets the lease's routes go. It is idempotent.
-func (l *routeLease) release() {
+func (l *lease) release() {
 	for _, e := range l.pinned {
 		e.pins.Add(-1)
 	}
 	l.pinned = nil
 }
 
-// errRoutesBusy is the answer when every unlisted route is held by a
-// request in flight and a request needs one more.
-var errRoutesBusy = &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "routes_busy",
-	Message: "too many different unlisted provider/model names are in use at this moment; try again shortly " +
-		"(models listed in a provider's models are not limited this way)",
-	Header: map[string]string{"Retry-After": "1"}}
+// ErrBusy is the error when every unlisted route is held by a request in
+// flight and a request needs one more: the request may try again shortly.
+var ErrBusy = errors.New("llm: every route of an unlisted provider/model name is in use")
 
 // leaseRoutes makes sure every name has a route and holds the unlisted
-// ones in lease until it is released. A name no configured provider serves
-// is an *UnknownModelError and makes no route. Names whose routes exist
+// ones in l until it is released. A name no configured provider serves is
+// a *router.UnknownModelError and makes no route; ErrBusy says no unlisted
+// route could be evicted for a new one. Names whose routes exist
 // take no lock.
-func (s *Service) leaseRoutes(lease *routeLease, names []string) error {
-	tick := s.leases.Add(1)
+func (t *Table) leaseRoutes(l *lease, names []string) error {
+	tick := t.leases.Add(1)
 	for i, n := range names {
-		r, ok := s.router.Route(n)
-		if lease.hold(r, ok, tick) {
+		r, ok := t.router.Route(n)
+		if l.hold(r, ok, tick) {
 			continue
 		}
-		s.mu.Lock()
-		err := s.leaseLocked(lease, names[i:], tick)
-		s.mu.Unlock()
+		t.mu.Lock()
+		err := t.leaseLocked(l, names[i:], tick)
+		t.mu.Unlock()
 		if err != nil {
-			lease.release()
+			l.release()
 			return err
 		}
 		break
@@ -134,11 +133,11 @@ func (s *Service) leaseRoutes(lease *routeLease, names []string) error {
 
 // leaseLocked adds the routes of names that have none (or whose route was
 // just evicted) to the table, evicting the least recently used unheld
-// unlisted routes as needed, and holds the unlisted ones in lease. s.mu is
+// unlisted routes as needed, and holds the unlisted ones in l. t.mu is
 // held.
-func (s *Service) leaseLocked(lease *routeLease, names []string, tick uint64) error {
-	ps := s.provs.Load()
-	d := &s.demand
+func (t *Table) leaseLocked(l *lease, names []string, tick uint64) error {
+	ps := t.provs.Load()
+	d := &t.demand
 	var (
 		add      []router.Route
 		fresh    = map[string]*demandEntry{} // unlisted routes this call adds
@@ -149,14 +148,14 @@ func (s *Service) leaseLocked(lease *routeLease, names []string, tick uint64) er
 	for _, n := range names {
 		if e := fresh[n]; e != nil {
 			e.pins.Add(1)
-			lease.pinned = append(lease.pinned, e)
+			l.pinned = append(l.pinned, e)
 			continue
 		}
 		if adding[n] {
 			continue
 		}
-		r, ok := s.router.Route(n)
-		if lease.hold(r, ok, tick) {
+		r, ok := t.router.Route(n)
+		if l.hold(r, ok, tick) {
 			continue
 		}
 		if ok { // evicted since it was looked up, but not yet out of the table
@@ -181,20 +180,20 @@ func (s *Service) leaseLocked(lease *routeLease, names []string, tick uint64) er
 		rt.Demand = e
 		add = append(add, rt)
 		fresh[n] = e
-		lease.pinned = append(lease.pinned, e)
+		l.pinned = append(l.pinned, e)
 	}
 	if len(add) == 0 {
 		return nil
 	}
 	victims, claimed, ok := d.victims(len(d.unlisted) + len(fresh) - maxDynamicRoutes)
 	if !ok {
-		return errRoutesBusy
+		return ErrBusy
 	}
-	if err := s.router.EditRoutes(add, append(victims, replaced...)); err != nil {
+	if err := t.router.EditRoutes(add, append(victims, replaced...)); err != nil {
 		for _, e := range claimed {
 			e.pins.Store(0) // not evicted after all
 		}
-		return internalError(err)
+		return fmt.Errorf("llm: routes: %w", err)
 	}
 	for _, v := range victims {
 		delete(d.unlisted, v)
@@ -210,7 +209,7 @@ func (s *Service) leaseLocked(lease *routeLease, names []string, tick uint64) er
 
 // victims claims n unlisted routes for eviction, least recently used
 // first, never one a request holds; ok is false (and nothing is claimed)
-// when there are not n such routes. Service.mu is held.
+// when there are not n such routes. Table.mu is held.
 func (d *onDemand) victims(n int) (names []string, claimed []*demandEntry, ok bool) {
 	if n <= 0 {
 		return nil, nil, true
@@ -250,7 +249,7 @@ func (d *onDemand) victims(n int) (names []string, claimed []*demandEntry, ok bo
 // names. have are the routes already built (aliases and their fallbacks);
 // it returns the routes to add. Unlisted routes held by requests come
 // first, then the most recently used, up to maxDynamicRoutes; the others
-// are evicted. Service.mu is held.
+// are evicted. Table.mu is held.
 func (d *onDemand) carryOver(ps *providerSet, have map[string]bool) ([]router.Route, onDemand) {
 	next := newOnDemand()
 	var routes []router.Route

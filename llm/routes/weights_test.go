@@ -1,4 +1,4 @@
-package llm
+package routes
 
 import (
 	"context"
@@ -73,22 +73,21 @@ func weightedProvider(name string, keys []keyWeight) ProviderConfig {
 }
 
 // keyShares routes n requests to the alias "mix" of cfg (defaults applied)
-// through routes built as the Service builds them, with a seeded random
+// through routes built as the Table builds them, with a seeded random
 // source, and returns each key's share of them.
 func keyShares(t *testing.T, cfg Config, n int) map[string]float64 {
 	t.Helper()
-	ps := &providerSet{byName: map[string]*upstream{}}
+	ps := &providerSet{byName: map[string]*Upstream{}}
 	for _, pc := range cfg.Providers {
-		ps.byName[pc.Name] = &upstream{cfg: pc, provider: stubProvider{}}
+		ps.byName[pc.Name] = &Upstream{Config: pc, Provider: stubProvider{}}
 	}
-	s := &Service{cfg: cfg}
-	s.models.Store(&cfg.Models)
-	routes, err := s.buildRoutes(ps, true)
+	routes, err := buildRoutes(ps, cfg.Models, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := newFakeClock()
-	r, err := router.NewRouter(router.RouterOptions{Routes: routes, Now: clock.Now, Sleep: clock.Sleep, Rand: rand.New(rand.NewPCG(11, 12))})
+	// Every attempt succeeds at once: the clock never moves and nothing sleeps.
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r, err := router.NewRouter(router.RouterOptions{Routes: routes, Now: func() time.Time { return now }, Rand: rand.New(rand.NewPCG(11, 12))})
 	if err != nil {
 		t.Fatal(err)
 	}
