@@ -18,6 +18,7 @@ var allowedImports = map[string][]string{
 	"llm/provider":      {"llm"},
 	"llm/router":        {"llm/chat"},
 	"llm/agent":         {"llm/chat", "mcp", "apierror", "policy"},
+	"llm/respcache":     {"llm/chat", "llm/provider", "llm/internal", "cache", "policy", "apierror"},
 	"llm/providerstore": {"llm", "store"},
 	"llm/internal":      {},
 	"llm/llmtest":       {},

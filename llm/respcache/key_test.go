@@ -1,4 +1,4 @@
-package llm
+package respcache
 
 import (
 	"bytes"
@@ -12,22 +12,22 @@ import (
 	"github.com/junctionhq/junction/llm/provider/openai"
 )
 
-func openAIKeys(t *testing.T, body string) cacheKeys {
+func openAIKeys(t *testing.T, body string) Keys {
 	t.Helper()
 	req, err := openai.DecodeChatRequest([]byte(body))
 	if err != nil {
 		t.Fatalf("decode %s: %v", body, err)
 	}
-	return requestCacheKeys(req)
+	return RequestKeys(req)
 }
 
-func anthropicKeys(t *testing.T, body string) cacheKeys {
+func anthropicKeys(t *testing.T, body string) Keys {
 	t.Helper()
 	req, err := anthropic.DecodeMessagesRequest([]byte(body))
 	if err != nil {
 		t.Fatalf("decode %s: %v", body, err)
 	}
-	return requestCacheKeys(req)
+	return RequestKeys(req)
 }
 
 const keyBase = `{"model":"fast","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"what is the capital of France?"}],` +
@@ -161,8 +161,8 @@ func FuzzCacheKey(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			keys := requestCacheKeys(req)
-			if keys.Exact == "" || keys != requestCacheKeys(req) {
+			keys := RequestKeys(req)
+			if keys.Exact == "" || keys != RequestKeys(req) {
 				t.Fatalf("keys not deterministic: %+v", keys)
 			}
 			if !utf8.Valid(body) || hasDuplicateKeys(body) {
@@ -173,7 +173,7 @@ func FuzzCacheKey(f *testing.F) {
 				if err != nil {
 					t.Fatalf("re-encoded body does not decode: %v\n%s", err, variant)
 				}
-				if got := requestCacheKeys(req2); got != keys {
+				if got := RequestKeys(req2); got != keys {
 					t.Fatalf("keys changed by re-encoding:\n%s\n%s\n%+v\n%+v", body, variant, keys, got)
 				}
 			}
@@ -251,7 +251,7 @@ func BenchmarkCacheKey(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = requestCacheKeys(req)
+		_ = RequestKeys(req)
 	}
 }
 
@@ -264,6 +264,6 @@ func BenchmarkCacheKeyNoTools(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = requestCacheKeys(req)
+		_ = RequestKeys(req)
 	}
 }
