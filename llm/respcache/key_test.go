@@ -12,22 +12,24 @@ import (
 	"github.com/junctionhq/junction/llm/provider/openai"
 )
 
-func openAIKeys(t *testing.T, body string) Keys {
+// keysOf decodes body with decode and returns its keys.
+func keysOf(t *testing.T, decode func([]byte) (*chat.Request, error), body string) Keys {
 	t.Helper()
-	req, err := openai.DecodeChatRequest([]byte(body))
+	req, err := decode([]byte(body))
 	if err != nil {
 		t.Fatalf("decode %s: %v", body, err)
 	}
 	return RequestKeys(req)
 }
 
+func openAIKeys(t *testing.T, body string) Keys {
+	t.Helper()
+	return keysOf(t, openai.DecodeChatRequest, body)
+}
+
 func anthropicKeys(t *testing.T, body string) Keys {
 	t.Helper()
-	req, err := anthropic.DecodeMessagesRequest([]byte(body))
-	if err != nil {
-		t.Fatalf("decode %s: %v", body, err)
-	}
-	return RequestKeys(req)
+	return keysOf(t, anthropic.DecodeMessagesRequest, body)
 }
 
 const keyBase = `{"model":"fast","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"what is the capital of France?"}],` +
@@ -243,24 +245,18 @@ func hasDuplicateKeys(body []byte) bool {
 
 // BenchmarkCacheKey is the cost the cache adds to every cached request
 // before the lookup: decoding the body and hashing the canonical request.
-func BenchmarkCacheKey(b *testing.B) {
-	body := []byte(keyBase)
-	b.ReportAllocs()
-	for b.Loop() {
-		req, err := openai.DecodeChatRequest(body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = RequestKeys(req)
-	}
-}
+func BenchmarkCacheKey(b *testing.B) { benchmarkKeys(b, keyBase) }
 
 // BenchmarkCacheKeyNoTools is BenchmarkCacheKey for a plain conversation.
 func BenchmarkCacheKeyNoTools(b *testing.B) {
-	body := []byte(`{"model":"fast","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"hi"},{"role":"assistant","content":"Hello! How can I help?"},{"role":"user","content":"What is the capital of France?"}],"temperature":0.2,"max_tokens":64}`)
+	benchmarkKeys(b, `{"model":"fast","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"hi"},{"role":"assistant","content":"Hello! How can I help?"},{"role":"user","content":"What is the capital of France?"}],"temperature":0.2,"max_tokens":64}`)
+}
+
+func benchmarkKeys(b *testing.B, body string) {
+	raw := []byte(body)
 	b.ReportAllocs()
 	for b.Loop() {
-		req, err := openai.DecodeChatRequest(body)
+		req, err := openai.DecodeChatRequest(raw)
 		if err != nil {
 			b.Fatal(err)
 		}
