@@ -190,7 +190,7 @@ func TestCacheExactHit(t *testing.T) {
 			}
 
 			// The same canonical request through /v1/messages hits too (see
-			// llm/cachekey.go), rendered as an Anthropic message.
+			// llm/respcache/key.go), rendered as an Anthropic message.
 			resp, raw = s.post(t, "/v1/messages", `{"model":"fast","max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"What is the capital of France?"}]}`)
 			wantCache(t, resp, respcache.HitExact)
 			var m struct {

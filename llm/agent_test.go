@@ -44,4 +44,3 @@ func (h *fakeHub) CallTool(context.Context, *policy.Identity, string, json.RawMe
 func tool(server, name string) mcp.ToolInfo {
 	return mcp.ToolInfo{Name: server + "__" + name, Server: server, Tool: name}
 }
-

@@ -24,7 +24,7 @@ func (s *Service) initCache(opts Options) error {
 	cfg := opts.Cache
 	cfg.ApplyDefaults()
 	if err := s.cache.Init(opts.Registerer); err != nil {
-		return fmt.Errorf("llm: %w", err)
+		return err
 	}
 	// The embedder exists whenever a model is configured, so that the agent
 	// loop can rank tools with it even when the cache is off.
@@ -52,12 +52,7 @@ func (s *Service) CacheEmbedder() cache.Embedder { return s.embedder }
 
 // WaitCacheStores waits until the answers being stored in the background
 // are stored, or ctx ends. Call it at shutdown before closing the cache.
-func (s *Service) WaitCacheStores(ctx context.Context) error {
-	if err := s.cache.Wait(ctx); err != nil {
-		return fmt.Errorf("llm: %w", err)
-	}
-	return nil
-}
+func (s *Service) WaitCacheStores(ctx context.Context) error { return s.cache.Wait(ctx) }
 
 // prepareCache decides whether the call uses the cache, checks the cache
 // headers (errors are 400s in the caller's protocol) and computes the keys.
