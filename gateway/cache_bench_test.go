@@ -16,6 +16,7 @@ import (
 	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/llm/respcache"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -76,7 +77,7 @@ func BenchmarkCacheEndToEnd(b *testing.B) {
 		if resp.StatusCode != http.StatusOK {
 			b.Fatalf("status %d", resp.StatusCode)
 		}
-		return resp.Header.Get(llm.HeaderCache), d
+		return resp.Header.Get(respcache.HeaderCache), d
 	}
 	// The stored question, and a paraphrase with lexical similarity 0.98.
 	ask("What is the capital of France?")
@@ -105,13 +106,13 @@ func BenchmarkCacheEndToEnd(b *testing.B) {
 		b.ReportMetric(pct(0.99), "p99-ms")
 	}
 	b.Run("miss", func(b *testing.B) {
-		run(b, llm.CacheMiss, randomQuestion)
+		run(b, respcache.Miss, randomQuestion)
 	})
 	b.Run("hit-exact", func(b *testing.B) {
-		run(b, llm.CacheHitExact, func(int) string { return "What is the capital of France?" })
+		run(b, respcache.HitExact, func(int) string { return "What is the capital of France?" })
 	})
 	b.Run("hit-semantic", func(b *testing.B) {
-		run(b, llm.CacheHitSemantic, func(int) string { return "What's the capital of France?" })
+		run(b, respcache.HitSemantic, func(int) string { return "What's the capital of France?" })
 	})
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/llm/respcache"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -153,8 +154,8 @@ func (s *llmSetup) newKey(t *testing.T, name, team string, limits policy.Limits)
 
 func wantCache(t *testing.T, resp *http.Response, want string) {
 	t.Helper()
-	if got := resp.Header.Get(llm.HeaderCache); got != want {
-		t.Errorf("%s = %q, want %q", llm.HeaderCache, got, want)
+	if got := resp.Header.Get(respcache.HeaderCache); got != want {
+		t.Errorf("%s = %q, want %q", respcache.HeaderCache, got, want)
 	}
 }
 
@@ -163,19 +164,19 @@ func TestCacheExactHit(t *testing.T) {
 		t.Run(backend.name, func(t *testing.T) {
 			s := startCached(t, backend, nil)
 			resp, first := s.ask(t, s.key, "What is the capital of France?")
-			wantCache(t, resp, llm.CacheMiss)
+			wantCache(t, resp, respcache.Miss)
 			s.settle(t)
 			calls := s.chatCalls()
 
 			resp, again := s.ask(t, s.key, "What is the capital of France?")
-			wantCache(t, resp, llm.CacheHitExact)
+			wantCache(t, resp, respcache.HitExact)
 			if again != first {
 				t.Errorf("hit content %q, want %q", again, first)
 			}
 			if s.chatCalls() != calls {
 				t.Errorf("a hit reached the upstream: %d calls, want %d", s.chatCalls(), calls)
 			}
-			if resp.Header.Get(llm.HeaderCacheSimilarity) != "" {
+			if resp.Header.Get(respcache.HeaderSimilarity) != "" {
 				t.Error("similarity header on an exact hit")
 			}
 
@@ -183,15 +184,15 @@ func TestCacheExactHit(t *testing.T) {
 			body := `{ "messages": [ {"content": "be brief", "role": "system"}, {"role": "user", "content": "What is the capital of France?"} ],
 			"user": "someone", "max_tokens": 64, "model": "fast" }`
 			resp, raw := s.post(t, "/v1/chat/completions", body)
-			wantCache(t, resp, llm.CacheHitExact)
+			wantCache(t, resp, respcache.HitExact)
 			if c := decode[oaiCompletion](t, raw); c.Usage.PromptTokens != 0 || c.Usage.CompletionTokens != 0 {
 				t.Errorf("a hit reports usage %+v", c.Usage)
 			}
 
 			// The same canonical request through /v1/messages hits too (see
-			// llm/cachekey.go), rendered as an Anthropic message.
+			// llm/respcache/key.go), rendered as an Anthropic message.
 			resp, raw = s.post(t, "/v1/messages", `{"model":"fast","max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"What is the capital of France?"}]}`)
-			wantCache(t, resp, llm.CacheHitExact)
+			wantCache(t, resp, respcache.HitExact)
 			var m struct {
 				Type    string `json:"type"`
 				Content []struct {
@@ -220,13 +221,13 @@ func TestCacheSemantic(t *testing.T) {
 
 			// A paraphrase (cosine 0.956 with the mock's embeddings) hits.
 			resp, got := s.ask(t, s.key, "What's the capital of France?")
-			wantCache(t, resp, llm.CacheHitSemantic)
+			wantCache(t, resp, respcache.HitSemantic)
 			if got != first {
 				t.Errorf("semantic hit %q, want the stored answer %q", got, first)
 			}
-			sim, err := strconv.ParseFloat(resp.Header.Get(llm.HeaderCacheSimilarity), 64)
+			sim, err := strconv.ParseFloat(resp.Header.Get(respcache.HeaderSimilarity), 64)
 			if err != nil || sim < cache.DefaultThreshold || sim >= 1 {
-				t.Errorf("similarity header %q", resp.Header.Get(llm.HeaderCacheSimilarity))
+				t.Errorf("similarity header %q", resp.Header.Get(respcache.HeaderSimilarity))
 			}
 			if s.chatCalls() != calls {
 				t.Error("a semantic hit reached the upstream")
@@ -234,19 +235,19 @@ func TestCacheSemantic(t *testing.T) {
 
 			// Another question (cosine 0.81) misses.
 			resp, got = s.ask(t, s.key, "What is the capital of Spain?")
-			wantCache(t, resp, llm.CacheMiss)
+			wantCache(t, resp, respcache.Miss)
 			if got == first {
 				t.Error("a different question got the stored answer")
 			}
 			// A stricter threshold for this request turns the paraphrase into a miss ...
-			resp, _ = s.ask(t, s.key, "What's the capital of France?", llm.HeaderCacheThreshold, "0.99")
-			wantCache(t, resp, llm.CacheMiss)
+			resp, _ = s.ask(t, s.key, "What's the capital of France?", respcache.HeaderThreshold, "0.99")
+			wantCache(t, resp, respcache.Miss)
 			// ... and a looser one lets a farther paraphrase (cosine 0.89) hit.
 			resp, _ = s.ask(t, s.key, "what is the capital of france please")
-			wantCache(t, resp, llm.CacheMiss)
+			wantCache(t, resp, respcache.Miss)
 			s.settle(t)
-			resp, got = s.ask(t, s.key, "tell me what is the capital of france", llm.HeaderCacheThreshold, "0.5")
-			wantCache(t, resp, llm.CacheHitSemantic)
+			resp, got = s.ask(t, s.key, "tell me what is the capital of france", respcache.HeaderThreshold, "0.5")
+			wantCache(t, resp, respcache.HitSemantic)
 			if got == "" {
 				t.Error("empty hit")
 			}
@@ -257,7 +258,7 @@ func TestCacheSemantic(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d: %s", resp.StatusCode, raw)
 			}
-			wantCache(t, resp, llm.CacheMiss)
+			wantCache(t, resp, respcache.Miss)
 		})
 	}
 }
@@ -266,7 +267,7 @@ func TestCacheBadHeaders(t *testing.T) {
 	s := startCached(t, cacheBackends[0], nil)
 	calls := s.chatCalls()
 	body := `{"model":"fast","messages":[{"role":"user","content":"hi"}]}`
-	for _, h := range [][2]string{{llm.HeaderCacheTTL, "soon"}, {llm.HeaderCacheTTL, "-3"}, {llm.HeaderCacheThreshold, "1.2"}, {llm.HeaderCacheThreshold, "x"}} {
+	for _, h := range [][2]string{{respcache.HeaderTTL, "soon"}, {respcache.HeaderTTL, "-3"}, {respcache.HeaderThreshold, "1.2"}, {respcache.HeaderThreshold, "x"}} {
 		resp, raw := s.post(t, "/v1/chat/completions", body, h[0], h[1])
 		var e struct {
 			Error struct{ Type, Message string } `json:"error"`
@@ -301,18 +302,18 @@ func TestCacheTenantsIsolated(t *testing.T) {
 			s.ask(t, a1, q)
 			s.settle(t)
 			resp, _ := s.ask(t, a2, q) // same team: shared
-			wantCache(t, resp, llm.CacheHitExact)
+			wantCache(t, resp, respcache.HitExact)
 			resp, _ = s.ask(t, b1, q) // another team: never
-			wantCache(t, resp, llm.CacheMiss)
+			wantCache(t, resp, respcache.Miss)
 			// Semantic hits are scoped too.
 			s.ask(t, a1, "What is the capital of Italy?")
 			s.settle(t)
 			resp, _ = s.ask(t, b1, "What's the capital of Italy?")
-			wantCache(t, resp, llm.CacheMiss)
+			wantCache(t, resp, respcache.Miss)
 			resp, _ = s.ask(t, a2, "What's the capital of Italy?")
-			wantCache(t, resp, llm.CacheHitSemantic)
+			wantCache(t, resp, respcache.HitSemantic)
 			resp, _ = s.ask(t, solo, q) // a key without a team is its own tenant
-			wantCache(t, resp, llm.CacheMiss)
+			wantCache(t, resp, respcache.Miss)
 		})
 	}
 }
@@ -324,9 +325,9 @@ func TestCacheKeyScope(t *testing.T) {
 	s.ask(t, a1, "What is the capital of France?")
 	s.settle(t)
 	resp, _ := s.ask(t, a2, "What is the capital of France?")
-	wantCache(t, resp, llm.CacheMiss)
+	wantCache(t, resp, respcache.Miss)
 	resp, _ = s.ask(t, a1, "What is the capital of France?")
-	wantCache(t, resp, llm.CacheHitExact)
+	wantCache(t, resp, respcache.HitExact)
 }
 
 // withClock rebuilds the gateway's cache on clock (tests only: the gateway
@@ -347,43 +348,43 @@ func TestCacheTTL(t *testing.T) {
 	s := startCached(t, cacheBackends[0], nil)
 	clock := testkit.NewClock(time.Now())
 	s.withClock(t, clock)
-	s.ask(t, s.key, "short lived", llm.HeaderCacheTTL, "30")
-	s.ask(t, s.key, "long lived", llm.HeaderCacheTTL, "2h")
+	s.ask(t, s.key, "short lived", respcache.HeaderTTL, "30")
+	s.ask(t, s.key, "long lived", respcache.HeaderTTL, "2h")
 	s.ask(t, s.key, "default lived")
 	s.settle(t)
 	clock.Advance(29 * time.Second)
 	resp, _ := s.ask(t, s.key, "short lived")
-	wantCache(t, resp, llm.CacheHitExact)
+	wantCache(t, resp, respcache.HitExact)
 	clock.Advance(2 * time.Second)
 	resp, _ = s.ask(t, s.key, "short lived")
-	wantCache(t, resp, llm.CacheMiss)
+	wantCache(t, resp, respcache.Miss)
 	s.settle(t)
 	clock.Advance(time.Hour)
 	resp, _ = s.ask(t, s.key, "default lived") // default TTL 1h: 60m31s old
-	wantCache(t, resp, llm.CacheMiss)
+	wantCache(t, resp, respcache.Miss)
 	resp, _ = s.ask(t, s.key, "long lived")
-	wantCache(t, resp, llm.CacheHitExact)
+	wantCache(t, resp, respcache.HitExact)
 	clock.Advance(time.Hour)
 	resp, _ = s.ask(t, s.key, "long lived")
-	wantCache(t, resp, llm.CacheMiss)
+	wantCache(t, resp, respcache.Miss)
 }
 
 func TestCacheNoCacheNoStore(t *testing.T) {
 	s := startCached(t, cacheBackends[0], nil)
 	resp, _ := s.ask(t, s.key, "keep this out", "Cache-Control", "no-store")
-	wantCache(t, resp, llm.CacheMiss)
+	wantCache(t, resp, respcache.Miss)
 	s.settle(t)
 	resp, _ = s.ask(t, s.key, "keep this out")
-	wantCache(t, resp, llm.CacheMiss) // nothing was stored
+	wantCache(t, resp, respcache.Miss) // nothing was stored
 	s.settle(t)
 	calls := s.chatCalls()
 	resp, _ = s.ask(t, s.key, "keep this out", "Cache-Control", "no-cache")
-	wantCache(t, resp, llm.CacheMiss) // stored now, but not served
+	wantCache(t, resp, respcache.Miss) // stored now, but not served
 	if s.chatCalls() != calls+1 {
 		t.Error("no-cache did not reach the upstream")
 	}
 	resp, _ = s.ask(t, s.key, "keep this out")
-	wantCache(t, resp, llm.CacheHitExact)
+	wantCache(t, resp, respcache.HitExact)
 }
 
 // readOpenAIStream parses an SSE body the way an OpenAI client does: data
@@ -445,7 +446,7 @@ func TestCacheStreamedOpenAI(t *testing.T) {
 			s := startCached(t, cacheBackends[0], nil)
 			body := `{"model":"` + model + `","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"stream me an answer"}]}`
 			resp, raw := s.post(t, "/v1/chat/completions", body)
-			wantCache(t, resp, llm.CacheMiss)
+			wantCache(t, resp, respcache.Miss)
 			first, finish, _ := readOpenAIStream(t, raw)
 			if first == "" || finish != "stop" {
 				t.Fatalf("miss: %q %q", first, finish)
@@ -453,7 +454,7 @@ func TestCacheStreamedOpenAI(t *testing.T) {
 			s.settle(t)
 			calls := s.chatCalls()
 			resp, raw = s.post(t, "/v1/chat/completions", body)
-			wantCache(t, resp, llm.CacheHitExact)
+			wantCache(t, resp, respcache.HitExact)
 			if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 				t.Errorf("content type %q", ct)
 			}
@@ -466,13 +467,13 @@ func TestCacheStreamedOpenAI(t *testing.T) {
 			}
 			// Without include_usage, no usage chunk.
 			resp, raw = s.post(t, "/v1/chat/completions", strings.Replace(body, `"stream_options":{"include_usage":true},`, "", 1))
-			wantCache(t, resp, llm.CacheHitExact)
+			wantCache(t, resp, respcache.HitExact)
 			if _, _, usage := readOpenAIStream(t, raw); usage != nil {
 				t.Error("usage chunk sent unasked")
 			}
 			// The same question, not streamed, is the same entry.
 			resp, raw = s.post(t, "/v1/chat/completions", strings.Replace(body, `"stream":true`, `"stream":false`, 1))
-			wantCache(t, resp, llm.CacheHitExact)
+			wantCache(t, resp, respcache.HitExact)
 			if c := decode[oaiCompletion](t, raw); c.Choices[0].Message.Content == nil || *c.Choices[0].Message.Content != first {
 				t.Errorf("non-streamed hit %s", raw)
 			}
@@ -495,7 +496,7 @@ func TestCacheStreamCutNotStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, raw := s.post(t, "/v1/chat/completions", body)
-	wantCache(t, resp, llm.CacheMiss)
+	wantCache(t, resp, respcache.Miss)
 	readOpenAIStream(t, raw)
 }
 
@@ -530,7 +531,7 @@ func TestCacheStreamedAnthropic(t *testing.T) {
 			s := startCached(t, cacheBackends[0], nil)
 			body := `{"model":"` + model + `","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"an anthropic stream"}]}`
 			resp, raw := s.post(t, "/v1/messages", body)
-			wantCache(t, resp, llm.CacheMiss)
+			wantCache(t, resp, respcache.Miss)
 			first, _ := anthropicStream(t, raw)
 			if first == "" {
 				t.Fatalf("miss: %s", raw)
@@ -538,7 +539,7 @@ func TestCacheStreamedAnthropic(t *testing.T) {
 			s.settle(t)
 			calls := s.chatCalls()
 			resp, raw = s.post(t, "/v1/messages", body)
-			wantCache(t, resp, llm.CacheHitExact)
+			wantCache(t, resp, respcache.HitExact)
 			got, events := anthropicStream(t, raw)
 			if got != first {
 				t.Errorf("replayed %q, want %q", got, first)
@@ -561,18 +562,18 @@ func TestCacheSemanticAcrossFormats(t *testing.T) {
 	_, first := s.ask(t, s.key, "What is the capital of France?")
 	s.settle(t)
 	resp, raw := s.post(t, "/v1/messages", `{"model":"fast","max_tokens":64,"stream":true,"system":"be brief","messages":[{"role":"user","content":"What's the capital of France?"}]}`)
-	wantCache(t, resp, llm.CacheHitSemantic)
+	wantCache(t, resp, respcache.HitSemantic)
 	if got, events := anthropicStream(t, raw); got != first || events[len(events)-1] != "message_stop" {
 		t.Errorf("anthropic stream of an OpenAI answer: %q %v", got, events)
 	}
 	resp, raw = s.post(t, "/v1/messages", `{"model":"fast","max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"Which river flows through Paris?"}]}`)
-	wantCache(t, resp, llm.CacheMiss)
+	wantCache(t, resp, respcache.Miss)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, raw)
 	}
 	s.settle(t)
 	resp, got := s.ask(t, s.key, "Which river flows through Paris")
-	wantCache(t, resp, llm.CacheHitSemantic)
+	wantCache(t, resp, respcache.HitSemantic)
 	if !strings.Contains(got, "river") {
 		t.Errorf("OpenAI rendering of an Anthropic answer: %q", got)
 	}
@@ -605,7 +606,7 @@ func TestCacheHitCostAndRateLimit(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ {
 		resp, _ := s.ask(t, key, "What is the capital of France?")
-		wantCache(t, resp, llm.CacheHitExact)
+		wantCache(t, resp, respcache.HitExact)
 	}
 	if got := spent() - afterMiss; got < 0.00019 || got > 0.00021 {
 		t.Errorf("two hits cost %v, want 2 × nominal 0.0001", got)
@@ -639,9 +640,9 @@ func TestCacheToolCalls(t *testing.T) {
 				s.post(t, "/v1/chat/completions", b)
 				s.settle(t)
 				resp, raw := s.post(t, "/v1/chat/completions", b)
-				want := llm.CacheMiss
+				want := respcache.Miss
 				if allow {
-					want = llm.CacheHitExact
+					want = respcache.HitExact
 				}
 				wantCache(t, resp, want)
 				if allow && !stream {
@@ -691,9 +692,9 @@ func TestCacheAdminAPI(t *testing.T) {
 				t.Errorf("purge alpha: %d %s", resp.StatusCode, raw)
 			}
 			r, _ := s.ask(t, a, "What is the capital of France?")
-			wantCache(t, r, llm.CacheMiss)
+			wantCache(t, r, respcache.Miss)
 			r, _ = s.ask(t, b, "What is the capital of France?")
-			wantCache(t, r, llm.CacheHitExact)
+			wantCache(t, r, respcache.HitExact)
 
 			s.settle(t)
 			resp, raw = adminDo(t, http.MethodDelete, s.gw.URL+"/admin/v1/cache?model=fast", nil)
@@ -701,7 +702,7 @@ func TestCacheAdminAPI(t *testing.T) {
 				t.Errorf("delete model: %d %s", resp.StatusCode, raw)
 			}
 			r, _ = s.ask(t, b, "What is the capital of France?")
-			wantCache(t, r, llm.CacheMiss)
+			wantCache(t, r, respcache.Miss)
 
 			for _, bad := range []map[string]string{{"team": "a", "key": "b"}, {"bogus": "x"}} {
 				if resp, raw := adminDo(t, http.MethodPost, s.gw.URL+"/admin/v1/cache/purge", bad); resp.StatusCode != 400 {
@@ -738,12 +739,12 @@ func TestCacheFailsOpen(t *testing.T) {
 		}
 		// The exact tier still works; only the semantic tier fails.
 		if i == 1 {
-			wantCache(t, resp, llm.CacheHitExact)
+			wantCache(t, resp, respcache.HitExact)
 		}
 		s.settle(t)
 	}
 	resp, _ := s.ask(t, s.key, "another question entirely")
-	wantCache(t, resp, llm.CacheMiss)
+	wantCache(t, resp, respcache.Miss)
 }
 
 // A Qdrant that stops answering in time makes semantic lookups miss within
@@ -757,16 +758,16 @@ func TestCacheQdrantTimeoutFailsOpen(t *testing.T) {
 	s.ask(t, s.key, "What is the capital of France?")
 	s.settle(t)
 	resp, _ := s.ask(t, s.key, "What's the capital of France?")
-	wantCache(t, resp, llm.CacheHitSemantic)
+	wantCache(t, resp, respcache.HitSemantic)
 	qd.SetDelay(2 * time.Second)
 	start := time.Now()
 	resp, got := s.ask(t, s.key, "What's the capital of France, again?")
-	wantCache(t, resp, llm.CacheMiss)
+	wantCache(t, resp, respcache.Miss)
 	if got == "" || time.Since(start) > time.Second {
 		t.Errorf("served %q after %v", got, time.Since(start))
 	}
 	resp, _ = s.ask(t, s.key, "What is the capital of France?") // the exact tier still answers
-	wantCache(t, resp, llm.CacheHitExact)
+	wantCache(t, resp, respcache.HitExact)
 	qd.SetDelay(0)
 	s.settle(t)
 }
@@ -774,8 +775,8 @@ func TestCacheQdrantTimeoutFailsOpen(t *testing.T) {
 func TestCacheDisabledByDefault(t *testing.T) {
 	s := startLLM(t, nil)
 	resp, _ := s.post(t, "/v1/chat/completions", helloBody)
-	if resp.StatusCode != 200 || resp.Header.Get(llm.HeaderCache) != "" {
-		t.Errorf("status %d, cache header %q", resp.StatusCode, resp.Header.Get(llm.HeaderCache))
+	if resp.StatusCode != 200 || resp.Header.Get(respcache.HeaderCache) != "" {
+		t.Errorf("status %d, cache header %q", resp.StatusCode, resp.Header.Get(respcache.HeaderCache))
 	}
 	resp, raw := adminDo(t, http.MethodGet, s.gw.URL+"/admin/v1/cache", nil)
 	if resp.StatusCode != 200 || !strings.Contains(string(raw), `"enabled":false`) {

@@ -19,6 +19,7 @@ var allowedImports = map[string][]string{
 	"llm/router":        {"llm/chat"},
 	"llm/routes":        {"llm/chat", "llm/router", "llm/provider", "policy"},
 	"llm/agent":         {"llm/chat", "mcp", "apierror", "policy"},
+	"llm/respcache":     {"llm/chat", "llm/provider", "llm/internal", "cache", "policy", "apierror"},
 	"llm/providerstore": {"llm", "store"},
 	"llm/internal":      {},
 	"llm/llmtest":       {},

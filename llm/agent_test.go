@@ -44,8 +44,3 @@ func (h *fakeHub) CallTool(context.Context, *policy.Identity, string, json.RawMe
 func tool(server, name string) mcp.ToolInfo {
 	return mcp.ToolInfo{Name: server + "__" + name, Server: server, Tool: name}
 }
-
-func isBadRequest(err error) bool {
-	var ae *apiError
-	return errors.As(err, &ae) && ae.Status == http.StatusBadRequest && ae.Message != ""
-}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/respcache"
 )
 
 // replay writes a cached answer in the caller's format: one JSON response,
@@ -14,7 +15,7 @@ import (
 // zero usage, which is what the hit consumed. It returns the usage record's
 // status.
 func (c *chatCall) replay(w http.ResponseWriter, resp *chat.Response) string {
-	resp.ID = newResponseID(c.format.name())
+	resp.ID = respcache.NewResponseID(c.format.name())
 	resp.Created = c.s.now().Unix()
 	resp.Usage = chat.Usage{}
 	h := w.Header()
@@ -34,7 +35,7 @@ func (c *chatCall) replay(w http.ResponseWriter, resp *chat.Response) string {
 	includeUsage := c.head.StreamOptions != nil && c.head.StreamOptions.IncludeUsage
 	enc := c.format.newEncoder(c.head.Model, includeUsage)
 	var buf []byte
-	for _, chunk := range replayChunks(resp) {
+	for _, chunk := range respcache.ReplayChunks(resp) {
 		buf = enc.Append(buf[:0], &chunk)
 		cw.write(buf)
 	}
@@ -44,28 +45,4 @@ func (c *chatCall) replay(w http.ResponseWriter, resp *chat.Response) string {
 		return "cancelled"
 	}
 	return "ok"
-}
-
-// replayChunks are the chunks of a stream carrying resp: the role with the
-// text, one chunk per tool call, the finish reason, and the usage.
-func replayChunks(resp *chat.Response) []chat.Chunk {
-	head := chat.Chunk{ID: resp.ID, Model: resp.Model, Created: resp.Created}
-	out := make([]chat.Chunk, 0, 3+len(resp.Message.ToolCalls))
-	first := head
-	first.Role, first.Content = chat.RoleAssistant, resp.Message.Text()
-	out = append(out, first)
-	for i, tc := range resp.Message.ToolCalls {
-		ch := head
-		ch.ToolCalls = []chat.ToolCallDelta{{Index: i, ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments}}
-		out = append(out, ch)
-	}
-	finish := head
-	finish.FinishReason = resp.FinishReason
-	if finish.FinishReason == "" {
-		finish.FinishReason = chat.FinishStop
-	}
-	out = append(out, finish)
-	usage := head
-	usage.Usage = &chat.Usage{}
-	return append(out, usage)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/provider/anthropic"
 	"github.com/junctionhq/junction/llm/provider/openai"
+	"github.com/junctionhq/junction/llm/respcache"
 )
 
 // The benchmarks below measure the decoding the chat path does itself: the
@@ -123,17 +124,17 @@ func BenchmarkCacheDecode(b *testing.B) {
 			body := f.appendResponse(nil, benchAnswer(200), "")
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := decodeClientResponse(f.name(), body); err != nil {
+				if _, err := respcache.DecodeResponse(f.name(), body); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 		b.Run(f.name()+"/stream", func(b *testing.B) {
-			var sr streamRecorder
-			sr.recordEvent(benchStream(f.name(), 100))
+			var sr respcache.Recorder
+			sr.RecordEvent(benchStream(f.name(), 100))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := sr.response(f.name()); err != nil {
+				if _, err := sr.Response(f.name()); err != nil {
 					b.Fatal(err)
 				}
 			}

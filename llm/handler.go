@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/respcache"
 	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/policy"
 )
@@ -96,7 +97,7 @@ type chatCall struct {
 	answer
 
 	// cache is the call's use of the response cache (llm/cache.go).
-	cache callCache
+	cache respcache.Call
 }
 
 // answer is what one successful attempt of a chat call produced: the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/llm/respcache"
 	"github.com/junctionhq/junction/store"
 )
 
@@ -150,7 +151,7 @@ func TestCancelledCacheHitCountedAsCancelled(t *testing.T) {
 	}
 	w := brokenWriter{httptest.NewRecorder()}
 	h.post(context.Background(), "/v1/chat/completions", body, w)
-	if got := w.Header().Get(HeaderCache); got != CacheHitExact {
+	if got := w.Header().Get(respcache.HeaderCache); got != respcache.HitExact {
 		t.Fatalf("second request: cache %q, want a hit", got)
 	}
 	if got := counter(t, h.s.metrics.requests.WithLabelValues("quick/m", "cache", "499")); got != 1 {

@@ -174,7 +174,7 @@ func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) error {
 				return err
 			}
 		}
-		c.recordEvent(ev)
+		c.cache.RecordEvent(ev)
 		if c.format.eventUsage(ev, &c.usage, includeUsage) {
 			cw.write(ev)
 		}
@@ -240,7 +240,7 @@ func (c *chatCall) relayChunks(cw *clientWriter, wd *watchdog) error {
 	produced := int64(0)
 	chunk := c.firstChunk
 	for {
-		c.recordChunk(chunk)
+		c.cache.RecordChunk(chunk)
 		if chunk.Usage != nil {
 			c.usage = *chunk.Usage
 		}

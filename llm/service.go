@@ -13,6 +13,7 @@ import (
 	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/respcache"
 	"github.com/junctionhq/junction/llm/router"
 	"github.com/junctionhq/junction/llm/routes"
 	"github.com/junctionhq/junction/policy"
@@ -58,7 +59,7 @@ type Service struct {
 	router  *router.Router
 	metrics *metrics
 	// cache is the response cache on the chat path (llm/cache.go).
-	cache serviceCache
+	cache respcache.Cache
 	// embedder embeds through the router with the cache's embedding model;
 	// nil when none is configured (use cache.NewLexical then).
 	embedder cache.Embedder

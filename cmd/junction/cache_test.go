@@ -16,6 +16,7 @@ import (
 	"github.com/junctionhq/junction/gateway"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/llm/respcache"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -56,12 +57,12 @@ func TestCacheStatsAndPurge(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
-		return resp.Header.Get(llm.HeaderCache)
+		return resp.Header.Get(respcache.HeaderCache)
 	}
 	ask()
 	// The answer is stored in the background: wait until it is.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if ask() == llm.CacheHitExact {
+		if ask() == respcache.HitExact {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -101,7 +102,7 @@ func TestCacheStatsAndPurge(t *testing.T) {
 	if !strings.Contains(out, "Deleted 2 cached answers.") { // one per tier
 		t.Errorf("purge: %q", out)
 	}
-	if got := ask(); got != llm.CacheMiss {
+	if got := ask(); got != respcache.Miss {
 		t.Errorf("after purge: %s", got)
 	}
 	out = mustCLI(t, "cache", "stats", u, "--json")

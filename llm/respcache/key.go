@@ -1,4 +1,4 @@
-package llm
+package respcache
 
 import (
 	"crypto/sha256"
@@ -27,8 +27,7 @@ import (
 //     max_tokens, response_format and every remaining Extra field (seed, n,
 //     top_k, ...) as canonical JSON. Left out, since they do not change the
 //     answer: user, stream, stream_options, metadata, store, Junction's
-//     fallbacks (dropped by chatCall.canonical) and Anthropic's
-//     cache_control hints.
+//     fallbacks and Anthropic's cache_control hints.
 //   - Tools is the SHA-256 of the tool definitions, sorted by name ("" when
 //     none): it scopes entries so that an answer made with one tool set is
 //     never served to a request offering another.
@@ -55,18 +54,22 @@ var ignoredExtra = map[string]bool{
 	"user": true, "stream": true, "stream_options": true, "metadata": true, "store": true, "fallbacks": true,
 }
 
-// cacheKeys are what a request is cached under.
-type cacheKeys struct {
-	Exact   string
-	Tools   string
-	Prompt  string
+// Keys are what a request is cached under (see the top of this file).
+type Keys struct {
+	// Exact keys the exact tier: everything that can change the answer.
+	Exact string
+	// Tools scopes entries by tool set ("" when there are no tools).
+	Tools string
+	// Prompt is the last user message's text, for the semantic tier.
+	Prompt string
+	// Context hashes the turns before Prompt and what shapes the answer.
 	Context string
 }
 
-// requestCacheKeys computes the cache keys of req. It never fails: JSON
+// RequestKeys computes the cache keys of req. It never fails: JSON
 // values that do not parse (which the decoders do not let through) are
 // hashed as their bytes.
-func requestCacheKeys(req *chat.Request) cacheKeys {
+func RequestKeys(req *chat.Request) Keys {
 	var e keyEncoder
 	e.b = make([]byte, 0, req.SizeHint())
 	// The turns, the last one apart: Context hashes the earlier ones.
@@ -79,7 +82,7 @@ func requestCacheKeys(req *chat.Request) cacheKeys {
 	e.shape(req)
 	shape := e.b[msgsEnd:]
 
-	keys := cacheKeys{Tools: toolsHash(req.Tools)}
+	keys := Keys{Tools: toolsHash(req.Tools)}
 	var tail keyEncoder
 	tail.str(strings.TrimSpace(req.Model))
 	tail.int(int64(len(req.Messages)))

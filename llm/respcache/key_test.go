@@ -1,4 +1,4 @@
-package llm
+package respcache
 
 import (
 	"bytes"
@@ -12,22 +12,24 @@ import (
 	"github.com/junctionhq/junction/llm/provider/openai"
 )
 
-func openAIKeys(t *testing.T, body string) cacheKeys {
+// keysOf decodes body with decode and returns its keys.
+func keysOf(t *testing.T, decode func([]byte) (*chat.Request, error), body string) Keys {
 	t.Helper()
-	req, err := openai.DecodeChatRequest([]byte(body))
+	req, err := decode([]byte(body))
 	if err != nil {
 		t.Fatalf("decode %s: %v", body, err)
 	}
-	return requestCacheKeys(req)
+	return RequestKeys(req)
 }
 
-func anthropicKeys(t *testing.T, body string) cacheKeys {
+func openAIKeys(t *testing.T, body string) Keys {
 	t.Helper()
-	req, err := anthropic.DecodeMessagesRequest([]byte(body))
-	if err != nil {
-		t.Fatalf("decode %s: %v", body, err)
-	}
-	return requestCacheKeys(req)
+	return keysOf(t, openai.DecodeChatRequest, body)
+}
+
+func anthropicKeys(t *testing.T, body string) Keys {
+	t.Helper()
+	return keysOf(t, anthropic.DecodeMessagesRequest, body)
 }
 
 const keyBase = `{"model":"fast","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"what is the capital of France?"}],` +
@@ -161,8 +163,8 @@ func FuzzCacheKey(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			keys := requestCacheKeys(req)
-			if keys.Exact == "" || keys != requestCacheKeys(req) {
+			keys := RequestKeys(req)
+			if keys.Exact == "" || keys != RequestKeys(req) {
 				t.Fatalf("keys not deterministic: %+v", keys)
 			}
 			if !utf8.Valid(body) || hasDuplicateKeys(body) {
@@ -173,7 +175,7 @@ func FuzzCacheKey(f *testing.F) {
 				if err != nil {
 					t.Fatalf("re-encoded body does not decode: %v\n%s", err, variant)
 				}
-				if got := requestCacheKeys(req2); got != keys {
+				if got := RequestKeys(req2); got != keys {
 					t.Fatalf("keys changed by re-encoding:\n%s\n%s\n%+v\n%+v", body, variant, keys, got)
 				}
 			}
@@ -243,27 +245,21 @@ func hasDuplicateKeys(body []byte) bool {
 
 // BenchmarkCacheKey is the cost the cache adds to every cached request
 // before the lookup: decoding the body and hashing the canonical request.
-func BenchmarkCacheKey(b *testing.B) {
-	body := []byte(keyBase)
-	b.ReportAllocs()
-	for b.Loop() {
-		req, err := openai.DecodeChatRequest(body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = requestCacheKeys(req)
-	}
-}
+func BenchmarkCacheKey(b *testing.B) { benchmarkKeys(b, keyBase) }
 
 // BenchmarkCacheKeyNoTools is BenchmarkCacheKey for a plain conversation.
 func BenchmarkCacheKeyNoTools(b *testing.B) {
-	body := []byte(`{"model":"fast","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"hi"},{"role":"assistant","content":"Hello! How can I help?"},{"role":"user","content":"What is the capital of France?"}],"temperature":0.2,"max_tokens":64}`)
+	benchmarkKeys(b, `{"model":"fast","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"hi"},{"role":"assistant","content":"Hello! How can I help?"},{"role":"user","content":"What is the capital of France?"}],"temperature":0.2,"max_tokens":64}`)
+}
+
+func benchmarkKeys(b *testing.B, body string) {
+	raw := []byte(body)
 	b.ReportAllocs()
 	for b.Loop() {
-		req, err := openai.DecodeChatRequest(body)
+		req, err := openai.DecodeChatRequest(raw)
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = requestCacheKeys(req)
+		_ = RequestKeys(req)
 	}
 }

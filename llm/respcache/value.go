@@ -1,4 +1,4 @@
-package llm
+package respcache
 
 import (
 	"bytes"
@@ -47,13 +47,12 @@ type cachedUsage struct {
 	CompletionTokens int64 `json:"completion_tokens"`
 }
 
-// Reasons an answer is not stored.
-var (
-	errNotCacheable = errors.New("llm: answer not cacheable")
-)
+// ErrNotCacheable is why an answer is not stored: Junction could not
+// replay it faithfully, or it did not end normally.
+var ErrNotCacheable = errors.New("respcache: answer not cacheable")
 
-// encodeCachedValue encodes resp for the cache.
-func encodeCachedValue(resp *chat.Response) ([]byte, error) {
+// EncodeValue encodes resp as the value stored in the cache.
+func EncodeValue(resp *chat.Response) ([]byte, error) {
 	v := cachedValue{V: cachedValueVersion, Model: resp.Model, Text: resp.Message.Text(), FinishReason: resp.FinishReason,
 		SystemFingerprint: resp.SystemFingerprint,
 		Usage:             cachedUsage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}}
@@ -63,14 +62,15 @@ func encodeCachedValue(resp *chat.Response) ([]byte, error) {
 	return json.Marshal(v)
 }
 
-// decodeCachedValue decodes a stored answer.
-func decodeCachedValue(b []byte) (*chat.Response, error) {
+// DecodeValue decodes a stored answer; a value of another version is an
+// error.
+func DecodeValue(b []byte) (*chat.Response, error) {
 	var v cachedValue
 	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("llm: cached value: %w", err)
+		return nil, fmt.Errorf("respcache: cached value: %w", err)
 	}
 	if v.V != cachedValueVersion {
-		return nil, fmt.Errorf("llm: cached value: version %d, want %d", v.V, cachedValueVersion)
+		return nil, fmt.Errorf("respcache: cached value: version %d, want %d", v.V, cachedValueVersion)
 	}
 	resp := &chat.Response{Model: v.Model, FinishReason: v.FinishReason, SystemFingerprint: v.SystemFingerprint,
 		Message: chat.Message{Role: chat.RoleAssistant}}
@@ -95,11 +95,12 @@ func cacheableFinish(reason string) bool {
 	return false
 }
 
-// decodeClientResponse reads a complete non-streamed answer in the client's
+// DecodeResponse reads a complete non-streamed answer in the client's
 // format (chat.FormatOpenAI or chat.FormatAnthropic) with the provider's
 // decoder, exactly: answers Junction cannot reproduce faithfully (several
-// choices, thinking blocks, content it does not model) are errNotCacheable.
-func decodeClientResponse(format string, body []byte) (*chat.Response, error) {
+// choices, thinking blocks, content it does not model) are
+// ErrNotCacheable.
+func DecodeResponse(format string, body []byte) (*chat.Response, error) {
 	var (
 		resp *chat.Response
 		err  error
@@ -148,26 +149,28 @@ func decodeError(err error) error {
 		typ    *json.UnmarshalTypeError
 	)
 	if errors.As(err, &scan) || errors.As(err, &syntax) || errors.As(err, &typ) {
-		return fmt.Errorf("llm: decode the answer: %w", err)
+		return fmt.Errorf("respcache: decode the answer: %w", err)
 	}
-	return fmt.Errorf("%w: %w", errNotCacheable, err)
+	return fmt.Errorf("%w: %w", ErrNotCacheable, err)
 }
 
 // maxRecordedStream bounds the bytes of one streamed answer kept for the
 // cache; longer answers are not stored.
 const maxRecordedStream = 4 << 20
 
-// streamRecorder gathers a streamed answer for the cache while it is
-// relayed: the raw events of a pass-through stream (decoded after the
-// stream has ended, off the relay loop) or the canonical chunks.
-type streamRecorder struct {
+// Recorder gathers a streamed answer for the cache while it is relayed:
+// the raw events of a pass-through stream (decoded after the stream has
+// ended, off the relay loop) or the canonical chunks. The zero Recorder is
+// ready to use.
+type Recorder struct {
 	events   []byte // pass-through: the events, back to back
 	chunks   chunkAccumulator
 	overflow bool
 }
 
-// recordEvent keeps a copy of a passed-through event.
-func (sr *streamRecorder) recordEvent(ev []byte) {
+// RecordEvent keeps a copy of a passed-through event (the bytes of one
+// or more SSE events as the client received them).
+func (sr *Recorder) RecordEvent(ev []byte) {
 	if sr.overflow {
 		return
 	}
@@ -178,8 +181,8 @@ func (sr *streamRecorder) recordEvent(ev []byte) {
 	sr.events = append(sr.events, ev...)
 }
 
-// recordChunk adds a canonical chunk.
-func (sr *streamRecorder) recordChunk(c *chat.Chunk) {
+// RecordChunk adds a canonical chunk of a translated stream.
+func (sr *Recorder) RecordChunk(c *chat.Chunk) {
 	if sr.overflow {
 		return
 	}
@@ -189,10 +192,11 @@ func (sr *streamRecorder) recordChunk(c *chat.Chunk) {
 	}
 }
 
-// response is the complete answer the stream carried.
-func (sr *streamRecorder) response(format string) (*chat.Response, error) {
+// Response is the complete answer the stream carried; format
+// (chat.FormatOpenAI or chat.FormatAnthropic) reads recorded events.
+func (sr *Recorder) Response(format string) (*chat.Response, error) {
 	if sr.overflow {
-		return nil, fmt.Errorf("%w: the stream is larger than %d bytes", errNotCacheable, maxRecordedStream)
+		return nil, fmt.Errorf("%w: the stream is larger than %d bytes", ErrNotCacheable, maxRecordedStream)
 	}
 	if sr.events == nil {
 		return sr.chunks.response()
@@ -257,7 +261,7 @@ func (a *chunkAccumulator) toolPiece(index int, id, name, args string) {
 
 func (a *chunkAccumulator) response() (*chat.Response, error) {
 	if !a.sawAnyChunks {
-		return nil, fmt.Errorf("%w: an empty stream", errNotCacheable)
+		return nil, fmt.Errorf("%w: an empty stream", ErrNotCacheable)
 	}
 	resp := &chat.Response{ID: a.id, Model: a.model, Created: a.created, FinishReason: a.finish, Usage: a.usage,
 		Message: chat.TextMessage(chat.RoleAssistant, a.text.String())}
