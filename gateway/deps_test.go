@@ -17,7 +17,7 @@ var allowedImports = map[string][]string{
 	"llm":               {"policy", "apierror", "cache", "mcp", "telemetry"},
 	"llm/provider":      {"llm"},
 	"llm/router":        {"llm/chat"},
-	"llm/agent":         {"llm/chat", "mcp", "apierror", "policy"},
+	"llm/agent":         {"llm/chat", "llm/provider", "llm/internal", "mcp", "apierror", "policy", "telemetry"},
 	"llm/providerstore": {"llm", "store"},
 	"llm/internal":      {},
 	"llm/llmtest":       {},
