@@ -79,7 +79,9 @@ type agentFormat struct{ clientFormat }
 
 func (f agentFormat) Decode(body []byte) (*chat.Request, error) { return f.decode(body) }
 
-func (f agentFormat) WriteError(w http.ResponseWriter, r *http.Request, err error) { f.writeError(w, r, err) }
+func (f agentFormat) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	f.writeError(w, r, err)
+}
 
 func (f agentFormat) AppendStreamError(dst []byte, err error) []byte {
 	return f.appendStreamError(dst, classify(err))

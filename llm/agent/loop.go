@@ -189,8 +189,7 @@ func (a *run) summary() Summary {
 // refusal is why a model call was not admitted, nil for a call that
 // failed after its admission.
 func refusal(err error) error {
-	var re *RefusedError
-	if errors.As(err, &re) {
+	if re, ok := errors.AsType[*RefusedError](err); ok {
 		return re.Err
 	}
 	return nil
@@ -198,14 +197,10 @@ func refusal(err error) error {
 
 // stopFor maps a refused admission after the first to the loop's stop.
 func stopFor(err error) string {
-	var (
-		be *policy.BudgetError
-		re *policy.RateLimitError
-	)
-	switch {
-	case errors.As(err, &be):
+	if _, ok := errors.AsType[*policy.BudgetError](err); ok {
 		return StopBudget
-	case errors.As(err, &re):
+	}
+	if _, ok := errors.AsType[*policy.RateLimitError](err); ok {
 		return StopRateLimit
 	}
 	return StopUnavailable
