@@ -1,12 +1,10 @@
 package llm
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/junctionhq/junction/cache"
@@ -21,47 +19,13 @@ import (
 // pipeline (pipeline.go) like any request, through agentModels, and the
 // loop writes in the client's format through agentFormat.
 
-// agentState is the Service's part for the loop, embedded in Service.
-type agentState struct {
-	loop *agent.Loop
-	// selector picks the tools offered from large catalogs; built on first
-	// use, with the cache's embedder when one is configured.
-	selectorOnce sync.Once
-	selector     *agent.Selector
-}
-
 // initAgent builds the loop with its configuration, tools and metrics,
-// from New.
+// from New. Its tool selector ranks tools with the cache's embedding model
+// when one is configured (cache.semantic), else with the built-in lexical
+// embedder.
 func (s *Service) initAgent(opts Options) {
-	s.loop = agent.NewLoop(agent.Options{Config: opts.Agent, Hub: opts.Tools, Selector: s.toolSelector,
-		Registerer: opts.Registerer, Logger: opts.Logger})
-}
-
-// toolSelector returns the service's tool selector: it ranks tools with the
-// cache's embedding model when one is configured (cache.semantic), else
-// with the built-in lexical embedder. Built on first use, after New has set
-// the embedder up.
-func (s *Service) toolSelector() *agent.Selector {
-	s.selectorOnce.Do(func() { s.selector = agent.NewSelector(s.embedder, cache.NewLexical(0)) })
-	return s.selector
-}
-
-// The loop's headers (see package agent).
-const (
-	ToolsHeader         = agent.ToolsHeader
-	MaxIterationsHeader = agent.MaxIterationsHeader
-	IterationsHeader    = agent.IterationsHeader
-	StopReasonHeader    = agent.StopReasonHeader
-	ToolCallsHeader     = agent.ToolCallsHeader
-)
-
-// agentMarker is what a body must contain before it is parsed for MCP tool
-// entries: the check on every chat request is one byte search.
-var agentMarker = []byte(`"mcp`)
-
-// wantsAgent reports whether the request names MCP tools.
-func wantsAgent(r *http.Request, body []byte) bool {
-	return r.Header.Get(ToolsHeader) != "" || bytes.Contains(body, agentMarker)
+	s.loop = agent.NewLoop(agent.Options{Config: opts.Agent, Hub: opts.Tools, Registerer: opts.Registerer, Logger: opts.Logger,
+		Embedder: func() agent.Embedder { return s.embedder }, Lexical: cache.NewLexical(0)})
 }
 
 // serveAgent runs the loop for c, whose reach rc its model calls share,

@@ -66,8 +66,8 @@ type Service struct {
 	// nil when none is configured (use cache.NewLexical then).
 	embedder cache.Embedder
 
-	// agentState is the agent loop's configuration and tool hub (llm/agent.go).
-	agentState
+	// loop is the agent loop, its model side in llm/agent.go.
+	loop *agent.Loop
 
 	// embeddingModel is the cache's embedding model, a listed name.
 	embeddingModel string

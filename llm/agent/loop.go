@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,8 +35,11 @@ type Options struct {
 	Config Config
 	// Hub calls the MCP tools; nil: requests naming MCP tools are refused.
 	Hub Hub
-	// Selector returns the tool selector, built on first use.
-	Selector func() *Selector
+	// Embedder returns the embedder that ranks tools for the selector
+	// (nil: Lexical), asked when the selector is built, on first use.
+	Embedder func() Embedder
+	// Lexical is the built-in lexical embedder, the selector's fallback.
+	Lexical Embedder
 	// Registerer receives the loop's metrics. Optional.
 	Registerer prometheus.Registerer
 	// Logger receives a line per loop and per model call of a loop.
@@ -47,10 +52,15 @@ type Options struct {
 // until the model answers or a limit ends it. Its model calls go through
 // the request's ModelCaller, its tool calls through the Hub.
 type Loop struct {
-	cfg      Config
-	hub      Hub
-	selector func() *Selector
-	log      zerolog.Logger
+	cfg Config
+	hub Hub
+	log zerolog.Logger
+	// selector picks the tools offered from large catalogs; built on
+	// first use, when the embedder is set up.
+	selectorOnce sync.Once
+	selector     *Selector
+	embedder     func() Embedder
+	lexical      Embedder
 	// loops and iterations count loops; their model and tool calls are
 	// counted by the LLM and MCP metrics like any other.
 	loops      *prometheus.CounterVec // stop_reason
@@ -59,7 +69,7 @@ type Loop struct {
 
 // NewLoop returns a loop with opts.
 func NewLoop(opts Options) *Loop {
-	l := &Loop{cfg: opts.Config, hub: opts.Hub, selector: opts.Selector, log: opts.Logger,
+	l := &Loop{cfg: opts.Config, hub: opts.Hub, log: opts.Logger, embedder: opts.Embedder, lexical: opts.Lexical,
 		loops: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "junction", Subsystem: "llm", Name: "agent_loops_total",
 			Help: "Agent-loop requests by why the loop ended (final, client_tools, approval, max_iterations, timeout, budget, ...)."},
 			[]string{"stop_reason"}),
@@ -70,6 +80,18 @@ func NewLoop(opts Options) *Loop {
 		opts.Registerer.MustRegister(l.loops, l.iterations)
 	}
 	return l
+}
+
+// toolSelector returns the loop's tool selector, built on first use.
+func (l *Loop) toolSelector() *Selector {
+	l.selectorOnce.Do(func() {
+		var emb Embedder
+		if l.embedder != nil {
+			emb = l.embedder()
+		}
+		l.selector = NewSelector(emb, l.lexical)
+	})
+	return l.selector
 }
 
 // Request is one chat request for the loop, as its front end read it.
@@ -85,6 +107,16 @@ type Request struct {
 	// Format is the client's API; Models makes the model calls.
 	Format Format
 	Models ModelCaller
+}
+
+// marker is what a body must contain before it is parsed for MCP tool
+// entries: the check on every chat request is one byte search.
+var marker = []byte(`"mcp`)
+
+// Wants reports whether a chat request may name MCP tools, for the front
+// end to hand it to Serve (which has the last word).
+func Wants(r *http.Request, body []byte) bool {
+	return r.Header.Get(ToolsHeader) != "" || bytes.Contains(body, marker)
 }
 
 // run is one request through the loop. Its fields are used by the
@@ -156,7 +188,7 @@ func (l *Loop) Serve(w http.ResponseWriter, r *http.Request, in Request) bool {
 		}
 		a.maxIter = min(a.maxIter, n)
 	}
-	if a.box, err = NewToolbox(l.hub, policy.IdentityFrom(ctx), l.selector(), l.cfg, sels, req); err != nil {
+	if a.box, err = NewToolbox(l.hub, policy.IdentityFrom(ctx), l.toolSelector(), l.cfg, sels, req); err != nil {
 		f.WriteError(w, r, err)
 		return true
 	}
