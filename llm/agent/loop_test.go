@@ -3,13 +3,11 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/llm/chat"
@@ -156,7 +154,7 @@ func serveLoop(t *testing.T, l *Loop, m ModelCaller, stream bool) *httptest.Resp
 	r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
 	r.Header.Set(ToolsHeader, "web")
 	w := httptest.NewRecorder()
-	if !l.Serve(w, r, Request{Body: []byte(body), Model: "m", Stream: stream, Start: time.Now(), Format: openAITestFormat{}, Models: m}) {
+	if !l.Serve(w, r, Request{Body: []byte(body), Model: "m", Stream: stream, Format: openAITestFormat{}, Models: m}) {
 		t.Fatal("the loop declined a request naming MCP tools")
 	}
 	return w
@@ -249,11 +247,11 @@ func TestLoopStream(t *testing.T) {
 // in-band error and no summary.
 func TestLoopStreamBroken(t *testing.T) {
 	broken := finalTurn()
-	broken.streamErr = errors.New("upstream went away")
+	broken.streamErr = &chat.UpstreamError{Provider: "mock", Message: "upstream went away"}
 	m := &scriptedModels{turns: []scriptedTurn{addTurn(), broken}}
 	w := serveLoop(t, newTestLoop(&loopHub{}), m, true)
 	body := w.Body.String()
-	if !strings.Contains(body, "data: error: upstream went away") || strings.Contains(body, "[DONE]") {
+	if !strings.Contains(body, "data: error: mock: upstream went away") || strings.Contains(body, "[DONE]") {
 		t.Errorf("stream:\n%s", body)
 	}
 }
