@@ -150,7 +150,7 @@ func (g *Gateway) callTool(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Arguments) == 0 {
 		req.Arguments = json.RawMessage(`{}`)
 	}
-	var opts registry.CallOptions
+	var opts mcp.CallOptions
 	if req.Timeout != "" {
 		d, err := time.ParseDuration(req.Timeout)
 		if err != nil || d <= 0 {
@@ -158,7 +158,7 @@ func (g *Gateway) callTool(w http.ResponseWriter, r *http.Request) error {
 		}
 		opts.Timeout = d
 	}
-	res, err := g.hub.CallTool(r.Context(), policy.AdminIdentity(), req.Name, req.Arguments, opts)
+	res, err := g.hub.CallToolWith(r.Context(), policy.AdminIdentity(), req.Name, req.Arguments, opts)
 	if err != nil {
 		var unknown *mcp.UnknownToolError
 		var up *mcp.UpstreamError

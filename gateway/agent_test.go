@@ -22,7 +22,6 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/junctionhq/junction/internal/testkit"
-	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/mcp"
@@ -193,8 +192,8 @@ func TestAgentTwoStepLoop(t *testing.T) {
 	if out.text() != "The sum is 5." || out.Choices[0].FinishReason != "stop" {
 		t.Fatalf("answer %q, finish %q", out.text(), out.Choices[0].FinishReason)
 	}
-	if resp.Header.Get(llm.IterationsHeader) != "2" || resp.Header.Get(llm.StopReasonHeader) != "final" || out.Junction.Iterations != 2 {
-		t.Errorf("iterations header %q stop %q, junction %+v", resp.Header.Get(llm.IterationsHeader), resp.Header.Get(llm.StopReasonHeader), out.Junction)
+	if resp.Header.Get(agent.IterationsHeader) != "2" || resp.Header.Get(agent.StopReasonHeader) != "final" || out.Junction.Iterations != 2 {
+		t.Errorf("iterations header %q stop %q, junction %+v", resp.Header.Get(agent.IterationsHeader), resp.Header.Get(agent.StopReasonHeader), out.Junction)
 	}
 	if n := s.web.Server.Calls("add"); n != 1 {
 		t.Errorf("upstream add called %d times", n)
@@ -317,9 +316,9 @@ func TestAgentMaxIterations(t *testing.T) {
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "again"})))
 	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`)
 	out := decodeAgent(t, resp, body)
-	if out.Choices[0].FinishReason != "length" || resp.Header.Get(llm.StopReasonHeader) != "max_iterations" ||
+	if out.Choices[0].FinishReason != "length" || resp.Header.Get(agent.StopReasonHeader) != "max_iterations" ||
 		out.Junction.StopReason != "max_iterations" || out.Junction.Iterations != 3 {
-		t.Fatalf("finish %q, stop %q, %+v", out.Choices[0].FinishReason, resp.Header.Get(llm.StopReasonHeader), out.Junction)
+		t.Fatalf("finish %q, stop %q, %+v", out.Choices[0].FinishReason, resp.Header.Get(agent.StopReasonHeader), out.Junction)
 	}
 	if !strings.Contains(out.text(), "iteration limit") || len(out.Choices[0].Message.ToolCalls) != 0 {
 		t.Errorf("final message %q %+v", out.text(), out.Choices[0].Message.ToolCalls)
@@ -329,7 +328,7 @@ func TestAgentMaxIterations(t *testing.T) {
 	}
 	// A request may lower the limit.
 	resp, body = s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`,
-		llm.MaxIterationsHeader, "1")
+		agent.MaxIterationsHeader, "1")
 	if out := decodeAgent(t, resp, body); out.Junction.Iterations != 1 || out.Junction.StopReason != "max_iterations" {
 		t.Errorf("with the header: %+v", out.Junction)
 	}
@@ -415,7 +414,7 @@ func TestAgentFunctionToolsMixed(t *testing.T) {
 	s.mock.ResetStats()
 	resp, body = s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`,"tools":[
 		{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]}`)
-	if resp.StatusCode != 200 || resp.Header.Get(llm.IterationsHeader) != "" {
+	if resp.StatusCode != 200 || resp.Header.Get(agent.IterationsHeader) != "" {
 		t.Errorf("plain request: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 }
@@ -424,7 +423,7 @@ func TestAgentToolsHeader(t *testing.T) {
 	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "via header"})), llmtest.TextTurn("ok"))
-	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`}`, llm.ToolsHeader, "web:echo|add")
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`}`, agent.ToolsHeader, "web:echo|add")
 	out := decodeAgent(t, resp, body)
 	if out.text() != "ok" || out.Junction.Iterations != 2 || s.web.Server.Calls("echo") != 1 {
 		t.Fatalf("%s", body)
@@ -432,7 +431,7 @@ func TestAgentToolsHeader(t *testing.T) {
 	if got := toolNames(s.modelRequests(t)[0]); strings.Join(got, ",") != "web__add,web__echo" {
 		t.Errorf("offered %v", got)
 	}
-	resp, body = s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`}`, llm.ToolsHeader, "web:")
+	resp, body = s.post(t, "/v1/chat/completions", `{"model":"fast",`+agentUser+`}`, agent.ToolsHeader, "web:")
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("bad header: %d %s", resp.StatusCode, body)
 	}
@@ -449,14 +448,14 @@ func TestAgentBadToolNames(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || errorJSON(t, body).Code != "no_mcp_tools" || !strings.Contains(string(body), "wbe") {
 		t.Errorf("%d %s", resp.StatusCode, body)
 	}
-	resp, body = s.post(t, "/v1/messages", `{"model":"fast","max_tokens":10,"messages":[{"role":"user","content":"x"}]}`, llm.ToolsHeader, "web:nope")
+	resp, body = s.post(t, "/v1/messages", `{"model":"fast","max_tokens":10,"messages":[{"role":"user","content":"x"}]}`, agent.ToolsHeader, "web:nope")
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"type":"error"`) {
 		t.Errorf("messages: %d %s", resp.StatusCode, body)
 	}
 	// A body that merely mentions "mcp is a plain request.
 	s.script(t, llmtest.TextTurn("plain"))
 	resp, body = s.post(t, "/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"\"mcp\" servers?"}]}`)
-	if resp.StatusCode != 200 || resp.Header.Get(llm.IterationsHeader) != "" {
+	if resp.StatusCode != 200 || resp.Header.Get(agent.IterationsHeader) != "" {
 		t.Errorf("plain: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 	if s.modelRequests(t)[0]["tools"] != nil {
@@ -611,7 +610,7 @@ func TestAgentStreamOpenAI(t *testing.T) {
 	if results != 1 || dones != 1 {
 		t.Errorf("%d tool results, %d done events: %q", results, dones, comments)
 	}
-	if resp.Trailer.Get(llm.IterationsHeader) != "2" || resp.Trailer.Get("X-Junction-Overhead-Ms") == "" {
+	if resp.Trailer.Get(agent.IterationsHeader) != "2" || resp.Trailer.Get("X-Junction-Overhead-Ms") == "" {
 		t.Errorf("trailer %v", resp.Trailer)
 	}
 }
@@ -649,7 +648,7 @@ func TestAgentMessages(t *testing.T) {
 				"", // the header
 			} {
 				resp, body := s.post(t, "/v1/messages", `{"model":"`+model+`","max_tokens":200,`+tools+`"messages":[{"role":"user","content":"What is 2 + 3?"}]}`,
-					llm.ToolsHeader, map[bool]string{true: "web:add"}[tools == ""])
+					agent.ToolsHeader, map[bool]string{true: "web:add"}[tools == ""])
 				if resp.StatusCode != 200 {
 					t.Fatalf("%d %s", resp.StatusCode, body)
 				}
@@ -856,7 +855,7 @@ func TestAgentStreamReturnsApprovalCalls(t *testing.T) {
 	if strings.Join(finish, ",") != "tool_calls" || strings.Join(names, ",") != "web__echo" || s.web.Server.Calls("echo") != 0 {
 		t.Errorf("finish %v, calls %v, ran %d", finish, names, s.web.Server.Calls("echo"))
 	}
-	if resp.Trailer.Get(llm.StopReasonHeader) != "approval" {
+	if resp.Trailer.Get(agent.StopReasonHeader) != "approval" {
 		t.Errorf("trailer %v", resp.Trailer)
 	}
 }

@@ -18,7 +18,7 @@ var allowedImports = map[string][]string{
 	"llm/provider":      {"llm"},
 	"llm/router":        {"llm/chat"},
 	"llm/routes":        {"llm/chat", "llm/router", "llm/provider", "policy"},
-	"llm/agent":         {"llm/chat", "mcp", "apierror", "policy"},
+	"llm/agent":         {"llm/chat", "llm/provider", "llm/internal", "mcp", "apierror", "policy", "telemetry"},
 	"llm/respcache":     {"llm/chat", "llm/provider", "llm/internal", "cache", "policy", "apierror"},
 	"llm/providerstore": {"llm", "store"},
 	"llm/internal":      {},

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -219,7 +218,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		return fail(err)
 	}
 	g.llm, err = llm.New(llm.Options{Config: cfg.LLM(), Agent: cfg.Agent, Policy: engine, Registerer: g.metrics.Registry(), Logger: opts.Logger,
-		Cache: cfg.Cache, Tools: agentTools{g.hub}})
+		Cache: cfg.Cache, Tools: g.hub})
 	if err != nil {
 		return fail(err)
 	}
@@ -254,15 +253,6 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	}
 	g.log.Info().Str("store", st.Driver()).Str("counters", ctrsKind).Str("data_dir", cfg.DataDir).Msg("gateway ready")
 	return g, nil
-}
-
-// agentTools hands the hub to the agent loop, which calls tools with the
-// upstreams' own timeouts under its context's deadline (llm may not import
-// registry for the call options).
-type agentTools struct{ *mcp.Hub }
-
-func (t agentTools) CallTool(ctx context.Context, id *policy.Identity, name string, args json.RawMessage) (json.RawMessage, error) {
-	return t.Hub.CallTool(ctx, id, name, args, registry.CallOptions{})
 }
 
 // Handler is the gateway's HTTP handler, for tests and embedding.

@@ -4,26 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"testing"
 
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
 )
-
-func TestWantsAgent(t *testing.T) {
-	r, _ := http.NewRequest(http.MethodPost, "/", nil)
-	if wantsAgent(r, []byte(`{"model":"m"}`)) {
-		t.Error("plain body")
-	}
-	if !wantsAgent(r, []byte(`{"tools":[{"type":"mcp"}]}`)) || !wantsAgent(r, []byte(`{"mcp_servers":[]}`)) {
-		t.Error("MCP body")
-	}
-	r.Header.Set(ToolsHeader, "*")
-	if !wantsAgent(r, []byte(`{}`)) {
-		t.Error("header")
-	}
-}
 
 // fakeHub serves a fixed catalog and has no toolsets.
 type fakeHub struct {

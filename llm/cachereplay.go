@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/sse"
 	"github.com/junctionhq/junction/llm/respcache"
 )
 
@@ -31,17 +32,17 @@ func (c *chatCall) replay(w http.ResponseWriter, resp *chat.Response) string {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	cw := &clientWriter{w: w, rc: http.NewResponseController(w)}
+	cw := sse.NewWriter(w)
 	includeUsage := c.head.StreamOptions != nil && c.head.StreamOptions.IncludeUsage
 	enc := c.format.newEncoder(c.head.Model, includeUsage)
 	var buf []byte
 	for _, chunk := range respcache.ReplayChunks(resp) {
 		buf = enc.Append(buf[:0], &chunk)
-		cw.write(buf)
+		cw.Send(buf)
 	}
 	usage := chat.Usage{}
-	cw.write(enc.Finish(buf[:0], &usage))
-	if cw.gone {
+	cw.Send(enc.Finish(buf[:0], &usage))
+	if cw.Gone() {
 		return "cancelled"
 	}
 	return "ok"

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/junctionhq/junction/llm/agent"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/respcache"
 	"github.com/junctionhq/junction/llm/router"
@@ -142,9 +143,9 @@ func (s *Service) serveChat(w http.ResponseWriter, r *http.Request, f clientForm
 		return
 	}
 	defer c.call.release()
-	// Requests naming MCP tools run the agent loop (llm/agent_loop.go),
-	// which never uses the response cache.
-	if wantsAgent(r, body) && s.serveAgent(w, r, c, c.call.rc) {
+	// Requests naming MCP tools run the agent loop (llm/agent), which
+	// never uses the response cache.
+	if agent.Wants(r, body) && s.serveAgent(w, r, c, c.call.rc) {
 		return
 	}
 	if err := c.prepareCache(r, id); err != nil {

@@ -249,8 +249,18 @@ func TestAgentLoopChecksFallbackAccessEveryCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.release()
-	a := &agentRun{s: e.s, c: &chatCall{body: []byte(agentBody("mock/gpt-4o-mini", "mock/gpt-4o"))}, id: id, reach: rc, req: nil}
-	res, err := a.admit(context.Background())
+	// admit runs the first two steps of the pipeline for the loop's next
+	// model call: its access again, and its reservation.
+	admit := func(id *policy.Identity) (*policy.Reservation, error) {
+		m := &agentModels{s: e.s, c: &chatCall{body: []byte(agentBody("mock/gpt-4o-mini", "mock/gpt-4o")), call: modelCall{id: id}}, rc: rc}
+		p := m.next(nil, false)
+		if err := p.resolve(); err != nil {
+			return nil, err
+		}
+		err := p.admit(context.Background())
+		return p.res, err
+	}
+	res, err := admit(id)
 	if err != nil {
 		t.Fatalf("first call: %v", err)
 	}
@@ -259,8 +269,7 @@ func TestAgentLoopChecksFallbackAccessEveryCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ = e.engine.Authenticate(secret)
-	a.id = id
-	if _, err := a.admit(context.Background()); classify(err).Status != http.StatusForbidden {
+	if _, err := admit(id); classify(err).Status != http.StatusForbidden {
 		t.Errorf("after the key lost the fallback: %v", err)
 	}
 	// Through the handler, the whole loop runs when access holds.

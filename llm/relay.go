@@ -11,30 +11,9 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/internal/sse"
 	"github.com/junctionhq/junction/llm/router"
 )
-
-// clientWriter writes stream events to the client, flushing each, and
-// remembers when the client went away so that the upstream can still be
-// drained for its usage.
-type clientWriter struct {
-	w    http.ResponseWriter
-	rc   *http.ResponseController
-	gone bool
-}
-
-func (cw *clientWriter) write(b []byte) {
-	if cw.gone || len(b) == 0 {
-		return
-	}
-	if _, err := cw.w.Write(b); err != nil {
-		cw.gone = true
-		return
-	}
-	if err := cw.rc.Flush(); err != nil {
-		cw.gone = true
-	}
-}
 
 // watchdog cancels the upstream when no event arrived for idle, and, once
 // the client has gone, after drain at the latest; at once when the server is
@@ -135,7 +114,7 @@ func (c *chatCall) relay(w http.ResponseWriter, r *http.Request, res router.Serv
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	cw := &clientWriter{w: w, rc: http.NewResponseController(w)}
+	cw := sse.NewWriter(w)
 	up := c.s.upstreamOf(c.cand)
 	wd := newWatchdog(r.Context(), up.Config.Timeouts.StreamIdle, c.s.cfg.Routing.DrainTimeout, c.upCancel)
 	defer wd.close()
@@ -152,7 +131,7 @@ func (c *chatCall) relay(w http.ResponseWriter, r *http.Request, res router.Serv
 	}
 	err = wd.outcome(c.cand.Target.Provider, err)
 	res.Finish(err)
-	return streamStatus(err, cw.gone)
+	return streamStatus(err, cw.Gone())
 }
 
 // relayEvents forwards upstream SSE events byte for byte, reading usage on
@@ -160,7 +139,7 @@ func (c *chatCall) relay(w http.ResponseWriter, r *http.Request, res router.Serv
 // It returns nil when the stream ran to its end, else why it did not: the
 // upstream's in-band error event (forwarded in the client's format, see
 // clientErrorEvent), or the read that failed.
-func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) error {
+func (c *chatCall) relayEvents(cw *sse.Writer, wd *watchdog) error {
 	includeUsage := c.head.StreamOptions != nil && c.head.StreamOptions.IncludeUsage
 	provider := c.cand.Target.Provider
 	produced := int64(0)
@@ -169,14 +148,14 @@ func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) error {
 	for {
 		if bytes.Contains(ev, quotedError) {
 			if err := inBandError(provider, ev); err != nil {
-				cw.write(c.clientErrorEvent(ev, err))
+				cw.Send(c.clientErrorEvent(ev, err))
 				c.billProduced(produced)
 				return err
 			}
 		}
 		c.cache.RecordEvent(ev)
 		if c.format.eventUsage(ev, &c.usage, includeUsage) {
-			cw.write(ev)
+			cw.Send(ev)
 		}
 		if isDone(ev) {
 			break
@@ -190,7 +169,7 @@ func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) error {
 			}
 			c.billProduced(produced)
 			err = &chat.UpstreamError{Provider: provider, Message: "the upstream stream broke off", Err: err}
-			cw.write(c.format.appendStreamError(nil, classify(err)))
+			cw.Send(c.format.appendStreamError(nil, classify(err)))
 			return err
 		}
 		wd.kick()
@@ -233,7 +212,7 @@ var messageStop = []byte("message_stop")
 // relayChunks encodes canonical chunks in the client's format. It returns
 // nil when the stream ran to its end, else the upstream's failure (the
 // decoders report in-band error events and streams cut before their end).
-func (c *chatCall) relayChunks(cw *clientWriter, wd *watchdog) error {
+func (c *chatCall) relayChunks(cw *sse.Writer, wd *watchdog) error {
 	includeUsage := c.head.StreamOptions != nil && c.head.StreamOptions.IncludeUsage
 	enc := c.format.newEncoder(c.head.Model, includeUsage)
 	var buf []byte
@@ -248,7 +227,7 @@ func (c *chatCall) relayChunks(cw *clientWriter, wd *watchdog) error {
 			produced++
 		}
 		buf = enc.Append(buf[:0], chunk)
-		cw.write(buf)
+		cw.Send(buf)
 		next, err := c.stream.Recv()
 		if errors.Is(err, io.EOF) {
 			break
@@ -256,7 +235,7 @@ func (c *chatCall) relayChunks(cw *clientWriter, wd *watchdog) error {
 		if err != nil {
 			c.billProduced(produced)
 			scrubKey(err, c.cand.Target.APIKey)
-			cw.write(c.format.appendStreamError(nil, classify(err)))
+			cw.Send(c.format.appendStreamError(nil, classify(err)))
 			return err
 		}
 		wd.kick()
@@ -266,7 +245,7 @@ func (c *chatCall) relayChunks(cw *clientWriter, wd *watchdog) error {
 		c.billProduced(produced)
 	}
 	usage := c.usage
-	cw.write(enc.Finish(buf[:0], &usage))
+	cw.Send(enc.Finish(buf[:0], &usage))
 	return nil
 }
 

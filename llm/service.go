@@ -64,8 +64,8 @@ type Service struct {
 	// nil when none is configured (use cache.NewLexical then).
 	embedder cache.Embedder
 
-	// agentState is the agent loop's configuration and tool hub (llm/agent.go).
-	agentState
+	// loop is the agent loop, its model side in llm/agent.go.
+	loop *agent.Loop
 }
 
 // New builds the providers and the router.

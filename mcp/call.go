@@ -65,7 +65,26 @@ func (e *UpstreamError) Message() string {
 // *policy.AuthError (no identity), *UnknownToolError, *policy.AccessError,
 // *policy.RateLimitError, *policy.BudgetError, an error wrapping
 // policy.ErrUnavailable, and *UpstreamError for a failed call.
-func (h *Hub) CallTool(ctx context.Context, id *policy.Identity, publicName string, args json.RawMessage, opts registry.CallOptions) (json.RawMessage, error) {
+func (h *Hub) CallTool(ctx context.Context, id *policy.Identity, publicName string, args json.RawMessage) (json.RawMessage, error) {
+	return h.callTool(ctx, id, publicName, args, registry.CallOptions{})
+}
+
+// CallOptions tune one call of CallToolWith.
+type CallOptions struct {
+	// Timeout bounds the upstream call; 0 means the server's configured
+	// timeout.
+	Timeout time.Duration
+}
+
+// CallToolWith is CallTool with opts (the admin API's calls).
+func (h *Hub) CallToolWith(ctx context.Context, id *policy.Identity, publicName string, args json.RawMessage, opts CallOptions) (json.RawMessage, error) {
+	return h.callTool(ctx, id, publicName, args, registry.CallOptions{Timeout: opts.Timeout})
+}
+
+// callTool runs the chain with the registry's call options: /mcp passes
+// its client's hooks (progress, logs, sampling, elicitation, roots) and
+// the input_required relay through them.
+func (h *Hub) callTool(ctx context.Context, id *policy.Identity, publicName string, args json.RawMessage, opts registry.CallOptions) (json.RawMessage, error) {
 	c := toolCall{h: h, id: id, public: publicName, args: len(args), start: time.Now(),
 		requestID: telemetry.RequestID(ctx), server: unknownLabel, tool: unknownLabel}
 	out, err := c.run(ctx, args, opts)

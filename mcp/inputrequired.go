@@ -398,7 +398,7 @@ func (e *endpoint) callWithInput(ctx context.Context, public string, req mcp.Cal
 			p.mu.Unlock()
 		}()
 		defer cancel()
-		out, err := e.h.CallTool(cctx, policy.IdentityFrom(cctx), public, args, opts)
+		out, err := e.h.callTool(cctx, policy.IdentityFrom(cctx), public, args, opts)
 		select {
 		case pc.events <- callEvent{res: e.toolResult(public, out, err)}:
 		default: // nobody will read it: the buffer is full of unanswered asks
@@ -476,7 +476,7 @@ gather:
 // upstream's requestState wrapped.
 func (e *endpoint) callStateless(ctx context.Context, public string, args json.RawMessage, opts registry.CallOptions, caps *mcp.ClientCapabilities, resume *mcp.MultiRoundTripParams) *mcp.CallToolResult {
 	opts.PassInputRequired, opts.Resume = true, resume
-	out, err := e.h.CallTool(ctx, policy.IdentityFrom(ctx), public, args, opts)
+	out, err := e.h.callTool(ctx, policy.IdentityFrom(ctx), public, args, opts)
 	res := e.toolResult(public, out, err)
 	if res.ResultType != mcp.ResultTypeInputRequired {
 		return res

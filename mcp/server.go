@@ -399,7 +399,7 @@ func (e *endpoint) callTool(public string) server.ToolHandlerFunc {
 		// An upstream's sampling, elicitation or roots request during this
 		// call is answered by this caller, or refused for it.
 		e.relayHooks(ctx, srv, &opts)
-		out, err := e.h.CallTool(ctx, policy.IdentityFrom(ctx), public, args, opts)
+		out, err := e.h.callTool(ctx, policy.IdentityFrom(ctx), public, args, opts)
 		return e.toolResult(public, out, err), nil
 	}
 }

@@ -632,16 +632,16 @@ func TestCallToolChainDirect(t *testing.T) {
 	all := f.hub.mustIdentity(t, f.pol, f.all)
 	read := f.hub.mustIdentity(t, f.pol, f.read)
 
-	if _, err := f.hub.CallTool(ctx, nil, "files__read_file", nil, registry.CallOptions{}); !isErr[*policy.AuthError](err) {
+	if _, err := f.hub.CallTool(ctx, nil, "files__read_file", nil); !isErr[*policy.AuthError](err) {
 		t.Errorf("no identity: %v", err)
 	}
-	if _, err := f.hub.CallTool(ctx, all, "nope", nil, registry.CallOptions{}); !isErr[*UnknownToolError](err) {
+	if _, err := f.hub.CallTool(ctx, all, "nope", nil); !isErr[*UnknownToolError](err) {
 		t.Errorf("unknown: %v", err)
 	}
-	if _, err := f.hub.CallTool(ctx, read, "search__query", nil, registry.CallOptions{}); !isErr[*policy.AccessError](err) {
+	if _, err := f.hub.CallTool(ctx, read, "search__query", nil); !isErr[*policy.AccessError](err) {
 		t.Errorf("denied: %v", err)
 	}
-	out, err := f.hub.CallTool(ctx, read, "files__read_file", json.RawMessage(`{"path":"secret-arg"}`), registry.CallOptions{})
+	out, err := f.hub.CallTool(ctx, read, "files__read_file", json.RawMessage(`{"path":"secret-arg"}`))
 	if err != nil || !bytes.Contains(out, []byte("files/read_file")) {
 		t.Errorf("allowed: %s %v", out, err)
 	}

@@ -17,8 +17,7 @@ import (
 
 // Hub is what the agent loop needs of the MCP federation hub: the tools
 // a caller may call and the one entry point that calls them (policy, meter,
-// audit), the same one /mcp uses. The gateway adapts *mcp.Hub to it (the
-// loop may not name the registry's call options).
+// audit), the same one /mcp uses. *mcp.Hub is one.
 type Hub interface {
 	// Tools lists the tools id may call, restricted to toolset unless it is
 	// "" (an unknown toolset lists nothing).
@@ -28,6 +27,8 @@ type Hub interface {
 	// mcp.Hub.CallTool).
 	CallTool(ctx context.Context, id *policy.Identity, publicName string, args json.RawMessage) (json.RawMessage, error)
 }
+
+var _ Hub = (*mcp.Hub)(nil)
 
 // ToolErrorText is what the model is told about a call that did not
 // produce a result, and the status recorded for it.
