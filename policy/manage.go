@@ -55,23 +55,28 @@ func (e *Engine) Teams() []Team {
 }
 
 // Team returns the named team.
-func (e *Engine) Team(name string) (Team, error) {
-	t, err := e.teams().Get(name)
-	return t.Value, err
-}
+func (e *Engine) Team(name string) (Team, error) { return valueOf(e.teams().Get(name)) }
 
 // teams is the admin API's view of the teams, the file's and the API's.
 func (e *Engine) teams() *resource.Kind[Team] {
-	return &resource.Kind[Team]{
+	return snapshotKind(e, kindTeam, func(s *snapshot, name string) (resource.Entry[Team], bool) {
+		t, ok := s.teams[name]
+		if !ok {
+			return resource.Entry[Team]{}, false
+		}
+		return resource.Entry[Team]{ID: t.Name, Name: t.Name, Source: t.Source, Value: *t}, true
+	})
+}
+
+// snapshotKind is the admin API's view of one kind of resource: find looks
+// an entry up in the current snapshot.
+func snapshotKind[T any](e *Engine, kind string, find func(s *snapshot, idOrName string) (resource.Entry[T], bool)) *resource.Kind[T] {
+	return &resource.Kind[T]{
 		Store:  e.store,
-		Kind:   kindTeam,
-		Errors: kindErrors("team"),
-		Find: func(name string) (resource.Entry[Team], bool) {
-			t, ok := e.snap.Load().teams[name]
-			if !ok {
-				return resource.Entry[Team]{}, false
-			}
-			return resource.Entry[Team]{ID: t.Name, Name: t.Name, Source: t.Source, Value: *t}, true
+		Kind:   kind,
+		Errors: kindErrors(kind),
+		Find: func(idOrName string) (resource.Entry[T], bool) {
+			return find(e.snap.Load(), idOrName)
 		},
 		Reload: e.Reload,
 	}
@@ -83,9 +88,11 @@ func (e *Engine) CreateTeam(ctx context.Context, in TeamInput) (Team, error) {
 		return Team{}, err
 	}
 	t := Team{Name: in.Name, Budget: in.Budget, Limits: in.Limits, Metadata: in.Metadata}
-	got, err := e.teams().Create(ctx, t.Name, t.Name, mustJSON(t))
-	return got.Value, err
+	return valueOf(e.teams().Create(ctx, t.Name, t.Name, mustJSON(t)))
 }
+
+// valueOf is an entry's value, with err.
+func valueOf[T any](e resource.Entry[T], err error) (T, error) { return e.Value, err }
 
 // UpdateTeam applies a JSON merge patch (RFC 7396) to a team's budget,
 // limits and metadata.
@@ -128,31 +135,21 @@ func (e *Engine) Keys() []Key {
 }
 
 // Key returns the key with the given id (or, failing that, name).
-func (e *Engine) Key(idOrName string) (Key, error) {
-	k, err := e.keys().Get(idOrName)
-	return k.Value, err
-}
+func (e *Engine) Key(idOrName string) (Key, error) { return valueOf(e.keys().Get(idOrName)) }
 
 // keys is the admin API's view of the virtual keys, the file's and the
 // API's, found by id or, failing that, name.
 func (e *Engine) keys() *resource.Kind[Key] {
-	return &resource.Kind[Key]{
-		Store:  e.store,
-		Kind:   kindKey,
-		Errors: kindErrors("key"),
-		Find: func(idOrName string) (resource.Entry[Key], bool) {
-			s := e.snap.Load()
-			k, ok := s.keys[idOrName]
-			if !ok {
-				k, ok = s.keyNames[idOrName]
-			}
-			if !ok {
-				return resource.Entry[Key]{}, false
-			}
-			return resource.Entry[Key]{ID: k.ID, Name: k.Name, Source: k.Source, Value: *k}, true
-		},
-		Reload: e.Reload,
-	}
+	return snapshotKind(e, kindKey, func(s *snapshot, idOrName string) (resource.Entry[Key], bool) {
+		k, ok := s.keys[idOrName]
+		if !ok {
+			k, ok = s.keyNames[idOrName]
+		}
+		if !ok {
+			return resource.Entry[Key]{}, false
+		}
+		return resource.Entry[Key]{ID: k.ID, Name: k.Name, Source: k.Source, Value: *k}, true
+	})
 }
 
 // CreateKey makes a virtual key and returns it with its secret, which is

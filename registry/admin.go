@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/junctionhq/junction/store"
@@ -39,12 +38,7 @@ type InvalidError struct {
 }
 
 // Error lists the problems.
-func (e *InvalidError) Error() string {
-	if len(e.Problems) == 1 {
-		return e.Problems[0]
-	}
-	return fmt.Sprintf("%d problems: %s", len(e.Problems), strings.Join(e.Problems, "; "))
-}
+func (e *InvalidError) Error() string { return resource.Problems(e.Problems).String() }
 
 // Unwrap makes errors.Is(err, ErrInvalid) true.
 func (e *InvalidError) Unwrap() error { return ErrInvalid }
@@ -56,11 +50,7 @@ func invalid(errs []error) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	e := &InvalidError{}
-	for _, err := range errs {
-		e.Problems = append(e.Problems, err.Error())
-	}
-	return e
+	return &InvalidError{Problems: resource.ProblemsOf(errs)}
 }
 
 // ServerInfo is a server's definition as the admin API shows it: the
@@ -181,13 +171,9 @@ func (r *Registry) ServerTools(name string) ([]Tool, error) {
 // and the API's, as this replica runs them.
 func (r *Registry) servers() *resource.Kind[*upstream] {
 	return &resource.Kind[*upstream]{
-		Store: r.store,
-		Kind:  kindServer,
-		Errors: resource.Errors{
-			NotFound: func(name string) error { return fmt.Errorf("%w: %q", ErrNotFound, name) },
-			Conflict: func(name string) error { return fmt.Errorf("%w: %q", ErrConflict, name) },
-			ReadOnly: ErrReadOnly,
-		},
+		Store:  r.store,
+		Kind:   kindServer,
+		Errors: resource.QuotedErrors(ErrNotFound, ErrConflict, ErrReadOnly),
 		Find: func(name string) (resource.Entry[*upstream], bool) {
 			u, ok := r.lookup(name)
 			if !ok {

@@ -233,13 +233,9 @@ func (ps *Store) Get(name string) (Info, error) {
 // changes them. A file provider has no timestamps.
 func (ps *Store) providers() *resource.Kind[apiProvider] {
 	return &resource.Kind[apiProvider]{
-		Store: ps.store,
-		Kind:  Kind,
-		Errors: resource.Errors{
-			NotFound: func(name string) error { return fmt.Errorf("%w: %q", ErrNotFound, name) },
-			Conflict: func(name string) error { return fmt.Errorf("%w: %q", ErrExists, name) },
-			ReadOnly: ErrReadOnly,
-		},
+		Store:  ps.store,
+		Kind:   Kind,
+		Errors: resource.QuotedErrors(ErrNotFound, ErrExists, ErrReadOnly),
 		Find:   ps.find,
 		Reload: ps.reload,
 	}

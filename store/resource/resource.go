@@ -43,6 +43,16 @@ type Errors struct {
 	ReadOnly error
 }
 
+// QuotedErrors are the Errors that add the quoted name to notFound and
+// conflict (`<notFound>: "name"`) and are readOnly.
+func QuotedErrors(notFound, conflict, readOnly error) Errors {
+	return Errors{
+		NotFound: func(name string) error { return fmt.Errorf("%w: %q", notFound, name) },
+		Conflict: func(name string) error { return fmt.Errorf("%w: %q", conflict, name) },
+		ReadOnly: readOnly,
+	}
+}
+
 // Store maps the store's not-found, conflict and read-only errors about the
 // entry name to the kind's; other errors are returned as they are.
 func (e Errors) Store(err error, name string) error {

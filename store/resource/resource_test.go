@@ -11,11 +11,8 @@ import (
 	"github.com/junctionhq/junction/store"
 )
 
-var (
-	errNotFound = errors.New("thing not found")
-	errConflict = errors.New("thing exists")
-	errReadOnly = errors.New("thing is read-only")
-)
+// The errors of the kind "thing".
+var errNotFound, errConflict, errReadOnly = errors.New("thing not found"), errors.New("thing exists"), errors.New("thing is read-only")
 
 // things is a kind whose entries a replica holds as their spec text.
 type things struct {
@@ -59,13 +56,9 @@ func (th *things) reload(ctx context.Context) error {
 
 func (th *things) kind() *Kind[string] {
 	return &Kind[string]{
-		Store: th.st,
-		Kind:  "thing",
-		Errors: Errors{
-			NotFound: func(name string) error { return fmt.Errorf("%w: %q", errNotFound, name) },
-			Conflict: func(name string) error { return fmt.Errorf("%w: %q", errConflict, name) },
-			ReadOnly: errReadOnly,
-		},
+		Store:  th.st,
+		Kind:   "thing",
+		Errors: QuotedErrors(errNotFound, errConflict, errReadOnly),
 		Find: func(id string) (Entry[string], bool) {
 			th.mu.Lock()
 			defer th.mu.Unlock()
@@ -208,5 +201,17 @@ func TestPatchFields(t *testing.T) {
 		if _, err := PatchFields[spec](cur, json.RawMessage(patch), problem, "name"); err == nil || err.Error() != want {
 			t.Errorf("PatchFields(%s): %v, want %s", patch, err, want)
 		}
+	}
+}
+
+func TestProblems(t *testing.T) {
+	t.Parallel()
+	one := ProblemsOf([]error{errors.New("name: is empty")})
+	if got := one.String(); got != "name: is empty" {
+		t.Errorf("one problem: %q", got)
+	}
+	two := ProblemsOf([]error{errors.New("name: is empty"), errors.New("url: is not absolute")})
+	if got, want := two.String(), "2 problems: name: is empty; url: is not absolute"; got != want {
+		t.Errorf("two problems: %q, want %q", got, want)
 	}
 }
