@@ -68,20 +68,6 @@ func (e *Engine) teams() *resource.Kind[Team] {
 	})
 }
 
-// snapshotKind is the admin API's view of one kind of resource: find looks
-// an entry up in the current snapshot.
-func snapshotKind[T any](e *Engine, kind string, find func(s *snapshot, idOrName string) (resource.Entry[T], bool)) *resource.Kind[T] {
-	return &resource.Kind[T]{
-		Store:  e.store,
-		Kind:   kind,
-		Errors: kindErrors(kind),
-		Find: func(idOrName string) (resource.Entry[T], bool) {
-			return find(e.snap.Load(), idOrName)
-		},
-		Reload: e.Reload,
-	}
-}
-
 // CreateTeam adds a team.
 func (e *Engine) CreateTeam(ctx context.Context, in TeamInput) (Team, error) {
 	if err := invalid(validateTeam("team", in.Name, in.Budget, in.Limits)); err != nil {
@@ -90,9 +76,6 @@ func (e *Engine) CreateTeam(ctx context.Context, in TeamInput) (Team, error) {
 	t := Team{Name: in.Name, Budget: in.Budget, Limits: in.Limits, Metadata: in.Metadata}
 	return valueOf(e.teams().Create(ctx, t.Name, t.Name, mustJSON(t)))
 }
-
-// valueOf is an entry's value, with err.
-func valueOf[T any](e resource.Entry[T], err error) (T, error) { return e.Value, err }
 
 // UpdateTeam applies a JSON merge patch (RFC 7396) to a team's budget,
 // limits and metadata.
@@ -536,9 +519,26 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-// kindErrors words the errors about entries of kind ("team", "key",
-// "price"): an entry the store does not have, one whose name is taken, and
-// a change to an entry of the configuration file.
+// snapshotKind is the admin API's view of one kind of resource: find looks
+// an entry up in the current snapshot.
+func snapshotKind[T any](e *Engine, kind string, find func(s *snapshot, idOrName string) (resource.Entry[T], bool)) *resource.Kind[T] {
+	return &resource.Kind[T]{
+		Store:  e.store,
+		Kind:   kind,
+		Errors: kindErrors(kind),
+		Find: func(idOrName string) (resource.Entry[T], bool) {
+			return find(e.snap.Load(), idOrName)
+		},
+		Reload: e.Reload,
+	}
+}
+
+// valueOf is an entry's value, with err.
+func valueOf[T any](e resource.Entry[T], err error) (T, error) { return e.Value, err }
+
+// kindErrors words the errors about entries of kind ("team", "key"): an
+// entry that does not exist, one whose name is taken, and a change to an
+// entry of the configuration file.
 func kindErrors(kind string) resource.Errors {
 	return resource.Errors{
 		NotFound: func(name string) error { return fmt.Errorf("%w: %s %q", ErrNotFound, kind, name) },
