@@ -3,8 +3,6 @@ package resource
 import (
 	"bytes"
 	"encoding/json"
-
-	"github.com/junctionhq/junction/store"
 )
 
 // Patch applies the JSON merge patch (RFC 7396) patch to the JSON form of
@@ -39,7 +37,7 @@ func merge[T any](cur any, patch json.RawMessage, invalid func(problem string) e
 	if err != nil {
 		return next, err
 	}
-	merged, err := store.MergePatch(b, patch)
+	merged, err := MergePatch(b, patch)
 	if err != nil {
 		return next, invalid(mergeProblem + err.Error())
 	}
