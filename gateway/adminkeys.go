@@ -1,61 +1,32 @@
 package gateway
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/junctionhq/junction/policy"
 )
 
 // The admin API for teams and virtual keys. Lists are {"data": [...]}.
 
-func (g *Gateway) listTeams(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, listBody[policy.Team]{Data: g.policy.Teams()})
-	return nil
+// mountTeams mounts the admin API of the teams.
+func (g *Gateway) mountTeams(r chi.Router) {
+	mountResource(r, "/teams", "name", adminResource[policy.TeamInput, policy.Team]{
+		list: g.policy.Teams, create: g.policy.CreateTeam, get: g.policy.Team,
+		update: g.policy.UpdateTeam, remove: g.policy.DeleteTeam, apiError: policyError,
+	})
 }
 
-func (g *Gateway) createTeam(w http.ResponseWriter, r *http.Request) error {
-	var in policy.TeamInput
-	if err := decodeJSON(r, &in); err != nil {
-		return err
-	}
-	t, err := g.policy.CreateTeam(r.Context(), in)
-	if err != nil {
-		return policyError(err)
-	}
-	writeJSON(w, http.StatusCreated, t)
-	return nil
-}
-
-func (g *Gateway) getTeam(w http.ResponseWriter, r *http.Request) error {
-	t, err := g.policy.Team(pathParam(r, "name"))
-	if err != nil {
-		return policyError(err)
-	}
-	writeJSON(w, http.StatusOK, t)
-	return nil
-}
-
-func (g *Gateway) patchTeam(w http.ResponseWriter, r *http.Request) error {
-	patch, err := readPatch(r)
-	if err != nil {
-		return err
-	}
-	t, err := g.policy.UpdateTeam(r.Context(), pathParam(r, "name"), patch)
-	if err != nil {
-		return policyError(err)
-	}
-	writeJSON(w, http.StatusOK, t)
-	return nil
-}
-
-func (g *Gateway) deleteTeam(w http.ResponseWriter, r *http.Request) error {
-	if err := g.policy.DeleteTeam(r.Context(), pathParam(r, "name")); err != nil {
-		return policyError(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+// mountKeys mounts the admin API of the virtual keys. Listing (by team)
+// and creating (which shows the secret once) are their own.
+func (g *Gateway) mountKeys(r chi.Router) {
+	r.Get("/keys", handlerFunc(g.listKeys).ServeHTTP)
+	r.Post("/keys", handlerFunc(g.createKey).ServeHTTP)
+	mountResource(r, "/keys", "id", adminResource[policy.KeyInput, policy.Key]{
+		get: g.policy.Key, update: g.policy.UpdateKey, remove: g.policy.DeleteKey, apiError: policyError,
+	})
+	r.Get("/keys/{id}/state", handlerFunc(g.keyState).ServeHTTP)
 }
 
 func (g *Gateway) listKeys(w http.ResponseWriter, r *http.Request) error {
@@ -93,36 +64,6 @@ func (g *Gateway) createKey(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (g *Gateway) getKey(w http.ResponseWriter, r *http.Request) error {
-	k, err := g.policy.Key(pathParam(r, "id"))
-	if err != nil {
-		return policyError(err)
-	}
-	writeJSON(w, http.StatusOK, k)
-	return nil
-}
-
-func (g *Gateway) patchKey(w http.ResponseWriter, r *http.Request) error {
-	patch, err := readPatch(r)
-	if err != nil {
-		return err
-	}
-	k, err := g.policy.UpdateKey(r.Context(), pathParam(r, "id"), patch)
-	if err != nil {
-		return policyError(err)
-	}
-	writeJSON(w, http.StatusOK, k)
-	return nil
-}
-
-func (g *Gateway) deleteKey(w http.ResponseWriter, r *http.Request) error {
-	if err := g.policy.DeleteKey(r.Context(), pathParam(r, "id")); err != nil {
-		return policyError(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
 func (g *Gateway) keyState(w http.ResponseWriter, r *http.Request) error {
 	st, err := g.policy.State(r.Context(), pathParam(r, "id"))
 	if err != nil {
@@ -130,23 +71,6 @@ func (g *Gateway) keyState(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, st)
 	return nil
-}
-
-type listBody[T any] struct {
-	Data []T `json:"data"`
-}
-
-// readPatch reads a JSON merge patch body: it must be a JSON object.
-func readPatch(r *http.Request) (json.RawMessage, error) {
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		return nil, decodeErr(err)
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(b, &obj); err != nil {
-		return nil, errBadRequest("invalid_json", "request body must be a JSON object (a merge patch): "+err.Error())
-	}
-	return b, nil
 }
 
 // callerKey shows the calling key its own live budget and rate-limit state,

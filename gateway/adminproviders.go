@@ -1,7 +1,9 @@
 package gateway
 
 import (
-	"net/http"
+	"context"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/junctionhq/junction/apierror"
 	"github.com/junctionhq/junction/llm"
@@ -20,50 +22,13 @@ func providerError(err error) error {
 	return err
 }
 
-func (g *Gateway) listProviders(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, listBody[providerstore.Info]{Data: g.providers.List()})
-	return nil
-}
-
-func (g *Gateway) createProvider(w http.ResponseWriter, r *http.Request) error {
-	var sp providerstore.Spec
-	if err := decodeJSON(r, &sp); err != nil {
-		return err
-	}
-	info, err := g.providers.Create(r.Context(), sp.Config())
-	if err != nil {
-		return providerError(err)
-	}
-	writeJSON(w, http.StatusCreated, info)
-	return nil
-}
-
-func (g *Gateway) getProvider(w http.ResponseWriter, r *http.Request) error {
-	info, err := g.providers.Get(pathParam(r, "name"))
-	if err != nil {
-		return providerError(err)
-	}
-	writeJSON(w, http.StatusOK, info)
-	return nil
-}
-
-func (g *Gateway) patchProvider(w http.ResponseWriter, r *http.Request) error {
-	patch, err := readPatch(r)
-	if err != nil {
-		return err
-	}
-	info, err := g.providers.Update(r.Context(), pathParam(r, "name"), patch)
-	if err != nil {
-		return providerError(err)
-	}
-	writeJSON(w, http.StatusOK, info)
-	return nil
-}
-
-func (g *Gateway) deleteProvider(w http.ResponseWriter, r *http.Request) error {
-	if err := g.providers.Delete(r.Context(), pathParam(r, "name")); err != nil {
-		return providerError(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+// mountProviders mounts the admin API of the LLM providers.
+func (g *Gateway) mountProviders(r chi.Router) {
+	mountResource(r, "/providers", "name", adminResource[providerstore.Spec, providerstore.Info]{
+		list: g.providers.List,
+		create: func(ctx context.Context, sp providerstore.Spec) (providerstore.Info, error) {
+			return g.providers.Create(ctx, sp.Config())
+		},
+		get: g.providers.Get, update: g.providers.Update, remove: g.providers.Delete, apiError: providerError,
+	})
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/junctionhq/junction/apierror"
 	"github.com/junctionhq/junction/mcp"
 	"github.com/junctionhq/junction/policy"
@@ -26,52 +28,14 @@ func registryError(err error) error {
 	return err
 }
 
-func (g *Gateway) listServers(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, listBody[registry.ServerInfo]{Data: g.servers.Servers()})
-	return nil
-}
-
-func (g *Gateway) createServer(w http.ResponseWriter, r *http.Request) error {
-	var cfg registry.ServerConfig
-	if err := decodeJSON(r, &cfg); err != nil {
-		return err
-	}
-	info, err := g.servers.CreateServer(r.Context(), cfg)
-	if err != nil {
-		return registryError(err)
-	}
-	writeJSON(w, http.StatusCreated, info)
-	return nil
-}
-
-func (g *Gateway) getServer(w http.ResponseWriter, r *http.Request) error {
-	info, err := g.servers.Server(pathParam(r, "name"))
-	if err != nil {
-		return registryError(err)
-	}
-	writeJSON(w, http.StatusOK, info)
-	return nil
-}
-
-func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request) error {
-	patch, err := readPatch(r)
-	if err != nil {
-		return err
-	}
-	info, err := g.servers.UpdateServer(r.Context(), pathParam(r, "name"), patch)
-	if err != nil {
-		return registryError(err)
-	}
-	writeJSON(w, http.StatusOK, info)
-	return nil
-}
-
-func (g *Gateway) deleteServer(w http.ResponseWriter, r *http.Request) error {
-	if err := g.servers.DeleteServer(r.Context(), pathParam(r, "name")); err != nil {
-		return registryError(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+// mountServers mounts the admin API of the upstream servers.
+func (g *Gateway) mountServers(r chi.Router) {
+	mountResource(r, "/servers", "name", adminResource[registry.ServerConfig, registry.ServerInfo]{
+		list: g.servers.Servers, create: g.servers.CreateServer, get: g.servers.Server,
+		update: g.servers.UpdateServer, remove: g.servers.DeleteServer, apiError: registryError,
+	})
+	r.Get("/servers/{name}/tools", handlerFunc(g.serverTools).ServeHTTP)
+	r.Post("/servers/{name}/refresh", handlerFunc(g.refreshServer).ServeHTTP)
 }
 
 // serverTool is an upstream tool in the admin API: its own name and the

@@ -32,6 +32,7 @@ var allowedImports = map[string][]string{
 	"cache/qdranttest":  {},
 	"store":             {},
 	"store/secret":      {},
+	"store/resource":    {"store"},
 	"telemetry":         {"store"},
 	"web":               {},
 	"internal/testkit":  {},

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/junctionhq/junction/store/resource"
 )
 
 // The request paths render these errors in their own protocol (OpenAI or
@@ -175,20 +176,11 @@ type InvalidError struct {
 	Problems []string
 }
 
-func (e *InvalidError) Error() string {
-	if len(e.Problems) == 1 {
-		return e.Problems[0]
-	}
-	return fmt.Sprintf("%d problems: %s", len(e.Problems), strings.Join(e.Problems, "; "))
-}
+func (e *InvalidError) Error() string { return resource.Problems(e.Problems).String() }
 
 func invalid(errs []error) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	e := &InvalidError{}
-	for _, err := range errs {
-		e.Problems = append(e.Problems, err.Error())
-	}
-	return e
+	return &InvalidError{Problems: resource.ProblemsOf(errs)}
 }

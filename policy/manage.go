@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/counters"
+	"github.com/junctionhq/junction/store/resource"
 )
 
 // The admin operations. Each writes to the store and then rebuilds this
@@ -55,12 +55,17 @@ func (e *Engine) Teams() []Team {
 }
 
 // Team returns the named team.
-func (e *Engine) Team(name string) (Team, error) {
-	t, ok := e.snap.Load().teams[name]
-	if !ok {
-		return Team{}, fmt.Errorf("%w: team %q", ErrNotFound, name)
-	}
-	return *t, nil
+func (e *Engine) Team(name string) (Team, error) { return valueOf(e.teams().Get(name)) }
+
+// teams is the admin API's view of the teams, the file's and the API's.
+func (e *Engine) teams() *resource.Kind[Team] {
+	return snapshotKind(e, kindTeam, func(s *snapshot, name string) (resource.Entry[Team], bool) {
+		t, ok := s.teams[name]
+		if !ok {
+			return resource.Entry[Team]{}, false
+		}
+		return resource.Entry[Team]{ID: t.Name, Name: t.Name, Source: t.Source, Value: *t}, true
+	})
 }
 
 // CreateTeam adds a team.
@@ -69,61 +74,36 @@ func (e *Engine) CreateTeam(ctx context.Context, in TeamInput) (Team, error) {
 		return Team{}, err
 	}
 	t := Team{Name: in.Name, Budget: in.Budget, Limits: in.Limits, Metadata: in.Metadata}
-	row, err := e.store.CreateResource(ctx, store.Resource{Kind: kindTeam, ID: t.Name, Name: t.Name, Spec: mustJSON(t), Source: store.SourceAPI})
-	if err != nil {
-		return Team{}, storeErr(err, "team "+in.Name)
-	}
-	return afterWrite(ctx, e, func(s *snapshot) (Team, bool) {
-		t, ok := s.teams[row.Name]
-		return deref(t), ok
-	})
+	return valueOf(e.teams().Create(ctx, t.Name, t.Name, mustJSON(t)))
 }
 
 // UpdateTeam applies a JSON merge patch (RFC 7396) to a team's budget,
 // limits and metadata.
 func (e *Engine) UpdateTeam(ctx context.Context, name string, patch json.RawMessage) (Team, error) {
-	cur, err := e.Team(name)
-	if err != nil {
-		return Team{}, err
-	}
-	if cur.Source == store.SourceFile {
-		return Team{}, ErrReadOnly
-	}
-	var next Team
-	if err := applyPatch(cur, patch, &next, "name", "source", "created_at", "updated_at"); err != nil {
-		return Team{}, err
-	}
-	if err := invalid(validateTeam("team", name, next.Budget, next.Limits)); err != nil {
-		return Team{}, err
-	}
-	next.Name = name
-	if _, err := e.store.UpdateResource(ctx, store.Resource{Kind: kindTeam, ID: name, Name: name, Spec: mustJSON(next)}); err != nil {
-		return Team{}, storeErr(err, "team "+name)
-	}
-	return afterWrite(ctx, e, func(s *snapshot) (Team, bool) {
-		t, ok := s.teams[name]
-		return deref(t), ok
+	got, err := e.teams().Update(ctx, name, func(cur resource.Entry[Team]) (json.RawMessage, error) {
+		next, err := resource.PatchFields[Team](cur.Value, patch, invalidProblem, "name", "source", "created_at", "updated_at")
+		if err != nil {
+			return nil, err
+		}
+		if err := invalid(validateTeam("team", name, next.Budget, next.Limits)); err != nil {
+			return nil, err
+		}
+		next.Name = name
+		return mustJSON(next), nil
 	})
+	return got.Value, err
 }
 
 // DeleteTeam removes a team that no key belongs to.
 func (e *Engine) DeleteTeam(ctx context.Context, name string) error {
-	cur, err := e.Team(name)
-	if err != nil {
-		return err
-	}
-	if cur.Source == store.SourceFile {
-		return ErrReadOnly
-	}
-	for _, k := range e.snap.Load().keys {
-		if k.Team == name {
-			return fmt.Errorf("%w: team %q still has keys (for example %q); delete or move them first", ErrConflict, name, k.Name)
+	return e.teams().Delete(ctx, name, func(resource.Entry[Team]) error {
+		for _, k := range e.snap.Load().keys {
+			if k.Team == name {
+				return fmt.Errorf("%w: team %q still has keys (for example %q); delete or move them first", ErrConflict, name, k.Name)
+			}
 		}
-	}
-	if err := e.store.DeleteResource(ctx, kindTeam, name); err != nil {
-		return storeErr(err, "team "+name)
-	}
-	return e.Reload(ctx)
+		return nil
+	})
 }
 
 // Keys lists the virtual keys, by name.
@@ -138,15 +118,21 @@ func (e *Engine) Keys() []Key {
 }
 
 // Key returns the key with the given id (or, failing that, name).
-func (e *Engine) Key(idOrName string) (Key, error) {
-	s := e.snap.Load()
-	if k, ok := s.keys[idOrName]; ok {
-		return *k, nil
-	}
-	if k, ok := s.keyNames[idOrName]; ok {
-		return *k, nil
-	}
-	return Key{}, fmt.Errorf("%w: key %q", ErrNotFound, idOrName)
+func (e *Engine) Key(idOrName string) (Key, error) { return valueOf(e.keys().Get(idOrName)) }
+
+// keys is the admin API's view of the virtual keys, the file's and the
+// API's, found by id or, failing that, name.
+func (e *Engine) keys() *resource.Kind[Key] {
+	return snapshotKind(e, kindKey, func(s *snapshot, idOrName string) (resource.Entry[Key], bool) {
+		k, ok := s.keys[idOrName]
+		if !ok {
+			k, ok = s.keyNames[idOrName]
+		}
+		if !ok {
+			return resource.Entry[Key]{}, false
+		}
+		return resource.Entry[Key]{ID: k.ID, Name: k.Name, Source: k.Source, Value: *k}, true
+	})
 }
 
 // CreateKey makes a virtual key and returns it with its secret, which is
@@ -161,16 +147,8 @@ func (e *Engine) CreateKey(ctx context.Context, in KeyInput) (Key, string, error
 	if err := e.checkKey(k, true); err != nil {
 		return Key{}, "", err
 	}
-	row, err := e.store.CreateResource(ctx, store.Resource{Kind: kindKey, ID: k.ID, Name: k.Name,
-		Spec: mustJSON(keySpec{Key: k.withHint(secret), Hash: hashHex(secret)}), Source: store.SourceAPI})
-	if err != nil {
-		return Key{}, "", storeErr(err, "key "+in.Name)
-	}
-	got, err := afterWrite(ctx, e, func(s *snapshot) (Key, bool) {
-		k, ok := s.keys[row.ID]
-		return deref(k), ok
-	})
-	return got, secret, err
+	got, err := e.keys().Create(ctx, k.ID, k.Name, mustJSON(keySpec{Key: k.withHint(secret), Hash: hashHex(secret)}))
+	return got.Value, secret, err
 }
 
 func keyFromInput(in KeyInput) Key {
@@ -230,54 +208,34 @@ func (e *Engine) checkKey(k Key, creating bool) error {
 // UpdateKey applies a JSON merge patch (RFC 7396) to a key: team, customer,
 // roles, models, tools, budget, limits, expires_at, enabled, metadata.
 func (e *Engine) UpdateKey(ctx context.Context, idOrName string, patch json.RawMessage) (Key, error) {
-	cur, err := e.Key(idOrName)
-	if err != nil {
-		return Key{}, err
-	}
-	if cur.Source == store.SourceFile {
-		return Key{}, ErrReadOnly
-	}
-	var next Key
-	if err := applyPatch(cur, patch, &next, "id", "name", "hint", "source", "created_at", "updated_at"); err != nil {
-		return Key{}, err
-	}
-	next.ID, next.Name, next.Hint = cur.ID, cur.Name, cur.Hint
-	next.normalize()
-	if err := e.checkKey(next, false); err != nil {
-		return Key{}, err
-	}
-	row, err := e.store.GetResource(ctx, kindKey, cur.ID)
-	if err != nil {
-		return Key{}, storeErr(err, "key "+cur.Name)
-	}
-	var spec keySpec
-	if err := json.Unmarshal(row.Spec, &spec); err != nil {
-		return Key{}, fmt.Errorf("policy: key %s: %w", cur.Name, err)
-	}
-	if _, err := e.store.UpdateResource(ctx, store.Resource{Kind: kindKey, ID: cur.ID, Name: cur.Name,
-		Spec: mustJSON(keySpec{Key: next, Hash: spec.Hash})}); err != nil {
-		return Key{}, storeErr(err, "key "+cur.Name)
-	}
-	return afterWrite(ctx, e, func(s *snapshot) (Key, bool) {
-		k, ok := s.keys[cur.ID]
-		return deref(k), ok
+	keys := e.keys()
+	got, err := keys.Update(ctx, idOrName, func(cur resource.Entry[Key]) (json.RawMessage, error) {
+		next, err := resource.PatchFields[Key](cur.Value, patch, invalidProblem, "id", "name", "hint", "source", "created_at", "updated_at")
+		if err != nil {
+			return nil, err
+		}
+		next.ID, next.Name, next.Hint = cur.ID, cur.Name, cur.Value.Hint
+		next.normalize()
+		if err := e.checkKey(next, false); err != nil {
+			return nil, err
+		}
+		row, err := e.store.GetResource(ctx, kindKey, cur.ID)
+		if err != nil {
+			return nil, keys.Errors.Store(err, cur.Name)
+		}
+		var spec keySpec
+		if err := json.Unmarshal(row.Spec, &spec); err != nil {
+			return nil, fmt.Errorf("policy: key %s: %w", cur.Name, err)
+		}
+		return mustJSON(keySpec{Key: next, Hash: spec.Hash}), nil
 	})
+	return got.Value, err
 }
 
 // DeleteKey revokes a key: it stops authenticating at once on this replica
 // and within a second on the others. Its usage records stay.
 func (e *Engine) DeleteKey(ctx context.Context, idOrName string) error {
-	cur, err := e.Key(idOrName)
-	if err != nil {
-		return err
-	}
-	if cur.Source == store.SourceFile {
-		return ErrReadOnly
-	}
-	if err := e.store.DeleteResource(ctx, kindKey, cur.ID); err != nil {
-		return storeErr(err, "key "+cur.Name)
-	}
-	return e.Reload(ctx)
+	return e.keys().Delete(ctx, idOrName, nil)
 }
 
 // Rules lists the stored access rules (not those derived from keys), in
@@ -543,27 +501,6 @@ func (e *Engine) SyncConfig(ctx context.Context, cfg Config) error {
 	return e.Reload(ctx)
 }
 
-// afterWrite reloads and returns the written entry from the new snapshot.
-func afterWrite[T any](ctx context.Context, e *Engine, get func(*snapshot) (T, bool)) (T, error) {
-	var zero T
-	if err := e.Reload(ctx); err != nil {
-		return zero, err
-	}
-	v, ok := get(e.snap.Load())
-	if !ok {
-		return zero, fmt.Errorf("%w: the entry was removed concurrently", ErrNotFound)
-	}
-	return v, nil
-}
-
-func deref[T any](p *T) T {
-	if p == nil {
-		var zero T
-		return zero
-	}
-	return *p
-}
-
 func mustJSON(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -582,39 +519,43 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-// storeErr maps store errors to policy errors.
-func storeErr(err error, what string) error {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: %s", ErrNotFound, what)
-	case errors.Is(err, store.ErrConflict):
-		return fmt.Errorf("%w: %s already exists", ErrConflict, what)
-	case errors.Is(err, store.ErrReadOnly):
-		return ErrReadOnly
+// snapshotKind is the admin API's view of one kind of resource: find looks
+// an entry up in the current snapshot.
+func snapshotKind[T any](e *Engine, kind string, find func(s *snapshot, idOrName string) (resource.Entry[T], bool)) *resource.Kind[T] {
+	return &resource.Kind[T]{
+		Store:  e.store,
+		Kind:   kind,
+		Errors: kindErrors(kind),
+		Find: func(idOrName string) (resource.Entry[T], bool) {
+			return find(e.snap.Load(), idOrName)
+		},
+		Reload: e.Reload,
 	}
-	return err
 }
 
-// applyPatch applies a JSON merge patch to cur and decodes the result into
-// next. Patching a field in immutable is an error.
-func applyPatch(cur any, patch json.RawMessage, next any, immutable ...string) error {
-	var p map[string]json.RawMessage
-	if err := json.Unmarshal(patch, &p); err != nil {
-		return &InvalidError{Problems: []string{"patch must be a JSON object: " + err.Error()}}
+// valueOf is an entry's value, with err.
+func valueOf[T any](e resource.Entry[T], err error) (T, error) { return e.Value, err }
+
+// kindErrors words the errors about entries of kind ("team", "key"): an
+// entry that does not exist, one whose name is taken, and a change to an
+// entry of the configuration file.
+func kindErrors(kind string) resource.Errors {
+	return resource.Errors{
+		NotFound: func(name string) error { return fmt.Errorf("%w: %s %q", ErrNotFound, kind, name) },
+		Conflict: func(name string) error { return fmt.Errorf("%w: %s %s already exists", ErrConflict, kind, name) },
+		ReadOnly: ErrReadOnly,
 	}
-	for _, f := range immutable {
-		if _, ok := p[f]; ok {
-			return &InvalidError{Problems: []string{fmt.Sprintf("%s cannot be changed", f)}}
-		}
-	}
-	merged, err := store.MergePatch(mustJSON(cur), patch)
-	if err != nil {
-		return &InvalidError{Problems: []string{"patch: " + err.Error()}}
-	}
-	dec := json.NewDecoder(bytes.NewReader(merged))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(next); err != nil {
-		return &InvalidError{Problems: []string{"patch: " + err.Error()}}
-	}
-	return nil
 }
+
+// storeErr maps store errors to policy errors.
+func storeErr(err error, what string) error {
+	errs := resource.Errors{
+		NotFound: func(what string) error { return fmt.Errorf("%w: %s", ErrNotFound, what) },
+		Conflict: func(what string) error { return fmt.Errorf("%w: %s already exists", ErrConflict, what) },
+		ReadOnly: ErrReadOnly,
+	}
+	return errs.Store(err, what)
+}
+
+// invalidProblem is the *InvalidError of one problem.
+func invalidProblem(problem string) error { return &InvalidError{Problems: []string{problem}} }

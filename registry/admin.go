@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/junctionhq/junction/store"
+	"github.com/junctionhq/junction/store/resource"
 )
 
 // The admin operations. Each writes the store and then reloads this
@@ -38,25 +38,19 @@ type InvalidError struct {
 }
 
 // Error lists the problems.
-func (e *InvalidError) Error() string {
-	if len(e.Problems) == 1 {
-		return e.Problems[0]
-	}
-	return fmt.Sprintf("%d problems: %s", len(e.Problems), strings.Join(e.Problems, "; "))
-}
+func (e *InvalidError) Error() string { return resource.Problems(e.Problems).String() }
 
 // Unwrap makes errors.Is(err, ErrInvalid) true.
 func (e *InvalidError) Unwrap() error { return ErrInvalid }
+
+// invalidProblem is the *InvalidError of one problem.
+func invalidProblem(problem string) error { return &InvalidError{Problems: []string{problem}} }
 
 func invalid(errs []error) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	e := &InvalidError{}
-	for _, err := range errs {
-		e.Problems = append(e.Problems, err.Error())
-	}
-	return e
+	return &InvalidError{Problems: resource.ProblemsOf(errs)}
 }
 
 // ServerInfo is a server's definition as the admin API shows it: the
@@ -152,18 +146,18 @@ func (r *Registry) Servers() []ServerInfo {
 
 // Server returns the named server, or an error matching ErrNotFound.
 func (r *Registry) Server(name string) (ServerInfo, error) {
-	u, ok := r.lookup(name)
-	if !ok {
-		return ServerInfo{}, fmt.Errorf("%w: %q", ErrNotFound, name)
+	e, err := r.servers().Get(name)
+	if err != nil {
+		return ServerInfo{}, err
 	}
-	return u.info(), nil
+	return e.Value.info(), nil
 }
 
 // ServerTools returns the tools the named server offers now (after its
 // include and exclude patterns): none while it is not ready.
 func (r *Registry) ServerTools(name string) ([]Tool, error) {
-	if _, ok := r.lookup(name); !ok {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
+	if _, err := r.servers().Get(name); err != nil {
+		return nil, err
 	}
 	for _, s := range r.Catalog().Servers {
 		if s.Name == name {
@@ -171,6 +165,24 @@ func (r *Registry) ServerTools(name string) ([]Tool, error) {
 		}
 	}
 	return nil, nil
+}
+
+// servers is the admin API's view of the server definitions: the file's
+// and the API's, as this replica runs them.
+func (r *Registry) servers() *resource.Kind[*upstream] {
+	return &resource.Kind[*upstream]{
+		Store:  r.store,
+		Kind:   kindServer,
+		Errors: resource.QuotedErrors(ErrNotFound, ErrConflict, ErrReadOnly),
+		Find: func(name string) (resource.Entry[*upstream], bool) {
+			u, ok := r.lookup(name)
+			if !ok {
+				return resource.Entry[*upstream]{}, false
+			}
+			return resource.Entry[*upstream]{ID: name, Name: name, Source: u.def.source, Value: u}, true
+		},
+		Reload: r.Reload,
+	}
 }
 
 // CreateServer registers a server through the API. Registering a stdio
@@ -183,66 +195,49 @@ func (r *Registry) CreateServer(ctx context.Context, cfg ServerConfig) (ServerIn
 	if err != nil {
 		return ServerInfo{}, err
 	}
-	_, err = r.store.CreateResource(ctx, store.Resource{Kind: kindServer, ID: cfg.Name, Name: cfg.Name, Spec: spec, Source: store.SourceAPI})
+	e, err := r.servers().Create(ctx, cfg.Name, cfg.Name, spec)
 	if err != nil {
-		return ServerInfo{}, storeErr(err, cfg.Name)
+		return ServerInfo{}, err
 	}
-	return r.afterWrite(ctx, cfg.Name)
+	return e.Value.info(), nil
 }
 
 // UpdateServer applies a JSON merge patch (RFC 7396) to an API-managed
 // server's configuration (its name cannot change) and reconnects it.
 // Credentials the patch does not mention are kept.
 func (r *Registry) UpdateServer(ctx context.Context, name string, patch json.RawMessage) (ServerInfo, error) {
-	u, ok := r.lookup(name)
-	if !ok {
-		return ServerInfo{}, fmt.Errorf("%w: %q", ErrNotFound, name)
-	}
-	if u.def.source == store.SourceFile {
-		return ServerInfo{}, ErrReadOnly
-	}
-	next, err := applyPatch(u.def.cfg, patch)
+	e, err := r.servers().Update(ctx, name, func(cur resource.Entry[*upstream]) (json.RawMessage, error) {
+		next, err := resource.Patch[ServerConfig](cur.Value.def.cfg, patch, invalidProblem)
+		if err != nil {
+			return nil, err
+		}
+		if next.Name != name {
+			return nil, invalidProblem("name: cannot be changed")
+		}
+		if err := invalid(next.Validate("")); err != nil {
+			return nil, err
+		}
+		return json.Marshal(r.sealer.sealConfig(next))
+	})
 	if err != nil {
 		return ServerInfo{}, err
 	}
-	if next.Name != name {
-		return ServerInfo{}, &InvalidError{Problems: []string{"name: cannot be changed"}}
-	}
-	if err := invalid(next.Validate("")); err != nil {
-		return ServerInfo{}, err
-	}
-	spec, err := json.Marshal(r.sealer.sealConfig(next))
-	if err != nil {
-		return ServerInfo{}, err
-	}
-	if _, err := r.store.UpdateResource(ctx, store.Resource{Kind: kindServer, ID: name, Name: name, Spec: spec}); err != nil {
-		return ServerInfo{}, storeErr(err, name)
-	}
-	return r.afterWrite(ctx, name)
+	return e.Value.info(), nil
 }
 
 // DeleteServer removes an API-managed server and disconnects it.
 func (r *Registry) DeleteServer(ctx context.Context, name string) error {
-	u, ok := r.lookup(name)
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrNotFound, name)
-	}
-	if u.def.source == store.SourceFile {
-		return ErrReadOnly
-	}
-	if err := r.store.DeleteResource(ctx, kindServer, name); err != nil {
-		return storeErr(err, name)
-	}
-	return r.Reload(ctx)
+	return r.servers().Delete(ctx, name, nil)
 }
 
 // Refresh re-lists the named server's catalog now and waits for it. It
 // fails with an *UnavailableError if the server is not ready.
 func (r *Registry) Refresh(ctx context.Context, name string) error {
-	u, ok := r.lookup(name)
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrNotFound, name)
+	e, err := r.servers().Get(name)
+	if err != nil {
+		return err
 	}
+	u := e.Value
 	if _, err := u.ready(); err != nil {
 		return err
 	}
@@ -323,46 +318,4 @@ func sameConfig(a, b ServerConfig) bool {
 	ja, err1 := json.Marshal(a)
 	jb, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
-}
-
-func (r *Registry) afterWrite(ctx context.Context, name string) (ServerInfo, error) {
-	if err := r.Reload(ctx); err != nil {
-		return ServerInfo{}, err
-	}
-	info, err := r.Server(name)
-	if err != nil {
-		return ServerInfo{}, fmt.Errorf("%w: %q was removed concurrently", ErrNotFound, name)
-	}
-	return info, nil
-}
-
-func storeErr(err error, name string) error {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: %q", ErrNotFound, name)
-	case errors.Is(err, store.ErrConflict):
-		return fmt.Errorf("%w: %q", ErrConflict, name)
-	case errors.Is(err, store.ErrReadOnly):
-		return ErrReadOnly
-	}
-	return err
-}
-
-// applyPatch applies a JSON merge patch to cur.
-func applyPatch(cur ServerConfig, patch json.RawMessage) (ServerConfig, error) {
-	b, err := json.Marshal(cur)
-	if err != nil {
-		return ServerConfig{}, err
-	}
-	merged, err := store.MergePatch(b, patch)
-	if err != nil {
-		return ServerConfig{}, &InvalidError{Problems: []string{"patch must be a JSON object: " + err.Error()}}
-	}
-	dec := json.NewDecoder(bytes.NewReader(merged))
-	dec.DisallowUnknownFields()
-	var next ServerConfig
-	if err := dec.Decode(&next); err != nil {
-		return ServerConfig{}, &InvalidError{Problems: []string{"patch: " + err.Error()}}
-	}
-	return next, nil
 }

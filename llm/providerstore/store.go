@@ -1,7 +1,6 @@
 package providerstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/store"
+	"github.com/junctionhq/junction/store/resource"
 	"github.com/junctionhq/junction/store/secret"
 )
 
@@ -201,8 +201,8 @@ func (ps *Store) isFile(name string) bool {
 }
 
 // info shows a provider with the defaults in force.
-func (ps *Store) info(pc llm.ProviderConfig, source string, created, updated time.Time) Info {
-	return infoOf(ps.llm.WithDefaults(pc), source, created, updated)
+func (ps *Store) info(e resource.Entry[apiProvider]) Info {
+	return infoOf(ps.llm.WithDefaults(e.Value.cfg), e.Source, e.Value.createdAt, e.Value.updatedAt)
 }
 
 // List is every provider, the file's first (in the file's order), then the
@@ -212,42 +212,52 @@ func (ps *Store) List() []Info {
 	defer ps.mu.Unlock()
 	out := make([]Info, 0, len(ps.file)+len(ps.api))
 	for _, pc := range ps.file {
-		out = append(out, ps.info(pc, store.SourceFile, time.Time{}, time.Time{}))
+		out = append(out, ps.info(fileEntry(pc)))
 	}
 	for _, n := range ps.apiNames() {
-		p := ps.api[n]
-		out = append(out, ps.info(p.cfg, store.SourceAPI, p.createdAt, p.updatedAt))
+		out = append(out, ps.info(apiEntry(ps.api[n])))
 	}
 	return out
 }
 
 // Get shows the provider name, the file's or the API's.
 func (ps *Store) Get(name string) (Info, error) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	for _, pc := range ps.file {
-		if pc.Name == name {
-			return ps.info(pc, store.SourceFile, time.Time{}, time.Time{}), nil
-		}
+	e, err := ps.providers().Get(name)
+	if err != nil {
+		return Info{}, err
 	}
-	if p, ok := ps.api[name]; ok {
-		return ps.info(p.cfg, store.SourceAPI, p.createdAt, p.updatedAt), nil
-	}
-	return Info{}, fmt.Errorf("%w: %q", ErrNotFound, name)
+	return ps.info(e), nil
 }
 
-// current is the API-managed provider name, values in the clear.
-func (ps *Store) current(name string) (llm.ProviderConfig, error) {
+// providers is the file's providers and the API's, as the admin API
+// changes them. A file provider has no timestamps.
+func (ps *Store) providers() *resource.Kind[apiProvider] {
+	return &resource.Kind[apiProvider]{
+		Store:  ps.store,
+		Kind:   Kind,
+		Errors: resource.QuotedErrors(ErrNotFound, ErrExists, ErrReadOnly),
+		Find:   ps.find,
+		Reload: ps.reload,
+	}
+}
+
+// find returns the provider name, the file's first.
+func (ps *Store) find(name string) (resource.Entry[apiProvider], bool) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if ps.isFile(name) {
-		return llm.ProviderConfig{}, ErrReadOnly
+	if i := slices.IndexFunc(ps.file, func(p llm.ProviderConfig) bool { return p.Name == name }); i >= 0 {
+		return fileEntry(ps.file[i]), true
 	}
 	p, ok := ps.api[name]
-	if !ok {
-		return llm.ProviderConfig{}, fmt.Errorf("%w: %q", ErrNotFound, name)
-	}
-	return p.cfg, nil
+	return apiEntry(p), ok
+}
+
+func fileEntry(pc llm.ProviderConfig) resource.Entry[apiProvider] {
+	return resource.Entry[apiProvider]{ID: pc.Name, Name: pc.Name, Source: store.SourceFile, Value: apiProvider{cfg: pc}}
+}
+
+func apiEntry(p apiProvider) resource.Entry[apiProvider] {
+	return resource.Entry[apiProvider]{ID: p.cfg.Name, Name: p.cfg.Name, Source: store.SourceAPI, Value: p}
 }
 
 // Create stores a new provider and puts it in force on this replica.
@@ -255,73 +265,48 @@ func (ps *Store) Create(ctx context.Context, pc llm.ProviderConfig) (Info, error
 	if err := ps.llm.ValidateProvider(pc); err != nil {
 		return Info{}, err
 	}
-	if ps.isFileLocked(pc.Name) {
+	if e, ok := ps.find(pc.Name); ok && e.Source == store.SourceFile {
 		return Info{}, fmt.Errorf("%w: %q is a provider of the configuration file", ErrExists, pc.Name)
 	}
 	spec, err := encode(ps.seal, pc)
 	if err != nil {
 		return Info{}, err
 	}
-	if _, err := ps.store.CreateResource(ctx, store.Resource{Kind: Kind, ID: pc.Name, Name: pc.Name, Spec: spec, Source: store.SourceAPI}); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return Info{}, fmt.Errorf("%w: %q", ErrExists, pc.Name)
-		}
+	e, err := ps.providers().Create(ctx, pc.Name, pc.Name, spec)
+	if err != nil {
 		return Info{}, err
 	}
-	return ps.afterWrite(ctx, pc.Name)
-}
-
-// isFileLocked is isFile taking ps.mu.
-func (ps *Store) isFileLocked(name string) bool {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	return ps.isFile(name)
+	return ps.info(e), nil
 }
 
 // Update applies a JSON merge patch (RFC 7396) to an API-managed provider.
 // The name cannot change. A key the patch lists without a value keeps the
 // value of the key of the same name.
 func (ps *Store) Update(ctx context.Context, name string, patch json.RawMessage) (Info, error) {
-	cur, err := ps.current(name)
-	if err != nil {
-		return Info{}, err
-	}
-	next, err := patched(cur, patch)
-	if err != nil {
-		return Info{}, err
-	}
-	if err := ps.llm.ValidateProvider(next); err != nil {
-		return Info{}, err
-	}
-	spec, err := encode(ps.seal, next)
-	if err != nil {
-		return Info{}, err
-	}
-	if _, err := ps.store.UpdateResource(ctx, store.Resource{Kind: Kind, ID: name, Name: name, Spec: spec}); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return Info{}, fmt.Errorf("%w: %q", ErrNotFound, name)
+	e, err := ps.providers().Update(ctx, name, func(cur resource.Entry[apiProvider]) (json.RawMessage, error) {
+		next, err := patched(cur.Value.cfg, patch)
+		if err != nil {
+			return nil, err
 		}
+		if err := ps.llm.ValidateProvider(next); err != nil {
+			return nil, err
+		}
+		return encode(ps.seal, next)
+	})
+	if err != nil {
 		return Info{}, err
 	}
-	return ps.afterWrite(ctx, name)
+	return ps.info(e), nil
 }
 
 // patched is cur with patch applied; keys listed without a value keep the
 // value of cur's key of the same name.
 func patched(cur llm.ProviderConfig, patch json.RawMessage) (llm.ProviderConfig, error) {
-	b, err := json.Marshal(specOf(cur))
+	sp, err := resource.Patch[Spec](specOf(cur), patch, func(problem string) error {
+		return &llm.InvalidProviderError{Problems: []string{problem}}
+	})
 	if err != nil {
 		return llm.ProviderConfig{}, err
-	}
-	merged, err := store.MergePatch(b, patch)
-	if err != nil {
-		return llm.ProviderConfig{}, &llm.InvalidProviderError{Problems: []string{"patch must be a JSON object: " + err.Error()}}
-	}
-	dec := json.NewDecoder(bytes.NewReader(merged))
-	dec.DisallowUnknownFields()
-	var sp Spec
-	if err := dec.Decode(&sp); err != nil {
-		return llm.ProviderConfig{}, &llm.InvalidProviderError{Problems: []string{"patch: " + err.Error()}}
 	}
 	if sp.Name != cur.Name {
 		return llm.ProviderConfig{}, &llm.InvalidProviderError{Problems: []string{"name: cannot be changed"}}
@@ -342,21 +327,5 @@ func patched(cur llm.ProviderConfig, patch json.RawMessage) (llm.ProviderConfig,
 
 // Delete removes an API-managed provider; its routes go with it.
 func (ps *Store) Delete(ctx context.Context, name string) error {
-	if _, err := ps.current(name); err != nil {
-		return err
-	}
-	if err := ps.store.DeleteResource(ctx, Kind, name); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w: %q", ErrNotFound, name)
-		}
-		return err
-	}
-	return ps.reload(ctx)
-}
-
-func (ps *Store) afterWrite(ctx context.Context, name string) (Info, error) {
-	if err := ps.reload(ctx); err != nil {
-		return Info{}, err
-	}
-	return ps.Get(name)
+	return ps.providers().Delete(ctx, name, nil)
 }

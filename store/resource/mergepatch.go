@@ -1,4 +1,4 @@
-package store
+package resource
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ var ErrPatchNotObject = errors.New("not a JSON object")
 // MergePatch applies the JSON merge patch (RFC 7396) patch to the JSON
 // document doc and returns the merged document: members of patch replace
 // those of doc, objects merge recursively, and null removes a member. The
-// resource specs the admin API edits are patched this way.
+// admin API edits resource specs this way (see Patch).
 func MergePatch(doc, patch []byte) ([]byte, error) {
 	var p any
 	if err := json.Unmarshal(patch, &p); err != nil {
