@@ -168,7 +168,7 @@ func (c *chatCall) relayEvents(cw *clientWriter, wd *watchdog) error {
 	ev := c.firstEvent
 	for {
 		if bytes.Contains(ev, quotedError) {
-			if err := inBandError(provider, ev); err != nil {
+			if err := c.format.streamError(provider, ev); err != nil {
 				cw.write(c.clientErrorEvent(ev, err))
 				c.billProduced(produced)
 				return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/internal/sse"
+	"github.com/junctionhq/junction/llm/provider/internal/upstream"
 )
 
 // maxEventBytes bounds one server-sent event (its data lines together), so
@@ -150,7 +151,7 @@ func (s *stream) handle(name, data []byte) (*chat.Chunk, error) {
 	}
 	s.ev = wireEvent{}
 	if err := json.Unmarshal(data, &s.ev); err != nil {
-		return nil, &chat.UpstreamError{Provider: s.provider, Message: "malformed " + kind + " event", Body: bounded(append([]byte(nil), data...)), Err: err}
+		return nil, &chat.UpstreamError{Provider: s.provider, Message: "malformed " + kind + " event", Body: upstream.Bounded(append([]byte(nil), data...)), Err: err}
 	}
 	ev := &s.ev
 	if s.exact {
@@ -213,7 +214,7 @@ func (s *stream) handle(name, data []byte) (*chat.Chunk, error) {
 	}
 	// error
 	e := &chat.UpstreamError{Provider: s.provider, Status: statusOf(ev.Error.Type), Type: ev.Error.Type,
-		Message: ev.Error.Message, Body: bounded(append([]byte(nil), data...))}
+		Message: ev.Error.Message, Body: upstream.Bounded(append([]byte(nil), data...))}
 	if e.Message == "" {
 		e.Message = "stream error"
 	}
