@@ -36,15 +36,7 @@ func TestAnthropicMessage(t *testing.T) {
 
 func TestAnthropicStreamEvents(t *testing.T) {
 	srv := startServer(t)
-	req := newRequest(t.Context(), anthropic, srv.URL, "", testKey, chatBody(anthropic, "one two", `,"stream":true`))
-	resp, err := testClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		t.Errorf("content-type %q", ct)
-	}
+	resp := openStream(t, newRequest(t.Context(), anthropic, srv.URL, "", testKey, chatBody(anthropic, "one two", `,"stream":true`)))
 	s, err := readAnthropicStream(resp.Body)
 	if err != nil {
 		t.Fatalf("stream: %v (so far %+v)", err, s)

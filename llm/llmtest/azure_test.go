@@ -2,7 +2,6 @@ package llmtest
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,19 +15,7 @@ const azureVersion = "?api-version=2024-10-21"
 // azureRequest builds an Azure OpenAI request (GET when body is empty)
 // authenticated with api-key.
 func azureRequest(ctx context.Context, baseURL, path, key, body string) *http.Request {
-	method := http.MethodPost
-	var rd io.Reader = strings.NewReader(body)
-	if body == "" {
-		method, rd = http.MethodGet, nil
-	}
-	req, err := http.NewRequestWithContext(ctx, method, baseURL+path, rd)
-	if err != nil {
-		panic(err) // constant inputs in tests
-	}
-	if key != "" {
-		req.Header.Set("api-key", key)
-	}
-	return req
+	return rawRequest(ctx, baseURL+path, body, "api-key", key)
 }
 
 func TestAzureChatCompletion(t *testing.T) {

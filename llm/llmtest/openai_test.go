@@ -16,15 +16,7 @@ func TestOpenAIChatCompletion(t *testing.T) {
 		`{"role":"user","content":[{"type":"text","text":"what is the time"},{"type":"image_url","image_url":{"url":"x"}}]}` +
 		`],"temperature":0.2,"unknown_field":{"a":1}}`
 	status, header, raw := do(t, newRequest(t.Context(), openAI, srv.URL, "", testKey, body))
-	if status != http.StatusOK {
-		t.Fatalf("status %d: %s", status, raw)
-	}
-	if ct := header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("content-type %q", ct)
-	}
-	if id := header.Get("X-Request-Id"); !strings.HasPrefix(id, "req_") {
-		t.Errorf("x-request-id %q", id)
-	}
+	checkJSONReply(t, status, header, raw)
 	var c oaCompletion
 	decodeJSON(t, raw, &c)
 	if !strings.HasPrefix(c.ID, "chatcmpl-") || len(c.ID) != len("chatcmpl-")+idLength {
@@ -59,15 +51,7 @@ func TestOpenAIChatStream(t *testing.T) {
 			extra += `,"stream_options":{"include_usage":true}`
 		}
 		t.Run(name, func(t *testing.T) {
-			req := newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "tell me a story please", extra))
-			resp, err := testClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-				t.Errorf("content-type %q", ct)
-			}
+			resp := openStream(t, newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "tell me a story please", extra)))
 			s, err := readOpenAIStream(resp.Body)
 			if err != nil {
 				t.Fatalf("stream: %v (so far %+v)", err, s)
