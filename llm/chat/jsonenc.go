@@ -76,3 +76,15 @@ func AppendJSONStringContent(dst []byte, s string) []byte {
 	}
 	return append(dst, s[start:]...)
 }
+
+// AppendJSONStrings appends ss as a JSON array of strings.
+func AppendJSONStrings(dst []byte, ss []string) []byte {
+	dst = append(dst, '[')
+	for i, s := range ss {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendJSONString(dst, s)
+	}
+	return append(dst, ']')
+}

@@ -33,14 +33,8 @@ func appendRequest(dst []byte, model string, req *chat.Request, stream bool, max
 		dst = appendFloat(dst, *p)
 	}
 	if len(req.Stop) > 0 {
-		dst = append(dst, `,"stop_sequences":[`...)
-		for i, s := range req.Stop {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, s)
-		}
-		dst = append(dst, ']')
+		dst = append(dst, `,"stop_sequences":`...)
+		dst = chat.AppendJSONStrings(dst, req.Stop)
 	}
 	if stream {
 		dst = append(dst, `,"stream":true`...)

@@ -161,14 +161,8 @@ var embeddingFields = map[string]bool{
 func appendEmbeddingRequest(dst []byte, req *chat.EmbeddingRequest, model string) []byte {
 	dst = append(dst, `{"model":`...)
 	dst = appendString(dst, model)
-	dst = append(dst, `,"input":[`...)
-	for i, in := range req.Input {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, in)
-	}
-	dst = append(dst, ']')
+	dst = append(dst, `,"input":`...)
+	dst = chat.AppendJSONStrings(dst, req.Input)
 	if req.Dimensions > 0 {
 		dst = append(dst, `,"dimensions":`...)
 		dst = appendInt(dst, int64(req.Dimensions))

@@ -103,48 +103,56 @@ type requestDecoder struct {
 	raw rawArena
 }
 
-func nullableString(v []byte) (string, error) {
+// nullable decodes v with decode unless it is null (set is false then);
+// kind names what decode reads ("a string") for the error.
+func nullable[T any](v []byte, kind string, decode func([]byte) (T, bool)) (val T, set bool, err error) {
 	if jsonscan.IsNull(v) {
-		return "", nil
+		return val, false, nil
 	}
-	s, ok := jsonscan.DecodeString(v)
+	val, ok := decode(v)
 	if !ok {
-		return "", requestError("", "must be a string, got "+jsonscan.Kind(v))
+		return val, false, requestError("", "must be "+kind+", got "+jsonscan.Kind(v))
 	}
-	return s, nil
+	return val, true, nil
+}
+
+// container reports whether v, which must be null or open with open ('['
+// or '{'), is not null; what names the value for the error ("an array of
+// tools").
+func container(v []byte, open byte, what string) (bool, error) {
+	if jsonscan.IsNull(v) {
+		return false, nil
+	}
+	if v[0] != open {
+		return false, requestError("", "must be "+what+", got "+jsonscan.Kind(v))
+	}
+	return true, nil
+}
+
+func nullableString(v []byte) (string, error) {
+	s, _, err := nullable(v, "a string", jsonscan.DecodeString)
+	return s, err
 }
 
 // nullableKeyword is nullableString for values that are one of a few words
 // (types, roles): it returns the bytes without copying when it can.
 func nullableKeyword(v []byte) ([]byte, error) {
-	if jsonscan.IsNull(v) {
-		return nil, nil
-	}
-	b, ok := jsonscan.StringBytes(v)
-	if !ok {
-		return nil, requestError("", "must be a string, got "+jsonscan.Kind(v))
-	}
-	return b, nil
+	b, _, err := nullable(v, "a string", jsonscan.StringBytes)
+	return b, err
 }
 
 func nullableBool(v []byte) (*bool, error) {
-	if jsonscan.IsNull(v) {
-		return nil, nil
-	}
-	b, ok := jsonscan.DecodeBool(v)
-	if !ok {
-		return nil, requestError("", "must be a boolean, got "+jsonscan.Kind(v))
+	b, set, err := nullable(v, "a boolean", jsonscan.DecodeBool)
+	if !set {
+		return nil, err
 	}
 	return &b, nil
 }
 
 func nullableFloat(v []byte) (*float64, error) {
-	if jsonscan.IsNull(v) {
-		return nil, nil
-	}
-	f, ok := jsonscan.DecodeFloat(v)
-	if !ok {
-		return nil, requestError("", "must be a number, got "+jsonscan.Kind(v))
+	f, set, err := nullable(v, "a number", jsonscan.DecodeFloat)
+	if !set {
+		return nil, err
 	}
 	return &f, nil
 }
@@ -152,12 +160,9 @@ func nullableFloat(v []byte) (*float64, error) {
 // tokenLimit decodes max_tokens or max_completion_tokens: null or an
 // integer of at least 1.
 func tokenLimit(v []byte) (int64, error) {
-	if jsonscan.IsNull(v) {
-		return 0, nil
-	}
-	n, ok := jsonscan.DecodeInt(v)
-	if !ok {
-		return 0, requestError("", "must be an integer, got "+jsonscan.Kind(v))
+	n, set, err := nullable(v, "an integer", jsonscan.DecodeInt)
+	if !set {
+		return 0, err
 	}
 	if n < 1 {
 		return 0, requestError("", "must be at least 1, got "+strconv.FormatInt(n, 10))
@@ -188,11 +193,8 @@ func decodeStop(v []byte) ([]string, error) {
 }
 
 func decodeStreamOptions(v []byte) (includeUsage bool, err error) {
-	if jsonscan.IsNull(v) {
-		return false, nil
-	}
-	if v[0] != '{' {
-		return false, requestError("", "must be an object, got "+jsonscan.Kind(v))
+	if ok, err := container(v, '{', "an object"); !ok {
+		return false, err
 	}
 	it := jsonscan.WalkObject(v)
 	for it.Next() {
@@ -264,11 +266,8 @@ func decodeToolChoice(v []byte) (*chat.ToolChoice, error) {
 }
 
 func (d *requestDecoder) tools(v []byte) ([]chat.Tool, error) {
-	if jsonscan.IsNull(v) {
-		return nil, nil
-	}
-	if v[0] != '[' {
-		return nil, requestError("", "must be an array of tools, got "+jsonscan.Kind(v))
+	if ok, err := container(v, '[', "an array of tools"); !ok {
+		return nil, err
 	}
 	it := jsonscan.WalkArray(v)
 	tools := make([]chat.Tool, 0, 4)
@@ -346,11 +345,8 @@ func (d *requestDecoder) function(v []byte, t *chat.Tool) error {
 }
 
 func (d *requestDecoder) messages(v []byte) ([]chat.Message, error) {
-	if jsonscan.IsNull(v) {
-		return nil, nil
-	}
-	if v[0] != '[' {
-		return nil, requestError("", "must be an array of messages, got "+jsonscan.Kind(v))
+	if ok, err := container(v, '[', "an array of messages"); !ok {
+		return nil, err
 	}
 	it := jsonscan.WalkArray(v)
 	var msgs []chat.Message
@@ -554,11 +550,8 @@ func decodeImageURL(v []byte, p *chat.Part) error {
 
 // decodeToolCalls decodes a message's tool_calls.
 func decodeToolCalls(v []byte) ([]chat.ToolCall, error) {
-	if jsonscan.IsNull(v) {
-		return nil, nil
-	}
-	if v[0] != '[' {
-		return nil, requestError("", "must be an array of tool calls, got "+jsonscan.Kind(v))
+	if ok, err := container(v, '[', "an array of tool calls"); !ok {
+		return nil, err
 	}
 	var calls []chat.ToolCall
 	it := jsonscan.WalkArray(v)

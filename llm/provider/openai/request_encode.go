@@ -25,23 +25,11 @@ var modeledFields = map[string]bool{
 func appendRequest(dst []byte, req *chat.Request, model string, stream bool) []byte {
 	dst = append(dst, `{"model":`...)
 	dst = appendString(dst, model)
-	dst = append(dst, `,"messages":[`...)
-	for i := range req.Messages {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendMessage(dst, &req.Messages[i])
-	}
-	dst = append(dst, ']')
+	dst = append(dst, `,"messages":`...)
+	dst = appendArray(dst, req.Messages, appendMessage)
 	if len(req.Tools) > 0 {
-		dst = append(dst, `,"tools":[`...)
-		for i := range req.Tools {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendTool(dst, &req.Tools[i])
-		}
-		dst = append(dst, ']')
+		dst = append(dst, `,"tools":`...)
+		dst = appendArray(dst, req.Tools, appendTool)
 	}
 	if tc := req.ToolChoice; tc != nil {
 		dst = append(dst, `,"tool_choice":`...)
@@ -70,14 +58,8 @@ func appendRequest(dst []byte, req *chat.Request, model string, stream bool) []b
 		dst = appendFloat(dst, *req.TopP, 64)
 	}
 	if len(req.Stop) > 0 {
-		dst = append(dst, `,"stop":[`...)
-		for i, s := range req.Stop {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, s)
-		}
-		dst = append(dst, ']')
+		dst = append(dst, `,"stop":`...)
+		dst = chat.AppendJSONStrings(dst, req.Stop)
 	}
 	if stream {
 		dst = append(dst, `,"stream":true,"stream_options":{"include_usage":true}`...)
@@ -117,6 +99,31 @@ func appendExtra(dst []byte, extra map[string]json.RawMessage, skip map[string]b
 	return dst
 }
 
+// appendToolCalls appends calls as an OpenAI tool_calls array. With
+// emptyAsObject a call without arguments sends "{}", which upstreams parse,
+// rather than "".
+func appendToolCalls(dst []byte, calls []chat.ToolCall, emptyAsObject bool) []byte {
+	dst = append(dst, '[')
+	for i := range calls {
+		c := &calls[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"id":`...)
+		dst = appendString(dst, c.ID)
+		dst = append(dst, `,"type":"function","function":{"name":`...)
+		dst = appendString(dst, c.Name)
+		dst = append(dst, `,"arguments":`...)
+		if c.Arguments == "" && emptyAsObject {
+			dst = append(dst, `"{}"`...)
+		} else {
+			dst = appendString(dst, c.Arguments)
+		}
+		dst = append(dst, "}}"...)
+	}
+	return append(dst, ']')
+}
+
 // appendMessage appends one message. Content with a single text part is a
 // string; system and developer messages made only of text are joined into
 // one string (several OpenAI-compatible servers accept nothing else there);
@@ -132,25 +139,8 @@ func appendMessage(dst []byte, m *chat.Message) []byte {
 		dst = appendString(dst, m.Name)
 	}
 	if len(m.ToolCalls) > 0 {
-		dst = append(dst, `,"tool_calls":[`...)
-		for i := range m.ToolCalls {
-			c := &m.ToolCalls[i]
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `{"id":`...)
-			dst = appendString(dst, c.ID)
-			dst = append(dst, `,"type":"function","function":{"name":`...)
-			dst = appendString(dst, c.Name)
-			dst = append(dst, `,"arguments":`...)
-			if c.Arguments == "" {
-				dst = append(dst, `"{}"`...)
-			} else {
-				dst = appendString(dst, c.Arguments)
-			}
-			dst = append(dst, "}}"...)
-		}
-		dst = append(dst, ']')
+		dst = append(dst, `,"tool_calls":`...)
+		dst = appendToolCalls(dst, m.ToolCalls, true)
 	}
 	if m.ToolCallID != "" {
 		dst = append(dst, `,"tool_call_id":`...)
