@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -45,4 +46,42 @@ func IndentJSON(t testing.TB, b []byte) []byte {
 	}
 	out.WriteByte('\n')
 	return out.Bytes()
+}
+
+// GoldenCases returns the input files of dir whose names end in ext, without
+// the golden files (those with ".golden." in their name) kept next to them;
+// it fails the test when there is none.
+func GoldenCases(t testing.TB, dir, ext string) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, "*"+ext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs []string
+	for _, p := range paths {
+		if !strings.Contains(filepath.Base(p), ".golden.") {
+			inputs = append(inputs, p)
+		}
+	}
+	if len(inputs) == 0 {
+		t.Fatalf("no *%s inputs in %s", ext, dir)
+	}
+	return inputs
+}
+
+// GoldenPath returns the golden file of input: input with its extension
+// replaced by ".golden" and ext (ext ".json": a/b.json → a/b.golden.json).
+func GoldenPath(input, ext string) string {
+	return strings.TrimSuffix(input, filepath.Ext(input)) + ".golden" + ext
+}
+
+// ReadFile returns the content of the file at path, failing the test when it
+// cannot be read.
+func ReadFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

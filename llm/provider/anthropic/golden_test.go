@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,30 +17,6 @@ import (
 // translation next to it as <case>.golden.<ext>. Run with -update to rewrite
 // them after a deliberate change, and review the diff.
 
-// goldenCases returns the input files of testdata/dir with extension ext.
-func goldenCases(t *testing.T, dir, ext string) []string {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*"+ext))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var inputs []string
-	for _, p := range paths {
-		if !strings.Contains(filepath.Base(p), ".golden.") {
-			inputs = append(inputs, p)
-		}
-	}
-	if len(inputs) == 0 {
-		t.Fatalf("no inputs in testdata/%s", dir)
-	}
-	return inputs
-}
-
-// goldenPath is the golden file of input, with extension ext.
-func goldenPath(input, ext string) string {
-	return strings.TrimSuffix(input, filepath.Ext(input)) + ".golden" + ext
-}
-
 // marshal encodes a canonical value for a golden file.
 func marshal(t *testing.T, v any) []byte {
 	t.Helper()
@@ -52,18 +27,9 @@ func marshal(t *testing.T, v any) []byte {
 	return append(b, '\n')
 }
 
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func unmarshalFile(t *testing.T, path string, v any) {
 	t.Helper()
-	if err := json.Unmarshal(readFile(t, path), v); err != nil {
+	if err := json.Unmarshal(testkit.ReadFile(t, path), v); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
@@ -72,52 +38,52 @@ func unmarshalFile(t *testing.T, path string, v any) {
 // canonical request encoded back towards Anthropic (the client → Junction →
 // Anthropic path).
 func TestGoldenDecodeRequest(t *testing.T) {
-	for _, in := range goldenCases(t, "decode", ".json") {
+	for _, in := range testkit.GoldenCases(t, "testdata/decode", ".json") {
 		t.Run(filepath.Base(in), func(t *testing.T) {
-			req, err := DecodeMessagesRequest(readFile(t, in))
+			req, err := DecodeMessagesRequest(testkit.ReadFile(t, in))
 			if err != nil {
 				t.Fatal(err)
 			}
-			testkit.CheckGolden(t, goldenPath(in, ".json"), marshal(t, req))
+			testkit.CheckGolden(t, testkit.GoldenPath(in, ".json"), marshal(t, req))
 			body := appendRequest(nil, "claude-upstream", req, req.Stream, DefaultMaxTokens)
-			testkit.CheckGolden(t, goldenPath(in, ".upstream.json"), testkit.IndentJSON(t, body))
+			testkit.CheckGolden(t, testkit.GoldenPath(in, ".upstream.json"), testkit.IndentJSON(t, body))
 		})
 	}
 }
 
 // TestGoldenEncodeRequest: canonical request → Anthropic request.
 func TestGoldenEncodeRequest(t *testing.T) {
-	for _, in := range goldenCases(t, "encode", ".json") {
+	for _, in := range testkit.GoldenCases(t, "testdata/encode", ".json") {
 		t.Run(filepath.Base(in), func(t *testing.T) {
 			var req chat.Request
 			unmarshalFile(t, in, &req)
 			body := appendRequest(nil, "claude-sonnet-4-5", &req, false, 2048)
-			testkit.CheckGolden(t, goldenPath(in, ".json"), testkit.IndentJSON(t, body))
+			testkit.CheckGolden(t, testkit.GoldenPath(in, ".json"), testkit.IndentJSON(t, body))
 		})
 	}
 }
 
 // TestGoldenEncodeResponse: canonical response → Anthropic message.
 func TestGoldenEncodeResponse(t *testing.T) {
-	for _, in := range goldenCases(t, "response_encode", ".json") {
+	for _, in := range testkit.GoldenCases(t, "testdata/response_encode", ".json") {
 		t.Run(filepath.Base(in), func(t *testing.T) {
 			var resp chat.Response
 			unmarshalFile(t, in, &resp)
 			body := AppendMessagesResponse(nil, &resp, "client-model")
-			testkit.CheckGolden(t, goldenPath(in, ".json"), testkit.IndentJSON(t, body))
+			testkit.CheckGolden(t, testkit.GoldenPath(in, ".json"), testkit.IndentJSON(t, body))
 		})
 	}
 }
 
 // TestGoldenDecodeResponse: Anthropic message → canonical response.
 func TestGoldenDecodeResponse(t *testing.T) {
-	for _, in := range goldenCases(t, "response_decode", ".json") {
+	for _, in := range testkit.GoldenCases(t, "testdata/response_decode", ".json") {
 		t.Run(filepath.Base(in), func(t *testing.T) {
-			resp, err := DecodeMessagesResponse(readFile(t, in), 1700000000, chat.Lenient)
+			resp, err := DecodeMessagesResponse(testkit.ReadFile(t, in), 1700000000, chat.Lenient)
 			if err != nil {
 				t.Fatal(err)
 			}
-			testkit.CheckGolden(t, goldenPath(in, ".json"), marshal(t, resp))
+			testkit.CheckGolden(t, testkit.GoldenPath(in, ".json"), marshal(t, resp))
 		})
 	}
 }
@@ -131,7 +97,7 @@ type streamEncodeCase struct {
 
 // TestGoldenStreamEncode: canonical chunks → Anthropic events.
 func TestGoldenStreamEncode(t *testing.T) {
-	for _, in := range goldenCases(t, "stream_encode", ".json") {
+	for _, in := range testkit.GoldenCases(t, "testdata/stream_encode", ".json") {
 		t.Run(filepath.Base(in), func(t *testing.T) {
 			var c streamEncodeCase
 			unmarshalFile(t, in, &c)
@@ -142,7 +108,7 @@ func TestGoldenStreamEncode(t *testing.T) {
 			}
 			out = enc.Finish(out, c.FinishUsage)
 			checkEventsJSON(t, out)
-			testkit.CheckGolden(t, goldenPath(in, ".sse"), out)
+			testkit.CheckGolden(t, testkit.GoldenPath(in, ".sse"), out)
 		})
 	}
 }
@@ -164,9 +130,9 @@ type streamEnd struct {
 
 // TestGoldenStreamDecode: Anthropic events → canonical chunks.
 func TestGoldenStreamDecode(t *testing.T) {
-	for _, in := range goldenCases(t, "stream_decode", ".sse") {
+	for _, in := range testkit.GoldenCases(t, "testdata/stream_decode", ".sse") {
 		t.Run(filepath.Base(in), func(t *testing.T) {
-			s := newStream("anthropic", io.NopCloser(bytes.NewReader(readFile(t, in))), 1700000000)
+			s := newStream("anthropic", io.NopCloser(bytes.NewReader(testkit.ReadFile(t, in))), 1700000000)
 			var res streamDecodeResult
 			for {
 				c, err := s.Recv()
@@ -189,7 +155,7 @@ func TestGoldenStreamDecode(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			testkit.CheckGolden(t, goldenPath(in, ".json"), marshal(t, res))
+			testkit.CheckGolden(t, testkit.GoldenPath(in, ".json"), marshal(t, res))
 		})
 	}
 }

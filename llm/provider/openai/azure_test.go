@@ -54,15 +54,7 @@ func TestAzure(t *testing.T) {
 	t.Run("stream", func(t *testing.T) {
 		req := userRequest("stream azure")
 		req.Stream = true
-		s, err := p.ChatStream(t.Context(), azureTarget, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		chunks, err := recvAll(s)
-		if err != nil {
-			t.Fatal(err)
-		}
+		chunks := streamAll(t, p, azureTarget, req)
 		if a := assemble(t, chunks); a.Content != "Echo: stream azure" || !a.UsageLast || a.Usage.PromptTokens != 2 {
 			t.Errorf("stream %+v", a)
 		}

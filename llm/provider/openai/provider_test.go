@@ -139,15 +139,7 @@ func TestChatStreamWithUsage(t *testing.T) {
 	p := newProvider(t, srv, Config{})
 	req := userRequest("tell me a short story")
 	req.Stream = true // the client did not ask for usage; upstream is asked anyway
-	s, err := p.ChatStream(t.Context(), target, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	chunks, err := recvAll(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	chunks := streamAll(t, p, target, req)
 	got := assemble(t, chunks)
 	want := assembled{Role: "assistant", Content: "Echo: tell me a short story", Finish: "stop",
 		Usage: &chat.Usage{PromptTokens: 5, CompletionTokens: 6}, UsageLast: true}
@@ -211,15 +203,7 @@ func TestToolCalls(t *testing.T) {
 	t.Run("stream", func(t *testing.T) {
 		sreq := *req
 		sreq.Stream = true
-		s, err := p.ChatStream(t.Context(), target, &sreq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		chunks, err := recvAll(s)
-		if err != nil {
-			t.Fatal(err)
-		}
+		chunks := streamAll(t, p, target, &sreq)
 		pieces := 0
 		for _, c := range chunks {
 			pieces += len(c.ToolCalls)
@@ -580,15 +564,7 @@ func TestJSONAnswerToAStream(t *testing.T) {
 	p := providerFor(t, startHTTP(t, up)+"/v1", nil)
 	req := userRequest("x")
 	req.Stream = true
-	s, err := p.ChatStream(t.Context(), target, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	chunks, err := recvAll(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	chunks := streamAll(t, p, target, req)
 	if a := assemble(t, chunks); !strings.HasPrefix(a.Content, "Hello!") || a.Usage == nil || a.Usage.PromptTokens != 19 {
 		t.Errorf("stream %+v", a)
 	}
