@@ -3,7 +3,6 @@ package openai
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -60,20 +59,14 @@ func DecodeEmbeddingRequest(body []byte) (*chat.EmbeddingRequest, error) {
 		case "user":
 			req.User, err = nullableString(v)
 		default:
-			if req.Extra == nil {
-				req.Extra = make(map[string]json.RawMessage)
-			}
-			req.Extra[string(it.Key)] = arena.copy(v)
+			arena.keep(&req.Extra, it.Key, v)
 		}
 		if err != nil {
 			return nil, under(err, string(it.Key))
 		}
 	}
-	if err := closeObject(&it, body); err != nil {
+	if err := closeRequest(&it, body, req.Model); err != nil {
 		return nil, err
-	}
-	if req.Model == "" {
-		return nil, requestError("model", "missing required parameter")
 	}
 	if !sawInput {
 		return nil, requestError("input", "missing required parameter")

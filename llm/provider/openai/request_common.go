@@ -72,6 +72,15 @@ func (a *rawArena) copy(v []byte) json.RawMessage {
 	return json.RawMessage(a.buf[n-len(v) : n : n])
 }
 
+// keep stores an unmodeled member (key, v) in *extra, a copy of v, making
+// the map on first use.
+func (a *rawArena) keep(extra *map[string]json.RawMessage, key, v []byte) {
+	if *extra == nil {
+		*extra = make(map[string]json.RawMessage)
+	}
+	(*extra)[string(key)] = a.copy(v)
+}
+
 // openObject starts walking body, which must be one JSON object.
 func openObject(body []byte) (jsonscan.ObjectIter, error) {
 	start := jsonscan.SkipSpace(body, 0)
@@ -96,6 +105,18 @@ func closeObject(it *jsonscan.ObjectIter, body []byte) error {
 	}
 	if err := jsonscan.Trailing(body, it.End); err != nil {
 		return requestError("", "the request body is not valid JSON: "+err.Error())
+	}
+	return nil
+}
+
+// closeRequest is closeObject for a request body, which must also name a
+// model.
+func closeRequest(it *jsonscan.ObjectIter, body []byte, model string) error {
+	if err := closeObject(it, body); err != nil {
+		return err
+	}
+	if model == "" {
+		return requestError("model", "missing required parameter")
 	}
 	return nil
 }

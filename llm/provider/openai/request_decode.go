@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"encoding/json"
 	"strconv"
 
 	"github.com/junctionhq/junction/llm/chat"
@@ -72,20 +71,14 @@ func DecodeChatRequest(body []byte) (*chat.Request, error) {
 		case "function_call":
 			err = requestError("", `the deprecated "function_call" parameter is not supported; use "tool_choice"`)
 		default:
-			if req.Extra == nil {
-				req.Extra = make(map[string]json.RawMessage)
-			}
-			req.Extra[string(it.Key)] = d.raw.copy(v)
+			d.raw.keep(&req.Extra, it.Key, v)
 		}
 		if err != nil {
 			return nil, under(err, string(it.Key))
 		}
 	}
-	if err := closeObject(&it, body); err != nil {
+	if err := closeRequest(&it, body, req.Model); err != nil {
 		return nil, err
-	}
-	if req.Model == "" {
-		return nil, requestError("model", "missing required parameter")
 	}
 	if req.Messages == nil {
 		return nil, requestError("messages", "missing required parameter")
