@@ -23,17 +23,12 @@ const (
 // fields Junction does not model are kept in Extra. The result does not
 // alias body. Errors are *RequestError.
 func DecodeEmbeddingRequest(body []byte) (*chat.EmbeddingRequest, error) {
-	it, err := openObject(body)
-	if err != nil {
-		return nil, err
-	}
 	var arena rawArena
 	req := &chat.EmbeddingRequest{}
 	var sawInput bool
-	for it.Next() {
-		v := it.Value()
+	err := walkRequest(body, func(key, v []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "model":
 			req.Model, err = nullableString(v)
 		case "input":
@@ -59,14 +54,15 @@ func DecodeEmbeddingRequest(body []byte) (*chat.EmbeddingRequest, error) {
 		case "user":
 			req.User, err = nullableString(v)
 		default:
-			arena.keep(&req.Extra, it.Key, v)
+			arena.keep(&req.Extra, key, v)
 		}
-		if err != nil {
-			return nil, under(err, string(it.Key))
-		}
-	}
-	if err := closeRequest(&it, body, req.Model); err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, err
+	}
+	if req.Model == "" {
+		return nil, requestError("model", "missing required parameter")
 	}
 	if !sawInput {
 		return nil, requestError("input", "missing required parameter")

@@ -109,14 +109,18 @@ func closeObject(it *jsonscan.ObjectIter, body []byte) error {
 	return nil
 }
 
-// closeRequest is closeObject for a request body, which must also name a
-// model.
-func closeRequest(it *jsonscan.ObjectIter, body []byte, model string) error {
-	if err := closeObject(it, body); err != nil {
+// walkRequest walks body, which must be one JSON object, calling member for
+// each of its members; an error member returns is placed under the
+// member's key.
+func walkRequest(body []byte, member func(key, v []byte) error) error {
+	it, err := openObject(body)
+	if err != nil {
 		return err
 	}
-	if model == "" {
-		return requestError("model", "missing required parameter")
+	for it.Next() {
+		if err := member(it.Key, it.Value()); err != nil {
+			return under(err, string(it.Key))
+		}
 	}
-	return nil
+	return closeObject(&it, body)
 }

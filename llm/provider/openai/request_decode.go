@@ -19,17 +19,12 @@ import (
 // as are stream_options other than include_usage (IncludeUsage is set only
 // for streams).
 func DecodeChatRequest(body []byte) (*chat.Request, error) {
-	it, err := openObject(body)
-	if err != nil {
-		return nil, err
-	}
 	d := requestDecoder{}
 	req := &chat.Request{}
 	var maxTokens, maxCompletionTokens int64
-	for it.Next() {
-		v := it.Value()
+	err := walkRequest(body, func(key, v []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "model":
 			req.Model, err = nullableString(v)
 		case "messages":
@@ -71,14 +66,15 @@ func DecodeChatRequest(body []byte) (*chat.Request, error) {
 		case "function_call":
 			err = requestError("", `the deprecated "function_call" parameter is not supported; use "tool_choice"`)
 		default:
-			d.raw.keep(&req.Extra, it.Key, v)
+			d.raw.keep(&req.Extra, key, v)
 		}
-		if err != nil {
-			return nil, under(err, string(it.Key))
-		}
-	}
-	if err := closeRequest(&it, body, req.Model); err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, err
+	}
+	if req.Model == "" {
+		return nil, requestError("model", "missing required parameter")
 	}
 	if req.Messages == nil {
 		return nil, requestError("messages", "missing required parameter")
