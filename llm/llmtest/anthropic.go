@@ -104,24 +104,8 @@ func (m *Mock) serveMessages(x *exchange) {
 		return
 	}
 	pr, apiErr := req.prompt(x.profile.needsLastUserText())
-	if apiErr != nil {
-		x.fail(apiErr)
-		return
-	}
-	if !m.knownModel(pr.model) {
-		x.fail(newAPIError(http.StatusNotFound, "model: %s", pr.model))
-		return
-	}
-	if !x.admit() {
-		return
-	}
-	r := x.profile.plan(&pr)
-	if pr.stream {
-		x.streamMessage(&pr, &r)
-		return
-	}
-	x.out = x.appendMessage(x.out[:0], &pr, &r)
-	x.writeJSON(http.StatusOK, x.out)
+	m.answerChat(x, pr, apiErr, func(model string) *apiError { return newAPIError(http.StatusNotFound, "model: %s", model) },
+		x.streamMessage, x.appendMessage)
 }
 
 // prompt validates the request as the real API does and summarises it.

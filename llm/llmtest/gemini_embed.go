@@ -38,15 +38,7 @@ func (m *Mock) serveEmbedContent(x *exchange) {
 		return
 	}
 	text, dims, apiErr := req.validate("EmbedContentRequest", m.cfg.embeddingDims)
-	if apiErr != nil {
-		x.fail(apiErr)
-		return
-	}
-	if !m.knownModel(model) {
-		x.fail(geminiModelNotFound(model, method))
-		return
-	}
-	if !x.admit() {
+	if !m.admitModel(x, apiErr, model, geminiModelNotFound(method)) {
 		return
 	}
 	vec := make([]float32, dims)
@@ -91,11 +83,7 @@ func (m *Mock) serveBatchEmbedContents(x *exchange) {
 			return
 		}
 	}
-	if !m.knownModel(model) {
-		x.fail(geminiModelNotFound(model, method))
-		return
-	}
-	if !x.admit() {
+	if !m.admitModel(x, nil, model, geminiModelNotFound(method)) {
 		return
 	}
 	x.out = append(x.out[:0], `{"embeddings":[`...)

@@ -50,25 +50,13 @@ func (m *Mock) serveChatCompletions(x *exchange) {
 		return
 	}
 	pr, apiErr := req.prompt(x.profile.needsLastUserText())
-	if apiErr != nil {
-		x.fail(apiErr)
-		return
-	}
-	if !m.knownModel(pr.model) {
-		x.fail(newAPIError(http.StatusNotFound,
-			"The model `%s` does not exist or you do not have access to it.", pr.model).withParam("", "model_not_found"))
-		return
-	}
-	if !x.admit() {
-		return
-	}
-	r := x.profile.plan(&pr)
-	if pr.stream {
-		x.streamChatCompletion(&pr, &r)
-		return
-	}
-	x.out = x.appendChatCompletion(x.out[:0], &pr, &r)
-	x.writeJSON(http.StatusOK, x.out)
+	m.answerChat(x, pr, apiErr, openAIModelNotFound, x.streamChatCompletion, x.appendChatCompletion)
+}
+
+// openAIModelNotFound is OpenAI's answer for a model the key cannot use.
+func openAIModelNotFound(model string) *apiError {
+	return newAPIError(http.StatusNotFound,
+		"The model `%s` does not exist or you do not have access to it.", model).withParam("", "model_not_found")
 }
 
 // prompt validates the request as the real API does and summarises it.
