@@ -117,10 +117,24 @@ func walkRequest(body []byte, member func(key, v []byte) error) error {
 	if err != nil {
 		return err
 	}
+	if err := walkMembers(&it, member); err != nil {
+		return err
+	}
+	return closeObject(&it, body)
+}
+
+// eachMember calls member for each member of v, an object the caller has
+// checked; an error member returns is placed under the member's key.
+func eachMember(v []byte, member func(key, v []byte) error) error {
+	it := jsonscan.WalkObject(v)
+	return walkMembers(&it, member)
+}
+
+func walkMembers(it *jsonscan.ObjectIter, member func(key, v []byte) error) error {
 	for it.Next() {
 		if err := member(it.Key, it.Value()); err != nil {
 			return under(err, string(it.Key))
 		}
 	}
-	return closeObject(&it, body)
+	return nil
 }

@@ -220,16 +220,14 @@ func decodeToolChoice(v []byte) (*chat.ToolChoice, error) {
 	var typ []byte
 	var name string
 	var hasFunction bool
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
+	err := eachMember(v, func(key, fv []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "type":
-			typ, err = nullableKeyword(it.Value())
+			typ, err = nullableKeyword(fv)
 		case "function":
-			fv := it.Value()
 			if fv[0] != '{' {
-				return nil, under(requestError("", "must be an object, got "+jsonscan.Kind(fv)), "function")
+				return requestError("", "must be an object, got "+jsonscan.Kind(fv))
 			}
 			hasFunction = true
 			fit := jsonscan.WalkObject(fv)
@@ -241,9 +239,10 @@ func decodeToolChoice(v []byte) (*chat.ToolChoice, error) {
 				}
 			}
 		}
-		if err != nil {
-			return nil, under(err, string(it.Key))
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if string(typ) != "function" && (typ != nil || !hasFunction) {
 		return nil, requestError("type", "unsupported tool choice type "+strconv.Quote(string(typ))+`; expected "function"`)
@@ -275,23 +274,23 @@ func (d *requestDecoder) tool(v []byte, t *chat.Tool) error {
 	}
 	var typ []byte
 	var hasFunction bool
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
+	err := eachMember(v, func(key, fv []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "type":
-			typ, err = nullableKeyword(it.Value())
+			typ, err = nullableKeyword(fv)
 		case "function":
 			hasFunction = true
-			err = d.function(it.Value(), t)
+			err = d.function(fv, t)
 		case "cache_control":
-			if !jsonscan.IsNull(it.Value()) {
-				t.CacheControl = d.raw.copy(it.Value())
+			if !jsonscan.IsNull(fv) {
+				t.CacheControl = d.raw.copy(fv)
 			}
 		}
-		if err != nil {
-			return under(err, string(it.Key))
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if typ != nil && string(typ) != "function" {
 		return requestError("type", "unsupported tool type "+strconv.Quote(string(typ))+`; only "function" tools are supported`)
@@ -307,11 +306,9 @@ func (d *requestDecoder) function(v []byte, t *chat.Tool) error {
 	if v[0] != '{' {
 		return requestError("", "must be an object, got "+jsonscan.Kind(v))
 	}
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		fv := it.Value()
+	err := eachMember(v, func(key, fv []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "name":
 			t.Name, err = nullableString(fv)
 		case "description":
@@ -323,9 +320,10 @@ func (d *requestDecoder) function(v []byte, t *chat.Tool) error {
 		case "strict":
 			t.Strict, err = nullableBool(fv)
 		}
-		if err != nil {
-			return under(err, string(it.Key))
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if t.Name == "" {
 		return requestError("name", "missing required parameter")
@@ -377,11 +375,9 @@ func (d *requestDecoder) message(v []byte, m *chat.Message) error {
 		return requestError("", "must be an object, got "+jsonscan.Kind(v))
 	}
 	var content []byte
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		fv := it.Value()
+	err := eachMember(v, func(key, fv []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "role":
 			var b []byte
 			b, err = nullableKeyword(fv)
@@ -399,9 +395,10 @@ func (d *requestDecoder) message(v []byte, m *chat.Message) error {
 				err = requestError("", `the deprecated "function_call" field is not supported; use "tool_calls"`)
 			}
 		}
-		if err != nil {
-			return under(err, string(it.Key))
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	switch m.Role {
 	case chat.RoleSystem, chat.RoleDeveloper, chat.RoleUser, chat.RoleAssistant:
@@ -417,7 +414,6 @@ func (d *requestDecoder) message(v []byte, m *chat.Message) error {
 		return requestError("role", "unknown role "+strconv.Quote(m.Role)+
 			"; expected system, developer, user, assistant or tool")
 	}
-	var err error
 	if m.Content, err = d.content(content, m.Role); err != nil {
 		return under(err, "content")
 	}
@@ -515,18 +511,18 @@ func decodeImageURL(v []byte, p *chat.Part) error {
 	case v[0] == '"':
 		p.ImageURL, _ = jsonscan.DecodeString(v)
 	case v[0] == '{':
-		it := jsonscan.WalkObject(v)
-		for it.Next() {
+		err := eachMember(v, func(key, fv []byte) error {
 			var err error
-			switch string(it.Key) {
+			switch string(key) {
 			case "url":
-				p.ImageURL, err = nullableString(it.Value())
+				p.ImageURL, err = nullableString(fv)
 			case "detail":
-				p.Detail, err = nullableString(it.Value())
+				p.Detail, err = nullableString(fv)
 			}
-			if err != nil {
-				return under(err, string(it.Key))
-			}
+			return err
+		})
+		if err != nil {
+			return err
 		}
 	default:
 		return requestError("", "must be an object, got "+jsonscan.Kind(v))
@@ -558,20 +554,20 @@ func decodeToolCall(v []byte, c *chat.ToolCall) error {
 		return requestError("", "must be an object, got "+jsonscan.Kind(v))
 	}
 	var typ []byte
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
+	err := eachMember(v, func(key, fv []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "id":
-			c.ID, err = nullableString(it.Value())
+			c.ID, err = nullableString(fv)
 		case "type":
-			typ, err = nullableKeyword(it.Value())
+			typ, err = nullableKeyword(fv)
 		case "function":
-			err = decodeCallFunction(it.Value(), c)
+			err = decodeCallFunction(fv, c)
 		}
-		if err != nil {
-			return under(err, string(it.Key))
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if typ != nil && string(typ) != "function" {
 		return requestError("type", "unsupported tool call type "+strconv.Quote(string(typ))+`; expected "function"`)
