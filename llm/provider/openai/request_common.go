@@ -123,9 +123,12 @@ func walkRequest(body []byte, member func(key, v []byte) error) error {
 	return closeObject(&it, body)
 }
 
-// eachMember calls member for each member of v, an object the caller has
-// checked; an error member returns is placed under the member's key.
-func eachMember(v []byte, member func(key, v []byte) error) error {
+// memberOf calls member for each member of v, which must be an object; an
+// error member returns is placed under the member's key.
+func memberOf(v []byte, member func(key, v []byte) error) error {
+	if v[0] != '{' {
+		return requestError("", "must be an object, got "+jsonscan.Kind(v))
+	}
 	it := jsonscan.WalkObject(v)
 	return walkMembers(&it, member)
 }

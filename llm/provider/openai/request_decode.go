@@ -220,7 +220,7 @@ func decodeToolChoice(v []byte) (*chat.ToolChoice, error) {
 	var typ []byte
 	var name string
 	var hasFunction bool
-	err := eachMember(v, func(key, fv []byte) error {
+	err := memberOf(v, func(key, fv []byte) error {
 		var err error
 		switch string(key) {
 		case "type":
@@ -269,12 +269,9 @@ func (d *requestDecoder) tools(v []byte) ([]chat.Tool, error) {
 }
 
 func (d *requestDecoder) tool(v []byte, t *chat.Tool) error {
-	if v[0] != '{' {
-		return requestError("", "must be an object, got "+jsonscan.Kind(v))
-	}
 	var typ []byte
 	var hasFunction bool
-	err := eachMember(v, func(key, fv []byte) error {
+	err := memberOf(v, func(key, fv []byte) error {
 		var err error
 		switch string(key) {
 		case "type":
@@ -303,10 +300,7 @@ func (d *requestDecoder) tool(v []byte, t *chat.Tool) error {
 
 // function decodes a tool's function into t.
 func (d *requestDecoder) function(v []byte, t *chat.Tool) error {
-	if v[0] != '{' {
-		return requestError("", "must be an object, got "+jsonscan.Kind(v))
-	}
-	err := eachMember(v, func(key, fv []byte) error {
+	err := memberOf(v, func(key, fv []byte) error {
 		var err error
 		switch string(key) {
 		case "name":
@@ -371,11 +365,8 @@ func roleOf(b []byte) string {
 }
 
 func (d *requestDecoder) message(v []byte, m *chat.Message) error {
-	if v[0] != '{' {
-		return requestError("", "must be an object, got "+jsonscan.Kind(v))
-	}
 	var content []byte
-	err := eachMember(v, func(key, fv []byte) error {
+	err := memberOf(v, func(key, fv []byte) error {
 		var err error
 		switch string(key) {
 		case "role":
@@ -511,7 +502,7 @@ func decodeImageURL(v []byte, p *chat.Part) error {
 	case v[0] == '"':
 		p.ImageURL, _ = jsonscan.DecodeString(v)
 	case v[0] == '{':
-		err := eachMember(v, func(key, fv []byte) error {
+		err := memberOf(v, func(key, fv []byte) error {
 			var err error
 			switch string(key) {
 			case "url":
@@ -550,11 +541,8 @@ func decodeToolCalls(v []byte) ([]chat.ToolCall, error) {
 }
 
 func decodeToolCall(v []byte, c *chat.ToolCall) error {
-	if v[0] != '{' {
-		return requestError("", "must be an object, got "+jsonscan.Kind(v))
-	}
 	var typ []byte
-	err := eachMember(v, func(key, fv []byte) error {
+	err := memberOf(v, func(key, fv []byte) error {
 		var err error
 		switch string(key) {
 		case "id":
