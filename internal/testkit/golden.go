@@ -85,3 +85,12 @@ func ReadFile(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// AddSeeds adds the inputs of dir with extension ext (GoldenCases: golden
+// files left out) to f's seed corpus.
+func AddSeeds(f *testing.F, dir, ext string) {
+	f.Helper()
+	for _, p := range GoldenCases(f, dir, ext) {
+		f.Add(ReadFile(f, p))
+	}
+}

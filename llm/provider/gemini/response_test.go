@@ -2,11 +2,10 @@ package gemini
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/chat"
 )
 
@@ -14,25 +13,13 @@ import (
 const testCreated = 1767225600
 
 func TestDecodeResponseGolden(t *testing.T) {
-	inputs, err := filepath.Glob(filepath.Join("testdata", "response", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range inputs {
-		if strings.HasSuffix(in, ".golden.json") {
-			continue
-		}
-		name := strings.TrimSuffix(filepath.Base(in), ".json")
-		t.Run(name, func(t *testing.T) {
-			raw, err := os.ReadFile(in)
+	for _, in := range testkit.GoldenCases(t, "testdata/response", ".json") {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			resp, err := decodeResponse(testkit.ReadFile(t, in), "requested-model", testCreated)
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp, err := decodeResponse(raw, "requested-model", testCreated)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkGolden(t, filepath.Join("testdata", "response", name+".golden.json"), mustJSON(t, resp))
+			checkGolden(t, testkit.GoldenPath(in, ".json"), mustJSON(t, resp))
 		})
 	}
 }
@@ -84,12 +71,7 @@ func TestUsage(t *testing.T) {
 // FuzzDecodeResponse checks that any body decodes without panicking and,
 // when it decodes, into a usable response.
 func FuzzDecodeResponse(f *testing.F) {
-	inputs, _ := filepath.Glob(filepath.Join("testdata", "response", "*.json"))
-	for _, in := range inputs {
-		if raw, err := os.ReadFile(in); err == nil {
-			f.Add(raw)
-		}
-	}
+	testkit.AddSeeds(f, "testdata/response", ".json")
 	f.Add([]byte(`{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":null}},{"functionCall":{}}]}}]}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		resp, err := decodeResponse(raw, "m", 1)
