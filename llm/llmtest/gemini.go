@@ -420,17 +420,7 @@ func (req *geminiRequest) prompt(model string, wantLastUser bool) (prompt, *apiE
 		inToolRun = toolResults
 	}
 	if wantLastUser && lastUser >= 0 {
-		var b strings.Builder
-		for _, p := range req.Contents[lastUser].Parts {
-			if p.Text == nil {
-				continue
-			}
-			if b.Len() > 0 {
-				b.WriteByte('\n')
-			}
-			b.WriteString(*p.Text)
-		}
-		pr.lastUserText = b.String()
+		pr.lastUserText = partsText(req.Contents[lastUser].Parts, '\n')
 	}
 	return pr, nil
 }
@@ -599,4 +589,19 @@ func (m *Mock) serveGeminiModels(x *exchange) {
 	}
 	x.out = append(x.out, "]}"...)
 	x.writeJSON(http.StatusOK, x.out)
+}
+
+// partsText returns the texts of parts joined by sep.
+func partsText(parts []geminiPart, sep byte) string {
+	var b strings.Builder
+	for _, p := range parts {
+		if p.Text == nil {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(sep)
+		}
+		b.WriteString(*p.Text)
+	}
+	return b.String()
 }

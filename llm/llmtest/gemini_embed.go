@@ -105,17 +105,8 @@ func (req *geminiEmbedRequest) validate(where string, nativeDims int) (string, i
 	if req.Content == nil {
 		return "", 0, newAPIError(http.StatusBadRequest, "* %s.content: content is not specified\n", where)
 	}
-	var b strings.Builder
-	for _, p := range req.Content.Parts {
-		if p.Text == nil {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(*p.Text)
-	}
-	if strings.TrimSpace(b.String()) == "" {
+	text := partsText(req.Content.Parts, ' ')
+	if strings.TrimSpace(text) == "" {
 		return "", 0, newAPIError(http.StatusBadRequest, "* %s.content.parts: contents must not be empty\n", where)
 	}
 	dims := nativeDims
@@ -129,7 +120,7 @@ func (req *geminiEmbedRequest) validate(where string, nativeDims int) (string, i
 			dims = *d
 		}
 	}
-	return b.String(), dims, nil
+	return text, dims, nil
 }
 
 // appendGeminiEmbedding appends a ContentEmbedding {"values":[...]}.
