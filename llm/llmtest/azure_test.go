@@ -19,7 +19,7 @@ func azureRequest(ctx context.Context, baseURL, path, key, body string) *http.Re
 }
 
 func TestAzureChatCompletion(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	// Azure ignores the body's model; a body may have none.
 	body := `{"messages":[{"role":"user","content":"hello deployment"}]}`
 	status, header, raw := do(t, azureRequest(t.Context(), srv.URL, "/openai/deployments/my-gpt/chat/completions"+azureVersion, testKey, body))
@@ -52,7 +52,7 @@ func TestAzureChatCompletion(t *testing.T) {
 }
 
 func TestAzureStream(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	body := `{"messages":[{"role":"user","content":"stream it"}],"stream":true,"stream_options":{"include_usage":true}}`
 	resp, err := testClient.Do(azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, testKey, body))
 	if err != nil {
@@ -69,7 +69,7 @@ func TestAzureStream(t *testing.T) {
 }
 
 func TestAzureStreamCut(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	mustSet(t, srv.Mock, Behavior{CloseAfterChunks: 2})
 	body := `{"messages":[{"role":"user","content":"one two three four"}],"stream":true}`
 	resp, err := testClient.Do(azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, testKey, body))
@@ -85,7 +85,7 @@ func TestAzureStreamCut(t *testing.T) {
 }
 
 func TestAzureEmbeddingsAndModels(t *testing.T) {
-	srv := startServer(t, WithEmbeddingDimensions(8), WithModels("embed-dep", "chat-dep"))
+	srv := StartServer(t, WithEmbeddingDimensions(8), WithModels("embed-dep", "chat-dep"))
 	status, _, raw := do(t, azureRequest(t.Context(), srv.URL, "/openai/deployments/embed-dep/embeddings"+azureVersion, testKey, `{"input":["a","b"]}`))
 	if status != http.StatusOK {
 		t.Fatalf("status %d: %s", status, raw)
@@ -112,7 +112,7 @@ func TestAzureEmbeddingsAndModels(t *testing.T) {
 }
 
 func TestAzureRejections(t *testing.T) {
-	srv := startServer(t, WithAPIKeys(testKey))
+	srv := StartServer(t, WithAPIKeys(testKey))
 	chatBody := `{"messages":[{"role":"user","content":"x"}]}`
 	bearer := azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, "", chatBody)
 	bearer.Header.Set("Authorization", "Bearer "+testKey)
@@ -154,7 +154,7 @@ func TestAzureRejections(t *testing.T) {
 }
 
 func TestAzureRateLimitHeaders(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	mustSet(t, srv.Mock, Behavior{RateLimitNext: 1, RetryAfter: 1500 * time.Millisecond})
 	status, header, raw := do(t, azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, testKey,
 		`{"messages":[{"role":"user","content":"x"}]}`))

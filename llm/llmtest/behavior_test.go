@@ -137,7 +137,7 @@ func TestStreamPacing(t *testing.T) {
 
 	t.Run("real time", func(t *testing.T) {
 		const ttfc, chunkDelay = 60 * time.Millisecond, 15 * time.Millisecond
-		srv := startServer(t)
+		srv := StartServer(t)
 		mustSet(t, srv.Mock, Behavior{TimeToFirstChunk: ttfc, ChunkDelay: chunkDelay, Reply: "a b c"})
 		start := time.Now()
 		resp, err := testClient.Do(newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "hi", `,"stream":true`)))
@@ -310,7 +310,7 @@ func TestPerKeyBehavior(t *testing.T) {
 }
 
 func TestChangeWhileServing(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for range 4 {
@@ -434,7 +434,7 @@ func TestLatencyEndedByClose(t *testing.T) {
 }
 
 func TestCloseAfterChunks(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	mustSet(t, srv.Mock, Behavior{CloseAfterChunks: 3, Reply: "one two three four five"})
 
 	t.Run("openai", func(t *testing.T) {
@@ -477,7 +477,7 @@ func TestCloseAfterChunks(t *testing.T) {
 }
 
 func TestErrorAfterChunksEndsTheStreamWithAnErrorEvent(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	mustSet(t, srv.Mock, Behavior{ErrorAfterChunks: 2, FailStatus: 529, Reply: "one two three four five"})
 	cases := []struct {
 		name, want, notWant string

@@ -160,7 +160,7 @@ func serveGeminiReq(m *Mock, ctx context.Context, path, body string) *httptest.R
 }
 
 func TestGeminiGenerateContent(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	body := `{"systemInstruction":{"parts":[{"text":"be very brief"}]},` +
 		`"contents":[{"role":"user","parts":[{"text":"what is the time"},{"inlineData":{"mimeType":"image/png","data":"AA=="}}]}],` +
 		`"generationConfig":{"temperature":0.2,"topK":3},"safetySettings":[]}`
@@ -292,7 +292,7 @@ func TestGeminiValidation(t *testing.T) {
 }
 
 func TestGeminiStream(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	path := geminiPath(geminiModel, "streamGenerateContent") + "?alt=sse"
 	resp := openStream(t, newGeminiRequest(t.Context(), srv.URL, path, testKey, geminiBody("tell me a story", "")))
 	raw, err := io.ReadAll(resp.Body)
@@ -536,7 +536,7 @@ func TestGeminiHang(t *testing.T) {
 }
 
 func TestGeminiCloseAfterChunks(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	mustSet(t, srv.Mock, Behavior{CloseAfterChunks: 2, Reply: "one two three four"})
 	path := geminiPath(geminiModel, "streamGenerateContent") + "?alt=sse"
 	resp, err := testClient.Do(newGeminiRequest(t.Context(), srv.URL, path, testKey, geminiBody("hi", "")))
@@ -592,7 +592,7 @@ func TestGeminiEmbeddings(t *testing.T) {
 }
 
 func TestGeminiModels(t *testing.T) {
-	srv := startServer(t, WithModels(geminiModel, "gemini-embedding-001"))
+	srv := StartServer(t, WithModels(geminiModel, "gemini-embedding-001"))
 	req := newGeminiRequest(t.Context(), srv.URL, "/v1beta/models?key="+testKey, "", "")
 	status, _, raw := do(t, req)
 	var list struct {

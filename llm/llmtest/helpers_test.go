@@ -21,14 +21,6 @@ const (
 	otherKey = "sk-other-0123456789"
 )
 
-// startServer starts a mock server closed at the end of the test.
-func startServer(t *testing.T, opts ...Option) *Server {
-	t.Helper()
-	srv := NewServer(opts...)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // mustSet sets b as the default behaviour or fails the test.
 func mustSet(t *testing.T, m *Mock, b Behavior) {
 	t.Helper()

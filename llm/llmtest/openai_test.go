@@ -10,7 +10,7 @@ import (
 
 func TestOpenAIChatCompletion(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	srv := startServer(t, WithNow(func() time.Time { return now }))
+	srv := StartServer(t, WithNow(func() time.Time { return now }))
 	body := `{"model":"gpt-4o-mini","messages":[` +
 		`{"role":"system","content":"be brief"},` +
 		`{"role":"user","content":[{"type":"text","text":"what is the time"},{"type":"image_url","image_url":{"url":"x"}}]}` +
@@ -42,7 +42,7 @@ func TestOpenAIChatCompletion(t *testing.T) {
 }
 
 func TestOpenAIChatStream(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	for _, includeUsage := range []bool{false, true} {
 		name := "without usage"
 		extra := `,"stream":true`
@@ -79,7 +79,7 @@ func TestOpenAIChatStream(t *testing.T) {
 }
 
 func TestOpenAIValidation(t *testing.T) {
-	srv := startServer(t, WithModels("gpt-4o-mini"), WithAPIKeys(testKey))
+	srv := StartServer(t, WithModels("gpt-4o-mini"), WithAPIKeys(testKey))
 	tests := []struct {
 		name      string
 		method    string
@@ -254,7 +254,7 @@ func TestReplyKnobs(t *testing.T) {
 func itoa(n int) string { return string(appendInt(nil, n)) }
 
 func TestModels(t *testing.T) {
-	srv := startServer(t, WithModels("gpt-4o", "claude-sonnet-4-5"))
+	srv := StartServer(t, WithModels("gpt-4o", "claude-sonnet-4-5"))
 	t.Run("openai", func(t *testing.T) {
 		status, _, raw := do(t, newRequest(t.Context(), openAI, srv.URL, string(EndpointModels), testKey, ""))
 		if status != http.StatusOK {

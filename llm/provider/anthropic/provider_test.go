@@ -23,14 +23,6 @@ func TestMain(m *testing.M) { testkit.VerifyNoLeaks(m) }
 
 const testKey = "sk-ant-test-0123456789"
 
-// startMock starts a mock upstream closed at the end of the test.
-func startMock(t *testing.T, opts ...llmtest.Option) *llmtest.Server {
-	t.Helper()
-	srv := llmtest.NewServer(opts...)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // newProvider returns a Provider for srv whose idle connections are closed
 // at the end of the test (for the goroutine-leak check).
 func newProvider(t *testing.T, srv *llmtest.Server) *Provider {
@@ -64,7 +56,7 @@ func chatRequest(text string) *chat.Request {
 }
 
 func TestProviderChat(t *testing.T) {
-	srv := startMock(t)
+	srv := llmtest.StartServer(t)
 	p := newProvider(t, srv)
 	resp, err := p.Chat(t.Context(), target, chatRequest("hello there"))
 	if err != nil {
@@ -95,7 +87,7 @@ func TestProviderChat(t *testing.T) {
 }
 
 func TestProviderStream(t *testing.T) {
-	srv := startMock(t)
+	srv := llmtest.StartServer(t)
 	p := newProvider(t, srv)
 	s, err := p.ChatStream(t.Context(), target, chatRequest("one two three"))
 	if err != nil {
@@ -123,7 +115,7 @@ func TestProviderStream(t *testing.T) {
 func TestProviderToolLoop(t *testing.T) {
 	for _, stream := range []bool{false, true} {
 		t.Run(map[bool]string{false: "chat", true: "stream"}[stream], func(t *testing.T) {
-			srv := startMock(t)
+			srv := llmtest.StartServer(t)
 			setDefault(t, srv, llmtest.Behavior{ScriptMode: llmtest.ScriptByToolResults, Script: []llmtest.Turn{
 				llmtest.ToolTurn(llmtest.Call("get_weather", map[string]string{"city": "Paris"}), llmtest.Call("get_time", map[string]string{"tz": "CET"})),
 				llmtest.TextTurn("Sunny, and it is noon."),
@@ -190,7 +182,7 @@ func TestProviderErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startMock(t, tt.opts...)
+			srv := llmtest.StartServer(t, tt.opts...)
 			setDefault(t, srv, tt.behavior)
 			p := newProvider(t, srv)
 			check := func(what string, err error) {
@@ -215,7 +207,7 @@ func TestProviderErrors(t *testing.T) {
 }
 
 func TestProviderHangTimesOut(t *testing.T) {
-	srv := startMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{Hang: true})
 	p := newProvider(t, srv)
 	for _, stream := range []bool{false, true} {
@@ -239,7 +231,7 @@ func TestProviderHangTimesOut(t *testing.T) {
 }
 
 func TestProviderSlowStreamTimesOut(t *testing.T) {
-	srv := startMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{ChunkDelay: time.Hour})
 	p := newProvider(t, srv)
 	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
@@ -260,7 +252,7 @@ func TestProviderSlowStreamTimesOut(t *testing.T) {
 }
 
 func TestProviderStreamCut(t *testing.T) {
-	srv := startMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{CloseAfterChunks: 3})
 	p := newProvider(t, srv)
 	s, err := p.ChatStream(t.Context(), target, chatRequest("a b c d e f"))
@@ -296,7 +288,7 @@ func TestProviderSpendLimit(t *testing.T) {
 }
 
 func TestProviderForward(t *testing.T) {
-	srv := startMock(t)
+	srv := llmtest.StartServer(t)
 	p := newProvider(t, srv)
 	body := []byte(`{"model":"claude-haiku-4-5","max_tokens":50,"stream":true,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"ping pong"}]}`)
 	resp, err := p.Forward(t.Context(), target, chat.FormatAnthropic, chat.EndpointChat, body, true)
@@ -323,7 +315,7 @@ func TestProviderForward(t *testing.T) {
 }
 
 func TestProviderListModels(t *testing.T) {
-	srv := startMock(t, llmtest.WithModels("claude-haiku-4-5", "claude-sonnet-4-5"))
+	srv := llmtest.StartServer(t, llmtest.WithModels("claude-haiku-4-5", "claude-sonnet-4-5"))
 	p := newProvider(t, srv)
 	ids, err := p.ListModels(t.Context(), target)
 	if err != nil {

@@ -29,8 +29,7 @@ var target = chat.Target{Provider: "gemini", Model: testModel, APIKey: testKey, 
 // pointed at it, whose idle connections are closed too (for the leak check).
 func startMock(t *testing.T, opts ...llmtest.Option) (*llmtest.Server, *Provider) {
 	t.Helper()
-	srv := llmtest.NewServer(opts...)
-	t.Cleanup(srv.Close)
+	srv := llmtest.StartServer(t, opts...)
 	transport := chat.NewTransport(chat.TransportOptions{})
 	t.Cleanup(transport.CloseIdleConnections)
 	p, err := New(Config{BaseURL: srv.URL + "/v1beta", HTTPClient: &http.Client{Transport: transport},

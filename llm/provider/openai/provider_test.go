@@ -26,14 +26,6 @@ func TestMain(m *testing.M) {
 
 const testKey = "sk-test-0123456789"
 
-// newMock starts an llmtest server closed at the end of the test.
-func newMock(t *testing.T, opts ...llmtest.Option) *llmtest.Server {
-	t.Helper()
-	srv := llmtest.NewServer(opts...)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // startHTTP serves h on a loopback test server and returns its URL.
 func startHTTP(t *testing.T, h http.Handler) string {
 	t.Helper()
@@ -104,7 +96,7 @@ func lastBody(t *testing.T, srv *llmtest.Server) (map[string]json.RawMessage, ll
 }
 
 func TestChat(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	p := newProvider(t, srv, Config{Headers: map[string]string{"HTTP-Referer": "https://junction.example", "x-title": "Junction"}})
 	req := userRequest("what is the weather like")
 	req.Extra = map[string]json.RawMessage{"seed": json.RawMessage(`7`), "metadata": json.RawMessage(`{"a":"b"}`)}
@@ -135,7 +127,7 @@ func TestChat(t *testing.T) {
 }
 
 func TestChatStreamWithUsage(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	p := newProvider(t, srv, Config{})
 	req := userRequest("tell me a short story")
 	req.Stream = true // the client did not ask for usage; upstream is asked anyway
@@ -164,7 +156,7 @@ var script = []llmtest.Turn{
 }
 
 func TestToolCalls(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{Script: script, ScriptMode: llmtest.ScriptByToolResults})
 	p := newProvider(t, srv, Config{})
 	req := userRequest("weather and time in Paris?")
@@ -238,7 +230,7 @@ func TestToolCalls(t *testing.T) {
 }
 
 func TestStreamCutMidway(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{CloseAfterChunks: 3, Reply: "one two three four five six"})
 	p := newProvider(t, srv, Config{})
 	req := userRequest("x")
@@ -262,7 +254,7 @@ func TestStreamCutMidway(t *testing.T) {
 }
 
 func TestChatStreamReturnsBeforeTheFirstChunk(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{TimeToFirstChunk: 10 * time.Second})
 	p := newProvider(t, srv, Config{})
 	req := userRequest("x")
@@ -282,7 +274,7 @@ func TestChatStreamReturnsBeforeTheFirstChunk(t *testing.T) {
 }
 
 func TestEmbed(t *testing.T) {
-	srv := newMock(t, llmtest.WithEmbeddingDimensions(64))
+	srv := llmtest.StartServer(t, llmtest.WithEmbeddingDimensions(64))
 	p := newProvider(t, srv, Config{})
 	for _, format := range []string{"", "float", "base64"} {
 		t.Run("format "+format, func(t *testing.T) {
@@ -308,7 +300,7 @@ func TestEmbed(t *testing.T) {
 }
 
 func TestListModels(t *testing.T) {
-	srv := newMock(t, llmtest.WithModels("gpt-4o", "gpt-4o-mini"))
+	srv := llmtest.StartServer(t, llmtest.WithModels("gpt-4o", "gpt-4o-mini"))
 	p := newProvider(t, srv, Config{})
 	ids, err := p.ListModels(t.Context(), target)
 	if err != nil {
@@ -323,7 +315,7 @@ func TestListModels(t *testing.T) {
 }
 
 func TestUpstreamErrors(t *testing.T) {
-	srv := newMock(t, llmtest.WithAPIKeys(testKey, "sk-limited-000000", "sk-broken-0000000"), llmtest.WithModels("gpt-4o-mini"))
+	srv := llmtest.StartServer(t, llmtest.WithAPIKeys(testKey, "sk-limited-000000", "sk-broken-0000000"), llmtest.WithModels("gpt-4o-mini"))
 	if err := srv.SetBehavior("sk-broken-0000000", llmtest.Behavior{FailPercent: 100, FailStatus: 500}); err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +378,7 @@ func TestUpstreamErrors(t *testing.T) {
 }
 
 func TestHangAbortsOnContext(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{Hang: true})
 	p := newProvider(t, srv, Config{})
 	calls := map[string]func(ctx context.Context) error{
@@ -424,7 +416,7 @@ func TestHangAbortsOnContext(t *testing.T) {
 }
 
 func TestStreamAbortsOnContext(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{ChunkDelay: 10 * time.Second})
 	p := newProvider(t, srv, Config{})
 	ctx, cancel := context.WithCancel(t.Context())
@@ -462,7 +454,7 @@ func TestNetworkError(t *testing.T) {
 }
 
 func TestForward(t *testing.T) {
-	srv := newMock(t, llmtest.WithAPIKeys(testKey))
+	srv := llmtest.StartServer(t, llmtest.WithAPIKeys(testKey))
 	p := newProvider(t, srv, Config{})
 	body, err := PatchModel([]byte(`{"model":"alias","messages":[{"role":"user","content":"forward me"}],"x_unknown":{"kept":true}}`), "gpt-4o-mini")
 	if err != nil {
