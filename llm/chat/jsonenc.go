@@ -79,12 +79,17 @@ func AppendJSONStringContent(dst []byte, s string) []byte {
 
 // AppendJSONStrings appends ss as a JSON array of strings.
 func AppendJSONStrings(dst []byte, ss []string) []byte {
+	return AppendJSONArray(dst, ss, func(dst []byte, s *string) []byte { return AppendJSONString(dst, *s) })
+}
+
+// AppendJSONArray appends items as a JSON array, each written by appendItem.
+func AppendJSONArray[T any](dst []byte, items []T, appendItem func([]byte, *T) []byte) []byte {
 	dst = append(dst, '[')
-	for i, s := range ss {
+	for i := range items {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = AppendJSONString(dst, s)
+		dst = appendItem(dst, &items[i])
 	}
 	return append(dst, ']')
 }

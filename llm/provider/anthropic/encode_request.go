@@ -364,27 +364,25 @@ func appendToolID(dst []byte, id string) []byte {
 // the empty object schema Anthropic requires; any other schema is copied byte
 // for byte.
 func appendTools(dst []byte, tools []chat.Tool) []byte {
-	dst = append(dst, `,"tools":[`...)
-	for i := range tools {
-		t := &tools[i]
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"name":`...)
-		dst = appendString(dst, t.Name)
-		if t.Description != "" {
-			dst = append(dst, `,"description":`...)
-			dst = appendString(dst, t.Description)
-		}
-		dst = append(dst, `,"input_schema":`...)
-		if schema := bytes.TrimSpace(t.Parameters); present(schema) && string(schema) != "{}" {
-			dst = append(dst, t.Parameters...)
-		} else {
-			dst = append(dst, `{"type":"object","properties":{}}`...)
-		}
-		dst = appendCacheControl(dst, t.CacheControl)
+	dst = append(dst, `,"tools":`...)
+	return chat.AppendJSONArray(dst, tools, appendTool)
+}
+
+// appendTool appends one tool definition (see appendTools).
+func appendTool(dst []byte, t *chat.Tool) []byte {
+	dst = append(dst, `{"name":`...)
+	dst = appendString(dst, t.Name)
+	if t.Description != "" {
+		dst = append(dst, `,"description":`...)
+		dst = appendString(dst, t.Description)
 	}
-	return append(dst, ']')
+	dst = append(dst, `,"input_schema":`...)
+	if schema := bytes.TrimSpace(t.Parameters); present(schema) && string(schema) != "{}" {
+		dst = append(dst, t.Parameters...)
+	} else {
+		dst = append(dst, `{"type":"object","properties":{}}`...)
+	}
+	return appendCacheControl(dst, t.CacheControl)
 }
 
 // appendToolChoice appends tool_choice for a request with tools: auto→auto,

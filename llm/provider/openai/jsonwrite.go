@@ -57,18 +57,6 @@ func appendRaw(dst []byte, raw json.RawMessage) []byte {
 	return append(dst, raw...)
 }
 
-// appendArray appends items as a JSON array, each written by appendItem.
-func appendArray[T any](dst []byte, items []T, appendItem func([]byte, *T) []byte) []byte {
-	dst = append(dst, '[')
-	for i := range items {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendItem(dst, &items[i])
-	}
-	return append(dst, ']')
-}
-
 // appendFloatVector appends v as a JSON array of float32 numbers.
 func appendFloatVector(dst []byte, v []float32) []byte {
 	dst = append(dst, '[')

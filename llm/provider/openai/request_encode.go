@@ -26,10 +26,10 @@ func appendRequest(dst []byte, req *chat.Request, model string, stream bool) []b
 	dst = append(dst, `{"model":`...)
 	dst = appendString(dst, model)
 	dst = append(dst, `,"messages":`...)
-	dst = appendArray(dst, req.Messages, appendMessage)
+	dst = chat.AppendJSONArray(dst, req.Messages, appendMessage)
 	if len(req.Tools) > 0 {
 		dst = append(dst, `,"tools":`...)
-		dst = appendArray(dst, req.Tools, appendTool)
+		dst = chat.AppendJSONArray(dst, req.Tools, appendTool)
 	}
 	if tc := req.ToolChoice; tc != nil {
 		dst = append(dst, `,"tool_choice":`...)
@@ -103,12 +103,7 @@ func appendExtra(dst []byte, extra map[string]json.RawMessage, skip map[string]b
 // emptyAsObject a call without arguments sends "{}", which upstreams parse,
 // rather than "".
 func appendToolCalls(dst []byte, calls []chat.ToolCall, emptyAsObject bool) []byte {
-	dst = append(dst, '[')
-	for i := range calls {
-		c := &calls[i]
-		if i > 0 {
-			dst = append(dst, ',')
-		}
+	return chat.AppendJSONArray(dst, calls, func(dst []byte, c *chat.ToolCall) []byte {
 		dst = append(dst, `{"id":`...)
 		dst = appendString(dst, c.ID)
 		dst = append(dst, `,"type":"function","function":{"name":`...)
@@ -119,9 +114,8 @@ func appendToolCalls(dst []byte, calls []chat.ToolCall, emptyAsObject bool) []by
 		} else {
 			dst = appendString(dst, c.Arguments)
 		}
-		dst = append(dst, "}}"...)
-	}
-	return append(dst, ']')
+		return append(dst, "}}"...)
+	})
 }
 
 // appendMessage appends one message. Content with a single text part is a
