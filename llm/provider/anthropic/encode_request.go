@@ -3,7 +3,6 @@ package anthropic
 import (
 	"bytes"
 	"encoding/json"
-	"slices"
 	"strings"
 
 	"github.com/junctionhq/junction/llm/chat"
@@ -434,25 +433,10 @@ var skipExtra = map[string]bool{
 // body is deterministic. OpenAI's service_tier values other than Anthropic's
 // (auto, standard_only) are dropped.
 func appendExtra(dst []byte, extra map[string]json.RawMessage) []byte {
-	if len(extra) == 0 {
-		return dst
-	}
-	keys := make([]string, 0, len(extra))
-	for k, v := range extra {
+	return chat.AppendJSONMembers(dst, extra, func(k string, v json.RawMessage) bool {
 		if skipExtra[k] || !present(v) {
-			continue
+			return false
 		}
-		if k == "service_tier" && string(v) != `"auto"` && string(v) != `"standard_only"` {
-			continue
-		}
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		dst = append(dst, ',')
-		dst = appendString(dst, k)
-		dst = append(dst, ':')
-		dst = append(dst, extra[k]...)
-	}
-	return dst
+		return k != "service_tier" || string(v) == `"auto"` || string(v) == `"standard_only"`
+	}, func(dst []byte, v json.RawMessage) []byte { return append(dst, v...) })
 }

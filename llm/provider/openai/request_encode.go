@@ -2,7 +2,6 @@ package openai
 
 import (
 	"encoding/json"
-	"slices"
 
 	"github.com/junctionhq/junction/llm/chat"
 )
@@ -79,24 +78,7 @@ func appendRequest(dst []byte, req *chat.Request, model string, stream bool) []b
 // appendExtra appends the members of extra not in skip, in key order, each
 // preceded by a comma.
 func appendExtra(dst []byte, extra map[string]json.RawMessage, skip map[string]bool) []byte {
-	if len(extra) == 0 {
-		return dst
-	}
-	var stack [16]string
-	keys := stack[:0]
-	for k := range extra {
-		if !skip[k] {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		dst = append(dst, ',')
-		dst = appendString(dst, k)
-		dst = append(dst, ':')
-		dst = appendRaw(dst, extra[k])
-	}
-	return dst
+	return chat.AppendJSONMembers(dst, extra, func(k string, _ json.RawMessage) bool { return !skip[k] }, appendRaw)
 }
 
 // appendToolCalls appends calls as an OpenAI tool_calls array. With
