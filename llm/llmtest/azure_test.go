@@ -54,11 +54,7 @@ func TestAzureChatCompletion(t *testing.T) {
 func TestAzureStream(t *testing.T) {
 	srv := StartServer(t)
 	body := `{"messages":[{"role":"user","content":"stream it"}],"stream":true,"stream_options":{"include_usage":true}}`
-	resp, err := testClient.Do(azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, testKey, body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := openStream(t, azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, testKey, body))
 	s, err := readOpenAIStream(resp.Body)
 	if err != nil {
 		t.Fatalf("stream: %v (%+v)", err, s)
@@ -72,11 +68,7 @@ func TestAzureStreamCut(t *testing.T) {
 	srv := StartServer(t)
 	mustSet(t, srv.Mock, Behavior{CloseAfterChunks: 2})
 	body := `{"messages":[{"role":"user","content":"one two three four"}],"stream":true}`
-	resp, err := testClient.Do(azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, testKey, body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := openStream(t, azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, testKey, body))
 	s, err := readOpenAIStream(resp.Body)
 	if err == nil || s.Done || s.Events != 2 {
 		t.Errorf("stream %+v, error %v; want a cut after 2 events", s, err)

@@ -140,11 +140,7 @@ func TestStreamPacing(t *testing.T) {
 		srv := StartServer(t)
 		mustSet(t, srv.Mock, Behavior{TimeToFirstChunk: ttfc, ChunkDelay: chunkDelay, Reply: "a b c"})
 		start := time.Now()
-		resp, err := testClient.Do(newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "hi", `,"stream":true`)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		resp := openStream(t, newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "hi", `,"stream":true`)))
 		buf := make([]byte, 1)
 		if _, err := io.ReadFull(resp.Body, buf); err != nil {
 			t.Fatal(err)
@@ -438,11 +434,7 @@ func TestCloseAfterChunks(t *testing.T) {
 	mustSet(t, srv.Mock, Behavior{CloseAfterChunks: 3, Reply: "one two three four five"})
 
 	t.Run("openai", func(t *testing.T) {
-		resp, err := testClient.Do(newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "hi", `,"stream":true`)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		resp := openStream(t, newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "hi", `,"stream":true`)))
 		s, err := readOpenAIStream(resp.Body)
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("stream error %v, want unexpected EOF", err)
@@ -452,11 +444,7 @@ func TestCloseAfterChunks(t *testing.T) {
 		}
 	})
 	t.Run("anthropic", func(t *testing.T) {
-		resp, err := testClient.Do(newRequest(t.Context(), anthropic, srv.URL, "", testKey, chatBody(anthropic, "hi", `,"stream":true`)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		resp := openStream(t, newRequest(t.Context(), anthropic, srv.URL, "", testKey, chatBody(anthropic, "hi", `,"stream":true`)))
 		s, err := readAnthropicStream(resp.Body)
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("stream error %v, want unexpected EOF", err)

@@ -539,11 +539,7 @@ func TestGeminiCloseAfterChunks(t *testing.T) {
 	srv := StartServer(t)
 	mustSet(t, srv.Mock, Behavior{CloseAfterChunks: 2, Reply: "one two three four"})
 	path := geminiPath(geminiModel, "streamGenerateContent") + "?alt=sse"
-	resp, err := testClient.Do(newGeminiRequest(t.Context(), srv.URL, path, testKey, geminiBody("hi", "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := openStream(t, newGeminiRequest(t.Context(), srv.URL, path, testKey, geminiBody("hi", "")))
 	s, err := readGeminiSSE(resp.Body)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("stream error %v, want unexpected EOF", err)
