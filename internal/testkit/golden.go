@@ -94,3 +94,12 @@ func AddSeeds(f *testing.F, dir, ext string) {
 		f.Add(ReadFile(f, p))
 	}
 }
+
+// RunGoldenCases runs check as a subtest, named after the file, for each
+// input of dir with extension ext (GoldenCases).
+func RunGoldenCases(t *testing.T, dir, ext string, check func(t *testing.T, input string)) {
+	t.Helper()
+	for _, in := range GoldenCases(t, dir, ext) {
+		t.Run(filepath.Base(in), func(t *testing.T) { check(t, in) })
+	}
+}

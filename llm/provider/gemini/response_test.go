@@ -2,7 +2,6 @@ package gemini
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"testing"
 
 	"github.com/junctionhq/junction/internal/testkit"
@@ -13,15 +12,13 @@ import (
 const testCreated = 1767225600
 
 func TestDecodeResponseGolden(t *testing.T) {
-	for _, in := range testkit.GoldenCases(t, "testdata/response", ".json") {
-		t.Run(filepath.Base(in), func(t *testing.T) {
-			resp, err := decodeResponse(testkit.ReadFile(t, in), "requested-model", testCreated)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkGolden(t, testkit.GoldenPath(in, ".json"), mustJSON(t, resp))
-		})
-	}
+	testkit.RunGoldenCases(t, "testdata/response", ".json", func(t *testing.T, in string) {
+		resp, err := decodeResponse(testkit.ReadFile(t, in), "requested-model", testCreated)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkGolden(t, testkit.GoldenPath(in, ".json"), mustJSON(t, resp))
+	})
 }
 
 func TestDecodeResponseErrors(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -46,22 +45,20 @@ func drain(s chat.Stream, limit int) []streamEvent {
 }
 
 func TestStreamGolden(t *testing.T) {
-	for _, in := range testkit.GoldenCases(t, "testdata/stream", ".sse") {
-		t.Run(filepath.Base(in), func(t *testing.T) {
-			raw := testkit.ReadFile(t, in)
-			// One byte at a time, to exercise reads that split lines.
-			s := newStream("gemini", io.NopCloser(iotest.OneByteReader(bytes.NewReader(raw))), "requested-model", testCreated)
-			defer s.Close()
-			events := drain(s, 100)
-			// Errors are sticky.
-			if last := events[len(events)-1]; !last.EOF {
-				if _, err := s.Recv(); err == nil || err.Error() != last.Error {
-					t.Errorf("after %q, Recv returned %v", last.Error, err)
-				}
+	testkit.RunGoldenCases(t, "testdata/stream", ".sse", func(t *testing.T, in string) {
+		raw := testkit.ReadFile(t, in)
+		// One byte at a time, to exercise reads that split lines.
+		s := newStream("gemini", io.NopCloser(iotest.OneByteReader(bytes.NewReader(raw))), "requested-model", testCreated)
+		defer s.Close()
+		events := drain(s, 100)
+		// Errors are sticky.
+		if last := events[len(events)-1]; !last.EOF {
+			if _, err := s.Recv(); err == nil || err.Error() != last.Error {
+				t.Errorf("after %q, Recv returned %v", last.Error, err)
 			}
-			checkGolden(t, testkit.GoldenPath(in, ".json"), mustJSON(t, events))
-		})
-	}
+		}
+		checkGolden(t, testkit.GoldenPath(in, ".json"), mustJSON(t, events))
+	})
 }
 
 func TestStreamLongLine(t *testing.T) {

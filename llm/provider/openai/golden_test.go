@@ -35,16 +35,14 @@ func readTestdata(t *testing.T, path string) []byte {
 // TestGoldenRequestTranslation decodes client bodies and encodes them as
 // upstream requests for "upstream-model".
 func TestGoldenRequestTranslation(t *testing.T) {
-	for _, in := range testkit.GoldenCases(t, "testdata/request", ".json") {
-		t.Run(filepath.Base(in), func(t *testing.T) {
-			req, err := DecodeChatRequest(testkit.ReadFile(t, in))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out := appendRequest(nil, req, "upstream-model", req.Stream)
-			checkGolden(t, testkit.GoldenPath(in, ".json"), out)
-		})
-	}
+	testkit.RunGoldenCases(t, "testdata/request", ".json", func(t *testing.T, in string) {
+		req, err := DecodeChatRequest(testkit.ReadFile(t, in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := appendRequest(nil, req, "upstream-model", req.Stream)
+		checkGolden(t, testkit.GoldenPath(in, ".json"), out)
+	})
 }
 
 // TestGoldenCanonicalRequest encodes a canonical request of the kind the
@@ -77,38 +75,34 @@ func TestGoldenCanonicalRequest(t *testing.T) {
 // TestGoldenResponseTranslation decodes upstream completions and encodes
 // them for a client that asked for "my-alias".
 func TestGoldenResponseTranslation(t *testing.T) {
-	for _, in := range testkit.GoldenCases(t, "testdata/response", ".json") {
-		t.Run(filepath.Base(in), func(t *testing.T) {
-			resp, err := DecodeChatResponse(testkit.ReadFile(t, in), chat.Lenient)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkGolden(t, testkit.GoldenPath(in, ".json"), AppendChatResponse(nil, resp, "my-alias"))
-		})
-	}
+	testkit.RunGoldenCases(t, "testdata/response", ".json", func(t *testing.T, in string) {
+		resp, err := DecodeChatResponse(testkit.ReadFile(t, in), chat.Lenient)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkGolden(t, testkit.GoldenPath(in, ".json"), AppendChatResponse(nil, resp, "my-alias"))
+	})
 }
 
 // TestGoldenStreamTranslation parses upstream event streams and re-encodes
 // every chunk for a client that asked for "my-alias".
 func TestGoldenStreamTranslation(t *testing.T) {
-	for _, in := range testkit.GoldenCases(t, "testdata/stream", ".sse") {
-		t.Run(filepath.Base(in), func(t *testing.T) {
-			s := streamOf(testkit.ReadFile(t, in))
-			var out []byte
-			for {
-				c, err := s.Recv()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					t.Fatalf("Recv: %v", err)
-				}
-				out = AppendChunk(out, c, "my-alias")
+	testkit.RunGoldenCases(t, "testdata/stream", ".sse", func(t *testing.T, in string) {
+		s := streamOf(testkit.ReadFile(t, in))
+		var out []byte
+		for {
+			c, err := s.Recv()
+			if errors.Is(err, io.EOF) {
+				break
 			}
-			out = AppendDone(out)
-			checkGolden(t, testkit.GoldenPath(in, ".sse"), out)
-		})
-	}
+			if err != nil {
+				t.Fatalf("Recv: %v", err)
+			}
+			out = AppendChunk(out, c, "my-alias")
+		}
+		out = AppendDone(out)
+		checkGolden(t, testkit.GoldenPath(in, ".sse"), out)
+	})
 }
 
 func TestGoldenEncoders(t *testing.T) {
