@@ -17,6 +17,7 @@ import (
 	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/llm/provider/internal/providertest"
 )
 
 func TestMain(m *testing.M) { testkit.VerifyNoLeaks(m) }
@@ -210,24 +211,7 @@ func TestProviderHangTimesOut(t *testing.T) {
 	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{Hang: true})
 	p := newProvider(t, srv)
-	for _, stream := range []bool{false, true} {
-		ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
-		start := time.Now()
-		var err error
-		if stream {
-			_, err = p.ChatStream(ctx, target, chatRequest("x"))
-		} else {
-			_, err = p.Chat(ctx, target, chatRequest("x"))
-		}
-		cancel()
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("stream=%v: returned after %v", stream, d)
-		}
-		var ue *chat.UpstreamError
-		if !errors.As(err, &ue) || ue.Status != 0 || !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("stream=%v: error %v", stream, err)
-		}
-	}
+	providertest.AbortsOnContext(t, providertest.ChatCalls(p, target, chatRequest("x")))
 }
 
 func TestProviderSlowStreamTimesOut(t *testing.T) {

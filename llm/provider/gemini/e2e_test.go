@@ -1,7 +1,6 @@
 package gemini
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/llm/provider/internal/providertest"
 )
 
 // End-to-end tests: the provider against llmtest speaking Gemini.
@@ -312,24 +312,7 @@ func TestAuthErrorEndToEnd(t *testing.T) {
 func TestHangEndToEnd(t *testing.T) {
 	srv, p := startMock(t)
 	setBehavior(t, srv, llmtest.Behavior{Hang: true})
-	for _, stream := range []bool{false, true} {
-		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-		start := time.Now()
-		var err error
-		if stream {
-			_, err = p.ChatStream(ctx, target, userRequest("hi"))
-		} else {
-			_, err = p.Chat(ctx, target, userRequest("hi"))
-		}
-		cancel()
-		if elapsed := time.Since(start); elapsed > 5*time.Second {
-			t.Errorf("stream=%v: returned after %s", stream, elapsed)
-		}
-		ue := asUpstream(t, err)
-		if ue.Status != 0 || !errors.Is(err, context.DeadlineExceeded) || !ue.Retryable() {
-			t.Errorf("stream=%v: %+v", stream, ue)
-		}
-	}
+	providertest.AbortsOnContext(t, providertest.ChatCalls(p, target, userRequest("hi")))
 }
 
 func TestCloseAfterChunksEndToEnd(t *testing.T) {

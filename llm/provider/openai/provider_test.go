@@ -16,6 +16,7 @@ import (
 	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/llm/provider/internal/providertest"
 )
 
 // TestMain fails the package if a test leaves a goroutine behind (a stream
@@ -381,38 +382,13 @@ func TestHangAbortsOnContext(t *testing.T) {
 	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{Hang: true})
 	p := newProvider(t, srv, Config{})
-	calls := map[string]func(ctx context.Context) error{
-		"chat": func(ctx context.Context) error { _, err := p.Chat(ctx, target, userRequest("x")); return err },
-		"stream": func(ctx context.Context) error {
-			req := userRequest("x")
-			req.Stream = true
-			s, err := p.ChatStream(ctx, target, req)
-			if s != nil {
-				_ = s.Close()
-			}
-			return err
-		},
-		"embed": func(ctx context.Context) error {
-			_, err := p.Embed(ctx, target, &chat.EmbeddingRequest{Input: []string{"x"}})
-			return err
-		},
-		"models": func(ctx context.Context) error { _, err := p.ListModels(ctx, target); return err },
+	calls := providertest.ChatCalls(p, target, userRequest("x"))
+	calls["embed"] = func(ctx context.Context) error {
+		_, err := p.Embed(ctx, target, &chat.EmbeddingRequest{Input: []string{"x"}})
+		return err
 	}
-	for name, call := range calls {
-		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-			defer cancel()
-			start := time.Now()
-			err := call(ctx)
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("took %s after a 100ms timeout", d)
-			}
-			var ue *chat.UpstreamError
-			if !errors.As(err, &ue) || ue.Status != 0 || !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("error %v, want an UpstreamError wrapping context.DeadlineExceeded", err)
-			}
-		})
-	}
+	calls["models"] = func(ctx context.Context) error { _, err := p.ListModels(ctx, target); return err }
+	providertest.AbortsOnContext(t, calls)
 }
 
 func TestStreamAbortsOnContext(t *testing.T) {
