@@ -28,9 +28,7 @@ const testKey = "sk-ant-test-0123456789"
 // at the end of the test (for the goroutine-leak check).
 func newProvider(t *testing.T, srv *llmtest.Server) *Provider {
 	t.Helper()
-	client := &http.Client{Transport: chat.NewTransport(chat.TransportOptions{})}
-	t.Cleanup(client.CloseIdleConnections)
-	p, err := New(Config{Name: "anthropic-test", BaseURL: srv.URL + "/v1/", HTTPClient: client, Headers: map[string]string{"anthropic-beta": "prompt-caching-2024-07-31"}})
+	p, err := New(Config{Name: "anthropic-test", BaseURL: srv.URL + "/v1/", HTTPClient: providertest.Client(t), Headers: map[string]string{"anthropic-beta": "prompt-caching-2024-07-31"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +258,7 @@ func TestProviderSpendLimit(t *testing.T) {
 		_, _ = io.WriteString(w, `{"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed your organization's monthly spend limit.","details":{"error_code":"enforced_spend_limit_reached"}}}`)
 	})
 	url := serveHandler(t, upstream)
-	p, err := New(Config{BaseURL: url, HTTPClient: testHTTPClient(t)})
+	p, err := New(Config{BaseURL: url, HTTPClient: providertest.Client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +322,7 @@ func TestProviderListModelsPages(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, `{"data":[{"id":"c"}],"has_more":false,"last_id":"c"}`)
 	}))
-	p, err := New(Config{BaseURL: url, HTTPClient: testHTTPClient(t)})
+	p, err := New(Config{BaseURL: url, HTTPClient: providertest.Client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +367,7 @@ func TestProviderStreamReusesConnection(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	p, err := New(Config{BaseURL: srv.URL, HTTPClient: testHTTPClient(t)})
+	p, err := New(Config{BaseURL: srv.URL, HTTPClient: providertest.Client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -30,9 +29,7 @@ var target = chat.Target{Provider: "gemini", Model: testModel, APIKey: testKey, 
 func startMock(t *testing.T, opts ...llmtest.Option) (*llmtest.Server, *Provider) {
 	t.Helper()
 	srv := llmtest.StartServer(t, opts...)
-	transport := chat.NewTransport(chat.TransportOptions{})
-	t.Cleanup(transport.CloseIdleConnections)
-	p, err := New(Config{BaseURL: srv.URL + "/v1beta", HTTPClient: &http.Client{Transport: transport},
+	p, err := New(Config{BaseURL: srv.URL + "/v1beta", HTTPClient: providertest.Client(t),
 		Headers: map[string]string{"X-Client": "junction-test"}})
 	if err != nil {
 		t.Fatal(err)

@@ -39,9 +39,7 @@ func startHTTP(t *testing.T, h http.Handler) string {
 // at the end of the test.
 func providerFor(t *testing.T, baseURL string, azure *AzureConfig) *Provider {
 	t.Helper()
-	transport := chat.NewTransport(chat.TransportOptions{})
-	t.Cleanup(transport.CloseIdleConnections)
-	p, err := New(Config{BaseURL: baseURL, Azure: azure, HTTPClient: &http.Client{Transport: transport}})
+	p, err := New(Config{BaseURL: baseURL, Azure: azure, HTTPClient: providertest.Client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,10 +53,8 @@ func newProvider(t *testing.T, srv *llmtest.Server, cfg Config) *Provider {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = srv.URL + "/v1"
 	}
-	transport := chat.NewTransport(chat.TransportOptions{})
-	t.Cleanup(transport.CloseIdleConnections)
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Transport: transport}
+		cfg.HTTPClient = providertest.Client(t)
 	}
 	p, err := New(cfg)
 	if err != nil {

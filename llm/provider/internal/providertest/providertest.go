@@ -5,11 +5,20 @@ package providertest
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/junctionhq/junction/llm/chat"
 )
+
+// Client returns an HTTP client on chat.NewTransport whose idle connections
+// are closed at the end of the test, so that its goroutine-leak check passes.
+func Client(t testing.TB) *http.Client {
+	transport := chat.NewTransport(chat.TransportOptions{})
+	t.Cleanup(transport.CloseIdleConnections)
+	return &http.Client{Transport: transport}
+}
 
 // ChatProvider is a provider that chats and streams.
 type ChatProvider interface {
