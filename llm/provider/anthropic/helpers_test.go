@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-
 )
 
 // serveHandler serves h on a loopback test server and returns its URL.
@@ -14,4 +13,3 @@ func serveHandler(t *testing.T, h http.Handler) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
-
