@@ -88,23 +88,16 @@ type wireEvent struct {
 // event, a malformed event or a stream cut before message_stop is a
 // *chat.UpstreamError (Status 0 for the latter two).
 func (s *stream) Recv() (*chat.Chunk, error) {
-	if s.err != nil {
-		return nil, s.err
+	return upstream.Recv(&s.err, s.step)
+}
+
+// step reads and handles one event.
+func (s *stream) step() (*chat.Chunk, error) {
+	name, data, err := s.events.Next()
+	if err != nil {
+		return nil, s.fail(err)
 	}
-	for {
-		name, data, err := s.events.Next()
-		if err != nil {
-			return nil, s.fail(err)
-		}
-		c, err := s.handle(name, data)
-		if err != nil {
-			s.err = err
-			return nil, err
-		}
-		if c != nil {
-			return c, nil
-		}
-	}
+	return s.handle(name, data)
 }
 
 // fail records a read failure: the stream ended before message_stop.

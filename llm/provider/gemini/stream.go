@@ -12,6 +12,7 @@ import (
 
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/internal/sse"
+	"github.com/junctionhq/junction/llm/provider/internal/upstream"
 )
 
 // ChatStream sends req to streamGenerateContent?alt=sse. It returns once the
@@ -80,23 +81,16 @@ func (s *stream) Close() error {
 // *chat.UpstreamError: status 0 when the stream broke off or was malformed,
 // the error's code when Gemini sent an error event.
 func (s *stream) Recv() (*chat.Chunk, error) {
-	if s.err != nil {
-		return nil, s.err
+	return upstream.Recv(&s.err, s.step)
+}
+
+// step reads and decodes one event.
+func (s *stream) step() (*chat.Chunk, error) {
+	_, data, err := s.events.Next()
+	if err != nil {
+		return s.end(err)
 	}
-	for {
-		_, data, err := s.events.Next()
-		if err != nil {
-			return s.end(err)
-		}
-		c, err := s.decode(data)
-		if err != nil {
-			s.err = err
-			return nil, err
-		}
-		if c != nil {
-			return c, nil
-		}
-	}
+	return s.decode(data)
 }
 
 // end finishes the stream on a read error (io.EOF at a clean end). After the
