@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/junctionhq/junction/llm/chat"
@@ -145,24 +144,12 @@ func (s *stream) decode(data []byte) (*chat.Chunk, error) {
 	reason := ""
 	if len(r.Candidates) > 0 {
 		cand := &r.Candidates[0]
-		var text strings.Builder
-		for _, p := range cand.Content.Parts {
-			switch {
-			case p.Thought:
-			case p.FunctionCall != nil:
-				id := p.FunctionCall.ID
-				if id == "" {
-					id = callID(s.calls)
-				}
-				c.ToolCalls = append(c.ToolCalls, chat.ToolCallDelta{
-					Index: s.calls, ID: id, Name: p.FunctionCall.Name, Arguments: compactArgs(p.FunctionCall.Args),
-				})
-				s.calls++
-			default:
-				text.WriteString(p.Text)
-			}
+		var calls []chat.ToolCall
+		c.Content, calls = splitParts(cand.Content.Parts, s.calls)
+		for _, call := range calls { // Gemini does not split calls: each delta is whole
+			c.ToolCalls = append(c.ToolCalls, chat.ToolCallDelta{Index: s.calls, ID: call.ID, Name: call.Name, Arguments: call.Arguments})
+			s.calls++
 		}
-		c.Content = text.String()
 		reason = cand.FinishReason
 	} else if r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" {
 		reason = "SAFETY" // the prompt was blocked: no candidate will come
