@@ -1,7 +1,8 @@
 // Package upstream is the HTTP plumbing the provider packages share: building
 // a request with a provider's configured headers, sending it and turning a
 // failure into a *chat.UpstreamError, bounding what an error keeps of a body,
-// and decoding an error event that arrives inside a stream.
+// decoding an error event that arrives inside a stream, and a stream's Recv
+// loop.
 //
 // The wire formats themselves stay in each provider package.
 package upstream
