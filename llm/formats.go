@@ -28,6 +28,9 @@ type clientFormat interface {
 	eventUsage(ev []byte, u *chat.Usage, includeUsage bool) (forward bool)
 	// appendStreamError is an in-band error event, after the 200 was sent.
 	appendStreamError(dst []byte, e *apiError) []byte
+	// streamError decodes a passed-through SSE event that is an in-band
+	// error; nil for any other event.
+	streamError(provider string, ev []byte) *chat.UpstreamError
 }
 
 // streamEncoder writes canonical chunks in the client's stream format.
@@ -60,6 +63,9 @@ func (openAIFormat) prepare(body []byte, h *chatHead, model string) ([]byte, err
 }
 
 func (openAIFormat) responseUsage(body []byte) chat.Usage { return openai.ResponseUsage(body) }
+func (openAIFormat) streamError(provider string, ev []byte) *chat.UpstreamError {
+	return openai.DecodeStreamError(provider, ev)
+}
 
 // usageObject, in either spacing, is in every chunk that carries usage;
 // checking for it first keeps the decoding off the path of the others.
@@ -124,6 +130,9 @@ func (anthropicFormat) prepare(body []byte, h *chatHead, model string) ([]byte, 
 }
 
 func (anthropicFormat) responseUsage(body []byte) chat.Usage { return anthropic.ResponseUsage(body) }
+func (anthropicFormat) streamError(provider string, ev []byte) *chat.UpstreamError {
+	return anthropic.DecodeStreamError(provider, ev)
+}
 
 func (anthropicFormat) eventUsage(ev []byte, u *chat.Usage, _ bool) bool {
 	if bytes.Contains(ev, []byte(`"usage"`)) {

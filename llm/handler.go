@@ -1,9 +1,7 @@
 package llm
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -357,7 +355,7 @@ func (c *chatCall) forward(ctx context.Context, cand *router.Candidate, fwd chat
 			if isComment(ev) {
 				continue
 			}
-			if e := inBandError(cand.Target.Provider, ev); e != nil {
+			if e := c.format.streamError(cand.Target.Provider, ev); e != nil {
 				return e
 			}
 			first = append([]byte(nil), ev...)
@@ -403,42 +401,6 @@ func firstByte(clientCtx context.Context, timeout time.Duration, cancel context.
 		return clientCtx.Err()
 	}
 	return err
-}
-
-// inBandError recognises an in-band error event of a passed-through stream
-// (OpenAI's data: {"error": ...}, Anthropic's event: error).
-func inBandError(provider string, ev []byte) *chat.UpstreamError {
-	data := sseData(ev)
-	if string(eventName(ev)) != "error" && !jsonHasKey(data, "error") {
-		return nil
-	}
-	var v struct {
-		Error struct {
-			Message string `json:"message"`
-			Type    string `json:"type"`
-			Code    any    `json:"code"`
-		} `json:"error"`
-	}
-	_ = json.Unmarshal(data, &v)
-	status := http.StatusBadGateway
-	if v.Error.Type == "overloaded_error" {
-		status = 529
-	}
-	code, _ := v.Error.Code.(string) // OpenAI's invalid_api_key; some servers send a number
-	return &chat.UpstreamError{Provider: provider, Status: status, Type: v.Error.Type, Code: code, Message: v.Error.Message, Body: data}
-}
-
-// jsonHasKey reports whether the JSON object data has the top-level key.
-func jsonHasKey(data []byte, key string) bool {
-	var m map[string]json.RawMessage
-	if len(data) == 0 || data[0] != '{' || !bytes.Contains(data, []byte(`"`+key+`"`)) {
-		return false
-	}
-	if json.Unmarshal(data, &m) != nil {
-		return false
-	}
-	_, ok := m[key]
-	return ok
 }
 
 // checkContentType refuses a request body declared as anything but JSON:

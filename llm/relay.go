@@ -147,7 +147,7 @@ func (c *chatCall) relayEvents(cw *sse.Writer, wd *watchdog) error {
 	ev := c.firstEvent
 	for {
 		if bytes.Contains(ev, quotedError) {
-			if err := inBandError(provider, ev); err != nil {
+			if err := c.format.streamError(provider, ev); err != nil {
 				cw.Send(c.clientErrorEvent(ev, err))
 				c.billProduced(produced)
 				return err

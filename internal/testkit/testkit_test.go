@@ -54,6 +54,26 @@ func TestCheckGoldenComparesBytes(t *testing.T) {
 	CheckGolden(t, path, IndentJSON(t, []byte(`{"a":1}`)))
 }
 
+func TestGoldenCasesLeaveOutGoldenFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, name := range []string{"a.json", "a.golden.json", "b.json", "c.sse"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ran []string
+	RunGoldenCases(t, dir, ".json", func(t *testing.T, in string) {
+		ran = append(ran, filepath.Base(in)+"="+string(ReadFile(t, in)))
+	})
+	if len(ran) != 2 || ran[0] != "a.json=a.json" || ran[1] != "b.json=b.json" {
+		t.Errorf("cases %v, want a.json and b.json", ran)
+	}
+	if got := GoldenPath(filepath.Join("d", "a.json"), ".upstream.json"); got != filepath.Join("d", "a.golden.upstream.json") {
+		t.Errorf("GoldenPath = %s", got)
+	}
+}
+
 func TestSyncBuffer(t *testing.T) {
 	t.Parallel()
 	var b SyncBuffer

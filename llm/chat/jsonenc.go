@@ -1,6 +1,10 @@
 package chat
 
-import "unicode/utf8"
+import (
+	"encoding/json"
+	"slices"
+	"unicode/utf8"
+)
 
 // The wire encoders of the providers append JSON to a caller's buffer
 // instead of going through encoding/json; they share this string escaper.
@@ -75,4 +79,46 @@ func AppendJSONStringContent(dst []byte, s string) []byte {
 		i += size
 	}
 	return append(dst, s[start:]...)
+}
+
+// AppendJSONStrings appends ss as a JSON array of strings.
+func AppendJSONStrings(dst []byte, ss []string) []byte {
+	return AppendJSONArray(dst, ss, func(dst []byte, s *string) []byte { return AppendJSONString(dst, *s) })
+}
+
+// AppendJSONArray appends items as a JSON array, each written by appendItem.
+func AppendJSONArray[T any](dst []byte, items []T, appendItem func([]byte, *T) []byte) []byte {
+	dst = append(dst, '[')
+	for i := range items {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendItem(dst, &items[i])
+	}
+	return append(dst, ']')
+}
+
+// AppendJSONMembers appends the members of m that keep accepts, each
+// preceded by a comma, in key order so that the output is deterministic;
+// appendValue writes each value.
+func AppendJSONMembers(dst []byte, m map[string]json.RawMessage, keep func(key string, v json.RawMessage) bool,
+	appendValue func([]byte, json.RawMessage) []byte) []byte {
+	if len(m) == 0 {
+		return dst
+	}
+	var stack [16]string
+	keys := stack[:0]
+	for k, v := range m {
+		if keep(k, v) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		dst = append(dst, ',')
+		dst = AppendJSONString(dst, k)
+		dst = append(dst, ':')
+		dst = appendValue(dst, m[k])
+	}
+	return dst
 }

@@ -3,7 +3,6 @@ package llmtest
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -104,24 +103,8 @@ func (m *Mock) serveMessages(x *exchange) {
 		return
 	}
 	pr, apiErr := req.prompt(x.profile.needsLastUserText())
-	if apiErr != nil {
-		x.fail(apiErr)
-		return
-	}
-	if !m.knownModel(pr.model) {
-		x.fail(newAPIError(http.StatusNotFound, "model: %s", pr.model))
-		return
-	}
-	if !x.admit() {
-		return
-	}
-	r := x.profile.plan(&pr)
-	if pr.stream {
-		x.streamMessage(&pr, &r)
-		return
-	}
-	x.out = x.appendMessage(x.out[:0], &pr, &r)
-	x.writeJSON(http.StatusOK, x.out)
+	m.answerChat(x, pr, apiErr, func(model string) *apiError { return newAPIError(http.StatusNotFound, "model: %s", model) },
+		x.streamMessage, x.appendMessage)
 }
 
 // prompt validates the request as the real API does and summarises it.
@@ -169,7 +152,7 @@ func (req *anthropicRequest) prompt(wantLastUser bool) (prompt, *apiError) {
 		}
 	}
 	if wantLastUser && lastUser >= 0 {
-		pr.lastUserText = anthropicText(req.Messages[lastUser].Content)
+		pr.lastUserText = contentText(req.Messages[lastUser].Content)
 	}
 	return pr, nil
 }
@@ -210,29 +193,6 @@ func anthropicContent(raw json.RawMessage) (tokens int, toolResults, ok bool) {
 		}
 	}
 	return tokens, toolResults, true
-}
-
-// anthropicText returns the text of a validated content value; text blocks are joined
-// by newlines.
-func anthropicText(raw json.RawMessage) string {
-	if len(raw) > 0 && raw[0] == '"' {
-		var s string
-		_ = json.Unmarshal(raw, &s) // validated by anthropicContent
-		return s
-	}
-	var blocks []anthropicBlock
-	_ = json.Unmarshal(raw, &blocks)
-	var b strings.Builder
-	for i := range blocks {
-		if blocks[i].Type != "text" {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(blocks[i].Text)
-	}
-	return b.String()
 }
 
 // anthropicStopReason maps a finish reason to Anthropic's vocabulary.
@@ -344,12 +304,24 @@ func (x *exchange) streamMessage(pr *prompt, r *reply) {
 		index++
 		return s.send(x.out)
 	}
-	appendDeltaHead := func(kind string) {
-		x.out = appendEventHead(x.out[:0], "content_block_delta")
-		x.out = append(x.out, `{"type":"content_block_delta","index":`...)
-		x.out = appendInt(x.out, index)
-		x.out = append(x.out, `,"delta":{"type":"`...)
-		x.out = append(x.out, kind...)
+	// sendDeltas sends rest as the block's deltas of kind, cut into pieces
+	// by next, then the block's content_block_stop.
+	sendDeltas := func(rest string, next func(string) (string, string), kind string) bool {
+		for rest != "" {
+			var piece string
+			piece, rest = next(rest)
+			x.out = appendEventHead(x.out[:0], "content_block_delta")
+			x.out = append(x.out, `{"type":"content_block_delta","index":`...)
+			x.out = appendInt(x.out, index)
+			x.out = append(x.out, `,"delta":{"type":"`...)
+			x.out = append(x.out, kind...)
+			x.out = appendJSONString(x.out, piece)
+			x.out = append(x.out, "}}\n\n"...)
+			if !s.send(x.out) {
+				return false
+			}
+		}
+		return sendBlockStop()
 	}
 	appendStartHead := func() {
 		x.out = appendEventHead(x.out[:0], "content_block_start")
@@ -364,17 +336,7 @@ func (x *exchange) streamMessage(pr *prompt, r *reply) {
 		if !sendBlockStart() {
 			return
 		}
-		for rest := r.text; rest != ""; {
-			var piece string
-			piece, rest = nextWordPiece(rest)
-			appendDeltaHead(`text_delta","text":`)
-			x.out = appendJSONString(x.out, piece)
-			x.out = append(x.out, "}}\n\n"...)
-			if !s.send(x.out) {
-				return
-			}
-		}
-		if !sendBlockStop() {
+		if !sendDeltas(r.text, nextWordPiece, `text_delta","text":`) {
 			return
 		}
 	}
@@ -389,17 +351,7 @@ func (x *exchange) streamMessage(pr *prompt, r *reply) {
 		if !sendBlockStart() {
 			return
 		}
-		for rest := c.arguments(); rest != ""; {
-			var piece string
-			piece, rest = nextArgumentPiece(rest)
-			appendDeltaHead(`input_json_delta","partial_json":`)
-			x.out = appendJSONString(x.out, piece)
-			x.out = append(x.out, "}}\n\n"...)
-			if !s.send(x.out) {
-				return
-			}
-		}
-		if !sendBlockStop() {
+		if !sendDeltas(c.arguments(), nextArgumentPiece, `input_json_delta","partial_json":`) {
 			return
 		}
 	}

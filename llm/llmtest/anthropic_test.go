@@ -8,7 +8,7 @@ import (
 )
 
 func TestAnthropicMessage(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	body := `{"model":"claude-haiku-4-5","max_tokens":100,"system":[{"type":"text","text":"be very brief"}],` +
 		`"messages":[{"role":"user","content":[{"type":"text","text":"hello there"}]}],"metadata":{"user_id":"u"}}`
 	status, header, raw := do(t, newRequest(t.Context(), anthropic, srv.URL, "", testKey, body))
@@ -35,16 +35,8 @@ func TestAnthropicMessage(t *testing.T) {
 }
 
 func TestAnthropicStreamEvents(t *testing.T) {
-	srv := startServer(t)
-	req := newRequest(t.Context(), anthropic, srv.URL, "", testKey, chatBody(anthropic, "one two", `,"stream":true`))
-	resp, err := testClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		t.Errorf("content-type %q", ct)
-	}
+	srv := StartServer(t)
+	resp := openStream(t, newRequest(t.Context(), anthropic, srv.URL, "", testKey, chatBody(anthropic, "one two", `,"stream":true`)))
 	s, err := readAnthropicStream(resp.Body)
 	if err != nil {
 		t.Fatalf("stream: %v (so far %+v)", err, s)
@@ -66,7 +58,7 @@ func TestAnthropicStreamEvents(t *testing.T) {
 }
 
 func TestAnthropicValidation(t *testing.T) {
-	srv := startServer(t, WithModels("claude-haiku-4-5"))
+	srv := StartServer(t, WithModels("claude-haiku-4-5"))
 	const msgs = `"messages":[{"role":"user","content":"hi"}]`
 	tests := []struct {
 		name      string

@@ -2,7 +2,6 @@ package llmtest
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,23 +15,11 @@ const azureVersion = "?api-version=2024-10-21"
 // azureRequest builds an Azure OpenAI request (GET when body is empty)
 // authenticated with api-key.
 func azureRequest(ctx context.Context, baseURL, path, key, body string) *http.Request {
-	method := http.MethodPost
-	var rd io.Reader = strings.NewReader(body)
-	if body == "" {
-		method, rd = http.MethodGet, nil
-	}
-	req, err := http.NewRequestWithContext(ctx, method, baseURL+path, rd)
-	if err != nil {
-		panic(err) // constant inputs in tests
-	}
-	if key != "" {
-		req.Header.Set("api-key", key)
-	}
-	return req
+	return rawRequest(ctx, baseURL+path, body, "api-key", key)
 }
 
 func TestAzureChatCompletion(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	// Azure ignores the body's model; a body may have none.
 	body := `{"messages":[{"role":"user","content":"hello deployment"}]}`
 	status, header, raw := do(t, azureRequest(t.Context(), srv.URL, "/openai/deployments/my-gpt/chat/completions"+azureVersion, testKey, body))
@@ -65,13 +52,9 @@ func TestAzureChatCompletion(t *testing.T) {
 }
 
 func TestAzureStream(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	body := `{"messages":[{"role":"user","content":"stream it"}],"stream":true,"stream_options":{"include_usage":true}}`
-	resp, err := testClient.Do(azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, testKey, body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := openStream(t, azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, testKey, body))
 	s, err := readOpenAIStream(resp.Body)
 	if err != nil {
 		t.Fatalf("stream: %v (%+v)", err, s)
@@ -82,14 +65,10 @@ func TestAzureStream(t *testing.T) {
 }
 
 func TestAzureStreamCut(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	mustSet(t, srv.Mock, Behavior{CloseAfterChunks: 2})
 	body := `{"messages":[{"role":"user","content":"one two three four"}],"stream":true}`
-	resp, err := testClient.Do(azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, testKey, body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := openStream(t, azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, testKey, body))
 	s, err := readOpenAIStream(resp.Body)
 	if err == nil || s.Done || s.Events != 2 {
 		t.Errorf("stream %+v, error %v; want a cut after 2 events", s, err)
@@ -98,7 +77,7 @@ func TestAzureStreamCut(t *testing.T) {
 }
 
 func TestAzureEmbeddingsAndModels(t *testing.T) {
-	srv := startServer(t, WithEmbeddingDimensions(8), WithModels("embed-dep", "chat-dep"))
+	srv := StartServer(t, WithEmbeddingDimensions(8), WithModels("embed-dep", "chat-dep"))
 	status, _, raw := do(t, azureRequest(t.Context(), srv.URL, "/openai/deployments/embed-dep/embeddings"+azureVersion, testKey, `{"input":["a","b"]}`))
 	if status != http.StatusOK {
 		t.Fatalf("status %d: %s", status, raw)
@@ -125,7 +104,7 @@ func TestAzureEmbeddingsAndModels(t *testing.T) {
 }
 
 func TestAzureRejections(t *testing.T) {
-	srv := startServer(t, WithAPIKeys(testKey))
+	srv := StartServer(t, WithAPIKeys(testKey))
 	chatBody := `{"messages":[{"role":"user","content":"x"}]}`
 	bearer := azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, "", chatBody)
 	bearer.Header.Set("Authorization", "Bearer "+testKey)
@@ -167,7 +146,7 @@ func TestAzureRejections(t *testing.T) {
 }
 
 func TestAzureRateLimitHeaders(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	mustSet(t, srv.Mock, Behavior{RateLimitNext: 1, RetryAfter: 1500 * time.Millisecond})
 	status, header, raw := do(t, azureRequest(t.Context(), srv.URL, "/openai/deployments/d/chat/completions"+azureVersion, testKey,
 		`{"messages":[{"role":"user","content":"x"}]}`))

@@ -137,14 +137,10 @@ func TestStreamPacing(t *testing.T) {
 
 	t.Run("real time", func(t *testing.T) {
 		const ttfc, chunkDelay = 60 * time.Millisecond, 15 * time.Millisecond
-		srv := startServer(t)
+		srv := StartServer(t)
 		mustSet(t, srv.Mock, Behavior{TimeToFirstChunk: ttfc, ChunkDelay: chunkDelay, Reply: "a b c"})
 		start := time.Now()
-		resp, err := testClient.Do(newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "hi", `,"stream":true`)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		resp := openStream(t, newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "hi", `,"stream":true`)))
 		buf := make([]byte, 1)
 		if _, err := io.ReadFull(resp.Body, buf); err != nil {
 			t.Fatal(err)
@@ -310,7 +306,7 @@ func TestPerKeyBehavior(t *testing.T) {
 }
 
 func TestChangeWhileServing(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for range 4 {
@@ -434,15 +430,11 @@ func TestLatencyEndedByClose(t *testing.T) {
 }
 
 func TestCloseAfterChunks(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	mustSet(t, srv.Mock, Behavior{CloseAfterChunks: 3, Reply: "one two three four five"})
 
 	t.Run("openai", func(t *testing.T) {
-		resp, err := testClient.Do(newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "hi", `,"stream":true`)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		resp := openStream(t, newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "hi", `,"stream":true`)))
 		s, err := readOpenAIStream(resp.Body)
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("stream error %v, want unexpected EOF", err)
@@ -452,11 +444,7 @@ func TestCloseAfterChunks(t *testing.T) {
 		}
 	})
 	t.Run("anthropic", func(t *testing.T) {
-		resp, err := testClient.Do(newRequest(t.Context(), anthropic, srv.URL, "", testKey, chatBody(anthropic, "hi", `,"stream":true`)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		resp := openStream(t, newRequest(t.Context(), anthropic, srv.URL, "", testKey, chatBody(anthropic, "hi", `,"stream":true`)))
 		s, err := readAnthropicStream(resp.Body)
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("stream error %v, want unexpected EOF", err)
@@ -477,7 +465,7 @@ func TestCloseAfterChunks(t *testing.T) {
 }
 
 func TestErrorAfterChunksEndsTheStreamWithAnErrorEvent(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	mustSet(t, srv.Mock, Behavior{ErrorAfterChunks: 2, FailStatus: 529, Reply: "one two three four five"})
 	cases := []struct {
 		name, want, notWant string

@@ -301,10 +301,13 @@ func decodeGemini(body []byte, v any) *apiError {
 	return newAPIError(http.StatusBadRequest, "Invalid JSON payload received. %v", err)
 }
 
-// geminiModelNotFound is the 404 for a model the mock does not serve.
-func geminiModelNotFound(model, method string) *apiError {
-	return newAPIError(http.StatusNotFound, "models/%s is not found for API version v1beta, or is not supported for %s. "+
-		"Call ListModels to see the list of available models and their supported methods.", model, method)
+// geminiModelNotFound returns the 404 of method for a model the mock does
+// not serve.
+func geminiModelNotFound(method string) func(model string) *apiError {
+	return func(model string) *apiError {
+		return newAPIError(http.StatusNotFound, "models/%s is not found for API version v1beta, or is not supported for %s. "+
+			"Call ListModels to see the list of available models and their supported methods.", model, method)
+	}
 }
 
 // serveGenerateContent answers POST /v1beta/models/{model}:generateContent.
@@ -333,25 +336,9 @@ func (m *Mock) serveGemini(x *exchange, stream bool) {
 		return
 	}
 	pr, apiErr := req.prompt(model, x.profile.needsLastUserText())
-	if apiErr != nil {
-		x.fail(apiErr)
-		return
-	}
 	pr.stream = stream
-	if !m.knownModel(model) {
-		x.fail(geminiModelNotFound(model, method))
-		return
-	}
-	if !x.admit() {
-		return
-	}
-	r := x.profile.plan(&pr)
-	if stream {
-		x.streamGemini(&pr, &r, sse)
-		return
-	}
-	x.out = x.appendGeminiResponse(x.out[:0], &pr, &r)
-	x.writeJSON(http.StatusOK, x.out)
+	m.answerChat(x, pr, apiErr, geminiModelNotFound(method),
+		func(pr *prompt, r *reply) { x.streamGemini(pr, r, sse) }, x.appendGeminiResponse)
 }
 
 // prompt validates the request as the real API does and summarises it.
@@ -433,17 +420,7 @@ func (req *geminiRequest) prompt(model string, wantLastUser bool) (prompt, *apiE
 		inToolRun = toolResults
 	}
 	if wantLastUser && lastUser >= 0 {
-		var b strings.Builder
-		for _, p := range req.Contents[lastUser].Parts {
-			if p.Text == nil {
-				continue
-			}
-			if b.Len() > 0 {
-				b.WriteByte('\n')
-			}
-			b.WriteString(*p.Text)
-		}
-		pr.lastUserText = b.String()
+		pr.lastUserText = partsText(req.Contents[lastUser].Parts, '\n')
 	}
 	return pr, nil
 }
@@ -612,4 +589,19 @@ func (m *Mock) serveGeminiModels(x *exchange) {
 	}
 	x.out = append(x.out, "]}"...)
 	x.writeJSON(http.StatusOK, x.out)
+}
+
+// partsText returns the texts of parts joined by sep.
+func partsText(parts []geminiPart, sep byte) string {
+	var b strings.Builder
+	for _, p := range parts {
+		if p.Text == nil {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(sep)
+		}
+		b.WriteString(*p.Text)
+	}
+	return b.String()
 }

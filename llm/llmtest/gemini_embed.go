@@ -38,15 +38,7 @@ func (m *Mock) serveEmbedContent(x *exchange) {
 		return
 	}
 	text, dims, apiErr := req.validate("EmbedContentRequest", m.cfg.embeddingDims)
-	if apiErr != nil {
-		x.fail(apiErr)
-		return
-	}
-	if !m.knownModel(model) {
-		x.fail(geminiModelNotFound(model, method))
-		return
-	}
-	if !x.admit() {
+	if !m.admitModel(x, apiErr, model, geminiModelNotFound(method)) {
 		return
 	}
 	vec := make([]float32, dims)
@@ -91,11 +83,7 @@ func (m *Mock) serveBatchEmbedContents(x *exchange) {
 			return
 		}
 	}
-	if !m.knownModel(model) {
-		x.fail(geminiModelNotFound(model, method))
-		return
-	}
-	if !x.admit() {
+	if !m.admitModel(x, nil, model, geminiModelNotFound(method)) {
 		return
 	}
 	x.out = append(x.out[:0], `{"embeddings":[`...)
@@ -117,17 +105,8 @@ func (req *geminiEmbedRequest) validate(where string, nativeDims int) (string, i
 	if req.Content == nil {
 		return "", 0, newAPIError(http.StatusBadRequest, "* %s.content: content is not specified\n", where)
 	}
-	var b strings.Builder
-	for _, p := range req.Content.Parts {
-		if p.Text == nil {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(*p.Text)
-	}
-	if strings.TrimSpace(b.String()) == "" {
+	text := partsText(req.Content.Parts, ' ')
+	if strings.TrimSpace(text) == "" {
 		return "", 0, newAPIError(http.StatusBadRequest, "* %s.content.parts: contents must not be empty\n", where)
 	}
 	dims := nativeDims
@@ -141,7 +120,7 @@ func (req *geminiEmbedRequest) validate(where string, nativeDims int) (string, i
 			dims = *d
 		}
 	}
-	return b.String(), dims, nil
+	return text, dims, nil
 }
 
 // appendGeminiEmbedding appends a ContentEmbedding {"values":[...]}.

@@ -27,22 +27,7 @@ func geminiPath(model, method string) string { return "/v1beta/models/" + model 
 // newGeminiRequest builds a Gemini request with the key in x-goog-api-key; an empty
 // body makes a GET.
 func newGeminiRequest(ctx context.Context, baseURL, path, key, body string) *http.Request {
-	method := http.MethodPost
-	var rd io.Reader = strings.NewReader(body)
-	if body == "" {
-		method, rd = http.MethodGet, nil
-	}
-	req, err := http.NewRequestWithContext(ctx, method, baseURL+path, rd)
-	if err != nil {
-		panic(err) // constant inputs in tests
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("x-goog-api-key", key)
-	}
-	return req
+	return rawRequest(ctx, baseURL+path, body, "x-goog-api-key", key)
 }
 
 // geminiBody returns a request with one user text and extra top-level fields.
@@ -175,20 +160,12 @@ func serveGeminiReq(m *Mock, ctx context.Context, path, body string) *httptest.R
 }
 
 func TestGeminiGenerateContent(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	body := `{"systemInstruction":{"parts":[{"text":"be very brief"}]},` +
 		`"contents":[{"role":"user","parts":[{"text":"what is the time"},{"inlineData":{"mimeType":"image/png","data":"AA=="}}]}],` +
 		`"generationConfig":{"temperature":0.2,"topK":3},"safetySettings":[]}`
 	status, header, raw := do(t, newGeminiRequest(t.Context(), srv.URL, geminiPath(geminiModel, "generateContent"), testKey, body))
-	if status != http.StatusOK {
-		t.Fatalf("status %d: %s", status, raw)
-	}
-	if ct := header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("content-type %q", ct)
-	}
-	if id := header.Get("X-Request-Id"); !strings.HasPrefix(id, "req_") {
-		t.Errorf("x-request-id %q", id)
-	}
+	checkJSONReply(t, status, header, raw)
 	var resp gmResponse
 	decodeJSON(t, raw, &resp)
 	if len(resp.Candidates) != 1 || resp.ModelVersion != geminiModel || len(resp.ResponseID) != idLength {
@@ -315,16 +292,9 @@ func TestGeminiValidation(t *testing.T) {
 }
 
 func TestGeminiStream(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	path := geminiPath(geminiModel, "streamGenerateContent") + "?alt=sse"
-	resp, err := testClient.Do(newGeminiRequest(t.Context(), srv.URL, path, testKey, geminiBody("tell me a story", "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		t.Errorf("content-type %q", ct)
-	}
+	resp := openStream(t, newGeminiRequest(t.Context(), srv.URL, path, testKey, geminiBody("tell me a story", "")))
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
@@ -566,14 +536,10 @@ func TestGeminiHang(t *testing.T) {
 }
 
 func TestGeminiCloseAfterChunks(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	mustSet(t, srv.Mock, Behavior{CloseAfterChunks: 2, Reply: "one two three four"})
 	path := geminiPath(geminiModel, "streamGenerateContent") + "?alt=sse"
-	resp, err := testClient.Do(newGeminiRequest(t.Context(), srv.URL, path, testKey, geminiBody("hi", "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := openStream(t, newGeminiRequest(t.Context(), srv.URL, path, testKey, geminiBody("hi", "")))
 	s, err := readGeminiSSE(resp.Body)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("stream error %v, want unexpected EOF", err)
@@ -622,7 +588,7 @@ func TestGeminiEmbeddings(t *testing.T) {
 }
 
 func TestGeminiModels(t *testing.T) {
-	srv := startServer(t, WithModels(geminiModel, "gemini-embedding-001"))
+	srv := StartServer(t, WithModels(geminiModel, "gemini-embedding-001"))
 	req := newGeminiRequest(t.Context(), srv.URL, "/v1beta/models?key="+testKey, "", "")
 	status, _, raw := do(t, req)
 	var list struct {

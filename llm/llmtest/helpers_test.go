@@ -21,14 +21,6 @@ const (
 	otherKey = "sk-other-0123456789"
 )
 
-// startServer starts a mock server closed at the end of the test.
-func startServer(t *testing.T, opts ...Option) *Server {
-	t.Helper()
-	srv := NewServer(opts...)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // mustSet sets b as the default behaviour or fails the test.
 func mustSet(t *testing.T, m *Mock, b Behavior) {
 	t.Helper()
@@ -64,30 +56,66 @@ func newRequest(ctx context.Context, f format, baseURL, path, key, body string) 
 			path = string(EndpointMessages)
 		}
 	}
+	if f == anthropic {
+		req := rawRequest(ctx, baseURL+path, body, "x-api-key", key)
+		req.Header.Set("anthropic-version", "2023-06-01")
+		return req
+	}
+	if key != "" {
+		key = "Bearer " + key
+	}
+	return rawRequest(ctx, baseURL+path, body, "Authorization", key)
+}
+
+// rawRequest builds a request to url: a JSON POST of body, or a GET when body
+// is empty, with the key in the header keyHeader unless key is empty.
+func rawRequest(ctx context.Context, url, body, keyHeader, key string) *http.Request {
 	method := http.MethodPost
 	var rd io.Reader = strings.NewReader(body)
 	if body == "" {
 		method, rd = http.MethodGet, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, method, baseURL+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		panic(err) // constant inputs in tests
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	switch f {
-	case anthropic:
-		if key != "" {
-			req.Header.Set("x-api-key", key)
-		}
-		req.Header.Set("anthropic-version", "2023-06-01")
-	default:
-		if key != "" {
-			req.Header.Set("Authorization", "Bearer "+key)
-		}
+	if key != "" {
+		req.Header.Set(keyHeader, key)
 	}
 	return req
+}
+
+// openStream sends a streaming request and returns the response, whose body
+// is closed at the end of the test, after checking it is an event stream.
+func openStream(t *testing.T, req *http.Request) *http.Response {
+	t.Helper()
+	resp, err := testClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Errorf("content-type %q", ct)
+	}
+	return resp
+}
+
+// checkJSONReply checks a successful JSON answer: status 200, the JSON
+// Content-Type and a request id.
+func checkJSONReply(t *testing.T, status int, header http.Header, raw []byte) {
+	t.Helper()
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %s", status, raw)
+	}
+	if ct := header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("content-type %q", ct)
+	}
+	if id := header.Get("X-Request-Id"); !strings.HasPrefix(id, "req_") {
+		t.Errorf("x-request-id %q", id)
+	}
 }
 
 // do sends a request to a live server and returns status, headers and body.

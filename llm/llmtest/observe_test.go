@@ -12,7 +12,7 @@ import (
 
 func TestStatsAndRecording(t *testing.T) {
 	t0 := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	srv := startServer(t, WithNow(func() time.Time { return t0 }), WithRequestLog(3))
+	srv := StartServer(t, WithNow(func() time.Time { return t0 }), WithRequestLog(3))
 	ctx := t.Context()
 
 	first := newRequest(ctx, openAI, srv.URL, "", testKey, chatBody(openAI, "first", ""))

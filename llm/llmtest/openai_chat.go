@@ -3,7 +3,6 @@ package llmtest
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 )
 
 // OpenAI POST /v1/chat/completions.
@@ -50,25 +49,13 @@ func (m *Mock) serveChatCompletions(x *exchange) {
 		return
 	}
 	pr, apiErr := req.prompt(x.profile.needsLastUserText())
-	if apiErr != nil {
-		x.fail(apiErr)
-		return
-	}
-	if !m.knownModel(pr.model) {
-		x.fail(newAPIError(http.StatusNotFound,
-			"The model `%s` does not exist or you do not have access to it.", pr.model).withParam("", "model_not_found"))
-		return
-	}
-	if !x.admit() {
-		return
-	}
-	r := x.profile.plan(&pr)
-	if pr.stream {
-		x.streamChatCompletion(&pr, &r)
-		return
-	}
-	x.out = x.appendChatCompletion(x.out[:0], &pr, &r)
-	x.writeJSON(http.StatusOK, x.out)
+	m.answerChat(x, pr, apiErr, openAIModelNotFound, x.streamChatCompletion, x.appendChatCompletion)
+}
+
+// openAIModelNotFound is OpenAI's answer for a model the key cannot use.
+func openAIModelNotFound(model string) *apiError {
+	return newAPIError(http.StatusNotFound,
+		"The model `%s` does not exist or you do not have access to it.", model).withParam("", "model_not_found")
 }
 
 // prompt validates the request as the real API does and summarises it.
@@ -160,7 +147,7 @@ func (req *openAIChatRequest) prompt(wantLastUser bool) (prompt, *apiError) {
 		inToolRun = isToolResult
 	}
 	if wantLastUser && lastUser >= 0 {
-		pr.lastUserText = openAIContentText(req.Messages[lastUser].Content)
+		pr.lastUserText = contentText(req.Messages[lastUser].Content)
 	}
 	return pr, nil
 }
@@ -204,32 +191,6 @@ func contentTypeError(i int) *apiError {
 	param := indexedParam("messages", i, "content")
 	return newAPIError(http.StatusBadRequest,
 		"Invalid type for '%s': expected one of a string or array of objects.", param).withParam(param, "invalid_type")
-}
-
-// openAIContentText returns the text of a validated content value; text parts are
-// joined by newlines.
-func openAIContentText(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return ""
-	}
-	if raw[0] == '"' {
-		var s string
-		_ = json.Unmarshal(raw, &s) // validated by openAIContentTokens
-		return s
-	}
-	var parts []openAIContentPart
-	_ = json.Unmarshal(raw, &parts)
-	var b strings.Builder
-	for _, p := range parts {
-		if p.Type != "text" {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(p.Text)
-	}
-	return b.String()
 }
 
 // openAIFinishReason maps a finish reason to OpenAI's vocabulary.

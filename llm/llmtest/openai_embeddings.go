@@ -30,16 +30,7 @@ func (m *Mock) serveEmbeddings(x *exchange) {
 		return
 	}
 	inputs, dims, apiErr := req.validate(m.cfg.embeddingDims)
-	if apiErr != nil {
-		x.fail(apiErr)
-		return
-	}
-	if !m.knownModel(req.Model) {
-		x.fail(newAPIError(http.StatusNotFound,
-			"The model `%s` does not exist or you do not have access to it.", req.Model).withParam("", "model_not_found"))
-		return
-	}
-	if !x.admit() {
+	if !m.admitModel(x, apiErr, req.Model, openAIModelNotFound) {
 		return
 	}
 	vec := make([]float32, dims)

@@ -10,21 +10,13 @@ import (
 
 func TestOpenAIChatCompletion(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	srv := startServer(t, WithNow(func() time.Time { return now }))
+	srv := StartServer(t, WithNow(func() time.Time { return now }))
 	body := `{"model":"gpt-4o-mini","messages":[` +
 		`{"role":"system","content":"be brief"},` +
 		`{"role":"user","content":[{"type":"text","text":"what is the time"},{"type":"image_url","image_url":{"url":"x"}}]}` +
 		`],"temperature":0.2,"unknown_field":{"a":1}}`
 	status, header, raw := do(t, newRequest(t.Context(), openAI, srv.URL, "", testKey, body))
-	if status != http.StatusOK {
-		t.Fatalf("status %d: %s", status, raw)
-	}
-	if ct := header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("content-type %q", ct)
-	}
-	if id := header.Get("X-Request-Id"); !strings.HasPrefix(id, "req_") {
-		t.Errorf("x-request-id %q", id)
-	}
+	checkJSONReply(t, status, header, raw)
 	var c oaCompletion
 	decodeJSON(t, raw, &c)
 	if !strings.HasPrefix(c.ID, "chatcmpl-") || len(c.ID) != len("chatcmpl-")+idLength {
@@ -50,7 +42,7 @@ func TestOpenAIChatCompletion(t *testing.T) {
 }
 
 func TestOpenAIChatStream(t *testing.T) {
-	srv := startServer(t)
+	srv := StartServer(t)
 	for _, includeUsage := range []bool{false, true} {
 		name := "without usage"
 		extra := `,"stream":true`
@@ -59,15 +51,7 @@ func TestOpenAIChatStream(t *testing.T) {
 			extra += `,"stream_options":{"include_usage":true}`
 		}
 		t.Run(name, func(t *testing.T) {
-			req := newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "tell me a story please", extra))
-			resp, err := testClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-				t.Errorf("content-type %q", ct)
-			}
+			resp := openStream(t, newRequest(t.Context(), openAI, srv.URL, "", testKey, chatBody(openAI, "tell me a story please", extra)))
 			s, err := readOpenAIStream(resp.Body)
 			if err != nil {
 				t.Fatalf("stream: %v (so far %+v)", err, s)
@@ -95,7 +79,7 @@ func TestOpenAIChatStream(t *testing.T) {
 }
 
 func TestOpenAIValidation(t *testing.T) {
-	srv := startServer(t, WithModels("gpt-4o-mini"), WithAPIKeys(testKey))
+	srv := StartServer(t, WithModels("gpt-4o-mini"), WithAPIKeys(testKey))
 	tests := []struct {
 		name      string
 		method    string
@@ -270,7 +254,7 @@ func TestReplyKnobs(t *testing.T) {
 func itoa(n int) string { return string(appendInt(nil, n)) }
 
 func TestModels(t *testing.T) {
-	srv := startServer(t, WithModels("gpt-4o", "claude-sonnet-4-5"))
+	srv := StartServer(t, WithModels("gpt-4o", "claude-sonnet-4-5"))
 	t.Run("openai", func(t *testing.T) {
 		status, _, raw := do(t, newRequest(t.Context(), openAI, srv.URL, string(EndpointModels), testKey, ""))
 		if status != http.StatusOK {

@@ -1,6 +1,7 @@
 package llmtest
 
 import (
+	"net/http"
 	"sync/atomic"
 )
 
@@ -125,4 +126,37 @@ func (c *ToolCall) arguments() string {
 		return "{}"
 	}
 	return c.Arguments
+}
+
+// answerChat runs what every chat endpoint does once it has read its body
+// into pr (or failed to, apiErr): admit it (admitModel), plan the reply and
+// write it, streamed or as one JSON body (appendJSON).
+func (m *Mock) answerChat(x *exchange, pr prompt, apiErr *apiError, modelNotFound func(model string) *apiError,
+	stream func(*prompt, *reply), appendJSON func([]byte, *prompt, *reply) []byte) {
+	if !m.admitModel(x, apiErr, pr.model, modelNotFound) {
+		return
+	}
+	r := x.profile.plan(&pr)
+	if pr.stream {
+		stream(&pr, &r)
+		return
+	}
+	x.out = appendJSON(x.out[:0], &pr, &r)
+	x.writeJSON(http.StatusOK, x.out)
+}
+
+// admitModel answers a request whose body did not validate (apiErr) with
+// that error, and one for an unknown model with the API's own error
+// (modelNotFound); then it admits the request (exchange.admit). It reports
+// whether the endpoint goes on to answer.
+func (m *Mock) admitModel(x *exchange, apiErr *apiError, model string, modelNotFound func(model string) *apiError) bool {
+	if apiErr != nil {
+		x.fail(apiErr)
+		return false
+	}
+	if !m.knownModel(model) {
+		x.fail(modelNotFound(model))
+		return false
+	}
+	return x.admit()
 }

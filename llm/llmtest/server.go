@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -36,6 +37,15 @@ func NewServer(opts ...Option) *Server {
 	if err != nil {
 		panic(fmt.Sprintf("llmtest: NewServer: %v", err))
 	}
+	return s
+}
+
+// StartServer is NewServer for a test: the server is closed when t and its
+// subtests end.
+func StartServer(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s := NewServer(opts...)
+	t.Cleanup(s.Close)
 	return s
 }
 

@@ -1,6 +1,7 @@
 package llmtest
 
 import (
+	"encoding/json"
 	"strings"
 )
 
@@ -145,6 +146,33 @@ func fillerText(n int) string {
 			b.WriteByte(' ')
 		}
 		b.WriteString(fillerWords[i%len(fillerWords)])
+	}
+	return b.String()
+}
+
+// contentText returns the text of a validated OpenAI or Anthropic content
+// value: a string, or an array of blocks whose text blocks are joined by
+// newlines.
+func contentText(raw json.RawMessage) string {
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		_ = json.Unmarshal(raw, &s) // validated by the format's request check
+		return s
+	}
+	var blocks []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	_ = json.Unmarshal(raw, &blocks)
+	var b strings.Builder
+	for i := range blocks {
+		if blocks[i].Type != "text" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(blocks[i].Text)
 	}
 	return b.String()
 }

@@ -247,74 +247,114 @@ func arrayEnd(data []byte, i, depth int) (int, error) {
 	return it.End, it.Err
 }
 
+// Walk is the position of an ObjectIter or an ArrayIter: the count of
+// members or elements seen, why the walk stopped early, and the span of the
+// current value.
+type Walk struct {
+	data    []byte
+	pos     int  // next byte to look at
+	depth   int  // nesting of the object or array itself
+	trusted bool // the value has been validated: skip values without checking
+	done    bool
+
+	N                int   // members or elements seen; the current one is N-1
+	Err              error // why the walk stopped early
+	End              int   // offset after the closing brace or bracket, once done
+	ValStart, ValEnd int   // the current value's span
+}
+
+// startWalk starts walking the object or array at data[start] == open; kind
+// names it for the error ("object").
+func startWalk(data []byte, start, depth int, open byte, kind string) (Walk, error) {
+	if start >= len(data) || data[start] != open {
+		return Walk{}, ErrorAt(start, "unexpected %s, expected an %s", Describe(data, start), kind)
+	}
+	if depth+1 > MaxDepth {
+		return Walk{}, ErrorAt(start, "nested too deeply")
+	}
+	return Walk{data: data, pos: start + 1, depth: depth + 1}, nil
+}
+
+// advance moves past the comma before the next member or element and returns
+// where it starts; false at the closing byte (End set) or on an error. item
+// names what a comma follows ("an object member") for the error.
+func (w *Walk) advance(closing byte, item string) (int, bool) {
+	if w.done || w.Err != nil {
+		return 0, false
+	}
+	d := w.data
+	i := SkipSpace(d, w.pos)
+	if i < len(d) && d[i] == closing {
+		w.done, w.End = true, i+1
+		return 0, false
+	}
+	if w.N > 0 {
+		if i >= len(d) || d[i] != ',' {
+			w.Err = ErrorAt(i, "unexpected %s after %s, expected ',' or '%c'", Describe(d, i), item, closing)
+			return 0, false
+		}
+		i = SkipSpace(d, i+1)
+	}
+	return i, true
+}
+
+// value takes the value at d[i] as the current one.
+func (w *Walk) value(i int) bool {
+	end := 0
+	if w.trusted {
+		end = SkipValue(w.data, i)
+	} else {
+		var err error
+		if end, err = ValueEnd(w.data, i, w.depth); err != nil {
+			w.Err = err
+			return false
+		}
+	}
+	w.ValStart, w.ValEnd = i, end
+	w.pos = end
+	w.N++
+	return true
+}
+
+// Value returns the current member's or element's raw value.
+func (w *Walk) Value() []byte { return w.data[w.ValStart:w.ValEnd] }
+
 // ObjectIter walks the members of a JSON object, validating as it goes:
 //
 //	it, err := IterObject(data, start, 0)
 //	for it.Next() { use it.Key, it.Value() }
 //	if it.Err != nil { ... }
 type ObjectIter struct {
-	data    []byte
-	pos     int  // next byte to look at
-	depth   int  // nesting of the object itself
-	trusted bool // the object has been validated: skip values without checking
-	done    bool
+	Walk
 	scratch []byte // for escaped keys
 
-	N   int   // members seen
-	Err error // why the walk stopped early
-	End int   // offset after the closing brace, once done
-
-	// The current member.
-	Key              []byte // unescaped; valid until the next call to Next
-	KeyStart         int    // offset of the key's opening quote
-	ValStart, ValEnd int    // the value's span
+	// The current member's key.
+	Key      []byte // unescaped; valid until the next call to Next
+	KeyStart int    // offset of the key's opening quote
 }
 
 // IterObject starts walking the object at data[start] == '{'. depth is the
 // number of arrays and objects enclosing it.
 func IterObject(data []byte, start, depth int) (ObjectIter, error) {
-	if start >= len(data) || data[start] != '{' {
-		return ObjectIter{}, ErrorAt(start, "unexpected %s, expected an object", Describe(data, start))
-	}
-	if depth+1 > MaxDepth {
-		return ObjectIter{}, ErrorAt(start, "nested too deeply")
-	}
-	return ObjectIter{data: data, pos: start + 1, depth: depth + 1}, nil
-}
-
-func (it *ObjectIter) fail(err error) bool {
-	it.Err = err
-	return false
+	w, err := startWalk(data, start, depth, '{', "object")
+	return ObjectIter{Walk: w}, err
 }
 
 // Next advances to the next member; false at the end or on an error.
 func (it *ObjectIter) Next() bool {
-	if it.done || it.Err != nil {
+	i, ok := it.advance('}', "an object member")
+	if !ok {
 		return false
 	}
 	d := it.data
-	i := SkipSpace(d, it.pos)
-	if i < len(d) && d[i] == '}' && it.N == 0 {
-		it.done, it.End = true, i+1
-		return false
-	}
-	if it.N > 0 {
-		switch {
-		case i < len(d) && d[i] == '}':
-			it.done, it.End = true, i+1
-			return false
-		case i < len(d) && d[i] == ',':
-			i = SkipSpace(d, i+1)
-		default:
-			return it.fail(ErrorAt(i, "unexpected %s after an object member, expected ',' or '}'", Describe(d, i)))
-		}
-	}
 	if i >= len(d) || d[i] != '"' {
-		return it.fail(ErrorAt(i, "unexpected %s, expected an object key", Describe(d, i)))
+		it.Err = ErrorAt(i, "unexpected %s, expected an object key", Describe(d, i))
+		return false
 	}
 	keyEnd, escaped, err := stringEnd(d, i)
 	if err != nil {
-		return it.fail(err)
+		it.Err = err
+		return false
 	}
 	it.KeyStart = i
 	if key := d[i+1 : keyEnd-1]; !escaped && validUTF8(key) {
@@ -325,100 +365,38 @@ func (it *ObjectIter) Next() bool {
 	}
 	i = SkipSpace(d, keyEnd)
 	if i >= len(d) || d[i] != ':' {
-		return it.fail(ErrorAt(i, "unexpected %s after an object key, expected ':'", Describe(d, i)))
+		it.Err = ErrorAt(i, "unexpected %s after an object key, expected ':'", Describe(d, i))
+		return false
 	}
-	i = SkipSpace(d, i+1)
-	var end int
-	if it.trusted {
-		end = SkipValue(d, i)
-	} else if end, err = ValueEnd(d, i, it.depth); err != nil {
-		return it.fail(err)
-	}
-	it.ValStart, it.ValEnd = i, end
-	it.pos = end
-	it.N++
-	return true
+	return it.value(SkipSpace(d, i+1))
 }
-
-// Value returns the current member's raw value.
-func (it *ObjectIter) Value() []byte { return it.data[it.ValStart:it.ValEnd] }
 
 // ArrayIter walks the elements of a JSON array, validating as it goes.
 type ArrayIter struct {
-	data    []byte
-	pos     int
-	depth   int
-	trusted bool
-	done    bool
-
-	N                int   // elements seen; the current one is N-1
-	Err              error // why the walk stopped early
-	End              int   // offset after the closing bracket, once done
-	ValStart, ValEnd int   // the current element's span
+	Walk
 }
 
 // IterArray starts walking the array at data[start] == '['.
 func IterArray(data []byte, start, depth int) (ArrayIter, error) {
-	if start >= len(data) || data[start] != '[' {
-		return ArrayIter{}, ErrorAt(start, "unexpected %s, expected an array", Describe(data, start))
-	}
-	if depth+1 > MaxDepth {
-		return ArrayIter{}, ErrorAt(start, "nested too deeply")
-	}
-	return ArrayIter{data: data, pos: start + 1, depth: depth + 1}, nil
+	w, err := startWalk(data, start, depth, '[', "array")
+	return ArrayIter{w}, err
 }
 
 // Next advances to the next element; false at the end or on an error.
 func (it *ArrayIter) Next() bool {
-	if it.done || it.Err != nil {
-		return false
-	}
-	d := it.data
-	i := SkipSpace(d, it.pos)
-	if i < len(d) && d[i] == ']' && it.N == 0 {
-		it.done, it.End = true, i+1
-		return false
-	}
-	if it.N > 0 {
-		switch {
-		case i < len(d) && d[i] == ']':
-			it.done, it.End = true, i+1
-			return false
-		case i < len(d) && d[i] == ',':
-			i = SkipSpace(d, i+1)
-		default:
-			it.Err = ErrorAt(i, "unexpected %s after an array element, expected ',' or ']'", Describe(d, i))
-			return false
-		}
-	}
-	var end int
-	if it.trusted {
-		end = SkipValue(d, i)
-	} else {
-		var err error
-		if end, err = ValueEnd(d, i, it.depth); err != nil {
-			it.Err = err
-			return false
-		}
-	}
-	it.ValStart, it.ValEnd = i, end
-	it.pos = end
-	it.N++
-	return true
+	i, ok := it.advance(']', "an array element")
+	return ok && it.value(i)
 }
-
-// Value returns the current element's raw value.
-func (it *ArrayIter) Value() []byte { return it.data[it.ValStart:it.ValEnd] }
 
 // WalkObject walks the members of obj, a value the iterators have already
 // validated (it starts with '{'), without validating it again.
 func WalkObject(obj []byte) ObjectIter {
-	return ObjectIter{data: obj, pos: 1, trusted: true}
+	return ObjectIter{Walk: Walk{data: obj, pos: 1, trusted: true}}
 }
 
 // WalkArray walks the elements of arr, an already validated array.
 func WalkArray(arr []byte) ArrayIter {
-	return ArrayIter{data: arr, pos: 1, trusted: true}
+	return ArrayIter{Walk{data: arr, pos: 1, trusted: true}}
 }
 
 // Member returns the value of the last member named key of obj, a value the

@@ -24,24 +24,26 @@ func benchRequest(b *testing.B) (*chat.Request, []byte) {
 	return req, raw
 }
 
+// BenchmarkAppendRequest encodes the request without its pass-through
+// fields (one would cost the sort's key slice) and with them.
 func BenchmarkAppendRequest(b *testing.B) {
-	req, _ := benchRequest(b)
-	req.Extra = nil // one pass-through field would cost the sort's key slice
-	buf := appendRequest(nil, "claude-sonnet-4-5", req, true, 4096)
-	b.SetBytes(int64(len(buf)))
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = appendRequest(buf[:0], "claude-sonnet-4-5", req, true, 4096)
-	}
-}
-
-func BenchmarkAppendRequestExtra(b *testing.B) {
-	req, _ := benchRequest(b)
-	buf := appendRequest(nil, "claude-sonnet-4-5", req, true, 4096)
-	b.SetBytes(int64(len(buf)))
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = appendRequest(buf[:0], "claude-sonnet-4-5", req, true, 4096)
+	for _, extra := range []bool{false, true} {
+		name := "no extra"
+		if extra {
+			name = "extra"
+		}
+		b.Run(name, func(b *testing.B) {
+			req, _ := benchRequest(b)
+			if !extra {
+				req.Extra = nil
+			}
+			buf := appendRequest(nil, "claude-sonnet-4-5", req, true, 4096)
+			b.SetBytes(int64(len(buf)))
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = appendRequest(buf[:0], "claude-sonnet-4-5", req, true, 4096)
+			}
+		})
 	}
 }
 

@@ -166,6 +166,21 @@ func decodeError(path string, err error) *RequestError {
 	return requestErrorf("%s: %v", path, err)
 }
 
+// decodeList decodes raw, the list at path, into a slice of T; a value that
+// is not a list is "Input should be a valid " + what, and an element that
+// does not decode is listError's.
+func decodeList[T any](path, what string, raw json.RawMessage) ([]T, error) {
+	var in []T
+	if err := json.Unmarshal(raw, &in); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field == "" {
+			return nil, requestErrorf("%s: Input should be a valid %s", path, what)
+		}
+		return nil, listError[T](path, raw, err)
+	}
+	return in, nil
+}
+
 // listError names the element of the list raw that failed to decode as a T
 // (encoding/json reports the field but not the index).
 func listError[T any](path string, raw json.RawMessage, err error) *RequestError {
@@ -235,13 +250,9 @@ func decodeContent(path string, raw json.RawMessage) ([]inBlock, error) {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, requestErrorf("%s: Input should be a valid string or list of content blocks", path)
 	}
-	var blocks []inBlock
-	if err := json.Unmarshal(raw, &blocks); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field == "" {
-			return nil, requestErrorf("%s: Input should be a valid list of content blocks", path)
-		}
-		return nil, listError[inBlock](path, raw, err)
+	blocks, err := decodeList[inBlock](path, "list of content blocks", raw)
+	if err != nil {
+		return nil, err
 	}
 	for i := range blocks {
 		if blocks[i].Type == "" {
@@ -290,13 +301,9 @@ type inMessage struct {
 // decodeMessages appends the canonical messages of raw (the messages list) to
 // msgs.
 func decodeMessages(msgs []chat.Message, raw json.RawMessage) ([]chat.Message, error) {
-	var in []inMessage
-	if err := json.Unmarshal(raw, &in); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field == "" {
-			return nil, requestErrorf("messages: Input should be a valid list")
-		}
-		return nil, listError[inMessage]("messages", raw, err)
+	in, err := decodeList[inMessage]("messages", "list", raw)
+	if err != nil {
+		return nil, err
 	}
 	if len(in) == 0 {
 		return nil, requestErrorf("messages: at least one message is required")
@@ -489,13 +496,9 @@ type inTool struct {
 // decodeTools translates client tools; Anthropic's server tools
 // (web_search_..., bash_..., ...) cannot be run elsewhere and are rejected.
 func decodeTools(raw json.RawMessage) ([]chat.Tool, error) {
-	var in []inTool
-	if err := json.Unmarshal(raw, &in); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field == "" {
-			return nil, requestErrorf("tools: Input should be a valid list")
-		}
-		return nil, listError[inTool]("tools", raw, err)
+	in, err := decodeList[inTool]("tools", "list", raw)
+	if err != nil {
+		return nil, err
 	}
 	tools := make([]chat.Tool, 0, len(in))
 	for i := range in {

@@ -3,7 +3,6 @@ package anthropic
 import (
 	"bytes"
 	"encoding/json"
-	"slices"
 	"strings"
 
 	"github.com/junctionhq/junction/llm/chat"
@@ -33,14 +32,8 @@ func appendRequest(dst []byte, model string, req *chat.Request, stream bool, max
 		dst = appendFloat(dst, *p)
 	}
 	if len(req.Stop) > 0 {
-		dst = append(dst, `,"stop_sequences":[`...)
-		for i, s := range req.Stop {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, s)
-		}
-		dst = append(dst, ']')
+		dst = append(dst, `,"stop_sequences":`...)
+		dst = chat.AppendJSONStrings(dst, req.Stop)
 	}
 	if stream {
 		dst = append(dst, `,"stream":true`...)
@@ -370,27 +363,25 @@ func appendToolID(dst []byte, id string) []byte {
 // the empty object schema Anthropic requires; any other schema is copied byte
 // for byte.
 func appendTools(dst []byte, tools []chat.Tool) []byte {
-	dst = append(dst, `,"tools":[`...)
-	for i := range tools {
-		t := &tools[i]
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"name":`...)
-		dst = appendString(dst, t.Name)
-		if t.Description != "" {
-			dst = append(dst, `,"description":`...)
-			dst = appendString(dst, t.Description)
-		}
-		dst = append(dst, `,"input_schema":`...)
-		if schema := bytes.TrimSpace(t.Parameters); present(schema) && string(schema) != "{}" {
-			dst = append(dst, t.Parameters...)
-		} else {
-			dst = append(dst, `{"type":"object","properties":{}}`...)
-		}
-		dst = appendCacheControl(dst, t.CacheControl)
+	dst = append(dst, `,"tools":`...)
+	return chat.AppendJSONArray(dst, tools, appendTool)
+}
+
+// appendTool appends one tool definition (see appendTools).
+func appendTool(dst []byte, t *chat.Tool) []byte {
+	dst = append(dst, `{"name":`...)
+	dst = appendString(dst, t.Name)
+	if t.Description != "" {
+		dst = append(dst, `,"description":`...)
+		dst = appendString(dst, t.Description)
 	}
-	return append(dst, ']')
+	dst = append(dst, `,"input_schema":`...)
+	if schema := bytes.TrimSpace(t.Parameters); present(schema) && string(schema) != "{}" {
+		dst = append(dst, t.Parameters...)
+	} else {
+		dst = append(dst, `{"type":"object","properties":{}}`...)
+	}
+	return appendCacheControl(dst, t.CacheControl)
 }
 
 // appendToolChoice appends tool_choice for a request with tools: auto→auto,
@@ -442,25 +433,10 @@ var skipExtra = map[string]bool{
 // body is deterministic. OpenAI's service_tier values other than Anthropic's
 // (auto, standard_only) are dropped.
 func appendExtra(dst []byte, extra map[string]json.RawMessage) []byte {
-	if len(extra) == 0 {
-		return dst
-	}
-	keys := make([]string, 0, len(extra))
-	for k, v := range extra {
+	return chat.AppendJSONMembers(dst, extra, func(k string, v json.RawMessage) bool {
 		if skipExtra[k] || !present(v) {
-			continue
+			return false
 		}
-		if k == "service_tier" && string(v) != `"auto"` && string(v) != `"standard_only"` {
-			continue
-		}
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		dst = append(dst, ',')
-		dst = appendString(dst, k)
-		dst = append(dst, ':')
-		dst = append(dst, extra[k]...)
-	}
-	return dst
+		return k != "service_tier" || string(v) == `"auto"` || string(v) == `"standard_only"`
+	}, func(dst []byte, v json.RawMessage) []byte { return append(dst, v...) })
 }

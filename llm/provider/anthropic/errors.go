@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/provider/internal/upstream"
 )
 
 // Anthropic's error types.
@@ -206,4 +207,13 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// DecodeStreamError decodes ev, one raw SSE event of a passed-through
+// stream, when it is an error event ("event: error", data
+// {"type":"error","error":{"type","message"}}): a *chat.UpstreamError with
+// status 529 for an overloaded_error and 502 otherwise, and the event's data
+// as Body. Any other event gives nil.
+func DecodeStreamError(provider string, ev []byte) *chat.UpstreamError {
+	return upstream.EventError(provider, ev)
 }

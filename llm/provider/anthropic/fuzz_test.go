@@ -5,10 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/chat"
 )
 
@@ -16,12 +15,7 @@ import (
 // must never panic; it returns a request or a *RequestError; and a decoded
 // request must encode back into a valid Messages body and response.
 func FuzzDecodeMessagesRequest(f *testing.F) {
-	inputs, _ := filepath.Glob(filepath.Join("testdata", "decode", "*.json"))
-	for _, p := range inputs {
-		if b, err := os.ReadFile(p); err == nil && !bytes.Contains([]byte(p), []byte(".golden.")) {
-			f.Add(b)
-		}
-	}
+	testkit.AddSeeds(f, "testdata/decode", ".json")
 	for _, s := range []string{
 		body("", ""),
 		body(`,"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"tool_choice":{"type":"tool","name":"f"}`, ""),
@@ -64,12 +58,7 @@ func FuzzDecodeMessagesRequest(f *testing.F) {
 // end (io.EOF or a *chat.UpstreamError), and the re-encoded events must be
 // well formed.
 func FuzzStream(f *testing.F) {
-	inputs, _ := filepath.Glob(filepath.Join("testdata", "stream_decode", "*.sse"))
-	for _, p := range inputs {
-		if b, err := os.ReadFile(p); err == nil {
-			f.Add(b)
-		}
-	}
+	testkit.AddSeeds(f, "testdata/stream_decode", ".sse")
 	f.Add([]byte(sseText(evStart, evTextStart, evText, evStop)))
 	f.Add([]byte("event: content_block_delta\ndata: {\"index\":-1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"x\"}}\n\n"))
 	f.Add([]byte("data: {\"type\":\"error\"}\n\n"))

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,30 +16,6 @@ import (
 // translation next to it as <case>.golden.<ext>. Run with -update to rewrite
 // them after a deliberate change, and review the diff.
 
-// goldenCases returns the input files of testdata/dir with extension ext.
-func goldenCases(t *testing.T, dir, ext string) []string {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*"+ext))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var inputs []string
-	for _, p := range paths {
-		if !strings.Contains(filepath.Base(p), ".golden.") {
-			inputs = append(inputs, p)
-		}
-	}
-	if len(inputs) == 0 {
-		t.Fatalf("no inputs in testdata/%s", dir)
-	}
-	return inputs
-}
-
-// goldenPath is the golden file of input, with extension ext.
-func goldenPath(input, ext string) string {
-	return strings.TrimSuffix(input, filepath.Ext(input)) + ".golden" + ext
-}
-
 // marshal encodes a canonical value for a golden file.
 func marshal(t *testing.T, v any) []byte {
 	t.Helper()
@@ -52,18 +26,9 @@ func marshal(t *testing.T, v any) []byte {
 	return append(b, '\n')
 }
 
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func unmarshalFile(t *testing.T, path string, v any) {
 	t.Helper()
-	if err := json.Unmarshal(readFile(t, path), v); err != nil {
+	if err := json.Unmarshal(testkit.ReadFile(t, path), v); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
@@ -72,54 +37,53 @@ func unmarshalFile(t *testing.T, path string, v any) {
 // canonical request encoded back towards Anthropic (the client → Junction →
 // Anthropic path).
 func TestGoldenDecodeRequest(t *testing.T) {
-	for _, in := range goldenCases(t, "decode", ".json") {
-		t.Run(filepath.Base(in), func(t *testing.T) {
-			req, err := DecodeMessagesRequest(readFile(t, in))
-			if err != nil {
-				t.Fatal(err)
-			}
-			testkit.CheckGolden(t, goldenPath(in, ".json"), marshal(t, req))
-			body := appendRequest(nil, "claude-upstream", req, req.Stream, DefaultMaxTokens)
-			testkit.CheckGolden(t, goldenPath(in, ".upstream.json"), testkit.IndentJSON(t, body))
-		})
-	}
+	testkit.RunGoldenCases(t, "testdata/decode", ".json", func(t *testing.T, in string) {
+		req, err := DecodeMessagesRequest(testkit.ReadFile(t, in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testkit.CheckGolden(t, testkit.GoldenPath(in, ".json"), marshal(t, req))
+		body := appendRequest(nil, "claude-upstream", req, req.Stream, DefaultMaxTokens)
+		testkit.CheckGolden(t, testkit.GoldenPath(in, ".upstream.json"), testkit.IndentJSON(t, body))
+	})
 }
 
-// TestGoldenEncodeRequest: canonical request → Anthropic request.
-func TestGoldenEncodeRequest(t *testing.T) {
-	for _, in := range goldenCases(t, "encode", ".json") {
-		t.Run(filepath.Base(in), func(t *testing.T) {
+// TestGoldenEncode: canonical request → Anthropic request, canonical
+// response → Anthropic message.
+func TestGoldenEncode(t *testing.T) {
+	tests := []struct {
+		dir    string
+		encode func(t *testing.T, in string) []byte
+	}{
+		{"encode", func(t *testing.T, in string) []byte {
 			var req chat.Request
 			unmarshalFile(t, in, &req)
-			body := appendRequest(nil, "claude-sonnet-4-5", &req, false, 2048)
-			testkit.CheckGolden(t, goldenPath(in, ".json"), testkit.IndentJSON(t, body))
-		})
-	}
-}
-
-// TestGoldenEncodeResponse: canonical response → Anthropic message.
-func TestGoldenEncodeResponse(t *testing.T) {
-	for _, in := range goldenCases(t, "response_encode", ".json") {
-		t.Run(filepath.Base(in), func(t *testing.T) {
+			return appendRequest(nil, "claude-sonnet-4-5", &req, false, 2048)
+		}},
+		{"response_encode", func(t *testing.T, in string) []byte {
 			var resp chat.Response
 			unmarshalFile(t, in, &resp)
-			body := AppendMessagesResponse(nil, &resp, "client-model")
-			testkit.CheckGolden(t, goldenPath(in, ".json"), testkit.IndentJSON(t, body))
+			return AppendMessagesResponse(nil, &resp, "client-model")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dir, func(t *testing.T) {
+			testkit.RunGoldenCases(t, "testdata/"+tt.dir, ".json", func(t *testing.T, in string) {
+				testkit.CheckGolden(t, testkit.GoldenPath(in, ".json"), testkit.IndentJSON(t, tt.encode(t, in)))
+			})
 		})
 	}
 }
 
 // TestGoldenDecodeResponse: Anthropic message → canonical response.
 func TestGoldenDecodeResponse(t *testing.T) {
-	for _, in := range goldenCases(t, "response_decode", ".json") {
-		t.Run(filepath.Base(in), func(t *testing.T) {
-			resp, err := DecodeMessagesResponse(readFile(t, in), 1700000000, chat.Lenient)
-			if err != nil {
-				t.Fatal(err)
-			}
-			testkit.CheckGolden(t, goldenPath(in, ".json"), marshal(t, resp))
-		})
-	}
+	testkit.RunGoldenCases(t, "testdata/response_decode", ".json", func(t *testing.T, in string) {
+		resp, err := DecodeMessagesResponse(testkit.ReadFile(t, in), 1700000000, chat.Lenient)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testkit.CheckGolden(t, testkit.GoldenPath(in, ".json"), marshal(t, resp))
+	})
 }
 
 // streamEncodeCase is the input of a stream_encode golden case.
@@ -131,20 +95,18 @@ type streamEncodeCase struct {
 
 // TestGoldenStreamEncode: canonical chunks → Anthropic events.
 func TestGoldenStreamEncode(t *testing.T) {
-	for _, in := range goldenCases(t, "stream_encode", ".json") {
-		t.Run(filepath.Base(in), func(t *testing.T) {
-			var c streamEncodeCase
-			unmarshalFile(t, in, &c)
-			enc := NewStreamEncoder(c.Model)
-			var out []byte
-			for i := range c.Chunks {
-				out = enc.Append(out, &c.Chunks[i])
-			}
-			out = enc.Finish(out, c.FinishUsage)
-			checkEventsJSON(t, out)
-			testkit.CheckGolden(t, goldenPath(in, ".sse"), out)
-		})
-	}
+	testkit.RunGoldenCases(t, "testdata/stream_encode", ".json", func(t *testing.T, in string) {
+		var c streamEncodeCase
+		unmarshalFile(t, in, &c)
+		enc := NewStreamEncoder(c.Model)
+		var out []byte
+		for i := range c.Chunks {
+			out = enc.Append(out, &c.Chunks[i])
+		}
+		out = enc.Finish(out, c.FinishUsage)
+		checkEventsJSON(t, out)
+		testkit.CheckGolden(t, testkit.GoldenPath(in, ".sse"), out)
+	})
 }
 
 // streamDecodeResult is the golden output of a stream_decode case.
@@ -164,34 +126,32 @@ type streamEnd struct {
 
 // TestGoldenStreamDecode: Anthropic events → canonical chunks.
 func TestGoldenStreamDecode(t *testing.T) {
-	for _, in := range goldenCases(t, "stream_decode", ".sse") {
-		t.Run(filepath.Base(in), func(t *testing.T) {
-			s := newStream("anthropic", io.NopCloser(bytes.NewReader(readFile(t, in))), 1700000000)
-			var res streamDecodeResult
-			for {
-				c, err := s.Recv()
-				if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-					break
-				}
-				if err != nil {
-					var ue *chat.UpstreamError
-					if !errors.As(err, &ue) {
-						t.Fatalf("error %T %v, want *chat.UpstreamError", err, err)
-					}
-					res.End = &streamEnd{Status: ue.Status, Type: ue.Type, Message: ue.Message}
-					if ue.Err != nil {
-						res.End.Err = ue.Err.Error()
-					}
-					break
-				}
-				res.Chunks = append(res.Chunks, c)
+	testkit.RunGoldenCases(t, "testdata/stream_decode", ".sse", func(t *testing.T, in string) {
+		s := newStream("anthropic", io.NopCloser(bytes.NewReader(testkit.ReadFile(t, in))), 1700000000)
+		var res streamDecodeResult
+		for {
+			c, err := s.Recv()
+			if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				break
 			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
+			if err != nil {
+				var ue *chat.UpstreamError
+				if !errors.As(err, &ue) {
+					t.Fatalf("error %T %v, want *chat.UpstreamError", err, err)
+				}
+				res.End = &streamEnd{Status: ue.Status, Type: ue.Type, Message: ue.Message}
+				if ue.Err != nil {
+					res.End.Err = ue.Err.Error()
+				}
+				break
 			}
-			testkit.CheckGolden(t, goldenPath(in, ".json"), marshal(t, res))
-		})
-	}
+			res.Chunks = append(res.Chunks, c)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		testkit.CheckGolden(t, testkit.GoldenPath(in, ".json"), marshal(t, res))
+	})
 }
 
 // checkEventsJSON checks that every event of an encoded stream is well formed:

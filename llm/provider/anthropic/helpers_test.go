@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-
-	"github.com/junctionhq/junction/llm/chat"
 )
 
 // serveHandler serves h on a loopback test server and returns its URL.
@@ -14,12 +12,4 @@ func serveHandler(t *testing.T, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
-}
-
-// testHTTPClient is an upstream client whose idle connections are closed at
-// the end of the test.
-func testHTTPClient(t *testing.T) *http.Client {
-	client := &http.Client{Transport: chat.NewTransport(chat.TransportOptions{})}
-	t.Cleanup(client.CloseIdleConnections)
-	return client
 }

@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/provider/internal/upstream"
 )
 
 // Config configures a Provider. The zero value talks to api.anthropic.com.
@@ -127,7 +127,7 @@ func (p *Provider) Chat(ctx context.Context, t chat.Target, req *chat.Request) (
 	}
 	out, err := DecodeMessagesResponse(raw, p.now().Unix(), chat.Lenient)
 	if err != nil {
-		return nil, &chat.UpstreamError{Provider: p.name, Status: resp.StatusCode, Message: "malformed response", Body: bounded(raw), Header: resp.Header, Err: err}
+		return nil, &chat.UpstreamError{Provider: p.name, Status: resp.StatusCode, Message: "malformed response", Body: upstream.Bounded(raw), Header: resp.Header, Err: err}
 	}
 	return out, nil
 }
@@ -163,11 +163,11 @@ func (p *Provider) ListModels(ctx context.Context, t chat.Target) ([]string, err
 		if after != "" {
 			u += "&after_id=" + url.QueryEscape(after)
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		req, err := upstream.NewRequest(ctx, http.MethodGet, u, nil, p.headers)
 		if err != nil {
 			return nil, fmt.Errorf("anthropic: list models: %w", err)
 		}
-		p.setHeaders(req, t)
+		p.setAuth(req, t)
 		resp, err := p.do(req)
 		if err != nil {
 			return nil, err
@@ -197,17 +197,16 @@ func (p *Provider) ListModels(ctx context.Context, t chat.Target) ([]string, err
 
 // post sends a Messages body and returns a 2xx response unread.
 func (p *Provider) post(ctx context.Context, t chat.Target, body []byte, stream bool) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.messagesURL, bytes.NewReader(body))
+	req, err := upstream.NewRequest(ctx, http.MethodPost, p.messagesURL, body, p.headers)
 	if err != nil {
 		return nil, fmt.Errorf("anthropic: build request: %w", err)
 	}
-	p.setHeaders(req, t)
+	p.setAuth(req, t)
 	// Beta features a client opted into (Claude Code sends several) reach
 	// the upstream with the request.
 	if beta := chat.ClientHeaders(ctx).Values("Anthropic-Beta"); len(beta) > 0 {
 		req.Header["Anthropic-Beta"] = beta
 	}
-	req.Header["Content-Type"] = jsonContentType
 	if stream {
 		req.Header["Accept"] = sseAccept
 	} else {
@@ -221,12 +220,9 @@ var (
 	sseAccept       = []string{"text/event-stream"}
 )
 
-// setHeaders sets authentication, the API version and the configured headers.
-func (p *Provider) setHeaders(req *http.Request, t chat.Target) {
+// setAuth sets authentication and the API version.
+func (p *Provider) setAuth(req *http.Request, t chat.Target) {
 	h := req.Header
-	for k, v := range p.headers {
-		h[k] = v
-	}
 	if t.APIKey != "" {
 		h["X-Api-Key"] = []string{t.APIKey}
 	}
@@ -236,20 +232,7 @@ func (p *Provider) setHeaders(req *http.Request, t chat.Target) {
 // do sends req; a network failure or a non-2xx answer is a
 // *chat.UpstreamError (Status 0 for the former).
 func (p *Provider) do(req *http.Request) (*http.Response, error) {
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, &chat.UpstreamError{Provider: p.name, Message: "request failed", Err: err}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, upstreamError(p.name, resp, p.now())
-	}
-	return resp, nil
-}
-
-// bounded returns at most 64 KiB of b, for UpstreamError.Body.
-func bounded(b []byte) []byte {
-	if len(b) > 64<<10 {
-		return b[:64<<10]
-	}
-	return b
+	return upstream.Send(p.client, p.name, req, func(resp *http.Response) *chat.UpstreamError {
+		return upstreamError(p.name, resp, p.now())
+	})
 }

@@ -17,27 +17,18 @@ import (
 	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/llm/provider/internal/providertest"
 )
 
 func TestMain(m *testing.M) { testkit.VerifyNoLeaks(m) }
 
 const testKey = "sk-ant-test-0123456789"
 
-// startMock starts a mock upstream closed at the end of the test.
-func startMock(t *testing.T, opts ...llmtest.Option) *llmtest.Server {
-	t.Helper()
-	srv := llmtest.NewServer(opts...)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // newProvider returns a Provider for srv whose idle connections are closed
 // at the end of the test (for the goroutine-leak check).
 func newProvider(t *testing.T, srv *llmtest.Server) *Provider {
 	t.Helper()
-	client := &http.Client{Transport: chat.NewTransport(chat.TransportOptions{})}
-	t.Cleanup(client.CloseIdleConnections)
-	p, err := New(Config{Name: "anthropic-test", BaseURL: srv.URL + "/v1/", HTTPClient: client, Headers: map[string]string{"anthropic-beta": "prompt-caching-2024-07-31"}})
+	p, err := New(Config{Name: "anthropic-test", BaseURL: srv.URL + "/v1/", HTTPClient: providertest.Client(t), Headers: map[string]string{"anthropic-beta": "prompt-caching-2024-07-31"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +55,7 @@ func chatRequest(text string) *chat.Request {
 }
 
 func TestProviderChat(t *testing.T) {
-	srv := startMock(t)
+	srv := llmtest.StartServer(t)
 	p := newProvider(t, srv)
 	resp, err := p.Chat(t.Context(), target, chatRequest("hello there"))
 	if err != nil {
@@ -95,7 +86,7 @@ func TestProviderChat(t *testing.T) {
 }
 
 func TestProviderStream(t *testing.T) {
-	srv := startMock(t)
+	srv := llmtest.StartServer(t)
 	p := newProvider(t, srv)
 	s, err := p.ChatStream(t.Context(), target, chatRequest("one two three"))
 	if err != nil {
@@ -123,7 +114,7 @@ func TestProviderStream(t *testing.T) {
 func TestProviderToolLoop(t *testing.T) {
 	for _, stream := range []bool{false, true} {
 		t.Run(map[bool]string{false: "chat", true: "stream"}[stream], func(t *testing.T) {
-			srv := startMock(t)
+			srv := llmtest.StartServer(t)
 			setDefault(t, srv, llmtest.Behavior{ScriptMode: llmtest.ScriptByToolResults, Script: []llmtest.Turn{
 				llmtest.ToolTurn(llmtest.Call("get_weather", map[string]string{"city": "Paris"}), llmtest.Call("get_time", map[string]string{"tz": "CET"})),
 				llmtest.TextTurn("Sunny, and it is noon."),
@@ -190,7 +181,7 @@ func TestProviderErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startMock(t, tt.opts...)
+			srv := llmtest.StartServer(t, tt.opts...)
 			setDefault(t, srv, tt.behavior)
 			p := newProvider(t, srv)
 			check := func(what string, err error) {
@@ -215,31 +206,14 @@ func TestProviderErrors(t *testing.T) {
 }
 
 func TestProviderHangTimesOut(t *testing.T) {
-	srv := startMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{Hang: true})
 	p := newProvider(t, srv)
-	for _, stream := range []bool{false, true} {
-		ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
-		start := time.Now()
-		var err error
-		if stream {
-			_, err = p.ChatStream(ctx, target, chatRequest("x"))
-		} else {
-			_, err = p.Chat(ctx, target, chatRequest("x"))
-		}
-		cancel()
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("stream=%v: returned after %v", stream, d)
-		}
-		var ue *chat.UpstreamError
-		if !errors.As(err, &ue) || ue.Status != 0 || !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("stream=%v: error %v", stream, err)
-		}
-	}
+	providertest.AbortsOnContext(t, providertest.ChatCalls(p, target, chatRequest("x")))
 }
 
 func TestProviderSlowStreamTimesOut(t *testing.T) {
-	srv := startMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{ChunkDelay: time.Hour})
 	p := newProvider(t, srv)
 	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
@@ -260,7 +234,7 @@ func TestProviderSlowStreamTimesOut(t *testing.T) {
 }
 
 func TestProviderStreamCut(t *testing.T) {
-	srv := startMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{CloseAfterChunks: 3})
 	p := newProvider(t, srv)
 	s, err := p.ChatStream(t.Context(), target, chatRequest("a b c d e f"))
@@ -284,7 +258,7 @@ func TestProviderSpendLimit(t *testing.T) {
 		_, _ = io.WriteString(w, `{"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed your organization's monthly spend limit.","details":{"error_code":"enforced_spend_limit_reached"}}}`)
 	})
 	url := serveHandler(t, upstream)
-	p, err := New(Config{BaseURL: url, HTTPClient: testHTTPClient(t)})
+	p, err := New(Config{BaseURL: url, HTTPClient: providertest.Client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +270,7 @@ func TestProviderSpendLimit(t *testing.T) {
 }
 
 func TestProviderForward(t *testing.T) {
-	srv := startMock(t)
+	srv := llmtest.StartServer(t)
 	p := newProvider(t, srv)
 	body := []byte(`{"model":"claude-haiku-4-5","max_tokens":50,"stream":true,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"ping pong"}]}`)
 	resp, err := p.Forward(t.Context(), target, chat.FormatAnthropic, chat.EndpointChat, body, true)
@@ -323,7 +297,7 @@ func TestProviderForward(t *testing.T) {
 }
 
 func TestProviderListModels(t *testing.T) {
-	srv := startMock(t, llmtest.WithModels("claude-haiku-4-5", "claude-sonnet-4-5"))
+	srv := llmtest.StartServer(t, llmtest.WithModels("claude-haiku-4-5", "claude-sonnet-4-5"))
 	p := newProvider(t, srv)
 	ids, err := p.ListModels(t.Context(), target)
 	if err != nil {
@@ -348,7 +322,7 @@ func TestProviderListModelsPages(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, `{"data":[{"id":"c"}],"has_more":false,"last_id":"c"}`)
 	}))
-	p, err := New(Config{BaseURL: url, HTTPClient: testHTTPClient(t)})
+	p, err := New(Config{BaseURL: url, HTTPClient: providertest.Client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +367,7 @@ func TestProviderStreamReusesConnection(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	p, err := New(Config{BaseURL: srv.URL, HTTPClient: testHTTPClient(t)})
+	p, err := New(Config{BaseURL: srv.URL, HTTPClient: providertest.Client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/internal/sse"
+	"github.com/junctionhq/junction/llm/provider/internal/upstream"
 )
 
 // maxEventBytes bounds one server-sent event (its data lines together), so
@@ -87,23 +88,16 @@ type wireEvent struct {
 // event, a malformed event or a stream cut before message_stop is a
 // *chat.UpstreamError (Status 0 for the latter two).
 func (s *stream) Recv() (*chat.Chunk, error) {
-	if s.err != nil {
-		return nil, s.err
+	return upstream.Recv(&s.err, s.step)
+}
+
+// step reads and handles one event.
+func (s *stream) step() (*chat.Chunk, error) {
+	name, data, err := s.events.Next()
+	if err != nil {
+		return nil, s.fail(err)
 	}
-	for {
-		name, data, err := s.events.Next()
-		if err != nil {
-			return nil, s.fail(err)
-		}
-		c, err := s.handle(name, data)
-		if err != nil {
-			s.err = err
-			return nil, err
-		}
-		if c != nil {
-			return c, nil
-		}
-	}
+	return s.handle(name, data)
 }
 
 // fail records a read failure: the stream ended before message_stop.
@@ -150,7 +144,7 @@ func (s *stream) handle(name, data []byte) (*chat.Chunk, error) {
 	}
 	s.ev = wireEvent{}
 	if err := json.Unmarshal(data, &s.ev); err != nil {
-		return nil, &chat.UpstreamError{Provider: s.provider, Message: "malformed " + kind + " event", Body: bounded(append([]byte(nil), data...)), Err: err}
+		return nil, &chat.UpstreamError{Provider: s.provider, Message: "malformed " + kind + " event", Body: upstream.Bounded(append([]byte(nil), data...)), Err: err}
 	}
 	ev := &s.ev
 	if s.exact {
@@ -213,7 +207,7 @@ func (s *stream) handle(name, data []byte) (*chat.Chunk, error) {
 	}
 	// error
 	e := &chat.UpstreamError{Provider: s.provider, Status: statusOf(ev.Error.Type), Type: ev.Error.Type,
-		Message: ev.Error.Message, Body: bounded(append([]byte(nil), data...))}
+		Message: ev.Error.Message, Body: upstream.Bounded(append([]byte(nil), data...))}
 	if e.Message == "" {
 		e.Message = "stream error"
 	}

@@ -1,12 +1,10 @@
 package gemini
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/llm/provider/internal/providertest"
 )
 
 // End-to-end tests: the provider against llmtest speaking Gemini.
@@ -29,11 +28,8 @@ var target = chat.Target{Provider: "gemini", Model: testModel, APIKey: testKey, 
 // pointed at it, whose idle connections are closed too (for the leak check).
 func startMock(t *testing.T, opts ...llmtest.Option) (*llmtest.Server, *Provider) {
 	t.Helper()
-	srv := llmtest.NewServer(opts...)
-	t.Cleanup(srv.Close)
-	transport := chat.NewTransport(chat.TransportOptions{})
-	t.Cleanup(transport.CloseIdleConnections)
-	p, err := New(Config{BaseURL: srv.URL + "/v1beta", HTTPClient: &http.Client{Transport: transport},
+	srv := llmtest.StartServer(t, opts...)
+	p, err := New(Config{BaseURL: srv.URL + "/v1beta", HTTPClient: providertest.Client(t),
 		Headers: map[string]string{"X-Client": "junction-test"}})
 	if err != nil {
 		t.Fatal(err)
@@ -313,24 +309,7 @@ func TestAuthErrorEndToEnd(t *testing.T) {
 func TestHangEndToEnd(t *testing.T) {
 	srv, p := startMock(t)
 	setBehavior(t, srv, llmtest.Behavior{Hang: true})
-	for _, stream := range []bool{false, true} {
-		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-		start := time.Now()
-		var err error
-		if stream {
-			_, err = p.ChatStream(ctx, target, userRequest("hi"))
-		} else {
-			_, err = p.Chat(ctx, target, userRequest("hi"))
-		}
-		cancel()
-		if elapsed := time.Since(start); elapsed > 5*time.Second {
-			t.Errorf("stream=%v: returned after %s", stream, elapsed)
-		}
-		ue := asUpstream(t, err)
-		if ue.Status != 0 || !errors.Is(err, context.DeadlineExceeded) || !ue.Retryable() {
-			t.Errorf("stream=%v: %+v", stream, ue)
-		}
-	}
+	providertest.AbortsOnContext(t, providertest.ChatCalls(p, target, userRequest("hi")))
 }
 
 func TestCloseAfterChunksEndToEnd(t *testing.T) {

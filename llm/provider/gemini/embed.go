@@ -53,24 +53,16 @@ func (p *Provider) Embed(ctx context.Context, t chat.Target, req *chat.Embedding
 		if err != nil {
 			return nil, err
 		}
-		hreq, err := p.newRequest(ctx, http.MethodPost, p.modelURL(t.Model, "batchEmbedContents"), t, body)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := p.do(hreq)
-		if err != nil {
-			return nil, err
-		}
-		raw, err := p.readBody(resp)
+		raw, h, err := p.fetch(ctx, http.MethodPost, p.modelURL(t.Model, "batchEmbedContents"), t, body)
 		if err != nil {
 			return nil, err
 		}
 		var r batchEmbedResponse
 		if err := json.Unmarshal(raw, &r); err != nil {
-			return nil, p.decodeError(raw, resp.Header, err)
+			return nil, p.decodeError(raw, h, err)
 		}
 		if len(r.Embeddings) != len(inputs) {
-			return nil, p.decodeError(raw, resp.Header,
+			return nil, p.decodeError(raw, h,
 				fmt.Errorf("%d embeddings for %d inputs", len(r.Embeddings), len(inputs)))
 		}
 		for _, e := range r.Embeddings {

@@ -1,7 +1,6 @@
 package gemini
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/provider/internal/upstream"
 )
 
 // DefaultBaseURL is the Gemini API root, version included.
@@ -121,19 +121,9 @@ func (p *Provider) modelURL(model, method string) string {
 // newRequest builds an upstream request with the configured headers and the
 // API key; body is JSON, or nil for a GET.
 func (p *Provider) newRequest(ctx context.Context, method, u string, t chat.Target, body []byte) (*http.Request, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	req, err := upstream.NewRequest(ctx, method, u, body, p.headers)
 	if err != nil {
 		return nil, fmt.Errorf("gemini: build request: %w", err)
-	}
-	for k, v := range p.headers {
-		req.Header[k] = v
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("X-Goog-Api-Key", t.APIKey)
 	return req, nil
@@ -142,16 +132,29 @@ func (p *Provider) newRequest(ctx context.Context, method, u string, t chat.Targ
 // do sends req. A failure to get a response is an *chat.UpstreamError with
 // status 0; a non-2xx response is one with the body read and closed.
 func (p *Provider) do(req *http.Request) (*http.Response, error) {
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, &chat.UpstreamError{Provider: p.name, Message: "request failed", Err: err}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	return upstream.Send(p.client, p.name, req, func(resp *http.Response) *chat.UpstreamError {
 		body := chat.ReadErrorBody(resp.Body)
 		resp.Body.Close()
-		return nil, p.statusError(resp.StatusCode, resp.Header, body)
+		return p.statusError(resp.StatusCode, resp.Header, body)
+	})
+}
+
+// fetch sends a request and reads its 2xx response's body (readBody),
+// returned with the response's header.
+func (p *Provider) fetch(ctx context.Context, method, u string, t chat.Target, body []byte) ([]byte, http.Header, error) {
+	hreq, err := p.newRequest(ctx, method, u, t, body)
+	if err != nil {
+		return nil, nil, err
 	}
-	return resp, nil
+	resp, err := p.do(hreq)
+	if err != nil {
+		return nil, nil, err
+	}
+	raw, err := p.readBody(resp)
+	if err != nil {
+		return nil, nil, err
+	}
+	return raw, resp.Header, nil
 }
 
 // maxResponseBytes bounds a non-streamed response body (inline images make
@@ -176,7 +179,7 @@ func (p *Provider) readBody(resp *http.Response) ([]byte, error) {
 // decodeError is a 2xx body that is not what the API documents.
 func (p *Provider) decodeError(raw []byte, h http.Header, err error) error {
 	return &chat.UpstreamError{Provider: p.name, Message: "decode response", Err: err,
-		Body: raw[:min(len(raw), 64<<10)], Header: h}
+		Body: upstream.Bounded(raw), Header: h}
 }
 
 // Chat sends req to generateContent.
@@ -185,21 +188,13 @@ func (p *Provider) Chat(ctx context.Context, t chat.Target, req *chat.Request) (
 	if err != nil {
 		return nil, p.requestError(err)
 	}
-	hreq, err := p.newRequest(ctx, http.MethodPost, p.modelURL(t.Model, "generateContent"), t, body)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := p.do(hreq)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := p.readBody(resp)
+	raw, h, err := p.fetch(ctx, http.MethodPost, p.modelURL(t.Model, "generateContent"), t, body)
 	if err != nil {
 		return nil, err
 	}
 	out, err := decodeResponse(raw, t.Model, p.now().Unix())
 	if err != nil {
-		return nil, p.decodeError(raw, resp.Header, err)
+		return nil, p.decodeError(raw, h, err)
 	}
 	return out, nil
 }
@@ -215,15 +210,7 @@ func (p *Provider) ListModels(ctx context.Context, t chat.Target) ([]string, err
 		if token != "" {
 			u += "&pageToken=" + url.QueryEscape(token)
 		}
-		hreq, err := p.newRequest(ctx, http.MethodGet, u, t, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := p.do(hreq)
-		if err != nil {
-			return nil, err
-		}
-		raw, err := p.readBody(resp)
+		raw, h, err := p.fetch(ctx, http.MethodGet, u, t, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -234,7 +221,7 @@ func (p *Provider) ListModels(ctx context.Context, t chat.Target) ([]string, err
 			NextPageToken string `json:"nextPageToken"`
 		}
 		if err := json.Unmarshal(raw, &page); err != nil {
-			return nil, p.decodeError(raw, resp.Header, err)
+			return nil, p.decodeError(raw, h, err)
 		}
 		for _, m := range page.Models {
 			ids = append(ids, strings.TrimPrefix(m.Name, "models/"))

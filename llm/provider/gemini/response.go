@@ -74,6 +74,28 @@ func finishReason(reason string, calls bool) string {
 // it none.
 func callID(n int) string { return "call_" + strconv.Itoa(n) }
 
+// splitParts returns the text of parts, thoughts left out, and their
+// function calls. A call without an id is named after its index in the
+// answer, first being the index of the first call of parts.
+func splitParts(parts []part, first int) (string, []chat.ToolCall) {
+	var text strings.Builder
+	var calls []chat.ToolCall
+	for _, p := range parts {
+		switch {
+		case p.Thought:
+		case p.FunctionCall != nil:
+			id := p.FunctionCall.ID
+			if id == "" {
+				id = callID(first + len(calls))
+			}
+			calls = append(calls, chat.ToolCall{ID: id, Name: p.FunctionCall.Name, Arguments: compactArgs(p.FunctionCall.Args)})
+		default:
+			text.WriteString(p.Text)
+		}
+	}
+	return text.String(), calls
+}
+
 // compactArgs returns a function call's args as compact JSON text, {} when
 // absent.
 func compactArgs(args json.RawMessage) string {
@@ -117,24 +139,10 @@ func decodeResponse(raw []byte, model string, created int64) (*chat.Response, er
 		return out, nil
 	}
 	c := &r.Candidates[0]
-	var text strings.Builder
-	for _, p := range c.Content.Parts {
-		switch {
-		case p.Thought:
-		case p.FunctionCall != nil:
-			id := p.FunctionCall.ID
-			if id == "" {
-				id = callID(len(out.Message.ToolCalls))
-			}
-			out.Message.ToolCalls = append(out.Message.ToolCalls, chat.ToolCall{
-				ID: id, Name: p.FunctionCall.Name, Arguments: compactArgs(p.FunctionCall.Args),
-			})
-		default:
-			text.WriteString(p.Text)
-		}
-	}
-	if text.Len() > 0 {
-		out.Message.Content = []chat.Part{{Type: chat.PartText, Text: text.String()}}
+	var text string
+	text, out.Message.ToolCalls = splitParts(c.Content.Parts, 0)
+	if text != "" {
+		out.Message.Content = []chat.Part{{Type: chat.PartText, Text: text}}
 	}
 	out.FinishReason = finishReason(c.FinishReason, len(out.Message.ToolCalls) > 0)
 	if out.FinishReason == "" {

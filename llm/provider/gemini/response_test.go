@@ -2,11 +2,9 @@ package gemini
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/chat"
 )
 
@@ -14,27 +12,13 @@ import (
 const testCreated = 1767225600
 
 func TestDecodeResponseGolden(t *testing.T) {
-	inputs, err := filepath.Glob(filepath.Join("testdata", "response", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range inputs {
-		if strings.HasSuffix(in, ".golden.json") {
-			continue
+	testkit.RunGoldenCases(t, "testdata/response", ".json", func(t *testing.T, in string) {
+		resp, err := decodeResponse(testkit.ReadFile(t, in), "requested-model", testCreated)
+		if err != nil {
+			t.Fatal(err)
 		}
-		name := strings.TrimSuffix(filepath.Base(in), ".json")
-		t.Run(name, func(t *testing.T) {
-			raw, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, err := decodeResponse(raw, "requested-model", testCreated)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkGolden(t, filepath.Join("testdata", "response", name+".golden.json"), mustJSON(t, resp))
-		})
-	}
+		checkGolden(t, testkit.GoldenPath(in, ".json"), mustJSON(t, resp))
+	})
 }
 
 func TestDecodeResponseErrors(t *testing.T) {
@@ -84,12 +68,7 @@ func TestUsage(t *testing.T) {
 // FuzzDecodeResponse checks that any body decodes without panicking and,
 // when it decodes, into a usable response.
 func FuzzDecodeResponse(f *testing.F) {
-	inputs, _ := filepath.Glob(filepath.Join("testdata", "response", "*.json"))
-	for _, in := range inputs {
-		if raw, err := os.ReadFile(in); err == nil {
-			f.Add(raw)
-		}
-	}
+	testkit.AddSeeds(f, "testdata/response", ".json")
 	f.Add([]byte(`{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":null}},{"functionCall":{}}]}}]}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		resp, err := decodeResponse(raw, "m", 1)

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/internal/sse"
+	"github.com/junctionhq/junction/llm/provider/internal/upstream"
 )
 
 // ChatStream sends req to streamGenerateContent?alt=sse. It returns once the
@@ -80,23 +80,16 @@ func (s *stream) Close() error {
 // *chat.UpstreamError: status 0 when the stream broke off or was malformed,
 // the error's code when Gemini sent an error event.
 func (s *stream) Recv() (*chat.Chunk, error) {
-	if s.err != nil {
-		return nil, s.err
+	return upstream.Recv(&s.err, s.step)
+}
+
+// step reads and decodes one event.
+func (s *stream) step() (*chat.Chunk, error) {
+	_, data, err := s.events.Next()
+	if err != nil {
+		return s.end(err)
 	}
-	for {
-		_, data, err := s.events.Next()
-		if err != nil {
-			return s.end(err)
-		}
-		c, err := s.decode(data)
-		if err != nil {
-			s.err = err
-			return nil, err
-		}
-		if c != nil {
-			return c, nil
-		}
-	}
+	return s.decode(data)
 }
 
 // end finishes the stream on a read error (io.EOF at a clean end). After the
@@ -151,24 +144,12 @@ func (s *stream) decode(data []byte) (*chat.Chunk, error) {
 	reason := ""
 	if len(r.Candidates) > 0 {
 		cand := &r.Candidates[0]
-		var text strings.Builder
-		for _, p := range cand.Content.Parts {
-			switch {
-			case p.Thought:
-			case p.FunctionCall != nil:
-				id := p.FunctionCall.ID
-				if id == "" {
-					id = callID(s.calls)
-				}
-				c.ToolCalls = append(c.ToolCalls, chat.ToolCallDelta{
-					Index: s.calls, ID: id, Name: p.FunctionCall.Name, Arguments: compactArgs(p.FunctionCall.Args),
-				})
-				s.calls++
-			default:
-				text.WriteString(p.Text)
-			}
+		var calls []chat.ToolCall
+		c.Content, calls = splitParts(cand.Content.Parts, s.calls)
+		for _, call := range calls { // Gemini does not split calls: each delta is whole
+			c.ToolCalls = append(c.ToolCalls, chat.ToolCallDelta{Index: s.calls, ID: call.ID, Name: call.Name, Arguments: call.Arguments})
+			s.calls++
 		}
-		c.Content = text.String()
 		reason = cand.FinishReason
 	} else if r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" {
 		reason = "SAFETY" // the prompt was blocked: no candidate will come

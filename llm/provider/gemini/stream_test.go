@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/chat"
 )
 
@@ -46,30 +45,20 @@ func drain(s chat.Stream, limit int) []streamEvent {
 }
 
 func TestStreamGolden(t *testing.T) {
-	inputs, err := filepath.Glob(filepath.Join("testdata", "stream", "*.sse"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range inputs {
-		name := strings.TrimSuffix(filepath.Base(in), ".sse")
-		t.Run(name, func(t *testing.T) {
-			raw, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
+	testkit.RunGoldenCases(t, "testdata/stream", ".sse", func(t *testing.T, in string) {
+		raw := testkit.ReadFile(t, in)
+		// One byte at a time, to exercise reads that split lines.
+		s := newStream("gemini", io.NopCloser(iotest.OneByteReader(bytes.NewReader(raw))), "requested-model", testCreated)
+		defer s.Close()
+		events := drain(s, 100)
+		// Errors are sticky.
+		if last := events[len(events)-1]; !last.EOF {
+			if _, err := s.Recv(); err == nil || err.Error() != last.Error {
+				t.Errorf("after %q, Recv returned %v", last.Error, err)
 			}
-			// One byte at a time, to exercise reads that split lines.
-			s := newStream("gemini", io.NopCloser(iotest.OneByteReader(bytes.NewReader(raw))), "requested-model", testCreated)
-			defer s.Close()
-			events := drain(s, 100)
-			// Errors are sticky.
-			if last := events[len(events)-1]; !last.EOF {
-				if _, err := s.Recv(); err == nil || err.Error() != last.Error {
-					t.Errorf("after %q, Recv returned %v", last.Error, err)
-				}
-			}
-			checkGolden(t, filepath.Join("testdata", "stream", name+".golden.json"), mustJSON(t, events))
-		})
-	}
+		}
+		checkGolden(t, testkit.GoldenPath(in, ".json"), mustJSON(t, events))
+	})
 }
 
 func TestStreamLongLine(t *testing.T) {
@@ -88,12 +77,7 @@ func TestStreamLongLine(t *testing.T) {
 // FuzzStream feeds arbitrary bodies to the stream parser: it must not panic,
 // must stop, and must end with io.EOF or an *chat.UpstreamError.
 func FuzzStream(f *testing.F) {
-	inputs, _ := filepath.Glob(filepath.Join("testdata", "stream", "*.sse"))
-	for _, in := range inputs {
-		if raw, err := os.ReadFile(in); err == nil {
-			f.Add(raw)
-		}
-	}
+	testkit.AddSeeds(f, "testdata/stream", ".sse")
 	f.Add([]byte("data: [DONE]\n\n"))
 	f.Add([]byte("data: {\"error\":{}}\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {

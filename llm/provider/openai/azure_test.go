@@ -32,7 +32,7 @@ func checkAzureRequest(t *testing.T, srv *llmtest.Server, method, path, version 
 }
 
 func TestAzure(t *testing.T) {
-	srv := newMock(t, llmtest.WithAPIKeys(azureTarget.APIKey), llmtest.WithEmbeddingDimensions(16))
+	srv := llmtest.StartServer(t, llmtest.WithAPIKeys(azureTarget.APIKey), llmtest.WithEmbeddingDimensions(16))
 	p := newProvider(t, srv, Config{BaseURL: srv.URL, Azure: &AzureConfig{}})
 	if p.name != "azure" {
 		t.Errorf("default name %q", p.name)
@@ -54,15 +54,7 @@ func TestAzure(t *testing.T) {
 	t.Run("stream", func(t *testing.T) {
 		req := userRequest("stream azure")
 		req.Stream = true
-		s, err := p.ChatStream(t.Context(), azureTarget, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		chunks, err := recvAll(s)
-		if err != nil {
-			t.Fatal(err)
-		}
+		chunks := streamAll(t, p, azureTarget, req)
 		if a := assemble(t, chunks); a.Content != "Echo: stream azure" || !a.UsageLast || a.Usage.PromptTokens != 2 {
 			t.Errorf("stream %+v", a)
 		}
@@ -111,7 +103,7 @@ func TestAzure(t *testing.T) {
 }
 
 func TestAzureAPIVersion(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	p := newProvider(t, srv, Config{BaseURL: srv.URL + "/", Azure: &AzureConfig{APIVersion: "2025-04-01-preview"}, Name: "azure-west"})
 	if _, err := p.Chat(t.Context(), azureTarget, userRequest("x")); err != nil {
 		t.Fatal(err)
@@ -120,7 +112,7 @@ func TestAzureAPIVersion(t *testing.T) {
 }
 
 func TestAzureErrors(t *testing.T) {
-	srv := newMock(t, llmtest.WithAPIKeys(azureTarget.APIKey))
+	srv := llmtest.StartServer(t, llmtest.WithAPIKeys(azureTarget.APIKey))
 	p := newProvider(t, srv, Config{BaseURL: srv.URL, Azure: &AzureConfig{}, Name: "azure-east"})
 
 	t.Run("429 with x-ms-retry-after-ms", func(t *testing.T) {

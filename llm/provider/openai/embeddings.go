@@ -3,7 +3,6 @@ package openai
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -24,17 +23,12 @@ const (
 // fields Junction does not model are kept in Extra. The result does not
 // alias body. Errors are *RequestError.
 func DecodeEmbeddingRequest(body []byte) (*chat.EmbeddingRequest, error) {
-	it, err := openObject(body)
-	if err != nil {
-		return nil, err
-	}
 	var arena rawArena
 	req := &chat.EmbeddingRequest{}
 	var sawInput bool
-	for it.Next() {
-		v := it.Value()
+	err := walkRequest(body, func(key, v []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "model":
 			req.Model, err = nullableString(v)
 		case "input":
@@ -60,16 +54,11 @@ func DecodeEmbeddingRequest(body []byte) (*chat.EmbeddingRequest, error) {
 		case "user":
 			req.User, err = nullableString(v)
 		default:
-			if req.Extra == nil {
-				req.Extra = make(map[string]json.RawMessage)
-			}
-			req.Extra[string(it.Key)] = arena.copy(v)
+			arena.keep(&req.Extra, key, v)
 		}
-		if err != nil {
-			return nil, under(err, string(it.Key))
-		}
-	}
-	if err := closeObject(&it, body); err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	if req.Model == "" {
@@ -161,14 +150,8 @@ var embeddingFields = map[string]bool{
 func appendEmbeddingRequest(dst []byte, req *chat.EmbeddingRequest, model string) []byte {
 	dst = append(dst, `{"model":`...)
 	dst = appendString(dst, model)
-	dst = append(dst, `,"input":[`...)
-	for i, in := range req.Input {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, in)
-	}
-	dst = append(dst, ']')
+	dst = append(dst, `,"input":`...)
+	dst = chat.AppendJSONStrings(dst, req.Input)
 	if req.Dimensions > 0 {
 		dst = append(dst, `,"dimensions":`...)
 		dst = appendInt(dst, int64(req.Dimensions))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/internal/jsonscan"
+	"github.com/junctionhq/junction/llm/provider/internal/upstream"
 )
 
 // AppendError appends an OpenAI error body,
@@ -211,4 +212,13 @@ func streamEventError(provider string, header http.Header, data []byte) *chat.Up
 		e.Status = n
 	}
 	return e
+}
+
+// DecodeStreamError decodes ev, one raw SSE event of a passed-through
+// stream, when it is an in-band error, {"error":{"message","type","code"}}
+// after the 200: a *chat.UpstreamError with status 502 (529 for an
+// overloaded_error), the code when it is a string, and the event's data as
+// Body. Any other event gives nil.
+func DecodeStreamError(provider string, ev []byte) *chat.UpstreamError {
+	return upstream.EventError(provider, ev)
 }

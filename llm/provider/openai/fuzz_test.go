@@ -8,26 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/chat"
 )
-
-// addTestdataSeeds adds the request bodies under testdata/request.
-func addTestdataSeeds(f *testing.F) {
-	files, _ := filepath.Glob("testdata/request/*.json")
-	for _, name := range files {
-		if strings.HasSuffix(name, ".golden.json") {
-			continue
-		}
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-}
 
 var requestSeeds = []string{
 	`{"model":"m","messages":[{"role":"user","content":"hi"}]}`,
@@ -48,7 +33,7 @@ func FuzzDecodeChatRequest(f *testing.F) {
 	for _, s := range requestSeeds {
 		f.Add([]byte(s))
 	}
-	addTestdataSeeds(f)
+	testkit.AddSeeds(f, "testdata/request", ".json")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		first, err := DecodeChatRequest(body)
 		if err != nil {

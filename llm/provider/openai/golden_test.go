@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,7 +14,7 @@ import (
 	"github.com/junctionhq/junction/llm/chat"
 )
 
-// checkGolden compares got with testdata/path (rewriting it with -update).
+// checkGolden compares got with the golden file at path (rewriting it with -update).
 // JSON is stored indented for reading; json.Indent changes only whitespace
 // between tokens, so key order, escapes and numbers are still checked byte
 // for byte.
@@ -24,36 +23,26 @@ func checkGolden(t *testing.T, path string, got []byte) {
 	if strings.HasSuffix(path, ".json") {
 		got = testkit.IndentJSON(t, got)
 	}
-	testkit.CheckGolden(t, filepath.Join("testdata", path), got)
+	testkit.CheckGolden(t, path, got)
 }
 
+// readTestdata returns testdata/path.
 func readTestdata(t *testing.T, path string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testkit.ReadFile(t, filepath.Join("testdata", path))
 }
 
 // TestGoldenRequestTranslation decodes client bodies and encodes them as
 // upstream requests for "upstream-model".
 func TestGoldenRequestTranslation(t *testing.T) {
-	files, _ := filepath.Glob("testdata/request/*.json")
-	for _, f := range files {
-		name := filepath.Base(f)
-		if strings.HasSuffix(name, ".golden.json") {
-			continue
+	testkit.RunGoldenCases(t, "testdata/request", ".json", func(t *testing.T, in string) {
+		req, err := DecodeChatRequest(testkit.ReadFile(t, in))
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Run(name, func(t *testing.T) {
-			req, err := DecodeChatRequest(readTestdata(t, "request/"+name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out := appendRequest(nil, req, "upstream-model", req.Stream)
-			checkGolden(t, "request/"+strings.TrimSuffix(name, ".json")+".golden.json", out)
-		})
-	}
+		out := appendRequest(nil, req, "upstream-model", req.Stream)
+		checkGolden(t, testkit.GoldenPath(in, ".json"), out)
+	})
 }
 
 // TestGoldenCanonicalRequest encodes a canonical request of the kind the
@@ -80,54 +69,40 @@ func TestGoldenCanonicalRequest(t *testing.T) {
 		Stop:        []string{"</done>"},
 		Stream:      true,
 	}
-	checkGolden(t, "request/canonical_anthropic.golden.json", appendRequest(nil, req, "gpt-4.1", true))
+	checkGolden(t, "testdata/request/canonical_anthropic.golden.json", appendRequest(nil, req, "gpt-4.1", true))
 }
 
 // TestGoldenResponseTranslation decodes upstream completions and encodes
 // them for a client that asked for "my-alias".
 func TestGoldenResponseTranslation(t *testing.T) {
-	files, _ := filepath.Glob("testdata/response/*.json")
-	for _, f := range files {
-		name := filepath.Base(f)
-		if strings.HasSuffix(name, ".golden.json") {
-			continue
+	testkit.RunGoldenCases(t, "testdata/response", ".json", func(t *testing.T, in string) {
+		resp, err := DecodeChatResponse(testkit.ReadFile(t, in), chat.Lenient)
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Run(name, func(t *testing.T) {
-			resp, err := DecodeChatResponse(readTestdata(t, "response/"+name), chat.Lenient)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkGolden(t, "response/"+strings.TrimSuffix(name, ".json")+".golden.json", AppendChatResponse(nil, resp, "my-alias"))
-		})
-	}
+		checkGolden(t, testkit.GoldenPath(in, ".json"), AppendChatResponse(nil, resp, "my-alias"))
+	})
 }
 
 // TestGoldenStreamTranslation parses upstream event streams and re-encodes
 // every chunk for a client that asked for "my-alias".
 func TestGoldenStreamTranslation(t *testing.T) {
-	files, _ := filepath.Glob("testdata/stream/*.sse")
-	for _, f := range files {
-		name := filepath.Base(f)
-		if strings.HasSuffix(name, ".golden.sse") {
-			continue
-		}
-		t.Run(name, func(t *testing.T) {
-			s := streamOf(readTestdata(t, "stream/"+name))
-			var out []byte
-			for {
-				c, err := s.Recv()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					t.Fatalf("Recv: %v", err)
-				}
-				out = AppendChunk(out, c, "my-alias")
+	testkit.RunGoldenCases(t, "testdata/stream", ".sse", func(t *testing.T, in string) {
+		s := streamOf(testkit.ReadFile(t, in))
+		var out []byte
+		for {
+			c, err := s.Recv()
+			if errors.Is(err, io.EOF) {
+				break
 			}
-			out = AppendDone(out)
-			checkGolden(t, "stream/"+strings.TrimSuffix(name, ".sse")+".golden.sse", out)
-		})
-	}
+			if err != nil {
+				t.Fatalf("Recv: %v", err)
+			}
+			out = AppendChunk(out, c, "my-alias")
+		}
+		out = AppendDone(out)
+		checkGolden(t, testkit.GoldenPath(in, ".sse"), out)
+	})
 }
 
 func TestGoldenEncoders(t *testing.T) {
@@ -136,15 +111,15 @@ func TestGoldenEncoders(t *testing.T) {
 		Vectors: [][]float32{{0.1, -0.25, 1e-8, 3}, {0, 1, -1, 0.333333}},
 		Usage:   chat.Usage{PromptTokens: 7},
 	}
-	checkGolden(t, "embeddings_float.golden.json", AppendEmbeddingResponse(nil, emb, "embed-alias", "float"))
-	checkGolden(t, "embeddings_base64.golden.json", AppendEmbeddingResponse(nil, emb, "embed-alias", "base64"))
-	checkGolden(t, "models.golden.json", AppendModels(nil, []string{"openai/gpt-4o", "anthropic/claude-sonnet-4-5", "fast"}, 1741570000))
+	checkGolden(t, "testdata/embeddings_float.golden.json", AppendEmbeddingResponse(nil, emb, "embed-alias", "float"))
+	checkGolden(t, "testdata/embeddings_base64.golden.json", AppendEmbeddingResponse(nil, emb, "embed-alias", "base64"))
+	checkGolden(t, "testdata/models.golden.json", AppendModels(nil, []string{"openai/gpt-4o", "anthropic/claude-sonnet-4-5", "fast"}, 1741570000))
 	var errs []byte
 	errs = append(AppendError(errs, http.StatusBadRequest, "", "", "messages[2].content", "messages[2].content: must be a string"), '\n')
 	errs = append(AppendError(errs, http.StatusTooManyRequests, "", "rate_limit_exceeded", "", "Budget exhausted for team \"search\"."), '\n')
 	errs = append(AppendError(errs, http.StatusBadGateway, "upstream_error", "", "", "all providers failed"), '\n')
 	errs = append(AppendError(errs, http.StatusUnauthorized, "", "invalid_api_key", "", "bad key"), '\n')
-	checkGolden(t, "errors.golden.jsonl", errs)
+	checkGolden(t, "testdata/errors.golden.jsonl", errs)
 }
 
 // streamOf returns a stream reading an SSE body.

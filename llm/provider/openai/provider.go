@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/provider/internal/upstream"
 )
 
 // Config configures a Provider. The zero value of every field but BaseURL
@@ -148,19 +149,9 @@ var (
 // do sends one request and returns a 2xx response with its body unread;
 // any other outcome is an *chat.UpstreamError.
 func (p *Provider) do(ctx context.Context, t chat.Target, method, url string, body []byte, stream bool) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	req, err := upstream.NewRequest(ctx, method, url, body, p.headers)
 	if err != nil {
 		return nil, &chat.UpstreamError{Provider: p.name, Message: "cannot build the request", Err: err}
-	}
-	for k, v := range p.headers {
-		req.Header[k] = v
-	}
-	if body != nil {
-		req.Header["Content-Type"] = jsonType
 	}
 	if stream {
 		req.Header["Accept"] = eventStreamType
@@ -174,14 +165,27 @@ func (p *Provider) do(ctx context.Context, t chat.Target, method, url string, bo
 			req.Header["Authorization"] = []string{"Bearer " + t.APIKey}
 		}
 	}
-	resp, err := p.client.Do(req)
+	return upstream.Send(p.client, p.name, req, func(resp *http.Response) *chat.UpstreamError {
+		return responseError(p.name, resp)
+	})
+}
+
+// fetch sends body to url (a POST; a GET when body is nil) and reads the
+// 2xx response (readResponse).
+func (p *Provider) fetch(ctx context.Context, t chat.Target, url string, body []byte) (*http.Response, []byte, func(), error) {
+	method := http.MethodPost
+	if body == nil {
+		method = http.MethodGet
+	}
+	resp, err := p.do(ctx, t, method, url, body, false)
 	if err != nil {
-		return nil, &chat.UpstreamError{Provider: p.name, Message: "request failed", Err: err}
+		return nil, nil, nil, err
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, responseError(p.name, resp)
+	data, release, err := p.readResponse(resp)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	return resp, nil
+	return resp, data, release, nil
 }
 
 // maxResponseBytes bounds a non-streamed response body.
@@ -234,13 +238,13 @@ func (p *Provider) readResponse(resp *http.Response) ([]byte, func(), error) {
 func (p *Provider) malformed(resp *http.Response, body []byte, err error) *chat.UpstreamError {
 	return &chat.UpstreamError{
 		Provider: p.name, Message: "malformed response", Header: resp.Header,
-		Body: bytes.Clone(body[:min(len(body), 64<<10)]), Err: err,
+		Body: bytes.Clone(upstream.Bounded(body)), Err: err,
 	}
 }
 
 // errorInBody reports a 2xx body holding an error object.
 func (p *Provider) errorInBody(resp *http.Response, body []byte) *chat.UpstreamError {
-	e := streamEventError(p.name, resp.Header, body[:min(len(body), 64<<10)])
+	e := streamEventError(p.name, resp.Header, upstream.Bounded(body))
 	e.Err = errInBody
 	return e
 }
@@ -299,11 +303,7 @@ func (p *Provider) Embed(ctx context.Context, t chat.Target, req *chat.Embedding
 		size += len(in) + 8
 	}
 	body := appendEmbeddingRequest(make([]byte, 0, size), req, t.Model)
-	resp, err := p.do(ctx, t, http.MethodPost, p.endpointURL(t, chat.EndpointEmbeddings), body, false)
-	if err != nil {
-		return nil, err
-	}
-	data, release, err := p.readResponse(resp)
+	resp, data, release, err := p.fetch(ctx, t, p.endpointURL(t, chat.EndpointEmbeddings), body)
 	if err != nil {
 		return nil, err
 	}
@@ -318,11 +318,7 @@ func (p *Provider) Embed(ctx context.Context, t chat.Target, req *chat.Embedding
 // ListModels returns the ids of the upstream's models (GET /models; for
 // Azure, GET /openai/models, the base models of the resource).
 func (p *Provider) ListModels(ctx context.Context, t chat.Target) ([]string, error) {
-	resp, err := p.do(ctx, t, http.MethodGet, p.modelsURL, nil, false)
-	if err != nil {
-		return nil, err
-	}
-	data, release, err := p.readResponse(resp)
+	resp, data, release, err := p.fetch(ctx, t, p.modelsURL, nil)
 	if err != nil {
 		return nil, err
 	}

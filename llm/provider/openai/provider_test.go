@@ -16,6 +16,7 @@ import (
 	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/llm/provider/internal/providertest"
 )
 
 // TestMain fails the package if a test leaves a goroutine behind (a stream
@@ -25,14 +26,6 @@ func TestMain(m *testing.M) {
 }
 
 const testKey = "sk-test-0123456789"
-
-// newMock starts an llmtest server closed at the end of the test.
-func newMock(t *testing.T, opts ...llmtest.Option) *llmtest.Server {
-	t.Helper()
-	srv := llmtest.NewServer(opts...)
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 // startHTTP serves h on a loopback test server and returns its URL.
 func startHTTP(t *testing.T, h http.Handler) string {
@@ -46,9 +39,7 @@ func startHTTP(t *testing.T, h http.Handler) string {
 // at the end of the test.
 func providerFor(t *testing.T, baseURL string, azure *AzureConfig) *Provider {
 	t.Helper()
-	transport := chat.NewTransport(chat.TransportOptions{})
-	t.Cleanup(transport.CloseIdleConnections)
-	p, err := New(Config{BaseURL: baseURL, Azure: azure, HTTPClient: &http.Client{Transport: transport}})
+	p, err := New(Config{BaseURL: baseURL, Azure: azure, HTTPClient: providertest.Client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,10 +53,8 @@ func newProvider(t *testing.T, srv *llmtest.Server, cfg Config) *Provider {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = srv.URL + "/v1"
 	}
-	transport := chat.NewTransport(chat.TransportOptions{})
-	t.Cleanup(transport.CloseIdleConnections)
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Transport: transport}
+		cfg.HTTPClient = providertest.Client(t)
 	}
 	p, err := New(cfg)
 	if err != nil {
@@ -104,7 +93,7 @@ func lastBody(t *testing.T, srv *llmtest.Server) (map[string]json.RawMessage, ll
 }
 
 func TestChat(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	p := newProvider(t, srv, Config{Headers: map[string]string{"HTTP-Referer": "https://junction.example", "x-title": "Junction"}})
 	req := userRequest("what is the weather like")
 	req.Extra = map[string]json.RawMessage{"seed": json.RawMessage(`7`), "metadata": json.RawMessage(`{"a":"b"}`)}
@@ -135,19 +124,11 @@ func TestChat(t *testing.T) {
 }
 
 func TestChatStreamWithUsage(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	p := newProvider(t, srv, Config{})
 	req := userRequest("tell me a short story")
 	req.Stream = true // the client did not ask for usage; upstream is asked anyway
-	s, err := p.ChatStream(t.Context(), target, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	chunks, err := recvAll(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	chunks := streamAll(t, p, target, req)
 	got := assemble(t, chunks)
 	want := assembled{Role: "assistant", Content: "Echo: tell me a short story", Finish: "stop",
 		Usage: &chat.Usage{PromptTokens: 5, CompletionTokens: 6}, UsageLast: true}
@@ -172,7 +153,7 @@ var script = []llmtest.Turn{
 }
 
 func TestToolCalls(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{Script: script, ScriptMode: llmtest.ScriptByToolResults})
 	p := newProvider(t, srv, Config{})
 	req := userRequest("weather and time in Paris?")
@@ -211,15 +192,7 @@ func TestToolCalls(t *testing.T) {
 	t.Run("stream", func(t *testing.T) {
 		sreq := *req
 		sreq.Stream = true
-		s, err := p.ChatStream(t.Context(), target, &sreq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		chunks, err := recvAll(s)
-		if err != nil {
-			t.Fatal(err)
-		}
+		chunks := streamAll(t, p, target, &sreq)
 		pieces := 0
 		for _, c := range chunks {
 			pieces += len(c.ToolCalls)
@@ -254,7 +227,7 @@ func TestToolCalls(t *testing.T) {
 }
 
 func TestStreamCutMidway(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{CloseAfterChunks: 3, Reply: "one two three four five six"})
 	p := newProvider(t, srv, Config{})
 	req := userRequest("x")
@@ -278,7 +251,7 @@ func TestStreamCutMidway(t *testing.T) {
 }
 
 func TestChatStreamReturnsBeforeTheFirstChunk(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{TimeToFirstChunk: 10 * time.Second})
 	p := newProvider(t, srv, Config{})
 	req := userRequest("x")
@@ -298,7 +271,7 @@ func TestChatStreamReturnsBeforeTheFirstChunk(t *testing.T) {
 }
 
 func TestEmbed(t *testing.T) {
-	srv := newMock(t, llmtest.WithEmbeddingDimensions(64))
+	srv := llmtest.StartServer(t, llmtest.WithEmbeddingDimensions(64))
 	p := newProvider(t, srv, Config{})
 	for _, format := range []string{"", "float", "base64"} {
 		t.Run("format "+format, func(t *testing.T) {
@@ -324,7 +297,7 @@ func TestEmbed(t *testing.T) {
 }
 
 func TestListModels(t *testing.T) {
-	srv := newMock(t, llmtest.WithModels("gpt-4o", "gpt-4o-mini"))
+	srv := llmtest.StartServer(t, llmtest.WithModels("gpt-4o", "gpt-4o-mini"))
 	p := newProvider(t, srv, Config{})
 	ids, err := p.ListModels(t.Context(), target)
 	if err != nil {
@@ -339,7 +312,7 @@ func TestListModels(t *testing.T) {
 }
 
 func TestUpstreamErrors(t *testing.T) {
-	srv := newMock(t, llmtest.WithAPIKeys(testKey, "sk-limited-000000", "sk-broken-0000000"), llmtest.WithModels("gpt-4o-mini"))
+	srv := llmtest.StartServer(t, llmtest.WithAPIKeys(testKey, "sk-limited-000000", "sk-broken-0000000"), llmtest.WithModels("gpt-4o-mini"))
 	if err := srv.SetBehavior("sk-broken-0000000", llmtest.Behavior{FailPercent: 100, FailStatus: 500}); err != nil {
 		t.Fatal(err)
 	}
@@ -402,45 +375,20 @@ func TestUpstreamErrors(t *testing.T) {
 }
 
 func TestHangAbortsOnContext(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{Hang: true})
 	p := newProvider(t, srv, Config{})
-	calls := map[string]func(ctx context.Context) error{
-		"chat": func(ctx context.Context) error { _, err := p.Chat(ctx, target, userRequest("x")); return err },
-		"stream": func(ctx context.Context) error {
-			req := userRequest("x")
-			req.Stream = true
-			s, err := p.ChatStream(ctx, target, req)
-			if s != nil {
-				_ = s.Close()
-			}
-			return err
-		},
-		"embed": func(ctx context.Context) error {
-			_, err := p.Embed(ctx, target, &chat.EmbeddingRequest{Input: []string{"x"}})
-			return err
-		},
-		"models": func(ctx context.Context) error { _, err := p.ListModels(ctx, target); return err },
+	calls := providertest.ChatCalls(p, target, userRequest("x"))
+	calls["embed"] = func(ctx context.Context) error {
+		_, err := p.Embed(ctx, target, &chat.EmbeddingRequest{Input: []string{"x"}})
+		return err
 	}
-	for name, call := range calls {
-		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-			defer cancel()
-			start := time.Now()
-			err := call(ctx)
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("took %s after a 100ms timeout", d)
-			}
-			var ue *chat.UpstreamError
-			if !errors.As(err, &ue) || ue.Status != 0 || !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("error %v, want an UpstreamError wrapping context.DeadlineExceeded", err)
-			}
-		})
-	}
+	calls["models"] = func(ctx context.Context) error { _, err := p.ListModels(ctx, target); return err }
+	providertest.AbortsOnContext(t, calls)
 }
 
 func TestStreamAbortsOnContext(t *testing.T) {
-	srv := newMock(t)
+	srv := llmtest.StartServer(t)
 	setDefault(t, srv, llmtest.Behavior{ChunkDelay: 10 * time.Second})
 	p := newProvider(t, srv, Config{})
 	ctx, cancel := context.WithCancel(t.Context())
@@ -478,7 +426,7 @@ func TestNetworkError(t *testing.T) {
 }
 
 func TestForward(t *testing.T) {
-	srv := newMock(t, llmtest.WithAPIKeys(testKey))
+	srv := llmtest.StartServer(t, llmtest.WithAPIKeys(testKey))
 	p := newProvider(t, srv, Config{})
 	body, err := PatchModel([]byte(`{"model":"alias","messages":[{"role":"user","content":"forward me"}],"x_unknown":{"kept":true}}`), "gpt-4o-mini")
 	if err != nil {
@@ -580,15 +528,7 @@ func TestJSONAnswerToAStream(t *testing.T) {
 	p := providerFor(t, startHTTP(t, up)+"/v1", nil)
 	req := userRequest("x")
 	req.Stream = true
-	s, err := p.ChatStream(t.Context(), target, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	chunks, err := recvAll(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	chunks := streamAll(t, p, target, req)
 	if a := assemble(t, chunks); !strings.HasPrefix(a.Content, "Hello!") || a.Usage == nil || a.Usage.PromptTokens != 19 {
 		t.Errorf("stream %+v", a)
 	}

@@ -72,6 +72,15 @@ func (a *rawArena) copy(v []byte) json.RawMessage {
 	return json.RawMessage(a.buf[n-len(v) : n : n])
 }
 
+// keep stores an unmodeled member (key, v) in *extra, a copy of v, making
+// the map on first use.
+func (a *rawArena) keep(extra *map[string]json.RawMessage, key, v []byte) {
+	if *extra == nil {
+		*extra = make(map[string]json.RawMessage)
+	}
+	(*extra)[string(key)] = a.copy(v)
+}
+
 // openObject starts walking body, which must be one JSON object.
 func openObject(body []byte) (jsonscan.ObjectIter, error) {
 	start := jsonscan.SkipSpace(body, 0)
@@ -96,6 +105,39 @@ func closeObject(it *jsonscan.ObjectIter, body []byte) error {
 	}
 	if err := jsonscan.Trailing(body, it.End); err != nil {
 		return requestError("", "the request body is not valid JSON: "+err.Error())
+	}
+	return nil
+}
+
+// walkRequest walks body, which must be one JSON object, calling member for
+// each of its members; an error member returns is placed under the
+// member's key.
+func walkRequest(body []byte, member func(key, v []byte) error) error {
+	it, err := openObject(body)
+	if err != nil {
+		return err
+	}
+	if err := walkMembers(&it, member); err != nil {
+		return err
+	}
+	return closeObject(&it, body)
+}
+
+// memberOf calls member for each member of v, which must be an object; an
+// error member returns is placed under the member's key.
+func memberOf(v []byte, member func(key, v []byte) error) error {
+	if v[0] != '{' {
+		return requestError("", "must be an object, got "+jsonscan.Kind(v))
+	}
+	it := jsonscan.WalkObject(v)
+	return walkMembers(&it, member)
+}
+
+func walkMembers(it *jsonscan.ObjectIter, member func(key, v []byte) error) error {
+	for it.Next() {
+		if err := member(it.Key, it.Value()); err != nil {
+			return under(err, string(it.Key))
+		}
 	}
 	return nil
 }

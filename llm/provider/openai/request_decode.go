@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"encoding/json"
 	"strconv"
 
 	"github.com/junctionhq/junction/llm/chat"
@@ -20,17 +19,12 @@ import (
 // as are stream_options other than include_usage (IncludeUsage is set only
 // for streams).
 func DecodeChatRequest(body []byte) (*chat.Request, error) {
-	it, err := openObject(body)
-	if err != nil {
-		return nil, err
-	}
 	d := requestDecoder{}
 	req := &chat.Request{}
 	var maxTokens, maxCompletionTokens int64
-	for it.Next() {
-		v := it.Value()
+	err := walkRequest(body, func(key, v []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "model":
 			req.Model, err = nullableString(v)
 		case "messages":
@@ -72,16 +66,11 @@ func DecodeChatRequest(body []byte) (*chat.Request, error) {
 		case "function_call":
 			err = requestError("", `the deprecated "function_call" parameter is not supported; use "tool_choice"`)
 		default:
-			if req.Extra == nil {
-				req.Extra = make(map[string]json.RawMessage)
-			}
-			req.Extra[string(it.Key)] = d.raw.copy(v)
+			d.raw.keep(&req.Extra, key, v)
 		}
-		if err != nil {
-			return nil, under(err, string(it.Key))
-		}
-	}
-	if err := closeObject(&it, body); err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	if req.Model == "" {
@@ -103,48 +92,56 @@ type requestDecoder struct {
 	raw rawArena
 }
 
-func nullableString(v []byte) (string, error) {
+// nullable decodes v with decode unless it is null (set is false then);
+// kind names what decode reads ("a string") for the error.
+func nullable[T any](v []byte, kind string, decode func([]byte) (T, bool)) (val T, set bool, err error) {
 	if jsonscan.IsNull(v) {
-		return "", nil
+		return val, false, nil
 	}
-	s, ok := jsonscan.DecodeString(v)
+	val, ok := decode(v)
 	if !ok {
-		return "", requestError("", "must be a string, got "+jsonscan.Kind(v))
+		return val, false, requestError("", "must be "+kind+", got "+jsonscan.Kind(v))
 	}
-	return s, nil
+	return val, true, nil
+}
+
+// container reports whether v, which must be null or open with open ('['
+// or '{'), is not null; what names the value for the error ("an array of
+// tools").
+func container(v []byte, open byte, what string) (bool, error) {
+	if jsonscan.IsNull(v) {
+		return false, nil
+	}
+	if v[0] != open {
+		return false, requestError("", "must be "+what+", got "+jsonscan.Kind(v))
+	}
+	return true, nil
+}
+
+func nullableString(v []byte) (string, error) {
+	s, _, err := nullable(v, "a string", jsonscan.DecodeString)
+	return s, err
 }
 
 // nullableKeyword is nullableString for values that are one of a few words
 // (types, roles): it returns the bytes without copying when it can.
 func nullableKeyword(v []byte) ([]byte, error) {
-	if jsonscan.IsNull(v) {
-		return nil, nil
-	}
-	b, ok := jsonscan.StringBytes(v)
-	if !ok {
-		return nil, requestError("", "must be a string, got "+jsonscan.Kind(v))
-	}
-	return b, nil
+	b, _, err := nullable(v, "a string", jsonscan.StringBytes)
+	return b, err
 }
 
 func nullableBool(v []byte) (*bool, error) {
-	if jsonscan.IsNull(v) {
-		return nil, nil
-	}
-	b, ok := jsonscan.DecodeBool(v)
-	if !ok {
-		return nil, requestError("", "must be a boolean, got "+jsonscan.Kind(v))
+	b, set, err := nullable(v, "a boolean", jsonscan.DecodeBool)
+	if !set {
+		return nil, err
 	}
 	return &b, nil
 }
 
 func nullableFloat(v []byte) (*float64, error) {
-	if jsonscan.IsNull(v) {
-		return nil, nil
-	}
-	f, ok := jsonscan.DecodeFloat(v)
-	if !ok {
-		return nil, requestError("", "must be a number, got "+jsonscan.Kind(v))
+	f, set, err := nullable(v, "a number", jsonscan.DecodeFloat)
+	if !set {
+		return nil, err
 	}
 	return &f, nil
 }
@@ -152,12 +149,9 @@ func nullableFloat(v []byte) (*float64, error) {
 // tokenLimit decodes max_tokens or max_completion_tokens: null or an
 // integer of at least 1.
 func tokenLimit(v []byte) (int64, error) {
-	if jsonscan.IsNull(v) {
-		return 0, nil
-	}
-	n, ok := jsonscan.DecodeInt(v)
-	if !ok {
-		return 0, requestError("", "must be an integer, got "+jsonscan.Kind(v))
+	n, set, err := nullable(v, "an integer", jsonscan.DecodeInt)
+	if !set {
+		return 0, err
 	}
 	if n < 1 {
 		return 0, requestError("", "must be at least 1, got "+strconv.FormatInt(n, 10))
@@ -188,11 +182,8 @@ func decodeStop(v []byte) ([]string, error) {
 }
 
 func decodeStreamOptions(v []byte) (includeUsage bool, err error) {
-	if jsonscan.IsNull(v) {
-		return false, nil
-	}
-	if v[0] != '{' {
-		return false, requestError("", "must be an object, got "+jsonscan.Kind(v))
+	if ok, err := container(v, '{', "an object"); !ok {
+		return false, err
 	}
 	it := jsonscan.WalkObject(v)
 	for it.Next() {
@@ -229,16 +220,14 @@ func decodeToolChoice(v []byte) (*chat.ToolChoice, error) {
 	var typ []byte
 	var name string
 	var hasFunction bool
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
+	err := memberOf(v, func(key, fv []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "type":
-			typ, err = nullableKeyword(it.Value())
+			typ, err = nullableKeyword(fv)
 		case "function":
-			fv := it.Value()
 			if fv[0] != '{' {
-				return nil, under(requestError("", "must be an object, got "+jsonscan.Kind(fv)), "function")
+				return requestError("", "must be an object, got "+jsonscan.Kind(fv))
 			}
 			hasFunction = true
 			fit := jsonscan.WalkObject(fv)
@@ -250,9 +239,10 @@ func decodeToolChoice(v []byte) (*chat.ToolChoice, error) {
 				}
 			}
 		}
-		if err != nil {
-			return nil, under(err, string(it.Key))
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if string(typ) != "function" && (typ != nil || !hasFunction) {
 		return nil, requestError("type", "unsupported tool choice type "+strconv.Quote(string(typ))+`; expected "function"`)
@@ -264,11 +254,8 @@ func decodeToolChoice(v []byte) (*chat.ToolChoice, error) {
 }
 
 func (d *requestDecoder) tools(v []byte) ([]chat.Tool, error) {
-	if jsonscan.IsNull(v) {
-		return nil, nil
-	}
-	if v[0] != '[' {
-		return nil, requestError("", "must be an array of tools, got "+jsonscan.Kind(v))
+	if ok, err := container(v, '[', "an array of tools"); !ok {
+		return nil, err
 	}
 	it := jsonscan.WalkArray(v)
 	tools := make([]chat.Tool, 0, 4)
@@ -282,28 +269,25 @@ func (d *requestDecoder) tools(v []byte) ([]chat.Tool, error) {
 }
 
 func (d *requestDecoder) tool(v []byte, t *chat.Tool) error {
-	if v[0] != '{' {
-		return requestError("", "must be an object, got "+jsonscan.Kind(v))
-	}
 	var typ []byte
 	var hasFunction bool
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
+	err := memberOf(v, func(key, fv []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "type":
-			typ, err = nullableKeyword(it.Value())
+			typ, err = nullableKeyword(fv)
 		case "function":
 			hasFunction = true
-			err = d.function(it.Value(), t)
+			err = d.function(fv, t)
 		case "cache_control":
-			if !jsonscan.IsNull(it.Value()) {
-				t.CacheControl = d.raw.copy(it.Value())
+			if !jsonscan.IsNull(fv) {
+				t.CacheControl = d.raw.copy(fv)
 			}
 		}
-		if err != nil {
-			return under(err, string(it.Key))
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if typ != nil && string(typ) != "function" {
 		return requestError("type", "unsupported tool type "+strconv.Quote(string(typ))+`; only "function" tools are supported`)
@@ -316,14 +300,9 @@ func (d *requestDecoder) tool(v []byte, t *chat.Tool) error {
 
 // function decodes a tool's function into t.
 func (d *requestDecoder) function(v []byte, t *chat.Tool) error {
-	if v[0] != '{' {
-		return requestError("", "must be an object, got "+jsonscan.Kind(v))
-	}
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		fv := it.Value()
+	err := memberOf(v, func(key, fv []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "name":
 			t.Name, err = nullableString(fv)
 		case "description":
@@ -335,9 +314,10 @@ func (d *requestDecoder) function(v []byte, t *chat.Tool) error {
 		case "strict":
 			t.Strict, err = nullableBool(fv)
 		}
-		if err != nil {
-			return under(err, string(it.Key))
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if t.Name == "" {
 		return requestError("name", "missing required parameter")
@@ -346,11 +326,8 @@ func (d *requestDecoder) function(v []byte, t *chat.Tool) error {
 }
 
 func (d *requestDecoder) messages(v []byte) ([]chat.Message, error) {
-	if jsonscan.IsNull(v) {
-		return nil, nil
-	}
-	if v[0] != '[' {
-		return nil, requestError("", "must be an array of messages, got "+jsonscan.Kind(v))
+	if ok, err := container(v, '[', "an array of messages"); !ok {
+		return nil, err
 	}
 	it := jsonscan.WalkArray(v)
 	var msgs []chat.Message
@@ -388,15 +365,10 @@ func roleOf(b []byte) string {
 }
 
 func (d *requestDecoder) message(v []byte, m *chat.Message) error {
-	if v[0] != '{' {
-		return requestError("", "must be an object, got "+jsonscan.Kind(v))
-	}
 	var content []byte
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		fv := it.Value()
+	err := memberOf(v, func(key, fv []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "role":
 			var b []byte
 			b, err = nullableKeyword(fv)
@@ -414,9 +386,10 @@ func (d *requestDecoder) message(v []byte, m *chat.Message) error {
 				err = requestError("", `the deprecated "function_call" field is not supported; use "tool_calls"`)
 			}
 		}
-		if err != nil {
-			return under(err, string(it.Key))
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	switch m.Role {
 	case chat.RoleSystem, chat.RoleDeveloper, chat.RoleUser, chat.RoleAssistant:
@@ -432,7 +405,6 @@ func (d *requestDecoder) message(v []byte, m *chat.Message) error {
 		return requestError("role", "unknown role "+strconv.Quote(m.Role)+
 			"; expected system, developer, user, assistant or tool")
 	}
-	var err error
 	if m.Content, err = d.content(content, m.Role); err != nil {
 		return under(err, "content")
 	}
@@ -530,18 +502,18 @@ func decodeImageURL(v []byte, p *chat.Part) error {
 	case v[0] == '"':
 		p.ImageURL, _ = jsonscan.DecodeString(v)
 	case v[0] == '{':
-		it := jsonscan.WalkObject(v)
-		for it.Next() {
+		err := memberOf(v, func(key, fv []byte) error {
 			var err error
-			switch string(it.Key) {
+			switch string(key) {
 			case "url":
-				p.ImageURL, err = nullableString(it.Value())
+				p.ImageURL, err = nullableString(fv)
 			case "detail":
-				p.Detail, err = nullableString(it.Value())
+				p.Detail, err = nullableString(fv)
 			}
-			if err != nil {
-				return under(err, string(it.Key))
-			}
+			return err
+		})
+		if err != nil {
+			return err
 		}
 	default:
 		return requestError("", "must be an object, got "+jsonscan.Kind(v))
@@ -554,11 +526,8 @@ func decodeImageURL(v []byte, p *chat.Part) error {
 
 // decodeToolCalls decodes a message's tool_calls.
 func decodeToolCalls(v []byte) ([]chat.ToolCall, error) {
-	if jsonscan.IsNull(v) {
-		return nil, nil
-	}
-	if v[0] != '[' {
-		return nil, requestError("", "must be an array of tool calls, got "+jsonscan.Kind(v))
+	if ok, err := container(v, '[', "an array of tool calls"); !ok {
+		return nil, err
 	}
 	var calls []chat.ToolCall
 	it := jsonscan.WalkArray(v)
@@ -572,24 +541,21 @@ func decodeToolCalls(v []byte) ([]chat.ToolCall, error) {
 }
 
 func decodeToolCall(v []byte, c *chat.ToolCall) error {
-	if v[0] != '{' {
-		return requestError("", "must be an object, got "+jsonscan.Kind(v))
-	}
 	var typ []byte
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
+	err := memberOf(v, func(key, fv []byte) error {
 		var err error
-		switch string(it.Key) {
+		switch string(key) {
 		case "id":
-			c.ID, err = nullableString(it.Value())
+			c.ID, err = nullableString(fv)
 		case "type":
-			typ, err = nullableKeyword(it.Value())
+			typ, err = nullableKeyword(fv)
 		case "function":
-			err = decodeCallFunction(it.Value(), c)
+			err = decodeCallFunction(fv, c)
 		}
-		if err != nil {
-			return under(err, string(it.Key))
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if typ != nil && string(typ) != "function" {
 		return requestError("type", "unsupported tool call type "+strconv.Quote(string(typ))+`; expected "function"`)

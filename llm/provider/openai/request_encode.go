@@ -2,7 +2,6 @@ package openai
 
 import (
 	"encoding/json"
-	"slices"
 
 	"github.com/junctionhq/junction/llm/chat"
 )
@@ -25,23 +24,11 @@ var modeledFields = map[string]bool{
 func appendRequest(dst []byte, req *chat.Request, model string, stream bool) []byte {
 	dst = append(dst, `{"model":`...)
 	dst = appendString(dst, model)
-	dst = append(dst, `,"messages":[`...)
-	for i := range req.Messages {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendMessage(dst, &req.Messages[i])
-	}
-	dst = append(dst, ']')
+	dst = append(dst, `,"messages":`...)
+	dst = chat.AppendJSONArray(dst, req.Messages, appendMessage)
 	if len(req.Tools) > 0 {
-		dst = append(dst, `,"tools":[`...)
-		for i := range req.Tools {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendTool(dst, &req.Tools[i])
-		}
-		dst = append(dst, ']')
+		dst = append(dst, `,"tools":`...)
+		dst = chat.AppendJSONArray(dst, req.Tools, appendTool)
 	}
 	if tc := req.ToolChoice; tc != nil {
 		dst = append(dst, `,"tool_choice":`...)
@@ -70,14 +57,8 @@ func appendRequest(dst []byte, req *chat.Request, model string, stream bool) []b
 		dst = appendFloat(dst, *req.TopP, 64)
 	}
 	if len(req.Stop) > 0 {
-		dst = append(dst, `,"stop":[`...)
-		for i, s := range req.Stop {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, s)
-		}
-		dst = append(dst, ']')
+		dst = append(dst, `,"stop":`...)
+		dst = chat.AppendJSONStrings(dst, req.Stop)
 	}
 	if stream {
 		dst = append(dst, `,"stream":true,"stream_options":{"include_usage":true}`...)
@@ -97,24 +78,26 @@ func appendRequest(dst []byte, req *chat.Request, model string, stream bool) []b
 // appendExtra appends the members of extra not in skip, in key order, each
 // preceded by a comma.
 func appendExtra(dst []byte, extra map[string]json.RawMessage, skip map[string]bool) []byte {
-	if len(extra) == 0 {
-		return dst
-	}
-	var stack [16]string
-	keys := stack[:0]
-	for k := range extra {
-		if !skip[k] {
-			keys = append(keys, k)
+	return chat.AppendJSONMembers(dst, extra, func(k string, _ json.RawMessage) bool { return !skip[k] }, appendRaw)
+}
+
+// appendToolCalls appends calls as an OpenAI tool_calls array. With
+// emptyAsObject a call without arguments sends "{}", which upstreams parse,
+// rather than "".
+func appendToolCalls(dst []byte, calls []chat.ToolCall, emptyAsObject bool) []byte {
+	return chat.AppendJSONArray(dst, calls, func(dst []byte, c *chat.ToolCall) []byte {
+		dst = append(dst, `{"id":`...)
+		dst = appendString(dst, c.ID)
+		dst = append(dst, `,"type":"function","function":{"name":`...)
+		dst = appendString(dst, c.Name)
+		dst = append(dst, `,"arguments":`...)
+		if c.Arguments == "" && emptyAsObject {
+			dst = append(dst, `"{}"`...)
+		} else {
+			dst = appendString(dst, c.Arguments)
 		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		dst = append(dst, ',')
-		dst = appendString(dst, k)
-		dst = append(dst, ':')
-		dst = appendRaw(dst, extra[k])
-	}
-	return dst
+		return append(dst, "}}"...)
+	})
 }
 
 // appendMessage appends one message. Content with a single text part is a
@@ -132,25 +115,8 @@ func appendMessage(dst []byte, m *chat.Message) []byte {
 		dst = appendString(dst, m.Name)
 	}
 	if len(m.ToolCalls) > 0 {
-		dst = append(dst, `,"tool_calls":[`...)
-		for i := range m.ToolCalls {
-			c := &m.ToolCalls[i]
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `{"id":`...)
-			dst = appendString(dst, c.ID)
-			dst = append(dst, `,"type":"function","function":{"name":`...)
-			dst = appendString(dst, c.Name)
-			dst = append(dst, `,"arguments":`...)
-			if c.Arguments == "" {
-				dst = append(dst, `"{}"`...)
-			} else {
-				dst = appendString(dst, c.Arguments)
-			}
-			dst = append(dst, "}}"...)
-		}
-		dst = append(dst, ']')
+		dst = append(dst, `,"tool_calls":`...)
+		dst = appendToolCalls(dst, m.ToolCalls, true)
 	}
 	if m.ToolCallID != "" {
 		dst = append(dst, `,"tool_call_id":`...)

@@ -35,21 +35,8 @@ func AppendChatResponse(dst []byte, resp *chat.Response, model string) []byte {
 		dst = append(dst, '"')
 	}
 	if len(msg.ToolCalls) > 0 {
-		dst = append(dst, `,"tool_calls":[`...)
-		for i := range msg.ToolCalls {
-			c := &msg.ToolCalls[i]
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `{"id":`...)
-			dst = appendString(dst, c.ID)
-			dst = append(dst, `,"type":"function","function":{"name":`...)
-			dst = appendString(dst, c.Name)
-			dst = append(dst, `,"arguments":`...)
-			dst = appendString(dst, c.Arguments)
-			dst = append(dst, "}}"...)
-		}
-		dst = append(dst, ']')
+		dst = append(dst, `,"tool_calls":`...)
+		dst = appendToolCalls(dst, msg.ToolCalls, false)
 	}
 	dst = append(dst, `},"logprobs":null,"finish_reason":`...)
 	finish := resp.FinishReason

@@ -14,6 +14,22 @@ import (
 
 // recvAll reads s to its end and returns the chunks and the final error
 // (nil after [DONE]).
+// streamAll streams req through p as tg and returns every chunk, failing
+// the test on any error.
+func streamAll(t *testing.T, p *Provider, tg chat.Target, req *chat.Request) []*chat.Chunk {
+	t.Helper()
+	s, err := p.ChatStream(t.Context(), tg, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	chunks, err := recvAll(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chunks
+}
+
 func recvAll(s chat.Stream) ([]*chat.Chunk, error) {
 	var chunks []*chat.Chunk
 	for {
