@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -138,18 +139,10 @@ const (
 )
 
 func (m *MeterConfig) applyDefaults() {
-	if m.DefaultMaxTokens == 0 {
-		m.DefaultMaxTokens = DefaultMaxTokens
-	}
-	if m.ReloadInterval == 0 {
-		m.ReloadInterval = DefaultReloadInterval
-	}
-	if m.SpendRebuildTimeout == 0 {
-		m.SpendRebuildTimeout = DefaultSpendRebuild
-	}
-	if m.SettleRetry == 0 {
-		m.SettleRetry = DefaultSettleRetry
-	}
+	m.DefaultMaxTokens = cmp.Or(m.DefaultMaxTokens, DefaultMaxTokens)
+	m.ReloadInterval = cmp.Or(m.ReloadInterval, DefaultReloadInterval)
+	m.SpendRebuildTimeout = cmp.Or(m.SpendRebuildTimeout, DefaultSpendRebuild)
+	m.SettleRetry = cmp.Or(m.SettleRetry, DefaultSettleRetry)
 }
 
 // usageWriter is the usage writer's configuration: the usage fields, and

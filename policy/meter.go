@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -196,9 +197,7 @@ func (e *Engine) Admit(ctx context.Context, id *Identity, w Work) (*Reservation,
 		return nil, &AuthError{Reason: AuthMissing}
 	}
 	priceModel := w.PriceModel
-	if priceModel == "" {
-		priceModel = w.Model
-	}
+	priceModel = cmp.Or(priceModel, w.Model)
 	s := e.snap.Load()
 	var price *Price
 	if w.Kind == KindTool {
@@ -444,9 +443,7 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 	}
 	e := r.e
 	model := o.Model
-	if model == "" {
-		model = r.model
-	}
+	model = cmp.Or(model, r.model)
 	var micros int64
 	switch {
 	case o.CostUSD != nil:
@@ -470,9 +467,7 @@ func (r *Reservation) Settle(ctx context.Context, o Outcome) float64 {
 		r.adjust(ctx, tokens, micros)
 	}
 	status := o.Status
-	if status == "" {
-		status = "ok"
-	}
+	status = cmp.Or(status, "ok")
 	rec := usageEntry{
 		id: r.id, unixMicro: r.start.UnixMicro(), duration: e.since(r.start), kind: r.kind, requestID: r.requestID,
 		server: r.server, tool: r.tool, status: status,

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 )
@@ -31,18 +32,10 @@ const (
 
 // ApplyDefaults fills unset fields.
 func (c *Config) ApplyDefaults() {
-	if c.MaxIterations == 0 {
-		c.MaxIterations = DefaultMaxIterations
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.ToolTimeout == 0 {
-		c.ToolTimeout = DefaultToolTimeout
-	}
-	if c.MaxTools == 0 {
-		c.MaxTools = DefaultMaxTools
-	}
+	c.MaxIterations = cmp.Or(c.MaxIterations, DefaultMaxIterations)
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
+	c.ToolTimeout = cmp.Or(c.ToolTimeout, DefaultToolTimeout)
+	c.MaxTools = cmp.Or(c.MaxTools, DefaultMaxTools)
 }
 
 // Validate reports every problem, each under path ("agent").

@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"strings"
@@ -147,15 +148,9 @@ const (
 )
 
 func (t TimeoutsConfig) withDefaults(d TimeoutsConfig) TimeoutsConfig {
-	if t.Connect == 0 {
-		t.Connect = d.Connect
-	}
-	if t.FirstByte == 0 {
-		t.FirstByte = d.FirstByte
-	}
-	if t.StreamIdle == 0 {
-		t.StreamIdle = d.StreamIdle
-	}
+	t.Connect = cmp.Or(t.Connect, d.Connect)
+	t.FirstByte = cmp.Or(t.FirstByte, d.FirstByte)
+	t.StreamIdle = cmp.Or(t.StreamIdle, d.StreamIdle)
 	return t
 }
 
@@ -163,23 +158,15 @@ func (t TimeoutsConfig) withDefaults(d TimeoutsConfig) TimeoutsConfig {
 func (c *Config) ApplyDefaults() {
 	r := &c.Routing
 	r.Timeouts = r.Timeouts.withDefaults(TimeoutsConfig{Connect: DefaultConnectTimeout, FirstByte: DefaultFirstByteTimeout, StreamIdle: DefaultStreamIdle})
-	if r.DrainTimeout == 0 {
-		r.DrainTimeout = DefaultDrainTimeout
-	}
+	r.DrainTimeout = cmp.Or(r.DrainTimeout, DefaultDrainTimeout)
 	for i := range c.Providers {
 		p := &c.Providers[i]
-		if p.Type == "" {
-			p.Type = TypeOpenAI
-		}
+		p.Type = cmp.Or(p.Type, TypeOpenAI)
 		p.Timeouts = p.Timeouts.withDefaults(r.Timeouts)
 		for j := range p.Keys {
 			k := &p.Keys[j]
-			if k.Name == "" {
-				k.Name = fmt.Sprintf("key%d", j+1)
-			}
-			if k.Weight == 0 {
-				k.Weight = 1
-			}
+			k.Name = cmp.Or(k.Name, fmt.Sprintf("key%d", j+1))
+			k.Weight = cmp.Or(k.Weight, 1)
 			if len(k.Models) == 0 {
 				k.Models = []string{"*"}
 			}
