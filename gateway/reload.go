@@ -215,52 +215,48 @@ func llmDefaults(c *Config, routing llm.RoutingConfig) ([]llm.ProviderConfig, []
 // nothing serves.
 func (g *Gateway) preflight(cur, next *Config) []string {
 	var problems []string
-	taken := func(path, name, what string) {
-		problems = append(problems, fmt.Sprintf("%s: %q is taken by a %s made through the admin API; rename or delete one of them", path, name, what))
-	}
-	apiTeams, apiKeys, apiPrices, apiServers := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
-	for _, t := range g.policy.Teams() {
-		apiTeams[t.Name] = t.Source == store.SourceAPI
-	}
-	for _, k := range g.policy.Keys() {
-		apiKeys[k.Name] = apiKeys[k.Name] || k.Source == store.SourceAPI
-	}
-	for _, p := range g.policy.Prices().List() {
-		apiPrices[p.Model] = p.Source == store.SourceAPI
-	}
-	for _, s := range g.servers.Servers() {
-		apiServers[s.Name] = s.Source == store.SourceAPI
-	}
-	for i, t := range next.Teams {
-		if apiTeams[t.Name] {
-			taken(fmt.Sprintf("teams[%d].name", i), t.Name, "team")
-		}
-	}
-	for i, k := range next.Keys {
-		if apiKeys[k.Name] {
-			taken(fmt.Sprintf("keys[%d].name", i), k.Name, "key")
-		}
-	}
-	for i, p := range next.Prices {
-		if apiPrices[p.Model] {
-			taken(fmt.Sprintf("prices[%d].model", i), p.Model, "price")
-		}
-	}
-	for i, s := range next.Servers {
-		if apiServers[s.Name] {
-			taken(fmt.Sprintf("servers[%d].name", i), s.Name, "server")
+	taken := func(path, what string, names []string, isAPI func(string) bool) {
+		for i, name := range names {
+			if isAPI(name) {
+				problems = append(problems, fmt.Sprintf("%s: %q is taken by a %s made through the admin API; rename or delete one of them", fmt.Sprintf(path, i), name, what))
+			}
 		}
 	}
 	apiProviders := g.providers.APINames()
-	for i, p := range next.Providers {
-		if slices.Contains(apiProviders, p.Name) {
-			taken(fmt.Sprintf("providers[%d].name", i), p.Name, "provider")
-		}
-	}
+	taken("teams[%d].name", "team", names(next.Teams, func(t policy.TeamConfig) string { return t.Name }),
+		apiNames(g.policy.Teams(), func(t policy.Team) (string, string) { return t.Name, t.Source }))
+	taken("keys[%d].name", "key", names(next.Keys, func(k policy.KeyConfig) string { return k.Name }),
+		apiNames(g.policy.Keys(), func(k policy.Key) (string, string) { return k.Name, k.Source }))
+	taken("prices[%d].model", "price", names(next.Prices, func(p policy.Price) string { return p.Model }),
+		apiNames(g.policy.Prices().List(), func(p policy.Price) (string, string) { return p.Model, p.Source }))
+	taken("servers[%d].name", "server", names(next.Servers, func(s registry.ServerConfig) string { return s.Name }),
+		apiNames(g.servers.Servers(), func(s registry.ServerInfo) (string, string) { return s.Name, s.Source }))
+	taken("providers[%d].name", "provider", names(next.Providers, func(p llm.ProviderConfig) string { return p.Name }),
+		func(name string) bool { return slices.Contains(apiProviders, name) })
 	if m := next.Cache.Semantic.EmbeddingModel; m != "" && m != cur.Cache.Semantic.EmbeddingModel && !servesModel(next, apiProviders, m) {
 		problems = append(problems, fmt.Sprintf("cache.semantic.embedding_model: model %q is not configured (an alias under models, or provider/model of a provider)", m))
 	}
 	return problems
+}
+
+// names lists the names of a configuration section's entries.
+func names[T any](entries []T, name func(T) string) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = name(e)
+	}
+	return out
+}
+
+// apiNames reports which names entries made through the admin API have.
+func apiNames[T any](entries []T, nameSource func(T) (string, string)) func(string) bool {
+	api := map[string]bool{}
+	for _, e := range entries {
+		if name, source := nameSource(e); source == store.SourceAPI {
+			api[name] = true
+		}
+	}
+	return func(name string) bool { return api[name] }
 }
 
 // servesModel reports whether model is an alias of c or provider/model of
