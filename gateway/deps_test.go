@@ -23,7 +23,7 @@ var allowedImports = map[string][]string{
 	"llm/respcache":         {"llm/chat", "llm/provider", "llm/internal", "cache", "policy", "apierror"},
 	"llm/providerstore":     {"llm", "store"},
 	"llm/internal":          {},
-	"llm/llmtest":           {},
+	"llm/llmtest":           {"llm/internal"},
 	"mcp":                   {"registry", "policy", "apierror", "telemetry"},
 	"apierror":              {"policy"},
 	"registry":              {"store", "telemetry"},
