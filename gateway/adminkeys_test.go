@@ -198,18 +198,24 @@ func (g *govGateway) createKey(t *testing.T, body any) govKey {
 	return k
 }
 
-func (g *govGateway) listTeams(t *testing.T) []policy.Team {
+// adminList GETs an admin list endpoint and returns its data.
+func adminList[T any](t *testing.T, g *govGateway, path string) []T {
 	t.Helper()
-	var l struct{ Data []policy.Team }
-	g.admin(t, http.MethodGet, "/admin/v1/teams", nil).want(t, http.StatusOK).decode(t, &l)
+	var l struct{ Data []T }
+	g.admin(t, http.MethodGet, path, nil).want(t, http.StatusOK).decode(t, &l)
 	return l.Data
 }
 
+func (g *govGateway) listTeams(t *testing.T) []policy.Team {
+	return adminList[policy.Team](t, g, "/admin/v1/teams")
+}
+
 func (g *govGateway) listKeys(t *testing.T, query string) []policy.Key {
-	t.Helper()
-	var l struct{ Data []policy.Key }
-	g.admin(t, http.MethodGet, "/admin/v1/keys"+query, nil).want(t, http.StatusOK).decode(t, &l)
-	return l.Data
+	return adminList[policy.Key](t, g, "/admin/v1/keys"+query)
+}
+
+func (g *govGateway) listRules(t *testing.T) []policy.Rule {
+	return adminList[policy.Rule](t, g, "/admin/v1/policies")
 }
 
 func teamNames(ts []policy.Team) []string {
@@ -907,14 +913,13 @@ func TestAdminFileManagedEntries(t *testing.T) {
 		t.Error("the key list shows a declared key's secret")
 	}
 
-	var rules struct{ Data []policy.Rule }
-	g.admin(t, http.MethodGet, "/admin/v1/policies", nil).want(t, 200).decode(t, &rules)
+	rules := g.listRules(t)
 	wantRules := []policy.Rule{
 		{Subject: "role:reader", Domain: "*", Object: "tool:files/read_*", Action: "call", Effect: "allow", Source: "file"},
 		{Subject: "team:ops", Domain: "ops", Object: "model:anthropic/*", Action: "use", Effect: "allow", Source: "file"},
 	}
-	if !slices.Equal(rules.Data, wantRules) {
-		t.Errorf("policies %+v, want %+v", rules.Data, wantRules)
+	if !slices.Equal(rules, wantRules) {
+		t.Errorf("policies %+v, want %+v", rules, wantRules)
 	}
 
 	var price policy.Price
@@ -1001,14 +1006,13 @@ func TestAdminFileManagedEntriesFollowRestarts(t *testing.T) {
 	}
 	g2.caller(t, http.MethodGet, "/v1/key", testOpsKey).wantError(t, http.StatusUnauthorized, "invalid_api_key")
 	g2.admin(t, http.MethodGet, "/admin/v1/prices/acme/model-x", nil).wantError(t, http.StatusNotFound, "not_found")
-	var rules struct{ Data []policy.Rule }
-	g2.admin(t, http.MethodGet, "/admin/v1/policies", nil).want(t, 200).decode(t, &rules)
+	rules := g2.listRules(t)
 	wantRules := []policy.Rule{
 		{Subject: "role:reader", Domain: "*", Object: "tool:files/read_*", Action: "call", Effect: "allow", Source: "file"},
 		{Subject: "role:writer", Domain: "api-team", Object: "tool:files/*", Action: "call", Effect: "allow", Source: "api"},
 	}
-	if !slices.Equal(rules.Data, wantRules) {
-		t.Errorf("policies after restart %+v, want %+v", rules.Data, wantRules)
+	if !slices.Equal(rules, wantRules) {
+		t.Errorf("policies after restart %+v, want %+v", rules, wantRules)
 	}
 	// Kept file entries stay file-managed; API entries stay as they were.
 	var tm policy.Team

@@ -33,13 +33,6 @@ func (g *govGateway) check(t *testing.T, key, object, action string) checkResult
 	return c
 }
 
-func (g *govGateway) listRules(t *testing.T) []policy.Rule {
-	t.Helper()
-	var l struct{ Data []policy.Rule }
-	g.admin(t, http.MethodGet, "/admin/v1/policies", nil).want(t, http.StatusOK).decode(t, &l)
-	return l.Data
-}
-
 func TestAdminPolicyAddListRemove(t *testing.T) {
 	t.Parallel()
 	g := newGovGateway(t, Config{})
@@ -410,10 +403,9 @@ func TestAdminPolicyCheckErrors(t *testing.T) {
 func TestAdminPrices(t *testing.T) {
 	t.Parallel()
 	g := newGovGateway(t, Config{})
-	var list struct{ Data []policy.Price }
-	g.admin(t, http.MethodGet, "/admin/v1/prices", nil).want(t, 200).decode(t, &list)
+	list := adminList[policy.Price](t, g, "/admin/v1/prices")
 	models := map[string]policy.Price{}
-	for _, p := range list.Data {
+	for _, p := range list {
 		models[p.Model] = p
 	}
 	for _, m := range []string{"gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "text-embedding-3-small"} {
@@ -424,7 +416,7 @@ func TestAdminPrices(t *testing.T) {
 	if p := models["gpt-4o"]; p.Input != 2.5 || p.Output != 10 {
 		t.Errorf("gpt-4o price %+v, want $2.50 in / $10 out", p)
 	}
-	if !slices.IsSortedFunc(list.Data, func(a, b policy.Price) int { return strings.Compare(a.Model, b.Model) }) {
+	if !slices.IsSortedFunc(list, func(a, b policy.Price) int { return strings.Compare(a.Model, b.Model) }) {
 		t.Error("prices are not sorted by model")
 	}
 
