@@ -15,7 +15,6 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/junctionhq/junction/internal/testkit"
-	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 )
 
@@ -100,13 +99,8 @@ func (rootsAnswer) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRo
 func TestInputRequiredRounds(t *testing.T) {
 	t.Parallel()
 	reg := inputUpstreams(t)
-	pol := testPolicy(t)
-	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
-	url := serveHub(t, hub, pol).URL + "/mcp"
-	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
-		return hub.cur.Load().toolsByName["modern__ask"] != nil && hub.cur.Load().toolsByName["legacy__where"] != nil
-	})
+	s := serveReady(t, Options{Upstreams: reg}, "modern__ask", "legacy__where")
+	key, url := s.key(t, "all"), s.url
 
 	h := &caller{}
 	c := connectWith(t, url, key, modernEra, client.WithSamplingHandler(h), client.WithElicitationHandler(h), client.WithRootsHandler(rootsAnswer{}))
@@ -127,7 +121,7 @@ func TestInputRequiredRounds(t *testing.T) {
 	if h.samples.Load() != before+1 || h.elicits.Load() != 1 {
 		t.Errorf("the client was asked %d/%d times", h.samples.Load()-before, h.elicits.Load())
 	}
-	if n := len(hub.pending.calls); n != 0 {
+	if n := len(s.pending.calls); n != 0 {
 		t.Errorf("%d calls still parked", n)
 	}
 }
@@ -209,16 +203,10 @@ func rawText(res map[string]json.RawMessage) (string, bool) {
 func TestInputRequiredState(t *testing.T) {
 	t.Parallel()
 	reg := inputUpstreams(t)
-	pol := testPolicy(t)
-	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	other, _ := testKey(t, pol, policy.KeyInput{Name: "other"})
-	hubA := testHub(t, Options{Upstreams: reg, Policy: pol})
-	hubB := testHub(t, Options{Upstreams: reg, Policy: pol}) // another replica, same key
-	urlA := serveHub(t, hubA, pol).URL + "/mcp"
-	urlB := serveHub(t, hubB, pol).URL + "/mcp"
-	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
-		return hubA.cur.Load().toolsByName["legacy__ask"] != nil && hubB.cur.Load().toolsByName["legacy__ask"] != nil
-	})
+	a := serveReady(t, Options{Upstreams: reg}, "legacy__ask")
+	b := serveReady(t, Options{Upstreams: reg, Policy: a.pol}, "legacy__ask") // another replica, same key
+	key, other := a.key(t, "all"), a.key(t, "other")
+	hubA, urlA, urlB := a.Hub, a.url, b.url
 
 	first := rawModern(t, urlA, key, "legacy__ask", nil)
 	var rt string
@@ -281,15 +269,9 @@ func TestInputRequiredState(t *testing.T) {
 func TestInputRequiredStateless(t *testing.T) {
 	t.Parallel()
 	reg := inputUpstreams(t)
-	pol := testPolicy(t)
-	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	hubA := testHub(t, Options{Upstreams: reg, Policy: pol})
-	hubB := testHub(t, Options{Upstreams: reg, Policy: pol})
-	urlA := serveHub(t, hubA, pol).URL + "/mcp"
-	urlB := serveHub(t, hubB, pol).URL + "/mcp"
-	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
-		return hubA.cur.Load().toolsByName["modern__ask"] != nil && hubB.cur.Load().toolsByName["modern__ask"] != nil
-	})
+	a := serveReady(t, Options{Upstreams: reg}, "modern__ask")
+	b := serveReady(t, Options{Upstreams: reg, Policy: a.pol}, "modern__ask") // another replica, same key
+	key, hubA, urlA, urlB := a.key(t, "all"), a.Hub, a.url, b.url
 
 	first := rawModern(t, urlA, key, "modern__ask", nil)
 	var state string
@@ -326,11 +308,8 @@ func TestInputRequiredStateless(t *testing.T) {
 func TestInputRequiredProgress(t *testing.T) {
 	t.Parallel()
 	reg := inputUpstreams(t)
-	pol := testPolicy(t)
-	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
-	url := serveHub(t, hub, pol).URL + "/mcp"
-	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return hub.cur.Load().toolsByName["legacy__progress"] != nil })
+	s := serveReady(t, Options{Upstreams: reg}, "legacy__progress")
+	key, url := s.key(t, "all"), s.url
 
 	c := connectWith(t, url, key, modernEra, client.WithSamplingHandler(&caller{}))
 	notes := collect(c)

@@ -23,15 +23,7 @@ func TestIdleSessionReleasesItsSubscriptions(t *testing.T) {
 		SessionIdleTTL: 300 * time.Millisecond})
 	url := serveHub(t, h, pol).URL + "/mcp"
 
-	_, hdr := rawPost(t, url, key, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
-	sid := hdr.Get("Mcp-Session-Id")
-	if sid == "" {
-		t.Fatal("no session ID")
-	}
-	rawPost(t, url, key, sid, `{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"file:///readme"}}`)
-	if n := up.held(); n != 1 {
-		t.Fatalf("%d upstream subscriptions held, want 1", n)
-	}
+	subscribedSession(t, url, key, up)
 	// No DELETE, no further requests: the sweeper (every second at the
 	// least) ends the session.
 	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return up.held() == 0 })

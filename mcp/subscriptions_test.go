@@ -94,15 +94,7 @@ var _ registry.CallOptions // the fixture's upstreams are registry-shaped
 func TestSubscribeRegisteredSessionUntilDelete(t *testing.T) {
 	t.Parallel()
 	up, _, url, key := newSubscribingFixture(t)
-	_, hdr := rawPost(t, url, key, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
-	sid := hdr.Get("Mcp-Session-Id")
-	if sid == "" {
-		t.Fatal("no session ID")
-	}
-	rawPost(t, url, key, sid, `{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"file:///readme"}}`)
-	if n := up.held(); n != 1 {
-		t.Fatalf("%d upstream subscriptions held, want 1", n)
-	}
+	sid := subscribedSession(t, url, key, up)
 	req, _ := http.NewRequest(http.MethodDelete, url, nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Mcp-Session-Id", sid)
@@ -141,4 +133,20 @@ func TestSubscriptionsPerSubscriberBounded(t *testing.T) {
 	if n := up.held(); n != 0 {
 		t.Errorf("%d upstream subscriptions held after the subscriber went away", n)
 	}
+}
+
+// subscribedSession initializes a legacy session by hand, subscribes it to
+// file:///readme and checks that up holds the subscription.
+func subscribedSession(t *testing.T, url, key string, up *subscribingUpstreams) string {
+	t.Helper()
+	_, hdr := rawPost(t, url, key, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	sid := hdr.Get("Mcp-Session-Id")
+	if sid == "" {
+		t.Fatal("no session ID")
+	}
+	rawPost(t, url, key, sid, `{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"file:///readme"}}`)
+	if n := up.held(); n != 1 {
+		t.Fatalf("%d upstream subscriptions held, want 1", n)
+	}
+	return sid
 }
