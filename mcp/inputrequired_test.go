@@ -130,25 +130,7 @@ func TestInputRequiredRounds(t *testing.T) {
 // the extra params, and returns the result object.
 func rawModern(t *testing.T, url, key, tool string, extra map[string]any) map[string]json.RawMessage {
 	t.Helper()
-	params := map[string]any{
-		"name": tool, "arguments": map[string]any{},
-		"_meta": map[string]any{
-			mcp.MetaKeyProtocolVersion:    modernEra,
-			mcp.MetaKeyClientCapabilities: map[string]any{"sampling": map[string]any{}},
-			mcp.MetaKeyClientInfo:         map[string]any{"name": "raw", "version": "1"},
-		},
-	}
-	for k, v := range extra {
-		params[k] = v
-	}
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params})
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set(mcp.HeaderProtocolVersion, modernEra)
-	req.Header.Set(mcp.HeaderMethod, "tools/call")
-	req.Header.Set(mcp.HeaderName, tool)
+	req := modernCallRequest(url, key, tool, extra)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -326,4 +308,30 @@ func TestInputRequiredProgress(t *testing.T) {
 			t.Errorf("progress %v, want %v (token %v)", got, want, n.Params.AdditionalFields["progressToken"])
 		}
 	}
+}
+
+// modernCallRequest is a 2026-07-28 tools/call of tool to url with key,
+// the client's capabilities in _meta and the extra params, as mcp-go's
+// client would send it.
+func modernCallRequest(url, key, tool string, extra map[string]any) *http.Request {
+	params := map[string]any{
+		"name": tool, "arguments": map[string]any{},
+		"_meta": map[string]any{
+			mcp.MetaKeyProtocolVersion:    modernEra,
+			mcp.MetaKeyClientCapabilities: map[string]any{"sampling": map[string]any{}},
+			mcp.MetaKeyClientInfo:         map[string]any{"name": "raw", "version": "1"},
+		},
+	}
+	for k, v := range extra {
+		params[k] = v
+	}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params})
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set(mcp.HeaderProtocolVersion, modernEra)
+	req.Header.Set(mcp.HeaderMethod, "tools/call")
+	req.Header.Set(mcp.HeaderName, tool)
+	return req
 }

@@ -131,17 +131,17 @@ func newEndpoint(h *Hub, ts string) *endpoint {
 	})
 	hooks.AddAfterListPrompts(func(ctx context.Context, _ any, _ *mcp.ListPromptsRequest, res *mcp.ListPromptsResult) {
 		if res != nil {
-			res.Prompts = e.visiblePrompts(ctx, res.Prompts)
+			res.Prompts = visibleOnServers(ctx, e, res.Prompts, promptServer)
 		}
 	})
 	hooks.AddAfterListResources(func(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
 		if res != nil {
-			res.Resources = e.visibleResources(ctx, res.Resources)
+			res.Resources = visibleOnServers(ctx, e, res.Resources, resourceServer)
 		}
 	})
 	hooks.AddAfterListResourceTemplates(func(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
 		if res != nil {
-			res.ResourceTemplates = e.visibleTemplates(ctx, res.ResourceTemplates)
+			res.ResourceTemplates = visibleOnServers(ctx, e, res.ResourceTemplates, templateServer)
 		}
 	})
 	hooks.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) {
@@ -315,43 +315,43 @@ func (e *endpoint) serverVisible(id *policy.Identity, server string) bool {
 	return id != nil && e.h.pol.Allowed(id, "server:"+server, policy.ActionList)
 }
 
-func (e *endpoint) visiblePrompts(ctx context.Context, prompts []mcp.Prompt) []mcp.Prompt {
-	out := make([]mcp.Prompt, 0, len(prompts))
+// visibleOnServers keeps the items of a prompt or resource list whose
+// server the caller may see; serverOf names an item's server in m, or
+// returns false for an item the hub does not know.
+func visibleOnServers[T any](ctx context.Context, e *endpoint, items []T, serverOf func(m *merged, item T) (string, bool)) []T {
+	out := make([]T, 0, len(items))
 	id := policy.IdentityFrom(ctx)
 	m := e.h.cur.Load()
-	for _, p := range prompts {
-		if en := m.promptsByName[p.Name]; en != nil && e.serverVisible(id, en.prompt.Server) {
-			out = append(out, p)
+	for _, item := range items {
+		if server, ok := serverOf(m, item); ok && e.serverVisible(id, server) {
+			out = append(out, item)
 		}
 	}
 	return out
 }
 
-func (e *endpoint) visibleResources(ctx context.Context, resources []mcp.Resource) []mcp.Resource {
-	out := make([]mcp.Resource, 0, len(resources))
-	id := policy.IdentityFrom(ctx)
-	m := e.h.cur.Load()
-	for _, r := range resources {
-		if en := m.resourcesByURI[r.URI]; en != nil && e.serverVisible(id, en.server) {
-			out = append(out, r)
-		}
+func promptServer(m *merged, p mcp.Prompt) (string, bool) {
+	if en := m.promptsByName[p.Name]; en != nil {
+		return en.prompt.Server, true
 	}
-	return out
+	return "", false
 }
 
-func (e *endpoint) visibleTemplates(ctx context.Context, templates []mcp.ResourceTemplate) []mcp.ResourceTemplate {
-	out := make([]mcp.ResourceTemplate, 0, len(templates))
-	id := policy.IdentityFrom(ctx)
-	m := e.h.cur.Load()
-	for _, t := range templates {
-		if t.URITemplate == nil {
-			continue
-		}
-		if en := m.templatesByURI[t.URITemplate.Raw()]; en != nil && e.serverVisible(id, en.server) {
-			out = append(out, t)
-		}
+func resourceServer(m *merged, r mcp.Resource) (string, bool) {
+	if en := m.resourcesByURI[r.URI]; en != nil {
+		return en.server, true
 	}
-	return out
+	return "", false
+}
+
+func templateServer(m *merged, t mcp.ResourceTemplate) (string, bool) {
+	if t.URITemplate == nil {
+		return "", false
+	}
+	if en := m.templatesByURI[t.URITemplate.Raw()]; en != nil {
+		return en.server, true
+	}
+	return "", false
 }
 
 // callTool is the tools/call handler of one public name: it forwards the
