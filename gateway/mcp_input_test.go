@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // sampler answers sampling like a model-backed client would.
@@ -58,21 +58,10 @@ func TestMCPInputRequiredBothUpstreamEras(t *testing.T) {
 		}
 		return server.NewInputRequestBuilder("s1").Sample("q", params).ToolResult(), nil
 	})
-	start := func(srv *server.MCPServer, opts ...server.StreamableHTTPOption) string {
-		h := server.NewStreamableHTTPServer(srv, opts...)
-		ts := httptest.NewServer(h)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = h.Shutdown(ctx)
-			ts.Close()
-		})
-		return ts.URL
-	}
 	g := startGateway(t, func(c *Config) {
 		c.Servers = []registry.ServerConfig{
-			{Name: "old", Transport: registry.TransportStreamableHTTP, URL: start(legacy, server.WithStreamableHTTPProtocolVersions("2025-11-25"))},
-			{Name: "new", Transport: registry.TransportStreamableHTTP, URL: start(modern)},
+			{Name: "old", Transport: registry.TransportStreamableHTTP, URL: mcptest.ServeStreamable(t, legacy, server.WithStreamableHTTPProtocolVersions("2025-11-25"))},
+			{Name: "new", Transport: registry.TransportStreamableHTTP, URL: mcptest.ServeStreamable(t, modern)},
 		}
 	})
 	key := callerKey(t, g)

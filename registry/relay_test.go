@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/rs/zerolog"
+
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // relayUpstream is an in-process mcp-go upstream whose tools ask their
@@ -71,15 +72,7 @@ func relayUpstream(t *testing.T, versions ...string) string {
 		}
 		return server.NewInputRequestBuilder("state-r").Roots("r").ToolResult(), nil
 	})
-	h := server.NewStreamableHTTPServer(srv, server.WithStreamableHTTPProtocolVersions(versions...), server.WithStreamableHTTPLogger(quietSlog))
-	ts := httptest.NewServer(h)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = h.Shutdown(ctx)
-		ts.Close()
-	})
-	return ts.URL
+	return mcptest.ServeStreamable(t, srv, server.WithStreamableHTTPProtocolVersions(versions...), server.WithStreamableHTTPLogger(quietSlog))
 }
 
 // testCaller is the caller of the tests' calls with client features.
