@@ -96,21 +96,5 @@ func mcpClientWith(t *testing.T, url, key, era string, opts ...client.ClientOpti
 		//lint:ignore SA1019 a 2025-11-25 client gets server-initiated requests on the standalone GET stream.
 		topts = append(topts, transport.WithContinuousListening())
 	}
-	tr, err := transport.NewStreamableHTTP(url, topts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr, append([]client.ClientOption{client.WithProtocolVersion(era)}, opts...)...)
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req := mcpgo.InitializeRequest{}
-	req.Params.ClientInfo = mcpgo.Implementation{Name: "input-test", Version: "1"}
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatalf("initialize (%s): %v", era, err)
-	}
-	return c
+	return startMCPClient(t, url, era, topts, opts...)
 }

@@ -76,11 +76,18 @@ func startMCP(t *testing.T) *mcpSetup {
 
 func mcpConnect(t *testing.T, url, key, era string) *client.Client {
 	t.Helper()
-	tr, err := transport.NewStreamableHTTP(url, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key}))
+	return startMCPClient(t, url, era, []transport.StreamableHTTPCOption{transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key})})
+}
+
+// startMCPClient starts an initialized client of era over streamable HTTP
+// with the transport and client options; it is closed when the test ends.
+func startMCPClient(t *testing.T, url, era string, topts []transport.StreamableHTTPCOption, opts ...client.ClientOption) *client.Client {
+	t.Helper()
+	tr, err := transport.NewStreamableHTTP(url, topts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := client.NewClient(tr, client.WithProtocolVersion(era))
+	c := client.NewClient(tr, append([]client.ClientOption{client.WithProtocolVersion(era)}, opts...)...)
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
