@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -39,10 +38,7 @@ type redisFaultSetup struct {
 
 func startRedisFault(t *testing.T) *redisFaultSetup {
 	t.Helper()
-	url := os.Getenv("JUNCTION_TEST_REDIS")
-	if url == "" {
-		t.Skip("JUNCTION_TEST_REDIS is not set; skipping the Redis fault test (bash .ci/run sets it)")
-	}
+	url := testkit.RedisURL(t)
 	proxy := redistest.NewProxy(t, url)
 	web := mcptest.StartHTTP(t, mcptest.WithName("web"))
 	s := startLLM(t, func(c *Config, _ *llmtest.Server) {

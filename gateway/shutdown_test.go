@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/policy"
@@ -46,10 +46,7 @@ var cutStreamCases = []cutStreamCase{
 func TestShutdownRecordsEveryCutStream(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { testShutdownRecordsCutStreams(t, nil) })
 	t.Run("redis", func(t *testing.T) {
-		url := os.Getenv("JUNCTION_TEST_REDIS")
-		if url == "" {
-			t.Skip("JUNCTION_TEST_REDIS is not set")
-		}
+		url := testkit.RedisURL(t)
 		var p [6]byte
 		_, _ = rand.Read(p[:])
 		testShutdownRecordsCutStreams(t, &policy.RedisCountersConfig{URL: url, Prefix: "junction-test-" + hex.EncodeToString(p[:]) + ":",
