@@ -74,8 +74,8 @@ func TestMCPInputRequiredBothUpstreamEras(t *testing.T) {
 				return has(names, "old__ask") && has(names, "new__ask")
 			})
 			for _, tool := range []string{"old__ask", "new__ask"} {
-				r := mcpCall(t, c, tool, nil)
-				if got := text(r); r.IsError || !strings.Contains(got, "four, says the client") || !strings.Contains(got, "client-model") {
+				r := mcptest.CallTool(t, c, tool, nil)
+				if got := mcptest.ResultText(r); r.IsError || !strings.Contains(got, "four, says the client") || !strings.Contains(got, "client-model") {
 					t.Errorf("%s: %q (isError %v)", tool, got, r.IsError)
 				}
 			}

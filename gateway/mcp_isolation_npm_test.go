@@ -13,6 +13,7 @@ import (
 
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // npmRoots answers roots/list with one root.
@@ -79,7 +80,7 @@ func TestServerEverythingIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := toolText(res)
+	env := mcptest.ResultText(res)
 	if !strings.Contains(env, "PATH") {
 		t.Fatalf("get-env: %q", env)
 	}
@@ -94,9 +95,9 @@ func TestServerEverythingIsolation(t *testing.T) {
 		req.Params.Name = "everything__get-roots-list"
 		res, err := c.CallTool(ctx, req)
 		if err != nil || res.IsError {
-			t.Fatalf("get-roots-list: %v %q", err, toolText(res))
+			t.Fatalf("get-roots-list: %v %q", err, mcptest.ResultText(res))
 		}
-		return toolText(res)
+		return mcptest.ResultText(res)
 	}
 	for i, bFirst := range []bool{false, true} {
 		rootA, rootB := fmt.Sprintf("file:///a%d", i), fmt.Sprintf("file:///b%d", i)

@@ -117,29 +117,6 @@ func mcpTools(t *testing.T, c *client.Client) []string {
 	return names
 }
 
-func mcpCall(t *testing.T, c *client.Client, name string, args map[string]any) *mcpgo.CallToolResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	req := mcpgo.CallToolRequest{}
-	req.Params.Name, req.Params.Arguments = name, args
-	res, err := c.CallTool(ctx, req)
-	if err != nil {
-		t.Fatalf("tools/call %s: %v", name, err)
-	}
-	return res
-}
-
-func text(r *mcpgo.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range r.Content {
-		if tc, ok := c.(mcpgo.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
-}
-
 func has(names []string, want string) bool {
 	for _, n := range names {
 		if n == want {
@@ -179,10 +156,10 @@ func TestMCPFederationBothEras(t *testing.T) {
 			if !hasPrefix(names, "a-very-long-server-name-") {
 				t.Errorf("long-named server's tools missing: %v", names)
 			}
-			if r := mcpCall(t, c, "web__echo", map[string]any{"message": "hi through junction"}); r.IsError || text(r) != "hi through junction" {
+			if r := mcptest.CallTool(t, c, "web__echo", map[string]any{"message": "hi through junction"}); r.IsError || mcptest.ResultText(r) != "hi through junction" {
 				t.Errorf("web__echo: %+v", r)
 			}
-			if r := mcpCall(t, c, "local__add", map[string]any{"a": 2, "b": 40}); r.IsError || !strings.Contains(text(r), "42") {
+			if r := mcptest.CallTool(t, c, "local__add", map[string]any{"a": 2, "b": 40}); r.IsError || !strings.Contains(mcptest.ResultText(r), "42") {
 				t.Errorf("local__add: %+v", r)
 			}
 			// The limited key sees and may call only web's tools.
@@ -191,7 +168,7 @@ func TestMCPFederationBothEras(t *testing.T) {
 			if !has(lnames, "web__echo") || hasPrefix(lnames, "local__") {
 				t.Errorf("limited key lists %v", lnames)
 			}
-			if r := mcpCall(t, lc, "local__add", map[string]any{"a": 1, "b": 1}); !r.IsError {
+			if r := mcptest.CallTool(t, lc, "local__add", map[string]any{"a": 1, "b": 1}); !r.IsError {
 				t.Errorf("a denied call succeeded: %+v", r)
 			}
 			// The toolset endpoint shows its subset only.
@@ -222,12 +199,12 @@ func TestMCPHangingUpstreamTimesOut(t *testing.T) {
 	c := mcpConnect(t, s.gw.URL+"/mcp", s.all, mcpEras[0])
 	testkit.Eventually(t, 15*time.Second, "web's tools", func() bool { return has(mcpTools(t, c), "web__sleep") })
 	start := time.Now()
-	r := mcpCall(t, c, "web__sleep", map[string]any{"ms": 60000})
+	r := mcptest.CallTool(t, c, "web__sleep", map[string]any{"ms": 60000})
 	if !r.IsError || time.Since(start) > 5*time.Second {
 		t.Fatalf("after %v: %+v", time.Since(start), r)
 	}
 	// The upstream still works.
-	if r := mcpCall(t, c, "web__echo", map[string]any{"message": "still here"}); r.IsError || text(r) != "still here" {
+	if r := mcptest.CallTool(t, c, "web__echo", map[string]any{"message": "still here"}); r.IsError || mcptest.ResultText(r) != "still here" {
 		t.Errorf("after the timeout: %+v", r)
 	}
 }
@@ -252,7 +229,7 @@ func TestMCPStdioUpstreamKilled(t *testing.T) {
 	}
 	testkit.Eventually(t, 10*time.Second, "local's tools to vanish", func() bool { return !has(mcpTools(t, c), "local__add") })
 	// The others keep working meanwhile.
-	if r := mcpCall(t, c, "web__echo", map[string]any{"message": "unaffected"}); r.IsError {
+	if r := mcptest.CallTool(t, c, "web__echo", map[string]any{"message": "unaffected"}); r.IsError {
 		t.Errorf("web while local is down: %+v", r)
 	}
 	testkit.Eventually(t, 20*time.Second, "local to be restarted", func() bool { return has(mcpTools(t, c), "local__add") })
@@ -264,7 +241,7 @@ func TestMCPStdioUpstreamKilled(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("no tools/list_changed reached the client")
 	}
-	if r := mcpCall(t, c, "local__add", map[string]any{"a": 1, "b": 2}); r.IsError || !strings.Contains(text(r), "3") {
+	if r := mcptest.CallTool(t, c, "local__add", map[string]any{"a": 1, "b": 2}); r.IsError || !strings.Contains(mcptest.ResultText(r), "3") {
 		t.Errorf("local after restart: %+v", r)
 	}
 }
@@ -350,7 +327,7 @@ func TestMCPProgressAndCancellation(t *testing.T) {
 	if err == nil || time.Since(start) > 3*time.Second {
 		t.Errorf("cancelled call: %v after %v", err, time.Since(start))
 	}
-	if r := mcpCall(t, c, "local__add", map[string]any{"a": 1, "b": 1}); r.IsError {
+	if r := mcptest.CallTool(t, c, "local__add", map[string]any{"a": 1, "b": 1}); r.IsError {
 		t.Errorf("after cancellation: %+v", r)
 	}
 }

@@ -100,7 +100,7 @@ func TestRedisFailureAnswers503FastWithRetryAfter(t *testing.T) {
 			}
 			c := mcpConnect(t, s.mcp, s.key, mcpEras[0])
 			testkit.Eventually(t, 10*time.Second, "web__echo", func() bool { return has(mcpTools(t, c), "web__echo") })
-			if r := mcpCall(t, c, "web__echo", map[string]any{"message": "hi"}); r.IsError {
+			if r := mcptest.CallTool(t, c, "web__echo", map[string]any{"message": "hi"}); r.IsError {
 				t.Fatalf("tool call before the fault: %+v", r)
 			}
 
@@ -122,8 +122,8 @@ func TestRedisFailureAnswers503FastWithRetryAfter(t *testing.T) {
 			}
 
 			start := time.Now()
-			r := mcpCall(t, c, "web__echo", map[string]any{"message": "hi"})
-			if d := time.Since(start); !r.IsError || !strings.Contains(text(r), "try again") || d > redisFaultSlack {
+			r := mcptest.CallTool(t, c, "web__echo", map[string]any{"message": "hi"})
+			if d := time.Since(start); !r.IsError || !strings.Contains(mcptest.ResultText(r), "try again") || d > redisFaultSlack {
 				t.Errorf("tool call with Redis %s: after %v: %+v", fault.name, d, r)
 			}
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // inputUpstreams starts a 2025-11-25 upstream whose tools ask their client
@@ -109,13 +110,13 @@ func TestInputRequiredRounds(t *testing.T) {
 		{"modern__ask", "caller answers 2+2?"},
 		{"legacy__where", "file:///home/ada/project"},
 	} {
-		if got := call(t, c, tc.tool, nil); got.IsError || !strings.Contains(resultText(got), tc.want) {
-			t.Errorf("%s: %q (isError %v)", tc.tool, resultText(got), got.IsError)
+		if got := mcptest.CallTool(t, c, tc.tool, nil); got.IsError || !strings.Contains(mcptest.ResultText(got), tc.want) {
+			t.Errorf("%s: %q (isError %v)", tc.tool, mcptest.ResultText(got), got.IsError)
 		}
 	}
 	before := h.samples.Load()
-	got := call(t, c, "legacy__twice", nil)
-	if text := resultText(got); got.IsError || !strings.Contains(text, "caller answers 2+2?") || !strings.Contains(text, `"Ada"`) {
+	got := mcptest.CallTool(t, c, "legacy__twice", nil)
+	if text := mcptest.ResultText(got); got.IsError || !strings.Contains(text, "caller answers 2+2?") || !strings.Contains(text, `"Ada"`) {
 		t.Errorf("two rounds: %q (isError %v)", text, got.IsError)
 	}
 	if h.samples.Load() != before+1 || h.elicits.Load() != 1 {
@@ -299,7 +300,7 @@ func TestInputRequiredProgress(t *testing.T) {
 	req.Params.Name = "legacy__progress"
 	req.Params.Meta = &mcp.Meta{ProgressToken: "p-1"}
 	res, err := c.CallTool(context.Background(), req)
-	if err != nil || res.IsError || resultText(res) != "done" {
+	if err != nil || res.IsError || mcptest.ResultText(res) != "done" {
 		t.Fatalf("call: %+v %v", res, err)
 	}
 	for _, want := range []float64{1, 2} {

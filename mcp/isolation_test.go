@@ -66,13 +66,13 @@ func rootsUpstreams(t *testing.T) *registry.Registry {
 // rootsSeen calls tool and returns the root URIs in its result.
 func rootsSeen(t *testing.T, c *client.Client, tool string) []string {
 	t.Helper()
-	res := call(t, c, tool, nil)
+	res := mcptest.CallTool(t, c, tool, nil)
 	if res.IsError {
-		t.Fatalf("%s: %s", tool, resultText(res))
+		t.Fatalf("%s: %s", tool, mcptest.ResultText(res))
 	}
 	var out mcptest.RootsOutput
-	if err := json.Unmarshal([]byte(resultText(res)), &out); err != nil {
-		t.Fatalf("%s: %v in %q", tool, err, resultText(res))
+	if err := json.Unmarshal([]byte(mcptest.ResultText(res)), &out); err != nil {
+		t.Fatalf("%s: %v in %q", tool, err, mcptest.ResultText(res))
 	}
 	uris := make([]string, 0, len(out.Roots))
 	for _, r := range out.Roots {

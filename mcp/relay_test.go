@@ -15,6 +15,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // caller answers sampling and elicitation like a downstream client would.
@@ -115,10 +116,10 @@ func TestRelaySamplingAndElicitationFake(t *testing.T) {
 		t.Run(era.name+" client with both capabilities", func(t *testing.T) {
 			h := &caller{}
 			c := connectWith(t, f.url+"/mcp", f.all, era.version, client.WithSamplingHandler(h), client.WithElicitationHandler(h))
-			if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "caller answers 2+2?") || !strings.Contains(got, "caller-model") {
+			if got := mcptest.ResultText(mcptest.CallTool(t, c, "files__read_file", nil)); !strings.Contains(got, "caller answers 2+2?") || !strings.Contains(got, "caller-model") {
 				t.Errorf("sampling: %q", got)
 			}
-			if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, `"Ada"`) || !strings.Contains(got, `"accept"`) {
+			if got := mcptest.ResultText(mcptest.CallTool(t, c, "files__write_file", nil)); !strings.Contains(got, `"Ada"`) || !strings.Contains(got, `"accept"`) {
 				t.Errorf("elicitation: %q", got)
 			}
 			if h.samples.Load() != 1 || h.elicits.Load() != 1 {
@@ -130,7 +131,7 @@ func TestRelaySamplingAndElicitationFake(t *testing.T) {
 			h := &caller{}
 			c := connectWith(t, f.url+"/mcp", f.all, era.version, client.WithSamplingHandler(h))
 			// No hook: the registry refuses the upstream's request.
-			if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, "no elicitation hook") {
+			if got := mcptest.ResultText(mcptest.CallTool(t, c, "files__write_file", nil)); !strings.Contains(got, "no elicitation hook") {
 				t.Errorf("elicitation: %q", got)
 			}
 			if h.elicits.Load() != 0 {
@@ -140,7 +141,7 @@ func TestRelaySamplingAndElicitationFake(t *testing.T) {
 
 		t.Run(era.name+" client without capabilities", func(t *testing.T) {
 			c := connect(t, f.url+"/mcp", f.all, era.version)
-			if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "no sampling hook") {
+			if got := mcptest.ResultText(mcptest.CallTool(t, c, "files__read_file", nil)); !strings.Contains(got, "no sampling hook") {
 				t.Errorf("sampling: %q", got)
 			}
 		})
@@ -178,7 +179,7 @@ func TestRelayThroughRegistry(t *testing.T) {
 
 	h := &caller{}
 	c := connectWith(t, s.url, key, legacyEra, client.WithSamplingHandler(h))
-	res := call(t, c, "asker__ask", nil)
+	res := mcptest.CallTool(t, c, "asker__ask", nil)
 	checkResult(t, res, false, "upstream got", "caller answers 2+2?")
 	if h.samples.Load() != 1 {
 		t.Errorf("the client was asked %d times", h.samples.Load())
@@ -186,7 +187,7 @@ func TestRelayThroughRegistry(t *testing.T) {
 
 	// A client that cannot sample: the upstream is told so, and says so.
 	c2 := connect(t, s.url, key, legacyEra)
-	res = call(t, c2, "asker__ask", nil)
+	res = mcptest.CallTool(t, c2, "asker__ask", nil)
 	checkResult(t, res, true, "the client does not support sampling")
 }
 
@@ -194,7 +195,7 @@ func TestRelayThroughRegistry(t *testing.T) {
 // and its text holds every one of want.
 func checkResult(t *testing.T, res *mcp.CallToolResult, isError bool, want ...string) {
 	t.Helper()
-	got := resultText(res)
+	got := mcptest.ResultText(res)
 	ok := res.IsError == isError
 	for _, w := range want {
 		ok = ok && strings.Contains(got, w)

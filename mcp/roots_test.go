@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/junctionhq/junction/internal/testkit"
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // rootsCaller answers roots/list like a downstream client would.
@@ -46,7 +47,7 @@ func TestRelayRootsThroughRegistry(t *testing.T) {
 
 	h := &rootsCaller{}
 	c := connectWith(t, s.url, key, legacyEra, client.WithRootsHandler(h))
-	res := call(t, c, "files__where", nil)
+	res := mcptest.CallTool(t, c, "files__where", nil)
 	checkResult(t, res, false, "file:///home/ada/project")
 	if h.asked.Load() != 1 {
 		t.Errorf("the client was asked %d times", h.asked.Load())
@@ -54,7 +55,7 @@ func TestRelayRootsThroughRegistry(t *testing.T) {
 
 	// Without the capability the upstream is told the client has none.
 	plain := connect(t, s.url, key, legacyEra)
-	res = call(t, plain, "files__where", nil)
+	res = mcptest.CallTool(t, plain, "files__where", nil)
 	checkResult(t, res, true, "the client does not support roots")
 
 	// list_changed from a client that never called files: not passed on.

@@ -23,6 +23,7 @@ import (
 	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 const (
@@ -116,27 +117,6 @@ func toolNames(t *testing.T, c *client.Client) []string {
 	return out
 }
 
-func call(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
-	t.Helper()
-	req := mcp.CallToolRequest{}
-	req.Params.Name, req.Params.Arguments = name, args
-	res, err := c.CallTool(context.Background(), req)
-	if err != nil {
-		t.Fatalf("CallTool(%s): %v", name, err)
-	}
-	return res
-}
-
-func resultText(r *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range r.Content {
-		if tc, ok := c.(mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
-}
-
 func TestListAndCallBothEras(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, Options{})
@@ -152,15 +132,15 @@ func TestListAndCallBothEras(t *testing.T) {
 				t.Errorf("reader key lists %s, want %s", got, want)
 			}
 
-			res := call(t, all, "files__read_file", map[string]any{"path": "/a"})
-			if res.IsError || !strings.Contains(resultText(res), `files/read_file called with {"path":"/a"}`) {
-				t.Errorf("call result = %+v (%q)", res, resultText(res))
+			res := mcptest.CallTool(t, all, "files__read_file", map[string]any{"path": "/a"})
+			if res.IsError || !strings.Contains(mcptest.ResultText(res), `files/read_file called with {"path":"/a"}`) {
+				t.Errorf("call result = %+v (%q)", res, mcptest.ResultText(res))
 			}
 
 			// A tool the key may not call is refused as a tool error.
-			res = call(t, read, "files__write_file", map[string]any{"path": "/a"})
-			if !res.IsError || !strings.Contains(resultText(res), "not allowed") {
-				t.Errorf("denied call = isError %v %q", res.IsError, resultText(res))
+			res = mcptest.CallTool(t, read, "files__write_file", map[string]any{"path": "/a"})
+			if !res.IsError || !strings.Contains(mcptest.ResultText(res), "not allowed") {
+				t.Errorf("denied call = isError %v %q", res.IsError, mcptest.ResultText(res))
 			}
 
 			// An unknown tool is a clear error.
@@ -356,8 +336,8 @@ func TestListChangedReachesLegacyClients(t *testing.T) {
 	if got := strings.Join(toolNames(t, sse), ","); got != "files__read_file,files__write_file,search__query" {
 		t.Errorf("SSE client lists %s", got)
 	}
-	if res := call(t, sse, "search__query", map[string]any{"q": "x"}); res.IsError {
-		t.Errorf("SSE call: %q", resultText(res))
+	if res := mcptest.CallTool(t, sse, "search__query", map[string]any{"q": "x"}); res.IsError {
+		t.Errorf("SSE call: %q", mcptest.ResultText(res))
 	}
 
 	// A 2025-11-25 streamable HTTP client listening on its GET stream.
@@ -493,16 +473,16 @@ func TestFailingAndSlowUpstream(t *testing.T) {
 	if n := len(toolNames(t, c)); n != 3 {
 		t.Errorf("list during a slow call: %d tools", n)
 	}
-	res := call(t, c, "files__write_file", nil)
-	if !res.IsError || !strings.Contains(resultText(res), `upstream server "files"`) || strings.Contains(resultText(res), "10.0.0.7") {
-		t.Errorf("failed upstream: isError %v %q", res.IsError, resultText(res))
+	res := mcptest.CallTool(t, c, "files__write_file", nil)
+	if !res.IsError || !strings.Contains(mcptest.ResultText(res), `upstream server "files"`) || strings.Contains(mcptest.ResultText(res), "10.0.0.7") {
+		t.Errorf("failed upstream: isError %v %q", res.IsError, mcptest.ResultText(res))
 	}
-	res = call(t, c, "files__read_file", nil)
-	if !res.IsError || resultText(res) != "no such file" {
+	res = mcptest.CallTool(t, c, "files__read_file", nil)
+	if !res.IsError || mcptest.ResultText(res) != "no such file" {
 		t.Errorf("isError result not passed through: %+v", res)
 	}
 	close(release)
-	if res := <-slowDone; res == nil || resultText(res) != "slow" {
+	if res := <-slowDone; res == nil || mcptest.ResultText(res) != "slow" {
 		t.Errorf("slow call: %+v", res)
 	}
 	if got := metricValue(f.hub.metrics.calls.WithLabelValues("files", "write_file", OutcomeError)); got != 1 {
@@ -519,13 +499,13 @@ func TestMeterCountsToolCalls(t *testing.T) {
 	limited, _ := testKey(t, f.pol, policy.KeyInput{Name: "limited", Limits: policy.Limits{ToolCallsPerMin: 2}})
 	c := connect(t, f.url+"/mcp", limited, legacyEra)
 	for i := 0; i < 2; i++ {
-		if res := call(t, c, "search__query", nil); res.IsError {
-			t.Fatalf("call %d refused: %q", i+1, resultText(res))
+		if res := mcptest.CallTool(t, c, "search__query", nil); res.IsError {
+			t.Fatalf("call %d refused: %q", i+1, mcptest.ResultText(res))
 		}
 	}
-	res := call(t, c, "search__query", nil)
-	if !res.IsError || !strings.Contains(resultText(res), "rate limit") {
-		t.Errorf("3rd call: isError %v %q", res.IsError, resultText(res))
+	res := mcptest.CallTool(t, c, "search__query", nil)
+	if !res.IsError || !strings.Contains(mcptest.ResultText(res), "rate limit") {
+		t.Errorf("3rd call: isError %v %q", res.IsError, mcptest.ResultText(res))
 	}
 	if n := len(f.fake.Calls()); n != 2 {
 		t.Errorf("upstream saw %d calls, want 2", n)
@@ -567,8 +547,8 @@ func TestTwoReplicasRoundRobin(t *testing.T) {
 				if n := len(toolNames(t, c)); n != 3 {
 					t.Fatalf("list %d: %d tools", i, n)
 				}
-				if res := call(t, c, "files__read_file", map[string]any{"i": i}); res.IsError {
-					t.Fatalf("call %d: %q", i, resultText(res))
+				if res := mcptest.CallTool(t, c, "files__read_file", map[string]any{"i": i}); res.IsError {
+					t.Fatalf("call %d: %q", i, mcptest.ResultText(res))
 				}
 			}
 			if rr.hits[0].Load() == 0 || rr.hits[1].Load() == 0 {
