@@ -23,8 +23,14 @@ import (
 func relayUpstream(t *testing.T, versions ...string) string {
 	t.Helper()
 	srv := server.NewMCPServer("relay", "1", server.WithToolCapabilities(false))
-	fail := func(what string, err error) *mcp.CallToolResult {
-		return mcp.NewToolResultError(what + " failed: " + err.Error())
+	// reply is the result of a tool that asked the client for what: the
+	// client's answer res after prefix, or the error.
+	reply := func(what, prefix string, res any, err error) (*mcp.CallToolResult, error) {
+		if err != nil {
+			return mcp.NewToolResultError(what + " failed: " + err.Error()), nil
+		}
+		b, _ := json.Marshal(res)
+		return mcp.NewToolResultText(prefix + string(b)), nil
 	}
 	sampling := mcp.CreateMessageParams{
 		Messages:  []mcp.SamplingMessage{{Role: mcp.RoleUser, Content: mcp.NewTextContent("what is 2+2?")}},
@@ -33,42 +39,28 @@ func relayUpstream(t *testing.T, versions ...string) string {
 	srv.AddTool(mcp.NewTool("ask"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		//lint:ignore SA1019 the legacy protocol's server-initiated sampling is what is tested.
 		res, err := srv.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: sampling})
-		if err != nil {
-			return fail("sampling", err), nil
-		}
-		b, _ := json.Marshal(res)
-		return mcp.NewToolResultText("sampled: " + string(b)), nil
+		return reply("sampling", "sampled: ", res, err)
 	})
 	srv.AddTool(mcp.NewTool("elicit"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		res, err := srv.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
 			Message:         "your name?",
 			RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}},
 		}})
-		if err != nil {
-			return fail("elicitation", err), nil
-		}
-		b, _ := json.Marshal(res)
-		return mcp.NewToolResultText("elicited: " + string(b)), nil
+		return reply("elicitation", "elicited: ", res, err)
 	})
 	srv.AddTool(mcp.NewTool("ask_mrtr"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if res := server.SamplingResponse(req.Params.InputResponses, "q"); res != nil {
-			b, _ := json.Marshal(res)
-			return mcp.NewToolResultText("sampled: " + string(b)), nil
+			return reply("sampling", "sampled: ", res, nil)
 		}
 		return server.NewInputRequestBuilder("state-1").Sample("q", sampling).ToolResult(), nil
 	})
 	srv.AddTool(mcp.NewTool("roots"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		res, err := srv.RequestRoots(ctx, mcp.ListRootsRequest{})
-		if err != nil {
-			return fail("roots", err), nil
-		}
-		b, _ := json.Marshal(res)
-		return mcp.NewToolResultText("roots: " + string(b)), nil
+		return reply("roots", "roots: ", res, err)
 	})
 	srv.AddTool(mcp.NewTool("roots_mrtr"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if res := server.RootsResponse(req.Params.InputResponses, "r"); res != nil {
-			b, _ := json.Marshal(res)
-			return mcp.NewToolResultText("roots: " + string(b)), nil
+			return reply("roots", "roots: ", res, nil)
 		}
 		return server.NewInputRequestBuilder("state-r").Roots("r").ToolResult(), nil
 	})
