@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"os"
@@ -535,15 +534,8 @@ func TestAgentStreamOpenAI(t *testing.T) {
 	final := "The sum of two and three is five, as the tool reported."
 	s.script(t, llmtest.Turn{Text: "Let me add.", ToolCalls: []llmtest.ToolCall{llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})}},
 		llmtest.TextTurn(final))
-	req, _ := http.NewRequest(http.MethodPost, s.gw.URL+"/v1/chat/completions", strings.NewReader(`{"model":"fast","stream":true,
-		"stream_options":{"include_usage":true},`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`))
-	req.Header.Set("Authorization", "Bearer "+s.key)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast","stream":true,
+		"stream_options":{"include_usage":true},`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
@@ -822,15 +814,8 @@ func TestAgentStreamReturnsApprovalCalls(t *testing.T) {
 	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "need approval"})))
-	req, _ := http.NewRequest(http.MethodPost, s.gw.URL+"/v1/chat/completions", strings.NewReader(`{"model":"fast","stream":true,`+agentUser+`,
-		"tools":[{"type":"mcp","server_label":"web","require_approval":{"always":{"tool_names":["echo"]}}}]}`))
-	req.Header.Set("Authorization", "Bearer "+s.key)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast","stream":true,`+agentUser+`,
+		"tools":[{"type":"mcp","server_label":"web","require_approval":{"always":{"tool_names":["echo"]}}}]}`)
 	chunks, _ := parseOpenAIStream(t, body)
 	var finish []string
 	var names []string
