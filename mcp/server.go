@@ -229,57 +229,47 @@ func (e *endpoint) sync(m *merged) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 
-	fp := sha256.New()
-	var tools []server.ServerTool
-	for _, t := range m.tools {
-		if !e.inToolset(t.tool.Server, t.tool.Name) {
-			continue
-		}
-		tools = append(tools, server.ServerTool{Tool: t.served, Handler: e.callTool(t.public)})
-		fingerprint(fp, t.public, t.tool.Server, t.tool.Name, t.tool.Description, string(t.tool.Raw))
-	}
-	if sum := hex.EncodeToString(fp.Sum(nil)); sum != e.tools {
-		e.tools = sum
-		e.srv.SetTools(tools...)
-	}
+	syncList(&e.tools, m.tools, func(t *toolEntry) (server.ServerTool, []string, bool) {
+		return server.ServerTool{Tool: t.served, Handler: e.callTool(t.public)},
+			[]string{t.public, t.tool.Server, t.tool.Name, t.tool.Description, string(t.tool.Raw)},
+			e.inToolset(t.tool.Server, t.tool.Name)
+	}, e.srv.SetTools)
 	// Toolset endpoints serve tools only.
 	if e.toolset != "" {
 		return
 	}
-
-	fp.Reset()
-	prompts := make([]server.ServerPrompt, 0, len(m.prompts))
-	for _, p := range m.prompts {
-		prompts = append(prompts, server.ServerPrompt{Prompt: p.served, Handler: e.getPrompt(p.public)})
-		fingerprint(fp, p.public, p.prompt.Server, p.prompt.Name, string(p.prompt.Raw))
-	}
-	if sum := hex.EncodeToString(fp.Sum(nil)); sum != e.prompts {
-		e.prompts = sum
-		e.srv.SetPrompts(prompts...)
-	}
-
-	fp.Reset()
-	resources := make([]server.ServerResource, 0, len(m.resources))
-	for _, r := range m.resources {
-		resources = append(resources, server.ServerResource{Resource: r.served, Handler: e.readResource(r.server)})
+	syncList(&e.prompts, m.prompts, func(p *promptEntry) (server.ServerPrompt, []string, bool) {
+		return server.ServerPrompt{Prompt: p.served, Handler: e.getPrompt(p.public)},
+			[]string{p.public, p.prompt.Server, p.prompt.Name, string(p.prompt.Raw)}, true
+	}, e.srv.SetPrompts)
+	syncList(&e.resources, m.resources, func(r *resourceEntry) (server.ServerResource, []string, bool) {
 		raw, _ := json.Marshal(r.served)
-		fingerprint(fp, r.server, string(raw))
-	}
-	if sum := hex.EncodeToString(fp.Sum(nil)); sum != e.resources {
-		e.resources = sum
-		e.srv.SetResources(resources...)
-	}
-
-	fp.Reset()
-	templates := make([]server.ServerResourceTemplate, 0, len(m.templates))
-	for _, t := range m.templates {
-		templates = append(templates, server.ServerResourceTemplate{Template: t.served, Handler: server.ResourceTemplateHandlerFunc(e.readResource(t.server))})
+		return server.ServerResource{Resource: r.served, Handler: e.readResource(r.server)}, []string{r.server, string(raw)}, true
+	}, e.srv.SetResources)
+	syncList(&e.templates, m.templates, func(t *templateEntry) (server.ServerResourceTemplate, []string, bool) {
 		raw, _ := json.Marshal(t.served)
-		fingerprint(fp, t.server, string(raw))
+		return server.ServerResourceTemplate{Template: t.served, Handler: server.ResourceTemplateHandlerFunc(e.readResource(t.server))},
+			[]string{t.server, string(raw)}, true
+	}, e.srv.SetResourceTemplates)
+}
+
+// syncList serves the entries that serve accepts, each turned into an
+// mcp-go list item, through set; it calls set (and so notifies clients)
+// only when the fingerprint of the items' fields differs from *last.
+func syncList[E, S any](last *string, entries []E, serve func(E) (item S, fields []string, ok bool), set func(items ...S)) {
+	fp := sha256.New()
+	items := make([]S, 0, len(entries))
+	for _, en := range entries {
+		item, fields, ok := serve(en)
+		if !ok {
+			continue
+		}
+		items = append(items, item)
+		fingerprint(fp, fields...)
 	}
-	if sum := hex.EncodeToString(fp.Sum(nil)); sum != e.templates {
-		e.templates = sum
-		e.srv.SetResourceTemplates(templates...)
+	if sum := hex.EncodeToString(fp.Sum(nil)); sum != *last {
+		*last = sum
+		set(items...)
 	}
 }
 
