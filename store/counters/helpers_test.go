@@ -126,11 +126,7 @@ func openRedis(t testing.TB, url, prefix string) *Redis {
 	if err != nil {
 		t.Fatalf("NewRedis: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := r.Close(); err != nil {
-			t.Errorf("Redis.Close: %v", err)
-		}
-	})
+	testkit.CloseAtEnd(t, "Redis.Close", r)
 	return r
 }
 
