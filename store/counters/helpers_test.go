@@ -64,11 +64,7 @@ func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 func openMemory(t testing.TB, now func() time.Time) *Memory {
 	t.Helper()
 	m := NewMemory(MemoryOptions{Now: now})
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("Memory.Close: %v", err)
-		}
-	})
+	testkit.CloseAtEnd(t, "Memory.Close", m)
 	return m
 }
 
