@@ -70,7 +70,7 @@ func TestMCPInputRequiredBothUpstreamEras(t *testing.T) {
 			s := &sampler{}
 			c := mcpClientWith(t, g.URL+"/mcp", key, era, client.WithSamplingHandler(s))
 			testkit.Eventually(t, 15*time.Second, "both upstreams' tools", func() bool {
-				names := mcpTools(t, c)
+				names := mcptest.ToolNames(t, c)
 				return has(names, "old__ask") && has(names, "new__ask")
 			})
 			for _, tool := range []string{"old__ask", "new__ask"} {
@@ -96,5 +96,5 @@ func mcpClientWith(t *testing.T, url, key, era string, opts ...client.ClientOpti
 		//lint:ignore SA1019 a 2025-11-25 client gets server-initiated requests on the standalone GET stream.
 		topts = append(topts, transport.WithContinuousListening())
 	}
-	return startMCPClient(t, url, era, topts, opts...)
+	return mcptest.ConnectStreamable(t, url, era, topts, opts...)
 }

@@ -76,45 +76,7 @@ func startMCP(t *testing.T) *mcpSetup {
 
 func mcpConnect(t *testing.T, url, key, era string) *client.Client {
 	t.Helper()
-	return startMCPClient(t, url, era, []transport.StreamableHTTPCOption{transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key})})
-}
-
-// startMCPClient starts an initialized client of era over streamable HTTP
-// with the transport and client options; it is closed when the test ends.
-func startMCPClient(t *testing.T, url, era string, topts []transport.StreamableHTTPCOption, opts ...client.ClientOption) *client.Client {
-	t.Helper()
-	tr, err := transport.NewStreamableHTTP(url, topts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr, append([]client.ClientOption{client.WithProtocolVersion(era)}, opts...)...)
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req := mcpgo.InitializeRequest{}
-	req.Params.ClientInfo = mcpgo.Implementation{Name: "gateway-test", Version: "1"}
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatalf("initialize (%s): %v", era, err)
-	}
-	return c
-}
-
-func mcpTools(t *testing.T, c *client.Client) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := c.ListTools(ctx, mcpgo.ListToolsRequest{})
-	if err != nil {
-		t.Fatalf("tools/list: %v", err)
-	}
-	var names []string
-	for _, tl := range res.Tools {
-		names = append(names, tl.Name)
-	}
-	return names
+	return mcptest.ConnectStreamable(t, url, era, []transport.StreamableHTTPCOption{transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key})})
 }
 
 func has(names []string, want string) bool {
@@ -141,10 +103,10 @@ func TestMCPFederationBothEras(t *testing.T) {
 		t.Run(era, func(t *testing.T) {
 			c := mcpConnect(t, s.gw.URL+"/mcp", s.all, era)
 			testkit.Eventually(t, 15*time.Second, "the three live upstreams' tools", func() bool {
-				names := mcpTools(t, c)
+				names := mcptest.ToolNames(t, c)
 				return has(names, "local__add") && has(names, "web__echo") && hasPrefix(names, "a-very-long-server-name-")
 			})
-			names := mcpTools(t, c)
+			names := mcptest.ToolNames(t, c)
 			for _, n := range names {
 				if len(n) > mcp.MaxNameLen || strings.Trim(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
 					t.Errorf("public name %q is not within 64 characters of [A-Za-z0-9_.-]", n)
@@ -164,7 +126,7 @@ func TestMCPFederationBothEras(t *testing.T) {
 			}
 			// The limited key sees and may call only web's tools.
 			lc := mcpConnect(t, s.gw.URL+"/mcp", s.limited, era)
-			lnames := mcpTools(t, lc)
+			lnames := mcptest.ToolNames(t, lc)
 			if !has(lnames, "web__echo") || hasPrefix(lnames, "local__") {
 				t.Errorf("limited key lists %v", lnames)
 			}
@@ -173,7 +135,7 @@ func TestMCPFederationBothEras(t *testing.T) {
 			}
 			// The toolset endpoint shows its subset only.
 			tc := mcpConnect(t, s.gw.URL+"/mcp/readonly", s.all, era)
-			if got := mcpTools(t, tc); len(got) != 1 || got[0] != "web__echo" {
+			if got := mcptest.ToolNames(t, tc); len(got) != 1 || got[0] != "web__echo" {
 				t.Errorf("toolset lists %v", got)
 			}
 		})
@@ -197,7 +159,7 @@ func TestMCPFederationBothEras(t *testing.T) {
 func TestMCPHangingUpstreamTimesOut(t *testing.T) {
 	s := startMCP(t)
 	c := mcpConnect(t, s.gw.URL+"/mcp", s.all, mcpEras[0])
-	testkit.Eventually(t, 15*time.Second, "web's tools", func() bool { return has(mcpTools(t, c), "web__sleep") })
+	testkit.Eventually(t, 15*time.Second, "web's tools", func() bool { return has(mcptest.ToolNames(t, c), "web__sleep") })
 	start := time.Now()
 	r := mcptest.CallTool(t, c, "web__sleep", map[string]any{"ms": 60000})
 	if !r.IsError || time.Since(start) > 5*time.Second {
@@ -221,18 +183,18 @@ func TestMCPStdioUpstreamKilled(t *testing.T) {
 			}
 		}
 	})
-	testkit.Eventually(t, 15*time.Second, "local's tools", func() bool { return has(mcpTools(t, c), "local__add") })
+	testkit.Eventually(t, 15*time.Second, "local's tools", func() bool { return has(mcptest.ToolNames(t, c), "local__add") })
 	pid := findProcess(t, s.bin)
 	drain(changed)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 10*time.Second, "local's tools to vanish", func() bool { return !has(mcpTools(t, c), "local__add") })
+	testkit.Eventually(t, 10*time.Second, "local's tools to vanish", func() bool { return !has(mcptest.ToolNames(t, c), "local__add") })
 	// The others keep working meanwhile.
 	if r := mcptest.CallTool(t, c, "web__echo", map[string]any{"message": "unaffected"}); r.IsError {
 		t.Errorf("web while local is down: %+v", r)
 	}
-	testkit.Eventually(t, 20*time.Second, "local to be restarted", func() bool { return has(mcpTools(t, c), "local__add") })
+	testkit.Eventually(t, 20*time.Second, "local to be restarted", func() bool { return has(mcptest.ToolNames(t, c), "local__add") })
 	if findProcess(t, s.bin) == pid {
 		t.Error("the same process is still there")
 	}
@@ -291,7 +253,7 @@ func storeUsageByTool(keyID string) store.UsageQuery {
 func TestMCPProgressAndCancellation(t *testing.T) {
 	s := startMCP(t)
 	c := mcpConnect(t, s.gw.URL+"/mcp", s.all, mcpEras[0])
-	testkit.Eventually(t, 15*time.Second, "local's tools", func() bool { return has(mcpTools(t, c), "local__sleep") })
+	testkit.Eventually(t, 15*time.Second, "local's tools", func() bool { return has(mcptest.ToolNames(t, c), "local__sleep") })
 	progress := make(chan mcpgo.JSONRPCNotification, 64)
 	c.OnNotification(func(n mcpgo.JSONRPCNotification) {
 		if n.Method == "notifications/progress" {

@@ -99,7 +99,7 @@ func TestRedisFailureAnswers503FastWithRetryAfter(t *testing.T) {
 				t.Fatalf("before the fault: %d %s", resp.StatusCode, body)
 			}
 			c := mcpConnect(t, s.mcp, s.key, mcpEras[0])
-			testkit.Eventually(t, 10*time.Second, "web__echo", func() bool { return has(mcpTools(t, c), "web__echo") })
+			testkit.Eventually(t, 10*time.Second, "web__echo", func() bool { return has(mcptest.ToolNames(t, c), "web__echo") })
 			if r := mcptest.CallTool(t, c, "web__echo", map[string]any{"message": "hi"}); r.IsError {
 				t.Fatalf("tool call before the fault: %+v", r)
 			}

@@ -59,12 +59,7 @@ func connectWith(t *testing.T, url, key, era string, opts ...client.ClientOption
 		//lint:ignore SA1019 the standalone GET stream is how legacy clients receive server requests.
 		topts = append(topts, transport.WithContinuousListening())
 	}
-	tr, err := transport.NewStreamableHTTP(url, topts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr, append([]client.ClientOption{client.WithProtocolVersion(era)}, opts...)...)
-	startClient(t, c)
+	c := mcptest.ConnectStreamable(t, url, era, topts, opts...)
 	if got := c.ProtocolVersion(); got != era {
 		t.Fatalf("negotiated %q, want %q", got, era)
 	}

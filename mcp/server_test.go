@@ -75,46 +75,11 @@ func newFixture(t *testing.T, opts Options) *fixture {
 func connect(t *testing.T, url, key, era string, topts ...transport.StreamableHTTPCOption) *client.Client {
 	t.Helper()
 	topts = append(topts, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key}))
-	tr, err := transport.NewStreamableHTTP(url, topts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr, client.WithProtocolVersion(era))
-	startClient(t, c)
+	c := mcptest.ConnectStreamable(t, url, era, topts)
 	if got := c.ProtocolVersion(); got != era {
 		t.Fatalf("negotiated %q, want %q", got, era)
 	}
 	return c
-}
-
-func startClient(t *testing.T, c *client.Client) {
-	t.Helper()
-	// Start's context bounds the SSE transport's stream, so it must outlive
-	// the test.
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req := mcp.InitializeRequest{}
-	req.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatalf("Initialize: %v", err)
-	}
-}
-
-func toolNames(t *testing.T, c *client.Client) []string {
-	t.Helper()
-	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatalf("ListTools: %v", err)
-	}
-	var out []string
-	for _, tl := range res.Tools {
-		out = append(out, tl.Name)
-	}
-	return out
 }
 
 func TestListAndCallBothEras(t *testing.T) {
@@ -125,10 +90,10 @@ func TestListAndCallBothEras(t *testing.T) {
 			all := connect(t, f.url+"/mcp", f.all, era)
 			read := connect(t, f.url+"/mcp", f.read, era)
 
-			if got, want := strings.Join(toolNames(t, all), ","), "files__read_file,files__write_file,search__query"; got != want {
+			if got, want := strings.Join(mcptest.ToolNames(t, all), ","), "files__read_file,files__write_file,search__query"; got != want {
 				t.Errorf("all key lists %s, want %s", got, want)
 			}
-			if got, want := strings.Join(toolNames(t, read), ","), "files__read_file"; got != want {
+			if got, want := strings.Join(mcptest.ToolNames(t, read), ","), "files__read_file"; got != want {
 				t.Errorf("reader key lists %s, want %s", got, want)
 			}
 
@@ -188,7 +153,7 @@ func TestToolsetEndpoint(t *testing.T) {
 	f := newFixture(t, Options{})
 	for _, era := range eras {
 		c := connect(t, f.url+"/mcp/readonly", f.all, era)
-		if got := strings.Join(toolNames(t, c), ","); got != "files__read_file" {
+		if got := strings.Join(mcptest.ToolNames(t, c), ","); got != "files__read_file" {
 			t.Errorf("%s: toolset lists %s", era, got)
 		}
 		req := mcp.CallToolRequest{}
@@ -332,8 +297,8 @@ func TestListChangedReachesLegacyClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	sseNotes := collect(sse)
-	startClient(t, sse)
-	if got := strings.Join(toolNames(t, sse), ","); got != "files__read_file,files__write_file,search__query" {
+	mcptest.StartClient(t, sse)
+	if got := strings.Join(mcptest.ToolNames(t, sse), ","); got != "files__read_file,files__write_file,search__query" {
 		t.Errorf("SSE client lists %s", got)
 	}
 	if res := mcptest.CallTool(t, sse, "search__query", map[string]any{"q": "x"}); res.IsError {
@@ -361,7 +326,7 @@ func TestListChangedReachesLegacyClients(t *testing.T) {
 	waitNotification(t, sseNotes, string(mcp.MethodNotificationToolsListChanged))
 	waitNotification(t, streamNotes, string(mcp.MethodNotificationToolsListChanged))
 	waitNotification(t, modernNotes, string(mcp.MethodNotificationToolsListChanged))
-	if got := strings.Join(toolNames(t, sse), ","); got != "files__read_file,files__write_file,search__query,search__suggest" {
+	if got := strings.Join(mcptest.ToolNames(t, sse), ","); got != "files__read_file,files__write_file,search__query,search__suggest" {
 		t.Errorf("after the change the SSE client lists %s", got)
 	}
 
@@ -470,7 +435,7 @@ func TestFailingAndSlowUpstream(t *testing.T) {
 	}()
 	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return len(f.fake.Calls()) == 1 })
 
-	if n := len(toolNames(t, c)); n != 3 {
+	if n := len(mcptest.ToolNames(t, c)); n != 3 {
 		t.Errorf("list during a slow call: %d tools", n)
 	}
 	res := mcptest.CallTool(t, c, "files__write_file", nil)
@@ -544,7 +509,7 @@ func TestTwoReplicasRoundRobin(t *testing.T) {
 			rr := &roundRobin{targets: hosts, hits: make([]atomic.Int64, 2)}
 			c := connect(t, "http://"+hosts[0]+"/mcp", key, era, transport.WithHTTPBasicClient(&http.Client{Transport: rr}))
 			for i := 0; i < 3; i++ {
-				if n := len(toolNames(t, c)); n != 3 {
+				if n := len(mcptest.ToolNames(t, c)); n != 3 {
 					t.Fatalf("list %d: %d tools", i, n)
 				}
 				if res := mcptest.CallTool(t, c, "files__read_file", map[string]any{"i": i}); res.IsError {
