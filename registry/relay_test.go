@@ -96,14 +96,20 @@ func sampleAnswer(seen *mcp.CreateMessageRequest) func(context.Context, mcp.Crea
 	}
 }
 
-func TestRelaySamplingAndElicitation(t *testing.T) {
-	legacy := relayUpstream(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
-	modern := relayUpstream(t)
+// relayRegistry is a registry with a relay upstream of each era, "legacy"
+// and "modern", both ready.
+func relayRegistry(t *testing.T) *Registry {
+	t.Helper()
 	r := newRegistry(t, newStore(t))
-	mustCreate(t, r, ServerConfig{Name: "legacy", Transport: TransportStreamableHTTP, URL: legacy})
-	mustCreate(t, r, ServerConfig{Name: "modern", Transport: TransportStreamableHTTP, URL: modern})
+	mustCreate(t, r, ServerConfig{Name: "legacy", Transport: TransportStreamableHTTP, URL: relayUpstream(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION)})
+	mustCreate(t, r, ServerConfig{Name: "modern", Transport: TransportStreamableHTTP, URL: relayUpstream(t)})
 	waitReady(t, r, "legacy")
 	waitReady(t, r, "modern")
+	return r
+}
+
+func TestRelaySamplingAndElicitation(t *testing.T) {
+	r := relayRegistry(t)
 	if p := status(r, "legacy").ProtocolVersion; p != mcp.LATEST_LEGACY_PROTOCOL_VERSION {
 		t.Fatalf("legacy upstream negotiated %q", p)
 	}
@@ -268,13 +274,7 @@ func TestRelayRouting(t *testing.T) {
 // is answered by the call's OnRoots hook; a call without one is refused,
 // and so is a roots/list outside any call.
 func TestRelayRoots(t *testing.T) {
-	legacy := relayUpstream(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
-	modern := relayUpstream(t)
-	r := newRegistry(t, newStore(t))
-	mustCreate(t, r, ServerConfig{Name: "legacy", Transport: TransportStreamableHTTP, URL: legacy})
-	mustCreate(t, r, ServerConfig{Name: "modern", Transport: TransportStreamableHTTP, URL: modern})
-	waitReady(t, r, "legacy")
-	waitReady(t, r, "modern")
+	r := relayRegistry(t)
 	ctx := context.Background()
 	roots := func(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
 		return &mcp.ListRootsResult{Roots: []mcp.Root{{URI: "file:///work/project", Name: "project"}}}, nil
