@@ -99,8 +99,7 @@ func keysShow(fs *flag.FlagSet) adminAction {
 
 func printKeyState(w io.Writer, st policy.KeyState) error {
 	k := st.Key
-	t := newTable(w, "KEY", k.Name)
-	for _, r := range [][2]string{
+	if err := fieldTable(w, "KEY", k.Name, [][2]string{
 		{"ID", k.ID},
 		{"TEAM", orDash(k.Team)},
 		{"CUSTOMER", orDash(k.Customer)},
@@ -111,17 +110,13 @@ func printKeyState(w io.Writer, st policy.KeyState) error {
 		{"TOOLS", formatList(k.Tools)},
 		{"HINT", k.Hint},
 		{"SOURCE", k.Source},
-	} {
-		t.row(r[0], r[1])
-	}
-	if err := t.flush(); err != nil {
+	}); err != nil {
 		return err
 	}
-	fmt.Fprintln(w)
 	if len(st.Budgets) == 0 {
 		fmt.Fprintln(w, "No budgets.")
 	} else {
-		t = newTable(w, "BUDGET", "LIMIT_USD", "SPENT_USD", "REMAINING_USD", "PERIOD", "RESETS")
+		t := newTable(w, "BUDGET", "LIMIT_USD", "SPENT_USD", "REMAINING_USD", "PERIOD", "RESETS")
 		for _, b := range st.Budgets {
 			t.row(string(b.Scope), formatUSD(b.LimitUSD), formatUSD(b.SpentUSD), formatUSD(b.RemainingUSD),
 				orDash(string(b.Period)), formatTime(b.ResetsAt))
@@ -135,7 +130,7 @@ func printKeyState(w io.Writer, st policy.KeyState) error {
 		_, err := fmt.Fprintln(w, "No rate limits.")
 		return err
 	}
-	t = newTable(w, "RATE_LIMIT", "PER_MINUTE", "LIMIT", "USED", "REMAINING", "RESETS")
+	t := newTable(w, "RATE_LIMIT", "PER_MINUTE", "LIMIT", "USED", "REMAINING", "RESETS")
 	for _, l := range st.Limits {
 		t.row(string(l.Scope), string(l.Dimension), fmt.Sprint(l.Limit), fmt.Sprint(l.Used), fmt.Sprint(l.Remaining),
 			formatTime(&l.ResetsAt))

@@ -174,8 +174,7 @@ func printServer(w io.Writer, v struct {
 	if prefix == "" {
 		prefix = "(none)"
 	}
-	t := newTable(w, "SERVER", s.Name)
-	for _, r := range [][2]string{
+	if err := fieldTable(w, "SERVER", s.Name, [][2]string{
 		{"TRANSPORT", s.Transport},
 		{"STATE", orDash(serverState(s))},
 		{"ERROR", orDash(oneLine(s.Status.Error))},
@@ -201,18 +200,14 @@ func printServer(w io.Writer, v struct {
 		{"SOURCE", orDash(s.Source)},
 		{"CREATED", formatTime(&s.CreatedAt)},
 		{"UPDATED", formatTime(&s.UpdatedAt)},
-	} {
-		t.row(r[0], r[1])
-	}
-	if err := t.flush(); err != nil {
+	}); err != nil {
 		return err
 	}
-	fmt.Fprintln(w)
 	if len(v.Tools) == 0 {
 		_, err := fmt.Fprintln(w, "No tools (a server offers its tools only while it is ready).")
 		return err
 	}
-	t = newTable(w, "TOOL", "PUBLIC_NAME", "DESCRIPTION")
+	t := newTable(w, "TOOL", "PUBLIC_NAME", "DESCRIPTION")
 	for _, tool := range v.Tools {
 		t.row(tool.Name, orDash(tool.PublicName), orDash(truncate(oneLine(tool.description()), descriptionWidth)))
 	}
