@@ -84,7 +84,7 @@ func TestMCPErrorsAreJSONRPC(t *testing.T) {
 
 	// A refused resources/subscribe on SSE (whose answers travel on the
 	// stream) is the POST's error, as a JSON-RPC error too.
-	_, _, url, key := newSubscribingFixture(t)
+	_, _, url, key := newSubscribingFixture(t, Options{})
 	base := strings.TrimSuffix(url, "/mcp")
 	sub, err := client.NewSSEMCPClient(base+SSEPath, transport.WithHeaders(map[string]string{"Authorization": "Bearer " + key}))
 	if err != nil {

@@ -4,24 +4,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/junctionhq/junction/internal/testkit"
-	"github.com/junctionhq/junction/policy"
 )
 
 // A 2025-11-25 session whose client vanished without DELETE is ended after
 // SessionIdleTTL, and with it the upstream subscriptions it held.
 func TestIdleSessionReleasesItsSubscriptions(t *testing.T) {
 	t.Parallel()
-	servers := standardServers()
-	servers[0].ResourceSubscribe = true
-	up := &subscribingUpstreams{fakeUpstreams: newFake(servers...), counts: map[string]int{}}
-	pol := testPolicy(t)
-	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	h := testHub(t, Options{Upstreams: up, Policy: pol, Registerer: prometheus.NewRegistry(),
-		SessionIdleTTL: 300 * time.Millisecond})
-	url := serveHub(t, h, pol).URL + "/mcp"
+	up, _, url, key := newSubscribingFixture(t, Options{SessionIdleTTL: 300 * time.Millisecond})
 
 	subscribedSession(t, url, key, up)
 	// No DELETE, no further requests: the sweeper (every second at the
