@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"time"
@@ -125,26 +126,16 @@ const (
 // ApplyDefaults fills the zero fields with their defaults.
 func (c *Config) ApplyDefaults() {
 	c.expandShortForm()
-	if c.Scope == "" {
-		c.Scope = "team"
-	}
-	if c.TTL == 0 {
-		c.TTL = DefaultTTL
-	}
-	if c.Exact.Backend == "" {
-		c.Exact.Backend = BackendMemory
-	}
-	if c.Exact.MaxBytes == 0 {
-		c.Exact.MaxBytes = DefaultMaxBytes
-	}
+	c.Scope = cmp.Or(c.Scope, "team")
+	c.TTL = cmp.Or(c.TTL, DefaultTTL)
+	c.Exact.Backend = cmp.Or(c.Exact.Backend, BackendMemory)
+	c.Exact.MaxBytes = cmp.Or(c.Exact.MaxBytes, DefaultMaxBytes)
 	s := &c.Semantic
 	if s.Enabled == nil {
 		on := true
 		s.Enabled = &on
 	}
-	if s.Backend == "" {
-		s.Backend = BackendMemory
-	}
+	s.Backend = cmp.Or(s.Backend, BackendMemory)
 	if s.EmbeddingModel == "" && s.Dimensions == 0 {
 		s.Dimensions = DefaultLexicalDims
 	}
@@ -155,19 +146,11 @@ func (c *Config) ApplyDefaults() {
 			s.Threshold = DefaultThreshold
 		}
 	}
-	if s.MaxEntries == 0 {
-		s.MaxEntries = DefaultMaxEntries
-	}
+	s.MaxEntries = cmp.Or(s.MaxEntries, DefaultMaxEntries)
 	q := &s.Qdrant
-	if q.CollectionPrefix == "" {
-		q.CollectionPrefix = DefaultCollectionPrefix
-	}
-	if q.SweepInterval == 0 {
-		q.SweepInterval = DefaultSweepInterval
-	}
-	if q.Timeout == 0 {
-		q.Timeout = DefaultQdrantTimeout
-	}
+	q.CollectionPrefix = cmp.Or(q.CollectionPrefix, DefaultCollectionPrefix)
+	q.SweepInterval = cmp.Or(q.SweepInterval, DefaultSweepInterval)
+	q.Timeout = cmp.Or(q.Timeout, DefaultQdrantTimeout)
 }
 
 // expandShortForm copies the short form into the long one where the long

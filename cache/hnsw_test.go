@@ -75,12 +75,7 @@ func TestHNSWRecallAfterDeletes(t *testing.T) {
 	t.Parallel()
 	const n, dims = 4000, 32
 	r := rand.New(rand.NewPCG(1, 2))
-	g := newHNSWGraph(dims, 7)
-	vs := new(visitSet)
-	var ids []int32
-	for range n {
-		ids = append(ids, g.insert(randomUnit(r, dims), nil, vs, nil))
-	}
+	g, vs, ids := randomGraph(r, dims, 7, n)
 	checkGraph(t, g)
 	r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	for _, id := range ids[:n/2] {
@@ -112,12 +107,7 @@ func TestHNSWRecallAfterDeletes(t *testing.T) {
 func TestHNSWRemoveAll(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(3, 4))
-	g := newHNSWGraph(8, 1)
-	vs := new(visitSet)
-	var ids []int32
-	for range 300 {
-		ids = append(ids, g.insert(randomUnit(r, 8), nil, vs, nil))
-	}
+	g, vs, ids := randomGraph(r, 8, 1, 300)
 	for _, id := range ids {
 		g.remove(id)
 		checkGraph(t, g)
@@ -137,12 +127,7 @@ func TestHNSWRemoveAll(t *testing.T) {
 func TestHNSWStalePlan(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(9, 9))
-	g := newHNSWGraph(16, 3)
-	vs := new(visitSet)
-	var ids []int32
-	for range 500 {
-		ids = append(ids, g.insert(randomUnit(r, 16), nil, vs, nil))
-	}
+	g, vs, ids := randomGraph(r, 16, 3, 500)
 	for range 200 {
 		v := randomUnit(r, 16)
 		p := g.plan(v, vs)
@@ -166,4 +151,16 @@ func TestHNSWStalePlan(t *testing.T) {
 	if found < 180 {
 		t.Fatalf("recall@1 %d/200 after planned inserts", found)
 	}
+}
+
+// randomGraph is a graph of dims dimensions built with seed by inserting n
+// random unit vectors; it returns the visit set it used and the ids.
+func randomGraph(r *rand.Rand, dims int, seed uint64, n int) (*hnswGraph, *visitSet, []int32) {
+	g := newHNSWGraph(dims, seed)
+	vs := new(visitSet)
+	ids := make([]int32, 0, n)
+	for range n {
+		ids = append(ids, g.insert(randomUnit(r, dims), nil, vs, nil))
+	}
+	return g, vs, ids
 }

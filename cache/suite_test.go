@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -41,10 +40,7 @@ func backends() []backend {
 			cfg.Semantic.Qdrant.Timeout = 2 * time.Second // the race detector is slow
 		}},
 		{name: "redis", realClockExact: true, configure: func(t *testing.T, cfg *Config) {
-			url := os.Getenv("JUNCTION_TEST_REDIS")
-			if url == "" {
-				t.Skip("JUNCTION_TEST_REDIS is not set (e.g. redis://127.0.0.1:6379/0)")
-			}
+			url := testkit.RedisURL(t)
 			cfg.Exact.Backend = BackendRedis
 			cfg.Exact.RedisURL = url
 		}},

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"os"
@@ -153,6 +152,16 @@ func (s *agentSetup) modelRequests(t *testing.T) []map[string]any {
 	return out
 }
 
+// secondCallEndsWith checks that the last message of the second model call
+// (the tool result) holds want; what names it in the failure.
+func (s *agentSetup) secondCallEndsWith(t *testing.T, want, what string) {
+	t.Helper()
+	msgs := s.modelRequests(t)[1]["messages"].([]any)
+	if c := fmt.Sprint(msgs[len(msgs)-1].(map[string]any)["content"]); !strings.Contains(c, want) {
+		t.Errorf("%s did not reach the model: %s", what, c)
+	}
+}
+
 func toolNames(req map[string]any) []string {
 	var names []string
 	tools, _ := req["tools"].([]any)
@@ -276,10 +285,7 @@ func TestAgentToolErrorFedBack(t *testing.T) {
 	if out.text() != "The tool failed." || out.Junction.ToolCalls[0].Status != "error" || !out.Junction.ToolCalls[0].IsError {
 		t.Fatalf("%q %+v", out.text(), out.Junction)
 	}
-	msgs := s.modelRequests(t)[1]["messages"].([]any)
-	if c := fmt.Sprint(msgs[len(msgs)-1].(map[string]any)["content"]); !strings.Contains(c, "disk on fire") {
-		t.Errorf("the error did not reach the model: %s", c)
-	}
+	s.secondCallEndsWith(t, "disk on fire", "the error")
 }
 
 func TestAgentDeniedToolIsReportedNotRun(t *testing.T) {
@@ -527,15 +533,8 @@ func TestAgentStreamOpenAI(t *testing.T) {
 	final := "The sum of two and three is five, as the tool reported."
 	s.script(t, llmtest.Turn{Text: "Let me add.", ToolCalls: []llmtest.ToolCall{llmtest.Call("web__add", map[string]any{"a": 2, "b": 3})}},
 		llmtest.TextTurn(final))
-	req, _ := http.NewRequest(http.MethodPost, s.gw.URL+"/v1/chat/completions", strings.NewReader(`{"model":"fast","stream":true,
-		"stream_options":{"include_usage":true},`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`))
-	req.Header.Set("Authorization", "Bearer "+s.key)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast","stream":true,
+		"stream_options":{"include_usage":true},`+agentUser+`,"tools":[{"type":"mcp","server_label":"web"}]}`)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
@@ -617,18 +616,7 @@ func TestAgentStreamOpenAI(t *testing.T) {
 
 // agentAnthropicMessage is a /v1/messages response with Junction's extension.
 type agentAnthropicMessage struct {
-	Content []struct {
-		Type  string          `json:"type"`
-		Text  string          `json:"text"`
-		ID    string          `json:"id"`
-		Name  string          `json:"name"`
-		Input json.RawMessage `json:"input"`
-	} `json:"content"`
-	StopReason string `json:"stop_reason"`
-	Usage      struct {
-		InputTokens  int64 `json:"input_tokens"`
-		OutputTokens int64 `json:"output_tokens"`
-	} `json:"usage"`
+	anthropicMessage
 	Junction struct {
 		Iterations int    `json:"iterations"`
 		StopReason string `json:"stop_reason"`
@@ -797,10 +785,7 @@ func TestAgentTimeouts(t *testing.T) {
 	if len(out.Junction.ToolCalls) < 2 || out.Junction.ToolCalls[0].Status != "timeout" {
 		t.Errorf("tool calls %+v", out.Junction.ToolCalls)
 	}
-	msgs := s.modelRequests(t)[1]["messages"].([]any)
-	if c := fmt.Sprint(msgs[len(msgs)-1].(map[string]any)["content"]); !strings.Contains(c, "timed out") {
-		t.Errorf("the timeout did not reach the model: %s", c)
-	}
+	s.secondCallEndsWith(t, "timed out", "the timeout")
 }
 
 // A client that kept a streamed loop's accumulated message (text and the
@@ -828,15 +813,8 @@ func TestAgentStreamReturnsApprovalCalls(t *testing.T) {
 	t.Parallel()
 	s := startAgent(t, nil)
 	s.script(t, llmtest.ToolTurn(llmtest.Call("web__echo", map[string]any{"message": "need approval"})))
-	req, _ := http.NewRequest(http.MethodPost, s.gw.URL+"/v1/chat/completions", strings.NewReader(`{"model":"fast","stream":true,`+agentUser+`,
-		"tools":[{"type":"mcp","server_label":"web","require_approval":{"always":{"tool_names":["echo"]}}}]}`))
-	req.Header.Set("Authorization", "Bearer "+s.key)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := s.post(t, "/v1/chat/completions", `{"model":"fast","stream":true,`+agentUser+`,
+		"tools":[{"type":"mcp","server_label":"web","require_approval":{"always":{"tool_names":["echo"]}}}]}`)
 	chunks, _ := parseOpenAIStream(t, body)
 	var finish []string
 	var names []string
@@ -959,18 +937,8 @@ func TestAgentStreamClientGone(t *testing.T) {
 			llmtest.TextTurn("never sent")}}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.gw.URL+"/v1/chat/completions", strings.NewReader(`{"model":"fast","stream":true,`+agentUser+`,
-		"tools":[{"type":"mcp","server_label":"web"}]}`))
-	req.Header.Set("Authorization", "Bearer "+s.key)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64)
-	_, _ = resp.Body.Read(buf) // the first event, then hang up
-	cancel()
-	resp.Body.Close()
+	hangUpAfterFirstEvent(t, s.client, s.gw.URL, s.key, `{"model":"fast","stream":true,`+agentUser+`,
+		"tools":[{"type":"mcp","server_label":"web"}]}`)
 	testkit.Eventually(t, 5*time.Second, "the first turn's usage record", func() bool {
 		_ = s.gw.Policy().FlushUsage(context.Background())
 		rows, _ := s.gw.Policy().Usage(context.Background(), store.UsageQuery{KeyID: s.keyID})

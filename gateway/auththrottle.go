@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"fmt"
@@ -59,24 +60,12 @@ const (
 
 // applyDefaults fills every unset field with its default.
 func (c *AuthThrottleConfig) applyDefaults() {
-	if c.Window == 0 {
-		c.Window = DefaultAuthWindow
-	}
-	if c.SlowAfter == 0 {
-		c.SlowAfter = DefaultAuthSlowAfter
-	}
-	if c.Delay == 0 {
-		c.Delay = DefaultAuthDelay
-	}
-	if c.BlockAfter == 0 {
-		c.BlockAfter = DefaultAuthBlockAfter
-	}
-	if c.Lockout == 0 {
-		c.Lockout = DefaultAuthLockout
-	}
-	if c.MaxClients == 0 {
-		c.MaxClients = DefaultAuthMaxClients
-	}
+	c.Window = cmp.Or(c.Window, DefaultAuthWindow)
+	c.SlowAfter = cmp.Or(c.SlowAfter, DefaultAuthSlowAfter)
+	c.Delay = cmp.Or(c.Delay, DefaultAuthDelay)
+	c.BlockAfter = cmp.Or(c.BlockAfter, DefaultAuthBlockAfter)
+	c.Lockout = cmp.Or(c.Lockout, DefaultAuthLockout)
+	c.MaxClients = cmp.Or(c.MaxClients, DefaultAuthMaxClients)
 }
 
 // validate reports every problem in c, each prefixed with path.

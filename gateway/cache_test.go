@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,10 +59,7 @@ func startCached(t *testing.T, b cacheBackend, mutate func(*Config, *llmtest.Ser
 	}
 	redisURL := ""
 	if b.exact == cache.BackendRedis {
-		env := os.Getenv("JUNCTION_TEST_REDIS")
-		if env == "" {
-			t.Skip("JUNCTION_TEST_REDIS is not set (e.g. redis://127.0.0.1:6379/0)")
-		}
+		env := testkit.RedisURL(t)
 		u, err := url.Parse(env)
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -92,12 +93,8 @@ type MCPConfig struct {
 // applyDefaults fills the caller session bounds with the registry's
 // defaults.
 func (m *MCPConfig) applyDefaults() {
-	if m.CallerSessionsPerServer == 0 {
-		m.CallerSessionsPerServer = registry.DefaultMaxCallerSessions
-	}
-	if m.CallerSessionIdle == 0 {
-		m.CallerSessionIdle = registry.DefaultCallerSessionIdle
-	}
+	m.CallerSessionsPerServer = cmp.Or(m.CallerSessionsPerServer, registry.DefaultMaxCallerSessions)
+	m.CallerSessionIdle = cmp.Or(m.CallerSessionIdle, registry.DefaultCallerSessionIdle)
 }
 
 func (m MCPConfig) validate(path string) []error {
@@ -175,32 +172,16 @@ const (
 
 // ApplyDefaults fills every unset field with its default.
 func (c *Config) ApplyDefaults() {
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if c.DataDir == "" {
-		c.DataDir = DefaultDataDir
-	}
+	c.Listen = cmp.Or(c.Listen, DefaultListen)
+	c.DataDir = cmp.Or(c.DataDir, DefaultDataDir)
 	h := &c.HTTP
-	if h.MaxBodyBytes == 0 {
-		h.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if h.ReadHeaderTimeout == 0 {
-		h.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
-	if h.BodyReadTimeout == 0 {
-		h.BodyReadTimeout = DefaultBodyReadTimeout
-	}
-	if h.IdleTimeout == 0 {
-		h.IdleTimeout = DefaultIdleTimeout
-	}
-	if h.ShutdownTimeout == 0 {
-		h.ShutdownTimeout = DefaultShutdownTimeout
-	}
+	h.MaxBodyBytes = cmp.Or(h.MaxBodyBytes, DefaultMaxBodyBytes)
+	h.ReadHeaderTimeout = cmp.Or(h.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	h.BodyReadTimeout = cmp.Or(h.BodyReadTimeout, DefaultBodyReadTimeout)
+	h.IdleTimeout = cmp.Or(h.IdleTimeout, DefaultIdleTimeout)
+	h.ShutdownTimeout = cmp.Or(h.ShutdownTimeout, DefaultShutdownTimeout)
 	h.AuthThrottle.applyDefaults()
-	if h.AdminTimeout == 0 {
-		h.AdminTimeout = DefaultAdminTimeout
-	}
+	h.AdminTimeout = cmp.Or(h.AdminTimeout, DefaultAdminTimeout)
 	c.MCP.applyDefaults()
 	c.Agent.ApplyDefaults()
 	c.Cache.ApplyDefaults()

@@ -217,18 +217,7 @@ func TestGovernanceOnTheLLMPath(t *testing.T) {
 func TestClientDisconnectStillMetersTheStream(t *testing.T) {
 	s := startLLM(t, nil)
 	_ = s.mock.SetDefault(llmtest.Behavior{ReplyTokens: 40, ChunkDelay: 5 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.gw.URL+"/v1/chat/completions",
-		strings.NewReader(strings.Replace(helloBody, `"messages"`, `"stream":true,"messages"`, 1)))
-	req.Header.Set("Authorization", "Bearer "+s.key)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64)
-	_, _ = resp.Body.Read(buf) // the first event, then hang up
-	cancel()
-	resp.Body.Close()
+	hangUpAfterFirstEvent(t, s.client, s.gw.URL, s.key, strings.Replace(helloBody, `"messages"`, `"stream":true,"messages"`, 1))
 	testkit.Eventually(t, 5*time.Second, "the drained stream's usage record", func() bool {
 		_ = s.gw.Policy().FlushUsage(context.Background())
 		rows, _ := s.gw.Policy().Usage(context.Background(), store.UsageQuery{KeyID: s.keyID})
@@ -302,4 +291,22 @@ func TestStreamIdleTimeout(t *testing.T) {
 	if resp.StatusCode != 200 || len(data) == 0 || !strings.Contains(data[len(data)-1], "error") || time.Since(start) > 1500*time.Millisecond {
 		t.Errorf("%d after %v:\n%s", resp.StatusCode, time.Since(start), raw)
 	}
+}
+
+// hangUpAfterFirstEvent posts a streamed chat completion with body to the
+// gateway at base, reads the first event and hangs up.
+func hangUpAfterFirstEvent(t *testing.T, c *http.Client, base, key, body string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_, _ = resp.Body.Read(buf) // the first event, then hang up
+	cancel()
+	resp.Body.Close()
 }

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // sampler answers sampling like a model-backed client would.
@@ -58,21 +58,10 @@ func TestMCPInputRequiredBothUpstreamEras(t *testing.T) {
 		}
 		return server.NewInputRequestBuilder("s1").Sample("q", params).ToolResult(), nil
 	})
-	start := func(srv *server.MCPServer, opts ...server.StreamableHTTPOption) string {
-		h := server.NewStreamableHTTPServer(srv, opts...)
-		ts := httptest.NewServer(h)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = h.Shutdown(ctx)
-			ts.Close()
-		})
-		return ts.URL
-	}
 	g := startGateway(t, func(c *Config) {
 		c.Servers = []registry.ServerConfig{
-			{Name: "old", Transport: registry.TransportStreamableHTTP, URL: start(legacy, server.WithStreamableHTTPProtocolVersions("2025-11-25"))},
-			{Name: "new", Transport: registry.TransportStreamableHTTP, URL: start(modern)},
+			{Name: "old", Transport: registry.TransportStreamableHTTP, URL: mcptest.ServeStreamable(t, legacy, server.WithStreamableHTTPProtocolVersions("2025-11-25"))},
+			{Name: "new", Transport: registry.TransportStreamableHTTP, URL: mcptest.ServeStreamable(t, modern)},
 		}
 	})
 	key := callerKey(t, g)
@@ -81,12 +70,12 @@ func TestMCPInputRequiredBothUpstreamEras(t *testing.T) {
 			s := &sampler{}
 			c := mcpClientWith(t, g.URL+"/mcp", key, era, client.WithSamplingHandler(s))
 			testkit.Eventually(t, 15*time.Second, "both upstreams' tools", func() bool {
-				names := mcpTools(t, c)
+				names := mcptest.ToolNames(t, c)
 				return has(names, "old__ask") && has(names, "new__ask")
 			})
 			for _, tool := range []string{"old__ask", "new__ask"} {
-				r := mcpCall(t, c, tool, nil)
-				if got := text(r); r.IsError || !strings.Contains(got, "four, says the client") || !strings.Contains(got, "client-model") {
+				r := mcptest.CallTool(t, c, tool, nil)
+				if got := mcptest.ResultText(r); r.IsError || !strings.Contains(got, "four, says the client") || !strings.Contains(got, "client-model") {
 					t.Errorf("%s: %q (isError %v)", tool, got, r.IsError)
 				}
 			}
@@ -107,21 +96,5 @@ func mcpClientWith(t *testing.T, url, key, era string, opts ...client.ClientOpti
 		//lint:ignore SA1019 a 2025-11-25 client gets server-initiated requests on the standalone GET stream.
 		topts = append(topts, transport.WithContinuousListening())
 	}
-	tr, err := transport.NewStreamableHTTP(url, topts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr, append([]client.ClientOption{client.WithProtocolVersion(era)}, opts...)...)
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req := mcpgo.InitializeRequest{}
-	req.Params.ClientInfo = mcpgo.Implementation{Name: "input-test", Version: "1"}
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatalf("initialize (%s): %v", era, err)
-	}
-	return c
+	return mcptest.ConnectStreamable(t, url, era, topts, opts...)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // npmRoots answers roots/list with one root.
@@ -34,24 +35,11 @@ func namedKey(t *testing.T, g *testGateway, name string) string {
 
 // rootsClient connects a 2025-11-25 client with key whose roots are uri,
 // with the standalone GET stream open, as real clients do.
-func rootsClient(t *testing.T, ctx context.Context, url, key, uri string) *client.Client {
+func rootsClient(t *testing.T, url, key, uri string) *client.Client {
 	t.Helper()
 	//lint:ignore SA1019 the standalone GET stream is how legacy clients receive server requests.
-	tr, err := transport.NewStreamableHTTP(url, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key}), transport.WithContinuousListening())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr, client.WithProtocolVersion(mcp.ProtocolVersion20251125), client.WithRootsHandler(npmRoots{uri}))
-	t.Cleanup(func() { _ = c.Close() })
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	req := mcp.InitializeRequest{}
-	req.Params.ClientInfo = mcp.Implementation{Name: "junction-e2e", Version: "1"}
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	topts := []transport.StreamableHTTPCOption{transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key}), transport.WithContinuousListening()}
+	return mcptest.ConnectStreamable(t, url, mcp.ProtocolVersion20251125, topts, client.WithRootsHandler(npmRoots{uri}))
 }
 
 // TestServerEverythingIsolation runs the reproductions of issue 11 against
@@ -71,7 +59,7 @@ func TestServerEverythingIsolation(t *testing.T) {
 	defer cancel()
 	url := g.URL + "/mcp"
 
-	probe := rootsClient(t, ctx, url, callerKey(t, g), "file:///probe")
+	probe := rootsClient(t, url, callerKey(t, g), "file:///probe")
 	waitForTools(t, ctx, probe, "everything__get-env", "everything__get-roots-list")
 	var req mcp.CallToolRequest
 	req.Params.Name = "everything__get-env"
@@ -79,7 +67,7 @@ func TestServerEverythingIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := toolText(res)
+	env := mcptest.ResultText(res)
 	if !strings.Contains(env, "PATH") {
 		t.Fatalf("get-env: %q", env)
 	}
@@ -94,14 +82,14 @@ func TestServerEverythingIsolation(t *testing.T) {
 		req.Params.Name = "everything__get-roots-list"
 		res, err := c.CallTool(ctx, req)
 		if err != nil || res.IsError {
-			t.Fatalf("get-roots-list: %v %q", err, toolText(res))
+			t.Fatalf("get-roots-list: %v %q", err, mcptest.ResultText(res))
 		}
-		return toolText(res)
+		return mcptest.ResultText(res)
 	}
 	for i, bFirst := range []bool{false, true} {
 		rootA, rootB := fmt.Sprintf("file:///a%d", i), fmt.Sprintf("file:///b%d", i)
-		a := rootsClient(t, ctx, url, namedKey(t, g, fmt.Sprintf("a%d", i)), rootA)
-		b := rootsClient(t, ctx, url, namedKey(t, g, fmt.Sprintf("b%d", i)), rootB)
+		a := rootsClient(t, url, namedKey(t, g, fmt.Sprintf("a%d", i)), rootA)
+		b := rootsClient(t, url, namedKey(t, g, fmt.Sprintf("b%d", i)), rootB)
 		order := []*client.Client{a, b}
 		if bFirst {
 			order = []*client.Client{b, a}

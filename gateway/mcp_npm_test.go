@@ -17,6 +17,7 @@ import (
 
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // npmEnv names the directory .ci/npm-tools.sh installs into; the tests that
@@ -159,17 +160,6 @@ func waitForTools(t *testing.T, ctx context.Context, c *client.Client, want ...s
 	}
 }
 
-// toolText joins the text content of a tool result.
-func toolText(res *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := mcp.AsTextContent(c); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
-}
-
 // TestRealNPMServersThroughMCP federates two real npm MCP servers over stdio
 // (the reference "everything" and "filesystem" servers, on Node 22) and uses
 // them through /mcp with an mcp-go client, in both protocol eras.
@@ -224,8 +214,8 @@ func TestRealNPMServersThroughMCP(t *testing.T) {
 			if err != nil {
 				t.Fatalf("call echo: %v", err)
 			}
-			if res.IsError || toolText(res) != "Echo: hi from "+era.name {
-				t.Fatalf("echo result: isError=%v %q", res.IsError, toolText(res))
+			if res.IsError || mcptest.ResultText(res) != "Echo: hi from "+era.name {
+				t.Fatalf("echo result: isError=%v %q", res.IsError, mcptest.ResultText(res))
 			}
 
 			req.Params.Name = "fs__read_text_file"
@@ -234,8 +224,8 @@ func TestRealNPMServersThroughMCP(t *testing.T) {
 			if err != nil {
 				t.Fatalf("call read_text_file: %v", err)
 			}
-			if res.IsError || toolText(res) != content {
-				t.Fatalf("read_text_file result: isError=%v %q", res.IsError, toolText(res))
+			if res.IsError || mcptest.ResultText(res) != content {
+				t.Fatalf("read_text_file result: isError=%v %q", res.IsError, mcptest.ResultText(res))
 			}
 			// Structured output passes through.
 			if sc, ok := res.StructuredContent.(map[string]any); !ok || sc["content"] != content {
@@ -250,7 +240,7 @@ func TestRealNPMServersThroughMCP(t *testing.T) {
 				t.Fatalf("call read_text_file outside root: %v", err)
 			}
 			if !res.IsError {
-				t.Fatalf("reading outside the allowed directory succeeded: %q", toolText(res))
+				t.Fatalf("reading outside the allowed directory succeeded: %q", mcptest.ResultText(res))
 			}
 		})
 	}

@@ -76,61 +76,7 @@ func startMCP(t *testing.T) *mcpSetup {
 
 func mcpConnect(t *testing.T, url, key, era string) *client.Client {
 	t.Helper()
-	tr, err := transport.NewStreamableHTTP(url, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr, client.WithProtocolVersion(era))
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req := mcpgo.InitializeRequest{}
-	req.Params.ClientInfo = mcpgo.Implementation{Name: "gateway-test", Version: "1"}
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatalf("initialize (%s): %v", era, err)
-	}
-	return c
-}
-
-func mcpTools(t *testing.T, c *client.Client) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := c.ListTools(ctx, mcpgo.ListToolsRequest{})
-	if err != nil {
-		t.Fatalf("tools/list: %v", err)
-	}
-	var names []string
-	for _, tl := range res.Tools {
-		names = append(names, tl.Name)
-	}
-	return names
-}
-
-func mcpCall(t *testing.T, c *client.Client, name string, args map[string]any) *mcpgo.CallToolResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	req := mcpgo.CallToolRequest{}
-	req.Params.Name, req.Params.Arguments = name, args
-	res, err := c.CallTool(ctx, req)
-	if err != nil {
-		t.Fatalf("tools/call %s: %v", name, err)
-	}
-	return res
-}
-
-func text(r *mcpgo.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range r.Content {
-		if tc, ok := c.(mcpgo.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
+	return mcptest.ConnectStreamable(t, url, era, []transport.StreamableHTTPCOption{transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key})})
 }
 
 func has(names []string, want string) bool {
@@ -157,10 +103,10 @@ func TestMCPFederationBothEras(t *testing.T) {
 		t.Run(era, func(t *testing.T) {
 			c := mcpConnect(t, s.gw.URL+"/mcp", s.all, era)
 			testkit.Eventually(t, 15*time.Second, "the three live upstreams' tools", func() bool {
-				names := mcpTools(t, c)
+				names := mcptest.ToolNames(t, c)
 				return has(names, "local__add") && has(names, "web__echo") && hasPrefix(names, "a-very-long-server-name-")
 			})
-			names := mcpTools(t, c)
+			names := mcptest.ToolNames(t, c)
 			for _, n := range names {
 				if len(n) > mcp.MaxNameLen || strings.Trim(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
 					t.Errorf("public name %q is not within 64 characters of [A-Za-z0-9_.-]", n)
@@ -172,24 +118,24 @@ func TestMCPFederationBothEras(t *testing.T) {
 			if !hasPrefix(names, "a-very-long-server-name-") {
 				t.Errorf("long-named server's tools missing: %v", names)
 			}
-			if r := mcpCall(t, c, "web__echo", map[string]any{"message": "hi through junction"}); r.IsError || text(r) != "hi through junction" {
+			if r := mcptest.CallTool(t, c, "web__echo", map[string]any{"message": "hi through junction"}); r.IsError || mcptest.ResultText(r) != "hi through junction" {
 				t.Errorf("web__echo: %+v", r)
 			}
-			if r := mcpCall(t, c, "local__add", map[string]any{"a": 2, "b": 40}); r.IsError || !strings.Contains(text(r), "42") {
+			if r := mcptest.CallTool(t, c, "local__add", map[string]any{"a": 2, "b": 40}); r.IsError || !strings.Contains(mcptest.ResultText(r), "42") {
 				t.Errorf("local__add: %+v", r)
 			}
 			// The limited key sees and may call only web's tools.
 			lc := mcpConnect(t, s.gw.URL+"/mcp", s.limited, era)
-			lnames := mcpTools(t, lc)
+			lnames := mcptest.ToolNames(t, lc)
 			if !has(lnames, "web__echo") || hasPrefix(lnames, "local__") {
 				t.Errorf("limited key lists %v", lnames)
 			}
-			if r := mcpCall(t, lc, "local__add", map[string]any{"a": 1, "b": 1}); !r.IsError {
+			if r := mcptest.CallTool(t, lc, "local__add", map[string]any{"a": 1, "b": 1}); !r.IsError {
 				t.Errorf("a denied call succeeded: %+v", r)
 			}
 			// The toolset endpoint shows its subset only.
 			tc := mcpConnect(t, s.gw.URL+"/mcp/readonly", s.all, era)
-			if got := mcpTools(t, tc); len(got) != 1 || got[0] != "web__echo" {
+			if got := mcptest.ToolNames(t, tc); len(got) != 1 || got[0] != "web__echo" {
 				t.Errorf("toolset lists %v", got)
 			}
 		})
@@ -213,14 +159,14 @@ func TestMCPFederationBothEras(t *testing.T) {
 func TestMCPHangingUpstreamTimesOut(t *testing.T) {
 	s := startMCP(t)
 	c := mcpConnect(t, s.gw.URL+"/mcp", s.all, mcpEras[0])
-	testkit.Eventually(t, 15*time.Second, "web's tools", func() bool { return has(mcpTools(t, c), "web__sleep") })
+	testkit.Eventually(t, 15*time.Second, "web's tools", func() bool { return has(mcptest.ToolNames(t, c), "web__sleep") })
 	start := time.Now()
-	r := mcpCall(t, c, "web__sleep", map[string]any{"ms": 60000})
+	r := mcptest.CallTool(t, c, "web__sleep", map[string]any{"ms": 60000})
 	if !r.IsError || time.Since(start) > 5*time.Second {
 		t.Fatalf("after %v: %+v", time.Since(start), r)
 	}
 	// The upstream still works.
-	if r := mcpCall(t, c, "web__echo", map[string]any{"message": "still here"}); r.IsError || text(r) != "still here" {
+	if r := mcptest.CallTool(t, c, "web__echo", map[string]any{"message": "still here"}); r.IsError || mcptest.ResultText(r) != "still here" {
 		t.Errorf("after the timeout: %+v", r)
 	}
 }
@@ -237,18 +183,18 @@ func TestMCPStdioUpstreamKilled(t *testing.T) {
 			}
 		}
 	})
-	testkit.Eventually(t, 15*time.Second, "local's tools", func() bool { return has(mcpTools(t, c), "local__add") })
+	testkit.Eventually(t, 15*time.Second, "local's tools", func() bool { return has(mcptest.ToolNames(t, c), "local__add") })
 	pid := findProcess(t, s.bin)
 	drain(changed)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 10*time.Second, "local's tools to vanish", func() bool { return !has(mcpTools(t, c), "local__add") })
+	testkit.Eventually(t, 10*time.Second, "local's tools to vanish", func() bool { return !has(mcptest.ToolNames(t, c), "local__add") })
 	// The others keep working meanwhile.
-	if r := mcpCall(t, c, "web__echo", map[string]any{"message": "unaffected"}); r.IsError {
+	if r := mcptest.CallTool(t, c, "web__echo", map[string]any{"message": "unaffected"}); r.IsError {
 		t.Errorf("web while local is down: %+v", r)
 	}
-	testkit.Eventually(t, 20*time.Second, "local to be restarted", func() bool { return has(mcpTools(t, c), "local__add") })
+	testkit.Eventually(t, 20*time.Second, "local to be restarted", func() bool { return has(mcptest.ToolNames(t, c), "local__add") })
 	if findProcess(t, s.bin) == pid {
 		t.Error("the same process is still there")
 	}
@@ -257,7 +203,7 @@ func TestMCPStdioUpstreamKilled(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("no tools/list_changed reached the client")
 	}
-	if r := mcpCall(t, c, "local__add", map[string]any{"a": 1, "b": 2}); r.IsError || !strings.Contains(text(r), "3") {
+	if r := mcptest.CallTool(t, c, "local__add", map[string]any{"a": 1, "b": 2}); r.IsError || !strings.Contains(mcptest.ResultText(r), "3") {
 		t.Errorf("local after restart: %+v", r)
 	}
 }
@@ -307,7 +253,7 @@ func storeUsageByTool(keyID string) store.UsageQuery {
 func TestMCPProgressAndCancellation(t *testing.T) {
 	s := startMCP(t)
 	c := mcpConnect(t, s.gw.URL+"/mcp", s.all, mcpEras[0])
-	testkit.Eventually(t, 15*time.Second, "local's tools", func() bool { return has(mcpTools(t, c), "local__sleep") })
+	testkit.Eventually(t, 15*time.Second, "local's tools", func() bool { return has(mcptest.ToolNames(t, c), "local__sleep") })
 	progress := make(chan mcpgo.JSONRPCNotification, 64)
 	c.OnNotification(func(n mcpgo.JSONRPCNotification) {
 		if n.Method == "notifications/progress" {
@@ -343,7 +289,7 @@ func TestMCPProgressAndCancellation(t *testing.T) {
 	if err == nil || time.Since(start) > 3*time.Second {
 		t.Errorf("cancelled call: %v after %v", err, time.Since(start))
 	}
-	if r := mcpCall(t, c, "local__add", map[string]any{"a": 1, "b": 1}); r.IsError {
+	if r := mcptest.CallTool(t, c, "local__add", map[string]any{"a": 1, "b": 1}); r.IsError {
 		t.Errorf("after cancellation: %+v", r)
 	}
 }

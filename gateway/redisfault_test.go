@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -39,10 +38,7 @@ type redisFaultSetup struct {
 
 func startRedisFault(t *testing.T) *redisFaultSetup {
 	t.Helper()
-	url := os.Getenv("JUNCTION_TEST_REDIS")
-	if url == "" {
-		t.Skip("JUNCTION_TEST_REDIS is not set; skipping the Redis fault test (bash .ci/run sets it)")
-	}
+	url := testkit.RedisURL(t)
 	proxy := redistest.NewProxy(t, url)
 	web := mcptest.StartHTTP(t, mcptest.WithName("web"))
 	s := startLLM(t, func(c *Config, _ *llmtest.Server) {
@@ -103,8 +99,8 @@ func TestRedisFailureAnswers503FastWithRetryAfter(t *testing.T) {
 				t.Fatalf("before the fault: %d %s", resp.StatusCode, body)
 			}
 			c := mcpConnect(t, s.mcp, s.key, mcpEras[0])
-			testkit.Eventually(t, 10*time.Second, "web__echo", func() bool { return has(mcpTools(t, c), "web__echo") })
-			if r := mcpCall(t, c, "web__echo", map[string]any{"message": "hi"}); r.IsError {
+			testkit.Eventually(t, 10*time.Second, "web__echo", func() bool { return has(mcptest.ToolNames(t, c), "web__echo") })
+			if r := mcptest.CallTool(t, c, "web__echo", map[string]any{"message": "hi"}); r.IsError {
 				t.Fatalf("tool call before the fault: %+v", r)
 			}
 
@@ -126,8 +122,8 @@ func TestRedisFailureAnswers503FastWithRetryAfter(t *testing.T) {
 			}
 
 			start := time.Now()
-			r := mcpCall(t, c, "web__echo", map[string]any{"message": "hi"})
-			if d := time.Since(start); !r.IsError || !strings.Contains(text(r), "try again") || d > redisFaultSlack {
+			r := mcptest.CallTool(t, c, "web__echo", map[string]any{"message": "hi"})
+			if d := time.Since(start); !r.IsError || !strings.Contains(mcptest.ResultText(r), "try again") || d > redisFaultSlack {
 				t.Errorf("tool call with Redis %s: after %v: %+v", fault.name, d, r)
 			}
 

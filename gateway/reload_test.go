@@ -285,7 +285,7 @@ func TestReloadAppliesFileChanges(t *testing.T) {
 	}
 	c := mcpConnect(t, s.URL+"/mcp/ro", reloadBobKey, mcpEras[0])
 	testkit.Eventually(t, 10*time.Second, "the changed toolset to list web2's tools", func() bool {
-		got := mcpTools(t, c)
+		got := mcptest.ToolNames(t, c)
 		return has(got, "web2__echo") && !hasPrefix(got, "web__")
 	})
 	// The cache.

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,10 +23,7 @@ import (
 // of its own) and one Redis, as two replicas behind a load balancer would.
 func startReplicas(t *testing.T) (a, b *testGateway) {
 	t.Helper()
-	redisURL := os.Getenv("JUNCTION_TEST_REDIS")
-	if redisURL == "" {
-		t.Skip("JUNCTION_TEST_REDIS is not set; skipping the two-replica test (bash .ci/run sets it)")
-	}
+	redisURL := testkit.RedisURL(t)
 	db := storetest.PostgresFromEnv(t)(t)
 	var p [6]byte
 	_, _ = rand.Read(p[:])

@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/policy"
@@ -46,10 +46,7 @@ var cutStreamCases = []cutStreamCase{
 func TestShutdownRecordsEveryCutStream(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { testShutdownRecordsCutStreams(t, nil) })
 	t.Run("redis", func(t *testing.T) {
-		url := os.Getenv("JUNCTION_TEST_REDIS")
-		if url == "" {
-			t.Skip("JUNCTION_TEST_REDIS is not set")
-		}
+		url := testkit.RedisURL(t)
 		var p [6]byte
 		_, _ = rand.Read(p[:])
 		testShutdownRecordsCutStreams(t, &policy.RedisCountersConfig{URL: url, Prefix: "junction-test-" + hex.EncodeToString(p[:]) + ":",
@@ -96,25 +93,11 @@ func testShutdownRecordsCutStreams(t *testing.T, redis *policy.RedisCountersConf
 			req.Header.Set("Authorization", "Bearer "+secret)
 			req.Header.Set("x-api-key", secret)
 			req.Header.Set("anthropic-version", "2023-06-01")
-			resp, err := http.DefaultClient.Do(req)
+			events, status, err := streamPastFiveEvents(req, &running)
 			if err != nil {
-				running.Done()
 				t.Errorf("stream %d: %v", i, err)
-				return
-			}
-			defer resp.Body.Close()
-			sc := bufio.NewScanner(resp.Body)
-			events := 0
-			for sc.Scan() {
-				if strings.HasPrefix(sc.Text(), "data:") {
-					if events++; events == 5 {
-						running.Done()
-					}
-				}
-			}
-			if events < 5 {
-				running.Done()
-				t.Errorf("stream %d (%s) ended after %d events, status %d", i, c.body, events, resp.StatusCode)
+			} else if events < 5 {
+				t.Errorf("stream %d (%s) ended after %d events, status %d", i, c.body, events, status)
 			}
 		}()
 	}
@@ -217,24 +200,10 @@ func TestShutdownRecordsCutAgentStreams(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, s.gw.URL+"/v1/chat/completions", strings.NewReader(`{"model":"fast","stream":true,`+agentUser+`,
 				"tools":[{"type":"mcp","server_label":"web"}]}`))
 			req.Header.Set("Authorization", "Bearer "+s.key)
-			resp, err := http.DefaultClient.Do(req)
+			events, _, err := streamPastFiveEvents(req, &running)
 			if err != nil {
-				running.Done()
 				t.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			sc := bufio.NewScanner(resp.Body)
-			events := 0
-			for sc.Scan() {
-				if strings.HasPrefix(sc.Text(), "data:") {
-					if events++; events == 5 {
-						running.Done()
-					}
-				}
-			}
-			if events < 5 {
-				running.Done()
+			} else if events < 5 {
 				t.Errorf("agent stream ended after %d events", events)
 			}
 		}()
@@ -259,4 +228,29 @@ func TestShutdownRecordsCutAgentStreams(t *testing.T) {
 			t.Errorf("record %+v: want cancelled with the tokens so far", r)
 		}
 	}
+}
+
+// streamPastFiveEvents sends req and reads its stream to the end, counting
+// the SSE data events; running is marked done at the fifth event, or when
+// the request fails or the stream ends before it. It returns the events
+// and the response status.
+func streamPastFiveEvents(req *http.Request, running *sync.WaitGroup) (events, status int, err error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		running.Done()
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data:") {
+			if events++; events == 5 {
+				running.Done()
+			}
+		}
+	}
+	if events < 5 {
+		running.Done()
+	}
+	return events, resp.StatusCode, nil
 }

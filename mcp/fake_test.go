@@ -9,9 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/store/storetest"
@@ -163,6 +165,41 @@ func testHub(t testing.TB, opts Options) *Hub {
 	}
 	t.Cleanup(h.Close)
 	return h
+}
+
+// servedHub is a hub served over HTTP like the gateway does.
+type servedHub struct {
+	*Hub
+	pol *policy.Engine
+	url string // the MCP endpoint, <server>/mcp
+}
+
+// serveReady starts a hub with opts (with a new policy engine unless opts
+// has one), serves it and waits until it lists every one of tools.
+func serveReady(t *testing.T, opts Options, tools ...string) servedHub {
+	t.Helper()
+	if opts.Policy == nil {
+		opts.Policy = testPolicy(t)
+	}
+	h := testHub(t, opts)
+	url := serveHub(t, h, opts.Policy).URL + "/mcp"
+	testkit.Eventually(t, 5*time.Second, "the hub lists "+strings.Join(tools, ", "), func() bool {
+		m := h.cur.Load()
+		for _, tool := range tools {
+			if m.toolsByName[tool] == nil {
+				return false
+			}
+		}
+		return true
+	})
+	return servedHub{Hub: h, pol: opts.Policy, url: url}
+}
+
+// key creates a key with access to everything and returns its secret.
+func (s servedHub) key(t *testing.T, name string) string {
+	t.Helper()
+	secret, _ := testKey(t, s.pol, policy.KeyInput{Name: name})
+	return secret
 }
 
 // authenticate is the gateway's authentication, reduced: a bearer key to a

@@ -1,14 +1,12 @@
 package mcp
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/junctionhq/junction/internal/testkit"
@@ -37,21 +35,7 @@ func TestCloseEndsInputCallsInFirstRound(t *testing.T) {
 	url := serveHub(t, h, pol).URL + "/mcp"
 	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return h.cur.Load().toolsByName["files__read_file"] != nil })
 
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": map[string]any{
-		"name": "files__read_file", "arguments": map[string]any{},
-		"_meta": map[string]any{
-			mcp.MetaKeyProtocolVersion:    modernEra,
-			mcp.MetaKeyClientCapabilities: map[string]any{"sampling": map[string]any{}},
-			mcp.MetaKeyClientInfo:         map[string]any{"name": "raw", "version": "1"},
-		},
-	}})
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set(mcp.HeaderProtocolVersion, modernEra)
-	req.Header.Set(mcp.HeaderMethod, "tools/call")
-	req.Header.Set(mcp.HeaderName, "files__read_file")
+	req := modernCallRequest(url, key, "files__read_file", nil)
 	go func() {
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()

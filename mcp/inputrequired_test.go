@@ -15,8 +15,8 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/junctionhq/junction/internal/testkit"
-	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // inputUpstreams starts a 2025-11-25 upstream whose tools ask their client
@@ -100,13 +100,8 @@ func (rootsAnswer) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRo
 func TestInputRequiredRounds(t *testing.T) {
 	t.Parallel()
 	reg := inputUpstreams(t)
-	pol := testPolicy(t)
-	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
-	url := serveHub(t, hub, pol).URL + "/mcp"
-	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
-		return hub.cur.Load().toolsByName["modern__ask"] != nil && hub.cur.Load().toolsByName["legacy__where"] != nil
-	})
+	s := serveReady(t, Options{Upstreams: reg}, "modern__ask", "legacy__where")
+	key, url := s.key(t, "all"), s.url
 
 	h := &caller{}
 	c := connectWith(t, url, key, modernEra, client.WithSamplingHandler(h), client.WithElicitationHandler(h), client.WithRootsHandler(rootsAnswer{}))
@@ -115,19 +110,19 @@ func TestInputRequiredRounds(t *testing.T) {
 		{"modern__ask", "caller answers 2+2?"},
 		{"legacy__where", "file:///home/ada/project"},
 	} {
-		if got := call(t, c, tc.tool, nil); got.IsError || !strings.Contains(resultText(got), tc.want) {
-			t.Errorf("%s: %q (isError %v)", tc.tool, resultText(got), got.IsError)
+		if got := mcptest.CallTool(t, c, tc.tool, nil); got.IsError || !strings.Contains(mcptest.ResultText(got), tc.want) {
+			t.Errorf("%s: %q (isError %v)", tc.tool, mcptest.ResultText(got), got.IsError)
 		}
 	}
 	before := h.samples.Load()
-	got := call(t, c, "legacy__twice", nil)
-	if text := resultText(got); got.IsError || !strings.Contains(text, "caller answers 2+2?") || !strings.Contains(text, `"Ada"`) {
+	got := mcptest.CallTool(t, c, "legacy__twice", nil)
+	if text := mcptest.ResultText(got); got.IsError || !strings.Contains(text, "caller answers 2+2?") || !strings.Contains(text, `"Ada"`) {
 		t.Errorf("two rounds: %q (isError %v)", text, got.IsError)
 	}
 	if h.samples.Load() != before+1 || h.elicits.Load() != 1 {
 		t.Errorf("the client was asked %d/%d times", h.samples.Load()-before, h.elicits.Load())
 	}
-	if n := len(hub.pending.calls); n != 0 {
+	if n := len(s.pending.calls); n != 0 {
 		t.Errorf("%d calls still parked", n)
 	}
 }
@@ -136,25 +131,7 @@ func TestInputRequiredRounds(t *testing.T) {
 // the extra params, and returns the result object.
 func rawModern(t *testing.T, url, key, tool string, extra map[string]any) map[string]json.RawMessage {
 	t.Helper()
-	params := map[string]any{
-		"name": tool, "arguments": map[string]any{},
-		"_meta": map[string]any{
-			mcp.MetaKeyProtocolVersion:    modernEra,
-			mcp.MetaKeyClientCapabilities: map[string]any{"sampling": map[string]any{}},
-			mcp.MetaKeyClientInfo:         map[string]any{"name": "raw", "version": "1"},
-		},
-	}
-	for k, v := range extra {
-		params[k] = v
-	}
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params})
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set(mcp.HeaderProtocolVersion, modernEra)
-	req.Header.Set(mcp.HeaderMethod, "tools/call")
-	req.Header.Set(mcp.HeaderName, tool)
+	req := modernCallRequest(url, key, tool, extra)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -209,16 +186,10 @@ func rawText(res map[string]json.RawMessage) (string, bool) {
 func TestInputRequiredState(t *testing.T) {
 	t.Parallel()
 	reg := inputUpstreams(t)
-	pol := testPolicy(t)
-	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	other, _ := testKey(t, pol, policy.KeyInput{Name: "other"})
-	hubA := testHub(t, Options{Upstreams: reg, Policy: pol})
-	hubB := testHub(t, Options{Upstreams: reg, Policy: pol}) // another replica, same key
-	urlA := serveHub(t, hubA, pol).URL + "/mcp"
-	urlB := serveHub(t, hubB, pol).URL + "/mcp"
-	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
-		return hubA.cur.Load().toolsByName["legacy__ask"] != nil && hubB.cur.Load().toolsByName["legacy__ask"] != nil
-	})
+	a := serveReady(t, Options{Upstreams: reg}, "legacy__ask")
+	b := serveReady(t, Options{Upstreams: reg, Policy: a.pol}, "legacy__ask") // another replica, same key
+	key, other := a.key(t, "all"), a.key(t, "other")
+	hubA, urlA, urlB := a.Hub, a.url, b.url
 
 	first := rawModern(t, urlA, key, "legacy__ask", nil)
 	var rt string
@@ -281,15 +252,9 @@ func TestInputRequiredState(t *testing.T) {
 func TestInputRequiredStateless(t *testing.T) {
 	t.Parallel()
 	reg := inputUpstreams(t)
-	pol := testPolicy(t)
-	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	hubA := testHub(t, Options{Upstreams: reg, Policy: pol})
-	hubB := testHub(t, Options{Upstreams: reg, Policy: pol})
-	urlA := serveHub(t, hubA, pol).URL + "/mcp"
-	urlB := serveHub(t, hubB, pol).URL + "/mcp"
-	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
-		return hubA.cur.Load().toolsByName["modern__ask"] != nil && hubB.cur.Load().toolsByName["modern__ask"] != nil
-	})
+	a := serveReady(t, Options{Upstreams: reg}, "modern__ask")
+	b := serveReady(t, Options{Upstreams: reg, Policy: a.pol}, "modern__ask") // another replica, same key
+	key, hubA, urlA, urlB := a.key(t, "all"), a.Hub, a.url, b.url
 
 	first := rawModern(t, urlA, key, "modern__ask", nil)
 	var state string
@@ -326,11 +291,8 @@ func TestInputRequiredStateless(t *testing.T) {
 func TestInputRequiredProgress(t *testing.T) {
 	t.Parallel()
 	reg := inputUpstreams(t)
-	pol := testPolicy(t)
-	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
-	url := serveHub(t, hub, pol).URL + "/mcp"
-	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return hub.cur.Load().toolsByName["legacy__progress"] != nil })
+	s := serveReady(t, Options{Upstreams: reg}, "legacy__progress")
+	key, url := s.key(t, "all"), s.url
 
 	c := connectWith(t, url, key, modernEra, client.WithSamplingHandler(&caller{}))
 	notes := collect(c)
@@ -338,7 +300,7 @@ func TestInputRequiredProgress(t *testing.T) {
 	req.Params.Name = "legacy__progress"
 	req.Params.Meta = &mcp.Meta{ProgressToken: "p-1"}
 	res, err := c.CallTool(context.Background(), req)
-	if err != nil || res.IsError || resultText(res) != "done" {
+	if err != nil || res.IsError || mcptest.ResultText(res) != "done" {
 		t.Fatalf("call: %+v %v", res, err)
 	}
 	for _, want := range []float64{1, 2} {
@@ -347,4 +309,30 @@ func TestInputRequiredProgress(t *testing.T) {
 			t.Errorf("progress %v, want %v (token %v)", got, want, n.Params.AdditionalFields["progressToken"])
 		}
 	}
+}
+
+// modernCallRequest is a 2026-07-28 tools/call of tool to url with key,
+// the client's capabilities in _meta and the extra params, as mcp-go's
+// client would send it.
+func modernCallRequest(url, key, tool string, extra map[string]any) *http.Request {
+	params := map[string]any{
+		"name": tool, "arguments": map[string]any{},
+		"_meta": map[string]any{
+			mcp.MetaKeyProtocolVersion:    modernEra,
+			mcp.MetaKeyClientCapabilities: map[string]any{"sampling": map[string]any{}},
+			mcp.MetaKeyClientInfo:         map[string]any{"name": "raw", "version": "1"},
+		},
+	}
+	for k, v := range extra {
+		params[k] = v
+	}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params})
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set(mcp.HeaderProtocolVersion, modernEra)
+	req.Header.Set(mcp.HeaderMethod, "tools/call")
+	req.Header.Set(mcp.HeaderName, tool)
+	return req
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/junctionhq/junction/internal/testkit"
-	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 )
 
@@ -39,11 +38,8 @@ func TestInputRequiredStateBoundToServer(t *testing.T) {
 			return json.RawMessage(`{"resultType":"input_required","inputRequests":{"q":{"method":"sampling/createMessage","params":{"messages":[],"maxTokens":5}}},"requestState":"alpha-secret-state"}`), nil
 		})
 	}
-	pol := testPolicy(t)
-	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	h := testHub(t, Options{Upstreams: fake, Policy: pol, Registerer: prometheus.NewRegistry()})
-	url := serveHub(t, h, pol).URL + "/mcp"
-	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return h.cur.Load().toolsByName["tools__ask"] != nil })
+	s := serveReady(t, Options{Upstreams: fake, Registerer: prometheus.NewRegistry()}, "tools__ask")
+	h, key, url := s.Hub, s.key(t, "all"), s.url
 
 	first := rawModern(t, url, key, "tools__ask", nil)
 	var state string

@@ -66,13 +66,13 @@ func rootsUpstreams(t *testing.T) *registry.Registry {
 // rootsSeen calls tool and returns the root URIs in its result.
 func rootsSeen(t *testing.T, c *client.Client, tool string) []string {
 	t.Helper()
-	res := call(t, c, tool, nil)
+	res := mcptest.CallTool(t, c, tool, nil)
 	if res.IsError {
-		t.Fatalf("%s: %s", tool, resultText(res))
+		t.Fatalf("%s: %s", tool, mcptest.ResultText(res))
 	}
 	var out mcptest.RootsOutput
-	if err := json.Unmarshal([]byte(resultText(res)), &out); err != nil {
-		t.Fatalf("%s: %v in %q", tool, err, resultText(res))
+	if err := json.Unmarshal([]byte(mcptest.ResultText(res)), &out); err != nil {
+		t.Fatalf("%s: %v in %q", tool, err, mcptest.ResultText(res))
 	}
 	uris := make([]string, 0, len(out.Roots))
 	for _, r := range out.Roots {
@@ -90,13 +90,8 @@ func rootsSeen(t *testing.T, c *client.Client, tool string) []string {
 func TestRootsDoNotLeakBetweenCallers(t *testing.T) {
 	t.Parallel()
 	reg := rootsUpstreams(t)
-	pol := testPolicy(t)
-	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
-	url := serveHub(t, hub, pol).URL + "/mcp"
-	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
-		m := hub.cur.Load()
-		return m.toolsByName["web__roots"] != nil && m.toolsByName["local__roots"] != nil
-	})
+	s := serveReady(t, Options{Upstreams: reg}, "web__roots", "local__roots")
+	pol, url := s.pol, s.url
 
 	n := 0
 	for _, era := range eras {
@@ -160,13 +155,8 @@ func (r *changingRoots) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.L
 func TestRootsListChangedReachesOnlyItsCaller(t *testing.T) {
 	t.Parallel()
 	reg := rootsUpstreams(t)
-	pol := testPolicy(t)
-	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
-	url := serveHub(t, hub, pol).URL + "/mcp"
-	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
-		m := hub.cur.Load()
-		return m.toolsByName["web__roots"] != nil && m.toolsByName["local__roots"] != nil
-	})
+	s := serveReady(t, Options{Upstreams: reg}, "web__roots", "local__roots")
+	pol, url := s.pol, s.url
 	keyA, _ := testKey(t, pol, policy.KeyInput{Name: "a"})
 	keyB, _ := testKey(t, pol, policy.KeyInput{Name: "b"})
 	ra, rb := newChangingRoots("file:///a/old"), newChangingRoots("file:///b")

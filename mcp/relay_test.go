@@ -14,8 +14,8 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/junctionhq/junction/internal/testkit"
-	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // caller answers sampling and elicitation like a downstream client would.
@@ -59,12 +59,7 @@ func connectWith(t *testing.T, url, key, era string, opts ...client.ClientOption
 		//lint:ignore SA1019 the standalone GET stream is how legacy clients receive server requests.
 		topts = append(topts, transport.WithContinuousListening())
 	}
-	tr, err := transport.NewStreamableHTTP(url, topts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr, append([]client.ClientOption{client.WithProtocolVersion(era)}, opts...)...)
-	startClient(t, c)
+	c := mcptest.ConnectStreamable(t, url, era, topts, opts...)
 	if got := c.ProtocolVersion(); got != era {
 		t.Fatalf("negotiated %q, want %q", got, era)
 	}
@@ -109,70 +104,43 @@ func TestRelaySamplingAndElicitationFake(t *testing.T) {
 		return textResult("elicited " + string(b)), nil
 	})
 
-	t.Run("legacy client with both capabilities", func(t *testing.T) {
-		h := &caller{}
-		c := connectWith(t, f.url+"/mcp", f.all, legacyEra, client.WithSamplingHandler(h), client.WithElicitationHandler(h))
-		if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "caller answers 2+2?") || !strings.Contains(got, "caller-model") {
-			t.Errorf("sampling: %q", got)
-		}
-		if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, `"Ada"`) || !strings.Contains(got, `"accept"`) {
-			t.Errorf("elicitation: %q", got)
-		}
-		if h.samples.Load() != 1 || h.elicits.Load() != 1 {
-			t.Errorf("the client was asked %d/%d times", h.samples.Load(), h.elicits.Load())
-		}
-	})
-
-	t.Run("legacy client with sampling only", func(t *testing.T) {
-		h := &caller{}
-		c := connectWith(t, f.url+"/mcp", f.all, legacyEra, client.WithSamplingHandler(h))
-		// No hook: the registry refuses the upstream's request.
-		if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, "no elicitation hook") {
-			t.Errorf("elicitation: %q", got)
-		}
-		if h.elicits.Load() != 0 {
-			t.Error("a client without the capability was asked")
-		}
-	})
-
-	t.Run("legacy client without capabilities", func(t *testing.T) {
-		c := connect(t, f.url+"/mcp", f.all, legacyEra)
-		if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "no sampling hook") {
-			t.Errorf("sampling: %q", got)
-		}
-	})
-
 	// 2026-07-28 clients that declared the capabilities get input_required
 	// rounds (mcp-go's client answers them and retries by itself); those
-	// that did not are refused.
-	t.Run("modern client", func(t *testing.T) {
-		h := &caller{}
-		c := connectWith(t, f.url+"/mcp", f.all, modernEra, client.WithSamplingHandler(h), client.WithElicitationHandler(h))
-		if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "caller answers 2+2?") || !strings.Contains(got, "caller-model") {
-			t.Errorf("sampling: %q", got)
-		}
-		if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, `"Ada"`) || !strings.Contains(got, `"accept"`) {
-			t.Errorf("elicitation: %q", got)
-		}
-		if h.samples.Load() != 1 || h.elicits.Load() != 1 {
-			t.Errorf("the client was asked %d/%d times", h.samples.Load(), h.elicits.Load())
-		}
-	})
+	// that did not are refused. Legacy clients are asked through the hooks.
+	for _, era := range []struct{ name, version string }{{"legacy", legacyEra}, {"modern", modernEra}} {
+		t.Run(era.name+" client with both capabilities", func(t *testing.T) {
+			h := &caller{}
+			c := connectWith(t, f.url+"/mcp", f.all, era.version, client.WithSamplingHandler(h), client.WithElicitationHandler(h))
+			if got := mcptest.ResultText(mcptest.CallTool(t, c, "files__read_file", nil)); !strings.Contains(got, "caller answers 2+2?") || !strings.Contains(got, "caller-model") {
+				t.Errorf("sampling: %q", got)
+			}
+			if got := mcptest.ResultText(mcptest.CallTool(t, c, "files__write_file", nil)); !strings.Contains(got, `"Ada"`) || !strings.Contains(got, `"accept"`) {
+				t.Errorf("elicitation: %q", got)
+			}
+			if h.samples.Load() != 1 || h.elicits.Load() != 1 {
+				t.Errorf("the client was asked %d/%d times", h.samples.Load(), h.elicits.Load())
+			}
+		})
 
-	t.Run("modern client without capabilities", func(t *testing.T) {
-		c := connect(t, f.url+"/mcp", f.all, modernEra)
-		if got := resultText(call(t, c, "files__read_file", nil)); !strings.Contains(got, "no sampling hook") {
-			t.Errorf("sampling: %q", got)
-		}
-	})
+		t.Run(era.name+" client with sampling only", func(t *testing.T) {
+			h := &caller{}
+			c := connectWith(t, f.url+"/mcp", f.all, era.version, client.WithSamplingHandler(h))
+			// No hook: the registry refuses the upstream's request.
+			if got := mcptest.ResultText(mcptest.CallTool(t, c, "files__write_file", nil)); !strings.Contains(got, "no elicitation hook") {
+				t.Errorf("elicitation: %q", got)
+			}
+			if h.elicits.Load() != 0 {
+				t.Error("a client without the capability was asked")
+			}
+		})
 
-	t.Run("modern client with sampling only", func(t *testing.T) {
-		h := &caller{}
-		c := connectWith(t, f.url+"/mcp", f.all, modernEra, client.WithSamplingHandler(h))
-		if got := resultText(call(t, c, "files__write_file", nil)); !strings.Contains(got, "no elicitation hook") {
-			t.Errorf("elicitation: %q", got)
-		}
-	})
+		t.Run(era.name+" client without capabilities", func(t *testing.T) {
+			c := connect(t, f.url+"/mcp", f.all, era.version)
+			if got := mcptest.ResultText(mcptest.CallTool(t, c, "files__read_file", nil)); !strings.Contains(got, "no sampling hook") {
+				t.Errorf("sampling: %q", got)
+			}
+		})
+	}
 }
 
 // TestRelayThroughRegistry runs the whole path: a downstream client with a
@@ -201,26 +169,33 @@ func TestRelayThroughRegistry(t *testing.T) {
 		return false
 	})
 
-	pol := testPolicy(t)
-	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
-	url := serveHub(t, hub, pol).URL
-	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return hub.cur.Load().toolsByName["asker__ask"] != nil })
+	s := serveReady(t, Options{Upstreams: reg}, "asker__ask")
+	key := s.key(t, "all")
 
 	h := &caller{}
-	c := connectWith(t, url+"/mcp", key, legacyEra, client.WithSamplingHandler(h))
-	res := call(t, c, "asker__ask", nil)
-	if got := resultText(res); res.IsError || !strings.Contains(got, "upstream got") || !strings.Contains(got, "caller answers 2+2?") {
-		t.Errorf("result %q (isError %v)", got, res.IsError)
-	}
+	c := connectWith(t, s.url, key, legacyEra, client.WithSamplingHandler(h))
+	res := mcptest.CallTool(t, c, "asker__ask", nil)
+	checkResult(t, res, false, "upstream got", "caller answers 2+2?")
 	if h.samples.Load() != 1 {
 		t.Errorf("the client was asked %d times", h.samples.Load())
 	}
 
 	// A client that cannot sample: the upstream is told so, and says so.
-	c2 := connect(t, url+"/mcp", key, legacyEra)
-	res = call(t, c2, "asker__ask", nil)
-	if got := resultText(res); !res.IsError || !strings.Contains(got, "the client does not support sampling") {
+	c2 := connect(t, s.url, key, legacyEra)
+	res = mcptest.CallTool(t, c2, "asker__ask", nil)
+	checkResult(t, res, true, "the client does not support sampling")
+}
+
+// checkResult fails t unless res is an error result exactly when isError
+// and its text holds every one of want.
+func checkResult(t *testing.T, res *mcp.CallToolResult, isError bool, want ...string) {
+	t.Helper()
+	got := mcptest.ResultText(res)
+	ok := res.IsError == isError
+	for _, w := range want {
+		ok = ok && strings.Contains(got, w)
+	}
+	if !ok {
 		t.Errorf("result %q (isError %v)", got, res.IsError)
 	}
 }

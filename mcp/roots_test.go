@@ -3,7 +3,6 @@ package mcp
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/junctionhq/junction/internal/testkit"
-	"github.com/junctionhq/junction/policy"
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // rootsCaller answers roots/list like a downstream client would.
@@ -43,31 +42,24 @@ func TestRelayRootsThroughRegistry(t *testing.T) {
 	})
 	up.AddNotificationHandler(mcp.MethodNotificationRootsListChanged, func(context.Context, mcp.JSONRPCNotification) { changed.Add(1) })
 	reg := registerHTTPUpstreams(t, map[string]httpUpstream{"files": {srv: up, legacy: true}})
-	pol := testPolicy(t)
-	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	hub := testHub(t, Options{Upstreams: reg, Policy: pol})
-	url := serveHub(t, hub, pol).URL
-	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return hub.cur.Load().toolsByName["files__where"] != nil })
+	s := serveReady(t, Options{Upstreams: reg}, "files__where")
+	key := s.key(t, "all")
 
 	h := &rootsCaller{}
-	c := connectWith(t, url+"/mcp", key, legacyEra, client.WithRootsHandler(h))
-	res := call(t, c, "files__where", nil)
-	if got := resultText(res); res.IsError || !strings.Contains(got, "file:///home/ada/project") {
-		t.Errorf("result %q (isError %v)", got, res.IsError)
-	}
+	c := connectWith(t, s.url, key, legacyEra, client.WithRootsHandler(h))
+	res := mcptest.CallTool(t, c, "files__where", nil)
+	checkResult(t, res, false, "file:///home/ada/project")
 	if h.asked.Load() != 1 {
 		t.Errorf("the client was asked %d times", h.asked.Load())
 	}
 
 	// Without the capability the upstream is told the client has none.
-	plain := connect(t, url+"/mcp", key, legacyEra)
-	res = call(t, plain, "files__where", nil)
-	if got := resultText(res); !res.IsError || !strings.Contains(got, "the client does not support roots") {
-		t.Errorf("result %q (isError %v)", got, res.IsError)
-	}
+	plain := connect(t, s.url, key, legacyEra)
+	res = mcptest.CallTool(t, plain, "files__where", nil)
+	checkResult(t, res, true, "the client does not support roots")
 
 	// list_changed from a client that never called files: not passed on.
-	idle := connectWith(t, url+"/mcp", key, legacyEra, client.WithRootsHandler(&rootsCaller{}))
+	idle := connectWith(t, s.url, key, legacyEra, client.WithRootsHandler(&rootsCaller{}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := idle.RootListChanges(ctx); err != nil {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
+
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // rpcErrorReply is an HTTP answer that must be a JSON-RPC error.
@@ -75,20 +77,20 @@ func TestMCPErrorsAreJSONRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startClient(t, sse)
+	mcptest.StartClient(t, sse)
 	sid := client.GetEndpoint(sse).Query().Get("sessionId")
 	send(t, http.MethodPost, f.url+SSEMessagePath+"?sessionId="+sid, f.read, list, nil).
 		check(t, "another key's SSE session", http.StatusForbidden, "7", "belongs to another key")
 
 	// A refused resources/subscribe on SSE (whose answers travel on the
 	// stream) is the POST's error, as a JSON-RPC error too.
-	_, _, url, key := newSubscribingFixture(t)
+	_, _, url, key := newSubscribingFixture(t, Options{})
 	base := strings.TrimSuffix(url, "/mcp")
 	sub, err := client.NewSSEMCPClient(base+SSEPath, transport.WithHeaders(map[string]string{"Authorization": "Bearer " + key}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	startClient(t, sub)
+	mcptest.StartClient(t, sub)
 	sid = client.GetEndpoint(sub).Query().Get("sessionId")
 	send(t, http.MethodPost, base+SSEMessagePath+"?sessionId="+sid, key, `{"jsonrpc":"2.0","id":3,"method":"resources/subscribe","params":{"uri":""}}`, nil).
 		check(t, "a refused subscription on SSE", http.StatusForbidden, "3", "uri is required")
@@ -116,7 +118,7 @@ func TestMCPBatchRefusedClearly(t *testing.T) {
 	}
 	// One request still works.
 	c := connect(t, f.url+"/mcp", f.all, legacyEra)
-	if len(toolNames(t, c)) == 0 {
+	if len(mcptest.ToolNames(t, c)) == 0 {
 		t.Error("no tools after the batch refusals")
 	}
 }

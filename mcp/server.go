@@ -131,17 +131,17 @@ func newEndpoint(h *Hub, ts string) *endpoint {
 	})
 	hooks.AddAfterListPrompts(func(ctx context.Context, _ any, _ *mcp.ListPromptsRequest, res *mcp.ListPromptsResult) {
 		if res != nil {
-			res.Prompts = e.visiblePrompts(ctx, res.Prompts)
+			res.Prompts = visibleOnServers(ctx, e, res.Prompts, promptServer)
 		}
 	})
 	hooks.AddAfterListResources(func(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
 		if res != nil {
-			res.Resources = e.visibleResources(ctx, res.Resources)
+			res.Resources = visibleOnServers(ctx, e, res.Resources, resourceServer)
 		}
 	})
 	hooks.AddAfterListResourceTemplates(func(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
 		if res != nil {
-			res.ResourceTemplates = e.visibleTemplates(ctx, res.ResourceTemplates)
+			res.ResourceTemplates = visibleOnServers(ctx, e, res.ResourceTemplates, templateServer)
 		}
 	})
 	hooks.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) {
@@ -229,57 +229,47 @@ func (e *endpoint) sync(m *merged) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 
-	fp := sha256.New()
-	var tools []server.ServerTool
-	for _, t := range m.tools {
-		if !e.inToolset(t.tool.Server, t.tool.Name) {
-			continue
-		}
-		tools = append(tools, server.ServerTool{Tool: t.served, Handler: e.callTool(t.public)})
-		fingerprint(fp, t.public, t.tool.Server, t.tool.Name, t.tool.Description, string(t.tool.Raw))
-	}
-	if sum := hex.EncodeToString(fp.Sum(nil)); sum != e.tools {
-		e.tools = sum
-		e.srv.SetTools(tools...)
-	}
+	syncList(&e.tools, m.tools, func(t *toolEntry) (server.ServerTool, []string, bool) {
+		return server.ServerTool{Tool: t.served, Handler: e.callTool(t.public)},
+			[]string{t.public, t.tool.Server, t.tool.Name, t.tool.Description, string(t.tool.Raw)},
+			e.inToolset(t.tool.Server, t.tool.Name)
+	}, e.srv.SetTools)
 	// Toolset endpoints serve tools only.
 	if e.toolset != "" {
 		return
 	}
-
-	fp.Reset()
-	prompts := make([]server.ServerPrompt, 0, len(m.prompts))
-	for _, p := range m.prompts {
-		prompts = append(prompts, server.ServerPrompt{Prompt: p.served, Handler: e.getPrompt(p.public)})
-		fingerprint(fp, p.public, p.prompt.Server, p.prompt.Name, string(p.prompt.Raw))
-	}
-	if sum := hex.EncodeToString(fp.Sum(nil)); sum != e.prompts {
-		e.prompts = sum
-		e.srv.SetPrompts(prompts...)
-	}
-
-	fp.Reset()
-	resources := make([]server.ServerResource, 0, len(m.resources))
-	for _, r := range m.resources {
-		resources = append(resources, server.ServerResource{Resource: r.served, Handler: e.readResource(r.server)})
+	syncList(&e.prompts, m.prompts, func(p *promptEntry) (server.ServerPrompt, []string, bool) {
+		return server.ServerPrompt{Prompt: p.served, Handler: e.getPrompt(p.public)},
+			[]string{p.public, p.prompt.Server, p.prompt.Name, string(p.prompt.Raw)}, true
+	}, e.srv.SetPrompts)
+	syncList(&e.resources, m.resources, func(r *resourceEntry) (server.ServerResource, []string, bool) {
 		raw, _ := json.Marshal(r.served)
-		fingerprint(fp, r.server, string(raw))
-	}
-	if sum := hex.EncodeToString(fp.Sum(nil)); sum != e.resources {
-		e.resources = sum
-		e.srv.SetResources(resources...)
-	}
-
-	fp.Reset()
-	templates := make([]server.ServerResourceTemplate, 0, len(m.templates))
-	for _, t := range m.templates {
-		templates = append(templates, server.ServerResourceTemplate{Template: t.served, Handler: server.ResourceTemplateHandlerFunc(e.readResource(t.server))})
+		return server.ServerResource{Resource: r.served, Handler: e.readResource(r.server)}, []string{r.server, string(raw)}, true
+	}, e.srv.SetResources)
+	syncList(&e.templates, m.templates, func(t *templateEntry) (server.ServerResourceTemplate, []string, bool) {
 		raw, _ := json.Marshal(t.served)
-		fingerprint(fp, t.server, string(raw))
+		return server.ServerResourceTemplate{Template: t.served, Handler: server.ResourceTemplateHandlerFunc(e.readResource(t.server))},
+			[]string{t.server, string(raw)}, true
+	}, e.srv.SetResourceTemplates)
+}
+
+// syncList serves the entries that serve accepts, each turned into an
+// mcp-go list item, through set; it calls set (and so notifies clients)
+// only when the fingerprint of the items' fields differs from *last.
+func syncList[E, S any](last *string, entries []E, serve func(E) (item S, fields []string, ok bool), set func(items ...S)) {
+	fp := sha256.New()
+	items := make([]S, 0, len(entries))
+	for _, en := range entries {
+		item, fields, ok := serve(en)
+		if !ok {
+			continue
+		}
+		items = append(items, item)
+		fingerprint(fp, fields...)
 	}
-	if sum := hex.EncodeToString(fp.Sum(nil)); sum != e.templates {
-		e.templates = sum
-		e.srv.SetResourceTemplates(templates...)
+	if sum := hex.EncodeToString(fp.Sum(nil)); sum != *last {
+		*last = sum
+		set(items...)
 	}
 }
 
@@ -315,43 +305,43 @@ func (e *endpoint) serverVisible(id *policy.Identity, server string) bool {
 	return id != nil && e.h.pol.Allowed(id, "server:"+server, policy.ActionList)
 }
 
-func (e *endpoint) visiblePrompts(ctx context.Context, prompts []mcp.Prompt) []mcp.Prompt {
-	out := make([]mcp.Prompt, 0, len(prompts))
+// visibleOnServers keeps the items of a prompt or resource list whose
+// server the caller may see; serverOf names an item's server in m, or
+// returns false for an item the hub does not know.
+func visibleOnServers[T any](ctx context.Context, e *endpoint, items []T, serverOf func(m *merged, item T) (string, bool)) []T {
+	out := make([]T, 0, len(items))
 	id := policy.IdentityFrom(ctx)
 	m := e.h.cur.Load()
-	for _, p := range prompts {
-		if en := m.promptsByName[p.Name]; en != nil && e.serverVisible(id, en.prompt.Server) {
-			out = append(out, p)
+	for _, item := range items {
+		if server, ok := serverOf(m, item); ok && e.serverVisible(id, server) {
+			out = append(out, item)
 		}
 	}
 	return out
 }
 
-func (e *endpoint) visibleResources(ctx context.Context, resources []mcp.Resource) []mcp.Resource {
-	out := make([]mcp.Resource, 0, len(resources))
-	id := policy.IdentityFrom(ctx)
-	m := e.h.cur.Load()
-	for _, r := range resources {
-		if en := m.resourcesByURI[r.URI]; en != nil && e.serverVisible(id, en.server) {
-			out = append(out, r)
-		}
+func promptServer(m *merged, p mcp.Prompt) (string, bool) {
+	if en := m.promptsByName[p.Name]; en != nil {
+		return en.prompt.Server, true
 	}
-	return out
+	return "", false
 }
 
-func (e *endpoint) visibleTemplates(ctx context.Context, templates []mcp.ResourceTemplate) []mcp.ResourceTemplate {
-	out := make([]mcp.ResourceTemplate, 0, len(templates))
-	id := policy.IdentityFrom(ctx)
-	m := e.h.cur.Load()
-	for _, t := range templates {
-		if t.URITemplate == nil {
-			continue
-		}
-		if en := m.templatesByURI[t.URITemplate.Raw()]; en != nil && e.serverVisible(id, en.server) {
-			out = append(out, t)
-		}
+func resourceServer(m *merged, r mcp.Resource) (string, bool) {
+	if en := m.resourcesByURI[r.URI]; en != nil {
+		return en.server, true
 	}
-	return out
+	return "", false
+}
+
+func templateServer(m *merged, t mcp.ResourceTemplate) (string, bool) {
+	if t.URITemplate == nil {
+		return "", false
+	}
+	if en := m.templatesByURI[t.URITemplate.Raw()]; en != nil {
+		return en.server, true
+	}
+	return "", false
 }
 
 // callTool is the tools/call handler of one public name: it forwards the

@@ -23,6 +23,7 @@ import (
 	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 const (
@@ -74,67 +75,11 @@ func newFixture(t *testing.T, opts Options) *fixture {
 func connect(t *testing.T, url, key, era string, topts ...transport.StreamableHTTPCOption) *client.Client {
 	t.Helper()
 	topts = append(topts, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key}))
-	tr, err := transport.NewStreamableHTTP(url, topts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.NewClient(tr, client.WithProtocolVersion(era))
-	startClient(t, c)
+	c := mcptest.ConnectStreamable(t, url, era, topts)
 	if got := c.ProtocolVersion(); got != era {
 		t.Fatalf("negotiated %q, want %q", got, era)
 	}
 	return c
-}
-
-func startClient(t *testing.T, c *client.Client) {
-	t.Helper()
-	// Start's context bounds the SSE transport's stream, so it must outlive
-	// the test.
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req := mcp.InitializeRequest{}
-	req.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatalf("Initialize: %v", err)
-	}
-}
-
-func toolNames(t *testing.T, c *client.Client) []string {
-	t.Helper()
-	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatalf("ListTools: %v", err)
-	}
-	var out []string
-	for _, tl := range res.Tools {
-		out = append(out, tl.Name)
-	}
-	return out
-}
-
-func call(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
-	t.Helper()
-	req := mcp.CallToolRequest{}
-	req.Params.Name, req.Params.Arguments = name, args
-	res, err := c.CallTool(context.Background(), req)
-	if err != nil {
-		t.Fatalf("CallTool(%s): %v", name, err)
-	}
-	return res
-}
-
-func resultText(r *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range r.Content {
-		if tc, ok := c.(mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
 }
 
 func TestListAndCallBothEras(t *testing.T) {
@@ -145,22 +90,22 @@ func TestListAndCallBothEras(t *testing.T) {
 			all := connect(t, f.url+"/mcp", f.all, era)
 			read := connect(t, f.url+"/mcp", f.read, era)
 
-			if got, want := strings.Join(toolNames(t, all), ","), "files__read_file,files__write_file,search__query"; got != want {
+			if got, want := strings.Join(mcptest.ToolNames(t, all), ","), "files__read_file,files__write_file,search__query"; got != want {
 				t.Errorf("all key lists %s, want %s", got, want)
 			}
-			if got, want := strings.Join(toolNames(t, read), ","), "files__read_file"; got != want {
+			if got, want := strings.Join(mcptest.ToolNames(t, read), ","), "files__read_file"; got != want {
 				t.Errorf("reader key lists %s, want %s", got, want)
 			}
 
-			res := call(t, all, "files__read_file", map[string]any{"path": "/a"})
-			if res.IsError || !strings.Contains(resultText(res), `files/read_file called with {"path":"/a"}`) {
-				t.Errorf("call result = %+v (%q)", res, resultText(res))
+			res := mcptest.CallTool(t, all, "files__read_file", map[string]any{"path": "/a"})
+			if res.IsError || !strings.Contains(mcptest.ResultText(res), `files/read_file called with {"path":"/a"}`) {
+				t.Errorf("call result = %+v (%q)", res, mcptest.ResultText(res))
 			}
 
 			// A tool the key may not call is refused as a tool error.
-			res = call(t, read, "files__write_file", map[string]any{"path": "/a"})
-			if !res.IsError || !strings.Contains(resultText(res), "not allowed") {
-				t.Errorf("denied call = isError %v %q", res.IsError, resultText(res))
+			res = mcptest.CallTool(t, read, "files__write_file", map[string]any{"path": "/a"})
+			if !res.IsError || !strings.Contains(mcptest.ResultText(res), "not allowed") {
+				t.Errorf("denied call = isError %v %q", res.IsError, mcptest.ResultText(res))
 			}
 
 			// An unknown tool is a clear error.
@@ -208,7 +153,7 @@ func TestToolsetEndpoint(t *testing.T) {
 	f := newFixture(t, Options{})
 	for _, era := range eras {
 		c := connect(t, f.url+"/mcp/readonly", f.all, era)
-		if got := strings.Join(toolNames(t, c), ","); got != "files__read_file" {
+		if got := strings.Join(mcptest.ToolNames(t, c), ","); got != "files__read_file" {
 			t.Errorf("%s: toolset lists %s", era, got)
 		}
 		req := mcp.CallToolRequest{}
@@ -352,12 +297,12 @@ func TestListChangedReachesLegacyClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	sseNotes := collect(sse)
-	startClient(t, sse)
-	if got := strings.Join(toolNames(t, sse), ","); got != "files__read_file,files__write_file,search__query" {
+	mcptest.StartClient(t, sse)
+	if got := strings.Join(mcptest.ToolNames(t, sse), ","); got != "files__read_file,files__write_file,search__query" {
 		t.Errorf("SSE client lists %s", got)
 	}
-	if res := call(t, sse, "search__query", map[string]any{"q": "x"}); res.IsError {
-		t.Errorf("SSE call: %q", resultText(res))
+	if res := mcptest.CallTool(t, sse, "search__query", map[string]any{"q": "x"}); res.IsError {
+		t.Errorf("SSE call: %q", mcptest.ResultText(res))
 	}
 
 	// A 2025-11-25 streamable HTTP client listening on its GET stream.
@@ -381,7 +326,7 @@ func TestListChangedReachesLegacyClients(t *testing.T) {
 	waitNotification(t, sseNotes, string(mcp.MethodNotificationToolsListChanged))
 	waitNotification(t, streamNotes, string(mcp.MethodNotificationToolsListChanged))
 	waitNotification(t, modernNotes, string(mcp.MethodNotificationToolsListChanged))
-	if got := strings.Join(toolNames(t, sse), ","); got != "files__read_file,files__write_file,search__query,search__suggest" {
+	if got := strings.Join(mcptest.ToolNames(t, sse), ","); got != "files__read_file,files__write_file,search__query,search__suggest" {
 		t.Errorf("after the change the SSE client lists %s", got)
 	}
 
@@ -490,19 +435,19 @@ func TestFailingAndSlowUpstream(t *testing.T) {
 	}()
 	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return len(f.fake.Calls()) == 1 })
 
-	if n := len(toolNames(t, c)); n != 3 {
+	if n := len(mcptest.ToolNames(t, c)); n != 3 {
 		t.Errorf("list during a slow call: %d tools", n)
 	}
-	res := call(t, c, "files__write_file", nil)
-	if !res.IsError || !strings.Contains(resultText(res), `upstream server "files"`) || strings.Contains(resultText(res), "10.0.0.7") {
-		t.Errorf("failed upstream: isError %v %q", res.IsError, resultText(res))
+	res := mcptest.CallTool(t, c, "files__write_file", nil)
+	if !res.IsError || !strings.Contains(mcptest.ResultText(res), `upstream server "files"`) || strings.Contains(mcptest.ResultText(res), "10.0.0.7") {
+		t.Errorf("failed upstream: isError %v %q", res.IsError, mcptest.ResultText(res))
 	}
-	res = call(t, c, "files__read_file", nil)
-	if !res.IsError || resultText(res) != "no such file" {
+	res = mcptest.CallTool(t, c, "files__read_file", nil)
+	if !res.IsError || mcptest.ResultText(res) != "no such file" {
 		t.Errorf("isError result not passed through: %+v", res)
 	}
 	close(release)
-	if res := <-slowDone; res == nil || resultText(res) != "slow" {
+	if res := <-slowDone; res == nil || mcptest.ResultText(res) != "slow" {
 		t.Errorf("slow call: %+v", res)
 	}
 	if got := metricValue(f.hub.metrics.calls.WithLabelValues("files", "write_file", OutcomeError)); got != 1 {
@@ -519,13 +464,13 @@ func TestMeterCountsToolCalls(t *testing.T) {
 	limited, _ := testKey(t, f.pol, policy.KeyInput{Name: "limited", Limits: policy.Limits{ToolCallsPerMin: 2}})
 	c := connect(t, f.url+"/mcp", limited, legacyEra)
 	for i := 0; i < 2; i++ {
-		if res := call(t, c, "search__query", nil); res.IsError {
-			t.Fatalf("call %d refused: %q", i+1, resultText(res))
+		if res := mcptest.CallTool(t, c, "search__query", nil); res.IsError {
+			t.Fatalf("call %d refused: %q", i+1, mcptest.ResultText(res))
 		}
 	}
-	res := call(t, c, "search__query", nil)
-	if !res.IsError || !strings.Contains(resultText(res), "rate limit") {
-		t.Errorf("3rd call: isError %v %q", res.IsError, resultText(res))
+	res := mcptest.CallTool(t, c, "search__query", nil)
+	if !res.IsError || !strings.Contains(mcptest.ResultText(res), "rate limit") {
+		t.Errorf("3rd call: isError %v %q", res.IsError, mcptest.ResultText(res))
 	}
 	if n := len(f.fake.Calls()); n != 2 {
 		t.Errorf("upstream saw %d calls, want 2", n)
@@ -564,11 +509,11 @@ func TestTwoReplicasRoundRobin(t *testing.T) {
 			rr := &roundRobin{targets: hosts, hits: make([]atomic.Int64, 2)}
 			c := connect(t, "http://"+hosts[0]+"/mcp", key, era, transport.WithHTTPBasicClient(&http.Client{Transport: rr}))
 			for i := 0; i < 3; i++ {
-				if n := len(toolNames(t, c)); n != 3 {
+				if n := len(mcptest.ToolNames(t, c)); n != 3 {
 					t.Fatalf("list %d: %d tools", i, n)
 				}
-				if res := call(t, c, "files__read_file", map[string]any{"i": i}); res.IsError {
-					t.Fatalf("call %d: %q", i, resultText(res))
+				if res := mcptest.CallTool(t, c, "files__read_file", map[string]any{"i": i}); res.IsError {
+					t.Fatalf("call %d: %q", i, mcptest.ResultText(res))
 				}
 			}
 			if rr.hits[0].Load() == 0 || rr.hits[1].Load() == 0 {

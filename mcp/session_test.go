@@ -4,34 +4,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/junctionhq/junction/internal/testkit"
-	"github.com/junctionhq/junction/policy"
 )
 
 // A 2025-11-25 session whose client vanished without DELETE is ended after
 // SessionIdleTTL, and with it the upstream subscriptions it held.
 func TestIdleSessionReleasesItsSubscriptions(t *testing.T) {
 	t.Parallel()
-	servers := standardServers()
-	servers[0].ResourceSubscribe = true
-	up := &subscribingUpstreams{fakeUpstreams: newFake(servers...), counts: map[string]int{}}
-	pol := testPolicy(t)
-	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	h := testHub(t, Options{Upstreams: up, Policy: pol, Registerer: prometheus.NewRegistry(),
-		SessionIdleTTL: 300 * time.Millisecond})
-	url := serveHub(t, h, pol).URL + "/mcp"
+	up, _, url, key := newSubscribingFixture(t, Options{SessionIdleTTL: 300 * time.Millisecond})
 
-	_, hdr := rawPost(t, url, key, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
-	sid := hdr.Get("Mcp-Session-Id")
-	if sid == "" {
-		t.Fatal("no session ID")
-	}
-	rawPost(t, url, key, sid, `{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"file:///readme"}}`)
-	if n := up.held(); n != 1 {
-		t.Fatalf("%d upstream subscriptions held, want 1", n)
-	}
+	subscribedSession(t, url, key, up)
 	// No DELETE, no further requests: the sweeper (every second at the
 	// least) ends the session.
 	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return up.held() == 0 })

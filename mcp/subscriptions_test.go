@@ -50,16 +50,17 @@ func (s *subscribingUpstreams) held() int {
 	return n
 }
 
-// newSubscribingFixture serves a hub over upstreams whose "files" server
-// offers resource subscriptions.
-func newSubscribingFixture(t *testing.T) (*subscribingUpstreams, *Hub, string, string) {
+// newSubscribingFixture serves a hub with opts over upstreams whose "files"
+// server offers resource subscriptions.
+func newSubscribingFixture(t *testing.T, opts Options) (*subscribingUpstreams, *Hub, string, string) {
 	t.Helper()
 	servers := standardServers()
 	servers[0].ResourceSubscribe = true
 	up := &subscribingUpstreams{fakeUpstreams: newFake(servers...), counts: map[string]int{}}
 	pol := testPolicy(t)
 	key, _ := testKey(t, pol, policy.KeyInput{Name: "all"})
-	h := testHub(t, Options{Upstreams: up, Policy: pol, Registerer: prometheus.NewRegistry()})
+	opts.Upstreams, opts.Policy, opts.Registerer = up, pol, prometheus.NewRegistry()
+	h := testHub(t, opts)
 	if h.subs == nil {
 		t.Fatal("the hub offers no resource subscriptions over a resourceSubscriber")
 	}
@@ -72,7 +73,7 @@ func newSubscribingFixture(t *testing.T) (*subscribingUpstreams, *Hub, string, s
 // updates could not reach it anyway.
 func TestSubscribeUnregisteredSessionHoldsNothing(t *testing.T) {
 	t.Parallel()
-	up, h, url, key := newSubscribingFixture(t)
+	up, h, url, key := newSubscribingFixture(t, Options{})
 	for i, session := range []string{"mcp-session-0b6a6c0e-0c1b-4a52-9b53-7f0a2a9f6d11", "mcp-session-5f3e2d1c-4b5a-4c6d-8e7f-9a0b1c2d3e4f"} {
 		body := `{"jsonrpc":"2.0","id":` + string(rune('1'+i)) + `,"method":"resources/subscribe","params":{"uri":"file:///readme"}}`
 		rawPost(t, url, key, session, body)
@@ -93,16 +94,8 @@ var _ registry.CallOptions // the fixture's upstreams are registry-shaped
 // An initialized session's subscription is held until the session ends.
 func TestSubscribeRegisteredSessionUntilDelete(t *testing.T) {
 	t.Parallel()
-	up, _, url, key := newSubscribingFixture(t)
-	_, hdr := rawPost(t, url, key, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
-	sid := hdr.Get("Mcp-Session-Id")
-	if sid == "" {
-		t.Fatal("no session ID")
-	}
-	rawPost(t, url, key, sid, `{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"file:///readme"}}`)
-	if n := up.held(); n != 1 {
-		t.Fatalf("%d upstream subscriptions held, want 1", n)
-	}
+	up, _, url, key := newSubscribingFixture(t, Options{})
+	sid := subscribedSession(t, url, key, up)
 	req, _ := http.NewRequest(http.MethodDelete, url, nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Mcp-Session-Id", sid)
@@ -120,7 +113,7 @@ func TestSubscribeRegisteredSessionUntilDelete(t *testing.T) {
 // they are client input).
 func TestSubscriptionsPerSubscriberBounded(t *testing.T) {
 	t.Parallel()
-	up, h, _, _ := newSubscribingFixture(t)
+	up, h, _, _ := newSubscribingFixture(t, Options{})
 	sub := &subscriber{session: "s"}
 	for i := range maxSubscriptionsPerSubscriber {
 		if err := h.subs.subscribe(context.Background(), sub, nil, resourceKey{"files", fmt.Sprintf("file:///%d", i)}); err != nil {
@@ -141,4 +134,20 @@ func TestSubscriptionsPerSubscriberBounded(t *testing.T) {
 	if n := up.held(); n != 0 {
 		t.Errorf("%d upstream subscriptions held after the subscriber went away", n)
 	}
+}
+
+// subscribedSession initializes a legacy session by hand, subscribes it to
+// file:///readme and checks that up holds the subscription.
+func subscribedSession(t *testing.T, url, key string, up *subscribingUpstreams) string {
+	t.Helper()
+	_, hdr := rawPost(t, url, key, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	sid := hdr.Get("Mcp-Session-Id")
+	if sid == "" {
+		t.Fatal("no session ID")
+	}
+	rawPost(t, url, key, sid, `{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"file:///readme"}}`)
+	if n := up.held(); n != 1 {
+		t.Fatalf("%d upstream subscriptions held, want 1", n)
+	}
+	return sid
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // TestSetToolsetsChangesWhatToolsetsServe: replacing the toolsets (a
@@ -17,7 +19,7 @@ func TestSetToolsetsChangesWhatToolsetsServe(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, Options{})
 	c := connect(t, f.url+"/mcp/readonly", f.all, legacyEra)
-	if got := strings.Join(toolNames(t, c), ","); got != "files__read_file" {
+	if got := strings.Join(mcptest.ToolNames(t, c), ","); got != "files__read_file" {
 		t.Fatalf("before: readonly lists %s", got)
 	}
 
@@ -25,7 +27,7 @@ func TestSetToolsetsChangesWhatToolsetsServe(t *testing.T) {
 		!strings.Contains(err.Error(), "toolsets[1].name: required") {
 		t.Fatalf("an invalid set: err = %v", err)
 	}
-	if got := strings.Join(toolNames(t, c), ","); got != "files__read_file" {
+	if got := strings.Join(mcptest.ToolNames(t, c), ","); got != "files__read_file" {
 		t.Errorf("after a refused set: readonly lists %s", got)
 	}
 
@@ -35,11 +37,11 @@ func TestSetToolsetsChangesWhatToolsetsServe(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(toolNames(t, c), ","); got != "files__read_file,search__query" {
+	if got := strings.Join(mcptest.ToolNames(t, c), ","); got != "files__read_file,search__query" {
 		t.Errorf("changed toolset, open session: lists %s", got)
 	}
 	w := connect(t, f.url+"/mcp/writers", f.all, legacyEra)
-	if got := strings.Join(toolNames(t, w), ","); got != "files__write_file" {
+	if got := strings.Join(mcptest.ToolNames(t, w), ","); got != "files__write_file" {
 		t.Errorf("added toolset lists %s", got)
 	}
 

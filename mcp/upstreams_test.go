@@ -2,13 +2,13 @@ package mcp
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/junctionhq/junction/registry"
+	"github.com/junctionhq/junction/registry/mcptest"
 	"github.com/junctionhq/junction/store/storetest"
 )
 
@@ -30,15 +30,7 @@ func registerHTTPUpstreams(t *testing.T, ups map[string]httpUpstream) *registry.
 		if u.legacy {
 			opts = append(opts, server.WithStreamableHTTPProtocolVersions(legacyEra))
 		}
-		h := server.NewStreamableHTTPServer(u.srv, opts...)
-		ts := httptest.NewServer(h)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = h.Shutdown(ctx)
-			ts.Close()
-		})
-		urls[name] = ts.URL
+		urls[name] = mcptest.ServeStreamable(t, u.srv, opts...)
 	}
 	reg, err := registry.New(context.Background(), registry.Options{Store: storetest.NewStore(t), SecretKey: []byte("0123456789abcdef0123456789abcdef")})
 	if err != nil {

@@ -43,6 +43,17 @@ func spendOnce(ctx context.Context, e *Engine, id *Identity, w Work) error {
 	return nil
 }
 
+// admitAndSettle admits w, failing t (naming what) if it is refused, and
+// settles it with no usage.
+func admitAndSettle(t *testing.T, e *Engine, id *Identity, w Work, what string) {
+	t.Helper()
+	r, err := e.Admit(context.Background(), id, w)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	r.Settle(context.Background(), Outcome{})
+}
+
 // spendUntilRefused spends w until the budget refuses it, at most limit
 // times, and returns how many were admitted.
 func spendUntilRefused(t *testing.T, e *Engine, id *Identity, w Work, limit int) int {
@@ -687,11 +698,7 @@ func TestRequestLargerThanTheTokenLimitSaysSo(t *testing.T) {
 		t.Fatalf("over the team's limit: %v", err)
 	}
 	// None of the refusals used the key's one request of the minute.
-	r, err := e.Admit(ctx, id, Work{Kind: KindLLM, Model: "m", PromptTokens: 10, MaxTokens: 10})
-	if err != nil {
-		t.Fatalf("a fitting request after the refusals: %v", err)
-	}
-	r.Settle(ctx, Outcome{})
+	admitAndSettle(t, e, id, Work{Kind: KindLLM, Model: "m", PromptTokens: 10, MaxTokens: 10}, "a fitting request after the refusals")
 }
 
 // TestKeyCannotBeCreatedExpired checks that creating a key whose expiry

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,10 +19,7 @@ import (
 // redisCounters opens Redis counters with a prefix of their own, or skips.
 func redisCounters(t testing.TB, prefix string) counters.Counters {
 	t.Helper()
-	url := os.Getenv("JUNCTION_TEST_REDIS")
-	if url == "" {
-		t.Skip("JUNCTION_TEST_REDIS is not set; skipping the Redis counter test (bash .ci/run sets it)")
-	}
+	url := testkit.RedisURL(t)
 	// Hundreds of admissions start at once here (over 100 ms under the race
 	// detector): allow more than the 50 ms default bound, which is meant to
 	// fail fast on a hung Redis, not to measure this machine.

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -249,22 +250,14 @@ func TestRateLimits(t *testing.T) {
 	}
 	// Tool calls have their own per-minute limit and do not count as requests.
 	for i := range 2 {
-		r, err := e.Admit(ctx, id, Work{Kind: KindTool, Server: "s", Tool: "t"})
-		if err != nil {
-			t.Fatalf("tool call %d: %v", i, err)
-		}
-		r.Settle(ctx, Outcome{})
+		admitAndSettle(t, e, id, Work{Kind: KindTool, Server: "s", Tool: "t"}, fmt.Sprintf("tool call %d", i))
 	}
 	if _, err := e.Admit(ctx, id, Work{Kind: KindTool, Server: "s", Tool: "t"}); !errors.As(err, &rl) || rl.Dimension != DimToolCalls {
 		t.Fatalf("3rd tool call: %v", err)
 	}
 	// The next minute starts afresh.
 	clk.Advance(45 * time.Second)
-	r, err := e.Admit(ctx, id, llm)
-	if err != nil {
-		t.Fatalf("next minute: %v", err)
-	}
-	r.Settle(ctx, Outcome{})
+	admitAndSettle(t, e, id, llm, "next minute")
 }
 
 func TestTokensPerMinuteSettlesToActualUse(t *testing.T) {

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -16,10 +15,7 @@ import (
 // a $0.01 daily budget and a tokens-per-minute limit of 1e6.
 func proxiedEngine(t *testing.T, clk *testkit.Clock) (*Engine, *Identity, *redistest.Proxy) {
 	t.Helper()
-	url := os.Getenv("JUNCTION_TEST_REDIS")
-	if url == "" {
-		t.Skip("JUNCTION_TEST_REDIS is not set; skipping the Redis settlement test (bash .ci/run sets it)")
-	}
+	url := testkit.RedisURL(t)
 	p := redistest.NewProxy(t, url)
 	c, err := counters.NewRedis(context.Background(), counters.RedisOptions{URL: p.URL(), Prefix: randomPrefix(), Timeout: 200 * time.Millisecond})
 	if err != nil {

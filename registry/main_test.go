@@ -29,10 +29,16 @@ var testKey = []byte("0123456789abcdef0123456789abcdef")
 // checks, closed when the test ends.
 func newRegistry(t *testing.T, st *store.Store) *Registry {
 	t.Helper()
-	r, err := New(context.Background(), Options{
-		Store: st, SecretKey: testKey, HealthInterval: 300 * time.Millisecond,
-		backoffMin: 100 * time.Millisecond, backoffMax: 500 * time.Millisecond,
-	})
+	return startRegistry(t, Options{Store: st, HealthInterval: 300 * time.Millisecond})
+}
+
+// startRegistry starts a Registry with opts, the test secret key and fast
+// reconnects, closed when the test ends.
+func startRegistry(t *testing.T, opts Options) *Registry {
+	t.Helper()
+	opts.SecretKey = testKey
+	opts.backoffMin, opts.backoffMax = 100*time.Millisecond, 500*time.Millisecond
+	r, err := New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,22 +121,20 @@ func checkCalls(t *testing.T, r *Registry, name string) {
 	}
 }
 
-func TestStreamableHTTP(t *testing.T) {
+func TestHTTPTransports(t *testing.T) {
 	h := mcptest.StartHTTP(t)
-	r := newRegistry(t, newStore(t))
-	mustCreate(t, r, ServerConfig{Name: "web", Transport: TransportStreamableHTTP, URL: h.URL})
-	waitReady(t, r, "web")
-	checkCatalog(t, r, "web", h.Server)
-	checkCalls(t, r, "web")
-}
-
-func TestSSE(t *testing.T) {
-	h := mcptest.StartHTTP(t)
-	r := newRegistry(t, newStore(t))
-	mustCreate(t, r, ServerConfig{Name: "legacy", Transport: TransportSSE, URL: h.SSEURL})
-	waitReady(t, r, "legacy")
-	checkCatalog(t, r, "legacy", h.Server)
-	checkCalls(t, r, "legacy")
+	for _, tc := range []struct{ name, transport, url string }{
+		{"web", TransportStreamableHTTP, h.URL},
+		{"legacy", TransportSSE, h.SSEURL},
+	} {
+		t.Run(tc.transport, func(t *testing.T) {
+			r := newRegistry(t, newStore(t))
+			mustCreate(t, r, ServerConfig{Name: tc.name, Transport: tc.transport, URL: tc.url})
+			waitReady(t, r, tc.name)
+			checkCatalog(t, r, tc.name, h.Server)
+			checkCalls(t, r, tc.name)
+		})
+	}
 }
 
 func TestIncludeExclude(t *testing.T) {

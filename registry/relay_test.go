@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/rs/zerolog"
+
+	"github.com/junctionhq/junction/registry/mcptest"
 )
 
 // relayUpstream is an in-process mcp-go upstream whose tools ask their
@@ -22,8 +23,14 @@ import (
 func relayUpstream(t *testing.T, versions ...string) string {
 	t.Helper()
 	srv := server.NewMCPServer("relay", "1", server.WithToolCapabilities(false))
-	fail := func(what string, err error) *mcp.CallToolResult {
-		return mcp.NewToolResultError(what + " failed: " + err.Error())
+	// reply is the result of a tool that asked the client for what: the
+	// client's answer res after prefix, or the error.
+	reply := func(what, prefix string, res any, err error) (*mcp.CallToolResult, error) {
+		if err != nil {
+			return mcp.NewToolResultError(what + " failed: " + err.Error()), nil
+		}
+		b, _ := json.Marshal(res)
+		return mcp.NewToolResultText(prefix + string(b)), nil
 	}
 	sampling := mcp.CreateMessageParams{
 		Messages:  []mcp.SamplingMessage{{Role: mcp.RoleUser, Content: mcp.NewTextContent("what is 2+2?")}},
@@ -32,54 +39,32 @@ func relayUpstream(t *testing.T, versions ...string) string {
 	srv.AddTool(mcp.NewTool("ask"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		//lint:ignore SA1019 the legacy protocol's server-initiated sampling is what is tested.
 		res, err := srv.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: sampling})
-		if err != nil {
-			return fail("sampling", err), nil
-		}
-		b, _ := json.Marshal(res)
-		return mcp.NewToolResultText("sampled: " + string(b)), nil
+		return reply("sampling", "sampled: ", res, err)
 	})
 	srv.AddTool(mcp.NewTool("elicit"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		res, err := srv.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
 			Message:         "your name?",
 			RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}},
 		}})
-		if err != nil {
-			return fail("elicitation", err), nil
-		}
-		b, _ := json.Marshal(res)
-		return mcp.NewToolResultText("elicited: " + string(b)), nil
+		return reply("elicitation", "elicited: ", res, err)
 	})
 	srv.AddTool(mcp.NewTool("ask_mrtr"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if res := server.SamplingResponse(req.Params.InputResponses, "q"); res != nil {
-			b, _ := json.Marshal(res)
-			return mcp.NewToolResultText("sampled: " + string(b)), nil
+			return reply("sampling", "sampled: ", res, nil)
 		}
 		return server.NewInputRequestBuilder("state-1").Sample("q", sampling).ToolResult(), nil
 	})
 	srv.AddTool(mcp.NewTool("roots"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		res, err := srv.RequestRoots(ctx, mcp.ListRootsRequest{})
-		if err != nil {
-			return fail("roots", err), nil
-		}
-		b, _ := json.Marshal(res)
-		return mcp.NewToolResultText("roots: " + string(b)), nil
+		return reply("roots", "roots: ", res, err)
 	})
 	srv.AddTool(mcp.NewTool("roots_mrtr"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if res := server.RootsResponse(req.Params.InputResponses, "r"); res != nil {
-			b, _ := json.Marshal(res)
-			return mcp.NewToolResultText("roots: " + string(b)), nil
+			return reply("roots", "roots: ", res, nil)
 		}
 		return server.NewInputRequestBuilder("state-r").Roots("r").ToolResult(), nil
 	})
-	h := server.NewStreamableHTTPServer(srv, server.WithStreamableHTTPProtocolVersions(versions...), server.WithStreamableHTTPLogger(quietSlog))
-	ts := httptest.NewServer(h)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = h.Shutdown(ctx)
-		ts.Close()
-	})
-	return ts.URL
+	return mcptest.ServeStreamable(t, srv, server.WithStreamableHTTPProtocolVersions(versions...), server.WithStreamableHTTPLogger(quietSlog))
 }
 
 // testCaller is the caller of the tests' calls with client features.
@@ -111,14 +96,20 @@ func sampleAnswer(seen *mcp.CreateMessageRequest) func(context.Context, mcp.Crea
 	}
 }
 
-func TestRelaySamplingAndElicitation(t *testing.T) {
-	legacy := relayUpstream(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
-	modern := relayUpstream(t)
+// relayRegistry is a registry with a relay upstream of each era, "legacy"
+// and "modern", both ready.
+func relayRegistry(t *testing.T) *Registry {
+	t.Helper()
 	r := newRegistry(t, newStore(t))
-	mustCreate(t, r, ServerConfig{Name: "legacy", Transport: TransportStreamableHTTP, URL: legacy})
-	mustCreate(t, r, ServerConfig{Name: "modern", Transport: TransportStreamableHTTP, URL: modern})
+	mustCreate(t, r, ServerConfig{Name: "legacy", Transport: TransportStreamableHTTP, URL: relayUpstream(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION)})
+	mustCreate(t, r, ServerConfig{Name: "modern", Transport: TransportStreamableHTTP, URL: relayUpstream(t)})
 	waitReady(t, r, "legacy")
 	waitReady(t, r, "modern")
+	return r
+}
+
+func TestRelaySamplingAndElicitation(t *testing.T) {
+	r := relayRegistry(t)
 	if p := status(r, "legacy").ProtocolVersion; p != mcp.LATEST_LEGACY_PROTOCOL_VERSION {
 		t.Fatalf("legacy upstream negotiated %q", p)
 	}
@@ -283,13 +274,7 @@ func TestRelayRouting(t *testing.T) {
 // is answered by the call's OnRoots hook; a call without one is refused,
 // and so is a roots/list outside any call.
 func TestRelayRoots(t *testing.T) {
-	legacy := relayUpstream(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
-	modern := relayUpstream(t)
-	r := newRegistry(t, newStore(t))
-	mustCreate(t, r, ServerConfig{Name: "legacy", Transport: TransportStreamableHTTP, URL: legacy})
-	mustCreate(t, r, ServerConfig{Name: "modern", Transport: TransportStreamableHTTP, URL: modern})
-	waitReady(t, r, "legacy")
-	waitReady(t, r, "modern")
+	r := relayRegistry(t)
 	ctx := context.Background()
 	roots := func(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
 		return &mcp.ListRootsResult{Roots: []mcp.Root{{URI: "file:///work/project", Name: "project"}}}, nil

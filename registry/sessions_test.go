@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -23,22 +22,8 @@ import (
 // newRegistryWith is newRegistry with the caller session bounds set.
 func newRegistryWith(t *testing.T, maxSessions int, idle time.Duration) *Registry {
 	t.Helper()
-	r, err := New(context.Background(), Options{
-		Store: newStore(t), SecretKey: testKey, HealthInterval: 100 * time.Millisecond,
-		MaxCallerSessions: maxSessions, CallerSessionIdle: idle,
-		backoffMin: 100 * time.Millisecond, backoffMax: 500 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := r.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return r
+	return startRegistry(t, Options{Store: newStore(t), HealthInterval: 100 * time.Millisecond,
+		MaxCallerSessions: maxSessions, CallerSessionIdle: idle})
 }
 
 // rootsOf answers roots/list with one root.
@@ -140,16 +125,9 @@ func TestCallerSessionsPerCaller(t *testing.T) {
 	srv.AddTool(mcp.NewTool("whoami"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText(server.ClientSessionFromContext(ctx).SessionID()), nil
 	})
-	h := server.NewStreamableHTTPServer(srv, server.WithStreamableHTTPProtocolVersions(mcp.LATEST_LEGACY_PROTOCOL_VERSION), server.WithStreamableHTTPLogger(quietSlog))
-	ts := httptest.NewServer(h)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = h.Shutdown(ctx)
-		ts.Close()
-	})
+	url := mcptest.ServeStreamable(t, srv, server.WithStreamableHTTPProtocolVersions(mcp.LATEST_LEGACY_PROTOCOL_VERSION), server.WithStreamableHTTPLogger(quietSlog))
 	r := newRegistry(t, newStore(t))
-	mustCreate(t, r, ServerConfig{Name: "who", Transport: TransportStreamableHTTP, URL: ts.URL})
+	mustCreate(t, r, ServerConfig{Name: "who", Transport: TransportStreamableHTTP, URL: url})
 	waitReady(t, r, "who")
 	sampling := func(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 		return nil, errors.New("unused")

@@ -146,6 +146,12 @@ func (u *upstream) ready() (*connection, error) {
 func (u *upstream) setState(state string, err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.setStateLocked(state, err)
+}
+
+// setStateLocked records state and err (nil: none) in the status, and the
+// time of a change of state. u.mu must be held.
+func (u *upstream) setStateLocked(state string, err error) {
 	if u.status.State != state {
 		u.status.Since = u.r.now()
 	}
@@ -161,14 +167,7 @@ func (u *upstream) setState(state string, err error) {
 func (u *upstream) publish(conn *connection, cat *ServerCatalog, state string, err error) {
 	u.mu.Lock()
 	u.conn, u.cat = conn, cat
-	if u.status.State != state {
-		u.status.Since = u.r.now()
-	}
-	u.status.State = state
-	u.status.Error = ""
-	if err != nil {
-		u.status.Error = err.Error()
-	}
+	u.setStateLocked(state, err)
 	u.status.ProtocolVersion = ""
 	u.status.Tools = 0
 	if cat != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"testing"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/store/internal/testdb"
 )
 
@@ -37,11 +38,7 @@ func openT(t *testing.T, cfg Config, dataDir string, ms []migration) *Store {
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	testkit.CloseAtEnd(t, "Close", s)
 	return s
 }
 
@@ -52,11 +49,7 @@ func openEmbeddedT(t *testing.T, cfg Config, dataDir string) *Store {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	testkit.CloseAtEnd(t, "Close", s)
 	return s
 }
 

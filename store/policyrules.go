@@ -231,25 +231,13 @@ func (s *Store) syncPolicyRules(ctx context.Context, tx *sql.Tx, want []PolicyRu
 
 // listPolicyRules reads every rule through q, ordered by ID.
 func (s *Store) listPolicyRules(ctx context.Context, q querier) ([]PolicyRule, error) {
-	rows, err := q.QueryContext(ctx, qPolicyRulesList.text(s.dialect))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []PolicyRule
-	for rows.Next() {
+	return queryAll(ctx, q, qPolicyRulesList.text(s.dialect), nil, func(row scanner) (PolicyRule, error) {
 		var r PolicyRule
-		if err := rows.Scan(&r.ID, &r.PType, &r.V[0], &r.V[1], &r.V[2], &r.V[3], &r.V[4], &r.V[5],
-			&r.Source, &r.CreatedAt); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&r.ID, &r.PType, &r.V[0], &r.V[1], &r.V[2], &r.V[3], &r.V[4], &r.V[5],
+			&r.Source, &r.CreatedAt)
 		r.CreatedAt = r.CreatedAt.UTC()
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
+		return r, err
+	})
 }
 
 // insertPolicyRule inserts r and returns its new ID, or inserted == false

@@ -360,23 +360,7 @@ func (s *Store) getResource(ctx context.Context, q querier, kind, id string) (Re
 
 // listResources reads every entry of kind through q, in no particular order.
 func (s *Store) listResources(ctx context.Context, q querier, kind string) ([]Resource, error) {
-	rows, err := q.QueryContext(ctx, qResourceList.text(s.dialect), kind)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Resource
-	for rows.Next() {
-		r, err := scanResource(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return queryAll(ctx, q, qResourceList.text(s.dialect), []any{kind}, scanResource)
 }
 
 // insertResource inserts r, reporting false (and writing nothing) if its id

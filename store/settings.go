@@ -50,21 +50,13 @@ func (s *Store) Settings(ctx context.Context) ([]Setting, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	rows, err := s.reader.QueryContext(ctx, qSettingsList.text(s.dialect))
-	if err != nil {
-		return nil, fmt.Errorf("store: list settings: %w", err)
-	}
-	defer rows.Close()
-	var out []Setting
-	for rows.Next() {
+	out, err := queryAll(ctx, s.reader, qSettingsList.text(s.dialect), nil, func(row scanner) (Setting, error) {
 		var st Setting
-		if err := rows.Scan(&st.Key, &st.Value, &st.UpdatedAt); err != nil {
-			return nil, fmt.Errorf("store: list settings: %w", err)
-		}
+		err := row.Scan(&st.Key, &st.Value, &st.UpdatedAt)
 		st.UpdatedAt = st.UpdatedAt.UTC()
-		out = append(out, st)
-	}
-	if err := rows.Err(); err != nil {
+		return st, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: list settings: %w", err)
 	}
 	slices.SortFunc(out, func(a, b Setting) int { return strings.Compare(a.Key, b.Key) })

@@ -240,21 +240,13 @@ func (s *Store) QueryUsage(ctx context.Context, q UsageQuery) ([]UsageRow, error
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.reader.QueryContext(ctx, stmt, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: query usage: %w", err)
-	}
-	defer rows.Close()
-	var out []UsageRow
-	for rows.Next() {
+	out, err := queryAll(ctx, s.reader, stmt, args, func(row scanner) (UsageRow, error) {
 		var r UsageRow
-		if err := rows.Scan(&r.Group, &r.Requests, &r.Errors, &r.PromptTokens, &r.CompletionTokens,
-			&r.CachedTokens, &r.CostMicros); err != nil {
-			return nil, fmt.Errorf("store: query usage: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+		err := row.Scan(&r.Group, &r.Requests, &r.Errors, &r.PromptTokens, &r.CompletionTokens,
+			&r.CachedTokens, &r.CostMicros)
+		return r, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: query usage: %w", err)
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -49,18 +50,10 @@ const (
 )
 
 func (c *UsageWriterConfig) applyDefaults() {
-	if c.Queue == 0 {
-		c.Queue = DefaultUsageQueue
-	}
-	if c.SpillMaxBytes == 0 {
-		c.SpillMaxBytes = DefaultUsageSpillMaxBytes
-	}
-	if c.Batch == 0 {
-		c.Batch = DefaultUsageBatch
-	}
-	if c.FlushInterval == 0 {
-		c.FlushInterval = DefaultUsageFlushInterval
-	}
+	c.Queue = cmp.Or(c.Queue, DefaultUsageQueue)
+	c.SpillMaxBytes = cmp.Or(c.SpillMaxBytes, DefaultUsageSpillMaxBytes)
+	c.Batch = cmp.Or(c.Batch, DefaultUsageBatch)
+	c.FlushInterval = cmp.Or(c.FlushInterval, DefaultUsageFlushInterval)
 }
 
 // UsageStats are a UsageWriter's counters.

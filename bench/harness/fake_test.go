@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -115,5 +116,17 @@ func checkLatency(t *testing.T, name string, l Latency) {
 	}
 	if l.MaxMicros > 5e6 {
 		t.Errorf("%s: max latency %vµs is implausible for a loopback fake", name, l.MaxMicros)
+	}
+}
+
+// wantErr fails t unless err is nil when want is "" and otherwise an error
+// whose message contains want; call names what returned err.
+func wantErr(t *testing.T, call string, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("%s = %v, want nil", call, err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Fatalf("%s = %v, want an error containing %q", call, err, want)
 	}
 }

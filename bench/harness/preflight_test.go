@@ -75,16 +75,7 @@ func TestPreflight(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := startServer(t, tt.handler)
-			err := Preflight(context.Background(), "x", srv.URL, testRequest(t, tt.stream), 5*time.Second, tt.hint)
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("Preflight() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Preflight() = %v, want it to contain %q", err, tt.want)
-			}
+			wantErr(t, "Preflight()", Preflight(context.Background(), "x", srv.URL, testRequest(t, tt.stream), 5*time.Second, tt.hint), tt.want)
 		})
 	}
 }

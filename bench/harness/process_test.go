@@ -13,14 +13,9 @@ import (
 )
 
 func TestChildStopKillsProcessGroup(t *testing.T) {
-	dir := t.TempDir()
 	// The shell starts a grandchild and waits; stopping the child must take
 	// the grandchild down with it.
-	c, err := startChild("sh", "/bin/sh", []string{"-c", "sleep 60 & wait"}, dir, filepath.Join(dir, "sh.log"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.stop)
+	c := startShell(t, "sh", "sleep 60 & wait")
 	pgid := c.pid()
 	if err := syscall.Kill(-pgid, 0); err != nil {
 		t.Fatalf("process group %d not running: %v", pgid, err)
@@ -45,18 +40,32 @@ func TestChildStopKillsProcessGroup(t *testing.T) {
 	}
 }
 
-func TestWaitReadyReportsEarlyExit(t *testing.T) {
+// startShell starts a child named name running the shell script script,
+// stopped when the test ends.
+func startShell(t *testing.T, name, script string) *child {
+	t.Helper()
 	dir := t.TempDir()
-	c, err := startChild("mock", "/bin/sh", []string{"-c", "echo 'flag provided but not defined: -latency' >&2; exit 2"}, dir, filepath.Join(dir, "mock.log"), nil)
+	c, err := startChild(name, "/bin/sh", []string{"-c", script}, dir, filepath.Join(dir, name+".log"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.stop)
+	return c
+}
+
+// deadURL is a loopback URL nothing listens on.
+func deadURL(t *testing.T) string {
+	t.Helper()
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = waitReady(context.Background(), c, "http://"+addr+"/", 10*time.Second)
+	return "http://" + addr + "/"
+}
+
+func TestWaitReadyReportsEarlyExit(t *testing.T) {
+	c := startShell(t, "mock", "echo 'flag provided but not defined: -latency' >&2; exit 2")
+	err := waitReady(context.Background(), c, deadURL(t), 10*time.Second)
 	if err == nil {
 		t.Fatal("waitReady() = nil for a child that exited")
 	}
@@ -68,29 +77,15 @@ func TestWaitReadyReportsEarlyExit(t *testing.T) {
 }
 
 func TestWaitReadyTimesOut(t *testing.T) {
-	dir := t.TempDir()
-	c, err := startChild("silent", "/bin/sh", []string{"-c", "echo starting; sleep 60"}, dir, filepath.Join(dir, "silent.log"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.stop)
-	addr, err := freeLoopbackAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = waitReady(context.Background(), c, "http://"+addr+"/", 200*time.Millisecond)
+	c := startShell(t, "silent", "echo starting; sleep 60")
+	err := waitReady(context.Background(), c, deadURL(t), 200*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "not ready after 200ms") || !strings.Contains(err.Error(), "starting") {
 		t.Fatalf("waitReady() = %v, want a timeout with the child's output", err)
 	}
 }
 
 func TestWaitReadySucceedsOnAnyHTTPAnswer(t *testing.T) {
-	dir := t.TempDir()
-	c, err := startChild("idle", "/bin/sh", []string{"-c", "sleep 60"}, dir, filepath.Join(dir, "idle.log"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.stop)
+	c := startShell(t, "idle", "sleep 60")
 	srv := startServer(t, http.NotFoundHandler()) // a 404 still proves it serves HTTP
 	if err := waitReady(context.Background(), c, srv.URL+"/", 5*time.Second); err != nil {
 		t.Fatal(err)

@@ -82,16 +82,7 @@ func TestLoadValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.load.Validate()
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Validate() = %v, want an error about %q", err, tt.want)
-			}
+			wantErr(t, "Validate()", tt.load.Validate(), tt.want)
 		})
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -155,6 +157,79 @@ func respond[T any](a *admin, raw []byte, render func(w io.Writer, v T) error) e
 		return fmt.Errorf("decode the gateway's response: %w", err)
 	}
 	return render(a.out, v)
+}
+
+// call sends one request and prints its response with respond.
+func call[T any](ctx context.Context, a *admin, method, path string, query url.Values, body any, render func(w io.Writer, v T) error) error {
+	raw, err := a.do(ctx, method, path, query, body)
+	if err != nil {
+		return err
+	}
+	return respond(a, raw, render)
+}
+
+// requestAction is the setup of a command without flags or arguments: it
+// sends one request to path and prints the response with render.
+func requestAction[T any](method, path string, render func(w io.Writer, v T) error) func(*flag.FlagSet) adminAction {
+	return func(*flag.FlagSet) adminAction {
+		return func(ctx context.Context, a *admin, _ []string) error {
+			return call(ctx, a, method, path, nil, nil, render)
+		}
+	}
+}
+
+// deleteAction is the setup of a command that deletes the resource its
+// argument names below collection (such as "/admin/v1/keys") and confirms
+// with done ("Revoked key").
+func deleteAction(collection, done string) func(*flag.FlagSet) adminAction {
+	return func(*flag.FlagSet) adminAction {
+		return func(ctx context.Context, a *admin, args []string) error {
+			if _, err := a.do(ctx, http.MethodDelete, collection+"/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			if !a.json { // the response is 204, with no JSON to print
+				fmt.Fprintf(a.out, "%s %s.\n", done, args[0])
+			}
+			return nil
+		}
+	}
+}
+
+// listTable renders a list response as a table with a row per item; an
+// empty list prints the empty message instead, if there is one.
+func listTable[T any](empty string, header []string, row func(T) []string) func(io.Writer, listResponse[T]) error {
+	return func(w io.Writer, l listResponse[T]) error {
+		if len(l.Data) == 0 && empty != "" {
+			_, err := fmt.Fprintln(w, empty)
+			return err
+		}
+		t := newTable(w, header...)
+		for _, v := range l.Data {
+			t.row(row(v)...)
+		}
+		return t.flush()
+	}
+}
+
+// queryParam is a command flag sent as a query parameter when set.
+type queryParam struct{ flag, param, help string }
+
+// queryFlags registers a string flag per parameter and returns a function
+// that builds the query from the flags that were set.
+func queryFlags(fs *flag.FlagSet, params ...queryParam) func() url.Values {
+	values := make([]*string, len(params))
+	for i, p := range params {
+		values[i] = fs.String(p.flag, "", p.help)
+	}
+	return func() url.Values {
+		q := url.Values{}
+		for i, p := range params {
+			if *values[i] != "" {
+				q.Set(p.param, *values[i])
+			}
+		}
+		return q
+	}
 }
 
 // listResponse is the admin API's list shape.

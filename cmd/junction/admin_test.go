@@ -24,8 +24,13 @@ const testAdminKey = "cli-test-admin-key-0123456789"
 // startGateway runs a real gateway in process over SQLite in a temp dir.
 func startGateway(t *testing.T) string {
 	t.Helper()
-	gw, err := gateway.New(context.Background(), gateway.Config{DataDir: t.TempDir(), AdminKey: testAdminKey},
-		gateway.Options{Logger: zerolog.Nop(), Version: "test", Terminal: io.Discard})
+	return startGatewayWith(t, gateway.Config{DataDir: t.TempDir(), AdminKey: testAdminKey})
+}
+
+// startGatewayWith runs a real gateway in process with cfg and returns its URL.
+func startGatewayWith(t *testing.T, cfg gateway.Config) string {
+	t.Helper()
+	gw, err := gateway.New(context.Background(), cfg, gateway.Options{Logger: zerolog.Nop(), Version: "test", Terminal: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}

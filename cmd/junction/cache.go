@@ -17,35 +17,29 @@ var cacheCommands = map[string]adminCommand{
 	"purge": {synopsis: "[--team T | --key K | --tenant T] [--model M]", summary: "delete cached answers (all of them without a filter)", setup: cachePurge},
 }
 
-func cacheStats(fs *flag.FlagSet) adminAction {
-	return func(ctx context.Context, a *admin, _ []string) error {
-		raw, err := a.do(ctx, http.MethodGet, "/admin/v1/cache", nil, nil)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, func(w io.Writer, st cache.Stats) error {
-			if !st.Enabled {
-				_, err := fmt.Fprintln(w, "The response cache is disabled (cache.enabled in the configuration).")
-				return err
-			}
-			t := newTable(w, "TIER", "BACKEND", "ENTRIES", "BYTES", "HITS", "MISSES")
-			for _, tier := range []struct {
-				name string
-				s    cache.TierStats
-			}{{"exact", st.Exact}, {"semantic", st.Semantic}} {
-				if tier.s.Backend == "" {
-					t.row(tier.name, "off", "-", "-", "-", "-")
-					continue
-				}
-				t.row(tier.name, tier.s.Backend, count(tier.s.Entries), count(tier.s.Bytes), fmt.Sprint(tier.s.Hits), fmt.Sprint(tier.s.Misses))
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			_, err := fmt.Fprintf(w, "\nSaved since start: %d tokens, $%.6f.\n", st.TokensSaved, st.CostSavedUSD)
-			return err
-		})
+var cacheStats = requestAction(http.MethodGet, "/admin/v1/cache", printCacheStats)
+
+func printCacheStats(w io.Writer, st cache.Stats) error {
+	if !st.Enabled {
+		_, err := fmt.Fprintln(w, "The response cache is disabled (cache.enabled in the configuration).")
+		return err
 	}
+	t := newTable(w, "TIER", "BACKEND", "ENTRIES", "BYTES", "HITS", "MISSES")
+	for _, tier := range []struct {
+		name string
+		s    cache.TierStats
+	}{{"exact", st.Exact}, {"semantic", st.Semantic}} {
+		if tier.s.Backend == "" {
+			t.row(tier.name, "off", "-", "-", "-", "-")
+			continue
+		}
+		t.row(tier.name, tier.s.Backend, count(tier.s.Entries), count(tier.s.Bytes), fmt.Sprint(tier.s.Hits), fmt.Sprint(tier.s.Misses))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\nSaved since start: %d tokens, $%.6f.\n", st.TokensSaved, st.CostSavedUSD)
+	return err
 }
 
 // count renders a size the back-end may not know (-1).
@@ -77,11 +71,7 @@ func cachePurge(fs *flag.FlagSet) adminAction {
 		if set > 1 {
 			return usageErrorf("give at most one of --team, --key and --tenant")
 		}
-		raw, err := a.do(ctx, http.MethodPost, "/admin/v1/cache/purge", nil, in)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, func(w io.Writer, r struct {
+		return call(ctx, a, http.MethodPost, "/admin/v1/cache/purge", nil, in, func(w io.Writer, r struct {
 			Deleted int64 `json:"deleted"`
 		}) error {
 			_, err := fmt.Fprintf(w, "Deleted %d cached answers.\n", r.Deleted)

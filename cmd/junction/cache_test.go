@@ -1,16 +1,11 @@
 package main
 
 import (
-	"context"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/gateway"
@@ -28,25 +23,13 @@ func TestCacheStatsAndPurge(t *testing.T) {
 		Providers: []llm.ProviderConfig{{Name: "mock", BaseURL: mock.URL + "/v1", Keys: []llm.ProviderKeyConfig{{Value: "sk"}}}},
 		Teams:     []policy.TeamConfig{{Name: "eng"}},
 		Cache:     cache.Config{Enabled: true}}
-	gw, err := gateway.New(context.Background(), cfg, gateway.Options{Logger: zerolog.Nop(), Version: "test", Terminal: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := gw.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(srv.Close)
-	u := "--url=" + srv.URL
+	base := startGatewayWith(t, cfg)
+	u := "--url=" + base
 
 	out := mustCLI(t, "keys", "create", u, "--name", "bot", "--team", "eng")
 	secret := secretRE.FindStringSubmatch(out)[1]
 	ask := func() string {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/chat/completions",
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/chat/completions",
 			strings.NewReader(`{"model":"mock/gpt-4o-mini","messages":[{"role":"user","content":"cache me"}]}`))
 		req.Header.Set("Authorization", "Bearer "+secret)
 		resp, err := http.DefaultClient.Do(req)

@@ -66,11 +66,7 @@ func keysCreate(fs *flag.FlagSet) adminAction {
 			}
 			in.ExpiresAt = &t
 		}
-		raw, err := a.do(ctx, http.MethodPost, "/admin/v1/keys", nil, in)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, func(w io.Writer, k createdKey) error {
+		return call(ctx, a, http.MethodPost, "/admin/v1/keys", nil, in, func(w io.Writer, k createdKey) error {
 			team := ""
 			if k.Team != "" {
 				team = fmt.Sprintf(" in team %q", k.Team)
@@ -84,52 +80,26 @@ func keysCreate(fs *flag.FlagSet) adminAction {
 }
 
 func keysList(fs *flag.FlagSet) adminAction {
-	team := fs.String("team", "", "only the keys of this team")
+	query := queryFlags(fs, queryParam{"team", "team", "only the keys of this team"})
+	render := listTable("", []string{"ID", "NAME", "TEAM", "ENABLED", "EXPIRES", "HINT", "SOURCE"}, func(k policy.Key) []string {
+		return []string{k.ID, k.Name, orDash(k.Team), fmt.Sprint(k.Enabled), formatTime(k.ExpiresAt), k.Hint, k.Source}
+	})
 	return func(ctx context.Context, a *admin, _ []string) error {
-		q := url.Values{}
-		if *team != "" {
-			q.Set("team", *team)
-		}
-		raw, err := a.do(ctx, http.MethodGet, "/admin/v1/keys", q, nil)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, func(w io.Writer, l listResponse[policy.Key]) error {
-			t := newTable(w, "ID", "NAME", "TEAM", "ENABLED", "EXPIRES", "HINT", "SOURCE")
-			for _, k := range l.Data {
-				t.row(k.ID, k.Name, orDash(k.Team), fmt.Sprint(k.Enabled), formatTime(k.ExpiresAt), k.Hint, k.Source)
-			}
-			return t.flush()
-		})
+		return call(ctx, a, http.MethodGet, "/admin/v1/keys", query(), nil, render)
 	}
 }
 
-func keysRevoke(fs *flag.FlagSet) adminAction {
-	return func(ctx context.Context, a *admin, args []string) error {
-		if _, err := a.do(ctx, http.MethodDelete, "/admin/v1/keys/"+url.PathEscape(args[0]), nil, nil); err != nil {
-			return err
-		}
-		if !a.json { // the response is 204, with no JSON to print
-			fmt.Fprintf(a.out, "Revoked key %s.\n", args[0])
-		}
-		return nil
-	}
-}
+var keysRevoke = deleteAction("/admin/v1/keys", "Revoked key")
 
 func keysShow(fs *flag.FlagSet) adminAction {
 	return func(ctx context.Context, a *admin, args []string) error {
-		raw, err := a.do(ctx, http.MethodGet, "/admin/v1/keys/"+url.PathEscape(args[0])+"/state", nil, nil)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, printKeyState)
+		return call(ctx, a, http.MethodGet, "/admin/v1/keys/"+url.PathEscape(args[0])+"/state", nil, nil, printKeyState)
 	}
 }
 
 func printKeyState(w io.Writer, st policy.KeyState) error {
 	k := st.Key
-	t := newTable(w, "KEY", k.Name)
-	for _, r := range [][2]string{
+	if err := fieldTable(w, "KEY", k.Name, [][2]string{
 		{"ID", k.ID},
 		{"TEAM", orDash(k.Team)},
 		{"CUSTOMER", orDash(k.Customer)},
@@ -140,17 +110,13 @@ func printKeyState(w io.Writer, st policy.KeyState) error {
 		{"TOOLS", formatList(k.Tools)},
 		{"HINT", k.Hint},
 		{"SOURCE", k.Source},
-	} {
-		t.row(r[0], r[1])
-	}
-	if err := t.flush(); err != nil {
+	}); err != nil {
 		return err
 	}
-	fmt.Fprintln(w)
 	if len(st.Budgets) == 0 {
 		fmt.Fprintln(w, "No budgets.")
 	} else {
-		t = newTable(w, "BUDGET", "LIMIT_USD", "SPENT_USD", "REMAINING_USD", "PERIOD", "RESETS")
+		t := newTable(w, "BUDGET", "LIMIT_USD", "SPENT_USD", "REMAINING_USD", "PERIOD", "RESETS")
 		for _, b := range st.Budgets {
 			t.row(string(b.Scope), formatUSD(b.LimitUSD), formatUSD(b.SpentUSD), formatUSD(b.RemainingUSD),
 				orDash(string(b.Period)), formatTime(b.ResetsAt))
@@ -164,7 +130,7 @@ func printKeyState(w io.Writer, st policy.KeyState) error {
 		_, err := fmt.Fprintln(w, "No rate limits.")
 		return err
 	}
-	t = newTable(w, "RATE_LIMIT", "PER_MINUTE", "LIMIT", "USED", "REMAINING", "RESETS")
+	t := newTable(w, "RATE_LIMIT", "PER_MINUTE", "LIMIT", "USED", "REMAINING", "RESETS")
 	for _, l := range st.Limits {
 		t.row(string(l.Scope), string(l.Dimension), fmt.Sprint(l.Limit), fmt.Sprint(l.Used), fmt.Sprint(l.Remaining),
 			formatTime(&l.ResetsAt))

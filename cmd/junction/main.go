@@ -36,31 +36,38 @@ const (
 	exitUsage  = 2 // bad command line or configuration
 )
 
+// adminGroups are the admin commands with subcommands ("keys create"),
+// adminSingles those without ("usage").
+var (
+	adminGroups = map[string]map[string]adminCommand{
+		"keys":      keysCommands,
+		"teams":     teamsCommands,
+		"servers":   serversCommands,
+		"providers": providersCommands,
+		"tools":     toolsCommands,
+		"cache":     cacheCommands,
+	}
+	adminSingles = map[string]adminCommand{
+		"usage":  usageCommand,
+		"reload": reloadCommand,
+	}
+)
+
 // run dispatches a command line; it is main without the process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	cmd := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
+	if group, ok := adminGroups[cmd]; ok {
+		return runAdminGroup(ctx, cmd, group, args, stdout, stderr, lookupEnv)
+	}
+	if single, ok := adminSingles[cmd]; ok {
+		return runAdmin(ctx, cmd, single, args, stdout, stderr, lookupEnv)
+	}
 	switch cmd {
 	case "serve":
 		return serve(ctx, args, stderr, lookupEnv)
-	case "keys":
-		return runAdminGroup(ctx, "keys", keysCommands, args, stdout, stderr, lookupEnv)
-	case "teams":
-		return runAdminGroup(ctx, "teams", teamsCommands, args, stdout, stderr, lookupEnv)
-	case "servers":
-		return runAdminGroup(ctx, "servers", serversCommands, args, stdout, stderr, lookupEnv)
-	case "providers":
-		return runAdminGroup(ctx, "providers", providersCommands, args, stdout, stderr, lookupEnv)
-	case "tools":
-		return runAdminGroup(ctx, "tools", toolsCommands, args, stdout, stderr, lookupEnv)
-	case "usage":
-		return runAdmin(ctx, "usage", usageCommand, args, stdout, stderr, lookupEnv)
-	case "cache":
-		return runAdminGroup(ctx, "cache", cacheCommands, args, stdout, stderr, lookupEnv)
-	case "reload":
-		return runAdmin(ctx, "reload", reloadCommand, args, stdout, stderr, lookupEnv)
 	case "version":
 		fmt.Fprintln(stdout, "junction", version())
 		return exitOK

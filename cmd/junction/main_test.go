@@ -24,6 +24,17 @@ func TestMain(m *testing.M) { testkit.Main(m, junctionBuild.Remove) }
 
 func noEnv(string) (string, bool) { return "", false }
 
+// binaryTest marks a test that runs the junction binary: parallel, skipped
+// with -short. It returns a temp dir for the test and the binary.
+func binaryTest(t *testing.T) (dir, bin string) {
+	t.Helper()
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	return t.TempDir(), junctionBuild.Path(t)
+}
+
 func TestVersionAndUsage(t *testing.T) {
 	t.Parallel()
 	var out, errOut bytes.Buffer
@@ -81,12 +92,7 @@ func TestFlagsOverrideEnvOverrideConfig(t *testing.T) {
 // TestServeStartsAndStopsOnSIGINT runs the real binary with no config, as a
 // user would, and stops it with Ctrl-C.
 func TestServeStartsAndStopsOnSIGINT(t *testing.T) {
-	t.Parallel()
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	dir := t.TempDir()
-	bin := junctionBuild.Path(t)
+	dir, bin := binaryTest(t)
 	addr := freeAddr(t)
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "--listen", addr, "--log-format", "json")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
 )
 
@@ -88,11 +87,7 @@ func providersAdd(fs *flag.FlagSet) adminAction {
 				req.Timeouts[name] = d.String()
 			}
 		}
-		raw, err := a.do(ctx, http.MethodPost, "/admin/v1/providers", nil, req)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, func(w io.Writer, p providerView) error {
+		return call(ctx, a, http.MethodPost, "/admin/v1/providers", nil, req, func(w io.Writer, p providerView) error {
 			_, err := fmt.Fprintf(w, "Added provider %q (%s) with %d key(s). Its models are routable as %s/<model>.\n",
 				p.Name, p.Type, len(p.Keys), p.Name)
 			return err
@@ -100,38 +95,15 @@ func providersAdd(fs *flag.FlagSet) adminAction {
 	}
 }
 
-func providersList(fs *flag.FlagSet) adminAction {
-	return func(ctx context.Context, a *admin, _ []string) error {
-		raw, err := a.do(ctx, http.MethodGet, "/admin/v1/providers", nil, nil)
-		if err != nil {
-			return err
+var providersList = requestAction(http.MethodGet, "/admin/v1/providers", listTable(
+	"No providers. Add one with `junction providers add` or under providers: in the configuration file.",
+	[]string{"NAME", "TYPE", "BASE_URL", "KEYS", "MODELS", "SOURCE"},
+	func(p providerView) []string {
+		keys := make([]string, 0, len(p.Keys))
+		for _, k := range p.Keys {
+			keys = append(keys, fmt.Sprintf("%s(w=%g)", k.Name, k.Weight))
 		}
-		return respond(a, raw, func(w io.Writer, l listResponse[providerView]) error {
-			if len(l.Data) == 0 {
-				_, err := fmt.Fprintln(w, "No providers. Add one with `junction providers add` or under providers: in the configuration file.")
-				return err
-			}
-			t := newTable(w, "NAME", "TYPE", "BASE_URL", "KEYS", "MODELS", "SOURCE")
-			for _, p := range l.Data {
-				keys := make([]string, 0, len(p.Keys))
-				for _, k := range p.Keys {
-					keys = append(keys, fmt.Sprintf("%s(w=%g)", k.Name, k.Weight))
-				}
-				t.row(p.Name, orDash(p.Type), orDash(p.BaseURL), formatList(keys), formatList(p.Models), orDash(p.Source))
-			}
-			return t.flush()
-		})
-	}
-}
+		return []string{p.Name, orDash(p.Type), orDash(p.BaseURL), formatList(keys), formatList(p.Models), orDash(p.Source)}
+	}))
 
-func providersRm(fs *flag.FlagSet) adminAction {
-	return func(ctx context.Context, a *admin, args []string) error {
-		if _, err := a.do(ctx, http.MethodDelete, "/admin/v1/providers/"+url.PathEscape(args[0]), nil, nil); err != nil {
-			return err
-		}
-		if !a.json { // the response is 204, with no JSON to print
-			fmt.Fprintf(a.out, "Removed provider %s.\n", args[0])
-		}
-		return nil
-	}
-}
+var providersRm = deleteAction("/admin/v1/providers", "Removed provider")

@@ -25,11 +25,7 @@ type reloadReport struct {
 
 func reloadSetup(*flag.FlagSet) adminAction {
 	return func(ctx context.Context, a *admin, _ []string) error {
-		raw, err := a.do(ctx, http.MethodPost, "/admin/v1/reload", nil, nil)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, func(w io.Writer, r reloadReport) error {
+		return call(ctx, a, http.MethodPost, "/admin/v1/reload", nil, nil, func(w io.Writer, r reloadReport) error {
 			if len(r.Changed) == 0 {
 				fmt.Fprintln(w, "Reloaded: nothing changed.")
 			} else {

@@ -56,12 +56,7 @@ func hupWaitUntil(t *testing.T, what string, logs *testkit.SyncBuffer, cond func
 // when SIGHUPs arrive while a reload runs; `junction reload` does the same
 // through the admin API; SIGINT still stops it cleanly.
 func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
-	t.Parallel()
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	dir := t.TempDir()
-	bin := junctionBuild.Path(t)
+	dir, bin := binaryTest(t)
 	mock := llmtest.NewServer(llmtest.WithSeed(3))
 	t.Cleanup(mock.Close)
 	if err := mock.SetBehavior("sk-main", llmtest.Behavior{ReplyTokens: 60, ChunkDelay: 50 * time.Millisecond}); err != nil {

@@ -90,11 +90,7 @@ func serversAdd(fs *flag.FlagSet) adminAction {
 			cfg.Prefix = prefix
 		}
 		cfg.IncludeTools, cfg.ExcludeTools = include, exclude
-		raw, err := a.do(ctx, http.MethodPost, "/admin/v1/servers", nil, cfg)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, func(w io.Writer, s registry.ServerInfo) error {
+		return call(ctx, a, http.MethodPost, "/admin/v1/servers", nil, cfg, func(w io.Writer, s registry.ServerInfo) error {
 			next := "It connects in the background"
 			if s.Disabled {
 				next = "It is disabled: the gateway does not connect to it"
@@ -106,26 +102,13 @@ func serversAdd(fs *flag.FlagSet) adminAction {
 	}
 }
 
-func serversList(fs *flag.FlagSet) adminAction {
-	return func(ctx context.Context, a *admin, _ []string) error {
-		raw, err := a.do(ctx, http.MethodGet, "/admin/v1/servers", nil, nil)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, func(w io.Writer, l listResponse[registry.ServerInfo]) error {
-			if len(l.Data) == 0 {
-				_, err := fmt.Fprintln(w, "No servers. Add one with `junction servers add`.")
-				return err
-			}
-			t := newTable(w, "NAME", "TRANSPORT", "STATE", "TOOLS", "PROTOCOL", "SOURCE", "ERROR")
-			for _, s := range l.Data {
-				t.row(s.Name, s.Transport, orDash(serverState(s)), fmt.Sprint(s.Status.Tools),
-					orDash(s.Status.ProtocolVersion), orDash(s.Source), orDash(oneLine(s.Status.Error)))
-			}
-			return t.flush()
-		})
-	}
-}
+var serversList = requestAction(http.MethodGet, "/admin/v1/servers", listTable(
+	"No servers. Add one with `junction servers add`.",
+	[]string{"NAME", "TRANSPORT", "STATE", "TOOLS", "PROTOCOL", "SOURCE", "ERROR"},
+	func(s registry.ServerInfo) []string {
+		return []string{s.Name, s.Transport, orDash(serverState(s)), fmt.Sprint(s.Status.Tools),
+			orDash(s.Status.ProtocolVersion), orDash(s.Source), orDash(oneLine(s.Status.Error))}
+	}))
 
 // serverState is the live state, or "disabled" for a server that is.
 func serverState(s registry.ServerInfo) string {
@@ -191,8 +174,7 @@ func printServer(w io.Writer, v struct {
 	if prefix == "" {
 		prefix = "(none)"
 	}
-	t := newTable(w, "SERVER", s.Name)
-	for _, r := range [][2]string{
+	if err := fieldTable(w, "SERVER", s.Name, [][2]string{
 		{"TRANSPORT", s.Transport},
 		{"STATE", orDash(serverState(s))},
 		{"ERROR", orDash(oneLine(s.Status.Error))},
@@ -218,44 +200,26 @@ func printServer(w io.Writer, v struct {
 		{"SOURCE", orDash(s.Source)},
 		{"CREATED", formatTime(&s.CreatedAt)},
 		{"UPDATED", formatTime(&s.UpdatedAt)},
-	} {
-		t.row(r[0], r[1])
-	}
-	if err := t.flush(); err != nil {
+	}); err != nil {
 		return err
 	}
-	fmt.Fprintln(w)
 	if len(v.Tools) == 0 {
 		_, err := fmt.Fprintln(w, "No tools (a server offers its tools only while it is ready).")
 		return err
 	}
-	t = newTable(w, "TOOL", "PUBLIC_NAME", "DESCRIPTION")
+	t := newTable(w, "TOOL", "PUBLIC_NAME", "DESCRIPTION")
 	for _, tool := range v.Tools {
 		t.row(tool.Name, orDash(tool.PublicName), orDash(truncate(oneLine(tool.description()), descriptionWidth)))
 	}
 	return t.flush()
 }
 
-func serversRm(fs *flag.FlagSet) adminAction {
-	return func(ctx context.Context, a *admin, args []string) error {
-		if _, err := a.do(ctx, http.MethodDelete, "/admin/v1/servers/"+url.PathEscape(args[0]), nil, nil); err != nil {
-			return err
-		}
-		if !a.json { // the response is 204, with no JSON to print
-			fmt.Fprintf(a.out, "Removed server %s.\n", args[0])
-		}
-		return nil
-	}
-}
+var serversRm = deleteAction("/admin/v1/servers", "Removed server")
 
 func serversRefresh(fs *flag.FlagSet) adminAction {
 	return func(ctx context.Context, a *admin, args []string) error {
 		a.http.Timeout = 0 // reconnecting is bounded by the server's connect timeout, which may exceed adminTimeout
-		raw, err := a.do(ctx, http.MethodPost, "/admin/v1/servers/"+url.PathEscape(args[0])+"/refresh", nil, nil)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, func(w io.Writer, s registry.ServerInfo) error {
+		return call(ctx, a, http.MethodPost, "/admin/v1/servers/"+url.PathEscape(args[0])+"/refresh", nil, nil, func(w io.Writer, s registry.ServerInfo) error {
 			msg := fmt.Sprintf("Refreshed server %q: state %s, %d tool(s)", s.Name, orDash(serverState(s)), s.Status.Tools)
 			if s.Status.Error != "" {
 				msg += ", error: " + oneLine(s.Status.Error)

@@ -22,12 +22,7 @@ import (
 // the second cuts it short, and the process exits within seconds with the
 // cut stream settled and recorded.
 func TestSecondSignalCutsTheDrainShort(t *testing.T) {
-	t.Parallel()
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	dir := t.TempDir()
-	bin := junctionBuild.Path(t)
+	dir, bin := binaryTest(t)
 	mock := llmtest.NewServer()
 	t.Cleanup(mock.Close)
 	if err := mock.SetBehavior("sk-main", llmtest.Behavior{ReplyTokens: 5000, ChunkDelay: 50 * time.Millisecond}); err != nil {

@@ -24,6 +24,20 @@ func (t *table) row(cells ...string) { fmt.Fprintln(t.tw, strings.Join(cells, "\
 
 func (t *table) flush() error { return t.tw.Flush() }
 
+// fieldTable prints one object's fields as a two-column table under the
+// header row (kind, name), then an empty line.
+func fieldTable(w io.Writer, kind, name string, fields [][2]string) error {
+	t := newTable(w, kind, name)
+	for _, f := range fields {
+		t.row(f[0], f[1])
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}
+
 // orDash shows an empty cell as "-".
 func orDash(s string) string {
 	if s == "" {

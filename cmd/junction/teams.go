@@ -30,30 +30,16 @@ func teamsCreate(fs *flag.FlagSet) adminAction {
 		if in.Budget, err = budget(); err != nil {
 			return err
 		}
-		raw, err := a.do(ctx, http.MethodPost, "/admin/v1/teams", nil, in)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, func(w io.Writer, t policy.Team) error {
+		return call(ctx, a, http.MethodPost, "/admin/v1/teams", nil, in, func(w io.Writer, t policy.Team) error {
 			_, err := fmt.Fprintf(w, "Created team %q.\n", t.Name)
 			return err
 		})
 	}
 }
 
-func teamsList(fs *flag.FlagSet) adminAction {
-	return func(ctx context.Context, a *admin, _ []string) error {
-		raw, err := a.do(ctx, http.MethodGet, "/admin/v1/teams", nil, nil)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, func(w io.Writer, l listResponse[policy.Team]) error {
-			t := newTable(w, "NAME", "BUDGET", "RPM", "TPM", "TOOL_CALLS/MIN", "SOURCE")
-			for _, team := range l.Data {
-				t.row(team.Name, formatBudget(team.Budget), formatLimit(team.Limits.RPM), formatLimit(team.Limits.TPM),
-					formatLimit(team.Limits.ToolCallsPerMin), team.Source)
-			}
-			return t.flush()
-		})
-	}
-}
+var teamsList = requestAction(http.MethodGet, "/admin/v1/teams", listTable("",
+	[]string{"NAME", "BUDGET", "RPM", "TPM", "TOOL_CALLS/MIN", "SOURCE"},
+	func(team policy.Team) []string {
+		return []string{team.Name, formatBudget(team.Budget), formatLimit(team.Limits.RPM), formatLimit(team.Limits.TPM),
+			formatLimit(team.Limits.ToolCallsPerMin), team.Source}
+	}))

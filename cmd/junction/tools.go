@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"reflect"
 	"strings"
 	"time"
@@ -34,31 +33,14 @@ type toolInfo struct {
 }
 
 func toolsList(fs *flag.FlagSet) adminAction {
-	key := fs.String("key", "", "only the tools this virtual key (id or name) may call")
-	toolset := fs.String("toolset", "", "only the tools of this toolset")
+	query := queryFlags(fs,
+		queryParam{"key", "key", "only the tools this virtual key (id or name) may call"},
+		queryParam{"toolset", "toolset", "only the tools of this toolset"})
+	render := listTable("No tools.", []string{"NAME", "SERVER", "TOOL", "DESCRIPTION"}, func(tool toolInfo) []string {
+		return []string{tool.Name, tool.Server, tool.Tool, orDash(truncate(oneLine(tool.Description), descriptionWidth))}
+	})
 	return func(ctx context.Context, a *admin, _ []string) error {
-		q := url.Values{}
-		if *key != "" {
-			q.Set("key", *key)
-		}
-		if *toolset != "" {
-			q.Set("toolset", *toolset)
-		}
-		raw, err := a.do(ctx, http.MethodGet, "/admin/v1/tools", q, nil)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, func(w io.Writer, l listResponse[toolInfo]) error {
-			if len(l.Data) == 0 {
-				_, err := fmt.Fprintln(w, "No tools.")
-				return err
-			}
-			t := newTable(w, "NAME", "SERVER", "TOOL", "DESCRIPTION")
-			for _, tool := range l.Data {
-				t.row(tool.Name, tool.Server, tool.Tool, orDash(truncate(oneLine(tool.Description), descriptionWidth)))
-			}
-			return t.flush()
-		})
+		return call(ctx, a, http.MethodGet, "/admin/v1/tools", query(), nil, render)
 	}
 }
 

@@ -4,9 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 )
 
 // junction usage
@@ -29,45 +27,26 @@ type usageRow struct {
 }
 
 func usageReport(fs *flag.FlagSet) adminAction {
-	params := []struct{ flag, param, help string }{
-		{"key", "key", "only this key (id or name)"},
-		{"team", "team", "only this team"},
-		{"model", "model", "only this model"},
-		{"tool", "tool", "only this tool"},
-		{"from", "from", "from this YYYY-MM-DD date or RFC 3339 time"},
-		{"to", "to", "up to this YYYY-MM-DD date or RFC 3339 time"},
-		{"group-by", "group_by", "group by key, team, model, tool or day"},
-	}
-	values := make([]*string, len(params))
-	for i, p := range params {
-		values[i] = fs.String(p.flag, "", p.help)
-	}
-	return func(ctx context.Context, a *admin, _ []string) error {
-		q := url.Values{}
-		for i, p := range params {
-			if *values[i] != "" {
-				q.Set(p.param, *values[i])
+	query := queryFlags(fs,
+		queryParam{"key", "key", "only this key (id or name)"},
+		queryParam{"team", "team", "only this team"},
+		queryParam{"model", "model", "only this model"},
+		queryParam{"tool", "tool", "only this tool"},
+		queryParam{"from", "from", "from this YYYY-MM-DD date or RFC 3339 time"},
+		queryParam{"to", "to", "up to this YYYY-MM-DD date or RFC 3339 time"},
+		queryParam{"group-by", "group_by", "group by key, team, model, tool or day"},
+	)
+	render := listTable("No usage recorded.",
+		[]string{"GROUP", "REQUESTS", "ERRORS", "PROMPT_TOKENS", "COMPLETION_TOKENS", "CACHED_TOKENS", "COST_USD"},
+		func(r usageRow) []string {
+			group := r.Group
+			if group == "" {
+				group = "(all)"
 			}
-		}
-		raw, err := a.do(ctx, http.MethodGet, "/admin/v1/usage", q, nil)
-		if err != nil {
-			return err
-		}
-		return respond(a, raw, func(w io.Writer, l listResponse[usageRow]) error {
-			if len(l.Data) == 0 {
-				_, err := fmt.Fprintln(w, "No usage recorded.")
-				return err
-			}
-			t := newTable(w, "GROUP", "REQUESTS", "ERRORS", "PROMPT_TOKENS", "COMPLETION_TOKENS", "CACHED_TOKENS", "COST_USD")
-			for _, r := range l.Data {
-				group := r.Group
-				if group == "" {
-					group = "(all)"
-				}
-				t.row(group, fmt.Sprint(r.Requests), fmt.Sprint(r.Errors), fmt.Sprint(r.PromptTokens),
-					fmt.Sprint(r.CompletionTokens), fmt.Sprint(r.CachedTokens), fmt.Sprintf("%.6f", r.CostUSD))
-			}
-			return t.flush()
+			return []string{group, fmt.Sprint(r.Requests), fmt.Sprint(r.Errors), fmt.Sprint(r.PromptTokens),
+				fmt.Sprint(r.CompletionTokens), fmt.Sprint(r.CachedTokens), fmt.Sprintf("%.6f", r.CostUSD)}
 		})
+	return func(ctx context.Context, a *admin, _ []string) error {
+		return call(ctx, a, http.MethodGet, "/admin/v1/usage", query(), nil, render)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -245,4 +246,20 @@ func isLoopbackHost(host string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+// ServeStreamable serves srv, any mcp-go server, over streamable HTTP with
+// opts on an httptest server until the test ends, and returns its URL.
+// Tests use it for upstreams with behaviour of their own.
+func ServeStreamable(t testing.TB, srv *server.MCPServer, opts ...server.StreamableHTTPOption) string {
+	t.Helper()
+	h := server.NewStreamableHTTPServer(srv, opts...)
+	ts := httptest.NewServer(h)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+		ts.Close()
+	})
+	return ts.URL
 }

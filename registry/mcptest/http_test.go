@@ -52,10 +52,7 @@ func TestCheckListenAddr(t *testing.T) {
 var errAny = errors.New("any error")
 
 func TestStartHTTPRefusesRemoteAddresses(t *testing.T) {
-	srv, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t)
 	for _, addr := range []string{"0.0.0.0:0", ":0"} {
 		if h, err := srv.StartHTTP(HTTPConfig{Addr: addr}); !errors.Is(err, ErrNotLoopback) {
 			if h != nil {
@@ -108,10 +105,7 @@ func callSleepAsync(t *testing.T, c *client.Client, rec *recorder, ms int) <-cha
 // standalone GET stream open and a modern one.
 func connectedPair(t *testing.T) (*HTTPServer, *client.Client, *recorder) {
 	t.Helper()
-	srv, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t)
 	h, err := srv.StartHTTP(HTTPConfig{})
 	if err != nil {
 		t.Fatal(err)

@@ -463,10 +463,7 @@ func TestHelpers(t *testing.T) {
 
 // TestPromptErrors checks the greet prompt's argument handling.
 func TestPromptErrors(t *testing.T) {
-	srv, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t)
 	c := inProcessClient(t, srv)
 	for _, args := range []map[string]string{{}, {"name": "Ada", "style": "shouty"}} {
 		if _, err := c.GetPrompt(t.Context(), mcp.GetPromptRequest{Params: mcp.GetPromptParams{Name: PromptGreet, Arguments: args}}); err == nil {

@@ -24,6 +24,16 @@ type rawStdio struct {
 // startRawStdio serves srv on pipes; the test writes lines with send and
 // reads with recv. stop cancels ServeStdio and returns its result; it runs
 // at the end of the test at the latest.
+// mustServer is NewServer with the default options; it fails t on error.
+func mustServer(t *testing.T) *Server {
+	t.Helper()
+	srv, err := NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
 func startRawStdio(t *testing.T, srv *Server) *rawStdio {
 	t.Helper()
 	serverIn, toServer := io.Pipe()
@@ -83,10 +93,7 @@ func (r *rawStdio) recv(t *testing.T) map[string]any {
 const initializeLine = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
 
 func TestServeStdioRawProtocol(t *testing.T) {
-	srv, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t)
 	r := startRawStdio(t, srv)
 	r.send(t, initializeLine)
 	if msg := r.recv(t); msg["id"] != 1.0 || msg["result"] == nil {
@@ -125,13 +132,9 @@ func TestServeStdioRawProtocol(t *testing.T) {
 // TestServeStdioProgressPrecedesResponse checks that a handler's progress
 // notifications are written before its response.
 func TestServeStdioProgressPrecedesResponse(t *testing.T) {
-	srv, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t)
 	r := startRawStdio(t, srv)
-	r.send(t, initializeLine)
-	r.recv(t)
+	r.initialize(t)
 	r.send(t, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":120,"progress_interval_ms":30},"_meta":{"progressToken":42}}}`)
 	var progress []float64
 	for {
@@ -154,14 +157,10 @@ func TestServeStdioProgressPrecedesResponse(t *testing.T) {
 // and checks that one session's progress never reaches the other, while a
 // catalog change reaches both.
 func TestServeStdioSessionsAreIndependent(t *testing.T) {
-	srv, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t)
 	a, b := startRawStdio(t, srv), startRawStdio(t, srv)
 	for _, r := range []*rawStdio{a, b} {
-		r.send(t, initializeLine)
-		r.recv(t)
+		r.initialize(t)
 		r.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 	}
 	a.send(t, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":60,"progress_interval_ms":10},"_meta":{"progressToken":"a"}}}`)
@@ -182,13 +181,9 @@ func TestServeStdioSessionsAreIndependent(t *testing.T) {
 }
 
 func TestServeStdioStopsWhenContextEnds(t *testing.T) {
-	srv, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t)
 	r := startRawStdio(t, srv)
-	r.send(t, initializeLine)
-	r.recv(t)
+	r.initialize(t)
 	r.send(t, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":60000,"progress_interval_ms":10},"_meta":{"progressToken":"p"}}}`)
 	if msg := r.recv(t); msg["method"] != "notifications/progress" {
 		t.Fatalf("got %v, want progress from the running sleep", msg)
@@ -219,10 +214,7 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk on fire") }
 
 func TestServeStdioStopsOnWriteError(t *testing.T) {
-	srv, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t)
 	serverIn, toServer := io.Pipe()
 	defer toServer.Close()
 	done := make(chan error, 1)
@@ -241,13 +233,10 @@ func TestServeStdioStopsOnWriteError(t *testing.T) {
 }
 
 func TestServeStdioReadError(t *testing.T) {
-	srv, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t)
 	in := io.MultiReader(strings.NewReader(initializeLine+"\n"), iotestErrReader{})
 	var out strings.Builder
-	err = srv.ServeStdio(t.Context(), in, &out)
+	err := srv.ServeStdio(t.Context(), in, &out)
 	if err == nil || !strings.Contains(err.Error(), "read: pipe exploded") {
 		t.Errorf("ServeStdio = %v, want the read error", err)
 	}
@@ -259,10 +248,7 @@ type iotestErrReader struct{}
 func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("pipe exploded") }
 
 func TestServeStdioEOFWithoutInput(t *testing.T) {
-	srv, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t)
 	var out strings.Builder
 	if err := srv.ServeStdio(t.Context(), strings.NewReader(""), &out); err != nil {
 		t.Errorf("ServeStdio on empty input = %v, want nil", err)
@@ -284,4 +270,11 @@ func TestPackageServeStdio(t *testing.T) {
 	if got := out.String(); !strings.Contains(got, `"name":"pkg"`) || !strings.Contains(got, `"name":"echo"`) {
 		t.Errorf("output = %s, want serverInfo pkg and the echo tool", got)
 	}
+}
+
+// initialize sends the initialize request and reads its answer.
+func (r *rawStdio) initialize(t *testing.T) {
+	t.Helper()
+	r.send(t, initializeLine)
+	r.recv(t)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/junctionhq/junction/internal/testkit"
 )
 
 // admission is the shape of one governed request: a per-key rate limit and a
@@ -85,5 +87,5 @@ func BenchmarkMemoryReserveAdjustParallel(b *testing.B) {
 }
 
 func BenchmarkRedisReserveAdjust(b *testing.B) {
-	benchReserveAdjust(b, openRedis(b, redisURL(b), testPrefix(b)))
+	benchReserveAdjust(b, openRedis(b, testkit.RedisURL(b), testPrefix(b)))
 }

@@ -171,33 +171,8 @@ func TestBehaviour(t *testing.T) {
 		for _, tc := range behaviour {
 			t.Run(tc.name, func(t *testing.T) {
 				c := be.open(t)
-				ctx := t.Context()
 				for i, s := range tc.steps {
-					switch s.op {
-					case opReserve:
-						values := make([]int64, len(s.bs))
-						rejected, err := c.Reserve(ctx, s.bs, values)
-						if err != nil {
-							t.Fatalf("step %d: Reserve: %v", i, err)
-						}
-						if rejected != s.rejected {
-							t.Fatalf("step %d: Reserve rejected = %d, want %d (values %v)", i, rejected, s.rejected, values)
-						}
-						if !slices.Equal(values, s.want) {
-							t.Fatalf("step %d: Reserve values = %v, want %v", i, values, s.want)
-						}
-					case opAdjust:
-						if err := c.Adjust(ctx, s.bs); err != nil {
-							t.Fatalf("step %d: Adjust: %v", i, err)
-						}
-					}
-					got := make([]int64, len(s.bs))
-					if err := c.Get(ctx, s.bs, got); err != nil {
-						t.Fatalf("step %d: Get: %v", i, err)
-					}
-					if !slices.Equal(got, s.want) {
-						t.Fatalf("step %d: Get after the step = %v, want %v", i, got, s.want)
-					}
+					runStep(t, c, i, s)
 				}
 			})
 		}

@@ -4,17 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/redis/go-redis/v9"
 )
-
-// redisEnv names the environment variable holding the URL of a Redis server
-// the tests may write keys to (each test under its own random prefix).
-const redisEnv = "JUNCTION_TEST_REDIS"
 
 // backend makes fresh, empty counter stores of one kind.
 type backend struct {
@@ -44,9 +39,9 @@ func backends() []backend {
 		},
 		{
 			name: "redis",
-			open: func(t *testing.T) Counters { return openRedis(t, redisURL(t), testPrefix(t)) },
+			open: func(t *testing.T) Counters { return openRedis(t, testkit.RedisURL(t), testPrefix(t)) },
 			replicas: func(t *testing.T, n int) []Counters {
-				url, prefix := redisURL(t), testPrefix(t)
+				url, prefix := testkit.RedisURL(t), testPrefix(t)
 				cs := make([]Counters, n)
 				for i := range cs {
 					cs[i] = openRedis(t, url, prefix)
@@ -69,22 +64,8 @@ func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 func openMemory(t testing.TB, now func() time.Time) *Memory {
 	t.Helper()
 	m := NewMemory(MemoryOptions{Now: now})
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("Memory.Close: %v", err)
-		}
-	})
+	testkit.CloseAtEnd(t, "Memory.Close", m)
 	return m
-}
-
-// redisURL returns $JUNCTION_TEST_REDIS, or skips t when it is not set.
-func redisURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv(redisEnv)
-	if u == "" {
-		t.Skip(redisEnv + " not set: set it to a Redis URL, e.g. redis://127.0.0.1:6379/0, to run the Redis tests")
-	}
-	return u
 }
 
 // testPrefix returns a random key prefix for t and deletes every key under it
@@ -94,7 +75,7 @@ func testPrefix(t testing.TB) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
 	prefix := "junction-test-" + hex.EncodeToString(b[:]) + ":"
-	url := redisURL(t)
+	url := testkit.RedisURL(t)
 	t.Cleanup(func() { deleteKeys(t, url, keyPrefix(prefix)) })
 	return prefix
 }
@@ -104,7 +85,7 @@ func deleteKeys(t testing.TB, url, keyPrefix string) {
 	t.Helper()
 	o, err := redis.ParseURL(url)
 	if err != nil {
-		t.Errorf("cleanup: parse %s: %v", redisEnv, err)
+		t.Errorf("cleanup: parse %s: %v", testkit.RedisEnv, err)
 		return
 	}
 	c := redis.NewClient(o)
@@ -141,11 +122,7 @@ func openRedis(t testing.TB, url, prefix string) *Redis {
 	if err != nil {
 		t.Fatalf("NewRedis: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := r.Close(); err != nil {
-			t.Errorf("Redis.Close: %v", err)
-		}
-	})
+	testkit.CloseAtEnd(t, "Redis.Close", r)
 	return r
 }
 
@@ -153,9 +130,9 @@ func openRedis(t testing.TB, url, prefix string) *Redis {
 // closed when t ends.
 func rawRedis(t testing.TB) *redis.Client {
 	t.Helper()
-	o, err := redis.ParseURL(redisURL(t))
+	o, err := redis.ParseURL(testkit.RedisURL(t))
 	if err != nil {
-		t.Fatalf("parse %s: %v", redisEnv, err)
+		t.Fatalf("parse %s: %v", testkit.RedisEnv, err)
 	}
 	c := redis.NewClient(o)
 	t.Cleanup(func() { _ = c.Close() })

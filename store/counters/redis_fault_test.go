@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/store/counters/redistest"
 )
 
@@ -21,7 +22,7 @@ const (
 // of $JUNCTION_TEST_REDIS, with the fault tests' call bound.
 func openProxied(t *testing.T) (*Redis, *redistest.Proxy) {
 	t.Helper()
-	p := redistest.NewProxy(t, redisURL(t))
+	p := redistest.NewProxy(t, testkit.RedisURL(t))
 	r, err := NewRedis(t.Context(), RedisOptions{URL: p.URL(), Prefix: testPrefix(t), Timeout: faultTimeout})
 	if err != nil {
 		t.Fatalf("NewRedis through the proxy: %v", err)
@@ -166,7 +167,7 @@ func TestRedisTimeoutOption(t *testing.T) {
 	if _, err := NewRedis(t.Context(), RedisOptions{URL: "redis://127.0.0.1:6379/0", Timeout: -time.Second}); err == nil {
 		t.Error("NewRedis with a negative Timeout succeeded")
 	}
-	r, err := NewRedis(t.Context(), RedisOptions{URL: redisURL(t), Prefix: testPrefix(t)})
+	r, err := NewRedis(t.Context(), RedisOptions{URL: testkit.RedisURL(t), Prefix: testPrefix(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

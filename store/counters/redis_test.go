@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/junctionhq/junction/internal/testkit"
 )
 
 func TestKeyPrefix(t *testing.T) {
@@ -198,7 +200,7 @@ func TestRedisRoundTrips(t *testing.T) {
 // TestRedisTTL checks the expiry set on window keys, without waiting for it.
 func TestRedisTTL(t *testing.T) {
 	raw := rawRedis(t)
-	r := openRedis(t, redisURL(t), testPrefix(t))
+	r := openRedis(t, testkit.RedisURL(t), testPrefix(t))
 	ctx := t.Context()
 	values := make([]int64, 1)
 	reserve := func(b Bucket) {
@@ -264,7 +266,7 @@ func TestRedisTTL(t *testing.T) {
 // counter fails the whole call before anything is written.
 func TestRedisCorruptValue(t *testing.T) {
 	raw := rawRedis(t)
-	r := openRedis(t, redisURL(t), testPrefix(t))
+	r := openRedis(t, testkit.RedisURL(t), testPrefix(t))
 	ctx := t.Context()
 	good, bad := bk("good", -1, 1), bk("bad", -1, 1)
 	for key, value := range map[string]string{r.key(&good): "5", r.key(&bad): "not a number"} {
@@ -290,7 +292,7 @@ func TestRedisCorruptValue(t *testing.T) {
 // TestRedisContext checks that a cancelled context fails the call with a
 // wrapped context error.
 func TestRedisContext(t *testing.T) {
-	r := openRedis(t, redisURL(t), testPrefix(t))
+	r := openRedis(t, testkit.RedisURL(t), testPrefix(t))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := r.Reserve(ctx, []Bucket{bk("a", -1, 1)}, make([]int64, 1))
