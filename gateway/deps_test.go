@@ -26,9 +26,9 @@ var allowedImports = map[string][]string{
 	"llm/llmtest":           {"llm/internal"},
 	"mcp":                   {"registry", "policy", "apierror", "telemetry"},
 	"apierror":              {"policy"},
-	"registry":              {"store", "telemetry"},
+	"registry":              {"store", "telemetry", "internal/glob"},
 	"registry/mcptest":      {},
-	"policy":                {"store", "telemetry"},
+	"policy":                {"store", "telemetry", "internal/glob"},
 	"cache":                 {"store", "telemetry"},
 	"cache/qdranttest":      {},
 	"store":                 {},
@@ -37,6 +37,7 @@ var allowedImports = map[string][]string{
 	"telemetry":             {"store"},
 	"web":                   {},
 	"internal/testkit":      {},
+	"internal/glob":         {},
 	"examples":              {"llm/llmtest", "registry/mcptest"},
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/junctionhq/junction/internal/glob"
+
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
 	"github.com/casbin/casbin/v2/persist"
@@ -133,7 +135,7 @@ func newEnforcer(a *adapter) (*casbin.SyncedEnforcer, error) {
 		}
 		s, _ := args[0].(string)
 		p, _ := args[1].(string)
-		return globMatch(s, p), nil
+		return glob.Match(s, p), nil
 	})
 	e.EnableAutoSave(false)
 	return e, nil

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/junctionhq/junction/internal/glob"
+
 	"github.com/junctionhq/junction/store/counters"
 )
 
@@ -412,7 +414,7 @@ func (e *Engine) toolCostMicros(server, tool string) int64 {
 	}
 	name := server + "/" + tool
 	for _, tc := range e.meter.ToolCosts {
-		if globMatch(name, tc.Tool) {
+		if glob.Match(name, tc.Tool) {
 			return usdToMicros(tc.USD)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/junctionhq/junction/internal/glob"
 )
 
 // Rule is one access policy line: Subject may (allow) or may not (deny) do
@@ -140,45 +142,15 @@ func (l PolicyLine) Validate(path string) []error {
 	return r.Validate(path)
 }
 
-// globMatch reports whether s matches pattern, where * matches any run of
-// characters (including none, and including '/' and ':') and every other
-// character matches itself. It runs in O(len(s)·len(pattern)) at worst and
-// allocates nothing.
-func globMatch(s, pattern string) bool {
-	// Iterative wildcard matching with a single backtrack point.
-	si, pi := 0, 0
-	star, mark := -1, 0
-	for si < len(s) {
-		switch {
-		case pi < len(pattern) && pattern[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case pi < len(pattern) && pattern[pi] == s[si]:
-			si++
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(pattern) && pattern[pi] == '*' {
-		pi++
-	}
-	return pi == len(pattern)
-}
-
 // Match reports whether s matches the glob pattern, where * matches any run
 // of characters: the one pattern language of policies, key model and tool
 // lists, and toolsets.
-func Match(s, pattern string) bool { return globMatch(s, pattern) }
+func Match(s, pattern string) bool { return glob.Match(s, pattern) }
 
 // MatchAny reports whether s matches any of the glob patterns.
 func MatchAny(s string, patterns []string) bool {
 	for _, p := range patterns {
-		if globMatch(s, p) {
+		if glob.Match(s, p) {
 			return true
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/junctionhq/junction/internal/glob"
+
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"go.yaml.in/yaml/v3"
@@ -270,7 +272,7 @@ func (c ServerConfig) keepTool(name string) bool {
 	if len(c.IncludeTools) > 0 {
 		in := false
 		for _, p := range c.IncludeTools {
-			if matchGlob(p, name) {
+			if glob.Match(name, p) {
 				in = true
 				break
 			}
@@ -280,33 +282,11 @@ func (c ServerConfig) keepTool(name string) bool {
 		}
 	}
 	for _, p := range c.ExcludeTools {
-		if matchGlob(p, name) {
+		if glob.Match(name, p) {
 			return false
 		}
 	}
 	return true
-}
-
-// matchGlob reports whether name matches pattern, where '*' matches any run
-// of characters (including none) and every other character only itself.
-func matchGlob(pattern, name string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == name
-	}
-	if !strings.HasPrefix(name, parts[0]) {
-		return false
-	}
-	name = name[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(name, p)
-		if i < 0 {
-			return false
-		}
-		name = name[i+len(p):]
-	}
-	return strings.HasSuffix(name, last)
 }
 
 // validHeaderName reports whether k is an HTTP header field name (a token).

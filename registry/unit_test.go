@@ -8,31 +8,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func TestMatchGlob(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		pattern, name string
-		want          bool
-	}{
-		{"*", "", true},
-		{"*", "anything", true},
-		{"read_*", "read_file", true},
-		{"read_*", "write_file", false},
-		{"*_file", "read_file", true},
-		{"r*d*e", "read_file", true},
-		{"r*x*e", "read_file", false},
-		{"echo", "echo", true},
-		{"echo", "echo2", false},
-		{"a*a", "a", false},
-		{"a*a", "aa", true},
-	}
-	for _, tt := range tests {
-		if got := matchGlob(tt.pattern, tt.name); got != tt.want {
-			t.Errorf("matchGlob(%q, %q) = %v", tt.pattern, tt.name, got)
-		}
-	}
-}
-
 func TestValidate(t *testing.T) {
 	long := strings.Repeat("x", 65)
 	bad := "bad prefix"
