@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
+
+	"github.com/junctionhq/junction/llm/providerstore"
 )
 
 // junction providers add|list|rm
@@ -18,40 +19,8 @@ var providersCommands = map[string]adminCommand{
 	"rm":   {synopsis: "NAME", summary: "remove a provider added through the API: its models stop being routable at once", nargs: 1, setup: providersRm},
 }
 
-// providerRequest is the body of POST /admin/v1/providers.
-type providerRequest struct {
-	Name       string               `json:"name"`
-	Type       string               `json:"type,omitempty"`
-	BaseURL    string               `json:"base_url,omitempty"`
-	APIVersion string               `json:"api_version,omitempty"`
-	Headers    map[string]string    `json:"headers,omitempty"`
-	Keys       []providerKeyRequest `json:"keys"`
-	Models     []string             `json:"models,omitempty"`
-	Timeouts   map[string]string    `json:"timeouts,omitempty"`
-}
-
-type providerKeyRequest struct {
-	Value string `json:"value"`
-}
-
-// providerView is a provider as the admin API shows it (never a key value).
-type providerView struct {
-	Name    string   `json:"name"`
-	Type    string   `json:"type"`
-	BaseURL string   `json:"base_url"`
-	Headers []string `json:"headers"`
-	Keys    []struct {
-		Name     string   `json:"name"`
-		Weight   float64  `json:"weight"`
-		Models   []string `json:"models"`
-		ValueSet bool     `json:"value_set"`
-	} `json:"keys"`
-	Models []string `json:"models"`
-	Source string   `json:"source"`
-}
-
 func providersAdd(fs *flag.FlagSet) adminAction {
-	var req providerRequest
+	var req providerstore.Spec
 	var keys repeatedFlag
 	var models stringList
 	headers := kvFlag{}
@@ -73,21 +42,15 @@ func providersAdd(fs *flag.FlagSet) adminAction {
 			return usageErrorf("--key is required (any text for local servers that ignore it)")
 		}
 		for _, k := range keys {
-			req.Keys = append(req.Keys, providerKeyRequest{Value: k})
+			req.Keys = append(req.Keys, providerstore.KeySpec{Value: k})
 		}
 		req.Models = models
 		if len(headers) > 0 {
 			req.Headers = headers
 		}
-		for name, d := range map[string]time.Duration{"connect": *connect, "first_byte": *firstByte, "stream_idle": *streamIdle} {
-			if d != 0 {
-				if req.Timeouts == nil {
-					req.Timeouts = map[string]string{}
-				}
-				req.Timeouts[name] = d.String()
-			}
-		}
-		return call(ctx, a, http.MethodPost, "/admin/v1/providers", nil, req, func(w io.Writer, p providerView) error {
+		req.Timeouts = providerstore.Timeouts{Connect: providerstore.Duration(*connect),
+			FirstByte: providerstore.Duration(*firstByte), StreamIdle: providerstore.Duration(*streamIdle)}
+		return call(ctx, a, http.MethodPost, "/admin/v1/providers", nil, req, func(w io.Writer, p providerstore.Info) error {
 			_, err := fmt.Fprintf(w, "Added provider %q (%s) with %d key(s). Its models are routable as %s/<model>.\n",
 				p.Name, p.Type, len(p.Keys), p.Name)
 			return err
@@ -98,7 +61,7 @@ func providersAdd(fs *flag.FlagSet) adminAction {
 var providersList = requestAction(http.MethodGet, "/admin/v1/providers", listTable(
 	"No providers. Add one with `junction providers add` or under providers: in the configuration file.",
 	[]string{"NAME", "TYPE", "BASE_URL", "KEYS", "MODELS", "SOURCE"},
-	func(p providerView) []string {
+	func(p providerstore.Info) []string {
 		keys := make([]string, 0, len(p.Keys))
 		for _, k := range p.Keys {
 			keys = append(keys, fmt.Sprintf("%s(w=%g)", k.Name, k.Weight))
