@@ -131,8 +131,9 @@ func (g *Gateway) deletePrice(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// usageRow is one aggregate of usage in the admin API.
-type usageRow struct {
+// UsageRow is one aggregate of usage as GET /admin/v1/usage answers it (the
+// CLI reads it too).
+type UsageRow struct {
 	Group            string  `json:"group,omitempty"`
 	Requests         int64   `json:"requests"`
 	Errors           int64   `json:"errors"`
@@ -146,7 +147,7 @@ type usageResponse struct {
 	GroupBy string     `json:"group_by,omitempty"`
 	From    *time.Time `json:"from,omitempty"`
 	To      *time.Time `json:"to,omitempty"`
-	Data    []usageRow `json:"data"`
+	Data    []UsageRow `json:"data"`
 }
 
 // usage aggregates recorded usage:
@@ -194,7 +195,7 @@ func (g *Gateway) usage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errInternal(err)
 	}
-	resp := usageResponse{GroupBy: uq.GroupBy, Data: make([]usageRow, 0, len(rows))}
+	resp := usageResponse{GroupBy: uq.GroupBy, Data: make([]UsageRow, 0, len(rows))}
 	if !uq.From.IsZero() {
 		resp.From = &uq.From
 	}
@@ -205,7 +206,7 @@ func (g *Gateway) usage(w http.ResponseWriter, r *http.Request) error {
 		if row.Requests == 0 {
 			continue // the ungrouped total of no usage: report no rows
 		}
-		resp.Data = append(resp.Data, usageRow{Group: row.Group, Requests: row.Requests, Errors: row.Errors,
+		resp.Data = append(resp.Data, UsageRow{Group: row.Group, Requests: row.Requests, Errors: row.Errors,
 			PromptTokens: row.PromptTokens, CompletionTokens: row.CompletionTokens, CachedTokens: row.CachedTokens,
 			CostUSD: float64(row.CostMicros) / 1e6})
 	}

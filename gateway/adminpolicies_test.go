@@ -521,7 +521,7 @@ type usageResult struct {
 	GroupBy string     `json:"group_by"`
 	From    *time.Time `json:"from"`
 	To      *time.Time `json:"to"`
-	Data    []usageRow `json:"data"`
+	Data    []UsageRow `json:"data"`
 }
 
 func (g *govGateway) usage(t *testing.T, query url.Values) usageResult {
@@ -631,7 +631,7 @@ func TestAdminUsageReportsSettledWork(t *testing.T) {
 		t.Errorf("gpt-4o-mini row: %+v", r)
 	}
 
-	byKey := map[string]usageRow{}
+	byKey := map[string]UsageRow{}
 	for _, r := range g.usage(t, url.Values{"group_by": {"key"}}).Data {
 		byKey[r.Group] = r
 	}

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+
+	"github.com/junctionhq/junction/gateway"
 )
 
 // junction usage
@@ -13,17 +15,6 @@ var usageCommand = adminCommand{
 	synopsis: "[--key K] [--team T] [--model M] [--tool T] [--from DATE] [--to DATE] [--group-by G]",
 	summary:  "aggregate recorded usage: requests, errors, tokens and cost",
 	setup:    usageReport,
-}
-
-// usageRow is one row of the usage response.
-type usageRow struct {
-	Group            string  `json:"group"`
-	Requests         int64   `json:"requests"`
-	Errors           int64   `json:"errors"`
-	PromptTokens     int64   `json:"prompt_tokens"`
-	CompletionTokens int64   `json:"completion_tokens"`
-	CachedTokens     int64   `json:"cached_tokens"`
-	CostUSD          float64 `json:"cost_usd"`
 }
 
 func usageReport(fs *flag.FlagSet) adminAction {
@@ -38,7 +29,7 @@ func usageReport(fs *flag.FlagSet) adminAction {
 	)
 	render := listTable("No usage recorded.",
 		[]string{"GROUP", "REQUESTS", "ERRORS", "PROMPT_TOKENS", "COMPLETION_TOKENS", "CACHED_TOKENS", "COST_USD"},
-		func(r usageRow) []string {
+		func(r gateway.UsageRow) []string {
 			group := r.Group
 			if group == "" {
 				group = "(all)"
