@@ -337,6 +337,22 @@ type anStream struct {
 	Stopped bool     // message_stop was seen
 }
 
+// readAnthropicMessage decodes the Anthropic message in body, streamed (an
+// SSE stream, see readAnthropicStream) or not.
+func readAnthropicMessage(t *testing.T, body *bytes.Buffer, stream bool) anMessage {
+	t.Helper()
+	var msg anMessage
+	if !stream {
+		decodeJSON(t, body.Bytes(), &msg)
+		return msg
+	}
+	s, err := readAnthropicStream(body)
+	if err != nil {
+		t.Fatalf("anthropic stream: %v", err)
+	}
+	return s.Message
+}
+
 // readAnthropicStream decodes an Anthropic SSE stream of event/data pairs: text and
 // input_json deltas are appended to their block, usage is set (not added) from
 // message_delta, pings and unknown events are ignored.
