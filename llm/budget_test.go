@@ -178,9 +178,8 @@ func runOvershoot(t *testing.T, up *llmtest.Server, replicas []*budgetReplica, n
 func postAs(r *budgetReplica, body string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodPost, chatPath, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req = req.WithContext(policy.WithIdentity(req.Context(), r.id))
 	rec := httptest.NewRecorder()
-	r.s.ChatCompletions(rec, req)
+	serveAs(r.s, r.id, rec, req)
 	return rec
 }
 

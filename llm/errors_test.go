@@ -42,16 +42,9 @@ func serveLogged(s *Service, path, body string) (*httptest.ResponseRecorder, str
 	logger := zerolog.New(&logs)
 	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req = req.WithContext(logger.WithContext(policy.WithIdentity(req.Context(), policy.AdminIdentity())))
+	req = req.WithContext(logger.WithContext(req.Context()))
 	rec := httptest.NewRecorder()
-	switch path {
-	case "/v1/messages":
-		s.Messages(rec, req)
-	case "/v1/embeddings":
-		s.Embeddings(rec, req)
-	default:
-		s.ChatCompletions(rec, req)
-	}
+	serveAs(s, policy.AdminIdentity(), rec, req)
 	return rec, logs.String()
 }
 

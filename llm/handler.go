@@ -325,14 +325,9 @@ func (c *chatCall) forward(ctx context.Context, cand *router.Candidate, fwd chat
 	if !c.head.Stream {
 		actx, cancel := context.WithTimeout(ctx, tm.FirstByte)
 		defer cancel()
-		resp, err := fwd.Forward(actx, cand.Target, c.format.name(), chat.EndpointChat, body, false)
+		data, err := forwardWhole(actx, fwd, cand.Target, c.format.name(), chat.EndpointChat, body, 64<<20)
 		if err != nil {
 			return answer{}, time.Since(t0), err
-		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-		_ = resp.Body.Close()
-		if err != nil {
-			return answer{}, time.Since(t0), &chat.UpstreamError{Provider: cand.Target.Provider, Message: "reading the response", Err: err}
 		}
 		return answer{cand: cand, passthrough: true, response: data, usage: c.format.responseUsage(data), gotUsage: true},
 			time.Since(t0), nil
@@ -371,6 +366,21 @@ func (c *chatCall) forward(ctx context.Context, cand *router.Candidate, fwd chat
 	}
 	return answer{cand: cand, passthrough: true, events: events, upBody: resp.Body, firstEvent: first, upCancel: acancel,
 		ttft: time.Since(c.start)}, time.Since(t0), nil
+}
+
+// forwardWhole forwards body to t unchanged, unstreamed, and reads the
+// whole answer, up to limit bytes.
+func forwardWhole(ctx context.Context, fwd chat.Forwarder, t chat.Target, format, endpoint string, body []byte, limit int64) ([]byte, error) {
+	resp, err := fwd.Forward(ctx, t, format, endpoint, body, false)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, &chat.UpstreamError{Provider: t.Provider, Message: "reading the response", Err: err}
+	}
+	return data, nil
 }
 
 // detached is a context for an upstream stream: not cancelled when the

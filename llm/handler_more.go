@@ -2,7 +2,6 @@ package llm
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -64,14 +63,9 @@ func (e *embeddingCall) attempt(ctx context.Context, c *router.Candidate) (embed
 		if err != nil {
 			return embeddingAnswer{}, 0, requestError(badRequest("", "request body: "+err.Error()))
 		}
-		resp, err := fwd.Forward(actx, c.Target, chat.FormatOpenAI, chat.EndpointEmbeddings, patched, false)
+		data, err := forwardWhole(actx, fwd, c.Target, chat.FormatOpenAI, chat.EndpointEmbeddings, patched, 256<<20)
 		if err != nil {
 			return embeddingAnswer{}, time.Since(t0), err
-		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-		_ = resp.Body.Close()
-		if err != nil {
-			return embeddingAnswer{}, time.Since(t0), &chat.UpstreamError{Provider: c.Target.Provider, Message: "reading the response", Err: err}
 		}
 		return embeddingAnswer{data, openAIFormat{}.responseUsage(data)}, time.Since(t0), nil
 	}

@@ -41,9 +41,8 @@ func providerAt(name, url string) ProviderConfig {
 func chatCode(s *Service, model string) (int, string) {
 	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions",
 		strings.NewReader(`{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`))
-	req = req.WithContext(policy.WithIdentity(req.Context(), policy.AdminIdentity()))
 	rec := httptest.NewRecorder()
-	s.ChatCompletions(rec, req)
+	serveAs(s, policy.AdminIdentity(), rec, req)
 	return rec.Code, rec.Body.String()
 }
 

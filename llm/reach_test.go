@@ -92,17 +92,23 @@ func (e *testEnv) post(id *policy.Identity, path, body string, header ...string)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	req = req.WithContext(policy.WithIdentity(req.Context(), id))
 	rec := httptest.NewRecorder()
-	switch path {
-	case "/v1/messages":
-		e.s.Messages(rec, req)
-	case "/v1/embeddings":
-		e.s.Embeddings(rec, req)
-	default:
-		e.s.ChatCompletions(rec, req)
-	}
+	serveAs(e.s, id, rec, req)
 	return rec
+}
+
+// serveAs serves req as id on the handler its path names: /v1/messages,
+// /v1/embeddings, else /v1/chat/completions.
+func serveAs(s *Service, id *policy.Identity, w http.ResponseWriter, req *http.Request) {
+	req = req.WithContext(policy.WithIdentity(req.Context(), id))
+	switch req.URL.Path {
+	case "/v1/messages":
+		s.Messages(w, req)
+	case "/v1/embeddings":
+		s.Embeddings(w, req)
+	default:
+		s.ChatCompletions(w, req)
+	}
 }
 
 // chatBody is a chat request for model with the given fallbacks, in the

@@ -167,10 +167,7 @@ func (c *chatCall) relayEvents(cw *sse.Writer, wd *watchdog) error {
 			if errors.Is(err, io.EOF) && stopped {
 				break // Anthropic streams end after message_stop with no marker
 			}
-			c.billProduced(produced)
-			err = &chat.UpstreamError{Provider: provider, Message: "the upstream stream broke off", Err: err}
-			cw.Send(c.format.appendStreamError(nil, classify(err)))
-			return err
+			return c.failStream(cw, produced, &chat.UpstreamError{Provider: provider, Message: "the upstream stream broke off", Err: err})
 		}
 		wd.kick()
 		ev = next
@@ -233,10 +230,8 @@ func (c *chatCall) relayChunks(cw *sse.Writer, wd *watchdog) error {
 			break
 		}
 		if err != nil {
-			c.billProduced(produced)
 			scrubKey(err, c.cand.Target.APIKey)
-			cw.Send(c.format.appendStreamError(nil, classify(err)))
-			return err
+			return c.failStream(cw, produced, err)
 		}
 		wd.kick()
 		chunk = next
@@ -247,6 +242,14 @@ func (c *chatCall) relayChunks(cw *sse.Writer, wd *watchdog) error {
 	usage := c.usage
 	cw.Send(enc.Finish(buf[:0], &usage))
 	return nil
+}
+
+// failStream ends the client's stream with err, in the client's format,
+// billing the produced content events.
+func (c *chatCall) failStream(cw *sse.Writer, produced int64, err error) error {
+	c.billProduced(produced)
+	cw.Send(c.format.appendStreamError(nil, classify(err)))
+	return err
 }
 
 // billProduced stands in for the usage the upstream did not report (yet): the

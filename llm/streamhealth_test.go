@@ -68,19 +68,11 @@ func keyed(name, typ string, tm TimeoutsConfig) ProviderConfig {
 // the answer and the target that served it.
 func (h *healthSetup) post(ctx context.Context, path, body string, w http.ResponseWriter) (*httptest.ResponseRecorder, string) {
 	req := httptest.NewRequestWithContext(ctx, http.MethodPost, path, strings.NewReader(body))
-	req = req.WithContext(policy.WithIdentity(req.Context(), policy.AdminIdentity()))
 	rec := httptest.NewRecorder()
 	if w == nil {
 		w = rec
 	}
-	switch path {
-	case "/v1/messages":
-		h.s.Messages(w, req)
-	case "/v1/embeddings":
-		h.s.Embeddings(w, req)
-	default:
-		h.s.ChatCompletions(w, req)
-	}
+	serveAs(h.s, policy.AdminIdentity(), w, req)
 	return rec, w.Header().Get("X-Junction-Target")
 }
 

@@ -81,6 +81,17 @@ type rawMCPToolset struct {
 	} `json:"configs"`
 }
 
+// readEntry decodes the MCP tools entry e (at path) as a T and reads it
+// with read. An entry that does not decode is refused, never handed on to
+// the provider.
+func readEntry[T any](path string, e json.RawMessage, read func(string, *T) (Selection, error)) (Selection, error) {
+	var raw T
+	if err := json.Unmarshal(e, &raw); err != nil {
+		return Selection{}, apierror.BadRequest("invalid_request", path, path+": "+err.Error())
+	}
+	return read(path, &raw)
+}
+
 // mcpToolsetEntry reads an mcp_toolset entry.
 func mcpToolsetEntry(path string, e *rawMCPToolset) (Selection, error) {
 	if e.MCPServerName == "" {
@@ -143,29 +154,18 @@ func SplitRequest(body []byte) (sels []Selection, rest []byte, err error) {
 				continue
 			}
 			path := fmt.Sprintf("tools[%d]", i)
+			var sel Selection
+			var err error
 			if typ == "mcp_toolset" {
-				var ts rawMCPToolset
-				if err := json.Unmarshal(e, &ts); err != nil {
-					return nil, nil, apierror.BadRequest("invalid_request", path, path+": "+err.Error())
-				}
-				sel, err := mcpToolsetEntry(path, &ts)
-				if err != nil {
-					return nil, nil, err
-				}
-				toolsets[ts.MCPServerName] = true
-				sels = append(sels, sel)
-				changed = true
-				continue
+				sel, err = readEntry(path, e, mcpToolsetEntry)
+			} else {
+				sel, err = readEntry(path, e, mcpToolEntry)
 			}
-			var head rawToolEntry
-			if err := json.Unmarshal(e, &head); err != nil {
-				// An MCP entry that does not decode is refused, never
-				// handed on to the provider.
-				return nil, nil, apierror.BadRequest("invalid_request", path, path+": "+err.Error())
-			}
-			sel, err := mcpToolEntry(path, &head)
 			if err != nil {
 				return nil, nil, err
+			}
+			if typ == "mcp_toolset" {
+				toolsets[sel.label] = true
 			}
 			sels = append(sels, sel)
 			changed = true

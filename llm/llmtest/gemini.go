@@ -275,6 +275,16 @@ func (p *geminiPart) hasData() bool {
 		p.ExecutableCode != nil || p.ExecutableCodeSnake != nil || p.CodeExecResult != nil || p.CodeExecResultSnake != nil
 }
 
+// decodeGeminiBody decodes the request body into v as decodeGemini does;
+// false after answering with the error.
+func (x *exchange) decodeGeminiBody(v any) bool {
+	if apiErr := decodeGemini(x.body, v); apiErr != nil {
+		x.fail(apiErr)
+		return false
+	}
+	return true
+}
+
 // decodeGemini decodes body into v, rejecting unknown fields, with errors worded as
 // Google's.
 func decodeGemini(body []byte, v any) *apiError {
@@ -331,8 +341,7 @@ func (m *Mock) serveGemini(x *exchange, stream bool) {
 		}
 	}
 	var req geminiRequest
-	if apiErr := decodeGemini(x.body, &req); apiErr != nil {
-		x.fail(apiErr)
+	if !x.decodeGeminiBody(&req) {
 		return
 	}
 	pr, apiErr := req.prompt(model, x.profile.needsLastUserText())

@@ -33,8 +33,7 @@ const maxGeminiBatch = 100
 func (m *Mock) serveEmbedContent(x *exchange) {
 	model, method, _ := geminiModelMethod(x.r.URL.Path)
 	var req geminiEmbedRequest
-	if apiErr := decodeGemini(x.body, &req); apiErr != nil {
-		x.fail(apiErr)
+	if !x.decodeGeminiBody(&req) {
 		return
 	}
 	text, dims, apiErr := req.validate("EmbedContentRequest", m.cfg.embeddingDims)
@@ -54,8 +53,7 @@ func (m *Mock) serveEmbedContent(x *exchange) {
 func (m *Mock) serveBatchEmbedContents(x *exchange) {
 	model, method, _ := geminiModelMethod(x.r.URL.Path)
 	var req geminiBatchEmbedRequest
-	if apiErr := decodeGemini(x.body, &req); apiErr != nil {
-		x.fail(apiErr)
+	if !x.decodeGeminiBody(&req) {
 		return
 	}
 	switch {

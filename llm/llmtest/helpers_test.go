@@ -159,15 +159,18 @@ type oaCompletion struct {
 	Created int64  `json:"created"`
 	Model   string `json:"model"`
 	Choices []struct {
-		Index   int `json:"index"`
-		Message struct {
-			Role      string       `json:"role"`
-			Content   *string      `json:"content"`
-			ToolCalls []oaToolCall `json:"tool_calls"`
-		} `json:"message"`
-		FinishReason string `json:"finish_reason"`
+		Index        int       `json:"index"`
+		Message      oaMessage `json:"message"`
+		FinishReason string    `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *oaUsage `json:"usage"`
+}
+
+// oaMessage is a choice's message, or a streamed chunk's delta of one.
+type oaMessage struct {
+	Role      string       `json:"role"`
+	Content   *string      `json:"content"`
+	ToolCalls []oaToolCall `json:"tool_calls"`
 }
 
 type oaToolCall struct {
@@ -191,13 +194,9 @@ type oaChunk struct {
 	Object  string `json:"object"`
 	Model   string `json:"model"`
 	Choices []struct {
-		Index int `json:"index"`
-		Delta struct {
-			Role      string       `json:"role"`
-			Content   *string      `json:"content"`
-			ToolCalls []oaToolCall `json:"tool_calls"`
-		} `json:"delta"`
-		FinishReason *string `json:"finish_reason"`
+		Index        int       `json:"index"`
+		Delta        oaMessage `json:"delta"`
+		FinishReason *string   `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *oaUsage `json:"usage"`
 }
@@ -336,6 +335,22 @@ type anStream struct {
 	Message anMessage
 	Events  []string // event names in order
 	Stopped bool     // message_stop was seen
+}
+
+// readAnthropicMessage decodes the Anthropic message in body, streamed (an
+// SSE stream, see readAnthropicStream) or not.
+func readAnthropicMessage(t *testing.T, body *bytes.Buffer, stream bool) anMessage {
+	t.Helper()
+	var msg anMessage
+	if !stream {
+		decodeJSON(t, body.Bytes(), &msg)
+		return msg
+	}
+	s, err := readAnthropicStream(body)
+	if err != nil {
+		t.Fatalf("anthropic stream: %v", err)
+	}
+	return s.Message
 }
 
 // readAnthropicStream decodes an Anthropic SSE stream of event/data pairs: text and

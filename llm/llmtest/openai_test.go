@@ -232,16 +232,7 @@ func TestReplyKnobs(t *testing.T) {
 				if rec.Code != http.StatusOK {
 					t.Fatalf("anthropic stream=%v: status %d: %s", stream, rec.Code, rec.Body)
 				}
-				var msg anMessage
-				if stream {
-					s, err := readAnthropicStream(rec.Body)
-					if err != nil {
-						t.Fatalf("anthropic stream: %v", err)
-					}
-					msg = s.Message
-				} else {
-					decodeJSON(t, rec.Body.Bytes(), &msg)
-				}
+				msg := readAnthropicMessage(t, rec.Body, stream)
 				if len(msg.Content) != 1 || msg.Content[0].Type != "text" || msg.Content[0].Text != tt.wantText ||
 					msg.StopReason != tt.wantFinish[1] || msg.Usage.OutputTokens != tt.wantTokens {
 					t.Errorf("anthropic stream=%v: %+v; want %q %q %d", stream, msg, tt.wantText, tt.wantFinish[1], tt.wantTokens)

@@ -91,16 +91,7 @@ func runAgentLoop(t *testing.T, m *Mock, f format, stream bool) []observedTurn {
 				messages = append(messages, map[string]any{"role": "tool", "tool_call_id": c.ID, "content": "result of " + c.Name})
 			}
 		case anthropic:
-			var msg anMessage
-			if stream {
-				s, err := readAnthropicStream(rec.Body)
-				if err != nil {
-					t.Fatalf("stream: %v", err)
-				}
-				msg = s.Message
-			} else {
-				decodeJSON(t, rec.Body.Bytes(), &msg)
-			}
+			msg := readAnthropicMessage(t, rec.Body, stream)
 			turn.finish = msg.StopReason
 			var results []any
 			for _, b := range msg.Content {

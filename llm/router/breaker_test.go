@@ -26,7 +26,7 @@ func TestRouterBreaker(t *testing.T) {
 		MaxAttempts:     1,
 		BreakerFailures: 3,
 		BreakerOpen:     30 * time.Second,
-		Routes:          []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})},
+		Routes:          smartWithBackup(),
 	})
 	var aFails bool
 	s := newScript(map[string]func(int) error{"a": func(int) error {
@@ -157,7 +157,7 @@ func TestRouterFailsFastWhenEveryBreakerIsOpen(t *testing.T) {
 		MaxAttempts:     1,
 		BreakerFailures: 1,
 		BreakerOpen:     30 * time.Second,
-		Routes:          []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})},
+		Routes:          smartWithBackup(),
 	})
 	down := true
 	s := newScript(map[string]func(int) error{
@@ -302,7 +302,7 @@ func TestRouterPanickingAttemptGivesBackTheProbe(t *testing.T) {
 	r := newTestRouter(t, clock, RouterOptions{
 		MaxAttempts:     1,
 		BreakerFailures: 1,
-		Routes:          []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})},
+		Routes:          smartWithBackup(),
 	})
 	s := newScript(map[string]func(int) error{"a": always(status(500))})
 	if _, err := r.doPlain(context.Background(), "smart", nil, s.attempt); err != nil {

@@ -65,6 +65,12 @@ func route(name string, keys []string, fallbacks ...string) Route {
 	return rt
 }
 
+// smartWithBackup is the routes "smart" (key a) falling back to "backup"
+// (key b), with others after them.
+func smartWithBackup(others ...Route) []Route {
+	return append([]Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})}, others...)
+}
+
 func newTestRouter(t testing.TB, clock *testkit.Clock, opts RouterOptions) *Router {
 	t.Helper()
 	opts.Now = clock.Now
@@ -153,7 +159,7 @@ func TestRouterDo(t *testing.T) {
 	}{
 		{
 			name:      "500 fails over to the fallback",
-			routes:    []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})},
+			routes:    smartWithBackup(),
 			model:     "smart",
 			by:        map[string]func(int) error{"a": always(status(500))},
 			calls:     []string{"a", "a", "a", "b"},
@@ -164,7 +170,7 @@ func TestRouterDo(t *testing.T) {
 		},
 		{
 			name:      "network error fails over",
-			routes:    []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})},
+			routes:    smartWithBackup(),
 			model:     "smart",
 			by:        map[string]func(int) error{"a": always(errNetwork)},
 			calls:     []string{"a", "a", "a", "b"},
@@ -175,7 +181,7 @@ func TestRouterDo(t *testing.T) {
 		},
 		{
 			name:      "429 honours a short retry-after",
-			routes:    []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})},
+			routes:    smartWithBackup(),
 			model:     "smart",
 			by:        map[string]func(int) error{"a": always(retryAfter(429, 1500*time.Millisecond))},
 			calls:     []string{"a", "a", "a", "b"},
@@ -195,7 +201,7 @@ func TestRouterDo(t *testing.T) {
 		},
 		{
 			name:      "a long retry-after skips without waiting",
-			routes:    []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})},
+			routes:    smartWithBackup(),
 			model:     "smart",
 			by:        map[string]func(int) error{"a": always(retryAfter(429, time.Minute))},
 			calls:     []string{"a", "b"},
@@ -206,7 +212,7 @@ func TestRouterDo(t *testing.T) {
 		},
 		{
 			name:      "an exhausted quota moves on without waiting",
-			routes:    []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})},
+			routes:    smartWithBackup(),
 			model:     "smart",
 			by:        map[string]func(int) error{"a": always(quota)},
 			calls:     []string{"a", "b"},
@@ -217,7 +223,7 @@ func TestRouterDo(t *testing.T) {
 		},
 		{
 			name:     "400 is returned at once",
-			routes:   []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})},
+			routes:   smartWithBackup(),
 			model:    "smart",
 			by:       map[string]func(int) error{"a": always(status(400))},
 			calls:    []string{"a"},
@@ -237,7 +243,7 @@ func TestRouterDo(t *testing.T) {
 		},
 		{
 			name:   "all targets down",
-			routes: []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})},
+			routes: smartWithBackup(),
 			model:  "smart",
 			by: map[string]func(int) error{
 				"a": always(status(500)),
@@ -251,7 +257,7 @@ func TestRouterDo(t *testing.T) {
 		},
 		{
 			name:   "request fallbacks come after the route's own",
-			routes: []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"}), route("other", []string{"o"})},
+			routes: smartWithBackup(route("other", []string{"o"})),
 			opts:   RouterOptions{MaxAttempts: 1},
 			model:  "smart",
 			extra:  []string{"other"},
@@ -299,7 +305,7 @@ func TestRouterDo(t *testing.T) {
 		},
 		{
 			name:     "total attempts bound the chain",
-			routes:   []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})},
+			routes:   smartWithBackup(),
 			opts:     RouterOptions{MaxAttempts: 3, MaxTotalAttempts: 2},
 			model:    "smart",
 			by:       map[string]func(int) error{"a": always(status(500)), "b": always(status(500))},
@@ -426,7 +432,7 @@ func TestRouterPrefersAnotherTargetOnRetry(t *testing.T) {
 
 func TestRouterLongRetryAfterCoolsDown(t *testing.T) {
 	clock := newFakeClock()
-	r := newTestRouter(t, clock, RouterOptions{Routes: []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})}})
+	r := newTestRouter(t, clock, RouterOptions{Routes: smartWithBackup()})
 	limited := true
 	s := newScript(map[string]func(int) error{"a": func(int) error {
 		if limited {
@@ -459,7 +465,7 @@ func TestRouterLongRetryAfterCoolsDown(t *testing.T) {
 
 func TestRouterContextCancelled(t *testing.T) {
 	clock := newFakeClock()
-	r := newTestRouter(t, clock, RouterOptions{Routes: []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})}})
+	r := newTestRouter(t, clock, RouterOptions{Routes: smartWithBackup()})
 
 	t.Run("during an attempt", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -731,7 +737,7 @@ func TestRouterAllCoolingDown(t *testing.T) {
 // and the zero value when every attempt failed.
 func TestDoReturnsTheAnsweringAttemptsValue(t *testing.T) {
 	clock := newFakeClock()
-	r := newTestRouter(t, clock, RouterOptions{Routes: []Route{route("smart", []string{"a"}, "backup"), route("backup", []string{"b"})}})
+	r := newTestRouter(t, clock, RouterOptions{Routes: smartWithBackup()})
 	attempt := func(_ context.Context, c *Candidate) (string, time.Duration, error) {
 		if c.Target.KeyName == "a" {
 			return "from a", 0, status(503)

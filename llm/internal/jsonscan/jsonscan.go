@@ -11,6 +11,7 @@ package jsonscan
 import (
 	"bytes"
 	"fmt"
+	"iter"
 	"math"
 	"strconv"
 	"unicode/utf16"
@@ -399,6 +400,31 @@ func WalkArray(arr []byte) ArrayIter {
 	return ArrayIter{Walk{data: arr, pos: 1, trusted: true}}
 }
 
+// Members yields the key and value of each member of obj, a value the
+// iterators have already validated (it starts with '{'); the key is valid
+// until the next member:
+//
+//	for key, v := range jsonscan.Members(obj) {
+//		switch string(key) { ... }
+//	}
+func Members(obj []byte) iter.Seq2[[]byte, []byte] {
+	return func(yield func(key, v []byte) bool) {
+		it := WalkObject(obj)
+		for it.Next() && yield(it.Key, it.Value()) {
+		}
+	}
+}
+
+// Elements yields the index and value of each element of arr, an already
+// validated array.
+func Elements(arr []byte) iter.Seq2[int, []byte] {
+	return func(yield func(i int, v []byte) bool) {
+		it := WalkArray(arr)
+		for it.Next() && yield(it.N-1, it.Value()) {
+		}
+	}
+}
+
 // Member returns the value of the last member named key of obj, a value the
 // iterators have already validated; nil when obj is not an object or has no
 // such member.
@@ -407,10 +433,9 @@ func Member(obj []byte, key string) []byte {
 		return nil
 	}
 	var v []byte
-	it := WalkObject(obj)
-	for it.Next() {
-		if string(it.Key) == key {
-			v = it.Value()
+	for k, mv := range Members(obj) {
+		if string(k) == key {
+			v = mv
 		}
 	}
 	return v

@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -107,5 +108,32 @@ func TestMember(t *testing.T) {
 		if got := string(Member([]byte(c.obj), c.key)); got != c.want {
 			t.Errorf("Member(%s, %q) = %q, want %q", c.obj, c.key, got, c.want)
 		}
+	}
+}
+
+func TestMembersAndElements(t *testing.T) {
+	var got []string
+	for k, v := range Members([]byte(`{"a":1, "b\u0021":[2,{"c":3}] ,"d":"x"}`)) {
+		got = append(got, string(k)+"="+string(v))
+		if string(k) == "b!" {
+			for i, e := range Elements(v) {
+				got = append(got, fmt.Sprint(i)+":"+string(e))
+			}
+		}
+	}
+	want := `a=1 b!=[2,{"c":3}] 0:2 1:{"c":3} d="x"`
+	if s := strings.Join(got, " "); s != want {
+		t.Errorf("walk = %s, want %s", s, want)
+	}
+	n := 0
+	for range Elements([]byte(`[1,2,3]`)) {
+		n++
+		break
+	}
+	for range Members([]byte(`{}`)) {
+		n++
+	}
+	if n != 1 {
+		t.Errorf("stopped after %d elements, want 1", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/junctionhq/junction/llm/chat"
+	"github.com/junctionhq/junction/llm/provider/internal/providertest"
 )
 
 // benchRequest is a Claude Code-like request, decoded.
@@ -49,13 +50,7 @@ func BenchmarkAppendRequest(b *testing.B) {
 
 func BenchmarkDecodeMessagesRequest(b *testing.B) {
 	_, raw := benchRequest(b)
-	b.SetBytes(int64(len(raw)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := DecodeMessagesRequest(raw); err != nil {
-			b.Fatal(err)
-		}
-	}
+	providertest.BenchInput(b, raw, func(raw []byte) error { _, err := DecodeMessagesRequest(raw); return err })
 }
 
 func BenchmarkAppendMessagesResponse(b *testing.B) {
@@ -101,19 +96,9 @@ func BenchmarkStreamParse(b *testing.B) {
 	}
 	events = append(events, `message_delta {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":100}}`, evStop)
 	raw := []byte(sseText(events...))
-	b.SetBytes(int64(len(raw)))
-	b.ReportAllocs()
-	for b.Loop() {
-		s := newStream("b", io.NopCloser(bytes.NewReader(raw)), 0)
-		for {
-			if _, err := s.Recv(); err != nil {
-				if err != io.EOF {
-					b.Fatal(err)
-				}
-				break
-			}
-		}
-	}
+	providertest.BenchInput(b, raw, func(raw []byte) error {
+		return providertest.Drain(newStream("b", io.NopCloser(bytes.NewReader(raw)), 0))
+	})
 }
 
 func BenchmarkAppendString(b *testing.B) {

@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -88,41 +87,4 @@ func TestUpstreamError(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestAppendString(t *testing.T) {
-	for _, s := range []string{
-		"", "plain", `quote " backslash \ slash /`, "\n\r\t\b\f\x00\x1f\x7f", "<html>&amp;</html>",
-		"é漢字🙂", "\u2028\u2029", "bad \xff utf8 \xc3", "\xed\xa0\x80 surrogate",
-	} {
-		b := appendString(nil, s)
-		var back string
-		if err := json.Unmarshal(b, &back); err != nil {
-			t.Errorf("%q encoded as invalid JSON %s: %v", s, b, err)
-			continue
-		}
-		want, _ := json.Marshal(s) // the same escaping, except HTML characters
-		if wantBack := ""; json.Unmarshal(want, &wantBack) != nil || back != wantBack {
-			t.Errorf("%q round-trips as %q, encoding/json as %q", s, back, wantBack)
-		}
-	}
-}
-
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "a\"b", "\x00\xff", "\u2028"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := appendString(nil, s)
-		var back string
-		if err := json.Unmarshal(b, &back); err != nil {
-			t.Fatalf("%q encoded as invalid JSON %s: %v", s, b, err)
-		}
-		want, _ := json.Marshal(s)
-		var wantBack string
-		_ = json.Unmarshal(want, &wantBack)
-		if back != wantBack {
-			t.Fatalf("%q round-trips as %q, encoding/json as %q", s, back, wantBack)
-		}
-	})
 }

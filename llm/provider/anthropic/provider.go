@@ -88,7 +88,7 @@ func New(cfg Config) (*Provider, error) {
 		name:        cfg.Name,
 		messagesURL: base + "/v1/messages",
 		modelsURL:   base + "/v1/models",
-		client:      cfg.HTTPClient,
+		client:      upstream.ClientOr(cfg.HTTPClient),
 		version:     cfg.Version,
 		headers:     make(http.Header, len(cfg.Headers)),
 		maxTokens:   cfg.DefaultMaxTokens,
@@ -96,9 +96,6 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if p.name == "" {
 		p.name = "anthropic"
-	}
-	if p.client == nil {
-		p.client = &http.Client{Transport: chat.NewTransport(chat.TransportOptions{})}
 	}
 	if p.version == "" {
 		p.version = DefaultVersion

@@ -49,7 +49,7 @@ func (p *Provider) Embed(ctx context.Context, t chat.Target, req *chat.Embedding
 			batch.Requests[i] = embedRequest{Model: model, Content: content{Parts: []part{{Text: in}}},
 				OutputDimensionality: req.Dimensions}
 		}
-		body, err := marshal(batch)
+		body, err := marshal(batch, "gemini: encode request")
 		if err != nil {
 			return nil, err
 		}

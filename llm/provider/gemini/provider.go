@@ -58,7 +58,7 @@ func New(cfg Config) (*Provider, error) {
 	p := &Provider{
 		name:    cfg.Name,
 		baseURL: strings.TrimRight(cfg.BaseURL, "/"),
-		client:  cfg.HTTPClient,
+		client:  upstream.ClientOr(cfg.HTTPClient),
 		headers: make(http.Header, len(cfg.Headers)),
 		now:     time.Now,
 	}
@@ -67,9 +67,6 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if p.baseURL == "" {
 		p.baseURL = DefaultBaseURL
-	}
-	if p.client == nil {
-		p.client = &http.Client{Transport: chat.NewTransport(chat.TransportOptions{})}
 	}
 	var errs []error
 	if u, err := url.Parse(p.baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

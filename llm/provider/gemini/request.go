@@ -121,16 +121,17 @@ func encodeRequest(req *chat.Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return marshal(g)
+	return marshal(g, "gemini: encode request")
 }
 
-// marshal encodes v without HTML escaping and without the trailing newline.
-func marshal(v any) ([]byte, error) {
+// marshal encodes v without HTML escaping and without the trailing newline;
+// what prefixes an error ("gemini: encode request").
+func marshal(v any, what string) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("gemini: encode request: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
 }

@@ -123,13 +123,7 @@ func decodeSchema(raw json.RawMessage) (map[string]any, error) {
 }
 
 func encodeSchema(v map[string]any) (json.RawMessage, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("encode schema: %w", err)
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
+	return marshal(v, "encode schema")
 }
 
 // maxSchemaNodes bounds the schemas one clean produces, so that definitions

@@ -9,6 +9,7 @@ import (
 
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/llm/provider/internal/providertest"
 )
 
 // benchBody is a typical agent request: a system prompt, a few turns with a
@@ -30,13 +31,7 @@ var benchBody = []byte(`{"model":"openai/gpt-4o","messages":[` +
 	`"user":"user-42","seed":7,"metadata":{"team":"search","trace":"abc"}}`)
 
 func BenchmarkDecodeChatRequest(b *testing.B) {
-	b.SetBytes(int64(len(benchBody)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := DecodeChatRequest(benchBody); err != nil {
-			b.Fatal(err)
-		}
-	}
+	providertest.BenchInput(b, benchBody, func(body []byte) error { _, err := DecodeChatRequest(body); return err })
 }
 
 func BenchmarkAppendRequest(b *testing.B) {
@@ -98,41 +93,18 @@ var benchStream = func() []byte {
 
 // BenchmarkStreamRecv parses a 203-event stream; allocations are per stream.
 func BenchmarkStreamRecv(b *testing.B) {
-	b.SetBytes(int64(len(benchStream)))
-	b.ReportAllocs()
-	for b.Loop() {
-		s := newStream("bench", &http.Response{Body: io.NopCloser(bytes.NewReader(benchStream))})
-		for {
-			_, err := s.Recv()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	providertest.BenchInput(b, benchStream, func(raw []byte) error {
+		return providertest.Drain(newStream("bench", &http.Response{Body: io.NopCloser(bytes.NewReader(raw))}))
+	})
 }
 
 func BenchmarkPatchModel(b *testing.B) {
-	b.SetBytes(int64(len(benchBody)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := PatchModel(benchBody, "gpt-4o-2024-08-06"); err != nil {
-			b.Fatal(err)
-		}
-	}
+	providertest.BenchInput(b, benchBody, func(body []byte) error { _, err := PatchModel(body, "gpt-4o-2024-08-06"); return err })
 }
 
 func BenchmarkEnsureStreamUsage(b *testing.B) {
 	body := bytes.Replace(benchBody, []byte(`"include_usage":true`), []byte(`"include_usage":false`), 1)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := EnsureStreamUsage(body); err != nil {
-			b.Fatal(err)
-		}
-	}
+	providertest.BenchInput(b, body, func(body []byte) error { _, err := EnsureStreamUsage(body); return err })
 }
 
 func benchEmbeddings() *chat.EmbeddingResponse {

@@ -160,10 +160,8 @@ func decodeChunk(data []byte, u *upstreamChunk) error {
 
 func decodeChunkChoice(v []byte, u *upstreamChunk) {
 	c := &u.chunk
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		fv := it.Value()
-		switch string(it.Key) {
+	for key, fv := range jsonscan.Members(v) {
+		switch string(key) {
 		case "finish_reason":
 			f, _ := jsonscan.DecodeString(fv)
 			c.FinishReason = finishReason(f)
@@ -171,10 +169,8 @@ func decodeChunkChoice(v []byte, u *upstreamChunk) {
 			if fv[0] != '{' {
 				continue
 			}
-			dit := jsonscan.WalkObject(fv)
-			for dit.Next() {
-				dv := dit.Value()
-				switch string(dit.Key) {
+			for key, dv := range jsonscan.Members(fv) {
+				switch string(key) {
 				case "role":
 					c.Role, _ = jsonscan.DecodeString(dv)
 				case "content":
@@ -192,18 +188,14 @@ func decodeToolCallDeltas(v []byte, u *upstreamChunk) {
 	if v[0] != '[' {
 		return
 	}
-	it := jsonscan.WalkArray(v)
-	for it.Next() {
-		tv := it.Value()
+	for _, tv := range jsonscan.Elements(v) {
 		if tv[0] != '{' {
 			continue
 		}
 		var d chat.ToolCallDelta
 		hasIndex := false
-		tit := jsonscan.WalkObject(tv)
-		for tit.Next() {
-			fv := tit.Value()
-			switch string(tit.Key) {
+		for key, fv := range jsonscan.Members(tv) {
+			switch string(key) {
 			case "index":
 				n, ok := jsonscan.DecodeInt(fv)
 				if !ok || n < 0 || n >= maxToolCalls {

@@ -85,20 +85,18 @@ func decodeEmbeddingInput(v []byte) ([]string, error) {
 	case v[0] != '[':
 		return nil, requestError("", "must be a string or an array of strings, got "+jsonscan.Kind(v))
 	}
-	it := jsonscan.WalkArray(v)
 	var inputs []string
-	for it.Next() {
-		ev := it.Value()
+	for i, ev := range jsonscan.Elements(v) {
 		switch ev[0] {
 		case '"':
 		case '[', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 			return nil, requestError("", tokenArrayMessage)
 		default:
-			return nil, underIndex(requestError("", "must be a string, got "+jsonscan.Kind(ev)), it.N-1)
+			return nil, underIndex(requestError("", "must be a string, got "+jsonscan.Kind(ev)), i)
 		}
 		s, _ := jsonscan.DecodeString(ev)
 		if s == "" {
-			return nil, underIndex(requestError("", "must not be empty"), it.N-1)
+			return nil, underIndex(requestError("", "must not be empty"), i)
 		}
 		inputs = append(inputs, s)
 	}
@@ -193,18 +191,14 @@ func decodeEmbeddingResponse(body []byte, want int) (*chat.EmbeddingResponse, er
 			if v[0] != '[' {
 				return nil, errors.New("data is not an array")
 			}
-			dit := jsonscan.WalkArray(v)
-			for dit.Next() {
-				item := dit.Value()
+			for i, item := range jsonscan.Elements(v) {
 				if item[0] != '{' {
-					return nil, fmt.Errorf("data[%d] is not an object", dit.N-1)
+					return nil, fmt.Errorf("data[%d] is not an object", i)
 				}
-				index := dit.N - 1 // an item without an index is placed by its position
+				index := i // an item without an index is placed by its position
 				var vec []float32
-				iit := jsonscan.WalkObject(item)
-				for iit.Next() {
-					fv := iit.Value()
-					switch string(iit.Key) {
+				for key, fv := range jsonscan.Members(item) {
+					switch string(key) {
 					case "index":
 						n, ok := jsonscan.DecodeInt(fv)
 						if !ok || n < 0 || n >= int64(want) {
@@ -243,12 +237,10 @@ func decodeVector(v, scratch []byte, hint int) ([]float32, []byte, error) {
 	switch v[0] {
 	case '[':
 		vec := make([]float32, 0, hint)
-		it := jsonscan.WalkArray(v)
-		for it.Next() {
-			ev := it.Value()
+		for i, ev := range jsonscan.Elements(v) {
 			f, err := strconv.ParseFloat(string(ev), 32)
 			if err != nil {
-				return nil, scratch, fmt.Errorf("embedding element %d is not a number", it.N-1)
+				return nil, scratch, fmt.Errorf("embedding element %d is not a number", i)
 			}
 			vec = append(vec, float32(f))
 		}

@@ -117,11 +117,9 @@ func fillError(e *chat.UpstreamError, body []byte) {
 		e.Message = shortText(body)
 		return
 	}
-	it := jsonscan.WalkObject(body[start:end])
 	var topMessage string
-	for it.Next() {
-		v := it.Value()
-		switch string(it.Key) {
+	for key, v := range jsonscan.Members(body[start:end]) {
+		switch string(key) {
 		case "error":
 			switch v[0] {
 			case '{':
@@ -154,10 +152,8 @@ func fillError(e *chat.UpstreamError, body []byte) {
 // fillErrorObject reads {"message","type","code"} (code a string or a
 // number).
 func fillErrorObject(e *chat.UpstreamError, v []byte) {
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		fv := it.Value()
-		switch string(it.Key) {
+	for key, fv := range jsonscan.Members(v) {
+		switch string(key) {
 		case "message":
 			e.Message, _ = jsonscan.DecodeString(fv)
 		case "type":

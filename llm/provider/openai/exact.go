@@ -32,10 +32,8 @@ func exactChoice(v []byte, chunk bool) error {
 	if v[0] != '{' {
 		return chat.Inexact("a choice is %s", jsonscan.Kind(v))
 	}
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		fv := it.Value()
-		switch string(it.Key) {
+	for key, fv := range jsonscan.Members(v) {
+		switch string(key) {
 		case "index":
 			if n, _ := jsonscan.DecodeInt(fv); chunk && n != 0 {
 				return chat.Inexact("several choices")
@@ -62,10 +60,8 @@ func exactMessage(v []byte) error {
 	if v[0] != '{' {
 		return chat.Inexact("a message is %s", jsonscan.Kind(v))
 	}
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		fv := it.Value()
-		switch string(it.Key) {
+	for key, fv := range jsonscan.Members(v) {
+		switch string(key) {
 		case "refusal":
 			if s, _ := jsonscan.DecodeString(fv); s != "" {
 				return chat.Inexact("a refusal")
@@ -92,9 +88,7 @@ func exactContent(v []byte) error {
 	default:
 		return chat.Inexact("content is %s", jsonscan.Kind(v))
 	}
-	it := jsonscan.WalkArray(v)
-	for it.Next() {
-		pv := it.Value()
+	for _, pv := range jsonscan.Elements(v) {
 		if pv[0] != '{' {
 			return chat.Inexact("a content part is %s", jsonscan.Kind(pv))
 		}
@@ -110,9 +104,8 @@ func exactToolCalls(v []byte) error {
 	if v[0] != '[' {
 		return nil
 	}
-	it := jsonscan.WalkArray(v)
-	for it.Next() {
-		a := jsonscan.Member(jsonscan.Member(it.Value(), "function"), "arguments")
+	for _, ev := range jsonscan.Elements(v) {
+		a := jsonscan.Member(jsonscan.Member(ev, "function"), "arguments")
 		if a != nil && a[0] != '"' && !jsonscan.IsNull(a) {
 			return chat.Inexact("tool-call arguments as %s", jsonscan.Kind(a))
 		}

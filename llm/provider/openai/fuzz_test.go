@@ -106,6 +106,37 @@ func isObject(b []byte) bool {
 	return json.Valid(b) && len(t) > 0 && t[0] == '{'
 }
 
+// patchObject runs patch (named name) on body and checks what every
+// in-place patch promises: body is left as it was, and a body that is not a
+// JSON object is refused. isObj is false when body is not an object (nothing
+// more to check).
+func patchObject(t *testing.T, name string, body []byte, patch func([]byte) ([]byte, error)) (out []byte, isObj bool, err error) {
+	t.Helper()
+	orig := bytes.Clone(body)
+	out, err = patch(body)
+	if !bytes.Equal(body, orig) {
+		t.Fatal(name + " modified its input")
+	}
+	if !isObject(body) {
+		if err == nil {
+			t.Fatalf("%s(%q) = %q, want an error", name, body, out)
+		}
+		return out, false, err
+	}
+	return out, true, err
+}
+
+// sameMembersBut fails unless got has each member of want but except, byte
+// for byte.
+func sameMembersBut(t *testing.T, except string, want, got map[string]json.RawMessage) {
+	t.Helper()
+	for k, v := range want {
+		if k != except && !bytes.Equal(got[k], v) {
+			t.Fatalf("member %q changed from %s to %s", k, v, got[k])
+		}
+	}
+}
+
 var patchSeeds = []string{
 	`{"model":"a","messages":[]}`, ` { "x" : {"model":"keep"} , "model" : null } `, `{}`, `{"mod\u0065l":1,"model":2}`,
 	`{"stream":true}`, `{"stream":true,"stream_options":{"include_usage":false,"x":1}}`, `{"stream":true,"stream_options":null}`,
@@ -121,15 +152,8 @@ func FuzzPatchModel(f *testing.F) {
 	}
 	f.Add([]byte(`{"model":"x"}`), "quote\"\n\xff\u2028")
 	f.Fuzz(func(t *testing.T, body []byte, model string) {
-		orig := bytes.Clone(body)
-		out, err := PatchModel(body, model)
-		if !bytes.Equal(body, orig) {
-			t.Fatal("PatchModel modified its input")
-		}
-		if !isObject(body) {
-			if err == nil {
-				t.Fatalf("PatchModel(%q) = %q, want an error", body, out)
-			}
+		out, isObj, err := patchObject(t, "PatchModel", body, func(b []byte) ([]byte, error) { return PatchModel(b, model) })
+		if !isObj {
 			return
 		}
 		if err != nil {
@@ -148,11 +172,7 @@ func FuzzPatchModel(f *testing.F) {
 		if gotModel != wantModel {
 			t.Fatalf("model %q, want %q", gotModel, wantModel)
 		}
-		for k, v := range want {
-			if k != "model" && !bytes.Equal(got[k], v) {
-				t.Fatalf("member %q changed from %s to %s", k, v, got[k])
-			}
-		}
+		sameMembersBut(t, "model", want, got)
 		if len(got) != len(want) && !(len(got) == len(want)+1 && want["model"] == nil) {
 			t.Fatalf("members %d, want %d", len(got), len(want))
 		}
@@ -166,15 +186,8 @@ func FuzzEnsureStreamUsage(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		orig := bytes.Clone(body)
-		out, err := EnsureStreamUsage(body)
-		if !bytes.Equal(body, orig) {
-			t.Fatal("EnsureStreamUsage modified its input")
-		}
-		if !isObject(body) {
-			if err == nil {
-				t.Fatalf("EnsureStreamUsage(%q) = %q, want an error", body, out)
-			}
+		out, isObj, err := patchObject(t, "EnsureStreamUsage", body, EnsureStreamUsage)
+		if !isObj {
 			return
 		}
 		want, _ := decodeObject(body)
@@ -207,11 +220,7 @@ func FuzzEnsureStreamUsage(f *testing.F) {
 		if string(raw["include_usage"]) != "true" {
 			t.Fatalf("include_usage is %s in %s", raw["include_usage"], out)
 		}
-		for k, v := range want {
-			if k != "stream_options" && !bytes.Equal(got[k], v) {
-				t.Fatalf("member %q changed from %s to %s", k, v, got[k])
-			}
-		}
+		sameMembersBut(t, "stream_options", want, got)
 	})
 }
 

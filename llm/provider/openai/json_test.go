@@ -1,57 +1,12 @@
 package openai
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"math"
-	"strings"
 	"testing"
 )
-
-// stdString encodes s as encoding/json does, without HTML escaping.
-func stdString(t testing.TB, s string) string {
-	t.Helper()
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-var stringCases = []string{
-	"", "plain", `quote " and backslash \`, "new\nline\r\ttab", "\b\f", "\x00\x01\x1f\x7f",
-	"<html> & </html>", "ünïcödé 日本語 🎉", "\u2028\u2029", "bad \xff utf8 \xc3", "\xed\xa0\x80 surrogate bytes",
-	strings.Repeat("long text ", 100),
-}
-
-func TestAppendStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range stringCases {
-		got := string(appendString(nil, s))
-		if want := stdString(t, s); got != want {
-			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
-		}
-		var back string
-		if err := json.Unmarshal([]byte(got), &back); err != nil {
-			t.Errorf("appendString(%q) = %s: not valid JSON: %v", s, got, err)
-		}
-	}
-}
-
-func FuzzAppendString(f *testing.F) {
-	for _, s := range stringCases {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got := string(appendString(nil, s))
-		if want := stdString(t, s); got != want {
-			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
-		}
-	})
-}
 
 func TestAppendRawInvalidIsNull(t *testing.T) {
 	for raw, want := range map[string]string{`{"a": 1}`: `{"a": 1}`, ` [1] `: ` [1] `, `{`: `null`, ``: `null`, `1 2`: `null`} {

@@ -44,16 +44,13 @@ func decodeModels(body []byte) ([]string, error) {
 		if string(it.Key) != "data" || v[0] != '[' {
 			continue
 		}
-		dit := jsonscan.WalkArray(v)
-		for dit.Next() {
-			mv := dit.Value()
+		for _, mv := range jsonscan.Elements(v) {
 			if mv[0] != '{' {
 				continue
 			}
-			mit := jsonscan.WalkObject(mv)
-			for mit.Next() {
-				if string(mit.Key) == "id" {
-					if id, ok := jsonscan.DecodeString(mit.Value()); ok && id != "" {
+			for key, fv := range jsonscan.Members(mv) {
+				if string(key) == "id" {
+					if id, ok := jsonscan.DecodeString(fv); ok && id != "" {
 						ids = append(ids, id)
 					}
 				}

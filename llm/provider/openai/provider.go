@@ -99,10 +99,7 @@ func New(cfg Config) (*Provider, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("openai provider %s: %w", cfg.Name, errors.Join(errs...))
 	}
-	p := &Provider{name: cfg.Name, base: base, client: cfg.HTTPClient, headers: headers}
-	if p.client == nil {
-		p.client = &http.Client{Transport: chat.NewTransport(chat.TransportOptions{})}
-	}
+	p := &Provider{name: cfg.Name, base: base, client: upstream.ClientOr(cfg.HTTPClient), headers: headers}
 	if cfg.Azure != nil {
 		p.azure = true
 		v := cfg.Azure.APIVersion

@@ -169,12 +169,11 @@ func decodeStop(v []byte) ([]string, error) {
 	case v[0] != '[':
 		return nil, requestError("", "must be a string or an array of strings, got "+jsonscan.Kind(v))
 	}
-	it := jsonscan.WalkArray(v)
 	var stop []string
-	for it.Next() {
-		s, ok := jsonscan.DecodeString(it.Value())
+	for i, ev := range jsonscan.Elements(v) {
+		s, ok := jsonscan.DecodeString(ev)
 		if !ok {
-			return nil, underIndex(requestError("", "must be a string, got "+jsonscan.Kind(it.Value())), it.N-1)
+			return nil, underIndex(requestError("", "must be a string, got "+jsonscan.Kind(ev)), i)
 		}
 		stop = append(stop, s)
 	}
@@ -185,10 +184,9 @@ func decodeStreamOptions(v []byte) (includeUsage bool, err error) {
 	if ok, err := container(v, '{', "an object"); !ok {
 		return false, err
 	}
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		if string(it.Key) == "include_usage" {
-			b, err := nullableBool(it.Value())
+	for key, fv := range jsonscan.Members(v) {
+		if string(key) == "include_usage" {
+			b, err := nullableBool(fv)
 			if err != nil {
 				return false, under(err, "include_usage")
 			}
@@ -230,10 +228,9 @@ func decodeToolChoice(v []byte) (*chat.ToolChoice, error) {
 				return requestError("", "must be an object, got "+jsonscan.Kind(fv))
 			}
 			hasFunction = true
-			fit := jsonscan.WalkObject(fv)
-			for fit.Next() {
-				if string(fit.Key) == "name" {
-					if name, err = nullableString(fit.Value()); err != nil {
+			for key, nv := range jsonscan.Members(fv) {
+				if string(key) == "name" {
+					if name, err = nullableString(nv); err != nil {
 						err = under(err, "name")
 					}
 				}
@@ -257,12 +254,11 @@ func (d *requestDecoder) tools(v []byte) ([]chat.Tool, error) {
 	if ok, err := container(v, '[', "an array of tools"); !ok {
 		return nil, err
 	}
-	it := jsonscan.WalkArray(v)
 	tools := make([]chat.Tool, 0, 4)
-	for it.Next() {
+	for i, ev := range jsonscan.Elements(v) {
 		tools = append(tools, chat.Tool{})
-		if err := d.tool(it.Value(), &tools[len(tools)-1]); err != nil {
-			return nil, underIndex(err, it.N-1)
+		if err := d.tool(ev, &tools[len(tools)-1]); err != nil {
+			return nil, underIndex(err, i)
 		}
 	}
 	return tools, nil
@@ -329,15 +325,14 @@ func (d *requestDecoder) messages(v []byte) ([]chat.Message, error) {
 	if ok, err := container(v, '[', "an array of messages"); !ok {
 		return nil, err
 	}
-	it := jsonscan.WalkArray(v)
 	var msgs []chat.Message
-	for it.Next() {
+	for i, ev := range jsonscan.Elements(v) {
 		if msgs == nil {
 			msgs = make([]chat.Message, 0, 8)
 		}
 		msgs = append(msgs, chat.Message{})
-		if err := d.message(it.Value(), &msgs[len(msgs)-1]); err != nil {
-			return nil, underIndex(err, it.N-1)
+		if err := d.message(ev, &msgs[len(msgs)-1]); err != nil {
+			return nil, underIndex(err, i)
 		}
 	}
 	if len(msgs) == 0 {
@@ -433,12 +428,11 @@ func (d *requestDecoder) content(v []byte, role string) ([]chat.Part, error) {
 	case v[0] != '[':
 		return nil, requestError("", "must be a string or an array of content parts, got "+jsonscan.Kind(v))
 	}
-	it := jsonscan.WalkArray(v)
 	var parts []chat.Part
-	for it.Next() {
-		p, keep, err := d.part(it.Value())
+	for i, ev := range jsonscan.Elements(v) {
+		p, keep, err := d.part(ev)
 		if err != nil {
-			return nil, underIndex(err, it.N-1)
+			return nil, underIndex(err, i)
 		}
 		if keep {
 			parts = append(parts, p)
@@ -453,20 +447,19 @@ func (d *requestDecoder) part(v []byte) (p chat.Part, keep bool, err error) {
 		return p, false, requestError("", "must be an object, got "+jsonscan.Kind(v))
 	}
 	var typ, text, imageURL []byte
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		switch string(it.Key) {
+	for key, fv := range jsonscan.Members(v) {
+		switch string(key) {
 		case "type":
-			if typ, err = nullableKeyword(it.Value()); err != nil {
+			if typ, err = nullableKeyword(fv); err != nil {
 				return p, false, under(err, "type")
 			}
 		case "text":
-			text = it.Value()
+			text = fv
 		case "image_url":
-			imageURL = it.Value()
+			imageURL = fv
 		case "cache_control":
-			if !jsonscan.IsNull(it.Value()) {
-				p.CacheControl = d.raw.copy(it.Value())
+			if !jsonscan.IsNull(fv) {
+				p.CacheControl = d.raw.copy(fv)
 			}
 		}
 	}
@@ -530,11 +523,10 @@ func decodeToolCalls(v []byte) ([]chat.ToolCall, error) {
 		return nil, err
 	}
 	var calls []chat.ToolCall
-	it := jsonscan.WalkArray(v)
-	for it.Next() {
+	for i, ev := range jsonscan.Elements(v) {
 		calls = append(calls, chat.ToolCall{})
-		if err := decodeToolCall(it.Value(), &calls[len(calls)-1]); err != nil {
-			return nil, underIndex(err, it.N-1)
+		if err := decodeToolCall(ev, &calls[len(calls)-1]); err != nil {
+			return nil, underIndex(err, i)
 		}
 	}
 	return calls, nil
@@ -576,10 +568,8 @@ func decodeCallFunction(v []byte, c *chat.ToolCall) error {
 	if v[0] != '{' {
 		return requestError("", "must be an object, got "+jsonscan.Kind(v))
 	}
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		fv := it.Value()
-		switch string(it.Key) {
+	for key, fv := range jsonscan.Members(v) {
+		switch string(key) {
 		case "name":
 			var err error
 			if c.Name, err = nullableString(fv); err != nil {

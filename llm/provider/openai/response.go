@@ -138,10 +138,8 @@ func DecodeChatResponse(body []byte, d chat.Decoding) (*chat.Response, error) {
 	case choice == nil:
 		return nil, errNoChoices
 	}
-	cit := jsonscan.WalkObject(choice)
-	for cit.Next() {
-		v := cit.Value()
-		switch string(cit.Key) {
+	for key, v := range jsonscan.Members(choice) {
+		switch string(key) {
 		case "message":
 			decodeMessage(v, &resp.Message)
 		case "finish_reason":
@@ -167,20 +165,17 @@ func firstChoice(v []byte) []byte {
 	if len(v) == 0 || v[0] != '[' {
 		return nil
 	}
-	it := jsonscan.WalkArray(v)
 	var first []byte
-	for it.Next() {
-		c := it.Value()
+	for _, c := range jsonscan.Elements(v) {
 		if c[0] != '{' {
 			continue
 		}
 		if first == nil {
 			first = c
 		}
-		cit := jsonscan.WalkObject(c)
-		for cit.Next() {
-			if string(cit.Key) == "index" {
-				if n, ok := jsonscan.DecodeInt(cit.Value()); ok && n == 0 {
+		for key, v := range jsonscan.Members(c) {
+			if string(key) == "index" {
+				if n, ok := jsonscan.DecodeInt(v); ok && n == 0 {
 					return c
 				}
 			}
@@ -197,10 +192,8 @@ func decodeMessage(v []byte, m *chat.Message) {
 	}
 	m.Role = chat.RoleAssistant
 	var text, refusal string
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		fv := it.Value()
-		switch string(it.Key) {
+	for key, fv := range jsonscan.Members(v) {
+		switch string(key) {
 		case "content":
 			switch fv[0] {
 			case '"':
@@ -214,10 +207,9 @@ func decodeMessage(v []byte, m *chat.Message) {
 			if fv[0] != '[' {
 				continue
 			}
-			tit := jsonscan.WalkArray(fv)
-			for tit.Next() {
+			for _, ev := range jsonscan.Elements(fv) {
 				var c chat.ToolCall
-				decodeResponseToolCall(tit.Value(), &c)
+				decodeResponseToolCall(ev, &c)
 				m.ToolCalls = append(m.ToolCalls, c)
 			}
 		}
@@ -233,16 +225,13 @@ func decodeMessage(v []byte, m *chat.Message) {
 // joinTextParts concatenates the text of an array of content parts.
 func joinTextParts(v []byte) string {
 	var b []byte
-	it := jsonscan.WalkArray(v)
-	for it.Next() {
-		pv := it.Value()
+	for _, pv := range jsonscan.Elements(v) {
 		if pv[0] != '{' {
 			continue
 		}
-		pit := jsonscan.WalkObject(pv)
-		for pit.Next() {
-			if string(pit.Key) == "text" {
-				if s, ok := jsonscan.DecodeString(pit.Value()); ok {
+		for key, fv := range jsonscan.Members(pv) {
+			if string(key) == "text" {
+				if s, ok := jsonscan.DecodeString(fv); ok {
 					b = append(b, s...)
 				}
 			}
@@ -257,13 +246,12 @@ func decodeFunction(v []byte, name, args string) (string, string) {
 	if v[0] != '{' {
 		return name, args
 	}
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		switch string(it.Key) {
+	for key, fv := range jsonscan.Members(v) {
+		switch string(key) {
 		case "name":
-			name, _ = jsonscan.DecodeString(it.Value())
+			name, _ = jsonscan.DecodeString(fv)
 		case "arguments":
-			args = decodeArguments(it.Value())
+			args = decodeArguments(fv)
 		}
 	}
 	return name, args
@@ -273,13 +261,12 @@ func decodeResponseToolCall(v []byte, c *chat.ToolCall) {
 	if v[0] != '{' {
 		return
 	}
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		switch string(it.Key) {
+	for key, fv := range jsonscan.Members(v) {
+		switch string(key) {
 		case "id":
-			c.ID, _ = jsonscan.DecodeString(it.Value())
+			c.ID, _ = jsonscan.DecodeString(fv)
 		case "function":
-			c.Name, c.Arguments = decodeFunction(it.Value(), c.Name, c.Arguments)
+			c.Name, c.Arguments = decodeFunction(fv, c.Name, c.Arguments)
 		}
 	}
 }

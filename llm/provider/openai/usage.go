@@ -92,10 +92,8 @@ func decodeUsage(v []byte, u *chat.Usage) bool {
 	}
 	var cacheHit int64
 	var sawDetails bool
-	it := jsonscan.WalkObject(v)
-	for it.Next() {
-		fv := it.Value()
-		switch string(it.Key) {
+	for key, fv := range jsonscan.Members(v) {
+		switch string(key) {
 		case "prompt_tokens":
 			u.PromptTokens, _ = jsonscan.DecodeInt(fv)
 		case "completion_tokens":

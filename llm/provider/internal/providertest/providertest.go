@@ -5,6 +5,7 @@ package providertest
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -61,5 +62,30 @@ func AbortsOnContext(t *testing.T, calls map[string]func(context.Context) error)
 				t.Errorf("error %v, want a retryable UpstreamError of status 0 wrapping context.DeadlineExceeded", err)
 			}
 		})
+	}
+}
+
+// BenchInput benchmarks run on input, reporting allocations and input's
+// size per operation; an error from run fails the benchmark.
+func BenchInput(b *testing.B, input []byte, run func([]byte) error) {
+	b.SetBytes(int64(len(input)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := run(input); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Drain receives from s until it ends: nil when it ends with io.EOF, else
+// its error.
+func Drain(s chat.Stream) error {
+	for {
+		if _, err := s.Recv(); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
 	}
 }

@@ -16,6 +16,16 @@ import (
 	"github.com/junctionhq/junction/llm/chat"
 )
 
+// ClientOr returns c, or when c is nil a client on chat.NewTransport with
+// the default options and no overall timeout (the callers' contexts bound
+// each call): a provider's default client.
+func ClientOr(c *http.Client) *http.Client {
+	if c == nil {
+		return &http.Client{Transport: chat.NewTransport(chat.TransportOptions{})}
+	}
+	return c
+}
+
 // NewRequest builds a request to url with headers (canonical keys, shared
 // read-only) copied in. A non-nil body is sent as JSON; a nil body sends
 // none.
