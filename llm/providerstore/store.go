@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sync"
@@ -188,12 +189,7 @@ func (ps *Store) APINames() []string {
 
 // apiNames is APINames with ps.mu held.
 func (ps *Store) apiNames() []string {
-	names := make([]string, 0, len(ps.api))
-	for name := range ps.api {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(ps.api))
 }
 
 func (ps *Store) isFile(name string) bool {
