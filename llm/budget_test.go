@@ -142,9 +142,7 @@ func runOvershoot(t *testing.T, up *llmtest.Server, replicas []*budgetReplica, n
 	)
 	start := make(chan struct{})
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			r := replicas[i%len(replicas)]
 			<-start
 			rec := postAs(r, body)
@@ -162,7 +160,7 @@ func runOvershoot(t *testing.T, up *llmtest.Server, replicas []*budgetReplica, n
 				failed.Add(1)
 				t.Errorf("status %d: %s", rec.Code, rec.Body)
 			}
-		}()
+		})
 	}
 	close(start)
 	wg.Wait()

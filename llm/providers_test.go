@@ -171,9 +171,7 @@ func TestSetProvidersConcurrentRequests(t *testing.T) {
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for !stop.Load() {
 				for _, m := range []string{"a/m1", "mix", "a/other"} {
 					if code, _ := chatCode(s, m); code != http.StatusOK {
@@ -182,7 +180,7 @@ func TestSetProvidersConcurrentRequests(t *testing.T) {
 				}
 				_ = s.Models(policy.AdminIdentity())
 			}
-		}()
+		})
 	}
 	for i := range 200 {
 		set := []ProviderConfig{providerAt("a", up.URL)}

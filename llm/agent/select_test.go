@@ -535,9 +535,7 @@ func TestToolSelectorConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for g := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for n := range 8 {
 				i, j := (g+n)%len(subsets), (g*3+n)%len(questions)
 				o, _, err := s.Select(ctx, subsets[i], questions[j], 20)
@@ -554,7 +552,7 @@ func TestToolSelectorConcurrent(t *testing.T) {
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)

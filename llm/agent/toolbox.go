@@ -105,11 +105,7 @@ func (b *Toolbox) Run(ctx context.Context, calls []chat.ToolCall, approved bool,
 		if approved && kind == callApproval {
 			kind = callMCP
 		}
-		wg.Add(1)
-		go func(i int, kind callKind) {
-			defer wg.Done()
-			out[i] = b.runTool(ctx, &calls[i], kind, iteration)
-		}(i, kind)
+		wg.Go(func() { out[i] = b.runTool(ctx, &calls[i], kind, iteration) })
 	}
 	wg.Wait()
 	for i := range calls {

@@ -348,6 +348,22 @@ func TestChangeWhileServing(t *testing.T) {
 	wg.Wait()
 }
 
+// newHangingServer starts a mock that hangs every request, and a client
+// with a transport of its own. leakCheck, called after srv.Close, closes the
+// client's idle connections and checks that the goroutines are back to what
+// they were before.
+func newHangingServer(t *testing.T) (srv *Server, client *http.Client, leakCheck func()) {
+	t.Helper()
+	baseline := runtime.NumGoroutine()
+	transport := &http.Transport{}
+	srv = NewServer()
+	mustSet(t, srv.Mock, Behavior{Hang: true})
+	return srv, &http.Client{Transport: transport}, func() {
+		transport.CloseIdleConnections()
+		testkit.GoroutinesBackTo(t, baseline, 5*time.Second)
+	}
+}
+
 // hangingRequest starts a request that the mock hangs; it returns the cancel func and
 // a channel receiving the client's error.
 func hangingRequest(t *testing.T, client *http.Client, srv *Server, f format) (context.CancelFunc, <-chan error) {
@@ -372,11 +388,7 @@ func hangingRequest(t *testing.T, client *http.Client, srv *Server, f format) (c
 }
 
 func TestHangUntilClientCancels(t *testing.T) {
-	baseline := runtime.NumGoroutine()
-	transport := &http.Transport{}
-	client := &http.Client{Transport: transport}
-	srv := NewServer()
-	mustSet(t, srv.Mock, Behavior{Hang: true})
+	srv, client, leakCheck := newHangingServer(t)
 
 	for _, f := range []format{openAI, anthropic} {
 		cancel, errc := hangingRequest(t, client, srv, f)
@@ -395,16 +407,11 @@ func TestHangUntilClientCancels(t *testing.T) {
 		t.Errorf("canceled %d, want 2", got)
 	}
 	srv.Close()
-	transport.CloseIdleConnections()
-	testkit.GoroutinesBackTo(t, baseline, 5*time.Second)
+	leakCheck()
 }
 
 func TestHangEndedByClose(t *testing.T) {
-	baseline := runtime.NumGoroutine()
-	transport := &http.Transport{}
-	client := &http.Client{Transport: transport}
-	srv := NewServer()
-	mustSet(t, srv.Mock, Behavior{Hang: true})
+	srv, client, leakCheck := newHangingServer(t)
 	_, errc := hangingRequest(t, client, srv, openAI)
 
 	srv.Close() // must not wait for the client
@@ -415,8 +422,7 @@ func TestHangEndedByClose(t *testing.T) {
 		t.Errorf("cut %d, want 1", got)
 	}
 	srv.Close() // idempotent
-	transport.CloseIdleConnections()
-	testkit.GoroutinesBackTo(t, baseline, 5*time.Second)
+	leakCheck()
 }
 
 func TestLatencyEndedByClose(t *testing.T) {

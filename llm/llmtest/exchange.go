@@ -178,12 +178,12 @@ func (x *exchange) hang() {
 		// Closing the mock also ends the request's context; when both have
 		// happened, the mock's close is the cause.
 		select {
-		case <-x.m.done:
+		case <-x.m.doneCtx.Done():
 			x.cut()
 		default:
 			x.abandon()
 		}
-	case <-x.m.done:
+	case <-x.m.doneCtx.Done():
 		x.cut()
 	}
 }

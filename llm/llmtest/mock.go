@@ -47,8 +47,7 @@ type Mock struct {
 
 	lifeMu   sync.RWMutex // guards closed; held for reading while a request joins inflight
 	closed   bool
-	done     chan struct{}   // closed on shutdown: ends hangs and delays
-	doneCtx  context.Context // canceled on shutdown, for WithSleep functions
+	doneCtx  context.Context // canceled on shutdown: ends hangs, delays and WithSleep functions
 	doneStop context.CancelFunc
 	inflight sync.WaitGroup
 	active   atomic.Int64 // requests being served, for InFlight
@@ -69,7 +68,6 @@ func New(opts ...Option) *Mock {
 		rng:         rand.New(rand.NewPCG(cfg.seed, splitmix64(cfg.seed))),
 		aliases:     maps.Clone(cfg.aliases),
 		log:         newRequestLog(cfg.requestLog),
-		done:        make(chan struct{}),
 	}
 	m.doneCtx, m.doneStop = context.WithCancel(context.Background())
 	if m.aliases == nil {
@@ -180,7 +178,6 @@ func (m *Mock) shutdown() {
 	m.lifeMu.Lock()
 	if !m.closed {
 		m.closed = true
-		close(m.done)
 		m.doneStop()
 	}
 	m.lifeMu.Unlock()
@@ -412,7 +409,7 @@ func (m *Mock) sleep(ctx context.Context, d time.Duration) error {
 		defer cancel()
 		defer context.AfterFunc(m.doneCtx, cancel)()
 		err := m.cfg.sleep(ctx, d)
-		if m.isClosed() {
+		if m.doneCtx.Err() != nil {
 			return errInterrupted
 		}
 		return err
@@ -424,17 +421,8 @@ func (m *Mock) sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-m.done:
+	case <-m.doneCtx.Done():
 		return errInterrupted
-	}
-}
-
-func (m *Mock) isClosed() bool {
-	select {
-	case <-m.done:
-		return true
-	default:
-		return false
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/junctionhq/junction/llm/internal/jsonenc"
 )
 
 // openAIWire is the OpenAI API's wire format: Bearer keys and
@@ -96,19 +98,8 @@ func (m *Mock) serveModels(x *exchange) {
 	x.writeJSON(http.StatusOK, m.openAIModels)
 }
 
-// appendOpenAIModels appends the OpenAI model list
-// {"object":"list","data":[{"id","object":"model","created","owned_by"}]}.
+// appendOpenAIModels appends the OpenAI model list, every model owned by
+// "llmtest".
 func appendOpenAIModels(dst []byte, ids []string, created time.Time) []byte {
-	dst = append(dst, `{"object":"list","data":[`...)
-	for i, id := range ids {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"id":`...)
-		dst = appendJSONString(dst, id)
-		dst = append(dst, `,"object":"model","created":`...)
-		dst = appendInt(dst, int(created.Unix()))
-		dst = append(dst, `,"owned_by":"llmtest"}`...)
-	}
-	return append(dst, "]}"...)
+	return jsonenc.AppendModelList(dst, ids, created.Unix(), func(string) string { return "llmtest" })
 }

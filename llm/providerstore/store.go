@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sync"
@@ -99,8 +100,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		stop()
 		return nil, err
 	}
-	ps.wg.Add(1)
-	go ps.follow(runCtx, changes)
+	ps.wg.Go(func() { ps.follow(runCtx, changes) })
 	return ps, nil
 }
 
@@ -112,7 +112,6 @@ func (ps *Store) Close(context.Context) error {
 }
 
 func (ps *Store) follow(ctx context.Context, changes <-chan store.Change) {
-	defer ps.wg.Done()
 	store.Follow(ctx, changes, store.FollowOptions{Topic: store.ResourceTopic(Kind), Interval: reloadInterval,
 		OnError: func(err error) {
 			ps.log.Error().Err(err).Msg("providerstore: reload providers failed; keeping the current ones")
@@ -188,12 +187,7 @@ func (ps *Store) APINames() []string {
 
 // apiNames is APINames with ps.mu held.
 func (ps *Store) apiNames() []string {
-	names := make([]string, 0, len(ps.api))
-	for name := range ps.api {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(ps.api))
 }
 
 func (ps *Store) isFile(name string) bool {

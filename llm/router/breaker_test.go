@@ -22,12 +22,7 @@ func breakerOf(t *testing.T, r *Router, rt, key string) string {
 
 func TestRouterBreaker(t *testing.T) {
 	clock := newFakeClock()
-	r := newTestRouter(t, clock, RouterOptions{
-		MaxAttempts:     1,
-		BreakerFailures: 3,
-		BreakerOpen:     30 * time.Second,
-		Routes:          smartWithBackup(),
-	})
+	r := newBreakerRouter(t, clock, 3, 30*time.Second)
 	var aFails bool
 	s := newScript(map[string]func(int) error{"a": func(int) error {
 		if aFails {
@@ -153,12 +148,7 @@ func TestRouterFailsFastWhenEveryBreakerIsOpen(t *testing.T) {
 	// the upstream, saying when to come back; after the open period one
 	// request at a time probes.
 	clock := newFakeClock()
-	r := newTestRouter(t, clock, RouterOptions{
-		MaxAttempts:     1,
-		BreakerFailures: 1,
-		BreakerOpen:     30 * time.Second,
-		Routes:          smartWithBackup(),
-	})
+	r := newBreakerRouter(t, clock, 1, 30*time.Second)
 	down := true
 	s := newScript(map[string]func(int) error{
 		"a": func(int) error {
@@ -299,11 +289,7 @@ func TestStreamOutcomeSettlesTheTarget(t *testing.T) {
 
 func TestRouterPanickingAttemptGivesBackTheProbe(t *testing.T) {
 	clock := newFakeClock()
-	r := newTestRouter(t, clock, RouterOptions{
-		MaxAttempts:     1,
-		BreakerFailures: 1,
-		Routes:          smartWithBackup(),
-	})
+	r := newBreakerRouter(t, clock, 1, 0)
 	s := newScript(map[string]func(int) error{"a": always(status(500))})
 	if _, err := r.doPlain(context.Background(), "smart", nil, s.attempt); err != nil {
 		t.Fatal(err)

@@ -85,6 +85,19 @@ func newTestRouter(t testing.TB, clock *testkit.Clock, opts RouterOptions) *Rout
 	return r
 }
 
+// newBreakerRouter is a router over smartWithBackup that makes one attempt
+// per target and opens a target's breaker after failures failures in a row,
+// for open (0: the default).
+func newBreakerRouter(t *testing.T, clock *testkit.Clock, failures int, open time.Duration) *Router {
+	t.Helper()
+	return newTestRouter(t, clock, RouterOptions{
+		MaxAttempts:     1,
+		BreakerFailures: failures,
+		BreakerOpen:     open,
+		Routes:          smartWithBackup(),
+	})
+}
+
 // script answers attempts by key name and records the calls.
 type script struct {
 	mu    sync.Mutex // guards the fields below

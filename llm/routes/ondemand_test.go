@@ -158,9 +158,7 @@ func TestHeldRoutesSurviveConcurrentEviction(t *testing.T) {
 	pool := madeUp("mock", 0, maxDynamicRoutes+maxDynamicRoutes/2)
 	var wg sync.WaitGroup
 	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range 400 {
 				names := []string{pool[(g*7919+i*31)%len(pool)], pool[(g*104729+i*17)%len(pool)]}
 				l := &lease{}
@@ -175,7 +173,7 @@ func TestHeldRoutesSurviveConcurrentEviction(t *testing.T) {
 				}
 				l.release()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if n := unlistedRoutes(tab); n > maxDynamicRoutes {

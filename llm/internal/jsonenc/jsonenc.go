@@ -1,6 +1,7 @@
-// Package jsonenc appends JSON string literals to a caller's buffer, for the
-// hand-written wire encoders of the providers and of the mock provider,
-// which append JSON instead of going through encoding/json.
+// Package jsonenc appends JSON to a caller's buffer, for the hand-written
+// wire encoders of the providers and of the mock provider, which append JSON
+// instead of going through encoding/json: string literals, and the OpenAI
+// model list that both serve.
 package jsonenc
 
 import "unicode/utf8"

@@ -3,10 +3,10 @@ package anthropic
 import (
 	"bytes"
 	"io"
-	"os"
 	"strings"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/provider/internal/providertest"
 )
@@ -14,10 +14,7 @@ import (
 // benchRequest is a Claude Code-like request, decoded.
 func benchRequest(b *testing.B) (*chat.Request, []byte) {
 	b.Helper()
-	raw, err := os.ReadFile("testdata/decode/claude_code.json")
-	if err != nil {
-		b.Fatal(err)
-	}
+	raw := testkit.ReadFile(b, "testdata/decode/claude_code.json")
 	req, err := DecodeMessagesRequest(raw)
 	if err != nil {
 		b.Fatal(err)

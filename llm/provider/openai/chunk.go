@@ -60,10 +60,7 @@ func appendChunkChoice(dst []byte, c *chat.Chunk) []byte {
 			}
 			dst = append(dst, `{"index":`...)
 			dst = appendInt(dst, int64(d.Index))
-			if d.ID != "" {
-				dst = append(dst, `,"id":`...)
-				dst = appendString(dst, d.ID)
-			}
+			dst = appendOptionalString(dst, `,"id":`, d.ID)
 			if d.ID != "" || d.Name != "" {
 				dst = append(dst, `,"type":"function"`...)
 			}

@@ -154,14 +154,8 @@ func appendEmbeddingRequest(dst []byte, req *chat.EmbeddingRequest, model string
 		dst = append(dst, `,"dimensions":`...)
 		dst = appendInt(dst, int64(req.Dimensions))
 	}
-	if req.EncodingFormat != "" {
-		dst = append(dst, `,"encoding_format":`...)
-		dst = appendString(dst, req.EncodingFormat)
-	}
-	if req.User != "" {
-		dst = append(dst, `,"user":`...)
-		dst = appendString(dst, req.User)
-	}
+	dst = appendOptionalString(dst, `,"encoding_format":`, req.EncodingFormat)
+	dst = appendOptionalString(dst, `,"user":`, req.User)
 	dst = appendExtra(dst, req.Extra, embeddingFields)
 	return append(dst, '}')
 }

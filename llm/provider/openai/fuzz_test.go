@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -231,11 +230,7 @@ func FuzzEnsureStreamUsage(f *testing.F) {
 func FuzzStream(f *testing.F) {
 	files, _ := filepath.Glob("testdata/stream/*.sse")
 	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+		f.Add(testkit.ReadFile(f, name))
 	}
 	for _, event := range []string{
 		`{"error":{"message":"x","code":429}}`,

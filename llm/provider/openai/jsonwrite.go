@@ -29,6 +29,15 @@ func appendNullableString(dst []byte, s string) []byte {
 	return appendString(dst, s)
 }
 
+// appendOptionalString appends field (`,"name":`) and s as a JSON string,
+// or nothing when s is empty: an omitempty string member.
+func appendOptionalString(dst []byte, field, s string) []byte {
+	if s == "" {
+		return dst
+	}
+	return appendString(append(dst, field...), s)
+}
+
 // appendInt appends n in decimal.
 func appendInt(dst []byte, n int64) []byte { return strconv.AppendInt(dst, n, 10) }
 
@@ -55,6 +64,15 @@ func appendRaw(dst []byte, raw json.RawMessage) []byte {
 		return append(dst, "null"...)
 	}
 	return append(dst, raw...)
+}
+
+// appendOptionalRaw appends field (`,"name":`) and raw (see appendRaw), or
+// nothing when raw is empty: an omitempty raw member.
+func appendOptionalRaw(dst []byte, field string, raw json.RawMessage) []byte {
+	if len(raw) == 0 {
+		return dst
+	}
+	return appendRaw(append(dst, field...), raw)
 }
 
 // appendFloatVector appends v as a JSON array of float32 numbers.

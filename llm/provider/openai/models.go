@@ -3,6 +3,7 @@ package openai
 import (
 	"strings"
 
+	"github.com/junctionhq/junction/llm/internal/jsonenc"
 	"github.com/junctionhq/junction/llm/internal/jsonscan"
 )
 
@@ -11,24 +12,16 @@ import (
 // owned_by is the provider part of a "provider/model" id, "junction" for
 // an alias.
 func AppendModels(dst []byte, ids []string, created int64) []byte {
-	dst = append(dst, `{"object":"list","data":[`...)
-	for i, id := range ids {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"id":`...)
-		dst = appendString(dst, id)
-		dst = append(dst, `,"object":"model","created":`...)
-		dst = appendInt(dst, created)
-		dst = append(dst, `,"owned_by":`...)
-		owner := "junction"
-		if p, _, ok := strings.Cut(id, "/"); ok && p != "" {
-			owner = p
-		}
-		dst = appendString(dst, owner)
-		dst = append(dst, '}')
+	return jsonenc.AppendModelList(dst, ids, created, modelOwner)
+}
+
+// modelOwner is the provider part of a "provider/model" id, "junction" for
+// an alias.
+func modelOwner(id string) string {
+	if p, _, ok := strings.Cut(id, "/"); ok && p != "" {
+		return p
 	}
-	return append(dst, "]}"...)
+	return "junction"
 }
 
 // decodeModels returns the ids of an upstream model list, {"data":[{"id"}]}.

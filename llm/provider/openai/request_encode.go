@@ -63,14 +63,8 @@ func appendRequest(dst []byte, req *chat.Request, model string, stream bool) []b
 	if stream {
 		dst = append(dst, `,"stream":true,"stream_options":{"include_usage":true}`...)
 	}
-	if req.User != "" {
-		dst = append(dst, `,"user":`...)
-		dst = appendString(dst, req.User)
-	}
-	if len(req.ResponseFormat) > 0 {
-		dst = append(dst, `,"response_format":`...)
-		dst = appendRaw(dst, req.ResponseFormat)
-	}
+	dst = appendOptionalString(dst, `,"user":`, req.User)
+	dst = appendOptionalRaw(dst, `,"response_format":`, req.ResponseFormat)
 	dst = appendExtra(dst, req.Extra, modeledFields)
 	return append(dst, '}')
 }
@@ -110,18 +104,12 @@ func appendMessage(dst []byte, m *chat.Message) []byte {
 	dst = appendString(dst, m.Role)
 	dst = append(dst, `,"content":`...)
 	dst = appendContent(dst, m)
-	if m.Name != "" {
-		dst = append(dst, `,"name":`...)
-		dst = appendString(dst, m.Name)
-	}
+	dst = appendOptionalString(dst, `,"name":`, m.Name)
 	if len(m.ToolCalls) > 0 {
 		dst = append(dst, `,"tool_calls":`...)
 		dst = appendToolCalls(dst, m.ToolCalls, true)
 	}
-	if m.ToolCallID != "" {
-		dst = append(dst, `,"tool_call_id":`...)
-		dst = appendString(dst, m.ToolCallID)
-	}
+	dst = appendOptionalString(dst, `,"tool_call_id":`, m.ToolCallID)
 	return append(dst, '}')
 }
 
@@ -160,10 +148,7 @@ func appendContent(dst []byte, m *chat.Message) []byte {
 		if p.Type == chat.PartImage {
 			dst = append(dst, `{"type":"image_url","image_url":{"url":`...)
 			dst = appendString(dst, p.ImageURL)
-			if p.Detail != "" {
-				dst = append(dst, `,"detail":`...)
-				dst = appendString(dst, p.Detail)
-			}
+			dst = appendOptionalString(dst, `,"detail":`, p.Detail)
 			dst = append(dst, "}}"...)
 			continue
 		}
@@ -177,14 +162,8 @@ func appendContent(dst []byte, m *chat.Message) []byte {
 func appendTool(dst []byte, t *chat.Tool) []byte {
 	dst = append(dst, `{"type":"function","function":{"name":`...)
 	dst = appendString(dst, t.Name)
-	if t.Description != "" {
-		dst = append(dst, `,"description":`...)
-		dst = appendString(dst, t.Description)
-	}
-	if len(t.Parameters) > 0 {
-		dst = append(dst, `,"parameters":`...)
-		dst = appendRaw(dst, t.Parameters)
-	}
+	dst = appendOptionalString(dst, `,"description":`, t.Description)
+	dst = appendOptionalRaw(dst, `,"parameters":`, t.Parameters)
 	if t.Strict != nil {
 		dst = append(dst, `,"strict":`...)
 		dst = appendBool(dst, *t.Strict)

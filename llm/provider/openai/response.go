@@ -46,10 +46,7 @@ func AppendChatResponse(dst []byte, resp *chat.Response, model string) []byte {
 	dst = appendString(dst, finish)
 	dst = append(dst, `}],"usage":`...)
 	dst = appendUsage(dst, &resp.Usage)
-	if resp.SystemFingerprint != "" {
-		dst = append(dst, `,"system_fingerprint":`...)
-		dst = appendString(dst, resp.SystemFingerprint)
-	}
+	dst = appendOptionalString(dst, `,"system_fingerprint":`, resp.SystemFingerprint)
 	return append(dst, '}')
 }
 
