@@ -45,13 +45,7 @@ type KeyInput struct {
 
 // Teams lists the teams, by name.
 func (e *Engine) Teams() []Team {
-	s := e.snap.Load()
-	out := make([]Team, 0, len(s.teams))
-	for _, t := range s.teams {
-		out = append(out, *t)
-	}
-	slices.SortFunc(out, func(a, b Team) int { return cmpString(a.Name, b.Name) })
-	return out
+	return byName(e.snap.Load().teams, func(t *Team) string { return t.Name })
 }
 
 // Team returns the named team.
@@ -108,13 +102,7 @@ func (e *Engine) DeleteTeam(ctx context.Context, name string) error {
 
 // Keys lists the virtual keys, by name.
 func (e *Engine) Keys() []Key {
-	s := e.snap.Load()
-	out := make([]Key, 0, len(s.keys))
-	for _, k := range s.keys {
-		out = append(out, *k)
-	}
-	slices.SortFunc(out, func(a, b Key) int { return cmpString(a.Name, b.Name) })
-	return out
+	return byName(e.snap.Load().keys, func(k *Key) string { return k.Name })
 }
 
 // Key returns the key with the given id (or, failing that, name).
@@ -507,6 +495,16 @@ func mustJSON(v any) json.RawMessage {
 		panic(fmt.Sprintf("policy: encode %T: %v", v, err)) // only our own plain structs are encoded
 	}
 	return b
+}
+
+// byName is the values of m, sorted by their name.
+func byName[T any](m map[string]*T, name func(*T) string) []T {
+	out := make([]T, 0, len(m))
+	for _, v := range m {
+		out = append(out, *v)
+	}
+	slices.SortFunc(out, func(a, b T) int { return cmpString(name(&a), name(&b)) })
+	return out
 }
 
 func cmpString(a, b string) int {
