@@ -30,6 +30,14 @@ func microPrice(t testing.TB, e *Engine) {
 	}
 }
 
+// pricedEngine is an engine at t0 whose model mock/m costs 1 µ$ a token.
+func pricedEngine(t testing.TB) *Engine {
+	t.Helper()
+	e, _ := testEngine(t, testkit.NewClock(t0))
+	microPrice(t, e)
+	return e
+}
+
 // spend1000 reserves and spends exactly 1000 µ$ on mock/m.
 var spend1000 = Work{Kind: KindLLM, Model: "mock/m", PromptTokens: 500, MaxTokens: 500}
 
@@ -310,9 +318,8 @@ func keyID(t *testing.T, e *Engine, name string) string {
 // (refusing it must not cost a database query per request).
 func TestSpendRebuildReadsTheStoreOnlyOnAMiss(t *testing.T) {
 	t.Parallel()
-	e, _ := testEngine(t, testkit.NewClock(t0))
+	e := pricedEngine(t)
 	ctx := context.Background()
-	microPrice(t, e)
 	var reads atomic.Int64
 	sum := e.seeds.sum
 	e.seeds.sum = func(ctx context.Context, q store.SpendQuery) (int64, error) {
@@ -346,8 +353,7 @@ func TestSpendRebuildReadsTheStoreOnlyOnAMiss(t *testing.T) {
 // is missing: they share the read that rebuilds it.
 func TestSpendRebuildSharesOneRead(t *testing.T) {
 	t.Parallel()
-	e, _ := testEngine(t, testkit.NewClock(t0))
-	microPrice(t, e)
+	e := pricedEngine(t)
 	var reads atomic.Int64
 	release := make(chan struct{})
 	sum := e.seeds.sum
@@ -476,9 +482,8 @@ func TestHugeNumbersCannotOverflowTheEstimate(t *testing.T) {
 // stays spent.
 func TestRunawayUsageSettlesSaturated(t *testing.T) {
 	t.Parallel()
-	e, _ := testEngine(t, testkit.NewClock(t0))
+	e := pricedEngine(t)
 	ctx := context.Background()
-	microPrice(t, e)
 	id := mustKey(t, e, KeyInput{Name: "k", Budget: &Budget{USD: 0.01, Period: PeriodDay}})
 	for range 3 {
 		if err := spendOnce(ctx, e, id, spend1000); err != nil {
@@ -628,9 +633,8 @@ func TestHugeLimitsAndBudgets(t *testing.T) {
 // fits, and settled to what it used.
 func TestTokensPerMinuteAdmitsRequestsWithoutMaxTokens(t *testing.T) {
 	t.Parallel()
-	e, _ := testEngine(t, testkit.NewClock(t0))
+	e := pricedEngine(t)
 	ctx := context.Background()
-	microPrice(t, e)
 	id := mustKey(t, e, KeyInput{Name: "k", Limits: Limits{TPM: 1000}, Budget: &Budget{USD: 1, Period: PeriodDay}})
 	w := Work{Kind: KindLLM, Model: "mock/m", PromptTokens: 100}
 	admitted := 0
@@ -736,9 +740,8 @@ func TestKeyCannotBeCreatedExpired(t *testing.T) {
 // cent reads as $0.001, not $0.00.
 func TestBudgetErrorShowsSmallAmounts(t *testing.T) {
 	t.Parallel()
-	e, _ := testEngine(t, testkit.NewClock(t0))
+	e := pricedEngine(t)
 	ctx := context.Background()
-	microPrice(t, e)
 	id := mustKey(t, e, KeyInput{Name: "k", Budget: &Budget{USD: 0.001, Period: PeriodDay}})
 	if err := spendOnce(ctx, e, id, Work{Kind: KindLLM, Model: "mock/m", PromptTokens: 250, MaxTokens: 250}); err != nil {
 		t.Fatal(err)
