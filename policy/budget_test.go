@@ -30,6 +30,18 @@ func microPrice(t testing.TB, e *Engine) {
 	}
 }
 
+// budgetOn is the team "team" and its key "k", with budget on the one
+// scope names.
+func budgetOn(scope Scope, budget *Budget) (TeamInput, KeyInput) {
+	team, key := TeamInput{Name: "team"}, KeyInput{Name: "k", Team: "team"}
+	if scope == ScopeKey {
+		key.Budget = budget
+	} else {
+		team.Budget = budget
+	}
+	return team, key
+}
+
 // pricedEngine is an engine at t0 whose model mock/m costs 1 µ$ a token.
 func pricedEngine(t testing.TB) *Engine {
 	t.Helper()
@@ -94,12 +106,7 @@ func TestSpendSurvivesRestart(t *testing.T) {
 			first := engineOn(t, st, counters.NewMemory(counters.MemoryOptions{Now: clk.Now}), clk)
 			microPrice(t, first)
 			budget := &Budget{USD: 0.01, Period: PeriodDay} // ten spends of 1000 µ$
-			team, key := TeamInput{Name: "team"}, KeyInput{Name: "k", Team: "team"}
-			if scope == ScopeKey {
-				key.Budget = budget
-			} else {
-				team.Budget = budget
-			}
+			team, key := budgetOn(scope, budget)
 			mustTeam(t, first, team)
 			_, secret, err := first.CreateKey(ctx, key)
 			if err != nil {
@@ -190,12 +197,7 @@ func TestSpendSurvivesRedisLoss(t *testing.T) {
 			t.Cleanup(func() { _ = e.Close(context.Background()) })
 			microPrice(t, e)
 			budget := &Budget{USD: 0.01, Period: PeriodMonth}
-			team, key := TeamInput{Name: "team"}, KeyInput{Name: "k", Team: "team"}
-			if scope == ScopeKey {
-				key.Budget = budget
-			} else {
-				team.Budget = budget
-			}
+			team, key := budgetOn(scope, budget)
 			mustTeam(t, e, team)
 			id := mustKey(t, e, key)
 			for i := range 7 {

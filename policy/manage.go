@@ -53,13 +53,11 @@ func (e *Engine) Team(name string) (Team, error) { return valueOf(e.teams().Get(
 
 // teams is the admin API's view of the teams, the file's and the API's.
 func (e *Engine) teams() *resource.Kind[Team] {
-	return snapshotKind(e, kindTeam, func(s *snapshot, name string) (resource.Entry[Team], bool) {
-		t, ok := s.teams[name]
-		if !ok {
-			return resource.Entry[Team]{}, false
-		}
-		return resource.Entry[Team]{ID: t.Name, Name: t.Name, Source: t.Source, Value: *t}, true
-	})
+	return snapshotKind(e, kindTeam,
+		func(s *snapshot, name string) *Team { return s.teams[name] },
+		func(t *Team) resource.Entry[Team] {
+			return resource.Entry[Team]{ID: t.Name, Name: t.Name, Source: t.Source, Value: *t}
+		})
 }
 
 // CreateTeam adds a team.
@@ -111,16 +109,16 @@ func (e *Engine) Key(idOrName string) (Key, error) { return valueOf(e.keys().Get
 // keys is the admin API's view of the virtual keys, the file's and the
 // API's, found by id or, failing that, name.
 func (e *Engine) keys() *resource.Kind[Key] {
-	return snapshotKind(e, kindKey, func(s *snapshot, idOrName string) (resource.Entry[Key], bool) {
-		k, ok := s.keys[idOrName]
-		if !ok {
-			k, ok = s.keyNames[idOrName]
-		}
-		if !ok {
-			return resource.Entry[Key]{}, false
-		}
-		return resource.Entry[Key]{ID: k.ID, Name: k.Name, Source: k.Source, Value: *k}, true
-	})
+	return snapshotKind(e, kindKey,
+		func(s *snapshot, idOrName string) *Key {
+			if k, ok := s.keys[idOrName]; ok {
+				return k
+			}
+			return s.keyNames[idOrName]
+		},
+		func(k *Key) resource.Entry[Key] {
+			return resource.Entry[Key]{ID: k.ID, Name: k.Name, Source: k.Source, Value: *k}
+		})
 }
 
 // CreateKey makes a virtual key and returns it with its secret, which is
@@ -518,14 +516,19 @@ func cmpString(a, b string) int {
 }
 
 // snapshotKind is the admin API's view of one kind of resource: find looks
-// an entry up in the current snapshot.
-func snapshotKind[T any](e *Engine, kind string, find func(s *snapshot, idOrName string) (resource.Entry[T], bool)) *resource.Kind[T] {
+// an entry up in the current snapshot (nil when there is none) and entry
+// describes it.
+func snapshotKind[T any](e *Engine, kind string, find func(s *snapshot, idOrName string) *T, entry func(*T) resource.Entry[T]) *resource.Kind[T] {
 	return &resource.Kind[T]{
 		Store:  e.store,
 		Kind:   kind,
 		Errors: kindErrors(kind),
 		Find: func(idOrName string) (resource.Entry[T], bool) {
-			return find(e.snap.Load(), idOrName)
+			v := find(e.snap.Load(), idOrName)
+			if v == nil {
+				return resource.Entry[T]{}, false
+			}
+			return entry(v), true
 		},
 		Reload: e.Reload,
 	}

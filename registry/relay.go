@@ -97,12 +97,15 @@ func hookContext(ctx context.Context, cs *callState) (context.Context, context.C
 	}
 }
 
+// hookFunc is a call's hook for one kind of upstream request.
+type hookFunc[Req any, Res any] = func(context.Context, Req) (*Res, error)
+
 // relayTo relays an upstream's request to the hook of the call it belongs
 // to: hook picks the hook from the call's options, what names the request in
 // refusals ("sampling") and result what the caller failed to send ("sampling
 // result"). prepare, when set, checks and completes the request first.
 func relayTo[Req any, Res any](ctx context.Context, c *connection, method, what, result string,
-	hook func(CallOptions) func(context.Context, Req) (*Res, error), req Req, prepare func(*Req) error) (*Res, error) {
+	hook func(CallOptions) hookFunc[Req, Res], req Req, prepare func(*Req) error) (*Res, error) {
 	if c.passInput(ctx) {
 		return nil, errPassInput
 	}
@@ -133,23 +136,23 @@ func relayTo[Req any, Res any](ctx context.Context, c *connection, method, what,
 type samplingRelay struct{ c *connection }
 
 func (s samplingRelay) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-	method := string(mcp.MethodSamplingCreateMessage)
-	return relayTo(ctx, s.c, method, "sampling", "sampling result",
-		func(o CallOptions) func(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-			return o.OnSampling
-		}, req, func(req *mcp.CreateMessageRequest) error {
-			// mcp-go leaves the content of input_required sampling requests
-			// (2026-07-28) as decoded JSON; give the hook typed content either way.
-			req.Messages = slices.Clone(req.Messages)
-			for i := range req.Messages {
-				content, err := mcp.ParseSamplingContent(req.Messages[i].Content)
-				if err != nil {
-					return &relayError{code: mcp.INVALID_PARAMS, message: fmt.Sprintf("junction: %s: message %d: %v", method, i, err)}
-				}
-				req.Messages[i].Content = content
-			}
-			return nil
-		})
+	return relayTo(ctx, s.c, string(mcp.MethodSamplingCreateMessage), "sampling", "sampling result",
+		func(o CallOptions) hookFunc[mcp.CreateMessageRequest, mcp.CreateMessageResult] { return o.OnSampling }, req, typeSamplingContent)
+}
+
+// typeSamplingContent parses the content of a sampling request's messages:
+// mcp-go leaves that of input_required sampling requests (2026-07-28) as
+// decoded JSON; the hook gets typed content either way.
+func typeSamplingContent(req *mcp.CreateMessageRequest) error {
+	req.Messages = slices.Clone(req.Messages)
+	for i := range req.Messages {
+		content, err := mcp.ParseSamplingContent(req.Messages[i].Content)
+		if err != nil {
+			return &relayError{code: mcp.INVALID_PARAMS, message: fmt.Sprintf("junction: %s: message %d: %v", mcp.MethodSamplingCreateMessage, i, err)}
+		}
+		req.Messages[i].Content = content
+	}
+	return nil
 }
 
 // elicitationRelay is the mcp-go elicitation handler of a connection.
@@ -157,9 +160,7 @@ type elicitationRelay struct{ c *connection }
 
 func (e elicitationRelay) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
 	return relayTo(ctx, e.c, string(mcp.MethodElicitationCreate), "elicitation", "elicitation result",
-		func(o CallOptions) func(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
-			return o.OnElicitation
-		}, req, nil)
+		func(o CallOptions) hookFunc[mcp.ElicitationRequest, mcp.ElicitationResult] { return o.OnElicitation }, req, nil)
 }
 
 // rootsRelay is the mcp-go roots handler of a caller session. Roots are
@@ -170,9 +171,7 @@ type rootsRelay struct{ c *connection }
 
 func (r rootsRelay) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
 	return relayTo(ctx, r.c, string(mcp.MethodListRoots), "roots", "roots",
-		func(o CallOptions) func(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
-			return o.OnRoots
-		}, req, nil)
+		func(o CallOptions) hookFunc[mcp.ListRootsRequest, mcp.ListRootsResult] { return o.OnRoots }, req, nil)
 }
 
 // relayErrors wraps mcp-go's handler of the upstream's requests so that a
