@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"database/sql"
 	"path/filepath"
 	"testing"
@@ -90,6 +91,14 @@ func closedStore(t testing.TB, db Database, settings map[string]string) *store.S
 		t.Fatalf("Close: %v", err)
 	}
 	return s
+}
+
+// emptyAtFirst checks that list, on a new store, finds nothing.
+func emptyAtFirst[T any](t testing.TB, what string, list func(context.Context) ([]T, error)) {
+	t.Helper()
+	if got, err := list(t.Context()); err != nil || len(got) != 0 {
+		t.Fatalf("%s on an empty store = %v, %v; want none", what, got, err)
+	}
 }
 
 // NewStore returns a migrated SQLite Store in a fresh t.TempDir, closed when
