@@ -18,13 +18,9 @@ import (
 // on every other replica as soon as the store's change notification reaches
 // it. Reads come from the snapshot.
 
-// TeamInput creates a team.
-type TeamInput struct {
-	Name     string            `json:"name"`
-	Budget   *Budget           `json:"budget,omitempty"`
-	Limits   Limits            `json:"limits,omitzero"`
-	Metadata map[string]string `json:"metadata,omitempty"`
-}
+// TeamInput creates a team through the admin API: the fields of a team in
+// the configuration file.
+type TeamInput = TeamConfig
 
 // KeyInput creates a virtual key. Models and Tools default to ["*"] when
 // absent; an empty list grants nothing directly (grants then come from roles,
