@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"context"
 	"database/sql"
 	"path/filepath"
 	"testing"
@@ -94,9 +93,9 @@ func closedStore(t testing.TB, db Database, settings map[string]string) *store.S
 }
 
 // emptyAtFirst checks that list, on a new store, finds nothing.
-func emptyAtFirst[T any](t testing.TB, what string, list func(context.Context) ([]T, error)) {
+func emptyAtFirst[T any](t testing.TB, what string, list func() ([]T, error)) {
 	t.Helper()
-	if got, err := list(t.Context()); err != nil || len(got) != 0 {
+	if got, err := list(); err != nil || len(got) != 0 {
 		t.Fatalf("%s on an empty store = %v, %v; want none", what, got, err)
 	}
 }

@@ -270,7 +270,7 @@ func testSettingsList(t *testing.T, newDB NewDatabase) {
 	ctx := t.Context()
 	s := OpenStore(t, newDB(t))
 
-	emptyAtFirst(t, "Settings", s.Settings)
+	emptyAtFirst(t, "Settings", func() ([]store.Setting, error) { return s.Settings(ctx) })
 	before := time.Now().UTC().Truncate(time.Microsecond)
 	for _, k := range []string{"b", "a", "B", "c"} {
 		mustSet(t, s, k, "value of "+k)

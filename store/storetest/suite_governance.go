@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,7 +45,7 @@ func testResourceCRUD(t *testing.T, newDB NewDatabase) {
 	ctx := t.Context()
 	s := OpenStore(t, newDB(t))
 
-	emptyAtFirst(t, "ListResources", func(ctx context.Context) ([]store.Resource, error) { return s.ListResources(ctx, "team") })
+	emptyAtFirst(t, "ListResources", func() ([]store.Resource, error) { return s.ListResources(ctx, "team") })
 	before := time.Now().UTC().Truncate(time.Microsecond)
 	created, err := s.CreateResource(ctx, store.Resource{
 		Kind: "team", ID: "t-1", Name: "platform", Spec: json.RawMessage(`{"budget": 100, "b":[1, 2]}`),
@@ -345,7 +344,7 @@ func testPolicyRules(t *testing.T, newDB NewDatabase) {
 	ctx := t.Context()
 	s := OpenStore(t, newDB(t))
 
-	emptyAtFirst(t, "ListPolicyRules", s.ListPolicyRules)
+	emptyAtFirst(t, "ListPolicyRules", func() ([]store.PolicyRule, error) { return s.ListPolicyRules(ctx) })
 	before := time.Now().UTC().Truncate(time.Microsecond)
 	p1 := mustAddRule(t, s, store.PolicyRule{PType: "p", V: [6]string{"alice", "data1", "read"}})
 	after := time.Now().UTC()
