@@ -30,6 +30,26 @@ func microPrice(t testing.TB, e *Engine) {
 	}
 }
 
+// budgetOn is the team "team" and its key "k", with budget on the one
+// scope names.
+func budgetOn(scope Scope, budget *Budget) (TeamInput, KeyInput) {
+	team, key := TeamInput{Name: "team"}, KeyInput{Name: "k", Team: "team"}
+	if scope == ScopeKey {
+		key.Budget = budget
+	} else {
+		team.Budget = budget
+	}
+	return team, key
+}
+
+// pricedEngine is an engine at t0 whose model mock/m costs 1 µ$ a token.
+func pricedEngine(t testing.TB) *Engine {
+	t.Helper()
+	e, _ := testEngine(t, testkit.NewClock(t0))
+	microPrice(t, e)
+	return e
+}
+
 // spend1000 reserves and spends exactly 1000 µ$ on mock/m.
 var spend1000 = Work{Kind: KindLLM, Model: "mock/m", PromptTokens: 500, MaxTokens: 500}
 
@@ -86,12 +106,7 @@ func TestSpendSurvivesRestart(t *testing.T) {
 			first := engineOn(t, st, counters.NewMemory(counters.MemoryOptions{Now: clk.Now}), clk)
 			microPrice(t, first)
 			budget := &Budget{USD: 0.01, Period: PeriodDay} // ten spends of 1000 µ$
-			team, key := TeamInput{Name: "team"}, KeyInput{Name: "k", Team: "team"}
-			if scope == ScopeKey {
-				key.Budget = budget
-			} else {
-				team.Budget = budget
-			}
+			team, key := budgetOn(scope, budget)
 			mustTeam(t, first, team)
 			_, secret, err := first.CreateKey(ctx, key)
 			if err != nil {
@@ -182,12 +197,7 @@ func TestSpendSurvivesRedisLoss(t *testing.T) {
 			t.Cleanup(func() { _ = e.Close(context.Background()) })
 			microPrice(t, e)
 			budget := &Budget{USD: 0.01, Period: PeriodMonth}
-			team, key := TeamInput{Name: "team"}, KeyInput{Name: "k", Team: "team"}
-			if scope == ScopeKey {
-				key.Budget = budget
-			} else {
-				team.Budget = budget
-			}
+			team, key := budgetOn(scope, budget)
 			mustTeam(t, e, team)
 			id := mustKey(t, e, key)
 			for i := range 7 {
@@ -310,9 +320,8 @@ func keyID(t *testing.T, e *Engine, name string) string {
 // (refusing it must not cost a database query per request).
 func TestSpendRebuildReadsTheStoreOnlyOnAMiss(t *testing.T) {
 	t.Parallel()
-	e, _ := testEngine(t, testkit.NewClock(t0))
+	e := pricedEngine(t)
 	ctx := context.Background()
-	microPrice(t, e)
 	var reads atomic.Int64
 	sum := e.seeds.sum
 	e.seeds.sum = func(ctx context.Context, q store.SpendQuery) (int64, error) {
@@ -346,8 +355,7 @@ func TestSpendRebuildReadsTheStoreOnlyOnAMiss(t *testing.T) {
 // is missing: they share the read that rebuilds it.
 func TestSpendRebuildSharesOneRead(t *testing.T) {
 	t.Parallel()
-	e, _ := testEngine(t, testkit.NewClock(t0))
-	microPrice(t, e)
+	e := pricedEngine(t)
 	var reads atomic.Int64
 	release := make(chan struct{})
 	sum := e.seeds.sum
@@ -476,9 +484,8 @@ func TestHugeNumbersCannotOverflowTheEstimate(t *testing.T) {
 // stays spent.
 func TestRunawayUsageSettlesSaturated(t *testing.T) {
 	t.Parallel()
-	e, _ := testEngine(t, testkit.NewClock(t0))
+	e := pricedEngine(t)
 	ctx := context.Background()
-	microPrice(t, e)
 	id := mustKey(t, e, KeyInput{Name: "k", Budget: &Budget{USD: 0.01, Period: PeriodDay}})
 	for range 3 {
 		if err := spendOnce(ctx, e, id, spend1000); err != nil {
@@ -628,9 +635,8 @@ func TestHugeLimitsAndBudgets(t *testing.T) {
 // fits, and settled to what it used.
 func TestTokensPerMinuteAdmitsRequestsWithoutMaxTokens(t *testing.T) {
 	t.Parallel()
-	e, _ := testEngine(t, testkit.NewClock(t0))
+	e := pricedEngine(t)
 	ctx := context.Background()
-	microPrice(t, e)
 	id := mustKey(t, e, KeyInput{Name: "k", Limits: Limits{TPM: 1000}, Budget: &Budget{USD: 1, Period: PeriodDay}})
 	w := Work{Kind: KindLLM, Model: "mock/m", PromptTokens: 100}
 	admitted := 0
@@ -736,9 +742,8 @@ func TestKeyCannotBeCreatedExpired(t *testing.T) {
 // cent reads as $0.001, not $0.00.
 func TestBudgetErrorShowsSmallAmounts(t *testing.T) {
 	t.Parallel()
-	e, _ := testEngine(t, testkit.NewClock(t0))
+	e := pricedEngine(t)
 	ctx := context.Background()
-	microPrice(t, e)
 	id := mustKey(t, e, KeyInput{Name: "k", Budget: &Budget{USD: 0.001, Period: PeriodDay}})
 	if err := spendOnce(ctx, e, id, Work{Kind: KindLLM, Model: "mock/m", PromptTokens: 250, MaxTokens: 250}); err != nil {
 		t.Fatal(err)

@@ -49,12 +49,13 @@ func (c CountersConfig) Validate(path string) []error {
 	return errs
 }
 
-// TeamConfig declares a team in the configuration file.
+// TeamConfig declares a team, in the configuration file or (as TeamInput)
+// through the admin API.
 type TeamConfig struct {
-	Name     string            `yaml:"name"`
-	Budget   *Budget           `yaml:"budget,omitempty"`
-	Limits   Limits            `yaml:"limits,omitempty"`
-	Metadata map[string]string `yaml:"metadata,omitempty"`
+	Name     string            `yaml:"name" json:"name"`
+	Budget   *Budget           `yaml:"budget,omitempty" json:"budget,omitempty"`
+	Limits   Limits            `yaml:"limits,omitempty" json:"limits,omitzero"`
+	Metadata map[string]string `yaml:"metadata,omitempty" json:"metadata,omitempty"`
 }
 
 // KeyConfig declares a virtual key in the configuration file. Its secret

@@ -111,20 +111,10 @@ func newIdentity(k *Key, t *Team, hash [sha256.Size]byte) *Identity {
 }
 
 // KeyID is the key's id ("" for the admin).
-func (id *Identity) KeyID() string {
-	if id.Key == nil {
-		return ""
-	}
-	return id.Key.ID
-}
+func (id *Identity) KeyID() string { return id.keyField("", func(k *Key) string { return k.ID }) }
 
 // Name is the key's name, or "admin".
-func (id *Identity) Name() string {
-	if id.Key == nil {
-		return "admin"
-	}
-	return id.Key.Name
-}
+func (id *Identity) Name() string { return id.keyField("admin", func(k *Key) string { return k.Name }) }
 
 // TeamName is the key's team ("" when none).
 func (id *Identity) TeamName() string {
@@ -136,10 +126,15 @@ func (id *Identity) TeamName() string {
 
 // Customer is the key's customer tag.
 func (id *Identity) Customer() string {
+	return id.keyField("", func(k *Key) string { return k.Customer })
+}
+
+// keyField is field of the key, or none for the admin (who has no key).
+func (id *Identity) keyField(none string, field func(*Key) string) string {
 	if id.Key == nil {
-		return ""
+		return none
 	}
-	return id.Key.Customer
+	return field(id.Key)
 }
 
 type identityKey struct{}

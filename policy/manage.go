@@ -18,13 +18,9 @@ import (
 // on every other replica as soon as the store's change notification reaches
 // it. Reads come from the snapshot.
 
-// TeamInput creates a team.
-type TeamInput struct {
-	Name     string            `json:"name"`
-	Budget   *Budget           `json:"budget,omitempty"`
-	Limits   Limits            `json:"limits,omitzero"`
-	Metadata map[string]string `json:"metadata,omitempty"`
-}
+// TeamInput creates a team through the admin API: the fields of a team in
+// the configuration file.
+type TeamInput = TeamConfig
 
 // KeyInput creates a virtual key. Models and Tools default to ["*"] when
 // absent; an empty list grants nothing directly (grants then come from roles,
@@ -45,13 +41,7 @@ type KeyInput struct {
 
 // Teams lists the teams, by name.
 func (e *Engine) Teams() []Team {
-	s := e.snap.Load()
-	out := make([]Team, 0, len(s.teams))
-	for _, t := range s.teams {
-		out = append(out, *t)
-	}
-	slices.SortFunc(out, func(a, b Team) int { return cmpString(a.Name, b.Name) })
-	return out
+	return byName(e.snap.Load().teams, func(t *Team) string { return t.Name })
 }
 
 // Team returns the named team.
@@ -59,13 +49,11 @@ func (e *Engine) Team(name string) (Team, error) { return valueOf(e.teams().Get(
 
 // teams is the admin API's view of the teams, the file's and the API's.
 func (e *Engine) teams() *resource.Kind[Team] {
-	return snapshotKind(e, kindTeam, func(s *snapshot, name string) (resource.Entry[Team], bool) {
-		t, ok := s.teams[name]
-		if !ok {
-			return resource.Entry[Team]{}, false
-		}
-		return resource.Entry[Team]{ID: t.Name, Name: t.Name, Source: t.Source, Value: *t}, true
-	})
+	return snapshotKind(e, kindTeam,
+		func(s *snapshot, name string) *Team { return s.teams[name] },
+		func(t *Team) resource.Entry[Team] {
+			return resource.Entry[Team]{ID: t.Name, Name: t.Name, Source: t.Source, Value: *t}
+		})
 }
 
 // CreateTeam adds a team.
@@ -108,13 +96,7 @@ func (e *Engine) DeleteTeam(ctx context.Context, name string) error {
 
 // Keys lists the virtual keys, by name.
 func (e *Engine) Keys() []Key {
-	s := e.snap.Load()
-	out := make([]Key, 0, len(s.keys))
-	for _, k := range s.keys {
-		out = append(out, *k)
-	}
-	slices.SortFunc(out, func(a, b Key) int { return cmpString(a.Name, b.Name) })
-	return out
+	return byName(e.snap.Load().keys, func(k *Key) string { return k.Name })
 }
 
 // Key returns the key with the given id (or, failing that, name).
@@ -123,16 +105,16 @@ func (e *Engine) Key(idOrName string) (Key, error) { return valueOf(e.keys().Get
 // keys is the admin API's view of the virtual keys, the file's and the
 // API's, found by id or, failing that, name.
 func (e *Engine) keys() *resource.Kind[Key] {
-	return snapshotKind(e, kindKey, func(s *snapshot, idOrName string) (resource.Entry[Key], bool) {
-		k, ok := s.keys[idOrName]
-		if !ok {
-			k, ok = s.keyNames[idOrName]
-		}
-		if !ok {
-			return resource.Entry[Key]{}, false
-		}
-		return resource.Entry[Key]{ID: k.ID, Name: k.Name, Source: k.Source, Value: *k}, true
-	})
+	return snapshotKind(e, kindKey,
+		func(s *snapshot, idOrName string) *Key {
+			if k, ok := s.keys[idOrName]; ok {
+				return k
+			}
+			return s.keyNames[idOrName]
+		},
+		func(k *Key) resource.Entry[Key] {
+			return resource.Entry[Key]{ID: k.ID, Name: k.Name, Source: k.Source, Value: *k}
+		})
 }
 
 // CreateKey makes a virtual key and returns it with its secret, which is
@@ -509,6 +491,16 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
+// byName is the values of m, sorted by their name.
+func byName[T any](m map[string]*T, name func(*T) string) []T {
+	out := make([]T, 0, len(m))
+	for _, v := range m {
+		out = append(out, *v)
+	}
+	slices.SortFunc(out, func(a, b T) int { return cmpString(name(&a), name(&b)) })
+	return out
+}
+
 func cmpString(a, b string) int {
 	switch {
 	case a < b:
@@ -520,14 +512,19 @@ func cmpString(a, b string) int {
 }
 
 // snapshotKind is the admin API's view of one kind of resource: find looks
-// an entry up in the current snapshot.
-func snapshotKind[T any](e *Engine, kind string, find func(s *snapshot, idOrName string) (resource.Entry[T], bool)) *resource.Kind[T] {
+// an entry up in the current snapshot (nil when there is none) and entry
+// describes it.
+func snapshotKind[T any](e *Engine, kind string, find func(s *snapshot, idOrName string) *T, entry func(*T) resource.Entry[T]) *resource.Kind[T] {
 	return &resource.Kind[T]{
 		Store:  e.store,
 		Kind:   kind,
 		Errors: kindErrors(kind),
 		Find: func(idOrName string) (resource.Entry[T], bool) {
-			return find(e.snap.Load(), idOrName)
+			v := find(e.snap.Load(), idOrName)
+			if v == nil {
+				return resource.Entry[T]{}, false
+			}
+			return entry(v), true
 		},
 		Reload: e.Reload,
 	}

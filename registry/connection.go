@@ -76,9 +76,13 @@ func (c *connection) markLost(err error) {
 	})
 }
 
-func (c *connection) isLost() bool {
+func (c *connection) isLost() bool { return isClosed(c.lost) }
+
+// isClosed reports whether ch, a channel that is closed to signal and never
+// sent on, is closed.
+func isClosed(ch <-chan struct{}) bool {
 	select {
-	case <-c.lost:
+	case <-ch:
 		return true
 	default:
 		return false
@@ -304,76 +308,92 @@ func (c *connection) list(ctx context.Context, cfg ServerConfig) (*ServerCatalog
 	caps := c.client.GetServerCapabilities()
 	cat := &ServerCatalog{Name: cfg.Name, Prefix: cfg.prefix(), ProtocolVersion: c.protocol,
 		ResourceSubscribe: caps.Resources != nil && caps.Resources.Subscribe}
+	var err error
 	if caps.Tools != nil {
-		items, err := listRaw(ctx, "tools", func(ctx context.Context, cursor mcp.Cursor) error {
-			_, err := c.client.ListToolsByPage(ctx, mcp.ListToolsRequest{PaginatedRequest: mcp.PaginatedRequest{Params: mcp.PaginatedParams{Cursor: cursor}}})
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("tools/list: %w", err)
-		}
 		seen := map[string]bool{}
-		for _, raw := range items {
+		cat.Tools, err = listItems(ctx, "tools/list", "tools", func(ctx context.Context, cursor mcp.Cursor) error {
+			_, err := c.client.ListToolsByPage(ctx, mcp.ListToolsRequest{PaginatedRequest: pageAt(cursor)})
+			return err
+		}, func(raw json.RawMessage) (Tool, bool) {
 			var t struct {
 				Name        string `json:"name"`
 				Description string `json:"description"`
 			}
 			if json.Unmarshal(raw, &t) != nil || t.Name == "" || seen[t.Name] || !cfg.keepTool(t.Name) {
-				continue
+				return Tool{}, false
 			}
 			seen[t.Name] = true
-			cat.Tools = append(cat.Tools, Tool{Server: cfg.Name, Name: t.Name, Description: t.Description, Raw: raw})
+			return Tool{Server: cfg.Name, Name: t.Name, Description: t.Description, Raw: raw}, true
+		})
+		if err != nil {
+			return nil, err
 		}
 		slices.SortFunc(cat.Tools, func(a, b Tool) int { return strings.Compare(a.Name, b.Name) })
 	}
 	if caps.Resources != nil {
-		items, err := listRaw(ctx, "resources", func(ctx context.Context, cursor mcp.Cursor) error {
-			_, err := c.client.ListResourcesByPage(ctx, mcp.ListResourcesRequest{PaginatedRequest: mcp.PaginatedRequest{Params: mcp.PaginatedParams{Cursor: cursor}}})
+		cat.Resources, err = listItems(ctx, "resources/list", "resources", func(ctx context.Context, cursor mcp.Cursor) error {
+			_, err := c.client.ListResourcesByPage(ctx, mcp.ListResourcesRequest{PaginatedRequest: pageAt(cursor)})
 			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("resources/list: %w", err)
-		}
-		for _, raw := range items {
+		}, func(raw json.RawMessage) (Resource, bool) {
 			var r struct{ URI, Name string }
-			if json.Unmarshal(raw, &r) == nil && r.URI != "" {
-				cat.Resources = append(cat.Resources, Resource{Server: cfg.Name, URI: r.URI, Name: r.Name, Raw: raw})
-			}
-		}
-		items, err = listRaw(ctx, "resourceTemplates", func(ctx context.Context, cursor mcp.Cursor) error {
-			_, err := c.client.ListResourceTemplatesByPage(ctx, mcp.ListResourceTemplatesRequest{PaginatedRequest: mcp.PaginatedRequest{Params: mcp.PaginatedParams{Cursor: cursor}}})
-			return err
+			ok := json.Unmarshal(raw, &r) == nil && r.URI != ""
+			return Resource{Server: cfg.Name, URI: r.URI, Name: r.Name, Raw: raw}, ok
 		})
 		if err != nil {
-			return nil, fmt.Errorf("resources/templates/list: %w", err)
+			return nil, err
 		}
-		for _, raw := range items {
+		cat.Templates, err = listItems(ctx, "resources/templates/list", "resourceTemplates", func(ctx context.Context, cursor mcp.Cursor) error {
+			_, err := c.client.ListResourceTemplatesByPage(ctx, mcp.ListResourceTemplatesRequest{PaginatedRequest: pageAt(cursor)})
+			return err
+		}, func(raw json.RawMessage) (ResourceTemplate, bool) {
 			var r struct {
 				URITemplate string `json:"uriTemplate"`
 				Name        string `json:"name"`
 			}
-			if json.Unmarshal(raw, &r) == nil && r.URITemplate != "" {
-				cat.Templates = append(cat.Templates, ResourceTemplate{Server: cfg.Name, URITemplate: r.URITemplate, Name: r.Name, Raw: raw})
-			}
+			ok := json.Unmarshal(raw, &r) == nil && r.URITemplate != ""
+			return ResourceTemplate{Server: cfg.Name, URITemplate: r.URITemplate, Name: r.Name, Raw: raw}, ok
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	if caps.Prompts != nil {
-		items, err := listRaw(ctx, "prompts", func(ctx context.Context, cursor mcp.Cursor) error {
-			_, err := c.client.ListPromptsByPage(ctx, mcp.ListPromptsRequest{PaginatedRequest: mcp.PaginatedRequest{Params: mcp.PaginatedParams{Cursor: cursor}}})
+		cat.Prompts, err = listItems(ctx, "prompts/list", "prompts", func(ctx context.Context, cursor mcp.Cursor) error {
+			_, err := c.client.ListPromptsByPage(ctx, mcp.ListPromptsRequest{PaginatedRequest: pageAt(cursor)})
 			return err
+		}, func(raw json.RawMessage) (Prompt, bool) {
+			var p struct{ Name string }
+			ok := json.Unmarshal(raw, &p) == nil && p.Name != ""
+			return Prompt{Server: cfg.Name, Name: p.Name, Raw: raw}, ok
 		})
 		if err != nil {
-			return nil, fmt.Errorf("prompts/list: %w", err)
-		}
-		for _, raw := range items {
-			var p struct{ Name string }
-			if json.Unmarshal(raw, &p) == nil && p.Name != "" {
-				cat.Prompts = append(cat.Prompts, Prompt{Server: cfg.Name, Name: p.Name, Raw: raw})
-			}
+			return nil, err
 		}
 		slices.SortFunc(cat.Prompts, func(a, b Prompt) int { return strings.Compare(a.Name, b.Name) })
 	}
 	return cat, nil
+}
+
+// pageAt is the request of the page at cursor.
+func pageAt(cursor mcp.Cursor) mcp.PaginatedRequest {
+	return mcp.PaginatedRequest{Params: mcp.PaginatedParams{Cursor: cursor}}
+}
+
+// listItems reads every page of the list method (whose results hold the
+// items under key) and keeps the items decode accepts.
+func listItems[T any](ctx context.Context, method, key string, call func(ctx context.Context, cursor mcp.Cursor) error,
+	decode func(raw json.RawMessage) (T, bool)) ([]T, error) {
+	items, err := listRaw(ctx, key, call)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	var out []T
+	for _, raw := range items {
+		if v, ok := decode(raw); ok {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }
 
 // listRaw follows a paginated list, sending each page request through call

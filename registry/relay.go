@@ -97,64 +97,70 @@ func hookContext(ctx context.Context, cs *callState) (context.Context, context.C
 	}
 }
 
+// hookFunc is a call's hook for one kind of upstream request.
+type hookFunc[Req any, Res any] = func(context.Context, Req) (*Res, error)
+
+// relayTo relays an upstream's request to the hook of the call it belongs
+// to: hook picks the hook from the call's options, what names the request in
+// refusals ("sampling") and result what the caller failed to send ("sampling
+// result"). prepare, when set, checks and completes the request first.
+func relayTo[Req any, Res any](ctx context.Context, c *connection, method, what, result string,
+	hook func(CallOptions) hookFunc[Req, Res], req Req, prepare func(*Req) error) (*Res, error) {
+	if c.passInput(ctx) {
+		return nil, errPassInput
+	}
+	cs, err := c.route(ctx, method)
+	if err != nil {
+		c.log.Debug().Err(err).Msg("registry: upstream " + what + " request refused")
+		return nil, err
+	}
+	h := hook(cs.opts)
+	if h == nil {
+		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the client does not support %s", method, what)}
+	}
+	if prepare != nil {
+		if err := prepare(&req); err != nil {
+			return nil, err
+		}
+	}
+	hctx, cancel := hookContext(ctx, cs)
+	defer cancel()
+	res, err := h(hctx, req)
+	if err == nil && res == nil {
+		err = errors.New("junction: the caller sent no " + result)
+	}
+	return res, err
+}
+
 // samplingRelay is the mcp-go sampling handler of a connection.
 type samplingRelay struct{ c *connection }
 
 func (s samplingRelay) CreateMessage(ctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-	if s.c.passInput(ctx) {
-		return nil, errPassInput
-	}
-	method := string(mcp.MethodSamplingCreateMessage)
-	cs, err := s.c.route(ctx, method)
-	if err != nil {
-		s.c.log.Debug().Err(err).Msg("registry: upstream sampling request refused")
-		return nil, err
-	}
-	if cs.opts.OnSampling == nil {
-		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the client does not support sampling", method)}
-	}
-	// mcp-go leaves the content of input_required sampling requests
-	// (2026-07-28) as decoded JSON; give the hook typed content either way.
+	return relayTo(ctx, s.c, string(mcp.MethodSamplingCreateMessage), "sampling", "sampling result",
+		func(o CallOptions) hookFunc[mcp.CreateMessageRequest, mcp.CreateMessageResult] { return o.OnSampling }, req, typeSamplingContent)
+}
+
+// typeSamplingContent parses the content of a sampling request's messages:
+// mcp-go leaves that of input_required sampling requests (2026-07-28) as
+// decoded JSON; the hook gets typed content either way.
+func typeSamplingContent(req *mcp.CreateMessageRequest) error {
 	req.Messages = slices.Clone(req.Messages)
 	for i := range req.Messages {
 		content, err := mcp.ParseSamplingContent(req.Messages[i].Content)
 		if err != nil {
-			return nil, &relayError{code: mcp.INVALID_PARAMS, message: fmt.Sprintf("junction: %s: message %d: %v", method, i, err)}
+			return &relayError{code: mcp.INVALID_PARAMS, message: fmt.Sprintf("junction: %s: message %d: %v", mcp.MethodSamplingCreateMessage, i, err)}
 		}
 		req.Messages[i].Content = content
 	}
-	hctx, cancel := hookContext(ctx, cs)
-	defer cancel()
-	res, err := cs.opts.OnSampling(hctx, req)
-	if err == nil && res == nil {
-		err = errors.New("junction: the caller sent no sampling result")
-	}
-	return res, err
+	return nil
 }
 
 // elicitationRelay is the mcp-go elicitation handler of a connection.
 type elicitationRelay struct{ c *connection }
 
 func (e elicitationRelay) Elicit(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
-	if e.c.passInput(ctx) {
-		return nil, errPassInput
-	}
-	method := string(mcp.MethodElicitationCreate)
-	cs, err := e.c.route(ctx, method)
-	if err != nil {
-		e.c.log.Debug().Err(err).Msg("registry: upstream elicitation request refused")
-		return nil, err
-	}
-	if cs.opts.OnElicitation == nil {
-		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the client does not support elicitation", method)}
-	}
-	hctx, cancel := hookContext(ctx, cs)
-	defer cancel()
-	res, err := cs.opts.OnElicitation(hctx, req)
-	if err == nil && res == nil {
-		err = errors.New("junction: the caller sent no elicitation result")
-	}
-	return res, err
+	return relayTo(ctx, e.c, string(mcp.MethodElicitationCreate), "elicitation", "elicitation result",
+		func(o CallOptions) hookFunc[mcp.ElicitationRequest, mcp.ElicitationResult] { return o.OnElicitation }, req, nil)
 }
 
 // rootsRelay is the mcp-go roots handler of a caller session. Roots are
@@ -164,25 +170,8 @@ func (e elicitationRelay) Elicit(ctx context.Context, req mcp.ElicitationRequest
 type rootsRelay struct{ c *connection }
 
 func (r rootsRelay) ListRoots(ctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
-	if r.c.passInput(ctx) {
-		return nil, errPassInput
-	}
-	method := string(mcp.MethodListRoots)
-	cs, err := r.c.route(ctx, method)
-	if err != nil {
-		r.c.log.Debug().Err(err).Msg("registry: upstream roots request refused")
-		return nil, err
-	}
-	if cs.opts.OnRoots == nil {
-		return nil, &relayError{code: mcp.METHOD_NOT_FOUND, message: fmt.Sprintf("junction: %s refused: the client does not support roots", method)}
-	}
-	hctx, cancel := hookContext(ctx, cs)
-	defer cancel()
-	res, err := cs.opts.OnRoots(hctx, req)
-	if err == nil && res == nil {
-		err = errors.New("junction: the caller sent no roots")
-	}
-	return res, err
+	return relayTo(ctx, r.c, string(mcp.MethodListRoots), "roots", "roots",
+		func(o CallOptions) hookFunc[mcp.ListRootsRequest, mcp.ListRootsResult] { return o.OnRoots }, req, nil)
 }
 
 // relayErrors wraps mcp-go's handler of the upstream's requests so that a

@@ -173,14 +173,7 @@ func (p *callerPool) reserve(key Caller) (s *callerSession, dialNow bool, err er
 }
 
 // dialledLocked reports whether the session's dial has ended.
-func (s *callerSession) dialledLocked() bool {
-	select {
-	case <-s.ready:
-		return true
-	default:
-		return false
-	}
-}
+func (s *callerSession) dialledLocked() bool { return isClosed(s.ready) }
 
 // dialled records the outcome of s's dial. A session dropped while it was
 // dialled (the pool was reset or closed) is closed, and its callers fail.

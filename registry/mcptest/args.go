@@ -84,6 +84,15 @@ func requiredString(obj map[string]any, key string) (string, error) {
 	return stringArg(obj, key, "")
 }
 
+// onlyString returns the arguments' one field, key, a required string.
+func onlyString(request mcp.CallToolRequest, key string) (string, error) {
+	args, err := toolArgs(request, key)
+	if err != nil {
+		return "", err
+	}
+	return requiredString(args, key)
+}
+
 // enumArg is stringArg restricted to values.
 func enumArg(obj map[string]any, key, def string, values ...string) (string, error) {
 	s, err := stringArg(obj, key, def)

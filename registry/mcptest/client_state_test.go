@@ -26,10 +26,7 @@ func rootsText(t *testing.T, msg map[string]any) RootsOutput {
 // and asks again after notifications/roots/list_changed; a client without
 // the capability is told so.
 func TestRootsToolOverStdio(t *testing.T) {
-	srv, err := NewServer(WithTools(ToolRoots))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t, WithTools(ToolRoots))
 	r := startRawStdio(t, srv)
 	r.send(t, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"roots":{"listChanged":true}},"clientInfo":{"name":"raw","version":"1"}}}`)
 	r.recv(t)
@@ -56,13 +53,9 @@ func TestRootsToolOverStdio(t *testing.T) {
 	r.send(t, `{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}`)
 	ask(4, "file:///two")
 
-	plain, err := NewServer(WithTools(ToolRoots))
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain := mustServer(t, WithTools(ToolRoots))
 	p := startRawStdio(t, plain)
-	p.send(t, initializeLine)
-	p.recv(t)
+	p.initialize(t)
 	p.send(t, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"roots","arguments":{}}}`)
 	if msg := p.recv(t); msg["result"].(map[string]any)["isError"] != true {
 		t.Errorf("a client without roots: %v", msg)
@@ -71,13 +64,9 @@ func TestRootsToolOverStdio(t *testing.T) {
 
 func TestEnvTool(t *testing.T) {
 	t.Setenv("MCPTEST_ENV_PROBE", "probe-value")
-	srv, err := NewServer(WithTools(ToolEnv))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t, WithTools(ToolEnv))
 	r := startRawStdio(t, srv)
-	r.send(t, initializeLine)
-	r.recv(t)
+	r.initialize(t)
 	r.send(t, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"env","arguments":{}}}`)
 	res, _ := r.recv(t)["result"].(map[string]any)
 	raw, _ := json.Marshal(res["structuredContent"])

@@ -59,11 +59,7 @@ type StructuredResult struct {
 }
 
 func handleEcho(_ context.Context, request mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	args, err := toolArgs(request, "message")
-	if err != nil {
-		return invalidArguments(request.Params.Name, err), nil
-	}
-	message, err := requiredString(args, "message")
+	message, err := onlyString(request, "message")
 	if err != nil {
 		return invalidArguments(request.Params.Name, err), nil
 	}
@@ -369,11 +365,7 @@ func (s *Server) handleControlAdd() server.ToolHandlerFunc {
 // removes a tool from s.
 func (s *Server) handleControlRemove() server.ToolHandlerFunc {
 	return func(_ context.Context, request mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		args, err := toolArgs(request, "name")
-		if err != nil {
-			return invalidArguments(request.Params.Name, err), nil
-		}
-		name, err := requiredString(args, "name")
+		name, err := onlyString(request, "name")
 		if err != nil {
 			return invalidArguments(request.Params.Name, err), nil
 		}

@@ -146,10 +146,7 @@ func TestSchemasServedByteForByte(t *testing.T) {
 // TestSchemasCompact pins the properties of the built-in schemas that the
 // byte-for-byte promise relies on.
 func TestSchemasCompact(t *testing.T) {
-	srv, err := NewServer(WithControlTools())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t, WithControlTools())
 	for _, name := range srv.ToolNames() {
 		tool, _ := srv.Tool(name)
 		for _, schema := range []json.RawMessage{tool.RawInputSchema, tool.RawOutputSchema} {
@@ -258,10 +255,7 @@ func TestNewServerRejectsBadOptions(t *testing.T) {
 }
 
 func TestAddAndRemoveToolsValidate(t *testing.T) {
-	srv, err := NewServer(WithTools(ToolEcho))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t, WithTools(ToolEcho))
 	bothSchemas := EchoTool("both")
 	bothSchemas.Tool.InputSchema.Type = "object"
 	badJSON := EchoTool("badjson")
@@ -314,10 +308,7 @@ func TestAddAndRemoveToolsValidate(t *testing.T) {
 // TestToolArgumentValidation checks that bad arguments give tool errors that
 // say what is wrong, never protocol errors or panics.
 func TestToolArgumentValidation(t *testing.T) {
-	srv, err := NewServer(WithControlTools())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t, WithControlTools())
 	c := inProcessClient(t, srv)
 	tests := []struct {
 		tool string
@@ -365,10 +356,7 @@ func TestCallStatsAndRecovery(t *testing.T) {
 		Tool:    mcp.NewTool("panics", mcp.WithDescription("Panics.")),
 		Handler: func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) { panic("boom") },
 	}
-	srv, err := NewServer(WithExtraTools(panicky))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t, WithExtraTools(panicky))
 	c := inProcessClient(t, srv)
 	ctx := t.Context()
 	for range 3 {
@@ -400,10 +388,7 @@ func TestCallStatsAndRecovery(t *testing.T) {
 }
 
 func TestPagination(t *testing.T) {
-	srv, err := NewServer(WithTools(), WithGeneratedTools(25), WithPageSize(10))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t, WithTools(), WithGeneratedTools(25), WithPageSize(10))
 	c := inProcessClient(t, srv)
 	ctx := t.Context()
 	var pages [][]string
@@ -449,10 +434,7 @@ func TestHelpers(t *testing.T) {
 	if _, err := ImagePNG("mauve"); err == nil {
 		t.Error("ImagePNG(mauve): want an error")
 	}
-	srv, err := NewServer(WithToolPrefix("p_"), WithName("n"), WithVersion("v"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := mustServer(t, WithToolPrefix("p_"), WithName("n"), WithVersion("v"))
 	if srv.ToolName(ToolEcho) != "p_echo" || srv.Name() != "n" || srv.Version() != "v" {
 		t.Errorf("ToolName/Name/Version = %q %q %q", srv.ToolName(ToolEcho), srv.Name(), srv.Version())
 	}

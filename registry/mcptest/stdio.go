@@ -288,11 +288,12 @@ type stdioSession struct {
 	notifications chan mcp.JSONRPCNotification
 	initialized   atomic.Bool
 
+	logLevel     guarded[mcp.LoggingLevel]
+	clientInfo   guarded[mcp.Implementation]
+	capabilities guarded[mcp.ClientCapabilities]
+
 	// mu guards the fields below.
 	mu           sync.Mutex
-	logLevel     mcp.LoggingLevel
-	clientInfo   mcp.Implementation
-	capabilities mcp.ClientCapabilities
 	filter       mcp.SubscriptionFilter
 	filterActive bool
 
@@ -311,8 +312,26 @@ func newStdioSession(id string) *stdioSession {
 	return &stdioSession{
 		id:            id,
 		notifications: make(chan mcp.JSONRPCNotification, stdioNotificationQueue),
-		logLevel:      mcp.LoggingLevelError,
+		logLevel:      guarded[mcp.LoggingLevel]{v: mcp.LoggingLevelError},
 	}
+}
+
+// guarded is a value read and written under its own lock.
+type guarded[T any] struct {
+	mu sync.Mutex
+	v  T
+}
+
+func (g *guarded[T]) get() T {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.v
+}
+
+func (g *guarded[T]) set(v T) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.v = v
 }
 
 var (
@@ -411,45 +430,23 @@ func (s *stdioSession) Initialize() { s.initialized.Store(true) }
 func (s *stdioSession) Initialized() bool { return s.initialized.Load() }
 
 // SetLogLevel implements server.SessionWithLogging.
-func (s *stdioSession) SetLogLevel(level mcp.LoggingLevel) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.logLevel = level
-}
+func (s *stdioSession) SetLogLevel(level mcp.LoggingLevel) { s.logLevel.set(level) }
 
 // GetLogLevel implements server.SessionWithLogging.
-func (s *stdioSession) GetLogLevel() mcp.LoggingLevel {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logLevel
-}
+func (s *stdioSession) GetLogLevel() mcp.LoggingLevel { return s.logLevel.get() }
 
 // GetClientInfo implements server.SessionWithClientInfo.
-func (s *stdioSession) GetClientInfo() mcp.Implementation {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.clientInfo
-}
+func (s *stdioSession) GetClientInfo() mcp.Implementation { return s.clientInfo.get() }
 
 // SetClientInfo implements server.SessionWithClientInfo.
-func (s *stdioSession) SetClientInfo(info mcp.Implementation) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.clientInfo = info
-}
+func (s *stdioSession) SetClientInfo(info mcp.Implementation) { s.clientInfo.set(info) }
 
 // GetClientCapabilities implements server.SessionWithClientInfo.
-func (s *stdioSession) GetClientCapabilities() mcp.ClientCapabilities {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.capabilities
-}
+func (s *stdioSession) GetClientCapabilities() mcp.ClientCapabilities { return s.capabilities.get() }
 
 // SetClientCapabilities implements server.SessionWithClientInfo.
 func (s *stdioSession) SetClientCapabilities(capabilities mcp.ClientCapabilities) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.capabilities = capabilities
+	s.capabilities.set(capabilities)
 }
 
 // SetSubscriptionFilter implements server.SessionWithSubscriptionFilter.

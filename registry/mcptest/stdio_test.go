@@ -21,19 +21,19 @@ type rawStdio struct {
 	stop     func() error
 }
 
-// startRawStdio serves srv on pipes; the test writes lines with send and
-// reads with recv. stop cancels ServeStdio and returns its result; it runs
-// at the end of the test at the latest.
-// mustServer is NewServer with the default options; it fails t on error.
-func mustServer(t *testing.T) *Server {
+// mustServer is NewServer with opts; it fails t on error.
+func mustServer(t *testing.T, opts ...Option) *Server {
 	t.Helper()
-	srv, err := NewServer()
+	srv, err := NewServer(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return srv
 }
 
+// startRawStdio serves srv on pipes; the test writes lines with send and
+// reads with recv. stop cancels ServeStdio and returns its result; it runs
+// at the end of the test at the latest.
 func startRawStdio(t *testing.T, srv *Server) *rawStdio {
 	t.Helper()
 	serverIn, toServer := io.Pipe()

@@ -22,10 +22,17 @@ func admission() (reserve, settle []Bucket) {
 	return reserve, settle
 }
 
-// benchReserveAdjust measures one admission and its settlement per op.
-func benchReserveAdjust(b *testing.B, c Counters) {
+// benchReserveAdjust measures one admission and its settlement per op,
+// with a Slot on every bucket when slots is set.
+func benchReserveAdjust(b *testing.B, c Counters, slots bool) {
 	ctx := context.Background()
 	reserve, settle := admission()
+	if slots {
+		for i := range reserve {
+			reserve[i].Slot = NewSlot(reserve[i].Key)
+			settle[i].Slot = reserve[i].Slot
+		}
+	}
 	values := make([]int64, len(reserve))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -39,29 +46,13 @@ func benchReserveAdjust(b *testing.B, c Counters) {
 }
 
 func BenchmarkMemoryReserveAdjust(b *testing.B) {
-	benchReserveAdjust(b, openMemory(b, nil))
+	benchReserveAdjust(b, openMemory(b, nil), false)
 }
 
 // BenchmarkMemoryReserveAdjustSlots is the same admission with a Slot on
 // every bucket, as the governance layer calls it: no Key is hashed.
 func BenchmarkMemoryReserveAdjustSlots(b *testing.B) {
-	m := openMemory(b, nil)
-	ctx := context.Background()
-	reserve, settle := admission()
-	for i := range reserve {
-		reserve[i].Slot = NewSlot(reserve[i].Key)
-		settle[i].Slot = reserve[i].Slot
-	}
-	values := make([]int64, len(reserve))
-	b.ReportAllocs()
-	for b.Loop() {
-		if rejected, err := m.Reserve(ctx, reserve, values); err != nil || rejected != -1 {
-			b.Fatalf("Reserve = %d, %v", rejected, err)
-		}
-		if err := m.Adjust(ctx, settle); err != nil {
-			b.Fatalf("Adjust: %v", err)
-		}
-	}
+	benchReserveAdjust(b, openMemory(b, nil), true)
 }
 
 // BenchmarkMemoryReserveAdjustParallel shows the cost under contention: every
@@ -87,5 +78,5 @@ func BenchmarkMemoryReserveAdjustParallel(b *testing.B) {
 }
 
 func BenchmarkRedisReserveAdjust(b *testing.B) {
-	benchReserveAdjust(b, openRedis(b, testkit.RedisURL(b), testPrefix(b)))
+	benchReserveAdjust(b, openRedis(b, testkit.RedisURL(b), testPrefix(b)), false)
 }

@@ -131,17 +131,10 @@ func TestRedisCallsFailFastWhenRedisIsDown(t *testing.T) {
 // waitRedis waits until r answers again after a fault.
 func waitRedis(t *testing.T, r *Redis) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testkit.Eventually(t, 5*time.Second, "Reserve to succeed once Redis answers again", func() bool {
 		_, err := r.Reserve(t.Context(), []Bucket{bk("c", 100, 1)}, make([]int64, 1))
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Redis answers again, but Reserve still fails: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil
+	})
 }
 
 // TestNewRedisFailsWithinTimeoutOnHungServer: start-up against a Redis

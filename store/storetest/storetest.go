@@ -57,16 +57,47 @@ func PostgresFromEnv(t testing.TB) NewDatabase {
 // OpenStore opens a Store on db and closes it when t ends.
 func OpenStore(t testing.TB, db Database) *store.Store {
 	t.Helper()
-	s, err := store.Open(t.Context(), db.Config, db.DataDir)
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
+	s := mustOpen(t, db)
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			t.Errorf("store.Close: %v", err)
 		}
 	})
 	return s
+}
+
+// mustOpen opens a Store on db, failing t if it cannot.
+func mustOpen(t testing.TB, db Database) *store.Store {
+	t.Helper()
+	s, err := store.Open(t.Context(), db.Config, db.DataDir)
+	if err != nil {
+		t.Fatalf("store.Open: %v", err)
+	}
+	return s
+}
+
+// closedStore opens a Store on db, stores settings in it and closes it: a
+// run of the gateway that has ended.
+func closedStore(t testing.TB, db Database, settings map[string]string) *store.Store {
+	t.Helper()
+	s := mustOpen(t, db)
+	for k, v := range settings {
+		if err := s.SetSetting(t.Context(), k, v); err != nil {
+			t.Fatalf("SetSetting(%s): %v", k, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	return s
+}
+
+// emptyAtFirst checks that list, on a new store, finds nothing.
+func emptyAtFirst[T any](t testing.TB, what string, list func() ([]T, error)) {
+	t.Helper()
+	if got, err := list(); err != nil || len(got) != 0 {
+		t.Fatalf("%s on an empty store = %v, %v; want none", what, got, err)
+	}
 }
 
 // NewStore returns a migrated SQLite Store in a fresh t.TempDir, closed when

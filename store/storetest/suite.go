@@ -87,16 +87,7 @@ func testReopenIsIdempotent(t *testing.T, newDB NewDatabase) {
 	ctx := t.Context()
 	db := newDB(t)
 
-	first, err := store.Open(ctx, db.Config, db.DataDir)
-	if err != nil {
-		t.Fatalf("first Open: %v", err)
-	}
-	if err := first.SetSetting(ctx, "kept", "across restarts"); err != nil {
-		t.Fatalf("SetSetting: %v", err)
-	}
-	if err := first.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	closedStore(t, db, map[string]string{"kept": "across restarts"})
 	before := migrationRows(t, db)
 
 	for i := range 2 {
@@ -126,16 +117,7 @@ func testReopenIsIdempotent(t *testing.T, newDB NewDatabase) {
 func testRefusesNewerSchema(t *testing.T, newDB NewDatabase) {
 	ctx := t.Context()
 	db := newDB(t)
-	s, err := store.Open(ctx, db.Config, db.DataDir)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	if err := s.SetSetting(ctx, "k", "v"); err != nil {
-		t.Fatalf("SetSetting: %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	closedStore(t, db, map[string]string{"k": "v"})
 
 	// Pretend a newer binary migrated the database one step further.
 	latest := store.LatestSchemaVersion()
@@ -288,9 +270,7 @@ func testSettingsList(t *testing.T, newDB NewDatabase) {
 	ctx := t.Context()
 	s := OpenStore(t, newDB(t))
 
-	if list, err := s.Settings(ctx); err != nil || len(list) != 0 {
-		t.Fatalf("Settings on an empty store = %v, %v; want none", list, err)
-	}
+	emptyAtFirst(t, "Settings", func() ([]store.Setting, error) { return s.Settings(ctx) })
 	before := time.Now().UTC().Truncate(time.Microsecond)
 	for _, k := range []string{"b", "a", "B", "c"} {
 		mustSet(t, s, k, "value of "+k)
@@ -493,10 +473,7 @@ func testCanceledContext(t *testing.T, newDB NewDatabase) {
 func testClose(t *testing.T, newDB NewDatabase) {
 	ctx := t.Context()
 	db := newDB(t)
-	s, err := store.Open(ctx, db.Config, db.DataDir)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	s := mustOpen(t, db)
 	mustSet(t, s, "k", "v")
 
 	errs := make([]error, 4)

@@ -236,13 +236,7 @@ WHERE application_name = $1 AND query LIKE 'LISTEN%'`, appName).Scan(&killed)
 func testGovernanceClosed(t *testing.T, newDB NewDatabase) {
 	ctx := t.Context()
 	db := newDB(t)
-	s, err := store.Open(ctx, db.Config, db.DataDir)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	s := closedStore(t, db, nil)
 	r := store.Resource{Kind: "team", ID: "t", Name: "team"}
 	checks := map[string]error{
 		"DeleteResource":      s.DeleteResource(ctx, "team", "t"),
