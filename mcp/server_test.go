@@ -172,14 +172,20 @@ func TestToolsetEndpoint(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodPost, f.url+"/mcp/unknown", strings.NewReader(`{}`))
 	req.Header.Set("Authorization", "Bearer "+f.all)
-	resp, err = http.DefaultClient.Do(req)
+	if got := statusOf(t, req); got != http.StatusNotFound {
+		t.Errorf("unknown toolset: status %d, want 404", got)
+	}
+}
+
+// statusOf sends req and returns the response's status, discarding its body.
+func statusOf(t *testing.T, req *http.Request) int {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("unknown toolset: status %d, want 404", resp.StatusCode)
-	}
+	return resp.StatusCode
 }
 
 // rawPost posts one JSON-RPC message and returns the response body (JSON or
@@ -335,13 +341,8 @@ func TestListChangedReachesLegacyClients(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, f.url+SSEMessagePath+"?sessionId="+sid, strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"tools/list"}`))
 	req.Header.Set("Authorization", "Bearer "+f.read)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("posting to another key's SSE session: %d, want 403", resp.StatusCode)
+	if got := statusOf(t, req); got != http.StatusForbidden {
+		t.Errorf("posting to another key's SSE session: %d, want 403", got)
 	}
 }
 
@@ -545,26 +546,16 @@ func TestOriginCheck(t *testing.T) {
 			if tt.origin != "" {
 				req.Header.Set("Origin", tt.origin)
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tt.want {
-				t.Errorf("%s Origin %q: %d, want %d", path, tt.origin, resp.StatusCode, tt.want)
+			if got := statusOf(t, req); got != tt.want {
+				t.Errorf("%s Origin %q: %d, want %d", path, tt.origin, got, tt.want)
 			}
 		}
 	}
 	req, _ := http.NewRequest(http.MethodGet, f.url+SSEPath, nil)
 	req.Header.Set("Authorization", "Bearer "+f.all)
 	req.Header.Set("Origin", "https://evil.example")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("SSE from a foreign origin: %d", resp.StatusCode)
+	if got := statusOf(t, req); got != http.StatusForbidden {
+		t.Errorf("SSE from a foreign origin: %d", got)
 	}
 }
 

@@ -100,11 +100,7 @@ func TestSubscribeRegisteredSessionUntilDelete(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Mcp-Session-Id", sid)
 	req.Header.Set("MCP-Protocol-Version", legacyEra)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	statusOf(t, req)
 	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return up.held() == 0 })
 }
 
