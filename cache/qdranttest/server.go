@@ -258,6 +258,21 @@ func (c *collectionsService) CollectionExists(_ context.Context, r *qdrant.Colle
 	return &qdrant.CollectionExistsResponse{Result: &qdrant.CollectionExists{Exists: c.s.collections[r.GetCollectionName()] != nil}}, nil
 }
 
+// matching returns the points of c that match f, by key.
+func (c *collection) matching(f *qdrant.Filter) (map[string]*point, error) {
+	out := make(map[string]*point)
+	for k, pt := range c.points {
+		ok, err := matchFilter(f, pt)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out[k] = pt
+		}
+	}
+	return out, nil
+}
+
 type pointsService struct {
 	qdrant.UnimplementedPointsServer
 	s *Server
@@ -372,17 +387,11 @@ func (p *pointsService) Delete(_ context.Context, r *qdrant.DeletePoints) (*qdra
 			delete(col.points, key)
 		}
 	case *qdrant.PointsSelector_Filter:
-		var doomed []string
-		for k, pt := range col.points {
-			ok, err := matchFilter(sel.Filter, pt)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				doomed = append(doomed, k)
-			}
+		doomed, err := col.matching(sel.Filter)
+		if err != nil {
+			return nil, err
 		}
-		for _, k := range doomed {
+		for k := range doomed {
 			delete(col.points, k)
 		}
 	default:
@@ -398,17 +407,11 @@ func (p *pointsService) Count(_ context.Context, r *qdrant.CountPoints) (*qdrant
 	if err != nil {
 		return nil, err
 	}
-	var n uint64
-	for _, pt := range col.points {
-		ok, err := matchFilter(r.GetFilter(), pt)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			n++
-		}
+	matched, err := col.matching(r.GetFilter())
+	if err != nil {
+		return nil, err
 	}
-	return &qdrant.CountResponse{Result: &qdrant.CountResult{Count: n}}, nil
+	return &qdrant.CountResponse{Result: &qdrant.CountResult{Count: uint64(len(matched))}}, nil
 }
 
 func (p *pointsService) CreateFieldIndex(_ context.Context, r *qdrant.CreateFieldIndexCollection) (*qdrant.PointsOperationResponse, error) {
@@ -444,15 +447,12 @@ func (p *pointsService) Search(_ context.Context, r *qdrant.SearchPoints) (*qdra
 		key   string
 		score float32
 	}
+	matched, err := col.matching(r.GetFilter())
+	if err != nil {
+		return nil, err
+	}
 	var hits []scored
-	for k, pt := range col.points {
-		ok, err := matchFilter(r.GetFilter(), pt)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
+	for k, pt := range matched {
 		var s float32
 		for i := range q {
 			s += q[i] * pt.vec[i]
