@@ -24,16 +24,7 @@ func (g *Gateway) listPolicies(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) addPolicy(w http.ResponseWriter, r *http.Request) error {
-	var rule policy.Rule
-	if err := decodeJSON(r, &rule); err != nil {
-		return err
-	}
-	got, err := g.policy.AddRule(r.Context(), rule)
-	if err != nil {
-		return policyError(err)
-	}
-	writeJSON(w, http.StatusCreated, got)
-	return nil
+	return decodeAndApply(w, r, http.StatusCreated, g.policy.AddRule, policyError)
 }
 
 func (g *Gateway) removePolicy(w http.ResponseWriter, r *http.Request) error {
@@ -111,16 +102,7 @@ func (g *Gateway) getPrice(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) setPrice(w http.ResponseWriter, r *http.Request) error {
-	var p policy.Price
-	if err := decodeJSON(r, &p); err != nil {
-		return err
-	}
-	got, err := g.policy.SetPrice(r.Context(), p)
-	if err != nil {
-		return policyError(err)
-	}
-	writeJSON(w, http.StatusOK, got)
-	return nil
+	return decodeAndApply(w, r, http.StatusOK, g.policy.SetPrice, policyError)
 }
 
 func (g *Gateway) deletePrice(w http.ResponseWriter, r *http.Request) error {

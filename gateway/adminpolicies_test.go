@@ -79,9 +79,7 @@ func TestAdminPolicyAddListRemove(t *testing.T) {
 	}
 
 	// Listed in the order added.
-	if rules := g.listRules(t); !slices.Equal(rules, []policy.Rule{want1, want2, want3, want4, want5}) {
-		t.Errorf("policies %+v", rules)
-	}
+	g.wantRules(t, "policies", want1, want2, want3, want4, want5)
 
 	// Duplicates, in either form and with or without the default effect.
 	for _, dup := range []string{
@@ -104,9 +102,7 @@ func TestAdminPolicyAddListRemove(t *testing.T) {
 	// The default effect applies to DELETE too.
 	g.admin(t, http.MethodDelete, "/admin/v1/policies", `["team:research","research","model:openai/*","use"]`).want(t, http.StatusNoContent)
 	g.admin(t, http.MethodDelete, "/admin/v1/policies", `{"subject":"key:alice","domain":"*","object":"*","action":"*"}`).want(t, http.StatusNoContent)
-	if rules := g.listRules(t); !slices.Equal(rules, []policy.Rule{want2, want5}) {
-		t.Errorf("policies after deletes %+v", rules)
-	}
+	g.wantRules(t, "policies after deletes", want2, want5)
 
 	// Deleting a missing rule: 404.
 	for _, missing := range []string{

@@ -180,6 +180,31 @@ func (t *authThrottle) admit(r *http.Request) (netip.Prefix, *Error) {
 	}
 }
 
+// guard returns the middleware of a credential check: a locked-out client
+// is refused before check runs; otherwise check returns the request to pass
+// on, or the error to reject it with and whether it counts as a wrong key.
+func (t *authThrottle) guard(reject func(http.ResponseWriter, *http.Request, error),
+	check func(http.ResponseWriter, *http.Request) (next *http.Request, wrongKey bool, err error)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			client, refused := t.admit(r)
+			if refused != nil {
+				reject(w, r, refused)
+				return
+			}
+			passed, wrongKey, err := check(w, r)
+			if err != nil {
+				if wrongKey {
+					t.fail(r.Context(), client)
+				}
+				reject(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, passed)
+		})
+	}
+}
+
 // fail records a wrong key from client. Past SlowAfter failures it holds the
 // caller for Delay (or until ctx ends) before returning; the BlockAfter-th
 // failure locks the address out.

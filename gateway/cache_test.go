@@ -155,14 +155,22 @@ func wantCache(t *testing.T, resp *http.Response, want string) {
 	}
 }
 
+// askStored asks q with the setup's key, checks that the cache missed, waits
+// until the answer is stored, and returns it with the chat calls the mock has
+// served so far.
+func (s *llmSetup) askStored(t *testing.T, q string) (answer string, calls int64) {
+	t.Helper()
+	resp, answer := s.ask(t, s.key, q)
+	wantCache(t, resp, respcache.Miss)
+	s.settle(t)
+	return answer, s.chatCalls()
+}
+
 func TestCacheExactHit(t *testing.T) {
 	for _, backend := range cacheBackends {
 		t.Run(backend.name, func(t *testing.T) {
 			s := startCached(t, backend, nil)
-			resp, first := s.ask(t, s.key, "What is the capital of France?")
-			wantCache(t, resp, respcache.Miss)
-			s.settle(t)
-			calls := s.chatCalls()
+			first, calls := s.askStored(t, "What is the capital of France?")
 
 			resp, again := s.ask(t, s.key, "What is the capital of France?")
 			wantCache(t, resp, respcache.HitExact)
@@ -211,9 +219,7 @@ func TestCacheSemantic(t *testing.T) {
 	for _, backend := range cacheBackends {
 		t.Run(backend.name, func(t *testing.T) {
 			s := startCached(t, backend, nil)
-			_, first := s.ask(t, s.key, "What is the capital of France?")
-			s.settle(t)
-			calls := s.chatCalls()
+			first, calls := s.askStored(t, "What is the capital of France?")
 
 			// A paraphrase (cosine 0.956 with the mock's embeddings) hits.
 			resp, got := s.ask(t, s.key, "What's the capital of France?")
