@@ -51,9 +51,7 @@ func TestSetToolsetsChangesWhatToolsetsServe(t *testing.T) {
 	if _, err := c.ListTools(t.Context(), mcp.ListToolsRequest{}); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("removed toolset, open session: err = %v, want its session ended (404)", err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, f.url+"/mcp/readonly", strings.NewReader(`{}`))
-	req.Header.Set("Authorization", "Bearer "+f.all)
-	if got := statusOf(t, req); got != http.StatusNotFound {
+	if got := statusOf(t, http.MethodPost, f.url+"/mcp/readonly", f.all, `{}`); got != http.StatusNotFound {
 		t.Errorf("removed toolset: status %d, want 404", got)
 	}
 	if tools := f.hub.Tools(nil, "readonly"); tools != nil {
