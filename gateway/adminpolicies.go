@@ -32,11 +32,7 @@ func (g *Gateway) removePolicy(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &rule); err != nil {
 		return err
 	}
-	if err := g.policy.RemoveRule(r.Context(), rule); err != nil {
-		return policyError(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, g.policy.RemoveRule(r.Context(), rule), policyError)
 }
 
 // checkRequest asks for an access decision: for a key (by id or name), or
@@ -106,11 +102,7 @@ func (g *Gateway) setPrice(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) deletePrice(w http.ResponseWriter, r *http.Request) error {
-	if err := g.policy.DeletePrice(r.Context(), pathParam(r, "*")); err != nil {
-		return policyError(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, g.policy.DeletePrice(r.Context(), pathParam(r, "*")), policyError)
 }
 
 // UsageRow is one aggregate of usage as GET /admin/v1/usage answers it (the

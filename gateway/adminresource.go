@@ -51,11 +51,7 @@ func mountResource[In, Out any](r chi.Router, path, param string, res adminResou
 		return res.write(w, http.StatusOK, v, err)
 	}).ServeHTTP)
 	r.Delete(item, handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if err := res.remove(r.Context(), pathParam(r, param)); err != nil {
-			return res.apiError(err)
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
+		return noContent(w, res.remove(r.Context(), pathParam(r, param)), res.apiError)
 	}).ServeHTTP)
 }
 
@@ -80,6 +76,15 @@ func decodeAndApply[In, Out any](w http.ResponseWriter, r *http.Request, status 
 		return apiError(err)
 	}
 	writeJSON(w, status, out)
+	return nil
+}
+
+// noContent answers 204 No Content, or err as apiError maps it.
+func noContent(w http.ResponseWriter, err error, apiError func(error) error) error {
+	if err != nil {
+		return apiError(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
