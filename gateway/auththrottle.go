@@ -70,23 +70,10 @@ func (c *AuthThrottleConfig) applyDefaults() {
 
 // validate reports every problem in c, each prefixed with path.
 func (c AuthThrottleConfig) validate(path string) []error {
-	var errs []error
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"window", c.Window}, {"delay", c.Delay}, {"lockout", c.Lockout}} {
-		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, d.name))
-		}
-	}
-	for _, n := range []struct {
-		name string
-		v    int
-	}{{"slow_after", c.SlowAfter}, {"block_after", c.BlockAfter}, {"max_clients", c.MaxClients}} {
-		if n.v < 0 {
-			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, n.name))
-		}
-	}
+	errs := notNegative(path, named[time.Duration]{"window", c.Window}, named[time.Duration]{"delay", c.Delay},
+		named[time.Duration]{"lockout", c.Lockout})
+	errs = append(errs, notNegative(path, named[int]{"slow_after", c.SlowAfter}, named[int]{"block_after", c.BlockAfter},
+		named[int]{"max_clients", c.MaxClients})...)
 	if c.SlowAfter > 0 && c.BlockAfter > 0 && c.SlowAfter > c.BlockAfter {
 		errs = append(errs, fmt.Errorf("%s.slow_after: %d is more than block_after (%d)", path, c.SlowAfter, c.BlockAfter))
 	}
