@@ -176,18 +176,27 @@ func (s *llmSetup) askStored(t *testing.T, q string) (answer string, calls int64
 	return answer, s.chatCalls()
 }
 
+// askHit asks q with the setup's key and checks that the cache answered it
+// (kind says how) with the stored answer, without a chat call beyond the
+// calls the mock had served. It returns the response.
+func (s *llmSetup) askHit(t *testing.T, q, kind, stored string, calls int64) *http.Response {
+	t.Helper()
+	resp, got := s.ask(t, s.key, q)
+	wantCache(t, resp, kind)
+	if got != stored {
+		t.Errorf("%s answer %q, want the stored answer %q", kind, got, stored)
+	}
+	if s.chatCalls() != calls {
+		t.Errorf("a %s hit reached the upstream: %d calls, want %d", kind, s.chatCalls(), calls)
+	}
+	return resp
+}
+
 func TestCacheExactHit(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *llmSetup, _ cacheBackend) {
 		first, calls := s.askStored(t, "What is the capital of France?")
 
-		resp, again := s.ask(t, s.key, "What is the capital of France?")
-		wantCache(t, resp, respcache.HitExact)
-		if again != first {
-			t.Errorf("hit content %q, want %q", again, first)
-		}
-		if s.chatCalls() != calls {
-			t.Errorf("a hit reached the upstream: %d calls, want %d", s.chatCalls(), calls)
-		}
+		resp := s.askHit(t, "What is the capital of France?", respcache.HitExact, first, calls)
 		if resp.Header.Get(respcache.HeaderSimilarity) != "" {
 			t.Error("similarity header on an exact hit")
 		}
@@ -227,21 +236,14 @@ func TestCacheSemantic(t *testing.T) {
 		first, calls := s.askStored(t, "What is the capital of France?")
 
 		// A paraphrase (cosine 0.956 with the mock's embeddings) hits.
-		resp, got := s.ask(t, s.key, "What's the capital of France?")
-		wantCache(t, resp, respcache.HitSemantic)
-		if got != first {
-			t.Errorf("semantic hit %q, want the stored answer %q", got, first)
-		}
+		resp := s.askHit(t, "What's the capital of France?", respcache.HitSemantic, first, calls)
 		sim, err := strconv.ParseFloat(resp.Header.Get(respcache.HeaderSimilarity), 64)
 		if err != nil || sim < cache.DefaultThreshold || sim >= 1 {
 			t.Errorf("similarity header %q", resp.Header.Get(respcache.HeaderSimilarity))
 		}
-		if s.chatCalls() != calls {
-			t.Error("a semantic hit reached the upstream")
-		}
 
 		// Another question (cosine 0.81) misses.
-		resp, got = s.ask(t, s.key, "What is the capital of Spain?")
+		resp, got := s.ask(t, s.key, "What is the capital of Spain?")
 		wantCache(t, resp, respcache.Miss)
 		if got == first {
 			t.Error("a different question got the stored answer")
