@@ -151,12 +151,7 @@ func TestRelayThroughRegistry(t *testing.T) {
 	up := server.NewMCPServer("asker", "1", server.WithToolCapabilities(false))
 	up.AddTool(mcp.NewTool("ask", mcp.WithDescription("asks the caller")), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		//lint:ignore SA1019 the legacy protocol's server-initiated sampling is what is tested.
-		res, err := up.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: samplingParams})
-		if err != nil {
-			return mcp.NewToolResultError("sampling failed: " + err.Error()), nil
-		}
-		b, _ := json.Marshal(res)
-		return mcp.NewToolResultText("upstream got " + string(b)), nil
+		return askClient(ctx, up.RequestSampling, mcp.CreateMessageRequest{CreateMessageParams: samplingParams}, "sampling", "upstream got"), nil
 	})
 	reg := registerHTTPUpstreams(t, map[string]httpUpstream{"asker": {srv: up, legacy: true}})
 	testkit.Eventually(t, 5*time.Second, "condition", func() bool {
