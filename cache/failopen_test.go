@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,17 +13,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/qdrant/go-client/qdrant"
 )
-
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
 
 // TestFailOpenQdrant: with Qdrant gone (closed) or hanging (delayed), New
 // succeeds, Lookup returns within the timeout with a *BackendError and no hit,
@@ -83,7 +71,7 @@ func TestFailOpenQdrant(t *testing.T) {
 func TestFailOpenQdrantAtStart(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	cfg := Config{Enabled: true, Semantic: SemanticConfig{Backend: BackendQdrant, Qdrant: QdrantConfig{URL: closedPort(t)}}}
+	cfg := Config{Enabled: true, Semantic: SemanticConfig{Backend: BackendQdrant, Qdrant: QdrantConfig{URL: testkit.ClosedAddr(t)}}}
 	c, err := New(context.Background(), Options{Config: cfg})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +95,7 @@ func TestFailOpenQdrantAtStart(t *testing.T) {
 // quickly with a *BackendError while the semantic tier still answers.
 func TestFailOpenRedis(t *testing.T) {
 	t.Parallel()
-	cfg := Config{Enabled: true, Exact: ExactConfig{Backend: BackendRedis, RedisURL: "redis://" + closedPort(t) + "/0"}}
+	cfg := Config{Enabled: true, Exact: ExactConfig{Backend: BackendRedis, RedisURL: "redis://" + testkit.ClosedAddr(t) + "/0"}}
 	c, err := New(context.Background(), Options{Config: cfg})
 	if err != nil {
 		t.Fatal(err)

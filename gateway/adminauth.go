@@ -14,58 +14,37 @@ import (
 // delays and then refuses an address that keeps guessing; the right key is
 // checked before any delay, so it is never slowed down.
 func adminAuth(auth *policy.AdminAuth, throttle *authThrottle) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			client, refused := throttle.admit(r)
-			if refused != nil {
-				writeError(w, r, refused)
-				return
-			}
-			token, ok := bearerToken(r)
-			if !ok {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="junction-admin"`)
-				writeError(w, r, errUnauthorized("missing admin key: send it as Authorization: Bearer <key>"))
-				return
-			}
-			if !auth.Verify(token) {
-				throttle.fail(r.Context(), client)
-				w.Header().Set("WWW-Authenticate", `Bearer realm="junction-admin", error="invalid_token"`)
-				writeError(w, r, errUnauthorized("invalid admin key"))
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
+	return throttle.guard(writeError, func(w http.ResponseWriter, r *http.Request) (*http.Request, bool, error) {
+		token, ok := bearerToken(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="junction-admin"`)
+			return nil, false, errUnauthorized("missing admin key: send it as Authorization: Bearer <key>")
+		}
+		if !auth.Verify(token) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="junction-admin", error="invalid_token"`)
+			return nil, true, errUnauthorized("invalid admin key")
+		}
+		return r, false, nil
+	})
 }
 
 // metricsAuth guards /metrics with token when one is configured (and lets
 // everything through when it is empty). Wrong tokens count in throttle like
 // wrong keys.
 func metricsAuth(token string, throttle *authThrottle) func(http.Handler) http.Handler {
-	want := sha256.Sum256([]byte(token))
-	return func(next http.Handler) http.Handler {
-		if token == "" {
-			return next
-		}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			client, refused := throttle.admit(r)
-			if refused != nil {
-				writeError(w, r, refused)
-				return
-			}
-			presented, ok := bearerToken(r)
-			got := sha256.Sum256([]byte(presented))
-			if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-				if ok {
-					throttle.fail(r.Context(), client)
-				}
-				w.Header().Set("WWW-Authenticate", `Bearer realm="junction-metrics"`)
-				writeError(w, r, errUnauthorized("/metrics needs the metrics token (http.metrics_token) as Authorization: Bearer <token>"))
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
+	if token == "" {
+		return func(next http.Handler) http.Handler { return next }
 	}
+	want := sha256.Sum256([]byte(token))
+	return throttle.guard(writeError, func(w http.ResponseWriter, r *http.Request) (*http.Request, bool, error) {
+		presented, ok := bearerToken(r)
+		got := sha256.Sum256([]byte(presented))
+		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="junction-metrics"`)
+			return nil, ok, errUnauthorized("/metrics needs the metrics token (http.metrics_token) as Authorization: Bearer <token>")
+		}
+		return r, false, nil
+	})
 }
 
 // bearerToken returns the token of an "Authorization: Bearer <token>" header.

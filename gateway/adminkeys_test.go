@@ -218,6 +218,15 @@ func (g *govGateway) listRules(t *testing.T) []policy.Rule {
 	return adminList[policy.Rule](t, g, "/admin/v1/policies")
 }
 
+// wantRules checks that the policy list is want, in order; what names the
+// list in the message.
+func (g *govGateway) wantRules(t *testing.T, what string, want ...policy.Rule) {
+	t.Helper()
+	if rules := g.listRules(t); !slices.Equal(rules, want) {
+		t.Errorf("%s %+v, want %+v", what, rules, want)
+	}
+}
+
 func teamNames(ts []policy.Team) []string {
 	out := []string{}
 	for _, t := range ts {
@@ -913,14 +922,9 @@ func TestAdminFileManagedEntries(t *testing.T) {
 		t.Error("the key list shows a declared key's secret")
 	}
 
-	rules := g.listRules(t)
-	wantRules := []policy.Rule{
-		{Subject: "role:reader", Domain: "*", Object: "tool:files/read_*", Action: "call", Effect: "allow", Source: "file"},
-		{Subject: "team:ops", Domain: "ops", Object: "model:anthropic/*", Action: "use", Effect: "allow", Source: "file"},
-	}
-	if !slices.Equal(rules, wantRules) {
-		t.Errorf("policies %+v, want %+v", rules, wantRules)
-	}
+	g.wantRules(t, "policies",
+		policy.Rule{Subject: "role:reader", Domain: "*", Object: "tool:files/read_*", Action: "call", Effect: "allow", Source: "file"},
+		policy.Rule{Subject: "team:ops", Domain: "ops", Object: "model:anthropic/*", Action: "use", Effect: "allow", Source: "file"})
 
 	var price policy.Price
 	g.admin(t, http.MethodGet, "/admin/v1/prices/acme/model-x", nil).want(t, 200).decode(t, &price)
@@ -1006,14 +1010,9 @@ func TestAdminFileManagedEntriesFollowRestarts(t *testing.T) {
 	}
 	g2.caller(t, http.MethodGet, "/v1/key", testOpsKey).wantError(t, http.StatusUnauthorized, "invalid_api_key")
 	g2.admin(t, http.MethodGet, "/admin/v1/prices/acme/model-x", nil).wantError(t, http.StatusNotFound, "not_found")
-	rules := g2.listRules(t)
-	wantRules := []policy.Rule{
-		{Subject: "role:reader", Domain: "*", Object: "tool:files/read_*", Action: "call", Effect: "allow", Source: "file"},
-		{Subject: "role:writer", Domain: "api-team", Object: "tool:files/*", Action: "call", Effect: "allow", Source: "api"},
-	}
-	if !slices.Equal(rules, wantRules) {
-		t.Errorf("policies after restart %+v, want %+v", rules, wantRules)
-	}
+	g2.wantRules(t, "policies after restart",
+		policy.Rule{Subject: "role:reader", Domain: "*", Object: "tool:files/read_*", Action: "call", Effect: "allow", Source: "file"},
+		policy.Rule{Subject: "role:writer", Domain: "api-team", Object: "tool:files/*", Action: "call", Effect: "allow", Source: "api"})
 	// Kept file entries stay file-managed; API entries stay as they were.
 	var tm policy.Team
 	g2.admin(t, http.MethodGet, "/admin/v1/teams/research", nil).want(t, 200).decode(t, &tm)

@@ -24,16 +24,7 @@ func (g *Gateway) listPolicies(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) addPolicy(w http.ResponseWriter, r *http.Request) error {
-	var rule policy.Rule
-	if err := decodeJSON(r, &rule); err != nil {
-		return err
-	}
-	got, err := g.policy.AddRule(r.Context(), rule)
-	if err != nil {
-		return policyError(err)
-	}
-	writeJSON(w, http.StatusCreated, got)
-	return nil
+	return decodeAndApply(w, r, http.StatusCreated, g.policy.AddRule, policyError)
 }
 
 func (g *Gateway) removePolicy(w http.ResponseWriter, r *http.Request) error {
@@ -41,11 +32,7 @@ func (g *Gateway) removePolicy(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &rule); err != nil {
 		return err
 	}
-	if err := g.policy.RemoveRule(r.Context(), rule); err != nil {
-		return policyError(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, g.policy.RemoveRule(r.Context(), rule), policyError)
 }
 
 // checkRequest asks for an access decision: for a key (by id or name), or
@@ -111,24 +98,11 @@ func (g *Gateway) getPrice(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) setPrice(w http.ResponseWriter, r *http.Request) error {
-	var p policy.Price
-	if err := decodeJSON(r, &p); err != nil {
-		return err
-	}
-	got, err := g.policy.SetPrice(r.Context(), p)
-	if err != nil {
-		return policyError(err)
-	}
-	writeJSON(w, http.StatusOK, got)
-	return nil
+	return decodeAndApply(w, r, http.StatusOK, g.policy.SetPrice, policyError)
 }
 
 func (g *Gateway) deletePrice(w http.ResponseWriter, r *http.Request) error {
-	if err := g.policy.DeletePrice(r.Context(), pathParam(r, "*")); err != nil {
-		return policyError(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, g.policy.DeletePrice(r.Context(), pathParam(r, "*")), policyError)
 }
 
 // UsageRow is one aggregate of usage as GET /admin/v1/usage answers it (the

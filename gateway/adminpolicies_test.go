@@ -33,6 +33,22 @@ func (g *govGateway) check(t *testing.T, key, object, action string) checkResult
 	return c
 }
 
+// access is an access check and its expected answer.
+type access struct {
+	object, action string
+	allowed        bool
+}
+
+// wantAccess checks each of cases for key k.
+func (g *govGateway) wantAccess(t *testing.T, k govKey, cases []access) {
+	t.Helper()
+	for _, tc := range cases {
+		if c := g.check(t, k.ID, tc.object, tc.action); c.Allowed != tc.allowed {
+			t.Errorf("%s %s %s: allowed %v, want %v", k.Name, tc.action, tc.object, c.Allowed, tc.allowed)
+		}
+	}
+}
+
 func TestAdminPolicyAddListRemove(t *testing.T) {
 	t.Parallel()
 	g := newGovGateway(t, Config{})
@@ -79,9 +95,7 @@ func TestAdminPolicyAddListRemove(t *testing.T) {
 	}
 
 	// Listed in the order added.
-	if rules := g.listRules(t); !slices.Equal(rules, []policy.Rule{want1, want2, want3, want4, want5}) {
-		t.Errorf("policies %+v", rules)
-	}
+	g.wantRules(t, "policies", want1, want2, want3, want4, want5)
 
 	// Duplicates, in either form and with or without the default effect.
 	for _, dup := range []string{
@@ -104,9 +118,7 @@ func TestAdminPolicyAddListRemove(t *testing.T) {
 	// The default effect applies to DELETE too.
 	g.admin(t, http.MethodDelete, "/admin/v1/policies", `["team:research","research","model:openai/*","use"]`).want(t, http.StatusNoContent)
 	g.admin(t, http.MethodDelete, "/admin/v1/policies", `{"subject":"key:alice","domain":"*","object":"*","action":"*"}`).want(t, http.StatusNoContent)
-	if rules := g.listRules(t); !slices.Equal(rules, []policy.Rule{want2, want5}) {
-		t.Errorf("policies after deletes %+v", rules)
-	}
+	g.wantRules(t, "policies after deletes", want2, want5)
 
 	// Deleting a missing rule: 404.
 	for _, missing := range []string{
@@ -333,10 +345,7 @@ func TestAdminPolicyCheckGlobs(t *testing.T) {
 	} {
 		g.admin(t, http.MethodPost, "/admin/v1/policies", line).want(t, http.StatusCreated)
 	}
-	for _, tc := range []struct {
-		object, action string
-		allowed        bool
-	}{
+	g.wantAccess(t, k, []access{
 		{"tool:files/read_file", "call", true},
 		{"tool:files/read_", "call", true},
 		{"tool:files/read_dir/nested", "call", true},
@@ -352,18 +361,11 @@ func TestAdminPolicyCheckGlobs(t *testing.T) {
 		{"server:files", "list", true},
 		{"server:anything/at/all", "list", true},
 		{"server:files", "call", false},
-	} {
-		if c := g.check(t, k.ID, tc.object, tc.action); c.Allowed != tc.allowed {
-			t.Errorf("%s %s: allowed %v, want %v", tc.action, tc.object, c.Allowed, tc.allowed)
-		}
-	}
+	})
 
 	// The key's own patterns are globs too, over models and tools.
 	b := g.createKey(t, map[string]any{"name": "bob", "models": []string{"openai/gpt-4o*"}, "tools": []string{"search/*"}})
-	for _, tc := range []struct {
-		object, action string
-		allowed        bool
-	}{
+	g.wantAccess(t, b, []access{
 		{"model:openai/gpt-4o", "use", true},
 		{"model:openai/gpt-4o-mini", "use", true},
 		{"model:openai/gpt-4o", "list", true},
@@ -372,11 +374,7 @@ func TestAdminPolicyCheckGlobs(t *testing.T) {
 		{"tool:files/read_file", "call", false},
 		{"server:search", "list", true},
 		{"server:files", "list", false},
-	} {
-		if c := g.check(t, b.ID, tc.object, tc.action); c.Allowed != tc.allowed {
-			t.Errorf("bob %s %s: allowed %v, want %v", tc.action, tc.object, c.Allowed, tc.allowed)
-		}
-	}
+	})
 }
 
 func TestAdminPolicyCheckErrors(t *testing.T) {

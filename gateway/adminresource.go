@@ -35,12 +35,7 @@ func mountResource[In, Out any](r chi.Router, path, param string, res adminResou
 	}
 	if res.create != nil {
 		r.Post(path, handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			var in In
-			if err := decodeJSON(r, &in); err != nil {
-				return err
-			}
-			v, err := res.create(r.Context(), in)
-			return res.write(w, http.StatusCreated, v, err)
+			return decodeAndApply(w, r, http.StatusCreated, res.create, res.apiError)
 		}).ServeHTTP)
 	}
 	r.Get(item, handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
@@ -56,11 +51,7 @@ func mountResource[In, Out any](r chi.Router, path, param string, res adminResou
 		return res.write(w, http.StatusOK, v, err)
 	}).ServeHTTP)
 	r.Delete(item, handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if err := res.remove(r.Context(), pathParam(r, param)); err != nil {
-			return res.apiError(err)
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
+		return noContent(w, res.remove(r.Context(), pathParam(r, param)), res.apiError)
 	}).ServeHTTP)
 }
 
@@ -70,6 +61,30 @@ func (res adminResource[In, Out]) write(w http.ResponseWriter, status int, v Out
 		return res.apiError(err)
 	}
 	writeJSON(w, status, v)
+	return nil
+}
+
+// decodeAndApply decodes the request's JSON body, applies it and answers the
+// result with status, or the error as apiError maps it.
+func decodeAndApply[In, Out any](w http.ResponseWriter, r *http.Request, status int, apply func(context.Context, In) (Out, error), apiError func(error) error) error {
+	var in In
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	out, err := apply(r.Context(), in)
+	if err != nil {
+		return apiError(err)
+	}
+	writeJSON(w, status, out)
+	return nil
+}
+
+// noContent answers 204 No Content, or err as apiError maps it.
+func noContent(w http.ResponseWriter, err error, apiError func(error) error) error {
+	if err != nil {
+		return apiError(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

@@ -20,25 +20,14 @@ import (
 // as on /admin); a locked-out address is refused before its key is checked.
 // Authentication reads only memory.
 func authenticate(e *policy.Engine, throttle *authThrottle, reject func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			client, refused := throttle.admit(r)
-			if refused != nil {
-				reject(w, r, refused)
-				return
-			}
-			id, err := e.Authenticate(presentedKey(r))
-			if err != nil {
-				var auth *policy.AuthError
-				if errors.As(err, &auth) && auth.Reason == policy.AuthInvalid {
-					throttle.fail(r.Context(), client)
-				}
-				reject(w, r, err)
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(policy.WithIdentity(r.Context(), id)))
-		})
-	}
+	return throttle.guard(reject, func(_ http.ResponseWriter, r *http.Request) (*http.Request, bool, error) {
+		id, err := e.Authenticate(presentedKey(r))
+		if err != nil {
+			var auth *policy.AuthError
+			return nil, errors.As(err, &auth) && auth.Reason == policy.AuthInvalid, err
+		}
+		return r.WithContext(policy.WithIdentity(r.Context(), id)), false, nil
+	})
 }
 
 // presentedKey returns the key a caller sent, from the first of the

@@ -70,23 +70,10 @@ func (c *AuthThrottleConfig) applyDefaults() {
 
 // validate reports every problem in c, each prefixed with path.
 func (c AuthThrottleConfig) validate(path string) []error {
-	var errs []error
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"window", c.Window}, {"delay", c.Delay}, {"lockout", c.Lockout}} {
-		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, d.name))
-		}
-	}
-	for _, n := range []struct {
-		name string
-		v    int
-	}{{"slow_after", c.SlowAfter}, {"block_after", c.BlockAfter}, {"max_clients", c.MaxClients}} {
-		if n.v < 0 {
-			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, n.name))
-		}
-	}
+	errs := notNegative(path, named[time.Duration]{"window", c.Window}, named[time.Duration]{"delay", c.Delay},
+		named[time.Duration]{"lockout", c.Lockout})
+	errs = append(errs, notNegative(path, named[int]{"slow_after", c.SlowAfter}, named[int]{"block_after", c.BlockAfter},
+		named[int]{"max_clients", c.MaxClients})...)
 	if c.SlowAfter > 0 && c.BlockAfter > 0 && c.SlowAfter > c.BlockAfter {
 		errs = append(errs, fmt.Errorf("%s.slow_after: %d is more than block_after (%d)", path, c.SlowAfter, c.BlockAfter))
 	}
@@ -177,6 +164,31 @@ func (t *authThrottle) admit(r *http.Request) (netip.Prefix, *Error) {
 		Message: fmt.Sprintf("too many wrong keys from this address: authentication is refused for %d more seconds",
 			secs),
 		Header: map[string]string{"Retry-After": strconv.FormatInt(secs, 10)},
+	}
+}
+
+// guard returns the middleware of a credential check: a locked-out client
+// is refused before check runs; otherwise check returns the request to pass
+// on, or the error to reject it with and whether it counts as a wrong key.
+func (t *authThrottle) guard(reject func(http.ResponseWriter, *http.Request, error),
+	check func(http.ResponseWriter, *http.Request) (next *http.Request, wrongKey bool, err error)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			client, refused := t.admit(r)
+			if refused != nil {
+				reject(w, r, refused)
+				return
+			}
+			passed, wrongKey, err := check(w, r)
+			if err != nil {
+				if wrongKey {
+					t.fail(r.Context(), client)
+				}
+				reject(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, passed)
+		})
 	}
 }
 

@@ -148,6 +148,16 @@ func (s *llmSetup) newKey(t *testing.T, name, team string, limits policy.Limits)
 	return k.ID, secret
 }
 
+// forEachBackend runs test in a subtest per cache backend, each with a
+// cached setup of its own.
+func forEachBackend(t *testing.T, test func(t *testing.T, s *llmSetup, backend cacheBackend)) {
+	for _, backend := range cacheBackends {
+		t.Run(backend.name, func(t *testing.T) {
+			test(t, startCached(t, backend, nil), backend)
+		})
+	}
+}
+
 func wantCache(t *testing.T, resp *http.Response, want string) {
 	t.Helper()
 	if got := resp.Header.Get(respcache.HeaderCache); got != want {
@@ -155,108 +165,110 @@ func wantCache(t *testing.T, resp *http.Response, want string) {
 	}
 }
 
-func TestCacheExactHit(t *testing.T) {
-	for _, backend := range cacheBackends {
-		t.Run(backend.name, func(t *testing.T) {
-			s := startCached(t, backend, nil)
-			resp, first := s.ask(t, s.key, "What is the capital of France?")
-			wantCache(t, resp, respcache.Miss)
-			s.settle(t)
-			calls := s.chatCalls()
+// askStored asks q with the setup's key, checks that the cache missed, waits
+// until the answer is stored, and returns it with the chat calls the mock has
+// served so far.
+func (s *llmSetup) askStored(t *testing.T, q string) (answer string, calls int64) {
+	t.Helper()
+	resp, answer := s.ask(t, s.key, q)
+	wantCache(t, resp, respcache.Miss)
+	s.settle(t)
+	return answer, s.chatCalls()
+}
 
-			resp, again := s.ask(t, s.key, "What is the capital of France?")
-			wantCache(t, resp, respcache.HitExact)
-			if again != first {
-				t.Errorf("hit content %q, want %q", again, first)
-			}
-			if s.chatCalls() != calls {
-				t.Errorf("a hit reached the upstream: %d calls, want %d", s.chatCalls(), calls)
-			}
-			if resp.Header.Get(respcache.HeaderSimilarity) != "" {
-				t.Error("similarity header on an exact hit")
-			}
-
-			// Key order and whitespace do not matter; excluded fields neither.
-			body := `{ "messages": [ {"content": "be brief", "role": "system"}, {"role": "user", "content": "What is the capital of France?"} ],
-			"user": "someone", "max_tokens": 64, "model": "fast" }`
-			resp, raw := s.post(t, "/v1/chat/completions", body)
-			wantCache(t, resp, respcache.HitExact)
-			if c := decode[oaiCompletion](t, raw); c.Usage.PromptTokens != 0 || c.Usage.CompletionTokens != 0 {
-				t.Errorf("a hit reports usage %+v", c.Usage)
-			}
-
-			// The same canonical request through /v1/messages hits too (see
-			// llm/respcache/key.go), rendered as an Anthropic message.
-			resp, raw = s.post(t, "/v1/messages", `{"model":"fast","max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"What is the capital of France?"}]}`)
-			wantCache(t, resp, respcache.HitExact)
-			var m struct {
-				Type    string `json:"type"`
-				Content []struct {
-					Type, Text string
-				} `json:"content"`
-				StopReason string `json:"stop_reason"`
-			}
-			if err := json.Unmarshal(raw, &m); err != nil || m.Type != "message" || len(m.Content) != 1 || m.Content[0].Text != first ||
-				m.StopReason != "end_turn" {
-				t.Errorf("anthropic rendering of a hit: %v %s", err, raw)
-			}
-			if s.chatCalls() != calls {
-				t.Errorf("hits reached the upstream: %d calls, want %d", s.chatCalls(), calls)
-			}
-		})
+// askHit asks q with the setup's key and checks that the cache answered it
+// (kind says how) with the stored answer, without a chat call beyond the
+// calls the mock had served. It returns the response.
+func (s *llmSetup) askHit(t *testing.T, q, kind, stored string, calls int64) *http.Response {
+	t.Helper()
+	resp, got := s.ask(t, s.key, q)
+	wantCache(t, resp, kind)
+	if got != stored {
+		t.Errorf("%s answer %q, want the stored answer %q", kind, got, stored)
 	}
+	if s.chatCalls() != calls {
+		t.Errorf("a %s hit reached the upstream: %d calls, want %d", kind, s.chatCalls(), calls)
+	}
+	return resp
+}
+
+func TestCacheExactHit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *llmSetup, _ cacheBackend) {
+		first, calls := s.askStored(t, "What is the capital of France?")
+
+		resp := s.askHit(t, "What is the capital of France?", respcache.HitExact, first, calls)
+		if resp.Header.Get(respcache.HeaderSimilarity) != "" {
+			t.Error("similarity header on an exact hit")
+		}
+
+		// Key order and whitespace do not matter; excluded fields neither.
+		body := `{ "messages": [ {"content": "be brief", "role": "system"}, {"role": "user", "content": "What is the capital of France?"} ],
+		"user": "someone", "max_tokens": 64, "model": "fast" }`
+		resp, raw := s.post(t, "/v1/chat/completions", body)
+		wantCache(t, resp, respcache.HitExact)
+		if c := decode[oaiCompletion](t, raw); c.Usage.PromptTokens != 0 || c.Usage.CompletionTokens != 0 {
+			t.Errorf("a hit reports usage %+v", c.Usage)
+		}
+
+		// The same canonical request through /v1/messages hits too (see
+		// llm/respcache/key.go), rendered as an Anthropic message.
+		resp, raw = s.post(t, "/v1/messages", `{"model":"fast","max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"What is the capital of France?"}]}`)
+		wantCache(t, resp, respcache.HitExact)
+		var m struct {
+			Type    string `json:"type"`
+			Content []struct {
+				Type, Text string
+			} `json:"content"`
+			StopReason string `json:"stop_reason"`
+		}
+		if err := json.Unmarshal(raw, &m); err != nil || m.Type != "message" || len(m.Content) != 1 || m.Content[0].Text != first ||
+			m.StopReason != "end_turn" {
+			t.Errorf("anthropic rendering of a hit: %v %s", err, raw)
+		}
+		if s.chatCalls() != calls {
+			t.Errorf("hits reached the upstream: %d calls, want %d", s.chatCalls(), calls)
+		}
+	})
 }
 
 func TestCacheSemantic(t *testing.T) {
-	for _, backend := range cacheBackends {
-		t.Run(backend.name, func(t *testing.T) {
-			s := startCached(t, backend, nil)
-			_, first := s.ask(t, s.key, "What is the capital of France?")
-			s.settle(t)
-			calls := s.chatCalls()
+	forEachBackend(t, func(t *testing.T, s *llmSetup, _ cacheBackend) {
+		first, calls := s.askStored(t, "What is the capital of France?")
 
-			// A paraphrase (cosine 0.956 with the mock's embeddings) hits.
-			resp, got := s.ask(t, s.key, "What's the capital of France?")
-			wantCache(t, resp, respcache.HitSemantic)
-			if got != first {
-				t.Errorf("semantic hit %q, want the stored answer %q", got, first)
-			}
-			sim, err := strconv.ParseFloat(resp.Header.Get(respcache.HeaderSimilarity), 64)
-			if err != nil || sim < cache.DefaultThreshold || sim >= 1 {
-				t.Errorf("similarity header %q", resp.Header.Get(respcache.HeaderSimilarity))
-			}
-			if s.chatCalls() != calls {
-				t.Error("a semantic hit reached the upstream")
-			}
+		// A paraphrase (cosine 0.956 with the mock's embeddings) hits.
+		resp := s.askHit(t, "What's the capital of France?", respcache.HitSemantic, first, calls)
+		sim, err := strconv.ParseFloat(resp.Header.Get(respcache.HeaderSimilarity), 64)
+		if err != nil || sim < cache.DefaultThreshold || sim >= 1 {
+			t.Errorf("similarity header %q", resp.Header.Get(respcache.HeaderSimilarity))
+		}
 
-			// Another question (cosine 0.81) misses.
-			resp, got = s.ask(t, s.key, "What is the capital of Spain?")
-			wantCache(t, resp, respcache.Miss)
-			if got == first {
-				t.Error("a different question got the stored answer")
-			}
-			// A stricter threshold for this request turns the paraphrase into a miss ...
-			resp, _ = s.ask(t, s.key, "What's the capital of France?", respcache.HeaderThreshold, "0.99")
-			wantCache(t, resp, respcache.Miss)
-			// ... and a looser one lets a farther paraphrase (cosine 0.89) hit.
-			resp, _ = s.ask(t, s.key, "what is the capital of france please")
-			wantCache(t, resp, respcache.Miss)
-			s.settle(t)
-			resp, got = s.ask(t, s.key, "tell me what is the capital of france", respcache.HeaderThreshold, "0.5")
-			wantCache(t, resp, respcache.HitSemantic)
-			if got == "" {
-				t.Error("empty hit")
-			}
+		// Another question (cosine 0.81) misses.
+		resp, got := s.ask(t, s.key, "What is the capital of Spain?")
+		wantCache(t, resp, respcache.Miss)
+		if got == first {
+			t.Error("a different question got the stored answer")
+		}
+		// A stricter threshold for this request turns the paraphrase into a miss ...
+		resp, _ = s.ask(t, s.key, "What's the capital of France?", respcache.HeaderThreshold, "0.99")
+		wantCache(t, resp, respcache.Miss)
+		// ... and a looser one lets a farther paraphrase (cosine 0.89) hit.
+		resp, _ = s.ask(t, s.key, "what is the capital of france please")
+		wantCache(t, resp, respcache.Miss)
+		s.settle(t)
+		resp, got = s.ask(t, s.key, "tell me what is the capital of france", respcache.HeaderThreshold, "0.5")
+		wantCache(t, resp, respcache.HitSemantic)
+		if got == "" {
+			t.Error("empty hit")
+		}
 
-			// A different system prompt is another context: no semantic hit.
-			body := `{"model":"fast","max_tokens":64,"messages":[{"role":"system","content":"answer in French"},{"role":"user","content":"What is the capital of France?"}]}`
-			resp, raw := s.post(t, "/v1/chat/completions", body)
-			if resp.StatusCode != 200 {
-				t.Fatalf("status %d: %s", resp.StatusCode, raw)
-			}
-			wantCache(t, resp, respcache.Miss)
-		})
-	}
+		// A different system prompt is another context: no semantic hit.
+		body := `{"model":"fast","max_tokens":64,"messages":[{"role":"system","content":"answer in French"},{"role":"user","content":"What is the capital of France?"}]}`
+		resp, raw := s.post(t, "/v1/chat/completions", body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, raw)
+		}
+		wantCache(t, resp, respcache.Miss)
+	})
 }
 
 func TestCacheBadHeaders(t *testing.T) {
@@ -287,31 +299,28 @@ func TestCacheBadHeaders(t *testing.T) {
 }
 
 func TestCacheTenantsIsolated(t *testing.T) {
-	for _, backend := range cacheBackends {
-		t.Run(backend.name, func(t *testing.T) {
-			s := startCached(t, backend, nil)
-			_, a1 := s.newKey(t, "a1", "alpha", policy.Limits{})
-			_, a2 := s.newKey(t, "a2", "alpha", policy.Limits{})
-			_, b1 := s.newKey(t, "b1", "beta", policy.Limits{})
-			_, solo := s.newKey(t, "solo", "", policy.Limits{})
-			q := "What is the capital of France?"
-			s.ask(t, a1, q)
-			s.settle(t)
-			resp, _ := s.ask(t, a2, q) // same team: shared
-			wantCache(t, resp, respcache.HitExact)
-			resp, _ = s.ask(t, b1, q) // another team: never
-			wantCache(t, resp, respcache.Miss)
-			// Semantic hits are scoped too.
-			s.ask(t, a1, "What is the capital of Italy?")
-			s.settle(t)
-			resp, _ = s.ask(t, b1, "What's the capital of Italy?")
-			wantCache(t, resp, respcache.Miss)
-			resp, _ = s.ask(t, a2, "What's the capital of Italy?")
-			wantCache(t, resp, respcache.HitSemantic)
-			resp, _ = s.ask(t, solo, q) // a key without a team is its own tenant
-			wantCache(t, resp, respcache.Miss)
-		})
-	}
+	forEachBackend(t, func(t *testing.T, s *llmSetup, _ cacheBackend) {
+		_, a1 := s.newKey(t, "a1", "alpha", policy.Limits{})
+		_, a2 := s.newKey(t, "a2", "alpha", policy.Limits{})
+		_, b1 := s.newKey(t, "b1", "beta", policy.Limits{})
+		_, solo := s.newKey(t, "solo", "", policy.Limits{})
+		q := "What is the capital of France?"
+		s.ask(t, a1, q)
+		s.settle(t)
+		resp, _ := s.ask(t, a2, q) // same team: shared
+		wantCache(t, resp, respcache.HitExact)
+		resp, _ = s.ask(t, b1, q) // another team: never
+		wantCache(t, resp, respcache.Miss)
+		// Semantic hits are scoped too.
+		s.ask(t, a1, "What is the capital of Italy?")
+		s.settle(t)
+		resp, _ = s.ask(t, b1, "What's the capital of Italy?")
+		wantCache(t, resp, respcache.Miss)
+		resp, _ = s.ask(t, a2, "What's the capital of Italy?")
+		wantCache(t, resp, respcache.HitSemantic)
+		resp, _ = s.ask(t, solo, q) // a key without a team is its own tenant
+		wantCache(t, resp, respcache.Miss)
+	})
 }
 
 func TestCacheKeyScope(t *testing.T) {
@@ -661,59 +670,56 @@ func TestCacheToolCalls(t *testing.T) {
 }
 
 func TestCacheAdminAPI(t *testing.T) {
-	for _, backend := range cacheBackends {
-		t.Run(backend.name, func(t *testing.T) {
-			s := startCached(t, backend, nil)
-			_, a := s.newKey(t, "a", "alpha", policy.Limits{})
-			_, b := s.newKey(t, "b", "beta", policy.Limits{})
-			s.ask(t, a, "What is the capital of France?")
-			s.ask(t, b, "What is the capital of France?")
-			s.settle(t)
-			s.ask(t, a, "What is the capital of France?")
+	forEachBackend(t, func(t *testing.T, s *llmSetup, backend cacheBackend) {
+		_, a := s.newKey(t, "a", "alpha", policy.Limits{})
+		_, b := s.newKey(t, "b", "beta", policy.Limits{})
+		s.ask(t, a, "What is the capital of France?")
+		s.ask(t, b, "What is the capital of France?")
+		s.settle(t)
+		s.ask(t, a, "What is the capital of France?")
 
-			resp, raw := adminDo(t, http.MethodGet, s.gw.URL+"/admin/v1/cache", nil)
-			var st cache.Stats
-			if resp.StatusCode != 200 || json.Unmarshal(raw, &st) != nil {
-				t.Fatalf("stats: %d %s", resp.StatusCode, raw)
-			}
-			if !st.Enabled || st.Exact.Entries != 2 || st.Exact.Hits != 1 || st.Semantic.Backend != backend.semantic || st.Exact.Backend != backend.exact || st.Semantic.Entries != 2 {
-				t.Errorf("stats %s", raw)
-			}
-			if resp, _ := adminDo(t, http.MethodGet, s.gw.URL+"/admin/v1/cache/stats", nil); resp.StatusCode != 200 {
-				t.Errorf("/cache/stats: %d", resp.StatusCode)
-			}
+		resp, raw := adminDo(t, http.MethodGet, s.gw.URL+"/admin/v1/cache", nil)
+		var st cache.Stats
+		if resp.StatusCode != 200 || json.Unmarshal(raw, &st) != nil {
+			t.Fatalf("stats: %d %s", resp.StatusCode, raw)
+		}
+		if !st.Enabled || st.Exact.Entries != 2 || st.Exact.Hits != 1 || st.Semantic.Backend != backend.semantic || st.Exact.Backend != backend.exact || st.Semantic.Entries != 2 {
+			t.Errorf("stats %s", raw)
+		}
+		if resp, _ := adminDo(t, http.MethodGet, s.gw.URL+"/admin/v1/cache/stats", nil); resp.StatusCode != 200 {
+			t.Errorf("/cache/stats: %d", resp.StatusCode)
+		}
 
-			resp, raw = adminDo(t, http.MethodPost, s.gw.URL+"/admin/v1/cache/purge", map[string]string{"team": "alpha", "model": "fast"})
-			if resp.StatusCode != 200 || !strings.Contains(string(raw), `"deleted":2`) {
-				t.Errorf("purge alpha: %d %s", resp.StatusCode, raw)
-			}
-			r, _ := s.ask(t, a, "What is the capital of France?")
-			wantCache(t, r, respcache.Miss)
-			r, _ = s.ask(t, b, "What is the capital of France?")
-			wantCache(t, r, respcache.HitExact)
+		resp, raw = adminDo(t, http.MethodPost, s.gw.URL+"/admin/v1/cache/purge", map[string]string{"team": "alpha", "model": "fast"})
+		if resp.StatusCode != 200 || !strings.Contains(string(raw), `"deleted":2`) {
+			t.Errorf("purge alpha: %d %s", resp.StatusCode, raw)
+		}
+		r, _ := s.ask(t, a, "What is the capital of France?")
+		wantCache(t, r, respcache.Miss)
+		r, _ = s.ask(t, b, "What is the capital of France?")
+		wantCache(t, r, respcache.HitExact)
 
-			s.settle(t)
-			resp, raw = adminDo(t, http.MethodDelete, s.gw.URL+"/admin/v1/cache?model=fast", nil)
-			if resp.StatusCode != 200 || !strings.Contains(string(raw), `"deleted":4`) {
-				t.Errorf("delete model: %d %s", resp.StatusCode, raw)
-			}
-			r, _ = s.ask(t, b, "What is the capital of France?")
-			wantCache(t, r, respcache.Miss)
+		s.settle(t)
+		resp, raw = adminDo(t, http.MethodDelete, s.gw.URL+"/admin/v1/cache?model=fast", nil)
+		if resp.StatusCode != 200 || !strings.Contains(string(raw), `"deleted":4`) {
+			t.Errorf("delete model: %d %s", resp.StatusCode, raw)
+		}
+		r, _ = s.ask(t, b, "What is the capital of France?")
+		wantCache(t, r, respcache.Miss)
 
-			for _, bad := range []map[string]string{{"team": "a", "key": "b"}, {"bogus": "x"}} {
-				if resp, raw := adminDo(t, http.MethodPost, s.gw.URL+"/admin/v1/cache/purge", bad); resp.StatusCode != 400 {
-					t.Errorf("purge %v: %d %s", bad, resp.StatusCode, raw)
-				}
+		for _, bad := range []map[string]string{{"team": "a", "key": "b"}, {"bogus": "x"}} {
+			if resp, raw := adminDo(t, http.MethodPost, s.gw.URL+"/admin/v1/cache/purge", bad); resp.StatusCode != 400 {
+				t.Errorf("purge %v: %d %s", bad, resp.StatusCode, raw)
 			}
-			if resp, _ := adminDo(t, http.MethodPost, s.gw.URL+"/admin/v1/cache/purge", map[string]string{"key": "nobody"}); resp.StatusCode != 404 {
-				t.Errorf("purge unknown key: %d", resp.StatusCode)
-			}
-			req, _ := http.NewRequest(http.MethodGet, s.gw.URL+"/admin/v1/cache", nil)
-			if resp, _ := do(t, req); resp.StatusCode != http.StatusUnauthorized {
-				t.Errorf("stats without the admin key: %d", resp.StatusCode)
-			}
-		})
-	}
+		}
+		if resp, _ := adminDo(t, http.MethodPost, s.gw.URL+"/admin/v1/cache/purge", map[string]string{"key": "nobody"}); resp.StatusCode != 404 {
+			t.Errorf("purge unknown key: %d", resp.StatusCode)
+		}
+		req, _ := http.NewRequest(http.MethodGet, s.gw.URL+"/admin/v1/cache", nil)
+		if resp, _ := do(t, req); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("stats without the admin key: %d", resp.StatusCode)
+		}
+	})
 }
 
 // A failing embedding model, or a cache that cannot be reached, never fails

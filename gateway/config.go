@@ -98,12 +98,23 @@ func (m *MCPConfig) applyDefaults() {
 }
 
 func (m MCPConfig) validate(path string) []error {
+	return append(notNegative(path, named[int]{"caller_sessions_per_server", m.CallerSessionsPerServer}),
+		notNegative(path, named[time.Duration]{"caller_session_idle", m.CallerSessionIdle})...)
+}
+
+// named is a configuration value with its name in YAML.
+type named[T ~int | ~int64] struct {
+	name string
+	v    T
+}
+
+// notNegative reports each of values that is below zero, named path.name.
+func notNegative[T ~int | ~int64](path string, values ...named[T]) []error {
 	var errs []error
-	if m.CallerSessionsPerServer < 0 {
-		errs = append(errs, fmt.Errorf("%s.caller_sessions_per_server: must not be negative", path))
-	}
-	if m.CallerSessionIdle < 0 {
-		errs = append(errs, fmt.Errorf("%s.caller_session_idle: must not be negative", path))
+	for _, n := range values {
+		if n.v < 0 {
+			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, n.name))
+		}
 	}
 	return errs
 }
@@ -222,24 +233,13 @@ func (c *Config) Validate() []error {
 }
 
 func (h HTTPConfig) validate(path string) []error {
-	var errs []error
-	if h.MaxBodyBytes < 0 {
-		errs = append(errs, fmt.Errorf("%s.max_body_bytes: must not be negative", path))
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"read_header_timeout", h.ReadHeaderTimeout},
-		{"body_read_timeout", h.BodyReadTimeout},
-		{"idle_timeout", h.IdleTimeout},
-		{"shutdown_timeout", h.ShutdownTimeout},
-		{"admin_timeout", h.AdminTimeout},
-	} {
-		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s.%s: must not be negative", path, d.name))
-		}
-	}
+	errs := notNegative(path, named[ByteSize]{"max_body_bytes", h.MaxBodyBytes})
+	errs = append(errs, notNegative(path,
+		named[time.Duration]{"read_header_timeout", h.ReadHeaderTimeout},
+		named[time.Duration]{"body_read_timeout", h.BodyReadTimeout},
+		named[time.Duration]{"idle_timeout", h.IdleTimeout},
+		named[time.Duration]{"shutdown_timeout", h.ShutdownTimeout},
+		named[time.Duration]{"admin_timeout", h.AdminTimeout})...)
 	if h.MetricsToken != "" && len(h.MetricsToken) < 16 {
 		errs = append(errs, fmt.Errorf("%s.metrics_token: must be at least 16 characters", path))
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -215,12 +214,7 @@ func startConformanceFixture(t *testing.T, ctx context.Context, dir string) stri
 	if out, err := exec.CommandContext(bctx, "go", "build", "-o", bin, conformanceFixture).CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", conformanceFixture, err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := testkit.ClosedAddr(t)
 
 	var logs testkit.SyncBuffer
 	cmd := exec.Command(bin)

@@ -47,6 +47,13 @@ func startGatewayWith(t *testing.T, mutate func(*Config), opts Options) *testGat
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveGateway(t, g, logs, 5*time.Second)
+}
+
+// serveGateway serves g on a loopback port until t ends, then shuts it down
+// within the given time and checks that Serve returned cleanly.
+func serveGateway(t *testing.T, g *Gateway, logs *testkit.SyncBuffer, within time.Duration) *testGateway {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -54,15 +61,11 @@ func startGatewayWith(t *testing.T, mutate func(*Config), opts Options) *testGat
 	tg := &testGateway{Gateway: g, URL: "http://" + ln.Addr().String(), Logs: logs, done: make(chan error, 1)}
 	go func() { tg.done <- g.Serve(ln) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
 		if err := <-tg.done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
+	testkit.ShutdownAtEnd(t, within, g.Shutdown) // cleanups run last first: shut down, then wait for Serve
 	return tg
 }
 

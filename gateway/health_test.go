@@ -2,80 +2,14 @@ package gateway
 
 import (
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/junctionhq/junction/store/storetest"
 )
-
-// tcpProxy forwards connections to a target address until it is stopped, so
-// a test can take a dependency away from a running gateway.
-type tcpProxy struct {
-	ln     net.Listener
-	target string
-	wg     sync.WaitGroup
-	mu     sync.Mutex // guards conns
-	conns  []net.Conn
-}
-
-func startTCPProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, target: target}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *tcpProxy) accept() {
-	defer p.wg.Done()
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(in, out)
-		go p.pipe(out, in)
-	}
-}
-
-func (p *tcpProxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
-	_ = dst.Close()
-	_ = src.Close()
-}
-
-// stop refuses new connections and cuts the open ones. Idempotent.
-func (p *tcpProxy) stop() {
-	_ = p.ln.Close()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-}
-
-func (p *tcpProxy) addr() string { return p.ln.Addr().String() }
 
 // readyBody is /readyz's answer.
 type readyBody struct {
@@ -98,8 +32,8 @@ func TestReadyzDoesNotLeakDatabaseDetail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := startTCPProxy(t, u.Host)
-	u.Host = proxy.addr()
+	proxy := storetest.NewProxy(t, u.Host)
+	u.Host = proxy.Addr()
 	g := startGateway(t, func(c *Config) {
 		c.Store = db.Config
 		pg := *db.Config.Postgres
@@ -110,7 +44,7 @@ func TestReadyzDoesNotLeakDatabaseDetail(t *testing.T) {
 		t.Fatalf("readyz with Postgres up: %d %s", resp.StatusCode, body)
 	}
 
-	proxy.stop()
+	proxy.Stop()
 	resp, body := get(t, g.URL+"/readyz")
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with Postgres down: %d %s", resp.StatusCode, body)
@@ -122,7 +56,7 @@ func TestReadyzDoesNotLeakDatabaseDetail(t *testing.T) {
 	if ready.Status != "unavailable" || len(ready.Checks) != 1 || ready.Checks["store"] != "unavailable" {
 		t.Errorf("readyz body: %s", body)
 	}
-	_, port, _ := net.SplitHostPort(proxy.addr())
+	_, port, _ := net.SplitHostPort(proxy.Addr())
 	for _, secret := range []string{u.User.Username(), strings.TrimPrefix(u.Path, "/"), port, "127.0.0.1", "postgres", "user=", "database"} {
 		if strings.Contains(string(body), secret) {
 			t.Errorf("readyz leaks %q: %s", secret, body)

@@ -3,10 +3,10 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -15,12 +15,7 @@ import (
 // never stderr as a plain line, and shows no URL credentials.
 func TestGoRedisLinesGoToTheJSONLog(t *testing.T) {
 	g := startGateway(t, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close() // nothing listens there now
+	addr := testkit.ClosedAddr(t) // nothing listens there
 	opts, err := redis.ParseURL("redis://:s3cret-pw@" + addr + "/0")
 	if err != nil {
 		t.Fatal(err)

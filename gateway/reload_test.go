@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -132,22 +131,7 @@ func startFromFile(t *testing.T) *reloadSetup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.testGateway = &testGateway{Gateway: g, URL: "http://" + ln.Addr().String(), Logs: logs, done: make(chan error, 1)}
-	go func() { s.done <- g.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-s.done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	s.testGateway = serveGateway(t, g, logs, 10*time.Second)
 	return s
 }
 

@@ -317,6 +317,17 @@ func wantsInput(caps *mcp.ClientCapabilities) bool {
 	return caps != nil && (caps.Sampling != nil || caps.Elicitation != nil || caps.Roots != nil)
 }
 
+// askFor asks pc's client req and returns the part of its answer that
+// answered is, failing with "the client sent no <what>" when that part is
+// missing.
+func askFor[T any](ctx context.Context, pc *pendingCall, req mcp.InputRequest, answered func(mcp.InputResponse) *T, what string) (*T, error) {
+	resp, err := pc.ask(ctx, req)
+	if err == nil && answered(resp) == nil {
+		err = errors.New("the client sent no " + what)
+	}
+	return answered(resp), err
+}
+
 // callWithInput runs a 2026-07-28 client's tools/call, or its retry with
 // answers, through the input-required flow.
 func (e *endpoint) callWithInput(ctx context.Context, public string, req mcp.CallToolRequest, args json.RawMessage, opts registry.CallOptions, caps *mcp.ClientCapabilities) *mcp.CallToolResult {
@@ -351,11 +362,7 @@ func (e *endpoint) callWithInput(ctx context.Context, public string, req mcp.Cal
 			if (len(r.Tools) > 0 || r.ToolChoice != nil) && caps.Sampling.Tools == nil {
 				return nil, errors.New("the client does not support sampling with tools")
 			}
-			resp, err := pc.ask(hctx, mcp.NewSamplingInputRequest(r.CreateMessageParams))
-			if err == nil && resp.Sampling == nil {
-				err = errors.New("the client sent no sampling result")
-			}
-			return resp.Sampling, err
+			return askFor(hctx, pc, mcp.NewSamplingInputRequest(r.CreateMessageParams), func(r mcp.InputResponse) *mcp.CreateMessageResult { return r.Sampling }, "sampling result")
 		}
 	}
 	if caps.Elicitation != nil {
@@ -363,20 +370,12 @@ func (e *endpoint) callWithInput(ctx context.Context, public string, req mcp.Cal
 			if r.Params.Mode == mcp.ElicitationModeURL && caps.Elicitation.URL == nil {
 				return nil, errors.New("the client does not support URL elicitation")
 			}
-			resp, err := pc.ask(hctx, mcp.NewElicitationInputRequest(r.Params))
-			if err == nil && resp.Elicitation == nil {
-				err = errors.New("the client sent no elicitation result")
-			}
-			return resp.Elicitation, err
+			return askFor(hctx, pc, mcp.NewElicitationInputRequest(r.Params), func(r mcp.InputResponse) *mcp.ElicitationResult { return r.Elicitation }, "elicitation result")
 		}
 	}
 	if caps.Roots != nil {
 		opts.OnRoots = func(hctx context.Context, _ mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
-			resp, err := pc.ask(hctx, mcp.NewRootsInputRequest())
-			if err == nil && resp.Roots == nil {
-				err = errors.New("the client sent no roots")
-			}
-			return resp.Roots, err
+			return askFor(hctx, pc, mcp.NewRootsInputRequest(), func(r mcp.InputResponse) *mcp.ListRootsResult { return r.Roots }, "roots")
 		}
 	}
 	p.mu.Lock()

@@ -19,6 +19,17 @@ import (
 	"github.com/junctionhq/junction/registry/mcptest"
 )
 
+// askClient is the result of an upstream tool that asks its client req with
+// ask: "<done> <the answer as JSON>", or the error "<kind> failed: …".
+func askClient[Req, Res any](ctx context.Context, ask func(context.Context, Req) (Res, error), req Req, kind, done string) *mcp.CallToolResult {
+	res, err := ask(ctx, req)
+	if err != nil {
+		return mcp.NewToolResultError(kind + " failed: " + err.Error())
+	}
+	b, _ := json.Marshal(res)
+	return mcp.NewToolResultText(done + " " + string(b))
+}
+
 // inputUpstreams starts a 2025-11-25 upstream whose tools ask their client
 // with server-initiated requests ("ask" samples, "twice" samples then
 // elicits, "where" lists roots) and a 2026-07-28 one whose "ask" returns
@@ -28,12 +39,7 @@ func inputUpstreams(t *testing.T) *registry.Registry {
 	legacy := server.NewMCPServer("legacy", "1", server.WithToolCapabilities(false))
 	legacy.AddTool(mcp.NewTool("ask"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		//lint:ignore SA1019 the legacy protocol's server-initiated sampling is what is relayed.
-		res, err := legacy.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: samplingParams})
-		if err != nil {
-			return mcp.NewToolResultError("sampling failed: " + err.Error()), nil
-		}
-		b, _ := json.Marshal(res)
-		return mcp.NewToolResultText("sampled " + string(b)), nil
+		return askClient(ctx, legacy.RequestSampling, mcp.CreateMessageRequest{CreateMessageParams: samplingParams}, "sampling", "sampled"), nil
 	})
 	legacy.AddTool(mcp.NewTool("twice"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		//lint:ignore SA1019 the legacy protocol's server-initiated sampling is what is relayed.
@@ -50,12 +56,7 @@ func inputUpstreams(t *testing.T) *registry.Registry {
 		return mcp.NewToolResultText("sampled " + string(b1) + " elicited " + string(b2)), nil
 	})
 	legacy.AddTool(mcp.NewTool("where"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		res, err := legacy.RequestRoots(ctx, mcp.ListRootsRequest{})
-		if err != nil {
-			return mcp.NewToolResultError("roots failed: " + err.Error()), nil
-		}
-		b, _ := json.Marshal(res)
-		return mcp.NewToolResultText("roots " + string(b)), nil
+		return askClient(ctx, legacy.RequestRoots, mcp.ListRootsRequest{}, "roots", "roots"), nil
 	})
 	legacy.AddTool(mcp.NewTool("progress"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {

@@ -68,57 +68,63 @@ func relayContext(dctx, hctx context.Context) (context.Context, context.CancelFu
 	}
 }
 
-// relaySampling returns the OnSampling hook of a tools/call whose request
-// context is dctx, on srv.
-func (e *endpoint) relaySampling(dctx context.Context, srv *server.MCPServer) func(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-	return func(hctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-		caps := sessionCaps(dctx)
-		if _, ok := server.ClientSessionFromContext(dctx).(server.SessionWithSampling); srv == nil || caps == nil || caps.Sampling == nil || !ok {
-			return nil, errNoSampling
-		}
-		if (len(req.Tools) > 0 || req.ToolChoice != nil) && caps.Sampling.Tools == nil {
-			return nil, errors.New("the client does not support sampling with tools")
+// relay returns a hook that asks the caller of the tools/call whose request
+// context is dctx with send, unless refuse, given the capabilities the caller
+// declared, returns an error; kind names the request in the log.
+func relay[Req, Res any](e *endpoint, dctx context.Context, kind string, refuse func(*mcp.ClientCapabilities, Req) error, send func(context.Context, Req) (Res, error)) func(context.Context, Req) (Res, error) {
+	return func(hctx context.Context, req Req) (Res, error) {
+		if err := refuse(sessionCaps(dctx), req); err != nil {
+			var zero Res
+			return zero, err
 		}
 		ctx, cancel := relayContext(dctx, hctx)
 		defer cancel()
-		e.h.log.Debug().Msg("mcp: relaying an upstream's sampling request to the caller")
+		e.h.log.Debug().Msg("mcp: relaying an upstream's " + kind + " request to the caller")
+		return send(ctx, req)
+	}
+}
+
+// relaySampling returns the OnSampling hook of a tools/call whose request
+// context is dctx, on srv.
+func (e *endpoint) relaySampling(dctx context.Context, srv *server.MCPServer) func(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+	return relay(e, dctx, "sampling", func(caps *mcp.ClientCapabilities, req mcp.CreateMessageRequest) error {
+		if _, ok := server.ClientSessionFromContext(dctx).(server.SessionWithSampling); srv == nil || caps == nil || caps.Sampling == nil || !ok {
+			return errNoSampling
+		}
+		if (len(req.Tools) > 0 || req.ToolChoice != nil) && caps.Sampling.Tools == nil {
+			return errors.New("the client does not support sampling with tools")
+		}
+		return nil
+	}, func(ctx context.Context, req mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 		//lint:ignore SA1019 server-initiated sampling is how 2025-11-25 clients are asked; 2026-07-28 ones are refused above.
 		return srv.RequestSampling(ctx, req)
-	}
+	})
 }
 
 // relayElicitation returns the OnElicitation hook of a tools/call whose
 // request context is dctx, on srv.
 func (e *endpoint) relayElicitation(dctx context.Context, srv *server.MCPServer) func(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
-	return func(hctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
-		caps := sessionCaps(dctx)
+	return relay(e, dctx, "elicitation", func(caps *mcp.ClientCapabilities, req mcp.ElicitationRequest) error {
 		if _, ok := server.ClientSessionFromContext(dctx).(server.SessionWithElicitation); srv == nil || caps == nil || caps.Elicitation == nil || !ok {
-			return nil, errNoElicitation
+			return errNoElicitation
 		}
 		// An empty elicitation capability means form mode only.
 		if req.Params.Mode == mcp.ElicitationModeURL && caps.Elicitation.URL == nil {
-			return nil, errors.New("the client does not support URL elicitation")
+			return errors.New("the client does not support URL elicitation")
 		}
-		ctx, cancel := relayContext(dctx, hctx)
-		defer cancel()
-		e.h.log.Debug().Msg("mcp: relaying an upstream's elicitation request to the caller")
-		return srv.RequestElicitation(ctx, req)
-	}
+		return nil
+	}, srv.RequestElicitation)
 }
 
 // relayRoots returns the OnRoots hook of a tools/call whose request context
 // is dctx, on srv.
 func (e *endpoint) relayRoots(dctx context.Context, srv *server.MCPServer) func(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
-	return func(hctx context.Context, req mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
-		caps := sessionCaps(dctx)
+	return relay(e, dctx, "roots", func(caps *mcp.ClientCapabilities, _ mcp.ListRootsRequest) error {
 		if _, ok := server.ClientSessionFromContext(dctx).(server.SessionWithRoots); srv == nil || caps == nil || caps.Roots == nil || !ok {
-			return nil, errNoRoots
+			return errNoRoots
 		}
-		ctx, cancel := relayContext(dctx, hctx)
-		defer cancel()
-		e.h.log.Debug().Msg("mcp: relaying an upstream's roots request to the caller")
-		return srv.RequestRoots(ctx, req)
-	}
+		return nil
+	}, srv.RequestRoots)
 }
 
 // rootsNotifier is what the hub needs from the upstreams to pass a

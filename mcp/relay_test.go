@@ -76,32 +76,31 @@ var elicitationParams = mcp.ElicitationParams{
 	RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}},
 }
 
+// askThrough asks req through hook, one of the hooks the hub sets on a
+// call, and describes the outcome as a tool result: "no <kind> hook", "<kind>
+// error: …" or "<done> <the result as JSON>".
+func askThrough[Req, Res any](ctx context.Context, hook func(context.Context, Req) (Res, error), req Req, kind, done string) json.RawMessage {
+	if hook == nil {
+		return textResult("no " + kind + " hook")
+	}
+	res, err := hook(ctx, req)
+	if err != nil {
+		return textResult(kind + " error: " + err.Error())
+	}
+	b, _ := json.Marshal(res)
+	return textResult(done + " " + string(b))
+}
+
 func TestRelaySamplingAndElicitationFake(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, Options{})
 	// files/read_file samples, files/write_file elicits, through the hooks
 	// the hub set.
 	f.fake.Handle("files", "read_file", func(ctx context.Context, _ json.RawMessage, opts registry.CallOptions) (json.RawMessage, error) {
-		if opts.OnSampling == nil {
-			return textResult("no sampling hook"), nil
-		}
-		res, err := opts.OnSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: samplingParams})
-		if err != nil {
-			return textResult("sampling error: " + err.Error()), nil
-		}
-		b, _ := json.Marshal(res)
-		return textResult("sampled " + string(b)), nil
+		return askThrough(ctx, opts.OnSampling, mcp.CreateMessageRequest{CreateMessageParams: samplingParams}, "sampling", "sampled"), nil
 	})
 	f.fake.Handle("files", "write_file", func(ctx context.Context, _ json.RawMessage, opts registry.CallOptions) (json.RawMessage, error) {
-		if opts.OnElicitation == nil {
-			return textResult("no elicitation hook"), nil
-		}
-		res, err := opts.OnElicitation(ctx, mcp.ElicitationRequest{Params: elicitationParams})
-		if err != nil {
-			return textResult("elicitation error: " + err.Error()), nil
-		}
-		b, _ := json.Marshal(res)
-		return textResult("elicited " + string(b)), nil
+		return askThrough(ctx, opts.OnElicitation, mcp.ElicitationRequest{Params: elicitationParams}, "elicitation", "elicited"), nil
 	})
 
 	// 2026-07-28 clients that declared the capabilities get input_required
@@ -152,12 +151,7 @@ func TestRelayThroughRegistry(t *testing.T) {
 	up := server.NewMCPServer("asker", "1", server.WithToolCapabilities(false))
 	up.AddTool(mcp.NewTool("ask", mcp.WithDescription("asks the caller")), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		//lint:ignore SA1019 the legacy protocol's server-initiated sampling is what is tested.
-		res, err := up.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: samplingParams})
-		if err != nil {
-			return mcp.NewToolResultError("sampling failed: " + err.Error()), nil
-		}
-		b, _ := json.Marshal(res)
-		return mcp.NewToolResultText("upstream got " + string(b)), nil
+		return askClient(ctx, up.RequestSampling, mcp.CreateMessageRequest{CreateMessageParams: samplingParams}, "sampling", "upstream got"), nil
 	})
 	reg := registerHTTPUpstreams(t, map[string]httpUpstream{"asker": {srv: up, legacy: true}})
 	testkit.Eventually(t, 5*time.Second, "condition", func() bool {

@@ -170,16 +170,30 @@ func TestToolsetEndpoint(t *testing.T) {
 		// the test's authentication runs first; retry with a key
 		t.Logf("unauthenticated: %v %v", resp.StatusCode, err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, f.url+"/mcp/unknown", strings.NewReader(`{}`))
-	req.Header.Set("Authorization", "Bearer "+f.all)
-	resp, err = http.DefaultClient.Do(req)
+	if got := statusOf(t, http.MethodPost, f.url+"/mcp/unknown", f.all, `{}`); got != http.StatusNotFound {
+		t.Errorf("unknown toolset: status %d, want 404", got)
+	}
+}
+
+// statusOf sends a request with key as its bearer token, body (none when
+// empty) and header (name, value pairs), and returns the response's status,
+// discarding its body.
+func statusOf(t *testing.T, method, url, key, body string, header ...string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("unknown toolset: status %d, want 404", resp.StatusCode)
-	}
+	return resp.StatusCode
 }
 
 // rawPost posts one JSON-RPC message and returns the response body (JSON or
@@ -332,16 +346,9 @@ func TestListChangedReachesLegacyClients(t *testing.T) {
 
 	// Another key may not post to this SSE session.
 	sid := client.GetEndpoint(sse).Query().Get("sessionId")
-	req, _ := http.NewRequest(http.MethodPost, f.url+SSEMessagePath+"?sessionId="+sid, strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"tools/list"}`))
-	req.Header.Set("Authorization", "Bearer "+f.read)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("posting to another key's SSE session: %d, want 403", resp.StatusCode)
+	if got := statusOf(t, http.MethodPost, f.url+SSEMessagePath+"?sessionId="+sid, f.read, `{"jsonrpc":"2.0","id":9,"method":"tools/list"}`,
+		"Content-Type", "application/json"); got != http.StatusForbidden {
+		t.Errorf("posting to another key's SSE session: %d, want 403", got)
 	}
 }
 
@@ -538,33 +545,19 @@ func TestOriginCheck(t *testing.T) {
 		{"", http.StatusOK},
 	} {
 		for _, path := range []string{"/mcp", "/mcp/readonly"} {
-			req, _ := http.NewRequest(http.MethodPost, f.url+path, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`))
-			req.Header.Set("Authorization", "Bearer "+f.all)
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
+			header := []string{"Content-Type", "application/json", "Accept", "application/json, text/event-stream"}
 			if tt.origin != "" {
-				req.Header.Set("Origin", tt.origin)
+				header = append(header, "Origin", tt.origin)
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tt.want {
-				t.Errorf("%s Origin %q: %d, want %d", path, tt.origin, resp.StatusCode, tt.want)
+			if got := statusOf(t, http.MethodPost, f.url+path, f.all,
+				`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyEra+`","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`,
+				header...); got != tt.want {
+				t.Errorf("%s Origin %q: %d, want %d", path, tt.origin, got, tt.want)
 			}
 		}
 	}
-	req, _ := http.NewRequest(http.MethodGet, f.url+SSEPath, nil)
-	req.Header.Set("Authorization", "Bearer "+f.all)
-	req.Header.Set("Origin", "https://evil.example")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("SSE from a foreign origin: %d", resp.StatusCode)
+	if got := statusOf(t, http.MethodGet, f.url+SSEPath, f.all, "", "Origin", "https://evil.example"); got != http.StatusForbidden {
+		t.Errorf("SSE from a foreign origin: %d", got)
 	}
 }
 

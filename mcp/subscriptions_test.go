@@ -96,15 +96,7 @@ func TestSubscribeRegisteredSessionUntilDelete(t *testing.T) {
 	t.Parallel()
 	up, _, url, key := newSubscribingFixture(t, Options{})
 	sid := subscribedSession(t, url, key, up)
-	req, _ := http.NewRequest(http.MethodDelete, url, nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Mcp-Session-Id", sid)
-	req.Header.Set("MCP-Protocol-Version", legacyEra)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	statusOf(t, http.MethodDelete, url, key, "", "Mcp-Session-Id", sid, "MCP-Protocol-Version", legacyEra)
 	testkit.Eventually(t, 5*time.Second, "condition", func() bool { return up.held() == 0 })
 }
 

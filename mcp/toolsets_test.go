@@ -51,15 +51,8 @@ func TestSetToolsetsChangesWhatToolsetsServe(t *testing.T) {
 	if _, err := c.ListTools(t.Context(), mcp.ListToolsRequest{}); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("removed toolset, open session: err = %v, want its session ended (404)", err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, f.url+"/mcp/readonly", strings.NewReader(`{}`))
-	req.Header.Set("Authorization", "Bearer "+f.all)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("removed toolset: status %d, want 404", resp.StatusCode)
+	if got := statusOf(t, http.MethodPost, f.url+"/mcp/readonly", f.all, `{}`); got != http.StatusNotFound {
+		t.Errorf("removed toolset: status %d, want 404", got)
 	}
 	if tools := f.hub.Tools(nil, "readonly"); tools != nil {
 		t.Errorf("Tools of a removed toolset: %v", tools)

@@ -95,17 +95,7 @@ func newTestUsageLog(t *testing.T, insert UsageSinkFunc, cfg UsageWriterConfig, 
 // flushAll flushes until the store took everything, or fails t after 20 s.
 func flushAll(t *testing.T, u *UsageWriter[testEntry]) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := u.Flush(context.Background())
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("usage records still not written: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.EventuallyNoError(t, 20*time.Second, "usage records written", func() error { return u.Flush(context.Background()) })
 }
 
 // TestUsageWriterRetriesThroughStoreOutage: records queued while the store

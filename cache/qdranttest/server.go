@@ -195,26 +195,34 @@ func (s *Server) collection(name string) (*collection, error) {
 	return c, nil
 }
 
+// withCollection runs f on the named collection, holding s.mu.
+func withCollection[Res any](s *Server, name string, f func(*collection) (Res, error)) (Res, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	col, err := s.collection(name)
+	if err != nil {
+		var zero Res
+		return zero, err
+	}
+	return f(col)
+}
+
 type collectionsService struct {
 	qdrant.UnimplementedCollectionsServer
 	s *Server
 }
 
 func (c *collectionsService) Get(_ context.Context, r *qdrant.GetCollectionInfoRequest) (*qdrant.GetCollectionInfoResponse, error) {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	col, err := c.s.collection(r.GetCollectionName())
-	if err != nil {
-		return nil, err
-	}
-	n := uint64(len(col.points))
-	return &qdrant.GetCollectionInfoResponse{Result: &qdrant.CollectionInfo{
-		Status:      qdrant.CollectionStatus_Green,
-		PointsCount: &n,
-		Config: &qdrant.CollectionConfig{Params: &qdrant.CollectionParams{
-			VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: uint64(col.dims), Distance: qdrant.Distance_Cosine}),
-		}},
-	}}, nil
+	return withCollection(c.s, r.GetCollectionName(), func(col *collection) (*qdrant.GetCollectionInfoResponse, error) {
+		n := uint64(len(col.points))
+		return &qdrant.GetCollectionInfoResponse{Result: &qdrant.CollectionInfo{
+			Status:      qdrant.CollectionStatus_Green,
+			PointsCount: &n,
+			Config: &qdrant.CollectionConfig{Params: &qdrant.CollectionParams{
+				VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: uint64(col.dims), Distance: qdrant.Distance_Cosine}),
+			}},
+		}}, nil
+	})
 }
 
 func (c *collectionsService) List(context.Context, *qdrant.ListCollectionsRequest) (*qdrant.ListCollectionsResponse, error) {
@@ -256,6 +264,21 @@ func (c *collectionsService) CollectionExists(_ context.Context, r *qdrant.Colle
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	return &qdrant.CollectionExistsResponse{Result: &qdrant.CollectionExists{Exists: c.s.collections[r.GetCollectionName()] != nil}}, nil
+}
+
+// matching returns the points of c that match f, by key.
+func (c *collection) matching(f *qdrant.Filter) (map[string]*point, error) {
+	out := make(map[string]*point)
+	for k, pt := range c.points {
+		ok, err := matchFilter(f, pt)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out[k] = pt
+		}
+	}
+	return out, nil
 }
 
 type pointsService struct {
@@ -328,163 +351,128 @@ func normalized(v []float32) []float32 {
 }
 
 func (p *pointsService) Upsert(_ context.Context, r *qdrant.UpsertPoints) (*qdrant.PointsOperationResponse, error) {
-	p.s.mu.Lock()
-	defer p.s.mu.Unlock()
-	col, err := p.s.collection(r.GetCollectionName())
-	if err != nil {
-		return nil, err
-	}
-	staged := make(map[string]*point, len(r.GetPoints()))
-	for _, ps := range r.GetPoints() {
-		key, err := idKey(ps.GetId())
-		if err != nil {
-			return nil, err
+	return withCollection(p.s, r.GetCollectionName(), func(col *collection) (*qdrant.PointsOperationResponse, error) {
+		staged := make(map[string]*point, len(r.GetPoints()))
+		for _, ps := range r.GetPoints() {
+			key, err := idKey(ps.GetId())
+			if err != nil {
+				return nil, err
+			}
+			vec, err := denseVector(ps.GetVectors())
+			if err != nil {
+				return nil, err
+			}
+			if len(vec) != col.dims {
+				return nil, status.Errorf(codes.InvalidArgument, "Wrong input: Vector dimension error: expected dim: %d, got %d", col.dims, len(vec))
+			}
+			staged[key] = &point{id: ps.GetId(), vec: normalized(vec), payload: ps.GetPayload()}
 		}
-		vec, err := denseVector(ps.GetVectors())
-		if err != nil {
-			return nil, err
+		for k, pt := range staged {
+			col.points[k] = pt
 		}
-		if len(vec) != col.dims {
-			return nil, status.Errorf(codes.InvalidArgument, "Wrong input: Vector dimension error: expected dim: %d, got %d", col.dims, len(vec))
-		}
-		staged[key] = &point{id: ps.GetId(), vec: normalized(vec), payload: ps.GetPayload()}
-	}
-	for k, pt := range staged {
-		col.points[k] = pt
-	}
-	return completed(), nil
+		return completed(), nil
+	})
 }
 
 func (p *pointsService) Delete(_ context.Context, r *qdrant.DeletePoints) (*qdrant.PointsOperationResponse, error) {
-	p.s.mu.Lock()
-	defer p.s.mu.Unlock()
-	col, err := p.s.collection(r.GetCollectionName())
-	if err != nil {
-		return nil, err
-	}
-	switch sel := r.GetPoints().GetPointsSelectorOneOf().(type) {
-	case *qdrant.PointsSelector_Points:
-		for _, id := range sel.Points.GetIds() {
-			key, err := idKey(id)
+	return withCollection(p.s, r.GetCollectionName(), func(col *collection) (*qdrant.PointsOperationResponse, error) {
+		switch sel := r.GetPoints().GetPointsSelectorOneOf().(type) {
+		case *qdrant.PointsSelector_Points:
+			for _, id := range sel.Points.GetIds() {
+				key, err := idKey(id)
+				if err != nil {
+					return nil, err
+				}
+				delete(col.points, key)
+			}
+		case *qdrant.PointsSelector_Filter:
+			doomed, err := col.matching(sel.Filter)
 			if err != nil {
 				return nil, err
 			}
-			delete(col.points, key)
-		}
-	case *qdrant.PointsSelector_Filter:
-		var doomed []string
-		for k, pt := range col.points {
-			ok, err := matchFilter(sel.Filter, pt)
-			if err != nil {
-				return nil, err
+			for k := range doomed {
+				delete(col.points, k)
 			}
-			if ok {
-				doomed = append(doomed, k)
-			}
+		default:
+			return nil, status.Error(codes.InvalidArgument, "a points selector is required")
 		}
-		for _, k := range doomed {
-			delete(col.points, k)
-		}
-	default:
-		return nil, status.Error(codes.InvalidArgument, "a points selector is required")
-	}
-	return completed(), nil
+		return completed(), nil
+	})
 }
 
 func (p *pointsService) Count(_ context.Context, r *qdrant.CountPoints) (*qdrant.CountResponse, error) {
-	p.s.mu.Lock()
-	defer p.s.mu.Unlock()
-	col, err := p.s.collection(r.GetCollectionName())
-	if err != nil {
-		return nil, err
-	}
-	var n uint64
-	for _, pt := range col.points {
-		ok, err := matchFilter(r.GetFilter(), pt)
+	return withCollection(p.s, r.GetCollectionName(), func(col *collection) (*qdrant.CountResponse, error) {
+		matched, err := col.matching(r.GetFilter())
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			n++
-		}
-	}
-	return &qdrant.CountResponse{Result: &qdrant.CountResult{Count: n}}, nil
+		return &qdrant.CountResponse{Result: &qdrant.CountResult{Count: uint64(len(matched))}}, nil
+	})
 }
 
 func (p *pointsService) CreateFieldIndex(_ context.Context, r *qdrant.CreateFieldIndexCollection) (*qdrant.PointsOperationResponse, error) {
-	p.s.mu.Lock()
-	defer p.s.mu.Unlock()
-	col, err := p.s.collection(r.GetCollectionName())
-	if err != nil {
-		return nil, err
-	}
-	if r.GetFieldName() == "" || r.FieldType == nil {
-		return nil, status.Error(codes.InvalidArgument, "field name and type are required")
-	}
-	col.indexes[r.GetFieldName()] = r.GetFieldType()
-	return completed(), nil
+	return withCollection(p.s, r.GetCollectionName(), func(col *collection) (*qdrant.PointsOperationResponse, error) {
+		if r.GetFieldName() == "" || r.FieldType == nil {
+			return nil, status.Error(codes.InvalidArgument, "field name and type are required")
+		}
+		col.indexes[r.GetFieldName()] = r.GetFieldType()
+		return completed(), nil
+	})
 }
 
 func (p *pointsService) Search(_ context.Context, r *qdrant.SearchPoints) (*qdrant.SearchResponse, error) {
 	if r.VectorName != nil && r.GetVectorName() != "" {
 		return nil, status.Error(codes.Unimplemented, "qdranttest supports only the unnamed vector")
 	}
-	p.s.mu.Lock()
-	defer p.s.mu.Unlock()
-	col, err := p.s.collection(r.GetCollectionName())
-	if err != nil {
-		return nil, err
-	}
-	if len(r.GetVector()) != col.dims {
-		return nil, status.Errorf(codes.InvalidArgument, "Wrong input: Vector dimension error: expected dim: %d, got %d", col.dims, len(r.GetVector()))
-	}
-	q := normalized(r.GetVector())
-	type scored struct {
-		pt    *point
-		key   string
-		score float32
-	}
-	var hits []scored
-	for k, pt := range col.points {
-		ok, err := matchFilter(r.GetFilter(), pt)
+	return withCollection(p.s, r.GetCollectionName(), func(col *collection) (*qdrant.SearchResponse, error) {
+		if len(r.GetVector()) != col.dims {
+			return nil, status.Errorf(codes.InvalidArgument, "Wrong input: Vector dimension error: expected dim: %d, got %d", col.dims, len(r.GetVector()))
+		}
+		q := normalized(r.GetVector())
+		type scored struct {
+			pt    *point
+			key   string
+			score float32
+		}
+		matched, err := col.matching(r.GetFilter())
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			continue
+		var hits []scored
+		for k, pt := range matched {
+			var s float32
+			for i := range q {
+				s += q[i] * pt.vec[i]
+			}
+			if r.ScoreThreshold != nil && s < r.GetScoreThreshold() {
+				continue
+			}
+			hits = append(hits, scored{pt, k, s})
 		}
-		var s float32
-		for i := range q {
-			s += q[i] * pt.vec[i]
+		sort.Slice(hits, func(i, j int) bool {
+			if hits[i].score != hits[j].score {
+				return hits[i].score > hits[j].score
+			}
+			return hits[i].key < hits[j].key
+		})
+		if off := int(r.GetOffset()); off > 0 {
+			hits = hits[min(off, len(hits)):]
 		}
-		if r.ScoreThreshold != nil && s < r.GetScoreThreshold() {
-			continue
+		if limit := int(r.GetLimit()); len(hits) > limit {
+			hits = hits[:limit]
 		}
-		hits = append(hits, scored{pt, k, s})
-	}
-	sort.Slice(hits, func(i, j int) bool {
-		if hits[i].score != hits[j].score {
-			return hits[i].score > hits[j].score
+		res := &qdrant.SearchResponse{Result: make([]*qdrant.ScoredPoint, 0, len(hits))}
+		for _, h := range hits {
+			sp := &qdrant.ScoredPoint{Id: h.pt.id, Score: h.score, Payload: selectPayload(r.GetWithPayload(), h.pt.payload)}
+			if r.GetWithVectors().GetEnable() {
+				sp.Vectors = &qdrant.VectorsOutput{VectorsOptions: &qdrant.VectorsOutput_Vector{Vector: &qdrant.VectorOutput{
+					Vector: &qdrant.VectorOutput_Dense{Dense: &qdrant.DenseVector{Data: slices.Clone(h.pt.vec)}},
+				}}}
+			}
+			res.Result = append(res.Result, sp)
 		}
-		return hits[i].key < hits[j].key
+		return res, nil
 	})
-	if off := int(r.GetOffset()); off > 0 {
-		hits = hits[min(off, len(hits)):]
-	}
-	if limit := int(r.GetLimit()); len(hits) > limit {
-		hits = hits[:limit]
-	}
-	res := &qdrant.SearchResponse{Result: make([]*qdrant.ScoredPoint, 0, len(hits))}
-	for _, h := range hits {
-		sp := &qdrant.ScoredPoint{Id: h.pt.id, Score: h.score, Payload: selectPayload(r.GetWithPayload(), h.pt.payload)}
-		if r.GetWithVectors().GetEnable() {
-			sp.Vectors = &qdrant.VectorsOutput{VectorsOptions: &qdrant.VectorsOutput_Vector{Vector: &qdrant.VectorOutput{
-				Vector: &qdrant.VectorOutput_Dense{Dense: &qdrant.DenseVector{Data: slices.Clone(h.pt.vec)}},
-			}}}
-		}
-		res.Result = append(res.Result, sp)
-	}
-	return res, nil
 }
 
 func selectPayload(sel *qdrant.WithPayloadSelector, pl map[string]*qdrant.Value) map[string]*qdrant.Value {

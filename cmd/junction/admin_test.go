@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/junctionhq/junction/gateway"
+	"github.com/junctionhq/junction/internal/testkit"
 )
 
 const testAdminKey = "cli-test-admin-key-0123456789"
@@ -34,13 +35,7 @@ func startGatewayWith(t *testing.T, cfg gateway.Config) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := gw.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	testkit.ShutdownAtEnd(t, 5*time.Second, gw.Shutdown)
 	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(srv.Close) // runs before the shutdown above
 	return srv.URL

@@ -49,61 +49,61 @@ func TestCheckHost(t *testing.T) {
 }
 
 func TestCheckAddr(t *testing.T) {
-	tests := []struct {
-		addr string
-		ok   bool
-	}{
-		{addr: "127.0.0.1:8080", ok: true},
-		{addr: "127.0.0.1:0", ok: true},
-		{addr: "[::1]:9000", ok: true},
-		{addr: "localhost:80", ok: true},
-		{addr: ":8080"},
-		{addr: "0.0.0.0:8080"},
-		{addr: "[::]:8080"},
-		{addr: "10.1.2.3:8080"},
-		{addr: "example.com:443"},
-		{addr: "127.0.0.1"},  // no port
-		{addr: "127.0.0.1:"}, // empty port
-		{addr: "::1:80"},     // ambiguous IPv6 without brackets
-	}
-	for _, tt := range tests {
-		t.Run(tt.addr, func(t *testing.T) {
-			err := CheckAddr(tt.addr)
-			if (err == nil) != tt.ok {
-				t.Fatalf("CheckAddr(%q) = %v, want ok=%v", tt.addr, err, tt.ok)
-			}
-		})
-	}
+	runCases(t, "CheckAddr", func(_ *testing.T, addr string) error { return CheckAddr(addr) }, []okCase{
+		{in: "127.0.0.1:8080", ok: true},
+		{in: "127.0.0.1:0", ok: true},
+		{in: "[::1]:9000", ok: true},
+		{in: "localhost:80", ok: true},
+		{in: ":8080"},
+		{in: "0.0.0.0:8080"},
+		{in: "[::]:8080"},
+		{in: "10.1.2.3:8080"},
+		{in: "example.com:443"},
+		{in: "127.0.0.1"},  // no port
+		{in: "127.0.0.1:"}, // empty port
+		{in: "::1:80"},     // ambiguous IPv6 without brackets
+	})
 }
 
 func TestCheckURL(t *testing.T) {
-	tests := []struct {
-		raw string
-		ok  bool
-	}{
-		{raw: "http://127.0.0.1:8080", ok: true},
-		{raw: "http://127.0.0.1:8080/v1", ok: true},
-		{raw: "https://localhost/", ok: true},
-		{raw: "http://[::1]:8080/v1/chat/completions", ok: true},
-		{raw: "http://api.openai.com/v1"},
-		{raw: "https://10.0.0.5:8443"},
-		{raw: "http://0.0.0.0:8080"},
-		{raw: "http://127.0.0.1.attacker.example/"},
-		{raw: "http://user@10.0.0.1:80@127.0.0.1/"}, // userinfo tricks must not pass as loopback
-		{raw: "ftp://127.0.0.1/"},
-		{raw: "127.0.0.1:8080"}, // no scheme
-		{raw: "/v1/chat/completions"},
-		{raw: "http://"},
-		{raw: "http://%zz"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.raw, func(t *testing.T) {
-			u, err := CheckURL(tt.raw)
-			if (err == nil) != tt.ok {
-				t.Fatalf("CheckURL(%q) = %v, want ok=%v", tt.raw, err, tt.ok)
-			}
-			if tt.ok && u == nil {
-				t.Fatalf("CheckURL(%q) returned a nil URL with no error", tt.raw)
+	runCases(t, "CheckURL", func(t *testing.T, raw string) error {
+		u, err := CheckURL(raw)
+		if err == nil && u == nil {
+			t.Fatalf("CheckURL(%q) returned a nil URL with no error", raw)
+		}
+		return err
+	}, []okCase{
+		{in: "http://127.0.0.1:8080", ok: true},
+		{in: "http://127.0.0.1:8080/v1", ok: true},
+		{in: "https://localhost/", ok: true},
+		{in: "http://[::1]:8080/v1/chat/completions", ok: true},
+		{in: "http://api.openai.com/v1"},
+		{in: "https://10.0.0.5:8443"},
+		{in: "http://0.0.0.0:8080"},
+		{in: "http://127.0.0.1.attacker.example/"},
+		{in: "http://user@10.0.0.1:80@127.0.0.1/"}, // userinfo tricks must not pass as loopback
+		{in: "ftp://127.0.0.1/"},
+		{in: "127.0.0.1:8080"}, // no scheme
+		{in: "/v1/chat/completions"},
+		{in: "http://"},
+		{in: "http://%zz"},
+	})
+}
+
+// okCase is an input of a check and whether the check accepts it.
+type okCase struct {
+	in string
+	ok bool
+}
+
+// runCases runs check, named name in messages, on each case's input in a
+// subtest of its own (which check is given) and fails when it accepts or refuses against the case.
+func runCases(t *testing.T, name string, check func(t *testing.T, in string) error, cases []okCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.in, func(t *testing.T) {
+			if err := check(t, tt.in); (err == nil) != tt.ok {
+				t.Fatalf("%s(%q) = %v, want ok=%v", name, tt.in, err, tt.ok)
 			}
 		})
 	}
