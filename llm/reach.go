@@ -33,7 +33,7 @@ const maxRequestFallbacks = 16
 type reach struct {
 	model     string
 	fallbacks []string
-	routes    *routes.Reach
+	routes    routes.Reach
 }
 
 // reachFor checks the request's fallbacks and the key's access to every
@@ -47,11 +47,11 @@ func (s *Service) reachFor(id *policy.Identity, model string, fallbacks []string
 	if err := s.checkAccess(id, model, fallbacks); err != nil {
 		return nil, err
 	}
-	r, err := s.routes.Reach(model, fallbacks)
-	if err != nil {
+	rc := &reach{model: model, fallbacks: fallbacks}
+	if err := s.routes.Reach(&rc.routes, model, fallbacks); err != nil {
 		return nil, err
 	}
-	return &reach{model: model, fallbacks: fallbacks, routes: r}, nil
+	return rc, nil
 }
 
 // release lets the request's on-demand routes go.

@@ -88,7 +88,7 @@ func TestHeldRoutesAreNotEvicted(t *testing.T) {
 	if err := tab.leaseRoutes(&lease{}, []string{"mock/one-more"}); !errors.Is(err, ErrBusy) {
 		t.Fatalf("every route held: %v", err)
 	}
-	if _, err := tab.Reach("mock/one-more", nil); !errors.Is(err, ErrBusy) {
+	if err := tab.Reach(&Reach{}, "mock/one-more", nil); !errors.Is(err, ErrBusy) {
 		t.Fatalf("every route held, Reach: %v", err)
 	}
 	for _, n := range madeUp("mock", 0, maxDynamicRoutes) {

@@ -19,12 +19,12 @@ type Reach struct {
 }
 
 // Reach makes sure model and every fallback have a route, holds them until
-// the Reach is released, and lists the targets they reach. The caller
+// rc is released, and lists in rc the targets they reach (rc is the
+// caller's, kept in its request state: no allocation of its own). The caller
 // checks the names first (access, count): every name given may make a
 // route. Its errors are *router.UnknownModelError (a name no configured
 // provider serves) and ErrBusy.
-func (t *Table) Reach(model string, fallbacks []string) (*Reach, error) {
-	rc := &Reach{}
+func (t *Table) Reach(rc *Reach, model string, fallbacks []string) error {
 	var one [1]string
 	names := one[:]
 	one[0] = model
@@ -32,12 +32,12 @@ func (t *Table) Reach(model string, fallbacks []string) (*Reach, error) {
 		names = append([]string{model}, fallbacks...)
 	}
 	if err := t.leaseRoutes(&rc.lease, names); err != nil {
-		return nil, err
+		return err
 	}
 	route, ok := t.router.Route(model)
 	if !ok { // the providers changed in between
 		rc.Release()
-		return nil, &router.UnknownModelError{Model: model}
+		return &router.UnknownModelError{Model: model}
 	}
 	first := route.Targets[0].Target
 	rc.Price = first.Provider + "/" + first.Model
@@ -50,14 +50,14 @@ func (t *Table) Reach(model string, fallbacks []string) (*Reach, error) {
 				}
 			}
 		}
-		return rc, nil
+		return nil
 	}
 	for _, m := range t.router.Reach(names...) {
 		if m != rc.Price {
 			rc.Alts = append(rc.Alts, m)
 		}
 	}
-	return rc, nil
+	return nil
 }
 
 // Release lets the request's on-demand routes go. It is idempotent.

@@ -56,8 +56,8 @@ func newTestTable(t *testing.T) *Table {
 // lets them go.
 func request(t *testing.T, tab *Table, model string, fallbacks ...string) error {
 	t.Helper()
-	r, err := tab.Reach(model, fallbacks)
-	if err != nil {
+	var r Reach
+	if err := tab.Reach(&r, model, fallbacks); err != nil {
 		return err
 	}
 	r.Release()
@@ -66,16 +66,15 @@ func request(t *testing.T, tab *Table, model string, fallbacks ...string) error 
 
 func TestReachPricesTheDearestTargets(t *testing.T) {
 	tab := newTestTable(t)
-	r, err := tab.Reach("tiered", nil)
-	if err != nil {
+	var r, r2 Reach
+	if err := tab.Reach(&r, "tiered", nil); err != nil {
 		t.Fatal(err)
 	}
 	defer r.Release()
 	if r.Price != "cheap/gpt-4o-mini" || len(r.Alts) != 1 || r.Alts[0] != "pricey/gpt-4o" {
 		t.Errorf("tiered: price %s, alts %v", r.Price, r.Alts)
 	}
-	r2, err := tab.Reach("mock/gpt-4o", []string{"claude/claude-haiku-4-5", "fast"})
-	if err != nil {
+	if err := tab.Reach(&r2, "mock/gpt-4o", []string{"claude/claude-haiku-4-5", "fast"}); err != nil {
 		t.Fatal(err)
 	}
 	defer r2.Release()
