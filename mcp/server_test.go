@@ -336,8 +336,8 @@ func TestListChangedReachesLegacyClients(t *testing.T) {
 	}
 
 	// A 2025-11-25 streamable HTTP client listening on its GET stream.
-	//lint:ignore SA1019 the legacy era's GET stream is what this checks
 	opened := &streamOpened{opened: make(chan struct{})}
+	//lint:ignore SA1019 the legacy era's GET stream is what this checks
 	stream := connect(t, f.url+"/mcp", f.all, legacyEra, transport.WithContinuousListening(),
 		transport.WithHTTPBasicClient(&http.Client{Transport: opened}))
 	streamNotes := collect(stream)
