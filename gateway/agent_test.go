@@ -944,6 +944,8 @@ func TestAgentStreamClientGone(t *testing.T) {
 		rows, _ := s.gw.Policy().Usage(context.Background(), store.UsageQuery{KeyID: s.keyID})
 		return len(rows) == 1 && rows[0].Requests >= 1 && rows[0].CompletionTokens > 0
 	})
+	// A negative check: give a second model call or a tool call the time
+	// it would take to show up.
 	time.Sleep(300 * time.Millisecond)
 	if n := len(s.modelRequests(t)); n != 1 {
 		t.Errorf("%d model calls after the client left", n)

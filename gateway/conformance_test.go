@@ -235,25 +235,24 @@ func startConformanceFixture(t *testing.T, ctx context.Context, dir string) stri
 
 	base := "http://" + addr
 	hc := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.EventuallyNoError(t, 30*time.Second, "the conformance fixture to answer "+base+"/health", func() error {
 		select {
 		case err := <-exited:
 			exited <- err
 			t.Fatalf("conformance fixture exited: %v\n%s", err, logs.String())
 		default:
 		}
-		if resp, err := hc.Get(base + "/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
+		resp, err := hc.Get(base + "/health")
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("conformance fixture did not answer %s/health within 30s:\n%s", base, logs.String())
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return base
 }
 
 // resultDir is the CLI's result directory name: server-<scenario>-<time>.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/policy"
 	"github.com/junctionhq/junction/registry"
 	"github.com/junctionhq/junction/registry/mcptest"
@@ -133,31 +135,28 @@ func mcpClient(t *testing.T, ctx context.Context, url, key, version string) *cli
 // connect asynchronously) and returns the last list.
 func waitForTools(t *testing.T, ctx context.Context, c *client.Client, want ...string) []mcp.Tool {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	var last []string
-	for {
+	var tools []mcp.Tool
+	testkit.EventuallyNoError(t, 90*time.Second, fmt.Sprintf("the tools %v", want), func() error {
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("waiting for the tools %v: %v", want, err)
+		}
 		res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
-		if err == nil {
-			last = last[:0]
-			for _, tool := range res.Tools {
-				last = append(last, tool.Name)
-			}
-			missing := false
-			for _, w := range want {
-				if !slices.Contains(last, w) {
-					missing = true
-					break
-				}
-			}
-			if !missing {
-				return res.Tools
+		if err != nil {
+			return err
+		}
+		var listed []string
+		for _, tool := range res.Tools {
+			listed = append(listed, tool.Name)
+		}
+		for _, w := range want {
+			if !slices.Contains(listed, w) {
+				return fmt.Errorf("%s is missing from %v", w, listed)
 			}
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("tools %v did not appear within 90s; last list %v, last error %v", want, last, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		tools = res.Tools
+		return nil
+	})
+	return tools
 }
 
 // TestRealNPMServersThroughMCP federates two real npm MCP servers over stdio

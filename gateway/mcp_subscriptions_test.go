@@ -239,6 +239,8 @@ func TestMCPResourceSubscriptions(t *testing.T) {
 				a.expectUpdate(t, uri)
 				b.expectUpdate(t, uri)
 				a.close()
+				// A negative check: give a wrong unsubscribe upstream the
+				// time it would take.
 				time.Sleep(200 * time.Millisecond)
 				if n := subscribers(); n != 1 {
 					t.Fatalf("one of two subscribers left and the upstream has %d subscribers", n)

@@ -65,6 +65,8 @@ func TestRelayRootsThroughRegistry(t *testing.T) {
 	if err := idle.RootListChanges(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A negative check: nothing to wait for but the time a wrongly relayed
+	// notification would take to arrive.
 	time.Sleep(200 * time.Millisecond)
 	if n := changed.Load(); n != 0 {
 		t.Fatalf("a client that never used the upstream notified it (%d)", n)

@@ -302,6 +302,22 @@ func waitNotification(t *testing.T, ch chan mcp.JSONRPCNotification, method stri
 	}
 }
 
+// streamOpened is an http.RoundTripper that closes opened once a GET (the
+// standalone notification stream) is answered 200: mcp-go registers the
+// session before it answers, so notifications sent after reach the stream.
+type streamOpened struct {
+	once   sync.Once
+	opened chan struct{}
+}
+
+func (s *streamOpened) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil && r.Method == http.MethodGet && resp.StatusCode == http.StatusOK {
+		s.once.Do(func() { close(s.opened) })
+	}
+	return resp, err
+}
+
 func TestListChangedReachesLegacyClients(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, Options{})
@@ -320,8 +336,10 @@ func TestListChangedReachesLegacyClients(t *testing.T) {
 	}
 
 	// A 2025-11-25 streamable HTTP client listening on its GET stream.
+	opened := &streamOpened{opened: make(chan struct{})}
 	//lint:ignore SA1019 the legacy era's GET stream is what this checks
-	stream := connect(t, f.url+"/mcp", f.all, legacyEra, transport.WithContinuousListening())
+	stream := connect(t, f.url+"/mcp", f.all, legacyEra, transport.WithContinuousListening(),
+		transport.WithHTTPBasicClient(&http.Client{Transport: opened}))
 	streamNotes := collect(stream)
 	// A 2026-07-28 client listening with subscriptions/listen.
 	modern := connect(t, f.url+"/mcp", f.all, modernEra)
@@ -331,7 +349,14 @@ func TestListChangedReachesLegacyClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	time.Sleep(200 * time.Millisecond) // let the streams open
+	// The streams are open once the server has answered the GET and
+	// acknowledged the subscription.
+	select {
+	case <-opened.opened:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the GET stream was not opened within 10s")
+	}
+	waitNotification(t, modernNotes, string(mcp.MethodNotificationSubscriptionsAcknowledged))
 
 	servers := standardServers()
 	servers[1].Tools = append(servers[1].Tools, tool("search", "suggest", objSchema))

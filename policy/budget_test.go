@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -370,7 +371,11 @@ func TestSpendRebuildSharesOneRead(t *testing.T) {
 	for range 20 {
 		wg.Go(func() { errs <- spendOnce(context.Background(), e, id, spend1000) })
 	}
-	time.Sleep(100 * time.Millisecond) // let them all miss
+	// Release the read only once all 20 are inside spend: the first one
+	// reading, the others waiting for its answer.
+	testkit.Eventually(t, 10*time.Second, "20 admissions in the spend rebuild", func() bool {
+		return goroutinesIn("policy.(*spendSeeds).spend(") == 20
+	})
 	close(release)
 	wg.Wait()
 	close(errs)
@@ -773,5 +778,18 @@ func TestFormatUSD(t *testing.T) {
 		if got := formatUSD(tc.usd); got != tc.want {
 			t.Errorf("formatUSD(%v) = %q, want %q", tc.usd, got, tc.want)
 		}
+	}
+}
+
+// goroutinesIn counts the goroutines with frame (a function name and its
+// opening parenthesis, as stack traces print it) on their stack.
+func goroutinesIn(frame string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), frame)
+		}
+		buf = make([]byte, 2*len(buf))
 	}
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -31,13 +32,12 @@ func proxiedEngine(t *testing.T, clk *testkit.Clock) (*Engine, *Identity, *redis
 // waitStats polls e's stats until cond holds, for up to 15 s.
 func waitStats(t *testing.T, e *Engine, what string, cond func(Stats) bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond(e.Stats()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 15s for %s: %+v", what, e.Stats())
+	testkit.EventuallyNoError(t, 15*time.Second, what, func() error {
+		if s := e.Stats(); !cond(s) {
+			return fmt.Errorf("stats %+v", s)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestFailedSettlementChargesAreRetried: a settlement that cannot reach

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/store"
 	"github.com/junctionhq/junction/store/storetest"
 	"github.com/junctionhq/junction/telemetry"
@@ -85,13 +86,12 @@ func testUsagePostgresOutage(t *testing.T, memory int, run, downAt, upAt time.Du
 			time.Sleep(time.Until(start.Add(time.Duration(i+1) * time.Second / rate)))
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for e.FlushUsage(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("usage still not written 30 s after the outage: %+v", e.Stats())
+	testkit.EventuallyNoError(t, 30*time.Second, "the usage written after the outage", func() error {
+		if err := e.FlushUsage(ctx); err != nil {
+			return fmt.Errorf("%w; stats %+v", err, e.Stats())
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	rows, requests, ids := countUsage(t, db)
 	s := e.Stats()
 	t.Logf("outage %v: %d records settled, %d stored (%d distinct requests, %d distinct ids), lost %d, dropped %d, %d in the spill file when Postgres came back",

@@ -65,13 +65,12 @@ func status(r *Registry, name string) Status {
 
 func waitReady(t *testing.T, r *Registry, name string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for status(r, name).State != StateReady {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s to be ready: %s", name, fmtStatus(r, name))
+	testkit.EventuallyNoError(t, 20*time.Second, name+" to be ready", func() error {
+		if status(r, name).State != StateReady {
+			return fmt.Errorf("status %s", fmtStatus(r, name))
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func serverCatalog(r *Registry, name string) *ServerCatalog {

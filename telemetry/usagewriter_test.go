@@ -253,7 +253,7 @@ func TestUsageDropsAreCountedAndLoggedOncePerInterval(t *testing.T) {
 	u := newTestUsageLog(t, f.insert, UsageWriterConfig{Queue: 100, Batch: 10, FlushInterval: 5 * time.Millisecond}, "", zerolog.New(&logs))
 	for i := range 1000 {
 		u.Enqueue(usageTestEntry(i))
-		if i%100 == 0 {
+		if i%100 == 0 { // pacing: the drops span many flush intervals
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
@@ -292,7 +292,7 @@ func TestUsageWriterHoldsSixtySecondsOfOutage(t *testing.T) {
 	start := time.Now()
 	for i := range n {
 		u.Enqueue(usageTestEntry(i))
-		if i%500 == 499 {
+		if i%500 == 499 { // never faster than the writer spills
 			for u.queued() > DefaultUsageQueue*3/4 {
 				time.Sleep(time.Millisecond)
 			}

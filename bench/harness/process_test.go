@@ -26,7 +26,9 @@ func TestChildStopKillsProcessGroup(t *testing.T) {
 		t.Fatal("child still running after stop")
 	}
 	// The grandchild was SIGKILLed but is reaped by init, not by us: poll
-	// (bounded) until the kernel forgets the group.
+	// (bounded) until the kernel forgets the group. A loop, not
+	// testkit.EventuallyNoError: bench may not import the gateway's
+	// internal packages (deps_test.go).
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		err := syscall.Kill(-pgid, 0)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/junctionhq/junction/cache"
 	"github.com/junctionhq/junction/gateway"
+	"github.com/junctionhq/junction/internal/testkit"
 	"github.com/junctionhq/junction/llm"
 	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/llm/respcache"
@@ -44,26 +46,17 @@ func TestCacheStatsAndPurge(t *testing.T) {
 	}
 	ask()
 	// The answer is stored in the background: wait until it is.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if ask() == respcache.HitExact {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the answer was never served from the cache")
-		}
-	}
+	testkit.Eventually(t, 10*time.Second, "the answer to be served from the cache", func() bool { return ask() == respcache.HitExact })
 
 	// The exact tier answers first; the semantic tier's entry is written
 	// beside it in the background: wait for both.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	testkit.EventuallyNoError(t, 10*time.Second, "the semantic tier's entry", func() error {
 		out = mustCLI(t, "cache", "stats", u)
-		if row := rowWith(out, "semantic"); len(row) == 6 && row[2] == "1" {
-			break
+		if row := rowWith(out, "semantic"); len(row) != 6 || row[2] != "1" {
+			return fmt.Errorf("cache stats:\n%s", out)
 		}
-		if time.Now().After(deadline) {
-			break // the assertions below say what is missing
-		}
-	}
+		return nil
+	})
 	row := rowWith(out, "exact")
 	if len(row) != 6 || row[1] != "memory" || row[2] != "1" || row[4] != "1" {
 		t.Fatalf("exact row %q in:\n%s", row, out)

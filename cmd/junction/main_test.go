@@ -94,7 +94,7 @@ func TestFlagsOverrideEnvOverrideConfig(t *testing.T) {
 func TestServeStartsAndStopsOnSIGINT(t *testing.T) {
 	dir, bin := binaryTest(t)
 	addr := freeAddr(t)
-	var stderr bytes.Buffer
+	var stderr testkit.SyncBuffer // read while the process writes it
 	cmd := exec.Command(bin, "--listen", addr, "--log-format", "json")
 	cmd.Dir = dir // the default ./data lands in the temp dir
 	cmd.Env = append(os.Environ(), "JUNCTION_ADMIN_KEY=")
@@ -105,20 +105,17 @@ func TestServeStartsAndStopsOnSIGINT(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 
 	base := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.EventuallyNoError(t, 20*time.Second, "the gateway to be ready", func() error {
 		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, stderr.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway not ready: %v\n%s", err, stderr.String())
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %d\n%s", resp.StatusCode, stderr.String())
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	for _, p := range []string{"/healthz", "/metrics"} {
 		resp, err := http.Get(base + p)
 		if err != nil || resp.StatusCode != 200 {

@@ -36,16 +36,15 @@ func hupConfig(addr, dataDir, mockURL, extra string, keys ...string) string {
 	return b.String()
 }
 
-// hupWaitUntil polls cond every 20 ms for up to 15 s.
+// hupWaitUntil polls cond for up to 15 s.
 func hupWaitUntil(t *testing.T, what string, logs *testkit.SyncBuffer, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 15s for %s; the gateway's log:\n%s", what, logs.String())
+	testkit.EventuallyNoError(t, 15*time.Second, what, func() error {
+		if !cond() {
+			return fmt.Errorf("the gateway's log:\n%s", logs.String())
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestSIGHUPReloadsTheConfiguration runs the real binary from a
@@ -118,6 +117,7 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 	// A bad file, and SIGHUPs while that reload runs: refused, logged
 	// problem by problem, and the gateway keeps serving.
 	write(hupConfig(addr, dataDir, mock.URL, "surprise: 1\nhttp: {idle_timeout: soon}\n", "bob", hupBobKey))
+	before := len(logs.String())
 	for range 3 {
 		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
@@ -131,7 +131,12 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 			t.Errorf("the problem %q is not logged:\n%s", want, logs.String())
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // let the queued SIGHUP's reload run too
+	// The SIGHUPs sent while the first reload ran may have queued one
+	// more: wait until every reload begun has been refused.
+	hupWaitUntil(t, "every SIGHUP's reload to be refused", logs, func() bool {
+		l := logs.String()[before:]
+		return strings.Count(l, "SIGHUP: reloading the configuration") == strings.Count(l, "configuration reload refused")
+	})
 	alive()
 	if got := callerStatus(t, base, hupBobKey); got != http.StatusOK {
 		t.Errorf("bob after a refused reload: %d", got)

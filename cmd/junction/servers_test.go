@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -33,18 +34,15 @@ func addUpstream(t *testing.T, u, name string, extra ...string) *mcptest.HTTPSer
 // asynchronous.
 func waitState(t *testing.T, u, name, state string) []string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	var row []string
+	testkit.EventuallyNoError(t, 15*time.Second, "server "+name+" to become "+state, func() error {
 		out := mustCLI(t, "servers", "list", u)
-		row := rowWith(out, name)
-		if len(row) >= 3 && row[2] == state {
-			return row
+		if row = rowWith(out, name); len(row) >= 3 && row[2] == state {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server %s never became %s:\n%s", name, state, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("servers list:\n%s", out)
+	})
+	return row
 }
 
 func TestServersLifecycle(t *testing.T) {

@@ -3,6 +3,7 @@ package mcptest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"runtime"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/junctionhq/junction/internal/testkit"
 )
 
 func TestCheckListenAddr(t *testing.T) {
@@ -213,12 +216,16 @@ func TestHTTPLeavesNoGoroutines(t *testing.T) {
 	})
 	// Goroutines end asynchronously after their connections close, so
 	// poll; there is no event to wait for.
-	deadline := time.Now().Add(testTimeout)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if after := runtime.NumGoroutine(); after > before {
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines before, %d after:\n%s", before, after, buf[:runtime.Stack(buf, true)])
-	}
+	defer func() {
+		if t.Failed() {
+			buf := make([]byte, 1<<20)
+			t.Logf("the goroutines left:\n%s", buf[:runtime.Stack(buf, true)])
+		}
+	}()
+	testkit.EventuallyNoError(t, testTimeout, "the connections' goroutines to end", func() error {
+		if after := runtime.NumGoroutine(); after > before {
+			return fmt.Errorf("%d goroutines before, %d after", before, after)
+		}
+		return nil
+	})
 }
