@@ -21,9 +21,9 @@ type anthropicModel struct {
 // anthropicModelPage is Anthropic's GET /v1/models body.
 type anthropicModelPage struct {
 	Data    []anthropicModel `json:"data"`
-	HasMore bool    `json:"has_more"`
-	FirstID *string `json:"first_id"`
-	LastID  *string `json:"last_id"`
+	HasMore bool             `json:"has_more"`
+	FirstID *string          `json:"first_id"`
+	LastID  *string          `json:"last_id"`
 }
 
 // anthropicErrorBody is Anthropic's error shape.
