@@ -35,13 +35,21 @@ type anthropicErrorBody struct {
 	} `json:"error"`
 }
 
-func TestRetrieveModelOpenAI(t *testing.T) {
-	t.Parallel()
+// startModels starts a gateway with the LLM test setup and returns it with
+// the secret of a key limited to the alias "fast".
+func startModels(t *testing.T) (*llmSetup, string) {
+	t.Helper()
 	s := startLLM(t, nil)
 	_, limited, err := s.gw.Policy().CreateKey(context.Background(), policy.KeyInput{Name: "limited", Models: []string{"fast"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, limited
+}
+
+func TestRetrieveModelOpenAI(t *testing.T) {
+	t.Parallel()
+	s, limited := startModels(t)
 	retrieve := func(key, id string) (int, []byte) {
 		resp, raw := get(t, s.gw.URL+"/v1/models/"+id, "Authorization", "Bearer "+key)
 		return resp.StatusCode, raw
@@ -81,11 +89,7 @@ func TestRetrieveModelOpenAI(t *testing.T) {
 
 func TestModelsAnthropic(t *testing.T) {
 	t.Parallel()
-	s := startLLM(t, nil)
-	_, limited, err := s.gw.Policy().CreateKey(context.Background(), policy.KeyInput{Name: "limited", Models: []string{"fast"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, limited := startModels(t)
 	call := func(key, path string) (int, []byte) {
 		header := []string{"anthropic-version", "2023-06-01"}
 		if key != "" {
