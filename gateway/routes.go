@@ -41,6 +41,10 @@ func (g *Gateway) routes() chi.Router {
 		r.Post("/messages", g.llm.Messages)
 		r.Post("/embeddings", g.llm.Embeddings)
 		r.Get("/models", g.llm.ListModels)
+		// Model ids contain '/' (provider/model): the wildcard takes the rest.
+		r.Get("/models/*", func(w http.ResponseWriter, r *http.Request) {
+			g.llm.RetrieveModel(w, r, chi.URLParam(r, "*"))
+		})
 	})
 
 	// The federated MCP endpoint: both protocol eras on /mcp, named toolsets

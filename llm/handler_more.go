@@ -9,7 +9,6 @@ import (
 	"github.com/junctionhq/junction/llm/chat"
 	"github.com/junctionhq/junction/llm/provider/openai"
 	"github.com/junctionhq/junction/llm/router"
-	"github.com/junctionhq/junction/policy"
 )
 
 // embeddings serves POST /v1/embeddings through the pipeline
@@ -101,15 +100,3 @@ func (e *embeddingCall) deliver(_ context.Context, _ *modelCall, result router.R
 
 // record keeps nothing: embeddings are not cached.
 func (e *embeddingCall) record(context.Context, *modelCall, router.Served, delivery, float64) {}
-
-// listModels serves GET /v1/models: the models the caller may use.
-func (s *Service) listModels(w http.ResponseWriter, r *http.Request) {
-	id := policy.IdentityFrom(r.Context())
-	if id == nil {
-		WriteOpenAIError(w, r, &policy.AuthError{Reason: policy.AuthMissing})
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(openai.AppendModels(nil, s.Models(id), s.now().Unix()))
-}

@@ -150,5 +150,12 @@ func (s *Service) Messages(w http.ResponseWriter, r *http.Request) {
 // Embeddings serves POST /v1/embeddings.
 func (s *Service) Embeddings(w http.ResponseWriter, r *http.Request) { s.embeddings(w, r) }
 
-// ListModels serves GET /v1/models: the models the caller may use.
+// ListModels serves GET /v1/models: the models the caller may use, in
+// Anthropic's shape and paged when the request carries anthropic-version.
 func (s *Service) ListModels(w http.ResponseWriter, r *http.Request) { s.listModels(w, r) }
+
+// RetrieveModel serves GET /v1/models/{id}: the model id (which may contain
+// '/', and may arrive path-escaped) when the caller may use it, else a 404.
+func (s *Service) RetrieveModel(w http.ResponseWriter, r *http.Request, id string) {
+	s.retrieveModel(w, r, id)
+}

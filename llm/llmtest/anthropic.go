@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/junctionhq/junction/llm/internal/jsonenc"
 )
 
 // Anthropic POST /v1/messages.
@@ -372,26 +374,5 @@ func (x *exchange) streamMessage(pr *prompt, r *reply) {
 // appendAnthropicModels appends the Anthropic model list
 // {"data":[{"type":"model","id","display_name","created_at"}],"has_more","first_id","last_id"}.
 func appendAnthropicModels(dst []byte, ids []string, created time.Time) []byte {
-	dst = append(dst, `{"data":[`...)
-	for i, id := range ids {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"type":"model","id":`...)
-		dst = appendJSONString(dst, id)
-		dst = append(dst, `,"display_name":`...)
-		dst = appendJSONString(dst, id)
-		dst = append(dst, `,"created_at":"`...)
-		dst = created.UTC().AppendFormat(dst, time.RFC3339)
-		dst = append(dst, `"}`...)
-	}
-	dst = append(dst, `],"has_more":false,"first_id":`...)
-	if len(ids) > 0 {
-		dst = appendJSONString(dst, ids[0])
-		dst = append(dst, `,"last_id":`...)
-		dst = appendJSONString(dst, ids[len(ids)-1])
-	} else {
-		dst = append(dst, `null,"last_id":null`...)
-	}
-	return append(dst, '}')
+	return jsonenc.AppendAnthropicModelList(dst, ids, created, false)
 }

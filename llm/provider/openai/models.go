@@ -15,6 +15,12 @@ func AppendModels(dst []byte, ids []string, created int64) []byte {
 	return jsonenc.AppendModelList(dst, ids, created, modelOwner)
 }
 
+// AppendModel appends one model object, as GET /v1/models/{id} returns it:
+// {"id","object":"model","created","owned_by"}, owned_by as in AppendModels.
+func AppendModel(dst []byte, id string, created int64) []byte {
+	return jsonenc.AppendModel(dst, id, created, modelOwner(id))
+}
+
 // modelOwner is the provider part of a "provider/model" id, "junction" for
 // an alias.
 func modelOwner(id string) string {
