@@ -314,10 +314,10 @@ func TestAdminProviderReachesTheOtherReplica(t *testing.T) {
 // pattern with '/' is refused, naming the field.
 func TestAdminProviderModelPatterns(t *testing.T) {
 	t.Parallel()
-	up := llmtest.NewServer()
-	t.Cleanup(up.Close)
 	s := startLLM(t, nil)
 	base := s.gw.URL + "/admin/v1/providers"
+	up := llmtest.NewServer()
+	t.Cleanup(up.Close)
 	resp, body := adminDo(t, http.MethodPost, base, map[string]any{"name": "pat", "base_url": up.URL + "/v1",
 		"keys": []map[string]any{{"value": "k"}}, "model_patterns": []string{"pat/*"}})
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(errorJSON(t, body).Message, "model_patterns[0]") {
