@@ -308,3 +308,31 @@ func TestAdminProviderReachesTheOtherReplica(t *testing.T) {
 	}
 	testkit.Eventually(t, time.Second, "B to drop the provider", func() bool { return chatB() == http.StatusNotFound })
 }
+
+// TestAdminProviderModelPatterns: a provider made through the admin API
+// with model_patterns serves the bare names they match at once, and a
+// pattern with '/' is refused, naming the field.
+func TestAdminProviderModelPatterns(t *testing.T) {
+	t.Parallel()
+	s := startLLM(t, nil)
+	base := s.gw.URL + "/admin/v1/providers"
+	up := llmtest.NewServer()
+	t.Cleanup(up.Close)
+	resp, body := adminDo(t, http.MethodPost, base, map[string]any{"name": "pat", "base_url": up.URL + "/v1",
+		"keys": []map[string]any{{"value": "k"}}, "model_patterns": []string{"pat/*"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(errorJSON(t, body).Message, "model_patterns[0]") {
+		t.Fatalf("a pattern with '/': %d %s", resp.StatusCode, body)
+	}
+	if code, body := chatStatus(t, s, "patmodel-1"); code != http.StatusNotFound {
+		t.Fatalf("before create: %d %s", code, body)
+	}
+	resp, body = adminDo(t, http.MethodPost, base, map[string]any{"name": "pat", "base_url": up.URL + "/v1",
+		"keys": []map[string]any{{"value": "k"}}, "model_patterns": []string{"patmodel-*"}})
+	var info providerstore.Info
+	if err := json.Unmarshal(body, &info); err != nil || resp.StatusCode != http.StatusCreated || len(info.ModelPatterns) != 1 {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	if code, body := chatStatus(t, s, "patmodel-1"); code != http.StatusOK {
+		t.Fatalf("a bare name the new provider's pattern matches: %d %s", code, body)
+	}
+}

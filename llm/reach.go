@@ -3,6 +3,7 @@ package llm
 import (
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/junctionhq/junction/llm/routes"
 	"github.com/junctionhq/junction/policy"
@@ -17,6 +18,11 @@ const maxRequestFallbacks = 16
 //   - The requested model and every model in the request's "fallbacks"
 //     need "use" on "model:<name>" for the key, exactly alike: a fallback
 //     the key may not use is a 403 naming it, not a silent skip.
+//   - A bare name a provider's model_patterns route (routes.Table.Qualify)
+//     is checked as the provider/model it stands for, and only as that: a
+//     key limited to "anthropic/*" may use "claude-haiku-4-5" routed to
+//     anthropic, and a key without it may not, whatever its patterns of
+//     bare names.
 //   - An alias the key may use grants what the administrator composed it
 //     of: its targets and its configured fallbacks (and theirs). Policy
 //     objects name aliases and provider/models separately, and a key
@@ -44,6 +50,7 @@ func (s *Service) reachFor(id *policy.Identity, model string, fallbacks []string
 	if err := checkFallbacks(fallbacks); err != nil {
 		return nil, err
 	}
+	model, fallbacks = s.qualify(model, fallbacks)
 	if err := s.checkAccess(id, model, fallbacks); err != nil {
 		return nil, err
 	}
@@ -52,6 +59,23 @@ func (s *Service) reachFor(id *policy.Identity, model string, fallbacks []string
 		return nil, err
 	}
 	return rc, nil
+}
+
+// qualify resolves the bare names of model and fallbacks a provider's
+// model_patterns route to the provider/model they stand for. fallbacks is
+// copied only when one of them changes.
+func (s *Service) qualify(model string, fallbacks []string) (string, []string) {
+	model = s.routes.Qualify(model)
+	copied := false
+	for i, f := range fallbacks {
+		if q := s.routes.Qualify(f); q != f {
+			if !copied {
+				fallbacks, copied = slices.Clone(fallbacks), true
+			}
+			fallbacks[i] = q
+		}
+	}
+	return model, fallbacks
 }
 
 // release lets the request's on-demand routes go.

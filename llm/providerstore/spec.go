@@ -20,7 +20,9 @@ type Spec struct {
 	Headers    map[string]string `json:"headers,omitempty"`
 	Keys       []KeySpec         `json:"keys"`
 	Models     []string          `json:"models,omitempty"`
-	Timeouts   Timeouts          `json:"timeouts,omitzero"`
+	// ModelPatterns route bare model names here (ProviderConfig.ModelPatterns).
+	ModelPatterns []string `json:"model_patterns,omitempty"`
+	Timeouts      Timeouts `json:"timeouts,omitzero"`
 }
 
 // KeySpec is one key of a Spec.
@@ -71,7 +73,7 @@ func timeoutsOf(t llm.TimeoutsConfig) Timeouts {
 // Config is the provider configuration s defines.
 func (s Spec) Config() llm.ProviderConfig {
 	pc := llm.ProviderConfig{Name: s.Name, Type: s.Type, BaseURL: s.BaseURL, APIVersion: s.APIVersion, Headers: s.Headers,
-		Models: s.Models, Timeouts: llm.TimeoutsConfig{Connect: time.Duration(s.Timeouts.Connect),
+		Models: s.Models, ModelPatterns: s.ModelPatterns, Timeouts: llm.TimeoutsConfig{Connect: time.Duration(s.Timeouts.Connect),
 			FirstByte: time.Duration(s.Timeouts.FirstByte), StreamIdle: time.Duration(s.Timeouts.StreamIdle)}}
 	for _, k := range s.Keys {
 		pc.Keys = append(pc.Keys, llm.ProviderKeyConfig{Name: k.Name, Value: k.Value, Weight: k.Weight, Models: k.Models})
@@ -81,7 +83,7 @@ func (s Spec) Config() llm.ProviderConfig {
 
 func specOf(pc llm.ProviderConfig) Spec {
 	s := Spec{Name: pc.Name, Type: pc.Type, BaseURL: pc.BaseURL, APIVersion: pc.APIVersion, Headers: pc.Headers,
-		Models: pc.Models, Timeouts: timeoutsOf(pc.Timeouts)}
+		Models: pc.Models, ModelPatterns: pc.ModelPatterns, Timeouts: timeoutsOf(pc.Timeouts)}
 	for _, k := range pc.Keys {
 		s.Keys = append(s.Keys, KeySpec{Name: k.Name, Value: k.Value, Weight: k.Weight, Models: k.Models})
 	}
@@ -98,7 +100,9 @@ type Info struct {
 	Headers    []string  `json:"headers,omitempty"`
 	Keys       []KeyInfo `json:"keys"`
 	Models     []string  `json:"models,omitempty"`
-	Timeouts   Timeouts  `json:"timeouts"`
+	// ModelPatterns route bare model names here.
+	ModelPatterns []string `json:"model_patterns,omitempty"`
+	Timeouts      Timeouts `json:"timeouts"`
 	// Source is store.SourceFile or store.SourceAPI.
 	Source    string     `json:"source"`
 	CreatedAt *time.Time `json:"created_at,omitempty"`
@@ -116,7 +120,7 @@ type KeyInfo struct {
 // infoOf shows eff (a provider with the defaults in force).
 func infoOf(eff llm.ProviderConfig, source string, created, updated time.Time) Info {
 	out := Info{Name: eff.Name, Type: eff.Type, BaseURL: eff.BaseURL, APIVersion: eff.APIVersion,
-		Models: eff.Models, Source: source, Keys: []KeyInfo{}, Timeouts: timeoutsOf(eff.Timeouts)}
+		Models: eff.Models, ModelPatterns: eff.ModelPatterns, Source: source, Keys: []KeyInfo{}, Timeouts: timeoutsOf(eff.Timeouts)}
 	for k := range eff.Headers {
 		out.Headers = append(out.Headers, k)
 	}

@@ -46,6 +46,14 @@ type ProviderConfig struct {
 	// Models lists model names for /v1/models (the provider's models are not
 	// fetched from upstream).
 	Models []string `yaml:"models,omitempty"`
+	// ModelPatterns route bare model names (without a provider) to this
+	// provider: a request for "claude-haiku-4-5" that matches "claude-*"
+	// is served as anthropic/claude-haiku-4-5, as if the client had named
+	// that (access, routes and their bounds alike). Patterns use the glob
+	// language of the configuration and never contain '/'. An alias of
+	// the same name wins; when several providers match, the first in the
+	// configuration does. Default none: bare names are aliases only.
+	ModelPatterns []string `yaml:"model_patterns,omitempty"`
 	// Timeouts bound each upstream call. Defaults in RoutingConfig.
 	Timeouts TimeoutsConfig `yaml:"timeouts,omitempty"`
 }
@@ -208,6 +216,11 @@ func (c *Config) Validate() []error {
 		}
 		if len(p.Keys) == 0 {
 			errs = append(errs, fmt.Errorf("%s.keys: at least one key is required", path))
+		}
+		for j, pat := range p.ModelPatterns {
+			if pat == "" || strings.ContainsAny(pat, "/ \t") {
+				errs = append(errs, fmt.Errorf("%s.model_patterns[%d]: %q must be a pattern of bare model names, without slashes or spaces", path, j, pat))
+			}
 		}
 		names := map[string]bool{}
 		for j, k := range p.Keys {

@@ -136,6 +136,29 @@ func (t *Table) Resolve(model string) (*router.Route, bool) {
 	return t.router.Route(model)
 }
 
+// Qualify returns the name a request's model stands for: a bare name
+// (without '/') that is no alias but matches a provider's model_patterns
+// becomes <provider>/<name>, of the first such provider in the
+// configuration; every other name is returned as is. The result is what
+// access is checked against and what gets a route, so a name made this way
+// is an unlisted provider/model name like any other: its route is one of
+// the bounded on-demand ones (ondemand.go).
+func (t *Table) Qualify(model string) string {
+	if model == "" || strings.Contains(model, "/") {
+		return model
+	}
+	ps := t.provs.Load()
+	if ps.listed[model] { // a listed bare name is an alias (or the embedding model's)
+		return model
+	}
+	for _, pc := range ps.list {
+		if len(pc.ModelPatterns) > 0 && policy.MatchAny(model, pc.ModelPatterns) {
+			return pc.Name + "/" + model
+		}
+	}
+	return model
+}
+
 // providerSet is the providers in force, never modified once published.
 type providerSet struct {
 	byName map[string]*Upstream
