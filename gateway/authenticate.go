@@ -68,12 +68,13 @@ func rejectMCP(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // rejectForPath renders authentication failures in the protocol of the
-// route: Anthropic's error shape on /v1/messages and on the model endpoints
-// when the request carries anthropic-version, OpenAI's elsewhere.
+// route: Anthropic's error shape on /v1/messages, on
+// /v1/messages/count_tokens, and on the model endpoints when the request
+// carries anthropic-version; OpenAI's elsewhere.
 func rejectForPath(w http.ResponseWriter, r *http.Request, err error) {
 	anthropicModels := r.Header.Get("anthropic-version") != "" &&
 		(r.URL.Path == "/v1/models" || strings.HasPrefix(r.URL.Path, "/v1/models/"))
-	if r.URL.Path != "/v1/messages" && !anthropicModels {
+	if r.URL.Path != "/v1/messages" && r.URL.Path != "/v1/messages/count_tokens" && !anthropicModels {
 		rejectOpenAI(w, r, err)
 		return
 	}

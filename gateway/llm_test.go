@@ -57,7 +57,7 @@ func (s *llmSetup) post(t *testing.T, path, body string, header ...string) (*htt
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, s.gw.URL+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	if path == "/v1/messages" {
+	if path == "/v1/messages" || path == "/v1/messages/count_tokens" {
 		req.Header.Set("x-api-key", s.key)
 		req.Header.Set("anthropic-version", "2023-06-01")
 	} else {

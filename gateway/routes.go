@@ -39,6 +39,7 @@ func (g *Gateway) routes() chi.Router {
 		r.Get("/key", handlerFunc(g.callerKey).ServeHTTP)
 		r.Post("/chat/completions", g.llm.ChatCompletions)
 		r.Post("/messages", g.llm.Messages)
+		r.Post("/messages/count_tokens", g.llm.CountTokens)
 		r.Post("/embeddings", g.llm.Embeddings)
 		r.Get("/models", g.llm.ListModels)
 		// Model ids contain '/' (provider/model): the wildcard takes the rest.

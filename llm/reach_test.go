@@ -104,6 +104,8 @@ func serveAs(s *Service, id *policy.Identity, w http.ResponseWriter, req *http.R
 	switch req.URL.Path {
 	case "/v1/messages":
 		s.Messages(w, req)
+	case "/v1/messages/count_tokens":
+		s.CountTokens(w, req)
 	case "/v1/embeddings":
 		s.Embeddings(w, req)
 	default:

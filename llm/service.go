@@ -147,6 +147,10 @@ func (s *Service) Messages(w http.ResponseWriter, r *http.Request) {
 	s.serveChat(w, r, anthropicFormat{})
 }
 
+// CountTokens serves POST /v1/messages/count_tokens (Anthropic's format):
+// passed to Anthropic-format targets, estimated for the others.
+func (s *Service) CountTokens(w http.ResponseWriter, r *http.Request) { s.countTokens(w, r) }
+
 // Embeddings serves POST /v1/embeddings.
 func (s *Service) Embeddings(w http.ResponseWriter, r *http.Request) { s.embeddings(w, r) }
 

@@ -72,6 +72,8 @@ type Forwarder interface {
 const (
 	EndpointChat       = "chat"       // chat completions or messages
 	EndpointEmbeddings = "embeddings" // embeddings
+	// EndpointCountTokens is Anthropic's /v1/messages/count_tokens.
+	EndpointCountTokens = "count_tokens"
 )
 
 // UpstreamError is a failed upstream call. Every provider returns it (or a

@@ -3,6 +3,7 @@ package llmtest
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/junctionhq/junction/llm/internal/jsonenc"
@@ -95,18 +96,49 @@ type anthropicBlock struct {
 
 // serveMessages answers POST /v1/messages.
 func (m *Mock) serveMessages(x *exchange) {
-	if x.r.Header.Get("Anthropic-Version") == "" {
-		x.fail(newAPIError(http.StatusBadRequest, "anthropic-version: header is required"))
-		return
-	}
 	var req anthropicRequest
-	if err := json.Unmarshal(x.body, &req); err != nil {
-		x.fail(decodeError(err))
+	if !decodeAnthropicRequest(x, &req) {
 		return
 	}
 	pr, apiErr := req.prompt(x.profile.needsLastUserText())
 	m.answerChat(x, pr, apiErr, func(model string) *apiError { return newAPIError(http.StatusNotFound, "model: %s", model) },
 		x.streamMessage, x.appendMessage)
+}
+
+// decodeAnthropicRequest checks the anthropic-version header and decodes
+// the body into req; on failure it answers the error and returns false.
+func decodeAnthropicRequest(x *exchange, req *anthropicRequest) bool {
+	if x.r.Header.Get("Anthropic-Version") == "" {
+		x.fail(newAPIError(http.StatusBadRequest, "anthropic-version: header is required"))
+		return false
+	}
+	if err := json.Unmarshal(x.body, req); err != nil {
+		x.fail(decodeError(err))
+		return false
+	}
+	return true
+}
+
+// serveCountTokens answers POST /v1/messages/count_tokens: the request is
+// validated as for /v1/messages (without max_tokens) and its input tokens
+// counted as the mock counts them; no reply is planned.
+func (m *Mock) serveCountTokens(x *exchange) {
+	var req anthropicRequest
+	if !decodeAnthropicRequest(x, &req) {
+		return
+	}
+	if req.MaxTokens == nil {
+		one := 1
+		req.MaxTokens = &one
+	}
+	pr, apiErr := req.prompt(false)
+	if !m.admitModel(x, apiErr, pr.model, func(model string) *apiError { return newAPIError(http.StatusNotFound, "model: %s", model) }) {
+		return
+	}
+	x.out = append(x.out[:0], `{"input_tokens":`...)
+	x.out = strconv.AppendInt(x.out, int64(pr.inputTokens), 10)
+	x.out = append(x.out, '}')
+	x.writeJSON(http.StatusOK, x.out)
 }
 
 // prompt validates the request as the real API does and summarises it.

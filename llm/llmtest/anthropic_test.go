@@ -118,3 +118,36 @@ func TestAnthropicBearerAuth(t *testing.T) {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
 }
+
+// TestAnthropicCountTokens: count_tokens counts a Messages body (no
+// max_tokens needed) as /v1/messages counts its input, and refuses what
+// /v1/messages refuses.
+func TestAnthropicCountTokens(t *testing.T) {
+	srv := StartServer(t)
+	path := string(EndpointCountTokens)
+	body := `{"model":"claude-haiku-4-5","system":[{"type":"text","text":"be very brief"}],` +
+		`"messages":[{"role":"user","content":[{"type":"text","text":"hello there"}]}]}`
+	status, _, raw := do(t, newRequest(t.Context(), anthropic, srv.URL, path, testKey, body))
+	if status != http.StatusOK || string(raw) != `{"input_tokens":5}` {
+		t.Fatalf("status %d: %s", status, raw)
+	}
+	if n := srv.Stats().ByEndpoint[EndpointCountTokens]; n != 1 {
+		t.Errorf("%d count_tokens requests counted", n)
+	}
+	for _, tt := range []struct {
+		name, body string
+		status     int
+	}{
+		{"no messages", `{"model":"claude-haiku-4-5"}`, http.StatusBadRequest},
+		{"not JSON", `{`, http.StatusBadRequest},
+	} {
+		if status, _, raw := do(t, newRequest(t.Context(), anthropic, srv.URL, path, testKey, tt.body)); status != tt.status {
+			t.Errorf("%s: status %d, want %d: %s", tt.name, status, tt.status, raw)
+		}
+	}
+	req := newRequest(t.Context(), anthropic, srv.URL, path, testKey, body)
+	req.Header.Del("anthropic-version")
+	if status, _, raw := do(t, req); status != http.StatusBadRequest {
+		t.Errorf("without anthropic-version: status %d: %s", status, raw)
+	}
+}

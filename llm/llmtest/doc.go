@@ -7,7 +7,7 @@
 //     chunks), POST /v1/embeddings and GET /v1/models, authenticated with
 //     "Authorization: Bearer <key>", errors shaped {"error":{"message","type","param","code"}}.
 //   - Anthropic: POST /v1/messages (JSON and named-event SSE streams, tool_use
-//     blocks) and GET /v1/models when an anthropic-version header is present,
+//     blocks), POST /v1/messages/count_tokens and GET /v1/models when an anthropic-version header is present,
 //     authenticated with "x-api-key", errors shaped {"type":"error","error":{...}}.
 //   - Gemini: POST /v1beta/models/{model}:generateContent and :streamGenerateContent
 //     (SSE "data:" chunks with alt=sse and no terminator, a streamed JSON array

@@ -87,6 +87,7 @@ func New(opts ...Option) *Mock {
 		string(EndpointEmbeddings):      {index: indexEmbeddings, method: http.MethodPost, wire: openAIWire{}, serve: (*Mock).serveEmbeddings},
 		string(EndpointModels):          {index: indexModels, method: http.MethodGet, serve: (*Mock).serveModels},
 		string(EndpointMessages):        {index: indexMessages, method: http.MethodPost, wire: anthropicWire{}, serve: (*Mock).serveMessages},
+		string(EndpointCountTokens):     {index: indexCountTokens, method: http.MethodPost, wire: anthropicWire{}, serve: (*Mock).serveCountTokens},
 	}
 	m.defaultProfile.Store(newProfile(Behavior{}))
 	return m

@@ -17,6 +17,7 @@ const (
 	EndpointEmbeddings      Endpoint = "/v1/embeddings"
 	EndpointModels          Endpoint = "/v1/models"
 	EndpointMessages        Endpoint = "/v1/messages"
+	EndpointCountTokens     Endpoint = "/v1/messages/count_tokens"
 	EndpointUnknown         Endpoint = "unknown"
 
 	EndpointGenerateContent       Endpoint = "/v1beta/models/{model}:generateContent"
@@ -35,6 +36,7 @@ const (
 	indexEmbeddings
 	indexModels
 	indexMessages
+	indexCountTokens
 	indexGenerateContent
 	indexStreamGenerateContent
 	indexEmbedContent
@@ -49,6 +51,7 @@ var endpointNames = [numEndpoints]Endpoint{
 	indexEmbeddings:      EndpointEmbeddings,
 	indexModels:          EndpointModels,
 	indexMessages:        EndpointMessages,
+	indexCountTokens:     EndpointCountTokens,
 
 	indexGenerateContent:       EndpointGenerateContent,
 	indexStreamGenerateContent: EndpointStreamGenerateContent,

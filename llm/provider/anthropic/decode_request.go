@@ -275,14 +275,21 @@ func decodeSystem(raw json.RawMessage) (chat.Message, error) {
 		}
 		return chat.Message{}, err
 	}
+	return systemMessage("system", blocks)
+}
+
+// systemMessage builds a system message from the text blocks found at path
+// (the top-level system prompt, or a system entry inside messages); empty
+// blocks without cache_control are dropped.
+func systemMessage(path string, blocks []inBlock) (chat.Message, error) {
 	m := chat.Message{Role: chat.RoleSystem}
 	for i := range blocks {
 		b := &blocks[i]
 		if b.Type != "text" {
-			return chat.Message{}, requestErrorf("system.%d.type: Input should be 'text'", i)
+			return chat.Message{}, requestErrorf("%s.%d.type: Input should be 'text'", path, i)
 		}
 		if b.Text == nil {
-			return chat.Message{}, requestErrorf("system.%d.text: Field required", i)
+			return chat.Message{}, requestErrorf("%s.%d.text: Field required", path, i)
 		}
 		if *b.Text == "" && b.CacheControl == nil {
 			continue
@@ -323,10 +330,17 @@ func decodeMessages(msgs []chat.Message, raw json.RawMessage) ([]chat.Message, e
 			msgs, err = appendUserMessages(msgs, path, blocks)
 		case chat.RoleAssistant:
 			msgs, err = appendAssistantMessage(msgs, path, blocks)
+		case chat.RoleSystem:
+			// Not in Anthropic's schema, but Claude Code sends it: a system
+			// message at its place, for the providers that have one.
+			var sys chat.Message
+			if sys, err = systemMessage(path, blocks); err == nil && len(sys.Content) > 0 {
+				msgs = append(msgs, sys)
+			}
 		case "":
 			err = requestErrorf("messages.%d.role: Field required", i)
 		default:
-			err = requestErrorf("messages.%d.role: Input should be 'user' or 'assistant'", i)
+			err = requestErrorf("messages.%d.role: Input should be 'user', 'assistant' or 'system'", i)
 		}
 		if err != nil {
 			return nil, err

@@ -45,6 +45,15 @@ func TestDecodeMessagesRequest(t *testing.T) {
 				t.Errorf("messages %+v", r.Messages)
 			}
 		}},
+		{"system entries inside messages stay at their place", body(`,"system":"top"`, `[{"role":"user","content":"hi"},
+			{"role":"system","content":"mid"},{"role":"system","content":[{"type":"text","text":""}]},
+			{"role":"system","content":[{"type":"text","text":"c","cache_control":{"type":"ephemeral"}}]}]`), func(t *testing.T, r *chat.Request) {
+			want := []chat.Message{chat.TextMessage(chat.RoleSystem, "top"), hi, chat.TextMessage(chat.RoleSystem, "mid"),
+				{Role: chat.RoleSystem, Content: []chat.Part{{Type: chat.PartText, Text: "c", CacheControl: json.RawMessage(`{"type":"ephemeral"}`)}}}}
+			if !reflect.DeepEqual(r.Messages, want) {
+				t.Errorf("messages %+v", r.Messages)
+			}
+		}},
 		{"tool_choice auto", body(`,"tool_choice":{"type":"auto"}`, ""), wantChoice(chat.ToolChoiceAuto, "", nil)},
 		{"tool_choice any is required", body(`,"tool_choice":{"type":"any"}`, ""), wantChoice(chat.ToolChoiceRequired, "", nil)},
 		{"tool_choice tool is a named function", body(`,"tool_choice":{"type":"tool","name":"f"}`, ""), wantChoice(chat.ToolChoiceFunction, "f", nil)},
@@ -158,7 +167,8 @@ func TestDecodeMessagesRequestErrors(t *testing.T) {
 		{"missing messages", `{"model":"m","max_tokens":1}`, "messages: Field required"},
 		{"empty messages", body("", `[]`), "messages: at least one message is required"},
 		{"messages not a list", body("", `{}`), "messages: Input should be a valid list"},
-		{"system role", body("", `[{"role":"system","content":"x"}]`), "messages.0.role: Input should be 'user' or 'assistant'"},
+		{"unknown role", body("", `[{"role":"tool","content":"x"}]`), "messages.0.role: Input should be 'user', 'assistant' or 'system'"},
+		{"system entry with an image", body("", `[{"role":"system","content":[{"type":"image"}]}]`), "messages.0.content.0.type: Input should be 'text'"},
 		{"missing role", body("", `[{"content":"x"}]`), "messages.0.role: Field required"},
 		{"missing content", body("", `[{"role":"user"}]`), "messages.0.content: Field required"},
 		{"content a number", user(`7`), "messages.0.content: Input should be a valid string or list of content blocks"},

@@ -49,14 +49,15 @@ const maxResponseBytes = 64 << 20
 
 // Provider calls Anthropic's Messages API. It is safe for concurrent use.
 type Provider struct {
-	name        string
-	messagesURL string
-	modelsURL   string
-	client      *http.Client
-	version     string
-	headers     http.Header // canonical keys, from Config.Headers
-	maxTokens   int64
-	now         func() time.Time
+	name           string
+	messagesURL    string
+	countTokensURL string
+	modelsURL      string
+	client         *http.Client
+	version        string
+	headers        http.Header // canonical keys, from Config.Headers
+	maxTokens      int64
+	now            func() time.Time
 }
 
 var (
@@ -85,14 +86,15 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("anthropic: %w", err)
 	}
 	p := &Provider{
-		name:        cfg.Name,
-		messagesURL: base + "/v1/messages",
-		modelsURL:   base + "/v1/models",
-		client:      upstream.ClientOr(cfg.HTTPClient),
-		version:     cfg.Version,
-		headers:     make(http.Header, len(cfg.Headers)),
-		maxTokens:   cfg.DefaultMaxTokens,
-		now:         time.Now,
+		name:           cfg.Name,
+		messagesURL:    base + "/v1/messages",
+		countTokensURL: base + "/v1/messages/count_tokens",
+		modelsURL:      base + "/v1/models",
+		client:         upstream.ClientOr(cfg.HTTPClient),
+		version:        cfg.Version,
+		headers:        make(http.Header, len(cfg.Headers)),
+		maxTokens:      cfg.DefaultMaxTokens,
+		now:            time.Now,
 	}
 	if p.name == "" {
 		p.name = "anthropic"
@@ -113,7 +115,7 @@ func New(cfg Config) (*Provider, error) {
 // message. Failures are *chat.UpstreamError.
 func (p *Provider) Chat(ctx context.Context, t chat.Target, req *chat.Request) (*chat.Response, error) {
 	body := appendRequest(make([]byte, 0, req.SizeHint()), t.Model, req, false, p.maxTokens)
-	resp, err := p.post(ctx, t, body, false)
+	resp, err := p.post(ctx, t, p.messagesURL, body, false)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +136,7 @@ func (p *Provider) Chat(ctx context.Context, t chat.Target, req *chat.Request) (
 // stream starts are *chat.UpstreamError.
 func (p *Provider) ChatStream(ctx context.Context, t chat.Target, req *chat.Request) (chat.Stream, error) {
 	body := appendRequest(make([]byte, 0, req.SizeHint()), t.Model, req, true, p.maxTokens)
-	resp, err := p.post(ctx, t, body, true)
+	resp, err := p.post(ctx, t, p.messagesURL, body, true)
 	if err != nil {
 		return nil, err
 	}
@@ -142,12 +144,17 @@ func (p *Provider) ChatStream(ctx context.Context, t chat.Target, req *chat.Requ
 }
 
 // Forward posts a client's Messages body as it is (the pass-through path for
-// Anthropic clients) and returns the response unread when it is 2xx.
+// Anthropic clients), to /v1/messages or, for EndpointCountTokens, to
+// /v1/messages/count_tokens, and returns the response unread when it is 2xx.
 func (p *Provider) Forward(ctx context.Context, t chat.Target, format, endpoint string, body []byte, stream bool) (*http.Response, error) {
-	if format != chat.FormatAnthropic || endpoint != chat.EndpointChat {
-		return nil, fmt.Errorf("anthropic: forward %s %s: %w", format, endpoint, errors.ErrUnsupported)
+	switch {
+	case format != chat.FormatAnthropic:
+	case endpoint == chat.EndpointChat:
+		return p.post(ctx, t, p.messagesURL, body, stream)
+	case endpoint == chat.EndpointCountTokens && !stream:
+		return p.post(ctx, t, p.countTokensURL, body, false)
 	}
-	return p.post(ctx, t, body, stream)
+	return nil, fmt.Errorf("anthropic: forward %s %s: %w", format, endpoint, errors.ErrUnsupported)
 }
 
 // ListModels returns the ids of the models the key may use, following
@@ -193,8 +200,8 @@ func (p *Provider) ListModels(ctx context.Context, t chat.Target) ([]string, err
 }
 
 // post sends a Messages body and returns a 2xx response unread.
-func (p *Provider) post(ctx context.Context, t chat.Target, body []byte, stream bool) (*http.Response, error) {
-	req, err := upstream.NewRequest(ctx, http.MethodPost, p.messagesURL, body, p.headers)
+func (p *Provider) post(ctx context.Context, t chat.Target, endpointURL string, body []byte, stream bool) (*http.Response, error) {
+	req, err := upstream.NewRequest(ctx, http.MethodPost, endpointURL, body, p.headers)
 	if err != nil {
 		return nil, fmt.Errorf("anthropic: build request: %w", err)
 	}

@@ -1,0 +1,165 @@
+package llm
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/junctionhq/junction/llm/llmtest"
+	"github.com/junctionhq/junction/policy"
+)
+
+// TestMessagesSystemEntryToOpenAIProvider: a role "system" entry inside
+// messages[] (Claude Code sends them) reaches an OpenAI-format provider as a
+// system message at its place.
+func TestMessagesSystemEntryToOpenAIProvider(t *testing.T) {
+	e := newTestEnv(t, nil)
+	body := `{"model":"mock/gpt-4o-mini","max_tokens":16,"system":"top","messages":[` +
+		`{"role":"user","content":"hello"},{"role":"system","content":[{"type":"text","text":"be terse"}]},` +
+		`{"role":"user","content":"again"}]}`
+	rec := e.post(policy.AdminIdentity(), "/v1/messages", body)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	last, ok := e.up.LastRequest()
+	if !ok {
+		t.Fatal("the provider got no request")
+	}
+	var sent struct {
+		Messages []struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(last.Body, &sent); err != nil {
+		t.Fatalf("%v: %s", err, last.Body)
+	}
+	var got []string
+	for _, m := range sent.Messages {
+		got = append(got, m.Role+":"+m.Content)
+	}
+	want := []string{"system:top", "user:hello", "system:be terse", "user:again"}
+	if len(got) != len(want) {
+		t.Fatalf("upstream messages %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("upstream messages %q, want %q", got, want)
+			break
+		}
+	}
+}
+
+const countTokensPath = "/v1/messages/count_tokens"
+
+// countBody is a count_tokens request for model.
+func countBody(model string) string {
+	return `{"model":"` + model + `","system":"be brief","messages":[{"role":"user","content":"hello there"}]}`
+}
+
+// inputTokens reads count_tokens' answer.
+func inputTokens(t *testing.T, body []byte) int64 {
+	t.Helper()
+	var got struct {
+		InputTokens *int64 `json:"input_tokens"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil || got.InputTokens == nil {
+		t.Fatalf("answer %s: %v", body, err)
+	}
+	return *got.InputTokens
+}
+
+// TestCountTokensPassedToAnthropicUpstream: an Anthropic-format target
+// counts the tokens itself, sent the client's body with the target's model,
+// and authenticated as the provider.
+func TestCountTokensPassedToAnthropicUpstream(t *testing.T) {
+	e := newTestEnv(t, nil)
+	rec := e.post(policy.AdminIdentity(), countTokensPath, countBody("claude/claude-haiku-4-5"),
+		"anthropic-version", "2023-06-01", "anthropic-beta", "token-counting-2024-11-01")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if n := inputTokens(t, rec.Body.Bytes()); n < 1 {
+		t.Errorf("input_tokens %d", n)
+	}
+	last, ok := e.up.LastRequest()
+	if !ok || last.Path != countTokensPath || last.Method != http.MethodPost {
+		t.Fatalf("upstream request %+v", last)
+	}
+	if last.Key != "sk-ant-0123456789abcd" || last.Header.Get("Anthropic-Version") == "" ||
+		last.Header.Get("Anthropic-Beta") != "token-counting-2024-11-01" {
+		t.Errorf("upstream headers %v, key %q", last.Header, last.Key)
+	}
+	var sent struct {
+		Model string `json:"model"`
+	}
+	if err := json.Unmarshal(last.Body, &sent); err != nil || sent.Model != "claude-haiku-4-5" {
+		t.Errorf("upstream body %s", last.Body)
+	}
+	if got := e.up.Stats().ByEndpoint[llmtest.EndpointMessages]; got != 0 {
+		t.Errorf("%d calls to /v1/messages", got)
+	}
+	// Junction's fallbacks stay behind.
+	body := `{"model":"claude/claude-haiku-4-5","fallbacks":["mock/gpt-4o-mini"],"messages":[{"role":"user","content":"hi"}]}`
+	if rec := e.post(policy.AdminIdentity(), countTokensPath, body); rec.Code != http.StatusOK {
+		t.Fatalf("with fallbacks: status %d: %s", rec.Code, rec.Body)
+	}
+	if last, _ := e.up.LastRequest(); last.Path != countTokensPath || strings.Contains(string(last.Body), "fallbacks") ||
+		!strings.Contains(string(last.Body), `"model":"claude-haiku-4-5"`) {
+		t.Errorf("with fallbacks, upstream got %s %s", last.Path, last.Body)
+	}
+}
+
+// TestCountTokensEstimatedForOtherFormats: a target of another format gets
+// no call; the count is Junction's estimate.
+func TestCountTokensEstimatedForOtherFormats(t *testing.T) {
+	e := newTestEnv(t, nil)
+	body := countBody("mock/gpt-4o-mini")
+	rec := e.post(policy.AdminIdentity(), countTokensPath, body)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if n := inputTokens(t, rec.Body.Bytes()); n != estimateTokens(len(body)) {
+		t.Errorf("input_tokens %d, want the estimate %d", n, estimateTokens(len(body)))
+	}
+	if n := e.up.Stats().Requests; n != 0 {
+		t.Errorf("%d upstream requests", n)
+	}
+}
+
+// TestCountTokensRefusals: an unknown model is a 404, a model the key may
+// not use a 403, a bad body a 400, all in Anthropic's error shape and none
+// reaching a provider.
+func TestCountTokensRefusals(t *testing.T) {
+	e := newTestEnv(t, nil)
+	limited := e.key(t, policy.KeyInput{Name: "limited", Models: []string{"fast"}})
+	admin := policy.AdminIdentity()
+	tests := []struct {
+		name   string
+		id     *policy.Identity
+		body   string
+		status int
+		typ    string
+	}{
+		{"unknown model", admin, countBody("no-such-model"), http.StatusNotFound, "not_found_error"},
+		{"model not allowed", limited, countBody("claude/claude-haiku-4-5"), http.StatusForbidden, "permission_error"},
+		{"not JSON", admin, `{"model":`, http.StatusBadRequest, "invalid_request_error"},
+		{"no model", admin, `{"messages":[{"role":"user","content":"x"}]}`, http.StatusBadRequest, "invalid_request_error"},
+		{"no messages", admin, `{"model":"claude/claude-haiku-4-5"}`, http.StatusBadRequest, "invalid_request_error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := e.post(tt.id, countTokensPath, tt.body)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
+			}
+			if er := readErr(t, rec); er.Type != "error" || er.Error.Type != tt.typ {
+				t.Errorf("error %s, want Anthropic's %s", rec.Body, tt.typ)
+			}
+		})
+	}
+	if n := e.up.Stats().Requests; n != 0 {
+		t.Errorf("%d upstream requests", n)
+	}
+}
