@@ -401,11 +401,15 @@ func TestAnthropicMessages(t *testing.T) {
 			t.Errorf("%s stream text %q", model, text.String())
 		}
 	}
-	// Beta headers of Anthropic clients reach an Anthropic upstream.
-	if resp, raw := s.post(t, "/v1/messages", body("sonnet", false), "anthropic-beta", "interleaved-thinking-2025-05-14"); resp.StatusCode != 200 {
+	// The version and beta headers of Anthropic clients reach an Anthropic
+	// upstream (llm's TestAnthropicHeadersReachAnthropicUpstreams covers
+	// streams, translation and OpenAI-format upstreams).
+	if resp, raw := s.post(t, "/v1/messages", body("sonnet", false), "anthropic-beta", "interleaved-thinking-2025-05-14",
+		"anthropic-version", "2024-01-01"); resp.StatusCode != 200 {
 		t.Fatalf("beta: %d %s", resp.StatusCode, raw)
 	}
-	if last, _ := s.mock.LastRequest(); last.Header.Get("Anthropic-Beta") != "interleaved-thinking-2025-05-14" || last.Key != "sk-ant" {
+	if last, _ := s.mock.LastRequest(); last.Header.Get("Anthropic-Beta") != "interleaved-thinking-2025-05-14" ||
+		last.Header.Get("Anthropic-Version") != "2024-01-01" || last.Key != "sk-ant" {
 		t.Errorf("upstream headers %v", last.Header)
 	}
 	// tool_use round trip through an OpenAI-compatible upstream.

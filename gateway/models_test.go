@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/llm/llmtest"
 	"github.com/junctionhq/junction/policy"
 )
 
@@ -181,5 +182,67 @@ func TestModelsAnthropic(t *testing.T) {
 	_ = json.Unmarshal(raw, &m)
 	if _, err := time.Parse(time.RFC3339, m.CreatedAt); status != 200 || m.Type != "model" || m.ID != "mock/gpt-4o-mini" || m.DisplayName != m.ID || err != nil {
 		t.Errorf("retrieve: %d %s", status, raw)
+	}
+}
+
+// TestRetrieveModelByPattern: a bare name a provider's model_patterns route
+// is found, as the client named it and owned by that provider, when the key
+// may use the provider/model it stands for.
+func TestRetrieveModelByPattern(t *testing.T) {
+	t.Parallel()
+	s := startLLM(t, func(c *Config, _ *llmtest.Server) {
+		for i := range c.Providers {
+			if c.Providers[i].Name == "claude" {
+				c.Providers[i].ModelPatterns = []string{"claude-*"}
+			}
+		}
+	})
+	keys := map[string]string{"all": s.key}
+	for name, models := range map[string][]string{"claude": {"claude/*"}, "other": {"fast", "mock/*"}} {
+		_, secret, err := s.gw.Policy().CreateKey(context.Background(), policy.KeyInput{Name: name, Models: models})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[name] = secret
+	}
+	retrieve := func(key, id string, anthropic bool) (int, []byte) {
+		header := []string{"Authorization", "Bearer " + keys[key]}
+		if anthropic {
+			header = []string{"x-api-key", keys[key], "anthropic-version", "2023-06-01"}
+		}
+		resp, raw := get(t, s.gw.URL+"/v1/models/"+id, header...)
+		return resp.StatusCode, raw
+	}
+	for _, key := range []string{"all", "claude"} {
+		status, raw := retrieve(key, "claude-haiku-4-5", false)
+		var m struct {
+			ID      string `json:"id"`
+			Object  string `json:"object"`
+			OwnedBy string `json:"owned_by"`
+		}
+		_ = json.Unmarshal(raw, &m)
+		if status != 200 || m.ID != "claude-haiku-4-5" || m.Object != "model" || m.OwnedBy != "claude" {
+			t.Errorf("%s key, OpenAI shape: %d %s", key, status, raw)
+		}
+		status, raw = retrieve(key, "claude-haiku-4-5", true)
+		var a anthropicModel
+		_ = json.Unmarshal(raw, &a)
+		if status != 200 || a.Type != "model" || a.ID != "claude-haiku-4-5" {
+			t.Errorf("%s key, Anthropic shape: %d %s", key, status, raw)
+		}
+	}
+	// A key that may not use claude/..., and a name no pattern routes, are
+	// not found.
+	for _, tc := range []struct{ key, id string }{{"other", "claude-haiku-4-5"}, {"all", "gpt-9"}, {"claude", "gpt-9"}} {
+		status, raw := retrieve(tc.key, tc.id, false)
+		if status != 404 || errorJSON(t, raw).Code != "model_not_found" {
+			t.Errorf("%s key, %s: %d %s", tc.key, tc.id, status, raw)
+		}
+		status, raw = retrieve(tc.key, tc.id, true)
+		var e anthropicErrorBody
+		_ = json.Unmarshal(raw, &e)
+		if status != 404 || e.Error.Type != "not_found_error" {
+			t.Errorf("%s key, %s, Anthropic shape: %d %s", tc.key, tc.id, status, raw)
+		}
 	}
 }

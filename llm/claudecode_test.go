@@ -163,3 +163,53 @@ func TestCountTokensRefusals(t *testing.T) {
 		t.Errorf("%d upstream requests", n)
 	}
 }
+
+// TestAnthropicHeadersReachAnthropicUpstreams: on /v1/messages, whole and
+// streamed, passed through and translated, an Anthropic client's
+// anthropic-version and anthropic-beta reach an Anthropic upstream; without
+// them the provider's default version goes and no beta; an OpenAI-format
+// upstream never gets them.
+func TestAnthropicHeadersReachAnthropicUpstreams(t *testing.T) {
+	e := newTestEnv(t, nil)
+	const version, beta = "2024-01-01", "interleaved-thinking-2025-05-14"
+	body := func(model, extra string, stream bool) string {
+		s := `{"model":"` + model + `",` + extra + `"max_tokens":16,"messages":[{"role":"user","content":"hi"}]`
+		if stream {
+			s += `,"stream":true`
+		}
+		return s + "}"
+	}
+	for _, c := range []struct {
+		name, extra string
+		stream      bool
+	}{
+		{"pass-through", "", false},
+		{"pass-through stream", "", true},
+		{"translated", `"fallbacks":["mock/gpt-4o-mini"],`, false},
+		{"translated stream", `"fallbacks":["mock/gpt-4o-mini"],`, true},
+	} {
+		b := body("claude/claude-haiku-4-5", c.extra, c.stream)
+		if rec := e.post(policy.AdminIdentity(), "/v1/messages", b, "anthropic-version", version, "anthropic-beta", beta); rec.Code != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", c.name, rec.Code, rec.Body)
+		}
+		last, _ := e.up.LastRequest()
+		if last.Path != "/v1/messages" || last.Header.Get("Anthropic-Version") != version || last.Header.Get("Anthropic-Beta") != beta {
+			t.Errorf("%s: upstream %s headers %v", c.name, last.Path, last.Header)
+		}
+		if rec := e.post(policy.AdminIdentity(), "/v1/messages", b); rec.Code != http.StatusOK {
+			t.Fatalf("%s without headers: status %d: %s", c.name, rec.Code, rec.Body)
+		}
+		last, _ = e.up.LastRequest()
+		if last.Header.Get("Anthropic-Version") != "2023-06-01" || last.Header.Values("Anthropic-Beta") != nil {
+			t.Errorf("%s without headers: upstream headers %v", c.name, last.Header)
+		}
+		b = body("mock/gpt-4o-mini", "", c.stream)
+		if rec := e.post(policy.AdminIdentity(), "/v1/messages", b, "anthropic-version", version, "anthropic-beta", beta); rec.Code != http.StatusOK {
+			t.Fatalf("%s to OpenAI: status %d: %s", c.name, rec.Code, rec.Body)
+		}
+		last, _ = e.up.LastRequest()
+		if last.Path != "/v1/chat/completions" || last.Header.Values("Anthropic-Version") != nil || last.Header.Values("Anthropic-Beta") != nil {
+			t.Errorf("%s to OpenAI: upstream %s headers %v", c.name, last.Path, last.Header)
+		}
+	}
+}

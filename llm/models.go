@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/junctionhq/junction/llm/provider/anthropic"
 	"github.com/junctionhq/junction/llm/provider/openai"
@@ -76,16 +77,38 @@ func (s *Service) retrieveModel(w http.ResponseWriter, r *http.Request, model st
 	if unescaped, err := url.PathUnescape(model); err == nil {
 		model = unescaped
 	}
+	owner := ""
 	if _, found := slices.BinarySearch(ids, model); !found {
-		writeModelError(w, r, &router.UnknownModelError{Model: model})
-		return
+		// A bare name a provider's model_patterns route is found as the
+		// provider/model it stands for, when the key may use that.
+		provider, ok := s.patternProvider(policy.IdentityFrom(r.Context()), model)
+		if !ok {
+			writeModelError(w, r, &router.UnknownModelError{Model: model})
+			return
+		}
+		owner = provider
 	}
 	now := s.now()
-	if anthropicClient(r) {
+	switch {
+	case anthropicClient(r):
 		writeJSON(w, anthropic.AppendModel(nil, model, now))
-		return
+	case owner != "":
+		writeJSON(w, openai.AppendModelOwnedBy(nil, model, owner, now.Unix()))
+	default:
+		writeJSON(w, openai.AppendModel(nil, model, now.Unix()))
 	}
-	writeJSON(w, openai.AppendModel(nil, model, now.Unix()))
+}
+
+// patternProvider returns the provider whose model_patterns route the bare
+// name model (routes.Table.Qualify, as for requests), when id may use the
+// provider/model it stands for.
+func (s *Service) patternProvider(id *policy.Identity, model string) (string, bool) {
+	qualified := s.routes.Qualify(model)
+	if qualified == model || !s.policy.AllowedModel(id, qualified, policy.ActionUse) {
+		return "", false
+	}
+	provider, _, _ := strings.Cut(qualified, "/")
+	return provider, true
 }
 
 // modelPage returns the page of ids (sorted) that Anthropic's paging

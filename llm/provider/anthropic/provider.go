@@ -27,7 +27,8 @@ type Config struct {
 	// chat.NewTransport with no overall timeout (the router's contexts bound
 	// calls).
 	HTTPClient *http.Client
-	// Version is the anthropic-version header. Default "2023-06-01".
+	// Version is the anthropic-version header, unless an Anthropic client
+	// sent its own. Default "2023-06-01".
 	Version string
 	// Headers are added to every upstream request (anthropic-beta, a proxy's
 	// own authentication, ...).
@@ -206,9 +207,13 @@ func (p *Provider) post(ctx context.Context, t chat.Target, endpointURL string, 
 		return nil, fmt.Errorf("anthropic: build request: %w", err)
 	}
 	p.setAuth(req, t)
-	// Beta features a client opted into (Claude Code sends several) reach
-	// the upstream with the request.
-	if beta := chat.ClientHeaders(ctx).Values("Anthropic-Beta"); len(beta) > 0 {
+	// The API version and beta features an Anthropic client chose (Claude
+	// Code sends several betas) reach the upstream with the request.
+	client := chat.ClientHeaders(ctx)
+	if version := client.Get("Anthropic-Version"); version != "" {
+		req.Header["Anthropic-Version"] = []string{version}
+	}
+	if beta := client.Values("Anthropic-Beta"); len(beta) > 0 {
 		req.Header["Anthropic-Beta"] = beta
 	}
 	if stream {

@@ -18,7 +18,13 @@ func AppendModels(dst []byte, ids []string, created int64) []byte {
 // AppendModel appends one model object, as GET /v1/models/{id} returns it:
 // {"id","object":"model","created","owned_by"}, owned_by as in AppendModels.
 func AppendModel(dst []byte, id string, created int64) []byte {
-	return jsonenc.AppendModel(dst, id, created, modelOwner(id))
+	return AppendModelOwnedBy(dst, id, modelOwner(id), created)
+}
+
+// AppendModelOwnedBy appends one model object owned by owner: a bare
+// model name a provider's model_patterns route is owned by that provider.
+func AppendModelOwnedBy(dst []byte, id, owner string, created int64) []byte {
+	return jsonenc.AppendModel(dst, id, created, owner)
 }
 
 // modelOwner is the provider part of a "provider/model" id, "junction" for
