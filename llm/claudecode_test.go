@@ -164,6 +164,29 @@ func TestCountTokensRefusals(t *testing.T) {
 	}
 }
 
+// TestCountTokensUnderTheKeysRateLimit: count_tokens is admitted like any
+// model call, so a key's requests-per-minute limit bounds how often it can
+// make Junction ask an upstream; it costs nothing.
+func TestCountTokensUnderTheKeysRateLimit(t *testing.T) {
+	e := newTestEnv(t, nil)
+	id := e.key(t, policy.KeyInput{Name: "counted", Limits: policy.Limits{RPM: 2}})
+	for i := range 2 {
+		if rec := e.post(id, countTokensPath, countBody("claude/claude-haiku-4-5")); rec.Code != http.StatusOK {
+			t.Fatalf("call %d: status %d: %s", i+1, rec.Code, rec.Body)
+		}
+	}
+	rec := e.post(id, countTokensPath, countBody("claude/claude-haiku-4-5"))
+	if rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("third call in the minute: status %d, want 429: %s", rec.Code, rec.Body)
+	}
+	if er := readErr(t, rec); er.Type != "error" || er.Error.Type != "rate_limit_error" {
+		t.Errorf("error %s, want Anthropic's rate_limit_error", rec.Body)
+	}
+	if n := e.up.Stats().ByEndpoint[countTokensPath]; n != 2 {
+		t.Errorf("%d count_tokens calls reached the upstream, want 2", n)
+	}
+}
+
 // TestAnthropicHeadersReachAnthropicUpstreams: on /v1/messages, whole and
 // streamed, passed through and translated, an Anthropic client's
 // anthropic-version and anthropic-beta reach an Anthropic upstream; without

@@ -15,12 +15,12 @@ import (
 const countTokensLimit = 1 << 20
 
 // countTokens serves POST /v1/messages/count_tokens (Anthropic's format, a
-// Messages body without max_tokens): the key's access to the model is
-// checked as for /v1/messages, then the count comes from the first
-// Anthropic-format target that answers, passed the body as it is, or, for a
-// target of another format, from Junction's prompt estimate. Counting is
-// free upstream, so nothing is charged to a budget; the call is counted in
-// junction_llm_requests_total.
+// Messages body without max_tokens) through the one pipeline: the key's
+// access to the model is checked as for /v1/messages and the call admitted
+// (rate limits apply; it reserves no tokens, counting is free upstream, so
+// it costs nothing), then the count comes from the first Anthropic-format
+// target that answers, passed the body as it is, or, for a target of
+// another format, from Junction's prompt estimate.
 func (s *Service) countTokens(w http.ResponseWriter, r *http.Request) {
 	f := anthropicFormat{}
 	var head chatHead
@@ -32,38 +32,49 @@ func (s *Service) countTokens(w http.ResponseWriter, r *http.Request) {
 		f.writeError(w, r, err)
 		return
 	}
-	p := modelCall{s: s, id: id, model: head.Model, fallbacks: head.Fallbacks, team: id.TeamName(), key: id.Name()}
-	if err := p.resolve(); err != nil {
-		f.writeError(w, r, err)
-		return
-	}
+	p := modelCall{s: s, id: id, model: head.Model, fallbacks: head.Fallbacks, team: id.TeamName(), key: id.Name(), maxTokens: -1}
 	defer p.release()
 	ctx := chat.WithClientHeaders(r.Context(), r.Header)
-	attempt := func(ctx context.Context, cand *router.Candidate) ([]byte, time.Duration, error) {
-		fwd, ok := cand.Provider.(chat.Forwarder)
-		if !ok || s.upstreamOf(cand).Format != chat.FormatAnthropic {
-			return appendInputTokens(nil, estimateTokens(len(body))), 0, nil
-		}
-		sent, err := countTokensRequest(body, &head, cand.Target.Model)
-		if err != nil {
-			return nil, 0, requestError(badRequest("", "request body: "+err.Error()))
-		}
-		t0 := time.Now()
-		actx, cancel := context.WithTimeout(ctx, s.upstreamOf(cand).Config.Timeouts.FirstByte)
-		defer cancel()
-		data, err := forwardWhole(actx, fwd, cand.Target, chat.FormatAnthropic, chat.EndpointCountTokens, sent, countTokensLimit)
-		return data, time.Since(t0), err
-	}
-	result, err := do(ctx, s, p.rc, false, attempt)
-	if err != nil {
-		s.metrics.request(p.model, "", classify(err).Status)
+	if err := runModelCall[[]byte](ctx, &p, &countTokensCall{s: s, w: w, body: body, head: &head}); err != nil {
 		f.writeError(w, r, err)
-		return
 	}
-	s.metrics.request(p.model, result.Candidate.Target.Provider, http.StatusOK)
-	w.Header().Set("X-Junction-Target", result.Candidate.Target.Provider+"/"+result.Candidate.Target.Model)
-	writeJSON(w, result.Value)
 }
+
+// countTokensCall is a count_tokens request in the pipeline.
+type countTokensCall struct {
+	noCache
+	s    *Service
+	w    http.ResponseWriter
+	body []byte
+	head *chatHead
+}
+
+// attempt asks an Anthropic-format target, or estimates for another.
+func (c *countTokensCall) attempt(ctx context.Context, cand *router.Candidate) ([]byte, time.Duration, error) {
+	up := c.s.upstreamOf(cand)
+	fwd, ok := cand.Provider.(chat.Forwarder)
+	if !ok || up.Format != chat.FormatAnthropic {
+		return appendInputTokens(nil, estimateTokens(len(c.body))), 0, nil
+	}
+	sent, err := countTokensRequest(c.body, c.head, cand.Target.Model)
+	if err != nil {
+		return nil, 0, requestError(badRequest("", "request body: "+err.Error()))
+	}
+	t0 := time.Now()
+	actx, cancel := context.WithTimeout(ctx, up.Config.Timeouts.FirstByte)
+	defer cancel()
+	data, err := forwardWhole(actx, fwd, cand.Target, chat.FormatAnthropic, chat.EndpointCountTokens, sent, countTokensLimit)
+	return data, time.Since(t0), err
+}
+
+// deliver writes the count.
+func (c *countTokensCall) deliver(_ context.Context, _ *modelCall, r router.Result[[]byte]) delivery {
+	c.w.Header().Set("X-Junction-Target", r.Candidate.Target.Provider+"/"+r.Candidate.Target.Model)
+	writeJSON(c.w, r.Value)
+	return delivery{status: "ok"}
+}
+
+func (c *countTokensCall) record(context.Context, *modelCall, router.Served, delivery, float64) {}
 
 // checkCountTokensBody refuses a count_tokens body without messages.
 func checkCountTokensBody(body []byte) error {
